@@ -1,0 +1,103 @@
+"""Validators for identifiers, money and passwords; each raises ``FieldError`` in Chinese."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import InvalidChecksum, ValidationError
+
+
+class FieldError(ValueError):
+    """A value a person typed is wrong; ``str(err)`` is the message to show beside it."""
+
+
+def check_uscc(value: str) -> str:
+    """统一社会信用代码: 18 characters with a check character (GB 32100-2015)."""
+    try:
+        return str(uscc.validate(value or ""))
+    except InvalidChecksum as err:
+        raise FieldError("统一社会信用代码校验位不正确，请核对后重新输入") from err
+    except ValidationError as err:
+        raise FieldError("统一社会信用代码应为18位数字或大写字母") from err
+
+
+def check_id_number(value: str) -> str:
+    """居民身份证号码: 18 characters, birth date and check digit (GB 11643-1999)."""
+    try:
+        return str(ric.validate(value or ""))
+    except InvalidChecksum as err:
+        raise FieldError("身份证号码校验位不正确，请核对后重新输入") from err
+    except ValidationError as err:
+        raise FieldError("身份证号码格式不正确（应为18位，含有效出生日期）") from err
+
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+
+
+def check_phone(value: str) -> str:
+    """A mainland mobile number or a landline with its area code."""
+    compact = re.sub(r"[\s()（）]", "", value or "")
+    if compact.startswith("+86"):
+        compact = compact[3:]
+    if _MOBILE.match(compact) or _LANDLINE.match(compact):
+        return compact
+    raise FieldError("电话号码格式不正确（手机号11位，座机需带区号）")
+
+
+WAN = Decimal(10000)
+CENT = Decimal("0.01")
+MAX_YUAN = Decimal("999999999999.99")  # NUMERIC(14,2)
+
+
+def parse_wan(value: str | int | Decimal) -> Decimal:
+    """An amount typed in 万元 (up to 6 decimals, i.e. whole fen) → yuan as Decimal."""
+    try:
+        wan = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError) as err:
+        raise FieldError("金额应为数字，单位万元") from err
+    if not wan.is_finite():
+        raise FieldError("金额应为数字，单位万元")
+    if wan < 0:
+        raise FieldError("金额不能为负数")
+    yuan = wan * WAN
+    if yuan != yuan.quantize(CENT):
+        raise FieldError("金额最多精确到分（万元小数点后6位）")
+    if yuan > MAX_YUAN:
+        raise FieldError("金额超出允许范围")
+    return yuan.quantize(CENT)
+
+
+def format_wan(yuan: Decimal | int | None) -> str:
+    """Yuan → '12.35' (万元, two decimals, rounded half up)."""
+    if yuan is None:
+        return ""
+    return str((Decimal(yuan) / WAN).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+MIN_PASSWORD_LENGTH = 10
+# The most used passwords in Chinese and international leaks (top entries of public lists).
+COMMON_PASSWORDS = frozenset(
+    """123456 123456789 12345678 1234567890 password 111111 123123 000000 1234567
+    qwerty 12345 abc123 password1 iloveyou 1q2w3e4r 666666 888888 123321 654321 5201314
+    a123456 woaini a123456789 qwertyuiop 1qaz2wsx 1qaz2wsx3edc 7758521 147258369
+    88888888 11111111 00000000 12341234 qwerty123 passw0rd password123 admin123 admin
+    administrator root123 abcd1234 abc123456 aa123456 zxcvbnm 123qwe 1234qwer qwer1234
+    woaini1314 iloveyou1 asdfghjkl 987654321 qazwsxedc 1234567890a welcome123 letmein
+    p@ssw0rd p@ssword admin@123 test1234 test123456 changeme sunshine princess dragon
+    monkey football baseball superman trustno1 a1234567 q1w2e3r4 123456789a 1111111111
+    0123456789 1234512345 147258369a huang123 zhang123 wang123456 li123456 kjflow123""".split()
+)
+
+
+def check_password(password: str, username: str = "") -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise FieldError(f"密码至少需要{MIN_PASSWORD_LENGTH}个字符")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
+        raise FieldError("密码过于常见或简单，请换一个不易被猜到的密码")
+    if username and username.lower() in lowered:
+        raise FieldError("密码不能包含用户名")
+    return password

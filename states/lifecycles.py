@@ -1,0 +1,225 @@
+"""The four lifecycles of DESIGN.md: call, application, review assignment, tranche."""
+
+from __future__ import annotations
+
+from states.base import Lifecycle, StateEnum, t
+
+APPLICANT = "applicant"
+ORG_ADMIN = "org_admin"
+RECOMMENDER = "recommender"
+OFFICER = "officer"
+EXPERT = "expert"
+LEADER = "leader"
+FINANCE = "finance"
+DEMAND = "demand"
+AUDITOR = "auditor"
+ADMIN = "admin"
+SYSTEM = "system"
+
+ROLES: dict[str, str] = {
+    APPLICANT: "申报人",
+    ORG_ADMIN: "单位管理员",
+    RECOMMENDER: "主管部门",
+    OFFICER: "项目主管",
+    EXPERT: "评审专家",
+    LEADER: "分管领导",
+    FINANCE: "财务人员",
+    DEMAND: "发榜方",
+    AUDITOR: "审计人员",
+    ADMIN: "系统管理员",
+}
+
+# Optional steps a call may enable.
+STEPS: dict[str, str] = {
+    "unit_review": "单位审核",
+    "recommendation": "主管部门推荐",
+    "defence": "答辩",
+    "midterm": "中期检查",
+}
+
+
+class CallState(StateEnum):
+    draft = ("draft", "草稿")
+    published = ("published", "已发布")
+    closed = ("closed", "已截止")
+    reviewing = ("reviewing", "评审中")
+    decided = ("decided", "已决策")
+    archived = ("archived", "已归档")
+
+
+CALL = Lifecycle(
+    name="call",
+    label="申报指南",
+    states=CallState,
+    initial=CallState.draft,
+    final=frozenset({CallState.archived}),
+    transitions=(
+        t("publish", CallState.draft, CallState.published, [OFFICER], "发布",
+          guards=["call_complete"]),
+        t("close", CallState.published, CallState.closed, [OFFICER, SYSTEM], "截止受理",
+          guards=["call_deadline_passed"]),
+        t("start_review", CallState.closed, CallState.reviewing, [OFFICER], "开始评审"),
+        t("decide", CallState.reviewing, CallState.decided, [LEADER], "决策"),
+        t("archive", CallState.decided, CallState.archived, [OFFICER], "归档"),
+    ),
+)
+
+
+class ApplicationState(StateEnum):
+    draft = ("draft", "草稿")
+    submitted = ("submitted", "已提交")
+    unit_review = ("unit_review", "单位审核")
+    recommended = ("recommended", "主管部门推荐")
+    formal_review = ("formal_review", "形式审查")
+    returned = ("returned", "退回修改")
+    rejected = ("rejected", "不予受理")
+    expert_review = ("expert_review", "专家评审")
+    defence = ("defence", "答辩")
+    reviewed = ("reviewed", "评审完成")
+    shortlisted = ("shortlisted", "拟立项")
+    not_funded = ("not_funded", "未立项")
+    public_notice = ("public_notice", "公示")
+    objection = ("objection", "异议处理")
+    approved = ("approved", "立项")
+    contracted = ("contracted", "已签任务书")
+    in_progress = ("in_progress", "执行中")
+    midterm = ("midterm", "中期检查")
+    acceptance = ("acceptance", "验收")
+    completed = ("completed", "结题")
+    failed = ("failed", "验收不通过")
+    terminated = ("terminated", "终止")
+    withdrawn = ("withdrawn", "已撤回")
+
+
+A = ApplicationState
+RUNNING = (A.approved, A.contracted, A.in_progress, A.midterm, A.acceptance)
+BEFORE_FORMAL_REVIEW = (A.submitted, A.unit_review, A.recommended)
+
+APPLICATION = Lifecycle(
+    name="application",
+    label="申报书",
+    states=ApplicationState,
+    initial=A.draft,
+    final=frozenset({A.rejected, A.not_funded, A.completed, A.failed, A.terminated,
+                     A.withdrawn}),
+    transitions=(
+        t("submit", A.draft, A.submitted, [APPLICANT], "提交",
+          guards=["call_open", "form_complete", "signed", "within_limits"]),
+        t("resubmit", A.returned, A.submitted, [APPLICANT], "修改后重新提交",
+          guards=["call_accepts_resubmission", "form_complete", "signed"]),
+        # Routing right after (re)submission follows the call's optional steps.
+        t("forward", A.submitted, A.unit_review, [SYSTEM], "送单位审核", step="unit_review"),
+        t("forward", A.submitted, A.recommended, [SYSTEM], "送主管部门推荐",
+          step="recommendation"),
+        t("forward", A.submitted, A.formal_review, [SYSTEM], "送形式审查"),
+        t("unit_approve", A.unit_review, A.recommended, [ORG_ADMIN], "单位审核通过",
+          step="recommendation"),
+        t("unit_approve", A.unit_review, A.formal_review, [ORG_ADMIN], "单位审核通过"),
+        t("unit_return", A.unit_review, A.returned, [ORG_ADMIN], "单位退回",
+          guards=["comment_given"]),
+        t("recommend", A.recommended, A.formal_review, [RECOMMENDER], "推荐"),
+        t("decline_recommendation", A.recommended, A.returned, [RECOMMENDER], "不予推荐退回",
+          guards=["comment_given"]),
+        t("withdraw", (A.draft, *BEFORE_FORMAL_REVIEW), A.withdrawn, [APPLICANT], "撤回"),
+        t("return_for_revision", A.formal_review, A.returned, [OFFICER], "退回修改",
+          guards=["comment_given"]),
+        t("reject", A.formal_review, A.rejected, [OFFICER], "不予受理",
+          guards=["comment_given"]),
+        t("pass_formal_review", A.formal_review, A.expert_review, [OFFICER],
+          "形式审查通过", guards=["eligible"]),
+        t("finish_review", A.expert_review, A.defence, [OFFICER, SYSTEM], "进入答辩",
+          guards=["reviews_complete"], step="defence"),
+        t("finish_review", A.expert_review, A.reviewed, [OFFICER, SYSTEM], "评审完成",
+          guards=["reviews_complete"]),
+        t("finish_defence", A.defence, A.reviewed, [OFFICER], "答辩完成",
+          guards=["defence_scored"]),
+        t("shortlist", A.reviewed, A.shortlisted, [OFFICER, LEADER], "拟立项"),
+        t("decline_funding", A.reviewed, A.not_funded, [OFFICER, LEADER], "不予立项"),
+        t("open_notice", A.shortlisted, A.public_notice, [OFFICER], "公示",
+          guards=["decision_approved"]),
+        t("raise_objection", A.public_notice, A.objection, [OFFICER, SYSTEM], "受理异议",
+          guards=["objection_real_name"]),
+        t("uphold_objection", A.objection, A.not_funded, [OFFICER], "异议成立",
+          guards=["comment_given"]),
+        t("dismiss_objection", A.objection, A.public_notice, [OFFICER], "异议不成立",
+          guards=["comment_given"]),
+        t("approve", A.public_notice, A.approved, [SYSTEM, OFFICER], "立项",
+          guards=["notice_period_over", "no_open_objection"]),
+        t("sign_contract", A.approved, A.contracted, [OFFICER], "签订任务书",
+          guards=["contract_signed"]),
+        t("start", A.contracted, A.in_progress, [OFFICER, SYSTEM], "开始执行"),
+        t("start_midterm", A.in_progress, A.midterm, [OFFICER], "中期检查", step="midterm"),
+        t("pass_midterm", A.midterm, A.in_progress, [OFFICER], "中期检查通过"),
+        t("request_acceptance", A.in_progress, A.acceptance, [APPLICANT], "申请验收"),
+        t("pass_acceptance", A.acceptance, A.completed, [OFFICER], "验收通过",
+          guards=["acceptance_recorded"]),
+        t("fail_acceptance", A.acceptance, A.failed, [OFFICER], "验收不通过",
+          guards=["comment_given"]),
+        t("terminate", RUNNING, A.terminated, [OFFICER], "终止", guards=["comment_given"]),
+    ),
+)
+
+
+class ReviewState(StateEnum):
+    invited = ("invited", "已邀请")
+    accepted = ("accepted", "已接受")
+    declined = ("declined", "已谢绝")
+    expired = ("expired", "已过期")
+    submitted = ("submitted", "已提交评分")
+    recused = ("recused", "已回避")
+
+
+R = ReviewState
+REVIEW = Lifecycle(
+    name="review",
+    label="评审任务",
+    states=ReviewState,
+    initial=R.invited,
+    final=frozenset({R.declined, R.expired, R.submitted, R.recused}),
+    transitions=(
+        t("accept", R.invited, R.accepted, [EXPERT], "接受邀请"),
+        t("decline", R.invited, R.declined, [EXPERT], "谢绝", guards=["comment_given"]),
+        t("expire", R.invited, R.expired, [SYSTEM, OFFICER], "邀请过期",
+          guards=["invitation_overdue"]),
+        t("submit_scores", R.accepted, R.submitted, [EXPERT], "提交评分",
+          guards=["scores_complete"]),
+        t("recuse", R.accepted, R.recused, [EXPERT, OFFICER], "回避",
+          guards=["comment_given"]),
+    ),
+)
+
+
+class TrancheState(StateEnum):
+    planned = ("planned", "计划")
+    due = ("due", "应付")
+    prepared = ("prepared", "已制单")
+    approved = ("approved", "已审核")
+    released = ("released", "已拨付")
+    on_hold = ("on_hold", "暂停")
+    cancelled = ("cancelled", "已取消")
+
+
+T = TrancheState
+TRANCHE = Lifecycle(
+    name="tranche",
+    label="拨付批次",
+    states=TrancheState,
+    initial=T.planned,
+    final=frozenset({T.released, T.cancelled}),
+    transitions=(
+        t("make_due", T.planned, T.due, [SYSTEM, OFFICER], "到期应付",
+          guards=["tranche_condition_met"]),
+        t("prepare", T.due, T.prepared, [FINANCE], "制单"),
+        t("approve", T.prepared, T.approved, [FINANCE], "审核",
+          guards=["checker_not_maker", "collective_decision_recorded"]),
+        t("release", T.approved, T.released, [FINANCE], "拨付",
+          guards=["payment_reference_given", "within_grant"]),
+        t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER], "暂停",
+          guards=["comment_given"]),
+        t("resume", T.on_hold, T.due, [FINANCE, OFFICER], "恢复"),
+        t("cancel", (T.planned, T.due, T.prepared, T.approved, T.on_hold), T.cancelled,
+          [FINANCE, OFFICER, SYSTEM], "取消", guards=["comment_given"]),
+    ),
+)
+
+LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (CALL, APPLICATION, REVIEW, TRANCHE)}

@@ -1,0 +1,5 @@
+"""Tasks: thin, named, keyword ids, idempotent; the logic lives in workflow.services."""
+
+from worker.tasks import outbox
+
+__all__ = ["outbox"]

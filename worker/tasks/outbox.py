@@ -1,0 +1,36 @@
+"""Outbox relay, consumers and the beat sweep."""
+
+from __future__ import annotations
+
+import socket
+
+from celery import shared_task
+
+from workflow.services import audit, outbox
+from workflow.models import db
+
+
+@shared_task(name=outbox.RELAY_TASK, acks_late=True, time_limit=120, soft_time_limit=100)
+def task_relay_outbox(event_ids: list[int] | None = None) -> int:
+    return outbox.relay(event_ids)
+
+
+# Safe to repeat: the delivery row makes a second run a no-op, so a task whose worker
+# died may be handed out again.
+@shared_task(name=outbox.CONSUME_TASK, acks_late=True, reject_on_worker_lost=True,
+             time_limit=300, soft_time_limit=270, autoretry_for=(Exception,),
+             retry_backoff=True, retry_backoff_max=600, max_retries=8)
+def task_consume_event(event_id: int, consumer: str) -> bool:
+    return outbox.consume(event_id, consumer, worker=socket.gethostname())
+
+
+@shared_task(name="kjflow.sweep_outbox", time_limit=120)
+def task_sweep_outbox() -> int:
+    return outbox.sweep()
+
+
+@shared_task(name="kjflow.audit_digest", time_limit=300)
+def task_audit_digest() -> bool:
+    digest = audit.write_digest()
+    db.session.commit()
+    return digest is not None

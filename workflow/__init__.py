@@ -1,0 +1,90 @@
+"""kjflow: the Flask application."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from celery import Celery, Task
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from workflow import config as config_module
+from workflow.extensions import babel, csrf, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "templates" / "static"),
+        instance_path=str(
+            (test_config or {}).get("INSTANCE_PATH")
+            or os.environ.get("KJFLOW_INSTANCE")
+            or ROOT / "instance"
+        ),
+    )
+    app.config.from_mapping(config_module.load(Path(app.instance_path)))
+    if test_config:
+        app.config.update(test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    login_manager.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+    celery_init_app(app)
+
+    from workflow import cli, models, web
+    from workflow.api import api_bp
+    from workflow.services import outbox
+
+    del models  # imported so every table is registered before anything queries
+    web.init_app(app)
+    app.register_blueprint(api_bp)
+    cli.init_app(app)
+    outbox.init_app(app)
+    return app
+
+
+def _select_locale() -> str:
+    from flask import request
+
+    chosen = request.args.get("lang") or request.cookies.get("lang")
+    return chosen if chosen in ("zh_CN", "en") else "zh_CN"
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL and a busy timeout let the web process and the worker share one SQLite file."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """The Celery app built from the Flask app: every task runs in an app context."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

@@ -1,0 +1,141 @@
+"""Command line: ``flask --app workflow ...`` or the ``kjflow`` console script."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from werkzeug.serving import run_simple
+
+from workflow.models import db
+from workflow.services import accounts
+from workflow.services.errors import ServiceError
+
+
+def _fail(err: ServiceError) -> None:
+    lines = [err.message]
+    if isinstance(err.details, dict):
+        lines += [f"  {k}: {v}" for k, v in err.details.items()]
+    raise click.ClickException("\n".join(lines))
+
+
+@click.group("org", help="单位管理")
+def org_cli() -> None:
+    pass
+
+
+@org_cli.command("create")
+@click.option("--name", required=True, help="单位名称")
+@click.option("--uscc", required=True, help="统一社会信用代码")
+@click.option("--kind", default="university",
+              type=click.Choice(["university", "enterprise", "institute", "government"]))
+@with_appcontext
+def org_create(name: str, uscc: str, kind: str) -> None:
+    try:
+        org = accounts.create_organization(name, uscc, kind)
+    except ServiceError as err:
+        db.session.rollback()
+        _fail(err)
+    db.session.commit()
+    click.echo(f"已创建单位 {org.id}：{org.name}（{org.uscc}）")
+
+
+@click.group("user", help="用户管理")
+def user_cli() -> None:
+    pass
+
+
+@user_cli.command("create")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="角色，可重复")
+@click.option("--org", "org_uscc", help="所属单位的统一社会信用代码")
+@click.option("--name", help="姓名")
+@click.option("--email", help="电子邮箱")
+@click.option("--phone", help="电话")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码")
+@click.option("--password", help="密码（会留在命令历史里，建议用 --password-stdin）")
+@with_appcontext
+def user_create(username: str, roles: tuple[str, ...], org_uscc: str | None, name: str | None,
+                email: str | None, phone: str | None, password_stdin: bool,
+                password: str | None) -> None:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise click.UsageError("请用 --password-stdin 或 --password 提供密码")
+    try:
+        org = accounts.find_organization(org_uscc) if org_uscc else None
+        user = accounts.create_user(username, password, list(roles), name=name, email=email,
+                                    phone=phone, organization=org)
+    except ServiceError as err:
+        db.session.rollback()
+        _fail(err)
+    db.session.commit()
+    click.echo(f"已创建用户 {user.username}（{'、'.join(sorted(user.roles))}）")
+
+
+@click.command("seed", help="写入演示数据（可重复执行，不会重复写入）")
+@click.option("--demo", is_flag=True, required=True)
+@with_appcontext
+def seed(demo: bool) -> None:
+    from workflow.services import demo as demo_data
+
+    created = demo_data.seed()
+    click.echo("演示数据已写入。" if created else "演示数据已存在，未重复写入。")
+    click.echo(demo_data.logins_text())
+
+
+@click.command("devserver", help="启动网页服务和后台任务进程（内嵌默认配置）")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@with_appcontext
+def devserver(host: str, port: int) -> None:
+    app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
+    env = dict(os.environ)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", "--beat",
+         "--pool=solo", "--loglevel=INFO",
+         "--schedule", app.config["CELERY"]["beat_schedule_filename"]],
+        env=env,
+    )
+    click.echo(f"后台任务进程已启动（pid {worker.pid}）")
+    click.echo(f"网页服务：http://{host}:{port}/  按 Ctrl-C 同时停止两者")
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        # ``app.run`` refuses to run inside the flask CLI; werkzeug's server is the same.
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        click.echo("已停止网页服务和后台任务进程")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(org_cli)
+    app.cli.add_command(user_cli)
+    app.cli.add_command(seed)
+    app.cli.add_command(devserver)
+
+
+def _create() -> Flask:
+    from workflow import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    FlaskGroup(create_app=_create, help="kjflow 命令行")(prog_name="kjflow")

@@ -1,0 +1,113 @@
+"""Settings: production values come from the environment, the embedded default needs none."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+def database_url(instance: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{instance / 'kjflow.sqlite'}"
+    # Heroku-style and plain URLs mean the psycopg 3 driver here.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def secret_key(instance: Path, production: bool) -> str:
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if production:
+        raise RuntimeError("SECRET_KEY must be set in the environment in production")
+    # The embedded default keeps a random key of its own under instance/.
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def celery_settings(instance: Path) -> dict[str, Any]:
+    broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
+    settings: dict[str, Any] = {
+        "task_ignore_result": True,
+        "worker_prefetch_multiplier": 1,
+        "timezone": "Asia/Shanghai",
+        "enable_utc": True,
+        "broker_connection_retry_on_startup": True,
+        # A web request never waits long on a broker that is down: the outbox sweep
+        # sends the event later.
+        "broker_connection_timeout": 2,
+        "task_publish_retry_policy": {
+            "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
+        },
+        # Hard limits stay below the Redis visibility timeout (1 h) so that a task is
+        # never handed to a second worker while the first still runs it.
+        "task_time_limit": 600,
+        "task_soft_time_limit": 540,
+        "beat_schedule_filename": str(instance / "celerybeat-schedule"),
+        "beat_schedule": {
+            "sweep-outbox": {"task": "kjflow.sweep_outbox", "schedule": 30.0},
+            "audit-digest": {"task": "kjflow.audit_digest", "schedule": 300.0},
+        },
+    }
+    if broker:
+        settings["broker_url"] = broker
+        settings["broker_transport_options"] = {"visibility_timeout": 3600}
+    else:
+        # Embedded default: kombu's filesystem transport, no service to install.
+        folder = instance / "broker"
+        (folder / "queue").mkdir(parents=True, exist_ok=True)
+        settings["broker_url"] = "filesystem://"
+        settings["broker_transport_options"] = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "store_processed": False,
+        }
+    return settings
+
+
+def load(instance: Path) -> dict[str, Any]:
+    production = os.environ.get("KJFLOW_ENV", "development") == "production"
+    instance.mkdir(parents=True, exist_ok=True)
+    return {
+        "PRODUCTION": production,
+        "SECRET_KEY": secret_key(instance, production),
+        "SQLALCHEMY_DATABASE_URI": database_url(instance),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "CELERY": celery_settings(instance),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_NAME": "kjflow_session",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SESSION_PROTECTION": "strong",
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=int(os.environ.get("IDLE_MINUTES", 30))),
+        "SESSION_ABSOLUTE_HOURS": int(os.environ.get("SESSION_ABSOLUTE_HOURS", 12)),
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+        "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
+        "UPLOAD_FOLDER": str(instance / "files"),
+        "MAIL_FOLDER": str(instance / "mail"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", 25)),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "").lower() in ("1", "true", "yes"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "kjflow@localhost"),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        "LOGIN_MAX_FAILURES": 5,
+        "LOGIN_LOCK_MINUTES": 15,
+        "API_TOKEN_HOURS": 8,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "JSON_AS_ASCII": False,
+    }

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from states import ApplicationState
+from workflow.models.base import JSONType, UTCDateTime, db, state_column, utcnow
+
+if TYPE_CHECKING:
+    from workflow.models.call import Call, Challenge
+    from workflow.models.org import Organization
+    from workflow.models.user import User
+
+
+class Application(db.Model):  # type: ignore[name-defined,misc]
+    """申报书."""
+
+    __tablename__ = "application"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id"), index=True)
+    challenge_id: Mapped[int | None] = mapped_column(sa.ForeignKey("challenge.id"), index=True)
+    applicant_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    state: Mapped[ApplicationState] = mapped_column(
+        state_column(ApplicationState, "application_state"),
+        default=ApplicationState.draft,
+        index=True,
+    )
+    version: Mapped[int] = mapped_column(default=1)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    project_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    call: Mapped[Call] = relationship(lazy="joined")
+    challenge: Mapped[Challenge | None] = relationship()
+    applicant: Mapped[User] = relationship()
+    organization: Mapped[Organization] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    def __repr__(self) -> str:
+        return f"<Application {self.id} {self.state.value}>"

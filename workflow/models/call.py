@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from states import CallState
+from workflow.models.base import (
+    JSONType,
+    Money,
+    TimestampMixin,
+    UTCDateTime,
+    db,
+    state_column,
+)
+
+if TYPE_CHECKING:
+    from workflow.models.org import Organization
+
+
+class Scheme(enum.Enum):
+    baogan = "baogan"
+    jiebang = "jiebang"
+
+    @property
+    def label(self) -> str:
+        return "包干制" if self is Scheme.baogan else "揭榜挂帅"
+
+    @property
+    def code(self) -> str:
+        return "BG" if self is Scheme.baogan else "JB"
+
+
+class AggregationRule(enum.Enum):
+    trimmed = "trimmed"  # ≥5 scores: drop highest and lowest, average the rest
+    mean = "mean"
+    median = "median"
+
+
+class Call(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    """申报指南 / 榜单批次."""
+
+    __tablename__ = "call"
+    __table_args__ = (
+        sa.CheckConstraint("budget >= 0", name="budget_nonnegative"),
+        sa.CheckConstraint("closes_at > opens_at", name="closes_after_opens"),
+        sa.CheckConstraint("reviewers_per_application BETWEEN 1 AND 15", name="reviewers_range"),
+        sa.CheckConstraint("notice_days BETWEEN 1 AND 30", name="notice_days_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scheme: Mapped[Scheme] = mapped_column(state_column(Scheme, "scheme"))
+    year: Mapped[int]
+    title: Mapped[str] = mapped_column(sa.String(200))
+    guide: Mapped[str] = mapped_column(sa.Text, default="")
+    state: Mapped[CallState] = mapped_column(
+        state_column(CallState, "call_state"), default=CallState.draft
+    )
+    version: Mapped[int] = mapped_column(default=1)
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    budget: Mapped[Decimal] = mapped_column(Money)
+    form_schema: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    rubric: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    reviewers_per_application: Mapped[int] = mapped_column(default=5)
+    aggregation: Mapped[AggregationRule] = mapped_column(
+        state_column(AggregationRule, "aggregation_rule"), default=AggregationRule.trimmed
+    )
+    spread_stdev_limit: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
+    tranche_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    steps: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    notice_days: Mapped[int] = mapped_column(default=5)
+    notice_working_days: Mapped[bool] = mapped_column(default=True)
+    collective_threshold: Mapped[Decimal | None] = mapped_column(Money)
+    max_running_projects: Mapped[int] = mapped_column(default=2)  # 限项
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+
+    challenges: Mapped[list[Challenge]] = relationship(
+        back_populates="call", order_by="Challenge.id", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def enabled_steps(self) -> frozenset[str]:
+        return frozenset(self.steps or ())
+
+    def __repr__(self) -> str:
+        return f"<Call {self.id} {self.scheme.value} {self.title}>"
+
+
+class Challenge(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+    """榜单: one hard problem of a 揭榜挂帅 call."""
+
+    __tablename__ = "challenge"
+    __table_args__ = (
+        sa.CheckConstraint("ceiling > 0", name="ceiling_positive"),
+        sa.CheckConstraint("max_teams >= 1", name="max_teams_positive"),
+        sa.CheckConstraint("duration_months BETWEEN 1 AND 120", name="duration_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    demand_org_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"))
+    indicators: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    ceiling: Mapped[Decimal] = mapped_column(Money)
+    duration_months: Mapped[int] = mapped_column(default=24)
+    milestone_template: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    max_teams: Mapped[int] = mapped_column(default=1)  # 赛马
+
+    call: Mapped[Call] = relationship(back_populates="challenges")
+    demand_org: Mapped[Organization] = relationship(lazy="joined")

@@ -1,0 +1,66 @@
+"""Refusals a service raises; views turn them into a page message or the API error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code:
+            self.code = code
+
+
+class Unauthenticated(ServiceError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+
+
+class Invalid(ServiceError):
+    """Input that fails validation; ``details`` maps each field to its message."""
+
+    status = 422
+    code = "invalid"
+
+
+class GuardFailed(ServiceError):
+    """One or more guards refused; ``details`` lists every reason ``{code, message}``."""
+
+    status = 422
+    code = "guard_failed"
+
+
+class Throttled(ServiceError):
+    status = 429
+    code = "throttled"
+
+
+class TooLarge(ServiceError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMedia(ServiceError):
+    status = 415
+    code = "unsupported_media_type"

@@ -1,0 +1,107 @@
+"""Web pages (zh-CN first)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from forms import format_wan
+from states import ROLES
+from workflow.extensions import db, login_manager
+from workflow.models import User
+from workflow.timeutil import local_time
+
+def wan(value: Decimal | int | None) -> str:
+    return format_wan(value)
+
+
+ERROR_TITLES = {
+    400: "请求有误", 401: "请先登录", 403: "没有权限", 404: "页面不存在", 405: "不支持的操作",
+    409: "状态已变化", 413: "文件过大", 415: "文件类型不支持", 422: "提交的内容有误",
+    429: "操作过于频繁", 500: "系统错误",
+}
+
+
+def init_app(app: Flask) -> None:
+    from workflow.web import auth, home
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(home.bp)
+    app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["wan"] = wan
+    app.jinja_env.globals["ROLES"] = ROLES
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = app.config["SESSION_PROTECTION"]
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        try:
+            user = db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+        return user if user is not None and user.active else None
+
+    @app.before_request
+    def absolute_session_timeout() -> Response | None:
+        if request.blueprint == "api" or not current_user.is_authenticated:
+            return None
+        started = session.get("login_at")
+        limit = app.config["SESSION_ABSOLUTE_HOURS"] * 3600
+        if started is None or datetime.now(UTC).timestamp() - float(started) > limit:
+            logout_user()
+            session.clear()
+            flash("登录已超时，请重新登录", "warning")
+            return redirect(url_for("auth.login", next=request.full_path))
+        return None
+
+    @app.after_request
+    def security_headers(resp: Response) -> Response:
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+        )
+        if request.blueprint != "api" and current_user.is_authenticated:
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err: CSRFError) -> tuple[str, int]:
+        return render_error(400, "表单已过期或来源不可信，请刷新页面后重试"), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Any:
+        if request.blueprint == "api" or request.path.startswith("/api/"):
+            from workflow.api.errors import http_exception_json
+
+            return http_exception_json(err)
+        code = err.code or 500
+        return render_error(code, None), code
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception) -> Any:
+        app.logger.exception("unhandled error")
+        db.session.rollback()
+        if request.path.startswith("/api/"):
+            from workflow.api.errors import error_json
+
+            return error_json(500, "internal", "系统内部错误，已记录，请稍后再试")
+        return render_error(500, "系统内部错误，已记录，请稍后再试"), 500
+
+
+def render_error(code: int, message: str | None) -> str:
+    return render_template(
+        "errors/error.html", code=code, title=ERROR_TITLES.get(code, "出错了"), message=message
+    )
