@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import InvalidChecksum, ValidationError
@@ -78,17 +79,10 @@ def format_wan(yuan: Decimal | int | None) -> str:
 
 
 MIN_PASSWORD_LENGTH = 10
-# The most used passwords in Chinese and international leaks (top entries of public lists).
 COMMON_PASSWORDS = frozenset(
-    """123456 123456789 12345678 1234567890 password 111111 123123 000000 1234567
-    qwerty 12345 abc123 password1 iloveyou 1q2w3e4r 666666 888888 123321 654321 5201314
-    a123456 woaini a123456789 qwertyuiop 1qaz2wsx 1qaz2wsx3edc 7758521 147258369
-    88888888 11111111 00000000 12341234 qwerty123 passw0rd password123 admin123 admin
-    administrator root123 abcd1234 abc123456 aa123456 zxcvbnm 123qwe 1234qwer qwer1234
-    woaini1314 iloveyou1 asdfghjkl 987654321 qazwsxedc 1234567890a welcome123 letmein
-    p@ssw0rd p@ssword admin@123 test1234 test123456 changeme sunshine princess dragon
-    monkey football baseball superman trustno1 a1234567 q1w2e3r4 123456789a 1111111111
-    0123456789 1234512345 147258369a huang123 zhang123 wang123456 li123456 kjflow123""".split()
+    line.strip()
+    for line in (Path(__file__).parent / "common_passwords.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
 )
 
 

@@ -15,7 +15,7 @@ step condition holds wins, exactly as ``transitions`` orders conditional transit
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -71,10 +71,11 @@ def t(
     )
 
 
-def _step_condition(event: EventData) -> bool:
-    spec: Transition = event.transition.spec  # type: ignore[attr-defined]
-    steps: frozenset[str] = event.kwargs.get("steps", frozenset())
-    return spec.applies(steps)
+def _step_condition(spec: Transition) -> Callable[[EventData], bool]:
+    def applies(event: EventData) -> bool:
+        return spec.applies(event.kwargs.get("steps", frozenset()))
+
+    return applies
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,9 @@ class Lifecycle:
             model_attribute="state",
         )
         for spec in self.transitions:
-            for source in spec.sources:
-                machine.add_transition(
-                    spec.trigger, source, spec.dest, conditions=[_step_condition]
-                )
-                # Keep the declaration at hand for the step condition.
-                machine.events[spec.trigger].transitions[source.name][-1].spec = spec  # type: ignore[attr-defined]
+            machine.add_transition(
+                spec.trigger, list(spec.sources), spec.dest, conditions=[_step_condition(spec)]
+            )
         return machine
 
     @cached_property
@@ -154,7 +152,12 @@ class Lifecycle:
         return new_state
 
     def state_of(self, value: str | StateEnum) -> StateEnum:
-        return value if isinstance(value, StateEnum) else self.states(value)
+        if isinstance(value, StateEnum):
+            return value
+        for state in self.states:
+            if state.value == value:
+                return state
+        raise ValueError(f"{value!r} is not a state of {self.name}")
 
     def describe(self) -> Mapping[str, Any]:
         return {

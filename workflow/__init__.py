@@ -78,7 +78,7 @@ def _tune_sqlite(engine: Engine) -> None:
 def celery_init_app(app: Flask) -> Celery:
     """The Celery app built from the Flask app: every task runs in an app context."""
 
-    class FlaskTask(Task):  # type: ignore[misc]
+    class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)

@@ -46,7 +46,8 @@ def _operation(meta: dict[str, Any], path_params: list[str]) -> dict[str, Any]:
     for status, text in sorted(meta["responses"].items()):
         entry: dict[str, Any] = {"description": text}
         if status >= 400:
-            entry["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            ref = {"$ref": "#/components/schemas/Error"}
+            entry["content"] = {"application/json": {"schema": ref}}
         op["responses"][str(status)] = entry
     if meta["auth"]:
         op["security"] = [{"bearer": []}]

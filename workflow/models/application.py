@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import ApplicationState
-from workflow.models.base import JSONType, UTCDateTime, db, state_column, utcnow
+from workflow.models.base import Base, JSONType, UTCDateTime, state_column, utcnow
 
 if TYPE_CHECKING:
     from workflow.models.call import Call, Challenge
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from workflow.models.user import User
 
 
-class Application(db.Model):  # type: ignore[name-defined,misc]
+class Application(Base):
     """申报书."""
 
     __tablename__ = "application"

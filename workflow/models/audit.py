@@ -6,10 +6,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.models.base import JSONType, UTCDateTime, db, utcnow
+from workflow.models.base import Base, JSONType, UTCDateTime, utcnow
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(Base):
     """One recorded change. Rows of one entity form a hash chain ordered by ``seq``.
 
     ``hash = sha256(prev_hash + canonical JSON of the row)``; ``prev_hash`` of the
@@ -41,7 +41,7 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
 
 
-class AuditDigest(db.Model):  # type: ignore[name-defined,misc]
+class AuditDigest(Base):
     """A periodic snapshot of every chain head, itself chained: deleting a whole
     entity's history, or cutting rows off a chain's end, shows against it."""
 

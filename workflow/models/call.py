@@ -10,11 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import CallState
 from workflow.models.base import (
+    Base,
     JSONType,
     Money,
     TimestampMixin,
     UTCDateTime,
-    db,
     state_column,
 )
 
@@ -41,7 +41,7 @@ class AggregationRule(enum.Enum):
     median = "median"
 
 
-class Call(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Call(TimestampMixin, Base):
     """申报指南 / 榜单批次."""
 
     __tablename__ = "call"
@@ -93,7 +93,7 @@ class Call(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
         return f"<Call {self.id} {self.scheme.value} {self.title}>"
 
 
-class Challenge(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Challenge(TimestampMixin, Base):
     """榜单: one hard problem of a 揭榜挂帅 call."""
 
     __tablename__ = "challenge"

@@ -5,7 +5,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.models.base import TimestampMixin, db, state_column
+from workflow.models.base import Base, TimestampMixin, state_column
 
 
 class OrgKind(enum.Enum):
@@ -20,7 +20,7 @@ class OrgKind(enum.Enum):
                 "government": "政府部门"}[self.value]
 
 
-class Organization(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class Organization(TimestampMixin, Base):
     __tablename__ = "organization"
 
     id: Mapped[int] = mapped_column(primary_key=True)

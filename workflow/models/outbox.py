@@ -6,10 +6,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.models.base import JSONType, UTCDateTime, db, utcnow
+from workflow.models.base import Base, JSONType, UTCDateTime, utcnow
 
 
-class OutboxEvent(db.Model):  # type: ignore[name-defined,misc]
+class OutboxEvent(Base):
     """A side effect to carry out after the transaction that wrote it commits."""
 
     __tablename__ = "outbox_event"
@@ -25,7 +25,7 @@ class OutboxEvent(db.Model):  # type: ignore[name-defined,misc]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class OutboxDelivery(db.Model):  # type: ignore[name-defined,misc]
+class OutboxDelivery(Base):
     """That ``consumer`` has handled ``event``: the unique pair makes handling idempotent."""
 
     __tablename__ = "outbox_delivery"

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import ROLES
-from workflow.models.base import JSONType, TimestampMixin, UTCDateTime, db, utcnow
+from workflow.models.base import Base, JSONType, TimestampMixin, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from workflow.models.org import Organization
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
 
 
-class User(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
+class User(TimestampMixin, Base):
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,7 +66,7 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined,misc]
         return f"<User {self.username}>"
 
 
-class UserRole(db.Model):  # type: ignore[name-defined,misc]
+class UserRole(Base):
     __tablename__ = "user_role"
     __table_args__ = (sa.CheckConstraint(f"role IN ({_ROLE_LIST})", name="role_known"),)
 
@@ -76,7 +76,7 @@ class UserRole(db.Model):  # type: ignore[name-defined,misc]
     role: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
 
 
-class ExpertProfile(db.Model):  # type: ignore[name-defined,misc]
+class ExpertProfile(Base):
     __tablename__ = "expert_profile"
 
     user_id: Mapped[int] = mapped_column(
@@ -93,7 +93,7 @@ class ExpertProfile(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (sa.CheckConstraint("load_cap >= 0", name="load_cap_nonnegative"),)
 
 
-class LoginAttempt(db.Model):  # type: ignore[name-defined,misc]
+class LoginAttempt(Base):
     """Every login attempt, for throttling and for the record."""
 
     __tablename__ = "login_attempt"

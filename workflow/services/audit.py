@@ -171,7 +171,8 @@ def verify() -> list[Breach]:
                 ))
                 break
             if ev.prev_hash != prev:
-                breaches.append(Breach(f"audit_event {ev.id}", "前序哈希不符（前一条被改动或删除）"))
+                breaches.append(
+                    Breach(f"audit_event {ev.id}", "前序哈希不符（前一条被改动或删除）"))
                 break
             if chain_hash(prev, event_body(ev)) != ev.hash:
                 breaches.append(Breach(f"audit_event {ev.id}", "内容与哈希不符（记录被改动）"))
@@ -193,10 +194,10 @@ def verify() -> list[Breach]:
         if key not in heads:
             breaches.append(Breach(key, "摘要中记录的整条审计链已不存在（被删除）"))
             continue
-        etype, eid = key.split(":")
+        kind, _, ident = key.partition(":")
         row = db.session.scalar(
             sa.select(AuditEvent).where(
-                AuditEvent.entity_type == etype, AuditEvent.entity_id == int(eid),
+                AuditEvent.entity_type == kind, AuditEvent.entity_id == int(ident),
                 AuditEvent.seq == seq,
             )
         )

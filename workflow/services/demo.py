@@ -13,7 +13,8 @@ from states import CallState
 from workflow.models import Call, Challenge, ExpertProfile, Organization, Scheme, User, db, utcnow
 from workflow.services import accounts, audit
 
-DEMO_PASSWORD = "kjflow-Demo-2026"
+# Printed by `make run`; only ever used for the embedded demo database.
+DEMO_PASSWORD = "kjflow-Demo-2026"  # noqa: S105
 
 
 def _uscc(base17: str) -> str:

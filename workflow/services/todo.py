@@ -46,7 +46,8 @@ def sections_for(user: User) -> list[TodoSection]:
     if "applicant" in roles:
         s = TodoSection("applicant", "我的申报")
         for c in _open_calls():
-            s.items.append(TodoItem(f"可申报：{c.title}（{c.scheme.label}）", f"截止 {local_time(c.closes_at)}"))
+            s.items.append(TodoItem(f"可申报：{c.title}（{c.scheme.label}）",
+                                    f"截止 {local_time(c.closes_at)}"))
         mine = db.session.scalars(
             sa.select(Application).where(
                 Application.applicant_id == user.id,

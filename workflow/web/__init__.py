@@ -18,6 +18,7 @@ from workflow.extensions import db, login_manager
 from workflow.models import User
 from workflow.timeutil import local_time
 
+
 def wan(value: Decimal | int | None) -> str:
     return format_wan(value)
 

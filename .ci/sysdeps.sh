@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install the Debian packages kjflow needs, only those missing.
+#   docs: what rendering documents needs (HarfBuzz subsetting, CJK fonts, Pango)
+#   all:  docs + what the test tiers need (chromium, poppler, Redis, PostgreSQL)
+set -euo pipefail
+what="${1:-all}"
+
+docs=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-wqy-microhei fonts-noto-cjk)
+tests=(chromium poppler-utils redis-server postgresql graphviz)
+pkgs=("${docs[@]}")
+[ "$what" = all ] && pkgs+=("${tests[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "kjflow: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Fail loudly rather than render documents 100x slower or with missing glyphs.
+ldconfig -p | grep -q libharfbuzz-subset.so.0 || { echo "kjflow: libharfbuzz-subset0 missing" >&2; exit 1; }
+fc-list :lang=zh | grep -qi . || { echo "kjflow: no CJK font installed" >&2; exit 1; }

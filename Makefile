@@ -1,0 +1,70 @@
+# kjflow: `make run` for the product on the embedded default, `make test` for the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app workflow
+
+.PHONY: run test lint fmt worker beat migrate seed sysdeps sysdeps-docs services venv clean \
+        test-unit test-integration test-browser bench
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,dev]'
+	touch $@
+
+venv: $(STAMP)
+
+sysdeps-docs:
+	bash .ci/sysdeps.sh docs
+
+sysdeps:
+	bash .ci/sysdeps.sh all
+
+services:
+	bash .ci/services.sh
+
+migrate: venv
+	$(FLASK) db upgrade
+
+seed: migrate
+	$(FLASK) seed --demo
+
+# Web server on http://127.0.0.1:5000 and a Celery worker (with beat) on the embedded
+# filesystem broker, both on instance/kjflow.sqlite. Ctrl-C stops both.
+run: venv sysdeps-docs seed
+	$(BIN)/kjflow devserver --host 127.0.0.1 --port 5000
+
+worker: venv
+	$(BIN)/celery -A worker worker --loglevel=INFO
+
+beat: venv
+	$(BIN)/celery -A worker beat --loglevel=INFO
+
+lint: venv
+	$(BIN)/ruff check workflow forms states worker tests bench
+	$(BIN)/mypy
+
+fmt: venv
+	$(BIN)/ruff check --fix workflow forms states worker tests bench
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+
+test-integration: venv services
+	$(BIN)/pytest tests/integration
+
+test-browser: venv
+	$(BIN)/pytest tests/browser
+
+# Every tier runs; a tier whose service is missing fails, it is never skipped.
+test: venv sysdeps services lint
+	$(BIN)/pytest tests
+
+bench: venv services
+	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""Fixtures shared by every tier."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from workflow import create_app
+from workflow.models import db
+
+
+def build_app(instance: Path, database_url: str, **extra: Any) -> Flask:
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "PUBLIC_BASE_URL": "http://testserver",
+    }
+    config.update(extra)
+    return create_app(config)
+
+
+def clear_tables() -> None:
+    """Empty every table: each test starts on a clean database."""
+    engine = db.engine
+    tables = list(reversed(db.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(t.delete())
+
+
+class Sent(list[tuple[str, dict[str, Any]]]):
+    """What the outbox asked the broker to send, in order."""
+
+
+@pytest.fixture
+def sent(app: Flask) -> Sent:
+    box = Sent()
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: box.append((name, kwargs))
+    return box
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in a fresh context, as on a real server.
+
+    The tests hold an app context open for factories and queries; without this a
+    request would reuse it, and with it ``g`` (cached CSRF token, current user) and
+    the database session, which a real request never shares.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    app.test_client_class = IsolatedClient
+    return app.test_client()
+
+
+def login(client: FlaskClient, username: str, password: str) -> Any:
+    """Log in through the real form, CSRF token included."""
+    page = client.get("/login")
+    token = page.get_data(as_text=True).split('name="csrf_token" type="hidden" value="')[1]
+    token = token.split('"')[0]
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token})
+
+
+def api_token(client: FlaskClient, username: str, password: str) -> str:
+    resp = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+    assert resp.status_code == 200, resp.get_json()
+    token: str = resp.get_json()["token"]
+    return token
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield

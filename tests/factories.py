@@ -1,0 +1,120 @@
+"""Test data factories (factory_boy on the Flask-SQLAlchemy session)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import factory
+from stdnum.cn import uscc
+from werkzeug.security import generate_password_hash
+
+from states import ApplicationState, CallState
+from workflow.models import (
+    Application,
+    Call,
+    Challenge,
+    ExpertProfile,
+    Organization,
+    OrgKind,
+    Scheme,
+    User,
+    UserRole,
+    db,
+    utcnow,
+)
+
+PASSWORD = "correct-horse-battery"
+# Hashing is deliberately slow; one hash serves every factory user.
+_HASH = generate_password_hash(PASSWORD)
+
+
+def make_uscc(n: int) -> str:
+    base = f"9136070{n:010d}"
+    return base + uscc.calc_check_digit(base)
+
+
+class Base(factory.alchemy.SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "flush"
+
+
+class OrganizationFactory(Base):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"测试单位{n}")
+    uscc = factory.Sequence(make_uscc)
+    kind = OrgKind.university
+
+
+class UserFactory(Base):
+    class Meta:
+        model = User
+        exclude = ("roles",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    name = factory.Sequence(lambda n: f"用户{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.cn")
+    password_hash = _HASH
+    organization = factory.SubFactory(OrganizationFactory)
+    roles = ("applicant",)
+    role_rows = factory.LazyAttribute(lambda o: [UserRole(role=r) for r in o.roles])
+
+
+class ExpertProfileFactory(Base):
+    class Meta:
+        model = ExpertProfile
+
+    user = factory.SubFactory(UserFactory, roles=("expert",))
+    disciplines = factory.LazyFunction(lambda: ["TF"])
+    keywords = factory.LazyFunction(lambda: ["稀土"])
+    load_cap = 10
+
+
+class CallFactory(Base):
+    class Meta:
+        model = Call
+
+    scheme = Scheme.baogan
+    year = factory.LazyFunction(lambda: utcnow().year)
+    title = factory.Sequence(lambda n: f"测试指南{n}")
+    state = CallState.published
+    opens_at = factory.LazyFunction(lambda: utcnow() - timedelta(days=1))
+    closes_at = factory.LazyFunction(lambda: utcnow() + timedelta(days=10))
+    budget = Decimal("1000000.00")
+    form_schema = factory.LazyFunction(lambda: [
+        {"name": "summary", "label": "项目摘要", "type": "longtext", "required": True,
+         "max": 2000},
+    ])
+    rubric = factory.LazyFunction(lambda: [
+        {"name": "innovation", "label": "创新性", "weight": 50, "max": 100},
+        {"name": "feasibility", "label": "可行性", "weight": 50, "max": 100},
+    ])
+    reviewers_per_application = 3
+    steps = factory.LazyFunction(list)
+
+
+class ChallengeFactory(Base):
+    class Meta:
+        model = Challenge
+
+    call = factory.SubFactory(CallFactory, scheme=Scheme.jiebang)
+    title = factory.Sequence(lambda n: f"榜单{n}")
+    demand_org = factory.SubFactory(OrganizationFactory, kind=OrgKind.enterprise)
+    ceiling = Decimal("2000000.00")
+    indicators = factory.LazyFunction(lambda: [{"name": "指标", "target": "≥ 1"}])
+
+
+class ApplicationFactory(Base):
+    class Meta:
+        model = Application
+
+    call = factory.SubFactory(CallFactory)
+    applicant = factory.SubFactory(UserFactory)
+    organization = factory.LazyAttribute(lambda o: o.applicant.organization)
+    title = factory.Sequence(lambda n: f"测试项目{n}")
+    state = ApplicationState.draft
+    data = factory.LazyFunction(lambda: {"summary": "摘要"})

@@ -1,0 +1,34 @@
+"""Unit tier: embedded SQLite, schema created once, every table emptied after each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from tests.conftest import build_app, clear_tables
+from workflow.models import db
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="session")
+def _unit_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    instance: Path = tmp_path_factory.mktemp("instance")
+    app = build_app(instance, f"sqlite:///{instance / 'unit.sqlite'}")
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def app(_unit_app: Flask) -> Iterator[Flask]:
+    _unit_app.extensions.pop("kjflow.outbox_sender", None)
+    # Nothing leaves for a broker in the unit tier unless a test captures it.
+    _unit_app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
+    with _unit_app.app_context():
+        yield _unit_app
+        db.session.remove()
+        clear_tables()

@@ -1,0 +1,80 @@
+from decimal import Decimal
+
+import pytest
+
+from forms import (
+    FieldError,
+    check_id_number,
+    check_password,
+    check_phone,
+    check_uscc,
+    format_wan,
+    parse_wan,
+)
+
+
+def test_valid_uscc_is_returned_compact():
+    assert check_uscc("91360700MA35A0001P") == "91360700MA35A0001P"
+    assert check_uscc(" 91360700 MA35A0001P ") == "91360700MA35A0001P"
+
+
+def test_uscc_with_wrong_check_character_is_explained():
+    with pytest.raises(FieldError, match="校验位不正确"):
+        check_uscc("91360700MA35A0001Q")
+
+
+@pytest.mark.parametrize("value", ["", "123", "91360700MA35A0001PX", "ABCDEFGHMA35A0001P"])
+def test_malformed_uscc_is_refused(value):
+    with pytest.raises(FieldError, match="18位"):
+        check_uscc(value)
+
+
+def test_id_number_checks_digit_and_birth_date():
+    assert check_id_number("362101198001010019") == "362101198001010019"
+    with pytest.raises(FieldError, match="校验位"):
+        check_id_number("362101198001010011")
+    with pytest.raises(FieldError, match="出生日期"):
+        check_id_number("110101198013010018")
+    with pytest.raises(FieldError, match="18位"):
+        check_id_number("1101011980")
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("13812345678", "13812345678"), ("+86 138 1234 5678", "13812345678"),
+    ("0797-8123456", "0797-8123456"),
+])
+def test_phone_numbers(value, expected):
+    assert check_phone(value) == expected
+
+
+@pytest.mark.parametrize("value", ["12345", "23812345678", "abc"])
+def test_bad_phone_numbers(value):
+    with pytest.raises(FieldError, match="电话号码"):
+        check_phone(value)
+
+
+def test_money_is_typed_in_wan_and_stored_in_yuan():
+    assert parse_wan("12.5") == Decimal("125000.00")
+    assert parse_wan("0.000001") == Decimal("0.01")
+    assert format_wan(Decimal("123456.78")) == "12.35"
+
+
+@pytest.mark.parametrize("value,message", [
+    ("-1", "负数"), ("abc", "数字"), ("0.0000001", "分"), ("NaN", "数字"), ("1e12", "范围"),
+])
+def test_bad_money(value, message):
+    with pytest.raises(FieldError, match=message):
+        parse_wan(value)
+
+
+@pytest.mark.parametrize("password,message", [
+    ("short", "至少"), ("1234567890", "常见"), ("aaaaaaaaaaaa", "简单"),
+    ("zhangsan-secret", "用户名"),
+])
+def test_weak_passwords_are_refused(password, message):
+    with pytest.raises(FieldError, match=message):
+        check_password(password, "zhangsan")
+
+
+def test_good_password_passes():
+    assert check_password("kjflow-Demo-2026", "officer") == "kjflow-Demo-2026"

@@ -1,0 +1,51 @@
+import sqlalchemy as sa
+
+from tests.factories import UserFactory
+from workflow.models import AuditEvent, db
+from workflow.services import audit
+
+
+def _trail(n=3, entity_id=1):
+    actor = UserFactory(roles=("officer",))
+    for i in range(n):
+        audit.record("application", entity_id, f"t{i}", actor, "officer", "a", "b",
+                     comment=f"第{i}步", data={"i": i}, ip="127.0.0.1")
+    db.session.commit()
+
+
+def test_each_entity_has_its_own_chain(app):
+    _trail(2, entity_id=1)
+    _trail(2, entity_id=2)
+    rows = audit.history("application", 2)
+    assert [r.seq for r in rows] == [1, 2]
+    assert rows[0].prev_hash == audit.GENESIS and rows[1].prev_hash == rows[0].hash
+    assert audit.verify() == []
+
+
+def test_edited_row_is_named(app):
+    _trail(3)
+    second = audit.history("application", 1)[1]
+    db.session.execute(sa.update(AuditEvent).where(AuditEvent.id == second.id)
+                       .values(comment="改过了"))
+    db.session.commit()
+    breaches = audit.verify()
+    assert [b.where for b in breaches] == [f"audit_event {second.id}"]
+
+
+def test_deleted_middle_row_is_detected(app):
+    _trail(3)
+    rows = audit.history("application", 1)
+    db.session.execute(sa.delete(AuditEvent).where(AuditEvent.id == rows[1].id))
+    db.session.commit()
+    assert [b.where for b in audit.verify()] == [f"audit_event {rows[2].id}"]
+
+
+def test_deleting_a_whole_history_is_caught_by_the_digest(app):
+    _trail(2, entity_id=1)
+    _trail(2, entity_id=2)
+    assert audit.write_digest() is not None
+    db.session.commit()
+    assert audit.write_digest() is None  # nothing moved since
+    db.session.execute(sa.delete(AuditEvent).where(AuditEvent.entity_id == 2))
+    db.session.commit()
+    assert [b.where for b in audit.verify()] == ["application:2"]
