@@ -112,6 +112,9 @@ class Lifecycle:
             seen.setdefault(spec.trigger, None)
         return tuple(seen)
 
+    def transitions_for(self, trigger: str) -> list[Transition]:
+        return [s for s in self.transitions if s.trigger == trigger]
+
     def candidates(self, state: StateEnum, trigger: str) -> list[Transition]:
         return [s for s in self.transitions if s.trigger == trigger and state in s.sources]
 

@@ -129,6 +129,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(seed)
     app.cli.add_command(devserver)
+    app.cli.add_command(states_cli)
+    app.cli.add_command(audit_cli)
 
 
 def _create() -> Flask:
@@ -139,3 +141,63 @@ def _create() -> Flask:
 
 def main() -> None:
     FlaskGroup(create_app=_create, help="kjflow 命令行")(prog_name="kjflow")
+
+
+@click.group("states", help="生命周期")
+def states_cli() -> None:
+    pass
+
+
+@states_cli.command("diagram")
+@click.argument("lifecycle")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="写入文件（默认标准输出）")
+def states_diagram(lifecycle: str, fmt: str, output: str | None) -> None:
+    from states import LIFECYCLES, diagram
+
+    lc = LIFECYCLES.get(lifecycle)
+    if lc is None:
+        raise click.BadParameter(f"应为 {', '.join(LIFECYCLES)} 之一", param_hint="LIFECYCLE")
+    if fmt == "svg":
+        text = diagram.svg(lc)
+        if text is None:
+            raise click.ClickException(
+                "未安装 graphviz（dot），无法生成 SVG；可用 --format mermaid")
+    else:
+        text = diagram.mermaid(lc) if fmt == "mermaid" else diagram.dot(lc)
+    if output:
+        with click.open_file(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        click.echo(f"已写入 {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@click.group("audit", help="审计轨迹")
+def audit_cli() -> None:
+    pass
+
+
+@audit_cli.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """核验每条哈希链和摘要链；发现问题时以非零状态退出。"""
+    from workflow.services import audit
+
+    breaches = audit.verify()
+    if breaches:
+        for b in breaches:
+            click.echo(f"✗ {b}", err=True)
+        raise SystemExit(1)
+    click.echo("审计链完整：未发现改动或删除。")
+
+
+@audit_cli.command("digest")
+@with_appcontext
+def audit_digest() -> None:
+    """记录当前所有链头的摘要。"""
+    from workflow.services import audit
+
+    digest = audit.write_digest()
+    db.session.commit()
+    click.echo(f"已记录摘要 {digest.id}" if digest else "自上次摘要以来没有新的审计记录")

@@ -9,6 +9,7 @@ stopping the web server stops the worker too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -21,14 +22,17 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
 import pytest
-from playwright.sync_api import Browser, Error, Page, sync_playwright
+from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+# A shared CI machine can be slow: give each expectation more than playwright's 5 s.
+expect.set_options(timeout=10_000)
 WORKER_PID = re.compile(r"后台任务进程已启动（pid (\d+)）")
 # Settings that would take the app away from the embedded default (or demand a key).
 FOREIGN_ENV = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "SECRET_KEY", "KJFLOW_ENV",
@@ -172,10 +176,8 @@ def _stop(process: subprocess.Popen[bytes], worker_pid: int, log: Path) -> list[
     if leftovers:
         problems.append(f"processes left behind in devserver's group: {leftovers}")
         for pid in leftovers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     if problems:
         problems.append("devserver output:\n" + log.read_text(errors="replace")[-4000:])
     return problems
@@ -212,7 +214,6 @@ def kjflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker_pid = 0
     try:
         worker_pid = _worker_pid(log, process)
         _wait_healthy(url, process, log)
@@ -223,7 +224,8 @@ def kjflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert b"celery" in cmdline and b"worker" in cmdline, cmdline
         server = Server(url, instance, log, process, worker_pid, seed_output)
     except BaseException:
-        if process.poll() is None:
+        # devserver and whatever it started (even if devserver itself already exited).
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         raise

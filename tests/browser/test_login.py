@@ -63,8 +63,11 @@ def test_demo_login_reaches_home(page: Page, kjflow_server: Server, username: st
 
 def test_wrong_password_shows_chinese_message(page: Page, kjflow_server: Server) -> None:
     # One failure on one username: far below the throttle (5 per username in 15 minutes).
-    login(page, "researcher2", DEMO_PASSWORD + "-wrong")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        login(page, "researcher2", DEMO_PASSWORD + "-wrong")
+    assert posted.value.status == 401, posted.value.status
     expect(page.get_by_role("alert")).to_have_text("用户名或密码错误")
+    expect(page.get_by_role("alert")).to_be_visible()
     expect(page).to_have_url(kjflow_server.url + "/login")
     expect(page.get_by_role("heading", level=1)).to_have_text("用户登录")
     expect(page.get_by_text("工作台")).to_have_count(0)

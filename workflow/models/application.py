@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import ApplicationState
-from workflow.models.base import Base, JSONType, UTCDateTime, state_column, utcnow
+from workflow.models.base import Base, JSONType, Money, UTCDateTime, state_column, utcnow
 
 if TYPE_CHECKING:
     from workflow.models.call import Call, Challenge
@@ -19,6 +20,10 @@ class Application(Base):
     """申报书."""
 
     __tablename__ = "application"
+    __table_args__ = (
+        sa.CheckConstraint("granted_amount IS NULL OR granted_amount > 0",
+                           name="granted_positive"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id"), index=True)
@@ -35,6 +40,9 @@ class Application(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     project_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    granted_amount: Mapped[Decimal | None] = mapped_column(Money)
+    notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notice_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

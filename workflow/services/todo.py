@@ -15,6 +15,8 @@ from workflow.timeutil import local_time
 class TodoItem:
     text: str
     detail: str = ""
+    collection: str | None = None  # the item's page: /<collection>/<entity_id>
+    entity_id: int | None = None
 
 
 @dataclass
@@ -47,7 +49,7 @@ def sections_for(user: User) -> list[TodoSection]:
         s = TodoSection("applicant", "我的申报")
         for c in _open_calls():
             s.items.append(TodoItem(f"可申报：{c.title}（{c.scheme.label}）",
-                                    f"截止 {local_time(c.closes_at)}"))
+                                    f"截止 {local_time(c.closes_at)}", "calls", c.id))
         mine = db.session.scalars(
             sa.select(Application).where(
                 Application.applicant_id == user.id,
@@ -56,33 +58,36 @@ def sections_for(user: User) -> list[TodoSection]:
         )
         for a in mine:
             verb = "继续填写" if a.state is ApplicationState.draft else "按意见修改后重新提交"
-            s.items.append(TodoItem(f"{verb}：{a.title}", a.state.label))
+            s.items.append(TodoItem(f"{verb}：{a.title}", a.state.label, "applications", a.id))
         out.append(s)
     if "org_admin" in roles:
         s = TodoSection("org_admin", "单位审核")
         for a in _apps(ApplicationState.unit_review, org_id=user.organization_id):
-            s.items.append(TodoItem(f"待单位审核：{a.title}", a.applicant.name))
+            s.items.append(TodoItem(f"待单位审核：{a.title}", a.applicant.name,
+                                    "applications", a.id))
         out.append(s)
     if "recommender" in roles:
         s = TodoSection("recommender", "主管部门推荐")
         for a in _apps(ApplicationState.recommended):
-            s.items.append(TodoItem(f"待推荐：{a.title}", a.organization.name))
+            s.items.append(TodoItem(f"待推荐：{a.title}", a.organization.name,
+                                    "applications", a.id))
         out.append(s)
     if "officer" in roles:
         s = TodoSection("officer", "项目管理")
         for c in db.session.scalars(sa.select(Call).where(Call.state == CallState.draft)):
-            s.items.append(TodoItem(f"待发布的指南：{c.title}", c.scheme.label))
+            s.items.append(TodoItem(f"待发布的指南：{c.title}", c.scheme.label, "calls", c.id))
         for a in _apps(ApplicationState.formal_review):
-            s.items.append(TodoItem(f"待形式审查：{a.title}", a.organization.name))
+            s.items.append(TodoItem(f"待形式审查：{a.title}", a.organization.name,
+                                    "applications", a.id))
         for c in _open_calls():
-            s.items.append(TodoItem(f"受理中：{c.title}", c.scheme.label))
+            s.items.append(TodoItem(f"受理中：{c.title}", c.scheme.label, "calls", c.id))
         out.append(s)
     if "expert" in roles:
         out.append(TodoSection("expert", "评审任务", empty="暂无评审邀请"))
     if "leader" in roles:
         s = TodoSection("leader", "待决策")
         for c in db.session.scalars(sa.select(Call).where(Call.state == CallState.reviewing)):
-            s.items.append(TodoItem(f"待决策：{c.title}", c.scheme.label))
+            s.items.append(TodoItem(f"待决策：{c.title}", c.scheme.label, "calls", c.id))
         out.append(s)
     if "finance" in roles:
         out.append(TodoSection("finance", "资金拨付", empty="暂无待拨付批次"))

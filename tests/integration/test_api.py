@@ -1,0 +1,74 @@
+"""The JSON API on PostgreSQL: tokens, the current user, the one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import api_token
+from tests.factories import PASSWORD, make_uscc
+from workflow.models import LoginAttempt, User, db
+from workflow.services import accounts
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def user(app: Flask) -> User:
+    org = accounts.create_organization("江西理工测试大学", make_uscc(42), "university")
+    user = accounts.create_user("li.ming", PASSWORD, ["applicant"], name="李明",
+                                email="li.ming@example.cn", organization=org)
+    db.session.commit()
+    return user
+
+
+def error_of(resp: Any) -> dict[str, Any]:
+    body = resp.get_json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def test_token_then_me_returns_the_user(client: FlaskClient, user: User) -> None:
+    token = api_token(client, "li.ming", PASSWORD)
+    resp = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200
+    org = user.organization
+    assert org is not None
+    assert resp.get_json() == {
+        "id": user.id,
+        "username": "li.ming",
+        "name": "李明",
+        "email": "li.ming@example.cn",
+        "roles": ["applicant"],
+        "organization": {"id": org.id, "name": "江西理工测试大学",
+                         "uscc": make_uscc(42), "kind": "university"},
+    }
+
+
+def test_a_wrong_password_is_401_in_the_error_shape(client: FlaskClient, user: User) -> None:
+    resp = client.post("/api/v1/auth/token",
+                       json={"username": "li.ming", "password": "not-the-password"})
+    assert resp.status_code == 401
+    assert resp.is_json
+    error = error_of(resp)
+    assert error["code"] == "unauthenticated"
+    assert error["message"] == "用户名或密码错误"
+    assert error["details"] is None
+    # The failure is recorded (it counts towards the lock-out).
+    db.session.rollback()
+    attempts = db.session.execute(
+        sa.select(LoginAttempt.username, LoginAttempt.success, LoginAttempt.channel)).all()
+    assert attempts == [("li.ming", False, "api")]
+
+
+def test_me_without_a_valid_token_is_401(client: FlaskClient, user: User) -> None:
+    assert error_of(client.get("/api/v1/me"))["code"] == "unauthenticated"
+    resp = client.get("/api/v1/me", headers={"Authorization": "Bearer forged.token"})
+    assert resp.status_code == 401
+    assert error_of(resp)["code"] == "unauthenticated"

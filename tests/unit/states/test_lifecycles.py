@@ -1,0 +1,104 @@
+"""The lifecycles as declared: pure, no database."""
+
+import pytest
+from transitions import MachineError
+
+from states import (
+    APPLICATION,
+    CALL,
+    LIFECYCLES,
+    REVIEW,
+    TRANCHE,
+    ApplicationState,
+    StepNotEnabled,
+)
+
+A = ApplicationState
+
+
+class Row:
+    def __init__(self, state):
+        self.state = state
+
+
+@pytest.mark.parametrize("steps,expected", [
+    (frozenset(), A.formal_review),
+    (frozenset({"unit_review"}), A.unit_review),
+    (frozenset({"recommendation"}), A.recommended),
+    (frozenset({"unit_review", "recommendation"}), A.unit_review),
+])
+def test_submitted_application_is_routed_by_the_calls_steps(steps, expected):
+    row = Row(A.submitted)
+    assert APPLICATION.apply(row, "forward", steps) is expected
+
+
+@pytest.mark.parametrize("steps,expected", [
+    (frozenset({"unit_review"}), A.formal_review),
+    (frozenset({"unit_review", "recommendation"}), A.recommended),
+])
+def test_unit_approval_goes_to_recommendation_only_when_enabled(steps, expected):
+    assert APPLICATION.apply(Row(A.unit_review), "unit_approve", steps) is expected
+
+
+def test_defence_only_when_the_call_has_it():
+    assert APPLICATION.apply(Row(A.expert_review), "finish_review") is A.reviewed
+    assert APPLICATION.apply(Row(A.expert_review), "finish_review",
+                             frozenset({"defence"})) is A.defence
+
+
+def test_midterm_trigger_needs_the_step():
+    with pytest.raises(StepNotEnabled):
+        APPLICATION.apply(Row(A.in_progress), "start_midterm")
+    assert APPLICATION.apply(Row(A.in_progress), "start_midterm",
+                             frozenset({"midterm"})) is A.midterm
+
+
+def test_trigger_from_the_wrong_state_is_refused_and_changes_nothing():
+    row = Row(A.expert_review)
+    with pytest.raises(MachineError):
+        APPLICATION.apply(row, "submit")
+    assert row.state is A.expert_review
+
+
+def test_nothing_is_attached_to_a_row():
+    row = Row(A.draft)
+    APPLICATION.apply(row, "submit")
+    assert set(vars(row)) == {"state"}
+
+
+def test_one_shared_machine_per_lifecycle():
+    assert APPLICATION.machine is APPLICATION.machine
+    assert APPLICATION.machine.models == []
+
+
+@pytest.mark.parametrize("lifecycle", list(LIFECYCLES.values()), ids=list(LIFECYCLES))
+def test_every_state_is_reachable_and_every_non_final_state_has_a_way_out(lifecycle):
+    reached = {lifecycle.initial}
+    frontier = [lifecycle.initial]
+    while frontier:
+        state = frontier.pop()
+        for spec in lifecycle.transitions:
+            if state in spec.sources and spec.dest not in reached:
+                reached.add(spec.dest)
+                frontier.append(spec.dest)
+    assert reached == set(lifecycle.states)
+    for state in set(lifecycle.states) - lifecycle.final:
+        assert any(state in s.sources for s in lifecycle.transitions), state
+
+
+@pytest.mark.parametrize("lifecycle", list(LIFECYCLES.values()), ids=list(LIFECYCLES))
+def test_every_state_and_transition_has_a_chinese_label(lifecycle):
+    for state in lifecycle.states:
+        assert state.label and all("\u4e00" <= ch <= "\u9fff" for ch in state.label[:1])
+    for spec in lifecycle.transitions:
+        assert spec.label and spec.roles
+
+
+def test_the_four_lifecycles_of_the_design():
+    assert set(LIFECYCLES) == {"call", "application", "review", "tranche"}
+    assert [s.value for s in CALL.states] == [
+        "draft", "published", "closed", "reviewing", "decided", "archived"]
+    assert {s.value for s in REVIEW.states} == {
+        "invited", "accepted", "declined", "expired", "submitted", "recused"}
+    assert {s.value for s in TRANCHE.states} == {
+        "planned", "due", "prepared", "approved", "released", "on_hold", "cancelled"}

@@ -1,0 +1,402 @@
+"""Every change goes through engine.fire: tables of (state, trigger, role) -> outcome."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from states import ApplicationState, CallState, ReviewState, TrancheState
+from tests.factories import (
+    ApplicationFactory,
+    CallFactory,
+    ChallengeFactory,
+    OrganizationFactory,
+    UserFactory,
+)
+from workflow.models import (
+    AuditEvent,
+    OutboxEvent,
+    ReviewAssignment,
+    Scheme,
+    Tranche,
+    db,
+    utcnow,
+)
+from workflow.services import audit, engine
+from workflow.services.errors import Conflict, Forbidden, GuardFailed, NotFound
+
+A = ApplicationState
+SIGNED = {"summary": "本项目研究稀土永磁材料。", "commitment": {"signed_at": "2026-01-01"}}
+
+
+@pytest.fixture
+def people(app):
+    org = OrganizationFactory()
+    other = OrganizationFactory()
+    users = {
+        "applicant": UserFactory(organization=org, roles=("applicant",)),
+        "colleague": UserFactory(organization=org, roles=("applicant",)),
+        "stranger": UserFactory(organization=other, roles=("applicant",)),
+        "org_admin": UserFactory(organization=org, roles=("org_admin",)),
+        "other_admin": UserFactory(organization=other, roles=("org_admin",)),
+        "recommender": UserFactory(organization=None, roles=("recommender",)),
+        "officer": UserFactory(organization=None, roles=("officer",)),
+        "leader": UserFactory(organization=None, roles=("leader",)),
+        "expert": UserFactory(organization=other, roles=("expert",)),
+        "finance": UserFactory(organization=None, roles=("finance",)),
+        "finance2": UserFactory(organization=None, roles=("finance",)),
+        "auditor": UserFactory(organization=None, roles=("auditor",)),
+        "system": None,
+    }
+    db.session.commit()
+    return users
+
+
+def application_in(state, people, steps=(), call_state=CallState.published, **extra):
+    call = CallFactory(steps=list(steps), state=call_state)
+    row = ApplicationFactory(call=call, applicant=people["applicant"], state=state,
+                             data=dict(SIGNED), **extra)
+    db.session.commit()
+    return row
+
+
+def counts():
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent)))
+
+
+PAST = {"notice_ends_at": utcnow() - timedelta(hours=1)}
+FUTURE = {"notice_ends_at": utcnow() + timedelta(days=3)}
+OBJECTION = {"objector_name": "张三", "objector_contact": "13812345678"}
+
+# state, trigger, role, expected (a state, or the refusal status), options
+APPLICATION_TABLE = [
+    (A.draft, "submit", "applicant", A.formal_review, {}),
+    (A.draft, "submit", "applicant", A.unit_review, {"steps": ["unit_review"]}),
+    (A.draft, "submit", "applicant", A.recommended, {"steps": ["recommendation"]}),
+    (A.draft, "submit", "colleague", 403, {}),
+    (A.draft, "submit", "stranger", 403, {}),
+    (A.draft, "submit", "officer", 403, {}),
+    (A.draft, "submit", "system", 403, {}),
+    (A.draft, "submit", "applicant", 422, {"call_state": CallState.closed}),
+    (A.draft, "withdraw", "applicant", A.withdrawn, {}),
+    (A.draft, "pass_formal_review", "officer", 409, {}),
+    (A.draft, "fly_to_the_moon", "officer", 404, {}),
+    (A.unit_review, "unit_approve", "org_admin", A.formal_review, {"steps": ["unit_review"]}),
+    (A.unit_review, "unit_approve", "org_admin", A.recommended,
+     {"steps": ["unit_review", "recommendation"]}),
+    (A.unit_review, "unit_approve", "other_admin", 403, {"steps": ["unit_review"]}),
+    (A.unit_review, "unit_approve", "applicant", 403, {"steps": ["unit_review"]}),
+    (A.unit_review, "unit_return", "org_admin", 422, {"steps": ["unit_review"]}),
+    (A.unit_review, "unit_return", "org_admin", A.returned,
+     {"steps": ["unit_review"], "comment": "请补充预算说明"}),
+    (A.unit_review, "withdraw", "applicant", A.withdrawn, {"steps": ["unit_review"]}),
+    (A.recommended, "recommend", "recommender", A.formal_review, {"steps": ["recommendation"]}),
+    (A.recommended, "recommend", "officer", 403, {"steps": ["recommendation"]}),
+    (A.formal_review, "withdraw", "applicant", 409, {}),
+    (A.formal_review, "pass_formal_review", "officer", A.expert_review, {}),
+    (A.formal_review, "pass_formal_review", "leader", 403, {}),
+    (A.formal_review, "return_for_revision", "officer", 422, {}),
+    (A.formal_review, "return_for_revision", "officer", A.returned, {"comment": "附件不全"}),
+    (A.formal_review, "reject", "officer", A.rejected, {"comment": "不符合申报条件"}),
+    (A.returned, "resubmit", "applicant", A.formal_review, {}),
+    (A.returned, "resubmit", "stranger", 403, {}),
+    (A.expert_review, "finish_review", "officer", 422, {}),
+    (A.expert_review, "finish_review", "expert", 403, {}),
+    (A.reviewed, "shortlist", "leader", A.shortlisted, {}),
+    (A.reviewed, "decline_funding", "officer", A.not_funded, {}),
+    (A.reviewed, "shortlist", "applicant", 403, {}),
+    (A.shortlisted, "open_notice", "officer", 422, {}),
+    (A.shortlisted, "open_notice", "officer", A.public_notice,
+     {"call_state": CallState.decided}),
+    (A.public_notice, "raise_objection", "officer", 422, {"comment": "有异议"}),
+    (A.public_notice, "raise_objection", "officer", A.objection,
+     {"comment": "成果存在署名争议", "data": OBJECTION}),
+    (A.objection, "dismiss_objection", "officer", A.public_notice, {"comment": "经核查不属实"}),
+    (A.objection, "uphold_objection", "officer", A.not_funded, {"comment": "经核查属实"}),
+    (A.public_notice, "approve", "system", 422, {"row": FUTURE}),
+    (A.public_notice, "approve", "system", A.approved, {"row": PAST}),
+    (A.public_notice, "approve", "applicant", 403, {"row": PAST}),
+    (A.approved, "sign_contract", "officer", 422, {}),
+    (A.approved, "sign_contract", "officer", A.contracted,
+     {"data": {"signed_by": ["bureau", "team"]}}),
+    (A.contracted, "start", "system", A.in_progress, {}),
+    (A.in_progress, "start_midterm", "officer", 409, {}),
+    (A.in_progress, "start_midterm", "officer", A.midterm, {"steps": ["midterm"]}),
+    (A.midterm, "pass_midterm", "officer", A.in_progress, {"steps": ["midterm"]}),
+    (A.in_progress, "request_acceptance", "applicant", A.acceptance, {}),
+    (A.acceptance, "pass_acceptance", "officer", 422, {}),
+    (A.acceptance, "pass_acceptance", "officer", A.completed, {"data": {"verdict": "pass"}}),
+    (A.acceptance, "fail_acceptance", "officer", A.failed, {"comment": "指标未完成"}),
+    (A.in_progress, "terminate", "officer", A.terminated, {"comment": "承担单位申请终止"}),
+    (A.in_progress, "terminate", "applicant", 403, {"comment": "想终止"}),
+    (A.completed, "terminate", "officer", 409, {"comment": "终止"}),
+]
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except (Forbidden, Conflict, GuardFailed, NotFound) as err:
+        db.session.rollback()
+        return err.status
+
+
+@pytest.mark.parametrize("state,trigger,role,expected,opts", APPLICATION_TABLE,
+                         ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in APPLICATION_TABLE])
+def test_application_table(people, state, trigger, role, expected, opts):
+    row = application_in(state, people, steps=opts.get("steps", ()),
+                         call_state=opts.get("call_state", CallState.published),
+                         **opts.get("row", {}))
+    before = counts()
+    version = row.version
+    result = _outcome(lambda: engine.fire(row, trigger, people[role],
+                                          comment=opts.get("comment", ""),
+                                          data=opts.get("data")))
+    if isinstance(expected, int):
+        assert result == expected
+        db.session.expire_all()
+        assert (row.state, row.version) == (state, version)
+        assert counts() == before
+    else:
+        db.session.commit()
+        assert result.final_state == expected.value
+        db.session.expire_all()
+        assert row.state is expected
+        hops = 2 if result.followed_by else 1
+        assert counts() == (before[0] + hops, before[1] + hops)
+        assert row.version == version + hops
+
+
+def test_every_failing_guard_is_reported(people):
+    row = application_in(A.draft, people, call_state=CallState.closed)
+    row.title = ""
+    row.data = {}
+    db.session.commit()
+    with pytest.raises(GuardFailed) as err:
+        engine.fire(row, "submit", people["applicant"])
+    codes = [d["code"] for d in err.value.details]
+    assert codes == ["call_not_open", "title_missing", "fields_missing", "commitment_unsigned"]
+    assert "申报书" not in err.value.message and "该指南未在受理期" in err.value.message
+
+
+def test_jiebang_needs_a_challenge_and_the_pledge(people):
+    challenge = ChallengeFactory()
+    row = ApplicationFactory(call=challenge.call, applicant=people["applicant"],
+                             data={"summary": "x"})
+    db.session.commit()
+    with pytest.raises(GuardFailed) as err:
+        engine.fire(row, "submit", people["applicant"])
+    assert [d["code"] for d in err.value.details] == ["challenge_missing", "pledge_unsigned"]
+    row.challenge = challenge
+    row.data = {"summary": "x", "pledge": {"signed_at": "2026-01-01"}}
+    db.session.commit()
+    assert engine.fire(row, "submit", people["applicant"]).final_state == "formal_review"
+
+
+def test_one_application_per_principal_investigator_per_call(people):
+    first = application_in(A.draft, people)
+    engine.fire(first, "submit", people["applicant"])
+    db.session.commit()
+    second = ApplicationFactory(call=first.call, applicant=people["applicant"],
+                                data=dict(SIGNED))
+    db.session.commit()
+    with pytest.raises(GuardFailed) as err:
+        engine.fire(second, "submit", people["applicant"])
+    assert err.value.details[0]["code"] == "limit_per_call"
+
+
+def test_stale_version_is_409_and_changes_nothing(people):
+    row = application_in(A.formal_review, people)
+    before = counts()
+    with pytest.raises(Conflict) as err:
+        engine.fire(row, "pass_formal_review", people["officer"], expected_version=99)
+    assert err.value.code == "stale_version"
+    assert counts() == before
+
+
+def test_audit_row_records_the_change(people):
+    row = application_in(A.formal_review, people)
+    engine.fire(row, "return_for_revision", people["officer"], comment="请补充附件",
+                ip="10.0.0.8")
+    db.session.commit()
+    ev = audit.history("application", row.id)[-1]
+    assert (ev.trigger, ev.from_state, ev.to_state) == (
+        "return_for_revision", "formal_review", "returned")
+    assert ev.actor_id == people["officer"].id and ev.actor_role == "officer"
+    assert ev.comment == "请补充附件" and ev.ip == "10.0.0.8"
+    assert ev.data["changes"]["state"] == ["formal_review", "returned"]
+    assert audit.verify() == []
+
+
+def test_outbox_event_is_written_with_the_change_and_sent_after_commit(people, sent):
+    row = application_in(A.formal_review, people)
+    engine.fire(row, "pass_formal_review", people["officer"])
+    assert sent == []  # nothing leaves before the commit
+    db.session.commit()
+    event = db.session.scalars(sa.select(OutboxEvent)).one()
+    assert event.topic == "application.pass_formal_review"
+    assert event.payload["to"] == "expert_review"
+    assert sent == [("kjflow.relay_outbox", {"event_ids": [event.id]})]
+
+
+def test_notice_period_is_counted_in_working_days(people):
+    row = application_in(A.shortlisted, people, call_state=CallState.decided)
+    start = utcnow()
+    engine.fire(row, "open_notice", people["officer"], now=start)
+    db.session.commit()
+    assert row.notice_ends_at - start >= timedelta(days=5)
+
+
+def test_options_explain_what_is_not_allowed(people):
+    row = application_in(A.formal_review, people)
+    row.data = {}
+    db.session.commit()
+    by_trigger = {o.trigger: o for o in engine.options(row, people["officer"])}
+    assert set(by_trigger) == {"return_for_revision", "reject", "pass_formal_review"}
+    assert by_trigger["reject"].allowed  # the comment is asked for when it is typed
+    opts = {o.trigger: o for o in engine.options(row, people["applicant"])}
+    assert not opts["reject"].allowed
+    assert opts["reject"].reasons[0].code == "role_not_allowed"
+
+
+# ---- calls, reviews, tranches -----------------------------------------------------------
+
+C = CallState
+CALL_TABLE = [
+    (C.draft, "publish", "officer", C.published, {}),
+    (C.draft, "publish", "leader", 403, {}),
+    (C.draft, "publish", "officer", 422, {"rubric": []}),
+    (C.published, "close", "system", 422, {}),
+    (C.published, "close", "system", C.closed, {"past": True}),
+    (C.published, "close", "officer", C.closed, {"data": {"early_close_reason": "预算已满"}}),
+    (C.closed, "start_review", "officer", C.reviewing, {}),
+    (C.reviewing, "decide", "leader", C.decided, {}),
+    (C.reviewing, "decide", "officer", 403, {}),
+    (C.decided, "archive", "officer", C.archived, {}),
+    (C.archived, "publish", "officer", 409, {}),
+]
+
+
+@pytest.mark.parametrize("state,trigger,role,expected,opts", CALL_TABLE,
+                         ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in CALL_TABLE])
+def test_call_table(people, state, trigger, role, expected, opts):
+    kwargs = {"state": state, "guide": "指南正文"}
+    if "rubric" in opts:
+        kwargs["rubric"] = opts["rubric"]
+    if opts.get("past"):
+        kwargs.update(opens_at=utcnow() - timedelta(days=9), closes_at=utcnow() - timedelta(1))
+    row = CallFactory(**kwargs)
+    db.session.commit()
+    result = _outcome(lambda: engine.fire(row, trigger, people[role], data=opts.get("data")))
+    if isinstance(expected, int):
+        assert result == expected
+    else:
+        db.session.commit()
+        assert row.state is expected
+
+
+R = ReviewState
+REVIEW_TABLE = [
+    (R.invited, "accept", "expert", R.accepted, {}),
+    (R.invited, "accept", "officer", 403, {}),
+    (R.invited, "accept", "other_expert", 403, {}),
+    (R.invited, "decline", "expert", 422, {}),
+    (R.invited, "decline", "expert", R.declined, {"comment": "与申请人有合作关系"}),
+    (R.invited, "expire", "system", 422, {}),
+    (R.invited, "expire", "system", R.expired, {"overdue": True}),
+    (R.accepted, "submit_scores", "expert", 422, {}),
+    (R.accepted, "submit_scores", "expert", R.submitted, {"scored": True}),
+    (R.accepted, "recuse", "officer", R.recused, {"comment": "发现利益冲突"}),
+    (R.submitted, "submit_scores", "expert", 409, {"scored": True}),
+]
+
+
+@pytest.mark.parametrize("state,trigger,role,expected,opts", REVIEW_TABLE,
+                         ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in REVIEW_TABLE])
+def test_review_table(people, state, trigger, role, expected, opts):
+    people["other_expert"] = UserFactory(roles=("expert",))
+    app_row = application_in(A.expert_review, people)
+    review = ReviewAssignment(application=app_row, expert=people["expert"], state=state,
+                              respond_by=utcnow() + timedelta(days=-1 if opts.get("overdue")
+                                                               else 3))
+    if opts.get("scored"):
+        review.scores = {"innovation": 80, "feasibility": 90}
+        review.comment = "创新性突出，技术路线清晰可行，团队基础扎实，建议立项支持。"
+    db.session.add(review)
+    db.session.commit()
+    result = _outcome(lambda: engine.fire(review, trigger, people[role],
+                                          comment=opts.get("comment", "")))
+    if isinstance(expected, int):
+        assert result == expected
+    else:
+        db.session.commit()
+        assert review.state is expected
+    if expected is R.submitted:
+        assert review.total == Decimal("85.00")
+
+
+T = TrancheState
+TRANCHE_TABLE = [
+    (T.planned, "make_due", "system", T.due, {}),
+    (T.planned, "make_due", "system", 422, {"app_state": A.approved}),
+    (T.due, "prepare", "finance", T.prepared, {}),
+    (T.due, "prepare", "officer", 403, {}),
+    (T.prepared, "approve", "finance", 422, {"maker": "finance"}),
+    (T.prepared, "approve", "finance2", T.approved, {"maker": "finance"}),
+    (T.prepared, "approve", "finance2", 422, {"maker": "finance", "amount": "2000000.00"}),
+    (T.prepared, "approve", "finance2", T.approved,
+     {"maker": "finance", "amount": "2000000.00", "data": {"decision_ref": "局党组会〔2026〕3号"}}),
+    (T.approved, "release", "finance2", 422, {"maker": "finance"}),
+    (T.approved, "release", "finance2", T.released,
+     {"maker": "finance", "data": {"payment_ref": "ZF2026-0001"}}),
+    (T.approved, "release", "finance2", 422,
+     {"maker": "finance", "grant": "100000.00", "data": {"payment_ref": "ZF2026-0001"}}),
+    (T.released, "release", "finance2", 409, {"data": {"payment_ref": "ZF2026-0002"}}),
+    (T.due, "hold", "finance", T.on_hold, {"comment": "单位账户变更"}),
+    (T.on_hold, "resume", "officer", T.due, {}),
+    (T.due, "cancel", "officer", T.cancelled, {"comment": "项目终止"}),
+    (T.cancelled, "resume", "officer", 409, {}),
+]
+
+
+@pytest.mark.parametrize("state,trigger,role,expected,opts", TRANCHE_TABLE,
+                         ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in TRANCHE_TABLE])
+def test_tranche_table(people, state, trigger, role, expected, opts):
+    call = CallFactory(collective_threshold=Decimal("1000000.00"))
+    app_row = ApplicationFactory(call=call, applicant=people["applicant"],
+                                 state=opts.get("app_state", A.in_progress),
+                                 granted_amount=Decimal(opts.get("grant", "3000000.00")))
+    maker = people[opts["maker"]] if "maker" in opts else None
+    released = state is T.released
+    tranche = Tranche(application=app_row, seq=1, label="首笔", condition="contract",
+                      amount=Decimal(opts.get("amount", "300000.00")), state=state,
+                      prepared_by_id=maker.id if maker else None,
+                      payment_ref="ZF-OLD" if released else None,
+                      released_at=utcnow() if released else None)
+    db.session.add(tranche)
+    db.session.commit()
+    result = _outcome(lambda: engine.fire(tranche, trigger, people[role],
+                                          comment=opts.get("comment", ""),
+                                          data=opts.get("data")))
+    if isinstance(expected, int):
+        assert result == expected
+    else:
+        db.session.commit()
+        assert tranche.state is expected
+
+
+def test_jiebang_contract_needs_the_demand_side_signature(people):
+    challenge = ChallengeFactory(call__scheme=Scheme.jiebang)
+    row = ApplicationFactory(call=challenge.call, challenge=challenge,
+                             applicant=people["applicant"], state=A.approved)
+    db.session.commit()
+    with pytest.raises(GuardFailed, match="发榜方"):
+        engine.fire(row, "sign_contract", people["officer"],
+                    data={"signed_by": ["bureau", "team"]})
+    db.session.rollback()
+    engine.fire(row, "sign_contract", people["officer"],
+                data={"signed_by": ["bureau", "team", "demand"]})
+    db.session.commit()
+    assert row.state is A.contracted

@@ -1,0 +1,119 @@
+"""What a transition changes besides the state, per (entity kind, trigger).
+
+Each effect sets fields through ``Changes.set`` so that the audit row records every
+field's old and new value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from workflow.services.guards import GuardContext
+from workflow.timeutil import period_end
+
+
+class Changes(dict[str, list[Any]]):
+    def set(self, row: Any, name: str, value: Any) -> None:
+        old = getattr(row, name)
+        if old != value:
+            setattr(row, name, value)
+            self[name] = [_plain(old), _plain(value)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return json.loads(json.dumps(value, default=str))
+
+
+Effect = Callable[[GuardContext, Changes], None]
+EFFECTS: dict[tuple[str, str], Effect] = {}
+
+
+def effect(kind: str, *triggers: str) -> Callable[[Effect], Effect]:
+    def register(fn: Effect) -> Effect:
+        for trigger in triggers:
+            EFFECTS[(kind, trigger)] = fn
+        return fn
+
+    return register
+
+
+def _merge_data(ctx: GuardContext, ch: Changes, **entries: Any) -> None:
+    data = dict(ctx.row.data or {})
+    data.update(entries)
+    ch.set(ctx.row, "data", data)
+
+
+@effect("application", "submit", "resubmit")
+def _submitted(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "submitted_at", ctx.now)
+
+
+@effect("application", "open_notice")
+def _notice_opens(ctx: GuardContext, ch: Changes) -> None:
+    call = ctx.row.call
+    ch.set(ctx.row, "notice_started_at", ctx.now)
+    ch.set(ctx.row, "notice_ends_at",
+           period_end(ctx.now, call.notice_days, call.notice_working_days))
+
+
+@effect("application", "finish_defence")
+def _defence(ctx: GuardContext, ch: Changes) -> None:
+    if "defence_score" in ctx.data:
+        _merge_data(ctx, ch, defence_score=str(ctx.data["defence_score"]))
+
+
+@effect("application", "sign_contract")
+def _contract(ctx: GuardContext, ch: Changes) -> None:
+    contract = dict((ctx.row.data or {}).get("contract") or {})
+    signed = sorted(set(contract.get("signed_by", [])) | set(ctx.data.get("signed_by", [])))
+    contract.update(signed_by=signed, signed_at=ctx.now.isoformat())
+    _merge_data(ctx, ch, contract=contract)
+
+
+@effect("application", "pass_acceptance", "fail_acceptance")
+def _acceptance(ctx: GuardContext, ch: Changes) -> None:
+    verdict = "pass" if ctx.data.get("verdict", "pass") == "pass" else "fail"
+    if ctx.data:
+        _merge_data(ctx, ch, acceptance={"verdict": verdict,
+                                          "opinions": ctx.data.get("opinions", "")})
+
+
+@effect("review", "decline")
+def _declined(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "decline_reason", ctx.comment)
+
+
+@effect("review", "submit_scores")
+def _scored(ctx: GuardContext, ch: Changes) -> None:
+    review = ctx.row
+    total = Decimal(0)
+    for crit in review.application.call.rubric or []:
+        score = Decimal(str(review.scores[crit["name"]]))
+        total += score / Decimal(str(crit["max"])) * Decimal(str(crit["weight"]))
+    ch.set(review, "total", total.quantize(Decimal("0.01")))
+    ch.set(review, "submitted_at", ctx.now)
+
+
+@effect("tranche", "prepare")
+def _prepared(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "prepared_by_id", ctx.actor.id if ctx.actor else None)
+
+
+@effect("tranche", "approve")
+def _approved(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "approved_by_id", ctx.actor.id if ctx.actor else None)
+    if ctx.data.get("decision_ref"):
+        ch.set(ctx.row, "decision_ref", str(ctx.data["decision_ref"]).strip())
+
+
+@effect("tranche", "release")
+def _released(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "payment_ref", str(ctx.data["payment_ref"]).strip())
+    ch.set(ctx.row, "released_at", ctx.now)

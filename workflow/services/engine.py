@@ -1,0 +1,185 @@
+"""The one path of every state change.
+
+``fire(row, trigger, actor, ...)``: lock the row, check the version, resolve the
+transition under the call's optional steps, check the role and ownership, run every
+guard and collect every reason, apply the change through the lifecycle's shared
+machine, record the audit row and the outbox event. The caller's unit of work
+commits; a refusal raises before anything was changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm.exc import StaleDataError
+
+from states import ROLES, SYSTEM, Transition
+from workflow.models import AuditEvent, User, db, utcnow
+from workflow.services import audit, outbox
+from workflow.services.effects import EFFECTS, Changes
+from workflow.services.entities import ENTITIES, Entity, entity_of
+from workflow.services.errors import Conflict, Forbidden, GuardFailed, NotFound
+from workflow.services.guards import GUARDS, GuardContext, Reason
+
+# After entering one of these states the system moves on at once, in the same unit of
+# work: routing a (re)submitted application by the call's optional steps.
+AUTOMATIC: dict[tuple[str, str], str] = {("application", "submitted"): "forward"}
+
+
+@dataclass
+class FireResult:
+    row: Any
+    trigger: str
+    from_state: str
+    to_state: str
+    audit_event: AuditEvent
+    followed_by: FireResult | None = None
+
+    @property
+    def final_state(self) -> str:
+        return self.followed_by.final_state if self.followed_by else self.to_state
+
+
+def load(kind: str, entity_id: int, lock: bool = False) -> Any:
+    entity = ENTITIES.get(kind)
+    if entity is None:
+        raise NotFound(f"未知的对象类型：{kind}")
+    query = sa.select(entity.model).where(entity.model.id == entity_id)
+    if lock:
+        # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies
+        # on the version column instead.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = db.session.execute(query).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"{entity.label}不存在")
+    return row
+
+
+def _acting_role(entity: Entity, spec: Transition, row: Any, actor: User | None,
+                 as_role: str | None) -> str:
+    held = {SYSTEM} if actor is None else set(actor.roles)
+    if as_role is not None:
+        held &= {as_role}
+    allowed = [r for r in sorted(held) if r in spec.roles]
+    if not allowed:
+        names = "、".join(ROLES.get(r, "系统") for r in sorted(spec.roles))
+        raise Forbidden(f"“{spec.label}”只能由{names}执行", code="role_not_allowed")
+    for role in allowed:
+        if entity.owner(actor, role, row):
+            return role
+    raise Forbidden(f"您只能对本人或本单位的{entity.label}执行“{spec.label}”",
+                    code="not_owner")
+
+
+def _resolve(entity: Entity, row: Any, trigger: str) -> Transition:
+    lifecycle = entity.lifecycle
+    if trigger not in lifecycle.triggers:
+        raise NotFound(f"{entity.label}没有“{trigger}”操作", code="unknown_trigger")
+    state = row.state
+    spec = lifecycle.resolve(state, trigger, entity.steps(row))
+    if spec is None:
+        declared = lifecycle.transitions_for(trigger)
+        label = declared[0].label if declared else trigger
+        raise Conflict(f"当前状态为“{state.label}”，不能执行“{label}”",
+                       details={"state": state.value}, code="invalid_state")
+    return spec
+
+
+def check_guards(spec: Transition, ctx: GuardContext) -> list[Reason]:
+    reasons: list[Reason] = []
+    for name in spec.guards:
+        reasons.extend(GUARDS[name](ctx))
+    return reasons
+
+
+def fire(
+    row: Any,
+    trigger: str,
+    actor: User | None,
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+    ip: str | None = None,
+    as_role: str | None = None,
+    now: datetime | None = None,
+) -> FireResult:
+    """Fire ``trigger`` on ``row`` (a model instance) as ``actor`` (None: the system)."""
+    entity = entity_of(row)
+    row = load(entity.kind, row.id, lock=True)
+    if expected_version is not None and row.version != expected_version:
+        raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
+                       details={"version": row.version}, code="stale_version")
+    spec = _resolve(entity, row, trigger)
+    role = _acting_role(entity, spec, row, actor, as_role)
+    ctx = GuardContext(row=row, actor=actor, role=role, comment=(comment or "").strip(),
+                       data=dict(data or {}), now=now or utcnow(), steps=entity.steps(row))
+    reasons = check_guards(spec, ctx)
+    if reasons:
+        raise GuardFailed("；".join(r.message for r in reasons),
+                          details=[r.as_dict() for r in reasons])
+
+    from_state = row.state
+    entity.lifecycle.apply(row, trigger, ctx.steps)
+    changes = Changes(state=[from_state.value, row.state.value])
+    effect = EFFECTS.get((entity.kind, trigger))
+    if effect is not None:
+        effect(ctx, changes)
+    try:
+        db.session.flush()  # the version check of the UPDATE happens here
+    except StaleDataError as err:
+        raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version") from err
+    record = {"changes": dict(changes), "version": row.version}
+    if ctx.data:
+        record["input"] = ctx.data
+    event = audit.record(entity.kind, row.id, trigger, actor, role, from_state.value,
+                         row.state.value, ctx.comment, record, ip)
+    outbox.emit(f"{entity.kind}.{trigger}", entity.kind, row.id, {
+        "from": from_state.value, "to": row.state.value, "actor_id": actor.id if actor else None,
+        "role": role, "version": row.version,
+    })
+    result = FireResult(row, trigger, from_state.value, row.state.value, event)
+    follow = AUTOMATIC.get((entity.kind, row.state.value))
+    if follow is not None:
+        result.followed_by = fire(row, follow, None, ip=ip, now=ctx.now)
+    return result
+
+
+@dataclass
+class Option:
+    trigger: str
+    label: str
+    dest: str
+    dest_label: str
+    allowed: bool
+    reasons: list[Reason]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger, "label": self.label, "dest": self.dest,
+            "dest_label": self.dest_label, "allowed": self.allowed,
+            "reasons": [r.as_dict() for r in self.reasons],
+        }
+
+
+def options(row: Any, actor: User | None, now: datetime | None = None) -> list[Option]:
+    """Every trigger that leaves the row's state, whether ``actor`` may fire it, and why not."""
+    entity = entity_of(row)
+    steps = entity.steps(row)
+    out: list[Option] = []
+    for spec in entity.lifecycle.available(row.state, steps):
+        reasons: list[Reason] = []
+        try:
+            role = _acting_role(entity, spec, row, actor, None)
+        except Forbidden as err:
+            reasons.append(Reason(err.code, err.message))
+        else:
+            ctx = GuardContext(row=row, actor=actor, role=role, comment="", data={},
+                               now=now or utcnow(), steps=steps)
+            # comment_given is answered when the comment is typed, not in advance.
+            reasons = [r for r in check_guards(spec, ctx) if r.code != "comment_required"]
+        out.append(Option(spec.trigger, spec.label, spec.dest.value, spec.dest.label,
+                          not reasons, reasons))
+    return out

@@ -1,0 +1,72 @@
+"""The stateful entities: their model, lifecycle, optional steps and who owns them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from states import APPLICATION, CALL, REVIEW, SYSTEM, TRANCHE, Lifecycle
+from workflow.models import Application, Call, ReviewAssignment, Tranche, User
+
+# Ownership: may ``user``, acting in ``role``, act on ``row``? Bureau-wide roles own all.
+Owner = Callable[[User | None, str, Any], bool]
+
+
+def _application_owner(user: User | None, role: str, app: Application) -> bool:
+    if role == SYSTEM or role in ("officer", "leader", "recommender"):
+        return True
+    if user is None:
+        return False
+    if role == "applicant":
+        return app.applicant_id == user.id
+    if role == "org_admin":
+        return user.organization_id is not None and user.organization_id == app.organization_id
+    if role == "demand":
+        return app.challenge is not None and app.challenge.demand_org_id == user.organization_id
+    return False
+
+
+def _review_owner(user: User | None, role: str, review: ReviewAssignment) -> bool:
+    if role in (SYSTEM, "officer"):
+        return True
+    return role == "expert" and user is not None and review.expert_id == user.id
+
+
+def _bureau_owner(_user: User | None, role: str, _row: Any) -> bool:
+    return role in (SYSTEM, "officer", "leader", "finance")
+
+
+@dataclass(frozen=True)
+class Entity:
+    kind: str
+    model: type[Any]
+    lifecycle: Lifecycle
+    owner: Owner
+    label: str
+
+    def steps(self, row: Any) -> frozenset[str]:
+        call = self.call_of(row)
+        return call.enabled_steps if call is not None else frozenset()
+
+    def call_of(self, row: Any) -> Call | None:
+        if isinstance(row, Call):
+            return row
+        if isinstance(row, Application):
+            return row.call
+        if isinstance(row, ReviewAssignment | Tranche):
+            return row.application.call
+        return None
+
+
+ENTITIES: dict[str, Entity] = {
+    "call": Entity("call", Call, CALL, _bureau_owner, "申报指南"),
+    "application": Entity("application", Application, APPLICATION, _application_owner, "申报书"),
+    "review": Entity("review", ReviewAssignment, REVIEW, _review_owner, "评审任务"),
+    "tranche": Entity("tranche", Tranche, TRANCHE, _bureau_owner, "拨付批次"),
+}
+BY_MODEL: dict[type[Any], Entity] = {e.model: e for e in ENTITIES.values()}
+
+
+def entity_of(row: Any) -> Entity:
+    return BY_MODEL[type(row)]

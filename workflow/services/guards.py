@@ -1,0 +1,389 @@
+"""The guards named in ``states/``: each returns the reasons it refuses, in Chinese.
+
+A guard gets a ``GuardContext`` and returns a list of ``Reason`` (empty when it
+passes). The engine runs every guard of a transition and reports every reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from states import ApplicationState, CallState, ReviewState, TrancheState
+from workflow.models import (
+    Application,
+    AuditEvent,
+    Call,
+    ReviewAssignment,
+    Scheme,
+    Tranche,
+    User,
+    db,
+)
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class GuardContext:
+    row: Any
+    actor: User | None
+    role: str
+    comment: str
+    data: dict[str, Any]
+    now: datetime
+    steps: frozenset[str] = field(default_factory=frozenset)
+
+
+Guard = Callable[[GuardContext], list[Reason]]
+GUARDS: dict[str, Guard] = {}
+
+
+def guard(name: str) -> Callable[[Guard], Guard]:
+    def register(fn: Guard) -> Guard:
+        GUARDS[name] = fn
+        return fn
+
+    return register
+
+
+def refuse(code: str, message: str) -> list[Reason]:
+    return [Reason(code, message)]
+
+
+# ---- shared -----------------------------------------------------------------------------
+
+MIN_COMMENT = 2
+
+
+@guard("comment_given")
+def comment_given(ctx: GuardContext) -> list[Reason]:
+    if len((ctx.comment or "").strip()) < MIN_COMMENT:
+        return refuse("comment_required", "请填写意见或理由")
+    return []
+
+
+# ---- call -------------------------------------------------------------------------------
+
+@guard("call_complete")
+def call_complete(ctx: GuardContext) -> list[Reason]:
+    call: Call = ctx.row
+    out: list[Reason] = []
+    if not call.title.strip():
+        out += refuse("title_missing", "请填写指南名称")
+    if not (call.guide or "").strip():
+        out += refuse("guide_missing", "请填写申报指南正文")
+    if call.budget is None or call.budget <= 0:
+        out += refuse("budget_missing", "请填写大于零的总预算")
+    if call.closes_at <= call.opens_at:
+        out += refuse("dates_invalid", "截止时间必须晚于开始时间")
+    elif call.closes_at <= ctx.now:
+        out += refuse("closes_in_past", "截止时间已过，请调整申报时间")
+    if not call.form_schema:
+        out += refuse("form_missing", "请设置申报书表单")
+    weights = sum(Decimal(str(c.get("weight", 0))) for c in call.rubric or [])
+    if not call.rubric or weights != 100:
+        out += refuse("rubric_invalid", f"评分标准各项权重之和应为100（当前为{weights}）")
+    if call.scheme is Scheme.jiebang and not call.challenges:
+        out += refuse("no_challenges", "揭榜挂帅批次至少需要一个榜单")
+    return out
+
+
+@guard("call_deadline_passed")
+def call_deadline_passed(ctx: GuardContext) -> list[Reason]:
+    call: Call = ctx.row
+    if ctx.role != "system" and ctx.data.get("early_close_reason"):
+        return []  # an officer may close early, saying why
+    if ctx.now < call.closes_at:
+        return refuse("deadline_not_reached",
+                      "尚未到截止时间；如需提前截止，请在 data.early_close_reason 中说明理由")
+    return []
+
+
+# ---- application ------------------------------------------------------------------------
+
+@guard("call_open")
+def call_open(ctx: GuardContext) -> list[Reason]:
+    call: Call = ctx.row.call
+    if call.state is not CallState.published:
+        return refuse("call_not_open", "该指南未在受理期")
+    if ctx.now < call.opens_at:
+        return refuse("call_not_started", "申报尚未开始")
+    if ctx.now >= call.closes_at:
+        return refuse("call_closed", "申报已截止，不能再提交")
+    return []
+
+
+@guard("call_accepts_resubmission")
+def call_accepts_resubmission(ctx: GuardContext) -> list[Reason]:
+    # A returned application may be revised after the deadline, while the call runs.
+    call: Call = ctx.row.call
+    if call.state not in (CallState.published, CallState.closed, CallState.reviewing):
+        return refuse("call_finished", "该批次已结束，不能再修改提交")
+    return []
+
+
+def _missing_required(app: Application) -> list[str]:
+    data = app.data or {}
+    out = []
+    for fld in app.call.form_schema or []:
+        value = data.get(str(fld.get("name")))
+        if fld.get("required") and (value is None or value == "" or value == []):
+            out.append(str(fld.get("label") or fld.get("name")))
+    return out
+
+
+@guard("form_complete")
+def form_complete(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    out: list[Reason] = []
+    if not (app.title or "").strip():
+        out += refuse("title_missing", "请填写项目名称")
+    missing = _missing_required(app)
+    if missing:
+        out += refuse("fields_missing", "以下必填项未填写：" + "、".join(missing))
+    if app.call.scheme is Scheme.jiebang and app.challenge_id is None:
+        out += refuse("challenge_missing", "请选择要揭的榜单")
+    return out
+
+
+@guard("signed")
+def signed(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    data = app.data or {}
+    if app.call.scheme is Scheme.baogan:
+        if not (data.get("commitment") or {}).get("signed_at"):
+            return refuse("commitment_unsigned", "请阅读并签署科研诚信承诺书（含负面清单）")
+    elif not (data.get("pledge") or {}).get("signed_at"):
+        return refuse("pledge_unsigned", "请签署揭榜军令状")
+    return []
+
+
+RUNNING_STATES = (ApplicationState.approved, ApplicationState.contracted,
+                  ApplicationState.in_progress, ApplicationState.midterm,
+                  ApplicationState.acceptance)
+LIVE_STATES = tuple(s for s in ApplicationState if s not in (
+    ApplicationState.draft, ApplicationState.withdrawn, ApplicationState.rejected,
+    ApplicationState.not_funded, ApplicationState.completed, ApplicationState.failed,
+    ApplicationState.terminated))
+
+
+@guard("within_limits")
+def within_limits(ctx: GuardContext) -> list[Reason]:
+    """限项: one application per PI per call; at most N running projects per PI."""
+    app: Application = ctx.row
+    out: list[Reason] = []
+    same_call = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Application).where(
+            Application.call_id == app.call_id, Application.applicant_id == app.applicant_id,
+            Application.id != app.id, Application.state.in_(LIVE_STATES)))
+    if same_call:
+        out += refuse("limit_per_call", "同一负责人在本批次只能主持申报一个项目（限项）")
+    running = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Application).where(
+            Application.applicant_id == app.applicant_id, Application.id != app.id,
+            Application.state.in_(RUNNING_STATES))) or 0
+    if running >= app.call.max_running_projects:
+        out += refuse("limit_running",
+                      f"负责人在研项目已达{app.call.max_running_projects}项上限（限项）")
+    return out
+
+
+@guard("eligible")
+def eligible(ctx: GuardContext) -> list[Reason]:
+    return within_limits(ctx)
+
+
+def _active_reviews(app: Application) -> list[ReviewAssignment]:
+    return list(db.session.scalars(sa.select(ReviewAssignment).where(
+        ReviewAssignment.application_id == app.id,
+        ReviewAssignment.state.in_([ReviewState.invited, ReviewState.accepted,
+                                    ReviewState.submitted]))))
+
+
+@guard("reviews_complete")
+def reviews_complete(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    reviews = _active_reviews(app)
+    done = sum(1 for r in reviews if r.state is ReviewState.submitted)
+    pending = len(reviews) - done
+    needed = app.call.reviewers_per_application
+    if ctx.role == "officer" and (ctx.data.get("override_reason") or "").strip():
+        return [] if done else refuse("no_scores", "至少需要一份专家评分")
+    out: list[Reason] = []
+    if pending:
+        out += refuse("reviews_pending", f"还有{pending}份评审未提交")
+    if done < needed:
+        out += refuse("too_few_reviews", f"已提交{done}份评审，少于要求的{needed}份"
+                      "（如需强制完成，请在 data.override_reason 中说明理由）")
+    return out
+
+
+@guard("defence_scored")
+def defence_scored(ctx: GuardContext) -> list[Reason]:
+    score = ctx.data.get("defence_score", (ctx.row.data or {}).get("defence_score"))
+    try:
+        ok = score is not None and 0 <= Decimal(str(score)) <= 100
+    except ArithmeticError:
+        ok = False
+    return [] if ok else refuse("defence_unscored", "请录入0-100之间的答辩得分")
+
+
+@guard("decision_approved")
+def decision_approved(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    if app.call.state is not CallState.decided:
+        return refuse("decision_pending", "立项建议名单尚未经领导审定")
+    return []
+
+
+@guard("objection_real_name")
+def objection_real_name(ctx: GuardContext) -> list[Reason]:
+    out: list[Reason] = []
+    if not (ctx.data.get("objector_name") or "").strip():
+        out += refuse("anonymous_objection", "异议须实名提出：请填写异议人姓名")
+    if not (ctx.data.get("objector_contact") or "").strip():
+        out += refuse("objection_contact_missing", "请填写异议人联系方式")
+    if len((ctx.comment or "").strip()) < MIN_COMMENT:
+        out += refuse("objection_text_missing", "请填写书面异议内容")
+    return out
+
+
+@guard("notice_period_over")
+def notice_period_over(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    if app.notice_ends_at is None or ctx.now < app.notice_ends_at:
+        return refuse("notice_running", "公示期尚未结束")
+    return []
+
+
+@guard("no_open_objection")
+def no_open_objection(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    triggers = list(db.session.scalars(sa.select(AuditEvent.trigger).where(
+        AuditEvent.entity_type == "application", AuditEvent.entity_id == app.id,
+        AuditEvent.trigger.in_(["raise_objection", "uphold_objection", "dismiss_objection"]))))
+    raised = triggers.count("raise_objection")
+    if raised > triggers.count("uphold_objection") + triggers.count("dismiss_objection"):
+        return refuse("objection_open", "尚有未处理的异议")
+    return []
+
+
+@guard("contract_signed")
+def contract_signed(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    signed_by = set((app.data or {}).get("contract", {}).get("signed_by", []))
+    signed_by |= set(ctx.data.get("signed_by", []))
+    needed = {"bureau", "team"} | ({"demand"} if app.call.scheme is Scheme.jiebang else set())
+    missing = needed - signed_by
+    names = {"bureau": "市科技局", "team": "项目承担方", "demand": "发榜方"}
+    if missing:
+        return refuse("contract_unsigned",
+                      "任务书尚缺签署方：" + "、".join(names[m] for m in sorted(missing)))
+    return []
+
+
+@guard("acceptance_recorded")
+def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
+    verdict = ctx.data.get("verdict") or (ctx.row.data or {}).get("acceptance", {}).get("verdict")
+    if verdict != "pass":
+        return refuse("acceptance_missing", "请先录入验收结论（含专家意见）")
+    return []
+
+
+# ---- review -----------------------------------------------------------------------------
+
+@guard("invitation_overdue")
+def invitation_overdue(ctx: GuardContext) -> list[Reason]:
+    review: ReviewAssignment = ctx.row
+    if review.respond_by is None or ctx.now < review.respond_by:
+        return refuse("invitation_running", "邀请尚未过期")
+    return []
+
+
+MIN_REVIEW_COMMENT = 20
+
+
+@guard("scores_complete")
+def scores_complete(ctx: GuardContext) -> list[Reason]:
+    review: ReviewAssignment = ctx.row
+    out: list[Reason] = []
+    scores = review.scores or {}
+    for crit in review.application.call.rubric or []:
+        value = scores.get(crit["name"])
+        try:
+            ok = value is not None and 0 <= Decimal(str(value)) <= Decimal(str(crit["max"]))
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            out += refuse("score_missing", f"“{crit['label']}”应在0至{crit['max']}分之间")
+    if len((review.comment or "").strip()) < MIN_REVIEW_COMMENT:
+        out += refuse("comment_too_short", f"综合评价意见不少于{MIN_REVIEW_COMMENT}字")
+    return out
+
+
+# ---- tranche ----------------------------------------------------------------------------
+
+@guard("tranche_condition_met")
+def tranche_condition_met(ctx: GuardContext) -> list[Reason]:
+    tranche: Tranche = ctx.row
+    state = tranche.application.state
+    after_contract = (*RUNNING_STATES[1:], ApplicationState.completed)
+    if tranche.condition == "contract" and state not in after_contract:
+        return refuse("contract_pending", "任务书尚未签订")
+    if tranche.condition == "milestone" and tranche.milestone_accepted_at is None:
+        return refuse("milestone_pending", "对应里程碑尚未验收通过")
+    if tranche.condition == "acceptance" and state is not ApplicationState.completed:
+        return refuse("acceptance_pending", "项目尚未通过结题验收")
+    return []
+
+
+@guard("checker_not_maker")
+def checker_not_maker(ctx: GuardContext) -> list[Reason]:
+    tranche: Tranche = ctx.row
+    if ctx.actor is not None and ctx.actor.id == tranche.prepared_by_id:
+        return refuse("maker_is_checker", "制单人不能审核自己制的单，请由另一位财务人员审核")
+    return []
+
+
+@guard("collective_decision_recorded")
+def collective_decision_recorded(ctx: GuardContext) -> list[Reason]:
+    tranche: Tranche = ctx.row
+    threshold = tranche.application.call.collective_threshold
+    ref = (ctx.data.get("decision_ref") or tranche.decision_ref or "").strip()
+    if threshold is not None and tranche.amount >= threshold and not ref:
+        return refuse("collective_decision_missing",
+                      "金额达到“三重一大”标准，请先录入集体决策会议纪要编号")
+    return []
+
+
+@guard("payment_reference_given")
+def payment_reference_given(ctx: GuardContext) -> list[Reason]:
+    if not (ctx.data.get("payment_ref") or "").strip():
+        return refuse("payment_ref_missing", "请填写支付凭证号")
+    return []
+
+
+@guard("within_grant")
+def within_grant(ctx: GuardContext) -> list[Reason]:
+    tranche: Tranche = ctx.row
+    grant = tranche.application.granted_amount
+    released = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Tranche.amount), 0)).where(
+            Tranche.application_id == tranche.application_id,
+            Tranche.state == TrancheState.released)) or Decimal(0)
+    if grant is None or Decimal(released) + tranche.amount > grant:
+        return refuse("over_grant", "拨付后累计金额将超过立项资助额")
+    return []

@@ -1,0 +1,83 @@
+"""A page per stateful entity: its lifecycle with the current state, actions, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from states import diagram
+from workflow.models import db
+from workflow.services import audit, engine
+from workflow.services.entities import ENTITIES
+from workflow.services.errors import GuardFailed, NotFound, ServiceError
+from workflow.services.visibility import can_view
+
+bp = Blueprint("entities", __name__)
+
+PATHS = {"calls": "call", "applications": "application", "reviews": "review",
+         "tranches": "tranche"}
+
+
+def _visible(collection: str, entity_id: int) -> tuple[str, Any]:
+    kind = PATHS.get(collection)
+    if kind is None:
+        abort(404)
+    try:
+        row = engine.load(kind, entity_id)
+    except NotFound:
+        abort(404)
+    if not can_view(current_user, row):
+        abort(404)
+    return kind, row
+
+
+def title_of(kind: str, row: Any) -> str:
+    if kind in ("call", "application"):
+        return str(row.title)
+    if kind == "review":
+        return f"评审任务 #{row.id}"
+    return f"{row.label}（{row.application.title}）"
+
+
+@bp.route("/<collection>/<int:entity_id>")
+@login_required
+def show(collection: str, entity_id: int) -> str:
+    kind, row = _visible(collection, entity_id)
+    lifecycle = ENTITIES[kind].lifecycle
+    svg = diagram.svg(lifecycle, row.state)
+    return render_template(
+        "entities/show.html", kind=kind, collection=collection, row=row,
+        title=title_of(kind, row), entity_label=ENTITIES[kind].label,
+        svg=Markup(svg) if svg else None,  # noqa: S704 (graphviz output from our own DOT)
+        lifecycle=lifecycle, options=engine.options(row, current_user),
+        history=audit.history(kind, row.id),
+    )
+
+
+@bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])
+@login_required
+def fire(collection: str, entity_id: int) -> Response:
+    kind, row = _visible(collection, entity_id)
+    trigger = request.form.get("trigger", "")
+    comment = request.form.get("comment", "")[:5000]
+    version = request.form.get("version", "")
+    try:
+        result = engine.fire(row, trigger, current_user, comment=comment,
+                             expected_version=int(version) if version.isdigit() else None,
+                             ip=request.remote_addr)
+        db.session.commit()
+    except GuardFailed as err:
+        db.session.rollback()
+        for reason in err.details:
+            flash(reason["message"], "error")
+    except ServiceError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+    else:
+        label = ENTITIES[kind].lifecycle.state_of(result.final_state).label
+        flash(f"操作成功，当前状态：{label}", "info")
+    return redirect(url_for("entities.show", collection=collection, entity_id=entity_id))
