@@ -43,7 +43,7 @@ def dot(lifecycle: Lifecycle, current: StateEnum | None = None) -> str:
         'color="#777777"];',
     ]
     for state in lifecycle.states:
-        attrs = [f'label="{state.label}\\n{state.value}"', f'id="state-{state.value}"']
+        attrs = [f'label="{state.label}\\n{state.value}"', f'id="state_{state.value}"']
         if state is current:
             attrs += ['fillcolor="#b71c1c"', 'fontcolor="#ffffff"', "penwidth=2"]
         elif state in lifecycle.final:

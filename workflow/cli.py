@@ -116,6 +116,9 @@ def devserver(host: str, port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C while the worker stops must not leave it running alone.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         worker.terminate()
         try:
             worker.wait(timeout=15)

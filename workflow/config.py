@@ -56,6 +56,9 @@ def celery_settings(instance: Path) -> dict[str, Any]:
         "beat_schedule": {
             "sweep-outbox": {"task": "kjflow.sweep_outbox", "schedule": 30.0},
             "audit-digest": {"task": "kjflow.audit_digest", "schedule": 300.0},
+            "close-due-calls": {"task": "kjflow.close_due_calls", "schedule": 60.0},
+            "approve-ended-notices": {"task": "kjflow.approve_ended_notices",
+                                      "schedule": 300.0},
         },
     }
     if broker:

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,20 +56,11 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 30.0, interval: flo
 
 
 def migrate(direction: str = "upgrade", revision: str = "head") -> None:
-    """``flask_migrate.upgrade``/``downgrade`` in the current app context.
-
-    migrations/env.py (Flask-Migrate's template) calls ``db.get_engine()`` first, which
-    Flask-SQLAlchemy 3.1 deprecates with a DeprecationWarning; setup.cfg turns warnings
-    into errors, so exactly that warning is ignored here. It is harmless at run time
-    (env.py then works); the fix belongs in env.py (try ``db.engine`` first).
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="'get_engine' is deprecated",
-                                category=DeprecationWarning)
-        if direction == "upgrade":
-            flask_migrate.upgrade(revision=revision)
-        else:
-            flask_migrate.downgrade(revision=revision)
+    """``flask_migrate.upgrade``/``downgrade`` in the current app context."""
+    if direction == "upgrade":
+        flask_migrate.upgrade(revision=revision)
+    else:
+        flask_migrate.downgrade(revision=revision)
 
 
 # ---- services ---------------------------------------------------------------------------

@@ -199,10 +199,6 @@ def test_a_concurrent_delivery_loses_on_the_unique_constraint(app: Flask) -> Non
     assert deliveries(event_id) == [("journal", "other-worker")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app bug: workflow/services/outbox.py _after_rollback listens on after_rollback, which "
-    "SQLAlchemy also fires when a SAVEPOINT is rolled back, and drops every pending id; "
-    "the committed event then waits for the sweep (30-60 s). Remove this marker once fixed."))
 def test_a_rolled_back_savepoint_does_not_hold_back_the_outer_events(
         worker_app: Flask) -> None:
     spy = Spy(worker_app)

@@ -1,5 +1,5 @@
 """Tasks: thin, named, keyword ids, idempotent; the logic lives in workflow.services."""
 
-from worker.tasks import outbox
+from worker.tasks import outbox, schedule
 
-__all__ = ["outbox"]
+__all__ = ["outbox", "schedule"]

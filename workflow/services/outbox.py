@@ -77,8 +77,11 @@ def _after_commit(session: Session) -> None:
         send_relay(sorted(pending))
 
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop("outbox_pending", None)
+def _after_soft_rollback(session: Session, previous: Any) -> None:
+    # Only the outermost rollback discards what was pending: a rolled-back SAVEPOINT
+    # leaves the enclosing transaction's events to commit and be sent.
+    if previous.parent is None:
+        session.info.pop("outbox_pending", None)
 
 
 def send_relay(event_ids: list[int]) -> None:
@@ -100,7 +103,7 @@ def init_app(app: Flask) -> None:
     if not sa.event.contains(sess, "after_commit", _after_commit):
         sa.event.listen(sess, "after_flush", _after_flush)
         sa.event.listen(sess, "after_commit", _after_commit)
-        sa.event.listen(sess, "after_rollback", _after_rollback)
+        sa.event.listen(sess, "after_soft_rollback", _after_soft_rollback)
 
 
 # ---- worker side ----------------------------------------------------------------------

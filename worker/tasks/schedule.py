@@ -1,0 +1,17 @@
+"""Beat jobs for time-driven triggers."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from workflow.services import scheduler
+
+
+@shared_task(name="kjflow.close_due_calls", time_limit=300)
+def task_close_due_calls() -> int:
+    return scheduler.close_due_calls()
+
+
+@shared_task(name="kjflow.approve_ended_notices", time_limit=300)
+def task_approve_ended_notices() -> int:
+    return scheduler.approve_ended_notices()
