@@ -51,7 +51,8 @@ def load(kind: str, entity_id: int, lock: bool = False) -> Any:
     if lock:
         # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies
         # on the version column instead.
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(of=entity.model).execution_options(
+            populate_existing=True)
     row = db.session.execute(query).scalar_one_or_none()
     if row is None:
         raise NotFound(f"{entity.label}不存在")
