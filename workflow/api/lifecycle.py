@@ -17,8 +17,8 @@ COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "revie
                "tranches": "tranche"}
 
 
-def _visible(kind: str, entity_id: int) -> Any:
-    row = engine.load(kind, entity_id)
+def _visible(kind: str, entity_id: int, lock: bool = False) -> Any:
+    row = engine.load(kind, entity_id, lock=lock)
     if not can_view(current_api_user(), row):
         raise NotFound("对象不存在或无权查看")
     return row
@@ -76,8 +76,8 @@ def _register(collection: str, kind: str) -> None:
             errors["data"] = "应为 JSON 对象"
         if errors:
             raise Invalid("请求字段有误", details=errors)
-        row = _visible(kind, entity_id)
         try:
+            row = _visible(kind, entity_id, lock=True)
             result = engine.fire(row, str(trigger), current_api_user(), comment=str(comment),
                                  data=data or {}, expected_version=_if_match(),
                                  ip=request.remote_addr)

@@ -8,7 +8,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import ApplicationState
-from workflow.models.base import Base, JSONType, Money, UTCDateTime, state_column, utcnow
+from workflow.models.base import (
+    AuditedMixin,
+    Base,
+    JSONType,
+    Money,
+    UTCDateTime,
+    state_column,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from workflow.models.call import Call, Challenge
@@ -16,7 +24,7 @@ if TYPE_CHECKING:
     from workflow.models.user import User
 
 
-class Application(Base):
+class Application(AuditedMixin, Base):
     """申报书."""
 
     __tablename__ = "application"

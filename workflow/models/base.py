@@ -72,6 +72,15 @@ def state_column(enum_cls: type[enum.Enum], name: str) -> Any:
     )
 
 
+class AuditedMixin:
+    """The head of the row's audit chain, kept on the row: the change that locks and
+    updates the row moves the head in the same UPDATE, so appending to the chain needs
+    no extra query and writers of different rows never meet."""
+
+    audit_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    audit_hash: Mapped[str | None] = mapped_column(sa.String(64))
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

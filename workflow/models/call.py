@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import CallState
 from workflow.models.base import (
+    AuditedMixin,
     Base,
     JSONType,
     Money,
@@ -41,7 +42,7 @@ class AggregationRule(enum.Enum):
     median = "median"
 
 
-class Call(TimestampMixin, Base):
+class Call(AuditedMixin, TimestampMixin, Base):
     """申报指南 / 榜单批次."""
 
     __tablename__ = "call"

@@ -8,13 +8,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import TrancheState
-from workflow.models.base import Base, Money, TimestampMixin, UTCDateTime, state_column
+from workflow.models.base import (
+    AuditedMixin,
+    Base,
+    Money,
+    TimestampMixin,
+    UTCDateTime,
+    state_column,
+)
 
 if TYPE_CHECKING:
     from workflow.models.application import Application
 
 
-class Tranche(TimestampMixin, Base):
+class Tranche(AuditedMixin, TimestampMixin, Base):
     """拨付批次: one payment of a project's grant."""
 
     __tablename__ = "tranche"

@@ -8,14 +8,21 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import ReviewState
-from workflow.models.base import Base, JSONType, TimestampMixin, UTCDateTime, state_column
+from workflow.models.base import (
+    AuditedMixin,
+    Base,
+    JSONType,
+    TimestampMixin,
+    UTCDateTime,
+    state_column,
+)
 
 if TYPE_CHECKING:
     from workflow.models.application import Application
     from workflow.models.user import User
 
 
-class ReviewAssignment(TimestampMixin, Base):
+class ReviewAssignment(AuditedMixin, TimestampMixin, Base):
     """评审任务: one expert invited to review one application."""
 
     __tablename__ = "review_assignment"

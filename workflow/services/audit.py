@@ -47,8 +47,8 @@ def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
 
 
 def record(
+    row: Any,
     entity_type: str,
-    entity_id: int,
     trigger: str,
     actor: User | None,
     role: str,
@@ -58,18 +58,17 @@ def record(
     data: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Append to the entity's chain. The caller holds the entity's row lock (or has just
-    created it), which orders writers of one chain; the unique ``seq`` backs that up."""
-    head = db.session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    """Append to ``row``'s chain, whose head the row itself carries (``AuditedMixin``).
+
+    The caller holds the row's lock (or has just created it), which orders writers of
+    one chain; the unique ``(entity_type, entity_id, seq)`` backs that up.
+    """
+    if row.id is None:
+        db.session.flush()
+    seq, prev = (row.audit_seq or 0) + 1, row.audit_hash or GENESIS
     ev = AuditEvent(
         entity_type=entity_type,
-        entity_id=entity_id,
+        entity_id=row.id,
         seq=seq,
         actor_id=actor.id if actor else None,
         actor_name=actor.name if actor else "系统",
@@ -84,6 +83,7 @@ def record(
         prev_hash=prev,
     )
     ev.hash = chain_hash(prev, event_body(ev))
+    row.audit_seq, row.audit_hash = seq, ev.hash
     db.session.add(ev)
     return ev
 
@@ -157,6 +157,25 @@ def _chains() -> Iterator[tuple[str, int, list[AuditEvent]]]:
         yield key[0], key[1], chain
 
 
+def _row_heads_match(heads: dict[str, tuple[int, str]]) -> list[Breach]:
+    """Each audited row's own head must be its chain's last row: a chain cut short, or
+    a row whose whole trail was deleted, shows here without waiting for a digest."""
+    from workflow.services.entities import ENTITIES
+
+    out: list[Breach] = []
+    for kind, entity in ENTITIES.items():
+        rows = db.session.execute(sa.select(
+            entity.model.id, entity.model.audit_seq, entity.model.audit_hash
+        ).where(entity.model.audit_seq > 0))
+        for row_id, seq, h in rows:
+            key = f"{kind}:{row_id}"
+            if heads.get(key) != (seq, h):
+                found = heads.get(key, (0, None))[0]
+                out.append(Breach(key, f"记录的链头为第 {seq} 条，实际审计链只有 {found} 条"
+                                       "（链尾被删除或改动）"))
+    return out
+
+
 def verify() -> list[Breach]:
     """Every breach found, the first altered or removed row of each chain named."""
     breaches: list[Breach] = []
@@ -179,6 +198,7 @@ def verify() -> list[Breach]:
                 break
             prev, expected_seq = ev.hash, expected_seq + 1
         heads[f"{etype}:{eid}"] = (chain[-1].seq, chain[-1].hash)
+    breaches += _row_heads_match(heads)
 
     prev = GENESIS
     recorded: dict[str, tuple[int, str]] = {}

@@ -122,7 +122,7 @@ def seed() -> bool:
     db.session.add_all([baogan, jiebang])
     db.session.flush()
     for call in (baogan, jiebang):
-        audit.record("call", call.id, "seed", officer, "officer", None, call.state.value,
+        audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
                      comment="演示数据")
     db.session.commit()
     return True

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from states import ROLES, SYSTEM, Transition
@@ -43,7 +44,31 @@ class FireResult:
         return self.followed_by.final_state if self.followed_by else self.to_state
 
 
+_LOCKS = "kjflow_locked"
+
+
+def _locked() -> set[tuple[str, int]]:
+    locks: set[tuple[str, int]] = db.session.info.setdefault(_LOCKS, set())
+    return locks
+
+
+def _forget_locks(session: Session, *_: Any) -> None:
+    session.info.pop(_LOCKS, None)
+
+
+def _forget_locks_on_rollback(session: Session, previous: Any) -> None:
+    if previous.parent is None:
+        session.info.pop(_LOCKS, None)
+
+
+if not sa.event.contains(db.session, "after_commit", _forget_locks):
+    sa.event.listen(db.session, "after_commit", _forget_locks)
+    sa.event.listen(db.session, "after_soft_rollback", _forget_locks_on_rollback)
+
+
 def load(kind: str, entity_id: int, lock: bool = False) -> Any:
+    """The row, optionally locked for the rest of the transaction (and remembered as
+    such, so that ``fire`` in the same transaction does not lock and load it again)."""
     entity = ENTITIES.get(kind)
     if entity is None:
         raise NotFound(f"未知的对象类型：{kind}")
@@ -56,6 +81,8 @@ def load(kind: str, entity_id: int, lock: bool = False) -> Any:
     row = db.session.execute(query).scalar_one_or_none()
     if row is None:
         raise NotFound(f"{entity.label}不存在")
+    if lock:
+        _locked().add((kind, entity_id))
     return row
 
 
@@ -109,7 +136,8 @@ def fire(
 ) -> FireResult:
     """Fire ``trigger`` on ``row`` (a model instance) as ``actor`` (None: the system)."""
     entity = entity_of(row)
-    row = load(entity.kind, row.id, lock=True)
+    if (entity.kind, row.id) not in _locked():
+        row = load(entity.kind, row.id, lock=True)
     if expected_version is not None and row.version != expected_version:
         raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
                        details={"version": row.version}, code="stale_version")
@@ -128,19 +156,21 @@ def fire(
     effect = EFFECTS.get((entity.kind, trigger))
     if effect is not None:
         effect(ctx, changes)
-    try:
-        db.session.flush()  # the version check of the UPDATE happens here
-    except StaleDataError as err:
-        raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version") from err
-    record = {"changes": dict(changes), "version": row.version}
+    record = {"changes": dict(changes), "version": row.version + 1}
     if ctx.data:
         record["input"] = ctx.data
-    event = audit.record(entity.kind, row.id, trigger, actor, role, from_state.value,
+    event = audit.record(row, entity.kind, trigger, actor, role, from_state.value,
                          row.state.value, ctx.comment, record, ip)
     outbox.emit(f"{entity.kind}.{trigger}", entity.kind, row.id, {
         "from": from_state.value, "to": row.state.value, "actor_id": actor.id if actor else None,
-        "role": role, "version": row.version,
+        "role": role, "version": row.version + 1,
     })
+    try:
+        # One flush: the row's UPDATE (checked against its version), the audit row and
+        # the outbox row.
+        db.session.flush()
+    except StaleDataError as err:
+        raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version") from err
     result = FireResult(row, trigger, from_state.value, row.state.value, event)
     follow = AUTOMATIC.get((entity.kind, row.state.value))
     if follow is not None:

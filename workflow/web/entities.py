@@ -22,12 +22,12 @@ PATHS = {"calls": "call", "applications": "application", "reviews": "review",
          "tranches": "tranche"}
 
 
-def _visible(collection: str, entity_id: int) -> tuple[str, Any]:
+def _visible(collection: str, entity_id: int, lock: bool = False) -> tuple[str, Any]:
     kind = PATHS.get(collection)
     if kind is None:
         abort(404)
     try:
-        row = engine.load(kind, entity_id)
+        row = engine.load(kind, entity_id, lock=lock)
     except NotFound:
         abort(404)
     if not can_view(current_user, row):
@@ -61,7 +61,7 @@ def show(collection: str, entity_id: int) -> str:
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])
 @login_required
 def fire(collection: str, entity_id: int) -> Response:
-    kind, row = _visible(collection, entity_id)
+    kind, row = _visible(collection, entity_id, lock=True)
     trigger = request.form.get("trigger", "")
     comment = request.form.get("comment", "")[:5000]
     version = request.form.get("version", "")

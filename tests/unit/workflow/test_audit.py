@@ -1,16 +1,18 @@
 import sqlalchemy as sa
 
-from tests.factories import UserFactory
-from workflow.models import AuditEvent, db
+from tests.factories import ApplicationFactory, UserFactory
+from workflow.models import Application, AuditEvent, db
 from workflow.services import audit
 
 
 def _trail(n=3, entity_id=1):
     actor = UserFactory(roles=("officer",))
+    row = db.session.get(Application, entity_id) or ApplicationFactory(id=entity_id)
     for i in range(n):
-        audit.record("application", entity_id, f"t{i}", actor, "officer", "a", "b",
+        audit.record(row, "application", f"t{i}", actor, "officer", "a", "b",
                      comment=f"第{i}步", data={"i": i}, ip="127.0.0.1")
     db.session.commit()
+    return row
 
 
 def test_each_entity_has_its_own_chain(app):
@@ -40,6 +42,16 @@ def test_deleted_middle_row_is_detected(app):
     assert [b.where for b in audit.verify()] == [f"audit_event {rows[2].id}"]
 
 
+def test_cutting_off_the_end_of_a_chain_is_detected_by_the_row_head(app):
+    _trail(3)
+    last = audit.history("application", 1)[-1]
+    db.session.execute(sa.delete(AuditEvent).where(AuditEvent.id == last.id))
+    db.session.commit()
+    breaches = audit.verify()
+    assert [b.where for b in breaches] == ["application:1"]
+    assert "实际审计链只有 2 条" in breaches[0].problem
+
+
 def test_deleting_a_whole_history_is_caught_by_the_digest(app):
     _trail(2, entity_id=1)
     _trail(2, entity_id=2)
@@ -47,5 +59,8 @@ def test_deleting_a_whole_history_is_caught_by_the_digest(app):
     db.session.commit()
     assert audit.write_digest() is None  # nothing moved since
     db.session.execute(sa.delete(AuditEvent).where(AuditEvent.entity_id == 2))
+    # A careful forger also resets the row's own head; the digest still remembers.
+    db.session.execute(sa.update(Application).where(Application.id == 2)
+                       .values(audit_seq=0, audit_hash=None))
     db.session.commit()
     assert [b.where for b in audit.verify()] == ["application:2"]

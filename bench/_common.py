@@ -1,0 +1,59 @@
+"""Shared set-up for the benchmarks: a PostgreSQL database of their own, and figures."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB = os.environ.get("KJFLOW_BENCH_DATABASE_URL",
+                          "postgresql://postgres@127.0.0.1:5432/kjflow_bench")
+
+
+def fresh_database(url: str = BENCH_DB) -> str:
+    """Drop and recreate the benchmark database; return its SQLAlchemy URL."""
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def build_schema(app_url: str) -> None:
+    from flask_migrate import upgrade
+
+    from workflow import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": app_url, "SECRET_KEY": "bench",
+                      "INSTANCE_PATH": str(ROOT / "instance" / "bench")})
+    with app.app_context():
+        upgrade()
+        from workflow.models import db
+
+        db.engine.dispose()
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def bench_line(name: str, **figures: object) -> str:
+    parts = []
+    for key, value in figures.items():
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return f"BENCH {name} " + " ".join(parts)
+
+
+__all__ = ["BENCH_DB", "ROOT", "bench_line", "build_schema", "fresh_database", "median",
+           "rss_mb", "sa"]

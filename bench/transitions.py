@@ -1,0 +1,237 @@
+"""Transitions per second through engine.fire (lock, guards, audit, outbox) against a
+bare UPDATE of the state column, 8 concurrent connections on different applications,
+measured in the same run on PostgreSQL; the state machine's own cost per transition;
+and RSS growth while 100,000 application rows go through the shared machine.
+
+    .venv/bin/python bench/transitions.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+# This file's own name would shadow the ``transitions`` package: run from the repo root.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench._common import ROOT, bench_line, build_schema, fresh_database, rss_mb  # noqa: E402
+
+WORKERS = 8
+
+
+def make_app(url: str):  # type: ignore[no-untyped-def]
+    from workflow import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
+                      "INSTANCE_PATH": str(ROOT / "instance" / "bench"),
+                      "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "pool_pre_ping": False}})
+    # Measure the database path; the broker is not part of this figure.
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
+    return app
+
+
+def seed(url: str, per_worker: int) -> tuple[list[list[int]], int]:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from states import ApplicationState, CallState
+    from workflow.models import Application, Call, Organization, OrgKind, Scheme, User, db
+    from workflow.models import UserRole, utcnow
+
+    app = make_app(url)
+    with app.app_context():
+        org = Organization(name="基准单位", uscc="91360700MA35A0001P", kind=OrgKind.university)
+        officer = User(username="officer", name="主管", password_hash="x",
+                       role_rows=[UserRole(role="officer")])
+        call = Call(scheme=Scheme.baogan, year=2026, title="基准", state=CallState.decided,
+                    opens_at=utcnow() - timedelta(days=9), closes_at=utcnow() - timedelta(1),
+                    budget=Decimal(10**7))
+        db.session.add_all([org, officer, call])
+        db.session.flush()
+        ids: list[list[int]] = []
+        for w in range(WORKERS):
+            rows = [Application(call_id=call.id, applicant_id=officer.id,
+                                organization_id=org.id, title=f"项目{w}-{i}",
+                                state=ApplicationState.public_notice, data={})
+                    for i in range(per_worker)]
+            db.session.add_all(rows)
+            db.session.flush()
+            ids.append([r.id for r in rows])
+        db.session.commit()
+        officer_id = officer.id
+        db.engine.dispose()
+    return ids, officer_id
+
+
+OBJECTION = {"objector_name": "张三", "objector_contact": "13812345678"}
+
+
+def run_fire(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type: ignore[valid-type]
+    url, ids, officer_id, rounds, barrier = args
+    from workflow.models import User, db
+    from workflow.services import engine
+
+    app = make_app(url)
+    done = 0
+    with app.app_context():
+        # The actor is loaded once, as a request loads its user once; detached, it is
+        # not expired by each commit.
+        officer = db.session.get(User, officer_id)
+        assert officer is not None and officer.roles
+        db.session.expunge(officer)
+        barrier.wait()  # type: ignore[attr-defined]
+        for _ in range(rounds):
+            for app_id in ids:
+                # As the API does: lock and load the row, then fire, then commit.
+                row = engine.load("application", app_id, lock=True)
+                engine.fire(row, "raise_objection", officer, comment="书面异议", data=OBJECTION)
+                db.session.commit()
+                row = engine.load("application", app_id, lock=True)
+                engine.fire(row, "dismiss_objection", officer, comment="经核查不属实")
+                db.session.commit()
+                done += 2
+        db.engine.dispose()
+    return done
+
+
+def run_bare_session(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type: ignore[valid-type]
+    """The bare UPDATE through the same stack as fire: the app's SQLAlchemy session."""
+    url, ids, _officer_id, rounds, barrier = args
+    import sqlalchemy as sa
+
+    from states import ApplicationState
+    from workflow.models import Application, db
+
+    app = make_app(url)
+    done = 0
+    with app.app_context():
+        barrier.wait()  # type: ignore[attr-defined]
+        for _ in range(rounds):
+            for app_id in ids:
+                for state in (ApplicationState.objection, ApplicationState.public_notice):
+                    db.session.execute(sa.update(Application).where(Application.id == app_id)
+                                       .values(state=state))
+                    db.session.commit()
+                    done += 1
+        db.engine.dispose()
+    return done
+
+
+def run_bare(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type: ignore[valid-type]
+    url, ids, _officer_id, rounds, barrier = args
+    import psycopg
+
+    done = 0
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        barrier.wait()  # type: ignore[attr-defined]
+        for _ in range(rounds):
+            for app_id in ids:
+                for state in ("objection", "public_notice"):
+                    conn.execute("UPDATE application SET state = %s WHERE id = %s",
+                                 (state, app_id))
+                    conn.commit()
+                    done += 1
+    return done
+
+
+def concurrent(fn, url: str, ids: list[list[int]], officer_id: int,  # type: ignore[no-untyped-def]
+               rounds: int) -> float:
+    """Transitions per second of WORKERS processes, each on its own connection and rows,
+    timed from the moment all are connected and ready."""
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(WORKERS + 1)
+    results = ctx.Queue()
+
+    def child(w: int) -> None:
+        results.put(fn((url, ids[w], officer_id, rounds, barrier)))
+
+    procs = [ctx.Process(target=child, args=(w,)) for w in range(WORKERS)]
+    for p in procs:
+        p.start()
+    barrier.wait(timeout=120)
+    start = time.perf_counter()
+    total = sum(results.get(timeout=600) for _ in procs)
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    return total / elapsed
+
+
+def machine_cost(n: int) -> float:
+    """µs per transition through the shared machine, on rows that only hold a state."""
+    from states import APPLICATION, ApplicationState
+
+    class Row:
+        __slots__ = ("state",)
+
+    row = Row()
+    start = time.perf_counter()
+    for _ in range(n):
+        row.state = ApplicationState.public_notice
+        APPLICATION.apply(row, "raise_objection")
+    with_machine = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(n):
+        row.state = ApplicationState.public_notice
+        row.state = ApplicationState.objection
+    plain = time.perf_counter() - start
+    return (with_machine - plain) / n * 1e6
+
+
+def rss_growth(n: int) -> float:
+    """RSS growth (MB) while ``n`` Application rows pass through the machine, one by one."""
+    import gc
+
+    from states import APPLICATION, ApplicationState
+    from workflow.models import Application
+
+    def one() -> None:
+        row = Application(title="x", state=ApplicationState.public_notice, data={})
+        APPLICATION.apply(row, "raise_objection")
+
+    for _ in range(1000):  # warm up allocator and caches
+        one()
+    gc.collect()
+    before = rss_mb()
+    for _ in range(n):
+        one()
+    gc.collect()
+    return rss_mb() - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    opts = parser.parse_args()
+    per_worker, rounds = (10, 3) if opts.quick else (25, 8)
+    url = fresh_database()
+    build_schema(url)
+    ids, officer_id = seed(url, per_worker)
+
+    # Interleaved, twice each, keeping the better of two: the machine is noisy.
+    bare = fire = raw = 0.0
+    for _ in range(2):
+        bare = max(bare, concurrent(run_bare_session, url, ids, officer_id, rounds))
+        fire = max(fire, concurrent(run_fire, url, ids, officer_id, rounds))
+        raw = max(raw, concurrent(run_bare, url, ids, officer_id, rounds))
+    machine_us = machine_cost(20_000 if opts.quick else 100_000)
+    rss = rss_growth(100_000)
+    ratio = bare / fire
+    print(f"bare UPDATE through the app's session, {WORKERS} connections: {bare:,.0f}/s")
+    print(f"bare UPDATE on raw psycopg, {WORKERS} connections: {raw:,.0f}/s")
+    print(f"engine.fire (lock, guards, audit, outbox), {WORKERS} connections: "
+          f"{fire:,.0f} transitions/s")
+    print(f"ratio bare/fire: {ratio:.2f} (target <= 2.0); raw psycopg/fire: {raw / fire:.2f}")
+    print(f"state machine cost: {machine_us:.1f} us per transition (target <= 20)")
+    print(f"RSS growth over 100,000 rows through the machine: {rss:.1f} MB (target < 20)")
+    print(bench_line("transitions", fire_per_s=round(fire), bare_per_s=round(bare),
+                     ratio=round(ratio, 2), raw_per_s=round(raw),
+                     ratio_raw=round(raw / fire, 2), machine_us=round(machine_us, 1),
+                     rss_mb_100k=round(rss, 1)))
+
+
+if __name__ == "__main__":
+    main()
