@@ -38,13 +38,22 @@ def seed(url: str, per_worker: int) -> tuple[list[list[int]], int]:
     from decimal import Decimal
 
     from states import ApplicationState, CallState
-    from workflow.models import Application, Call, Organization, OrgKind, Scheme, User, db
-    from workflow.models import UserRole, utcnow
+    from workflow.models import (
+        Application,
+        Call,
+        Organization,
+        OrgKind,
+        Scheme,
+        User,
+        UserRole,
+        db,
+        utcnow,
+    )
 
     app = make_app(url)
     with app.app_context():
         org = Organization(name="基准单位", uscc="91360700MA35A0001P", kind=OrgKind.university)
-        officer = User(username="officer", name="主管", password_hash="x",
+        officer = User(username="officer", name="主管", password_hash="!",  # noqa: S106
                        role_rows=[UserRole(role="officer")])
         call = Call(scheme=Scheme.baogan, year=2026, title="基准", state=CallState.decided,
                     opens_at=utcnow() - timedelta(days=9), closes_at=utcnow() - timedelta(1),
