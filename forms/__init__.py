@@ -1,5 +1,14 @@
 """Field schemas, validators and WTForms classes; imports nothing of kjflow's own."""
 
+from forms.schema import (
+    FIELD_TYPES,
+    SchemaError,
+    required_missing,
+    schema_fingerprint,
+    to_input,
+    validate,
+    validate_schema,
+)
 from forms.validators import (
     FieldError,
     check_id_number,
@@ -11,6 +20,7 @@ from forms.validators import (
 )
 
 __all__ = [
-    "FieldError", "check_id_number", "check_password", "check_phone", "check_uscc",
-    "format_wan", "parse_wan",
+    "FIELD_TYPES", "FieldError", "SchemaError", "check_id_number", "check_password",
+    "check_phone", "check_uscc", "format_wan", "parse_wan", "required_missing",
+    "schema_fingerprint", "to_input", "validate", "validate_schema",
 ]

@@ -104,9 +104,9 @@ APPLICATION = Lifecycle(
                      A.withdrawn}),
     transitions=(
         t("submit", A.draft, A.submitted, [APPLICANT], "提交",
-          guards=["call_open", "form_complete", "signed", "within_limits"]),
+          guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear"]),
         t("resubmit", A.returned, A.submitted, [APPLICANT], "修改后重新提交",
-          guards=["call_accepts_resubmission", "form_complete", "signed"]),
+          guards=["call_accepts_resubmission", "form_complete", "signed", "integrity_clear"]),
         # Routing right after (re)submission follows the call's optional steps.
         t("forward", A.submitted, A.unit_review, [SYSTEM], "送单位审核", step="unit_review"),
         t("forward", A.submitted, A.recommended, [SYSTEM], "送主管部门推荐",

@@ -60,6 +60,7 @@ def token_required(view: F) -> F:
     return cast(F, wrapped)
 
 
-from workflow.api import lifecycle, v1  # noqa: E402  (routes register on api_bp)
+from workflow.api import applications, calls, lifecycle, v1  # noqa: E402  (routes register)
 
-__all__ = ["api_bp", "current_api_user", "json_body", "lifecycle", "token_required", "v1"]
+__all__ = ["api_bp", "applications", "calls", "current_api_user", "json_body", "lifecycle",
+           "token_required", "v1"]

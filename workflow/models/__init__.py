@@ -1,17 +1,40 @@
 """Models, one module per aggregate."""
 
-from workflow.models.application import Application
+from workflow.models.application import Application, ApplicationRound
 from workflow.models.audit import AuditDigest, AuditEvent
 from workflow.models.base import Base, db, utcnow
-from workflow.models.call import AggregationRule, Call, Challenge, Scheme
+from workflow.models.call import AggregationRule, Call, CallFormVersion, Challenge, Scheme
+from workflow.models.files import Attachment
 from workflow.models.finance import Tranche
+from workflow.models.integrity import Sanction
 from workflow.models.org import Organization, OrgKind
 from workflow.models.outbox import OutboxDelivery, OutboxEvent
 from workflow.models.review import ReviewAssignment
 from workflow.models.user import ExpertProfile, LoginAttempt, User, UserRole
 
 __all__ = [
-    "AggregationRule", "Application", "AuditDigest", "AuditEvent", "Base", "Call", "Challenge",
-    "ExpertProfile", "LoginAttempt", "OrgKind", "Organization", "OutboxDelivery", "OutboxEvent",
-    "ReviewAssignment", "Scheme", "Tranche", "User", "UserRole", "db", "utcnow",
+    "AggregationRule",
+    "Application",
+    "ApplicationRound",
+    "Attachment",
+    "AuditDigest",
+    "AuditEvent",
+    "Base",
+    "Call",
+    "CallFormVersion",
+    "Challenge",
+    "ExpertProfile",
+    "LoginAttempt",
+    "OrgKind",
+    "Organization",
+    "OutboxDelivery",
+    "OutboxEvent",
+    "ReviewAssignment",
+    "Sanction",
+    "Scheme",
+    "Tranche",
+    "User",
+    "UserRole",
+    "db",
+    "utcnow",
 ]

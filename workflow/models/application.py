@@ -47,6 +47,9 @@ class Application(AuditedMixin, Base):
     version: Mapped[int] = mapped_column(default=1)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     project_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    receipt_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True)  # 受理回执号
+    form_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    round: Mapped[int] = mapped_column(default=0, server_default="0")  # submissions so far
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     granted_amount: Mapped[Decimal | None] = mapped_column(Money)
     notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -63,3 +66,22 @@ class Application(AuditedMixin, Base):
 
     def __repr__(self) -> str:
         return f"<Application {self.id} {self.state.value}>"
+
+
+class ApplicationRound(Base):
+    """One submission of an application: what was sent, and what came back (the return
+    comment and the formal-review checklist). Every round is kept."""
+
+    __tablename__ = "application_round"
+    __table_args__ = (sa.UniqueConstraint("application_id", "round"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int]
+    title: Mapped[str] = mapped_column(sa.String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checklist: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    outcome: Mapped[str | None] = mapped_column(sa.String(24))
+    outcome_comment: Mapped[str | None] = mapped_column(sa.Text)

@@ -17,6 +17,7 @@ from workflow.models.base import (
     TimestampMixin,
     UTCDateTime,
     state_column,
+    utcnow,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class Call(AuditedMixin, TimestampMixin, Base):
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
     budget: Mapped[Decimal] = mapped_column(Money)
     form_schema: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    form_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    checklist: Mapped[list[str]] = mapped_column(  # 形式审查要点
+        JSONType, default=list, server_default=sa.text("'[]'"))
     rubric: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     reviewers_per_application: Mapped[int] = mapped_column(default=5)
     aggregation: Mapped[AggregationRule] = mapped_column(
@@ -117,3 +121,18 @@ class Challenge(TimestampMixin, Base):
 
     call: Mapped[Call] = relationship(back_populates="challenges")
     demand_org: Mapped[Organization] = relationship(lazy="joined")
+
+
+class CallFormVersion(Base):
+    """Every version of a call's application form: an application keeps being validated
+    against the version it was started on, whatever the officer edits later."""
+
+    __tablename__ = "call_form_version"
+    __table_args__ = (sa.UniqueConstraint("call_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

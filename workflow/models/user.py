@@ -23,6 +23,7 @@ class User(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(sa.String(100))
     email: Mapped[str | None] = mapped_column(sa.String(254))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
+    id_number: Mapped[str | None] = mapped_column(sa.String(18), index=True)  # 身份证号
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organization.id"))
     active: Mapped[bool] = mapped_column(default=True)

@@ -11,7 +11,7 @@ from stdnum.cn import uscc
 
 from states import CallState
 from workflow.models import Call, Challenge, ExpertProfile, Organization, Scheme, User, db, utcnow
-from workflow.services import accounts, audit
+from workflow.services import accounts, audit, calls
 
 # Printed by `make run`; only ever used for the embedded demo database.
 DEMO_PASSWORD = "kjflow-Demo-2026"  # noqa: S105
@@ -54,8 +54,13 @@ EXPERTS: list[tuple[str, str, str, list[str], list[str]]] = [
 
 BAOGAN_FORM: list[dict[str, Any]] = [
     {"name": "summary", "label": "项目摘要", "type": "longtext", "required": True, "max": 2000},
-    {"name": "amount", "label": "申请经费（万元）", "type": "money", "required": True},
+    {"name": "amount", "label": "申请经费（万元）", "type": "money", "required": True,
+     "max": 100},
+    {"name": "team", "label": "项目团队", "type": "persons", "max_rows": 10},
+    {"name": "proposal", "label": "申报书正文", "type": "file"},
 ]
+CHECKLIST = ["申报单位具有独立法人资格", "项目负责人符合限项要求", "附件齐全、签章完整",
+             "申请经费未超过指南上限"]
 RUBRIC: list[dict[str, Any]] = [
     {"name": "innovation", "label": "创新性", "weight": 30, "max": 100},
     {"name": "feasibility", "label": "可行性", "weight": 30, "max": 100},
@@ -90,6 +95,7 @@ def seed() -> bool:
         state=CallState.published, opens_at=now - timedelta(days=7),
         closes_at=now + timedelta(days=30), budget=Decimal("5000000.00"),
         form_schema=BAOGAN_FORM, rubric=RUBRIC, reviewers_per_application=3,
+        checklist=CHECKLIST,
         tranche_plan=[{"label": "合同签订后拨付", "percent": 70, "condition": "contract"},
                       {"label": "验收通过后拨付", "percent": 30, "condition": "acceptance"}],
         collective_threshold=Decimal("1000000.00"), created_by_id=officer.id,
@@ -99,7 +105,8 @@ def seed() -> bool:
         guide="聚焦稀土新材料和现代农业关键核心技术，张榜招贤，能者揭榜。",
         state=CallState.published, opens_at=now - timedelta(days=3),
         closes_at=now + timedelta(days=45), budget=Decimal("8000000.00"),
-        form_schema=[BAOGAN_FORM[0]], rubric=RUBRIC, reviewers_per_application=5,
+        form_schema=[BAOGAN_FORM[0], BAOGAN_FORM[2], BAOGAN_FORM[3]], rubric=RUBRIC,
+        reviewers_per_application=5, checklist=CHECKLIST,
         tranche_plan=[{"label": "按里程碑拨付", "condition": "milestone"}],
         steps=["defence"], collective_threshold=Decimal("1000000.00"), created_by_id=officer.id,
     )
@@ -121,6 +128,9 @@ def seed() -> bool:
     ]
     db.session.add_all([baogan, jiebang])
     db.session.flush()
+    for call in (baogan, jiebang):
+        fields, call.form_schema = call.form_schema, []
+        calls.set_form(call, fields)
     for call in (baogan, jiebang):
         audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
                      comment="演示数据")

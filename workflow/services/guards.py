@@ -6,25 +6,30 @@ passes). The engine runs every guard of a transition and reports every reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from difflib import SequenceMatcher
 from typing import Any
 
 import sqlalchemy as sa
 
+from forms.schema import required_missing
 from states import ApplicationState, CallState, ReviewState, TrancheState
 from workflow.models import (
     Application,
     AuditEvent,
     Call,
     ReviewAssignment,
+    Sanction,
     Scheme,
     Tranche,
     User,
     db,
 )
+from workflow.timeutil import SHANGHAI
 
 
 @dataclass(frozen=True)
@@ -136,13 +141,9 @@ def call_accepts_resubmission(ctx: GuardContext) -> list[Reason]:
 
 
 def _missing_required(app: Application) -> list[str]:
-    data = app.data or {}
-    out = []
-    for fld in app.call.form_schema or []:
-        value = data.get(str(fld.get("name")))
-        if fld.get("required") and (value is None or value == "" or value == []):
-            out.append(str(fld.get("label") or fld.get("name")))
-    return out
+    from workflow.services.calls import form_fields
+
+    return required_missing(form_fields(app.call, app.form_version), app.data or {})
 
 
 @guard("form_complete")
@@ -201,9 +202,59 @@ def within_limits(ctx: GuardContext) -> list[Reason]:
     return out
 
 
+@guard("integrity_clear")
+def integrity_clear(ctx: GuardContext) -> list[Reason]:
+    """科研失信: neither the principal investigator nor the organisation is sanctioned."""
+    app: Application = ctx.row
+    today = ctx.now.astimezone(SHANGHAI).date()
+    pi, org = app.applicant, app.organization
+    out: list[Reason] = []
+    for sanction in db.session.scalars(sa.select(Sanction).where(
+            Sanction.starts_on <= today, Sanction.ends_on >= today,
+            sa.or_(sa.and_(Sanction.subject == "person", Sanction.id_number == pi.id_number,
+                           Sanction.id_number.is_not(None)),
+                   sa.and_(Sanction.subject == "org", Sanction.uscc == org.uscc)))):
+        who = f"项目负责人{pi.name}" if sanction.subject == "person" else f"申报单位{org.name}"
+        out += refuse("integrity_sanction",
+                      f"{who}在科研失信处理期内（至{sanction.ends_on.isoformat()}），不能申报")
+    return out
+
+
+def _normal(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+NEAR_IDENTICAL = 0.9
+
+
+@guard("not_duplicate")
+def not_duplicate(ctx: GuardContext) -> list[Reason]:
+    """一题多报: the same title in the same year, or the same principal investigator with
+    near-identical content in the same year."""
+    app: Application = ctx.row
+    others = db.session.scalars(sa.select(Application).join(Call).where(
+        Application.id != app.id, Call.year == app.call.year,
+        Application.state.in_(LIVE_STATES)))
+    title = _normal(app.title)
+    text = _normal(json.dumps(app.data.get("summary", ""), ensure_ascii=False))
+    out: list[Reason] = []
+    for other in others:
+        if _normal(other.title) == title:
+            out += refuse("duplicate_title", f"与本年度已申报的“{other.title}”"
+                          f"（{other.receipt_no or other.id}）题目相同（一题多报）")
+        elif other.applicant_id == app.applicant_id and text:
+            other_text = _normal(json.dumps(other.data.get("summary", ""),
+                                            ensure_ascii=False))
+            if SequenceMatcher(None, text, other_text).ratio() >= NEAR_IDENTICAL:
+                out += refuse("duplicate_content", f"与同一负责人本年度已申报的“{other.title}”"
+                              "内容高度相似（一题多报）")
+    return out
+
+
 @guard("eligible")
 def eligible(ctx: GuardContext) -> list[Reason]:
-    return within_limits(ctx)
+    """Everything checked before formal review, each with its reason."""
+    return within_limits(ctx) + not_duplicate(ctx) + integrity_clear(ctx)
 
 
 def _active_reviews(app: Application) -> list[ReviewAssignment]:

@@ -46,3 +46,30 @@ def can_view_history(user: User, row: Any) -> bool:
     # An application's trail names bureau staff, never experts; a review's trail names
     # its expert and so stays with the bureau and that expert.
     return can_view(user, row)
+
+
+def applications_query(user: User) -> sa.Select[Application]:
+    """The applications ``user`` may see, as a query to filter further."""
+    query = sa.select(Application)
+    if user.has_role("recommender", *BUREAU_READERS):
+        return query
+    conditions = []
+    if user.has_role("applicant", "org_admin") and user.organization_id is not None:
+        conditions.append(Application.organization_id == user.organization_id)
+    if user.has_role("demand") and user.organization_id is not None:
+        from workflow.models import Challenge
+
+        conditions.append(Application.challenge_id.in_(
+            sa.select(Challenge.id).where(Challenge.demand_org_id == user.organization_id)))
+    if user.has_role("expert"):
+        conditions.append(Application.id.in_(
+            sa.select(ReviewAssignment.application_id).where(
+                ReviewAssignment.expert_id == user.id)))
+    return query.where(sa.or_(*conditions)) if conditions else query.where(sa.false())
+
+
+def calls_query(user: User) -> sa.Select[Call]:
+    query = sa.select(Call)
+    if not user.has_role(*BUREAU_READERS):
+        query = query.where(Call.state != CallState.draft)
+    return query

@@ -31,10 +31,11 @@ ERROR_TITLES = {
 
 
 def init_app(app: Flask) -> None:
-    from workflow.web import auth, entities, home
+    from workflow.web import applying, auth, entities, home
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(applying.bp)
     app.register_blueprint(entities.bp)
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan

@@ -54,8 +54,24 @@ def show(collection: str, entity_id: int) -> str:
         title=title_of(kind, row), entity_label=ENTITIES[kind].label,
         svg=Markup(svg) if svg else None,  # noqa: S704 (graphviz output from our own DOT)
         lifecycle=lifecycle, options=engine.options(row, current_user),
-        history=audit.history(kind, row.id),
+        history=audit.history(kind, row.id), extra=_extra(kind, row),
     )
+
+
+def _extra(kind: str, row: Any) -> dict[str, Any]:
+    """What the details block of an application shows besides the row itself."""
+    if kind != "application":
+        return {}
+    from workflow.models import utcnow
+    from workflow.services import applications
+    from workflow.services.guards import GuardContext, eligible
+
+    eligibility = None
+    if current_user.has_role("officer") and row.state.value not in ("draft", "withdrawn"):
+        ctx = GuardContext(row=row, actor=current_user, role="officer", comment="", data={},
+                           now=utcnow())
+        eligibility = eligible(ctx)
+    return {"rounds": applications.rounds(row), "eligibility": eligibility}
 
 
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])
