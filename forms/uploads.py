@@ -139,6 +139,8 @@ def _check_filename(filename: str) -> tuple[str, str]:
     stem, dot, ext = name.rpartition(".")
     if not dot or ext.lower() not in ALLOWED_EXTENSIONS:
         raise UploadRefused(415, "type_not_allowed", MSG_TYPES)
+    # Other invisible format characters (BOM, zero-width space) are dropped silently.
+    stem = "".join(ch for ch in stem if unicodedata.category(ch) != "Cf")
     stem = _WINDOWS_RESERVED_CHARS.sub("_", stem).strip().lstrip(".").strip()
     if stem.split(".", 1)[0].upper() in _WINDOWS_DEVICE_NAMES:
         stem = "_" + stem

@@ -254,6 +254,7 @@ def test_safe_name_is_cleaned_for_every_downloader():
     assert inspect_upload(".hidden.pdf", make_pdf()).safe_name == "hidden.pdf"
     assert inspect_upload(".pdf", make_pdf()).safe_name == "附件.pdf"
     assert inspect_upload("CON.pdf", make_pdf()).safe_name == "_CON.pdf"
+    assert inspect_upload("\ufeff申报\u200b书.pdf", make_pdf()).safe_name == "申报书.pdf"
     # NFD (as macOS sends it) becomes NFC
     assert inspect_upload("Cafe\u0301.pdf", make_pdf()).safe_name == "Caf\u00e9.pdf"
 
