@@ -42,7 +42,6 @@ data again (e.g. before submission), go through :func:`to_input` first.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -108,14 +107,16 @@ _ORG_NAME_MAX: Final = 100
 _NAME_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,39}", re.ASCII)
 _DATE_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _INT_RE: Final = re.compile(r"[+-]?[0-9]{1,16}", re.ASCII)
+# Commas only as thousands separators: "1,5" is someone's decimal comma, not 15.
+_BAD_COMMAS: Final = re.compile(r"(?![+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?$).*,", re.ASCII)
 _SHA256_RE: Final = re.compile(r"[0-9a-fA-F]{64}", re.ASCII)
 # Control characters (PostgreSQL cannot even store U+0000 in text or jsonb) and lone
 # surrogates (not encodable as UTF-8). Tab and line breaks are allowed in long text only.
 _BAD_CHARS_TEXT: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _BAD_CHARS_LONG: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-_FOLD_SPACE: Final = re.compile(r"[ \t]*[\t\r\n][ \t\r\n]*")
 _TRAILING_NOTE: Final = re.compile(r"\s*[（(][^（）()]*[）)]\s*$")
 _MONEY_TEXT_MAX: Final = 40
+_YUAN_RE: Final = re.compile(r"[0-9]{1,12}\.[0-9]{2}", re.ASCII)  # what validate() stores
 _WAN: Final = Decimal(10000)
 _ZERO_YUAN: Final = Decimal("0.00")
 _FORM_KEY: Final = "_form"
@@ -196,12 +197,15 @@ def _to_yuan(value: object) -> Decimal:
     """An amount in 万元 (text or number) → yuan, or ``FieldError`` with a Chinese message."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise FieldError("金额应为数字，单位万元")
-    text = value.strip() if isinstance(value, str) else str(value)
+    try:
+        text = value.strip() if isinstance(value, str) else str(value)
+    except ValueError as err:  # an int too long to print
+        raise FieldError("金额超出允许范围") from err
     for unit in ("万元", "万"):
         if text.endswith(unit):
             text = text[: -len(unit)].rstrip()
             break
-    if not text or len(text) > _MONEY_TEXT_MAX:
+    if not text or len(text) > _MONEY_TEXT_MAX or _BAD_COMMAS.match(text):
         raise FieldError("金额应为数字，单位万元")
     try:
         yuan = parse_wan(text)
@@ -241,7 +245,7 @@ def validate_schema(fields: object) -> list[str]:
 
 
 def _schema_problems(fields: object) -> list[str]:
-    if not isinstance(fields, list):
+    if not isinstance(fields, list | tuple):
         return ["表单定义应为字段列表"]
     errors: list[str] = []
     seen: dict[str, int] = {}
@@ -369,6 +373,8 @@ def _opts_choice(fld: FieldDef) -> list[str]:
         if not isinstance(value, str) or not value.strip() or len(value) > OPTION_MAX \
                 or _BAD_CHARS_TEXT.search(value):
             errors.append(f"第{number}个选项的值应为不超过{OPTION_MAX}字的非空文本")
+        elif value != value.strip():
+            errors.append(f"第{number}个选项的值“{value.strip()}”前后不能有空格")
         elif value in seen:
             errors.append(f"第{number}个选项的值“{value}”重复")
         else:
@@ -451,8 +457,9 @@ class _Check:
             return None
         if long:
             text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-        else:  # a title pasted with a line break or a tab: one space instead
-            text = _FOLD_SPACE.sub(" ", value).strip()
+        else:  # a title pasted with line breaks or tabs: one space instead (no regex: linear)
+            text = " ".join(part.strip() for part in value.replace("\t", " ").splitlines()
+                            if part.strip())
         if (_BAD_CHARS_LONG if long else _BAD_CHARS_TEXT).search(text):
             self.fail(f"{self.label}含有无法识别的控制字符，请删除后重新输入")
             return None
@@ -475,9 +482,11 @@ class _Check:
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
         elif isinstance(value, str):
-            compact = value.strip().replace(",", "").replace("，", "")
-            if _INT_RE.fullmatch(compact):
-                number = int(compact)
+            compact = value.strip()
+            if not _BAD_COMMAS.match(compact):
+                compact = compact.replace(",", "")
+                if _INT_RE.fullmatch(compact):
+                    number = int(compact)
         if number is None:
             self.fail(f"{self.label}应为整数")
             return None
@@ -521,8 +530,8 @@ class _Check:
         return [str(opt["value"]) for opt in self.fld["options"]]
 
     def v_choice(self, value: Any) -> Any:
-        if isinstance(value, str) and value in self._option_values():
-            return value
+        if isinstance(value, str) and value.strip() in self._option_values():
+            return value.strip()
         self.fail(f"{self.label}：请从给出的选项中选择一项")
         return None
 
@@ -531,7 +540,7 @@ class _Check:
         if not isinstance(value, list):
             self.fail(f"{self.label}应为选项列表")
             return None
-        chosen = [v for v in value if not _is_empty(v)]
+        chosen = [v.strip() if isinstance(v, str) else v for v in value if not _is_empty(v)]
         bad = [v for v in chosen if not isinstance(v, str) or v not in allowed]
         if bad:
             shown = f"“{bad[0][:30]}”" if isinstance(bad[0], str) else "所选内容"
@@ -720,9 +729,9 @@ def to_input(fields: Sequence[FieldDef], clean: Mapping[str, Any]) -> dict[str, 
     out: dict[str, Any] = dict(clean)
     for fld in fields:
         name = fld.get("name")
-        if fld.get("type") == "money" and isinstance(name, str) and isinstance(out.get(name), str):
-            with contextlib.suppress(ArithmeticError):  # not from validate(): leave it
-                out[name] = _wan_text(Decimal(out[name]))
+        value = out.get(name) if isinstance(name, str) else None
+        if fld.get("type") == "money" and isinstance(value, str) and _YUAN_RE.fullmatch(value):
+            out[str(name)] = _wan_text(Decimal(value))  # anything else was not from validate()
     return out
 
 

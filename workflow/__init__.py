@@ -44,9 +44,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from workflow import cli, models, web
     from workflow.api import api_bp
-    from workflow.services import outbox
+    from workflow.services import documents, outbox
 
-    del models  # imported so every table is registered before anything queries
+    del models, documents  # imported so tables and outbox consumers are registered
     web.init_app(app)
     app.register_blueprint(api_bp)
     cli.init_app(app)

@@ -168,3 +168,32 @@ def download_attachment(app_id: int, sha256: str) -> Response:
     row = svc.attachment_for(current_api_user(), app, sha256)
     return send_file(svc.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
                      download_name=row.filename)
+
+
+def document_json(doc: Any) -> dict[str, Any]:
+    return {"id": doc.id, "kind": doc.kind, "round": doc.round, "sha256": doc.sha256,
+            "size": doc.size, "pages": doc.pages, "created_at": doc.created_at.isoformat(),
+            "url": f"/api/v1/documents/{doc.id}"}
+
+
+@api_bp.get("/v1/applications/<int:app_id>/documents")
+@document("申报书的归档文件（PDF）", responses={200: "列表", 404: "不存在或无权查看"})
+@token_required
+def list_documents(app_id: int) -> Response:
+    from workflow.services.documents import documents_of
+
+    return jsonify({"items": [document_json(d) for d in documents_of(_visible(app_id))]})
+
+
+@api_bp.get("/v1/documents/<int:doc_id>")
+@document("下载文件（PDF）", responses={200: "PDF", 404: "不存在或无权查看"})
+@token_required
+def get_document(doc_id: int) -> Response:
+    from workflow.models import Document
+
+    doc = db.session.get(Document, doc_id)
+    if doc is None:
+        raise NotFound("文件不存在")
+    _visible(doc.application_id)
+    return send_file(svc.store().path(doc.sha256), mimetype="application/pdf",
+                     download_name=f"{doc.kind}-{doc.application_id}-{doc.round}.pdf")

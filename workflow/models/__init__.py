@@ -4,6 +4,7 @@ from workflow.models.application import Application, ApplicationRound
 from workflow.models.audit import AuditDigest, AuditEvent
 from workflow.models.base import Base, db, utcnow
 from workflow.models.call import AggregationRule, Call, CallFormVersion, Challenge, Scheme
+from workflow.models.document import Document
 from workflow.models.files import Attachment
 from workflow.models.finance import Tranche
 from workflow.models.integrity import Sanction
@@ -23,6 +24,7 @@ __all__ = [
     "Call",
     "CallFormVersion",
     "Challenge",
+    "Document",
     "ExpertProfile",
     "LoginAttempt",
     "OrgKind",

@@ -24,7 +24,7 @@ from workflow.models import (
     db,
     utcnow,
 )
-from workflow.services import audit, engine
+from workflow.services import audit, engine, outbox
 from workflow.services.calls import form_fields
 from workflow.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from workflow.services.visibility import can_view_application
@@ -202,6 +202,8 @@ def submit(actor: User, app: Application, expected_version: int | None = None,
         app.receipt_no = f"SB{app.call.year}{app.call.scheme.code}{app.id:06d}"
     db.session.add(ApplicationRound(application_id=app.id, round=app.round, title=app.title,
                                     data=app.data, submitted_at=utcnow()))
+    # The worker renders the archival PDF of exactly this round once it is committed.
+    outbox.emit("application.round_submitted", "application", app.id, {"round": app.round})
     db.session.flush()
     return result
 

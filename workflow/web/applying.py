@@ -358,6 +358,19 @@ def download(app_id: int, sha256: str) -> Response:
                      download_name=row.filename)
 
 
+@bp.route("/applications/<int:app_id>/documents/<int:doc_id>")
+@login_required
+def document_pdf(app_id: int, doc_id: int) -> Response:
+    from workflow.models import Document
+
+    app = _own_app(app_id)
+    doc = db.session.get(Document, doc_id)
+    if doc is None or doc.application_id != app.id:
+        abort(404)
+    return send_file(svc.store().path(doc.sha256), mimetype="application/pdf",
+                     download_name=f"申报书-{app.receipt_no}-第{doc.round}次.pdf")
+
+
 @bp.route("/applications/<int:app_id>/withdraw", methods=["POST"])
 @login_required
 def withdraw(app_id: int) -> Response:
@@ -409,3 +422,26 @@ def bulk() -> Response:
         db.session.rollback()
         _flash_error(err)
     return redirect(request.referrer or url_for("applying.applications"))
+
+
+@bp.route("/integrity", methods=["GET", "POST"])
+@login_required
+def integrity_list() -> Response | str | tuple[str, int]:
+    from workflow.services import integrity
+
+    if not current_user.has_role("officer", "auditor", "leader"):
+        abort(403)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            integrity.add_sanction(current_user, dict(request.form))
+            db.session.commit()
+            flash("已记入科研失信名单", "info")
+            return redirect(url_for("applying.integrity_list"))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
+    return render_template("calls/integrity.html", rows=integrity.sanctions(),
+                           form=request.form, errors=errors), status

@@ -71,7 +71,10 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         ctx = GuardContext(row=row, actor=current_user, role="officer", comment="", data={},
                            now=utcnow())
         eligibility = eligible(ctx)
-    return {"rounds": applications.rounds(row), "eligibility": eligibility}
+    from workflow.services.documents import documents_of
+
+    return {"rounds": applications.rounds(row), "eligibility": eligibility,
+            "documents": documents_of(row)}
 
 
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])

@@ -472,3 +472,25 @@ def test_call_pages_render_for_officer_and_researcher(client, world):
     assert client.get("/calls/new").status_code == 200
     page = client.get(f"/calls/{call_id}").get_data(as_text=True)
     assert "支持基础研究" in page and CallState.published.label in page
+
+
+def test_officer_keeps_the_integrity_list_with_checked_identifiers(client, world):
+    login(client, "officer", PASSWORD)
+    page = client.get("/integrity").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    bad = client.post("/integrity", data={
+        "csrf_token": token, "subject": "person", "name": "某人",
+        "identifier": "362101198001010011", "reason": "抄袭", "starts_on": "2026-01-01",
+        "ends_on": "2025-01-01"})
+    assert bad.status_code == 422
+    body = bad.get_data(as_text=True)
+    assert "校验位" in body and "结束日期不能早于开始日期" in body
+    ok = client.post("/integrity", data={
+        "csrf_token": token, "subject": "org", "name": "另一单位",
+        "identifier": world["other"].uscc, "reason": "虚报冒领", "starts_on": "2026-01-01",
+        "ends_on": "2031-01-01"})
+    assert ok.status_code == 302
+    assert "虚报冒领" in client.get("/integrity").get_data(as_text=True)
+    login_as_researcher = client.application.test_client()
+    login(login_as_researcher, "li", PASSWORD)
+    assert login_as_researcher.get("/integrity").status_code == 403

@@ -1,0 +1,101 @@
+"""Documents rendered by the worker with WeasyPrint, stored by SHA-256, rendered once."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import render_template
+
+from forms import format_wan
+from forms.commitments import COMMITMENT_TEXT, COMMITMENT_TITLE, PLEDGE_TEXT, PLEDGE_TITLE
+from forms.schema import to_input
+from workflow.models import Application, ApplicationRound, Document, OutboxEvent, db
+from workflow.services import outbox
+from workflow.services.applications import attachments_of, store
+from workflow.services.calls import form_fields
+from workflow.timeutil import local_time
+
+log = logging.getLogger(__name__)
+
+ROUND_SUBMITTED = "application.round_submitted"
+
+
+def refuse_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """WeasyPrint may load nothing from outside: documents are self-contained."""
+    raise ValueError(f"external resource refused: {url[:80]}")
+
+
+def html_to_pdf(html: str) -> tuple[bytes, int]:
+    import weasyprint
+
+    document = weasyprint.HTML(string=html, url_fetcher=refuse_fetch).render()
+    return document.write_pdf(), len(document.pages)
+
+
+def _shown(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
+    typed = to_input(fields, data)
+    out: dict[str, str] = {}
+    for f in fields:
+        value = typed.get(f["name"])
+        if value in (None, "", [], {}):
+            out[f["name"]] = "（未填写）"
+        elif f["type"] == "money":
+            out[f["name"]] = f"{format_wan(Decimal(str(data[f['name']])))} 万元"
+        elif f["type"] in ("choice", "multichoice"):
+            labels = {o["value"]: o["label"] for o in f.get("options", [])}
+            values = value if isinstance(value, list) else [value]
+            out[f["name"]] = "、".join(labels.get(v, str(v)) for v in values)
+        elif f["type"] == "persons":
+            people = [p for p in value if isinstance(p, dict)]
+            out[f["name"]] = "；".join(
+                f"{p.get('name', '')}（{'，'.join(x for x in (p.get('org'), p.get('role')) if x)}）"
+                for p in people)
+        elif f["type"] == "org" and isinstance(value, dict):
+            out[f["name"]] = f"{value.get('name', '')}（{value.get('uscc', '')}）"
+        else:
+            out[f["name"]] = str(value)
+    return out
+
+
+def render_application(app_id: int, round_no: int) -> Document | None:
+    """The archival PDF of what was submitted in ``round_no``; None if there is none."""
+    existing = db.session.scalar(sa.select(Document).where(
+        Document.application_id == app_id, Document.kind == "application",
+        Document.round == round_no))
+    if existing is not None:
+        return existing
+    app = db.session.get(Application, app_id)
+    sent = db.session.scalar(sa.select(ApplicationRound).where(
+        ApplicationRound.application_id == app_id, ApplicationRound.round == round_no))
+    if app is None or sent is None:
+        return None
+    fields = form_fields(app.call, app.form_version)
+    baogan = app.challenge_id is None
+    html = render_template(
+        "documents/application.html", app=app, round=sent, fields=fields,
+        shown=_shown(fields, sent.data), submitted_at=local_time(sent.submitted_at),
+        attachments=attachments_of(app),
+        signature=sent.data.get("commitment" if baogan else "pledge"),
+        signature_title=COMMITMENT_TITLE if baogan else PLEDGE_TITLE,
+        signature_text=COMMITMENT_TEXT if baogan else PLEDGE_TEXT,
+    )
+    pdf, pages = html_to_pdf(html)
+    sha = store().store(pdf)
+    doc = Document(application_id=app_id, kind="application", round=round_no, sha256=sha,
+                   size=len(pdf), pages=pages)
+    db.session.add(doc)
+    db.session.flush()
+    return doc
+
+
+@outbox.consumer("render_application", topics=(ROUND_SUBMITTED,))
+def _render_submitted(event: OutboxEvent) -> None:
+    render_application(event.entity_id, int(event.payload["round"]))
+
+
+def documents_of(app: Application) -> list[Document]:
+    return list(db.session.scalars(sa.select(Document).where(
+        Document.application_id == app.id).order_by(Document.round)))
