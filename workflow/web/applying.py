@@ -145,6 +145,38 @@ def _call_as_form(call: Call) -> dict[str, Any]:
     }
 
 
+@bp.route("/calls/<int:call_id>/attachments", methods=["POST"])
+@login_required
+def upload_guide(call_id: int) -> Response:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer"):
+        abort(404)
+    file = request.files.get("file")
+    try:
+        if file is None or not file.filename:
+            raise Invalid("请选择要上传的文件")
+        call_svc.attach_guide(current_user, call, file.filename, file.stream)
+        db.session.commit()
+        flash(f"已上传：{file.filename}", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        flash(f"上传失败：{err.message}", "error")
+    return redirect(url_for("entities.show", collection="calls", entity_id=call_id))
+
+
+@bp.route("/calls/<int:call_id>/attachments/<int:att_id>")
+@login_required
+def guide_file(call_id: int, att_id: int) -> Response:
+    from workflow.models import Attachment
+
+    call = db.session.get(Call, call_id)
+    row = db.session.get(Attachment, att_id)
+    if call is None or row is None or row.call_id != call.id or not can_view(current_user, call):
+        abort(404)
+    return send_file(svc.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
+                     download_name=row.filename)
+
+
 @bp.route("/calls/<int:call_id>/challenges/new", methods=["GET", "POST"])
 @login_required
 def new_challenge(call_id: int) -> Response | str | tuple[str, int]:

@@ -60,6 +60,10 @@ def show(collection: str, entity_id: int) -> str:
 
 def _extra(kind: str, row: Any) -> dict[str, Any]:
     """What the details block of an application shows besides the row itself."""
+    if kind == "call":
+        from workflow.services.calls import guide_attachments
+
+        return {"guide_files": guide_attachments(row)}
     if kind != "application":
         return {}
     from workflow.models import utcnow

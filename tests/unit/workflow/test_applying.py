@@ -494,3 +494,23 @@ def test_officer_keeps_the_integrity_list_with_checked_identifiers(client, world
     login_as_researcher = client.application.test_client()
     login(login_as_researcher, "li", PASSWORD)
     assert login_as_researcher.get("/integrity").status_code == 403
+
+
+def test_officer_attaches_guide_documents_that_researchers_download(client, world):
+    call_id = published_call(client)
+    login(client, "officer", PASSWORD)
+    page = client.get(f"/calls/{call_id}").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    resp = client.post(f"/calls/{call_id}/attachments", content_type="multipart/form-data",
+                       data={"csrf_token": token, "file": (io.BytesIO(PDF), "申报指南.pdf")})
+    assert resp.status_code == 302
+    bad = client.post(f"/calls/{call_id}/attachments", content_type="multipart/form-data",
+                      data={"csrf_token": token, "file": (io.BytesIO(b"hello"), "x.pdf")})
+    assert bad.status_code == 302
+    page = client.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert "申报指南.pdf" in page and "上传失败" in page
+    att = db.session.scalars(sa.select(Attachment).where(Attachment.call_id == call_id)).one()
+    researcher = client.application.test_client()
+    login(researcher, "wang", PASSWORD)
+    got = researcher.get(f"/calls/{call_id}/attachments/{att.id}")
+    assert got.status_code == 200 and got.data == PDF
