@@ -119,6 +119,7 @@ def seed(app: Any, n: int) -> tuple[int, list[int], list[str]]:
             "form_schema": FORM, "rubric": RUBRIC, "reviewers_per_application": 3,
             "checklist": ["附件齐全"],
         })
+        db.session.commit()  # as the API does: one request creates, the next publishes
         engine.fire(call, "publish", officer)
         db.session.commit()
         call_id = call.id
@@ -159,24 +160,41 @@ def free_port() -> int:
         return port
 
 
+# Each worker, once it has loaded the app, leaves a file named by its pid: the burst
+# starts only when every worker can take requests, none still importing the app.
+GUNICORN_CONF = """\
+import os
+from pathlib import Path
+
+
+def post_worker_init(worker):
+    Path(os.environ["KJFLOW_BENCH_READY"], str(worker.pid)).touch()
+"""
+
+
 class Server:
     """One gunicorn arbiter with WORKERS sync workers, its output in a log file."""
 
     def __init__(self, name: str, target: str, chdir: str, env: dict[str, str],
-                 log_dir: str) -> None:
+                 work_dir: str) -> None:
         import subprocess
         import sys
         from pathlib import Path
 
         self.name = name
         self.port = free_port()
-        self.log_path = Path(log_dir) / f"{name}.log"
+        self.ready_dir = Path(work_dir) / f"{name}-ready"
+        self.ready_dir.mkdir()
+        conf = Path(work_dir) / "gunicorn_conf.py"
+        conf.write_text(GUNICORN_CONF)
+        self.log_path = Path(work_dir) / f"{name}.log"
         self._log = self.log_path.open("wb")
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         self.proc = subprocess.Popen(
             [gunicorn, "-w", str(WORKERS), "-b", f"127.0.0.1:{self.port}", "--chdir", chdir,
-             target],
-            env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT)
+             "--no-control-socket", "-c", str(conf), target],
+            env={**os.environ, **env, "KJFLOW_BENCH_READY": str(self.ready_dir)},
+            stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         import time
@@ -186,13 +204,14 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} server exited:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(
-                        f"http://127.0.0.1:{self.port}/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
+            if len(list(self.ready_dir.iterdir())) >= WORKERS:
+                try:
+                    with urllib.request.urlopen(
+                            f"http://127.0.0.1:{self.port}/healthz", timeout=2) as resp:
+                        if resp.status == 200:
+                            return
+                except OSError:
+                    pass
             time.sleep(0.2)
         raise RuntimeError(f"{self.name} server not ready in {timeout:.0f} s:\n"
                            f"{self.log_tail()}")
@@ -352,8 +371,8 @@ def verify(app: Any, call_id: int, app_ids: list[int], outcomes: list[Outcome]) 
             if got != n:
                 problems.append(f"{name}: {got}, want {n}")
         # The receipt each researcher was shown is the one stored.
-        stored = dict(db.session.execute(sa.select(Application.id, Application.receipt_no)
-                                         .where(in_call)).tuples().all())
+        stored = {app_id: receipt for app_id, receipt in db.session.execute(
+            sa.select(Application.id, Application.receipt_no).where(in_call))}
         shown = 0
         for app_id, o in zip(app_ids, outcomes, strict=True):
             if o.ok:
@@ -401,14 +420,14 @@ def main() -> None:
     broker.flushdb()
 
     instance = tempfile.mkdtemp(prefix="kjflow-bench-")
-    secret = secrets.token_hex(32)
-    app = make_app(url, secret, instance)
-    call_id, app_ids, tokens = seed(app, n)
-    print(f"set-up: {n} researchers in {ORGS} organisations, signed drafts, tokens "
-          f"({time.perf_counter() - started:.1f} s)")
-
     servers: list[Server] = []
     try:
+        secret = secrets.token_hex(32)
+        app = make_app(url, secret, instance)
+        call_id, app_ids, tokens = seed(app, n)
+        print(f"set-up: {n} researchers in {ORGS} organisations, signed drafts, tokens "
+              f"({time.perf_counter() - started:.1f} s)")
+
         kjflow = Server("kjflow", "workflow:create_app()", str(ROOT), {
             "DATABASE_URL": BENCH_DB, "SECRET_KEY": secret, "KJFLOW_INSTANCE": instance,
             "CELERY_BROKER_URL": BROKER}, instance)
@@ -446,6 +465,8 @@ def main() -> None:
               "one request each")
         for figures in (bare_first, submit, bare_second):
             figures.show()
+        print(f"the call closed 60 s after the burst began; the last submission was "
+              f"answered after {submit.wall_s:.1f} s")
         ratio = submit.rps / bare_best.rps
         print(f"submit throughput / bare INSERT throughput: {ratio:.3f} "
               f"({submit.rps:.1f} / {bare_best.rps:.1f} req/s)")
@@ -454,7 +475,7 @@ def main() -> None:
             row = conn.execute(f"SELECT count(*) FROM {BARE_TABLE}").fetchone()  # noqa: S608
         bare_rows = int(row[0]) if row else 0
         print(f"check bare rows inserted: {bare_rows} (want {2 * n})")
-        queued = int(broker.llen("celery"))  # type: ignore[arg-type]
+        queued = int(broker.llen("celery"))
         print(f"relay tasks queued on the broker: {queued} (one per committed submit)")
         problems = verify(app, call_id, app_ids, submit_outcomes)
         if bare_rows != 2 * n:

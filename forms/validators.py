@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from stdnum.cn import ric, uscc
@@ -53,22 +53,32 @@ CENT = Decimal("0.01")
 MAX_YUAN = Decimal("999999999999.99")  # NUMERIC(14,2)
 
 
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
 def parse_wan(value: str | int | Decimal) -> Decimal:
     """An amount typed in 万元 (up to 6 decimals, i.e. whole fen) → yuan as Decimal."""
+    text = str(value).strip()
+    if "," in text:
+        if not _THOUSANDS.match(text):
+            raise FieldError("金额应为数字，单位万元")
+        text = text.replace(",", "")
     try:
-        wan = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError) as err:
+        wan = Decimal(text)
+        if not wan.is_finite():
+            raise FieldError("金额应为数字，单位万元")
+        if abs(wan.adjusted()) > 20:
+            raise FieldError("金额超出允许范围")
+        if wan < 0:
+            raise FieldError("金额不能为负数")
+        yuan = wan * WAN
+        if yuan != yuan.quantize(CENT):
+            raise FieldError("金额最多精确到分（万元小数点后6位）")
+    except ArithmeticError as err:
         raise FieldError("金额应为数字，单位万元") from err
-    if not wan.is_finite():
-        raise FieldError("金额应为数字，单位万元")
-    if wan < 0:
-        raise FieldError("金额不能为负数")
-    yuan = wan * WAN
-    if yuan != yuan.quantize(CENT):
-        raise FieldError("金额最多精确到分（万元小数点后6位）")
     if yuan > MAX_YUAN:
         raise FieldError("金额超出允许范围")
-    return yuan.quantize(CENT)
+    return yuan.quantize(CENT) + Decimal("0.00")  # never "-0.00"
 
 
 def format_wan(yuan: Decimal | int | None) -> str:

@@ -9,12 +9,13 @@ review with the list's bulk formal review. researcher1's pages never name an exp
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 from tests.browser.conftest import Server
 from workflow.services.demo import DEMO_PASSWORD, EXPERTS
@@ -31,6 +32,14 @@ ID_NUMBER = "362101198001010019"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 EXPERT_NAMES = [name for _username, name, _org, _disciplines, _keywords in EXPERTS]
 EDIT_URL = re.compile(r"/applications/(\d+)/edit$")
+AUTOSAVE_URL = re.compile(r"/applications/\d+/autosave$")
+# autosave.js also saves on ``beforeunload``, i.e. while the edit form's own POST (保存草稿,
+# 签署, 提交申报书) is on its way: the two race for the row's version and the person's own
+# click fails with 409 "已在别处保存过" (or 500 StaleDataError on SQLite). Until that is
+# fixed (see test_saving_while_autosave_races_the_form), the scenario keeps autosave off
+# the wire so that it tests the rest deterministically.
+AUTOSAVE_RACE = ("autosave.js posts on beforeunload even when the form itself is being "
+                 "submitted; the autosave bumps the version and the form's POST is refused")
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -51,10 +60,15 @@ def session_of(browser: Browser, server: Server, username: str, name: str) -> It
     context.set_default_timeout(15_000)
     try:
         page = context.new_page()
+        without_autosave(page)
         login(page, username, name)
         yield page
     finally:
         context.close()
+
+
+def without_autosave(page: Page) -> None:
+    page.context.route(AUTOSAVE_URL, lambda route: route.abort())
 
 
 def flash(page: Page) -> Locator:
@@ -186,7 +200,7 @@ def fill_jiebang(page: Page, server: Server) -> int:
     app_id = create_draft(page, JIEBANG_TITLE)
 
     expect(page.get_by_role("heading", level=2, name=re.compile("^揭榜："))).to_contain_text(
-        "榜额 300 万元，24 个月")
+        re.compile(r"榜额 300(\.00)? 万元，24 个月"))
     page.get_by_label("项目摘要").fill("采用晶界扩散与细晶工艺，在保持磁性能的前提下大幅降低重稀土用量。")
     page.get_by_label("最大磁能积").fill("实测 51 MGOe，达到指标要求")
     page.get_by_label("重稀土用量降低").fill("镝铽用量降低 55%")
@@ -203,7 +217,7 @@ def fill_jiebang(page: Page, server: Server) -> int:
     expect(page.locator("#ind-0")).to_have_value("实测 51 MGOe，达到指标要求")
 
     signature = page.locator("[data-testid=signature]")
-    expect(signature).to_contain_text("揭榜军令状")
+    expect(signature).to_contain_text("揭榜挂帅军令状")
     signature.get_by_role("button", name=re.compile("^我已阅读并签署")).click()
     expect(flash(page)).to_have_text("已签署")
     expect(page.locator("[data-testid=signature] .signed")).to_contain_text("已由 王芳 于")
@@ -317,6 +331,7 @@ def researcher_sees_no_expert(page: Page, server: Server, baogan_id: int,
 def test_apply_return_resubmit_and_pass_formal_review(
         page: Page, browser: Browser, kjflow_server: Server, tmp_path: Path) -> None:
     server = kjflow_server
+    without_autosave(page)
     login(page, "researcher1", "李明")
     baogan_id, receipt = fill_baogan(page, server, tmp_path)
 
@@ -330,3 +345,30 @@ def test_apply_return_resubmit_and_pass_formal_review(
 
     researcher_sees_no_expert(page, server, baogan_id, jiebang_id)
     assert server.worker_alive(), server.output()
+
+
+@pytest.mark.xfail(strict=True, reason=AUTOSAVE_RACE)
+def test_saving_while_autosave_races_the_form(page: Page, kjflow_server: Server) -> None:
+    """Type, then click 保存草稿 at once: the page's own beforeunload autosave must not make
+    that click fail. The form's POST is held back a moment on the wire (a slow network) so
+    that the autosave, sent first, reaches the server first - every time."""
+    login(page, "researcher1", "李明")
+    page.goto("/calls")
+    open_call(page, "包干制试点")
+    page.get_by_role("link", name="申报", exact=True).click()
+    app_id = create_draft(page, "稀土冶炼分离废水资源化利用研究")
+
+    def slow_post(route: Route) -> None:
+        if route.request.method == "POST":
+            time.sleep(1.0)
+        route.continue_()
+
+    page.route(EDIT_URL, slow_post)
+    page.get_by_label("项目摘要").fill(SUMMARY)
+    page.get_by_label("申请经费（万元）").fill("20")
+    with page.expect_response(lambda r: r.request.method == "POST"
+                              and r.url.endswith("/edit")) as posted:
+        page.get_by_role("button", name="保存草稿").click()
+    expect(page).to_have_url(f"{kjflow_server.url}/applications/{app_id}/edit")
+    expect(flash(page)).to_have_text("已保存")
+    assert posted.value.status == 302, posted.value.status

@@ -57,10 +57,13 @@ def test_money_is_typed_in_wan_and_stored_in_yuan():
     assert parse_wan("12.5") == Decimal("125000.00")
     assert parse_wan("0.000001") == Decimal("0.01")
     assert format_wan(Decimal("123456.78")) == "12.35"
+    assert parse_wan("1,234.5") == Decimal("12345000.00")
+    assert str(parse_wan("-0")) == "0.00"
 
 
 @pytest.mark.parametrize("value,message", [
     ("-1", "负数"), ("abc", "数字"), ("0.0000001", "分"), ("NaN", "数字"), ("1e12", "范围"),
+    ("1e999999", "范围"), ("1,5", "数字"), ("", "数字"),
 ])
 def test_bad_money(value, message):
     with pytest.raises(FieldError, match=message):
