@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+# Each benchmark gets a database of its own (kjflow_bench_<script>), so that two can run
+# at the same time without dropping each other's tables.
+_SCRIPT = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "bench"
 BENCH_DB = os.environ.get("KJFLOW_BENCH_DATABASE_URL",
-                          "postgresql://postgres@127.0.0.1:5432/kjflow_bench")
+                          f"postgresql://postgres@127.0.0.1:5432/kjflow_bench_{_SCRIPT}")
 
 
 def fresh_database(url: str = BENCH_DB) -> str:
