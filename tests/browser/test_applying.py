@@ -353,7 +353,6 @@ def test_saving_while_autosave_races_the_form(page: Page, kjflow_server: Server)
     that click fail. The form's POST is held back a moment on the wire (a slow network) so
     that the autosave, sent first, reaches the server first - every time."""
     login(page, "researcher1", "李明")
-    page.goto("/calls")
     open_call(page, "包干制试点")
     page.get_by_role("link", name="申报", exact=True).click()
     app_id = create_draft(page, "稀土冶炼分离废水资源化利用研究")
@@ -364,7 +363,7 @@ def test_saving_while_autosave_races_the_form(page: Page, kjflow_server: Server)
         route.continue_()
 
     page.route(EDIT_URL, slow_post)
-    page.get_by_label("项目摘要").fill(SUMMARY)
+    page.get_by_label("项目摘要").fill("稀土冶炼分离废水中氨氮与稀土的协同回收。")
     page.get_by_label("申请经费（万元）").fill("20")
     with page.expect_response(lambda r: r.request.method == "POST"
                               and r.url.endswith("/edit")) as posted:

@@ -57,7 +57,6 @@ def record(
     comment: str = "",
     data: dict[str, Any] | None = None,
     ip: str | None = None,
-    add: bool = True,
 ) -> AuditEvent:
     """Append to ``row``'s chain, whose head the row itself carries (``AuditedMixin``).
 
@@ -85,8 +84,7 @@ def record(
     )
     ev.hash = chain_hash(prev, event_body(ev))
     row.audit_seq, row.audit_hash = seq, ev.hash
-    if add:
-        db.session.add(ev)
+    db.session.add(ev)
     return ev
 
 

@@ -54,19 +54,13 @@ def _journal(event: OutboxEvent) -> None:
     """The delivery row is the journal entry: proof the event left the outbox."""
 
 
-def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None,
-         add: bool = True) -> OutboxEvent:
-    """A new outbox event in the current transaction (``add=False``: the caller writes it)."""
+def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None
+         ) -> OutboxEvent:
+    """A new outbox event in the current transaction, sent after it commits."""
     event = OutboxEvent(topic=topic, entity_type=entity_type, entity_id=entity_id,
-                        payload=payload or {}, created_at=utcnow(), attempts=0)
-    if add:
-        db.session.add(event)
+                        payload=payload or {})
+    db.session.add(event)
     return event
-
-
-def mark_pending(event_id: int) -> None:
-    """An event written without the ORM: send it after the commit like the others."""
-    db.session.info.setdefault("outbox_pending", set()).add(event_id)
 
 
 # ---- after commit ---------------------------------------------------------------------
