@@ -112,6 +112,10 @@ class Lifecycle:
             seen.setdefault(spec.trigger, None)
         return tuple(seen)
 
+    def trigger_label(self, trigger: str) -> str:
+        found = self.transitions_for(trigger)
+        return found[0].label if found else RECORD_LABELS.get(trigger, trigger)
+
     def transitions_for(self, trigger: str) -> list[Transition]:
         return [s for s in self.transitions if s.trigger == trigger]
 
@@ -181,6 +185,13 @@ class Lifecycle:
                 for s in self.transitions
             ],
         }
+
+
+# Audit records that are not transitions.
+RECORD_LABELS = {
+    "create": "创建", "update": "修改", "seed": "演示数据", "sign_commitment": "签署承诺书",
+    "sign_pledge": "签署军令状", "add_challenge": "发布榜单", "attach_guide": "上传指南附件",
+}
 
 
 class StepNotEnabled(Exception):

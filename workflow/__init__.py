@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from workflow.services import documents, outbox
 
     del models, documents  # imported so tables and outbox consumers are registered
+    @app.before_request
+    def _mark_writer() -> None:
+        from flask import g, request
+
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            g.sqlite_writer = SQLITE_WRITER.set(True)
+
+    @app.teardown_request
+    def _unmark_writer(_exc: BaseException | None) -> None:
+        from flask import g
+
+        token = g.pop("sqlite_writer", None)
+        if token is not None:
+            SQLITE_WRITER.reset(token)
+
     web.init_app(app)
     app.register_blueprint(api_bp)
     cli.init_app(app)
@@ -61,13 +77,27 @@ def _select_locale() -> str:
     return chosen if chosen in ("zh_CN", "en") else "zh_CN"
 
 
+# Set for a request that may write (any method but GET/HEAD/OPTIONS) and for a task.
+SQLITE_WRITER: ContextVar[bool] = ContextVar("kjflow_sqlite_writer", default=False)
+
+
 def _tune_sqlite(engine: Engine) -> None:
-    """WAL and a busy timeout let the web process and the worker share one SQLite file."""
+    """WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writers let the web process and the
+    worker share one SQLite file: a writing transaction takes the write lock when it
+    starts, so it waits for another writer instead of failing with "database is locked"
+    half-way through; reading requests keep WAL's snapshot reads and block nobody."""
     if engine.dialect.name != "sqlite":
         return
 
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if SQLITE_WRITER.get() else "BEGIN")
+
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling is switched off; the "begin" event above
+        # opens each transaction instead.
+        dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=10000")
@@ -80,8 +110,12 @@ def celery_init_app(app: Flask) -> Celery:
 
     class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            with app.app_context():
-                return self.run(*args, **kwargs)
+            token = SQLITE_WRITER.set(True)
+            try:
+                with app.app_context():
+                    return self.run(*args, **kwargs)
+            finally:
+                SQLITE_WRITER.reset(token)
 
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])

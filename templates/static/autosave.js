@@ -4,12 +4,16 @@
   if (!form || !form.dataset.autosave) { return; }
   var status = document.getElementById("autosave-status");
   var dirty = false;
+  var submitting = false;
   form.addEventListener("input", function () { dirty = true; });
-  function save() {
-    if (!dirty) { return; }
+  // The form's own buttons save everything: no autosave may race them.
+  form.addEventListener("submit", function () { submitting = true; dirty = false; });
+  function save(leaving) {
+    if (!dirty || submitting) { return; }
     dirty = false;
     var body = new FormData(form);
-    fetch(form.dataset.autosave, { method: "POST", body: body, credentials: "same-origin" })
+    fetch(form.dataset.autosave, { method: "POST", body: body, credentials: "same-origin",
+                                   keepalive: !!leaving })
       .then(function (resp) { return resp.json().then(function (data) { return [resp.ok, data]; }); })
       .then(function (result) {
         var ok = result[0], data = result[1];
@@ -26,6 +30,6 @@
       })
       .catch(function () { status.textContent = "网络异常，稍后重试自动保存"; dirty = true; });
   }
-  setInterval(save, 20000);
-  window.addEventListener("beforeunload", save);
+  setInterval(function () { save(false); }, 20000);
+  window.addEventListener("pagehide", function () { save(true); });
 })();

@@ -32,14 +32,6 @@ ID_NUMBER = "362101198001010019"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 EXPERT_NAMES = [name for _username, name, _org, _disciplines, _keywords in EXPERTS]
 EDIT_URL = re.compile(r"/applications/(\d+)/edit$")
-AUTOSAVE_URL = re.compile(r"/applications/\d+/autosave$")
-# autosave.js also saves on ``beforeunload``, i.e. while the edit form's own POST (保存草稿,
-# 签署, 提交申报书) is on its way: the two race for the row's version and the person's own
-# click fails with 409 "已在别处保存过" (or 500 StaleDataError on SQLite). Until that is
-# fixed (see test_saving_while_autosave_races_the_form), the scenario keeps autosave off
-# the wire so that it tests the rest deterministically.
-AUTOSAVE_RACE = ("autosave.js posts on beforeunload even when the form itself is being "
-                 "submitted; the autosave bumps the version and the form's POST is refused")
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -60,15 +52,10 @@ def session_of(browser: Browser, server: Server, username: str, name: str) -> It
     context.set_default_timeout(15_000)
     try:
         page = context.new_page()
-        without_autosave(page)
         login(page, username, name)
         yield page
     finally:
         context.close()
-
-
-def without_autosave(page: Page) -> None:
-    page.context.route(AUTOSAVE_URL, lambda route: route.abort())
 
 
 def flash(page: Page) -> Locator:
@@ -331,7 +318,6 @@ def researcher_sees_no_expert(page: Page, server: Server, baogan_id: int,
 def test_apply_return_resubmit_and_pass_formal_review(
         page: Page, browser: Browser, kjflow_server: Server, tmp_path: Path) -> None:
     server = kjflow_server
-    without_autosave(page)
     login(page, "researcher1", "李明")
     baogan_id, receipt = fill_baogan(page, server, tmp_path)
 
@@ -347,7 +333,6 @@ def test_apply_return_resubmit_and_pass_formal_review(
     assert server.worker_alive(), server.output()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=AUTOSAVE_RACE)
 def test_saving_while_autosave_races_the_form(page: Page, kjflow_server: Server) -> None:
     """Type, then click 保存草稿 at once: the page's own beforeunload autosave must not make
     that click fail. The form's POST is held back a moment on the wire (a slow network) so
@@ -368,7 +353,6 @@ def test_saving_while_autosave_races_the_form(page: Page, kjflow_server: Server)
     with page.expect_response(lambda r: r.request.method == "POST"
                               and r.url.endswith("/edit")) as posted:
         page.get_by_role("button", name="保存草稿").click()
-    # Today: 409 and "申报书已在别处保存过，请刷新后再改" for the person's own click.
     assert posted.value.status == 302, posted.value.status
     expect(page).to_have_url(f"{kjflow_server.url}/applications/{app_id}/edit")
     expect(flash(page)).to_have_text("已保存")

@@ -9,10 +9,12 @@ from typing import Any
 from flask import Flask, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from forms import format_wan
+from forms.schema import PERSON_COLUMNS
 from states import ROLES
 from workflow.extensions import db, login_manager
 from workflow.models import User
@@ -40,6 +42,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan
     app.jinja_env.globals["ROLES"] = ROLES
+    app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
@@ -92,6 +95,17 @@ def init_app(app: Flask) -> None:
             return http_exception_json(err)
         code = err.code or 500
         return render_error(code, None), code
+
+    @app.errorhandler(StaleDataError)
+    def stale(err: StaleDataError) -> Any:
+        # Someone else saved the same row between our read and our write.
+        db.session.rollback()
+        message = "内容已被他人（或另一个窗口）修改，请刷新后重试"
+        if request.path.startswith("/api/"):
+            from workflow.api.errors import error_json
+
+            return error_json(409, "stale_version", message)
+        return render_error(409, message), 409
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> Any:

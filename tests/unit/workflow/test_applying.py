@@ -457,8 +457,10 @@ def test_officer_bulk_formal_review_reports_each_refusal(client, world):
     db.session.expire_all()
     assert {db.session.get(Application, i).state for i in ids} == {
         ApplicationState.formal_review}
-    client.post("/applications/bulk", data={
+    resp = client.post("/applications/bulk", data={
         "csrf_token": token, "ids": [str(i) for i in ids], "decision": "pass", "comment": ""})
+    assert resp.status_code == 302
+    assert "已处理 2 件" in client.get("/applications").get_data(as_text=True)
     db.session.expire_all()
     assert {db.session.get(Application, i).state for i in ids} == {
         ApplicationState.expert_review}
