@@ -13,7 +13,7 @@ from workflow.api.errors import error_json, http_exception_json
 from workflow.extensions import csrf
 from workflow.models import User
 from workflow.services import accounts
-from workflow.services.errors import ServiceError, Unauthenticated, UnsupportedMedia
+from workflow.services.errors import Invalid, ServiceError, Unauthenticated, UnsupportedMedia
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 # Bearer tokens, never cookies: a forged cross-site request carries no token.
@@ -42,6 +42,17 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+def if_match() -> int | None:
+    """The version in ``If-Match`` (``"3"``, ``W/"3"`` or ``3``), or None when absent."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise Invalid("If-Match 应为版本号（整数）", details={"If-Match": raw})
+    return int(value)
+
+
 def current_api_user() -> User:
     user: User = g.api_user
     return user
@@ -62,5 +73,6 @@ def token_required(view: F) -> F:
 
 from workflow.api import applications, calls, lifecycle, v1  # noqa: E402  (routes register)
 
-__all__ = ["api_bp", "applications", "calls", "current_api_user", "json_body", "lifecycle",
+__all__ = ["api_bp", "applications", "calls", "current_api_user", "if_match", "json_body",
+           "lifecycle",
            "token_required", "v1"]

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response, jsonify, request, send_file
 
-from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
 from workflow.api.openapi import document
 from workflow.models import Application, Attachment, Call, User, db
 from workflow.services import applications as svc
@@ -43,16 +43,6 @@ def _visible(app_id: int) -> Application:
     if app is None or not can_view_application(current_api_user(), app):
         raise NotFound("申报书不存在或无权查看")
     return app
-
-
-def _if_match() -> int | None:
-    raw = request.headers.get("If-Match")
-    if raw is None:
-        return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise Invalid("If-Match 应为版本号（整数）", details={"If-Match": raw})
-    return int(value)
 
 
 @api_bp.get("/v1/applications")
@@ -120,7 +110,7 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     if unknown:
         raise Invalid("只能修改 title 和 data", details={k: "不可修改" for k in unknown})
     app = svc.save_draft(current_api_user(), app, body.get("title"), body.get("data"),
-                         _if_match())
+                         if_match())
     db.session.commit()
     return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
 
@@ -139,7 +129,7 @@ def sign_application(app_id: int) -> Response:
                                   422: "内容未完成或不符合条件"})
 @token_required
 def submit_application(app_id: int) -> Response:
-    result = svc.submit(current_api_user(), _visible(app_id), _if_match(), request.remote_addr)
+    result = svc.submit(current_api_user(), _visible(app_id), if_match(), request.remote_addr)
     db.session.commit()
     return jsonify(application_json(result.row, current_api_user()))
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify, request
 
 from forms import format_wan
-from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
 from workflow.api.openapi import document
 from workflow.models import Call, Challenge, db
 from workflow.services import calls, engine
@@ -91,9 +91,7 @@ def get_call(call_id: int) -> Response:
 @token_required
 def update_call(call_id: int) -> Response:
     call = _visible_call(call_id)
-    version = request.headers.get("If-Match", "").strip('"W/')
-    calls.update_call(current_api_user(), call, json_body(),
-                      int(version) if version.isdigit() else None)
+    calls.update_call(current_api_user(), call, json_body(), if_match())
     db.session.commit()
     return jsonify(call_json(call))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
 from workflow.api.openapi import document
 from workflow.models import AuditEvent, db
 from workflow.services import audit, engine
@@ -22,16 +22,6 @@ def _visible(kind: str, entity_id: int, lock: bool = False) -> Any:
     if not can_view(current_api_user(), row):
         raise NotFound("对象不存在或无权查看")
     return row
-
-
-def _if_match() -> int | None:
-    raw = request.headers.get("If-Match")
-    if raw is None:
-        return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise Invalid("If-Match 应为版本号（整数）", details={"If-Match": raw})
-    return int(value)
 
 
 def event_json(ev: AuditEvent) -> dict[str, Any]:
@@ -79,7 +69,7 @@ def _register(collection: str, kind: str) -> None:
         try:
             row = _visible(kind, entity_id, lock=True)
             result = engine.fire(row, str(trigger), current_api_user(), comment=str(comment),
-                                 data=data or {}, expected_version=_if_match(),
+                                 data=data or {}, expected_version=if_match(),
                                  ip=request.remote_addr)
             db.session.commit()
         except Exception:
