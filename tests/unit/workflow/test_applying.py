@@ -516,3 +516,57 @@ def test_officer_attaches_guide_documents_that_researchers_download(client, worl
     login(researcher, "wang", PASSWORD)
     got = researcher.get(f"/calls/{call_id}/attachments/{att.id}")
     assert got.status_code == 200 and got.data == PDF
+
+
+def test_unit_review_then_recommendation_on_the_pages(client, world):
+    UserFactory(username="unitadmin", organization=world["univ"], roles=("org_admin",))
+    UserFactory(username="otheradmin", organization=world["other"], roles=("org_admin",))
+    UserFactory(username="dept", organization=None, roles=("recommender",))
+    db.session.commit()
+    call_id = published_call(client, steps=["unit_review", "recommendation"])
+    app = draft(client, call_id)
+    auth = fill_and_sign(client, app["id"])
+    assert client.post(f"/api/v1/applications/{app['id']}/submit",
+                       headers=auth).get_json()["state"] == "unit_review"
+    other = client.application.test_client()
+    login(other, "otheradmin", PASSWORD)
+    assert client.get("/").status_code == 302
+    assert other.get(f"/applications/{app['id']}").status_code == 404
+    login(client, "unitadmin", PASSWORD)
+    home = client.get("/").get_data(as_text=True)
+    assert "待单位审核：稀土永磁材料研究" in home
+    page = client.get(f"/applications/{app['id']}").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post(f"/applications/{app['id']}/fire", data={
+        "csrf_token": token, "trigger": "unit_approve", "comment": "同意推荐"})
+    dept = client.application.test_client()
+    login(dept, "dept", PASSWORD)
+    assert "待推荐：稀土永磁材料研究" in dept.get("/").get_data(as_text=True)
+    page = dept.get(f"/applications/{app['id']}").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    dept.post(f"/applications/{app['id']}/fire", data={
+        "csrf_token": token, "trigger": "recommend", "comment": ""})
+    db.session.expire_all()
+    assert db.session.get(Application, app["id"]).state is ApplicationState.formal_review
+
+
+def test_every_application_page_is_closed_to_another_organisation(client, world):
+    app = draft(client, published_call(client))
+    sha = upload(client, app["id"], "li", "a.pdf", PDF).get_json()["sha256"]
+    auth = fill_and_sign(client, app["id"])
+    client.post(f"/api/v1/applications/{app['id']}/submit", headers=auth)
+    from workflow.services import documents
+
+    doc = documents.render_application(app["id"], 1)
+    db.session.commit()
+    login(client, "wang", PASSWORD)
+    token = client.get("/").get_data(as_text=True).split(
+        'name="csrf_token" value="')[1].split('"')[0]
+    base = f"/applications/{app['id']}"
+    for path in (base, f"{base}/edit", f"{base}/attachments/{sha}",
+                 f"{base}/documents/{doc.id}"):
+        assert client.get(path).status_code == 404, path
+    for path in (f"{base}/edit", f"{base}/autosave", f"{base}/withdraw", f"{base}/fire",
+                 f"{base}/formal-review", f"{base}/attachments"):
+        assert client.post(path, data={"csrf_token": token}).status_code == 404, path
+    assert "稀土永磁材料研究" not in client.get("/applications").get_data(as_text=True)
