@@ -71,8 +71,14 @@ def token_required(view: F) -> F:
     return cast(F, wrapped)
 
 
-from workflow.api import applications, calls, lifecycle, v1  # noqa: E402  (routes register)
+from workflow.api import (  # noqa: E402  (routes register on api_bp)
+    applications,
+    calls,
+    lifecycle,
+    reviews,
+    v1,
+)
 
 __all__ = ["api_bp", "applications", "calls", "current_api_user", "if_match", "json_body",
-           "lifecycle",
+           "lifecycle", "reviews",
            "token_required", "v1"]

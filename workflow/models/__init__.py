@@ -5,6 +5,7 @@ from workflow.models.audit import AuditDigest, AuditEvent
 from workflow.models.base import Base, db, utcnow
 from workflow.models.call import AggregationRule, Call, CallFormVersion, Challenge, Scheme
 from workflow.models.document import Document
+from workflow.models.expert import ConflictRelation, ReviewDraw
 from workflow.models.files import Attachment
 from workflow.models.finance import Tranche
 from workflow.models.integrity import Sanction
@@ -24,6 +25,7 @@ __all__ = [
     "Call",
     "CallFormVersion",
     "Challenge",
+    "ConflictRelation",
     "Document",
     "ExpertProfile",
     "LoginAttempt",
@@ -32,6 +34,7 @@ __all__ = [
     "OutboxDelivery",
     "OutboxEvent",
     "ReviewAssignment",
+    "ReviewDraw",
     "Sanction",
     "Scheme",
     "Tranche",

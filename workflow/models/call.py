@@ -82,6 +82,9 @@ class Call(AuditedMixin, TimestampMixin, Base):
     notice_working_days: Mapped[bool] = mapped_column(default=True)
     collective_threshold: Mapped[Decimal | None] = mapped_column(Money)
     max_running_projects: Mapped[int] = mapped_column(default=2)  # 限项
+    # Experts see neither the applicant's name nor organisation (双盲).
+    hide_applicant: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    review_days: Mapped[int] = mapped_column(default=14, server_default="14")
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
 
     challenges: Mapped[list[Challenge]] = relationship(

@@ -46,6 +46,7 @@ class ReviewAssignment(AuditedMixin, TimestampMixin, Base):
     total: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
     decline_reason: Mapped[str | None] = mapped_column(sa.Text)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    draw_id: Mapped[int | None] = mapped_column(sa.ForeignKey("review_draw.id"))
 
     application: Mapped[Application] = relationship()
     expert: Mapped[User] = relationship()

@@ -33,11 +33,12 @@ ERROR_TITLES = {
 
 
 def init_app(app: Flask) -> None:
-    from workflow.web import applying, auth, entities, home
+    from workflow.web import applying, auth, entities, home, reviewing
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(applying.bp)
+    app.register_blueprint(reviewing.bp)
     app.register_blueprint(entities.bp)
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan

@@ -1,0 +1,144 @@
+"""Pages for experts (queue, scoring) and for officers (assignment)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from workflow.models import Application, Call, ReviewAssignment, ReviewDraw, db
+from workflow.services import engine, reviews
+from workflow.services.conflicts import LABELS
+from workflow.services.errors import GuardFailed, ServiceError
+
+bp = Blueprint("reviewing", __name__)
+
+
+def _flash(err: ServiceError) -> None:
+    if isinstance(err, GuardFailed):
+        for reason in err.details:
+            flash(reason["message"], "error")
+    else:
+        flash(err.message, "error")
+
+
+@bp.route("/reviews")
+@login_required
+def queue() -> str:
+    if not current_user.has_role("expert"):
+        abort(403)
+    return render_template("reviews/queue.html", q=reviews.queue(current_user),
+                           conflict_kinds={k: LABELS[k] for k in (
+                               "declared", "near_relative", "teacher_student", "joint_work")})
+
+
+def _mine(review_id: int) -> ReviewAssignment:
+    review = db.session.get(ReviewAssignment, review_id)
+    if review is None or review.expert_id != current_user.id:
+        abort(404)
+    return review
+
+
+@bp.route("/reviews/<int:review_id>/respond", methods=["POST"])
+@login_required
+def respond(review_id: int) -> Response:
+    review = _mine(review_id)
+    try:
+        if request.form.get("answer") == "accept":
+            engine.fire(engine.load("review", review.id, lock=True), "accept", current_user,
+                        ip=request.remote_addr)
+            flash("已接受评审邀请", "info")
+        else:
+            kind = request.form.get("conflict_kind") or None
+            reviews.decline(current_user, engine.load("review", review.id, lock=True),
+                            request.form.get("reason", ""), kind, request.remote_addr)
+            flash("已谢绝评审邀请" + ("，回避关系已记录" if kind else ""), "info")
+        db.session.commit()
+    except ServiceError as err:
+        db.session.rollback()
+        _flash(err)
+    return redirect(url_for("reviewing.queue"))
+
+
+@bp.route("/reviews/<int:review_id>/score", methods=["GET", "POST"])
+@login_required
+def score(review_id: int) -> Response | str | tuple[str, int]:
+    review = _mine(review_id)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        rubric = review.application.call.rubric or []
+        scores = {c["name"]: request.form.get(f"s_{c['name']}", "") for c in rubric}
+        submit = request.form.get("action") == "submit"
+        try:
+            reviews.save_scores(current_user, review, scores, request.form.get("comment", ""),
+                                submit=submit, ip=request.remote_addr)
+            db.session.commit()
+            flash("评分已提交，不能再修改" if submit else "评分草稿已保存", "info")
+            return redirect(url_for("reviewing.score", review_id=review_id))
+        except ServiceError as err:
+            db.session.rollback()
+            _flash(err)
+            errors = err.details if isinstance(err.details, dict) else {}
+            status = err.status
+            db.session.expire_all()
+            review = _mine(review_id)
+            return render_template("reviews/score.html", review=review, errors=errors,
+                                   values=dict(request.form)), status
+    values = {f"s_{k}": v for k, v in (review.scores or {}).items()}
+    values["comment"] = review.comment
+    return render_template("reviews/score.html", review=review, errors=errors, values=values)
+
+
+@bp.route("/calls/<int:call_id>/assign", methods=["GET", "POST"])
+@login_required
+def assign(call_id: int) -> Response | str:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer"):
+        abort(404)
+    if request.method == "POST":
+        def number(name: str) -> int | str | None:
+            # Digits become a number; anything else typed goes on to be refused clearly.
+            raw = request.form.get(name, "").strip()
+            return int(raw) if raw.isdigit() else (raw or None)
+
+        try:
+            report = reviews.assign(current_user, call, request.form.get("mode"),
+                                    number("per_application"), number("seed"))
+            db.session.commit()
+            flash(f"已分配 {len(report.created)} 项评审任务", "info")
+        except ServiceError as err:
+            db.session.rollback()
+            _flash(err)
+        return redirect(url_for("reviewing.assign", call_id=call_id))
+    apps = list(db.session.scalars(sa.select(Application).where(
+        Application.call_id == call.id).order_by(Application.id)))
+    rows = {a.id: [] for a in apps}
+    for r in db.session.scalars(sa.select(ReviewAssignment).join(Application).where(
+            Application.call_id == call.id).order_by(ReviewAssignment.id)):
+        rows.setdefault(r.application_id, []).append(r)
+    draws = list(db.session.scalars(sa.select(ReviewDraw).where(
+        ReviewDraw.call_id == call.id).order_by(ReviewDraw.id.desc())))
+    experts = [u for u, _p in reviews.expert_pool()]
+    return render_template("reviews/assign.html", call=call, apps=apps, rows=rows,
+                           draws=draws, experts=experts)
+
+
+@bp.route("/applications/<int:app_id>/reviewers", methods=["POST"])
+@login_required
+def add_reviewer(app_id: int) -> Response:
+    app = db.session.get(Application, app_id)
+    if app is None or not current_user.has_role("officer"):
+        abort(404)
+    expert_id = request.form.get("expert_id", "")
+    try:
+        reviews.add_reviewer(current_user, app, int(expert_id) if expert_id.isdigit() else None)
+        db.session.commit()
+        flash("已增加评审专家", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        _flash(err)
+    return redirect(url_for("reviewing.assign", call_id=app.call_id))
+
+
