@@ -59,6 +59,8 @@ def celery_settings(instance: Path) -> dict[str, Any]:
             "close-due-calls": {"task": "kjflow.close_due_calls", "schedule": 60.0},
             "approve-ended-notices": {"task": "kjflow.approve_ended_notices",
                                       "schedule": 300.0},
+            "expire-review-invitations": {"task": "kjflow.expire_review_invitations",
+                                          "schedule": 600.0},
         },
     }
     if broker:

@@ -15,3 +15,10 @@ def task_close_due_calls() -> int:
 @shared_task(name="kjflow.approve_ended_notices", time_limit=300)
 def task_approve_ended_notices() -> int:
     return scheduler.approve_ended_notices()
+
+
+@shared_task(name="kjflow.expire_review_invitations", time_limit=300)
+def task_expire_review_invitations() -> int:
+    from workflow.services import reviews
+
+    return reviews.expire_overdue()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, jsonify, request
 
+from forms import FieldError, parse_wan
 from workflow.api import api_bp, current_api_user, json_body, token_required
 from workflow.api.openapi import document
 from workflow.models import Call, ReviewAssignment, User, db
-from workflow.services import reviews
-from workflow.services.errors import Invalid, NotFound
+from workflow.services import results, reviews
+from workflow.services.errors import Forbidden, Invalid, NotFound
 from workflow.services.visibility import can_view
 
 
@@ -86,3 +88,30 @@ def assign(call_id: int) -> Response:
         "assignments": [{"review_id": r.id, "application_id": r.application_id,
                          "expert_id": r.expert_id} for r in report.created],
     })
+
+
+@api_bp.get("/v1/calls/<int:call_id>/ranking")
+@document("评审排名与资助线（可用 budget 万元 试算）", params={
+    "budget": "试算的预算（万元），默认本批次总预算",
+    "skip_unaffordable": "true 时跳过放不下的项目继续往下资助"},
+    responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
+@token_required
+def ranking(call_id: int) -> Response:
+    user = current_api_user()
+    call = db.session.get(Call, call_id)
+    if call is None or not can_view(user, call):
+        raise NotFound("申报指南不存在")
+    if not user.has_role("officer", "leader", "auditor"):
+        raise Forbidden("只有项目主管、领导和审计人员可以查看评审排名")
+    return jsonify(results.results_json(results.call_results(
+        call, _budget(request.args.get("budget")),
+        request.args.get("skip_unaffordable") == "true")))
+
+
+def _budget(raw: str | None) -> Decimal | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return parse_wan(raw)
+    except FieldError as err:
+        raise Invalid(str(err), details={"budget": str(err)}) from err

@@ -92,12 +92,11 @@ def _declined(ctx: GuardContext, ch: Changes) -> None:
 
 @effect("review", "submit_scores")
 def _scored(ctx: GuardContext, ch: Changes) -> None:
+    from workflow.services.ranking import weighted_total
+
     review = ctx.row
-    total = Decimal(0)
-    for crit in review.application.call.rubric or []:
-        score = Decimal(str(review.scores[crit["name"]]))
-        total += score / Decimal(str(crit["max"])) * Decimal(str(crit["weight"]))
-    ch.set(review, "total", total.quantize(Decimal("0.01")))
+    ch.set(review, "total", weighted_total(review.application.call.rubric or [],
+                                           review.scores or {}))
     ch.set(review, "submitted_at", ctx.now)
 
 

@@ -49,6 +49,10 @@ from fractions import Fraction
 from io import BytesIO
 from typing import Any, Final
 
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
 from forms.validators import format_wan
 
 __all__ = [
@@ -106,10 +110,19 @@ def _round(value: Fraction | Decimal) -> Decimal:
     return result + Decimal("0.00")  # never "-0.00"
 
 
+def _money(value: Number, what: str) -> Decimal:
+    """Yuan to the fen: a non-negative Decimal with two decimals."""
+    amount = _to_decimal(value)
+    if amount < 0:
+        raise ValueError(f"{what}不能为负数")
+    if amount != amount.quantize(CENT):
+        raise ValueError(f"{what}最多精确到分")
+    return amount.quantize(CENT)
+
+
 def _plain(value: Decimal) -> str:
     """'15', '12.5' — a Decimal as a person writes it (no exponent, no trailing zeros)."""
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 # ---- 1. weighted total ------------------------------------------------------------------
@@ -257,7 +270,10 @@ class Entry:
 
     @property
     def tie_key(self) -> tuple[bool, datetime | None, int]:
-        """Orders entries with equal scores: earlier submission, then lower id."""
+        """Orders entries with equal scores: earlier submission, then lower id.
+
+        A missing time never meets a time in a comparison: the bool before it decides.
+        """
         return (self.submitted_at is None, self.submitted_at, self.id)
 
 
@@ -279,19 +295,21 @@ class Ranked:
     position: int
     tied: bool
 
+    @property
+    def tie_key(self) -> tuple[bool, datetime | None, int]:
+        return (self.submitted_at is None, self.submitted_at, self.id)
+
 
 def _group_order(group: str | None) -> tuple[bool, str]:
     return (group is not None, group or "")
 
 
-def _sort_key(entry: Entry) -> tuple[bool, Decimal, tuple[bool, datetime | None, int]]:
+TieKey = tuple[bool, datetime | None, int]
+
+
+def _sort_key(entry: Entry) -> tuple[bool, Decimal, TieKey]:
     # Unscored last; then score descending; then the tie-break.
-    return (entry.score is None, -(entry.score or Decimal(0)), _tie_key(entry))
-
-
-def _tie_key(entry: Entry) -> tuple[bool, datetime | None, int]:
-    # ``datetime | None`` never meets ``None`` in a comparison: the bool before it decides.
-    return (entry.submitted_at is None, entry.submitted_at, entry.id)
+    return (entry.score is None, -(entry.score or Decimal(0)), entry.tie_key)
 
 
 def rank(entries: Sequence[Entry]) -> list[Ranked]:
@@ -306,8 +324,7 @@ def rank(entries: Sequence[Entry]) -> list[Ranked]:
         if entry.id in seen:
             raise ValueError(f"重复的申报书编号：{entry.id}")
         seen.add(entry.id)
-        if entry.requested < 0:
-            raise ValueError(f"申报书{entry.id}的申请经费不能为负数")
+        _money(entry.requested, f"申报书{entry.id}的申请经费")
         groups[entry.group].append(entry)
 
     out: list[Ranked] = []
@@ -353,8 +370,9 @@ class FundingLine:
     that order. ``line_position``: how many of ``order`` lie above the line (the index of
     ``stopped_at`` in ``order``, or ``len(order)`` when everything fit). ``stopped_at``: the
     first project that did not fit (the strict line sits right above it). ``status`` per id
-    is a key of :data:`STATUS_LABELS`. ``tie_at_line``: ``stopped_at`` has the same rank as
-    a funded project of its group — the tie-break decided who is funded; worth a look.
+    is a key of :data:`STATUS_LABELS`. ``tie_at_line``: ``stopped_at`` shares its rank with
+    another project of its group, so the line runs through equal scores and the tie-break
+    (earlier submission, then id) decided which of them is funded — worth a look.
     """
 
     budget: Decimal
@@ -373,12 +391,8 @@ class FundingLine:
 
 
 def _fill_key(item: Ranked) -> tuple[int, Decimal, tuple[bool, datetime | None, int]]:
-    assert item.rank is not None  # noqa: S101 - only ranked entries are filled
-    return (item.rank, -(item.score or Decimal(0)), _tie_key_ranked(item))
-
-
-def _tie_key_ranked(item: Ranked) -> tuple[bool, datetime | None, int]:
-    return (item.submitted_at is None, item.submitted_at, item.id)
+    # Rank 1 of every group, then rank 2, …; within a rank: higher score, then the tie-break.
+    return (item.rank or 0, -(item.score or Decimal(0)), item.tie_key)
 
 
 def funding_line(
@@ -396,19 +410,17 @@ def funding_line(
     stops the line. ``skip_unaffordable=True``: pass over it and keep going, so a cheaper
     project further down can still be funded. Unscored entries are never funded.
     """
-    total_budget = _to_decimal(budget)
-    if total_budget < 0:
-        raise ValueError("预算不能为负数")
+    total_budget = _money(budget, "预算")
     limits = dict(per_group_limit or {})
     for group, limit in limits.items():
         if limit < 0:
             raise ValueError(f"榜单{group}的名额不能为负数")
 
-    status: dict[int, str] = {r.id: "unranked" for r in ranked if r.rank is None}
     candidates = sorted((r for r in ranked if r.rank is not None), key=_fill_key)
+    requested = {c.id: _money(c.requested, f"申报书{c.id}的申请经费") for c in candidates}
+    status: dict[int, str] = {}
     remaining = total_budget
     taken: dict[str | None, int] = defaultdict(int)
-    funded_ranks: dict[str | None, set[int]] = defaultdict(set)
     funded: list[int] = []
     stopped_at: Ranked | None = None
     line_position = len(candidates)
@@ -416,15 +428,13 @@ def funding_line(
         if stopped_at is not None and not skip_unaffordable:
             status[item.id] = "below_line"
             continue
-        limit = limits.get(item.group)
-        if limit is not None and taken[item.group] >= limit:
+        cap = limits.get(item.group)
+        if cap is not None and taken[item.group] >= cap:
             status[item.id] = "group_full"
             continue
-        if item.requested <= remaining:
-            remaining -= item.requested
+        if requested[item.id] <= remaining:
+            remaining -= requested[item.id]
             taken[item.group] += 1
-            assert item.rank is not None  # noqa: S101 - candidates are ranked
-            funded_ranks[item.group].add(item.rank)
             funded.append(item.id)
             status[item.id] = "funded"
             continue
@@ -432,7 +442,7 @@ def funding_line(
         if stopped_at is None:
             stopped_at, line_position = item, i
 
-    tie_at_line = stopped_at is not None and stopped_at.rank in funded_ranks[stopped_at.group]
+    status.update((r.id, "unranked") for r in ranked if r.rank is None)
     return FundingLine(
         budget=total_budget,
         funded=tuple(funded),
@@ -440,7 +450,7 @@ def funding_line(
         remaining=remaining,
         line_position=line_position,
         stopped_at=stopped_at.id if stopped_at else None,
-        tie_at_line=tie_at_line,
+        tie_at_line=stopped_at is not None and stopped_at.tied,
         order=tuple(c.id for c in candidates),
         status=status,
         skip_unaffordable=skip_unaffordable,
@@ -505,10 +515,6 @@ def score_sheet_xlsx(
     Chinese headers in row 1, frozen; scores and amounts are numbers (0.00), amounts in 万元;
     text that looks like a formula stays text. Reviewers appear only as 专家N.
     """
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
     experts = sorted({_expert_number(rv.label) for row in rows for rv in row.reviews})
     has_group = any(row.group for row in rows)
 
@@ -552,6 +558,8 @@ def score_sheet_xlsx(
     score_fmt, money_fmt = "0.00", "#,##0.00"
     for r, row in enumerate(rows, 2):
         by_expert = {_expert_number(rv.label): rv for rv in row.reviews}
+        if len(by_expert) != len(row.reviews):
+            raise ValueError(f"申报书{row.number}的评审专家编号重复")
         granted = (row.granted if row.granted is not None else row.requested) if row.funded \
             else None
         sp = row.spread

@@ -133,6 +133,8 @@ def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
                               "experts": len(experts)},
                       result={"pairs": len(result.pairs),
                               "unfilled": {str(k): v for k, v in result.unfilled.items()},
+                              "unfilled_reasons": {str(k): v for k, v in
+                                                   result.unfilled_reasons.items()},
                               "explanation": result.explanation},
                       reserves={str(k): v for k, v in (result.reserves or {}).items()})
     db.session.add(draw)

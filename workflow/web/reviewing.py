@@ -114,7 +114,7 @@ def assign(call_id: int) -> Response | str:
         return redirect(url_for("reviewing.assign", call_id=call_id))
     apps = list(db.session.scalars(sa.select(Application).where(
         Application.call_id == call.id).order_by(Application.id)))
-    rows = {a.id: [] for a in apps}
+    rows: dict[int, list[ReviewAssignment]] = {a.id: [] for a in apps}
     for r in db.session.scalars(sa.select(ReviewAssignment).join(Application).where(
             Application.call_id == call.id).order_by(ReviewAssignment.id)):
         rows.setdefault(r.application_id, []).append(r)
@@ -142,3 +142,45 @@ def add_reviewer(app_id: int) -> Response:
     return redirect(url_for("reviewing.assign", call_id=app.call_id))
 
 
+
+
+def _ranking_call(call_id: int) -> Call:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer", "leader", "auditor"):
+        abort(404)
+    return call
+
+
+@bp.route("/calls/<int:call_id>/ranking")
+@login_required
+def ranking(call_id: int) -> str | tuple[str, int]:
+    from forms import FieldError, parse_wan
+    from workflow.services import results
+
+    call = _ranking_call(call_id)
+    raw = request.args.get("budget", "").strip()
+    budget, error = None, None
+    if raw:
+        try:
+            budget = parse_wan(raw)
+        except FieldError as err:
+            error = str(err)
+    res = results.call_results(call, budget, request.args.get("skip") == "on")
+    return render_template("reviews/ranking.html", call=call, res=res, budget=raw,
+                           error=error), 422 if error else 200
+
+
+@bp.route("/calls/<int:call_id>/ranking.xlsx")
+@login_required
+def ranking_xlsx(call_id: int) -> Response:
+    import io
+
+    from flask import send_file
+
+    from workflow.services import results
+
+    call = _ranking_call(call_id)
+    data = results.score_sheet(results.call_results(call))
+    return send_file(io.BytesIO(data), as_attachment=True,
+                     download_name=f"评审结果-{call.id}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
