@@ -191,11 +191,13 @@ class Option:
     dest_label: str
     allowed: bool
     reasons: list[Reason]
+    needs_comment: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "trigger": self.trigger, "label": self.label, "dest": self.dest,
             "dest_label": self.dest_label, "allowed": self.allowed,
+            "needs_comment": self.needs_comment,
             "reasons": [r.as_dict() for r in self.reasons],
         }
 
@@ -212,10 +214,18 @@ def options(row: Any, actor: User | None, now: datetime | None = None) -> list[O
         except Forbidden as err:
             reasons.append(Reason(err.code, err.message))
         else:
-            ctx = GuardContext(row=row, actor=actor, role=role, comment="", data={},
+            # A guard that a written reason satisfies (comment_given, an early close, an
+            # override) is answered when the reason is typed: such a trigger is allowed,
+            # and marked as needing a comment.
+            ctx = GuardContext(row=row, actor=actor, role=role, comment="理由", data={},
                                now=now or utcnow(), steps=steps)
-            # comment_given is answered when the comment is typed, not in advance.
-            reasons = [r for r in check_guards(spec, ctx) if r.code != "comment_required"]
+            reasons = check_guards(spec, ctx)
+            if not reasons:
+                ctx.comment = ""
+                needs = bool(check_guards(spec, ctx))
+                out.append(Option(spec.trigger, spec.label, spec.dest.value, spec.dest.label,
+                                  True, [], needs))
+                continue
         out.append(Option(spec.trigger, spec.label, spec.dest.value, spec.dest.label,
                           not reasons, reasons))
     return out

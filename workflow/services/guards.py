@@ -109,11 +109,10 @@ def call_complete(ctx: GuardContext) -> list[Reason]:
 @guard("call_deadline_passed")
 def call_deadline_passed(ctx: GuardContext) -> list[Reason]:
     call: Call = ctx.row
-    if ctx.role != "system" and ctx.data.get("early_close_reason"):
-        return []  # an officer may close early, saying why
+    if ctx.role != "system" and (ctx.data.get("early_close_reason") or ctx.comment):
+        return []  # an officer may close early, saying why (recorded with the change)
     if ctx.now < call.closes_at:
-        return refuse("deadline_not_reached",
-                      "尚未到截止时间；如需提前截止，请在 data.early_close_reason 中说明理由")
+        return refuse("deadline_not_reached", "尚未到截止时间；如需提前截止，请填写理由")
     return []
 
 
@@ -271,14 +270,16 @@ def reviews_complete(ctx: GuardContext) -> list[Reason]:
     done = sum(1 for r in reviews if r.state is ReviewState.submitted)
     pending = len(reviews) - done
     needed = app.call.reviewers_per_application
-    if ctx.role == "officer" and (ctx.data.get("override_reason") or "").strip():
+    override = (ctx.data.get("override_reason") or ctx.comment or "").strip()
+    if ctx.role == "officer" and override:
+        # The officer may move on before every review is in, saying why.
         return [] if done else refuse("no_scores", "至少需要一份专家评分")
     out: list[Reason] = []
     if pending:
         out += refuse("reviews_pending", f"还有{pending}份评审未提交")
     if done < needed:
         out += refuse("too_few_reviews", f"已提交{done}份评审，少于要求的{needed}份"
-                      "（如需强制完成，请在 data.override_reason 中说明理由）")
+                      "（如需强制完成，请填写理由）")
     return out
 
 

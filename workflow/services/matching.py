@@ -255,15 +255,6 @@ def _index_lists(lists: dict[Any, list[int]]) -> dict[Any, np.ndarray]:
     return {k: np.asarray(v, dtype=np.intp) for k, v in lists.items()}
 
 
-def _member(sorted_pool: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``values`` found in the ascending array ``sorted_pool``."""
-    if not sorted_pool.size:
-        return np.zeros(values.size, dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_pool, values), sorted_pool.size - 1)
-    found: np.ndarray = sorted_pool[pos] == values
-    return found
-
-
 class _Pool:
     """Experts and proposals sorted by id, with inverted indexes for vectorised scoring."""
 
@@ -311,9 +302,11 @@ class _Pool:
         self.org_pool = _index_lists(orgs)
         self.full = np.flatnonzero(self.available & (self.spare <= 0))
         self.room = self.available & (self.spare > 0)
-        # Scratch masks, all False between calls (each user resets what it set).
-        self._bad = np.zeros(n_e, dtype=bool)
+        # Scratch arrays, reset by each user to these values after use. ``_bad``: no load
+        # left or unavailable, plus (while a proposal is handled) its conflicted experts.
+        self._bad = ~self.room
         self._mark = np.zeros(n_e, dtype=bool)
+        self._level = np.zeros(n_e, dtype=np.float64)
         self._unions: dict[tuple[str, frozenset[str]], np.ndarray] = {}
         start = _NEG if require_discipline else 0.0
         self.template = np.where(self.available, start, _NEG)
@@ -383,15 +376,14 @@ class _Pool:
             self._unions[(kind, keys)] = got
         return got
 
-    def _conflicted(self, pi: int, value: bool) -> None:
-        """Set (or clear) the scratch mask ``_bad`` on the proposal's conflicted experts."""
-        for o in self.proposals[pi].org_ids:
-            idx = self.org_pool.get(o)
-            if idx is not None:
-                self._bad[idx] = value
+    def _conflicted(self, pi: int, on: bool) -> None:
+        """Mark the proposal's conflicted experts in ``_bad`` (``on``), or restore it."""
+        parts = [self.org_pool[o] for o in self.proposals[pi].org_ids if o in self.org_pool]
         idx = self.blocked.get(pi)
         if idx is not None:
-            self._bad[idx] = value
+            parts.append(idx)
+        for part in parts:
+            self._bad[part] = True if on else ~self.room[part]
 
     def top(self, pi: int, k: int, jitter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar eligible experts and their similarities, without scoring
@@ -408,12 +400,16 @@ class _Pool:
             words = self.p_words[pi]
             hits = [self.word_pool[w] for w in words if w in self.word_pool]
             if hits:
-                u, count = np.unique(np.concatenate(hits) if len(hits) > 1 else hits[0],
-                                     return_counts=True)
-                keep = self.room[u] & ~bad[u]
-                u, inter = u[keep], count[keep].astype(np.float64)
-                d = np.where(_member(codes, u), W_DISCIPLINE * 1.0,
-                             np.where(_member(prefixes, u), W_DISCIPLINE * PREFIX_MATCH, 0.0))
+                count = np.bincount(np.concatenate(hits) if len(hits) > 1 else hits[0],
+                                    minlength=bad.size)
+                count[bad] = 0
+                u = np.flatnonzero(count)
+                inter = count[u].astype(np.float64)
+                level = self._level  # the discipline part of the score, codes over prefixes
+                level[prefixes] = W_DISCIPLINE * PREFIX_MATCH
+                level[codes] = W_DISCIPLINE * 1.0
+                d = level[u]
+                level[prefixes] = 0.0
                 union = len(words) + self.n_kw[u] - inter
                 s = d + W_KEYWORD * (inter / union)
                 if self.require_discipline:
@@ -431,11 +427,11 @@ class _Pool:
                 if pool is None:
                     if self.require_discipline:
                         break
-                    outside = self.room & ~bad & ~mark
+                    outside = ~(bad | mark)
                     outside[prefixes] = False
                     tier = np.flatnonzero(outside)
                 else:
-                    tier = pool[self.room[pool] & ~bad[pool] & ~mark[pool]]
+                    tier = pool[~(bad[pool] | mark[pool])]
                 if tier.size > k:
                     tier = tier[np.argpartition(-jitter[tier], k - 1)[:k]]
                 mark[tier] = True

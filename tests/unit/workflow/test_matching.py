@@ -210,7 +210,9 @@ def test_candidate_shortlist_equals_the_best_of_scoring_everyone(pool, k, strict
         assert np.array_equal(dense[idx], val)
         best = np.sort(dense[dense > -np.inf])[::-1][:k]
         assert np.array_equal(np.sort(val)[::-1], best)
-        assert not internal._bad.any() and not internal._mark.any()
+        # The scratch arrays are back as they were.
+        assert np.array_equal(internal._bad, ~internal.room)
+        assert not internal._mark.any() and not internal._level.any()
 
 
 @st.composite
