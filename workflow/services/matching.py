@@ -306,7 +306,7 @@ class _Pool:
         # left or unavailable, plus (while a proposal is handled) its conflicted experts.
         self._bad = ~self.room
         self._mark = np.zeros(n_e, dtype=bool)
-        self._level = np.zeros(n_e, dtype=np.float64)
+        self._masks: dict[tuple[str, str], np.ndarray] = {}
         self._unions: dict[tuple[str, frozenset[str]], np.ndarray] = {}
         start = _NEG if require_discipline else 0.0
         self.template = np.where(self.available, start, _NEG)
@@ -376,6 +376,21 @@ class _Pool:
             self._unions[(kind, keys)] = got
         return got
 
+    def _holds(self, kind: str, keys: frozenset[str], idx: np.ndarray) -> np.ndarray:
+        """Which experts ``idx`` hold any of these codes (or prefixes)."""
+        out = np.zeros(idx.size, dtype=bool)
+        pools = self.code_pool if kind == "code" else self.prefix_pool
+        for key in keys:
+            if key not in pools:
+                continue
+            mask = self._masks.get((kind, key))
+            if mask is None:  # one byte per expert, per code asked about
+                mask = np.zeros(len(self.experts), dtype=bool)
+                mask[pools[key]] = True
+                self._masks[(kind, key)] = mask
+            out |= mask[idx]
+        return out
+
     def _conflicted(self, pi: int, on: bool) -> None:
         """Mark the proposal's conflicted experts in ``_bad`` (``on``), or restore it."""
         parts = [self.org_pool[o] for o in self.proposals[pi].org_ids if o in self.org_pool]
@@ -405,11 +420,9 @@ class _Pool:
                 count[bad] = 0
                 u = np.flatnonzero(count)
                 inter = count[u].astype(np.float64)
-                level = self._level  # the discipline part of the score, codes over prefixes
-                level[prefixes] = W_DISCIPLINE * PREFIX_MATCH
-                level[codes] = W_DISCIPLINE * 1.0
-                d = level[u]
-                level[prefixes] = 0.0
+                d = np.where(self._holds("code", self.p_codes[pi], u), W_DISCIPLINE * 1.0,
+                             np.where(self._holds("prefix", self.p_prefixes[pi], u),
+                                      W_DISCIPLINE * PREFIX_MATCH, 0.0))
                 union = len(words) + self.n_kw[u] - inter
                 s = d + W_KEYWORD * (inter / union)
                 if self.require_discipline:

@@ -53,6 +53,11 @@ def _active_count(app_ids: list[int]) -> Counter[int]:
         .group_by(ReviewAssignment.application_id)).all()))
 
 
+def loads() -> Counter[int]:
+    """Open invitations and reviews in progress per expert."""
+    return _loads()
+
+
 def _loads() -> Counter[int]:
     return Counter(dict(db.session.execute(
         sa.select(ReviewAssignment.expert_id, sa.func.count())

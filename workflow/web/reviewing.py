@@ -184,3 +184,104 @@ def ranking_xlsx(call_id: int) -> Response:
     return send_file(io.BytesIO(data), as_attachment=True,
                      download_name=f"评审结果-{call.id}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# ---- the expert pool --------------------------------------------------------------------
+
+def _pool_officer() -> None:
+    if not current_user.has_role("officer"):
+        abort(403)
+
+
+@bp.route("/experts", methods=["GET", "POST"])
+@login_required
+def experts() -> Response | str | tuple[str, int]:
+    from workflow.services import experts as pool_svc
+
+    _pool_officer()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            profile = pool_svc.create_expert(current_user, dict(request.form))
+            db.session.commit()
+            flash(f"已加入专家库：{profile.user.name}", "info")
+            return redirect(url_for("reviewing.experts"))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            errors = err.details if isinstance(err.details, dict) else {}
+            status = err.status
+    return render_template("reviews/experts.html", pool=pool_svc.pool(),
+                           sanctioned=pool_svc.sanctioned_ids(), loads=reviews.loads(),
+                           form=request.form, errors=errors, report=None), status
+
+
+@bp.route("/experts/<int:user_id>", methods=["POST"])
+@login_required
+def edit_expert(user_id: int) -> Response:
+    from workflow.models import ExpertProfile
+    from workflow.services import experts as pool_svc
+
+    _pool_officer()
+    profile = db.session.get(ExpertProfile, user_id)
+    if profile is None:
+        abort(404)
+    form = dict(request.form)
+    form.setdefault("available", "")
+    try:
+        pool_svc.update_expert(current_user, profile, form)
+        db.session.commit()
+        flash(f"已更新：{profile.user.name}", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        _flash(err)
+        for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
+            flash(message, "error")
+    return redirect(url_for("reviewing.experts"))
+
+
+@bp.route("/experts/import", methods=["POST"])
+@login_required
+def import_experts() -> Response | str | tuple[str, int]:
+    from forms.uploads import UploadRefused, inspect_upload
+    from workflow.services import experts as pool_svc
+
+    _pool_officer()
+    file = request.files.get("file")
+    try:
+        if file is None or not file.filename:
+            raise UploadRefused(422, "empty", "请选择要导入的 Excel 文件")
+        info = inspect_upload(file.filename, file.stream, 5 * 1024 * 1024)
+        if info.kind != "xlsx":
+            raise UploadRefused(415, "type_not_allowed", "请上传 .xlsx 格式的专家导入表")
+        file.stream.seek(0)
+        report = pool_svc.import_sheet(current_user, file.stream.read())
+        db.session.commit()
+    except UploadRefused as err:
+        flash(err.message, "error")
+        return redirect(url_for("reviewing.experts"))
+    except ServiceError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return redirect(url_for("reviewing.experts"))
+    done = sum(1 for r in report if r.ok)
+    flash(f"导入完成：成功 {done} 行，未导入 {len(report) - done} 行", "info")
+    return render_template("reviews/experts.html", pool=pool_svc.pool(),
+                           sanctioned=pool_svc.sanctioned_ids(), loads=reviews.loads(),
+                           form={}, errors={}, report=report)
+
+
+@bp.route("/experts/template.xlsx")
+@login_required
+def experts_template() -> Response:
+    import io
+
+    from flask import send_file
+
+    from workflow.services import experts as pool_svc
+
+    _pool_officer()
+    return send_file(io.BytesIO(pool_svc.template_xlsx()), as_attachment=True,
+                     download_name="专家导入模板.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
