@@ -4,6 +4,7 @@ from workflow.models.application import Application, ApplicationRound
 from workflow.models.audit import AuditDigest, AuditEvent
 from workflow.models.base import Base, db, utcnow
 from workflow.models.call import AggregationRule, Call, CallFormVersion, Challenge, Scheme
+from workflow.models.defence import DefenceScore, DefenceSession
 from workflow.models.document import Document
 from workflow.models.expert import ConflictRelation, ReviewDraw
 from workflow.models.files import Attachment
@@ -26,6 +27,8 @@ __all__ = [
     "CallFormVersion",
     "Challenge",
     "ConflictRelation",
+    "DefenceScore",
+    "DefenceSession",
     "Document",
     "ExpertProfile",
     "LoginAttempt",

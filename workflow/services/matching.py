@@ -372,7 +372,8 @@ class _Pool:
         if got is None:
             pools = self.code_pool if kind == "code" else self.prefix_pool
             parts = [pools[k] for k in keys if k in pools]
-            got = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.intp)
+            got = (np.zeros(0, dtype=np.intp) if not parts else parts[0] if len(parts) == 1
+                   else np.unique(np.concatenate(parts)))
             self._unions[(kind, keys)] = got
         return got
 
@@ -410,15 +411,13 @@ class _Pool:
         bad, mark = self._bad, self._mark
         self._conflicted(pi, True)
         try:
-            codes = self.union("code", self.p_codes[pi])
-            prefixes = self.union("prefix", self.p_prefixes[pi])
             words = self.p_words[pi]
             hits = [self.word_pool[w] for w in words if w in self.word_pool]
             if hits:
                 count = np.bincount(np.concatenate(hits) if len(hits) > 1 else hits[0],
                                     minlength=bad.size)
                 count[bad] = 0
-                u = np.flatnonzero(count)
+                u = np.flatnonzero(count > 0)
                 inter = count[u].astype(np.float64)
                 d = np.where(self._holds("code", self.p_codes[pi], u), W_DISCIPLINE * 1.0,
                              np.where(self._holds("prefix", self.p_prefixes[pi], u),
@@ -431,23 +430,28 @@ class _Pool:
                 u, s = np.zeros(0, dtype=np.intp), np.zeros(0)
             idx_parts, s_parts = [u], [s]
             mark[u] = True
-            have = 0  # eligible experts known to score above the next tier
-            for level, pool in ((W_DISCIPLINE * 1.0, codes),
-                                (W_DISCIPLINE * PREFIX_MATCH, prefixes), (0.0, None)):
-                have = int(np.count_nonzero(s > level)) + sum(x.size for x in idx_parts[1:])
-                if have >= k:
+            taken = 0  # experts taken from the tiers so far
+            for level, kind in ((W_DISCIPLINE * 1.0, "code"),
+                                (W_DISCIPLINE * PREFIX_MATCH, "prefix"), (0.0, "")):
+                if int(np.count_nonzero(s > level)) + taken >= k:
                     break
-                if pool is None:
-                    if self.require_discipline:
-                        break
-                    outside = ~(bad | mark)
-                    outside[prefixes] = False
-                    tier = np.flatnonzero(outside)
-                else:
+                if kind:
+                    pool = self.union(kind, self.p_prefixes[pi] if kind == "prefix"
+                                      else self.p_codes[pi])
                     tier = pool[~(bad[pool] | mark[pool])]
+                elif self.require_discipline:
+                    break
+                else:
+                    outside = ~(bad | mark)
+                    outside[self.union("prefix", self.p_prefixes[pi])] = False
+                    tier = np.flatnonzero(outside)
                 if tier.size > k:
-                    tier = tier[np.argpartition(-jitter[tier], k - 1)[:k]]
+                    # Equal scores: a window at an offset that moves with the proposal
+                    # spreads the proposals over the whole tier.
+                    start = (pi * 7919) % tier.size
+                    tier = np.roll(tier, -start)[:k]
                 mark[tier] = True
+                taken += tier.size
                 idx_parts.append(tier)
                 s_parts.append(np.full(tier.size, level))
             idx = np.concatenate(idx_parts) if len(idx_parts) > 1 else u

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -285,3 +287,93 @@ def experts_template() -> Response:
     return send_file(io.BytesIO(pool_svc.template_xlsx()), as_attachment=True,
                      download_name="专家导入模板.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# ---- defence (答辩) ---------------------------------------------------------------------
+
+@bp.route("/calls/<int:call_id>/defence", methods=["GET", "POST"])
+@login_required
+def defence(call_id: int) -> Response | str | tuple[str, int]:
+    from workflow.models import DefenceScore, DefenceSession
+    from workflow.services import defence as svc
+
+    call = db.session.get(Call, call_id)
+    if call is None:
+        abort(404)
+    sessions = list(db.session.scalars(sa.select(DefenceSession).where(
+        DefenceSession.call_id == call.id).order_by(DefenceSession.starts_at)))
+    mine = [s for s in sessions if svc.panel_role(current_user, s)]
+    if not current_user.has_role("officer", "leader") and not mine:
+        abort(404)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            form: dict[str, Any] = {**request.form, "panel": request.form.getlist("panel")}
+            svc.schedule(current_user, call, form)
+            db.session.commit()
+            flash("答辩已安排", "info")
+            return redirect(url_for("reviewing.defence", call_id=call_id))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
+    scores: dict[tuple[int, int], list[DefenceScore]] = {}
+    for row in db.session.scalars(sa.select(DefenceScore).where(
+            DefenceScore.session_id.in_([s.id for s in sessions]))):
+        scores.setdefault((row.session_id, row.application_id), []).append(row)
+    return render_template(
+        "reviews/defence.html", call=call, sessions=sessions, teams=svc.teams,
+        role_of=lambda s: svc.panel_role(current_user, s), scores=scores,
+        experts=[u for u, _p in reviews.expert_pool()], form=request.form,
+        errors=errors), status
+
+
+@bp.route("/defence/<int:session_id>/<int:app_id>", methods=["POST"])
+@login_required
+def defence_action(session_id: int, app_id: int) -> Response:
+    from workflow.models import DefenceSession
+    from workflow.services import defence as svc
+
+    session = db.session.get(DefenceSession, session_id)
+    app = db.session.get(Application, app_id)
+    if session is None or app is None:
+        abort(404)
+    try:
+        if request.form.get("action") == "finish":
+            if not current_user.has_role("officer"):
+                abort(403)
+            svc.finish(current_user, session, app, request.remote_addr)
+            flash(f"答辩完成：{app.title}", "info")
+        else:
+            svc.record_score(current_user, session, app, request.form.get("score", ""),
+                             request.form.get("comment", ""))
+            flash("答辩评分已保存", "info")
+        db.session.commit()
+    except ServiceError as err:
+        db.session.rollback()
+        _flash(err)
+        for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
+            flash(message, "error")
+    return redirect(url_for("reviewing.defence", call_id=session.call_id))
+
+
+@bp.route("/challenges/<int:challenge_id>/select", methods=["POST"])
+@login_required
+def select_teams(challenge_id: int) -> Response:
+    from workflow.models import Challenge
+    from workflow.services import defence as svc
+
+    challenge = db.session.get(Challenge, challenge_id)
+    if challenge is None:
+        abort(404)
+    k = request.form.get("k", "")
+    try:
+        result = svc.select_teams(current_user, challenge, int(k) if k.isdigit() else None,
+                                  request.remote_addr)
+        db.session.commit()
+        flash("入选团队：" + "、".join(a.title for a in result.chosen), "info")
+    except ServiceError as err:
+        db.session.rollback()
+        _flash(err)
+    return redirect(url_for("reviewing.defence", call_id=challenge.call_id))
