@@ -115,3 +115,17 @@ def _budget(raw: str | None) -> Decimal | None:
         return parse_wan(raw)
     except FieldError as err:
         raise Invalid(str(err), details={"budget": str(err)}) from err
+
+
+@api_bp.get("/v1/applications/<int:app_id>/experts/<int:expert_id>/explain")
+@document("某位专家能否评审某份申报书：回避原因与匹配度", responses={
+    200: "说明", 403: "无权查看", 404: "不存在"})
+@token_required
+def explain(app_id: int, expert_id: int) -> Response:
+    from workflow.models import Application
+
+    app = db.session.get(Application, app_id)
+    expert = db.session.get(User, expert_id)
+    if app is None or expert is None:
+        raise NotFound("申报书或专家不存在")
+    return jsonify(reviews.explain_pair(current_api_user(), app, expert))

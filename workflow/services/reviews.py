@@ -316,3 +316,15 @@ def queue(expert: User) -> Queue:
     states = Counter(r.state for r in rows)
     return Queue(rows, states[ReviewState.invited], states[ReviewState.accepted],
                  states[ReviewState.submitted])
+
+
+def explain_pair(actor: User, app: Application, expert: User) -> dict[str, Any]:
+    """Why ``expert`` may or may not review ``app``, and how well they match."""
+    if not actor.has_role("officer", "auditor"):
+        raise Forbidden("只有项目主管和审计人员可以查看回避与匹配说明")
+    profile = db.session.get(ExpertProfile, expert.id)
+    if profile is None:
+        raise NotFound("该用户不在专家库中")
+    proposals, experts, codes = _inputs([app], app.call.reviewers_per_application)
+    mine = next(e for e in experts if e.id == expert.id)
+    return matching.explain(mine, proposals[0], codes)

@@ -277,3 +277,16 @@ def test_expert_pages_queue_and_score(client, panel):
         "action": "submit"})
     assert ok.status_code == 302
     assert "85.00" in client.get(f"/reviews/{review.id}/score").get_data(as_text=True)
+
+
+def test_the_system_explains_each_pairing(client, panel):
+    app_row, same_org, other = panel["apps"][0], panel["experts"][0], panel["experts"][1]
+    officer = h(client, "officer")
+    body = client.get(f"/api/v1/applications/{app_row.id}/experts/{same_org.id}/explain",
+                      headers=officer).get_json()
+    assert body["may_pair"] is False and "同单位" in body["summary"]
+    body = client.get(f"/api/v1/applications/{app_row.id}/experts/{other.id}/explain",
+                      headers=officer).get_json()
+    assert body["may_pair"] is True and "稀土" in body["summary"]
+    assert client.get(f"/api/v1/applications/{app_row.id}/experts/{other.id}/explain",
+                      headers=h(client, "pi0")).status_code == 403
