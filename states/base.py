@@ -112,8 +112,15 @@ class Lifecycle:
             seen.setdefault(spec.trigger, None)
         return tuple(seen)
 
-    def trigger_label(self, trigger: str) -> str:
+    def trigger_label(self, trigger: str, source: str | None = None,
+                      dest: str | None = None) -> str:
+        """The label of the transition that ``trigger`` took from ``source`` to ``dest``
+        (a trigger with several destinations has a label for each)."""
         found = self.transitions_for(trigger)
+        for spec in found:
+            if (source is None or source in {s.value for s in spec.sources}) and \
+                    (dest is None or spec.dest.value == dest):
+                return spec.label
         return found[0].label if found else RECORD_LABELS.get(trigger, trigger)
 
     def transitions_for(self, trigger: str) -> list[Transition]:

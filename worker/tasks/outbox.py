@@ -24,12 +24,12 @@ def task_consume_event(event_id: int, consumer: str) -> bool:
     return outbox.consume(event_id, consumer, worker=socket.gethostname())
 
 
-@shared_task(name="kjflow.sweep_outbox", time_limit=120)
+@shared_task(name="kjflow.sweep_outbox", time_limit=120, soft_time_limit=100)
 def task_sweep_outbox() -> int:
     return outbox.sweep()
 
 
-@shared_task(name="kjflow.audit_digest", time_limit=300)
+@shared_task(name="kjflow.audit_digest", time_limit=300, soft_time_limit=270)
 def task_audit_digest() -> bool:
     digest = audit.write_digest()
     db.session.commit()

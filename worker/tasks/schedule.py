@@ -7,17 +7,17 @@ from celery import shared_task
 from workflow.services import scheduler
 
 
-@shared_task(name="kjflow.close_due_calls", time_limit=300)
+@shared_task(name="kjflow.close_due_calls", time_limit=300, soft_time_limit=270)
 def task_close_due_calls() -> int:
     return scheduler.close_due_calls()
 
 
-@shared_task(name="kjflow.approve_ended_notices", time_limit=300)
+@shared_task(name="kjflow.approve_ended_notices", time_limit=300, soft_time_limit=270)
 def task_approve_ended_notices() -> int:
     return scheduler.approve_ended_notices()
 
 
-@shared_task(name="kjflow.expire_review_invitations", time_limit=300)
+@shared_task(name="kjflow.expire_review_invitations", time_limit=300, soft_time_limit=270)
 def task_expire_review_invitations() -> int:
     from workflow.services import reviews
 

@@ -35,7 +35,8 @@ def html_to_pdf(html: str) -> tuple[bytes, int]:
     return document.write_pdf(), len(document.pages)
 
 
-def _shown(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
+def shown_values(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
+    """The application's answers as a person reads them (money in 万元, choices by label)."""
     typed = to_input(fields, data)
     out: dict[str, str] = {}
     for f in fields:
@@ -76,7 +77,7 @@ def render_application(app_id: int, round_no: int) -> Document | None:
     baogan = app.challenge_id is None
     html = render_template(
         "documents/application.html", app=app, round=sent, fields=fields,
-        shown=_shown(fields, sent.data), submitted_at=local_time(sent.submitted_at),
+        shown=shown_values(fields, sent.data), submitted_at=local_time(sent.submitted_at),
         attachments=attachments_of(app),
         signature=sent.data.get("commitment" if baogan else "pledge"),
         signature_title=COMMITMENT_TITLE if baogan else PLEDGE_TITLE,

@@ -80,13 +80,18 @@ def _inputs(apps: list[Application], per_application: int
     already = {(a, e) for a, e in db.session.execute(sa.select(
         ReviewAssignment.application_id, ReviewAssignment.expert_id).where(
         ReviewAssignment.application_id.in_([a.id for a in apps])))}
+    # Without a keywords field, the pool's own keywords found in the title or summary
+    # stand in (Chinese text has no spaces to split on).
+    vocabulary = {k for _u, p in pool for k in (p.keywords or ())}
     proposals = []
     for app in apps:
         data = app.data or {}
+        text = f"{app.title} {data.get('summary', '')}"
         proposals.append(matching.Proposal(
             id=app.id, org_ids=frozenset({app.organization_id}),
             disciplines=_words(data.get("discipline") or data.get("disciplines")),
-            keywords=_words(data.get("keywords")) or _words(app.title.split()),
+            keywords=_words(data.get("keywords"))
+            or tuple(sorted(k for k in vocabulary if k and k in text)),
             needed=max(per_application - have[app.id], 0)))
     experts = [matching.Expert(
         id=u.id, org_id=u.organization_id, disciplines=tuple(p.disciplines or ()),

@@ -6,8 +6,17 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from states import ApplicationState, CallState
-from workflow.models import Application, AuditEvent, Call, Challenge, User, db, utcnow
+from states import ApplicationState, CallState, ReviewState
+from workflow.models import (
+    Application,
+    AuditEvent,
+    Call,
+    Challenge,
+    ReviewAssignment,
+    User,
+    db,
+    utcnow,
+)
 from workflow.timeutil import local_time
 
 
@@ -83,7 +92,18 @@ def sections_for(user: User) -> list[TodoSection]:
             s.items.append(TodoItem(f"受理中：{c.title}", c.scheme.label, "calls", c.id))
         out.append(s)
     if "expert" in roles:
-        out.append(TodoSection("expert", "评审任务", empty="暂无评审邀请"))
+        s = TodoSection("expert", "评审任务", empty="暂无评审邀请")
+        for r in db.session.scalars(sa.select(ReviewAssignment).where(
+                ReviewAssignment.expert_id == user.id,
+                ReviewAssignment.state.in_([ReviewState.invited, ReviewState.accepted]))
+                .order_by(ReviewAssignment.due_at)):
+            if r.state is ReviewState.invited:
+                s.items.append(TodoItem(f"请答复评审邀请：{r.application.title}",
+                                        f"{local_time(r.respond_by)} 前", "reviews", r.id))
+            else:
+                s.items.append(TodoItem(f"待评分：{r.application.title}",
+                                        f"截止 {local_time(r.due_at)}", "reviews", r.id))
+        out.append(s)
     if "leader" in roles:
         s = TodoSection("leader", "待决策")
         for c in db.session.scalars(sa.select(Call).where(Call.state == CallState.reviewing)):

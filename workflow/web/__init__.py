@@ -42,6 +42,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(entities.bp)
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan
+    app.jinja_env.filters["local_iso"] = lambda v: local_time(
+        datetime.fromisoformat(v)) if isinstance(v, str) and v else ""
     app.jinja_env.globals["ROLES"] = ROLES
     app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
 

@@ -64,10 +64,13 @@ def _call_form_data() -> dict[str, Any]:
     """The call form's fields; the structured ones are typed as JSON on the page."""
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for key in ("title", "scheme", "year", "guide", "opens_at", "closes_at", "budget",
-                "reviewers_per_application", "aggregation", "notice_days",
-                "collective_threshold", "max_running_projects"):
+    for key in ("title", "scheme", "year", "guide", "opens_at", "closes_at", "budget"):
         if key in request.form:
+            data[key] = request.form[key]
+    # Optional settings left blank keep their defaults (or, when editing, their value).
+    for key in ("reviewers_per_application", "aggregation", "notice_days",
+                "collective_threshold", "max_running_projects"):
+        if request.form.get(key, "").strip():
             data[key] = request.form[key]
     data["notice_working_days"] = request.form.get("notice_working_days") == "on"
     for key in CALL_JSON_FIELDS:

@@ -93,6 +93,20 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
     return render_template("reviews/score.html", review=review, errors=errors, values=values)
 
 
+@bp.app_context_processor
+def _answers() -> dict[str, Any]:
+    def answers(app: Application) -> list[tuple[str, str]]:
+        """What an expert reads of an application: each form field by its label."""
+        from workflow.services.calls import form_fields
+        from workflow.services.documents import shown_values
+
+        fields = [f for f in form_fields(app.call, app.form_version) if f["type"] != "file"]
+        shown = shown_values(fields, app.data or {})
+        return [(f["label"], shown[f["name"]]) for f in fields]
+
+    return {"answers": answers}
+
+
 @bp.route("/calls/<int:call_id>/assign", methods=["GET", "POST"])
 @login_required
 def assign(call_id: int) -> Response | str:
