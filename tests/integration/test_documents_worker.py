@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from tests.factories import CallFactory, OrganizationFactory, UserFactory
 from tests.integration.conftest import wait_for
 from workflow.models import Document, db
-from workflow.services import applications
+from workflow.services import applications, files
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_submitted_application_pdf_is_rendered_by_the_worker(worker_app: Flask) 
         return db.session.scalar(sa.select(Document).where(Document.application_id == row.id))
 
     doc = wait_for(rendered, timeout=60)
-    with applications.store().open(doc.sha256) as fh:
+    with files.store().open(doc.sha256) as fh:
         text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(fh.read())).pages)
     assert row.receipt_no in text and "稀土分离新工艺" in text and "李明" in text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Document)) == 1

@@ -11,7 +11,7 @@ from workflow.api import api_bp, current_api_user, if_match, json_body, token_re
 from workflow.api.openapi import document
 from workflow.models import Application, Attachment, Call, User, db
 from workflow.services import applications as svc
-from workflow.services import engine
+from workflow.services import engine, files
 from workflow.services.errors import Invalid, NotFound
 from workflow.services.visibility import applications_query, can_view_application
 
@@ -156,7 +156,7 @@ def upload_attachment(app_id: int) -> tuple[Response, int]:
 def download_attachment(app_id: int, sha256: str) -> Response:
     app = _visible(app_id)
     row = svc.attachment_for(current_api_user(), app, sha256)
-    return send_file(svc.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
+    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
                      download_name=row.filename)
 
 
@@ -185,5 +185,5 @@ def get_document(doc_id: int) -> Response:
     if doc is None:
         raise NotFound("文件不存在")
     _visible(doc.application_id)
-    return send_file(svc.store().path(doc.sha256), mimetype="application/pdf",
+    return send_file(files.store().path(doc.sha256), mimetype="application/pdf",
                      download_name=f"{doc.kind}-{doc.application_id}-{doc.round}.pdf")

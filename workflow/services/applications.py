@@ -6,12 +6,10 @@ from decimal import Decimal
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from forms import FieldError, parse_wan
 from forms.commitments import commitment_fingerprint, pledge_fingerprint
 from forms.schema import to_input, validate
-from forms.uploads import FileStore, UploadRefused, inspect_upload
 from states import ApplicationState, CallState
 from workflow.models import (
     Application,
@@ -26,16 +24,11 @@ from workflow.models import (
 )
 from workflow.services import audit, engine, outbox
 from workflow.services.calls import form_fields
-from workflow.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from workflow.services.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.services.files import save_upload
 from workflow.services.visibility import can_view_application
 
 EDITABLE = (ApplicationState.draft, ApplicationState.returned)
-
-
-class UploadError(ServiceError):
-    def __init__(self, err: UploadRefused) -> None:
-        super().__init__(err.message, code=err.code)
-        self.status = err.status
 
 
 def _own(actor: User, app: Application) -> None:
@@ -224,10 +217,6 @@ def rounds(app: Application) -> list[ApplicationRound]:
         ApplicationRound.application_id == app.id).order_by(ApplicationRound.round)))
 
 
-def store() -> FileStore:
-    return FileStore(current_app.config["UPLOAD_FOLDER"])
-
-
 def attach(actor: User, app: Application, field: str, filename: str,
            stream: IO[bytes]) -> Attachment:
     _own(actor, app)
@@ -236,18 +225,8 @@ def attach(actor: User, app: Application, field: str, filename: str,
     fields = {f["name"]: f for f in form_fields(app.call, app.form_version)}
     if field not in fields or fields[field].get("type") != "file":
         raise Invalid("附件栏目不存在", details={"field": "应为表单中的附件栏目"})
-    try:
-        info = inspect_upload(filename, stream, current_app.config["UPLOAD_MAX_BYTES"])
-    except UploadRefused as err:
-        raise UploadError(err) from err
-    stream.seek(0)
-    sha = store().store(stream.read(info.size + 1))
-    if sha != info.sha256:  # the stream changed under us: store nothing of it
-        raise Invalid("上传过程中文件发生变化，请重新上传")
-    attachment = Attachment(application_id=app.id, field=field, sha256=sha, size=info.size,
-                            kind=info.kind, mime=info.mime, filename=info.safe_name,
-                            uploaded_by_id=actor.id)
-    db.session.add(attachment)
+    attachment = save_upload(actor, filename, stream, field, application_id=app.id)
+    sha = attachment.sha256
     data = dict(app.data or {})
     current = data.get(field)
     if fields[field].get("multiple"):

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from forms import FieldError, check_uscc, parse_wan
 from forms.schema import schema_fingerprint, validate_schema
-from forms.uploads import UploadRefused, inspect_upload
 from states import STEPS, CallState
 from workflow.models import (
     AggregationRule,
@@ -346,26 +345,12 @@ def open_calls(now: datetime | None = None) -> list[Call]:
 
 def attach_guide(actor: User, call: Call, filename: str, stream: IO[bytes]) -> Attachment:
     """A guide document (指南附件) of the call, checked like any upload."""
-    from flask import current_app
-
-    from workflow.services.applications import UploadError, store
+    from workflow.services.files import save_upload
 
     _officer(actor)
-    try:
-        info = inspect_upload(filename, stream, current_app.config["UPLOAD_MAX_BYTES"])
-    except UploadRefused as err:
-        raise UploadError(err) from err
-    stream.seek(0)
-    sha = store().store(stream.read(info.size + 1))
-    if sha != info.sha256:
-        raise Invalid("上传过程中文件发生变化，请重新上传")
-    row = Attachment(call_id=call.id, field="guide", sha256=sha, size=info.size,
-                     kind=info.kind, mime=info.mime, filename=info.safe_name,
-                     uploaded_by_id=actor.id)
-    db.session.add(row)
-    db.session.flush()
+    row = save_upload(actor, filename, stream, "guide", call_id=call.id)
     audit.record(call, "call", "attach_guide", actor, "officer", call.state.value,
-                 call.state.value, data={"file": info.safe_name, "sha256": sha})
+                 call.state.value, data={"file": row.filename, "sha256": row.sha256})
     return row
 
 

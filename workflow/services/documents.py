@@ -14,8 +14,9 @@ from forms.commitments import COMMITMENT_TEXT, COMMITMENT_TITLE, PLEDGE_TEXT, PL
 from forms.schema import to_input
 from workflow.models import Application, ApplicationRound, Document, OutboxEvent, db
 from workflow.services import outbox
-from workflow.services.applications import attachments_of, store
+from workflow.services.applications import attachments_of
 from workflow.services.calls import form_fields
+from workflow.services.files import store
 from workflow.timeutil import local_time
 
 log = logging.getLogger(__name__)

@@ -586,96 +586,109 @@ def _solve(pool: _Pool, graph: _Graph) -> tuple[np.ndarray, int]:
     return used, int(flow.optimal_cost())
 
 
-def _repair(pool: _Pool, graph: _Graph, used: np.ndarray) -> tuple[_Graph, int, bool]:
-    """Augmenting paths over the FULL eligibility graph, starting from the current flow.
+def _with_arcs(pool: _Pool, graph: _Graph, pairs: list[tuple[int, int]]) -> _Graph:
+    ps = np.fromiter((p for p, _ in pairs), np.intp, len(pairs))
+    es = np.fromiter((e for _, e in pairs), np.intp, len(pairs))
+    scores: dict[int, np.ndarray] = {}
+    sc = np.empty(len(pairs), dtype=np.float64)
+    for i, (p, e) in enumerate(pairs):
+        if p not in scores:
+            scores[p] = pool.scores(p)
+        sc[i] = scores[p][e]
+    return _Graph(np.concatenate([graph.prop, ps]), np.concatenate([graph.exp, es]),
+                  np.concatenate([graph.score, sc]), graph.capped)
 
-    Returns the candidate graph plus every arc the augmentations used, the number of
-    augmentations, and whether the search ended with a proof that no more reviewers can be
-    placed (it always does; the flag is for the record)."""
+
+def _residual(pool: _Pool, graph: _Graph, used: np.ndarray) -> np.ndarray:
+    load = np.bincount(graph.exp[used], minlength=len(pool.experts))
+    residual: np.ndarray = np.where(pool.room, pool.spare - load, 0)
+    return residual
+
+
+def _short(pool: _Pool, graph: _Graph, used: np.ndarray) -> np.ndarray:
+    counts = np.bincount(graph.prop[used], minlength=len(pool.proposals))
+    short: np.ndarray = np.flatnonzero(counts < pool.need)
+    return short
+
+
+def _extension(pool: _Pool, graph: _Graph, used: np.ndarray, k: int
+               ) -> list[tuple[int, int]]:
+    """New arcs from each short proposal to its best eligible experts with load left."""
+    short = _short(pool, graph, used)
+    free = _residual(pool, graph, used) > 0
+    if not short.size or not free.any():
+        return []
+    counts = np.bincount(graph.prop[used], minlength=len(pool.proposals))
+    existing: dict[int, list[int]] = {}
+    sel = np.isin(graph.prop, short)
+    for p, e in zip(graph.prop[sel].tolist(), graph.exp[sel].tolist(), strict=True):
+        existing.setdefault(p, []).append(e)
+    out: list[tuple[int, int]] = []
+    for pi in short.tolist():
+        s = pool.scores(pi)
+        s[~free] = _NEG
+        s[existing.get(pi, [])] = _NEG
+        cand = np.flatnonzero(s > _NEG)
+        m = max(k, 2 * int(pool.need[pi] - counts[pi]))
+        if cand.size > m:
+            cand = cand[np.argpartition(-s[cand], m - 1)[:m]]
+        out.extend((pi, int(e)) for e in cand.tolist())
+    return out
+
+
+def _augmenting_arcs(pool: _Pool, graph: _Graph, used: np.ndarray, k: int
+                     ) -> list[tuple[int, int]]:
+    """Arcs missing from the candidate graph that open augmenting paths in the FULL graph.
+
+    Breadth-first search of the residual network from the short proposals: forward along
+    an eligible pair not in the flow, backward from an expert to a proposal holding it.
+    When some path reaches an expert with load left, the answer is the whole search tree
+    (one arc per expert reached) plus, for every proposal reached, arcs to up to ``k`` of
+    its best experts with load left: enough for the next solve to place many reviewers at
+    once. An empty answer is the proof that no more reviewers can be placed."""
+    residual = _residual(pool, graph, used)
+    short = _short(pool, graph, used)
+    if not short.size or not (residual > 0).any():
+        return []
     n_p, n_e = len(pool.proposals), len(pool.experts)
-    assigned: list[set[int]] = [set() for _ in range(n_p)]
-    holders: list[set[int]] = [set() for _ in range(n_e)]
+    assigned: dict[int, list[int]] = {}
+    holders: dict[int, list[int]] = {}
     for p, e in zip(graph.prop[used].tolist(), graph.exp[used].tolist(), strict=True):
-        assigned[p].add(e)
-        holders[e].add(p)
-    residual = pool.spare.copy()
-    residual[~pool.available] = 0
-    for e in range(n_e):
-        residual[e] -= len(holders[e])
-    added: dict[tuple[int, int], None] = {}
-    augmentations = 0
-    while True:
-        roots = [p for p in range(n_p) if len(assigned[p]) < pool.need[p]]
-        deficit = sum(int(pool.need[p]) - len(assigned[p]) for p in roots)
-        if not roots:
-            break
-        from_prop = np.full(n_e, -1, dtype=np.intp)  # expert reached from which proposal
-        via = np.full(n_p, -2, dtype=np.intp)  # proposal reached through which expert
-        via[roots] = -1
-        queue = deque(roots)
-        free: list[int] = []
-        while queue and len(free) < deficit:
-            p = queue.popleft()
-            reach = (pool.scores(p) > _NEG) & (from_prop < 0)
-            if assigned[p]:
-                reach[list(assigned[p])] = False
-            new = np.flatnonzero(reach)
-            if not new.size:
-                continue
-            from_prop[new] = p
-            has_room = residual[new] > 0
-            free.extend(new[has_room].tolist())
-            for e in new[~has_room].tolist():
-                for q in holders[e]:
-                    if via[q] == -2:
-                        via[q] = e
-                        queue.append(q)
-        if not free:
-            break
-        touched_p: set[int] = set()
-        touched_e: set[int] = set()
-        progress = 0
-        for end in free:
-            steps: list[tuple[int, int, int]] = []  # (proposal, takes expert, gives expert)
-            e = end
-            while True:
-                p = int(from_prop[e])
-                give = int(via[p])
-                steps.append((p, e, give))
-                if give == -1:
-                    break
-                e = give
-            nodes_p = {s[0] for s in steps}
-            nodes_e = {s[1] for s in steps}
-            root = steps[-1][0]
-            if (nodes_p & touched_p or nodes_e & touched_e or residual[end] <= 0
-                    or len(assigned[root]) >= pool.need[root]):
-                continue
-            touched_p |= nodes_p
-            touched_e |= nodes_e
-            for p, take, give in steps:
-                if give >= 0:
-                    assigned[p].discard(give)
-                    holders[give].discard(p)
-                assigned[p].add(take)
-                holders[take].add(p)
-                added[(p, take)] = None
-            residual[end] -= 1
-            progress += 1
-        augmentations += progress
-        if not progress:  # cannot happen: the first path found is always disjoint
-            raise RuntimeError("augmenting-path search made no progress")
-    if not added:
-        return graph, 0, True
+        assigned.setdefault(p, []).append(e)
+        holders.setdefault(e, []).append(p)
+    from_prop = np.full(n_e, -1, dtype=np.intp)  # expert reached from which proposal
+    seen = np.zeros(n_p, dtype=bool)
+    seen[short] = True
+    queue = deque(short.tolist())
+    found = False
+    have_room = residual > 0
+    to_room: list[tuple[int, int]] = []
+    while queue:
+        p = queue.popleft()
+        s = pool.scores(p)
+        s[assigned.get(p, [])] = _NEG
+        ok = s > _NEG
+        room = np.flatnonzero(ok & have_room)
+        if room.size:
+            found = True
+            if room.size > k:
+                room = room[np.argpartition(-s[room], k - 1)[:k]]
+            to_room.extend((p, int(e)) for e in room.tolist())
+        new = np.flatnonzero(ok & (from_prop < 0))
+        from_prop[new] = p
+        for e in new[~have_room[new]].tolist():
+            for q in holders.get(e, ()):
+                if not seen[q]:
+                    seen[q] = True
+                    queue.append(q)
+    if not found:
+        return []
     have = set(zip(graph.prop.tolist(), graph.exp.tolist(), strict=True))
-    extra = [pe for pe in added if pe not in have]
-    if not extra:
-        return graph, augmentations, True
-    ps = np.fromiter((p for p, _ in extra), np.intp, len(extra))
-    es = np.fromiter((e for _, e in extra), np.intp, len(extra))
-    sc = np.fromiter((pool.scores(int(p))[int(e)] for p, e in extra), np.float64, len(extra))
-    return (_Graph(np.concatenate([graph.prop, ps]), np.concatenate([graph.exp, es]),
-                   np.concatenate([graph.score, sc]), graph.capped), augmentations, True)
+    reached = np.flatnonzero(from_prop >= 0)
+    arcs = dict.fromkeys(pe for pe in zip(from_prop[reached].tolist(), reached.tolist(),
+                                          strict=True) if pe not in have)
+    arcs.update(dict.fromkeys(pe for pe in to_room if pe not in have))
+    return list(arcs)
 
 
 def _result(pool: _Pool, prop: np.ndarray, exp: np.ndarray, score: np.ndarray,
@@ -742,17 +755,25 @@ def assign_optimal(proposals: Iterable[Proposal], experts: Iterable[Expert],
     t2 = time.perf_counter()
     used, objective = _solve(pool, graph)
     t3 = time.perf_counter()
-    augmentations, certified = 0, max_candidates is None
     placed = int(np.count_nonzero(used))
+    rounds, added, certified = 0, 0, max_candidates is None or placed == int(pool.need.sum())
     if not certified:
-        if placed == int(pool.need.sum()):
-            certified = True
-        else:
-            graph, augmentations, certified = _repair(pool, graph, used)
-            if augmentations:
-                used, objective = _solve(pool, graph)
-                if int(np.count_nonzero(used)) != placed + augmentations:
-                    raise RuntimeError("re-solve placed fewer reviewers than the repair")
+        # Widen the short proposals' lists to experts with load left (cheap, usually
+        # enough), then follow augmenting paths through the full graph until none is left.
+        extend: list[tuple[int, int]] = _extension(pool, graph, used, max_candidates or 1)
+        while True:
+            arcs = extend or _augmenting_arcs(pool, graph, used, max_candidates or 1)
+            extend = []
+            if not arcs:
+                certified = True
+                break
+            graph = _with_arcs(pool, graph, arcs)
+            rounds += 1
+            added += len(arcs)
+            used, objective = _solve(pool, graph)
+            if int(np.count_nonzero(used)) == int(pool.need.sum()):
+                certified = True
+                break
     t4 = time.perf_counter()
     explanation: dict[str, Any] = {
         "mode": "optimal",
@@ -760,7 +781,9 @@ def assign_optimal(proposals: Iterable[Proposal], experts: Iterable[Expert],
         "require_discipline": require_discipline,
         "candidate_arcs": int(graph.prop.size),
         "proposals_at_candidate_cap": graph.capped,
-        "repair_augmentations": augmentations,
+        "repair_rounds": rounds,
+        "repair_arcs": added,
+        "repaired_reviewers": int(np.count_nonzero(used)) - placed,
         "max_flow_certified": certified,
         "cost_exact": max_candidates is None or graph.capped == 0,
         "seconds": {"index": round(t1 - t0, 4), "candidates": round(t2 - t1, 4),

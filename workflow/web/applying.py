@@ -32,7 +32,7 @@ from states import ApplicationState
 from workflow.models import Application, Call, Organization, Scheme, db
 from workflow.services import applications as svc
 from workflow.services import calls as call_svc
-from workflow.services import engine, formal_review
+from workflow.services import engine, files, formal_review
 from workflow.services.calls import form_fields
 from workflow.services.errors import GuardFailed, Invalid, ServiceError
 from workflow.services.visibility import applications_query, calls_query, can_view
@@ -176,7 +176,7 @@ def guide_file(call_id: int, att_id: int) -> Response:
     row = db.session.get(Attachment, att_id)
     if call is None or row is None or row.call_id != call.id or not can_view(current_user, call):
         abort(404)
-    return send_file(svc.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
+    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
                      download_name=row.filename)
 
 
@@ -389,7 +389,7 @@ def download(app_id: int, sha256: str) -> Response:
         row = svc.attachment_for(current_user, app, sha256)
     except ServiceError:
         abort(404)
-    return send_file(svc.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
+    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
                      download_name=row.filename)
 
 
@@ -402,7 +402,7 @@ def document_pdf(app_id: int, doc_id: int) -> Response:
     doc = db.session.get(Document, doc_id)
     if doc is None or doc.application_id != app.id:
         abort(404)
-    return send_file(svc.store().path(doc.sha256), mimetype="application/pdf",
+    return send_file(files.store().path(doc.sha256), mimetype="application/pdf",
                      download_name=f"申报书-{app.receipt_no}-第{doc.round}次.pdf")
 
 

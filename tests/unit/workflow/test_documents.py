@@ -8,7 +8,7 @@ from pypdf import PdfReader
 
 from tests.factories import CallFactory, OrganizationFactory, UserFactory
 from workflow.models import Document, OutboxEvent, db
-from workflow.services import applications, documents, outbox
+from workflow.services import applications, documents, files, outbox
 
 FORM = [
     {"name": "summary", "label": "项目摘要", "type": "longtext", "required": True},
@@ -36,7 +36,7 @@ def submitted(app):
 
 
 def text_of(doc):
-    with applications.store().open(doc.sha256) as fh:
+    with files.store().open(doc.sha256) as fh:
         reader = PdfReader(io.BytesIO(fh.read()))
     return "\n".join(page.extract_text() for page in reader.pages)
 
