@@ -105,3 +105,20 @@ def check_password(password: str, username: str = "") -> str:
     if username and username.lower() in lowered:
         raise FieldError("密码不能包含用户名")
     return password
+
+
+MAX_ID = 2**31 - 1
+
+
+def parse_id(value: object) -> int | None:
+    """A positive database id from JSON or a form (ASCII digits only), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value <= MAX_ID else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 10:
+            number = int(text)
+            return number if 0 < number <= MAX_ID else None
+    return None

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from forms import parse_id
 from workflow.api.errors import error_json, http_exception_json
 from workflow.extensions import csrf
 from workflow.models import User
@@ -36,7 +37,10 @@ def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 400/415 in the API's error shape."""
     if not request.is_json:
         raise UnsupportedMedia("请求体应为 JSON（Content-Type: application/json）")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes
+        data = None
     if not isinstance(data, dict):
         raise ServiceError("请求体不是合法的 JSON 对象", code="malformed_json")
     return data
@@ -47,10 +51,10 @@ def if_match() -> int | None:
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    version = parse_id(raw.strip().removeprefix("W/").strip('"'))
+    if version is None:
         raise Invalid("If-Match 应为版本号（整数）", details={"If-Match": raw})
-    return int(value)
+    return version
 
 
 def current_api_user() -> User:

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response, jsonify, request, send_file
 
+from forms import parse_id
 from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
 from workflow.api.openapi import document
 from workflow.models import Application, Attachment, Call, User, db
@@ -65,11 +66,11 @@ def list_applications() -> Response:
     for key, column in (("organization", Application.organization_id),
                         ("call", Application.call_id)):
         if args.get(key):
-            if not args[key].isdigit():
-                raise Invalid("筛选参数应为整数", details={key: "应为整数"})
-            query = query.where(column == int(args[key]))
-    page = int(args["page"]) if args.get("page", "").isdigit() else 1
-    per_page = min(int(args["per_page"]) if args.get("per_page", "").isdigit() else 50, 100)
+            if parse_id(args[key]) is None:
+                raise Invalid("筛选参数应为正整数", details={key: "应为正整数"})
+            query = query.where(column == parse_id(args[key]))
+    page = min(parse_id(args.get("page")) or 1, 100000)
+    per_page = min(parse_id(args.get("per_page")) or 50, 100)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(Application.id.desc())
                               .offset((max(page, 1) - 1) * per_page).limit(per_page))

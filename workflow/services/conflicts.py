@@ -18,13 +18,10 @@ from workflow.models import (
     db,
     utcnow,
 )
+from workflow.services.matching import CONFLICT_LABELS
 from workflow.timeutil import SHANGHAI
 
-LABELS = {
-    "same_org": "同单位", "declared": "申报人或专家声明回避", "near_relative": "近亲属",
-    "teacher_student": "师生关系", "joint_work": "近三年合作（项目、论文、专利）",
-    "same_call": "申报同一批次", "sanctioned": "科研失信处理期内",
-}
+LABELS = CONFLICT_LABELS  # one set of names for the conflict types
 JOINT_WORK_YEARS = 3
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from forms import parse_id
 from states import ApplicationState
 from workflow.models import (
     Application,
@@ -31,8 +32,8 @@ def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
     challenge = None
     raw_challenge = str(data.get("challenge_id") or "")
     if raw_challenge:
-        challenge = db.session.get(Challenge, int(raw_challenge)) if \
-            raw_challenge.isdigit() else None
+        challenge_id = parse_id(raw_challenge)
+        challenge = db.session.get(Challenge, challenge_id) if challenge_id else None
         if challenge is None or challenge.call_id != call.id:
             errors["challenge_id"] = "请选择本批次的榜单"
     try:
@@ -43,8 +44,8 @@ def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
     if not place:
         errors["place"] = "请填写答辩地点"
     panel_raw = data.get("panel") or []
-    panel_ids = [int(p) for p in (panel_raw if isinstance(panel_raw, list) else [panel_raw])
-                 if str(p).isdigit()]
+    panel_ids = [i for i in (parse_id(p) for p in (
+        panel_raw if isinstance(panel_raw, list) else [panel_raw])) if i is not None]
     panel = [u for u in (db.session.get(User, i) for i in panel_ids)
              if u is not None and u.has_role("expert")]
     if len(panel) < 3:

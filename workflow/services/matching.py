@@ -112,12 +112,12 @@ LAST_RESORT: Final = 10 * COST_SCALE
 
 CONFLICT_LABELS: Final[dict[str, str]] = {
     "same_org": "同单位",
-    "declared": "申报人声明回避",
+    "declared": "申报人或专家声明回避",
     "near_relative": "近亲属",
     "teacher_student": "师生关系",
-    "joint_work": "近三年合作",
+    "joint_work": "近三年合作（项目、论文、专利）",
     "same_call": "申报同一批次",
-    "sanctioned": "科研失信",
+    "sanctioned": "科研失信处理期内",
     "already_assigned": "已邀请过该专家",
 }
 
@@ -364,9 +364,10 @@ class _Pool:
         words = self.p_words[pi]
         hits = [self.word_pool[k] for k in words if k in self.word_pool]
         if hits:
-            u, count = np.unique(np.concatenate(hits) if len(hits) > 1 else hits[0],
-                                 return_counts=True)
-            inter = count.astype(np.float64)
+            count = np.bincount(np.concatenate(hits) if len(hits) > 1 else hits[0],
+                                minlength=s.size)
+            u = np.flatnonzero(count > 0)
+            inter = count[u].astype(np.float64)
             union = len(words) + self.n_kw[u] - inter
             s[u] = s[u] + W_KEYWORD * (inter / union)
         for o in self.proposals[pi].org_ids:
@@ -691,6 +692,25 @@ def _augmenting_arcs(pool: _Pool, graph: _Graph, used: np.ndarray, k: int
     return list(arcs)
 
 
+def _reserves(pool: _Pool, graph: _Graph, used: np.ndarray, reserves: int
+              ) -> dict[int, list[int]]:
+    """Per proposal, its most similar candidates not chosen that still have load left."""
+    if reserves <= 0 or not graph.prop.size:
+        return {}
+    free = _residual(pool, graph, used) > 0
+    idx = np.flatnonzero(~used & free[graph.exp])
+    idx = idx[np.lexsort((graph.exp[idx], -graph.score[idx], graph.prop[idx]))]
+    props = graph.prop[idx]
+    _, start, size = np.unique(props, return_index=True, return_counts=True)
+    rank = np.arange(idx.size) - np.repeat(start, size)
+    keep = idx[rank < reserves]
+    out: dict[int, list[int]] = {p.id: [] for p, n in zip(pool.proposals, pool.need.tolist(),
+                                                             strict=True) if n > 0}
+    for p, e in zip(graph.prop[keep].tolist(), graph.exp[keep].tolist(), strict=True):
+        out[pool.proposals[p].id].append(pool.experts[e].id)
+    return out
+
+
 def _result(pool: _Pool, prop: np.ndarray, exp: np.ndarray, score: np.ndarray,
             objective: int, explanation: dict[str, Any],
             reserves: dict[int, list[int]] | None = None) -> Assignment:
@@ -733,7 +753,8 @@ def _result(pool: _Pool, prop: np.ndarray, exp: np.ndarray, score: np.ndarray,
 
 def assign_optimal(proposals: Iterable[Proposal], experts: Iterable[Expert],
                    conflicts: Conflicts, *, max_candidates: int | None = 60,
-                   require_discipline: bool = False, seed: int = 0) -> Assignment:
+                   require_discipline: bool = False, seed: int = 0,
+                   reserves: int = 2) -> Assignment:
     """Give every proposal its reviewers at the least total cost (min-cost max-flow).
 
     Network: source → proposal (capacity ``needed``) → expert (capacity 1, cost
@@ -744,8 +765,12 @@ def assign_optimal(proposals: Iterable[Proposal], experts: Iterable[Expert],
     number placed is the maximum (or places more and solves again). The cost is exact on
     the candidate graph; see the module docstring for the pruning caveat. ``seed`` only
     breaks ties among equally similar experts when pruning; the result is deterministic
-    and independent of the input order.
+    and independent of the input order. ``reserves`` reserve experts (备选) per proposal
+    are its most similar candidates not chosen that still have load left after this run
+    (fewer when there are none; they hold no load).
     """
+    if reserves < 0:
+        raise ValueError("reserves must not be negative")
     if max_candidates is not None and max_candidates < 1:
         raise ValueError("max_candidates must be at least 1 (or None for no pruning)")
     t0 = time.perf_counter()
@@ -789,8 +814,12 @@ def assign_optimal(proposals: Iterable[Proposal], experts: Iterable[Expert],
         "seconds": {"index": round(t1 - t0, 4), "candidates": round(t2 - t1, 4),
                     "solve": round(t3 - t2, 4), "repair": round(t4 - t3, 4)},
     }
+    backups = _reserves(pool, graph, used, reserves)
+    explanation["reserves_per_proposal"] = reserves
+    explanation["reserves_short"] = {str(p): reserves - len(b) for p, b in backups.items()
+                                     if len(b) < reserves}
     return _result(pool, graph.prop[used], graph.exp[used], graph.score[used], objective,
-                   explanation)
+                   explanation, backups)
 
 
 def optimality_gap(proposals: Sequence[Proposal], experts: Sequence[Expert],

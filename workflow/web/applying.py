@@ -20,6 +20,7 @@ from flask import (
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from forms import parse_id
 from forms.commitments import (
     COMMITMENT_TEXT,
     COMMITMENT_TITLE,
@@ -117,7 +118,7 @@ def edit_call(call_id: int) -> Response | str | tuple[str, int]:
         try:
             version = request.form.get("version", "")
             call_svc.update_call(current_user, call, _call_form_data(),
-                                 int(version) if version.isdigit() else None)
+                                 parse_id(version))
             db.session.commit()
             flash("指南已更新", "info")
             return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
@@ -221,8 +222,8 @@ def applications() -> str:
     if scheme in ("baogan", "jiebang"):
         query = query.where(Application.call_id.in_(
             sa.select(Call.id).where(Call.scheme == scheme)))
-    if org.isdigit():
-        query = query.where(Application.organization_id == int(org))
+    if parse_id(org):
+        query = query.where(Application.organization_id == parse_id(org))
     rows = list(db.session.scalars(query.order_by(Application.id.desc()).limit(500)))
     orgs = list(db.session.scalars(sa.select(Organization).order_by(Organization.name)))
     return render_template("applications/list.html", rows=rows, orgs=orgs,
@@ -233,14 +234,14 @@ def applications() -> str:
 @login_required
 def new_application() -> Response | str | tuple[str, int]:
     call_id = request.values.get("call", "")
-    call = db.session.get(Call, int(call_id)) if call_id.isdigit() else None
+    call = db.session.get(Call, parse_id(call_id)) if parse_id(call_id) else None
     if call is None or not can_view(current_user, call):
         abort(404)
     if request.method == "POST":
         challenge = request.form.get("challenge", "")
         try:
             app = svc.create_draft(current_user, call.id, request.form.get("title"),
-                                   int(challenge) if challenge.isdigit() else None)
+                                   parse_id(challenge) if challenge else None)
             db.session.commit()
             return redirect(url_for("applying.edit_application", app_id=app.id))
         except ServiceError as err:
@@ -325,7 +326,7 @@ def edit_application(app_id: int) -> Response | str | tuple[str, int]:
     version = request.form.get("version", "")
     try:
         svc.save_draft(current_user, app, request.form.get("title"), data,
-                       int(version) if version.isdigit() else None)
+                       parse_id(version))
         if action == "sign":
             svc.sign(current_user, app)
         if action == "submit":
@@ -443,7 +444,7 @@ def formal_review_one(app_id: int) -> Response:
 @bp.route("/applications/bulk", methods=["POST"])
 @login_required
 def bulk() -> Response:
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = [i for i in (parse_id(v) for v in request.form.getlist("ids")) if i is not None]
     try:
         report = formal_review.decide(current_user, ids, request.form.get("decision", ""),
                                       request.form.get("comment", ""), None,
@@ -456,7 +457,7 @@ def bulk() -> Response:
     except ServiceError as err:
         db.session.rollback()
         _flash_error(err)
-    return redirect(request.referrer or url_for("applying.applications"))
+    return redirect(url_for("applying.applications", state="formal_review"))
 
 
 @bp.route("/integrity", methods=["GET", "POST"])

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from forms import parse_id
 from states import diagram
 from workflow.models import db
 from workflow.services import audit, engine
@@ -90,7 +91,7 @@ def fire(collection: str, entity_id: int) -> Response:
     version = request.form.get("version", "")
     try:
         result = engine.fire(row, trigger, current_user, comment=comment,
-                             expected_version=int(version) if version.isdigit() else None,
+                             expected_version=parse_id(version),
                              ip=request.remote_addr)
         db.session.commit()
     except GuardFailed as err:

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from forms import parse_id
 from workflow.models import Application, Call, ReviewAssignment, ReviewDraw, db
 from workflow.services import engine, reviews
 from workflow.services.conflicts import LABELS
@@ -117,7 +118,8 @@ def assign(call_id: int) -> Response | str:
         def number(name: str) -> int | str | None:
             # Digits become a number; anything else typed goes on to be refused clearly.
             raw = request.form.get(name, "").strip()
-            return int(raw) if raw.isdigit() else (raw or None)
+            number = parse_id(raw)
+            return number if number is not None else (raw or None)
 
         try:
             report = reviews.assign(current_user, call, request.form.get("mode"),
@@ -149,7 +151,7 @@ def add_reviewer(app_id: int) -> Response:
         abort(404)
     expert_id = request.form.get("expert_id", "")
     try:
-        reviews.add_reviewer(current_user, app, int(expert_id) if expert_id.isdigit() else None)
+        reviews.add_reviewer(current_user, app, parse_id(expert_id))
         db.session.commit()
         flash("已增加评审专家", "info")
     except ServiceError as err:
@@ -383,7 +385,7 @@ def select_teams(challenge_id: int) -> Response:
         abort(404)
     k = request.form.get("k", "")
     try:
-        result = svc.select_teams(current_user, challenge, int(k) if k.isdigit() else None,
+        result = svc.select_teams(current_user, challenge, parse_id(k),
                                   request.remote_addr)
         db.session.commit()
         flash("入选团队：" + "、".join(a.title for a in result.chosen), "info")

@@ -161,6 +161,8 @@ def test_shortlists_too_short_for_a_crowded_pool_are_repaired_to_the_maximum(poo
 
 def optimal_is_sound_and_maximal(pool, k):
     proposals, experts, conflicts = pool
+    props = {p.id: p for p in proposals}
+    exps = {e.id: e for e in experts}
     result = matching.assign_optimal(proposals, experts, conflicts, max_candidates=k)
     assert matching.check(result, proposals, experts, conflicts) == []
     sound(result, proposals, experts, conflicts)
@@ -175,9 +177,16 @@ def optimal_is_sound_and_maximal(pool, k):
     if k >= len(experts):
         assert result.objective == exact.objective
     event(f"pruning cost something: {result.objective > exact.objective}")
+    # Reserves still have load left after the run; the input order changes nothing.
+    for backups in result.reserves.values():
+        assert len(backups) <= 2
+        for eid in backups:
+            assert sum(1 for _, e in result.pairs if e == eid) < room(exps[eid])
+    again = matching.assign_optimal(proposals[::-1], experts[::-1], conflicts,
+                                    max_candidates=k)
+    assert (again.pairs, again.reserves, again.objective) == \
+        (result.pairs, result.reserves, result.objective)
     # The vectorised scorer and the reference similarity agree to the last bit.
-    props = {p.id: p for p in proposals}
-    exps = {e.id: e for e in experts}
     assert result.objective == sum(matching.pair_cost(exps[e], props[p])
                                    for p, e in result.pairs)
 
@@ -283,11 +292,13 @@ def test_optimal_finds_the_known_best_assignment():
     assert result.pairs == [(1, 2), (2, 1)]
     assert result.objective == 10 * 400 + 10 * 0
     assert result.unfilled == {}
+    assert result.reserves == {1: [], 2: []}  # nobody else eligible has load left
     assert matching.check(result, [p1, p2], experts, conflicts) == []
     # Given load, e3 (perfect for both) takes p1, never p2: same organisation.
     e3 = Expert(3, 20, ("TF",), ("a", "b"), load_cap=5)
     result = matching.assign_optimal([p1, p2], [e1, e2, e3, e4_away, e5_declared], conflicts)
     assert result.pairs == [(1, 3), (2, 1)]
+    assert result.reserves == {1: [2], 2: [2]}  # e3 never for p2, e1 is full
 
 
 def test_pruning_that_cuts_feasibility_is_repaired_and_certified():
@@ -445,9 +456,9 @@ def test_explain_names_every_conflict_in_chinese():
     everything = {(9, 7): [*KINDS, "same_org", "other_code"]}
     info = matching.explain(expert, proposal, everything)
     assert info["may_pair"] is False
-    assert info["conflict_labels"] == ["同单位", "申报人声明回避", "近亲属", "师生关系",
-                                       "近三年合作", "申报同一批次", "科研失信",
-                                       "其他回避（other_code）"]
+    assert info["conflict_labels"] == ["同单位", "申报人或专家声明回避", "近亲属", "师生关系",
+                                       "近三年合作（项目、论文、专利）", "申报同一批次",
+                                       "科研失信处理期内", "其他回避（other_code）"]
     assert info["summary"].startswith("需回避：同单位、")
     # Same organisation is found without being told.
     assert matching.explain(expert, proposal, None)["conflict_labels"] == ["同单位"]
