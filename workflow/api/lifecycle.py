@@ -68,7 +68,8 @@ def _register(collection: str, kind: str) -> None:
             raise Invalid("请求字段有误", details=errors)
         try:
             row = _visible(kind, entity_id, lock=True)
-            result = engine.fire(row, str(trigger), current_api_user(), comment=str(comment),
+            result = engine.fire_generic(row, str(trigger), current_api_user(),
+                                         comment=str(comment),
                                  data=data or {}, expected_version=if_match(),
                                  ip=request.remote_addr)
             db.session.commit()

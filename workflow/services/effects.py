@@ -65,7 +65,7 @@ def _notice_opens(ctx: GuardContext, ch: Changes) -> None:
 
 @effect("application", "finish_defence")
 def _defence(ctx: GuardContext, ch: Changes) -> None:
-    if "defence_score" in ctx.data:
+    if "defence_score" in ctx.data:  # only the defence service reaches this trigger
         _merge_data(ctx, ch, defence_score=str(ctx.data["defence_score"]))
 
 

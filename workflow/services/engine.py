@@ -25,6 +25,27 @@ from workflow.services.entities import ENTITIES, Entity, entity_of
 from workflow.services.errors import Conflict, Forbidden, GuardFailed, NotFound
 from workflow.services.guards import GUARDS, GuardContext, Reason
 
+# Triggers with more to them than the transition (a receipt and the round's snapshot, the
+# review finishing the application, a reserve invited, the panel's scores): they are
+# fired by their own services, never through the generic transitions endpoint or page.
+SERVICE_ONLY: dict[tuple[str, str], str] = {
+    ("application", "submit"): "请在申报书填写页提交",
+    ("application", "resubmit"): "请在申报书填写页重新提交",
+    ("review", "submit_scores"): "请在评分页提交评分",
+    ("review", "decline"): "请在评审任务页谢绝（可同时声明回避）",
+    ("application", "finish_defence"): "请在答辩页按评审组评分完成答辩",
+}
+
+
+def fire_generic(row: Any, trigger: str, actor: User | None, **kwargs: Any) -> FireResult:
+    """``fire`` for the generic transitions endpoint and page: refuses service-only
+    triggers with a pointer to the right place."""
+    kind = entity_of(row).kind
+    if (kind, trigger) in SERVICE_ONLY:
+        raise Conflict(SERVICE_ONLY[(kind, trigger)], code="use_dedicated_action")
+    return fire(row, trigger, actor, **kwargs)
+
+
 # After entering one of these states the system moves on at once, in the same unit of
 # work: routing a (re)submitted application by the call's optional steps.
 AUTOMATIC: dict[tuple[str, str], str] = {("application", "submitted"): "forward"}
@@ -208,6 +229,8 @@ def options(row: Any, actor: User | None, now: datetime | None = None) -> list[O
     steps = entity.steps(row)
     out: list[Option] = []
     for spec in entity.lifecycle.available(row.state, steps):
+        if (entity.kind, spec.trigger) in SERVICE_ONLY:
+            continue
         reasons: list[Reason] = []
         try:
             role = _acting_role(entity, spec, row, actor, None)

@@ -119,8 +119,9 @@ def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
     per = call.reviewers_per_application if per_application is None else per_application
     if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 15:
         errors["per_application"] = "每项评审专家数应为1至15的整数"
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        errors["seed"] = "随机种子应为非负整数"
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
+                             or not 0 <= seed < 2**31):
+        errors["seed"] = "随机种子应为0至2147483647之间的整数"
     if errors:
         raise Invalid("分配参数有误", details=errors)
     if call.state not in (CallState.closed, CallState.reviewing):
@@ -297,6 +298,7 @@ def save_scores(expert: User, review: ReviewAssignment, scores: Any, comment: An
 def _maybe_finish(app: Application) -> None:
     """Once every active review of ``app`` is submitted and there are enough, the system
     moves it on (to defence or to reviewed)."""
+    app = engine.load("application", app.id, lock=True)  # two last reviews at once
     states = [r.state for r in db.session.scalars(sa.select(ReviewAssignment).where(
         ReviewAssignment.application_id == app.id, ReviewAssignment.state.in_(ACTIVE)))]
     if states and all(s is ReviewState.submitted for s in states) and \
@@ -331,5 +333,7 @@ def explain_pair(actor: User, app: Application, expert: User) -> dict[str, Any]:
     if profile is None:
         raise NotFound("该用户不在专家库中")
     proposals, experts, codes = _inputs([app], app.call.reviewers_per_application)
-    mine = next(e for e in experts if e.id == expert.id)
+    mine = next((e for e in experts if e.id == expert.id), None)
+    if mine is None:
+        raise NotFound("该专家已停用")
     return matching.explain(mine, proposals[0], codes)

@@ -90,7 +90,7 @@ def fire(collection: str, entity_id: int) -> Response:
     comment = request.form.get("comment", "")[:5000]
     version = request.form.get("version", "")
     try:
-        result = engine.fire(row, trigger, current_user, comment=comment,
+        result = engine.fire_generic(row, trigger, current_user, comment=comment,
                              expected_version=parse_id(version),
                              ip=request.remote_addr)
         db.session.commit()

@@ -36,14 +36,17 @@ def test_list_then_fire_then_history(client, setup):
     h = auth(client, "li")
     listed = client.get(f"/api/v1/applications/{row.id}/transitions", headers=h).get_json()
     assert listed["state"] == "draft" and listed["version"] == 1
-    submit = next(t for t in listed["transitions"] if t["trigger"] == "submit")
-    assert submit["allowed"] and submit["dest_label"] == "已提交"
-    resp = client.post(f"/api/v1/applications/{row.id}/transitions", headers=h,
-                       json={"trigger": "submit"})
+    withdraw = next(t for t in listed["transitions"] if t["trigger"] == "withdraw")
+    assert withdraw["allowed"] and withdraw["dest_label"] == "已撤回"
+    # Submission has more to it (receipt, snapshot): only its own endpoint does it.
+    assert "submit" not in [t["trigger"] for t in listed["transitions"]]
+    refused = client.post(f"/api/v1/applications/{row.id}/transitions", headers=h,
+                          json={"trigger": "submit"})
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "use_dedicated_action"
+    resp = client.post(f"/api/v1/applications/{row.id}/submit", headers=h)
     assert resp.status_code == 200, resp.get_json()
-    body = resp.get_json()
-    assert body["from"] == "draft" and body["final_state"] == "formal_review"
-    assert resp.headers["ETag"] == f'"{body["version"]}"'
+    assert resp.get_json()["state"] == "formal_review"
     hist = client.get(f"/api/v1/applications/{row.id}/history", headers=h).get_json()
     assert [e["trigger"] for e in hist["history"]] == ["submit", "forward"]
     assert hist["history"][1]["actor"] == "系统"
@@ -53,29 +56,31 @@ def test_refusals_have_their_status_and_the_error_shape(client, setup):
     row = setup
     url = f"/api/v1/applications/{row.id}/transitions"
     officer = auth(client, "officer")
-    resp = client.post(url, headers=officer, json={"trigger": "submit"})
+    resp = client.post(url, headers=officer, json={"trigger": "withdraw"})
     assert resp.status_code == 403 and resp.get_json()["error"]["code"] == "role_not_allowed"
     resp = client.post(url, headers=officer, json={"trigger": "reject", "comment": "x"})
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "invalid_state"
     li = auth(client, "li")
-    resp = client.post(url, headers={**li, "If-Match": '"7"'}, json={"trigger": "submit"})
+    resp = client.post(url, headers={**li, "If-Match": '"7"'}, json={"trigger": "withdraw"})
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "stale_version"
     resp = client.post(url, headers=li, json={"trigger": 5, "data": []})
     assert resp.status_code == 422
     assert set(resp.get_json()["error"]["details"]) == {"trigger", "data"}
-    resp = client.post(url, headers={**li, "If-Match": "abc"}, json={"trigger": "submit"})
+    resp = client.post(url, headers={**li, "If-Match": "abc"}, json={"trigger": "withdraw"})
     assert resp.status_code == 422
 
 
 def test_guard_failures_list_every_reason(client, setup):
     row = setup
-    row.data = {}
+    row.state = ApplicationState.formal_review
+    ApplicationFactory(call=row.call, applicant=row.applicant, title=row.title,
+                       state=ApplicationState.formal_review)
     db.session.commit()
-    resp = client.post(f"/api/v1/applications/{row.id}/transitions", headers=auth(client, "li"),
-                       json={"trigger": "submit"})
+    resp = client.post(f"/api/v1/applications/{row.id}/transitions",
+                       headers=auth(client, "officer"), json={"trigger": "pass_formal_review"})
     assert resp.status_code == 422
     codes = [d["code"] for d in resp.get_json()["error"]["details"]]
-    assert codes == ["fields_missing", "commitment_unsigned"]
+    assert codes == ["limit_per_call", "duplicate_title"]
 
 
 def test_matching_if_match_is_accepted(client, setup):
