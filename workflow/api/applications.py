@@ -14,7 +14,12 @@ from workflow.models import Application, Attachment, Call, User, db
 from workflow.services import applications as svc
 from workflow.services import engine, files
 from workflow.services.errors import Invalid, NotFound
-from workflow.services.visibility import applications_query, can_view_application
+from workflow.services.visibility import (
+    applications_query,
+    assigned_expert,
+    can_view_application,
+    expert_projection,
+)
 
 
 def attachment_json(a: Attachment) -> dict[str, Any]:
@@ -44,6 +49,18 @@ def _visible(app_id: int) -> Application:
     if app is None or not can_view_application(current_api_user(), app):
         raise NotFound("申报书不存在或无权查看")
     return app
+
+
+def expert_json(app: Application) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": app.id, "call_id": app.call_id, "challenge_id": app.challenge_id,
+        "title": app.title, "state": app.state.value, "state_label": app.state.label,
+        "scheme": app.call.scheme.value, "data": expert_projection(app, app.data or {}),
+    }
+    if not app.call.hide_applicant:
+        body["organization"] = {"id": app.organization.id, "name": app.organization.name}
+        body["applicant"] = {"id": app.applicant.id, "name": app.applicant.name}
+    return body
 
 
 @api_bp.get("/v1/applications")
@@ -96,6 +113,10 @@ def create_application() -> tuple[Response, int, dict[str, str]]:
 @document("申报书详情", responses={200: "详情", 404: "不存在或无权查看"})
 @token_required
 def get_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
+    app = db.session.get(Application, app_id)
+    if app is not None and assigned_expert(current_api_user(), app) and \
+            not can_view_application(current_api_user(), app):
+        return jsonify(expert_json(app)), 200, {"ETag": f'"{app.version}"'}
     app = _visible(app_id)
     return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from states import CallState
+from states import CallState, ReviewState
 from workflow.models import Application, Call, ReviewAssignment, Tranche, User, db
 from workflow.permissions import has_role, same_organization
 
@@ -33,13 +33,33 @@ def can_view_application(user: User, app: Application) -> bool:
         return True
     if user.has_role("applicant", "org_admin") and same_organization(user, app):
         return True
-    if user.has_role("demand") and app.challenge is not None and \
-            app.challenge.demand_org_id == user.organization_id:
-        return True
-    if user.has_role("expert"):
-        return bool(db.session.scalar(sa.select(ReviewAssignment.id).where(
-            ReviewAssignment.application_id == app.id, ReviewAssignment.expert_id == user.id)))
-    return False
+    return bool(user.has_role("demand") and app.challenge is not None
+                and app.challenge.demand_org_id == user.organization_id)
+
+
+def assigned_expert(user: User, app: Application) -> bool:
+    """An expert reads an application through their review, while the review is theirs
+    (an invitation declined or expired gives no more access)."""
+    return user.has_role("expert") and bool(db.session.scalar(
+        sa.select(ReviewAssignment.id).where(
+            ReviewAssignment.application_id == app.id, ReviewAssignment.expert_id == user.id,
+            ReviewAssignment.state.in_(EXPERT_READS))))
+
+
+EXPERT_READS = (ReviewState.invited, ReviewState.accepted, ReviewState.submitted)
+
+
+def expert_projection(app: Application, data: dict[str, Any]) -> dict[str, Any]:
+    """What an expert may read of the answers: no 身份证号 of anyone."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("commitment", "pledge", "contract"):
+            continue
+        if isinstance(value, list):
+            value = [{k: v for k, v in row.items() if k != "id_number"}
+                     if isinstance(row, dict) else row for row in value]
+        out[key] = value
+    return out
 
 
 def can_view_history(user: User, row: Any) -> bool:
@@ -61,10 +81,6 @@ def applications_query(user: User) -> sa.Select[Application]:
 
         conditions.append(Application.challenge_id.in_(
             sa.select(Challenge.id).where(Challenge.demand_org_id == user.organization_id)))
-    if user.has_role("expert"):
-        conditions.append(Application.id.in_(
-            sa.select(ReviewAssignment.application_id).where(
-                ReviewAssignment.expert_id == user.id)))
     return query.where(sa.or_(*conditions)) if conditions else query.where(sa.false())
 
 

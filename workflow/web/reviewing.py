@@ -105,7 +105,9 @@ def _answers() -> dict[str, Any]:
         shown = shown_values(fields, app.data or {})
         return [(f["label"], shown[f["name"]]) for f in fields]
 
-    return {"answers": answers}
+    from workflow.services.applications import attachments_of
+
+    return {"answers": answers, "attachments_of": attachments_of}
 
 
 @bp.route("/calls/<int:call_id>/assign", methods=["GET", "POST"])
@@ -393,3 +395,21 @@ def select_teams(challenge_id: int) -> Response:
         db.session.rollback()
         _flash(err)
     return redirect(url_for("reviewing.defence", call_id=challenge.call_id))
+
+
+@bp.route("/reviews/<int:review_id>/attachments/<sha256>")
+@login_required
+def review_attachment(review_id: int, sha256: str) -> Response:
+    """The application's attachments, for the expert reviewing it."""
+    from flask import send_file
+
+    from workflow.models import Attachment
+    from workflow.services import files
+
+    review = _mine(review_id)
+    row = db.session.scalar(sa.select(Attachment).where(
+        Attachment.application_id == review.application_id, Attachment.sha256 == sha256))
+    if row is None or review.state.value not in ("invited", "accepted", "submitted"):
+        abort(404)
+    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
+                     download_name=row.filename)

@@ -101,20 +101,31 @@ def test_another_organisations_researcher_sees_nothing(client, setup, path):
     assert resp.status_code == 404
 
 
-def test_an_expert_sees_only_assigned_applications_and_reviews(client, setup):
+def test_an_expert_reads_only_through_their_review(client, setup):
     row = setup
+    row.data = {**row.data, "team": [{"name": "张三", "id_number": "362101198001010019",
+                                      "org": "某大学"}]}
+    db.session.commit()
     h = auth(client, "expert")
-    assert client.get(f"/api/v1/applications/{row.id}/history", headers=h).status_code == 404
+    assert client.get(f"/api/v1/applications/{row.id}", headers=h).status_code == 404
     from workflow.models import User
 
     expert = db.session.scalar(db.select(User).where(User.username == "expert"))
     review = ReviewAssignment(application=row, expert=expert)
     db.session.add(review)
     db.session.commit()
-    assert client.get(f"/api/v1/applications/{row.id}/history", headers=h).status_code == 200
+    body = client.get(f"/api/v1/applications/{row.id}", headers=h).get_json()
+    assert body["title"] == row.title and body["data"]["team"][0]["name"] == "张三"
+    assert "362101198001010019" not in str(body)  # no one's 身份证号 for experts
+    assert client.get(f"/api/v1/applications/{row.id}/history", headers=h).status_code == 404
     assert client.get(f"/api/v1/reviews/{review.id}/transitions", headers=h).status_code == 200
     li = auth(client, "li")
     assert client.get(f"/api/v1/reviews/{review.id}/history", headers=li).status_code == 404
+    from states import ReviewState
+
+    review.state = ReviewState.declined
+    db.session.commit()
+    assert client.get(f"/api/v1/applications/{row.id}", headers=h).status_code == 404
 
 
 def test_draft_calls_are_hidden_from_researchers(client, setup):
