@@ -199,7 +199,7 @@ RECORD_LABELS = {
     "create": "创建", "update": "修改", "seed": "演示数据", "sign_commitment": "签署承诺书",
     "sign_pledge": "签署军令状", "add_challenge": "发布榜单", "attach_guide": "上传指南附件",
     "invite": "发出评审邀请", "assign_reviewers": "分配评审专家", "add_reviewer": "增加评审专家",
-    "schedule_defence": "安排答辩",
+    "schedule_defence": "安排答辩", "sign_task_book": "签署任务书",
 }
 
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from celery import Celery, Task
 from flask import Flask
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from workflow import config as config_module
 from workflow.extensions import babel, csrf, db, login_manager, migrate
@@ -34,6 +35,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
 
+    app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
@@ -68,6 +70,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     outbox.init_app(app)
     return app
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:id>`` matches ids a database column can hold; a larger number is a 404."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _select_locale() -> str:

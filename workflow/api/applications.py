@@ -209,3 +209,13 @@ def get_document(doc_id: int) -> Response:
     _visible(doc.application_id)
     return send_file(files.store().path(doc.sha256), mimetype="application/pdf",
                      download_name=f"{doc.kind}-{doc.application_id}-{doc.round}.pdf")
+
+
+@api_bp.post("/v1/applications/<int:app_id>/task-book/sign")
+@document("项目负责人或发榜方签署任务书", responses={200: "已签署", 403: "不是签署方",
+                                               409: "项目未立项"})
+@token_required
+def sign_task_book(app_id: int) -> Response:
+    app = svc.sign_task_book(current_api_user(), _visible(app_id))
+    db.session.commit()
+    return jsonify(application_json(app, current_api_user()))

@@ -138,7 +138,7 @@ def authenticate(username: str, password: str, ip: str | None, channel: str = "w
     After ``LOGIN_MAX_FAILURES`` failures for one username (or four times that from one
     address) within ``LOGIN_LOCK_MINUTES``, further attempts are refused unchecked.
     """
-    username = (username or "").strip()[:64]
+    username = (username or "").replace("\x00", "").strip()[:64]
     limit = current_app.config["LOGIN_MAX_FAILURES"]
     by_user, by_ip = _recent_failures(username, ip)
     if by_user >= limit or by_ip >= 4 * limit:

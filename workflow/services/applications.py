@@ -254,3 +254,27 @@ def attachment_for(actor: User, app: Application, sha256: str) -> Attachment:
 def attachments_of(app: Application) -> list[Attachment]:
     return list(db.session.scalars(sa.select(Attachment).where(
         Attachment.application_id == app.id).order_by(Attachment.id)))
+
+
+def sign_task_book(actor: User, app: Application) -> Application:
+    """The team (the principal investigator) or, for 揭榜挂帅, the demand side signs the
+    task book (任务书); the officer's sign_contract then signs for the bureau."""
+    app = engine.load("application", app.id, lock=True)
+    if app.state is not ApplicationState.approved:
+        raise Conflict("只有已立项的项目可以签署任务书", code="invalid_state")
+    if actor.has_role("applicant") and app.applicant_id == actor.id:
+        party = "team"
+    elif actor.has_role("demand") and app.challenge is not None and \
+            app.challenge.demand_org_id == actor.organization_id:
+        party = "demand"
+    else:
+        raise Forbidden("只有项目负责人或发榜方可以在此签署任务书", code="not_party")
+    contract = dict((app.data or {}).get("contract") or {})
+    contract["signed_by"] = sorted(set(contract.get("signed_by", [])) | {party})
+    contract[f"{party}_signed_at"] = utcnow().isoformat()
+    contract[f"{party}_signer"] = actor.name
+    app.data = {**(app.data or {}), "contract": contract}
+    db.session.flush()
+    audit.record(app, "application", "sign_task_book", actor, "applicant" if party == "team"
+                 else "demand", app.state.value, app.state.value, data={"party": party})
+    return app

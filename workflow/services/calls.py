@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any
 
@@ -45,7 +45,10 @@ def parse_local_time(value: Any) -> datetime:
         raise FieldError("时间格式应为 YYYY-MM-DD HH:MM") from err
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=SHANGHAI)
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise FieldError("时间超出可用范围") from err
 
 
 def _int(value: Any, lo: int, hi: int, label: str) -> int:
@@ -72,7 +75,7 @@ def _rubric(value: Any) -> list[dict[str, Any]]:
             weight, top = Decimal(str(crit.get("weight"))), int(crit.get("max", 100))
         except (ArithmeticError, TypeError, ValueError) as err:
             raise FieldError(f"第{i}项评分标准的权重或满分有误") from err
-        if weight <= 0 or top <= 0:
+        if not weight.is_finite() or weight <= 0 or top <= 0:
             raise FieldError(f"第{i}项评分标准的权重和满分应大于零")
         names.add(name)
         total += weight
@@ -127,6 +130,7 @@ PARSERS: dict[str, Any] = {
     "rubric": _rubric,
     "tranche_plan": _tranche_plan,
     "checklist": _checklist,
+    "hide_applicant": lambda v: v is True or str(v).lower() in ("on", "1", "true", "是"),
 }
 
 
@@ -154,7 +158,8 @@ def _positive_wan(value: Any, label: str) -> Decimal:
 
 
 def _steps(value: Any) -> list[str]:
-    if not isinstance(value, list) or any(v not in STEPS for v in value):
+    if not isinstance(value, list) or any(not isinstance(v, str) or v not in STEPS
+                                          for v in value):
         raise FieldError("可选环节应为：" + "、".join(f"{k}（{v}）" for k, v in STEPS.items()))
     return sorted(set(value))
 
@@ -202,7 +207,7 @@ def create_call(actor: User, data: dict[str, Any]) -> Call:
 
 
 # What may still change once a call is published: nothing researchers rely on.
-EDITABLE_WHEN_PUBLISHED = {"guide", "closes_at", "form_schema", "checklist",
+EDITABLE_WHEN_PUBLISHED = {"guide", "closes_at", "form_schema", "checklist", "hide_applicant",
                            "reviewers_per_application", "notice_days", "notice_working_days",
                            "collective_threshold", "rubric"}
 
@@ -216,7 +221,9 @@ def update_call(actor: User, call: Call, data: dict[str, Any],
     if call.state not in (CallState.draft, CallState.published):
         raise Conflict(f"指南当前为“{call.state.label}”，不能再修改", code="invalid_state")
     if call.state is CallState.published:
-        locked = sorted(set(values) - EDITABLE_WHEN_PUBLISHED)
+        # The edit page sends every field; only a changed one counts.
+        locked = sorted(k for k in set(values) - EDITABLE_WHEN_PUBLISHED
+                        if not _same(getattr(call, k), values[k]))
         if locked:
             raise Conflict("已发布的指南不能修改：" + "、".join(locked), code="published")
         if "closes_at" in values and values["closes_at"] < call.closes_at:
@@ -230,7 +237,7 @@ def update_call(actor: User, call: Call, data: dict[str, Any],
         if key == "form_schema":
             if set_form(call, value):
                 changes[key] = f"v{call.form_version}"
-        elif getattr(call, key) != value:
+        elif not _same(getattr(call, key), value):
             setattr(call, key, value)
             changes[key] = str(value)
     if changes:
@@ -238,6 +245,13 @@ def update_call(actor: User, call: Call, data: dict[str, Any],
         audit.record(call, "call", "update", actor, "officer", call.state.value,
                      call.state.value, data={"changes": changes})
     return call
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal as the edit page shows them (times to the minute)."""
+    if isinstance(old, datetime) and isinstance(new, datetime):
+        return old.replace(second=0, microsecond=0) == new.replace(second=0, microsecond=0)
+    return bool(old == new)
 
 
 def set_form(call: Call, fields: list[dict[str, Any]]) -> bool:

@@ -19,7 +19,7 @@ from workflow.models import (
     User,
     db,
 )
-from workflow.services import audit, engine, ranking
+from workflow.services import audit, conflicts, engine, ranking
 from workflow.services.calls import parse_local_time
 from workflow.services.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.services.results import call_results
@@ -89,6 +89,10 @@ def record_score(actor: User, session: DefenceSession, app: Application, score: 
         raise Forbidden("您不是本场答辩的评审组成员", code="not_panelist")
     if app not in teams(session):
         raise Conflict("该项目不在本场答辩中", code="not_in_session")
+    if role == "expert":
+        found = conflicts.reasons(actor, app)
+        if found:
+            raise Forbidden("您需回避该项目：" + "、".join(found), code="conflict")
     try:
         value = Decimal(str(score).strip())
     except InvalidOperation as err:

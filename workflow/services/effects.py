@@ -72,17 +72,17 @@ def _defence(ctx: GuardContext, ch: Changes) -> None:
 @effect("application", "sign_contract")
 def _contract(ctx: GuardContext, ch: Changes) -> None:
     contract = dict((ctx.row.data or {}).get("contract") or {})
-    signed = sorted(set(contract.get("signed_by", [])) | set(ctx.data.get("signed_by", [])))
+    signed = sorted(set(contract.get("signed_by", [])) | {"bureau"})
     contract.update(signed_by=signed, signed_at=ctx.now.isoformat())
     _merge_data(ctx, ch, contract=contract)
 
 
 @effect("application", "pass_acceptance", "fail_acceptance")
 def _acceptance(ctx: GuardContext, ch: Changes) -> None:
-    verdict = "pass" if ctx.data.get("verdict", "pass") == "pass" else "fail"
+    verdict = "pass" if (ctx.text("verdict") or "pass") == "pass" else "fail"
     if ctx.data:
         _merge_data(ctx, ch, acceptance={"verdict": verdict,
-                                          "opinions": ctx.data.get("opinions", "")})
+                                          "opinions": ctx.text("opinions")})
 
 
 @effect("review", "decline")
@@ -108,11 +108,11 @@ def _prepared(ctx: GuardContext, ch: Changes) -> None:
 @effect("tranche", "approve")
 def _approved(ctx: GuardContext, ch: Changes) -> None:
     ch.set(ctx.row, "approved_by_id", ctx.actor.id if ctx.actor else None)
-    if ctx.data.get("decision_ref"):
-        ch.set(ctx.row, "decision_ref", str(ctx.data["decision_ref"]).strip())
+    if ctx.text("decision_ref"):
+        ch.set(ctx.row, "decision_ref", ctx.text("decision_ref")[:100])
 
 
 @effect("tranche", "release")
 def _released(ctx: GuardContext, ch: Changes) -> None:
-    ch.set(ctx.row, "payment_ref", str(ctx.data["payment_ref"]).strip())
+    ch.set(ctx.row, "payment_ref", ctx.text("payment_ref")[:100])
     ch.set(ctx.row, "released_at", ctx.now)

@@ -51,6 +51,11 @@ class GuardContext:
     now: datetime
     steps: frozenset[str] = field(default_factory=frozenset)
 
+    def text(self, key: str) -> str:
+        """A text the caller sent in ``data`` (anything but a string counts as absent)."""
+        value = self.data.get(key)
+        return value.strip() if isinstance(value, str) else ""
+
 
 Guard = Callable[[GuardContext], list[Reason]]
 GUARDS: dict[str, Guard] = {}
@@ -109,7 +114,7 @@ def call_complete(ctx: GuardContext) -> list[Reason]:
 @guard("call_deadline_passed")
 def call_deadline_passed(ctx: GuardContext) -> list[Reason]:
     call: Call = ctx.row
-    if ctx.role != "system" and (ctx.data.get("early_close_reason") or ctx.comment):
+    if ctx.role != "system" and (ctx.text("early_close_reason") or ctx.comment):
         return []  # an officer may close early, saying why (recorded with the change)
     if ctx.now < call.closes_at:
         return refuse("deadline_not_reached", "尚未到截止时间；如需提前截止，请填写理由")
@@ -270,7 +275,7 @@ def reviews_complete(ctx: GuardContext) -> list[Reason]:
     done = sum(1 for r in reviews if r.state is ReviewState.submitted)
     pending = len(reviews) - done
     needed = app.call.reviewers_per_application
-    override = (ctx.data.get("override_reason") or ctx.comment or "").strip()
+    override = ctx.text("override_reason") or ctx.comment
     if ctx.role == "officer" and override:
         # The officer may move on before every review is in, saying why.
         return [] if done else refuse("no_scores", "至少需要一份专家评分")
@@ -304,9 +309,9 @@ def decision_approved(ctx: GuardContext) -> list[Reason]:
 @guard("objection_real_name")
 def objection_real_name(ctx: GuardContext) -> list[Reason]:
     out: list[Reason] = []
-    if not (ctx.data.get("objector_name") or "").strip():
+    if not ctx.text("objector_name"):
         out += refuse("anonymous_objection", "异议须实名提出：请填写异议人姓名")
-    if not (ctx.data.get("objector_contact") or "").strip():
+    if not ctx.text("objector_contact"):
         out += refuse("objection_contact_missing", "请填写异议人联系方式")
     if len((ctx.comment or "").strip()) < MIN_COMMENT:
         out += refuse("objection_text_missing", "请填写书面异议内容")
@@ -336,8 +341,9 @@ def no_open_objection(ctx: GuardContext) -> list[Reason]:
 @guard("contract_signed")
 def contract_signed(ctx: GuardContext) -> list[Reason]:
     app: Application = ctx.row
-    signed_by = set((app.data or {}).get("contract", {}).get("signed_by", []))
-    signed_by |= set(ctx.data.get("signed_by", []))
+    # The officer signs for the bureau now; the team and the demand side have signed
+    # the task book themselves before (applications.sign_task_book).
+    signed_by = set((app.data or {}).get("contract", {}).get("signed_by", [])) | {"bureau"}
     needed = {"bureau", "team"} | ({"demand"} if app.call.scheme is Scheme.jiebang else set())
     missing = needed - signed_by
     names = {"bureau": "市科技局", "team": "项目承担方", "demand": "发榜方"}
@@ -349,7 +355,7 @@ def contract_signed(ctx: GuardContext) -> list[Reason]:
 
 @guard("acceptance_recorded")
 def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
-    verdict = ctx.data.get("verdict") or (ctx.row.data or {}).get("acceptance", {}).get("verdict")
+    verdict = ctx.text("verdict") or (ctx.row.data or {}).get("acceptance", {}).get("verdict")
     if verdict != "pass":
         return refuse("acceptance_missing", "请先录入验收结论（含专家意见）")
     return []
@@ -414,7 +420,7 @@ def checker_not_maker(ctx: GuardContext) -> list[Reason]:
 def collective_decision_recorded(ctx: GuardContext) -> list[Reason]:
     tranche: Tranche = ctx.row
     threshold = tranche.application.call.collective_threshold
-    ref = (ctx.data.get("decision_ref") or tranche.decision_ref or "").strip()
+    ref = ctx.text("decision_ref") or (tranche.decision_ref or "").strip()
     if threshold is not None and tranche.amount >= threshold and not ref:
         return refuse("collective_decision_missing",
                       "金额达到“三重一大”标准，请先录入集体决策会议纪要编号")
@@ -423,7 +429,7 @@ def collective_decision_recorded(ctx: GuardContext) -> list[Reason]:
 
 @guard("payment_reference_given")
 def payment_reference_given(ctx: GuardContext) -> list[Reason]:
-    if not (ctx.data.get("payment_ref") or "").strip():
+    if not ctx.text("payment_ref"):
         return refuse("payment_ref_missing", "请填写支付凭证号")
     return []
 

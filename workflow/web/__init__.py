@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -21,8 +22,11 @@ from workflow.models import User
 from workflow.timeutil import local_time
 
 
-def wan(value: Decimal | int | None) -> str:
-    return format_wan(value)
+def wan(value: Decimal | int | str | None) -> str:
+    """Yuan (a Decimal, or the string kept in JSON) shown in 万元 with two decimals."""
+    if value in (None, ""):
+        return ""
+    return format_wan(Decimal(str(value)))
 
 
 ERROR_TITLES = {
@@ -109,6 +113,18 @@ def init_app(app: Flask) -> None:
 
             return error_json(409, "stale_version", message)
         return render_error(409, message), 409
+
+    @app.errorhandler(DataError)
+    def data_error(err: DataError) -> Any:
+        # A value the database cannot store (a NUL character, text past a column's length)
+        # that a check let through: refused, nothing kept.
+        db.session.rollback()
+        message = "提交的内容含有无法保存的字符或超出长度，请检查后重试"
+        if request.path.startswith("/api/"):
+            from workflow.api.errors import error_json
+
+            return error_json(422, "invalid", message)
+        return render_error(422, message), 422
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> Any:

@@ -74,13 +74,14 @@ def _call_form_data() -> dict[str, Any]:
         if request.form.get(key, "").strip():
             data[key] = request.form[key]
     data["notice_working_days"] = request.form.get("notice_working_days") == "on"
+    data["hide_applicant"] = request.form.get("hide_applicant") == "on"
     for key in CALL_JSON_FIELDS:
         raw = request.form.get(key, "").strip()
         if not raw:
             continue
         try:
             data[key] = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             errors[key] = "不是合法的 JSON，请检查括号、引号和逗号"
     if errors:
         raise Invalid("指南信息有误", details=errors)
@@ -144,6 +145,7 @@ def _call_as_form(call: Call) -> dict[str, Any]:
         "notice_days": call.notice_days, "notice_working_days": call.notice_working_days,
         "collective_threshold": format_wan(call.collective_threshold),
         "max_running_projects": call.max_running_projects,
+        "hide_applicant": call.hide_applicant,
         **{k: json.dumps(getattr(call, k), ensure_ascii=False, indent=1)
            for k in CALL_JSON_FIELDS},
     }
@@ -196,7 +198,7 @@ def new_challenge(call_id: int) -> Response | str | tuple[str, int]:
             for key in ("indicators", "milestone_template"):
                 try:
                     data[key] = json.loads(request.form.get(key) or "[]")
-                except ValueError as err:
+                except (ValueError, RecursionError) as err:
                     raise Invalid("榜单信息有误", details={key: "不是合法的 JSON"}) from err
             call_svc.add_challenge(current_user, call, data)
             db.session.commit()
@@ -354,7 +356,8 @@ def autosave(app_id: int) -> tuple[Response, int]:
     fields = form_fields(app.call, app.form_version)
     data = {**form_to_data(fields), **_jiebang_data(app)}
     try:
-        svc.save_draft(current_user, app, request.form.get("title"), data)
+        svc.save_draft(current_user, app, request.form.get("title"), data,
+                       parse_id(request.form.get("version", "")))
         db.session.commit()
     except ServiceError as err:
         db.session.rollback()

@@ -23,7 +23,7 @@ from workflow.models import (
     db,
     utcnow,
 )
-from workflow.services import audit, engine
+from workflow.services import applications, audit, engine
 from workflow.services.errors import Conflict, Forbidden, GuardFailed, NotFound
 
 A = ApplicationState
@@ -119,8 +119,9 @@ APPLICATION_TABLE = [
     (A.public_notice, "approve", "system", A.approved, {"row": PAST}),
     (A.public_notice, "approve", "applicant", 403, {"row": PAST}),
     (A.approved, "sign_contract", "officer", 422, {}),
-    (A.approved, "sign_contract", "officer", A.contracted,
-     {"data": {"signed_by": ["bureau", "team"]}}),
+    (A.approved, "sign_contract", "officer", 422,
+     {"data": {"signed_by": ["bureau", "team"]}}),  # the officer can't sign for the team
+    (A.approved, "sign_contract", "officer", A.contracted, {"team_signed": True}),
     (A.contracted, "start", "system", A.in_progress, {}),
     (A.in_progress, "start_midterm", "officer", 409, {}),
     (A.in_progress, "start_midterm", "officer", A.midterm, {"steps": ["midterm"]}),
@@ -149,6 +150,9 @@ def test_application_table(people, state, trigger, role, expected, opts):
     row = application_in(state, people, steps=opts.get("steps", ()),
                          call_state=opts.get("call_state", CallState.published),
                          **opts.get("row", {}))
+    if opts.get("team_signed"):
+        row.data = {**row.data, "contract": {"signed_by": ["team"]}}
+        db.session.commit()
     before = counts()
     version = row.version
     result = _outcome(lambda: engine.fire(row, trigger, people[role],
@@ -392,11 +396,17 @@ def test_jiebang_contract_needs_the_demand_side_signature(people):
     row = ApplicationFactory(call=challenge.call, challenge=challenge,
                              applicant=people["applicant"], state=A.approved)
     db.session.commit()
+    applications.sign_task_book(people["applicant"], row)
+    db.session.commit()
     with pytest.raises(GuardFailed, match="发榜方"):
         engine.fire(row, "sign_contract", people["officer"],
-                    data={"signed_by": ["bureau", "team"]})
+                    data={"signed_by": ["bureau", "team", "demand"]})  # not the officer's to say
     db.session.rollback()
-    engine.fire(row, "sign_contract", people["officer"],
-                data={"signed_by": ["bureau", "team", "demand"]})
+    demand = UserFactory(organization=challenge.demand_org, roles=("demand",))
+    with pytest.raises(Forbidden):
+        applications.sign_task_book(people["stranger"], row)
+    applications.sign_task_book(demand, row)
+    engine.fire(row, "sign_contract", people["officer"])
     db.session.commit()
     assert row.state is A.contracted
+    assert row.data["contract"]["signed_by"] == ["bureau", "demand", "team"]
