@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -43,6 +44,11 @@ def json_body() -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         raise ServiceError("请求体不是合法的 JSON 对象", code="malformed_json")
+    try:  # lone UTF-16 surrogates parse as JSON but can be stored nowhere
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ServiceError("请求体含有无效的字符（孤立的代理字符）",
+                           code="malformed_json") from err
     return data
 
 

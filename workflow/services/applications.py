@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from forms import FieldError, parse_wan
+from forms import FieldError, parse_id, parse_wan
 from forms.commitments import commitment_fingerprint, pledge_fingerprint
 from forms.schema import to_input, validate
 from states import ApplicationState, CallState
@@ -43,7 +43,7 @@ def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None
     if not actor.has_role("applicant") or actor.organization_id is None:
         raise Forbidden("只有单位的申报人可以创建申报书", code="role_not_allowed")
     errors: dict[str, str] = {}
-    call = db.session.get(Call, call_id) if isinstance(call_id, int) else None
+    call = db.session.get(Call, parse_id(call_id)) if parse_id(call_id) else None
     if call is None or call.state is CallState.draft:
         raise NotFound("申报指南不存在")
     now = utcnow()
@@ -56,8 +56,8 @@ def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None
         errors["title"] = "项目名称不能超过200字"
     challenge = None
     if call.scheme is Scheme.jiebang:
-        challenge = db.session.get(Challenge, challenge_id) if isinstance(
-            challenge_id, int) else None
+        challenge = db.session.get(Challenge, parse_id(challenge_id)) if parse_id(
+            challenge_id) else None
         if challenge is None or challenge.call_id != call.id:
             errors["challenge_id"] = "请选择本批次的一个榜单"
     elif challenge_id is not None:

@@ -80,3 +80,19 @@ def test_a_published_call_edited_on_its_page_keeps_unchanged_fields(client, auth
     assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
     db.session.expire_all()
     assert call.guide == "延长截止时间的说明" and call.closes_at.year == 2099
+
+
+def test_lone_surrogates_and_huge_body_ids_are_refused(client, auth):
+    resp = client.post("/api/v1/auth/token", data='{"username": "\\udfff", "password": "x"}',
+                       content_type="application/json")
+    assert resp.status_code == 400
+    li = {"Authorization": f"Bearer {api_token(client, 'li', PASSWORD)}"}
+    for body in ({"call_id": 10**20, "title": "x"}, {"call_id": True, "title": "x"}):
+        assert client.post("/api/v1/applications", headers=li, json=body).status_code == 404
+
+
+def test_huge_path_ids_are_404_for_every_method(client, auth):
+    url = "/api/v1/applications/99999999999999"
+    assert client.patch(url, headers=auth, json={"title": "x"}).status_code == 404
+    assert client.post(f"{url}/transitions", headers=auth,
+                       json={"trigger": "withdraw"}).status_code == 404
