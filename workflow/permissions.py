@@ -19,19 +19,3 @@ def has_role(*roles: str) -> Predicate:
 
 def same_organization(user: User, app: Application) -> bool:
     return user.organization_id is not None and user.organization_id == app.organization_id
-
-
-def any_of(*preds: Predicate) -> Predicate:
-    return lambda user, obj: any(p(user, obj) for p in preds)
-
-
-def all_of(*preds: Predicate) -> Predicate:
-    return lambda user, obj: all(p(user, obj) for p in preds)
-
-
-# Who may read an application: its organisation's applicants and unit admin, and
-# the bureau's staff. Experts reach applications only through their assignments.
-can_read_application = any_of(
-    has_role("officer", "leader", "auditor", "admin"),
-    all_of(has_role("applicant", "org_admin"), same_organization),
-)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from forms.schema import required_missing
 from states import ApplicationState, CallState, ReviewState, TrancheState
+from states.lifecycles import RUNNING
 from workflow.models import (
     Application,
     AuditEvent,
@@ -176,9 +177,6 @@ def signed(ctx: GuardContext) -> list[Reason]:
     return []
 
 
-RUNNING_STATES = (ApplicationState.approved, ApplicationState.contracted,
-                  ApplicationState.in_progress, ApplicationState.midterm,
-                  ApplicationState.acceptance)
 LIVE_STATES = tuple(s for s in ApplicationState if s not in (
     ApplicationState.draft, ApplicationState.withdrawn, ApplicationState.rejected,
     ApplicationState.not_funded, ApplicationState.completed, ApplicationState.failed,
@@ -199,7 +197,7 @@ def within_limits(ctx: GuardContext) -> list[Reason]:
     running = db.session.scalar(
         sa.select(sa.func.count()).select_from(Application).where(
             Application.applicant_id == app.applicant_id, Application.id != app.id,
-            Application.state.in_(RUNNING_STATES))) or 0
+            Application.state.in_(RUNNING))) or 0
     if running >= app.call.max_running_projects:
         out += refuse("limit_running",
                       f"负责人在研项目已达{app.call.max_running_projects}项上限（限项）")
@@ -398,7 +396,7 @@ def scores_complete(ctx: GuardContext) -> list[Reason]:
 def tranche_condition_met(ctx: GuardContext) -> list[Reason]:
     tranche: Tranche = ctx.row
     state = tranche.application.state
-    after_contract = (*RUNNING_STATES[1:], ApplicationState.completed)
+    after_contract = (*RUNNING[1:], ApplicationState.completed)
     if tranche.condition == "contract" and state not in after_contract:
         return refuse("contract_pending", "任务书尚未签订")
     if tranche.condition == "milestone" and tranche.milestone_accepted_at is None:

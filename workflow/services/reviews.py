@@ -55,10 +55,6 @@ def _active_count(app_ids: list[int]) -> Counter[int]:
 
 def loads() -> Counter[int]:
     """Open invitations and reviews in progress per expert."""
-    return _loads()
-
-
-def _loads() -> Counter[int]:
     return Counter(dict(db.session.execute(
         sa.select(ReviewAssignment.expert_id, sa.func.count())
         .where(ReviewAssignment.state.in_((ReviewState.invited, ReviewState.accepted)))
@@ -76,7 +72,7 @@ def _inputs(apps: list[Application], per_application: int
                                                                            list[str]]]:
     pool = expert_pool()
     have = _active_count([a.id for a in apps])
-    loads = _loads()
+    load = loads()
     already = {(a, e) for a, e in db.session.execute(sa.select(
         ReviewAssignment.application_id, ReviewAssignment.expert_id).where(
         ReviewAssignment.application_id.in_([a.id for a in apps])))}
@@ -95,7 +91,7 @@ def _inputs(apps: list[Application], per_application: int
             needed=max(per_application - have[app.id], 0)))
     experts = [matching.Expert(
         id=u.id, org_id=u.organization_id, disciplines=tuple(p.disciplines or ()),
-        keywords=tuple(p.keywords or ()), load_cap=p.load_cap, current_load=loads[u.id],
+        keywords=tuple(p.keywords or ()), load_cap=p.load_cap, current_load=load[u.id],
         available=p.available) for u, p in pool]
     conflict_codes = conflicts.conflict_map([u for u, _ in pool], apps)
     for pair in already:  # an expert already invited once is not drawn again
@@ -204,13 +200,13 @@ def replace_from_reserve(review: ReviewAssignment, now: datetime | None = None
     app = review.application
     taken = set(db.session.scalars(sa.select(ReviewAssignment.expert_id).where(
         ReviewAssignment.application_id == app.id)))
-    loads = _loads()
+    load = loads()
     for expert_id in draw.reserves.get(str(app.id), []):
         expert = db.session.get(User, expert_id)
         profile = db.session.get(ExpertProfile, expert_id)
         if expert is None or profile is None or expert_id in taken or not profile.available:
             continue
-        if loads[expert_id] >= profile.load_cap or conflicts.reasons(expert, app):
+        if load[expert_id] >= profile.load_cap or conflicts.reasons(expert, app):
             continue
         return _invite(app.id, expert_id, app.call, draw.id, now or utcnow())
     return None

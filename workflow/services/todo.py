@@ -15,8 +15,8 @@ from workflow.models import (
     ReviewAssignment,
     User,
     db,
-    utcnow,
 )
+from workflow.services.calls import open_calls
 from workflow.timeutil import local_time
 
 
@@ -43,20 +43,12 @@ def _apps(*states: ApplicationState, org_id: int | None = None) -> list[Applicat
     return list(db.session.scalars(q.order_by(Application.updated_at.desc()).limit(20)))
 
 
-def _open_calls() -> list[Call]:
-    now = utcnow()
-    return list(db.session.scalars(
-        sa.select(Call).where(Call.state == CallState.published, Call.closes_at > now)
-        .order_by(Call.closes_at)
-    ))
-
-
 def sections_for(user: User) -> list[TodoSection]:
     out: list[TodoSection] = []
     roles = user.roles
     if "applicant" in roles:
         s = TodoSection("applicant", "我的申报")
-        for c in _open_calls():
+        for c in open_calls():
             s.items.append(TodoItem(f"可申报：{c.title}（{c.scheme.label}）",
                                     f"截止 {local_time(c.closes_at)}", "calls", c.id))
         mine = db.session.scalars(
@@ -88,7 +80,7 @@ def sections_for(user: User) -> list[TodoSection]:
         for a in _apps(ApplicationState.formal_review):
             s.items.append(TodoItem(f"待形式审查：{a.title}", a.organization.name,
                                     "applications", a.id))
-        for c in _open_calls():
+        for c in open_calls():
             s.items.append(TodoItem(f"受理中：{c.title}", c.scheme.label, "calls", c.id))
         out.append(s)
     if "expert" in roles:

@@ -62,12 +62,6 @@ def expert_projection(app: Application, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def can_view_history(user: User, row: Any) -> bool:
-    # An application's trail names bureau staff, never experts; a review's trail names
-    # its expert and so stays with the bureau and that expert.
-    return can_view(user, row)
-
-
 def applications_query(user: User) -> sa.Select[Application]:
     """The applications ``user`` may see, as a query to filter further."""
     query = sa.select(Application)

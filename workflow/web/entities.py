@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from forms import parse_id
 from states import diagram
+from workflow.api.lifecycle import COLLECTIONS
 from workflow.models import db
 from workflow.services import audit, engine
 from workflow.services.entities import ENTITIES
@@ -19,12 +20,10 @@ from workflow.services.visibility import can_view
 
 bp = Blueprint("entities", __name__)
 
-PATHS = {"calls": "call", "applications": "application", "reviews": "review",
-         "tranches": "tranche"}
 
 
 def _visible(collection: str, entity_id: int, lock: bool = False) -> tuple[str, Any]:
-    kind = PATHS.get(collection)
+    kind = COLLECTIONS.get(collection)
     if kind is None:
         abort(404)
     try:
