@@ -185,6 +185,8 @@ REVIEW = Lifecycle(
           guards=["scores_complete"]),
         t("recuse", R.accepted, R.recused, [EXPERT, OFFICER], "回避",
           guards=["comment_given"]),
+        t("cancel_invitation", R.invited, R.recused, [OFFICER], "撤销邀请",
+          guards=["comment_given"]),
     ),
 )
 

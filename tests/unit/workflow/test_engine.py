@@ -313,6 +313,8 @@ REVIEW_TABLE = [
     (R.accepted, "submit_scores", "expert", 422, {}),
     (R.accepted, "submit_scores", "expert", R.submitted, {"scored": True}),
     (R.accepted, "recuse", "officer", R.recused, {"comment": "发现利益冲突"}),
+    (R.invited, "cancel_invitation", "officer", R.recused, {"comment": "改派专家"}),
+    (R.invited, "cancel_invitation", "expert", 403, {"comment": "改派专家"}),
     (R.submitted, "submit_scores", "expert", 409, {"scored": True}),
 ]
 
