@@ -103,38 +103,30 @@ def init_app(app: Flask) -> None:
         code = err.code or 500
         return render_error(code, None), code
 
-    @app.errorhandler(StaleDataError)
-    def stale(err: StaleDataError) -> Any:
-        # Someone else saved the same row between our read and our write.
+    def refuse(status: int, code: str, message: str) -> Any:
+        """Roll back and answer with a page, or the API's error shape under /api/."""
         db.session.rollback()
-        message = "内容已被他人（或另一个窗口）修改，请刷新后重试"
         if request.path.startswith("/api/"):
             from workflow.api.errors import error_json
 
-            return error_json(409, "stale_version", message)
-        return render_error(409, message), 409
+            return error_json(status, code, message)
+        return render_error(status, message), status
+
+    @app.errorhandler(StaleDataError)
+    def stale(err: StaleDataError) -> Any:
+        # Someone else saved the same row between our read and our write.
+        return refuse(409, "stale_version", "内容已被他人（或另一个窗口）修改，请刷新后重试")
 
     @app.errorhandler(DataError)
     def data_error(err: DataError) -> Any:
         # A value the database cannot store (a NUL character, text past a column's length)
         # that a check let through: refused, nothing kept.
-        db.session.rollback()
-        message = "提交的内容含有无法保存的字符或超出长度，请检查后重试"
-        if request.path.startswith("/api/"):
-            from workflow.api.errors import error_json
-
-            return error_json(422, "invalid", message)
-        return render_error(422, message), 422
+        return refuse(422, "invalid", "提交的内容含有无法保存的字符或超出长度，请检查后重试")
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> Any:
         app.logger.exception("unhandled error")
-        db.session.rollback()
-        if request.path.startswith("/api/"):
-            from workflow.api.errors import error_json
-
-            return error_json(500, "internal", "系统内部错误，已记录，请稍后再试")
-        return render_error(500, "系统内部错误，已记录，请稍后再试"), 500
+        return refuse(500, "internal", "系统内部错误，已记录，请稍后再试")
 
 
 def render_error(code: int, message: str | None) -> str:
