@@ -178,8 +178,7 @@ def upload_attachment(app_id: int) -> tuple[Response, int]:
 def download_attachment(app_id: int, sha256: str) -> Response:
     app = _visible(app_id)
     row = svc.attachment_for(current_api_user(), app, sha256)
-    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
-                     download_name=row.filename)
+    return files.send_attachment(row)
 
 
 def document_json(doc: Any) -> dict[str, Any]:

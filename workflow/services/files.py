@@ -38,3 +38,11 @@ def save_upload(actor: User, filename: str, stream: IO[bytes], field: str,
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def send_attachment(row: Attachment) -> Any:
+    """The stored file of ``row`` as a download under its cleaned original name."""
+    from flask import send_file
+
+    return send_file(store().path(row.sha256), mimetype=row.mime, as_attachment=True,
+                     download_name=row.filename)

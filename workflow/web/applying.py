@@ -179,8 +179,7 @@ def guide_file(call_id: int, att_id: int) -> Response:
     row = db.session.get(Attachment, att_id)
     if call is None or row is None or row.call_id != call.id or not can_view(current_user, call):
         abort(404)
-    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
-                     download_name=row.filename)
+    return files.send_attachment(row)
 
 
 @bp.route("/calls/<int:call_id>/challenges/new", methods=["GET", "POST"])
@@ -393,8 +392,7 @@ def download(app_id: int, sha256: str) -> Response:
         row = svc.attachment_for(current_user, app, sha256)
     except ServiceError:
         abort(404)
-    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
-                     download_name=row.filename)
+    return files.send_attachment(row)
 
 
 @bp.route("/applications/<int:app_id>/documents/<int:doc_id>")

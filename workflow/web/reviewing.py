@@ -401,7 +401,6 @@ def select_teams(challenge_id: int) -> Response:
 @login_required
 def review_attachment(review_id: int, sha256: str) -> Response:
     """The application's attachments, for the expert reviewing it."""
-    from flask import send_file
 
     from workflow.models import Attachment
     from workflow.services import files
@@ -411,5 +410,4 @@ def review_attachment(review_id: int, sha256: str) -> Response:
         Attachment.application_id == review.application_id, Attachment.sha256 == sha256))
     if row is None or review.state.value not in ("invited", "accepted", "submitted"):
         abort(404)
-    return send_file(files.store().path(row.sha256), mimetype=row.mime, as_attachment=True,
-                     download_name=row.filename)
+    return files.send_attachment(row)
