@@ -59,7 +59,8 @@ CALL = Lifecycle(
         t("close", CallState.published, CallState.closed, [OFFICER, SYSTEM], "截止受理",
           guards=["call_deadline_passed"]),
         t("start_review", CallState.closed, CallState.reviewing, [OFFICER], "开始评审"),
-        t("decide", CallState.reviewing, CallState.decided, [LEADER], "决策"),
+        t("decide", CallState.reviewing, CallState.decided, [LEADER], "审定立项名单",
+          guards=["decision_ready"]),
         t("archive", CallState.decided, CallState.archived, [OFFICER], "归档"),
     ),
 )

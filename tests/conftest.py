@@ -83,6 +83,19 @@ def login(client: FlaskClient, username: str, password: str) -> Any:
                                        "csrf_token": token})
 
 
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def client_for(app: Flask, username: str, password: str) -> FlaskClient:
+    """A client of its own, logged in as ``username`` (one per person in a test)."""
+    app.test_client_class = IsolatedClient
+    client = app.test_client()
+    assert login(client, username, password).status_code == 302
+    return client
+
+
 def api_token(client: FlaskClient, username: str, password: str) -> str:
     resp = client.post("/api/v1/auth/token", json={"username": username, "password": password})
     assert resp.status_code == 200, resp.get_json()

@@ -47,9 +47,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from workflow import cli, models, web
     from workflow.api import api_bp
-    from workflow.services import documents, outbox
+    from workflow.services import documents, official, outbox
 
-    del models, documents  # imported so tables and outbox consumers are registered
+    del models, documents, official  # imported so tables and outbox consumers are registered
     @app.before_request
     def _mark_writer() -> None:
         from flask import g, request

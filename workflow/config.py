@@ -36,6 +36,13 @@ def secret_key(instance: Path, production: bool) -> str:
 
 def celery_settings(instance: Path) -> dict[str, Any]:
     broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
+    # How long a delivered, unacknowledged task waits before Redis hands it out again
+    # (its worker died): the hard time limit of every task stays below it.
+    visibility = int(os.environ.get("KJFLOW_VISIBILITY_TIMEOUT", 3600))
+    hard = 600
+    if visibility <= hard:
+        raise RuntimeError(f"KJFLOW_VISIBILITY_TIMEOUT must exceed the tasks' hard time "
+                           f"limit ({hard} s)")
     settings: dict[str, Any] = {
         "task_ignore_result": True,
         "worker_prefetch_multiplier": 1,
@@ -48,10 +55,19 @@ def celery_settings(instance: Path) -> dict[str, Any]:
         "task_publish_retry_policy": {
             "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
         },
-        # Hard limits stay below the Redis visibility timeout (1 h) so that a task is
-        # never handed to a second worker while the first still runs it.
-        "task_time_limit": 600,
-        "task_soft_time_limit": 540,
+        # Hard limits stay below the broker's visibility timeout so that a task is never
+        # handed to a second worker while the first still runs it.
+        "task_time_limit": hard,
+        "task_soft_time_limit": hard * 9 // 10,
+        # A task is acknowledged when it has finished, and put back on the queue when its
+        # worker process dies midway (SIGKILL, OOM): tasks are idempotent, so the rerun
+        # finishes the work exactly once.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # Rendering PDFs grows a child's heap; a child is replaced after this many tasks
+        # or this much memory (KiB), so the worker's memory stays flat.
+        "worker_max_tasks_per_child": 200,
+        "worker_max_memory_per_child": 300_000,
         "beat_schedule_filename": str(instance / "celerybeat-schedule"),
         "beat_schedule": {
             "sweep-outbox": {"task": "kjflow.sweep_outbox", "schedule": 30.0},
@@ -65,7 +81,7 @@ def celery_settings(instance: Path) -> dict[str, Any]:
     }
     if broker:
         settings["broker_url"] = broker
-        settings["broker_transport_options"] = {"visibility_timeout": 3600}
+        settings["broker_transport_options"] = {"visibility_timeout": visibility}
     else:
         # Embedded default: kombu's filesystem transport, no service to install.
         folder = instance / "broker"
@@ -108,6 +124,14 @@ def load(instance: Path) -> dict[str, Any]:
         "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "").lower() in ("1", "true", "yes"),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "kjflow@localhost"),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # The issuing bureau: its name on documents (发文机关), its 发文字号 prefix, the
+        # prefix of project numbers, and where objections in public notice go.
+        "BUREAU_NAME": os.environ.get("KJFLOW_BUREAU_NAME", "赣州市科学技术局"),
+        "DOC_PREFIX": os.environ.get("KJFLOW_DOC_PREFIX", "赣市科字"),
+        "PROJECT_PREFIX": os.environ.get("KJFLOW_PROJECT_PREFIX", "GZKJ"),
+        "NOTICE_CONTACT": os.environ.get(
+            "KJFLOW_NOTICE_CONTACT",
+            "赣州市科学技术局项目管理科，电话 0797-8888888，地址：赣州市章贡区长征大道1号"),
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCK_MINUTES": 15,
         "API_TOKEN_HOURS": 8,

@@ -29,3 +29,18 @@ def test_every_beat_entry_names_a_registered_task(tmp_path, monkeypatch):
 
     for entry in worker.app.conf.beat_schedule.values():
         assert entry["task"] in worker.app.tasks, entry
+
+
+def test_tasks_ack_late_and_go_back_to_the_queue_when_their_worker_dies(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    settings = celery_settings(tmp_path)
+    assert settings["task_acks_late"] and settings["task_reject_on_worker_lost"]
+    assert settings["task_time_limit"] < settings["broker_transport_options"][
+        "visibility_timeout"]
+    # Children are recycled, so a renderer's memory cannot grow without bound.
+    assert settings["worker_max_tasks_per_child"] and settings["worker_max_memory_per_child"]
+    monkeypatch.setenv("KJFLOW_VISIBILITY_TIMEOUT", "300")
+    with pytest.raises(RuntimeError, match="must exceed"):
+        celery_settings(tmp_path)

@@ -84,11 +84,11 @@ def token_required(view: F) -> F:
 from workflow.api import (  # noqa: E402  (routes register on api_bp)
     applications,
     calls,
+    decisions,
     lifecycle,
     reviews,
     v1,
 )
 
-__all__ = ["api_bp", "applications", "calls", "current_api_user", "if_match", "json_body",
-           "lifecycle", "reviews",
-           "token_required", "v1"]
+__all__ = ["api_bp", "applications", "calls", "current_api_user", "decisions", "if_match",
+           "json_body", "lifecycle", "reviews", "token_required", "v1"]

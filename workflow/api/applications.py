@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request, send_file
+from flask import Response, jsonify, request
 
 from forms import parse_id
 from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
@@ -182,8 +182,9 @@ def download_attachment(app_id: int, sha256: str) -> Response:
 
 
 def document_json(doc: Any) -> dict[str, Any]:
-    return {"id": doc.id, "kind": doc.kind, "round": doc.round, "sha256": doc.sha256,
-            "size": doc.size, "pages": doc.pages, "created_at": doc.created_at.isoformat(),
+    return {"id": doc.id, "kind": doc.kind, "round": doc.round, "title": doc.title,
+            "doc_number": doc.doc_number, "sha256": doc.sha256, "size": doc.size,
+            "pages": doc.pages, "created_at": doc.created_at.isoformat(),
             "url": f"/api/v1/documents/{doc.id}"}
 
 
@@ -200,14 +201,9 @@ def list_documents(app_id: int) -> Response:
 @document("下载文件（PDF）", responses={200: "PDF", 404: "不存在或无权查看"})
 @token_required
 def get_document(doc_id: int) -> Response:
-    from workflow.models import Document
+    from workflow.services.documents import readable, send_document
 
-    doc = db.session.get(Document, doc_id)
-    if doc is None:
-        raise NotFound("文件不存在")
-    _visible(doc.application_id)
-    return send_file(files.store().path(doc.sha256), mimetype="application/pdf",
-                     download_name=f"{doc.kind}-{doc.application_id}-{doc.round}.pdf")
+    return send_document(readable(current_api_user(), doc_id))
 
 
 @api_bp.post("/v1/applications/<int:app_id>/task-book/sign")

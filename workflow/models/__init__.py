@@ -4,6 +4,15 @@ from workflow.models.application import Application, ApplicationRound
 from workflow.models.audit import AuditDigest, AuditEvent
 from workflow.models.base import Base, db, utcnow
 from workflow.models.call import AggregationRule, Call, CallFormVersion, Challenge, Scheme
+from workflow.models.decision import (
+    DecisionItem,
+    DecisionState,
+    FundingDecision,
+    Notification,
+    NumberSequence,
+    Objection,
+    ObjectionState,
+)
 from workflow.models.defence import DefenceScore, DefenceSession
 from workflow.models.document import Document
 from workflow.models.expert import ConflictRelation, ReviewDraw
@@ -27,11 +36,18 @@ __all__ = [
     "CallFormVersion",
     "Challenge",
     "ConflictRelation",
+    "DecisionItem",
+    "DecisionState",
     "DefenceScore",
     "DefenceSession",
     "Document",
     "ExpertProfile",
+    "FundingDecision",
     "LoginAttempt",
+    "Notification",
+    "NumberSequence",
+    "Objection",
+    "ObjectionState",
     "OrgKind",
     "Organization",
     "OutboxDelivery",

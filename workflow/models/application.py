@@ -48,6 +48,8 @@ class Application(AuditedMixin, Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     project_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
     receipt_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True)  # 受理回执号
+    doc_number: Mapped[str | None] = mapped_column(sa.String(40), unique=True)  # 立项通知书文号
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     form_version: Mapped[int] = mapped_column(default=1, server_default="1")
     round: Mapped[int] = mapped_column(default=0, server_default="0")  # submissions so far
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -81,6 +81,7 @@ class Call(AuditedMixin, TimestampMixin, Base):
     notice_days: Mapped[int] = mapped_column(default=5)
     notice_working_days: Mapped[bool] = mapped_column(default=True)
     collective_threshold: Mapped[Decimal | None] = mapped_column(Money)
+    doc_number: Mapped[str | None] = mapped_column(sa.String(40), unique=True)  # 立项文件文号
     max_running_projects: Mapped[int] = mapped_column(default=2)  # 限项
     # Experts see neither the applicant's name nor organisation (双盲).
     hide_applicant: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

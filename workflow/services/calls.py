@@ -370,4 +370,4 @@ def attach_guide(actor: User, call: Call, filename: str, stream: IO[bytes]) -> A
 
 def guide_attachments(call: Call) -> list[Attachment]:
     return list(db.session.scalars(sa.select(Attachment).where(
-        Attachment.call_id == call.id).order_by(Attachment.id)))
+        Attachment.call_id == call.id, Attachment.field == "guide").order_by(Attachment.id)))

@@ -12,10 +12,11 @@ from flask import render_template
 from forms import format_wan
 from forms.commitments import COMMITMENT_TEXT, COMMITMENT_TITLE, PLEDGE_TEXT, PLEDGE_TITLE
 from forms.schema import to_input
-from workflow.models import Application, ApplicationRound, Document, OutboxEvent, db
+from workflow.models import Application, ApplicationRound, Call, Document, OutboxEvent, User, db
 from workflow.services import outbox
 from workflow.services.applications import attachments_of
 from workflow.services.calls import form_fields
+from workflow.services.errors import NotFound
 from workflow.services.files import store
 from workflow.timeutil import local_time
 
@@ -100,4 +101,35 @@ def _render_submitted(event: OutboxEvent) -> None:
 
 def documents_of(app: Application) -> list[Document]:
     return list(db.session.scalars(sa.select(Document).where(
-        Document.application_id == app.id).order_by(Document.round)))
+        Document.application_id == app.id).order_by(Document.id)))
+
+
+def call_documents(call: Call) -> list[Document]:
+    return list(db.session.scalars(sa.select(Document).where(
+        Document.call_id == call.id).order_by(Document.id)))
+
+
+def readable(user: User, doc_id: int) -> Document:
+    """The document, if ``user`` may read it (else not found)."""
+    from workflow.services.visibility import can_view
+
+    doc = db.session.get(Document, doc_id)
+    if doc is None or not can_view(user, doc):
+        raise NotFound("文件不存在")
+    return doc
+
+
+def download_name(doc: Document) -> str:
+    from workflow.services.official import KINDS
+
+    label = KINDS.get(doc.kind, doc.kind)
+    if doc.kind == "application":
+        return f"{label}-{doc.application_id}-第{doc.round}次.pdf"
+    return f"{label}-{doc.doc_number or doc.id}.pdf"
+
+
+def send_document(doc: Document) -> Any:
+    from flask import send_file
+
+    return send_file(store().path(doc.sha256), mimetype="application/pdf",
+                     as_attachment=True, download_name=download_name(doc))

@@ -63,6 +63,49 @@ def _notice_opens(ctx: GuardContext, ch: Changes) -> None:
            period_end(ctx.now, call.notice_days, call.notice_working_days))
 
 
+@effect("application", "shortlist")
+def _shortlisted(ctx: GuardContext, ch: Changes) -> None:
+    if ctx.text("amount"):  # the decision service passes the listed amount
+        ch.set(ctx.row, "granted_amount", Decimal(ctx.text("amount")))
+
+
+@effect("application", "raise_objection")
+def _objection_raised(ctx: GuardContext, ch: Changes) -> None:
+    from workflow.models import Objection, db
+
+    db.session.add(Objection(
+        application_id=ctx.row.id, name=ctx.text("objector_name")[:50],
+        contact=ctx.text("objector_contact")[:100],
+        organization=ctx.text("objector_org")[:200], text=ctx.comment,
+        ip=ctx.text("objector_ip")[:45] or None, received_at=ctx.now))
+
+
+@effect("application", "uphold_objection", "dismiss_objection")
+def _objection_decided(ctx: GuardContext, ch: Changes) -> None:
+    from workflow.services.notices import resolve_objections
+
+    upheld = ctx.row.state.value == "not_funded"
+    ch["objections"] = resolve_objections(ctx.row, upheld, ctx.comment, ctx.actor, ctx.now)
+    if upheld:
+        from workflow.services.notices import settle_call
+
+        settle_call(ctx.row, ctx.now)
+
+
+@effect("application", "approve")
+def _project_approved(ctx: GuardContext, ch: Changes) -> None:
+    from workflow.services import numbering
+    from workflow.services.notices import settle_call
+
+    app = ctx.row
+    if app.project_number is None:
+        ch.set(app, "project_number", numbering.project_number(app.call.year, app.call.scheme))
+    if app.doc_number is None:
+        ch.set(app, "doc_number", numbering.doc_number(ctx.now))
+    ch.set(app, "approved_at", ctx.now)
+    settle_call(app, ctx.now)
+
+
 @effect("application", "finish_defence")
 def _defence(ctx: GuardContext, ch: Changes) -> None:
     if "defence_score" in ctx.data:  # only the defence service reaches this trigger
@@ -73,7 +116,8 @@ def _defence(ctx: GuardContext, ch: Changes) -> None:
 def _contract(ctx: GuardContext, ch: Changes) -> None:
     contract = dict((ctx.row.data or {}).get("contract") or {})
     signed = sorted(set(contract.get("signed_by", [])) | {"bureau"})
-    contract.update(signed_by=signed, signed_at=ctx.now.isoformat())
+    contract.update(signed_by=signed, signed_at=ctx.now.isoformat(),
+                    bureau_signer=ctx.actor.name if ctx.actor else "")
     _merge_data(ctx, ch, contract=contract)
 
 

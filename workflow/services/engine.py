@@ -34,6 +34,9 @@ SERVICE_ONLY: dict[tuple[str, str], str] = {
     ("review", "submit_scores"): "请在评分页提交评分",
     ("review", "decline"): "请在评审任务页谢绝（可同时声明回避）",
     ("application", "finish_defence"): "请在答辩页按评审组评分完成答辩",
+    ("call", "decide"): "请在立项决策页审定立项建议名单",
+    ("application", "shortlist"): "请在立项决策页拟定并审定立项名单",
+    ("application", "decline_funding"): "请在立项决策页拟定并审定立项名单",
 }
 
 

@@ -16,13 +16,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from forms import format_wan
 from forms.schema import required_missing
 from states import ApplicationState, CallState, ReviewState, TrancheState
 from states.lifecycles import RUNNING
 from workflow.models import (
     Application,
-    AuditEvent,
     Call,
+    DecisionState,
+    FundingDecision,
+    Objection,
+    ObjectionState,
     ReviewAssignment,
     Sanction,
     Scheme,
@@ -327,12 +331,26 @@ def notice_period_over(ctx: GuardContext) -> list[Reason]:
 @guard("no_open_objection")
 def no_open_objection(ctx: GuardContext) -> list[Reason]:
     app: Application = ctx.row
-    triggers = list(db.session.scalars(sa.select(AuditEvent.trigger).where(
-        AuditEvent.entity_type == "application", AuditEvent.entity_id == app.id,
-        AuditEvent.trigger.in_(["raise_objection", "uphold_objection", "dismiss_objection"]))))
-    raised = triggers.count("raise_objection")
-    if raised > triggers.count("uphold_objection") + triggers.count("dismiss_objection"):
-        return refuse("objection_open", "尚有未处理的异议")
+    still_open = db.session.scalar(sa.select(sa.func.count(Objection.id)).where(
+        Objection.application_id == app.id, Objection.state == ObjectionState.open))
+    if still_open:
+        return refuse("objection_open", f"尚有 {still_open} 件异议未处理")
+    return []
+
+
+@guard("decision_ready")
+def decision_ready(ctx: GuardContext) -> list[Reason]:
+    call: Call = ctx.row
+    decision = db.session.scalar(sa.select(FundingDecision).where(
+        FundingDecision.call_id == call.id, FundingDecision.state == DecisionState.proposed))
+    if decision is None:
+        return refuse("no_decision", "尚无待审定的立项建议名单，请项目主管先拟定名单")
+    threshold = call.collective_threshold
+    if threshold is not None and decision.total >= threshold and not decision.has_meeting:
+        return refuse("meeting_missing",
+                      f"拟资助总额 {format_wan(decision.total)} 万元达到“三重一大”集体决策标准"
+                      f"（{format_wan(threshold)} 万元），须先登记会议名称、日期、参会人员、"
+                      "纪要文号并上传会议纪要")
     return []
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from states import CallState, ReviewState
-from workflow.models import Application, Call, ReviewAssignment, Tranche, User, db
+from workflow.models import Application, Call, Document, ReviewAssignment, Tranche, User, db
 from workflow.permissions import has_role, same_organization
 
 BUREAU_READERS = ("officer", "leader", "auditor", "admin")
@@ -21,6 +21,14 @@ def can_view(user: User, row: Any) -> bool:
     if isinstance(row, ReviewAssignment):
         return user.has_role(*BUREAU_READERS) or (
             user.has_role("expert") and row.expert_id == user.id)
+    if isinstance(row, Document):
+        # An issued 立项文件 is read by whoever may read its call; an application's
+        # documents by whoever may read the application (never by its experts).
+        if row.call_id is not None:
+            call = db.session.get(Call, row.call_id)
+            return call is not None and can_view(user, call)
+        app = db.session.get(Application, row.application_id)
+        return app is not None and can_view_application(user, app)
     if isinstance(row, Tranche):
         return user.has_role("finance", *BUREAU_READERS) or (
             has_role("applicant", "org_admin")(user, None)

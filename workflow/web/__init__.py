@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import Flask, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError
@@ -37,19 +46,32 @@ ERROR_TITLES = {
 
 
 def init_app(app: Flask) -> None:
-    from workflow.web import applying, auth, entities, home, reviewing
+    from workflow.services.official import KINDS
+    from workflow.web import applying, auth, deciding, entities, home, public, reviewing
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(applying.bp)
     app.register_blueprint(reviewing.bp)
+    app.register_blueprint(deciding.bp)
+    app.register_blueprint(public.bp)
     app.register_blueprint(entities.bp)
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan
     app.jinja_env.filters["local_iso"] = lambda v: local_time(
         datetime.fromisoformat(v)) if isinstance(v, str) and v else ""
     app.jinja_env.globals["ROLES"] = ROLES
+    app.jinja_env.globals["DOC_KINDS"] = KINDS
     app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
+
+    @app.context_processor
+    def unread_messages() -> dict[str, Any]:
+        from workflow.services import inbox
+
+        if not has_request_context() or request.blueprint == "api" or \
+                not current_user.is_authenticated:
+            return {"unread": 0}
+        return {"unread": inbox.unread(current_user)}
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"

@@ -14,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -393,19 +392,6 @@ def download(app_id: int, sha256: str) -> Response:
     except ServiceError:
         abort(404)
     return files.send_attachment(row)
-
-
-@bp.route("/applications/<int:app_id>/documents/<int:doc_id>")
-@login_required
-def document_pdf(app_id: int, doc_id: int) -> Response:
-    from workflow.models import Document
-
-    app = _own_app(app_id)
-    doc = db.session.get(Document, doc_id)
-    if doc is None or doc.application_id != app.id:
-        abort(404)
-    return send_file(files.store().path(doc.sha256), mimetype="application/pdf",
-                     download_name=f"申报书-{app.receipt_no}-第{doc.round}次.pdf")
 
 
 @bp.route("/applications/<int:app_id>/withdraw", methods=["POST"])

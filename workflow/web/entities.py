@@ -62,8 +62,11 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
     """What the details block of an application shows besides the row itself."""
     if kind == "call":
         from workflow.services.calls import guide_attachments
+        from workflow.services.decisions import history
+        from workflow.services.documents import call_documents
 
-        return {"guide_files": guide_attachments(row)}
+        return {"guide_files": guide_attachments(row), "documents": call_documents(row),
+                "decisions": history(row.id)}
     if kind != "application":
         return {}
     from workflow.models import utcnow
@@ -76,9 +79,12 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
                            now=utcnow())
         eligibility = eligible(ctx)
     from workflow.services.documents import documents_of
+    from workflow.services.notices import objections_of
 
+    objections = objections_of(row) if current_user.has_role(
+        "officer", "leader", "auditor") else []
     return {"rounds": applications.rounds(row), "eligibility": eligibility,
-            "documents": documents_of(row)}
+            "documents": documents_of(row), "objections": objections}
 
 
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])

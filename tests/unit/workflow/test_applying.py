@@ -564,7 +564,7 @@ def test_every_application_page_is_closed_to_another_organisation(client, world)
         'name="csrf_token" value="')[1].split('"')[0]
     base = f"/applications/{app['id']}"
     for path in (base, f"{base}/edit", f"{base}/attachments/{sha}",
-                 f"{base}/documents/{doc.id}"):
+                 f"/documents/{doc.id}"):
         assert client.get(path).status_code == 404, path
     for path in (f"{base}/edit", f"{base}/autosave", f"{base}/withdraw", f"{base}/fire",
                  f"{base}/formal-review", f"{base}/attachments"):

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from states import CallState
 from tests.factories import CallFactory, UserFactory
-from workflow.models import AuditEvent, db
+from workflow.models import AuditEvent, FundingDecision, db
 from workflow.services import engine
 
 
@@ -12,6 +12,7 @@ def _history():
     officer = UserFactory(roles=("officer",), organization=None)
     leader = UserFactory(roles=("leader",), organization=None)
     call = CallFactory(state=CallState.closed)
+    db.session.add(FundingDecision(call_id=call.id, total=0, proposed_by_id=officer.id))
     db.session.commit()
     engine.fire(call, "start_review", officer)
     engine.fire(call, "decide", leader)

@@ -16,6 +16,7 @@ from tests.factories import (
 )
 from workflow.models import (
     AuditEvent,
+    FundingDecision,
     OutboxEvent,
     ReviewAssignment,
     Scheme,
@@ -61,9 +62,13 @@ def application_in(state, people, steps=(), call_state=CallState.published, **ex
     return row
 
 
-def counts():
-    return (db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)),
-            db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent)))
+def counts(kind="application"):
+    """Audit and outbox rows of one kind of entity (an approval also writes the call's
+    立项文件 number, on the call)."""
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                              .where(AuditEvent.entity_type == kind)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent)
+                              .where(OutboxEvent.entity_type == kind)))
 
 
 PAST = {"notice_ends_at": utcnow() - timedelta(hours=1)}
@@ -276,8 +281,13 @@ CALL_TABLE = [
     (C.published, "close", "system", C.closed, {"past": True}),
     (C.published, "close", "officer", C.closed, {"data": {"early_close_reason": "预算已满"}}),
     (C.closed, "start_review", "officer", C.reviewing, {}),
-    (C.reviewing, "decide", "leader", C.decided, {}),
-    (C.reviewing, "decide", "officer", 403, {}),
+    (C.reviewing, "decide", "leader", 422, {}),  # no proposed list yet
+    (C.reviewing, "decide", "leader", C.decided, {"proposal": Decimal("500000.00")}),
+    (C.reviewing, "decide", "leader", 422, {"proposal": Decimal("500000.00"),
+                                            "threshold": Decimal("500000.00")}),
+    (C.reviewing, "decide", "leader", C.decided, {"proposal": Decimal("500000.00"),
+                                                  "threshold": Decimal("500000.01")}),
+    (C.reviewing, "decide", "officer", 403, {"proposal": Decimal("500000.00")}),
     (C.decided, "archive", "officer", C.archived, {}),
     (C.archived, "publish", "officer", 409, {}),
 ]
@@ -291,7 +301,10 @@ def test_call_table(people, state, trigger, role, expected, opts):
         kwargs["rubric"] = opts["rubric"]
     if opts.get("past"):
         kwargs.update(opens_at=utcnow() - timedelta(days=9), closes_at=utcnow() - timedelta(1))
-    row = CallFactory(**kwargs)
+    row = CallFactory(**kwargs, collective_threshold=opts.get("threshold"))
+    if "proposal" in opts:
+        db.session.add(FundingDecision(call_id=row.id, total=opts["proposal"],
+                                       proposed_by_id=people["officer"].id))
     db.session.commit()
     result = _outcome(lambda: engine.fire(row, trigger, people[role], data=opts.get("data")))
     if isinstance(expected, int):

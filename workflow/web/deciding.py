@@ -1,0 +1,180 @@
+"""Pages for the decision (立项决策), public notice, documents and the inbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from states import ApplicationState
+from workflow.models import Application, Call, FundingDecision, db
+from workflow.services import decisions, documents, inbox
+from workflow.services.errors import GuardFailed, Invalid, ServiceError
+
+bp = Blueprint("deciding", __name__)
+READERS = ("officer", "leader", "auditor")
+
+
+def _call(call_id: int) -> Call:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role(*READERS):
+        abort(404)
+    return call
+
+
+def _decision(decision_id: int) -> FundingDecision:
+    row = db.session.get(FundingDecision, decision_id)
+    if row is None or not current_user.has_role(*READERS):
+        abort(404)
+    return row
+
+
+def _refused(err: ServiceError) -> None:
+    db.session.rollback()
+    if isinstance(err, GuardFailed):
+        for reason in err.details:
+            flash(reason["message"], "error")
+    elif isinstance(err, Invalid) and isinstance(err.details, dict) and err.details:
+        for message in err.details.values():
+            flash(str(message), "error")
+    else:
+        flash(err.message, "error")
+
+
+MEETING_KEYS = ("meeting_name", "meeting_date", "meeting_attendees", "minutes_ref")
+
+
+def _meeting_form() -> dict[str, str]:
+    return {k: request.form.get(k, "")[:3000] for k in MEETING_KEYS}
+
+
+@bp.route("/calls/<int:call_id>/decision")
+@login_required
+def decision(call_id: int) -> str:
+    call = _call(call_id)
+    pending = decisions.pending(call.id)
+    approved = decisions.approved(call.id)
+    draft = decisions.draft(call) if call.state.value == "reviewing" and not approved else None
+    return render_template("decisions/decision.html", call=call, draft=draft, pending=pending,
+                           approved=approved, history=decisions.history(call.id),
+                           needs_meeting=pending is not None and decisions.needs_meeting(
+                               call, pending.total),
+                           shortlisted=_shortlisted(call))
+
+
+def _shortlisted(call: Call) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Application.id)).where(
+        Application.call_id == call.id,
+        Application.state == ApplicationState.shortlisted)) or 0
+
+
+@bp.route("/calls/<int:call_id>/decision", methods=["POST"])
+@login_required
+def propose(call_id: int) -> Response:
+    call = _call(call_id)
+    items: list[dict[str, Any]] = []
+    for app_id in request.form.getlist("include"):
+        items.append({"application_id": app_id,
+                      "amount_wan": request.form.get(f"amount-{app_id}", "")})
+    try:
+        decisions.propose(call, current_user, items, request.form.get("comment", ""),
+                          _meeting_form(), request.remote_addr)
+        db.session.commit()
+        flash("立项建议名单已提交领导审定", "info")
+    except ServiceError as err:
+        _refused(err)
+    return redirect(url_for("deciding.decision", call_id=call.id))
+
+
+@bp.route("/decisions/<int:decision_id>/meeting", methods=["POST"])
+@login_required
+def meeting(decision_id: int) -> Response:
+    row = _decision(decision_id)
+    upload = request.files.get("minutes")
+    minutes = (upload.filename or "", upload.stream) if upload and upload.filename else None
+    try:
+        decisions.record_meeting(row, current_user, _meeting_form(), minutes,
+                                 request.remote_addr)
+        db.session.commit()
+        flash("集体决策会议已登记", "info")
+    except ServiceError as err:
+        _refused(err)
+    return redirect(url_for("deciding.decision", call_id=row.call_id))
+
+
+@bp.route("/decisions/<int:decision_id>/approve", methods=["POST"])
+@login_required
+def approve(decision_id: int) -> Response:
+    row = _decision(decision_id)
+    try:
+        decisions.approve(row, current_user, request.form.get("comment", "")[:2000],
+                          request.remote_addr)
+        db.session.commit()
+        flash("立项名单已审定：名单内项目拟立项，其余项目不予立项", "info")
+    except ServiceError as err:
+        _refused(err)
+    return redirect(url_for("deciding.decision", call_id=row.call_id))
+
+
+@bp.route("/decisions/<int:decision_id>/return", methods=["POST"])
+@login_required
+def send_back(decision_id: int) -> Response:
+    row = _decision(decision_id)
+    try:
+        decisions.send_back(row, current_user, request.form.get("comment", "")[:2000],
+                            request.remote_addr)
+        db.session.commit()
+        flash("已退回项目主管重拟", "info")
+    except ServiceError as err:
+        _refused(err)
+    return redirect(url_for("deciding.decision", call_id=row.call_id))
+
+
+@bp.route("/calls/<int:call_id>/notices", methods=["POST"])
+@login_required
+def open_notices(call_id: int) -> Response:
+    call = _call(call_id)
+    try:
+        report = decisions.open_notices(call, current_user, request.remote_addr)
+        db.session.commit()
+        flash(f"已发布公示：{report.done} 项", "info")
+        for app_id, message in report.refused:
+            flash(f"申报书 {app_id}：{message}", "error")
+    except ServiceError as err:
+        _refused(err)
+    return redirect(url_for("deciding.decision", call_id=call.id))
+
+
+@bp.route("/documents/<int:doc_id>")
+@login_required
+def document_pdf(doc_id: int) -> Response:
+    try:
+        doc = documents.readable(current_user, doc_id)
+    except ServiceError:
+        abort(404)
+    return documents.send_document(doc)
+
+
+@bp.route("/inbox")
+@login_required
+def inbox_page() -> str:
+    return render_template("inbox/list.html", messages=inbox.messages(current_user))
+
+
+@bp.route("/inbox/read", methods=["POST"])
+@login_required
+def inbox_read() -> Response:
+    raw = request.form.get("id", "")
+    if raw and not (raw.isdigit() and len(raw) < 10):
+        abort(404)
+    try:
+        inbox.mark_read(current_user, int(raw) if raw else None)
+        db.session.commit()
+    except ServiceError:
+        abort(404)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//")
+                    else url_for("deciding.inbox_page"))
