@@ -5,7 +5,8 @@
 set -euo pipefail
 what="${1:-all}"
 
-docs=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-wqy-microhei fonts-noto-cjk)
+docs=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-wqy-microhei fonts-noto-cjk
+      fonts-arphic-uming)
 tests=(chromium poppler-utils redis-server postgresql graphviz)
 pkgs=("${docs[@]}")
 [ "$what" = all ] && pkgs+=("${tests[@]}")

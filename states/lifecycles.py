@@ -151,12 +151,14 @@ APPLICATION = Lifecycle(
         t("start", A.contracted, A.in_progress, [OFFICER, SYSTEM], "开始执行"),
         t("start_midterm", A.in_progress, A.midterm, [OFFICER], "中期检查", step="midterm"),
         t("pass_midterm", A.midterm, A.in_progress, [OFFICER], "中期检查通过"),
-        t("request_acceptance", A.in_progress, A.acceptance, [APPLICANT], "申请验收"),
+        t("request_acceptance", A.in_progress, A.acceptance, [APPLICANT], "申请验收",
+          guards=["final_report_given"]),
         t("pass_acceptance", A.acceptance, A.completed, [OFFICER], "验收通过",
-          guards=["acceptance_recorded"]),
+          guards=["acceptance_recorded", "demand_accepted"]),
         t("fail_acceptance", A.acceptance, A.failed, [OFFICER], "验收不通过",
           guards=["comment_given"]),
-        t("terminate", RUNNING, A.terminated, [OFFICER], "终止", guards=["comment_given"]),
+        t("terminate", RUNNING, A.terminated, [OFFICER, SYSTEM], "终止",
+          guards=["comment_given"]),
     ),
 )
 
@@ -212,7 +214,7 @@ TRANCHE = Lifecycle(
     transitions=(
         t("make_due", T.planned, T.due, [SYSTEM, OFFICER], "到期应付",
           guards=["tranche_condition_met"]),
-        t("prepare", T.due, T.prepared, [FINANCE], "制单"),
+        t("prepare", T.due, T.prepared, [FINANCE], "制单", guards=["payee_account_known"]),
         t("approve", T.prepared, T.approved, [FINANCE], "审核",
           guards=["checker_not_maker", "collective_decision_recorded"]),
         t("release", T.approved, T.released, [FINANCE], "拨付",

@@ -48,6 +48,8 @@ class OrganizationFactory(Base):
     name = factory.Sequence(lambda n: f"测试单位{n}")
     uscc = factory.Sequence(make_uscc)
     kind = OrgKind.university
+    bank_name = "中国银行赣州分行"
+    bank_account = factory.Sequence(lambda n: f"62166{n:011d}")
 
 
 class UserFactory(Base):

@@ -32,6 +32,7 @@ APPROVALS = 50
 
 
 def on_notice(n: int, **call_kw: object) -> list[Application]:
+    call_kw.setdefault("budget", Decimal(10**9))
     call = CallFactory(state=CallState.decided, **call_kw)
     rows = [ApplicationFactory(call=call, state=ApplicationState.public_notice,
                                granted_amount=Decimal("500000.00"),
@@ -114,7 +115,7 @@ def test_a_render_killed_midway_is_redone_once(app: Flask, _postgres: str, redis
                                                 tmp_path: Path) -> None:
     """SIGKILL the process rendering a 500-row 立项文件: the task goes back to the queue,
     a new process renders it, and exactly one document exists."""
-    rows = on_notice(500, budget=Decimal(10**9))
+    rows = on_notice(500)
     call = rows[0].call
     # Approve all but the last without the worker; the last one issues the 立项文件.
     app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None

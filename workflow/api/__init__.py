@@ -85,10 +85,12 @@ from workflow.api import (  # noqa: E402  (routes register on api_bp)
     applications,
     calls,
     decisions,
+    finance,
     lifecycle,
     reviews,
     v1,
 )
 
-__all__ = ["api_bp", "applications", "calls", "current_api_user", "decisions", "if_match",
+__all__ = ["api_bp", "applications", "calls", "current_api_user", "decisions", "finance",
+           "if_match",
            "json_body", "lifecycle", "reviews", "token_required", "v1"]

@@ -19,6 +19,7 @@ from workflow.models.expert import ConflictRelation, ReviewDraw
 from workflow.models.files import Attachment
 from workflow.models.finance import Tranche
 from workflow.models.integrity import Sanction
+from workflow.models.ledger import EntryKind, LedgerEntry, Milestone, MilestoneState
 from workflow.models.org import Organization, OrgKind
 from workflow.models.outbox import OutboxDelivery, OutboxEvent
 from workflow.models.review import ReviewAssignment
@@ -41,9 +42,13 @@ __all__ = [
     "DefenceScore",
     "DefenceSession",
     "Document",
+    "EntryKind",
     "ExpertProfile",
     "FundingDecision",
+    "LedgerEntry",
     "LoginAttempt",
+    "Milestone",
+    "MilestoneState",
     "Notification",
     "NumberSequence",
     "Objection",

@@ -31,6 +31,10 @@ class Application(AuditedMixin, Base):
     __table_args__ = (
         sa.CheckConstraint("granted_amount IS NULL OR granted_amount > 0",
                            name="granted_positive"),
+        # Released money never exceeds the grant (the release's UPDATE of this column
+        # runs under the application's row lock).
+        sa.CheckConstraint("disbursed >= 0 AND disbursed <= COALESCE(granted_amount, 0)",
+                           name="disbursed_within_grant"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,6 +58,8 @@ class Application(AuditedMixin, Base):
     round: Mapped[int] = mapped_column(default=0, server_default="0")  # submissions so far
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     granted_amount: Mapped[Decimal | None] = mapped_column(Money)
+    disbursed: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"),
+                                               server_default="0")
     notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notice_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

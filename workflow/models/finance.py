@@ -47,6 +47,8 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     condition: Mapped[str] = mapped_column(sa.String(20))
     milestone_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    milestone_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("milestone.id", ondelete="SET NULL"))
     state: Mapped[TrancheState] = mapped_column(
         state_column(TrancheState, "tranche_state"), default=TrancheState.planned, index=True)
     version: Mapped[int] = mapped_column(default=1)

@@ -27,6 +27,9 @@ class Organization(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
     uscc: Mapped[str] = mapped_column(sa.String(18), unique=True)
     kind: Mapped[OrgKind] = mapped_column(state_column(OrgKind, "org_kind"))
+    # Where grants are paid (收款账户).
+    bank_name: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
+    bank_account: Mapped[str] = mapped_column(sa.String(40), default="", server_default="")
 
     def __repr__(self) -> str:
         return f"<Organization {self.id} {self.name}>"

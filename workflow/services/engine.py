@@ -9,6 +9,7 @@ commits; a refusal raises before anything was changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,6 +54,21 @@ def fire_generic(row: Any, trigger: str, actor: User | None, **kwargs: Any) -> F
 # work: routing a (re)submitted application by the call's optional steps.
 AUTOMATIC: dict[tuple[str, str], str] = {("application", "submitted"): "forward"}
 
+# What a change sets going on other rows, in the same unit of work, once the change is
+# written: a signed contract plans the tranches, a release enters the ledger, a
+# termination cancels what is left to pay. Each moves its rows through ``fire`` too.
+FollowUp = Callable[["FireResult", User | None, str | None], None]
+FOLLOW_UPS: dict[tuple[str, str], list[FollowUp]] = {}
+
+
+def follow_up(kind: str, *triggers: str) -> Callable[[FollowUp], FollowUp]:
+    def register(fn: FollowUp) -> FollowUp:
+        for trigger in triggers:
+            FOLLOW_UPS.setdefault((kind, trigger), []).append(fn)
+        return fn
+
+    return register
+
 
 @dataclass
 class FireResult:
@@ -96,6 +112,12 @@ def load(kind: str, entity_id: int, lock: bool = False) -> Any:
     entity = ENTITIES.get(kind)
     if entity is None:
         raise NotFound(f"未知的对象类型：{kind}")
+    if lock and entity.parent is not None:
+        parent_kind, column = entity.parent
+        parent_id = db.session.scalar(sa.select(getattr(entity.model, column)).where(
+            entity.model.id == entity_id))
+        if parent_id is not None and (parent_kind, parent_id) not in _locked():
+            load(parent_kind, parent_id, lock=True)
     query = sa.select(entity.model).where(entity.model.id == entity_id)
     if lock:
         # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies
@@ -201,6 +223,8 @@ def fire(
             raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
                            code="stale_version") from err
     result = FireResult(row, trigger, from_state.value, row.state.value, event)
+    for hook in FOLLOW_UPS.get((entity.kind, trigger), ()):
+        hook(result, actor, ip)
     follow = AUTOMATIC.get((entity.kind, row.state.value))
     if follow is not None:
         result.followed_by = fire(row, follow, None, ip=ip, now=ctx.now)

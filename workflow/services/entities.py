@@ -44,6 +44,9 @@ class Entity:
     lifecycle: Lifecycle
     owner: Owner
     label: str
+    # Locked before the row itself: money moves under the project's lock, so a release
+    # and the project's termination never lock in opposite orders.
+    parent: tuple[str, str] | None = None
 
     def steps(self, row: Any) -> frozenset[str]:
         call = self.call_of(row)
@@ -63,7 +66,8 @@ ENTITIES: dict[str, Entity] = {
     "call": Entity("call", Call, CALL, _bureau_owner, "申报指南"),
     "application": Entity("application", Application, APPLICATION, _application_owner, "申报书"),
     "review": Entity("review", ReviewAssignment, REVIEW, _review_owner, "评审任务"),
-    "tranche": Entity("tranche", Tranche, TRANCHE, _bureau_owner, "拨付批次"),
+    "tranche": Entity("tranche", Tranche, TRANCHE, _bureau_owner, "拨付批次",
+                      parent=("application", "application_id")),
 }
 BY_MODEL: dict[type[Any], Entity] = {e.model: e for e in ENTITIES.values()}
 

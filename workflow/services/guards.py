@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from forms import format_wan
 from forms.schema import required_missing
-from states import ApplicationState, CallState, ReviewState, TrancheState
+from states import ApplicationState, CallState, ReviewState
 from states.lifecycles import RUNNING
 from workflow.models import (
     Application,
@@ -369,6 +369,26 @@ def contract_signed(ctx: GuardContext) -> list[Reason]:
     return []
 
 
+@guard("final_report_given")
+def final_report_given(ctx: GuardContext) -> list[Reason]:
+    if not (ctx.row.data or {}).get("final_report"):
+        return refuse("final_report_missing", "请先提交结题报告及佐证材料")
+    return []
+
+
+@guard("demand_accepted")
+def demand_accepted(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    if app.challenge is None:
+        return []
+    verdict = (app.data or {}).get("demand_acceptance", {}).get("verdict")
+    if verdict != "pass":
+        return refuse("demand_acceptance_missing",
+                      "揭榜挂帅项目须发榜方验收通过" if verdict == "fail"
+                      else "请先由发榜方录入验收意见")
+    return []
+
+
 @guard("acceptance_recorded")
 def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
     verdict = ctx.text("verdict") or (ctx.row.data or {}).get("acceptance", {}).get("verdict")
@@ -424,6 +444,15 @@ def tranche_condition_met(ctx: GuardContext) -> list[Reason]:
     return []
 
 
+@guard("payee_account_known")
+def payee_account_known(ctx: GuardContext) -> list[Reason]:
+    org = ctx.row.application.organization
+    if not (org.bank_name and org.bank_account):
+        return refuse("payee_account_missing",
+                      f"承担单位“{org.name}”尚未登记收款账户，请单位管理员先登记")
+    return []
+
+
 @guard("checker_not_maker")
 def checker_not_maker(ctx: GuardContext) -> list[Reason]:
     tranche: Tranche = ctx.row
@@ -453,11 +482,10 @@ def payment_reference_given(ctx: GuardContext) -> list[Reason]:
 @guard("within_grant")
 def within_grant(ctx: GuardContext) -> list[Reason]:
     tranche: Tranche = ctx.row
-    grant = tranche.application.granted_amount
-    released = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Tranche.amount), 0)).where(
-            Tranche.application_id == tranche.application_id,
-            Tranche.state == TrancheState.released)) or Decimal(0)
-    if grant is None or Decimal(released) + tranche.amount > grant:
-        return refuse("over_grant", "拨付后累计金额将超过立项资助额")
+    app = tranche.application
+    grant = app.granted_amount
+    if grant is None or (app.disbursed or Decimal(0)) + tranche.amount > grant:
+        return refuse("over_grant",
+                      f"拨付后累计金额将超过立项资助额（已拨付 {format_wan(app.disbursed)} 万元，"
+                      f"资助额 {format_wan(grant)} 万元）")
     return []

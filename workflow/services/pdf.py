@@ -5,29 +5,31 @@ Flask application: the templates are loaded by a module-level Jinja environment,
 worker or benchmark process can render.
 
 Fonts. The stack is chosen for speed, size and coverage, measured on WeasyPrint 70 with
-HarfBuzz subsetting (bench/pdf.py):
+HarfBuzz subsetting, one 立项通知书 with 堃, 喆 and 䶮 in its names (bench/pdf.py):
 
-- Primary "AR PL UMing CN" (Debian fonts-arphic-uming): a Ming (= 宋体) face, which is what
-  GB/T 9704 asks for in the title and the body, and TrueType (glyf outlines), which
-  HarfBuzz subsets in milliseconds to a few KB. It covers rare name characters such as
-  堃, 喆 and 䶮 (U+4DAE, CJK Extension A), which WenQuanYi Micro Hei lacks.
+- Primary "AR PL UMing CN" (Debian fonts-arphic-uming): a Ming (= 宋体) face, as GB/T 9704
+  asks for in the title and body, TrueType (glyf outlines) that HarfBuzz subsets in a few
+  milliseconds, and it has the rare name characters: 堃, 喆 and 䶮 (U+4DAE, CJK Ext. A).
+  A notice: ~50 ms, ~45 KB.
 - Fallback "Noto Serif CJK SC" (fonts-noto-cjk) for anything the primary lacks. Pango falls
-  back per glyph, so the big CFF collection (26 MB) is only opened and subset when a
-  character actually needs it; set as the primary it makes a notice about 2× slower and
-  ~8× larger (CFF subsets keep the CID structure).
-- Headings that GB/T 9704 sets in 黑体 (附件 label, table heads, 一级标题) use
-  "WenQuanYi Micro Hei" (TrueType, fast) and then fall back to the song stack.
+  back per glyph, so the 26 MB CFF collection is only opened and subset when a character
+  needs it. As the primary it costs ~80 ms and ~170 KB a notice (CFF subsets are big).
+  "WenQuanYi Micro Hei" as the primary lacks 䶮, so Noto is pulled in for that one glyph:
+  ~60 ms, and a sans face where the standard wants 宋体.
+- Headings that GB/T 9704 sets in 黑体 (附件 label, table heads, 一级标题) use WenQuanYi
+  Micro Hei (TrueType, fast), falling back to the song stack.
 - Nothing is bold or italic: Pango would synthesise a second font object per face, embedded
   and subset separately, for a look the standard does not ask for (小标宋 is a design, not
   bold).
 The naive way, Noto CJK alone with fontTools subsetting (no libharfbuzz-subset), takes
-several seconds per page: fontTools parses and rewrites the whole CFF table.
+seconds per page: fontTools parses and rewrites the whole CFF table.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -37,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import segno
+import weasyprint
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
 from forms import format_wan
@@ -57,7 +61,7 @@ HEI_STACK: tuple[str, ...] = ("WenQuanYi Micro Hei", *FONT_STACK)     # 黑体 h
 # Where Debian puts them, for a machine without fc-match (the fontconfig binaries).
 FONT_FILES: dict[str, tuple[str, int]] = {
     "AR PL UMing CN": ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
-    "Noto Serif CJK SC": ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 0),
+    "Noto Serif CJK SC": ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2),
     "Noto Sans CJK SC": ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
     "WenQuanYi Micro Hei": ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
 }
@@ -96,21 +100,22 @@ def font_file(family: str) -> tuple[Path, int] | None:
 
 
 @cache
-def _coverage(family: str) -> frozenset[int]:
+def _covered() -> frozenset[int]:
+    """Code points the document fonts have, from the cmaps of the files Pango uses."""
     from fontTools.ttLib import TTFont
 
-    where = font_file(family)
-    if where is None:
-        return frozenset()
-    path, index = where
-    with TTFont(str(path), fontNumber=index, lazy=True) as font:
-        return frozenset(font.getBestCmap())
+    covered: set[int] = set()
+    for family in dict.fromkeys((*FONT_STACK, *HEI_STACK)):
+        where = font_file(family)
+        if where is not None:
+            with TTFont(str(where[0]), fontNumber=where[1], lazy=True) as font:
+                covered.update(font.getBestCmap())
+    return frozenset(covered)
 
 
 def missing_glyphs(text: str) -> list[str]:
     """Characters of ``text`` (whitespace aside) that no document font has, in order."""
-    families = dict.fromkeys((*FONT_STACK, *HEI_STACK))
-    covered = frozenset().union(*(_coverage(f) for f in families))
+    covered = _covered()
     seen: dict[str, None] = {}
     for ch in text:
         if not ch.isspace() and ord(ch) not in covered:
@@ -194,7 +199,7 @@ class RenderedPdf:
 
 # --- rendering ---------------------------------------------------------------------------
 
-class _RefusingFetcher(URLFetcher):  # type: ignore[misc]  # weasyprint ships no types
+class _RefusingFetcher(URLFetcher):
     """WeasyPrint may load nothing from outside: documents are self-contained.
 
     WeasyPrint 70 wants a URLFetcher (it reads ``_fail_on_errors`` off the fetcher when a
@@ -208,6 +213,68 @@ class _RefusingFetcher(URLFetcher):  # type: ignore[misc]  # weasyprint ships no
 
 refuse_fetch = _RefusingFetcher(fail_on_errors=True)
 
+# The user-agent stylesheet our documents are written against: display and defaults for
+# just the elements the templates use. WeasyPrint's own HTML5 sheet styles every element
+# for ::marker, ::footnote-call, ::note-call… and forms; on a 500-row list that costs about
+# a third of the render (bench/pdf.py). Only ever a speed-up: if a WeasyPrint upgrade stops
+# calling _ua_stylesheets, its own sheet applies and the documents look the same
+# (tests/unit/workflow/test_pdf.py checks the hook still exists).
+UA_CSS = """
+head, style, title, meta, script { display: none }
+html, body, div, p, h1, h2, h3, ol, ul { display: block }
+li { display: list-item }
+ol { list-style-type: decimal }
+ul { list-style-type: disc }
+ol, ul { margin: 1em 0; padding-left: 40px }
+li::marker { font-variant-numeric: tabular-nums; white-space: pre }
+h1 { font-size: 2em; margin: .67em 0; font-weight: bold }
+h2 { font-size: 1.5em; margin: .83em 0; font-weight: bold }
+h3 { font-size: 1.17em; margin: 1em 0; font-weight: bold }
+p { margin: 1em 0 }
+b, strong, th { font-weight: bold }
+table { display: table; box-sizing: border-box; border-spacing: 2px;
+        border-collapse: separate; text-indent: initial; border-color: gray }
+thead { display: table-header-group; vertical-align: middle }
+tbody { display: table-row-group; vertical-align: middle }
+tfoot { display: table-footer-group; vertical-align: middle }
+tr { display: table-row; vertical-align: inherit }
+td, th { display: table-cell; vertical-align: inherit; padding: 1px }
+th { text-align: center }
+colgroup { display: table-column-group }
+col { display: table-column }
+svg { overflow: hidden }
+@page {
+  @bottom-left { text-align: left; vertical-align: middle }
+  @bottom-center { text-align: center; vertical-align: middle }
+  @bottom-right { text-align: right; vertical-align: middle }
+}
+"""
+
+
+@cache
+def _ua_stylesheet() -> weasyprint.CSS:
+    return weasyprint.CSS(string=UA_CSS)
+
+
+class _DocumentHTML(weasyprint.HTML):
+    def _ua_stylesheets(self, forms: bool = False) -> list[weasyprint.CSS]:
+        return [_ua_stylesheet()]
+
+
+_fonts = threading.local()
+
+
+def _font_config() -> FontConfiguration:
+    """One FontConfiguration per thread: making one costs a third of a notice's render.
+
+    It only holds @font-face fonts, which the templates never declare, so nothing of one
+    document stays behind for the next; Pango is not thread-safe, hence per thread.
+    """
+    config = getattr(_fonts, "config", None)
+    if config is None:
+        config = _fonts.config = FontConfiguration()
+    return config
+
 
 def cn_date(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
@@ -220,10 +287,9 @@ def qr_svg(url: str) -> str:
 
 
 def html_to_pdf(html: str) -> RenderedPdf:
-    import weasyprint
-
     try:
-        document = weasyprint.HTML(string=html, url_fetcher=refuse_fetch).render()
+        html_doc = _DocumentHTML(string=html, url_fetcher=refuse_fetch)
+        document = html_doc.render(font_config=_font_config())
     except FatalURLFetchingError as refused:  # a BaseException: make it an ordinary error
         raise ValueError(str(refused.__cause__ or refused)) from refused.__cause__
     return RenderedPdf(data=document.write_pdf(), pages=len(document.pages))

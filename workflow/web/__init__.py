@@ -47,13 +47,23 @@ ERROR_TITLES = {
 
 def init_app(app: Flask) -> None:
     from workflow.services.official import KINDS
-    from workflow.web import applying, auth, deciding, entities, home, public, reviewing
+    from workflow.web import (
+        applying,
+        auth,
+        deciding,
+        entities,
+        finance,
+        home,
+        public,
+        reviewing,
+    )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(applying.bp)
     app.register_blueprint(reviewing.bp)
     app.register_blueprint(deciding.bp)
+    app.register_blueprint(finance.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(entities.bp)
     app.jinja_env.filters["local_time"] = local_time

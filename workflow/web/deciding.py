@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from states import ApplicationState
 from workflow.models import Application, Call, FundingDecision, db
 from workflow.services import decisions, documents, inbox
-from workflow.services.errors import GuardFailed, Invalid, ServiceError
+from workflow.services.errors import GuardFailed, ServiceError
 
 bp = Blueprint("deciding", __name__)
 READERS = ("officer", "leader", "auditor")
@@ -37,9 +37,6 @@ def _refused(err: ServiceError) -> None:
     if isinstance(err, GuardFailed):
         for reason in err.details:
             flash(reason["message"], "error")
-    elif isinstance(err, Invalid) and isinstance(err.details, dict) and err.details:
-        for message in err.details.values():
-            flash(str(message), "error")
     else:
         flash(err.message, "error")
 

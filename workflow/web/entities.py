@@ -22,6 +22,23 @@ bp = Blueprint("entities", __name__)
 
 
 
+# What a trigger asks for besides the comment, typed on the page: (field, label).
+TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("tranche", "approve"): [("decision_ref",
+                              "集体决策会议纪要文号（金额达到“三重一大”标准时必填）")],
+    ("tranche", "release"): [("payment_ref", "支付凭证号")],
+    ("application", "pass_acceptance"): [("opinions", "验收专家组意见")],
+    ("application", "fail_acceptance"): [("opinions", "验收专家组意见"),
+                                         ("recovery_wan", "应追回金额（万元，无则留空）")],
+    ("application", "terminate"): [("recovery_wan", "应追回金额（万元，无则留空）")],
+}
+# What a trigger implies: the verdict of an acceptance is its button.
+TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {
+    ("application", "pass_acceptance"): {"verdict": "pass"},
+    ("application", "fail_acceptance"): {"verdict": "fail"},
+}
+
+
 def _visible(collection: str, entity_id: int, lock: bool = False) -> tuple[str, Any]:
     kind = COLLECTIONS.get(collection)
     if kind is None:
@@ -53,7 +70,9 @@ def show(collection: str, entity_id: int) -> str:
         "entities/show.html", kind=kind, collection=collection, row=row,
         title=title_of(kind, row), entity_label=ENTITIES[kind].label,
         svg=Markup(svg) if svg else None,  # noqa: S704 (graphviz output from our own DOT)
-        lifecycle=lifecycle, options=engine.options(row, current_user),
+        lifecycle=lifecycle, options=(options := engine.options(row, current_user)),
+        fields=list(dict.fromkeys(f for o in options if o.allowed
+                                  for f in TRIGGER_FIELDS.get((kind, o.trigger), []))),
         history=audit.history(kind, row.id), extra=_extra(kind, row),
     )
 
@@ -64,9 +83,10 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         from workflow.services.calls import guide_attachments
         from workflow.services.decisions import history
         from workflow.services.documents import call_documents
+        from workflow.services.finance import running_teams
 
         return {"guide_files": guide_attachments(row), "documents": call_documents(row),
-                "decisions": history(row.id)}
+                "decisions": history(row.id), "teams": running_teams(row)}
     if kind != "application":
         return {}
     from workflow.models import utcnow
@@ -83,8 +103,12 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
 
     objections = objections_of(row) if current_user.has_role(
         "officer", "leader", "auditor") else []
+    from workflow.services import finance
+
     return {"rounds": applications.rounds(row), "eligibility": eligibility,
-            "documents": documents_of(row), "objections": objections}
+            "documents": documents_of(row), "objections": objections,
+            "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
+            "capital": finance.capital}
 
 
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])
@@ -94,10 +118,14 @@ def fire(collection: str, entity_id: int) -> Response:
     trigger = request.form.get("trigger", "")
     comment = request.form.get("comment", "")[:5000]
     version = request.form.get("version", "")
+    typed = {name: request.form[name].strip()[:2000]
+             for name, _ in TRIGGER_FIELDS.get((kind, trigger), [])
+             if request.form.get(name, "").strip()}
+    data = {**TRIGGER_FIXED.get((kind, trigger), {}), **typed}
     try:
-        result = engine.fire_generic(row, trigger, current_user, comment=comment,
-                             expected_version=parse_id(version),
-                             ip=request.remote_addr)
+        result = engine.fire_generic(row, trigger, current_user, comment=comment, data=data,
+                                     expected_version=parse_id(version),
+                                     ip=request.remote_addr)
         db.session.commit()
     except GuardFailed as err:
         db.session.rollback()
@@ -109,4 +137,7 @@ def fire(collection: str, entity_id: int) -> Response:
     else:
         label = ENTITIES[kind].lifecycle.state_of(result.final_state).label
         flash(f"操作成功，当前状态：{label}", "info")
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
     return redirect(url_for("entities.show", collection=collection, entity_id=entity_id))

@@ -1,6 +1,10 @@
+from decimal import Decimal
+
 import sqlalchemy as sa
 
-from workflow.models import Call, Organization, User, db
+from states import ApplicationState, CallState, ReviewState
+from workflow.models import Application, Call, Organization, ReviewAssignment, User, db, utcnow
+from workflow.services import audit, decisions, demo, results
 from workflow.services.demo import DEMO_PASSWORD, EXPERTS, USERS
 
 GOOD_USCC = "91360700MA35A0001P"
@@ -55,5 +59,72 @@ def test_seed_twice_does_not_duplicate(app):
     count = db.session.scalar(sa.select(sa.func.count()).select_from(User))
     assert count == len(USERS) + len(EXPERTS)
     calls = list(db.session.scalars(sa.select(Call)))
-    assert sorted(c.scheme.value for c in calls) == ["baogan", "jiebang"]
+    assert sorted((c.scheme.value, c.state.value) for c in calls) == [
+        ("baogan", "decided"), ("baogan", "published"), ("baogan", "reviewing"),
+        ("jiebang", "published")]
     assert len(next(c for c in calls if c.scheme.value == "jiebang").challenges) == 2
+
+
+def test_seed_has_a_call_under_review_ready_for_the_decision(app):
+    assert demo.seed()
+    call = db.session.scalar(sa.select(Call).where(Call.state == CallState.reviewing))
+    assert call is not None and call.closes_at < utcnow()
+    res = results.call_results(call)
+    assert [r.ranked.rank for r in res.rows] == [1, 2, 3, 4]
+    assert [r.app.title for r in res.rows] == [t for t, *_ in demo.REVIEWED]
+    assert {r.app.state for r in res.rows} == {ApplicationState.reviewed}
+    assert [len(r.totals) for r in res.rows] == [3, 3, 3, 3]
+    assert not [r for r in res.rows if r.spread.flagged]
+    # The funding line takes the three best and fills the budget; their total reaches
+    # the 三重一大 threshold, so the leader needs the meeting recorded.
+    assert [r.status == "funded" for r in res.rows] == [True, True, True, False]
+    assert res.line.total_funded == call.budget == Decimal("1500000.00")
+    assert decisions.needs_meeting(call, res.line.total_funded)
+    assert [row["funded"] for row in decisions.draft(call).rows] == [True, True, True, False]
+    # Four organisations' people, each reviewed by three experts of other organisations,
+    # through the services (invited, accepted, scored), the system finishing the review.
+    for r in res.rows:
+        assert r.app.data["amount"].endswith("0000.00") and r.app.receipt_no
+        reviews = list(db.session.scalars(sa.select(ReviewAssignment).where(
+            ReviewAssignment.application_id == r.app.id)))
+        assert {rv.state for rv in reviews} == {ReviewState.submitted}
+        assert all(rv.expert.organization_id != r.app.organization_id for rv in reviews)
+        assert [e.trigger for e in audit.history("review", reviews[0].id)] == [
+            "invite", "accept", "submit_scores"]
+        assert [e.trigger for e in audit.history("application", r.app.id)] == [
+            "seed", "finish_review"]
+    assert [e.trigger for e in audit.history("call", call.id)] == ["seed", "assign_reviewers"]
+    assert audit.verify() == []
+
+
+def test_seed_has_a_funded_project_with_a_tranche_due(app):
+    from workflow.models import Tranche
+    from workflow.services import ledger
+
+    demo.seed()
+    call = db.session.scalar(sa.select(Call).where(Call.state == CallState.decided))
+    (app_row,) = db.session.scalars(sa.select(Application).where(
+        Application.call_id == call.id)).all()
+    assert app_row.state is ApplicationState.contracted
+    assert app_row.project_number.endswith("-BG-0001") and app_row.doc_number
+    due = list(db.session.scalars(sa.select(Tranche).where(Tranche.state == "due")))
+    assert [(t.application_id, t.amount) for t in due] == [(app_row.id, Decimal("560000.00"))]
+    assert app_row.organization.bank_account.isdigit()
+    assert ledger.reconcile(call_id=call.id).ok
+    assert audit.verify() == []
+
+
+def test_seed_adds_what_an_older_demo_database_lacks(app, monkeypatch):
+    # A database seeded before the call under review and its two researchers existed.
+    monkeypatch.setattr(demo, "USERS", [u for u in USERS if u[0] not in (
+        "researcher3", "researcher4")])
+    monkeypatch.setattr(demo, "_seed_reviewing_call", lambda users: None)
+    monkeypatch.setattr(demo, "_seed_funded_call", lambda users: None)
+    assert demo.seed()
+    monkeypatch.undo()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 2
+    assert demo.seed()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 4
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == len(
+        USERS) + len(EXPERTS)
+    assert not demo.seed()

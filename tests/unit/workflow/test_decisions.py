@@ -118,7 +118,8 @@ def test_a_list_over_the_threshold_needs_the_meeting_before_approval(people):
     assert call.state is CallState.reviewing and a.state is ApplicationState.reviewed
 
     meeting = {"meeting_name": "局党组会议（2026年第12次）", "meeting_date": "2026-11-20",
-               "meeting_attendees": "李局长、王副局长、张科长", "minutes_ref": "党组纪要〔2026〕12号"}
+               "meeting_attendees": "李局长、王副局长、张科长",
+               "minutes_ref": "党组纪要〔2026〕12号"}
     with pytest.raises(Invalid, match="请上传会议纪要"):
         decisions.record_meeting(d, people["officer"], meeting)
     db.session.rollback()
@@ -154,7 +155,7 @@ def test_the_leader_sends_a_list_back_with_a_reason_and_a_new_one_replaces_it(pe
 
 
 def test_bulk_public_notice_after_approval(people):
-    call, (a, b, c) = reviewed_call()
+    call, (a, b, _c) = reviewed_call()
     d = decisions.propose(call, people["officer"], items((a, "30"), (b, "30")))
     decisions.approve(d, people["leader"])
     db.session.commit()

@@ -16,6 +16,7 @@ from tests.factories import (
 )
 from workflow.models import (
     AuditEvent,
+    EntryKind,
     FundingDecision,
     OutboxEvent,
     ReviewAssignment,
@@ -24,7 +25,7 @@ from workflow.models import (
     db,
     utcnow,
 )
-from workflow.services import applications, audit, engine
+from workflow.services import applications, audit, engine, ledger
 from workflow.services.errors import Conflict, Forbidden, GuardFailed, NotFound
 
 A = ApplicationState
@@ -131,7 +132,9 @@ APPLICATION_TABLE = [
     (A.in_progress, "start_midterm", "officer", 409, {}),
     (A.in_progress, "start_midterm", "officer", A.midterm, {"steps": ["midterm"]}),
     (A.midterm, "pass_midterm", "officer", A.in_progress, {"steps": ["midterm"]}),
-    (A.in_progress, "request_acceptance", "applicant", A.acceptance, {}),
+    (A.in_progress, "request_acceptance", "applicant", 422, {}),  # no final report yet
+    (A.in_progress, "request_acceptance", "applicant", A.acceptance,
+     {"row_data": {"final_report": {"report": "全部指标完成"}}}),
     (A.acceptance, "pass_acceptance", "officer", 422, {}),
     (A.acceptance, "pass_acceptance", "officer", A.completed, {"data": {"verdict": "pass"}}),
     (A.acceptance, "fail_acceptance", "officer", A.failed, {"comment": "指标未完成"}),
@@ -157,6 +160,9 @@ def test_application_table(people, state, trigger, role, expected, opts):
                          **opts.get("row", {}))
     if opts.get("team_signed"):
         row.data = {**row.data, "contract": {"signed_by": ["team"]}}
+        db.session.commit()
+    if opts.get("row_data"):
+        row.data = {**row.data, **opts["row_data"]}
         db.session.commit()
     before = counts()
     version = row.version
@@ -383,10 +389,14 @@ TRANCHE_TABLE = [
 @pytest.mark.parametrize("state,trigger,role,expected,opts", TRANCHE_TABLE,
                          ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in TRANCHE_TABLE])
 def test_tranche_table(people, state, trigger, role, expected, opts):
-    call = CallFactory(collective_threshold=Decimal("1000000.00"))
+    call = CallFactory(collective_threshold=Decimal("1000000.00"), budget=Decimal(10**7))
     app_row = ApplicationFactory(call=call, applicant=people["applicant"],
                                  state=opts.get("app_state", A.in_progress),
-                                 granted_amount=Decimal(opts.get("grant", "3000000.00")))
+                                 granted_amount=Decimal(opts.get("grant", "3000000.00")),
+                                 approved_at=utcnow())
+    db.session.flush()
+    # Approved projects have their grant committed in the call's ledger.
+    ledger.post(call.id, EntryKind.commitment, app_row.granted_amount, application_id=app_row.id)
     maker = people[opts["maker"]] if "maker" in opts else None
     released = state is T.released
     tranche = Tranche(application=app_row, seq=1, label="首笔", condition="contract",

@@ -120,7 +120,7 @@ def test_objections_need_a_csrf_token_and_are_throttled_per_address(app):
 
 
 def test_no_objection_once_the_notice_is_over(app, officer):
-    call, (a, _) = on_notice()
+    _call, (a, _) = on_notice()
     a.state = ApplicationState.approved
     db.session.commit()
     with pytest.raises(NotFound):

@@ -39,7 +39,8 @@ def deliver(topic):
 def approved(app):
     org = OrganizationFactory(name="赣南䶮堃科技有限公司")
     leader = UserFactory(name="欧阳喆", organization=org)
-    call = CallFactory(state=CallState.decided, title="2026年度稀土专项")
+    call = CallFactory(state=CallState.decided, title="2026年度稀土专项",
+                       budget=Decimal("5000000.00"))
     rows = [ApplicationFactory(call=call, applicant=leader, title=f"稀土永磁项目{i}",
                                state=ApplicationState.public_notice,
                                granted_amount=Decimal("1234500.00"),
@@ -51,7 +52,7 @@ def approved(app):
 
 
 def test_each_approved_project_gets_its_notice_with_numbers_names_and_amount(approved):
-    call, (a, _) = approved
+    _call, (a, _) = approved
     deliver("application.approve")
     doc = db.session.scalars(sa.select(Document).where(
         Document.application_id == a.id, Document.kind == "notice")).one()
@@ -149,7 +150,7 @@ def test_the_public_verification_page_confirms_a_genuine_file_and_refuses_an_alt
 
 
 def test_documents_are_read_only_by_those_who_may_read_their_application(approved, app):
-    call, (a, _) = approved
+    _call, (a, _) = approved
     doc = official.render_notice(a.id)
     db.session.commit()
     own = client_for(app, a.applicant.username, PASSWORD)

@@ -1,0 +1,274 @@
+"""Tranches, milestones, acceptance and the ledger: money moves once, and every move is
+in the call's ledger."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from states import ApplicationState, TrancheState
+from tests.factories import (
+    ApplicationFactory,
+    CallFactory,
+    ChallengeFactory,
+    OrganizationFactory,
+    UserFactory,
+)
+from workflow.models import (
+    EntryKind,
+    LedgerEntry,
+    MilestoneState,
+    Scheme,
+    db,
+    utcnow,
+)
+from workflow.services import engine, finance, ledger
+from workflow.services.errors import Conflict, Forbidden, GuardFailed, Invalid
+
+A, T = ApplicationState, TrancheState
+REPORT = "项目全部完成，各项考核指标均已达到任务书要求，经费使用规范。"
+PLAN = [{"label": "合同签订后拨付", "percent": 70, "condition": "contract"},
+        {"label": "验收后拨付", "percent": 30, "condition": "acceptance"}]
+
+
+@pytest.fixture
+def people(app):
+    return {"officer": UserFactory(roles=("officer",), organization=None, name="张科长"),
+            "finance1": UserFactory(roles=("finance",), organization=None, name="财务甲"),
+            "finance2": UserFactory(roles=("finance",), organization=None, name="财务乙"),
+            "applicant": UserFactory(roles=("applicant",), name="王研究员")}
+
+
+def approved_project(people, grant="1000000.00", budget="5000000.00", plan=PLAN, **kw):
+    """A project approved through the engine (its grant committed), contract signed."""
+    call = CallFactory(budget=Decimal(budget), tranche_plan=plan, **kw.pop("call_kw", {}))
+    row = ApplicationFactory(call=call, applicant=people["applicant"],
+                             state=A.public_notice, granted_amount=Decimal(grant),
+                             notice_ends_at=utcnow() - timedelta(minutes=1),
+                             data={"contract": {"signed_by": ["team", "demand"]},
+                                   **kw.pop("data", {})}, **kw)
+    db.session.commit()
+    engine.fire(row, "approve", None)
+    engine.fire(row, "sign_contract", people["officer"])
+    db.session.commit()
+    return row
+
+
+def pay(tranche, people, ref="ZF2026-0001"):
+    engine.fire(engine.load("tranche", tranche.id, lock=True), "prepare", people["finance1"])
+    engine.fire(engine.load("tranche", tranche.id, lock=True), "approve", people["finance2"])
+    engine.fire(engine.load("tranche", tranche.id, lock=True), "release", people["finance2"],
+                data={"payment_ref": ref})
+    db.session.commit()
+
+
+def kinds(call_id):
+    return [(e.kind.value, e.amount) for e in ledger.entries(call_id)]
+
+
+def test_a_contract_plans_the_tranches_and_the_contract_share_is_due(people):
+    row = approved_project(people)
+    first, last = finance.tranches_of(row)
+    assert (first.amount, first.condition, first.state) == (Decimal("700000.00"), "contract",
+                                                            T.due)
+    assert (last.amount, last.condition, last.state) == (Decimal("300000.00"), "acceptance",
+                                                         T.planned)
+    assert kinds(row.call_id) == [("allocation", Decimal("5000000.00")),
+                                  ("commitment", Decimal("1000000.00"))]
+    assert ledger.balances(row.call_id) == ledger.Balances(
+        Decimal("4000000.00"), Decimal("1000000.00"), Decimal("0.00"))
+
+
+def test_maker_prepares_checker_approves_release_enters_the_ledger_once(people):
+    row = approved_project(people)
+    first = finance.tranches_of(row)[0]
+    engine.fire(first, "prepare", people["finance1"])
+    db.session.commit()
+    with pytest.raises(GuardFailed, match="制单人不能审核"):
+        engine.fire(first, "approve", people["finance1"])
+    db.session.rollback()
+    engine.fire(first, "approve", people["finance2"])
+    db.session.commit()
+    with pytest.raises(GuardFailed, match="支付凭证号"):
+        engine.fire(first, "release", people["finance2"])
+    db.session.rollback()
+    engine.fire(first, "release", people["finance2"], data={"payment_ref": "ZF-1"})
+    db.session.commit()
+    assert first.state is T.released and row.disbursed == Decimal("700000.00")
+    assert kinds(row.call_id)[-1] == ("disbursement", Decimal("700000.00"))
+    with pytest.raises(Conflict):
+        engine.fire(first, "release", people["finance2"], data={"payment_ref": "ZF-2"})
+    db.session.rollback()
+    entries = db.session.scalar(sa.select(sa.func.count(LedgerEntry.id)).where(
+        LedgerEntry.tranche_id == first.id))
+    assert entries == 1
+    assert ledger.balances(row.call_id).disbursed == Decimal("700000.00")
+
+
+def test_the_database_refuses_a_second_payment_and_a_negative_balance(people):
+    row = approved_project(people)
+    first = finance.tranches_of(row)[0]
+    pay(first, people)
+    last = ledger.last_entry(row.call_id)
+    db.session.add(LedgerEntry(call_id=row.call_id, seq=last.seq + 1,
+                               kind=EntryKind.disbursement, amount=first.amount,
+                               tranche_id=first.id, available_after=last.available_after,
+                               committed_after=last.committed_after,
+                               disbursed_after=last.disbursed_after))
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+    db.session.add(LedgerEntry(call_id=row.call_id, seq=last.seq + 1,
+                               kind=EntryKind.commitment, amount=Decimal(10**8),
+                               available_after=Decimal(-1), committed_after=Decimal(0),
+                               disbursed_after=Decimal(0)))
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+    row.disbursed = row.granted_amount + 1
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_the_code_refuses_what_would_overdraw_the_budget(people):
+    call = CallFactory(budget=Decimal("100000.00"))
+    db.session.commit()
+    with pytest.raises(Conflict, match="可用余额将为负数"):
+        ledger.post(call.id, EntryKind.commitment, Decimal("100000.01"))
+    db.session.rollback()
+    assert ledger.entries(call.id) == []
+
+
+def test_acceptance_makes_the_last_share_due_and_records_the_surplus(people):
+    row = approved_project(people)
+    pay(finance.tranches_of(row)[0], people)
+    with pytest.raises(Invalid, match="结余金额"):
+        finance.submit_final_report(people["applicant"], row, REPORT, "80")  # > paid
+    db.session.rollback()
+    engine.fire(row, "start", None)
+    finance.submit_final_report(people["applicant"], row, REPORT, "5.5")
+    engine.fire(row, "pass_acceptance", people["officer"],
+                data={"verdict": "pass", "opinions": "专家组一致同意通过验收"})
+    db.session.commit()
+    last = finance.tranches_of(row)[-1]
+    assert row.state is A.completed and last.state is T.due
+    assert kinds(row.call_id)[-1] == ("surplus", Decimal("55000.00"))
+    assert ledger.balances(row.call_id).committed == Decimal("300000.00")
+
+
+def test_termination_cancels_unpaid_tranches_and_records_what_is_owed(people):
+    row = approved_project(people)
+    first, last = finance.tranches_of(row)
+    pay(first, people)
+    engine.fire(row, "start", None)
+    with pytest.raises(Invalid, match="追回金额不能超过已拨付金额"):
+        engine.fire(row, "terminate", people["officer"], comment="单位申请终止",
+                    data={"recovery_wan": "80"})
+    db.session.rollback()
+    engine.fire(row, "terminate", people["officer"], comment="单位申请终止",
+                data={"recovery_wan": "20"})
+    db.session.commit()
+    db.session.expire_all()
+    assert last.state is T.cancelled and row.state is A.terminated
+    assert kinds(row.call_id)[-2:] == [("decommitment", Decimal("300000.00")),
+                                       ("recovery", Decimal("200000.00"))]
+    bal = ledger.balances(row.call_id)
+    assert bal == ledger.Balances(Decimal("4500000.00"), Decimal("0.00"),
+                                  Decimal("500000.00"))
+    assert row.disbursed == Decimal("500000.00")
+    assert ledger.reconcile(call_id=row.call_id).ok
+
+
+def jiebang_project(people, teams=1, max_teams=1):
+    demand = UserFactory(roles=("demand",), name="发榜方联系人",
+                         organization=OrganizationFactory(name="赣州稀土集团"))
+    challenge = ChallengeFactory(demand_org=demand.organization, max_teams=max_teams,
+                                 call__budget=Decimal(10**7),
+                                 call__tranche_plan=[{"condition": "milestone"}])
+    rows = []
+    for _ in range(teams):
+        applicant = UserFactory(roles=("applicant",))
+        row = ApplicationFactory(
+            call=challenge.call, challenge=challenge, applicant=applicant,
+            state=A.public_notice, granted_amount=Decimal("2000000.00"),
+            notice_ends_at=utcnow() - timedelta(minutes=1),
+            data={"milestones": [{"label": "样机", "amount": "800000.00", "months": 12},
+                                 {"label": "中试", "amount": "1200000.00", "months": 24}],
+                  "contract": {"signed_by": ["team", "demand"]}})
+        db.session.commit()
+        engine.fire(row, "approve", None)
+        engine.fire(row, "sign_contract", people["officer"])
+        engine.fire(row, "start", None)
+        db.session.commit()
+        rows.append(row)
+    return demand, challenge, rows
+
+
+def test_milestones_need_both_the_demand_side_and_the_officer(people):
+    demand, _, (row,) = jiebang_project(people)
+    m1, m2 = finance.milestones_of(row)
+    t1, t2 = finance.tranches_of(row)
+    assert (t1.amount, t1.milestone_id, t1.state) == (Decimal("800000.00"), m1.id, T.planned)
+    assert m2.due_on > m1.due_on
+    with pytest.raises(Forbidden):
+        finance.report_milestone(people["officer"], m1.id, "样机已完成并通过测试")
+    with pytest.raises(Invalid):
+        finance.report_milestone(row.applicant, m1.id, "完成")
+    finance.report_milestone(row.applicant, m1.id, "样机已完成并通过第三方测试，指标达标")
+    finance.judge_milestone(demand, m1.id, "pass", "样机满足要求")
+    db.session.commit()
+    assert m1.state is MilestoneState.reported and t1.state is T.planned
+    finance.judge_milestone(people["officer"], m1.id, "pass", "同意")
+    db.session.commit()
+    assert m1.state is MilestoneState.accepted and t1.state is T.due and t2.state is T.planned
+
+
+def test_a_milestone_failed_twice_ends_the_project(people):
+    demand, _, (row,) = jiebang_project(people)
+    m1 = finance.milestones_of(row)[0]
+    for attempt in (1, 2):
+        finance.report_milestone(row.applicant, m1.id, f"第{attempt}次提交：样机完成情况说明")
+        finance.judge_milestone(demand, m1.id, "fail", "指标未达到")
+        db.session.commit()
+    assert m1.rejections == 2 and row.state is A.terminated
+    assert {t.state for t in finance.tranches_of(row)} == {T.cancelled}
+    assert ledger.balances(row.call_id).committed == Decimal("0.00")
+
+
+def test_stage_gate_keeps_the_selected_teams_and_cancels_the_others(people):
+    _, challenge, (a, b) = jiebang_project(people, teams=2, max_teams=2)
+    stopped = finance.stage_gate(people["officer"], challenge.id, [a.id], "甲团队进度领先")
+    db.session.commit()
+    assert stopped == [b.id]
+    assert a.state is A.in_progress and b.state is A.terminated
+    assert {t.state for t in finance.tranches_of(b)} == {T.cancelled}
+    assert {t.state for t in finance.tranches_of(a)} == {T.planned}
+
+
+def test_reconciliation_recomputes_every_balance_and_spots_an_edit(people):
+    row = approved_project(people)
+    pay(finance.tranches_of(row)[0], people)
+    report = ledger.reconcile(year=row.call.year)
+    (mine,) = [c for c in report.calls if c.call_id == row.call_id]
+    assert mine.ok and mine.entries == 3
+    assert mine.totals[EntryKind.disbursement] == Decimal("700000.00")
+    # Someone edits an amount in the database: the report says so.
+    db.session.execute(sa.update(LedgerEntry).where(
+        LedgerEntry.kind == EntryKind.disbursement).values(amount=Decimal("600000.00")))
+    db.session.commit()
+    assert not ledger.reconcile(call_id=row.call_id).ok
+
+
+def test_capital_amounts():
+    assert finance.capital(Decimal("1234500.00")) == "壹佰贰拾叁万肆仟伍佰元整"
+    assert finance.capital(Decimal("700000.50")) == "柒拾万元伍角"
+
+
+def test_baogan_without_a_plan_pays_once_on_contract(people):
+    row = approved_project(people, plan=[])
+    (only,) = finance.tranches_of(row)
+    assert (only.amount, only.state) == (Decimal("1000000.00"), T.due)
+    assert row.call.scheme is Scheme.baogan

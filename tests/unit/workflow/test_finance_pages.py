@@ -1,0 +1,129 @@
+"""The finance queue, the ledger pages and the money API, by role and ownership."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from states import ApplicationState, TrancheState
+from tests.conftest import api_token, client_for, csrf_of
+from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
+from workflow.models import db, utcnow
+from workflow.services import engine, finance
+
+
+@pytest.fixture
+def project(app):
+    people = {"officer": UserFactory(roles=("officer",), organization=None),
+              "finance1": UserFactory(roles=("finance",), organization=None),
+              "finance2": UserFactory(roles=("finance",), organization=None),
+              "applicant": UserFactory(roles=("applicant",)),
+              "stranger": UserFactory(roles=("applicant",))}
+    call = CallFactory(budget=Decimal("5000000.00"), tranche_plan=[
+        {"label": "合同签订后拨付", "percent": 70, "condition": "contract"},
+        {"label": "验收后拨付", "percent": 30, "condition": "acceptance"}])
+    row = ApplicationFactory(call=call, applicant=people["applicant"],
+                             state=ApplicationState.public_notice,
+                             granted_amount=Decimal("1234500.00"),
+                             notice_ends_at=utcnow() - timedelta(minutes=1),
+                             data={"contract": {"signed_by": ["team"]}})
+    db.session.commit()
+    engine.fire(row, "approve", None)
+    engine.fire(row, "sign_contract", people["officer"])
+    db.session.commit()
+    return people, row
+
+
+def test_finance_prepares_and_a_second_one_approves_and_releases_on_the_queue(app, project):
+    people, row = project
+    first = finance.tranches_of(row)[0]
+    maker = client_for(app, people["finance1"].username, PASSWORD)
+    page = maker.get("/finance").get_data(as_text=True)
+    assert "捌拾陆万肆仟壹佰伍拾元整" in page  # 864,150.00 in capitals
+    assert row.organization.bank_account in page and "86.42" in page
+    maker.post(f"/tranches/{first.id}/fire", data={
+        "csrf_token": csrf_of(page), "trigger": "prepare", "version": first.version,
+        "next": "/finance"})
+    db.session.expire_all()
+    assert first.state is TrancheState.prepared
+    page = maker.get("/finance?state=prepared").get_data(as_text=True)
+    resp = maker.post(f"/tranches/{first.id}/fire", data={
+        "csrf_token": csrf_of(page), "trigger": "approve", "version": first.version},
+        follow_redirects=True)
+    assert "制单人不能审核" in resp.get_data(as_text=True)
+
+    checker = client_for(app, people["finance2"].username, PASSWORD)
+    page = checker.get("/finance?state=prepared").get_data(as_text=True)
+    checker.post(f"/tranches/{first.id}/fire", data={
+        "csrf_token": csrf_of(page), "trigger": "approve", "version": first.version})
+    db.session.expire_all()
+    resp = checker.post(f"/tranches/{first.id}/fire", data={
+        "csrf_token": csrf_of(page), "trigger": "release", "version": first.version,
+        "payment_ref": ""}, follow_redirects=True)
+    assert "请填写支付凭证号" in resp.get_data(as_text=True)
+    checker.post(f"/tranches/{first.id}/fire", data={
+        "csrf_token": csrf_of(page), "trigger": "release", "version": first.version,
+        "payment_ref": "ZF2026-0099"})
+    db.session.expire_all()
+    assert first.state is TrancheState.released and first.payment_ref == "ZF2026-0099"
+
+    # The researcher sees the payment on the project page.
+    own = client_for(app, people["applicant"].username, PASSWORD)
+    page = own.get(f"/applications/{row.id}").get_data(as_text=True)
+    assert "ZF2026-0099" in page and "已拨付" in page and "86.42" in page
+    # And the ledger shows it, reconciled.
+    ledger_page = checker.get(f"/calls/{row.call_id}/ledger").get_data(as_text=True)
+    assert "拨付" in ledger_page and "一致" in ledger_page
+    xlsx = checker.get(f"/calls/{row.call_id}/ledger.xlsx")
+    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+
+
+def test_money_pages_are_closed_to_researchers(app, project):
+    people, row = project
+    own = client_for(app, people["applicant"].username, PASSWORD)
+    for path in ("/finance", f"/calls/{row.call_id}/ledger", "/finance/reconcile",
+                 f"/calls/{row.call_id}/ledger.xlsx"):
+        assert own.get(path).status_code == 404, path
+    stranger = client_for(app, people["stranger"].username, PASSWORD)
+    assert "ZF" not in stranger.get(f"/applications/{row.id}").get_data(as_text=True)
+
+
+def test_the_api_lists_due_tranches_and_the_ledger(client, project):
+    people, row = project
+    token = api_token(client, people["finance1"].username, PASSWORD)
+    auth = {"Authorization": f"Bearer {token}"}
+    due = client.get("/api/v1/tranches?state=due", headers=auth).get_json()["items"]
+    assert [(t["amount_wan"], t["amount_capital"]) for t in due] == [
+        ("86.42", "捌拾陆万肆仟壹佰伍拾元整")]  # 864,150.00 yuan
+    assert client.get("/api/v1/tranches?state=nope", headers=auth).status_code == 422
+    body = client.get(f"/api/v1/budgets/{row.call_id}/ledger", headers=auth).get_json()
+    assert [e["kind"] for e in body["entries"]] == ["allocation", "commitment"]
+    assert body["reconciliation"]["ok"] is True
+    rec = client.get("/api/v1/finance/reconciliation?year=1999", headers=auth)
+    assert rec.status_code == 422
+    mine = {"Authorization": "Bearer " + api_token(client, people["applicant"].username,
+                                                   PASSWORD)}
+    assert len(client.get("/api/v1/tranches", headers=mine).get_json()["items"]) == 2
+    other = {"Authorization": "Bearer " + api_token(client, people["stranger"].username,
+                                                    PASSWORD)}
+    assert client.get("/api/v1/tranches", headers=other).get_json()["items"] == []
+    assert client.get(f"/api/v1/budgets/{row.call_id}/ledger",
+                      headers=other).status_code == 404
+
+
+def test_the_organisation_keeps_its_bank_account(app, project):
+    people, row = project
+    admin = UserFactory(roles=("org_admin",), organization=row.organization)
+    db.session.commit()
+    client = client_for(app, admin.username, PASSWORD)
+    page = client.get("/organization/bank").get_data(as_text=True)
+    resp = client.post("/organization/bank", data={"csrf_token": csrf_of(page),
+                                                   "bank_name": "工行", "bank_account": "12ab"})
+    assert resp.status_code == 422 and "银行账号应为8至32位数字" in resp.get_data(as_text=True)
+    client.post("/organization/bank", data={"csrf_token": csrf_of(page),
+                                            "bank_name": "工商银行赣州分行",
+                                            "bank_account": "6222 0215 0000 1234"})
+    db.session.expire_all()
+    assert row.organization.bank_account == "6222021500001234"
+    assert client_for(app, people["applicant"].username, PASSWORD).get(
+        "/organization/bank").status_code == 404
