@@ -34,7 +34,7 @@ from workflow.services.notices import APPROVAL_FILE
 from workflow.timeutil import SHANGHAI, local_time
 
 KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
-         "task_book": "任务书"}
+         "task_book": "任务书", "payment_notice": "拨付通知"}
 APPROVED_STATES = ("approved", "contracted", "in_progress", "midterm", "acceptance",
                    "completed", "failed", "terminated")
 
@@ -51,9 +51,9 @@ def format_code(code: str) -> str:
     return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
 
 
-def _letterhead(kind: str, owner: str, doc_number: str, title: str, issued: datetime
-                ) -> pdf.Letterhead:
-    code = doc_code(kind, owner, 1)
+def _letterhead(kind: str, owner: str, doc_number: str, title: str, issued: datetime,
+                round_no: int = 1) -> pdf.Letterhead:
+    code = doc_code(kind, owner, round_no)
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     return pdf.Letterhead(authority=current_app.config["BUREAU_NAME"], doc_number=doc_number,
                           title=title, issued_on=issued.astimezone(SHANGHAI).date(),
@@ -66,9 +66,10 @@ def _line(app: Application) -> pdf.ProjectLine:
                            amount=app.granted_amount or Decimal("0.00"))
 
 
-def _store(rendered: pdf.RenderedPdf, lh: pdf.Letterhead, kind: str, **owner: int) -> Document:
+def _store(rendered: pdf.RenderedPdf, lh: pdf.Letterhead, kind: str, round_no: int = 1,
+           **owner: int) -> Document:
     sha = store().store(rendered.data)
-    doc = Document(kind=kind, round=1, sha256=sha, size=len(rendered.data),
+    doc = Document(kind=kind, round=round_no, sha256=sha, size=len(rendered.data),
                    pages=rendered.pages, title=lh.title, doc_number=lh.doc_number,
                    code=lh.verify_code.replace("-", ""), **owner)
     db.session.add(doc)
@@ -76,8 +77,8 @@ def _store(rendered: pdf.RenderedPdf, lh: pdf.Letterhead, kind: str, **owner: in
     return doc
 
 
-def _existing(kind: str, **owner: int) -> Document | None:
-    query = sa.select(Document).where(Document.kind == kind, Document.round == 1)
+def _existing(kind: str, round_no: int = 1, **owner: int) -> Document | None:
+    query = sa.select(Document).where(Document.kind == kind, Document.round == round_no)
     for column, value in owner.items():
         query = query.where(getattr(Document, column) == value)
     return db.session.scalar(query)
@@ -186,6 +187,46 @@ def render_task_book(app_id: int) -> Document | None:
                  f"“{app.title}”任务书已签订", "各方已签署任务书，可下载存档。",
                  f"/documents/{doc.id}")
     return doc
+
+
+def render_payment_notice(tranche_id: int) -> Document | None:
+    """The 拨付通知 of a released tranche (one per tranche: its seq is the round)."""
+    from workflow.models import Tranche
+    from workflow.services.finance import capital
+
+    tranche = db.session.get(Tranche, tranche_id)
+    if tranche is None or tranche.released_at is None:
+        return None
+    app = tranche.application
+    found = _existing("payment_notice", tranche.seq, application_id=app.id)
+    if found is not None:
+        return found
+    # What was paid up to and including this tranche (stored data only: re-rendering the
+    # same tranche later prints the same figures).
+    paid = sum((t.amount for t in db.session.scalars(sa.select(Tranche).where(
+        Tranche.application_id == app.id, Tranche.released_at.is_not(None),
+        Tranche.seq <= tranche.seq))), Decimal("0.00"))
+    grant = app.granted_amount or Decimal("0.00")
+    lh = _letterhead("payment_notice", f"application:{app.id}",
+                     f"拨付凭证：{tranche.payment_ref}", f"关于拨付“{app.title}”项目经费的通知",
+                     tranche.released_at, tranche.seq)
+    rendered = pdf.render_payment_notice(pdf.PaymentNoticeContext(
+        letterhead=lh, project=_line(app), tranche_label=tranche.label, amount=tranche.amount,
+        amount_capital=capital(tranche.amount), bank_name=app.organization.bank_name,
+        bank_account=app.organization.bank_account, payment_ref=tranche.payment_ref or "",
+        released_on=tranche.released_at.astimezone(SHANGHAI).date(), disbursed_total=paid,
+        remaining=max(grant - paid, Decimal("0.00"))))
+    doc = _store(rendered, lh, "payment_notice", tranche.seq, application_id=app.id)
+    inbox.notify(app.applicant_id, f"document:{doc.id}", "tranche.released",
+                 f"“{app.title}”{tranche.label}已拨付",
+                 f"拨付 {format_wan(tranche.amount)} 万元，支付凭证号 {tranche.payment_ref}。",
+                 f"/documents/{doc.id}")
+    return doc
+
+
+@outbox.consumer("render_payment_notice", topics=("tranche.release",))
+def _paid(event: OutboxEvent) -> None:
+    render_payment_notice(event.entity_id)
 
 
 @outbox.consumer("render_notice", topics=("application.approve",))

@@ -1,4 +1,4 @@
-"""Official documents (立项通知书, 立项文件, 任务书) as PDF, laid out after GB/T 9704-2012.
+"""Official documents (立项通知书, 立项文件, 任务书, 拨付通知) as PDF, after GB/T 9704-2012.
 
 Pure: the caller passes plain data (dataclasses below) and gets bytes back. No database, no
 Flask application: the templates are loaded by a module-level Jinja environment, so a bare
@@ -192,6 +192,21 @@ class TaskBookContext:
 
 
 @dataclass(frozen=True)
+class PaymentNoticeContext:  # 拨付通知: one per released tranche, to the payee
+    letterhead: Letterhead
+    project: ProjectLine
+    tranche_label: str
+    amount: Decimal          # yuan
+    amount_capital: str      # 人民币大写
+    bank_name: str
+    bank_account: str
+    payment_ref: str
+    released_on: date
+    disbursed_total: Decimal  # paid to the project so far, this payment included
+    remaining: Decimal        # grant not yet paid
+
+
+@dataclass(frozen=True)
 class RenderedPdf:
     data: bytes
     pages: int
@@ -317,6 +332,15 @@ def task_book_html(ctx: TaskBookContext, faces: FontFaces = DOCUMENT_FACES) -> s
     total = sum((m.amount for m in ctx.milestones), Decimal(0))
     return _html("documents/task_book.html", ctx.letterhead, faces, ctx=ctx,
                  milestone_total=total, cn_date=cn_date)
+
+
+def payment_notice_html(ctx: PaymentNoticeContext, faces: FontFaces = DOCUMENT_FACES) -> str:
+    return _html("documents/payment_notice.html", ctx.letterhead, faces, ctx=ctx,
+                 cn_date=cn_date)
+
+
+def render_payment_notice(ctx: PaymentNoticeContext) -> RenderedPdf:
+    return html_to_pdf(payment_notice_html(ctx))
 
 
 def render_notice(ctx: NoticeContext) -> RenderedPdf:

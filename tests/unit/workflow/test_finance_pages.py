@@ -127,3 +127,39 @@ def test_the_organisation_keeps_its_bank_account(app, project):
     assert row.organization.bank_account == "6222021500001234"
     assert client_for(app, people["applicant"].username, PASSWORD).get(
         "/organization/bank").status_code == 404
+
+
+def test_a_release_renders_the_payment_notice_and_tells_the_researcher(app, project):
+    import io
+
+    import sqlalchemy as sa
+    from pypdf import PdfReader
+
+    from workflow.models import Document, Notification, OutboxEvent
+    from workflow.services import files, official, outbox
+
+    people, row = project
+    first = finance.tranches_of(row)[0]
+    for trigger, who, data in (("prepare", "finance1", None), ("approve", "finance2", None),
+                               ("release", "finance2", {"payment_ref": "ZF2026-0042"})):
+        engine.fire(engine.load("tranche", first.id, lock=True), trigger, people[who],
+                    data=data)
+    db.session.commit()
+    (event,) = db.session.scalars(sa.select(OutboxEvent).where(
+        OutboxEvent.topic == "tranche.release")).all()
+    assert "render_payment_notice" in outbox.consumers_for(event.topic)
+    outbox.consume(event.id, "render_payment_notice")
+    outbox.consume(event.id, "render_payment_notice")  # a repeated task does nothing
+    (doc,) = db.session.scalars(sa.select(Document).where(
+        Document.kind == "payment_notice")).all()
+    with files.store().open(doc.sha256) as fh:
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(fh.read())).pages)
+    text = text.replace("\n", "")
+    for expected in ("ZF2026-0042", "86.42", "捌拾陆万肆仟壹佰伍拾元整", row.project_number,
+                     row.organization.bank_account, "37.04"):  # 123.45 - 86.42 left
+        assert expected in text, expected
+    assert doc.pages == 1  # GB/T 9704: the signature never alone on a page
+    assert official.render_payment_notice(first.id).id == doc.id
+    note = db.session.scalars(sa.select(Notification).where(
+        Notification.topic == "tranche.released")).one()
+    assert note.user_id == row.applicant_id and note.link == f"/documents/{doc.id}"
