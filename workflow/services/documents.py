@@ -18,23 +18,12 @@ from workflow.services.applications import attachments_of
 from workflow.services.calls import form_fields
 from workflow.services.errors import NotFound
 from workflow.services.files import store
+from workflow.services.pdf import html_to_pdf
 from workflow.timeutil import local_time
 
 log = logging.getLogger(__name__)
 
 ROUND_SUBMITTED = "application.round_submitted"
-
-
-def refuse_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """WeasyPrint may load nothing from outside: documents are self-contained."""
-    raise ValueError(f"external resource refused: {url[:80]}")
-
-
-def html_to_pdf(html: str) -> tuple[bytes, int]:
-    import weasyprint
-
-    document = weasyprint.HTML(string=html, url_fetcher=refuse_fetch).render()
-    return document.write_pdf(), len(document.pages)
 
 
 def shown_values(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
@@ -85,10 +74,10 @@ def render_application(app_id: int, round_no: int) -> Document | None:
         signature_title=COMMITMENT_TITLE if baogan else PLEDGE_TITLE,
         signature_text=COMMITMENT_TEXT if baogan else PLEDGE_TEXT,
     )
-    pdf, pages = html_to_pdf(html)
-    sha = store().store(pdf)
+    rendered = html_to_pdf(html)
+    sha = store().store(rendered.data)
     doc = Document(application_id=app_id, kind="application", round=round_no, sha256=sha,
-                   size=len(pdf), pages=pages)
+                   size=len(rendered.data), pages=rendered.pages)
     db.session.add(doc)
     db.session.flush()
     return doc

@@ -66,6 +66,3 @@ def test_rendering_twice_keeps_one_document(submitted):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Document)) == 1
 
 
-def test_no_external_resource_is_fetched():
-    with pytest.raises(ValueError, match="refused"):
-        documents.refuse_fetch("http://example.com/x.png")
