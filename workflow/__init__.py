@@ -47,10 +47,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from workflow import cli, models, web
     from workflow.api import api_bp
-    from workflow.services import documents, finance, official, outbox
+    from workflow.services import documents, finance, messages, official, outbox
 
     # Imported so that tables, outbox consumers and follow-ups are registered.
-    del models, documents, finance, official
+    del models, documents, finance, messages, official
     @app.before_request
     def _mark_writer() -> None:
         from flask import g, request

@@ -77,6 +77,7 @@ def celery_settings(instance: Path) -> dict[str, Any]:
                                       "schedule": 300.0},
             "expire-review-invitations": {"task": "kjflow.expire_review_invitations",
                                           "schedule": 600.0},
+            "send-reminders": {"task": "kjflow.send_reminders", "schedule": 600.0},
         },
     }
     if broker:

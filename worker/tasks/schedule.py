@@ -22,3 +22,11 @@ def task_expire_review_invitations() -> int:
     from workflow.services import reviews
 
     return reviews.expire_overdue()
+
+
+@shared_task(name="kjflow.send_reminders", time_limit=300, soft_time_limit=270)
+def task_send_reminders() -> int:
+    """Safe under two beats: each reminder's key is unique per person and milestone."""
+    from workflow.services import messages
+
+    return messages.send_reminders()

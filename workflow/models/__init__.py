@@ -8,7 +8,6 @@ from workflow.models.decision import (
     DecisionItem,
     DecisionState,
     FundingDecision,
-    Notification,
     NumberSequence,
     Objection,
     ObjectionState,
@@ -20,6 +19,7 @@ from workflow.models.files import Attachment
 from workflow.models.finance import Tranche
 from workflow.models.integrity import Sanction
 from workflow.models.ledger import EntryKind, LedgerEntry, Milestone, MilestoneState
+from workflow.models.notification import DeliveryAttempt, DeliveryState, Notification
 from workflow.models.org import Organization, OrgKind
 from workflow.models.outbox import OutboxDelivery, OutboxEvent
 from workflow.models.review import ReviewAssignment
@@ -41,6 +41,8 @@ __all__ = [
     "DecisionState",
     "DefenceScore",
     "DefenceSession",
+    "DeliveryAttempt",
+    "DeliveryState",
     "Document",
     "EntryKind",
     "ExpertProfile",

@@ -130,21 +130,3 @@ class NumberSequence(Base):
 
     key: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     last: Mapped[int] = mapped_column(default=0)
-
-
-class Notification(Base):
-    """A line in a person's in-app inbox. ``key`` makes it exactly once per
-    (event, recipient)."""
-
-    __tablename__ = "notification"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(sa.String(120), unique=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"),
-                                         index=True)
-    topic: Mapped[str] = mapped_column(sa.String(60))
-    title: Mapped[str] = mapped_column(sa.String(200))
-    body: Mapped[str] = mapped_column(sa.Text, default="")
-    link: Mapped[str | None] = mapped_column(sa.String(300))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,6 +27,8 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organization.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Reminders by e-mail may be turned off; decisions are always sent.
+    email_reminders: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")

@@ -31,7 +31,7 @@ from workflow.models import (
     db,
     utcnow,
 )
-from workflow.services import engine, ledger
+from workflow.services import engine, ledger, outbox
 from workflow.services.engine import FireResult, follow_up
 from workflow.services.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.timeutil import SHANGHAI
@@ -279,6 +279,7 @@ def judge_milestone(actor: User, milestone_id: int, verdict: str, opinion: str,
     if verdict == "fail":
         m.state = MilestoneState.rejected
         m.rejections += 1
+        outbox.emit("milestone.rejected", "milestone", m.id, {"rejections": m.rejections})
         if m.rejections >= MAX_REJECTIONS:
             db.session.flush()
             engine.fire(app, "terminate", None, ip=ip,
@@ -287,6 +288,7 @@ def judge_milestone(actor: User, milestone_id: int, verdict: str, opinion: str,
             app.challenge is None and m.officer_verdict == "pass"):
         m.state = MilestoneState.accepted
         m.accepted_at = utcnow()
+        outbox.emit("milestone.accepted", "milestone", m.id, {})
         db.session.flush()
         for t in db.session.scalars(sa.select(Tranche).where(Tranche.milestone_id == m.id)):
             t.milestone_accepted_at = m.accepted_at

@@ -1,36 +1,29 @@
-"""The in-app inbox: a line per (event, recipient), with an unread count on every page."""
+"""The in-app inbox: the ``inapp`` notifications, with an unread count on every page."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from workflow.models import Notification, User, db, utcnow
 from workflow.services.errors import NotFound
 
 
-def notify(user_id: int, key: str, topic: str, title: str, body: str = "",
-           link: str | None = None) -> None:
-    """Tell ``user_id`` once: a second call with the same key does nothing."""
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    db.session.execute(dialect.insert(Notification).values(
-        key=f"{key}:user:{user_id}"[:120], user_id=user_id, topic=topic, title=title[:200],
-        body=body, link=link, created_at=utcnow()).on_conflict_do_nothing())
-
-
 def unread(user: User) -> int:
     return db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+        Notification.user_id == user.id, Notification.channel == "inapp",
+        Notification.read_at.is_(None))) or 0
 
 
 def messages(user: User, limit: int = 200) -> list[Notification]:
     return list(db.session.scalars(sa.select(Notification).where(
-        Notification.user_id == user.id).order_by(Notification.id.desc()).limit(limit)))
+        Notification.user_id == user.id, Notification.channel == "inapp")
+        .order_by(Notification.id.desc()).limit(limit)))
 
 
 def mark_read(user: User, note_id: int | None = None) -> int:
     """Mark one message (or all) read; the number marked."""
     query = sa.update(Notification).where(Notification.user_id == user.id,
+                                          Notification.channel == "inapp",
                                           Notification.read_at.is_(None))
     if note_id is not None:
         if db.session.scalar(sa.select(Notification.user_id).where(

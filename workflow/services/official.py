@@ -28,7 +28,7 @@ from flask import current_app
 
 from forms import format_wan
 from workflow.models import Application, Call, Document, OutboxEvent, Scheme, db
-from workflow.services import inbox, outbox, pdf
+from workflow.services import notifications, outbox, pdf
 from workflow.services.files import store
 from workflow.services.notices import APPROVAL_FILE
 from workflow.timeutil import SHANGHAI, local_time
@@ -100,10 +100,10 @@ def render_notice(app_id: int) -> Document | None:
         challenge_title=app.challenge.title if app.challenge else None,
         approval_file_number=None))
     doc = _store(rendered, lh, "notice", application_id=app.id)
-    inbox.notify(app.applicant_id, f"document:{doc.id}", "application.approved",
-                 f"“{app.title}”已立项", f"项目编号 {app.project_number}，资助经费 "
-                 f"{format_wan(app.granted_amount)} 万元。立项通知书（{app.doc_number}）已生成。",
-                 f"/documents/{doc.id}")
+    notifications.send(notifications.Message(
+        app.applicant_id, "approved", "decision",
+        {"app": app, "amount": format_wan(app.granted_amount)}, f"/documents/{doc.id}"),
+        f"document:{doc.id}")
     return doc
 
 
@@ -183,9 +183,6 @@ def render_task_book(app_id: int) -> Document | None:
         challenge_title=app.challenge.title if app.challenge else None, demand_org=demand,
         indicators=indicators, milestones=milestones, signatures=signatures))
     doc = _store(rendered, lh, "task_book", application_id=app.id)
-    inbox.notify(app.applicant_id, f"document:{doc.id}", "application.contracted",
-                 f"“{app.title}”任务书已签订", "各方已签署任务书，可下载存档。",
-                 f"/documents/{doc.id}")
     return doc
 
 
@@ -217,10 +214,10 @@ def render_payment_notice(tranche_id: int) -> Document | None:
         released_on=tranche.released_at.astimezone(SHANGHAI).date(), disbursed_total=paid,
         remaining=max(grant - paid, Decimal("0.00"))))
     doc = _store(rendered, lh, "payment_notice", tranche.seq, application_id=app.id)
-    inbox.notify(app.applicant_id, f"document:{doc.id}", "tranche.released",
-                 f"“{app.title}”{tranche.label}已拨付",
-                 f"拨付 {format_wan(tranche.amount)} 万元，支付凭证号 {tranche.payment_ref}。",
-                 f"/documents/{doc.id}")
+    notifications.send(notifications.Message(
+        app.applicant_id, "tranche_released", "notice",
+        {"app": app, "label": tranche.label, "amount": format_wan(tranche.amount),
+         "payment_ref": tranche.payment_ref}, f"/documents/{doc.id}"), f"document:{doc.id}")
     return doc
 
 

@@ -39,6 +39,9 @@ def can_view(user: User, row: Any) -> bool:
 def can_view_application(user: User, app: Application) -> bool:
     if user.has_role("recommender", *BUREAU_READERS):
         return True
+    # Finance staff pay approved projects: they read those (and nothing before approval).
+    if user.has_role("finance") and app.approved_at is not None:
+        return True
     if user.has_role("applicant", "org_admin") and same_organization(user, app):
         return True
     return bool(user.has_role("demand") and app.challenge is not None
@@ -75,7 +78,9 @@ def applications_query(user: User) -> sa.Select[Application]:
     query = sa.select(Application)
     if user.has_role("recommender", *BUREAU_READERS):
         return query
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = []
+    if user.has_role("finance"):
+        conditions.append(Application.approved_at.is_not(None))
     if user.has_role("applicant", "org_admin") and user.organization_id is not None:
         conditions.append(Application.organization_id == user.organization_id)
     if user.has_role("demand") and user.organization_id is not None:

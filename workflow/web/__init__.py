@@ -54,6 +54,7 @@ def init_app(app: Flask) -> None:
         entities,
         finance,
         home,
+        messaging,
         public,
         reviewing,
     )
@@ -64,6 +65,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reviewing.bp)
     app.register_blueprint(deciding.bp)
     app.register_blueprint(finance.bp)
+    app.register_blueprint(messaging.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(entities.bp)
     app.jinja_env.filters["local_time"] = local_time

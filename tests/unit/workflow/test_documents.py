@@ -45,7 +45,7 @@ def test_submission_queues_the_render_of_that_round(submitted):
     event = db.session.scalars(sa.select(OutboxEvent).where(
         OutboxEvent.topic == documents.ROUND_SUBMITTED)).one()
     assert event.payload == {"round": 1}
-    assert outbox.consumers_for(event.topic) == ["journal", "render_application"]
+    assert outbox.consumers_for(event.topic) == ["journal", "notify", "render_application"]
 
 
 def test_pdf_reads_back_title_receipt_amount_and_names(submitted):

@@ -161,5 +161,16 @@ def test_a_release_renders_the_payment_notice_and_tells_the_researcher(app, proj
     assert doc.pages == 1  # GB/T 9704: the signature never alone on a page
     assert official.render_payment_notice(first.id).id == doc.id
     note = db.session.scalars(sa.select(Notification).where(
-        Notification.topic == "tranche.released")).one()
+        Notification.topic == "tranche_released", Notification.channel == "inapp")).one()
     assert note.user_id == row.applicant_id and note.link == f"/documents/{doc.id}"
+
+
+def test_finance_reads_approved_projects_only(app, project):
+    people, row = project
+    draft = ApplicationFactory(applicant=people["applicant"])
+    db.session.commit()
+    client = client_for(app, people["finance1"].username, PASSWORD)
+    assert client.get(f"/applications/{row.id}").status_code == 200
+    assert client.get(f"/applications/{draft.id}").status_code == 404
+    listing = client.get("/applications").get_data(as_text=True)
+    assert row.title in listing and draft.title not in listing

@@ -64,10 +64,13 @@ def test_each_approved_project_gets_its_notice_with_numbers_names_and_amount(app
     assert official.format_code(doc.code) in text.replace("\n", "")  # beside the QR code
     assert len(data) == doc.size and doc.pages >= 1
     # The applicant is told, with a link to the document.
-    note = db.session.scalars(sa.select(Notification).where(
-        Notification.user_id == a.applicant_id, Notification.link == f"/documents/{doc.id}")
-    ).one()
-    assert a.title in note.title and a.project_number in note.body
+    notes = {n.channel: n for n in db.session.scalars(sa.select(Notification).where(
+        Notification.user_id == a.applicant_id, Notification.link == f"/documents/{doc.id}"))}
+    assert set(notes) == {"inapp", "email"}
+    assert a.title in notes["inapp"].title and a.project_number in notes["inapp"].body
+    # The e-mail waits for its own delivery, with the document's full address in it.
+    assert notes["email"].address == a.applicant.email
+    assert f"http://testserver/documents/{doc.id}" in notes["email"].body
 
 
 def test_rendering_again_finds_the_same_document_and_text(approved):
@@ -81,7 +84,8 @@ def test_rendering_again_finds_the_same_document_and_text(approved):
     db.session.commit()
     again = official.render_notice(a.id)
     assert text_of(again)[0] == text and again.code == first.code
-    assert db.session.scalar(sa.select(sa.func.count(Notification.id))) == 1
+    # Told once per channel: the inbox line and the e-mail.
+    assert sorted(db.session.scalars(sa.select(Notification.channel))) == ["email", "inapp"]
 
 
 def test_the_approval_file_lists_every_project_of_the_call(approved):
@@ -168,15 +172,18 @@ def test_the_inbox_shows_the_unread_count_on_every_page(approved, app):
     _, (a, _) = approved
     deliver("application.approve")
     client = client_for(app, a.applicant.username, PASSWORD)
+    lines = db.session.scalars(sa.select(Notification).where(
+        Notification.user_id == a.applicant_id, Notification.channel == "inapp")).all()
+    assert len(lines) == 4  # two approvals, and two task books to sign
     home = client.get("/").get_data(as_text=True)
-    assert 'data-testid="unread">2<' in home
+    assert 'data-testid="unread">4<' in home
     page = client.get("/inbox").get_data(as_text=True)
-    assert "已立项" in page
-    note = db.session.scalars(sa.select(Notification)).first()
+    assert "已立项" in page and "请签署任务书" in page
+    note = next(n for n in lines if n.link)
     resp = client.post("/inbox/read", data={"csrf_token": csrf_of(page), "id": note.id,
                                             "next": note.link})
     assert resp.status_code == 302 and resp.headers["Location"].endswith(note.link)
-    assert 'data-testid="unread">1<' in client.get("/").get_data(as_text=True)
+    assert 'data-testid="unread">3<' in client.get("/").get_data(as_text=True)
     # Someone else's message can't be marked.
     other = UserFactory()
     db.session.commit()
