@@ -399,7 +399,8 @@ def record_demand_acceptance(actor: User, app: Application, verdict: str, opinio
 
 # ---- the finance queue -------------------------------------------------------------------
 
-def set_bank_account(actor: User, org: Organization, bank_name: str, account: str) -> None:
+def set_bank_account(actor: User, org: Organization, bank_name: str, account: str
+                     ) -> Organization:
     """The organisation's account for grants, set by its own administrator."""
     if not (actor.has_role("org_admin") and actor.organization_id == org.id):
         raise Forbidden("只有本单位管理员可以维护收款账户", code="not_owner")
@@ -414,6 +415,7 @@ def set_bank_account(actor: User, org: Organization, bank_name: str, account: st
         raise Invalid("收款账户有误：" + "；".join(errors.values()), details=errors)
     org.bank_name, org.bank_account = bank_name, digits
     db.session.flush()
+    return org
 
 
 def queue(states: tuple[TrancheState, ...] = (TrancheState.due,)) -> list[Tranche]:

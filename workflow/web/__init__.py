@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     Flask,
@@ -28,7 +29,10 @@ from forms.schema import PERSON_COLUMNS
 from states import ROLES
 from workflow.extensions import db, login_manager
 from workflow.models import User
+from workflow.services.errors import GuardFailed, ServiceError
 from workflow.timeutil import local_time
+
+T = TypeVar("T")
 
 
 def wan(value: Decimal | int | str | None) -> str:
@@ -43,6 +47,29 @@ ERROR_TITLES = {
     409: "状态已变化", 413: "文件过大", 415: "文件类型不支持", 422: "提交的内容有误",
     429: "操作过于频繁", 500: "系统错误",
 }
+
+
+def flash_refusal(err: ServiceError) -> None:
+    """Every reason a refused action was refused, as messages on the next page."""
+    if isinstance(err, GuardFailed):
+        for reason in err.details:
+            flash(reason["message"], "error")
+    else:
+        flash(err.message, "error")
+
+
+def attempt(action: Callable[[], T], done: str | Callable[[T], str]) -> T | None:
+    """Run a service action and commit, saying ``done``; a refusal rolls everything back
+    and says why. The action's result, or None when it was refused."""
+    try:
+        result = action()
+        db.session.commit()
+    except ServiceError as err:
+        db.session.rollback()
+        flash_refusal(err)
+        return None
+    flash(done(result) if callable(done) else done, "info")
+    return result
 
 
 def init_app(app: Flask) -> None:

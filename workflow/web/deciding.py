@@ -12,7 +12,8 @@ from werkzeug.wrappers import Response
 from states import ApplicationState
 from workflow.models import Application, Call, FundingDecision, db
 from workflow.services import decisions, documents, inbox
-from workflow.services.errors import GuardFailed, ServiceError
+from workflow.services.errors import ServiceError
+from workflow.web import attempt
 
 bp = Blueprint("deciding", __name__)
 READERS = ("officer", "leader", "auditor")
@@ -30,15 +31,6 @@ def _decision(decision_id: int) -> FundingDecision:
     if row is None or not current_user.has_role(*READERS):
         abort(404)
     return row
-
-
-def _refused(err: ServiceError) -> None:
-    db.session.rollback()
-    if isinstance(err, GuardFailed):
-        for reason in err.details:
-            flash(reason["message"], "error")
-    else:
-        flash(err.message, "error")
 
 
 MEETING_KEYS = ("meeting_name", "meeting_date", "meeting_attendees", "minutes_ref")
@@ -76,13 +68,8 @@ def propose(call_id: int) -> Response:
     for app_id in request.form.getlist("include"):
         items.append({"application_id": app_id,
                       "amount_wan": request.form.get(f"amount-{app_id}", "")})
-    try:
-        decisions.propose(call, current_user, items, request.form.get("comment", ""),
-                          _meeting_form(), request.remote_addr)
-        db.session.commit()
-        flash("立项建议名单已提交领导审定", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: decisions.propose(call, current_user, items, request.form.get(
+        "comment", ""), _meeting_form(), request.remote_addr), "立项建议名单已提交领导审定")
     return redirect(url_for("deciding.decision", call_id=call.id))
 
 
@@ -92,13 +79,8 @@ def meeting(decision_id: int) -> Response:
     row = _decision(decision_id)
     upload = request.files.get("minutes")
     minutes = (upload.filename or "", upload.stream) if upload and upload.filename else None
-    try:
-        decisions.record_meeting(row, current_user, _meeting_form(), minutes,
-                                 request.remote_addr)
-        db.session.commit()
-        flash("集体决策会议已登记", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: decisions.record_meeting(row, current_user, _meeting_form(), minutes,
+                                             request.remote_addr), "集体决策会议已登记")
     return redirect(url_for("deciding.decision", call_id=row.call_id))
 
 
@@ -106,13 +88,9 @@ def meeting(decision_id: int) -> Response:
 @login_required
 def approve(decision_id: int) -> Response:
     row = _decision(decision_id)
-    try:
-        decisions.approve(row, current_user, request.form.get("comment", "")[:2000],
-                          request.remote_addr)
-        db.session.commit()
-        flash("立项名单已审定：名单内项目拟立项，其余项目不予立项", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: decisions.approve(row, current_user, request.form.get("comment", "")[:2000],
+                                      request.remote_addr),
+            "立项名单已审定：名单内项目拟立项，其余项目不予立项")
     return redirect(url_for("deciding.decision", call_id=row.call_id))
 
 
@@ -120,13 +98,8 @@ def approve(decision_id: int) -> Response:
 @login_required
 def send_back(decision_id: int) -> Response:
     row = _decision(decision_id)
-    try:
-        decisions.send_back(row, current_user, request.form.get("comment", "")[:2000],
-                            request.remote_addr)
-        db.session.commit()
-        flash("已退回项目主管重拟", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: decisions.send_back(row, current_user, request.form.get(
+        "comment", "")[:2000], request.remote_addr), "已退回项目主管重拟")
     return redirect(url_for("deciding.decision", call_id=row.call_id))
 
 
@@ -134,14 +107,10 @@ def send_back(decision_id: int) -> Response:
 @login_required
 def open_notices(call_id: int) -> Response:
     call = _call(call_id)
-    try:
-        report = decisions.open_notices(call, current_user, request.remote_addr)
-        db.session.commit()
-        flash(f"已发布公示：{report.done} 项", "info")
-        for app_id, message in report.refused:
-            flash(f"申报书 {app_id}：{message}", "error")
-    except ServiceError as err:
-        _refused(err)
+    report = attempt(lambda: decisions.open_notices(call, current_user, request.remote_addr),
+                     lambda r: f"已发布公示：{r.done} 项")
+    for app_id, message in report.refused if report else []:
+        flash(f"申报书 {app_id}：{message}", "error")
     return redirect(url_for("deciding.decision", call_id=call.id))
 
 

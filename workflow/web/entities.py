@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from werkzeug.wrappers import Response
@@ -12,11 +12,11 @@ from werkzeug.wrappers import Response
 from forms import parse_id
 from states import diagram
 from workflow.api.lifecycle import COLLECTIONS
-from workflow.models import db
 from workflow.services import audit, engine
 from workflow.services.entities import ENTITIES
-from workflow.services.errors import GuardFailed, NotFound, ServiceError
+from workflow.services.errors import NotFound
 from workflow.services.visibility import can_view
+from workflow.web import attempt
 
 bp = Blueprint("entities", __name__)
 
@@ -122,21 +122,11 @@ def fire(collection: str, entity_id: int) -> Response:
              for name, _ in TRIGGER_FIELDS.get((kind, trigger), [])
              if request.form.get(name, "").strip()}
     data = {**TRIGGER_FIXED.get((kind, trigger), {}), **typed}
-    try:
-        result = engine.fire_generic(row, trigger, current_user, comment=comment, data=data,
-                                     expected_version=parse_id(version),
-                                     ip=request.remote_addr)
-        db.session.commit()
-    except GuardFailed as err:
-        db.session.rollback()
-        for reason in err.details:
-            flash(reason["message"], "error")
-    except ServiceError as err:
-        db.session.rollback()
-        flash(err.message, "error")
-    else:
-        label = ENTITIES[kind].lifecycle.state_of(result.final_state).label
-        flash(f"操作成功，当前状态：{label}", "info")
+    attempt(lambda: engine.fire_generic(row, trigger, current_user, comment=comment, data=data,
+                                        expected_version=parse_id(version),
+                                        ip=request.remote_addr),
+            lambda r: "操作成功，当前状态："
+                      f"{ENTITIES[kind].lifecycle.state_of(r.final_state).label}")
     target = request.form.get("next", "")
     if target.startswith("/") and not target.startswith("//"):
         return redirect(target)

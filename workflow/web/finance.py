@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from states import TrancheState
 from workflow.models import Application, Call, Milestone, Organization, db
 from workflow.services import finance, ledger
-from workflow.services.errors import GuardFailed, ServiceError
 from workflow.services.visibility import can_view_application
+from workflow.web import attempt
 
 bp = Blueprint("finance", __name__)
 MONEY_READERS = ("finance", "officer", "leader", "auditor")
 TABS = {"due": (TrancheState.due,), "prepared": (TrancheState.prepared,),
         "approved": (TrancheState.approved,), "on_hold": (TrancheState.on_hold,),
         "released": (TrancheState.released,), "planned": (TrancheState.planned,)}
-
-
-def _refused(err: ServiceError) -> None:
-    db.session.rollback()
-    if isinstance(err, GuardFailed):
-        for reason in err.details:
-            flash(reason["message"], "error")
-    else:
-        flash(err.message, "error")
 
 
 def _money_reader() -> None:
@@ -97,13 +88,8 @@ def report_milestone(milestone_id: int) -> Response:
     app = _milestone_app(milestone_id)
     files = [(f.filename or "", f.stream) for f in request.files.getlist("evidence")
              if f and f.filename]
-    try:
-        finance.report_milestone(current_user, milestone_id, request.form.get("report", ""),
-                                 files, request.remote_addr)
-        db.session.commit()
-        flash("里程碑完成情况已提交，等待验收", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: finance.report_milestone(current_user, milestone_id, request.form.get(
+        "report", ""), files, request.remote_addr), "里程碑完成情况已提交，等待验收")
     return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
 
 
@@ -111,13 +97,10 @@ def report_milestone(milestone_id: int) -> Response:
 @login_required
 def judge_milestone(milestone_id: int) -> Response:
     app = _milestone_app(milestone_id)
-    try:
-        m = finance.judge_milestone(current_user, milestone_id, request.form.get("verdict", ""),
-                                    request.form.get("opinion", ""), request.remote_addr)
-        db.session.commit()
-        flash(f"验收意见已记录，里程碑：{m.state.label}", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: finance.judge_milestone(
+        current_user, milestone_id, request.form.get("verdict", ""),
+        request.form.get("opinion", ""), request.remote_addr),
+        lambda m: f"验收意见已记录，里程碑：{m.state.label}")
     return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
 
 
@@ -134,14 +117,9 @@ def final_report(app_id: int) -> Response:
     app = _own_app(app_id)
     files = [(f.filename or "", f.stream) for f in request.files.getlist("evidence")
              if f and f.filename]
-    try:
-        finance.submit_final_report(current_user, app, request.form.get("report", ""),
-                                    request.form.get("surplus_wan", ""), files,
-                                    request.remote_addr)
-        db.session.commit()
-        flash("结题材料已提交，项目进入验收", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: finance.submit_final_report(
+        current_user, app, request.form.get("report", ""), request.form.get("surplus_wan", ""),
+        files, request.remote_addr), "结题材料已提交，项目进入验收")
     return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
 
 
@@ -149,13 +127,9 @@ def final_report(app_id: int) -> Response:
 @login_required
 def demand_acceptance(app_id: int) -> Response:
     app = _own_app(app_id)
-    try:
-        finance.record_demand_acceptance(current_user, app, request.form.get("verdict", ""),
-                                         request.form.get("opinion", ""), request.remote_addr)
-        db.session.commit()
-        flash("发榜方验收意见已记录", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: finance.record_demand_acceptance(
+        current_user, app, request.form.get("verdict", ""), request.form.get("opinion", ""),
+        request.remote_addr), "发榜方验收意见已记录")
     return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
 
 
@@ -168,13 +142,9 @@ def stage_gate(challenge_id: int) -> Response:
     if challenge is None or not current_user.has_role("officer"):
         abort(404)
     keep = [int(v) for v in request.form.getlist("continuing") if v.isdigit() and len(v) < 10]
-    try:
-        stopped = finance.stage_gate(current_user, challenge.id, keep,
-                                     request.form.get("comment", ""), request.remote_addr)
-        db.session.commit()
-        flash(f"阶段评估完成：{len(keep)} 个团队继续攻关，{len(stopped)} 个团队终止", "info")
-    except ServiceError as err:
-        _refused(err)
+    attempt(lambda: finance.stage_gate(current_user, challenge.id, keep,
+                                       request.form.get("comment", ""), request.remote_addr),
+            lambda stopped: f"阶段评估完成：{len(keep)} 个团队继续攻关，{len(stopped)} 个团队终止")
     return redirect(url_for("entities.show", collection="calls", entity_id=challenge.call_id))
 
 
@@ -188,14 +158,10 @@ def bank_account() -> str | Response | tuple[str, int]:
     if org is None:
         abort(404)
     if request.method == "POST":
-        try:
-            finance.set_bank_account(current_user, org, request.form.get("bank_name", ""),
-                                     request.form.get("bank_account", ""))
-            db.session.commit()
-            flash("收款账户已保存", "info")
+        if attempt(lambda: finance.set_bank_account(
+                current_user, org, request.form.get("bank_name", ""),
+                request.form.get("bank_account", "")), "收款账户已保存"):
             return redirect(url_for("finance.bank_account"))
-        except ServiceError as err:
-            _refused(err)
-            return render_template("finance/bank.html", org=org, form=request.form), 422
+        return render_template("finance/bank.html", org=org, form=request.form), 422
     return render_template("finance/bank.html", org=org, form={
         "bank_name": org.bank_name, "bank_account": org.bank_account})

@@ -13,17 +13,10 @@ from forms import parse_id
 from workflow.models import Application, Call, ReviewAssignment, ReviewDraw, db
 from workflow.services import engine, reviews
 from workflow.services.conflicts import LABELS
-from workflow.services.errors import GuardFailed, ServiceError
+from workflow.services.errors import ServiceError
+from workflow.web import flash_refusal
 
 bp = Blueprint("reviewing", __name__)
-
-
-def _flash(err: ServiceError) -> None:
-    if isinstance(err, GuardFailed):
-        for reason in err.details:
-            flash(reason["message"], "error")
-    else:
-        flash(err.message, "error")
 
 
 @bp.route("/reviews")
@@ -60,7 +53,7 @@ def respond(review_id: int) -> Response:
         db.session.commit()
     except ServiceError as err:
         db.session.rollback()
-        _flash(err)
+        flash_refusal(err)
     return redirect(url_for("reviewing.queue"))
 
 
@@ -82,7 +75,7 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
             return redirect(url_for("reviewing.score", review_id=review_id))
         except ServiceError as err:
             db.session.rollback()
-            _flash(err)
+            flash_refusal(err)
             errors = err.details if isinstance(err.details, dict) else {}
             status = err.status
             db.session.expire_all()
@@ -130,7 +123,7 @@ def assign(call_id: int) -> Response | str:
             flash(f"已分配 {len(report.created)} 项评审任务", "info")
         except ServiceError as err:
             db.session.rollback()
-            _flash(err)
+            flash_refusal(err)
         return redirect(url_for("reviewing.assign", call_id=call_id))
     apps = list(db.session.scalars(sa.select(Application).where(
         Application.call_id == call.id).order_by(Application.id)))
@@ -158,7 +151,7 @@ def add_reviewer(app_id: int) -> Response:
         flash("已增加评审专家", "info")
     except ServiceError as err:
         db.session.rollback()
-        _flash(err)
+        flash_refusal(err)
     return redirect(url_for("reviewing.assign", call_id=app.call_id))
 
 
@@ -255,7 +248,7 @@ def edit_expert(user_id: int) -> Response:
         flash(f"已更新：{profile.user.name}", "info")
     except ServiceError as err:
         db.session.rollback()
-        _flash(err)
+        flash_refusal(err)
         for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
             flash(message, "error")
     return redirect(url_for("reviewing.experts"))
@@ -370,7 +363,7 @@ def defence_action(session_id: int, app_id: int) -> Response:
         db.session.commit()
     except ServiceError as err:
         db.session.rollback()
-        _flash(err)
+        flash_refusal(err)
         for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
             flash(message, "error")
     return redirect(url_for("reviewing.defence", call_id=session.call_id))
@@ -393,7 +386,7 @@ def select_teams(challenge_id: int) -> Response:
         flash("入选团队：" + "、".join(a.title for a in result.chosen), "info")
     except ServiceError as err:
         db.session.rollback()
-        _flash(err)
+        flash_refusal(err)
     return redirect(url_for("reviewing.defence", call_id=challenge.call_id))
 
 
