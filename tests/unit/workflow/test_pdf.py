@@ -23,7 +23,8 @@ from workflow.services import pdf
 LETTERHEAD = pdf.Letterhead(
     authority="赣州市科学技术局", doc_number="赣市科字〔2026〕15号",
     title="关于下达2026年度赣州市科技计划项目立项的通知", issued_on=date(2026, 11, 28),
-    verify_url="https://kjj.ganzhou.gov.cn/verify/7Q2M-K9XD-4FHT", verify_code="7Q2M-K9XD-4FHT")
+    verify_url="https://kjj.ganzhou.gov.cn/verify/K7Q2MX9DF4HTB3NR",
+    verify_code="K7Q2-MX9D-F4HT-B3NR")
 PROJECT = pdf.ProjectLine(
     project_number="GZKJ-2026-BG-0001", title="离子型稀土矿绿色高效浸萃一体化关键技术研究",
     organization="赣州䶮堃稀土新材料有限公司", leader="王喆堃", amount=Decimal("1234500.00"))
@@ -113,7 +114,7 @@ def test_notice_reads_back_number_title_project_names_and_amount(notice):
                      "GZKJ-2026-BG-0001", "离子型稀土矿绿色高效浸萃一体化关键技术研究",
                      "赣州䶮堃稀土新材料有限公司：", "王喆堃", "资助经费123.45万元",
                      "赣市科字〔2026〕14号", "特此通知", "2026年11月28日",
-                     "验证码：7Q2M-K9XD-4FHT", "扫码验证真伪"):
+                     "验证码：K7Q2-MX9D-F4HT-B3NR", "扫码验证真伪"):
         assert expected in text
 
 
@@ -185,12 +186,23 @@ def test_missing_glyphs_reports_what_no_font_has():
     assert pdf.missing_glyphs("王喆堃 \U000f0000\u3000䶮\U000f0000") == ["\U000f0000"]
 
 
-def test_qr_svg_is_segno_inline_markup_of_the_url():
-    svg = pdf.qr_svg(LETTERHEAD.verify_url)
-    assert svg.startswith("<svg") and svg.endswith("</svg>") and "<?xml" not in svg
-    code = segno.make(LETTERHEAD.verify_url, error="m")
-    assert f'viewBox="0 0 {code.symbol_size(border=4)[0]}' in svg
-    assert svg == code.svg_inline(border=4, omitsize=True, svgclass="qr", lineclass=None)
+def test_qr_image_is_an_inline_png_of_the_url():
+    import base64
+    import io
+
+    tag = pdf.qr_image(LETTERHEAD.verify_url)
+    prefix = 'src="data:image/png;base64,'
+    assert tag.startswith('<img class="qr"') and prefix in tag
+    data = base64.b64decode(tag.split(prefix)[1].split('"')[0])
+    code = segno.make(LETTERHEAD.verify_url, error="m", mask=pdf.QR_MASK)
+    assert code.matrix == pdf.qr_code(LETTERHEAD.verify_url).matrix
+    with Image.open(io.BytesIO(data)) as png:
+        gray = png.convert("L")
+        size = len(code.matrix)
+        assert gray.size == (size + 8, size + 8)  # one pixel a module, 4 of quiet zone
+        modules = [[gray.getpixel((x + 4, y + 4)) < 128 for x in range(size)]
+                   for y in range(size)]
+    assert modules == [[bool(v) for v in row] for row in code.matrix]
 
 
 def dark_lines(image: Image.Image) -> list[bool]:
@@ -229,7 +241,8 @@ def test_the_qr_code_on_the_notice_encodes_the_verification_url(notice, tmp_path
                     str(source), str(tmp_path / "corner")], check=True)
     with Image.open(tmp_path / "corner.png") as corner:
         expected = [[bool(v) for v in row]
-                    for row in segno.make(LETTERHEAD.verify_url, error="m").matrix]
+                    for row in segno.make(LETTERHEAD.verify_url, error="m",
+                                          mask=pdf.QR_MASK).matrix]
         assert qr_modules(corner, len(expected)) == expected
 
 
@@ -251,6 +264,7 @@ def test_nothing_outside_is_fetched():
     with pytest.raises(ValueError, match="refused"):
         pdf.refuse_fetch("http://example.com/x.png")
     for markup in ('<img src="http://example.com/x.png">',
+                   '<img src="data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=">',
                    '<p style="background: url(file:///etc/passwd)">x</p>'):
         with pytest.raises(ValueError, match="refused"):
             pdf.html_to_pdf(markup)
