@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -26,12 +26,18 @@ from hypothesis.stateful import (
 
 from states import ApplicationState, TrancheState
 from tests.conftest import clear_tables
-from tests.factories import ApplicationFactory, CallFactory, UserFactory
+from tests.factories import (
+    ApplicationFactory,
+    CallFactory,
+    OrganizationFactory,
+    UserFactory,
+)
 from workflow.models import (
     Application,
     AuditEvent,
     EntryKind,
     LedgerEntry,
+    OutboxEvent,
     Tranche,
     User,
     db,
@@ -58,16 +64,18 @@ def quiet_outbox(app: Flask) -> None:
     app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
 
 
-def make_people() -> dict[str, User]:
+def make_people() -> dict[str, Any]:
     return {"officer": UserFactory(roles=("officer",), organization=None, name="张科长"),
             "finance1": UserFactory(roles=("finance",), organization=None, name="财务甲"),
             "finance2": UserFactory(roles=("finance",), organization=None, name="财务乙"),
             "finance3": UserFactory(roles=("finance",), organization=None, name="财务丙"),
-            "applicant": UserFactory(roles=("applicant",), name="王研究员")}
+            "applicant": UserFactory(roles=("applicant",), name="王研究员", organization=(
+                OrganizationFactory(bank_name="中国银行赣州分行",
+                                    bank_account="6216610200016587010")))}
 
 
-def contracted_projects(people: dict[str, User], grants: tuple[Decimal, ...] = GRANTS,
-                        budget: Decimal = BUDGET) -> list[Application]:
+def contracted_projects(people: dict[str, Any], grants: tuple[Decimal, ...] = GRANTS,
+                        budget: Decimal = BUDGET) -> list[Any]:
     """Projects of one call approved (grant committed) and contracted through the engine;
     their contract tranches are due."""
     call = CallFactory(budget=budget, tranche_plan=PLAN, collective_threshold=THRESHOLD)
@@ -87,6 +95,13 @@ def contracted_projects(people: dict[str, User], grants: tuple[Decimal, ...] = G
 
 def fire_tranche(tranche_id: int, trigger: str, actor: User | None, **kwargs: Any) -> None:
     engine.fire(engine.load("tranche", tranche_id, lock=True), trigger, actor, **kwargs)
+
+
+def load_users(user_ids: dict[str, int]) -> dict[str, User | None]:
+    """The named users in one query (two with their roles)."""
+    rows = {u.id: u for u in db.session.scalars(sa.select(User).where(
+        User.id.in_(list(user_ids.values()))))}
+    return {name: rows[uid] for name, uid in user_ids.items()}
 
 
 def ledger_count(call_id: int) -> int:
@@ -146,8 +161,8 @@ def test_fifty_sessions_release_one_tranche_once(app: Flask) -> None:
         LedgerEntry.tranche_id == tranche_id, LedgerEntry.kind == K.disbursement)))
     assert [e.amount for e in paid] == [amount]
     assert ledger_count(call_id) == entries_before + 1
-    assert db.session.get(Application, app_id).disbursed == amount
-    tranche = db.session.get(Tranche, tranche_id)
+    assert db.session.get_one(Application, app_id).disbursed == amount
+    tranche = db.session.get_one(Tranche, tranche_id)
     assert tranche.state is T.released
     assert tranche.payment_ref == paid[0].ref  # the winner's reference, on both
     assert ledger.reconcile(call_id=call_id).ok
@@ -171,7 +186,7 @@ def test_the_maker_cannot_check_their_own_tranche(app: Flask) -> None:
     assert [d["code"] for d in refused.value.details] == ["maker_is_checker"]
     db.session.rollback()
     db.session.expire_all()
-    tranche = db.session.get(Tranche, first.id)
+    tranche = db.session.get_one(Tranche, first.id)
     assert (tranche.state, tranche.approved_by_id, tranche.version) == (T.prepared, None, 3)
     assert ledger_count(row.call_id) == entries
     # Past the code, the database refuses it as well.
@@ -182,7 +197,7 @@ def test_the_maker_cannot_check_their_own_tranche(app: Flask) -> None:
     fire_tranche(first.id, "approve", people["finance2"])
     fire_tranche(first.id, "release", people["finance2"], data={"payment_ref": "ZF-1"})
     db.session.commit()
-    assert db.session.get(Application, row.id).disbursed == first.amount
+    assert db.session.get_one(Application, row.id).disbursed == first.amount
 
 
 def test_a_resumed_tranche_can_be_prepared_again_by_its_former_checker(app: Flask) -> None:
@@ -205,7 +220,7 @@ def test_a_resumed_tranche_can_be_prepared_again_by_its_former_checker(app: Flas
     fire_tranche(first.id, "approve", people["finance1"])
     fire_tranche(first.id, "release", people["finance1"], data={"payment_ref": "ZF-2"})
     db.session.commit()
-    assert db.session.get(Tranche, first.id).state is T.released
+    assert db.session.get_one(Tranche, first.id).state is T.released
 
 
 # ---- random finance operations -----------------------------------------------------------
@@ -217,6 +232,11 @@ COMMITMENTS = (Decimal("50000.00"), Decimal("250000.00"), Decimal("900000.00"),
                Decimal("5000000.00"))
 BURST = 8
 HOLD_REASON = "收款账户待核实"
+# What a tranche's state mostly calls for next ("any": a random move, to be refused).
+NEXT: dict[TrancheState, list[str]] = {
+    T.planned: ["cancel"] + ["any"] * 3, T.due: ["prepare"] * 8 + ["hold", "cancel"],
+    T.prepared: ["approve"] * 4 + ["hold"], T.approved: ["release"] * 3 + ["hold"],
+    T.on_hold: ["resume"] * 9 + ["cancel"]}
 DECISION = "党组会〔2026〕3号"
 
 
@@ -243,6 +263,11 @@ class Move:
             fire_tranche(self.target, self.op, actor, comment=self.comment, data=data)
 
 
+def pick(data: st.DataObject, items: list[Any], label: str) -> Any:
+    """One of ``items``, drawn as a number whatever their count."""
+    return items[data.draw(st.integers(0, 9999), label=label) % len(items)]
+
+
 def race(app: Flask, user_ids: dict[str, int], call_id: int, moves: list[Move]) -> list[Any]:
     """Each move in its own thread and session, all starting at once: "ok" or the
     ServiceError refusing it. Anything else (a deadlock, an IntegrityError: a 500 in
@@ -253,8 +278,7 @@ def race(app: Flask, user_ids: dict[str, int], call_id: int, moves: list[Move]) 
     def run(i: int, move: Move) -> None:
         with app.app_context():
             try:
-                users: dict[str, User | None] = {
-                    n: db.session.get(User, uid) for n, uid in user_ids.items()}
+                users = load_users(user_ids)
                 db.session.commit()  # no transaction held while waiting at the barrier
                 barrier.wait(timeout=60)
                 move.run(users, call_id)
@@ -290,7 +314,8 @@ def snapshot(call_id: int) -> tuple[Any, ...]:
         Application.id, Application.state, Application.disbursed, Application.version)
         .order_by(Application.id)).all()
     audits = db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))
-    return ledger_count(call_id), tuple(tranches), tuple(apps), audits
+    events = db.session.scalar(sa.select(sa.func.count(OutboxEvent.id)))
+    return ledger_count(call_id), tuple(tranches), tuple(apps), audits, events
 
 
 class FinanceOperations(RuleBasedStateMachine):
@@ -312,36 +337,40 @@ class FinanceOperations(RuleBasedStateMachine):
         self.tranche_ids = list(db.session.scalars(sa.select(Tranche.id).order_by(Tranche.id)))
         self.commitments: list[Decimal] = []
         self.recovered: dict[int, Decimal] = dict.fromkeys(self.app_ids, ZERO)
-        self.refusals: Counter[int] = Counter()
         db.session.commit()
 
     # -- drawing moves --
+    # Concurrent sessions make the database differ from one run of the same choices to
+    # the next, so every draw has the same shape whatever the database holds (Hypothesis
+    # replays choices and refuses a test whose draws depend on outside state): the state
+    # only decides how a drawn number is read.
 
     def tranche_move(self, data: st.DataObject, target: int | None = None) -> Move:
         """Any trigger on any tranche, by any finance user, with or without what it needs."""
         op = data.draw(st.sampled_from(TRANCHE_MOVES), label="op")
-        if target is None:
-            target = data.draw(st.sampled_from(self.tranche_ids), label="tranche")
+        drawn = pick(data, self.tranche_ids, "tranche")
         actor = data.draw(st.sampled_from(FINANCE), label="actor")
         comment = data.draw(st.sampled_from(["", HOLD_REASON]), label="comment")
+        payment_ref = data.draw(st.booleans(), label="payment_ref")
+        decision_ref = data.draw(st.booleans(), label="decision_ref")
+        target = drawn if target is None else target
         payload: dict[str, str] = {}
-        if op == "release" and data.draw(st.booleans(), label="payment_ref"):
+        if op == "release" and payment_ref:
             payload["payment_ref"] = f"ZF-{target}-{actor}"
-        if op == "approve" and data.draw(st.booleans(), label="decision_ref"):
+        if op == "approve" and decision_ref:
             payload["decision_ref"] = DECISION
         return Move(op, target, actor, comment, tuple(payload.items()))
 
     def next_move(self, data: st.DataObject, target: int, state: TrancheState) -> Move:
         """Mostly what the tranche's state calls for, well formed, so that runs reach
-        released tranches (and holds, resumptions and cancellations on the way)."""
+        released tranches (and holds, resumptions and cancellations on the way); on a
+        tranche that is done, anything (to be refused)."""
         actor = data.draw(st.sampled_from(FINANCE), label="actor")
-        choices: dict[TrancheState, list[str]] = {
-            T.planned: ["cancel"], T.due: ["prepare"] * 8 + ["hold", "cancel"],
-            T.prepared: ["approve"] * 4 + ["hold"], T.approved: ["release"] * 3 + ["hold"],
-            T.on_hold: ["resume"] * 9 + ["cancel"]}
-        if state not in choices:
-            return self.tranche_move(data, target)
-        op = data.draw(st.sampled_from(choices[state]), label="next")
+        choices = NEXT.get(state, ["any"])
+        op = pick(data, choices, "next")
+        anything = self.tranche_move(data, target)
+        if op == "any":
+            return anything
         payload = {"approve": (("decision_ref", DECISION),),
                    "release": (("payment_ref", f"ZF-{target}-{actor}"),)}.get(op, ())
         comment = HOLD_REASON if op in ("hold", "cancel") else ""
@@ -364,10 +393,16 @@ class FinanceOperations(RuleBasedStateMachine):
         db.session.commit()
         return out
 
+    def active(self) -> list[int]:
+        """The tranches finance can move on, else all of them (to be refused)."""
+        moving = (T.due, T.prepared, T.approved, T.on_hold)
+        return sorted(tid for tid, (state, _) in self.states().items() if state in moving) \
+            or self.tranche_ids
+
     # -- running them --
 
     def users(self) -> dict[str, User | None]:
-        return {name: db.session.get(User, uid) for name, uid in self.user_ids.items()}
+        return load_users(self.user_ids)
 
     def succeeded(self, move: Move) -> None:
         if move.op == "commit":
@@ -383,8 +418,7 @@ class FinanceOperations(RuleBasedStateMachine):
             move.run(self.users(), self.call_id)
         except ServiceError as err:
             db.session.rollback()
-            assert err.status in (403, 409, 422), (move, err.status, err.message)
-            self.refusals[err.status] += 1
+            assert err.status in (409, 422), (move, err.status, err.message)
             assert snapshot(self.call_id) == before, f"refused {move} changed something"
             db.session.commit()
             return
@@ -397,27 +431,20 @@ class FinanceOperations(RuleBasedStateMachine):
     def any_tranche_move(self, data: st.DataObject) -> None:
         self.run_alone(self.tranche_move(data))
 
-    def active(self) -> list[int]:
-        """The tranches finance can move on, else all of them (to be refused)."""
-        moving = (T.due, T.prepared, T.approved, T.on_hold)
-        return sorted(tid for tid, (state, _) in self.states().items() if state in moving) \
-            or self.tranche_ids
-
     @rule(data=st.data(), steps=st.integers(1, 4))
     def advance_a_tranche(self, data: st.DataObject, steps: int) -> None:
-        target = data.draw(st.sampled_from(self.active()), label="tranche")
+        target = pick(data, self.active(), "tranche")
         for _ in range(steps):
             self.run_alone(self.next_move(data, target, self.states()[target][0]))
 
     @rule(data=st.data())
     def the_maker_checks_their_own_tranche(self, data: st.DataObject) -> None:
-        prepared = sorted(tid for tid, (state, _) in self.states().items()
-                          if state is T.prepared)
+        states = self.states()
+        prepared = sorted(tid for tid, (state, _) in states.items() if state is T.prepared)
+        target = pick(data, prepared or [0], "tranche")
         if not prepared:
             return
-        target = data.draw(st.sampled_from(prepared), label="tranche")
-        maker = self.states()[target][1]
-        (name,) = [n for n, uid in self.user_ids.items() if uid == maker]
+        (name,) = [n for n, uid in self.user_ids.items() if uid == states[target][1]]
         before = snapshot(self.call_id)
         with pytest.raises(GuardFailed) as refused:
             Move("approve", target, name, data=(("decision_ref", DECISION),)).run(
@@ -431,11 +458,13 @@ class FinanceOperations(RuleBasedStateMachine):
     def terminate_a_project(self, data: st.DataObject) -> None:
         # Rarely, and mostly once money has moved (so that there is something to recover):
         # a termination ends a third of the tranches of the run.
+        move = self.terminate_move(data)
+        dice = data.draw(st.integers(0, 99), label="terminate?")
         paid = db.session.scalar(sa.select(sa.func.count(Tranche.id)).where(
             Tranche.state == T.released))
         db.session.commit()
-        if data.draw(st.integers(0, 5 if paid else 20), label="terminate?") == 0:
-            self.run_alone(self.terminate_move(data))
+        if dice < (20 if paid else 5):
+            self.run_alone(move)
 
     @rule(data=st.data())
     def commit_part_of_the_budget(self, data: st.DataObject) -> None:
@@ -443,17 +472,18 @@ class FinanceOperations(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def a_burst_of_sessions_at_once(self, data: st.DataObject) -> None:
-        """BURST sessions at the same moment, most of them on two or three tranches (so
+        """BURST sessions at the same moment, most of them on one to three tranches (so
         that they really collide), some terminating a project or committing budget."""
         states = self.states()
-        hot = data.draw(st.lists(st.sampled_from(self.active()), min_size=1, max_size=3,
-                                 unique=True), label="hot tranches")
+        active = self.active()
+        hot = [pick(data, active, "hot tranche") for _ in range(data.draw(
+            st.integers(1, 3), label="hot tranches"))]
         moves = []
         for _ in range(BURST):
             kind = data.draw(st.sampled_from(["next"] * 20 + ["any"] * 6
                                              + ["commit"] * 2 + ["terminate"]), label="kind")
             if kind == "next":
-                target = data.draw(st.sampled_from(hot), label="tranche")
+                target = pick(data, hot, "tranche")
                 moves.append(self.next_move(data, target, states[target][0]))
             elif kind == "any":
                 moves.append(self.tranche_move(data))
@@ -466,8 +496,7 @@ class FinanceOperations(RuleBasedStateMachine):
             if result == "ok":
                 self.succeeded(move)
             else:
-                assert result.status in (403, 409, 422), (move, result.status, result.message)
-                self.refusals[result.status] += 1
+                assert result.status in (409, 422), (move, result.status, result.message)
         db.session.expire_all()
 
     # -- invariants, from the database --
@@ -496,11 +525,11 @@ class FinanceOperations(RuleBasedStateMachine):
         for r in rows:
             by_kind[r.kind].append(r)
         paid = Counter(r.tranche_id for r in by_kind[K.disbursement])
-        released = Counter(r.tranche_id for r in by_kind[K.decommitment])
+        freed = Counter(r.tranche_id for r in by_kind[K.decommitment])
         for t in tranches:
-            assert paid[t.id] <= 1 and released[t.id] <= 1, t
+            assert paid[t.id] <= 1 and freed[t.id] <= 1, t
             assert (t.state is T.released) == (paid[t.id] == 1), t
-            assert (t.state is T.cancelled) == (released[t.id] == 1), t
+            assert (t.state is T.cancelled) == (freed[t.id] == 1), t
             assert t.approved_by_id is None or t.approved_by_id != t.prepared_by_id, t
         amounts = {t.id: t.amount for t in tranches}
         for r in by_kind[K.disbursement] + by_kind[K.decommitment]:
@@ -544,15 +573,20 @@ class FinanceOperations(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         db.session.rollback()
-        db.session.expunge_all()  # ids restart after the tables are emptied
-        if hasattr(self, "call_id"):
-            assert audit.verify() == []
+        try:
+            if hasattr(self, "call_id"):
+                assert audit.verify() == []
+        finally:
             db.session.rollback()
-        clear_tables()
+            db.session.expunge_all()  # ids restart once the tables are emptied
+            clear_tables()
 
 
 def test_random_finance_operations_keep_the_ledger_whole(app: Flask) -> None:
     FinanceOperations.app = app
+    # No shrinking: concurrent sessions make a run irreproducible, and replaying one on a
+    # real database for minutes would not make it so. The failing steps are printed.
     run_state_machine_as_test(FinanceOperations, settings=settings(
-        max_examples=20, stateful_step_count=40, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+        max_examples=12, stateful_step_count=30, deadline=None, database=None,
+        phases=[Phase.generate], print_blob=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example]))

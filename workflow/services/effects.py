@@ -147,6 +147,8 @@ def _scored(ctx: GuardContext, ch: Changes) -> None:
 @effect("tranche", "prepare")
 def _prepared(ctx: GuardContext, ch: Changes) -> None:
     ch.set(ctx.row, "prepared_by_id", ctx.actor.id if ctx.actor else None)
+    # A new voucher needs a new check: an approval given before a hold lapses.
+    ch.set(ctx.row, "approved_by_id", None)
 
 
 @effect("tranche", "approve")

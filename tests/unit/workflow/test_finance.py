@@ -272,3 +272,17 @@ def test_baogan_without_a_plan_pays_once_on_contract(people):
     (only,) = finance.tranches_of(row)
     assert (only.amount, only.state) == (Decimal("1000000.00"), T.due)
     assert row.call.scheme is Scheme.baogan
+
+
+def test_a_resumed_tranche_needs_a_new_check_after_it_is_prepared_again(people):
+    row = approved_project(people)
+    first = finance.tranches_of(row)[0]
+    engine.fire(first, "prepare", people["finance1"])
+    engine.fire(first, "approve", people["finance2"])
+    engine.fire(first, "hold", people["finance1"], comment="账户核对")
+    engine.fire(first, "resume", people["officer"])
+    engine.fire(first, "prepare", people["finance2"])  # the former checker makes it now
+    db.session.commit()
+    assert (first.prepared_by_id, first.approved_by_id) == (people["finance2"].id, None)
+    with pytest.raises(GuardFailed, match="制单人不能审核"):
+        engine.fire(first, "approve", people["finance2"])
