@@ -106,8 +106,15 @@ def test_the_worker_renders_the_notice_and_tells_the_applicant(worker_app: Flask
                        for p in PdfReader(io.BytesIO(fh.read())).pages)
     assert row.doc_number in text and row.project_number in text and "司马喆" in text
     assert "50.00" in text and "赣南䶮堃研究院" in text
-    note = db.session.scalars(sa.select(Notification)).one()
-    assert note.user_id == leader.id and note.link == f"/documents/{notice.id}"
+    def told() -> list[Notification]:
+        db.session.expire_all()
+        return list(db.session.scalars(sa.select(Notification).where(
+            Notification.link == f"/documents/{notice.id}")))
+
+    notes = wait_for(lambda: len(told()) == 2 and told(), timeout=60,
+                     what="the applicant to be told of the notice")
+    assert {(n.user_id, n.channel) for n in notes} == {(leader.id, "inapp"),
+                                                       (leader.id, "email")}
 
 
 def test_a_render_killed_midway_is_redone_once(app: Flask, _postgres: str, redis_url: str,
