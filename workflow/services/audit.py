@@ -57,6 +57,7 @@ def record(
     comment: str = "",
     data: dict[str, Any] | None = None,
     ip: str | None = None,
+    add: bool = True,
 ) -> AuditEvent:
     """Append to ``row``'s chain, whose head the row itself carries (``AuditedMixin``).
 
@@ -84,7 +85,8 @@ def record(
     )
     ev.hash = chain_hash(prev, event_body(ev))
     row.audit_seq, row.audit_hash = seq, ev.hash
-    db.session.add(ev)
+    if add:  # else the caller writes it (engine: in one statement with the change)
+        db.session.add(ev)
     return ev
 
 

@@ -1,0 +1,79 @@
+"""On PostgreSQL a change that touches only its row is written in one statement: the
+row's UPDATE (checked against its version), the audit row and the outbox row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from states import ApplicationState, CallState
+from tests.factories import ApplicationFactory, CallFactory, UserFactory
+from workflow.models import Application, AuditEvent, OutboxEvent, db
+from workflow.services import audit, engine
+from workflow.services.errors import Conflict
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def statements(app: Flask) -> list[str]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_one_statement_writes_row_audit_and_outbox(app: Flask, statements: list[str]) -> None:
+    sent: list[Any] = []
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: sent.append(kwargs)
+    officer = UserFactory(roles=("officer",), organization=None, name="张科长")
+    row = ApplicationFactory(call=CallFactory(state=CallState.decided, steps=["midterm"]),
+                             state=ApplicationState.in_progress)
+    db.session.commit()
+    statements.clear()
+    result = engine.fire(engine.load("application", row.id, lock=True), "start_midterm",
+                         officer, comment="中期检查")
+    writes = [s for s in statements if not s.lstrip().upper().startswith("SELECT")]
+    assert len(writes) == 1 and writes[0].startswith("WITH u AS (UPDATE")
+    db.session.commit()
+    engine.fire(engine.load("application", row.id, lock=True), "pass_midterm", officer)
+    db.session.commit()
+
+    db.session.expire_all()
+    fresh = db.session.get(Application, row.id)
+    assert (fresh.state, fresh.version, fresh.audit_seq) == (ApplicationState.in_progress, 3, 2)
+    trail = audit.history("application", row.id)
+    assert [e.trigger for e in trail] == ["start_midterm", "pass_midterm"]
+    assert trail[0].id == result.audit_event.id and trail[0].comment == "中期检查"
+    assert fresh.audit_hash == trail[-1].hash and audit.verify() == []
+    events = db.session.scalars(sa.select(OutboxEvent).order_by(OutboxEvent.id)).all()
+    assert [e.topic for e in events] == ["application.start_midterm",
+                                         "application.pass_midterm"]
+    assert [k["event_ids"] for k in sent] == [[events[0].id], [events[1].id]]
+
+
+def test_a_stale_row_is_refused_and_nothing_is_written(app: Flask) -> None:
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
+    officer = UserFactory(roles=("officer",), organization=None)
+    row = ApplicationFactory(call=CallFactory(state=CallState.decided, steps=["midterm"]),
+                             state=ApplicationState.in_progress)
+    db.session.commit()
+    stale = engine.load("application", row.id)  # read, not locked
+    # Someone else moves it meanwhile.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE application SET version = version + 1 WHERE id = :i"),
+                     {"i": row.id})
+    engine._locked().add(("application", row.id))  # as if this session held the lock
+    with pytest.raises(Conflict) as err:
+        engine.fire(stale, "start_midterm", officer)
+    assert err.value.code == "stale_version"
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(OutboxEvent.id))) == 0
