@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import smtplib
 import socket
 from collections.abc import Callable
@@ -160,14 +161,61 @@ def build_email(n: Notification) -> EmailMessage:
     return msg
 
 
-def _smtp(msg: EmailMessage) -> None:
-    cfg = current_app.config
-    with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=15) as smtp:
-        if cfg["MAIL_USE_TLS"]:
+class _Connection:
+    """One SMTP connection per worker process, kept between messages (a connection and
+    its greeting cost more than a message); opened again when the server has closed it."""
+
+    def __init__(self) -> None:
+        self.smtp: smtplib.SMTP | None = None
+        self.settings: tuple[Any, ...] = ()
+        self.pid = 0
+
+    def _open(self, settings: tuple[Any, ...]) -> smtplib.SMTP:
+        server, port, tls, user, password = settings
+        smtp = smtplib.SMTP(server, port, timeout=15)
+        if tls:
             smtp.starttls()
-        if cfg["MAIL_USERNAME"]:
-            smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"] or "")
-        smtp.send_message(msg)
+        if user:
+            smtp.login(user, password or "")
+        return smtp
+
+    def close(self) -> None:
+        """Drop the connection (its socket closed; no QUIT: it may be dead already)."""
+        if self.smtp is not None:
+            self.smtp.close()
+        self.smtp = None
+
+    def send(self, msg: EmailMessage) -> None:
+        cfg = current_app.config
+        settings = (cfg["MAIL_SERVER"], cfg["MAIL_PORT"], cfg["MAIL_USE_TLS"],
+                    cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"])
+        if self.smtp is not None and (settings != self.settings or self.pid != os.getpid()):
+            self.close()  # other settings, or inherited across a fork: not ours
+        if self.smtp is not None:
+            try:
+                self.smtp.send_message(msg)
+                return
+            except smtplib.SMTPResponseException:
+                raise  # the server answered: its refusal stands
+            except OSError:  # closed while idle (SMTPServerDisconnected is one)
+                self.close()  # once more, on a new connection
+        self.smtp, self.settings, self.pid = self._open(settings), settings, os.getpid()
+        try:
+            self.smtp.send_message(msg)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.close()
+            raise
+
+
+_connection = _Connection()
+
+
+def _smtp(msg: EmailMessage) -> None:
+    _connection.send(msg)
+
+
+def close_smtp() -> None:
+    _connection.close()
 
 
 def _to_folder(msg: EmailMessage) -> None:

@@ -54,6 +54,7 @@ def smtp(app):
     with SmtpServer() as server:
         app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port)
         yield server.sink
+        notifications.close_smtp()
         app.config.update(MAIL_SERVER=None, MAIL_PORT=25)
 
 
@@ -63,8 +64,7 @@ def officer(app):
 
 
 def returned_application(officer, **kw):
-    row = ApplicationFactory(state=ApplicationState.formal_review, receipt_no="SB2026BG000001",
-                             **kw)
+    row = ApplicationFactory(state=ApplicationState.formal_review, **kw)
     db.session.commit()
     engine.fire(row, "return_for_revision", officer, comment="预算明细不完整，请补充")
     db.session.commit()
@@ -84,6 +84,13 @@ def test_a_return_reaches_the_researcher_by_inbox_and_smtp(smtp, officer):
     assert mail["Message-ID"] == notifications.message_id(notes["email"].key)
     assert notes["email"].state is DeliveryState.sent
     assert [a.ok for a in notes["email"].log] == [True]
+
+
+def test_one_smtp_connection_serves_many_messages(smtp, officer):
+    for _ in range(3):
+        returned_application(officer)
+    run()
+    assert len(smtp.messages) == 3 and smtp.greetings == 1
 
 
 def test_a_repeated_event_or_delivery_tells_nobody_twice(smtp, officer):
