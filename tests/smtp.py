@@ -22,8 +22,16 @@ class Sink:
     def __init__(self, delay: float = 0.0) -> None:
         self.messages: list[EmailMessage] = []
         self.refusing = 0  # how many more DATA commands to refuse
+        self.greetings = 0  # EHLOs: one per connection
         self.delay = delay
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        with self.lock:
+            self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:

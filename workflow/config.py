@@ -64,9 +64,10 @@ def celery_settings(instance: Path) -> dict[str, Any]:
         # finishes the work exactly once.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # Rendering PDFs grows a child's heap; a child is replaced after this many tasks
-        # or this much memory (KiB), so the worker's memory stays flat.
-        "worker_max_tasks_per_child": 200,
+        # Rendering PDFs may grow a child's heap: a child is replaced once it holds this
+        # much memory (KiB), so the worker's memory stays flat. (Replacing children by
+        # task count cost a second of start-up every few hundred tasks: bench/notify.py.)
+        "worker_max_tasks_per_child": 100_000,
         "worker_max_memory_per_child": 300_000,
         "beat_schedule_filename": str(instance / "celerybeat-schedule"),
         "beat_schedule": {

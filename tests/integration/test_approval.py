@@ -139,13 +139,12 @@ def test_a_render_killed_midway_is_redone_once(app: Flask, _postgres: str, redis
         db.session.commit()
         assert call.doc_number is not None
 
-        # The relay hands the event to its consumers in order, "journal" then
-        # "render_approval_file"; one task at a time (acks late, prefetch 1), so the
-        # second consume_event received is the render.
+        # The relay writes the journal entry itself and hands the event to its one
+        # other consumer: the first consume task received is the render.
         def rendering() -> int | None:
-            received = len(re.findall(r"kjflow\.consume_event\[[^\]]+\] received",
+            received = len(re.findall(r"kjflow\.consume_events\[[^\]]+\] received",
                                       worker.log()))
-            return _child_pid(worker.proc.pid) if received >= 2 else None
+            return _child_pid(worker.proc.pid) if received >= 1 else None
 
         child = wait_for(rendering, timeout=60, interval=0.05,
                          what="the worker to start rendering the 立项文件")

@@ -10,7 +10,7 @@ def test_every_task_has_a_soft_limit_below_its_hard_limit(tmp_path, monkeypatch)
 
     app = worker.app
     ours = {name: task for name, task in app.tasks.items() if name.startswith("kjflow.")}
-    assert {"kjflow.relay_outbox", "kjflow.consume_event", "kjflow.sweep_outbox",
+    assert {"kjflow.relay_outbox", "kjflow.consume_events", "kjflow.sweep_outbox",
             "kjflow.close_due_calls", "kjflow.expire_review_invitations"} <= set(ours)
     default_hard = app.conf.task_time_limit
     default_soft = app.conf.task_soft_time_limit

@@ -15,13 +15,13 @@ def task_relay_outbox(event_ids: list[int] | None = None) -> int:
     return outbox.relay(event_ids)
 
 
-# Safe to repeat: the delivery row makes a second run a no-op, so a task whose worker
-# died may be handed out again.
+# Safe to repeat: the delivery rows make a second run a no-op, so a task whose worker
+# died may be handed out again; a retry redoes only the events that failed.
 @shared_task(name=outbox.CONSUME_TASK, acks_late=True, reject_on_worker_lost=True,
              time_limit=300, soft_time_limit=270, autoretry_for=(Exception,),
              retry_backoff=True, retry_backoff_max=600, max_retries=8)
-def task_consume_event(event_id: int, consumer: str) -> bool:
-    return outbox.consume(event_id, consumer, worker=socket.gethostname())
+def task_consume_events(event_ids: list[int], consumer: str) -> int:
+    return outbox.consume_many(event_ids, consumer, worker=socket.gethostname())
 
 
 @shared_task(name="kjflow.sweep_outbox", time_limit=120, soft_time_limit=100)

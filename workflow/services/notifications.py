@@ -195,8 +195,10 @@ class _Connection:
             try:
                 self.smtp.send_message(msg)
                 return
-            except smtplib.SMTPResponseException:
-                raise  # the server answered: its refusal stands
+            except smtplib.SMTPResponseException as err:
+                if err.smtp_code != 421:
+                    raise  # the server answered: its refusal stands
+                self.close()  # 421: it closed an idle connection; once more, anew
             except OSError:  # closed while idle (SMTPServerDisconnected is one)
                 self.close()  # once more, on a new connection
         self.smtp, self.settings, self.pid = self._open(settings), settings, os.getpid()

@@ -11,6 +11,8 @@ delivered; the beat sweep re-relays whatever is left behind (broker down, worker
 from __future__ import annotations
 
 import logging
+import socket
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
@@ -25,7 +27,7 @@ from workflow.models import OutboxDelivery, OutboxEvent, db, utcnow
 log = logging.getLogger(__name__)
 
 RELAY_TASK = "kjflow.relay_outbox"
-CONSUME_TASK = "kjflow.consume_event"
+CONSUME_TASK = "kjflow.consume_events"
 
 Handler = Callable[[OutboxEvent], None]
 _HANDLERS: dict[str, tuple[tuple[str, ...], Handler]] = {}
@@ -49,9 +51,13 @@ def consumers_for(topic: str) -> list[str]:
     )
 
 
-@consumer("journal")
+JOURNAL = "journal"
+
+
+@consumer(JOURNAL)
 def _journal(event: OutboxEvent) -> None:
-    """The delivery row is the journal entry: proof the event left the outbox."""
+    """The delivery row is the journal entry: proof the event left the outbox. The relay
+    writes it itself (no task); this handler serves a direct ``consume``."""
 
 
 def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None,
@@ -116,28 +122,58 @@ def init_app(app: Flask) -> None:
 
 # ---- worker side ----------------------------------------------------------------------
 
-def relay(event_ids: list[int] | None = None) -> int:
-    """Send one consume task per missing (event, consumer); return how many were sent."""
+BATCH = 50  # events per consume task: a burst costs one task per consumer and batch
+
+
+def relay(event_ids: list[int] | None = None, worker: str | None = None) -> int:
+    """Hand the missing (event, consumer) pairs to the workers, one task per consumer and
+    batch of events; the journal entry is written here. Returns how many tasks were sent."""
     query = sa.select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
     if event_ids is not None:
         query = query.where(OutboxEvent.id.in_(event_ids))
     events = list(db.session.scalars(query.order_by(OutboxEvent.id).limit(1000)))
-    sent = 0
-    celery = current_app.extensions["celery"]
+    done: dict[int, set[str]] = defaultdict(set)
+    for event_id, name in db.session.execute(sa.select(
+            OutboxDelivery.event_id, OutboxDelivery.consumer).where(
+            OutboxDelivery.event_id.in_([e.id for e in events]))):
+        done[event_id].add(name)
+    todo: dict[str, list[int]] = defaultdict(list)
+    now, worker = utcnow(), worker or socket.gethostname()
     for event in events:
-        done = set(db.session.scalars(
-            sa.select(OutboxDelivery.consumer).where(OutboxDelivery.event_id == event.id)
-        ))
-        missing = [c for c in consumers_for(event.topic) if c not in done]
+        missing = [c for c in consumers_for(event.topic) if c not in done[event.id]]
+        if JOURNAL in missing:
+            db.session.add(OutboxDelivery(event_id=event.id, consumer=JOURNAL, worker=worker))
+            missing.remove(JOURNAL)
         if not missing:
-            event.dispatched_at = utcnow()
+            event.dispatched_at = now
             continue
         for name in missing:
-            celery.send_task(CONSUME_TASK, kwargs={"event_id": event.id, "consumer": name})
-            sent += 1
+            todo[name].append(event.id)
         event.attempts += 1
+        event.relayed_at = now
     db.session.commit()
+    celery = current_app.extensions["celery"]
+    sent = 0
+    for name, ids in todo.items():
+        for start in range(0, len(ids), BATCH):
+            celery.send_task(CONSUME_TASK, kwargs={"event_ids": ids[start:start + BATCH],
+                                                   "consumer": name})
+            sent += 1
     return sent
+
+
+def consume_many(event_ids: list[int], consumer_name: str, worker: str | None = None) -> int:
+    """``consume`` for each event, each in its own transaction; the first failure is
+    raised after the others ran, so that a retry redoes only what failed."""
+    done, failure = 0, None
+    for event_id in event_ids:
+        try:
+            done += consume(event_id, consumer_name, worker)
+        except Exception as err:  # retried by the task; the others stand
+            failure = failure or err
+    if failure is not None:
+        raise failure
+    return done
 
 
 def consume(event_id: int, consumer_name: str, worker: str | None = None) -> bool:
@@ -174,11 +210,16 @@ def consume(event_id: int, consumer_name: str, worker: str | None = None) -> boo
 
 
 def sweep(older_than_seconds: int = 30) -> int:
-    """Relay events still undispatched after ``older_than_seconds`` (lost sends)."""
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    ids = list(db.session.scalars(
-        sa.select(OutboxEvent.id)
-        .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.created_at < cutoff)
-        .order_by(OutboxEvent.id).limit(1000)
-    ))
+    """Relay again the events still undispatched ``older_than_seconds`` after they were
+    last handed out (lost sends, a worker lost), waiting twice as long after each try, so
+    that a backlog still in the queue is not handed out again and again."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    last = sa.func.coalesce(OutboxEvent.relayed_at, OutboxEvent.created_at)
+    rows = db.session.execute(
+        sa.select(OutboxEvent.id, last, OutboxEvent.attempts)
+        .where(OutboxEvent.dispatched_at.is_(None), last < cutoff)
+        .order_by(OutboxEvent.id).limit(1000)).all()
+    ids = [i for i, at, attempts in rows
+           if at + timedelta(seconds=older_than_seconds * 2 ** min(attempts, 5)) <= now]
     return relay(ids) if ids else 0

@@ -37,3 +37,55 @@ def test_consuming_twice_delivers_once(app):
     rows = db.session.scalars(sa.select(OutboxDelivery).where(OutboxDelivery.event_id == event.id))
     assert len(list(rows)) == 1
     assert db.session.get(OutboxEvent, event.id).dispatched_at is not None
+
+
+def _captured(app, monkeypatch):
+    tasks = []
+    monkeypatch.setattr(app.extensions["celery"], "send_task",
+                        lambda name, kwargs: tasks.append((name, kwargs)))
+    return tasks
+
+
+def test_the_relay_sends_one_task_per_consumer_and_batch_and_journals_itself(app, monkeypatch):
+    tasks = _captured(app, monkeypatch)
+    events = [outbox.emit("application.round_submitted", "application", i)
+              for i in range(outbox.BATCH + 5)]
+    db.session.commit()
+    ids = [e.id for e in events]
+    assert outbox.relay(ids, worker="w1") == 4  # notify and render_application, 2 batches
+    assert sorted((name, kw["consumer"], len(kw["event_ids"])) for name, kw in tasks) == [
+        (outbox.CONSUME_TASK, "notify", 5), (outbox.CONSUME_TASK, "notify", outbox.BATCH),
+        (outbox.CONSUME_TASK, "render_application", 5),
+        (outbox.CONSUME_TASK, "render_application", outbox.BATCH)]
+    journal = db.session.scalars(sa.select(OutboxDelivery.worker).where(
+        OutboxDelivery.consumer == "journal")).all()
+    assert journal == ["w1"] * len(ids)
+
+
+def test_an_event_with_no_other_consumer_is_dispatched_by_the_relay(app, monkeypatch):
+    tasks = _captured(app, monkeypatch)
+    event = outbox.emit("x.y", "application", 1)
+    db.session.commit()
+    assert outbox.relay([event.id]) == 0 and tasks == []
+    assert db.session.get(OutboxEvent, event.id).dispatched_at is not None
+
+
+def test_the_sweep_waits_longer_after_each_relay(app, monkeypatch):
+    from datetime import timedelta
+
+    from workflow.models import utcnow
+
+    tasks = _captured(app, monkeypatch)
+    event = outbox.emit("application.round_submitted", "application", 1)
+    db.session.commit()
+    row = db.session.get(OutboxEvent, event.id)
+    row.created_at = utcnow() - timedelta(seconds=40)
+    db.session.commit()
+    assert outbox.sweep(30) == 2  # handed out: it was never relayed
+    assert outbox.sweep(30) == 0  # just relayed: still in the queue, not again
+    row.relayed_at = utcnow() - timedelta(seconds=45)  # after one try: wait 60 s
+    db.session.commit()
+    assert outbox.sweep(30) == 0
+    row.relayed_at = utcnow() - timedelta(seconds=61)
+    db.session.commit()
+    assert outbox.sweep(30) == 2 and len(tasks) == 4
