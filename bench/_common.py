@@ -6,6 +6,7 @@ import os
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -39,6 +40,18 @@ def build_schema(app_url: str) -> None:
         from workflow.models import db
 
         db.engine.dispose()
+
+
+def db_app(url: str) -> Any:
+    """The app on ``url`` with a one-connection pool and the outbox's broker send turned
+    off: the benchmarks that use it measure the database path, not the broker."""
+    from workflow import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
+                      "INSTANCE_PATH": str(ROOT / "instance" / "bench"),
+                      "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "pool_pre_ping": False}})
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
+    return app
 
 
 def rss_mb() -> float:

@@ -29,7 +29,13 @@ from pathlib import Path
 # Run from the repo root: the benchmark's own directory must not shadow packages.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench._common import ROOT, bench_line, build_schema, fresh_database, median  # noqa: E402
+from bench._common import (  # noqa: E402
+    bench_line,
+    build_schema,
+    db_app,
+    fresh_database,
+    median,
+)
 
 WORKERS = 4
 WARMUP = 5  # releases per process before the clock starts
@@ -38,17 +44,6 @@ GRANT = Decimal("1000000.00")  # 10 tranches of 100,000.00 each
 ENTRIES = 100_000
 CALLS = 50
 CENT = Decimal("0.01")
-
-
-def make_app(url: str):  # type: ignore[no-untyped-def]
-    from workflow import create_app
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                      "INSTANCE_PATH": str(ROOT / "instance" / "bench"),
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "pool_pre_ping": False}})
-    # Measure the database path; the broker is not part of this figure.
-    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
-    return app
 
 
 # ---- releases ---------------------------------------------------------------------------
@@ -75,7 +70,7 @@ def seed_tranches(url: str, groups: list[int]) -> tuple[list[list[int]], int]:
     plan = [{"label": f"第{i}笔", "percent": 100 // TRANCHES_PER_PROJECT, "condition": "contract"}
             for i in range(1, TRANCHES_PER_PROJECT + 1)]
     projects = [-(-n // TRANCHES_PER_PROJECT) for n in groups]
-    app = make_app(url)
+    app = db_app(url)
     with app.app_context():
         org = Organization(name="基准单位", uscc="91360700MA35A0001P", kind=OrgKind.university,
                            bank_name="中国银行赣州分行", bank_account="6216610200016587010")
@@ -122,7 +117,7 @@ def run_releases(args: tuple[str, list[int], int, mp.Barrier]) -> int:  # type: 
     from workflow.models import User, db
     from workflow.services import engine
 
-    app = make_app(url)
+    app = db_app(url)
     done = 0
     with app.app_context():
         # Loaded once, as a request loads its user once; detached, so no commit expires it.
@@ -179,7 +174,7 @@ def check_releases(url: str, tranche_ids: list[int]) -> tuple[bool, int]:
     from workflow.models import EntryKind, LedgerEntry, Tranche, db
     from workflow.services import ledger
 
-    app = make_app(url)
+    app = db_app(url)
     with app.app_context():
         released = db.session.scalar(sa.select(sa.func.count(Tranche.id)).where(
             Tranche.id.in_(tranche_ids), Tranche.state == TrancheState.released))
@@ -233,7 +228,7 @@ def seed_ledgers(url: str, entries: int, calls: int) -> None:
     from states import CallState
     from workflow.models import Call, Scheme, db, utcnow
 
-    app = make_app(url)
+    app = db_app(url)
     with app.app_context():
         rows = [Call(scheme=Scheme.baogan, year=2020 + i % 6, title=f"对账基准{i}",
                      state=CallState.decided, opens_at=utcnow() - timedelta(days=90),
@@ -268,7 +263,7 @@ def reconcile_seconds(url: str, runs: int = 3) -> tuple[float, bool, int]:
     from workflow.models import db
     from workflow.services import ledger
 
-    app = make_app(url)
+    app = db_app(url)
     times: list[float] = []
     ok, entries = True, 0
     with app.app_context():

@@ -17,20 +17,15 @@ from pathlib import Path
 # This file's own name would shadow the ``transitions`` package: run from the repo root.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench._common import ROOT, bench_line, build_schema, fresh_database, rss_mb  # noqa: E402
+from bench._common import (  # noqa: E402
+    bench_line,
+    build_schema,
+    db_app,
+    fresh_database,
+    rss_mb,
+)
 
 WORKERS = 8
-
-
-def make_app(url: str):  # type: ignore[no-untyped-def]
-    from workflow import create_app
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                      "INSTANCE_PATH": str(ROOT / "instance" / "bench"),
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "pool_pre_ping": False}})
-    # Measure the database path; the broker is not part of this figure.
-    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
-    return app
 
 
 def seed(url: str, per_worker: int) -> tuple[list[list[int]], int]:
@@ -50,7 +45,7 @@ def seed(url: str, per_worker: int) -> tuple[list[list[int]], int]:
         utcnow,
     )
 
-    app = make_app(url)
+    app = db_app(url)
     with app.app_context():
         org = Organization(name="基准单位", uscc="91360700MA35A0001P", kind=OrgKind.university)
         officer = User(username="officer", name="主管", password_hash="!",  # noqa: S106
@@ -83,7 +78,7 @@ def run_fire(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type:
     from workflow.models import User, db
     from workflow.services import engine
 
-    app = make_app(url)
+    app = db_app(url)
     done = 0
     with app.app_context():
         # The actor is loaded once, as a request loads its user once; detached, it is
@@ -114,7 +109,7 @@ def run_bare_session(args: tuple[str, list[int], int, int, mp.Barrier]) -> int: 
     from states import ApplicationState
     from workflow.models import Application, db
 
-    app = make_app(url)
+    app = db_app(url)
     done = 0
     with app.app_context():
         barrier.wait()  # type: ignore[attr-defined]
