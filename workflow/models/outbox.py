@@ -15,7 +15,7 @@ class OutboxEvent(Base):
     __tablename__ = "outbox_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    topic: Mapped[str] = mapped_column(sa.String(60), index=True)
+    topic: Mapped[str] = mapped_column(sa.String(60))
     entity_type: Mapped[str] = mapped_column(sa.String(20))
     entity_id: Mapped[int]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
