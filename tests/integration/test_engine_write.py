@@ -77,3 +77,21 @@ def test_a_stale_row_is_refused_and_nothing_is_written(app: Flask) -> None:
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(OutboxEvent.id))) == 0
+
+
+def test_a_relationship_set_before_the_change_goes_through_the_flush(app: Flask) -> None:
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
+    from tests.factories import OrganizationFactory
+
+    officer = UserFactory(roles=("officer",), organization=None)
+    other = OrganizationFactory()
+    row = ApplicationFactory(call=CallFactory(state=CallState.decided, steps=["midterm"]),
+                             state=ApplicationState.in_progress)
+    db.session.commit()
+    locked = engine.load("application", row.id, lock=True)
+    locked.organization = other  # its foreign key is only known to the flush
+    engine.fire(locked, "start_midterm", officer)
+    db.session.commit()
+    db.session.expire_all()
+    fresh = db.session.get(Application, row.id)
+    assert (fresh.organization_id, fresh.state) == (other.id, ApplicationState.midterm)

@@ -240,11 +240,15 @@ def fire(
 # ---- the write --------------------------------------------------------------------------
 
 def _only_the_row_changed(row: Any) -> bool:
-    """On PostgreSQL, when the change touches nothing but the row itself (the common
-    case: no effect added rows of its own), it is written in one statement."""
+    """On PostgreSQL, when the change touches nothing but the row's own columns (the
+    common case: no effect added rows, or set a relationship), it is written in one
+    statement."""
     session = db.session
-    return (session.get_bind().dialect.name == "postgresql" and not session.new
-            and not session.deleted and all(o is row for o in session.dirty))
+    if session.get_bind().dialect.name != "postgresql" or session.new or session.deleted:
+        return False
+    state = sa.inspect(row)
+    return (all(o is row for o in session.dirty)
+            and all(key in state.mapper.columns for key in state.committed_state))
 
 
 _AUDIT_COLUMNS = [c.name for c in AuditEvent.__table__.columns
@@ -283,20 +287,21 @@ def _write_in_one_statement(entity: Entity, row: Any, event: AuditEvent,
                             message: OutboxEvent) -> None:
     state = sa.inspect(row)
     mapper = state.mapper
-    # What changed since the row was loaded: the attributes the ORM kept an original of.
-    values = {key: getattr(row, key) for key in state.committed_state
-              if key in mapper.columns}
+    # What changed since the row was loaded: the attributes the ORM kept an original of
+    # (columns only: _only_the_row_changed sent anything else to the flush).
+    values = {key: getattr(row, key) for key in state.committed_state}
     old_version = row.version
     values["version"] = old_version + 1
     for column in mapper.local_table.columns:
         if column.onupdate is not None and column.key not in values:
             values[column.key] = utcnow()  # the models' only onupdate
     table = mapper.local_table
-    params: dict[str, Any] = {f"u_{k}": v for k, v in values.items()}
+    by_column = {mapper.columns[key].name: value for key, value in values.items()}
+    params: dict[str, Any] = {f"u_{k}": v for k, v in by_column.items()}
     params.update(row_id=row.id, old_version=old_version)
     params.update({f"a_{c}": getattr(event, c) for c in _AUDIT_COLUMNS})
     params.update({f"o_{c}": getattr(message, c) for c in _OUTBOX_COLUMNS})
-    written = db.session.execute(_statement(table, tuple(sorted(values))), params).first()
+    written = db.session.execute(_statement(table, tuple(sorted(by_column))), params).first()
     if written is None:
         raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version")
     message.id, event.id = written
