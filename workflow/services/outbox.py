@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -139,10 +140,12 @@ def relay(event_ids: list[int] | None = None, worker: str | None = None) -> int:
         done[event_id].add(name)
     todo: dict[str, list[int]] = defaultdict(list)
     now, worker = utcnow(), worker or socket.gethostname()
+    journal: list[dict[str, Any]] = []
     for event in events:
         missing = [c for c in consumers_for(event.topic) if c not in done[event.id]]
         if JOURNAL in missing:
-            db.session.add(OutboxDelivery(event_id=event.id, consumer=JOURNAL, worker=worker))
+            journal.append({"event_id": event.id, "consumer": JOURNAL, "worker": worker,
+                            "delivered_at": now})
             missing.remove(JOURNAL)
         if not missing:
             event.dispatched_at = now
@@ -151,6 +154,12 @@ def relay(event_ids: list[int] | None = None, worker: str | None = None) -> int:
             todo[name].append(event.id)
         event.attempts += 1
         event.relayed_at = now
+    if journal:
+        # Two relays of one event (a sweep and a late task) may meet here: the first
+        # journal entry stands, the second is skipped.
+        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+        db.session.execute(dialect.insert(OutboxDelivery).values(journal)
+                           .on_conflict_do_nothing())
     db.session.commit()
     celery = current_app.extensions["celery"]
     sent = 0

@@ -89,3 +89,27 @@ def test_the_sweep_waits_longer_after_each_relay(app, monkeypatch):
     row.relayed_at = utcnow() - timedelta(seconds=61)
     db.session.commit()
     assert outbox.sweep(30) == 2 and len(tasks) == 4
+
+
+def test_two_relays_of_one_event_journal_it_once(app, monkeypatch):
+    from workflow.models import utcnow
+
+    _captured(app, monkeypatch)
+    event = outbox.emit("application.round_submitted", "application", 1)
+    db.session.commit()
+    real, raced = outbox.consumers_for, []
+
+    def racing(topic):
+        # Another relay (a sweep, a late task) journals the event between this relay's
+        # read of what was delivered and its own write.
+        if not raced:
+            raced.append(True)
+            db.session.execute(sa.insert(OutboxDelivery).values(
+                event_id=event.id, consumer="journal", worker="other", delivered_at=utcnow()))
+        return real(topic)
+
+    monkeypatch.setattr(outbox, "consumers_for", racing)
+    assert outbox.relay([event.id], worker="this") == 2
+    journal = db.session.scalars(sa.select(OutboxDelivery.worker).where(
+        OutboxDelivery.consumer == "journal")).all()
+    assert journal == ["other"]
