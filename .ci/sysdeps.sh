@@ -13,7 +13,7 @@ pkgs=("${docs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,5 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Fail loudly rather than render documents 100x slower or with missing glyphs.
-ldconfig -p | grep -q libharfbuzz-subset.so.0 || { echo "kjflow: libharfbuzz-subset0 missing" >&2; exit 1; }
-fc-list :lang=zh | grep -qi . || { echo "kjflow: no CJK font installed" >&2; exit 1; }
+# (grep reads all its input: with -q it would stop early, and under pipefail the writer's
+# SIGPIPE would fail the check at random.)
+ldconfig -p | grep libharfbuzz-subset.so.0 >/dev/null || { echo "kjflow: libharfbuzz-subset0 missing" >&2; exit 1; }
+fc-list :lang=zh | grep . >/dev/null || { echo "kjflow: no CJK font installed" >&2; exit 1; }
