@@ -292,6 +292,13 @@ def send_back(decision: FundingDecision, actor: User, comment: str,
     return decision
 
 
+def shortlisted(call: Call) -> int:
+    """How many of the call's projects wait to go on public notice."""
+    return db.session.scalar(sa.select(sa.func.count(Application.id)).where(
+        Application.call_id == call.id,
+        Application.state == ApplicationState.shortlisted)) or 0
+
+
 @dataclass
 class NoticeReport:
     done: int = 0

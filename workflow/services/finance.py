@@ -44,6 +44,13 @@ CONDITION_LABELS = {"contract": "任务书签订后", "milestone": "里程碑验
                     "acceptance": "结题验收通过后"}
 
 
+def needs_decision_ref(tranche: Tranche) -> bool:
+    """三重一大: a tranche at or above its call's threshold is approved only with the
+    collective decision's reference."""
+    threshold = tranche.application.call.collective_threshold
+    return threshold is not None and tranche.amount >= threshold
+
+
 def capital(amount: Decimal) -> str:
     """人民币大写, e.g. 壹佰贰拾叁万肆仟伍佰元整."""
     return str(cn2an.an2cn(str(amount.quantize(CENT)), "rmb"))

@@ -463,10 +463,11 @@ def checker_not_maker(ctx: GuardContext) -> list[Reason]:
 
 @guard("collective_decision_recorded")
 def collective_decision_recorded(ctx: GuardContext) -> list[Reason]:
+    from workflow.services.finance import needs_decision_ref
+
     tranche: Tranche = ctx.row
-    threshold = tranche.application.call.collective_threshold
     ref = ctx.text("decision_ref") or (tranche.decision_ref or "").strip()
-    if threshold is not None and tranche.amount >= threshold and not ref:
+    if needs_decision_ref(tranche) and not ref:
         return refuse("collective_decision_missing",
                       "金额达到“三重一大”标准，请先录入集体决策会议纪要编号")
     return []

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from states import ApplicationState
-from workflow.models import Application, Call, FundingDecision, db
+from workflow.models import Call, FundingDecision, db
 from workflow.services import decisions, documents, inbox
 from workflow.services.errors import ServiceError
 from workflow.web import attempt
@@ -51,13 +49,7 @@ def decision(call_id: int) -> str:
                            approved=approved, history=decisions.history(call.id),
                            needs_meeting=pending is not None and decisions.needs_meeting(
                                call, pending.total),
-                           shortlisted=_shortlisted(call))
-
-
-def _shortlisted(call: Call) -> int:
-    return db.session.scalar(sa.select(sa.func.count(Application.id)).where(
-        Application.call_id == call.id,
-        Application.state == ApplicationState.shortlisted)) or 0
+                           shortlisted=decisions.shortlisted(call))
 
 
 @bp.route("/calls/<int:call_id>/decision", methods=["POST"])

@@ -108,7 +108,7 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
     return {"rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents_of(row), "objections": objections,
             "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
-            "capital": finance.capital}
+            "capital": finance.capital, "conditions": finance.CONDITION_LABELS}
 
 
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])

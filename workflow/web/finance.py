@@ -4,6 +4,7 @@ milestones, the final report and the payee's bank account."""
 from __future__ import annotations
 
 import io
+from typing import IO
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
@@ -36,7 +37,8 @@ def queue() -> str:
         tab = "due"
     return render_template("finance/queue.html", tab=tab, tabs=TABS,
                            tranches=finance.queue(TABS[tab]), capital=finance.capital,
-                           conditions=finance.CONDITION_LABELS)
+                           conditions=finance.CONDITION_LABELS,
+                           needs_decision_ref=finance.needs_decision_ref)
 
 
 def _call(call_id: int) -> Call:
@@ -74,20 +76,30 @@ def reconcile() -> str:
                            year=year, kinds=list(ledger.EntryKind))
 
 
-def _milestone_app(milestone_id: int) -> Application:
-    m = db.session.get(Milestone, milestone_id)
-    app = db.session.get(Application, m.application_id) if m else None
+def _own_app(app_id: int) -> Application:
+    app = db.session.get(Application, app_id)
     if app is None or not can_view_application(current_user, app):
         abort(404)
     return app
+
+
+def _milestone_app(milestone_id: int) -> Application:
+    m = db.session.get(Milestone, milestone_id)
+    if m is None:
+        abort(404)
+    return _own_app(m.application_id)
+
+
+def _evidence() -> list[tuple[str, IO[bytes]]]:
+    return [(f.filename or "", f.stream) for f in request.files.getlist("evidence")
+            if f and f.filename]
 
 
 @bp.route("/milestones/<int:milestone_id>/report", methods=["POST"])
 @login_required
 def report_milestone(milestone_id: int) -> Response:
     app = _milestone_app(milestone_id)
-    files = [(f.filename or "", f.stream) for f in request.files.getlist("evidence")
-             if f and f.filename]
+    files = _evidence()
     attempt(lambda: finance.report_milestone(current_user, milestone_id, request.form.get(
         "report", ""), files, request.remote_addr), "里程碑完成情况已提交，等待验收")
     return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
@@ -104,19 +116,11 @@ def judge_milestone(milestone_id: int) -> Response:
     return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
 
 
-def _own_app(app_id: int) -> Application:
-    app = db.session.get(Application, app_id)
-    if app is None or not can_view_application(current_user, app):
-        abort(404)
-    return app
-
-
 @bp.route("/applications/<int:app_id>/final-report", methods=["POST"])
 @login_required
 def final_report(app_id: int) -> Response:
     app = _own_app(app_id)
-    files = [(f.filename or "", f.stream) for f in request.files.getlist("evidence")
-             if f and f.filename]
+    files = _evidence()
     attempt(lambda: finance.submit_final_report(
         current_user, app, request.form.get("report", ""), request.form.get("surplus_wan", ""),
         files, request.remote_addr), "结题材料已提交，项目进入验收")
