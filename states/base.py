@@ -100,9 +100,11 @@ class Lifecycle:
             model_attribute="state",
         )
         for spec in self.transitions:
+            # Only a transition that depends on the call's optional steps has a condition
+            # (each one costs a call per firing).
             machine.add_transition(
-                spec.trigger, list(spec.sources), spec.dest, conditions=[_step_condition(spec)]
-            )
+                spec.trigger, list(spec.sources), spec.dest,
+                conditions=_step_condition(spec) if spec.step or spec.unless_steps else None)
         return machine
 
     @cached_property

@@ -17,12 +17,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from states import ROLES, SYSTEM, Transition
-from workflow.models import AuditEvent, OutboxEvent, User, db, utcnow
+from workflow.models import Application, AuditEvent, Call, OutboxEvent, User, db, utcnow
 from workflow.services import audit, outbox
 from workflow.services.effects import EFFECTS, Changes
 from workflow.services.entities import ENTITIES, Entity, entity_of
@@ -109,6 +109,29 @@ if not sa.event.contains(db.session, "after_commit", _forget_locks):
     sa.event.listen(db.session, "after_soft_rollback", _forget_locks_on_rollback)
 
 
+@lru_cache(maxsize=32)
+def _select(kind: str, lock: bool) -> sa.Select[Any]:
+    """The statement that loads (and locks) a row of ``kind`` by its id: built once, so
+    that each load skips building it and computing its cache key (about a third of the
+    cost of a locked load)."""
+    model = ENTITIES[kind].model
+    query = sa.select(model).where(model.id == sa.bindparam("id"))
+    if lock:
+        # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies
+        # on the version column instead. Of the call, what fire itself needs (its steps):
+        # the rest loads if a guard or effect asks for it.
+        query = query.with_for_update(of=model).execution_options(populate_existing=True)
+        if model is Application:
+            query = query.options(joinedload(Application.call).load_only(Call.steps))
+    return query
+
+
+@lru_cache(maxsize=32)
+def _select_parent(kind: str, column: str) -> sa.Select[Any]:
+    model = ENTITIES[kind].model
+    return sa.select(getattr(model, column)).where(model.id == sa.bindparam("id"))
+
+
 def load(kind: str, entity_id: int, lock: bool = False) -> Any:
     """The row, optionally locked for the rest of the transaction (and remembered as
     such, so that ``fire`` in the same transaction does not lock and load it again)."""
@@ -117,17 +140,10 @@ def load(kind: str, entity_id: int, lock: bool = False) -> Any:
         raise NotFound(f"未知的对象类型：{kind}")
     if lock and entity.parent is not None:
         parent_kind, column = entity.parent
-        parent_id = db.session.scalar(sa.select(getattr(entity.model, column)).where(
-            entity.model.id == entity_id))
+        parent_id = db.session.scalar(_select_parent(kind, column), {"id": entity_id})
         if parent_id is not None and (parent_kind, parent_id) not in _locked():
             load(parent_kind, parent_id, lock=True)
-    query = sa.select(entity.model).where(entity.model.id == entity_id)
-    if lock:
-        # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies
-        # on the version column instead.
-        query = query.with_for_update(of=entity.model).execution_options(
-            populate_existing=True)
-    row = db.session.execute(query).scalar_one_or_none()
+    row = db.session.execute(_select(kind, lock), {"id": entity_id}).scalar_one_or_none()
     if row is None:
         raise NotFound(f"{entity.label}不存在")
     if lock:
@@ -308,6 +324,9 @@ def _write_in_one_statement(entity: Entity, row: Any, event: AuditEvent,
     event.entity_id = message.entity_id = row.id
     for key, value in values.items():
         set_committed_value(row, key, value)
+    # Written: the row is clean again, so the commit's flush has nothing to look at (else
+    # it walks the unit of work for a row with no net change, a third of fire's time).
+    state._commit_all(state.dict, db.session.identity_map)
     outbox.pending(db.session(), message.id)
 
 
