@@ -16,8 +16,8 @@ received). Also reported: tasks run per e-mail (from the workers' logs), consume
 found their work done already, pool processes used (the config's
 ``worker_max_tasks_per_child`` replaces them), CPU per e-mail by process group, and
 celery's own cost per near-empty task. Afterwards, untimed, a profile of one
-notification's path, stage by stage, in this process (time and SQL statements per stage;
-SMTP with a new connection against a reused one).
+notification's path, stage by stage, in this process, in the workers' batches (time and
+SQL statements per e-mail; SMTP with a new connection against a reused one).
 
 Options to try what would change it: ``--worker-arg=--max-tasks-per-child=1000000`` (no
 pool process recycling), ``--sweep-every 30`` (the beat's outbox sweep during the run,
@@ -48,6 +48,7 @@ from bench._common import ROOT, bench_line, build_schema, fresh_database  # noqa
 INSTANCE = ROOT / "instance" / "bench-notify"
 SECRET = "bench"  # noqa: S105  (the benchmark's own throwaway key)
 PROFILE_SAMPLES = 200
+STAGES = ("relay", "consume_notify", "relay_deliver", "consume_deliver")
 FIRE_BATCH = 500
 
 
@@ -433,9 +434,9 @@ class Statements:
 
 def profile(app: Any, url: str, smtp_port: int, samples: int,
             per_notification_s: float) -> dict[str, float]:
-    """One notification's path, stage by stage, in this process, on fresh events: ms and
-    SQL statements per call. The workers are stopped; what the stages send to Redis
-    stays there (and is flushed afterwards)."""
+    """One notification's path, stage by stage, in this process, on fresh events taken
+    in the workers' batches: ms and SQL statements per event. The workers are stopped;
+    what the stages send to Redis stays there (and is flushed afterwards)."""
     import smtplib
     from email.message import EmailMessage
 
@@ -450,23 +451,22 @@ def profile(app: Any, url: str, smtp_port: int, samples: int,
         stmts = Statements(db.engine)
 
         def stage(name: str, fn: Any, ids: list[int]) -> None:
+            """``fn`` on batches of ``ids`` as the worker's tasks get them; per event."""
             stmts.count = 0
             start = time.perf_counter()
-            for i in ids:
-                fn(i)
+            for first in range(0, len(ids), outbox.BATCH):
+                fn(ids[first:first + outbox.BATCH])
             ms = (time.perf_counter() - start) * 1000 / len(ids)
             out[f"{name}_ms"] = ms
             out[f"{name}_sql"] = stmts.count / len(ids)
 
-        stage("relay", lambda i: outbox.relay([i]), events)
-        stage("consume_journal", lambda i: outbox.consume(i, "journal"), events)
-        stage("consume_notify", lambda i: outbox.consume(i, "notify"), events)
+        stage("relay", outbox.relay, events)
+        stage("consume_notify", lambda ids: outbox.consume_many(ids, "notify"), events)
         delivers = list(db.session.scalars(sa.select(OutboxEvent.id).where(
             OutboxEvent.topic == "notification.deliver",
             OutboxEvent.dispatched_at.is_(None)).order_by(OutboxEvent.id)))
-        stage("relay_deliver", lambda i: outbox.relay([i]), delivers)
-        stage("consume_deliver_journal", lambda i: outbox.consume(i, "journal"), delivers)
-        stage("consume_deliver", lambda i: outbox.consume(i, "deliver"), delivers)
+        stage("relay_deliver", outbox.relay, delivers)
+        stage("consume_deliver", lambda ids: outbox.consume_many(ids, "deliver"), delivers)
         db.session.rollback()
         unsent = db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
             Notification.channel == "email", Notification.sent_at.is_(None)))
@@ -486,9 +486,7 @@ def profile(app: Any, url: str, smtp_port: int, samples: int,
             smtp.send_message(msg)
     out["smtp_reused_connection_ms"] = (time.perf_counter() - start) * 1000 / samples
     # What each notification cost the two workers, against what its stages explain.
-    tasks_ms = sum(out[f"{s}_ms"] for s in ("relay", "consume_journal", "consume_notify",
-                                             "relay_deliver", "consume_deliver_journal",
-                                             "consume_deliver"))
+    tasks_ms = sum(out[f"{s}_ms"] for s in STAGES)
     out["stages_ms"] = tasks_ms
     out["worker_ms_per_notification"] = per_notification_s * 1000
     return out
@@ -588,9 +586,8 @@ def main() -> None:
                            per_notification_s=elapsed * opts.workers * opts.concurrency / n)
             redis_server.client.flushdb()
             print(f"profile, one notification's path in one process ({samples} samples; "
-                  f"ms and SQL statements per call):")
-            for stage_name in ("relay", "consume_journal", "consume_notify", "relay_deliver",
-                               "consume_deliver_journal", "consume_deliver"):
+                  f"in the workers' batches; ms and SQL statements per e-mail):")
+            for stage_name in STAGES:
                 print(f"  {stage_name:<24} {prof[stage_name + '_ms']:6.2f} ms  "
                       f"{prof[stage_name + '_sql']:4.1f} SQL")
             print(f"  SMTP, new connection each  {prof['smtp_new_connection_ms']:6.2f} ms; "

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
+import psycopg
 import pytest
 import redis
 import sqlalchemy as sa
@@ -48,7 +49,13 @@ from workflow.models import (
     db,
 )
 from workflow.services import applications, engine, outbox
-from workflow.services.notifications import message_id
+from workflow.services.notifications import (
+    _LOCKS,
+    DeliveryFailed,
+    close_smtp,
+    deliver_many,
+    message_id,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -432,3 +439,37 @@ def test_a_refusing_smtp_server_is_retried_with_backoff_until_it_accepts(
     text = worker.log()
     assert text.count("Retry in") == 3, text
     assert "Traceback" not in text, text
+
+
+def test_a_notification_another_worker_is_sending_is_left_to_it_and_sent_once(
+        app: Flask, pg_url: str) -> None:
+    """PostgreSQL: a worker sending a batch holds a claim on each of its notifications
+    (a session lock that outlives its per-message commits). A second worker given one of
+    them meanwhile sends nothing and fails it for the retry; the retry, after the first
+    let go, finds it sent."""
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None  # no worker here
+    (row,) = formal_review(1)
+    return_for_revision(row, an_officer())
+    db.session.commit()
+    (event_id,) = db.session.scalars(sa.select(OutboxEvent.id).where(
+        OutboxEvent.topic == "application.return_for_revision"))
+    outbox.consume(event_id, "notify")
+    (email,) = emails()
+    with SmtpServer() as smtp, psycopg.connect(pg_url.replace("+psycopg", ""),
+                                                     autocommit=True) as first:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port)
+        try:
+            first.execute("SELECT pg_advisory_lock(%s, %s)", (_LOCKS, email.id))
+            sent, failures = deliver_many([email.id])
+            assert sent == set() and isinstance(failures[email.id], DeliveryFailed)
+            assert smtp.sink.messages == [] and emails()[0].state is DeliveryState.pending
+
+            # The first worker lets go; the retry sends it, once.
+            first.execute("SELECT pg_advisory_unlock(%s, %s)", (_LOCKS, email.id))
+            assert deliver_many([email.id]) == ({email.id}, {})
+            assert deliver_many([email.id]) == (set(), {})
+        finally:
+            close_smtp()
+            app.config.update(MAIL_SERVER=None, MAIL_PORT=25)
+    assert len(smtp.sink.messages) == 1
+    assert attempts_by_notification() == {email.id: [True]}

@@ -232,6 +232,7 @@ def fire(
         message = outbox.emit(f"{entity.kind}.{trigger}", entity.kind, row.id, {
             "from": from_state.value, "to": row.state.value,
             "actor_id": actor.id if actor else None, "role": role, "version": row.version + 1,
+            "comment": ctx.comment,  # what the consumers tell people, without a query
         }, add=False)
         if _only_the_row_changed(row):
             _write_in_one_statement(entity, row, event, message)

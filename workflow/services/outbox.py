@@ -32,6 +32,10 @@ CONSUME_TASK = "kjflow.consume_events"
 
 Handler = Callable[[OutboxEvent], None]
 _HANDLERS: dict[str, tuple[tuple[str, ...], Handler]] = {}
+# A consumer that also handles a whole batch at once: it gets the batch's events (those
+# not handled yet) and returns the ids of those that failed, with the first error.
+BatchHandler = Callable[[list[OutboxEvent]], tuple[set[int], Exception | None]]
+_BATCH: dict[str, BatchHandler] = {}
 
 
 def consumer(name: str, topics: Iterable[str] = ("",)) -> Callable[[Handler], Handler]:
@@ -40,6 +44,16 @@ def consumer(name: str, topics: Iterable[str] = ("",)) -> Callable[[Handler], Ha
 
     def register(handler: Handler) -> Handler:
         _HANDLERS[name] = (tuple(topics), handler)
+        return handler
+
+    return register
+
+
+def batch_consumer(name: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Register the batch form of consumer ``name`` (see ``consume_many``)."""
+
+    def register(handler: BatchHandler) -> BatchHandler:
+        _BATCH[name] = handler
         return handler
 
     return register
@@ -172,8 +186,22 @@ def relay(event_ids: list[int] | None = None, worker: str | None = None) -> int:
 
 
 def consume_many(event_ids: list[int], consumer_name: str, worker: str | None = None) -> int:
-    """``consume`` for each event, each in its own transaction; the first failure is
-    raised after the others ran, so that a retry redoes only what failed."""
+    """Run a consumer for a batch of events; returns how many it handled now.
+
+    A consumer with a batch form handles the whole batch in one go, and the delivery rows
+    of what it handled commit together. Otherwise, or when the batch form raises, each
+    event is handled in a transaction of its own. Either way the first failure is raised
+    after the others ran, so that a retry redoes only what failed."""
+    batch = _BATCH.get(consumer_name)
+    if batch is not None and len(event_ids) > 1:
+        try:
+            return _consume_batch(batch, event_ids, consumer_name, worker)
+        except _Partial as partial:
+            raise partial.error from None
+        except Exception:  # one event spoilt the batch: each on its own, as below
+            db.session.rollback()
+            log.warning("batch %s of %s events failed; one by one", consumer_name,
+                        len(event_ids), exc_info=True)
     done, failure = 0, None
     for event_id in event_ids:
         try:
@@ -183,6 +211,53 @@ def consume_many(event_ids: list[int], consumer_name: str, worker: str | None = 
     if failure is not None:
         raise failure
     return done
+
+
+class _Partial(Exception):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _consume_batch(handler: BatchHandler, event_ids: list[int], consumer_name: str,
+                   worker: str | None) -> int:
+    events = list(db.session.scalars(sa.select(OutboxEvent).where(
+        OutboxEvent.id.in_(event_ids)).order_by(OutboxEvent.id)))
+    done = set(db.session.scalars(sa.select(OutboxDelivery.event_id).where(
+        OutboxDelivery.event_id.in_(event_ids), OutboxDelivery.consumer == consumer_name)))
+    todo = [e for e in events if e.id not in done]
+    if not todo:
+        db.session.rollback()
+        return 0
+    ids = [e.id for e in todo]  # the handler may commit, expiring the events
+    failed, error = handler(todo)
+    handled = [i for i in ids if i not in failed]
+    if handled:
+        now = utcnow()
+        dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+        db.session.execute(dialect.insert(OutboxDelivery).values([
+            {"event_id": i, "consumer": consumer_name, "worker": worker, "delivered_at": now}
+            for i in handled]).on_conflict_do_nothing())
+        _mark_dispatched(handled, now)
+    db.session.commit()
+    if error is not None:
+        raise _Partial(error)
+    return len(handled)
+
+
+def _mark_dispatched(event_ids: list[int], now: Any) -> None:
+    """Set ``dispatched_at`` on those of the events that every consumer has handled."""
+    delivered: dict[int, set[str]] = defaultdict(set)
+    for event_id, name in db.session.execute(sa.select(
+            OutboxDelivery.event_id, OutboxDelivery.consumer).where(
+            OutboxDelivery.event_id.in_(event_ids))):
+        delivered[event_id].add(name)
+    topics = dict(db.session.execute(sa.select(OutboxEvent.id, OutboxEvent.topic).where(
+        OutboxEvent.id.in_(event_ids))).all())
+    finished = [i for i, topic in topics.items()
+                if delivered[i].issuperset(consumers_for(topic))]
+    if finished:
+        db.session.execute(sa.update(OutboxEvent).where(OutboxEvent.id.in_(finished))
+                           .values(dispatched_at=now))
 
 
 def consume(event_id: int, consumer_name: str, worker: str | None = None) -> bool:
@@ -210,10 +285,7 @@ def consume(event_id: int, consumer_name: str, worker: str | None = None) -> boo
             event.last_error = f"{consumer_name}: {err!r}"[:2000]
             db.session.commit()
         raise
-    done = set(db.session.scalars(
-        sa.select(OutboxDelivery.consumer).where(OutboxDelivery.event_id == event_id)))
-    if done.issuperset(consumers_for(event.topic)):
-        event.dispatched_at = utcnow()
+    _mark_dispatched([event_id], utcnow())
     db.session.commit()
     return True
 

@@ -16,6 +16,7 @@ from tests.smtp import SmtpServer
 from workflow.models import (
     DeliveryState,
     Notification,
+    OutboxDelivery,
     OutboxEvent,
     ReviewAssignment,
     db,
@@ -102,7 +103,7 @@ def test_a_repeated_event_or_delivery_tells_nobody_twice(smtp, officer):
     db.session.execute(sa.text("DELETE FROM outbox_delivery WHERE event_id = :e"),
                        {"e": event.id})
     db.session.commit()
-    assert notifications.notify_event(event) == 0
+    assert notifications.notify_events([event]) == 0
     email_row = db.session.scalars(sa.select(Notification).where(
         Notification.channel == "email")).one()
     assert notifications.deliver(email_row.id) is False  # already sent
@@ -265,3 +266,65 @@ def test_reviews_due_overdue_and_invitations_expiring_remind_the_expert(app):
     lines = db.session.scalars(sa.select(Notification.body).where(
         Notification.channel == "inapp", Notification.topic == "review_due")).all()
     assert len(lines) == 2 and any("逾期" in line for line in lines)
+
+
+def _waiting(topic):
+    return list(db.session.scalars(sa.select(OutboxEvent.id).where(
+        OutboxEvent.topic == topic, OutboxEvent.dispatched_at.is_(None))
+        .order_by(OutboxEvent.id)))
+
+
+def _delivered(events):
+    return list(db.session.scalars(sa.select(OutboxDelivery.event_id).where(
+        OutboxDelivery.event_id.in_(events), OutboxDelivery.consumer == "deliver")))
+
+
+def test_a_batch_of_events_tells_everyone_and_a_refused_message_alone_is_retried(
+        smtp, officer):
+    """As the worker runs them: one task for the batch's events, one for its e-mails.
+    The server refuses one message: the others are sent and recorded, and only that one
+    is raised for the task's retry, which sends it."""
+    rows = [returned_application(officer) for _ in range(4)]
+    events = _waiting("application.return_for_revision")
+    assert outbox.consume_many(events, "notify") == 4
+    emails = _waiting(notifications.DELIVER)
+    assert len(emails) == 4
+    assert len(db.session.scalars(sa.select(Notification).where(
+        Notification.channel == "inapp")).all()) == 4
+
+    smtp.refusing = 1
+    with pytest.raises(notifications.DeliveryFailed, match="451"):
+        outbox.consume_many(emails, "deliver")
+    assert len(smtp.messages) == 3
+    assert len(_delivered(emails)) == 3  # the other three are done
+    assert outbox.consume_many(emails, "deliver") == 1  # the retry: only the refused one
+    assert sorted(str(m["To"]) for m in smtp.messages) == sorted(r.applicant.email
+                                                                 for r in rows)
+    assert sorted(_delivered(emails)) == emails
+    sent = db.session.scalars(sa.select(Notification).where(Notification.channel == "email"))
+    assert {(n.state, n.attempts) for n in sent} <= {(DeliveryState.sent, 1),
+                                                     (DeliveryState.sent, 2)}
+
+
+def test_an_event_that_spoils_its_batch_is_left_alone_for_the_retry(
+        smtp, officer, monkeypatch):
+    """A rule fails for one event: the batch is rolled back and the events are taken one
+    by one, so the others are told; the failure is raised for the retry."""
+    first, second = returned_application(officer), returned_application(officer)
+    events = _waiting("application.return_for_revision")
+    rule = notifications.RULES["application.return_for_revision"]
+
+    def flaky(event):
+        if event.entity_id == first.id:
+            raise RuntimeError("模板缺少字段")
+        return rule(event)
+
+    monkeypatch.setitem(notifications.RULES, "application.return_for_revision", flaky)
+    with pytest.raises(RuntimeError, match="模板缺少字段"):
+        outbox.consume_many(events, "notify")
+    told = set(db.session.scalars(sa.select(Notification.user_id)))
+    assert told == {second.applicant_id}
+    monkeypatch.setitem(notifications.RULES, "application.return_for_revision", rule)
+    assert outbox.consume_many(events, "notify") == 1
+    assert set(db.session.scalars(sa.select(Notification.user_id))) == {
+        first.applicant_id, second.applicant_id}
