@@ -13,6 +13,7 @@ import gc
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # This file's own name would shadow the ``transitions`` package: run from the repo root.
@@ -26,15 +27,17 @@ from bench._common import (  # noqa: E402
     median,
     rss_mb,
 )
+from states import ApplicationState  # noqa: E402
 
 WORKERS = 8
+LEGS = (ApplicationState.midterm, ApplicationState.in_progress)  # there and back
 
 
 def seed(url: str, per_worker: int) -> tuple[list[list[int]], int]:
     from datetime import timedelta
     from decimal import Decimal
 
-    from states import ApplicationState, CallState
+    from states import CallState
     from workflow.models import (
         Application,
         Call,
@@ -72,105 +75,110 @@ def seed(url: str, per_worker: int) -> tuple[list[list[int]], int]:
     return ids, officer_id
 
 
+Args = tuple[str, list[int], int, int, "mp.Barrier"]  # url, ids, officer id, rounds, barrier
+Step = Callable[[int, int], None]  # (application id, 0 there or 1 back)
+
+
+def _drive(args: Args, make_step: Callable[[int], Step]) -> int:
+    """Each application there and back ``rounds`` times through the step ``make_step``
+    builds (in the app, before the start), each change committed; how many changes."""
+    url, ids, officer_id, rounds, barrier = args
+    from workflow.models import db
+
+    app = db_app(url)
+    with app.app_context():
+        step = make_step(officer_id)
+        barrier.wait()  # type: ignore[attr-defined]
+        for _ in range(rounds):
+            for app_id in ids:
+                for leg in (0, 1):
+                    step(app_id, leg)
+                    db.session.commit()
+        db.engine.dispose()
+    return rounds * len(ids) * 2
+
+
 # The engine's own cost: a transition pair with a role check and no guard or effect of
 # its own (中期检查 and back), so that what is measured is the lock, the state machine, the
 # audit row and the outbox row, not a particular business rule.
-def run_fire(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type: ignore[valid-type]
-    url, ids, officer_id, rounds, barrier = args
-    from workflow.models import User, db
-    from workflow.services import engine
+def run_fire(args: Args) -> int:
+    def make_step(officer_id: int) -> Step:
+        from workflow.models import User, db
+        from workflow.services import engine
 
-    app = db_app(url)
-    done = 0
-    with app.app_context():
         # The actor is loaded once, as a request loads its user once; detached, it is
         # not expired by each commit.
         officer = db.session.get(User, officer_id)
         assert officer is not None and officer.roles
         db.session.expunge(officer)
-        barrier.wait()  # type: ignore[attr-defined]
-        for _ in range(rounds):
-            for app_id in ids:
-                # As the API does: lock and load the row, then fire, then commit.
-                row = engine.load("application", app_id, lock=True)
-                engine.fire(row, "start_midterm", officer, comment="中期检查")
-                db.session.commit()
-                row = engine.load("application", app_id, lock=True)
-                engine.fire(row, "pass_midterm", officer, comment="中期检查通过")
-                db.session.commit()
-                done += 2
-        db.engine.dispose()
-    return done
+        legs = [("start_midterm", "中期检查"), ("pass_midterm", "中期检查通过")]
+
+        def step(app_id: int, leg: int) -> None:
+            # As the API does: lock and load the row, then fire (the caller commits).
+            row = engine.load("application", app_id, lock=True)
+            trigger, comment = legs[leg]
+            engine.fire(row, trigger, officer, comment=comment)
+
+        return step
+
+    return _drive(args, make_step)
 
 
-def run_bare_session(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type: ignore[valid-type]
+def run_bare_session(args: Args) -> int:
     """The bare UPDATE through the same stack as fire: the app's SQLAlchemy session, the
     statement built once as the engine builds its own."""
-    url, ids, _officer_id, rounds, barrier = args
-    import sqlalchemy as sa
+    def make_step(_officer_id: int) -> Step:
+        import sqlalchemy as sa
 
-    from states import ApplicationState
-    from workflow.models import Application, db
+        from workflow.models import Application, db
 
-    update = (sa.update(Application).where(Application.id == sa.bindparam("app_id"))
-              .values(state=sa.bindparam("state")))
-    app = db_app(url)
-    done = 0
-    with app.app_context():
-        barrier.wait()  # type: ignore[attr-defined]
-        for _ in range(rounds):
-            for app_id in ids:
-                for state in (ApplicationState.midterm, ApplicationState.in_progress):
-                    db.session.execute(update, {"app_id": app_id, "state": state})
-                    db.session.commit()
-                    done += 1
-        db.engine.dispose()
-    return done
+        update = (sa.update(Application).where(Application.id == sa.bindparam("app_id"))
+                  .values(state=sa.bindparam("state")))
+
+        def step(app_id: int, leg: int) -> None:
+            db.session.execute(update, {"app_id": app_id, "state": LEGS[leg]})
+
+        return step
+
+    return _drive(args, make_step)
 
 
-def run_by_hand(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type: ignore[valid-type]
+def run_by_hand(args: Args) -> int:
     """What fire does, written by hand in the same session: lock the row, update it, one
     audit row and one outbox row (no hash chain, no state machine, no checks)."""
-    url, ids, officer_id, rounds, barrier = args
-    import sqlalchemy as sa
+    def make_step(officer_id: int) -> Step:
+        import sqlalchemy as sa
 
-    from states import ApplicationState
-    from workflow.models import Application, AuditEvent, OutboxEvent, db, utcnow
+        from workflow.models import Application, AuditEvent, OutboxEvent, db, utcnow
 
-    lock = (sa.select(Application.state, Application.version)
-            .where(Application.id == sa.bindparam("app_id")).with_for_update())
-    update = (sa.update(Application).where(Application.id == sa.bindparam("app_id"))
-              .values(state=sa.bindparam("state"), version=sa.bindparam("version")))
-    audit = sa.insert(AuditEvent)
-    outbox = sa.insert(OutboxEvent)
-    app = db_app(url)
-    done = 0
-    with app.app_context():
-        barrier.wait()  # type: ignore[attr-defined]
-        for _ in range(rounds):
-            for app_id in ids:
-                for state in (ApplicationState.midterm, ApplicationState.in_progress):
-                    old, version = db.session.execute(lock, {"app_id": app_id}).one()
-                    db.session.execute(update, {"app_id": app_id, "state": state,
-                                                "version": version + 1})
-                    # A chain of its own (the version orders it), apart from fire's.
-                    db.session.execute(audit, {
-                        "entity_type": "by_hand", "entity_id": app_id, "seq": version + 1,
-                        "actor_id": officer_id, "actor_name": "主管", "actor_role": "officer",
-                        "at": utcnow(), "trigger": "by_hand", "from_state": old.value,
-                        "to_state": state.value, "comment": "", "data": {},
-                        "prev_hash": "0" * 64, "hash": "0" * 64})
-                    db.session.execute(outbox, {
-                        "topic": "application.by_hand", "entity_type": "application",
-                        "entity_id": app_id, "payload": {}, "created_at": utcnow(),
-                        "attempts": 0})
-                    db.session.commit()
-                    done += 1
-        db.engine.dispose()
-    return done
+        lock = (sa.select(Application.state, Application.version)
+                .where(Application.id == sa.bindparam("app_id")).with_for_update())
+        update = (sa.update(Application).where(Application.id == sa.bindparam("app_id"))
+                  .values(state=sa.bindparam("state"), version=sa.bindparam("version")))
+        audit, outbox = sa.insert(AuditEvent), sa.insert(OutboxEvent)
+
+        def step(app_id: int, leg: int) -> None:
+            state = LEGS[leg]
+            old, version = db.session.execute(lock, {"app_id": app_id}).one()
+            db.session.execute(update, {"app_id": app_id, "state": state,
+                                        "version": version + 1})
+            # A chain of its own (the version orders it), apart from fire's.
+            db.session.execute(audit, {
+                "entity_type": "by_hand", "entity_id": app_id, "seq": version + 1,
+                "actor_id": officer_id, "actor_name": "主管", "actor_role": "officer",
+                "at": utcnow(), "trigger": "by_hand", "from_state": old.value,
+                "to_state": state.value, "comment": "", "data": {},
+                "prev_hash": "0" * 64, "hash": "0" * 64})
+            db.session.execute(outbox, {
+                "topic": "application.by_hand", "entity_type": "application",
+                "entity_id": app_id, "payload": {}, "created_at": utcnow(), "attempts": 0})
+
+        return step
+
+    return _drive(args, make_step)
 
 
-def run_bare(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type: ignore[valid-type]
+def run_bare(args: Args) -> int:
     url, ids, _officer_id, rounds, barrier = args
     import psycopg
 
@@ -179,9 +187,9 @@ def run_bare(args: tuple[str, list[int], int, int, mp.Barrier]) -> int:  # type:
         barrier.wait()  # type: ignore[attr-defined]
         for _ in range(rounds):
             for app_id in ids:
-                for state in ("midterm", "in_progress"):
+                for state in LEGS:
                     conn.execute("UPDATE application SET state = %s WHERE id = %s",
-                                 (state, app_id))
+                                 (state.value, app_id))
                     conn.commit()
                     done += 1
     return done
@@ -212,7 +220,7 @@ def concurrent(fn, url: str, ids: list[list[int]], officer_id: int,  # type: ign
 
 def machine_cost(n: int) -> float:
     """µs per transition through the shared machine, on rows that only hold a state."""
-    from states import APPLICATION, ApplicationState
+    from states import APPLICATION
 
     class Row:
         __slots__ = ("state",)
@@ -235,7 +243,7 @@ def machine_cost(n: int) -> float:
 
 def rss_growth(n: int) -> float:
     """RSS growth (MB) while ``n`` Application rows pass through the machine, one by one."""
-    from states import APPLICATION, ApplicationState
+    from states import APPLICATION
     from workflow.models import Application
 
     def one() -> None:

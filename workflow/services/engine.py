@@ -17,12 +17,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from states import ROLES, SYSTEM, Transition
-from workflow.models import Application, AuditEvent, Call, OutboxEvent, User, db, utcnow
+from workflow.models import AuditEvent, OutboxEvent, User, db, utcnow
 from workflow.services import audit, outbox
 from workflow.services.effects import EFFECTS, Changes
 from workflow.services.entities import ENTITIES, Entity, entity_of
@@ -114,15 +114,14 @@ def _select(kind: str, lock: bool) -> sa.Select[Any]:
     """The statement that loads (and locks) a row of ``kind`` by its id: built once, so
     that each load skips building it and computing its cache key (about a third of the
     cost of a locked load)."""
-    model = ENTITIES[kind].model
+    entity = ENTITIES[kind]
+    model = entity.model
     query = sa.select(model).where(model.id == sa.bindparam("id"))
     if lock:
         # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies
-        # on the version column instead. Of the call, what fire itself needs (its steps):
-        # the rest loads if a guard or effect asks for it.
-        query = query.with_for_update(of=model).execution_options(populate_existing=True)
-        if model is Application:
-            query = query.options(joinedload(Application.call).load_only(Call.steps))
+        # on the version column instead.
+        query = (query.with_for_update(of=model).execution_options(populate_existing=True)
+                 .options(*entity.lock_options))
     return query
 
 

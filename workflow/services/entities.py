@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import joinedload
+
 from states import APPLICATION, CALL, REVIEW, SYSTEM, TRANCHE, Lifecycle
 from workflow.models import Application, Call, ReviewAssignment, Tranche, User
 
@@ -47,6 +49,8 @@ class Entity:
     # Locked before the row itself: money moves under the project's lock, so a release
     # and the project's termination never lock in opposite orders.
     parent: tuple[str, str] | None = None
+    # Loaded with the row when fire locks it: what ``steps`` reads, and no more.
+    lock_options: tuple[Any, ...] = ()
 
     def steps(self, row: Any) -> frozenset[str]:
         call = self.call_of(row)
@@ -64,7 +68,8 @@ class Entity:
 
 ENTITIES: dict[str, Entity] = {
     "call": Entity("call", Call, CALL, _bureau_owner, "申报指南"),
-    "application": Entity("application", Application, APPLICATION, _application_owner, "申报书"),
+    "application": Entity("application", Application, APPLICATION, _application_owner, "申报书",
+                          lock_options=(joinedload(Application.call).load_only(Call.steps),)),
     "review": Entity("review", ReviewAssignment, REVIEW, _review_owner, "评审任务"),
     "tranche": Entity("tranche", Tranche, TRANCHE, _bureau_owner, "拨付批次",
                       parent=("application", "application_id")),

@@ -319,10 +319,10 @@ def deliver(notification_id: int) -> bool:
 def deliver_many(ids: list[int]) -> tuple[set[int], dict[int, Exception]]:
     """Hand these notifications to their channels, one after another, each recorded as
     soon as it is handed over, so that a worker killed mid-batch repeats at most the
-    message in flight. Returns those sent now and the failures by notification (each
-    recorded; a ``DeliveryFailed`` to retry). A second worker given the same
-    notification meanwhile waits (SQLite: the row lock) or fails to retry later
-    (PostgreSQL: the claim), and then finds it sent."""
+    message in flight. Returns those sent now and the failures by notification, each
+    recorded: a ``DeliveryFailed`` to retry, or ``_DEAD`` for a dead letter. A second
+    worker given the same notification meanwhile waits (SQLite: the row lock) or fails
+    to retry later (PostgreSQL: the claim), and then finds it sent."""
     if db.session.get_bind().dialect.name != "postgresql":
         failures: dict[int, Exception] = {}
         return _send_all(_locked_one_by_one(ids), _record_and_commit, failures), failures
