@@ -109,10 +109,7 @@ class Lifecycle:
 
     @cached_property
     def triggers(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for spec in self.transitions:
-            seen.setdefault(spec.trigger, None)
-        return tuple(seen)
+        return tuple(self._by_trigger)
 
     def trigger_label(self, trigger: str, source: str | None = None,
                       dest: str | None = None) -> str:
@@ -125,11 +122,18 @@ class Lifecycle:
                 return spec.label
         return found[0].label if found else RECORD_LABELS.get(trigger, trigger)
 
+    @cached_property
+    def _by_trigger(self) -> dict[str, tuple[Transition, ...]]:
+        found: dict[str, list[Transition]] = {}
+        for spec in self.transitions:
+            found.setdefault(spec.trigger, []).append(spec)
+        return {trigger: tuple(specs) for trigger, specs in found.items()}
+
     def transitions_for(self, trigger: str) -> list[Transition]:
-        return [s for s in self.transitions if s.trigger == trigger]
+        return list(self._by_trigger.get(trigger, ()))
 
     def candidates(self, state: StateEnum, trigger: str) -> list[Transition]:
-        return [s for s in self.transitions if s.trigger == trigger and state in s.sources]
+        return [s for s in self._by_trigger.get(trigger, ()) if state in s.sources]
 
     def resolve(
         self, state: StateEnum, trigger: str, steps: frozenset[str] = frozenset()

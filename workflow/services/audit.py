@@ -24,22 +24,31 @@ def _stamp(at: datetime) -> str:
     return at.isoformat(timespec="microseconds")
 
 
-def event_body(ev: AuditEvent) -> dict[str, Any]:
+def _body(v: dict[str, Any]) -> dict[str, Any]:
+    """What the hash covers, from an audit row's column values."""
     return {
-        "entity_type": ev.entity_type,
-        "entity_id": ev.entity_id,
-        "seq": ev.seq,
-        "actor_id": ev.actor_id,
-        "actor_name": ev.actor_name,
-        "actor_role": ev.actor_role,
-        "at": _stamp(ev.at),
-        "trigger": ev.trigger,
-        "from": ev.from_state,
-        "to": ev.to_state,
-        "comment": ev.comment or "",
-        "data": ev.data or {},
-        "ip": ev.ip,
+        "entity_type": v["entity_type"],
+        "entity_id": v["entity_id"],
+        "seq": v["seq"],
+        "actor_id": v["actor_id"],
+        "actor_name": v["actor_name"],
+        "actor_role": v["actor_role"],
+        "at": _stamp(v["at"]),
+        "trigger": v["trigger"],
+        "from": v["from_state"],
+        "to": v["to_state"],
+        "comment": v["comment"] or "",
+        "data": v["data"] or {},
+        "ip": v["ip"],
     }
+
+
+_HASHED = ("entity_type", "entity_id", "seq", "actor_id", "actor_name", "actor_role", "at",
+           "trigger", "from_state", "to_state", "comment", "data", "ip")
+
+
+def event_body(ev: AuditEvent) -> dict[str, Any]:
+    return _body({key: getattr(ev, key) for key in _HASHED})
 
 
 def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
@@ -67,23 +76,24 @@ def record(
     if row.id is None:
         db.session.flush()
     seq, prev = (row.audit_seq or 0) + 1, row.audit_hash or GENESIS
-    ev = AuditEvent(
-        entity_type=entity_type,
-        entity_id=row.id,
-        seq=seq,
-        actor_id=actor.id if actor else None,
-        actor_name=actor.name if actor else "系统",
-        actor_role=role,
-        at=utcnow(),
-        trigger=trigger,
-        from_state=from_state,
-        to_state=to_state,
-        comment=comment or "",
-        data=json.loads(canonical(data or {})),
-        ip=ip,
-        prev_hash=prev,
-    )
-    ev.hash = chain_hash(prev, event_body(ev))
+    values: dict[str, Any] = {
+        "entity_type": entity_type,
+        "entity_id": row.id,
+        "seq": seq,
+        "actor_id": actor.id if actor else None,
+        "actor_name": actor.name if actor else "系统",
+        "actor_role": role,
+        "at": utcnow(),
+        "trigger": trigger,
+        "from_state": from_state,
+        "to_state": to_state,
+        "comment": comment or "",
+        "data": json.loads(canonical(data or {})),  # as it will read back
+        "ip": ip,
+        "prev_hash": prev,
+    }
+    values["hash"] = chain_hash(prev, _body(values))
+    ev = AuditEvent.whole(**values)
     row.audit_seq, row.audit_hash = seq, ev.hash
     if add:  # else the caller writes it (engine: in one statement with the change)
         db.session.add(ev)

@@ -90,8 +90,8 @@ class FireResult:
 _LOCKS = "kjflow_locked"
 
 
-def _locked() -> set[tuple[str, int]]:
-    locks: set[tuple[str, int]] = db.session.info.setdefault(_LOCKS, set())
+def _locked(session: Session | None = None) -> set[tuple[str, int]]:
+    locks: set[tuple[str, int]] = (session or db.session()).info.setdefault(_LOCKS, set())
     return locks
 
 
@@ -200,7 +200,8 @@ def fire(
 ) -> FireResult:
     """Fire ``trigger`` on ``row`` (a model instance) as ``actor`` (None: the system)."""
     entity = entity_of(row)
-    if (entity.kind, row.id) not in _locked():
+    session = db.session()  # once: each ``db.session`` goes through the app context
+    if (entity.kind, row.id) not in _locked(session):
         row = load(entity.kind, row.id, lock=True)
     if expected_version is not None and row.version != expected_version:
         raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
@@ -216,7 +217,7 @@ def fire(
 
     # No autoflush from here to the write: a lazy load inside an effect must not send
     # the half-made change on its own.
-    with db.session.no_autoflush:
+    with session.no_autoflush:
         from_state = row.state
         entity.lifecycle.apply(row, trigger, ctx.steps)
         changes = Changes(state=[from_state.value, row.state.value])
@@ -233,14 +234,14 @@ def fire(
             "actor_id": actor.id if actor else None, "role": role, "version": row.version + 1,
             "comment": ctx.comment,  # what the consumers tell people, without a query
         }, add=False)
-        if _only_the_row_changed(row):
-            _write_in_one_statement(entity, row, event, message)
+        if _only_the_row_changed(session, row):
+            _write_in_one_statement(session, entity, row, event, message)
         else:
-            db.session.add_all([event, message])
+            session.add_all([event, message])
             try:
                 # One flush: the row's UPDATE (checked against its version), the audit row,
                 # the outbox row, and whatever the effects added.
-                db.session.flush()
+                session.flush()
             except StaleDataError as err:
                 raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
                                code="stale_version") from err
@@ -255,26 +256,38 @@ def fire(
 
 # ---- the write --------------------------------------------------------------------------
 
-def _only_the_row_changed(row: Any) -> bool:
+def _only_the_row_changed(session: Session, row: Any) -> bool:
     """On PostgreSQL, when the change touches nothing but the row's own columns (the
     common case: no effect added rows, or set a relationship), it is written in one
     statement."""
-    session = db.session
-    if session.get_bind().dialect.name != "postgresql" or session.new or session.deleted:
+    if session.new or session.deleted or session.get_bind().dialect.name != "postgresql":
         return False
     state = sa.inspect(row)
     return (all(o is row for o in session.dirty)
             and all(key in state.mapper.columns for key in state.committed_state))
 
 
-_AUDIT_COLUMNS = [c.name for c in AuditEvent.__table__.columns
-                  if c.name not in ("id", "entity_id")]
-_OUTBOX_COLUMNS = ["topic", "entity_type", "payload", "created_at", "attempts"]
+_AUDIT_COLUMNS = tuple(c.name for c in AuditEvent.__table__.columns
+                       if c.name not in ("id", "entity_id"))
+_OUTBOX_COLUMNS = ("topic", "entity_type", "payload", "created_at", "attempts")
+# (parameter, attribute) of the audit and outbox rows in the statement.
+_APPENDED = (tuple((f"a_{c}", c) for c in _AUDIT_COLUMNS),
+             tuple((f"o_{c}", c) for c in _OUTBOX_COLUMNS))
 _QUOTE = postgresql.dialect().identifier_preparer
 
 
+@dataclass(frozen=True)
+class _Write:
+    """The one-statement write, compiled for the connection's dialect: its SQL and the
+    bind processors of its typed parameters, applied here so that each change skips
+    compiling and binding through SQLAlchemy's statement layer."""
+
+    sql: str
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+
 @lru_cache(maxsize=256)
-def _statement(table: sa.Table, columns: tuple[str, ...]) -> sa.TextClause:
+def _statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> _Write:
     """UPDATE the row (checked against its version), append the audit row and the outbox
     row, in one round trip; the same text for the same columns, so psycopg prepares it
     once per connection."""
@@ -296,28 +309,45 @@ def _statement(table: sa.Table, columns: tuple[str, ...]) -> sa.TextClause:
     params = [sa.bindparam(f"u_{c}", type_=table.c[c].type) for c in columns]
     params += [sa.bindparam(f"a_{c}", type_=audit_table.c[c].type) for c in _AUDIT_COLUMNS]
     params += [sa.bindparam(f"o_{c}", type_=outbox_table.c[c].type) for c in _OUTBOX_COLUMNS]
-    return sa.text(sql).bindparams(*params)
+    compiled = sa.text(sql).bindparams(*params).compile(dialect=dialect)
+    processors = []
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((name, process))
+    return _Write(compiled.string, tuple(processors))
 
 
-def _write_in_one_statement(entity: Entity, row: Any, event: AuditEvent,
+@lru_cache(maxsize=32)
+def _columns_of(mapper: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The model's attribute -> column name, and the attributes with an ``onupdate``."""
+    names = {key: column.name for key, column in mapper.columns.items()}
+    stamped = tuple(key for key, column in mapper.columns.items() if column.onupdate is not None)
+    return names, stamped
+
+
+def _write_in_one_statement(session: Session, entity: Entity, row: Any, event: AuditEvent,
                             message: OutboxEvent) -> None:
     state = sa.inspect(row)
-    mapper = state.mapper
+    names, stamped = _columns_of(state.mapper)
     # What changed since the row was loaded: the attributes the ORM kept an original of
     # (columns only: _only_the_row_changed sent anything else to the flush).
     values = {key: getattr(row, key) for key in state.committed_state}
     old_version = row.version
     values["version"] = old_version + 1
-    for column in mapper.local_table.columns:
-        if column.onupdate is not None and column.key not in values:
-            values[column.key] = utcnow()  # the models' only onupdate
-    table = mapper.local_table
-    by_column = {mapper.columns[key].name: value for key, value in values.items()}
-    params: dict[str, Any] = {f"u_{k}": v for k, v in by_column.items()}
-    params.update(row_id=row.id, old_version=old_version)
-    params.update({f"a_{c}": getattr(event, c) for c in _AUDIT_COLUMNS})
-    params.update({f"o_{c}": getattr(message, c) for c in _OUTBOX_COLUMNS})
-    written = db.session.execute(_statement(table, tuple(sorted(by_column))), params).first()
+    for key in stamped:
+        values.setdefault(key, utcnow())  # the models' only onupdate
+    params: dict[str, Any] = {f"u_{names[key]}": value for key, value in values.items()}
+    params["row_id"], params["old_version"] = row.id, old_version
+    for appended, source in zip(_APPENDED, (event, message), strict=True):
+        for name, attribute in appended:
+            params[name] = getattr(source, attribute)
+    connection = session.connection()
+    write = _statement(connection.dialect, state.mapper.local_table,
+                       tuple(sorted(names[key] for key in values)))
+    for name, process in write.processors:
+        params[name] = process(params[name])
+    written = connection.exec_driver_sql(write.sql, params).first()
     if written is None:
         raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version")
     message.id, event.id = written
@@ -326,8 +356,8 @@ def _write_in_one_statement(entity: Entity, row: Any, event: AuditEvent,
         set_committed_value(row, key, value)
     # Written: the row is clean again, so the commit's flush has nothing to look at (else
     # it walks the unit of work for a row with no net change, a third of fire's time).
-    state._commit_all(state.dict, db.session.identity_map)
-    outbox.pending(db.session(), message.id)
+    state._commit_all(state.dict, session.identity_map)
+    outbox.pending(session, message.id)
 
 
 @dataclass

@@ -79,8 +79,8 @@ def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] |
          add: bool = True) -> OutboxEvent:
     """A new outbox event in the current transaction, sent after it commits (``add=False``:
     the caller writes the row itself and then calls ``pending``)."""
-    event = OutboxEvent(topic=topic, entity_type=entity_type, entity_id=entity_id,
-                        payload=payload or {}, created_at=utcnow(), attempts=0)
+    event = OutboxEvent.whole(topic=topic, entity_type=entity_type, entity_id=entity_id,
+                              payload=payload or {}, created_at=utcnow(), attempts=0)
     if add:
         db.session.add(event)
     return event
