@@ -70,7 +70,7 @@ def test_a_stale_row_is_refused_and_nothing_is_written(app: Flask) -> None:
     with db.engine.begin() as conn:
         conn.execute(sa.text("UPDATE application SET version = version + 1 WHERE id = :i"),
                      {"i": row.id})
-    engine._locked().add(("application", row.id))  # as if this session held the lock
+    engine._locked()[("application", row.id)] = None  # as if this session held the lock
     with pytest.raises(Conflict) as err:
         engine.fire(stale, "start_midterm", officer)
     assert err.value.code == "stale_version"

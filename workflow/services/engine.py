@@ -90,8 +90,11 @@ class FireResult:
 _LOCKS = "kjflow_locked"
 
 
-def _locked(session: Session | None = None) -> set[tuple[str, int]]:
-    locks: set[tuple[str, int]] = (session or db.session()).info.setdefault(_LOCKS, set())
+def _locked(session: Session | None = None) -> dict[tuple[str, int], frozenset[str] | None]:
+    """The rows this transaction has locked, each with its call's optional steps when the
+    lock read them."""
+    locks: dict[tuple[str, int], frozenset[str] | None] = (
+        (session or db.session()).info.setdefault(_LOCKS, {}))
     return locks
 
 
@@ -116,13 +119,14 @@ def _select(kind: str, lock: bool) -> sa.Select[Any]:
     cost of a locked load)."""
     entity = ENTITIES[kind]
     model = entity.model
-    query = sa.select(model).where(model.id == sa.bindparam("id"))
-    if lock:
-        # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies
-        # on the version column instead.
-        query = (query.with_for_update(of=model).execution_options(populate_existing=True)
-                 .options(*entity.lock_options))
-    return query
+    if not lock:
+        return sa.select(model).where(model.id == sa.bindparam("id"))
+    # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies on
+    # the version column instead. The call's steps come in the same statement.
+    columns = [model] if entity.locked_steps is None else [model, entity.locked_steps]
+    return (sa.select(*columns).where(model.id == sa.bindparam("id"))
+            .with_for_update(of=model).execution_options(populate_existing=True)
+            .options(*entity.lock_options))
 
 
 @lru_cache(maxsize=32)
@@ -142,11 +146,13 @@ def load(kind: str, entity_id: int, lock: bool = False) -> Any:
         parent_id = db.session.scalar(_select_parent(kind, column), {"id": entity_id})
         if parent_id is not None and (parent_kind, parent_id) not in _locked():
             load(parent_kind, parent_id, lock=True)
-    row = db.session.execute(_select(kind, lock), {"id": entity_id}).scalar_one_or_none()
-    if row is None:
+    found = db.session.execute(_select(kind, lock), {"id": entity_id}).one_or_none()
+    if found is None:
         raise NotFound(f"{entity.label}不存在")
+    row = found[0]
     if lock:
-        _locked().add((kind, entity_id))
+        _locked()[(kind, entity_id)] = (None if entity.locked_steps is None
+                                        else frozenset(found[1] or ()))
     return row
 
 
@@ -166,12 +172,12 @@ def _acting_role(entity: Entity, spec: Transition, row: Any, actor: User | None,
                     code="not_owner")
 
 
-def _resolve(entity: Entity, row: Any, trigger: str) -> Transition:
+def _resolve(entity: Entity, row: Any, trigger: str, steps: frozenset[str]) -> Transition:
     lifecycle = entity.lifecycle
     if trigger not in lifecycle.triggers:
         raise NotFound(f"{entity.label}没有“{trigger}”操作", code="unknown_trigger")
     state = row.state
-    spec = lifecycle.resolve(state, trigger, entity.steps(row))
+    spec = lifecycle.resolve(state, trigger, steps)
     if spec is None:
         declared = lifecycle.transitions_for(trigger)
         label = declared[0].label if declared else trigger
@@ -201,15 +207,19 @@ def fire(
     """Fire ``trigger`` on ``row`` (a model instance) as ``actor`` (None: the system)."""
     entity = entity_of(row)
     session = db.session()  # once: each ``db.session`` goes through the app context
-    if (entity.kind, row.id) not in _locked(session):
+    locked = _locked(session)
+    if (entity.kind, row.id) not in locked:
         row = load(entity.kind, row.id, lock=True)
+    steps = locked[(entity.kind, row.id)]
+    if steps is None:
+        steps = entity.steps(row)
     if expected_version is not None and row.version != expected_version:
         raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
                        details={"version": row.version}, code="stale_version")
-    spec = _resolve(entity, row, trigger)
+    spec = _resolve(entity, row, trigger, steps)
     role = _acting_role(entity, spec, row, actor, as_role)
     ctx = GuardContext(row=row, actor=actor, role=role, comment=(comment or "").strip(),
-                       data=dict(data or {}), now=now or utcnow(), steps=entity.steps(row))
+                       data=dict(data or {}), now=now or utcnow(), steps=steps)
     reasons = check_guards(spec, ctx)
     if reasons:
         raise GuardFailed("；".join(r.message for r in reasons),

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import joinedload
+import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from states import APPLICATION, CALL, REVIEW, SYSTEM, TRANCHE, Lifecycle
 from workflow.models import Application, Call, ReviewAssignment, Tranche, User
@@ -49,7 +50,9 @@ class Entity:
     # Locked before the row itself: money moves under the project's lock, so a release
     # and the project's termination never lock in opposite orders.
     parent: tuple[str, str] | None = None
-    # Loaded with the row when fire locks it: what ``steps`` reads, and no more.
+    # Selected with the row when fire locks it: the call's optional steps (so that the
+    # lock need not load the call), and the options of that load.
+    locked_steps: Any = None
     lock_options: tuple[Any, ...] = ()
 
     def steps(self, row: Any) -> frozenset[str]:
@@ -68,8 +71,11 @@ class Entity:
 
 ENTITIES: dict[str, Entity] = {
     "call": Entity("call", Call, CALL, _bureau_owner, "申报指南"),
-    "application": Entity("application", Application, APPLICATION, _application_owner, "申报书",
-                          lock_options=(joinedload(Application.call).load_only(Call.steps),)),
+    "application": Entity(
+        "application", Application, APPLICATION, _application_owner, "申报书",
+        locked_steps=sa.select(Call.steps).where(Call.id == Application.call_id)
+        .scalar_subquery(),
+        lock_options=(lazyload(Application.call),)),
     "review": Entity("review", ReviewAssignment, REVIEW, _review_owner, "评审任务"),
     "tranche": Entity("tranche", Tranche, TRANCHE, _bureau_owner, "拨付批次",
                       parent=("application", "application_id")),
