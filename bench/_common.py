@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import statistics
 import sys
 from pathlib import Path
@@ -54,6 +55,14 @@ def db_app(url: str) -> Any:
     return app
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a server the bench starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -72,5 +81,5 @@ def bench_line(name: str, **figures: object) -> str:
     return f"BENCH {name} " + " ".join(parts)
 
 
-__all__ = ["BENCH_DB", "ROOT", "bench_line", "build_schema", "fresh_database", "median",
-           "rss_mb", "sa"]
+__all__ = ["BENCH_DB", "ROOT", "bench_line", "build_schema", "free_port", "fresh_database",
+           "median", "rss_mb", "sa"]

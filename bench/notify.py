@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -43,7 +42,7 @@ from typing import Any
 # Run from the repo root: ``bench`` and the product packages import from there.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench._common import ROOT, bench_line, build_schema, fresh_database  # noqa: E402
+from bench._common import ROOT, bench_line, build_schema, free_port, fresh_database  # noqa: E402
 
 INSTANCE = ROOT / "instance" / "bench-notify"
 SECRET = "bench"  # noqa: S105  (the benchmark's own throwaway key)
@@ -78,13 +77,6 @@ class Sink:
     def distinct(self) -> int:
         with self.lock:
             return len(set(self.ids))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # ---- processes: redis-server and the celery workers -------------------------------------

@@ -151,15 +151,6 @@ def seed(app: Any, n: int) -> tuple[int, list[int], list[str]]:
 
 # ---- servers ------------------------------------------------------------------------
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 # Each worker, once it has loaded the app, leaves a file named by its pid: the burst
 # starts only when every worker can take requests, none still importing the app.
 GUNICORN_CONF = """\
@@ -180,6 +171,8 @@ class Server:
         import subprocess
         import sys
         from pathlib import Path
+
+        from bench._common import free_port
 
         self.name = name
         self.port = free_port()

@@ -13,7 +13,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
+
+from tests.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,13 +48,6 @@ def _bin(name: str) -> Path:
             return path
     pytest.fail(f"{name} not found next to {sys.executable} nor in {ROOT / '.venv/bin'}; "
                 "run `make venv` first")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _state(pid: int) -> str | None:
@@ -204,7 +198,7 @@ def kjflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert re.search(rf"^\s+{re.escape(username)}\s", seed_output, re.M), (
             f"seed --demo does not list the login {username!r}:\n{seed_output}")
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = logs / "devserver.log"
     with log.open("wb") as out:
