@@ -38,7 +38,7 @@ def build_schema(app_url: str) -> None:
                       "INSTANCE_PATH": str(ROOT / "instance" / "bench")})
     with app.app_context():
         upgrade()
-        from workflow.models import db
+        from workflow.core.models import db
 
         db.engine.dispose()
 

@@ -36,7 +36,7 @@ import numpy as np
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench._common import bench_line  # noqa: E402
-from workflow.services import matching  # noqa: E402
+from workflow.review import matching  # noqa: E402
 
 LETTERS = {
     "T": ["TB", "TD", "TF", "TG", "TH", "TK", "TM", "TN", "TP", "TQ"],
@@ -156,7 +156,7 @@ def rank_applications(n: int, seed: int) -> tuple[float, str]:
     totals = [[Decimal(int(x)) / 10 for x in row]
               for row in rng.integers(550, 990, size=(n, PER_APP))]
     try:
-        from workflow.services.ranking import Entry, aggregate, rank
+        from workflow.review.ranking import Entry, aggregate, rank
     except ImportError:
         start = time.perf_counter()
 
@@ -173,7 +173,7 @@ def rank_applications(n: int, seed: int) -> tuple[float, str]:
                for i, t in enumerate(totals)]
     ranked = rank(entries)
     assert len(ranked) == n
-    return time.perf_counter() - start, "workflow.services.ranking.aggregate + rank"
+    return time.perf_counter() - start, "workflow.review.ranking.aggregate + rank"
 
 
 def main() -> None:

@@ -53,19 +53,12 @@ def seed_tranches(url: str, groups: list[int]) -> tuple[list[list[int]], int]:
     (approved, contracted, prepared and approved through the engine). Returns the tranche
     ids of each group and the releasing finance user's id."""
     from states import ApplicationState, CallState
-    from workflow.models import (
-        Application,
-        Call,
-        Organization,
-        OrgKind,
-        Scheme,
-        Tranche,
-        User,
-        UserRole,
-        db,
-        utcnow,
-    )
-    from workflow.services import engine
+    from workflow.accounts.models import Organization, OrgKind, User, UserRole
+    from workflow.applying.models import Application
+    from workflow.calls.models import Call, Scheme
+    from workflow.core import engine
+    from workflow.core.models import db, utcnow
+    from workflow.finance.models import Tranche
 
     plan = [{"label": f"第{i}笔", "percent": 100 // TRANCHES_PER_PROJECT, "condition": "contract"}
             for i in range(1, TRANCHES_PER_PROJECT + 1)]
@@ -114,8 +107,9 @@ def seed_tranches(url: str, groups: list[int]) -> tuple[list[list[int]], int]:
 
 def run_releases(args: tuple[str, list[int], int, mp.Barrier]) -> int:  # type: ignore[valid-type]
     url, tranche_ids, finance_id, barrier = args
-    from workflow.models import User, db
-    from workflow.services import engine
+    from workflow.accounts.models import User
+    from workflow.core import engine
+    from workflow.core.models import db
 
     app = db_app(url)
     done = 0
@@ -171,8 +165,9 @@ def check_releases(url: str, tranche_ids: list[int]) -> tuple[bool, int]:
     import sqlalchemy as sa
 
     from states import TrancheState
-    from workflow.models import EntryKind, LedgerEntry, Tranche, db
-    from workflow.services import ledger
+    from workflow.core.models import db
+    from workflow.finance import ledger
+    from workflow.finance.models import EntryKind, LedgerEntry, Tranche
 
     app = db_app(url)
     with app.app_context():
@@ -194,8 +189,8 @@ def ledger_rows(call_id: int, count: int, rng: random.Random
     """The budget and a consistent ledger of ``count`` entries: its allocation, then
     commitments, payments, cancellations, recoveries and surpluses that never take a
     balance below zero, each with the balances after it."""
-    from workflow.models import EntryKind as K
-    from workflow.services.ledger import Balances
+    from workflow.finance.ledger import Balances
+    from workflow.finance.models import EntryKind as K
 
     budget = Decimal(rng.randrange(50_000_000, 500_000_000)) * 100 * CENT
     at = datetime(2026, 1, 1, tzinfo=UTC)
@@ -226,7 +221,8 @@ def seed_ledgers(url: str, entries: int, calls: int) -> None:
     import psycopg
 
     from states import CallState
-    from workflow.models import Call, Scheme, db, utcnow
+    from workflow.calls.models import Call, Scheme
+    from workflow.core.models import db, utcnow
 
     app = db_app(url)
     with app.app_context():
@@ -260,8 +256,8 @@ def seed_ledgers(url: str, entries: int, calls: int) -> None:
 
 
 def reconcile_seconds(url: str, runs: int = 3) -> tuple[float, bool, int]:
-    from workflow.models import db
-    from workflow.services import ledger
+    from workflow.core.models import db
+    from workflow.finance import ledger
 
     app = db_app(url)
     times: list[float] = []

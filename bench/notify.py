@@ -181,19 +181,11 @@ def seed(n: int, tag: int = 0) -> tuple[list[int], float]:
     from flask import current_app
 
     from states import ApplicationState, CallState
-    from workflow.models import (
-        Application,
-        Call,
-        Organization,
-        OrgKind,
-        OutboxEvent,
-        Scheme,
-        User,
-        UserRole,
-        db,
-        utcnow,
-    )
-    from workflow.services import engine
+    from workflow.accounts.models import Organization, OrgKind, User, UserRole
+    from workflow.applying.models import Application
+    from workflow.calls.models import Call, Scheme
+    from workflow.core import engine
+    from workflow.core.models import OutboxEvent, db, utcnow
 
     current_app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
     org = Organization(name=f"基准大学{tag}", uscc=f"91360700MA35A000{tag}P",
@@ -237,7 +229,8 @@ def email_counts() -> tuple[int, int]:
     """(e-mail notifications recorded, of which sent), in a fresh transaction."""
     import sqlalchemy as sa
 
-    from workflow.models import DeliveryState, Notification, db
+    from workflow.core.models import db
+    from workflow.notify.models import DeliveryState, Notification
 
     db.session.rollback()
     row = db.session.execute(sa.select(
@@ -326,7 +319,7 @@ def run(app: Any, events: list[int], sink: Sink, redis_server: Redis, relay_batc
     """Relay every event through the workers; seconds until all e-mails are in the sink
     and recorded sent (or the timeout), and whether that happened. With ``sweep_every``
     the beat's ``kjflow.sweep_outbox`` is sent that often, as in production."""
-    from workflow.services import outbox
+    from workflow.core import outbox
 
     celery = app.extensions["celery"]
     expected = len(events)
@@ -385,7 +378,7 @@ def task_account(workers: list[Worker]) -> dict[str, Any]:
 def noop_ceiling(app: Any, redis_server: Redis, k: int, processes: int) -> float:
     """ms of a worker process per near-empty task (a relay of no events: one query and a
     commit): celery's own cost per task, broker round trips and acks included."""
-    from workflow.services import outbox
+    from workflow.core import outbox
 
     celery = app.extensions["celery"]
     start = time.perf_counter()
@@ -434,8 +427,9 @@ def profile(app: Any, url: str, smtp_port: int, samples: int,
 
     import sqlalchemy as sa
 
-    from workflow.models import Notification, OutboxEvent, db
-    from workflow.services import outbox
+    from workflow.core import outbox
+    from workflow.core.models import OutboxEvent, db
+    from workflow.notify.models import Notification
 
     out: dict[str, float] = {}
     with app.app_context():

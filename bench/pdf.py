@@ -1,4 +1,4 @@
-"""Official documents as PDF (workflow.services.pdf): a 立项通知书 against the naive way of
+"""Official documents as PDF (workflow.documents.pdf): a 立项通知书 against the naive way of
 rendering it, a 500-row 立项文件, glyph coverage and memory. No database is used.
 
     .venv/bin/python bench/pdf.py [--quick]
@@ -40,7 +40,7 @@ from typing import Any
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench._common import bench_line, median, rss_mb  # noqa: E402
-from workflow.services import pdf  # noqa: E402
+from workflow.documents import pdf  # noqa: E402
 
 RARE = "堃喆䶮"
 NAIVE_FACES = pdf.FontFaces(song='"Noto Serif CJK SC"', hei='"Noto Sans CJK SC"')

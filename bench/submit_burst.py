@@ -99,8 +99,12 @@ def seed(app: Any, n: int) -> tuple[int, list[int], list[str]]:
 
     from werkzeug.security import generate_password_hash
 
-    from workflow.models import User, db, utcnow
-    from workflow.services import accounts, applications, calls, engine
+    from workflow.accounts import operations as accounts
+    from workflow.accounts.models import User
+    from workflow.applying import operations as applications
+    from workflow.calls import operations as calls
+    from workflow.core import engine
+    from workflow.core.models import db, utcnow
 
     with app.app_context():
         # One slow hash serves everybody (tokens carry its tail; all valid alike).
@@ -335,8 +339,9 @@ def verify(app: Any, call_id: int, app_ids: list[int], outcomes: list[Outcome]) 
     import sqlalchemy as sa
 
     from states import ApplicationState
-    from workflow.models import Application, ApplicationRound, AuditEvent, OutboxEvent, db
-    from workflow.services import audit
+    from workflow.applying.models import Application, ApplicationRound
+    from workflow.core import audit
+    from workflow.core.models import AuditEvent, OutboxEvent, db
 
     n = len(app_ids)
     problems: list[str] = []

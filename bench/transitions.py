@@ -38,17 +38,10 @@ def seed(url: str, per_worker: int) -> tuple[list[list[int]], int]:
     from decimal import Decimal
 
     from states import CallState
-    from workflow.models import (
-        Application,
-        Call,
-        Organization,
-        OrgKind,
-        Scheme,
-        User,
-        UserRole,
-        db,
-        utcnow,
-    )
+    from workflow.accounts.models import Organization, OrgKind, User, UserRole
+    from workflow.applying.models import Application
+    from workflow.calls.models import Call, Scheme
+    from workflow.core.models import db, utcnow
 
     app = db_app(url)
     with app.app_context():
@@ -83,7 +76,7 @@ def _drive(args: Args, make_step: Callable[[int], Step]) -> int:
     """Each application there and back ``rounds`` times through the step ``make_step``
     builds (in the app, before the start), each change committed; how many changes."""
     url, ids, officer_id, rounds, barrier = args
-    from workflow.models import db
+    from workflow.core.models import db
 
     app = db_app(url)
     with app.app_context():
@@ -103,8 +96,9 @@ def _drive(args: Args, make_step: Callable[[int], Step]) -> int:
 # audit row and the outbox row, not a particular business rule.
 def run_fire(args: Args) -> int:
     def make_step(officer_id: int) -> Step:
-        from workflow.models import User, db
-        from workflow.services import engine
+        from workflow.accounts.models import User
+        from workflow.core import engine
+        from workflow.core.models import db
 
         # The actor is loaded once, as a request loads its user once; detached, it is
         # not expired by each commit.
@@ -130,7 +124,8 @@ def run_bare_session(args: Args) -> int:
     def make_step(_officer_id: int) -> Step:
         import sqlalchemy as sa
 
-        from workflow.models import Application, db
+        from workflow.applying.models import Application
+        from workflow.core.models import db
 
         update = (sa.update(Application).where(Application.id == sa.bindparam("app_id"))
                   .values(state=sa.bindparam("state")))
@@ -149,7 +144,8 @@ def run_by_hand(args: Args) -> int:
     def make_step(officer_id: int) -> Step:
         import sqlalchemy as sa
 
-        from workflow.models import Application, AuditEvent, OutboxEvent, db, utcnow
+        from workflow.applying.models import Application
+        from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
 
         lock = (sa.select(Application.state, Application.version)
                 .where(Application.id == sa.bindparam("app_id")).with_for_update())
@@ -244,7 +240,7 @@ def machine_cost(n: int) -> float:
 def rss_growth(n: int) -> float:
     """RSS growth (MB) while ``n`` Application rows pass through the machine, one by one."""
     from states import APPLICATION
-    from workflow.models import Application
+    from workflow.applying.models import Application
 
     def one() -> None:
         row = Application(title="x", state=ApplicationState.public_notice, data={})

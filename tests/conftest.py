@@ -13,7 +13,7 @@ from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 
 from workflow import create_app
-from workflow.models import db
+from workflow.core.models import db
 
 
 def build_app(instance: Path, database_url: str, **extra: Any) -> Flask:

@@ -10,19 +10,10 @@ from stdnum.cn import uscc
 from werkzeug.security import generate_password_hash
 
 from states import ApplicationState, CallState
-from workflow.models import (
-    Application,
-    Call,
-    Challenge,
-    ExpertProfile,
-    Organization,
-    OrgKind,
-    Scheme,
-    User,
-    UserRole,
-    db,
-    utcnow,
-)
+from workflow.accounts.models import ExpertProfile, Organization, OrgKind, User, UserRole
+from workflow.applying.models import Application
+from workflow.calls.models import Call, Challenge, Scheme
+from workflow.core.models import db, utcnow
 
 PASSWORD = "correct-horse-battery"
 # Hashing is deliberately slow; one hash serves every factory user.

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
 from workflow import config as config_module
-from workflow.extensions import babel, csrf, db, login_manager, migrate
+from workflow.core.extensions import babel, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,12 +45,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         _tune_sqlite(db.engine)
     celery_init_app(app)
 
-    from workflow import cli, models, web
-    from workflow.api import api_bp
-    from workflow.services import documents, finance, messages, official, outbox
+    _install_features(app)
 
-    # Imported so that tables, outbox consumers and follow-ups are registered.
-    del models, documents, finance, messages, official
     @app.before_request
     def _mark_writer() -> None:
         from flask import g, request
@@ -66,11 +62,49 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if token is not None:
             SQLITE_WRITER.reset(token)
 
+    from workflow import cli, web
+    from workflow.core import outbox
+
     web.init_app(app)
-    app.register_blueprint(api_bp)
     cli.init_app(app)
     outbox.init_app(app)
     return app
+
+
+def _install_features(app: Flask) -> None:
+    """The features, listed: their tables, pages and API routes, and the rules that
+    ``states/`` names. Nothing is registered by being imported elsewhere."""
+    from workflow.accounts import views as accounts_views
+    from workflow.api import api_bp
+    from workflow.api import auth as auth_api
+    from workflow.api import lifecycle as lifecycle_api
+    from workflow.applying import api as applying_api
+    from workflow.applying import views as applying_views
+    from workflow.calls import api as calls_api
+    from workflow.decisions import api as decisions_api
+    from workflow.decisions import views as decisions_views
+    from workflow.documents import official
+    from workflow.documents import operations as documents
+    from workflow.finance import api as finance_api
+    from workflow.finance import operations as finance
+    from workflow.finance import views as finance_views
+    from workflow.notify import inbox, messages
+    from workflow.notify import views as notify_views
+    from workflow.review import api as review_api
+    from workflow.review import views as review_views
+    from workflow.workbench import entities, public
+    from workflow.workbench import views as workbench_views
+
+    # The API routes are declared on ``api_bp`` by these modules.
+    del auth_api, lifecycle_api, applying_api, calls_api, decisions_api, finance_api, review_api
+    # Outbox consumers and follow-ups of these modules.
+    del documents, finance, messages
+    for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
+                      review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
+                      public.bp, entities.bp, api_bp):
+        app.register_blueprint(blueprint)
+    app.jinja_env.globals["DOC_KINDS"] = official.KINDS
+    app.context_processor(inbox.unread_context)
 
 
 class BoundedInt(IntegerConverter):

@@ -13,9 +13,9 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
-from workflow.models import db
-from workflow.services import accounts
-from workflow.services.errors import ServiceError
+from workflow.accounts import operations as accounts
+from workflow.core.errors import ServiceError
+from workflow.core.models import db
 
 
 def _fail(err: ServiceError) -> None:
@@ -83,7 +83,7 @@ def user_create(username: str, roles: tuple[str, ...], org_uscc: str | None, nam
 @click.option("--demo", is_flag=True, required=True)
 @with_appcontext
 def seed(demo: bool) -> None:
-    from workflow.services import demo as demo_data
+    from workflow import demo as demo_data
 
     created = demo_data.seed()
     click.echo("演示数据已写入。" if created else "演示数据已存在，未重复写入。")
@@ -185,7 +185,7 @@ def audit_cli() -> None:
 @with_appcontext
 def audit_verify() -> None:
     """核验每条哈希链和摘要链；发现问题时以非零状态退出。"""
-    from workflow.services import audit
+    from workflow.core import audit
 
     breaches = audit.verify()
     if breaches:
@@ -199,7 +199,7 @@ def audit_verify() -> None:
 @with_appcontext
 def audit_digest() -> None:
     """记录当前所有链头的摘要。"""
-    from workflow.services import audit
+    from workflow.core import audit
 
     digest = audit.write_digest()
     db.session.commit()

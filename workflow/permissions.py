@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from workflow.models import Application, User
+from workflow.accounts.models import User
+from workflow.applying.models import Application
 
 Predicate = Callable[[User, Any], bool]
 

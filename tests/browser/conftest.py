@@ -179,7 +179,7 @@ def _stop(process: subprocess.Popen[bytes], worker_pid: int, log: Path) -> list[
 
 @pytest.fixture(scope="session")
 def kjflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from workflow.services import demo
+    from workflow import demo
 
     instance = tmp_path_factory.mktemp("instance")
     logs = tmp_path_factory.mktemp("server-logs")

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 from tests.browser.conftest import Server
-from workflow.services.demo import DEMO_PASSWORD, EXPERTS
+from workflow.demo import DEMO_PASSWORD, EXPERTS
 
 pytestmark = pytest.mark.browser
 

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tests.browser.conftest import Server
 from tests.browser.test_applying import PDF, flash, login, session_of, state_of
 from tests.browser.test_reviewing import error_flash
-from workflow.services.demo import REVIEWED, REVIEWING_TITLE
+from workflow.demo import REVIEWED, REVIEWING_TITLE
 from workflow.timeutil import SHANGHAI, local_time, period_end
 
 pytestmark = pytest.mark.browser

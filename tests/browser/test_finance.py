@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tests.browser.conftest import Server
 from tests.browser.test_applying import flash, login, session_of
 from tests.browser.test_reviewing import error_flash
-from workflow.services.demo import FUNDED_TITLE
+from workflow.demo import FUNDED_TITLE
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server
-from workflow.services.demo import DEMO_PASSWORD, EXPERTS, USERS
+from workflow.demo import DEMO_PASSWORD, EXPERTS, USERS
 
 pytestmark = pytest.mark.browser
 

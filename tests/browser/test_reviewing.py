@@ -31,7 +31,7 @@ from tests.browser.test_applying import (
     state_of,
     submit_and_expect_receipt,
 )
-from workflow.services.demo import EXPERTS, UNIV
+from workflow.demo import EXPERTS, UNIV
 from workflow.timeutil import SHANGHAI
 
 pytestmark = pytest.mark.browser

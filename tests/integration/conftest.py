@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import build_app, clear_tables
-from workflow.models import db
+from workflow.core.models import db
 
 pytestmark = pytest.mark.integration
 

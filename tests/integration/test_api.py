@@ -11,8 +11,9 @@ from flask.testing import FlaskClient
 
 from tests.conftest import api_token
 from tests.factories import PASSWORD, make_uscc
-from workflow.models import LoginAttempt, User, db
-from workflow.services import accounts
+from workflow.accounts import operations as accounts
+from workflow.accounts.models import LoginAttempt, User
+from workflow.core.models import db
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,12 @@ from pypdf import PdfReader
 from states import ApplicationState, CallState
 from tests.factories import ApplicationFactory, CallFactory, OrganizationFactory, UserFactory
 from tests.integration.conftest import start_worker, stop_worker, wait_for
-from workflow.models import Application, Document, Notification, db, utcnow
-from workflow.services import engine, files
-from workflow.services.errors import ServiceError
+from workflow.applying.models import Application
+from workflow.core import engine, files
+from workflow.core.errors import ServiceError
+from workflow.core.models import db, utcnow
+from workflow.documents.models import Document
+from workflow.notify.models import Notification
 
 pytestmark = pytest.mark.integration
 

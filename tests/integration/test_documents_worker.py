@@ -11,8 +11,10 @@ from pypdf import PdfReader
 
 from tests.factories import CallFactory, OrganizationFactory, UserFactory
 from tests.integration.conftest import wait_for
-from workflow.models import Document, db
-from workflow.services import applications, files
+from workflow.applying import operations as applications
+from workflow.core import files
+from workflow.core.models import db
+from workflow.documents.models import Document
 
 pytestmark = pytest.mark.integration
 

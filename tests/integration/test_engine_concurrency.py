@@ -13,9 +13,11 @@ from flask import Flask
 
 from states import ApplicationState, ReviewState
 from tests.factories import ApplicationFactory, CallFactory, OrganizationFactory, UserFactory
-from workflow.models import Application, AuditEvent, ReviewAssignment, db
-from workflow.services import audit, engine
-from workflow.services.errors import ServiceError
+from workflow.applying.models import Application
+from workflow.core import audit, engine
+from workflow.core.errors import ServiceError
+from workflow.core.models import AuditEvent, db
+from workflow.review.models import ReviewAssignment
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +33,7 @@ def race(app: Flask, app_id: int, moves: list[tuple[str, int, dict[str, Any]]]) 
         with app.app_context():
             barrier.wait()
             try:
-                from workflow.models import User
+                from workflow.accounts.models import User
 
                 actor = db.session.get(User, actor_id)
                 row = db.session.get(Application, app_id)

@@ -11,9 +11,10 @@ from flask import Flask
 
 from states import ApplicationState, CallState
 from tests.factories import ApplicationFactory, CallFactory, UserFactory
-from workflow.models import Application, AuditEvent, OutboxEvent, db
-from workflow.services import audit, engine
-from workflow.services.errors import Conflict
+from workflow.applying.models import Application
+from workflow.core import audit, engine
+from workflow.core.errors import Conflict
+from workflow.core.models import AuditEvent, OutboxEvent, db
 
 pytestmark = pytest.mark.integration
 

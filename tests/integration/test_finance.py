@@ -32,19 +32,14 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import (
-    Application,
-    AuditEvent,
-    EntryKind,
-    LedgerEntry,
-    OutboxEvent,
-    Tranche,
-    User,
-    db,
-    utcnow,
-)
-from workflow.services import audit, engine, finance, ledger
-from workflow.services.errors import GuardFailed, ServiceError
+from workflow.accounts.models import User
+from workflow.applying.models import Application
+from workflow.core import audit, engine
+from workflow.core.errors import GuardFailed, ServiceError
+from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+from workflow.finance import ledger
+from workflow.finance import operations as finance
+from workflow.finance.models import EntryKind, LedgerEntry, Tranche
 
 pytestmark = pytest.mark.integration
 

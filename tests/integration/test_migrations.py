@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from tests.integration.conftest import ROOT, dispose_app, make_app, migrate
-from workflow.models import db
+from workflow.core.models import db
 
 pytestmark = pytest.mark.integration
 

@@ -38,18 +38,14 @@ from tests.integration.conftest import (
     worker_idle,
 )
 from tests.smtp import SmtpServer, free_port
-from workflow.models import (
-    Application,
-    DeliveryAttempt,
-    DeliveryState,
-    Document,
-    Notification,
-    OutboxEvent,
-    User,
-    db,
-)
-from workflow.services import applications, engine, outbox
-from workflow.services.notifications import (
+from workflow.accounts.models import User
+from workflow.applying import operations as applications
+from workflow.applying.models import Application
+from workflow.core import engine, outbox
+from workflow.core.models import OutboxEvent, db
+from workflow.documents.models import Document
+from workflow.notify.models import DeliveryAttempt, DeliveryState, Notification
+from workflow.notify.notifications import (
     _LOCKS,
     DeliveryFailed,
     close_smtp,
@@ -293,7 +289,7 @@ def test_a_redis_outage_loses_no_email_and_sends_none_twice(
 
         stack.redis.stop()
         down_at = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="workflow.services.outbox"):
+        with caplog.at_level(logging.WARNING, logger="workflow.core.outbox"):
             # Spread over the first part of the outage, one commit each, as people work.
             for i, row in enumerate(rows):
                 return_for_revision(row, officer)

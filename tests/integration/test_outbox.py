@@ -16,8 +16,8 @@ from flask import Flask
 
 from tests.factories import OrganizationFactory
 from tests.integration.conftest import wait_for
-from workflow.models import OutboxDelivery, OutboxEvent, db, utcnow
-from workflow.services import outbox
+from workflow.core import outbox
+from workflow.core.models import OutboxDelivery, OutboxEvent, db, utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ def test_a_lost_send_is_recovered_by_the_sweep(worker_app: Flask, wait_idle: Cal
         raise ConnectionError("Redis is down")
 
     worker_app.extensions["kjflow.outbox_sender"] = broker_down
-    with caplog.at_level(logging.WARNING, logger="workflow.services.outbox"):
+    with caplog.at_level(logging.WARNING, logger="workflow.core.outbox"):
         event = outbox.emit("test.lost", "application", 3)
         db.session.commit()  # the change itself commits: the send failure is not the user's
     event_id = event.id

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from tests.conftest import build_app, clear_tables
-from workflow.models import db
+from workflow.core.models import db
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import socket
 
 from celery import shared_task
 
-from workflow.models import db
-from workflow.services import audit, outbox
+from workflow.core import audit, outbox
+from workflow.core.models import db
 
 
 @shared_task(name=outbox.RELAY_TASK, acks_late=True, time_limit=120, soft_time_limit=100)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workflow.services import scheduler
+from workflow.notify import scheduler
 
 
 @shared_task(name="kjflow.close_due_calls", time_limit=300, soft_time_limit=270)
@@ -19,7 +19,7 @@ def task_approve_ended_notices() -> int:
 
 @shared_task(name="kjflow.expire_review_invitations", time_limit=300, soft_time_limit=270)
 def task_expire_review_invitations() -> int:
-    from workflow.services import reviews
+    from workflow.review import operations as reviews
 
     return reviews.expire_overdue()
 
@@ -27,6 +27,6 @@ def task_expire_review_invitations() -> int:
 @shared_task(name="kjflow.send_reminders", time_limit=300, soft_time_limit=270)
 def task_send_reminders() -> int:
     """Safe under two beats: each reminder's key is unique per person and milestone."""
-    from workflow.services import messages
+    from workflow.notify import messages
 
     return messages.send_reminders()

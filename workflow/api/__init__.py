@@ -11,11 +11,11 @@ from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from forms import parse_id
+from workflow.accounts import operations as accounts
+from workflow.accounts.models import User
 from workflow.api.errors import error_json, http_exception_json
-from workflow.extensions import csrf
-from workflow.models import User
-from workflow.services import accounts
-from workflow.services.errors import Invalid, ServiceError, Unauthenticated, UnsupportedMedia
+from workflow.core.errors import Invalid, ServiceError, Unauthenticated, UnsupportedMedia
+from workflow.core.extensions import csrf
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 # Bearer tokens, never cookies: a forged cross-site request carries no token.
@@ -79,18 +79,3 @@ def token_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapped)
-
-
-from workflow.api import (  # noqa: E402  (routes register on api_bp)
-    applications,
-    calls,
-    decisions,
-    finance,
-    lifecycle,
-    reviews,
-    v1,
-)
-
-__all__ = ["api_bp", "applications", "calls", "current_api_user", "decisions", "finance",
-           "if_match",
-           "json_body", "lifecycle", "reviews", "token_required", "v1"]

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from flask import (
     Flask,
     flash,
-    has_request_context,
     redirect,
     render_template,
     request,
@@ -27,9 +26,8 @@ from werkzeug.wrappers import Response
 from forms import format_wan
 from forms.schema import PERSON_COLUMNS
 from states import ROLES
-from workflow.extensions import db, login_manager
-from workflow.models import User
-from workflow.services.errors import GuardFailed, ServiceError
+from workflow.core.errors import GuardFailed, ServiceError
+from workflow.core.extensions import db, login_manager
 from workflow.timeutil import local_time
 
 T = TypeVar("T")
@@ -73,57 +71,18 @@ def attempt(action: Callable[[], T], done: str | Callable[[T], str]) -> T | None
 
 
 def init_app(app: Flask) -> None:
-    from workflow.services.official import KINDS
-    from workflow.web import (
-        applying,
-        auth,
-        deciding,
-        entities,
-        finance,
-        home,
-        messaging,
-        public,
-        reviewing,
-    )
-
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(home.bp)
-    app.register_blueprint(applying.bp)
-    app.register_blueprint(reviewing.bp)
-    app.register_blueprint(deciding.bp)
-    app.register_blueprint(finance.bp)
-    app.register_blueprint(messaging.bp)
-    app.register_blueprint(public.bp)
-    app.register_blueprint(entities.bp)
+    """What every page shares: filters, login, security headers and error pages."""
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan
     app.jinja_env.filters["local_iso"] = lambda v: local_time(
         datetime.fromisoformat(v)) if isinstance(v, str) and v else ""
     app.jinja_env.globals["ROLES"] = ROLES
-    app.jinja_env.globals["DOC_KINDS"] = KINDS
     app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
-
-    @app.context_processor
-    def unread_messages() -> dict[str, Any]:
-        from workflow.services import inbox
-
-        if not has_request_context() or request.blueprint == "api" or \
-                not current_user.is_authenticated:
-            return {"unread": 0}
-        return {"unread": inbox.unread(current_user)}
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
     login_manager.login_message_category = "warning"
     login_manager.session_protection = app.config["SESSION_PROTECTION"]
-
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        try:
-            user = db.session.get(User, int(user_id))
-        except ValueError:
-            return None
-        return user if user is not None and user.active else None
 
     @app.before_request
     def absolute_session_timeout() -> Response | None:

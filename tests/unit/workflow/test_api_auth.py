@@ -1,6 +1,6 @@
 from tests.conftest import api_token
 from tests.factories import PASSWORD, UserFactory
-from workflow.models import db
+from workflow.core.models import db
 
 
 def error_of(resp):
@@ -53,7 +53,7 @@ def test_me_without_or_with_a_bad_token_is_401(client):
 
 
 def test_password_change_invalidates_tokens(client):
-    from workflow.services import accounts
+    from workflow.accounts import operations as accounts
 
     user = UserFactory(username="li")
     db.session.commit()

@@ -7,7 +7,7 @@ import pytest
 from states import ApplicationState, CallState
 from tests.conftest import api_token
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
-from workflow.models import db
+from workflow.core.models import db
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import ReviewAssignment, db
+from workflow.core.models import db
+from workflow.review.models import ReviewAssignment
 
 SIGNED = {"summary": "摘要", "commitment": {"signed_at": "2026-01-01"}}
 
@@ -108,7 +109,7 @@ def test_an_expert_reads_only_through_their_review(client, setup):
     db.session.commit()
     h = auth(client, "expert")
     assert client.get(f"/api/v1/applications/{row.id}", headers=h).status_code == 404
-    from workflow.models import User
+    from workflow.accounts.models import User
 
     expert = db.session.scalar(db.select(User).where(User.username == "expert"))
     review = ReviewAssignment(application=row, expert=expert)

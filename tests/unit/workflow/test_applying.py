@@ -10,16 +10,10 @@ import sqlalchemy as sa
 from states import ApplicationState, CallState
 from tests.conftest import api_token, login
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
-from workflow.models import (
-    Application,
-    ApplicationRound,
-    Attachment,
-    Call,
-    OrgKind,
-    Sanction,
-    db,
-    utcnow,
-)
+from workflow.accounts.models import OrgKind, Sanction
+from workflow.applying.models import Application, ApplicationRound
+from workflow.calls.models import Call
+from workflow.core.models import Attachment, db, utcnow
 
 FORM = [
     {"name": "summary", "label": "项目摘要", "type": "longtext", "required": True, "max": 200},
@@ -555,7 +549,7 @@ def test_every_application_page_is_closed_to_another_organisation(client, world)
     sha = upload(client, app["id"], "li", "a.pdf", PDF).get_json()["sha256"]
     auth = fill_and_sign(client, app["id"])
     client.post(f"/api/v1/applications/{app['id']}/submit", headers=auth)
-    from workflow.services import documents
+    from workflow.documents import operations as documents
 
     doc = documents.render_application(app["id"], 1)
     db.session.commit()

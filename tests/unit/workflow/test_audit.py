@@ -1,8 +1,9 @@
 import sqlalchemy as sa
 
 from tests.factories import ApplicationFactory, UserFactory
-from workflow.models import Application, AuditEvent, db
-from workflow.services import audit
+from workflow.applying.models import Application
+from workflow.core import audit
+from workflow.core.models import AuditEvent, db
 
 
 def _trail(n=3, entity_id=1):

@@ -4,8 +4,9 @@ import sqlalchemy as sa
 
 from states import CallState
 from tests.factories import CallFactory, UserFactory
-from workflow.models import AuditEvent, FundingDecision, db
-from workflow.services import engine
+from workflow.core import engine
+from workflow.core.models import AuditEvent, db
+from workflow.decisions.models import FundingDecision
 
 
 def _history():

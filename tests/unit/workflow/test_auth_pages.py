@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
-from workflow.models import LoginAttempt, db
+from workflow.accounts.models import LoginAttempt
+from workflow.core.models import db
 
 
 def test_login_page_is_in_chinese(client):

@@ -5,7 +5,7 @@ import pytest
 from states import ApplicationState, CallState
 from tests.conftest import api_token, login
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
-from workflow.models import db
+from workflow.core.models import db
 
 
 @pytest.fixture

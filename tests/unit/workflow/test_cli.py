@@ -3,9 +3,16 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from states import ApplicationState, CallState, ReviewState
-from workflow.models import Application, Call, Organization, ReviewAssignment, User, db, utcnow
-from workflow.services import audit, decisions, demo, results
-from workflow.services.demo import DEMO_PASSWORD, EXPERTS, USERS
+from workflow import demo
+from workflow.accounts.models import Organization, User
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core import audit
+from workflow.core.models import db, utcnow
+from workflow.decisions import operations as decisions
+from workflow.demo import DEMO_PASSWORD, EXPERTS, USERS
+from workflow.review import results
+from workflow.review.models import ReviewAssignment
 
 GOOD_USCC = "91360700MA35A0001P"
 
@@ -98,8 +105,8 @@ def test_seed_has_a_call_under_review_ready_for_the_decision(app):
 
 
 def test_seed_has_a_funded_project_with_a_tranche_due(app):
-    from workflow.models import Tranche
-    from workflow.services import ledger
+    from workflow.finance import ledger
+    from workflow.finance.models import Tranche
 
     demo.seed()
     call = db.session.scalar(sa.select(Call).where(Call.state == CallState.decided))

@@ -15,9 +15,11 @@ from tests.factories import (
     ChallengeFactory,
     UserFactory,
 )
-from workflow.models import AuditEvent, DecisionState, db
-from workflow.services import audit, decisions
-from workflow.services.errors import Conflict, Forbidden, GuardFailed, Invalid
+from workflow.core import audit
+from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid
+from workflow.core.models import AuditEvent, db
+from workflow.decisions import operations as decisions
+from workflow.decisions.models import DecisionState
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

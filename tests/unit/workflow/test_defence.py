@@ -15,9 +15,13 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import Application, DefenceSession, OrgKind, Scheme, db
-from workflow.services import defence
-from workflow.services.errors import Conflict, Forbidden, Invalid
+from workflow.accounts.models import OrgKind
+from workflow.applying.models import Application
+from workflow.calls.models import Scheme
+from workflow.core.errors import Conflict, Forbidden, Invalid
+from workflow.core.models import db
+from workflow.review import defence
+from workflow.review.models import DefenceSession
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from tests.factories import CallFactory, OrganizationFactory, UserFactory
-from workflow.models import Document, OutboxEvent, db
-from workflow.services import applications, documents, files, outbox
+from workflow.applying import operations as applications
+from workflow.core import files, outbox
+from workflow.core.models import OutboxEvent, db
+from workflow.documents import operations as documents
+from workflow.documents.models import Document
 
 FORM = [
     {"name": "summary", "label": "项目摘要", "type": "longtext", "required": True},

@@ -14,19 +14,15 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import (
-    AuditEvent,
-    EntryKind,
-    FundingDecision,
-    OutboxEvent,
-    ReviewAssignment,
-    Scheme,
-    Tranche,
-    db,
-    utcnow,
-)
-from workflow.services import applications, audit, engine, ledger
-from workflow.services.errors import Conflict, Forbidden, GuardFailed, NotFound
+from workflow.applying import operations as applications
+from workflow.calls.models import Scheme
+from workflow.core import audit, engine
+from workflow.core.errors import Conflict, Forbidden, GuardFailed, NotFound
+from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+from workflow.decisions.models import FundingDecision
+from workflow.finance import ledger
+from workflow.finance.models import EntryKind, Tranche
+from workflow.review.models import ReviewAssignment
 
 A = ApplicationState
 SIGNED = {"summary": "本项目研究稀土永磁材料。", "commitment": {"signed_at": "2026-01-01"}}

@@ -22,9 +22,11 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import Application, AuditEvent, OutboxEvent, ReviewAssignment, db, utcnow
-from workflow.services import audit, engine
-from workflow.services.errors import ServiceError
+from workflow.applying.models import Application
+from workflow.core import audit, engine
+from workflow.core.errors import ServiceError
+from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+from workflow.review.models import ReviewAssignment
 
 ROLES = ["applicant", "stranger", "org_admin", "recommender", "officer", "leader", "expert",
          "system"]

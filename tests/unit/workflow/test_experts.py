@@ -8,8 +8,9 @@ from openpyxl import Workbook
 
 from tests.conftest import login
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
-from workflow.models import ExpertProfile, Sanction, db
-from workflow.services.experts import COLUMNS
+from workflow.accounts.models import ExpertProfile, Sanction
+from workflow.core.models import db
+from workflow.review.experts import COLUMNS
 
 
 def _officer(client):

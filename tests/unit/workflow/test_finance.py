@@ -16,16 +16,13 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import (
-    EntryKind,
-    LedgerEntry,
-    MilestoneState,
-    Scheme,
-    db,
-    utcnow,
-)
-from workflow.services import engine, finance, ledger
-from workflow.services.errors import Conflict, Forbidden, GuardFailed, Invalid
+from workflow.calls.models import Scheme
+from workflow.core import engine
+from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid
+from workflow.core.models import db, utcnow
+from workflow.finance import ledger
+from workflow.finance import operations as finance
+from workflow.finance.models import EntryKind, LedgerEntry, MilestoneState
 
 A, T = ApplicationState, TrancheState
 REPORT = "项目全部完成，各项考核指标均已达到任务书要求，经费使用规范。"

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from workflow.services import matching
-from workflow.services.matching import Assignment, Expert, Proposal
+from workflow.review import matching
+from workflow.review.matching import Assignment, Expert, Proposal
 
 CODES = ["TF", "TG", "TN", "Q1", "Q2", "R1"]
 WORDS = ["钢铁", "冶金", "芯片", "电路", "AI", "Deep Learning", "deep  learning", "ＡＩ"]

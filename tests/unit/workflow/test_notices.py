@@ -9,9 +9,12 @@ import sqlalchemy as sa
 from states import ApplicationState, CallState
 from tests.conftest import client_for, csrf_of
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
-from workflow.models import NumberSequence, Objection, ObjectionState, OutboxEvent, db, utcnow
-from workflow.services import audit, engine, notices, numbering, scheduler
-from workflow.services.errors import GuardFailed, Invalid, NotFound, Throttled
+from workflow.core import audit, engine, numbering
+from workflow.core.errors import GuardFailed, Invalid, NotFound, Throttled
+from workflow.core.models import NumberSequence, OutboxEvent, db, utcnow
+from workflow.decisions import notices
+from workflow.decisions.models import Objection, ObjectionState
+from workflow.notify import scheduler
 
 TEXT = "该项目申报材料中的合作单位并未实际参与，申报内容与事实不符。"
 

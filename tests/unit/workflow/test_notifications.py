@@ -13,17 +13,12 @@ from states import ApplicationState, CallState, ReviewState
 from tests.conftest import client_for, csrf_of
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
 from tests.smtp import SmtpServer
-from workflow.models import (
-    DeliveryState,
-    Notification,
-    OutboxDelivery,
-    OutboxEvent,
-    ReviewAssignment,
-    db,
-    utcnow,
-)
-from workflow.services import engine, messages, notifications, outbox
-from workflow.services.errors import Conflict
+from workflow.core import engine, outbox
+from workflow.core.errors import Conflict
+from workflow.core.models import OutboxDelivery, OutboxEvent, db, utcnow
+from workflow.notify import messages, notifications
+from workflow.notify.models import DeliveryState, Notification
+from workflow.review.models import ReviewAssignment
 
 
 def run(topic=None):
@@ -173,7 +168,7 @@ def test_without_smtp_mail_goes_to_the_folder_an_officer_can_read(app, officer):
 
 
 def test_the_applicant_hears_of_an_objection_without_the_objectors_name(smtp, officer):
-    from workflow.services import notices
+    from workflow.decisions import notices
 
     call = CallFactory(state=CallState.decided)
     row = ApplicationFactory(call=call, state=ApplicationState.public_notice,

@@ -18,8 +18,12 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import Document, Notification, OutboxEvent, db, utcnow
-from workflow.services import engine, files, official, outbox, scheduler
+from workflow.core import engine, files, outbox
+from workflow.core.models import OutboxEvent, db, utcnow
+from workflow.documents import official
+from workflow.documents.models import Document
+from workflow.notify import scheduler
+from workflow.notify.models import Notification
 
 
 def text_of(doc):

@@ -1,7 +1,7 @@
 import sqlalchemy as sa
 
-from workflow.models import OutboxDelivery, OutboxEvent, db
-from workflow.services import outbox
+from workflow.core import outbox
+from workflow.core.models import OutboxDelivery, OutboxEvent, db
 
 
 def test_committed_event_is_sent_to_the_relay(app, sent):
@@ -73,7 +73,7 @@ def test_an_event_with_no_other_consumer_is_dispatched_by_the_relay(app, monkeyp
 def test_the_sweep_waits_longer_after_each_relay(app, monkeypatch):
     from datetime import timedelta
 
-    from workflow.models import utcnow
+    from workflow.core.models import utcnow
 
     tasks = _captured(app, monkeypatch)
     event = outbox.emit("application.round_submitted", "application", 1)
@@ -92,7 +92,7 @@ def test_the_sweep_waits_longer_after_each_relay(app, monkeypatch):
 
 
 def test_two_relays_of_one_event_journal_it_once(app, monkeypatch):
-    from workflow.models import utcnow
+    from workflow.core.models import utcnow
 
     _captured(app, monkeypatch)
     event = outbox.emit("application.round_submitted", "application", 1)

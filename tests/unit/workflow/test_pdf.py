@@ -18,7 +18,7 @@ from PIL import Image
 from pypdf import PdfReader
 
 from forms import format_wan
-from workflow.services import pdf
+from workflow.documents import pdf
 
 LETTERHEAD = pdf.Letterhead(
     authority="赣州市科学技术局", doc_number="赣市科字〔2026〕15号",

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from workflow.models.call import AggregationRule
-from workflow.services import ranking
-from workflow.services.ranking import (
+from workflow.calls.models import AggregationRule
+from workflow.review import ranking
+from workflow.review.ranking import (
     AGGREGATION_RULES,
     STATUS_LABELS,
     Entry,

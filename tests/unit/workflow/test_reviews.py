@@ -18,17 +18,13 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
-from workflow.models import (
-    Application,
-    AuditEvent,
-    ConflictRelation,
-    ReviewAssignment,
-    ReviewDraw,
-    Sanction,
-    db,
-    utcnow,
-)
-from workflow.services import conflicts, engine, reviews
+from workflow.accounts.models import Sanction
+from workflow.applying.models import Application
+from workflow.core import engine
+from workflow.core.models import AuditEvent, db, utcnow
+from workflow.review import conflicts
+from workflow.review import operations as reviews
+from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDraw
 
 RUBRIC = [{"name": "innovation", "label": "创新性", "weight": 50, "max": 100},
           {"name": "feasibility", "label": "可行性", "weight": 50, "max": 100}]

@@ -2,8 +2,9 @@ from datetime import timedelta
 
 from states import ApplicationState, CallState
 from tests.factories import ApplicationFactory, CallFactory
-from workflow.models import db, utcnow
-from workflow.services import audit, engine, scheduler
+from workflow.core import audit, engine
+from workflow.core.models import db, utcnow
+from workflow.notify import scheduler
 
 
 def test_calls_close_at_their_deadline_as_the_system(app):

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workflow.core.models.base import Base, TimestampMixin, state_column
+
+
+class OrgKind(enum.Enum):
+    university = "university"
+    enterprise = "enterprise"
+    institute = "institute"
+    government = "government"
+
+    @property
+    def label(self) -> str:
+        return {"university": "高等院校", "enterprise": "企业", "institute": "科研院所",
+                "government": "政府部门"}[self.value]
+
+
+class Organization(TimestampMixin, Base):
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    uscc: Mapped[str] = mapped_column(sa.String(18), unique=True)
+    kind: Mapped[OrgKind] = mapped_column(state_column(OrgKind, "org_kind"))
+    # Where grants are paid (收款账户).
+    bank_name: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
+    bank_account: Mapped[str] = mapped_column(sa.String(40), default="", server_default="")
+
+    def __repr__(self) -> str:
+        return f"<Organization {self.id} {self.name}>"

@@ -1,0 +1,192 @@
+"""Organisations, users, passwords, login throttling and API tokens."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from forms import FieldError, check_password, check_phone, check_uscc
+from states import ROLES
+from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
+from workflow.core.errors import Invalid, NotFound, Throttled, Unauthenticated
+from workflow.core.models import db, utcnow
+
+log = logging.getLogger(__name__)
+
+# Checking a password against a dummy hash for unknown users keeps response times
+# alike, so timing does not tell which usernames exist.
+_DUMMY_HASH = generate_password_hash("kjflow-timing-equaliser")
+
+
+def create_organization(name: str, uscc: str, kind: str = "university") -> Organization:
+    errors: dict[str, str] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "请输入单位名称"
+    try:
+        uscc = check_uscc(uscc)
+    except FieldError as err:
+        errors["uscc"] = str(err)
+    try:
+        org_kind = OrgKind(kind)
+    except ValueError:
+        errors["kind"] = "单位类型应为 university/enterprise/institute/government 之一"
+    if not errors:
+        clash = db.session.scalar(
+            sa.select(Organization).where(
+                sa.or_(Organization.uscc == uscc, Organization.name == name)
+            )
+        )
+        if clash is not None:
+            errors["uscc" if clash.uscc == uscc else "name"] = "该单位已存在"
+    if errors:
+        raise Invalid("单位信息有误", details=errors)
+    org = Organization(name=name, uscc=uscc, kind=org_kind)
+    db.session.add(org)
+    db.session.flush()
+    return org
+
+
+def find_organization(uscc: str) -> Organization:
+    try:
+        uscc = check_uscc(uscc)
+    except FieldError as err:
+        raise Invalid(str(err), details={"org": str(err)}) from err
+    org = db.session.scalar(sa.select(Organization).where(Organization.uscc == uscc))
+    if org is None:
+        raise NotFound(f"没有统一社会信用代码为 {uscc} 的单位")
+    return org
+
+
+def create_user(
+    username: str,
+    password: str,
+    roles: list[str],
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    organization: Organization | None = None,
+) -> User:
+    errors: dict[str, str] = {}
+    username = (username or "").strip()
+    if not username or len(username) > 64 or not username.replace("_", "").replace(
+        "-", ""
+    ).replace(".", "").isalnum():
+        errors["username"] = "用户名为1至64位字母、数字、下划线、连字符或点"
+    elif db.session.scalar(sa.select(User.id).where(User.username == username)):
+        errors["username"] = "该用户名已被使用"
+    try:
+        check_password(password, username)
+    except FieldError as err:
+        errors["password"] = str(err)
+    unknown = [r for r in roles if r not in ROLES]
+    if not roles or unknown:
+        errors["role"] = "角色应为：" + "、".join(ROLES)
+    if email and ("@" not in email or len(email) > 254):
+        errors["email"] = "电子邮箱格式不正确"
+    if phone:
+        try:
+            phone = check_phone(phone)
+        except FieldError as err:
+            errors["phone"] = str(err)
+    needs_org = {"applicant", "org_admin", "demand"}.intersection(roles)
+    if needs_org and organization is None:
+        errors["org"] = "申报人、单位管理员和发榜方必须属于一个单位"
+    if errors:
+        raise Invalid("用户信息有误", details=errors)
+    user = User(
+        username=username,
+        name=(name or username).strip(),
+        email=email or None,
+        phone=phone or None,
+        password_hash=generate_password_hash(password),
+        organization=organization,
+    )
+    for role in dict.fromkeys(roles):
+        user.add_role(role)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def _recent_failures(username: str, ip: str | None) -> tuple[int, int]:
+    since = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+    by_user = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            LoginAttempt.username == username, LoginAttempt.success.is_(False),
+            LoginAttempt.at >= since,
+        )
+    ) or 0
+    by_ip = 0
+    if ip:
+        by_ip = db.session.scalar(
+            sa.select(sa.func.count()).where(
+                LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at >= since
+            )
+        ) or 0
+    return by_user, by_ip
+
+
+def authenticate(username: str, password: str, ip: str | None, channel: str = "web") -> User:
+    """The user for these credentials; every attempt is recorded and committed.
+
+    After ``LOGIN_MAX_FAILURES`` failures for one username (or four times that from one
+    address) within ``LOGIN_LOCK_MINUTES``, further attempts are refused unchecked.
+    """
+    username = (username or "").replace("\x00", "").strip()[:64]
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
+    by_user, by_ip = _recent_failures(username, ip)
+    if by_user >= limit or by_ip >= 4 * limit:
+        log.warning("login throttled username=%s ip=%s", username, ip)
+        minutes = current_app.config["LOGIN_LOCK_MINUTES"]
+        raise Throttled(f"登录失败次数过多，请{minutes}分钟后再试")
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
+    ok = ok and user is not None and user.active
+    db.session.add(LoginAttempt(username=username, ip=ip, success=ok, channel=channel))
+    if ok and user is not None:
+        user.last_login_at = utcnow()
+    db.session.commit()
+    if not ok or user is None:
+        log.info("login failed username=%s ip=%s", username, ip)
+        raise Unauthenticated("用户名或密码错误")
+    log.info("login ok username=%s ip=%s", username, ip)
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    try:
+        check_password(password, user.username)
+    except FieldError as err:
+        raise Invalid(str(err), details={"password": str(err)}) from err
+    user.password_hash = generate_password_hash(password)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kjflow-api-token")
+
+
+def issue_token(user: User) -> str:
+    # The tail of the password hash ties the token to the current password: changing
+    # the password invalidates every token issued before.
+    return _serializer().dumps({"uid": user.id, "pw": user.password_hash[-12:]})
+
+
+def user_for_token(token: str) -> User:
+    max_age = current_app.config["API_TOKEN_HOURS"] * 3600
+    try:
+        payload: dict[str, Any] = _serializer().loads(token, max_age=max_age)
+    except SignatureExpired as err:
+        raise Unauthenticated("令牌已过期，请重新获取") from err
+    except BadSignature as err:
+        raise Unauthenticated("令牌无效") from err
+    user = db.session.get(User, payload.get("uid"))
+    if user is None or not user.active or user.password_hash[-12:] != payload.get("pw"):
+        raise Unauthenticated("令牌无效")
+    return user

@@ -1,0 +1,219 @@
+"""``/api/v1/applications``: drafts, autosave, attachments, submission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, jsonify, request
+
+from forms import parse_id
+from workflow.accounts.models import User
+from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
+from workflow.api.openapi import document
+from workflow.applying import operations as svc
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core import engine, files
+from workflow.core.errors import Invalid, NotFound
+from workflow.core.models import Attachment, db
+from workflow.visibility import (
+    applications_query,
+    assigned_expert,
+    can_view_application,
+    expert_projection,
+)
+
+
+def attachment_json(a: Attachment) -> dict[str, Any]:
+    return {"sha256": a.sha256, "field": a.field, "filename": a.filename, "size": a.size,
+            "kind": a.kind, "uploaded_at": a.uploaded_at.isoformat()}
+
+
+def application_json(app: Application, viewer: User) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": app.id, "call_id": app.call_id, "challenge_id": app.challenge_id,
+        "title": app.title, "state": app.state.value, "state_label": app.state.label,
+        "version": app.version, "scheme": app.call.scheme.value,
+        "organization": {"id": app.organization.id, "name": app.organization.name},
+        "applicant": {"id": app.applicant.id, "name": app.applicant.name},
+        "receipt_no": app.receipt_no, "project_number": app.project_number,
+        "submitted_at": app.submitted_at.isoformat() if app.submitted_at else None,
+        "form_version": app.form_version, "round": app.round, "data": app.data,
+    }
+    if viewer.id == app.applicant_id or viewer.has_role("officer", "org_admin", "auditor"):
+        body["attachments"] = [attachment_json(a) for a in db.session.scalars(
+            sa.select(Attachment).where(Attachment.application_id == app.id))]
+    return body
+
+
+def _visible(app_id: int) -> Application:
+    app = db.session.get(Application, app_id)
+    if app is None or not can_view_application(current_api_user(), app):
+        raise NotFound("申报书不存在或无权查看")
+    return app
+
+
+def expert_json(app: Application) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": app.id, "call_id": app.call_id, "challenge_id": app.challenge_id,
+        "title": app.title, "state": app.state.value, "state_label": app.state.label,
+        "scheme": app.call.scheme.value, "data": expert_projection(app, app.data or {}),
+    }
+    if not app.call.hide_applicant:
+        body["organization"] = {"id": app.organization.id, "name": app.organization.name}
+        body["applicant"] = {"id": app.applicant.id, "name": app.applicant.name}
+    return body
+
+
+@api_bp.get("/v1/applications")
+@document("申报书列表（仅限有权查看的）", params={
+    "state": "状态", "scheme": "baogan/jiebang", "organization": "单位 id", "call": "指南 id",
+    "page": "页码，从1开始", "per_page": "每页条数，最多100"})
+@token_required
+def list_applications() -> Response:
+    user = current_api_user()
+    query = applications_query(user)
+    args = request.args
+    if args.get("state"):
+        states = {s.value for s in engine.ENTITIES["application"].lifecycle.states}
+        if args["state"] not in states:
+            raise Invalid("未知的状态", details={"state": "可选：" + "、".join(sorted(states))})
+        query = query.where(Application.state == args["state"])
+    if args.get("scheme") in ("baogan", "jiebang"):
+        query = query.where(Application.call_id.in_(
+            sa.select(Call.id).where(Call.scheme == args["scheme"])))
+    for key, column in (("organization", Application.organization_id),
+                        ("call", Application.call_id)):
+        if args.get(key):
+            if parse_id(args[key]) is None:
+                raise Invalid("筛选参数应为正整数", details={key: "应为正整数"})
+            query = query.where(column == parse_id(args[key]))
+    page = min(parse_id(args.get("page")) or 1, 100000)
+    per_page = min(parse_id(args.get("per_page")) or 50, 100)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Application.id.desc())
+                              .offset((max(page, 1) - 1) * per_page).limit(per_page))
+    return jsonify({"items": [application_json(a, user) for a in rows], "total": total,
+                    "page": page, "per_page": per_page})
+
+
+@api_bp.post("/v1/applications")
+@document("新建申报书草稿", body={"call_id": "integer", "title": "string",
+          "challenge_id": "integer", "data": "object"},
+          responses={201: "已创建", 403: "不是申报人", 409: "不在受理期", 422: "字段有误"})
+@token_required
+def create_application() -> tuple[Response, int, dict[str, str]]:
+    body = json_body()
+    app = svc.create_draft(current_api_user(), body.get("call_id"), body.get("title"),
+                           body.get("challenge_id"), body.get("data"))
+    db.session.commit()
+    return (jsonify(application_json(app, current_api_user())), 201,
+            {"ETag": f'"{app.version}"'})
+
+
+@api_bp.get("/v1/applications/<int:app_id>")
+@document("申报书详情", responses={200: "详情", 404: "不存在或无权查看"})
+@token_required
+def get_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
+    app = db.session.get(Application, app_id)
+    if app is not None and assigned_expert(current_api_user(), app) and \
+            not can_view_application(current_api_user(), app):
+        return jsonify(expert_json(app)), 200, {"ETag": f'"{app.version}"'}
+    app = _visible(app_id)
+    return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
+
+
+@api_bp.patch("/v1/applications/<int:app_id>")
+@document("保存草稿（自动保存）", body={"title": "string", "data": "object"},
+          responses={200: "已保存", 409: "已提交或版本不符", 422: "字段有误，未保存"})
+@token_required
+def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
+    app = _visible(app_id)
+    body = json_body()
+    unknown = sorted(set(body) - {"title", "data"})
+    if unknown:
+        raise Invalid("只能修改 title 和 data", details={k: "不可修改" for k in unknown})
+    app = svc.save_draft(current_api_user(), app, body.get("title"), body.get("data"),
+                         if_match())
+    db.session.commit()
+    return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
+
+
+@api_bp.post("/v1/applications/<int:app_id>/sign")
+@document("签署承诺书（包干制）或军令状（揭榜挂帅）", responses={200: "已签署"})
+@token_required
+def sign_application(app_id: int) -> Response:
+    app = svc.sign(current_api_user(), _visible(app_id))
+    db.session.commit()
+    return jsonify(application_json(app, current_api_user()))
+
+
+@api_bp.post("/v1/applications/<int:app_id>/submit")
+@document("提交申报书", responses={200: "已提交，含回执号", 409: "不在受理期或已提交",
+                                  422: "内容未完成或不符合条件"})
+@token_required
+def submit_application(app_id: int) -> Response:
+    result = svc.submit(current_api_user(), _visible(app_id), if_match(), request.remote_addr)
+    db.session.commit()
+    return jsonify(application_json(result.row, current_api_user()))
+
+
+@api_bp.post("/v1/applications/<int:app_id>/attachments")
+@document("上传附件（multipart：file、field）",
+          responses={201: "已上传", 413: "文件过大", 415: "类型不支持或内容与扩展名不符",
+                     422: "文件为空、文件名含路径或压缩异常"})
+@token_required
+def upload_attachment(app_id: int) -> tuple[Response, int]:
+    app = _visible(app_id)
+    upload = request.files.get("file")
+    field = request.form.get("field", "")
+    if upload is None or not upload.filename:
+        raise Invalid("请选择要上传的文件", details={"file": "必填"})
+    attachment = svc.attach(current_api_user(), app, field, upload.filename, upload.stream)
+    db.session.commit()
+    return jsonify(attachment_json(attachment)), 201
+
+
+@api_bp.get("/v1/applications/<int:app_id>/attachments/<sha256>")
+@document("下载附件", responses={200: "文件", 404: "不存在或无权查看"})
+@token_required
+def download_attachment(app_id: int, sha256: str) -> Response:
+    app = _visible(app_id)
+    row = svc.attachment_for(current_api_user(), app, sha256)
+    return files.send_attachment(row)
+
+
+def document_json(doc: Any) -> dict[str, Any]:
+    return {"id": doc.id, "kind": doc.kind, "round": doc.round, "title": doc.title,
+            "doc_number": doc.doc_number, "sha256": doc.sha256, "size": doc.size,
+            "pages": doc.pages, "created_at": doc.created_at.isoformat(),
+            "url": f"/api/v1/documents/{doc.id}"}
+
+
+@api_bp.get("/v1/applications/<int:app_id>/documents")
+@document("申报书的归档文件（PDF）", responses={200: "列表", 404: "不存在或无权查看"})
+@token_required
+def list_documents(app_id: int) -> Response:
+    from workflow.documents.operations import documents_of
+
+    return jsonify({"items": [document_json(d) for d in documents_of(_visible(app_id))]})
+
+
+@api_bp.get("/v1/documents/<int:doc_id>")
+@document("下载文件（PDF）", responses={200: "PDF", 404: "不存在或无权查看"})
+@token_required
+def get_document(doc_id: int) -> Response:
+    from workflow.documents.operations import readable, send_document
+
+    return send_document(readable(current_api_user(), doc_id))
+
+
+@api_bp.post("/v1/applications/<int:app_id>/task-book/sign")
+@document("项目负责人或发榜方签署任务书", responses={200: "已签署", 403: "不是签署方",
+                                               409: "项目未立项"})
+@token_required
+def sign_task_book(app_id: int) -> Response:
+    app = svc.sign_task_book(current_api_user(), _visible(app_id))
+    db.session.commit()
+    return jsonify(application_json(app, current_api_user()))

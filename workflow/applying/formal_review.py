@@ -1,0 +1,44 @@
+"""Formal review (形式审查): pass, return for revision, or reject — one or many at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workflow.accounts.models import User
+from workflow.applying import operations as applications
+from workflow.core import engine
+from workflow.core.errors import Invalid, ServiceError
+from workflow.core.models import db
+
+DECISIONS = {"pass": "pass_formal_review", "return": "return_for_revision", "reject": "reject"}
+
+
+@dataclass
+class BulkReport:
+    done: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+def decide(actor: User, ids: list[int], decision: str, comment: str,
+           checklist: dict[str, Any] | None, ip: str | None) -> BulkReport:
+    """Apply one decision to each application; each in its own savepoint, so that one
+    refusal (a failing guard, another officer faster) leaves the others done."""
+    trigger = DECISIONS.get(decision)
+    if trigger is None:
+        raise Invalid("请选择审查结论：通过、退回修改或不予受理", details={"decision": "必选"})
+    if not ids:
+        raise Invalid("请至少选择一件申报书", details={"ids": "必选"})
+    report = BulkReport()
+    for app_id in dict.fromkeys(ids):
+        savepoint = db.session.begin_nested()
+        try:
+            app = engine.load("application", app_id, lock=True)
+            engine.fire(app, trigger, actor, comment=comment, ip=ip)
+            applications.record_return(app, decision, comment, checklist)
+            savepoint.commit()
+            report.done += 1
+        except ServiceError as err:
+            savepoint.rollback()
+            report.refused.append((app_id, err.message))
+    return report

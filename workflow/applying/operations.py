@@ -1,0 +1,273 @@
+"""A researcher's application: draft, autosave, sign, attach, submit, withdraw."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from forms import FieldError, parse_id, parse_wan
+from forms.commitments import commitment_fingerprint, pledge_fingerprint
+from forms.schema import to_input, validate
+from states import ApplicationState, CallState
+from workflow.accounts.models import User
+from workflow.applying.models import Application, ApplicationRound
+from workflow.calls.models import Call, Challenge, Scheme
+from workflow.calls.operations import form_fields
+from workflow.core import audit, engine, outbox
+from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.core.files import save_upload
+from workflow.core.models import Attachment, db, utcnow
+from workflow.visibility import can_view_application
+
+EDITABLE = (ApplicationState.draft, ApplicationState.returned)
+
+
+def _own(actor: User, app: Application) -> None:
+    if not actor.has_role("applicant") or app.applicant_id != actor.id:
+        if can_view_application(actor, app):
+            raise Forbidden("只有项目负责人本人可以修改或提交申报书", code="not_owner")
+        raise NotFound("申报书不存在或无权查看")
+
+
+def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None,
+                 data: Any = None) -> Application:
+    if not actor.has_role("applicant") or actor.organization_id is None:
+        raise Forbidden("只有单位的申报人可以创建申报书", code="role_not_allowed")
+    errors: dict[str, str] = {}
+    call = db.session.get(Call, parse_id(call_id)) if parse_id(call_id) else None
+    if call is None or call.state is CallState.draft:
+        raise NotFound("申报指南不存在")
+    now = utcnow()
+    if call.state is not CallState.published or not call.opens_at <= now < call.closes_at:
+        raise Conflict("该指南不在受理期，不能新建申报书", code="call_not_open")
+    title = str(title or "").strip()
+    if not title:
+        errors["title"] = "请填写项目名称"
+    elif len(title) > 200:
+        errors["title"] = "项目名称不能超过200字"
+    challenge = None
+    if call.scheme is Scheme.jiebang:
+        challenge = db.session.get(Challenge, parse_id(challenge_id)) if parse_id(
+            challenge_id) else None
+        if challenge is None or challenge.call_id != call.id:
+            errors["challenge_id"] = "请选择本批次的一个榜单"
+    elif challenge_id is not None:
+        errors["challenge_id"] = "包干制项目不需要选择榜单"
+    fields = form_fields(call, call.form_version)
+    clean, field_errors = validate(fields, data if isinstance(data, dict) else {}, partial=True)
+    errors.update(field_errors)
+    if errors:
+        raise Invalid("申报书信息有误", details=errors)
+    app = Application(call_id=call.id, challenge_id=challenge.id if challenge else None,
+                      applicant_id=actor.id, organization_id=actor.organization_id,
+                      title=title, data=clean, form_version=call.form_version)
+    db.session.add(app)
+    db.session.flush()
+    audit.record(app, "application", "create", actor, "applicant", None, app.state.value)
+    return app
+
+
+def save_draft(actor: User, app: Application, title: Any = None, data: Any = None,
+               expected_version: int | None = None) -> Application:
+    """Autosave and edits: only the form's own fields, only before submission (or after
+    a return), only by the principal investigator. A refused save changes nothing."""
+    _own(actor, app)
+    app = engine.load("application", app.id, lock=True)
+    if app.state not in EDITABLE:
+        raise Conflict(f"申报书当前为“{app.state.label}”，不能修改", code="not_editable")
+    if expected_version is not None and app.version != expected_version:
+        raise Conflict("申报书已在别处保存过，请刷新后再改", details={"version": app.version},
+                       code="stale_version")
+    errors: dict[str, str] = {}
+    if title is not None:
+        title = str(title).strip()
+        if not title or len(title) > 200:
+            errors["title"] = "项目名称应为1至200字"
+    if data is not None and not isinstance(data, dict):
+        raise Invalid("data 应为对象", details={"data": "应为 JSON 对象"})
+    merged = dict(app.data or {})
+    if data:
+        fields = form_fields(app.call, app.form_version)
+        clean, field_errors = validate(fields, data, partial=True)
+        errors.update(field_errors)
+        merged.update(clean)
+        for key in ("indicators", "milestones"):
+            if key in data:
+                try:
+                    merged[key] = _jiebang_part(app, key, data[key])
+                except FieldError as err:
+                    errors[key] = str(err)
+    if errors:
+        raise Invalid("申报书信息有误", details=errors)
+    if title is not None:
+        app.title = title
+    app.data = merged
+    db.session.flush()
+    return app
+
+
+def _jiebang_part(app: Application, key: str, value: Any) -> Any:
+    if app.challenge is None:
+        raise FieldError("包干制项目没有此项")
+    if key == "indicators":
+        names = [i["name"] for i in app.challenge.indicators]
+        if not isinstance(value, dict):
+            raise FieldError("请逐项回应攻关指标")
+        return {n: str(value.get(n, ""))[:2000] for n in names}
+    if not isinstance(value, list) or not value:
+        raise FieldError("请填写里程碑计划")
+    plan, total = [], Decimal(0)
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, dict) or not str(item.get("label", "")).strip():
+            raise FieldError(f"第{i}个里程碑需要名称")
+        amount = parse_wan(item.get("amount_wan", ""))
+        try:
+            months = int(item.get("months", 0))
+        except (TypeError, ValueError) as err:
+            raise FieldError(f"第{i}个里程碑的完成月数应为整数") from err
+        if amount <= 0 or not 1 <= months <= app.challenge.duration_months:
+            raise FieldError(f"第{i}个里程碑的金额应大于零，月数应在1至"
+                             f"{app.challenge.duration_months}之间")
+        total += amount
+        plan.append({"label": str(item["label"]).strip(), "amount": str(amount),
+                     "months": months})
+    if total > app.challenge.ceiling:
+        raise FieldError(f"里程碑金额合计{total / 10000}万元，超过榜额"
+                         f"{app.challenge.ceiling / 10000}万元")
+    return plan
+
+
+def sign(actor: User, app: Application) -> Application:
+    """Sign the commitment letter (包干制) or the pledge (揭榜挂帅), by name and time."""
+    _own(actor, app)
+    app = engine.load("application", app.id, lock=True)
+    if app.state not in EDITABLE:
+        raise Conflict("已提交的申报书不需要再签署", code="not_editable")
+    key, text_fp = (("commitment", commitment_fingerprint()) if app.call.scheme is
+                    Scheme.baogan else ("pledge", pledge_fingerprint()))
+    data = dict(app.data or {})
+    data[key] = {"signed_by": actor.name, "user_id": actor.id,
+                 "signed_at": utcnow().isoformat(), "text": text_fp}
+    app.data = data
+    db.session.flush()
+    audit.record(app, "application", f"sign_{key}", actor, "applicant", app.state.value,
+                 app.state.value, data={"text": text_fp})
+    return app
+
+
+def full_errors(app: Application) -> dict[str, str]:
+    """Every problem that stops submission, field by field."""
+    fields = form_fields(app.call, app.form_version)
+    _clean, errors = validate(fields, to_input(fields, app.data or {}), partial=False)
+    if app.challenge is not None:
+        answers = (app.data or {}).get("indicators") or {}
+        missing = [i["name"] for i in app.challenge.indicators if not answers.get(i["name"])]
+        if missing:
+            errors["indicators"] = "请回应攻关指标：" + "、".join(missing)
+        if not (app.data or {}).get("milestones"):
+            errors["milestones"] = "请填写里程碑计划"
+    return errors
+
+
+def submit(actor: User, app: Application, expected_version: int | None = None,
+           ip: str | None = None) -> engine.FireResult:
+    _own(actor, app)
+    app = engine.load("application", app.id, lock=True)
+    if expected_version is not None and app.version != expected_version:
+        raise Conflict("申报书已在别处修改或提交，请刷新后重试", code="stale_version")
+    if app.state in EDITABLE:
+        errors = full_errors(app)
+        if errors:
+            raise Invalid("申报书还有未完成的内容", details=errors)
+    trigger = "resubmit" if app.state is ApplicationState.returned else "submit"
+    result = engine.fire(app, trigger, actor, ip=ip)
+    app.round += 1
+    if app.receipt_no is None:
+        app.receipt_no = f"SB{app.call.year}{app.call.scheme.code}{app.id:06d}"
+    db.session.add(ApplicationRound(application_id=app.id, round=app.round, title=app.title,
+                                    data=app.data, submitted_at=utcnow()))
+    # The worker renders the archival PDF of exactly this round once it is committed.
+    outbox.emit("application.round_submitted", "application", app.id, {"round": app.round})
+    db.session.flush()
+    return result
+
+
+def record_return(app: Application, outcome: str, comment: str,
+                  checklist: dict[str, Any] | None = None) -> None:
+    """Keep the officer's verdict on the current round."""
+    current = db.session.scalar(sa.select(ApplicationRound).where(
+        ApplicationRound.application_id == app.id, ApplicationRound.round == app.round))
+    if current is not None:
+        current.outcome, current.outcome_comment = outcome, comment
+        if checklist is not None:
+            current.checklist = checklist
+
+
+def rounds(app: Application) -> list[ApplicationRound]:
+    return list(db.session.scalars(sa.select(ApplicationRound).where(
+        ApplicationRound.application_id == app.id).order_by(ApplicationRound.round)))
+
+
+def attach(actor: User, app: Application, field: str, filename: str,
+           stream: IO[bytes]) -> Attachment:
+    _own(actor, app)
+    if app.state not in EDITABLE:
+        raise Conflict("已提交的申报书不能再上传附件", code="not_editable")
+    fields = {f["name"]: f for f in form_fields(app.call, app.form_version)}
+    if field not in fields or fields[field].get("type") != "file":
+        raise Invalid("附件栏目不存在", details={"field": "应为表单中的附件栏目"})
+    attachment = save_upload(actor, filename, stream, field, application_id=app.id)
+    sha = attachment.sha256
+    data = dict(app.data or {})
+    current = data.get(field)
+    if fields[field].get("multiple"):
+        listed = list(current) if isinstance(current, list) else []
+        if sha not in listed:
+            listed.append(sha)
+        data[field] = listed
+    else:
+        data[field] = sha
+    app.data = data
+    db.session.flush()
+    return attachment
+
+
+def attachment_for(actor: User, app: Application, sha256: str) -> Attachment:
+    if not can_view_application(actor, app):
+        raise NotFound("附件不存在")
+    row = db.session.scalar(sa.select(Attachment).where(
+        Attachment.application_id == app.id, Attachment.sha256 == sha256))
+    if row is None:
+        raise NotFound("附件不存在")
+    return row
+
+
+def attachments_of(app: Application) -> list[Attachment]:
+    return list(db.session.scalars(sa.select(Attachment).where(
+        Attachment.application_id == app.id).order_by(Attachment.id)))
+
+
+def sign_task_book(actor: User, app: Application) -> Application:
+    """The team (the principal investigator) or, for 揭榜挂帅, the demand side signs the
+    task book (任务书); the officer's sign_contract then signs for the bureau."""
+    app = engine.load("application", app.id, lock=True)
+    if app.state is not ApplicationState.approved:
+        raise Conflict("只有已立项的项目可以签署任务书", code="invalid_state")
+    if actor.has_role("applicant") and app.applicant_id == actor.id:
+        party = "team"
+    elif actor.has_role("demand") and app.challenge is not None and \
+            app.challenge.demand_org_id == actor.organization_id:
+        party = "demand"
+    else:
+        raise Forbidden("只有项目负责人或发榜方可以在此签署任务书", code="not_party")
+    contract = dict((app.data or {}).get("contract") or {})
+    contract["signed_by"] = sorted(set(contract.get("signed_by", [])) | {party})
+    contract[f"{party}_signed_at"] = utcnow().isoformat()
+    contract[f"{party}_signer"] = actor.name
+    app.data = {**(app.data or {}), "contract": contract}
+    db.session.flush()
+    audit.record(app, "application", "sign_task_book", actor, "applicant" if party == "team"
+                 else "demand", app.state.value, app.state.value, data={"party": party})
+    return app

@@ -1,0 +1,474 @@
+"""Pages for calls, challenges and applications, up to formal review."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from forms import parse_id
+from forms.commitments import (
+    COMMITMENT_TEXT,
+    COMMITMENT_TITLE,
+    NEGATIVE_LIST,
+    PLEDGE_TEXT,
+    PLEDGE_TITLE,
+)
+from forms.schema import to_input
+from states import ApplicationState
+from workflow.accounts.models import Organization
+from workflow.applying import formal_review
+from workflow.applying import operations as svc
+from workflow.applying.models import Application
+from workflow.calls import operations as call_svc
+from workflow.calls.models import Call, Scheme
+from workflow.calls.operations import form_fields
+from workflow.core import engine, files
+from workflow.core.errors import GuardFailed, Invalid, ServiceError
+from workflow.core.models import db
+from workflow.visibility import applications_query, calls_query, can_view
+
+bp = Blueprint("applying", __name__)
+
+
+def _flash_error(err: ServiceError) -> None:
+    if isinstance(err, GuardFailed):
+        for reason in err.details:
+            flash(reason["message"], "error")
+    else:
+        flash(err.message, "error")
+
+
+# ---- calls ------------------------------------------------------------------------------
+
+@bp.route("/calls")
+@login_required
+def calls() -> str:
+    rows = db.session.scalars(calls_query(current_user).order_by(Call.closes_at.desc()))
+    return render_template("calls/list.html", calls=list(rows))
+
+
+CALL_JSON_FIELDS = ("rubric", "tranche_plan", "form_schema", "checklist", "steps")
+
+
+def _call_form_data() -> dict[str, Any]:
+    """The call form's fields; the structured ones are typed as JSON on the page."""
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key in ("title", "scheme", "year", "guide", "opens_at", "closes_at", "budget"):
+        if key in request.form:
+            data[key] = request.form[key]
+    # Optional settings left blank keep their defaults (or, when editing, their value).
+    for key in ("reviewers_per_application", "aggregation", "notice_days",
+                "collective_threshold", "max_running_projects"):
+        if request.form.get(key, "").strip():
+            data[key] = request.form[key]
+    data["notice_working_days"] = request.form.get("notice_working_days") == "on"
+    data["hide_applicant"] = request.form.get("hide_applicant") == "on"
+    for key in CALL_JSON_FIELDS:
+        raw = request.form.get(key, "").strip()
+        if not raw:
+            continue
+        try:
+            data[key] = json.loads(raw)
+        except (ValueError, RecursionError):
+            errors[key] = "不是合法的 JSON，请检查括号、引号和逗号"
+    if errors:
+        raise Invalid("指南信息有误", details=errors)
+    return data
+
+
+@bp.route("/calls/new", methods=["GET", "POST"])
+@login_required
+def new_call() -> Response | str | tuple[str, int]:
+    if not current_user.has_role("officer"):
+        abort(403)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            call = call_svc.create_call(current_user, _call_form_data())
+            db.session.commit()
+            flash("指南已保存为草稿", "info")
+            return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
+        except ServiceError as err:
+            db.session.rollback()
+            errors = err.details if isinstance(err.details, dict) else {}
+            flash(err.message, "error")
+            return render_template("calls/edit.html", call=None, form=request.form,
+                                   errors=errors), err.status
+    return render_template("calls/edit.html", call=None, form={}, errors=errors)
+
+
+@bp.route("/calls/<int:call_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_call(call_id: int) -> Response | str | tuple[str, int]:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer"):
+        abort(404)
+    if request.method == "POST":
+        try:
+            version = request.form.get("version", "")
+            call_svc.update_call(current_user, call, _call_form_data(),
+                                 parse_id(version))
+            db.session.commit()
+            flash("指南已更新", "info")
+            return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            errors = err.details if isinstance(err.details, dict) else {}
+            return render_template("calls/edit.html", call=call, form=request.form,
+                                   errors=errors), err.status
+    return render_template("calls/edit.html", call=call, form=_call_as_form(call), errors={})
+
+
+def _call_as_form(call: Call) -> dict[str, Any]:
+    from forms import format_wan
+    from workflow.timeutil import local_time
+
+    return {
+        "title": call.title, "scheme": call.scheme.value, "year": call.year,
+        "guide": call.guide, "opens_at": local_time(call.opens_at, "%Y-%m-%dT%H:%M"),
+        "closes_at": local_time(call.closes_at, "%Y-%m-%dT%H:%M"),
+        "budget": format_wan(call.budget), "reviewers_per_application":
+        call.reviewers_per_application, "aggregation": call.aggregation.value,
+        "notice_days": call.notice_days, "notice_working_days": call.notice_working_days,
+        "collective_threshold": format_wan(call.collective_threshold),
+        "max_running_projects": call.max_running_projects,
+        "hide_applicant": call.hide_applicant,
+        **{k: json.dumps(getattr(call, k), ensure_ascii=False, indent=1)
+           for k in CALL_JSON_FIELDS},
+    }
+
+
+@bp.route("/calls/<int:call_id>/attachments", methods=["POST"])
+@login_required
+def upload_guide(call_id: int) -> Response:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer"):
+        abort(404)
+    file = request.files.get("file")
+    try:
+        if file is None or not file.filename:
+            raise Invalid("请选择要上传的文件")
+        call_svc.attach_guide(current_user, call, file.filename, file.stream)
+        db.session.commit()
+        flash(f"已上传：{file.filename}", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        flash(f"上传失败：{err.message}", "error")
+    return redirect(url_for("entities.show", collection="calls", entity_id=call_id))
+
+
+@bp.route("/calls/<int:call_id>/attachments/<int:att_id>")
+@login_required
+def guide_file(call_id: int, att_id: int) -> Response:
+    from workflow.core.models import Attachment
+
+    call = db.session.get(Call, call_id)
+    row = db.session.get(Attachment, att_id)
+    if call is None or row is None or row.call_id != call.id or not can_view(current_user, call):
+        abort(404)
+    return files.send_attachment(row)
+
+
+@bp.route("/calls/<int:call_id>/challenges/new", methods=["GET", "POST"])
+@login_required
+def new_challenge(call_id: int) -> Response | str | tuple[str, int]:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer"):
+        abort(404)
+    orgs = list(db.session.scalars(sa.select(Organization).order_by(Organization.name)))
+    if request.method == "POST":
+        data: dict[str, Any] = {k: request.form.get(k, "") for k in (
+            "title", "description", "ceiling", "duration_months", "max_teams",
+            "demand_org_uscc")}
+        try:
+            for key in ("indicators", "milestone_template"):
+                try:
+                    data[key] = json.loads(request.form.get(key) or "[]")
+                except (ValueError, RecursionError) as err:
+                    raise Invalid("榜单信息有误", details={key: "不是合法的 JSON"}) from err
+            call_svc.add_challenge(current_user, call, data)
+            db.session.commit()
+            flash("榜单已发布到本批次", "info")
+            return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            return render_template("calls/challenge.html", call=call, orgs=orgs,
+                                   form=request.form, errors=err.details or {}), err.status
+    return render_template("calls/challenge.html", call=call, orgs=orgs, form={}, errors={})
+
+
+# ---- applications -----------------------------------------------------------------------
+
+@bp.route("/applications")
+@login_required
+def applications() -> str:
+    query = applications_query(current_user)
+    state, scheme, org = (request.args.get(k, "") for k in ("state", "scheme", "organization"))
+    if state in {s.value for s in ApplicationState}:
+        query = query.where(Application.state == state)
+    if scheme in ("baogan", "jiebang"):
+        query = query.where(Application.call_id.in_(
+            sa.select(Call.id).where(Call.scheme == scheme)))
+    if parse_id(org):
+        query = query.where(Application.organization_id == parse_id(org))
+    rows = list(db.session.scalars(query.order_by(Application.id.desc()).limit(500)))
+    orgs = list(db.session.scalars(sa.select(Organization).order_by(Organization.name)))
+    return render_template("applications/list.html", rows=rows, orgs=orgs,
+                           states=list(ApplicationState), filters=request.args)
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+@login_required
+def new_application() -> Response | str | tuple[str, int]:
+    call_id = request.values.get("call", "")
+    call = db.session.get(Call, parse_id(call_id)) if parse_id(call_id) else None
+    if call is None or not can_view(current_user, call):
+        abort(404)
+    if request.method == "POST":
+        challenge = request.form.get("challenge", "")
+        try:
+            app = svc.create_draft(current_user, call.id, request.form.get("title"),
+                                   parse_id(challenge) if challenge else None)
+            db.session.commit()
+            return redirect(url_for("applying.edit_application", app_id=app.id))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            return render_template("applications/new.html", call=call, form=request.form,
+                                   errors=err.details or {}), err.status
+    return render_template("applications/new.html", call=call,
+                           form={"challenge": request.args.get("challenge", "")}, errors={})
+
+
+def _own_app(app_id: int) -> Application:
+    app = db.session.get(Application, app_id)
+    if app is None or not can_view(current_user, app):
+        abort(404)
+    return app
+
+
+def form_to_data(fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """The edit page's inputs → the application's data, by the form's field types."""
+    data: dict[str, Any] = {}
+    for fld in fields:
+        name, kind = fld["name"], fld.get("type")
+        key = f"f_{name}"
+        if kind == "file":
+            continue  # uploaded on their own
+        if kind == "multichoice":
+            data[name] = request.form.getlist(key)
+        elif kind == "persons":
+            rows = []
+            for i in range(int(fld.get("max_rows", 30))):
+                row = {c: request.form.get(f"{key}-{i}-{c}", "").strip()
+                       for c in ("name", "id_number", "org", "role", "title")}
+                if any(row.values()):
+                    rows.append(row)
+            data[name] = rows
+        elif kind == "org":
+            data[name] = {"name": request.form.get(f"{key}-name", "").strip(),
+                          "uscc": request.form.get(f"{key}-uscc", "").strip()}
+        elif key in request.form:
+            data[name] = request.form[key]
+    return data
+
+
+def _jiebang_data(app: Application) -> dict[str, Any]:
+    if app.challenge is None:
+        return {}
+    answers = {i["name"]: request.form.get(f"ind-{n}", "")
+               for n, i in enumerate(app.challenge.indicators)}
+    milestones = []
+    for n in range(10):
+        label = request.form.get(f"ms-{n}-label", "").strip()
+        if label:
+            milestones.append({"label": label,
+                               "amount_wan": request.form.get(f"ms-{n}-amount", ""),
+                               "months": request.form.get(f"ms-{n}-months", "")})
+    return {"indicators": answers, "milestones": milestones}
+
+
+def _render_edit(app: Application, errors: dict[str, str], status: int = 200,
+                 values: dict[str, Any] | None = None) -> tuple[str, int]:
+    fields = form_fields(app.call, app.form_version)
+    if values is None:
+        values = {**(app.data or {}), **to_input(fields, app.data or {})}
+    return render_template(
+        "applications/edit.html", app=app, fields=fields, values=values,
+        errors=errors, attachments=svc.attachments_of(app),
+        commitment=(COMMITMENT_TITLE, COMMITMENT_TEXT, NEGATIVE_LIST),
+        pledge=(PLEDGE_TITLE, PLEDGE_TEXT), baogan=app.call.scheme is Scheme.baogan,
+    ), status
+
+
+@bp.route("/applications/<int:app_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_application(app_id: int) -> Response | str | tuple[str, int]:
+    app = _own_app(app_id)
+    if request.method == "GET":
+        return _render_edit(app, {})
+    fields = form_fields(app.call, app.form_version)
+    data = {**form_to_data(fields), **_jiebang_data(app)}
+    action = request.form.get("action", "save")
+    version = request.form.get("version", "")
+    try:
+        svc.save_draft(current_user, app, request.form.get("title"), data,
+                       parse_id(version))
+        if action == "sign":
+            svc.sign(current_user, app)
+        if action == "submit":
+            db.session.commit()  # keep what was typed even if submission is refused
+            svc.submit(current_user, app, ip=request.remote_addr)
+        db.session.commit()
+    except ServiceError as err:
+        db.session.rollback()
+        _flash_error(err)
+        db.session.expire_all()
+        app = _own_app(app_id)
+        errors = err.details if isinstance(err.details, dict) else {}
+        return _render_edit(app, errors, err.status, values={**(app.data or {}), **data})
+    if action == "submit":
+        flash(f"申报书已提交，受理回执号：{app.receipt_no}", "info")
+        return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
+    flash("已签署" if action == "sign" else "已保存", "info")
+    return redirect(url_for("applying.edit_application", app_id=app.id))
+
+
+@bp.route("/applications/<int:app_id>/autosave", methods=["POST"])
+@login_required
+def autosave(app_id: int) -> tuple[Response, int]:
+    app = _own_app(app_id)
+    fields = form_fields(app.call, app.form_version)
+    data = {**form_to_data(fields), **_jiebang_data(app)}
+    try:
+        svc.save_draft(current_user, app, request.form.get("title"), data,
+                       parse_id(request.form.get("version", "")))
+        db.session.commit()
+    except ServiceError as err:
+        db.session.rollback()
+        return jsonify({"saved": False, "message": err.message,
+                        "errors": err.details if isinstance(err.details, dict) else {}}), \
+            err.status
+    return jsonify({"saved": True, "version": app.version}), 200
+
+
+@bp.route("/applications/<int:app_id>/attachments", methods=["POST"])
+@login_required
+def upload(app_id: int) -> Response:
+    app = _own_app(app_id)
+    file = request.files.get("file")
+    try:
+        if file is None or not file.filename:
+            raise Invalid("请选择要上传的文件")
+        svc.attach(current_user, app, request.form.get("field", ""), file.filename,
+                   file.stream)
+        db.session.commit()
+        flash(f"已上传：{file.filename}", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        flash(f"上传失败：{err.message}", "error")
+    return redirect(url_for("applying.edit_application", app_id=app_id))
+
+
+@bp.route("/applications/<int:app_id>/attachments/<sha256>")
+@login_required
+def download(app_id: int, sha256: str) -> Response:
+    app = _own_app(app_id)
+    try:
+        row = svc.attachment_for(current_user, app, sha256)
+    except ServiceError:
+        abort(404)
+    return files.send_attachment(row)
+
+
+@bp.route("/applications/<int:app_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(app_id: int) -> Response:
+    app = _own_app(app_id)
+    try:
+        engine.fire(engine.load("application", app.id, lock=True), "withdraw", current_user,
+                    comment=request.form.get("comment", ""), ip=request.remote_addr)
+        db.session.commit()
+        flash("申报书已撤回", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        _flash_error(err)
+    return redirect(url_for("entities.show", collection="applications", entity_id=app_id))
+
+
+# ---- formal review ----------------------------------------------------------------------
+
+@bp.route("/applications/<int:app_id>/formal-review", methods=["POST"])
+@login_required
+def formal_review_one(app_id: int) -> Response:
+    app = _own_app(app_id)
+    checks = {item: request.form.get(f"check-{i}") == "on"
+              for i, item in enumerate(app.call.checklist or [])}
+    try:
+        formal_review.decide(current_user, [app.id], request.form.get("decision", ""),
+                             request.form.get("comment", ""), checks, request.remote_addr)
+        db.session.commit()
+        flash("形式审查意见已保存", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        _flash_error(err)
+    return redirect(url_for("entities.show", collection="applications", entity_id=app_id))
+
+
+@bp.route("/applications/bulk", methods=["POST"])
+@login_required
+def bulk() -> Response:
+    ids = [i for i in (parse_id(v) for v in request.form.getlist("ids")) if i is not None]
+    try:
+        report = formal_review.decide(current_user, ids, request.form.get("decision", ""),
+                                      request.form.get("comment", ""), None,
+                                      request.remote_addr)
+        db.session.commit()
+        flash(f"已处理 {report.done} 件" + (f"，{len(report.refused)} 件未处理" if
+                                           report.refused else ""), "info")
+        for app_id, message in report.refused:
+            flash(f"#{app_id}：{message}", "error")
+    except ServiceError as err:
+        db.session.rollback()
+        _flash_error(err)
+    return redirect(url_for("applying.applications", state="formal_review"))
+
+
+@bp.route("/integrity", methods=["GET", "POST"])
+@login_required
+def integrity_list() -> Response | str | tuple[str, int]:
+    from workflow.accounts import integrity
+
+    if not current_user.has_role("officer", "auditor", "leader"):
+        abort(403)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            integrity.add_sanction(current_user, dict(request.form))
+            db.session.commit()
+            flash("已记入科研失信名单", "info")
+            return redirect(url_for("applying.integrity_list"))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
+    return render_template("calls/integrity.html", rows=integrity.sanctions(),
+                           form=request.form, errors=errors), status

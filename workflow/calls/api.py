@@ -1,0 +1,110 @@
+"""``/api/v1/calls``: the calls and their challenges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, jsonify, request
+
+from forms import format_wan
+from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
+from workflow.api.openapi import document
+from workflow.calls import operations as calls
+from workflow.calls.models import Call, Challenge
+from workflow.core import engine
+from workflow.core.errors import NotFound
+from workflow.core.models import db
+from workflow.visibility import calls_query, can_view
+
+
+def challenge_json(ch: Challenge) -> dict[str, Any]:
+    return {
+        "id": ch.id, "title": ch.title, "description": ch.description,
+        "demand_org": {"id": ch.demand_org.id, "name": ch.demand_org.name},
+        "indicators": ch.indicators, "ceiling_wan": format_wan(ch.ceiling),
+        "duration_months": ch.duration_months, "milestone_template": ch.milestone_template,
+        "max_teams": ch.max_teams,
+    }
+
+
+def call_json(call: Call) -> dict[str, Any]:
+    return {
+        "id": call.id, "scheme": call.scheme.value, "scheme_label": call.scheme.label,
+        "year": call.year, "title": call.title, "guide": call.guide,
+        "state": call.state.value, "state_label": call.state.label, "version": call.version,
+        "opens_at": call.opens_at.isoformat(), "closes_at": call.closes_at.isoformat(),
+        "budget_wan": format_wan(call.budget), "form_version": call.form_version,
+        "form_schema": call.form_schema, "rubric": call.rubric,
+        "reviewers_per_application": call.reviewers_per_application,
+        "aggregation": call.aggregation.value, "steps": call.steps,
+        "tranche_plan": call.tranche_plan, "notice_days": call.notice_days,
+        "notice_working_days": call.notice_working_days,
+        "collective_threshold_wan": format_wan(call.collective_threshold),
+        "max_running_projects": call.max_running_projects, "checklist": call.checklist,
+        "challenges": [challenge_json(c) for c in call.challenges],
+    }
+
+
+def _visible_call(call_id: int) -> Call:
+    call = db.session.get(Call, call_id)
+    if call is None or not can_view(current_api_user(), call):
+        raise NotFound("申报指南不存在")
+    return call
+
+
+@api_bp.get("/v1/calls")
+@document("申报指南列表", params={"state": "按状态筛选", "scheme": "baogan 或 jiebang"},
+          responses={200: "列表"})
+@token_required
+def list_calls() -> Response:
+    query = calls_query(current_api_user())
+    state, scheme = request.args.get("state"), request.args.get("scheme")
+    if state:
+        query = query.where(Call.state == state) if state in {
+            s.value for s in engine.ENTITIES["call"].lifecycle.states} else query.where(sa.false())
+    if scheme in ("baogan", "jiebang"):
+        query = query.where(Call.scheme == scheme)
+    rows = db.session.scalars(query.order_by(Call.closes_at.desc()).limit(200))
+    return jsonify({"items": [call_json(c) for c in rows]})
+
+
+@api_bp.post("/v1/calls")
+@document("新建申报指南（项目主管）", body={"title": "string", "scheme": "string",
+          "year": "integer", "opens_at": "string", "closes_at": "string", "budget": "string"},
+          responses={201: "已创建", 403: "不是项目主管", 422: "字段有误"})
+@token_required
+def create_call() -> tuple[Response, int]:
+    call = calls.create_call(current_api_user(), json_body())
+    db.session.commit()
+    return jsonify(call_json(call)), 201
+
+
+@api_bp.get("/v1/calls/<int:call_id>")
+@document("申报指南详情", responses={200: "详情", 404: "不存在"})
+@token_required
+def get_call(call_id: int) -> Response:
+    return jsonify(call_json(_visible_call(call_id)))
+
+
+@api_bp.patch("/v1/calls/<int:call_id>")
+@document("修改申报指南（项目主管）", responses={200: "已修改", 409: "状态或版本不符",
+                                            422: "字段有误"})
+@token_required
+def update_call(call_id: int) -> Response:
+    call = _visible_call(call_id)
+    calls.update_call(current_api_user(), call, json_body(), if_match())
+    db.session.commit()
+    return jsonify(call_json(call))
+
+
+@api_bp.post("/v1/calls/<int:call_id>/challenges")
+@document("发布榜单（揭榜挂帅）", body={"title": "string", "demand_org_uscc": "string",
+          "indicators": "array", "ceiling": "string"},
+          responses={201: "已创建", 409: "不是揭榜挂帅批次", 422: "字段有误"})
+@token_required
+def add_challenge(call_id: int) -> tuple[Response, int]:
+    call = _visible_call(call_id)
+    challenge = calls.add_challenge(current_api_user(), call, json_body())
+    db.session.commit()
+    return jsonify(challenge_json(challenge)), 201

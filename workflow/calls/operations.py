@@ -1,0 +1,364 @@
+"""Calls (申报指南 / 榜单批次) and their challenges: create, edit, form versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from forms import FieldError, check_uscc, parse_wan
+from forms.schema import schema_fingerprint, validate_schema
+from states import STEPS, CallState
+from workflow.accounts.models import Organization, User
+from workflow.calls.models import AggregationRule, Call, CallFormVersion, Challenge, Scheme
+from workflow.core import audit
+from workflow.core.errors import Conflict, Forbidden, Invalid
+from workflow.core.models import Attachment, db, utcnow
+from workflow.timeutil import SHANGHAI
+
+
+def _officer(actor: User) -> None:
+    if not actor.has_role("officer"):
+        raise Forbidden("只有项目主管可以管理申报指南", code="role_not_allowed")
+
+
+def parse_local_time(value: Any) -> datetime:
+    """'2026-12-31T17:00' or '2026-12-31 17:00' (Asia/Shanghai) → aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise FieldError("时间格式应为 YYYY-MM-DD HH:MM")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T"))
+    except ValueError as err:
+        raise FieldError("时间格式应为 YYYY-MM-DD HH:MM") from err
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=SHANGHAI)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise FieldError("时间超出可用范围") from err
+
+
+def _int(value: Any, lo: int, hi: int, label: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError) as err:
+        raise FieldError(f"{label}应为整数") from err
+    if not lo <= number <= hi:
+        raise FieldError(f"{label}应在{lo}至{hi}之间")
+    return number
+
+
+def _rubric(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise FieldError("评分标准至少需要一项")
+    out, names, total = [], set(), Decimal(0)
+    for i, crit in enumerate(value, 1):
+        if not isinstance(crit, dict):
+            raise FieldError(f"第{i}项评分标准格式有误")
+        name, label = str(crit.get("name", "")).strip(), str(crit.get("label", "")).strip()
+        if not name.isidentifier() or name in names or not label:
+            raise FieldError(f"第{i}项评分标准缺少名称或名称重复")
+        try:
+            weight, top = Decimal(str(crit.get("weight"))), int(crit.get("max", 100))
+        except (ArithmeticError, TypeError, ValueError) as err:
+            raise FieldError(f"第{i}项评分标准的权重或满分有误") from err
+        if not weight.is_finite() or weight <= 0 or top <= 0:
+            raise FieldError(f"第{i}项评分标准的权重和满分应大于零")
+        names.add(name)
+        total += weight
+        out.append({"name": name, "label": label, "weight": int(weight) if weight ==
+                    weight.to_integral() else float(weight), "max": top})
+    if total != 100:
+        raise FieldError(f"各项权重之和应为100（当前为{total}）")
+    return out
+
+
+def _tranche_plan(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise FieldError("拨付计划格式有误")
+    out, total = [], 0
+    for i, step in enumerate(value, 1):
+        if not isinstance(step, dict) or step.get("condition") not in (
+                "contract", "milestone", "acceptance"):
+            raise FieldError(f"第{i}笔拨付的条件应为 contract/milestone/acceptance")
+        entry = {"label": str(step.get("label") or f"第{i}笔"),
+                 "condition": step["condition"]}
+        if step["condition"] != "milestone":
+            percent = _int(step.get("percent"), 1, 100, f"第{i}笔拨付比例")
+            entry["percent"] = percent
+            total += percent
+        out.append(entry)
+    if total not in (0, 100):
+        raise FieldError(f"各笔拨付比例之和应为100%（当前为{total}%）")
+    return out
+
+
+def _checklist(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FieldError("形式审查要点应为文字列表")
+    return [v.strip() for v in value if v.strip()]
+
+
+PARSERS: dict[str, Any] = {
+    "title": lambda v: _text(v, 200, "指南名称"),
+    "guide": lambda v: str(v or "")[:50000],
+    "scheme": lambda v: _choice(v, Scheme, "资助方式应为 baogan（包干制）或 jiebang（揭榜挂帅）"),
+    "year": lambda v: _int(v, 2000, 2100, "年度"),
+    "opens_at": parse_local_time,
+    "closes_at": parse_local_time,
+    "budget": lambda v: _positive_wan(v, "总预算"),
+    "reviewers_per_application": lambda v: _int(v, 1, 15, "每项评审专家数"),
+    "aggregation": lambda v: _choice(v, AggregationRule, "汇总方式应为 trimmed/mean/median"),
+    "steps": lambda v: _steps(v),
+    "notice_days": lambda v: _int(v, 1, 30, "公示期天数"),
+    "notice_working_days": lambda v: bool(v) and str(v).lower() not in ("0", "false", "no"),
+    "collective_threshold": lambda v: None if v in (None, "") else _positive_wan(v, "集体决策标准"),
+    "max_running_projects": lambda v: _int(v, 1, 10, "在研项目上限"),
+    "rubric": _rubric,
+    "tranche_plan": _tranche_plan,
+    "checklist": _checklist,
+    "hide_applicant": lambda v: v is True or str(v).lower() in ("on", "1", "true", "是"),
+}
+
+
+def _text(value: Any, limit: int, label: str) -> str:
+    text = str(value or "").strip()
+    if not text:
+        raise FieldError(f"请填写{label}")
+    if len(text) > limit:
+        raise FieldError(f"{label}不能超过{limit}字")
+    return text
+
+
+def _choice(value: Any, enum_cls: Any, message: str) -> Any:
+    try:
+        return enum_cls(value)
+    except ValueError as err:
+        raise FieldError(message) from err
+
+
+def _positive_wan(value: Any, label: str) -> Decimal:
+    amount = parse_wan(value)
+    if amount <= 0:
+        raise FieldError(f"{label}应大于零")
+    return amount
+
+
+def _steps(value: Any) -> list[str]:
+    if not isinstance(value, list) or any(not isinstance(v, str) or v not in STEPS
+                                          for v in value):
+        raise FieldError("可选环节应为：" + "、".join(f"{k}（{v}）" for k, v in STEPS.items()))
+    return sorted(set(value))
+
+
+REQUIRED = ("title", "scheme", "year", "opens_at", "closes_at", "budget")
+
+
+def parse_call(data: dict[str, Any], partial: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, parse in PARSERS.items():
+        if key not in data:
+            if not partial and key in REQUIRED:
+                errors[key] = "必填"
+            continue
+        try:
+            values[key] = parse(data[key])
+        except FieldError as err:
+            errors[key] = str(err)
+    if "form_schema" in data:
+        fields = data["form_schema"]
+        problems = validate_schema(fields) if isinstance(fields, list) else ["表单应为字段列表"]
+        if problems:
+            errors["form_schema"] = "；".join(problems)
+        else:
+            values["form_schema"] = fields
+    if errors:
+        raise Invalid("指南信息有误", details=errors)
+    return values
+
+
+def create_call(actor: User, data: dict[str, Any]) -> Call:
+    _officer(actor)
+    values = parse_call(data, partial=False)
+    if values["closes_at"] <= values["opens_at"]:
+        raise Invalid("指南信息有误", details={"closes_at": "截止时间必须晚于开始时间"})
+    call = Call(created_by_id=actor.id, **{k: v for k, v in values.items()
+                                          if k != "form_schema"})
+    db.session.add(call)
+    db.session.flush()
+    set_form(call, values.get("form_schema", []))
+    audit.record(call, "call", "create", actor, "officer", None, call.state.value,
+                 data={"fields": sorted(values)})
+    return call
+
+
+# What may still change once a call is published: nothing researchers rely on.
+EDITABLE_WHEN_PUBLISHED = {"guide", "closes_at", "form_schema", "checklist", "hide_applicant",
+                           "reviewers_per_application", "notice_days", "notice_working_days",
+                           "collective_threshold", "rubric"}
+
+
+def update_call(actor: User, call: Call, data: dict[str, Any],
+                expected_version: int | None = None) -> Call:
+    _officer(actor)
+    if expected_version is not None and call.version != expected_version:
+        raise Conflict("指南已被他人修改，请刷新后重试", code="stale_version")
+    values = parse_call(data, partial=True)
+    if call.state not in (CallState.draft, CallState.published):
+        raise Conflict(f"指南当前为“{call.state.label}”，不能再修改", code="invalid_state")
+    if call.state is CallState.published:
+        # The edit page sends every field; only a changed one counts.
+        locked = sorted(k for k in set(values) - EDITABLE_WHEN_PUBLISHED
+                        if not _same(getattr(call, k), values[k]))
+        if locked:
+            raise Conflict("已发布的指南不能修改：" + "、".join(locked), code="published")
+        if "closes_at" in values and values["closes_at"] < call.closes_at:
+            raise Invalid("指南信息有误", details={"closes_at": "已发布的指南只能延后截止时间"})
+    opens = values.get("opens_at", call.opens_at)
+    closes = values.get("closes_at", call.closes_at)
+    if closes <= opens:
+        raise Invalid("指南信息有误", details={"closes_at": "截止时间必须晚于开始时间"})
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "form_schema":
+            if set_form(call, value):
+                changes[key] = f"v{call.form_version}"
+        elif not _same(getattr(call, key), value):
+            setattr(call, key, value)
+            changes[key] = str(value)
+    if changes:
+        db.session.flush()
+        audit.record(call, "call", "update", actor, "officer", call.state.value,
+                     call.state.value, data={"changes": changes})
+    return call
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal as the edit page shows them (times to the minute)."""
+    if isinstance(old, datetime) and isinstance(new, datetime):
+        return old.replace(second=0, microsecond=0) == new.replace(second=0, microsecond=0)
+    return bool(old == new)
+
+
+def set_form(call: Call, fields: list[dict[str, Any]]) -> bool:
+    """Make ``fields`` the call's current form; a new version only when it changed."""
+    current = db.session.scalar(sa.select(CallFormVersion).where(
+        CallFormVersion.call_id == call.id, CallFormVersion.version == call.form_version))
+    fingerprint = schema_fingerprint(fields)
+    if current is not None and current.fingerprint == fingerprint:
+        return False
+    if current is None and call.form_version == 1 and not db.session.scalar(
+            sa.select(CallFormVersion.id).where(CallFormVersion.call_id == call.id)):
+        version = 1
+    else:
+        version = call.form_version + 1
+    db.session.add(CallFormVersion(call_id=call.id, version=version, fields=fields,
+                                   fingerprint=fingerprint))
+    call.form_schema, call.form_version = fields, version
+    return True
+
+
+def form_fields(call: Call, version: int) -> list[dict[str, Any]]:
+    """The fields of ``call``'s form at ``version`` (the current form if never versioned)."""
+    row = db.session.scalar(sa.select(CallFormVersion.fields).where(
+        CallFormVersion.call_id == call.id, CallFormVersion.version == version))
+    return list(row) if row is not None else list(call.form_schema or [])
+
+
+def add_challenge(actor: User, call: Call, data: dict[str, Any]) -> Challenge:
+    _officer(actor)
+    if call.scheme is not Scheme.jiebang:
+        raise Conflict("只有揭榜挂帅批次可以发布榜单", code="not_jiebang")
+    if call.state not in (CallState.draft, CallState.published):
+        raise Conflict(f"指南当前为“{call.state.label}”，不能再增加榜单", code="invalid_state")
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for key, parse in {
+        "title": lambda v: _text(v, 200, "榜单名称"),
+        "description": lambda v: str(v or "")[:20000],
+        "ceiling": lambda v: _positive_wan(v, "榜额"),
+        "duration_months": lambda v: _int(v, 1, 120, "实施周期（月）"),
+        "max_teams": lambda v: _int(v, 1, 10, "赛马团队数"),
+        "indicators": _indicators,
+        "milestone_template": _milestones,
+    }.items():
+        if key not in data:
+            if key in ("title", "ceiling", "indicators"):
+                errors[key] = "必填"
+            continue
+        try:
+            values[key] = parse(data[key])
+        except FieldError as err:
+            errors[key] = str(err)
+    try:
+        uscc = check_uscc(str(data.get("demand_org_uscc", "")))
+        org = db.session.scalar(sa.select(Organization).where(Organization.uscc == uscc))
+        if org is None:
+            errors["demand_org_uscc"] = "发榜单位尚未登记，请先登记该单位"
+        else:
+            values["demand_org_id"] = org.id
+    except FieldError as err:
+        errors["demand_org_uscc"] = str(err)
+    if errors:
+        raise Invalid("榜单信息有误", details=errors)
+    challenge = Challenge(call_id=call.id, **values)
+    db.session.add(challenge)
+    db.session.flush()
+    audit.record(call, "call", "add_challenge", actor, "officer", call.state.value,
+                 call.state.value, data={"challenge_id": challenge.id, "title": challenge.title})
+    return challenge
+
+
+def _indicators(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise FieldError("至少需要一项攻关指标")
+    out = []
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, dict) or not str(item.get("name", "")).strip() or \
+                not str(item.get("target", "")).strip():
+            raise FieldError(f"第{i}项攻关指标需要名称和目标值")
+        out.append({"name": str(item["name"]).strip(), "target": str(item["target"]).strip()})
+    return out
+
+
+def _milestones(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise FieldError("至少需要一个里程碑")
+    out, total = [], 0
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, dict) or not str(item.get("label", "")).strip():
+            raise FieldError(f"第{i}个里程碑需要名称")
+        percent = _int(item.get("percent"), 1, 100, f"第{i}个里程碑的拨付比例")
+        total += percent
+        out.append({"label": str(item["label"]).strip(), "percent": percent})
+    if total != 100:
+        raise FieldError(f"里程碑拨付比例之和应为100%（当前为{total}%）")
+    return out
+
+
+def open_calls(now: datetime | None = None) -> list[Call]:
+    now = now or utcnow()
+    return list(db.session.scalars(sa.select(Call).where(
+        Call.state == CallState.published, Call.opens_at <= now, Call.closes_at > now
+    ).order_by(Call.closes_at)))
+
+
+def attach_guide(actor: User, call: Call, filename: str, stream: IO[bytes]) -> Attachment:
+    """A guide document (指南附件) of the call, checked like any upload."""
+    from workflow.core.files import save_upload
+
+    _officer(actor)
+    row = save_upload(actor, filename, stream, "guide", call_id=call.id)
+    audit.record(call, "call", "attach_guide", actor, "officer", call.state.value,
+                 call.state.value, data={"file": row.filename, "sha256": row.sha256})
+    return row
+
+
+def guide_attachments(call: Call) -> list[Attachment]:
+    return list(db.session.scalars(sa.select(Attachment).where(
+        Attachment.call_id == call.id, Attachment.field == "guide").order_by(Attachment.id)))

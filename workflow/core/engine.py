@@ -1,0 +1,421 @@
+"""The one path of every state change.
+
+``fire(row, trigger, actor, ...)``: lock the row, check the version, resolve the
+transition under the call's optional steps, check the role and ownership, run every
+guard and collect every reason, apply the change through the lifecycle's shared
+machine, record the audit row and the outbox event. The caller's unit of work
+commits; a refusal raises before anything was changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+
+from states import ROLES, SYSTEM, Transition
+from workflow.accounts.models import User
+from workflow.core import audit, outbox
+from workflow.core.effects import EFFECTS, Changes
+from workflow.core.entities import ENTITIES, Entity, entity_of
+from workflow.core.errors import Conflict, Forbidden, GuardFailed, NotFound
+from workflow.core.guards import GUARDS, GuardContext, Reason
+from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+
+# Triggers with more to them than the transition (a receipt and the round's snapshot, the
+# review finishing the application, a reserve invited, the panel's scores): they are
+# fired by their own services, never through the generic transitions endpoint or page.
+SERVICE_ONLY: dict[tuple[str, str], str] = {
+    ("application", "submit"): "请在申报书填写页提交",
+    ("application", "resubmit"): "请在申报书填写页重新提交",
+    ("review", "submit_scores"): "请在评分页提交评分",
+    ("review", "decline"): "请在评审任务页谢绝（可同时声明回避）",
+    ("application", "finish_defence"): "请在答辩页按评审组评分完成答辩",
+    ("call", "decide"): "请在立项决策页审定立项建议名单",
+    ("application", "shortlist"): "请在立项决策页拟定并审定立项名单",
+    ("application", "decline_funding"): "请在立项决策页拟定并审定立项名单",
+}
+
+
+def fire_generic(row: Any, trigger: str, actor: User | None, **kwargs: Any) -> FireResult:
+    """``fire`` for the generic transitions endpoint and page: refuses service-only
+    triggers with a pointer to the right place."""
+    kind = entity_of(row).kind
+    if (kind, trigger) in SERVICE_ONLY:
+        raise Conflict(SERVICE_ONLY[(kind, trigger)], code="use_dedicated_action")
+    return fire(row, trigger, actor, **kwargs)
+
+
+# After entering one of these states the system moves on at once, in the same unit of
+# work: routing a (re)submitted application by the call's optional steps.
+AUTOMATIC: dict[tuple[str, str], str] = {("application", "submitted"): "forward"}
+
+# What a change sets going on other rows, in the same unit of work, once the change is
+# written: a signed contract plans the tranches, a release enters the ledger, a
+# termination cancels what is left to pay. Each moves its rows through ``fire`` too.
+FollowUp = Callable[["FireResult", User | None, str | None], None]
+FOLLOW_UPS: dict[tuple[str, str], list[FollowUp]] = {}
+
+
+def follow_up(kind: str, *triggers: str) -> Callable[[FollowUp], FollowUp]:
+    def register(fn: FollowUp) -> FollowUp:
+        for trigger in triggers:
+            FOLLOW_UPS.setdefault((kind, trigger), []).append(fn)
+        return fn
+
+    return register
+
+
+@dataclass
+class FireResult:
+    row: Any
+    trigger: str
+    from_state: str
+    to_state: str
+    audit_event: AuditEvent
+    followed_by: FireResult | None = None
+
+    @property
+    def final_state(self) -> str:
+        return self.followed_by.final_state if self.followed_by else self.to_state
+
+
+_LOCKS = "kjflow_locked"
+
+
+def _locked(session: Session | None = None) -> dict[tuple[str, int], frozenset[str] | None]:
+    """The rows this transaction has locked, each with its call's optional steps when the
+    lock read them."""
+    locks: dict[tuple[str, int], frozenset[str] | None] = (
+        (session or db.session()).info.setdefault(_LOCKS, {}))
+    return locks
+
+
+def _forget_locks(session: Session, *_: Any) -> None:
+    session.info.pop(_LOCKS, None)
+
+
+def _forget_locks_on_rollback(session: Session, previous: Any) -> None:
+    if previous.parent is None:
+        session.info.pop(_LOCKS, None)
+
+
+if not sa.event.contains(db.session, "after_commit", _forget_locks):
+    sa.event.listen(db.session, "after_commit", _forget_locks)
+    sa.event.listen(db.session, "after_soft_rollback", _forget_locks_on_rollback)
+
+
+@lru_cache(maxsize=32)
+def _select(kind: str, lock: bool) -> sa.Select[Any]:
+    """The statement that loads (and locks) a row of ``kind`` by its id: built once, so
+    that each load skips building it and computing its cache key (about a third of the
+    cost of a locked load)."""
+    entity = ENTITIES[kind]
+    model = entity.model
+    if not lock:
+        return sa.select(model).where(model.id == sa.bindparam("id"))
+    # PostgreSQL: writers of one row queue here; SQLite has no row locks and relies on
+    # the version column instead. The call's steps come in the same statement.
+    columns = [model] if entity.locked_steps is None else [model, entity.locked_steps]
+    return (sa.select(*columns).where(model.id == sa.bindparam("id"))
+            .with_for_update(of=model).execution_options(populate_existing=True)
+            .options(*entity.lock_options))
+
+
+@lru_cache(maxsize=32)
+def _select_parent(kind: str, column: str) -> sa.Select[Any]:
+    model = ENTITIES[kind].model
+    return sa.select(getattr(model, column)).where(model.id == sa.bindparam("id"))
+
+
+def load(kind: str, entity_id: int, lock: bool = False) -> Any:
+    """The row, optionally locked for the rest of the transaction (and remembered as
+    such, so that ``fire`` in the same transaction does not lock and load it again)."""
+    entity = ENTITIES.get(kind)
+    if entity is None:
+        raise NotFound(f"未知的对象类型：{kind}")
+    if lock and entity.parent is not None:
+        parent_kind, column = entity.parent
+        parent_id = db.session.scalar(_select_parent(kind, column), {"id": entity_id})
+        if parent_id is not None and (parent_kind, parent_id) not in _locked():
+            load(parent_kind, parent_id, lock=True)
+    found = db.session.execute(_select(kind, lock), {"id": entity_id}).one_or_none()
+    if found is None:
+        raise NotFound(f"{entity.label}不存在")
+    row = found[0]
+    if lock:
+        _locked()[(kind, entity_id)] = (None if entity.locked_steps is None
+                                        else frozenset(found[1] or ()))
+    return row
+
+
+def _acting_role(entity: Entity, spec: Transition, row: Any, actor: User | None,
+                 as_role: str | None) -> str:
+    held = {SYSTEM} if actor is None else set(actor.roles)
+    if as_role is not None:
+        held &= {as_role}
+    allowed = [r for r in sorted(held) if r in spec.roles]
+    if not allowed:
+        names = "、".join(ROLES.get(r, "系统") for r in sorted(spec.roles))
+        raise Forbidden(f"“{spec.label}”只能由{names}执行", code="role_not_allowed")
+    for role in allowed:
+        if entity.owner(actor, role, row):
+            return role
+    raise Forbidden(f"您只能对本人或本单位的{entity.label}执行“{spec.label}”",
+                    code="not_owner")
+
+
+def _resolve(entity: Entity, row: Any, trigger: str, steps: frozenset[str]) -> Transition:
+    lifecycle = entity.lifecycle
+    if trigger not in lifecycle.triggers:
+        raise NotFound(f"{entity.label}没有“{trigger}”操作", code="unknown_trigger")
+    state = row.state
+    spec = lifecycle.resolve(state, trigger, steps)
+    if spec is None:
+        declared = lifecycle.transitions_for(trigger)
+        label = declared[0].label if declared else trigger
+        raise Conflict(f"当前状态为“{state.label}”，不能执行“{label}”",
+                       details={"state": state.value}, code="invalid_state")
+    return spec
+
+
+def check_guards(spec: Transition, ctx: GuardContext) -> list[Reason]:
+    reasons: list[Reason] = []
+    for name in spec.guards:
+        reasons.extend(GUARDS[name](ctx))
+    return reasons
+
+
+def fire(
+    row: Any,
+    trigger: str,
+    actor: User | None,
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+    ip: str | None = None,
+    as_role: str | None = None,
+    now: datetime | None = None,
+) -> FireResult:
+    """Fire ``trigger`` on ``row`` (a model instance) as ``actor`` (None: the system)."""
+    entity = entity_of(row)
+    session = db.session()  # once: each ``db.session`` goes through the app context
+    locked = _locked(session)
+    if (entity.kind, row.id) not in locked:
+        row = load(entity.kind, row.id, lock=True)
+    steps = locked[(entity.kind, row.id)]
+    if steps is None:
+        steps = entity.steps(row)
+    if expected_version is not None and row.version != expected_version:
+        raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
+                       details={"version": row.version}, code="stale_version")
+    spec = _resolve(entity, row, trigger, steps)
+    role = _acting_role(entity, spec, row, actor, as_role)
+    ctx = GuardContext(row=row, actor=actor, role=role, comment=(comment or "").strip(),
+                       data=dict(data or {}), now=now or utcnow(), steps=steps)
+    reasons = check_guards(spec, ctx)
+    if reasons:
+        raise GuardFailed("；".join(r.message for r in reasons),
+                          details=[r.as_dict() for r in reasons])
+
+    # No autoflush from here to the write: a lazy load inside an effect must not send
+    # the half-made change on its own.
+    with session.no_autoflush:
+        from_state = row.state
+        entity.lifecycle.apply(row, trigger, ctx.steps)
+        changes = Changes(state=[from_state.value, row.state.value])
+        effect = EFFECTS.get((entity.kind, trigger))
+        if effect is not None:
+            effect(ctx, changes)
+        record = {"changes": dict(changes), "version": row.version + 1}
+        if ctx.data:
+            record["input"] = ctx.data
+        event = audit.record(row, entity.kind, trigger, actor, role, from_state.value,
+                             row.state.value, ctx.comment, record, ip, add=False)
+        message = outbox.emit(f"{entity.kind}.{trigger}", entity.kind, row.id, {
+            "from": from_state.value, "to": row.state.value,
+            "actor_id": actor.id if actor else None, "role": role, "version": row.version + 1,
+            "comment": ctx.comment,  # what the consumers tell people, without a query
+        }, add=False)
+        if _only_the_row_changed(session, row):
+            _write_in_one_statement(session, entity, row, event, message)
+        else:
+            session.add_all([event, message])
+            try:
+                # One flush: the row's UPDATE (checked against its version), the audit row,
+                # the outbox row, and whatever the effects added.
+                session.flush()
+            except StaleDataError as err:
+                raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
+                               code="stale_version") from err
+    result = FireResult(row, trigger, from_state.value, row.state.value, event)
+    for hook in FOLLOW_UPS.get((entity.kind, trigger), ()):
+        hook(result, actor, ip)
+    follow = AUTOMATIC.get((entity.kind, row.state.value))
+    if follow is not None:
+        result.followed_by = fire(row, follow, None, ip=ip, now=ctx.now)
+    return result
+
+
+# ---- the write --------------------------------------------------------------------------
+
+def _only_the_row_changed(session: Session, row: Any) -> bool:
+    """On PostgreSQL, when the change touches nothing but the row's own columns (the
+    common case: no effect added rows, or set a relationship), it is written in one
+    statement."""
+    if session.new or session.deleted or session.get_bind().dialect.name != "postgresql":
+        return False
+    state = sa.inspect(row)
+    return (all(o is row for o in session.dirty)
+            and all(key in state.mapper.columns for key in state.committed_state))
+
+
+_AUDIT_COLUMNS = tuple(c.name for c in AuditEvent.__table__.columns
+                       if c.name not in ("id", "entity_id"))
+_OUTBOX_COLUMNS = ("topic", "entity_type", "payload", "created_at", "attempts")
+# (parameter, attribute) of the audit and outbox rows in the statement.
+_APPENDED = (tuple((f"a_{c}", c) for c in _AUDIT_COLUMNS),
+             tuple((f"o_{c}", c) for c in _OUTBOX_COLUMNS))
+_QUOTE = postgresql.dialect().identifier_preparer
+
+
+@dataclass(frozen=True)
+class _Write:
+    """The one-statement write, compiled for the connection's dialect: its SQL and the
+    bind processors of its typed parameters, applied here so that each change skips
+    compiling and binding through SQLAlchemy's statement layer."""
+
+    sql: str
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+
+@lru_cache(maxsize=256)
+def _statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> _Write:
+    """UPDATE the row (checked against its version), append the audit row and the outbox
+    row, in one round trip; the same text for the same columns, so psycopg prepares it
+    once per connection."""
+    q = _QUOTE.quote
+    sets = ", ".join(f"{q(c)} = :u_{c}" for c in columns)
+    audit_cols = ", ".join(q(c) for c in _AUDIT_COLUMNS)
+    audit_vals = ", ".join(f":a_{c}" for c in _AUDIT_COLUMNS)
+    outbox_vals = ", ".join(f":o_{c}" for c in _OUTBOX_COLUMNS)
+    outbox_cols = ", ".join(q(c) for c in _OUTBOX_COLUMNS)
+    # Every name here comes from the models' own tables, quoted; every value is bound.
+    sql = (
+        f"WITH u AS (UPDATE {q(table.name)} SET {sets} "  # noqa: S608
+        f"WHERE id = :row_id AND version = :old_version RETURNING id), "
+        f"a AS (INSERT INTO audit_event (entity_id, {audit_cols}) "
+        f"SELECT u.id, {audit_vals} FROM u RETURNING id) "
+        f"INSERT INTO outbox_event (entity_id, {outbox_cols}) "
+        f"SELECT u.id, {outbox_vals} FROM u RETURNING id, (SELECT id FROM a)")
+    audit_table, outbox_table = AuditEvent.__table__, OutboxEvent.__table__
+    params = [sa.bindparam(f"u_{c}", type_=table.c[c].type) for c in columns]
+    params += [sa.bindparam(f"a_{c}", type_=audit_table.c[c].type) for c in _AUDIT_COLUMNS]
+    params += [sa.bindparam(f"o_{c}", type_=outbox_table.c[c].type) for c in _OUTBOX_COLUMNS]
+    compiled = sa.text(sql).bindparams(*params).compile(dialect=dialect)
+    processors = []
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((name, process))
+    return _Write(compiled.string, tuple(processors))
+
+
+@lru_cache(maxsize=32)
+def _columns_of(mapper: Any) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The model's attribute -> column name, and the attributes with an ``onupdate``."""
+    names = {key: column.name for key, column in mapper.columns.items()}
+    stamped = tuple(key for key, column in mapper.columns.items() if column.onupdate is not None)
+    return names, stamped
+
+
+def _write_in_one_statement(session: Session, entity: Entity, row: Any, event: AuditEvent,
+                            message: OutboxEvent) -> None:
+    state = sa.inspect(row)
+    names, stamped = _columns_of(state.mapper)
+    # What changed since the row was loaded: the attributes the ORM kept an original of
+    # (columns only: _only_the_row_changed sent anything else to the flush).
+    values = {key: getattr(row, key) for key in state.committed_state}
+    old_version = row.version
+    values["version"] = old_version + 1
+    for key in stamped:
+        values.setdefault(key, utcnow())  # the models' only onupdate
+    params: dict[str, Any] = {f"u_{names[key]}": value for key, value in values.items()}
+    params["row_id"], params["old_version"] = row.id, old_version
+    for appended, source in zip(_APPENDED, (event, message), strict=True):
+        for name, attribute in appended:
+            params[name] = getattr(source, attribute)
+    connection = session.connection()
+    write = _statement(connection.dialect, state.mapper.local_table,
+                       tuple(sorted(names[key] for key in values)))
+    for name, process in write.processors:
+        params[name] = process(params[name])
+    written = connection.exec_driver_sql(write.sql, params).first()
+    if written is None:
+        raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version")
+    message.id, event.id = written
+    event.entity_id = message.entity_id = row.id
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+    # Written: the row is clean again, so the commit's flush has nothing to look at (else
+    # it walks the unit of work for a row with no net change, a third of fire's time).
+    state._commit_all(state.dict, session.identity_map)
+    outbox.pending(session, message.id)
+
+
+@dataclass
+class Option:
+    trigger: str
+    label: str
+    dest: str
+    dest_label: str
+    allowed: bool
+    reasons: list[Reason]
+    needs_comment: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger, "label": self.label, "dest": self.dest,
+            "dest_label": self.dest_label, "allowed": self.allowed,
+            "needs_comment": self.needs_comment,
+            "reasons": [r.as_dict() for r in self.reasons],
+        }
+
+
+def options(row: Any, actor: User | None, now: datetime | None = None) -> list[Option]:
+    """Every trigger that leaves the row's state, whether ``actor`` may fire it, and why not."""
+    entity = entity_of(row)
+    steps = entity.steps(row)
+    out: list[Option] = []
+    for spec in entity.lifecycle.available(row.state, steps):
+        if (entity.kind, spec.trigger) in SERVICE_ONLY:
+            continue
+        reasons: list[Reason] = []
+        try:
+            role = _acting_role(entity, spec, row, actor, None)
+        except Forbidden as err:
+            reasons.append(Reason(err.code, err.message))
+        else:
+            # A guard that a written reason satisfies (comment_given, an early close, an
+            # override) is answered when the reason is typed: such a trigger is allowed,
+            # and marked as needing a comment.
+            ctx = GuardContext(row=row, actor=actor, role=role, comment="理由", data={},
+                               now=now or utcnow(), steps=steps)
+            reasons = check_guards(spec, ctx)
+            if not reasons:
+                ctx.comment = ""
+                needs = bool(check_guards(spec, ctx))
+                out.append(Option(spec.trigger, spec.label, spec.dest.value, spec.dest.label,
+                                  True, [], needs))
+                continue
+        out.append(Option(spec.trigger, spec.label, spec.dest.value, spec.dest.label,
+                          not reasons, reasons))
+    return out

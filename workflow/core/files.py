@@ -1,0 +1,49 @@
+"""Uploaded files: checked by content, stored once by SHA-256 outside the web root."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from flask import current_app
+
+from forms.uploads import FileStore, UploadRefused, inspect_upload
+from workflow.accounts.models import User
+from workflow.core.errors import Invalid, ServiceError
+from workflow.core.models import Attachment, db
+
+
+class UploadError(ServiceError):
+    def __init__(self, err: UploadRefused) -> None:
+        super().__init__(err.message, code=err.code)
+        self.status = err.status
+
+
+def store() -> FileStore:
+    return FileStore(current_app.config["UPLOAD_FOLDER"])
+
+
+def save_upload(actor: User, filename: str, stream: IO[bytes], field: str,
+                **owner: Any) -> Attachment:
+    """Check ``stream`` by its content and size, store it, and record the attachment of
+    ``owner`` (``application_id=`` or ``call_id=``). A refusal stores nothing."""
+    try:
+        info = inspect_upload(filename, stream, current_app.config["UPLOAD_MAX_BYTES"])
+    except UploadRefused as err:
+        raise UploadError(err) from err
+    stream.seek(0)
+    sha = store().store(stream.read(info.size + 1))
+    if sha != info.sha256:  # the stream changed under us: keep nothing of it
+        raise Invalid("上传过程中文件发生变化，请重新上传")
+    row = Attachment(field=field, sha256=sha, size=info.size, kind=info.kind, mime=info.mime,
+                     filename=info.safe_name, uploaded_by_id=actor.id, **owner)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def send_attachment(row: Attachment) -> Any:
+    """The stored file of ``row`` as a download under its cleaned original name."""
+    from flask import send_file
+
+    return send_file(store().path(row.sha256), mimetype=row.mime, as_attachment=True,
+                     download_name=row.filename)

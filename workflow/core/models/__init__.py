@@ -1,0 +1,12 @@
+"""The core models."""
+
+from workflow.core.models.audit import AuditDigest, AuditEvent
+from workflow.core.models.base import Base, db, utcnow
+from workflow.core.models.files import Attachment
+from workflow.core.models.numbering import NumberSequence
+from workflow.core.models.outbox import OutboxDelivery, OutboxEvent
+
+__all__ = [
+    "Attachment", "AuditDigest", "AuditEvent", "Base", "NumberSequence", "OutboxDelivery",
+    "OutboxEvent", "db", "utcnow",
+]

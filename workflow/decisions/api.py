@@ -1,0 +1,173 @@
+"""``/api/v1``: the funded list of a call (立项决策), public notice and its objections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from forms import format_wan, parse_id
+from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.api.openapi import document
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core.errors import Forbidden, Invalid, NotFound
+from workflow.core.models import db
+from workflow.decisions import notices
+from workflow.decisions import operations as decisions
+from workflow.decisions.models import FundingDecision
+
+READERS = ("officer", "leader", "auditor")
+
+
+def decision_json(d: FundingDecision) -> dict[str, Any]:
+    return {
+        "id": d.id, "call_id": d.call_id, "state": d.state.value, "state_label": d.state.label,
+        "total_wan": format_wan(d.total), "comment": d.comment,
+        "proposed_by": d.proposed_by.name, "proposed_at": d.proposed_at.isoformat(),
+        "decided_by": d.decided_by.name if d.decided_by else None,
+        "decided_at": d.decided_at.isoformat() if d.decided_at else None,
+        "decision_comment": d.decision_comment,
+        "meeting": {"name": d.meeting_name, "date": d.meeting_date.isoformat()
+                    if d.meeting_date else None, "attendees": d.meeting_attendees,
+                    "minutes_ref": d.minutes_ref,
+                    "minutes_attached": d.minutes_attachment_id is not None},
+        "items": [{"position": i.position, "application_id": i.application_id,
+                   "title": i.application.title, "amount_wan": format_wan(i.amount),
+                   "state": i.application.state.value} for i in d.items],
+    }
+
+
+def _call(call_id: int) -> Call:
+    if not current_api_user().has_role(*READERS):
+        raise NotFound("申报指南不存在")
+    call = db.session.get(Call, call_id)
+    if call is None:
+        raise NotFound("申报指南不存在")
+    return call
+
+
+def _decision(decision_id: int) -> FundingDecision:
+    row = db.session.get(FundingDecision, decision_id)
+    if row is None or not current_api_user().has_role(*READERS):
+        raise NotFound("立项名单不存在")
+    return row
+
+
+@api_bp.get("/v1/calls/<int:call_id>/decision")
+@document("立项名单：待审定、已审定及历次记录", responses={200: "名单", 404: "不存在或无权查看"})
+@token_required
+def get_decision(call_id: int) -> Response:
+    call = _call(call_id)
+    pending, approved = decisions.pending(call.id), decisions.approved(call.id)
+    return jsonify({
+        "call_id": call.id, "needs_meeting": bool(pending and decisions.needs_meeting(
+            call, pending.total)),
+        "pending": decision_json(pending) if pending else None,
+        "approved": decision_json(approved) if approved else None,
+        "history": [decision_json(d) for d in decisions.history(call.id)],
+    })
+
+
+@api_bp.post("/v1/calls/<int:call_id>/decision")
+@document("拟定立项建议名单（项目主管）",
+          body={"items": "[{application_id, amount_wan}]", "comment": "string",
+                "meeting": "{meeting_name, meeting_date, meeting_attendees, minutes_ref}"},
+          responses={201: "已提交领导审定", 403: "不是项目主管", 409: "状态不符或评审未完成",
+                      422: "名单有误（逐项说明）"})
+@token_required
+def propose(call_id: int) -> tuple[Response, int]:
+    call = _call(call_id)
+    body = json_body()
+    items, meeting = body.get("items"), body.get("meeting") or {}
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise Invalid("items 应为对象数组",
+                      details={"items": "应为 [{application_id, amount_wan}]"})
+    if not isinstance(meeting, dict):
+        raise Invalid("meeting 应为对象", details={"meeting": "应为对象"})
+    comment = body.get("comment") or ""
+    if not isinstance(comment, str):
+        raise Invalid("comment 应为字符串", details={"comment": "应为字符串"})
+    clean = [{"application_id": parse_id(i.get("application_id")),
+              "amount_wan": str(i.get("amount_wan", ""))} for i in items]
+    d = decisions.propose(call, current_api_user(), clean, comment,
+                          {k: str(v) for k, v in meeting.items()}, request.remote_addr)
+    db.session.commit()
+    return jsonify(decision_json(d)), 201
+
+
+@api_bp.post("/v1/decisions/<int:decision_id>/meeting")
+@document("登记“三重一大”集体决策会议（multipart：字段及 minutes 文件）",
+          responses={200: "已登记", 413: "文件过大", 415: "文件类型不支持",
+                     422: "会议记录不完整"})
+@token_required
+def meeting(decision_id: int) -> Response:
+    row = _decision(decision_id)
+    upload = request.files.get("minutes")
+    minutes = (upload.filename or "", upload.stream) if upload and upload.filename else None
+    fields = {k: request.form.get(k, "")[:3000] for k in decisions.MEETING_FIELDS}
+    decisions.record_meeting(row, current_api_user(), fields, minutes, request.remote_addr)
+    db.session.commit()
+    return jsonify(decision_json(row))
+
+
+def _comment() -> str:
+    comment = json_body().get("comment") or ""
+    if not isinstance(comment, str):
+        raise Invalid("comment 应为字符串", details={"comment": "应为字符串"})
+    return comment[:2000]
+
+
+@api_bp.post("/v1/decisions/<int:decision_id>/approve")
+@document("领导审定立项名单", body={"comment": "string"},
+          responses={200: "已审定", 403: "不是领导", 409: "名单已审定或已退回",
+                     422: "须先登记集体决策会议"})
+@token_required
+def approve(decision_id: int) -> Response:
+    row = _decision(decision_id)
+    user = current_api_user()
+    if not user.has_role("leader"):
+        raise Forbidden("只有领导可以审定立项名单", code="role_not_allowed")
+    decisions.approve(row, user, _comment(), request.remote_addr)
+    db.session.commit()
+    return jsonify(decision_json(row))
+
+
+@api_bp.post("/v1/decisions/<int:decision_id>/return")
+@document("领导退回立项名单", body={"comment": "string（必填）"},
+          responses={200: "已退回", 403: "不是领导", 409: "名单不在待审定状态",
+                     422: "缺少退回理由"})
+@token_required
+def send_back(decision_id: int) -> Response:
+    row = _decision(decision_id)
+    decisions.send_back(row, current_api_user(), _comment(), request.remote_addr)
+    db.session.commit()
+    return jsonify(decision_json(row))
+
+
+@api_bp.post("/v1/calls/<int:call_id>/notices")
+@document("发布立项公示（该指南全部拟立项项目）",
+          responses={200: "已公示的数量及未能公示的原因", 404: "没有拟立项项目"})
+@token_required
+def open_notices(call_id: int) -> Response:
+    call = _call(call_id)
+    report = decisions.open_notices(call, current_api_user(), request.remote_addr)
+    db.session.commit()
+    return jsonify({"done": report.done, "refused": [
+        {"application_id": i, "message": m} for i, m in report.refused]})
+
+
+def notice_json(app: Application) -> dict[str, Any]:
+    return {"application_id": app.id, "call": app.call.title, "title": app.title,
+            "organization": app.organization.name, "leader": app.applicant.name,
+            "amount_wan": format_wan(app.granted_amount),
+            "notice_started_at": app.notice_started_at.isoformat()
+            if app.notice_started_at else None,
+            "notice_ends_at": app.notice_ends_at.isoformat() if app.notice_ends_at else None,
+            "under_objection": app.state.value == "objection"}
+
+
+@api_bp.get("/v1/notices")
+@document("正在公示的项目（公开，无需登录）", auth=False, responses={200: "列表"})
+def list_notices() -> Response:
+    return jsonify({"items": [notice_json(a) for a in notices.in_notice()]})

@@ -1,0 +1,162 @@
+"""公示: the public list of projects in notice, written objections, and the end of it.
+
+Anyone may read the list and object, without an account. A real-name objection
+(name and a contact the bureau can reach) moves the project into 异议处理 through
+``fire``; an anonymous one is recorded and marked not accepted. When every project of a
+call has left notice, the call's 立项文件 gets its 发文字号 and is rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+from forms.validators import FieldError, check_phone
+from states import ApplicationState
+from workflow.accounts.models import User
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core import audit, engine, numbering, outbox
+from workflow.core.errors import Invalid, NotFound, Throttled
+from workflow.core.models import db, utcnow
+from workflow.decisions.models import Objection, ObjectionState
+
+IN_NOTICE = (ApplicationState.public_notice, ApplicationState.objection)
+PENDING = (ApplicationState.shortlisted, *IN_NOTICE)
+APPROVAL_FILE = "call.approval_file"
+MIN_OBJECTION = 10
+MAX_OBJECTION = 5000
+PER_IP_PER_HOUR = 5
+
+
+def in_notice() -> list[Application]:
+    """Every project on public notice now (objections under investigation included)."""
+    return list(db.session.scalars(sa.select(Application).where(
+        Application.state.in_(IN_NOTICE)).order_by(Application.call_id, Application.id)))
+
+
+def notice_entry(app_id: int) -> Application:
+    app = db.session.get(Application, app_id)
+    if app is None or app.state not in IN_NOTICE:
+        raise NotFound("该项目不在公示期内")
+    return app
+
+
+@dataclass
+class ObjectionReceipt:
+    objection: Objection
+    accepted: bool
+
+
+def _contact(value: str) -> str:
+    if "@" in value:
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as err:
+            raise FieldError("电子邮箱格式不正确") from err
+    return check_phone(value)
+
+
+def submit_objection(app_id: int, fields: dict[str, Any], ip: str | None) -> ObjectionReceipt:
+    """A written objection from the public page. Refuses bad input with every reason;
+    records an anonymous one as not accepted."""
+    name = str(fields.get("name") or "").strip()
+    contact = str(fields.get("contact") or "").strip()
+    org = str(fields.get("organization") or "").strip()
+    text = str(fields.get("text") or "").strip()
+    errors: dict[str, str] = {}
+    if len(text) < MIN_OBJECTION:
+        errors["text"] = f"请写明异议的事实和理由（不少于{MIN_OBJECTION}字）"
+    elif len(text) > MAX_OBJECTION:
+        errors["text"] = f"异议内容不能超过{MAX_OBJECTION}字"
+    if len(name) > 50:
+        errors["name"] = "姓名不能超过50字"
+    if len(org) > 200:
+        errors["organization"] = "单位名称不能超过200字"
+    if contact:
+        try:
+            contact = _contact(contact)
+        except FieldError as err:
+            errors["contact"] = str(err)
+    if errors:
+        raise Invalid("异议未提交：" + "；".join(errors.values()), details=errors)
+    app = engine.load("application", app_id, lock=True)
+    if app.state not in IN_NOTICE:
+        raise NotFound("该项目不在公示期内")
+    if ip:
+        recent = db.session.scalar(sa.select(sa.func.count(Objection.id)).where(
+            Objection.ip == ip, Objection.received_at > utcnow() - timedelta(hours=1)))
+        if (recent or 0) >= PER_IP_PER_HOUR:
+            raise Throttled("提交过于频繁，请一小时后再试，或以书面形式寄送异议材料")
+
+    if not (name and contact):
+        # Recorded for the file, not investigated: objections must be real-name.
+        objection = Objection(application_id=app.id, name=name, contact=contact,
+                              organization=org, text=text, ip=ip,
+                              state=ObjectionState.not_accepted,
+                              resolution="匿名异议（未留真实姓名和联系方式），不予受理")
+        db.session.add(objection)
+        db.session.flush()
+        audit.record(app, "application", "anonymous_objection", None, "system",
+                     app.state.value, app.state.value, "", {"objection_id": objection.id}, ip)
+        return ObjectionReceipt(objection, accepted=False)
+
+    data = {"objector_name": name, "objector_contact": contact, "objector_org": org,
+            "objector_ip": ip or ""}
+    if app.state is ApplicationState.public_notice:
+        engine.fire(app, "raise_objection", None, comment=text, data=data, ip=ip)
+        objection = db.session.scalars(sa.select(Objection).where(
+            Objection.application_id == app.id).order_by(Objection.id.desc()).limit(1)).one()
+    else:
+        # Already under investigation: one more objection joins it.
+        objection = Objection(application_id=app.id, name=name, contact=contact,
+                              organization=org, text=text, ip=ip)
+        db.session.add(objection)
+        db.session.flush()
+        audit.record(app, "application", "add_objection", None, "system", app.state.value,
+                     app.state.value, text, {"objection_id": objection.id, "name": name}, ip)
+    return ObjectionReceipt(objection, accepted=True)
+
+
+def objections_of(app: Application) -> list[Objection]:
+    return list(db.session.scalars(sa.select(Objection).where(
+        Objection.application_id == app.id).order_by(Objection.id)))
+
+
+def resolve_objections(app: Application, upheld: bool, comment: str, actor: User | None,
+                       now: datetime) -> list[int]:
+    """Close every open objection of ``app`` with the officer's finding; their ids."""
+    closed = []
+    for objection in db.session.scalars(sa.select(Objection).where(
+            Objection.application_id == app.id, Objection.state == ObjectionState.open)):
+        objection.state = ObjectionState.upheld if upheld else ObjectionState.dismissed
+        objection.resolution = comment
+        objection.resolved_at = now
+        objection.resolved_by_id = actor.id if actor else None
+        closed.append(objection.id)
+    return closed
+
+
+def settle_call(app: Application, now: datetime) -> None:
+    """When ``app`` is the last of its call to leave notice, the call's 立项文件 gets its
+    发文字号 (in this transaction) and is rendered after commit. The call's lock makes
+    the last of two concurrent approvals see the other one."""
+    call: Call = engine.load("call", app.call_id, lock=True)
+    if call.doc_number is not None:
+        return
+    others = sa.select(sa.func.count(Application.id)).where(
+        Application.call_id == call.id, Application.id != app.id)
+    if db.session.scalar(others.where(Application.state.in_(PENDING))):
+        return
+    approved = app.state is ApplicationState.approved or db.session.scalar(
+        others.where(Application.approved_at.is_not(None)))
+    if not approved:
+        return
+    call.doc_number = numbering.doc_number(now)
+    audit.record(call, "call", "issue_approval_file", None, "system", call.state.value,
+                 call.state.value, "", {"doc_number": call.doc_number}, None)
+    outbox.emit(APPROVAL_FILE, "call", call.id, {"doc_number": call.doc_number})

@@ -1,0 +1,322 @@
+"""立项决策: from the ranking to the funded list a leader approves, then public notice.
+
+The officer proposes the list (per challenge for 揭榜挂帅), prefilled from the funding
+line; a leader approves it (the call's ``decide`` transition, whose guard asks for the
+meeting record when the total reaches the 三重一大 threshold) or sends it back. Approval
+shortlists every listed application with its amount and declines the other reviewed
+ones, each through ``fire`` and audited, in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from forms import format_wan, parse_wan
+from forms.validators import FieldError
+from states import ApplicationState, CallState
+from workflow.accounts.models import User
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core import audit, engine
+from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from workflow.core.files import save_upload
+from workflow.core.models import db, utcnow
+from workflow.decisions.models import DecisionItem, DecisionState, FundingDecision
+from workflow.review.results import call_results, requested_amount
+from workflow.timeutil import SHANGHAI
+
+UNDER_REVIEW = (ApplicationState.expert_review, ApplicationState.defence)
+DECIDABLE = (ApplicationState.reviewed, ApplicationState.shortlisted)
+MEETING_FIELDS = {"meeting_name": "会议名称", "meeting_date": "会议日期",
+                  "meeting_attendees": "参会人员", "minutes_ref": "会议纪要文号"}
+
+
+def pending(call_id: int) -> FundingDecision | None:
+    """The list awaiting the leader, if any."""
+    return db.session.scalar(sa.select(FundingDecision).where(
+        FundingDecision.call_id == call_id, FundingDecision.state == DecisionState.proposed))
+
+
+def approved(call_id: int) -> FundingDecision | None:
+    return db.session.scalar(sa.select(FundingDecision).where(
+        FundingDecision.call_id == call_id, FundingDecision.state == DecisionState.approved))
+
+
+def history(call_id: int) -> list[FundingDecision]:
+    return list(db.session.scalars(sa.select(FundingDecision).where(
+        FundingDecision.call_id == call_id).order_by(FundingDecision.id.desc())))
+
+
+def needs_meeting(call: Call, total: Decimal) -> bool:
+    return call.collective_threshold is not None and total >= call.collective_threshold
+
+
+@dataclass
+class Draft:
+    """What the proposal page shows: every reviewed application with its rank, score and
+    request, and the amount the funding line would give it."""
+
+    call: Call
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    open_reviews: int = 0
+
+
+def draft(call: Call) -> Draft:
+    res = call_results(call)
+    out = Draft(call)
+    out.open_reviews = sum(1 for r in res.rows if r.app.state in UNDER_REVIEW)
+    for r in res.rows:
+        if r.app.state not in DECIDABLE:
+            continue
+        requested = requested_amount(r.app)
+        out.rows.append({
+            "app": r.app, "rank": r.ranked.rank, "score": r.aggregate,
+            "requested": requested, "line": r.status,
+            "funded": r.status == "funded" or r.app.state is ApplicationState.shortlisted,
+            "amount": requested if requested > 0 else None,
+            "group": r.app.challenge.title if r.app.challenge else None,
+        })
+    return out
+
+
+def _meeting(fields: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, label in MEETING_FIELDS.items():
+        value = str(fields.get(key) or "").strip()
+        if not value:
+            continue
+        if key == "meeting_date":
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                errors[key] = "会议日期格式应为 2026-11-28"
+                continue
+            if day > utcnow().astimezone(SHANGHAI).date():
+                errors[key] = "会议日期不能晚于今天"
+                continue
+            out[key] = day
+        else:
+            limit = 100 if key == "minutes_ref" else 200 if key == "meeting_name" else 2000
+            if len(value) > limit:
+                errors[key] = f"{label}不能超过{limit}字"
+                continue
+            out[key] = value
+    return out
+
+
+def propose(call: Call, actor: User, items: list[dict[str, Any]], comment: str = "",
+            meeting: dict[str, Any] | None = None, ip: str | None = None) -> FundingDecision:
+    """The officer's proposed list; replaces a list still awaiting the leader."""
+    if not actor.has_role("officer"):
+        raise Forbidden("只有项目主管可以拟定立项建议名单", code="role_not_allowed")
+    call = engine.load("call", call.id, lock=True)
+    if call.state is not CallState.reviewing:
+        raise Conflict(f"当前指南状态为“{call.state.label}”，只有评审中的指南可以拟定立项名单",
+                       code="invalid_state")
+    if approved(call.id) is not None:
+        raise Conflict("该指南的立项名单已经审定", code="already_decided")
+    apps = {a.id: a for a in db.session.scalars(sa.select(Application).where(
+        Application.call_id == call.id))}
+    open_reviews = [a for a in apps.values() if a.state in UNDER_REVIEW]
+    if open_reviews:
+        raise Conflict(f"尚有 {len(open_reviews)} 件申报书评审未完成，不能拟定立项名单",
+                       code="reviews_open")
+
+    errors: dict[str, str] = {}
+    chosen: list[tuple[Application, Decimal]] = []
+    for i, item in enumerate(items):
+        key = f"items[{i}]"
+        try:
+            app_id = int(item.get("application_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            errors[key] = "申报书编号无效"
+            continue
+        app = apps.get(app_id)
+        if app is None:
+            errors[key] = f"申报书 {app_id} 不属于该指南"
+            continue
+        if app.state not in DECIDABLE:
+            errors[key] = f"“{app.title}”当前状态为“{app.state.label}”，不能列入立项名单"
+            continue
+        if any(a.id == app_id for a, _ in chosen):
+            errors[key] = f"“{app.title}”重复列入"
+            continue
+        try:
+            amount = parse_wan(item.get("amount_wan", ""))
+        except FieldError as err:
+            errors[key] = f"“{app.title}”的资助金额：{err}"
+            continue
+        if amount <= 0:
+            errors[key] = f"“{app.title}”的资助金额应大于零"
+            continue
+        asked = requested_amount(app)
+        if asked > 0 and amount > asked:
+            errors[key] = (f"“{app.title}”的资助金额不能超过申请金额 {format_wan(asked)} 万元")
+            continue
+        if app.challenge is not None and amount > app.challenge.ceiling:
+            errors[key] = (f"“{app.title}”的资助金额不能超过榜单“{app.challenge.title}”的"
+                           f"经费上限 {format_wan(app.challenge.ceiling)} 万元")
+            continue
+        chosen.append((app, amount))
+    listed = {a.id for a, _ in chosen}
+    for app in apps.values():
+        if app.state is ApplicationState.shortlisted and app.id not in listed:
+            errors[f"application:{app.id}"] = f"已确定入选的“{app.title}”须列入名单"
+    for ch in call.challenges:
+        teams = sum(1 for a, _ in chosen if a.challenge_id == ch.id)
+        if teams > ch.max_teams:
+            errors[f"challenge:{ch.id}"] = (f"榜单“{ch.title}”最多立项 {ch.max_teams} 个团队，"
+                                            f"名单中有 {teams} 个")
+    if not chosen and not errors:
+        errors["items"] = "请至少列入一个拟立项项目"
+    total = sum((amount for _, amount in chosen), Decimal("0.00"))
+    if total > call.budget:
+        errors["total"] = (f"拟资助总额 {format_wan(total)} 万元超过指南预算 "
+                           f"{format_wan(call.budget)} 万元")
+    meeting_values = _meeting(meeting or {}, errors)
+    comment = (comment or "").strip()
+    if len(comment) > 2000:
+        errors["comment"] = "说明不能超过2000字"
+    if errors:
+        raise Invalid("立项建议名单有误：" + "；".join(errors.values()), details=errors)
+
+    previous = pending(call.id)
+    if previous is not None:
+        previous.state = DecisionState.returned
+        previous.decision_comment = "已由新的建议名单替代"
+    decision = FundingDecision(call_id=call.id, total=total, comment=comment,
+                               proposed_by_id=actor.id, **meeting_values)
+    decision.items = [DecisionItem(application_id=app.id, amount=amount, position=i + 1)
+                      for i, (app, amount) in enumerate(chosen)]
+    db.session.add(decision)
+    db.session.flush()
+    audit.record(call, "call", "propose_decision", actor, "officer", call.state.value,
+                 call.state.value, comment, {
+                     "decision_id": decision.id, "total": str(total),
+                     "items": [[app.id, str(amount)] for app, amount in chosen],
+                     "replaces": previous.id if previous else None}, ip)
+    return decision
+
+
+def record_meeting(decision: FundingDecision, actor: User, meeting: dict[str, Any],
+                   minutes: tuple[str, IO[bytes]] | None = None,
+                   ip: str | None = None) -> FundingDecision:
+    """三重一大: the meeting that decided a list still awaiting the leader, with its
+    minutes (纪要) uploaded as a file."""
+    if not actor.has_role("officer", "leader"):
+        raise Forbidden("只有项目主管或领导可以登记集体决策会议", code="role_not_allowed")
+    call = engine.load("call", decision.call_id, lock=True)
+    if decision.state is not DecisionState.proposed:
+        raise Conflict("该名单已不在待审定状态", code="invalid_state")
+    errors: dict[str, str] = {}
+    values = _meeting(meeting, errors)
+    for key, label in MEETING_FIELDS.items():
+        if key not in values and key not in errors:
+            errors[key] = f"请填写{label}"
+    if minutes is None and not decision.minutes_attachment_id:
+        errors["minutes"] = "请上传会议纪要（PDF 或 Word）"
+    if errors:
+        raise Invalid("会议记录不完整：" + "；".join(errors.values()), details=errors)
+    if minutes is not None:
+        row = save_upload(actor, minutes[0], minutes[1], "meeting_minutes", call_id=call.id)
+        values["minutes_attachment_id"] = row.id
+    for key, value in values.items():
+        setattr(decision, key, value)
+    audit.record(call, "call", "record_meeting", actor, "officer" if actor.has_role(
+        "officer") else "leader", call.state.value, call.state.value, "", {
+        "decision_id": decision.id, **{k: str(v) for k, v in values.items()}}, ip)
+    return decision
+
+
+def approve(decision: FundingDecision, actor: User, comment: str = "",
+            ip: str | None = None) -> FundingDecision:
+    """The leader approves the list: the call is decided, every listed application is
+    shortlisted with its amount, the other reviewed ones are not funded."""
+    call = engine.load("call", decision.call_id, lock=True)
+    if decision.state is not DecisionState.proposed:
+        raise Conflict(f"该名单{decision.state.label}，不能再审定", code="invalid_state")
+    engine.fire(call, "decide", actor, comment=comment, ip=ip,
+                data={"decision_id": decision.id, "total": str(decision.total)})
+    listed = {item.application_id: item for item in decision.items}
+    others = db.session.scalars(sa.select(Application.id).where(
+        Application.call_id == call.id, Application.state == ApplicationState.reviewed,
+        Application.id.not_in(list(listed))))
+    for item in decision.items:
+        app = engine.load("application", item.application_id, lock=True)
+        if app.state is ApplicationState.reviewed:
+            engine.fire(app, "shortlist", actor, comment=f"立项名单第{item.position}项", ip=ip,
+                        data={"amount": str(item.amount), "decision_id": decision.id})
+        elif app.state is ApplicationState.shortlisted:
+            app.granted_amount = item.amount
+        else:
+            raise Conflict(f"“{app.title}”当前状态为“{app.state.label}”，名单需重拟",
+                           code="invalid_state")
+    for app_id in list(others):
+        app = engine.load("application", app_id, lock=True)
+        engine.fire(app, "decline_funding", actor, comment="未列入立项名单", ip=ip,
+                    data={"decision_id": decision.id})
+    decision.state = DecisionState.approved
+    decision.decided_by_id = actor.id
+    decision.decided_at = utcnow()
+    decision.decision_comment = (comment or "").strip()
+    return decision
+
+
+def send_back(decision: FundingDecision, actor: User, comment: str,
+              ip: str | None = None) -> FundingDecision:
+    """The leader returns the list to the officer, with the reason."""
+    if not actor.has_role("leader"):
+        raise Forbidden("只有领导可以退回立项建议名单", code="role_not_allowed")
+    call = engine.load("call", decision.call_id, lock=True)
+    if decision.state is not DecisionState.proposed:
+        raise Conflict(f"该名单{decision.state.label}，不能退回", code="invalid_state")
+    comment = (comment or "").strip()
+    if len(comment) < 2:
+        raise Invalid("请填写退回理由", details={"comment": "必填"})
+    decision.state = DecisionState.returned
+    decision.decided_by_id = actor.id
+    decision.decided_at = utcnow()
+    decision.decision_comment = comment[:2000]
+    audit.record(call, "call", "return_decision", actor, "leader", call.state.value,
+                 call.state.value, comment, {"decision_id": decision.id}, ip)
+    return decision
+
+
+def shortlisted(call: Call) -> int:
+    """How many of the call's projects wait to go on public notice."""
+    return db.session.scalar(sa.select(sa.func.count(Application.id)).where(
+        Application.call_id == call.id,
+        Application.state == ApplicationState.shortlisted)) or 0
+
+
+@dataclass
+class NoticeReport:
+    done: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+def open_notices(call: Call, actor: User, ip: str | None = None) -> NoticeReport:
+    """Put every shortlisted application of the call on public notice, each in its own
+    savepoint (one refused leaves the others done)."""
+    ids = list(db.session.scalars(sa.select(Application.id).where(
+        Application.call_id == call.id, Application.state == ApplicationState.shortlisted)
+        .order_by(Application.id)))
+    if not ids:
+        raise NotFound("该指南没有待公示的拟立项项目")
+    report = NoticeReport()
+    for app_id in ids:
+        savepoint = db.session.begin_nested()
+        try:
+            engine.fire(engine.load("application", app_id, lock=True), "open_notice", actor,
+                        ip=ip)
+            savepoint.commit()
+            report.done += 1
+        except ServiceError as err:
+            savepoint.rollback()
+            report.refused.append((app_id, err.message))
+    return report

@@ -1,0 +1,352 @@
+"""Demo data for the embedded default (``flask --app workflow seed --demo``).
+
+Three calls: a 包干制 call open for applications, a 揭榜挂帅 call with two challenges, and
+a 包干制 call whose deadline has passed and whose four applications the demo experts have
+scored, ready for the 立项决策 (the list above the funding line reaches the 三重一大
+threshold, so the leader needs the meeting recorded first).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from stdnum.cn import uscc
+
+from forms.commitments import commitment_fingerprint
+from states import ApplicationState, CallState
+from workflow.accounts import operations as accounts
+from workflow.accounts.models import ExpertProfile, Organization, User
+from workflow.applying import operations as applications
+from workflow.applying.models import Application, ApplicationRound
+from workflow.calls import operations as calls
+from workflow.calls.models import Call, Challenge, Scheme
+from workflow.core import audit, engine
+from workflow.core.models import db, utcnow
+from workflow.review import operations as reviews
+from workflow.review.models import ReviewAssignment
+from workflow.timeutil import SHANGHAI, shanghai
+
+# Printed by `make run`; only ever used for the embedded demo database.
+DEMO_PASSWORD = "kjflow-Demo-2026"  # noqa: S105
+
+
+def _uscc(base17: str) -> str:
+    return base17 + uscc.calc_check_digit(base17)
+
+
+ORGS = [
+    ("赣南科技大学", _uscc("12360700491234567"), "university"),
+    ("赣州稀土新材料有限公司", _uscc("91360700MA35A0001"), "enterprise"),
+    ("赣州市农业科学研究院", _uscc("12360700491234589"), "institute"),
+    ("赣州市科学技术局", _uscc("11360700014000001"), "government"),
+]
+UNIV, ENTERPRISE, INSTITUTE, BUREAU = (o[1] for o in ORGS)
+
+# username, name, roles, organisation, what the login is for
+USERS: list[tuple[str, str, list[str], str | None, str]] = [
+    ("officer", "张科长", ["officer"], BUREAU, "项目主管：发布指南、形式审查"),
+    ("researcher1", "李明", ["applicant"], UNIV, "申报人（赣南科技大学）"),
+    ("researcher2", "王芳", ["applicant"], INSTITUTE, "申报人（市农科院）"),
+    ("researcher3", "郭伟", ["applicant"], ENTERPRISE, "申报人（稀土新材料公司）"),
+    ("researcher4", "邓丽", ["applicant"], INSTITUTE, "申报人（市农科院）"),
+    ("unitadmin", "赵主任", ["org_admin"], UNIV, "单位管理员（赣南科技大学）"),
+    ("recommender", "钱处长", ["recommender"], BUREAU, "主管部门推荐"),
+    ("leader", "孙局长", ["leader"], BUREAU, "分管领导：决策"),
+    ("finance1", "周会计", ["finance"], BUREAU, "财务：制单"),
+    ("finance2", "吴出纳", ["finance"], BUREAU, "财务：审核与拨付"),
+    ("demand", "郑总工", ["demand"], ENTERPRISE, "发榜方（稀土新材料公司）"),
+    ("auditor", "冯审计", ["auditor"], BUREAU, "审计：只读全部记录"),
+    ("admin", "陈管理员", ["admin"], BUREAU, "系统管理员"),
+]
+EXPERTS: list[tuple[str, str, str, list[str], list[str]]] = [
+    ("expert1", "刘教授", UNIV, ["TF"], ["稀土", "永磁材料", "冶金"]),
+    ("expert2", "陈研究员", INSTITUTE, ["S1"], ["脐橙", "病虫害", "育种"]),
+    ("expert3", "杨高工", ENTERPRISE, ["TF", "TG"], ["稀土分离", "萃取", "环保"]),
+    ("expert4", "黄教授", UNIV, ["TP"], ["人工智能", "图像识别", "软件"]),
+    ("expert5", "林研究员", INSTITUTE, ["S6", "S1"], ["林业", "生态", "油茶"]),
+    ("expert6", "何高工", BUREAU, ["TM"], ["电机", "新能源汽车", "永磁"]),
+]
+
+BAOGAN_FORM: list[dict[str, Any]] = [
+    {"name": "summary", "label": "项目摘要", "type": "longtext", "required": True, "max": 2000},
+    {"name": "amount", "label": "申请经费（万元）", "type": "money", "required": True,
+     "max": 100},
+    {"name": "team", "label": "项目团队", "type": "persons", "max_rows": 10},
+    {"name": "proposal", "label": "申报书正文", "type": "file"},
+]
+CHECKLIST = ["申报单位具有独立法人资格", "项目负责人符合限项要求", "附件齐全、签章完整",
+             "申请经费未超过指南上限"]
+RUBRIC: list[dict[str, Any]] = [
+    {"name": "innovation", "label": "创新性", "weight": 30, "max": 100},
+    {"name": "feasibility", "label": "可行性", "weight": 30, "max": 100},
+    {"name": "team", "label": "团队基础", "weight": 20, "max": 100},
+    {"name": "benefit", "label": "预期效益", "weight": 20, "max": 100},
+]
+BAOGAN_TRANCHES = [{"label": "合同签订后拨付", "percent": 70, "condition": "contract"},
+                   {"label": "验收通过后拨付", "percent": 30, "condition": "acceptance"}]
+
+# The call under review: its title (after the year), budget and 三重一大 threshold in
+# yuan. The four requests below add up to the budget; the three best fill it exactly
+# (150 万元), which reaches the threshold, so approving them needs the meeting.
+REVIEWING_TITLE = "市重点研发计划项目（包干制·集中评审）"
+REVIEWING_BUDGET = Decimal("1500000.00")
+REVIEWING_THRESHOLD = Decimal("1000000.00")
+# title, principal investigator, 申请经费（万元）, summary, and per expert (in the order
+# they were assigned): 创新性, 可行性, 团队基础, 预期效益 and the comment. Best first.
+REVIEWED: list[tuple[str, str, str, str, list[tuple[tuple[int, int, int, int], str]]]] = [
+    ("离子型稀土绿色高效萃取分离新工艺研究", "researcher1", "60",
+     "针对离子型稀土萃取分离流程长、氨氮排放高的问题，研究无氨皂化萃取体系与连续逆流工艺，"
+     "建成百吨级示范线，分离能耗降低20%以上。",
+     [((92, 88, 90, 85), "选题紧扣我市稀土产业需求，无氨皂化路线创新性突出，示范线方案可行。"),
+      ((88, 90, 85, 88), "研究基础扎实，技术指标明确可考核，建议补充萃取剂损耗的经济性分析。"),
+      ((90, 86, 88, 90), "团队长期从事稀土分离研究，前期成果丰富，预期环境效益和经济效益显著。")]),
+    ("赣南脐橙黄龙病绿色防控关键技术集成与示范", "researcher2", "50",
+     "集成木虱精准监测、健康种苗繁育和生物防治技术，在三个主产县建立绿色防控示范园，"
+     "形成可推广的黄龙病综合防控技术规程。",
+     [((85, 84, 86, 80), "黄龙病防控是脐橙产业的关键问题，技术集成路线合理，示范点布局恰当。"),
+      ((82, 86, 80, 84), "方案可操作性强，建议明确示范园面积与防控效果的量化考核指标和方法。"),
+      ((86, 82, 84, 85), "团队在柑橘病虫害领域积累较多，集成示范对产业有较好的带动作用。")]),
+    ("高丰度稀土永磁材料晶界调控技术开发", "researcher3", "40",
+     "以镧铈等高丰度稀土部分替代镨钕，研究晶界扩散与晶界相调控方法，开发低成本高性能"
+     "烧结钕铁硼磁体并实现小批量试制。",
+     [((80, 78, 82, 80), "高丰度稀土平衡利用有现实意义，技术路线可行，但创新点需进一步凝练。"),
+      ((78, 80, 76, 82), "企业有中试条件，产业化前景较好，建议加强与高校在机理研究上的合作。"),
+      ((82, 76, 80, 78), "指标设置基本合理，磁性能目标偏保守，建议对标国内先进水平再作调整。")]),
+    ("油茶良种高效栽培与低产林改造技术研究", "researcher4", "45",
+     "筛选适宜赣南丘陵山地的油茶良种，研究水肥一体化与低产林嫁接改造技术，建立示范基地，"
+     "提高单位面积产量和茶油品质。",
+     [((76, 74, 78, 72), "油茶是我市特色产业，选题有意义，但与已有项目内容重复较多，创新性一般。"),
+      ((72, 78, 74, 76), "技术路线成熟可行，建议突出低产林改造的关键技术难点和本项目的新意。"),
+      ((78, 72, 70, 75), "示范基地条件较好，团队人员偏少，建议充实栽培与加工方面的研究力量。")]),
+]
+
+
+def seed() -> bool:
+    """Write whatever part of the demo data is missing; returns False when all of it is
+    already there (a database seeded before the call under review gets just that)."""
+    fresh = db.session.scalar(sa.select(User.id).where(User.username == "officer")) is None
+    orgs = _organizations()
+    users, added = _users(orgs)
+    if fresh:
+        _open_calls(users["officer"], orgs)
+    reviewing = _reviewing_call() is None
+    if reviewing:
+        _seed_reviewing_call(users)
+    funded = _funded_call() is None
+    if funded:
+        _seed_funded_call(users)
+    db.session.commit()
+    return fresh or added or reviewing or funded
+
+
+def _organizations() -> dict[str, Organization]:
+    orgs = {o.uscc: o for o in db.session.scalars(sa.select(Organization).where(
+        Organization.uscc.in_([code for _, code, _ in ORGS])))}
+    for i, (name, code, kind) in enumerate(ORGS):
+        if code not in orgs:
+            orgs[code] = accounts.create_organization(name, code, kind)
+        if kind != "government" and not orgs[code].bank_account:
+            orgs[code].bank_name = "中国银行赣州分行"
+            orgs[code].bank_account = f"621700{i + 1:02d}0104003456"
+    return orgs
+
+
+def _users(orgs: dict[str, Organization]) -> tuple[dict[str, User], bool]:
+    """Every demo login, created if missing; and whether any was."""
+    wanted = [u[0] for u in USERS] + [e[0] for e in EXPERTS]
+    users = {u.username: u for u in db.session.scalars(sa.select(User).where(
+        User.username.in_(wanted)))}
+    added = False
+    for username, name, roles, org, _ in USERS:
+        if username not in users:
+            users[username] = accounts.create_user(
+                username, DEMO_PASSWORD, roles, name=name, email=f"{username}@example.cn",
+                organization=orgs[org] if org else None)
+            added = True
+    for username, name, org, disciplines, keywords in EXPERTS:
+        if username not in users:
+            expert = accounts.create_user(username, DEMO_PASSWORD, ["expert"], name=name,
+                                          email=f"{username}@example.cn",
+                                          organization=orgs[org])
+            db.session.add(ExpertProfile(user=expert, title="正高级", disciplines=disciplines,
+                                         keywords=keywords, load_cap=10))
+            users[username] = expert
+            added = True
+    return users, added
+
+
+def _open_calls(officer: User, orgs: dict[str, Organization]) -> None:
+    now = utcnow()
+    year = now.year
+    baogan = Call(
+        scheme=Scheme.baogan, year=year, title=f"{year}年度市科技计划项目（包干制试点）",
+        guide="面向全市高校、科研院所和企业，支持基础研究和应用基础研究，经费实行包干制。",
+        state=CallState.published, opens_at=now - timedelta(days=7),
+        closes_at=now + timedelta(days=30), budget=Decimal("5000000.00"),
+        form_schema=BAOGAN_FORM, rubric=RUBRIC, reviewers_per_application=3,
+        checklist=CHECKLIST, tranche_plan=BAOGAN_TRANCHES,
+        collective_threshold=Decimal("1000000.00"), created_by_id=officer.id,
+    )
+    jiebang = Call(
+        scheme=Scheme.jiebang, year=year, title=f"{year}年度揭榜挂帅项目榜单（第一批）",
+        guide="聚焦稀土新材料和现代农业关键核心技术，张榜招贤，能者揭榜。",
+        state=CallState.published, opens_at=now - timedelta(days=3),
+        closes_at=now + timedelta(days=45), budget=Decimal("8000000.00"),
+        form_schema=[BAOGAN_FORM[0], BAOGAN_FORM[2], BAOGAN_FORM[3]], rubric=RUBRIC,
+        reviewers_per_application=5, checklist=CHECKLIST,
+        tranche_plan=[{"label": "按里程碑拨付", "condition": "milestone"}],
+        steps=["defence"], collective_threshold=Decimal("1000000.00"), created_by_id=officer.id,
+    )
+    jiebang.challenges = [
+        Challenge(title="高性能低重稀土永磁材料制备技术", demand_org=orgs[ENTERPRISE],
+                  description="在不降低磁性能的前提下将重稀土用量降低50%。",
+                  indicators=[{"name": "最大磁能积", "target": "≥ 50 MGOe"},
+                              {"name": "重稀土用量降低", "target": "≥ 50%"}],
+                  ceiling=Decimal("3000000.00"), duration_months=24, max_teams=2,
+                  milestone_template=[{"label": "中试样品", "percent": 40},
+                                      {"label": "小批量生产", "percent": 60}]),
+        Challenge(title="离子型稀土矿区生态修复关键技术", demand_org=orgs[ENTERPRISE],
+                  description="矿区植被覆盖率三年内恢复到70%以上。",
+                  indicators=[{"name": "植被覆盖率", "target": "≥ 70%"},
+                              {"name": "氨氮浓度", "target": "≤ 15 mg/L"}],
+                  ceiling=Decimal("2000000.00"), duration_months=36, max_teams=1,
+                  milestone_template=[{"label": "示范区建设", "percent": 50},
+                                      {"label": "效果验收", "percent": 50}]),
+    ]
+    db.session.add_all([baogan, jiebang])
+    db.session.flush()
+    for call in (baogan, jiebang):
+        fields, call.form_schema = call.form_schema, []
+        calls.set_form(call, fields)
+    for call in (baogan, jiebang):
+        audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                     comment="演示数据")
+
+
+def _reviewing_call() -> Call | None:
+    return db.session.scalar(sa.select(Call).where(Call.title.endswith(REVIEWING_TITLE)))
+
+
+def _seed_reviewing_call(users: dict[str, User]) -> Call:
+    """The call under review. What happened before the deadline (the call, each
+    submission and its formal review) is written as it stands, each row with a ``seed``
+    entry in its audit trail; the expert review then runs through the services: the
+    officer's optimal matching, each expert accepting and submitting the scores, the
+    system finishing each application's review."""
+    officer = users["officer"]
+    now = utcnow()
+    today = now.astimezone(SHANGHAI).date()
+    closed = today - timedelta(days=20)
+    closes_at = shanghai(closed.year, closed.month, closed.day, 17)
+    call = Call(
+        scheme=Scheme.baogan, year=closed.year, title=f"{closed.year}年度{REVIEWING_TITLE}",
+        guide="围绕稀土新材料、现代农业等重点产业的关键技术开展攻关，经费实行包干制。"
+              "申报已于截止日结束，现进入专家评审和立项决策。",
+        state=CallState.reviewing, opens_at=closes_at - timedelta(days=30),
+        closes_at=closes_at, budget=REVIEWING_BUDGET, form_schema=[], rubric=RUBRIC,
+        reviewers_per_application=3, checklist=CHECKLIST, tranche_plan=BAOGAN_TRANCHES,
+        collective_threshold=REVIEWING_THRESHOLD, created_by_id=officer.id,
+    )
+    db.session.add(call)
+    db.session.flush()
+    calls.set_form(call, BAOGAN_FORM)
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据：已截止受理，进入评审")
+
+    apps: list[Application] = []
+    for i, (title, username, wan, summary, _scores) in enumerate(REVIEWED):
+        pi = users[username]
+        submitted_at = closes_at - timedelta(days=len(REVIEWED) - i, hours=3 + i)
+        data: dict[str, Any] = {
+            "summary": summary, "amount": str((Decimal(wan) * 10000).quantize(Decimal("0.01"))),
+            "commitment": {"signed_by": pi.name, "user_id": pi.id,
+                           "signed_at": submitted_at.isoformat(),
+                           "text": commitment_fingerprint()},
+        }
+        app = Application(call_id=call.id, applicant_id=pi.id,
+                          organization_id=pi.organization_id, title=title,
+                          state=ApplicationState.expert_review, data=data,
+                          form_version=call.form_version, round=1, submitted_at=submitted_at)
+        db.session.add(app)
+        db.session.flush()
+        app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+        db.session.add(ApplicationRound(
+            application_id=app.id, round=1, title=title, data=dict(data),
+            submitted_at=submitted_at, checklist={item: True for item in CHECKLIST},
+            outcome="pass", outcome_comment=""))
+        audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                     comment="演示数据：按期提交，形式审查通过")
+        apps.append(app)
+
+    reviews.assign(officer, call, "optimal")
+    for app, (*_, scores) in zip(apps, REVIEWED, strict=True):
+        assigned = list(db.session.scalars(sa.select(ReviewAssignment).where(
+            ReviewAssignment.application_id == app.id).order_by(ReviewAssignment.id)))
+        if len(assigned) != len(scores):
+            raise RuntimeError(f"演示数据：“{app.title}”分配到 {len(assigned)} 位专家，"
+                               f"应为 {len(scores)} 位")
+        for review, (values, comment) in zip(assigned, scores, strict=True):
+            expert = review.expert
+            engine.fire(review, "accept", expert)
+            reviews.save_scores(expert, review, {c["name"]: str(v) for c, v in zip(
+                RUBRIC, values, strict=True)}, comment, submit=True)
+        if app.state is not ApplicationState.reviewed:
+            raise RuntimeError(f"演示数据：“{app.title}”评审未完成（{app.state.label}）")
+    return call
+
+
+FUNDED_TITLE = "市科技计划项目（包干制·已立项）"
+
+
+def _funded_call() -> Call | None:
+    return db.session.scalar(sa.select(Call).where(Call.title.endswith(FUNDED_TITLE)))
+
+
+def _seed_funded_call(users: dict[str, User]) -> Call:
+    """A call decided earlier, with one project whose notice ended: approved by the
+    system (numbers, the grant committed in the ledger, the 立项通知书 queued for the
+    worker), its task book signed, so the first tranche is due in the finance queue."""
+    officer, pi = users["officer"], users["researcher1"]
+    now = utcnow()
+    call = Call(
+        scheme=Scheme.baogan, year=now.astimezone(SHANGHAI).year,
+        title=f"{now.astimezone(SHANGHAI).year}年度{FUNDED_TITLE}",
+        guide="已完成评审、决策和公示的演示批次：立项、签订任务书、经费拨付。",
+        state=CallState.decided, opens_at=now - timedelta(days=90),
+        closes_at=now - timedelta(days=60), budget=Decimal("3000000.00"), form_schema=[],
+        rubric=RUBRIC, reviewers_per_application=3, checklist=CHECKLIST,
+        tranche_plan=BAOGAN_TRANCHES, created_by_id=officer.id)
+    db.session.add(call)
+    db.session.flush()
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据：已审定立项名单并公示")
+    title = "稀土永磁电机高效驱动控制技术研究"
+    app = Application(call_id=call.id, applicant_id=pi.id, organization_id=pi.organization_id,
+                      title=title, state=ApplicationState.public_notice,
+                      data={"summary": "面向新能源汽车的稀土永磁电机驱动控制。",
+                            "amount": "800000.00"},
+                      round=1, submitted_at=now - timedelta(days=61),
+                      granted_amount=Decimal("800000.00"),
+                      notice_started_at=now - timedelta(days=8),
+                      notice_ends_at=now - timedelta(days=1))
+    db.session.add(app)
+    db.session.flush()
+    app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+    audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                 comment="演示数据：评审、立项决策完成，公示期满无异议")
+    engine.fire(app, "approve", None)
+    applications.sign_task_book(pi, app)
+    engine.fire(app, "sign_contract", officer)
+    return call
+
+
+def logins_text() -> str:
+    rows = [(u, desc) for u, _, _, _, desc in USERS]
+    rows += [(u, f"评审专家（{name}）") for u, name, _, _, _ in EXPERTS]
+    width = max(len(u) for u, _ in rows)
+    lines = [f"演示账号（密码均为 {DEMO_PASSWORD}）："]
+    lines += [f"  {u.ljust(width)}  {desc}" for u, desc in rows]
+    return "\n".join(lines)

@@ -1,0 +1,267 @@
+"""Official documents (GB/T 9704-2012 layout), rendered by the worker after commit.
+
+- 立项通知书: one per approved project (topic ``application.approve``), with the
+  project's 发文字号 taken at approval; the applicant is told with a link.
+- 立项文件: one per call, listing all its approved projects, once the last project of the
+  call has left public notice (``call.approval_file``).
+- 任务书: when the contract is signed by every party (``application.sign_contract``).
+
+Numbers are taken in the approving transaction, never here, so a task retried, run
+twice or killed midway renders the same document and never takes a second number; the
+``document`` row's unique key makes the second run find the first one's row. What is
+printed depends only on stored data (the approval's time, not the render's), so
+rendering the same version again yields the same text. Each PDF is stored by SHA-256
+and carries a QR code to the public verification page.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from forms import format_wan
+from workflow.applying.models import Application
+from workflow.calls.models import Call, Scheme
+from workflow.core import outbox
+from workflow.core.files import store
+from workflow.core.models import OutboxEvent, db
+from workflow.decisions.notices import APPROVAL_FILE
+from workflow.documents import pdf
+from workflow.documents.models import Document
+from workflow.notify import notifications
+from workflow.timeutil import SHANGHAI, local_time
+
+KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
+         "task_book": "任务书", "payment_notice": "拨付通知"}
+APPROVED_STATES = ("approved", "contracted", "in_progress", "midterm", "acceptance",
+                   "completed", "failed", "terminated")
+
+
+def doc_code(kind: str, owner: str, round_no: int) -> str:
+    """The document's public code: derived from what it is (so a re-render prints the
+    same one) and the secret key (so codes cannot be guessed)."""
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"{kind}:{owner}:{round_no}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:10]).decode()
+
+
+def format_code(code: str) -> str:
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def _letterhead(kind: str, owner: str, doc_number: str, title: str, issued: datetime,
+                round_no: int = 1) -> pdf.Letterhead:
+    code = doc_code(kind, owner, round_no)
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return pdf.Letterhead(authority=current_app.config["BUREAU_NAME"], doc_number=doc_number,
+                          title=title, issued_on=issued.astimezone(SHANGHAI).date(),
+                          verify_url=f"{base}/verify/{code}", verify_code=format_code(code))
+
+
+def _line(app: Application) -> pdf.ProjectLine:
+    return pdf.ProjectLine(project_number=app.project_number or "", title=app.title,
+                           organization=app.organization.name, leader=app.applicant.name,
+                           amount=app.granted_amount or Decimal("0.00"))
+
+
+def _store(rendered: pdf.RenderedPdf, lh: pdf.Letterhead, kind: str, round_no: int = 1,
+           **owner: int) -> Document:
+    sha = store().store(rendered.data)
+    doc = Document(kind=kind, round=round_no, sha256=sha, size=len(rendered.data),
+                   pages=rendered.pages, title=lh.title, doc_number=lh.doc_number,
+                   code=lh.verify_code.replace("-", ""), **owner)
+    db.session.add(doc)
+    db.session.flush()
+    return doc
+
+
+def _existing(kind: str, round_no: int = 1, **owner: int) -> Document | None:
+    query = sa.select(Document).where(Document.kind == kind, Document.round == round_no)
+    for column, value in owner.items():
+        query = query.where(getattr(Document, column) == value)
+    return db.session.scalar(query)
+
+
+def render_notice(app_id: int) -> Document | None:
+    """The 立项通知书 of an approved project (None when it is not approved)."""
+    found = _existing("notice", application_id=app_id)
+    if found is not None:
+        return found
+    app = db.session.get(Application, app_id)
+    if app is None or app.doc_number is None or app.approved_at is None:
+        return None
+    lh = _letterhead("notice", f"application:{app.id}", app.doc_number,
+                     f"关于“{app.title}”项目立项的通知", app.approved_at)
+    rendered = pdf.render_notice(pdf.NoticeContext(
+        letterhead=lh, project=_line(app), call_title=app.call.title,
+        scheme_label=app.call.scheme.label,
+        challenge_title=app.challenge.title if app.challenge else None,
+        approval_file_number=None))
+    doc = _store(rendered, lh, "notice", application_id=app.id)
+    notifications.send(notifications.Message(
+        app.applicant_id, "approved", "decision",
+        {"app": app, "amount": format_wan(app.granted_amount)}, f"/documents/{doc.id}"),
+        f"document:{doc.id}")
+    return doc
+
+
+def approved_projects(call: Call) -> list[Application]:
+    return list(db.session.scalars(sa.select(Application).where(
+        Application.call_id == call.id, Application.approved_at.is_not(None),
+        Application.state.in_(APPROVED_STATES)).order_by(Application.project_number)))
+
+
+def render_approval_file(call_id: int) -> Document | None:
+    """The call's 立项文件, once its 发文字号 was taken."""
+    found = _existing("approval_file", call_id=call_id)
+    if found is not None:
+        return found
+    call = db.session.get(Call, call_id)
+    if call is None or call.doc_number is None:
+        return None
+    projects = approved_projects(call)
+    issued = max((a.approved_at for a in projects if a.approved_at), default=call.created_at)
+    lh = _letterhead("approval_file", f"call:{call.id}", call.doc_number,
+                     f"关于下达{call.title}立项项目的通知", issued)
+    rendered = pdf.render_approval_file(pdf.ApprovalFileContext(
+        letterhead=lh, call_title=call.title, scheme_label=call.scheme.label, year=call.year,
+        projects=[_line(a) for a in projects]))
+    return _store(rendered, lh, "approval_file", call_id=call.id)
+
+
+def _months_after(day: date, months: int) -> date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise ValueError(day)
+
+
+def render_task_book(app_id: int) -> Document | None:
+    """The 任务书 of a contracted project, with every party's signature."""
+    found = _existing("task_book", application_id=app_id)
+    if found is not None:
+        return found
+    app = db.session.get(Application, app_id)
+    contract: dict[str, Any] = (app.data or {}).get("contract") or {} if app else {}
+    if app is None or app.approved_at is None or "signed_at" not in contract:
+        return None
+    signed = datetime.fromisoformat(contract["signed_at"])
+    lh = _letterhead("task_book", f"application:{app.id}", f"编号：{app.project_number}",
+                     f"“{app.title}”项目任务书", signed)
+    start = app.approved_at.astimezone(SHANGHAI).date()
+    milestones = [pdf.Milestone(title=str(m.get("label", "")),
+                                due=_months_after(start, int(m.get("months", 0))),
+                                amount=Decimal(str(m.get("amount", "0"))), criteria="")
+                  for m in (app.data or {}).get("milestones") or []]
+    answers = (app.data or {}).get("indicators") or {}
+    indicators = [f"{i['name']}：{answers.get(i['name']) or i.get('target', '')}"
+                  for i in (app.challenge.indicators if app.challenge else [])]
+
+    def when(key: str) -> str:
+        value = contract.get(key)
+        return local_time(datetime.fromisoformat(value)) if value else ""
+
+    signatures = [pdf.Signature(f"甲方（委托方）：{current_app.config['BUREAU_NAME']}",
+                                contract.get("bureau_signer", ""), when("signed_at"))]
+    demand = app.challenge.demand_org.name if app.challenge else None
+    if app.call.scheme is Scheme.jiebang and demand:
+        signatures.append(pdf.Signature(f"需求方（发榜方）：{demand}",
+                                        contract.get("demand_signer", ""),
+                                        when("demand_signed_at")))
+    signatures.append(pdf.Signature(f"乙方（承担方）：{app.organization.name}",
+                                    contract.get("team_signer", app.applicant.name),
+                                    when("team_signed_at")))
+    rendered = pdf.render_task_book(pdf.TaskBookContext(
+        letterhead=lh, project=_line(app), call_title=app.call.title,
+        scheme_label=app.call.scheme.label,
+        challenge_title=app.challenge.title if app.challenge else None, demand_org=demand,
+        indicators=indicators, milestones=milestones, signatures=signatures))
+    doc = _store(rendered, lh, "task_book", application_id=app.id)
+    return doc
+
+
+def render_payment_notice(tranche_id: int) -> Document | None:
+    """The 拨付通知 of a released tranche (one per tranche: its seq is the round)."""
+    from workflow.finance.models import Tranche
+    from workflow.finance.operations import capital
+
+    tranche = db.session.get(Tranche, tranche_id)
+    if tranche is None or tranche.released_at is None:
+        return None
+    app = tranche.application
+    found = _existing("payment_notice", tranche.seq, application_id=app.id)
+    if found is not None:
+        return found
+    # What was paid up to and including this tranche (stored data only: re-rendering the
+    # same tranche later prints the same figures).
+    paid = sum((t.amount for t in db.session.scalars(sa.select(Tranche).where(
+        Tranche.application_id == app.id, Tranche.released_at.is_not(None),
+        Tranche.seq <= tranche.seq))), Decimal("0.00"))
+    grant = app.granted_amount or Decimal("0.00")
+    lh = _letterhead("payment_notice", f"application:{app.id}",
+                     f"拨付凭证：{tranche.payment_ref}", f"关于拨付“{app.title}”项目经费的通知",
+                     tranche.released_at, tranche.seq)
+    rendered = pdf.render_payment_notice(pdf.PaymentNoticeContext(
+        letterhead=lh, project=_line(app), tranche_label=tranche.label, amount=tranche.amount,
+        amount_capital=capital(tranche.amount), bank_name=app.organization.bank_name,
+        bank_account=app.organization.bank_account, payment_ref=tranche.payment_ref or "",
+        released_on=tranche.released_at.astimezone(SHANGHAI).date(), disbursed_total=paid,
+        remaining=max(grant - paid, Decimal("0.00"))))
+    doc = _store(rendered, lh, "payment_notice", tranche.seq, application_id=app.id)
+    notifications.send(notifications.Message(
+        app.applicant_id, "tranche_released", "notice",
+        {"app": app, "label": tranche.label, "amount": format_wan(tranche.amount),
+         "payment_ref": tranche.payment_ref}, f"/documents/{doc.id}"), f"document:{doc.id}")
+    return doc
+
+
+@outbox.consumer("render_payment_notice", topics=("tranche.release",))
+def _paid(event: OutboxEvent) -> None:
+    render_payment_notice(event.entity_id)
+
+
+@outbox.consumer("render_notice", topics=("application.approve",))
+def _approved(event: OutboxEvent) -> None:
+    render_notice(event.entity_id)
+
+
+@outbox.consumer("render_approval_file", topics=(APPROVAL_FILE,))
+def _file(event: OutboxEvent) -> None:
+    render_approval_file(event.entity_id)
+
+
+@outbox.consumer("render_task_book", topics=("application.sign_contract",))
+def _task_book(event: OutboxEvent) -> None:
+    render_task_book(event.entity_id)
+
+
+# ---- public verification -----------------------------------------------------------------
+
+def by_code(code: str) -> Document | None:
+    clean = "".join(ch for ch in (code or "").upper() if ch.isalnum())
+    if len(clean) != 16:
+        return None
+    return db.session.scalar(sa.select(Document).where(Document.code == clean))
+
+
+def matches(doc: Document, sha256: str) -> bool:
+    return hmac.compare_digest(doc.sha256, (sha256 or "").strip().lower())
+
+
+def by_hash(sha256: str) -> Document | None:
+    value = (sha256 or "").strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        return None
+    return db.session.scalar(sa.select(Document).where(
+        Document.sha256 == value, Document.code.is_not(None)))

@@ -1,0 +1,128 @@
+"""Documents rendered by the worker with WeasyPrint, stored by SHA-256, rendered once."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import render_template
+
+from forms import format_wan
+from forms.commitments import COMMITMENT_TEXT, COMMITMENT_TITLE, PLEDGE_TEXT, PLEDGE_TITLE
+from forms.schema import to_input
+from workflow.accounts.models import User
+from workflow.applying.models import Application, ApplicationRound
+from workflow.applying.operations import attachments_of
+from workflow.calls.models import Call
+from workflow.calls.operations import form_fields
+from workflow.core import outbox
+from workflow.core.errors import NotFound
+from workflow.core.files import store
+from workflow.core.models import OutboxEvent, db
+from workflow.documents.models import Document
+from workflow.documents.pdf import html_to_pdf
+from workflow.timeutil import local_time
+
+log = logging.getLogger(__name__)
+
+ROUND_SUBMITTED = "application.round_submitted"
+
+
+def shown_values(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
+    """The application's answers as a person reads them (money in 万元, choices by label)."""
+    typed = to_input(fields, data)
+    out: dict[str, str] = {}
+    for f in fields:
+        value = typed.get(f["name"])
+        if value in (None, "", [], {}):
+            out[f["name"]] = "（未填写）"
+        elif f["type"] == "money":
+            out[f["name"]] = f"{format_wan(Decimal(str(data[f['name']])))} 万元"
+        elif f["type"] in ("choice", "multichoice"):
+            labels = {o["value"]: o["label"] for o in f.get("options", [])}
+            values = value if isinstance(value, list) else [value]
+            out[f["name"]] = "、".join(labels.get(v, str(v)) for v in values)
+        elif f["type"] == "persons":
+            people = [p for p in value if isinstance(p, dict)]
+            out[f["name"]] = "；".join(
+                f"{p.get('name', '')}（{'，'.join(x for x in (p.get('org'), p.get('role')) if x)}）"
+                for p in people)
+        elif f["type"] == "org" and isinstance(value, dict):
+            out[f["name"]] = f"{value.get('name', '')}（{value.get('uscc', '')}）"
+        else:
+            out[f["name"]] = str(value)
+    return out
+
+
+def render_application(app_id: int, round_no: int) -> Document | None:
+    """The archival PDF of what was submitted in ``round_no``; None if there is none."""
+    existing = db.session.scalar(sa.select(Document).where(
+        Document.application_id == app_id, Document.kind == "application",
+        Document.round == round_no))
+    if existing is not None:
+        return existing
+    app = db.session.get(Application, app_id)
+    sent = db.session.scalar(sa.select(ApplicationRound).where(
+        ApplicationRound.application_id == app_id, ApplicationRound.round == round_no))
+    if app is None or sent is None:
+        return None
+    fields = form_fields(app.call, app.form_version)
+    baogan = app.challenge_id is None
+    html = render_template(
+        "documents/application.html", app=app, round=sent, fields=fields,
+        shown=shown_values(fields, sent.data), submitted_at=local_time(sent.submitted_at),
+        attachments=attachments_of(app),
+        signature=sent.data.get("commitment" if baogan else "pledge"),
+        signature_title=COMMITMENT_TITLE if baogan else PLEDGE_TITLE,
+        signature_text=COMMITMENT_TEXT if baogan else PLEDGE_TEXT,
+    )
+    rendered = html_to_pdf(html)
+    sha = store().store(rendered.data)
+    doc = Document(application_id=app_id, kind="application", round=round_no, sha256=sha,
+                   size=len(rendered.data), pages=rendered.pages)
+    db.session.add(doc)
+    db.session.flush()
+    return doc
+
+
+@outbox.consumer("render_application", topics=(ROUND_SUBMITTED,))
+def _render_submitted(event: OutboxEvent) -> None:
+    render_application(event.entity_id, int(event.payload["round"]))
+
+
+def documents_of(app: Application) -> list[Document]:
+    return list(db.session.scalars(sa.select(Document).where(
+        Document.application_id == app.id).order_by(Document.id)))
+
+
+def call_documents(call: Call) -> list[Document]:
+    return list(db.session.scalars(sa.select(Document).where(
+        Document.call_id == call.id).order_by(Document.id)))
+
+
+def readable(user: User, doc_id: int) -> Document:
+    """The document, if ``user`` may read it (else not found)."""
+    from workflow.visibility import can_view
+
+    doc = db.session.get(Document, doc_id)
+    if doc is None or not can_view(user, doc):
+        raise NotFound("文件不存在")
+    return doc
+
+
+def download_name(doc: Document) -> str:
+    from workflow.documents.official import KINDS
+
+    label = KINDS.get(doc.kind, doc.kind)
+    if doc.kind == "application":
+        return f"{label}-{doc.application_id}-第{doc.round}次.pdf"
+    return f"{label}-{doc.doc_number or doc.id}.pdf"
+
+
+def send_document(doc: Document) -> Any:
+    from flask import send_file
+
+    return send_file(store().path(doc.sha256), mimetype="application/pdf",
+                     as_attachment=True, download_name=download_name(doc))

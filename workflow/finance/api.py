@@ -1,0 +1,168 @@
+"""``/api/v1``: tranches, the budget ledger and its reconciliation, milestones and the
+final acceptance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, jsonify, request
+
+from forms import format_wan
+from states import TRANCHE, TrancheState
+from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.api.openapi import document
+from workflow.applying.api import _visible
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core.errors import Invalid, NotFound
+from workflow.core.models import db
+from workflow.finance import ledger
+from workflow.finance import operations as finance
+from workflow.finance.models import LedgerEntry, Milestone, Tranche
+from workflow.visibility import applications_query, can_view_application
+
+MONEY_READERS = ("finance", "officer", "leader", "auditor")
+
+
+def entry_json(e: LedgerEntry) -> dict[str, Any]:
+    return {"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind.value, "kind_label":
+            e.kind.label, "amount_wan": format_wan(e.amount),
+            "application_id": e.application_id, "tranche_id": e.tranche_id, "ref": e.ref,
+            "memo": e.memo, "available_after_wan": format_wan(e.available_after),
+            "committed_after_wan": format_wan(e.committed_after),
+            "disbursed_after_wan": format_wan(e.disbursed_after)}
+
+
+def milestone_json(m: Milestone) -> dict[str, Any]:
+    return {"id": m.id, "seq": m.seq, "label": m.label, "amount_wan": format_wan(m.amount),
+            "due_on": m.due_on.isoformat(), "state": m.state.value,
+            "state_label": m.state.label, "report": m.report,
+            "demand_verdict": m.demand_verdict, "officer_verdict": m.officer_verdict,
+            "rejections": m.rejections}
+
+
+@api_bp.get("/v1/tranches")
+@document("拨付批次（财务、主管：全部；承担单位：本单位）",
+          params={"state": "按状态筛选，如 due"}, responses={200: "列表", 422: "状态无效"})
+@token_required
+def list_tranches() -> Response:
+    user = current_api_user()
+    query = sa.select(Tranche).order_by(Tranche.id)
+    state = request.args.get("state")
+    if state:
+        try:
+            query = query.where(Tranche.state == TRANCHE.state_of(state))
+        except ValueError as err:
+            raise Invalid("state 无效", details={"state": "可选："
+                          + "、".join(s.value for s in TrancheState)}) from err
+    if not user.has_role(*MONEY_READERS):
+        visible = applications_query(user).with_only_columns(Application.id)
+        query = query.where(Tranche.application_id.in_(visible))
+    return jsonify({"items": [finance.tranche_json(t)
+                              for t in db.session.scalars(query.limit(1000))]})
+
+
+@api_bp.get("/v1/budgets/<int:call_id>/ledger")
+@document("指南预算台账（分录及余额、对账结果）", responses={200: "台账", 404: "不存在或无权查看"})
+@token_required
+def budget_ledger(call_id: int) -> Response:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_api_user().has_role(*MONEY_READERS):
+        raise NotFound("预算不存在")
+    rec = ledger.reconcile(call_id=call.id)
+    return jsonify({"call_id": call.id, "budget_wan": format_wan(call.budget),
+                    "entries": [entry_json(e) for e in ledger.entries(call.id)],
+                    "reconciliation": ledger.reconciliation_json(rec)["calls"][0]})
+
+
+@api_bp.get("/v1/finance/reconciliation")
+@document("预算对账报告（按年度）", params={"year": "年度，如 2026"},
+          responses={200: "对账报告", 404: "无权查看"})
+@token_required
+def reconciliation() -> Response:
+    if not current_api_user().has_role(*MONEY_READERS):
+        raise NotFound("不存在")
+    raw = request.args.get("year", "")
+    year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    if raw and year is None:
+        raise Invalid("year 无效", details={"year": "应为 2000 至 2100 的年份"})
+    return jsonify(ledger.reconciliation_json(ledger.reconcile(year=year)))
+
+
+@api_bp.get("/v1/applications/<int:app_id>/milestones")
+@document("项目的里程碑", responses={200: "列表", 404: "不存在或无权查看"})
+@token_required
+def list_milestones(app_id: int) -> Response:
+    return jsonify({"items": [milestone_json(m) for m in finance.milestones_of(
+        _visible(app_id))]})
+
+
+def _milestone(milestone_id: int) -> Milestone:
+    m = db.session.get(Milestone, milestone_id)
+    app = db.session.get(Application, m.application_id) if m else None
+    if m is None or app is None or not can_view_application(current_api_user(), app):
+        raise NotFound("里程碑不存在")
+    return m
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise Invalid(f"{key} 应为字符串", details={key: "应为字符串"})
+    return value
+
+
+@api_bp.post("/v1/milestones/<int:milestone_id>/report")
+@document("项目团队提交里程碑完成情况", body={"report": "string"},
+          responses={200: "已提交", 403: "不是项目负责人", 409: "状态不符", 422: "内容有误"})
+@token_required
+def report_milestone(milestone_id: int) -> Response:
+    _milestone(milestone_id)
+    body = json_body()
+    m = finance.report_milestone(current_api_user(), milestone_id, _text(body, "report"),
+                                 ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(milestone_json(m))
+
+
+@api_bp.post("/v1/milestones/<int:milestone_id>/verdict")
+@document("发榜方或项目主管验收里程碑", body={"verdict": "pass | fail", "opinion": "string"},
+          responses={200: "已记录", 403: "不是验收方", 409: "不在待验收状态", 422: "内容有误"})
+@token_required
+def judge_milestone(milestone_id: int) -> Response:
+    _milestone(milestone_id)
+    body = json_body()
+    m = finance.judge_milestone(current_api_user(), milestone_id, _text(body, "verdict"),
+                                _text(body, "opinion"), request.remote_addr)
+    db.session.commit()
+    return jsonify(milestone_json(m))
+
+
+@api_bp.post("/v1/applications/<int:app_id>/final-report")
+@document("提交结题材料并申请验收",
+          body={"report": "string", "surplus_wan": "string（包干制结余）"},
+          responses={200: "已提交", 403: "不是项目负责人", 409: "状态不符", 422: "内容有误"})
+@token_required
+def final_report(app_id: int) -> Response:
+    app = _visible(app_id)
+    body = json_body()
+    finance.submit_final_report(current_api_user(), app, _text(body, "report"),
+                                _text(body, "surplus_wan"), ip=request.remote_addr)
+    db.session.commit()
+    return jsonify({"id": app.id, "state": app.state.value})
+
+
+@api_bp.post("/v1/applications/<int:app_id>/demand-acceptance")
+@document("发榜方录入结题验收意见（揭榜挂帅）",
+          body={"verdict": "pass | fail", "opinion": "string"},
+          responses={200: "已记录", 403: "不是本榜单发榜方", 409: "不在验收阶段"})
+@token_required
+def demand_acceptance(app_id: int) -> Response:
+    app = _visible(app_id)
+    body = json_body()
+    finance.record_demand_acceptance(current_api_user(), app, _text(body, "verdict"),
+                                     _text(body, "opinion"), request.remote_addr)
+    db.session.commit()
+    return jsonify({"id": app.id, "state": app.state.value,
+                    "demand_acceptance": app.data.get("demand_acceptance")})

@@ -1,0 +1,233 @@
+"""Each call's budget as an append-only ledger.
+
+An entry is appended under the call's row lock: it reads the balances after the last
+entry, applies its own kind, and stores the balances after it, which the database
+checks (never below zero) and the reconciliation report recomputes from the entries
+alone. A tranche's disbursement (and its release of commitment) can be entered once.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from forms import format_wan
+from workflow.accounts.models import User
+from workflow.calls.models import Call
+from workflow.core import engine
+from workflow.core.errors import Conflict
+from workflow.core.models import db
+from workflow.finance.models import EntryKind, LedgerEntry
+
+ZERO = Decimal("0.00")
+K = EntryKind
+# What each kind does to (available, committed, disbursed).
+EFFECT: dict[EntryKind, tuple[int, int, int]] = {
+    K.allocation: (1, 0, 0),
+    K.commitment: (-1, 1, 0),
+    K.disbursement: (0, -1, 1),
+    K.decommitment: (1, -1, 0),
+    K.recovery: (1, 0, -1),
+    K.surplus: (0, 0, 0),  # the project keeps it: recorded, the budget is unchanged
+}
+SHORT = {0: "可用余额", 1: "已承诺金额", 2: "已拨付金额"}
+
+
+@dataclass(frozen=True)
+class Balances:
+    available: Decimal = ZERO
+    committed: Decimal = ZERO
+    disbursed: Decimal = ZERO
+
+    def after(self, kind: EntryKind, amount: Decimal) -> Balances:
+        da, dc, dd = EFFECT[kind]
+        return Balances(self.available + da * amount, self.committed + dc * amount,
+                        self.disbursed + dd * amount)
+
+    def as_tuple(self) -> tuple[Decimal, Decimal, Decimal]:
+        return self.available, self.committed, self.disbursed
+
+
+def last_entry(call_id: int) -> LedgerEntry | None:
+    return db.session.scalar(sa.select(LedgerEntry).where(LedgerEntry.call_id == call_id)
+                             .order_by(LedgerEntry.seq.desc()).limit(1))
+
+
+def balances(call_id: int) -> Balances:
+    last = last_entry(call_id)
+    if last is None:
+        return Balances()
+    return Balances(last.available_after, last.committed_after, last.disbursed_after)
+
+
+def post(call_id: int, kind: EntryKind, amount: Decimal, *, application_id: int | None = None,
+         tranche_id: int | None = None, actor: User | None = None, ref: str = "",
+         memo: str = "") -> LedgerEntry:
+    """Append an entry to the call's ledger (allocating the budget first if this is the
+    call's first entry). Refuses what would take a balance below zero."""
+    call: Call = engine.load("call", call_id, lock=True)
+    last = last_entry(call.id)
+    if last is None and kind is not K.allocation and call.budget > 0:
+        last = _append(call.id, None, K.allocation, call.budget, None, None, actor, "",
+                       "指南预算下达")
+    if amount <= 0:
+        raise Conflict("金额应大于零", code="amount_not_positive")
+    return _append(call.id, last, kind, amount, application_id, tranche_id, actor, ref, memo)
+
+
+def _append(call_id: int, last: LedgerEntry | None, kind: EntryKind, amount: Decimal,
+            application_id: int | None, tranche_id: int | None, actor: User | None,
+            ref: str, memo: str) -> LedgerEntry:
+    before = Balances() if last is None else Balances(
+        last.available_after, last.committed_after, last.disbursed_after)
+    after = before.after(kind, amount)
+    for i, value in enumerate(after.as_tuple()):
+        if value < 0:
+            raise Conflict(f"{kind.label} {format_wan(amount)} 万元后{SHORT[i]}将为负数"
+                           f"（当前{SHORT[i]} {format_wan(before.as_tuple()[i])} 万元），"
+                           "操作未执行", code="ledger_negative")
+    entry = LedgerEntry(call_id=call_id, seq=(last.seq if last else 0) + 1, kind=kind,
+                        amount=amount, application_id=application_id, tranche_id=tranche_id,
+                        actor_id=actor.id if actor else None, ref=ref[:100], memo=memo[:300],
+                        available_after=after.available, committed_after=after.committed,
+                        disbursed_after=after.disbursed)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def entries(call_id: int, limit: int | None = None) -> list[LedgerEntry]:
+    query = sa.select(LedgerEntry).where(LedgerEntry.call_id == call_id).order_by(
+        LedgerEntry.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+# ---- reconciliation ----------------------------------------------------------------------
+
+@dataclass
+class CallReconciliation:
+    call_id: int
+    title: str
+    year: int
+    budget: Decimal
+    totals: dict[EntryKind, Decimal]
+    entries: int
+    derived: Balances
+    recorded: Balances
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class Reconciliation:
+    calls: list[CallReconciliation]
+    year: int | None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.calls)
+
+    def total(self, kind: EntryKind) -> Decimal:
+        return sum((c.totals.get(kind, ZERO) for c in self.calls), ZERO)
+
+
+def reconcile(year: int | None = None, call_id: int | None = None) -> Reconciliation:
+    """Balances derived from the entries alone (one aggregate query), compared with the
+    balances each call's last entry recorded, and with the call's budget."""
+    calls = sa.select(Call.id, Call.title, Call.year, Call.budget)
+    if year is not None:
+        calls = calls.where(Call.year == year)
+    if call_id is not None:
+        calls = calls.where(Call.id == call_id)
+    rows = {r.id: r for r in db.session.execute(calls)}
+    totals: dict[int, dict[EntryKind, Decimal]] = defaultdict(dict)
+    counts: dict[int, int] = defaultdict(int)
+    sums = sa.select(LedgerEntry.call_id, LedgerEntry.kind,
+                     sa.func.sum(LedgerEntry.amount), sa.func.count(LedgerEntry.id)).group_by(
+        LedgerEntry.call_id, LedgerEntry.kind)
+    if year is not None or call_id is not None:
+        sums = sums.where(LedgerEntry.call_id.in_(list(rows)))
+    for cid, kind, total, n in db.session.execute(sums):
+        if cid in rows:
+            totals[cid][kind] = Decimal(total)
+            counts[cid] += n
+    last_seq = sa.select(LedgerEntry.call_id, sa.func.max(LedgerEntry.seq).label("seq")) \
+        .group_by(LedgerEntry.call_id).subquery()
+    recorded = {e.call_id: e for e in db.session.scalars(sa.select(LedgerEntry).join(
+        last_seq, sa.and_(LedgerEntry.call_id == last_seq.c.call_id,
+                          LedgerEntry.seq == last_seq.c.seq)).where(
+        LedgerEntry.call_id.in_(list(rows))))}
+    out: list[CallReconciliation] = []
+    for cid, row in sorted(rows.items()):
+        t = totals.get(cid, {})
+        derived = Balances()
+        for kind, amount in t.items():
+            derived = derived.after(kind, amount)
+        last = recorded.get(cid)
+        stored = Balances() if last is None else Balances(
+            last.available_after, last.committed_after, last.disbursed_after)
+        rec = CallReconciliation(cid, row.title, row.year, row.budget, t, counts.get(cid, 0),
+                                 derived, stored)
+        if derived != stored:
+            rec.problems.append("分录汇总的余额与账面余额不一致")
+        if last is not None and last.seq != counts[cid]:
+            rec.problems.append(f"分录序号不连续（{counts[cid]} 条，末条序号 {last.seq}）")
+        if t and t.get(K.allocation, ZERO) != row.budget:
+            rec.problems.append("预算下达金额与指南预算不一致")
+        out.append(rec)
+    return Reconciliation(out, year)
+
+
+COLUMNS = ("序号", "时间", "类型", "金额（万元）", "项目", "拨付批次", "凭证/文号", "说明",
+           "可用余额（万元）", "已承诺（万元）", "已拨付（万元）")
+
+
+def ledger_xlsx(call: Call) -> bytes:
+    """The call's ledger as an Excel workbook: every entry, then the reconciliation."""
+    from openpyxl import Workbook
+
+    from workflow.timeutil import local_time
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "预算台账"
+    sheet.append([f"{call.title}（{call.year}年度）预算台账"])
+    sheet.append(list(COLUMNS))
+    for e in entries(call.id):
+        sheet.append([e.seq, local_time(e.at), e.kind.label, float(Decimal(format_wan(
+            e.amount))), e.application_id or "", e.tranche_id or "", e.ref, e.memo,
+            float(Decimal(format_wan(e.available_after))),
+            float(Decimal(format_wan(e.committed_after))),
+            float(Decimal(format_wan(e.disbursed_after)))])
+    rec = reconcile(call_id=call.id).calls[0]
+    summary = book.create_sheet("对账")
+    summary.append(["项目", "万元"])
+    summary.append(["指南预算", float(Decimal(format_wan(rec.budget)))])
+    for kind in EntryKind:
+        summary.append([kind.label, float(Decimal(format_wan(rec.totals.get(kind, ZERO))))])
+    summary.append(["可用余额", float(Decimal(format_wan(rec.derived.available)))])
+    summary.append(["对账结果", "一致" if rec.ok else "；".join(rec.problems)])
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def reconciliation_json(rec: Reconciliation) -> dict[str, Any]:
+    return {"year": rec.year, "ok": rec.ok, "calls": [{
+        "call_id": c.call_id, "title": c.title, "year": c.year,
+        "budget_wan": format_wan(c.budget), "entries": c.entries,
+        "totals_wan": {k.value: format_wan(v) for k, v in c.totals.items()},
+        "available_wan": format_wan(c.derived.available),
+        "committed_wan": format_wan(c.derived.committed),
+        "disbursed_wan": format_wan(c.derived.disbursed), "ok": c.ok,
+        "problems": c.problems} for c in rec.calls]}

@@ -1,0 +1,8 @@
+"""The finance models."""
+
+from workflow.finance.models.ledger import EntryKind, LedgerEntry, Milestone, MilestoneState
+from workflow.finance.models.tranche import Tranche
+
+__all__ = [
+    "EntryKind", "LedgerEntry", "Milestone", "MilestoneState", "Tranche",
+]

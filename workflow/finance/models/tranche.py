@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from states import TrancheState
+from workflow.core.models.base import (
+    AuditedMixin,
+    Base,
+    Money,
+    TimestampMixin,
+    UTCDateTime,
+    state_column,
+)
+
+if TYPE_CHECKING:
+    from workflow.applying.models import Application
+
+
+class Tranche(AuditedMixin, TimestampMixin, Base):
+    """拨付批次: one payment of a project's grant."""
+
+    __tablename__ = "tranche"
+    __table_args__ = (
+        sa.UniqueConstraint("application_id", "seq"),
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.CheckConstraint(
+            "condition IN ('contract', 'milestone', 'acceptance')", name="condition_known"),
+        # A released tranche carries its payment reference and time, and only then.
+        sa.CheckConstraint(
+            "(state = 'released') = (released_at IS NOT NULL AND payment_ref IS NOT NULL)",
+            name="released_has_reference"),
+        sa.CheckConstraint(
+            "approved_by_id IS NULL OR approved_by_id <> prepared_by_id",
+            name="checker_is_not_maker"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    label: Mapped[str] = mapped_column(sa.String(100))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    condition: Mapped[str] = mapped_column(sa.String(20))
+    milestone_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    milestone_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("milestone.id", ondelete="SET NULL"))
+    state: Mapped[TrancheState] = mapped_column(
+        state_column(TrancheState, "tranche_state"), default=TrancheState.planned, index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    prepared_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    decision_ref: Mapped[str | None] = mapped_column(sa.String(100))  # 三重一大 record
+    payment_ref: Mapped[str | None] = mapped_column(sa.String(100))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    application: Mapped[Application] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

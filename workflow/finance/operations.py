@@ -1,0 +1,446 @@
+"""Tranches, milestones and final acceptance: the money side, on the engine's one path.
+
+A signed contract plans the tranches from the call's plan (包干制: shares of the grant
+on contract and on acceptance; 揭榜挂帅: one per milestone of the task book); a tranche
+becomes due when its condition holds; finance prepares it (maker), a second finance
+user approves it (checker), and it is released with the payment reference. Every
+change of money is a ledger entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import IO, Any
+
+import cn2an
+import sqlalchemy as sa
+
+from forms import format_wan, parse_wan
+from forms.validators import FieldError
+from states import ApplicationState, TrancheState
+from workflow.accounts.models import Organization, User
+from workflow.applying.models import Application
+from workflow.calls.models import Scheme
+from workflow.core import engine, outbox
+from workflow.core.engine import FireResult, follow_up
+from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.core.models import db, utcnow
+from workflow.finance import ledger
+from workflow.finance.models import EntryKind, Milestone, MilestoneState, Tranche
+from workflow.timeutil import SHANGHAI
+
+CENT = Decimal("0.01")
+MAX_REJECTIONS = 2  # a milestone failed this many times ends the project
+OPEN = (TrancheState.planned, TrancheState.due, TrancheState.prepared, TrancheState.approved,
+        TrancheState.on_hold)
+CONDITION_LABELS = {"contract": "任务书签订后", "milestone": "里程碑验收通过后",
+                    "acceptance": "结题验收通过后"}
+
+
+def needs_decision_ref(tranche: Tranche) -> bool:
+    """三重一大: a tranche at or above its call's threshold is approved only with the
+    collective decision's reference."""
+    threshold = tranche.application.call.collective_threshold
+    return threshold is not None and tranche.amount >= threshold
+
+
+def capital(amount: Decimal) -> str:
+    """人民币大写, e.g. 壹佰贰拾叁万肆仟伍佰元整."""
+    return str(cn2an.an2cn(str(amount.quantize(CENT)), "rmb"))
+
+
+# ---- planning ----------------------------------------------------------------------------
+
+def _months_after(day: date, months: int) -> date:
+    y, m = divmod(day.month - 1 + months, 12)
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(day.year + y, m + 1, d)
+        except ValueError:
+            continue
+    return day + timedelta(days=30 * months)
+
+
+def plan_tranches(app: Application) -> list[Tranche]:
+    """The tranches (and for 揭榜挂帅 the milestones) of a contracted project."""
+    existing = list(db.session.scalars(sa.select(Tranche).where(
+        Tranche.application_id == app.id).order_by(Tranche.seq)))
+    if existing:
+        return existing
+    grant = app.granted_amount or Decimal("0.00")
+    if grant <= 0:
+        return []
+    start = (app.approved_at or utcnow()).astimezone(SHANGHAI).date()
+    out: list[Tranche] = []
+    if app.call.scheme is Scheme.jiebang and (app.data or {}).get("milestones"):
+        plan = list((app.data or {}).get("milestones") or [])
+        asked = sum((Decimal(str(m.get("amount", 0))) for m in plan), Decimal(0))
+        # Scaled to the grant if it is less than asked, to the cent, the last one exact.
+        given = Decimal(0)
+        for i, m in enumerate(plan, 1):
+            share = Decimal(str(m.get("amount", 0)))
+            amount = (grant - given if i == len(plan) else
+                      (share * grant / asked).quantize(CENT, ROUND_DOWN) if asked else CENT)
+            given += amount
+            milestone = Milestone(application_id=app.id, seq=i,
+                                  label=str(m.get("label", f"里程碑{i}"))[:200], amount=amount,
+                                  due_on=_months_after(start, int(m.get("months", 0) or 0)))
+            db.session.add(milestone)
+            db.session.flush()
+            out.append(Tranche(application_id=app.id, seq=i,
+                               label=f"里程碑{i}：{milestone.label}"[:100], amount=amount,
+                               condition="milestone", milestone_id=milestone.id))
+    else:
+        plan = [p for p in (app.call.tranche_plan or []) if p.get("condition") != "milestone"] \
+            or [{"label": "一次性拨付", "percent": 100, "condition": "contract"}]
+        given = Decimal(0)
+        for i, p in enumerate(plan, 1):
+            percent = Decimal(str(p.get("percent", 100)))
+            amount = grant - given if i == len(plan) else (grant * percent / 100).quantize(
+                CENT, ROUND_DOWN)
+            given += amount
+            out.append(Tranche(application_id=app.id, seq=i, label=str(p.get("label"))[:100]
+                               or f"第{i}笔", amount=amount,
+                               condition=str(p.get("condition") or "contract")))
+    out = [t for t in out if t.amount > 0]
+    db.session.add_all(out)
+    db.session.flush()
+    return out
+
+
+def _make_due(app: Application, condition: str, milestone_id: int | None = None) -> None:
+    """Fire ``make_due`` as the system on the project's planned tranches whose condition
+    has just come to hold."""
+    query = sa.select(Tranche.id).where(Tranche.application_id == app.id,
+                                        Tranche.state == TrancheState.planned,
+                                        Tranche.condition == condition)
+    if milestone_id is not None:
+        query = query.where(Tranche.milestone_id == milestone_id)
+    for tranche_id in list(db.session.scalars(query.order_by(Tranche.seq))):
+        engine.fire(engine.load("tranche", tranche_id, lock=True), "make_due", None)
+
+
+# ---- follow-ups of the project's transitions -------------------------------------------
+
+@follow_up("application", "approve")
+def _commit_grant(result: FireResult, actor: User | None, ip: str | None) -> None:
+    app: Application = result.row
+    if app.granted_amount:
+        ledger.post(app.call_id, EntryKind.commitment, app.granted_amount,
+                    application_id=app.id, actor=actor, ref=app.doc_number or "",
+                    memo=f"{app.project_number} {app.title}")
+
+
+@follow_up("application", "sign_contract")
+def _contracted(result: FireResult, actor: User | None, ip: str | None) -> None:
+    plan_tranches(result.row)
+    _make_due(result.row, "contract")
+
+
+@follow_up("application", "pass_acceptance")
+def _completed(result: FireResult, actor: User | None, ip: str | None) -> None:
+    app: Application = result.row
+    _make_due(app, "acceptance")
+    surplus = Decimal(str((app.data or {}).get("final_report", {}).get("surplus", "0")))
+    if app.call.scheme is Scheme.baogan and surplus > 0:
+        ledger.post(app.call_id, EntryKind.surplus, surplus, application_id=app.id,
+                    actor=actor, memo=f"{app.project_number} 结余留用于科研")
+
+
+@follow_up("application", "fail_acceptance", "terminate")
+def _ended(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """Unpaid tranches are cancelled (their commitment goes back to the budget), open
+    milestones too, and what the project owes back is recorded for recovery."""
+    app: Application = result.row
+    reason = "项目终止" if result.trigger == "terminate" else "结题验收不通过"
+    for tranche_id in list(db.session.scalars(sa.select(Tranche.id).where(
+            Tranche.application_id == app.id, Tranche.state.in_(OPEN)))):
+        engine.fire(engine.load("tranche", tranche_id, lock=True), "cancel", None,
+                    comment=f"{reason}，未拨付的款项取消", ip=ip)
+    for m in db.session.scalars(sa.select(Milestone).where(
+            Milestone.application_id == app.id,
+            Milestone.state.not_in([MilestoneState.accepted, MilestoneState.cancelled]))):
+        m.state = MilestoneState.cancelled
+    owed = recovery_amount((result.audit_event.data or {}).get("input", {}))
+    if owed > 0:
+        if owed > app.disbursed:
+            raise Invalid(f"追回金额不能超过已拨付金额 {format_wan(app.disbursed)} 万元",
+                          details={"recovery": "超过已拨付金额"})
+        ledger.post(app.call_id, EntryKind.recovery, owed, application_id=app.id,
+                    actor=actor, memo=f"{app.project_number} {reason}，应追回")
+        app.disbursed -= owed
+
+
+def recovery_amount(data: dict[str, Any]) -> Decimal:
+    """The amount to recover (追回) given with a termination or failed acceptance."""
+    raw = str(data.get("recovery_wan") or "").strip()
+    if not raw:
+        return Decimal("0.00")
+    try:
+        amount = parse_wan(raw)
+    except FieldError as err:
+        raise Invalid(f"追回金额：{err}", details={"recovery_wan": str(err)}) from err
+    if amount < 0:
+        raise Invalid("追回金额不能为负数", details={"recovery_wan": "不能为负数"})
+    return amount
+
+
+@follow_up("tranche", "release")
+def _released(result: FireResult, actor: User | None, ip: str | None) -> None:
+    tranche: Tranche = result.row
+    app = tranche.application  # locked before the tranche (engine: parent lock)
+    ledger.post(app.call_id, EntryKind.disbursement, tranche.amount, application_id=app.id,
+                tranche_id=tranche.id, actor=actor, ref=tranche.payment_ref or "",
+                memo=f"{app.project_number} {tranche.label}")
+    app.disbursed = (app.disbursed or Decimal(0)) + tranche.amount
+    db.session.flush()
+
+
+@follow_up("tranche", "cancel")
+def _cancelled(result: FireResult, actor: User | None, ip: str | None) -> None:
+    tranche: Tranche = result.row
+    app = tranche.application
+    if app.approved_at is not None:  # committed at approval: the money goes back
+        ledger.post(app.call_id, EntryKind.decommitment, tranche.amount,
+                    application_id=app.id, tranche_id=tranche.id, actor=actor,
+                    memo=f"{app.project_number} {tranche.label} 取消")
+
+
+# ---- milestones (揭榜挂帅) ----------------------------------------------------------------
+
+def milestones_of(app: Application) -> list[Milestone]:
+    return list(db.session.scalars(sa.select(Milestone).where(
+        Milestone.application_id == app.id).order_by(Milestone.seq)))
+
+
+def _milestone(milestone_id: int) -> tuple[Milestone, Application]:
+    m = db.session.get(Milestone, milestone_id)
+    if m is None:
+        raise NotFound("里程碑不存在")
+    app = engine.load("application", m.application_id, lock=True)
+    db.session.refresh(m)
+    return m, app
+
+
+def report_milestone(actor: User, milestone_id: int, report: str,
+                     evidence: list[tuple[str, IO[bytes]]] | None = None,
+                     ip: str | None = None) -> Milestone:
+    """The team reports a milestone done, with its evidence."""
+    from workflow.applying import operations as applications
+    from workflow.core import audit
+
+    m, app = _milestone(milestone_id)
+    if not (actor.has_role("applicant") and app.applicant_id == actor.id):
+        raise Forbidden("只有项目负责人可以提交里程碑", code="not_owner")
+    if app.state is not ApplicationState.in_progress:
+        raise Conflict(f"项目当前为“{app.state.label}”，不能提交里程碑", code="invalid_state")
+    if m.state not in (MilestoneState.planned, MilestoneState.rejected):
+        raise Conflict(f"该里程碑{m.state.label}，不能再次提交", code="invalid_state")
+    report = (report or "").strip()
+    if len(report) < 10:
+        raise Invalid("请写明里程碑完成情况（不少于10字）", details={"report": "不少于10字"})
+    files = [applications.attach(actor, app, "milestone_evidence", name, stream).sha256
+             for name, stream in (evidence or [])]
+    m.report = report[:20000]
+    m.evidence = [*(m.evidence or []), *files]
+    m.state = MilestoneState.reported
+    m.reported_at = utcnow()
+    m.demand_verdict = m.officer_verdict = None
+    audit.record(app, "application", "report_milestone", actor, "applicant", app.state.value,
+                 app.state.value, report[:500], {"milestone": m.seq, "evidence": files}, ip)
+    return m
+
+
+def judge_milestone(actor: User, milestone_id: int, verdict: str, opinion: str,
+                    ip: str | None = None) -> Milestone:
+    """The demand side and the officer each accept or reject a reported milestone. Both
+    accepting makes its tranche due; a rejection sends it back to the team, and the
+    second rejection ends the project."""
+    from workflow.core import audit
+
+    m, app = _milestone(milestone_id)
+    if actor.has_role("demand") and app.challenge is not None and \
+            app.challenge.demand_org_id == actor.organization_id:
+        party = "demand"
+    elif actor.has_role("officer"):
+        party = "officer"
+    else:
+        raise Forbidden("只有发榜方或项目主管可以验收里程碑", code="not_party")
+    if verdict not in ("pass", "fail"):
+        raise Invalid("请选择验收结论：通过或不通过", details={"verdict": "必选"})
+    opinion = (opinion or "").strip()
+    if len(opinion) < 2:
+        raise Invalid("请填写验收意见", details={"opinion": "必填"})
+    if m.state is not MilestoneState.reported:
+        raise Conflict(f"该里程碑{m.state.label}，不在待验收状态", code="invalid_state")
+    setattr(m, f"{party}_verdict", verdict)
+    setattr(m, f"{party}_opinion", opinion[:5000])
+    audit.record(app, "application", "judge_milestone", actor, party, app.state.value,
+                 app.state.value, opinion[:500], {"milestone": m.seq, "verdict": verdict}, ip)
+    if verdict == "fail":
+        m.state = MilestoneState.rejected
+        m.rejections += 1
+        outbox.emit("milestone.rejected", "milestone", m.id, {"rejections": m.rejections})
+        if m.rejections >= MAX_REJECTIONS:
+            db.session.flush()
+            engine.fire(app, "terminate", None, ip=ip,
+                        comment=f"里程碑“{m.label}”{m.rejections}次验收未通过，项目终止")
+    elif m.demand_verdict == m.officer_verdict == "pass" or (
+            app.challenge is None and m.officer_verdict == "pass"):
+        m.state = MilestoneState.accepted
+        m.accepted_at = utcnow()
+        outbox.emit("milestone.accepted", "milestone", m.id, {})
+        db.session.flush()
+        for t in db.session.scalars(sa.select(Tranche).where(Tranche.milestone_id == m.id)):
+            t.milestone_accepted_at = m.accepted_at
+        db.session.flush()
+        _make_due(app, "milestone", m.id)
+    return m
+
+
+def stage_gate(actor: User, challenge_id: int, continuing: list[int], comment: str,
+               ip: str | None = None) -> list[int]:
+    """赛马: after a stage gate only the selected teams continue; the others end, and
+    their later tranches are cancelled. Returns the ids of the teams that stop."""
+    from workflow.calls.models import Challenge
+
+    if not actor.has_role("officer"):
+        raise Forbidden("只有项目主管可以进行赛马阶段评估", code="role_not_allowed")
+    challenge = db.session.get(Challenge, challenge_id)
+    if challenge is None:
+        raise NotFound("榜单不存在")
+    comment = (comment or "").strip()
+    if len(comment) < 2:
+        raise Invalid("请填写阶段评估结论", details={"comment": "必填"})
+    running = list(db.session.scalars(sa.select(Application.id).where(
+        Application.challenge_id == challenge.id,
+        Application.state == ApplicationState.in_progress).order_by(Application.id)))
+    keep = [i for i in continuing if i in running]
+    if not keep:
+        raise Invalid("请至少选择一个继续攻关的团队", details={"continuing": "必选"})
+    stopped = [i for i in running if i not in keep]
+    for app_id in stopped:
+        engine.fire(engine.load("application", app_id, lock=True), "terminate", actor, ip=ip,
+                    comment=f"赛马阶段评估未入选：{comment}")
+    return stopped
+
+
+def running_teams(call: Any) -> dict[Any, list[Application]]:
+    """赛马: the challenges of a call with more than one team still at work."""
+    out: dict[Any, list[Application]] = {}
+    for ch in getattr(call, "challenges", []):
+        teams = list(db.session.scalars(sa.select(Application).where(
+            Application.challenge_id == ch.id,
+            Application.state == ApplicationState.in_progress).order_by(Application.id)))
+        if len(teams) > 1:
+            out[ch] = teams
+    return out
+
+
+# ---- final acceptance (验收) -------------------------------------------------------------
+
+def submit_final_report(actor: User, app: Application, report: str, surplus_wan: str = "",
+                        evidence: list[tuple[str, IO[bytes]]] | None = None,
+                        ip: str | None = None) -> Application:
+    """The team's final report with evidence; the project goes to acceptance."""
+    from workflow.applying import operations as applications
+
+    app = engine.load("application", app.id, lock=True)
+    errors: dict[str, str] = {}
+    report = (report or "").strip()
+    if len(report) < 20:
+        errors["report"] = "请填写结题报告（不少于20字）"
+    surplus = Decimal("0.00")
+    if (surplus_wan or "").strip():
+        try:
+            surplus = parse_wan(surplus_wan)
+        except FieldError as err:
+            errors["surplus"] = f"结余金额：{err}"
+        else:
+            if surplus < 0 or surplus > app.disbursed:
+                errors["surplus"] = (f"结余金额应在0至已拨付的 {format_wan(app.disbursed)} "
+                                     "万元之间")
+    if errors:
+        raise Invalid("结题材料有误：" + "；".join(errors.values()), details=errors)
+    if not (actor.has_role("applicant") and app.applicant_id == actor.id):
+        raise Forbidden("只有项目负责人可以提交结题材料", code="not_owner")
+    if app.state is not ApplicationState.in_progress:
+        raise Conflict(f"项目当前为“{app.state.label}”，不能申请验收", code="invalid_state")
+    files = [applications.attach(actor, app, "final_evidence", name, stream).sha256
+             for name, stream in (evidence or [])]
+    app.data = {**(app.data or {}), "final_report": {
+        "report": report[:50000], "surplus": str(surplus), "evidence": files,
+        "submitted_at": utcnow().isoformat()}}
+    db.session.flush()
+    engine.fire(app, "request_acceptance", actor, ip=ip)
+    return app
+
+
+def record_demand_acceptance(actor: User, app: Application, verdict: str, opinion: str,
+                             ip: str | None = None) -> Application:
+    """揭榜挂帅: the demand side's verdict on the final acceptance."""
+    from workflow.core import audit
+
+    app = engine.load("application", app.id, lock=True)
+    if not (actor.has_role("demand") and app.challenge is not None
+            and app.challenge.demand_org_id == actor.organization_id):
+        raise Forbidden("只有本榜单的发榜方可以录入验收意见", code="not_party")
+    if app.state is not ApplicationState.acceptance:
+        raise Conflict("项目不在验收阶段", code="invalid_state")
+    if verdict not in ("pass", "fail") or len((opinion or "").strip()) < 2:
+        raise Invalid("请选择结论并填写验收意见", details={"verdict": "必选", "opinion": "必填"})
+    app.data = {**(app.data or {}), "demand_acceptance": {
+        "verdict": verdict, "opinion": opinion.strip()[:5000], "by": actor.name,
+        "at": utcnow().isoformat()}}
+    db.session.flush()
+    audit.record(app, "application", "demand_acceptance", actor, "demand", app.state.value,
+                 app.state.value, opinion.strip()[:500], {"verdict": verdict}, ip)
+    return app
+
+
+# ---- the finance queue -------------------------------------------------------------------
+
+def set_bank_account(actor: User, org: Organization, bank_name: str, account: str
+                     ) -> Organization:
+    """The organisation's account for grants, set by its own administrator."""
+    if not (actor.has_role("org_admin") and actor.organization_id == org.id):
+        raise Forbidden("只有本单位管理员可以维护收款账户", code="not_owner")
+    bank_name = (bank_name or "").strip()
+    digits = "".join((account or "").split())
+    errors: dict[str, str] = {}
+    if not 2 <= len(bank_name) <= 100:
+        errors["bank_name"] = "请填写开户银行（2至100字）"
+    if not (digits.isdigit() and 8 <= len(digits) <= 32):
+        errors["bank_account"] = "银行账号应为8至32位数字"
+    if errors:
+        raise Invalid("收款账户有误：" + "；".join(errors.values()), details=errors)
+    org.bank_name, org.bank_account = bank_name, digits
+    db.session.flush()
+    return org
+
+
+def queue(states: tuple[TrancheState, ...] = (TrancheState.due,)) -> list[Tranche]:
+    return list(db.session.scalars(sa.select(Tranche).where(Tranche.state.in_(states))
+                                   .order_by(Tranche.id)))
+
+
+def tranches_of(app: Application) -> list[Tranche]:
+    return list(db.session.scalars(sa.select(Tranche).where(
+        Tranche.application_id == app.id).order_by(Tranche.seq)))
+
+
+def tranche_json(t: Tranche, *, payee: bool = True) -> dict[str, Any]:
+    app = t.application
+    out: dict[str, Any] = {
+        "id": t.id, "application_id": app.id, "project_number": app.project_number,
+        "project": app.title, "seq": t.seq, "label": t.label, "condition": t.condition,
+        "amount_wan": format_wan(t.amount), "amount_capital": capital(t.amount),
+        "state": t.state.value, "state_label": t.state.label, "version": t.version,
+        "payment_ref": t.payment_ref, "released_at": t.released_at.isoformat()
+        if t.released_at else None}
+    if payee:
+        out["payee"] = {"organization": app.organization.name,
+                        "bank_name": app.organization.bank_name,
+                        "bank_account": app.organization.bank_account}
+    return out

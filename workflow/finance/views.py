@@ -1,0 +1,176 @@
+"""Pages for the money side: the finance queue, the ledger and its reconciliation,
+milestones, the final report and the payee's bank account."""
+
+from __future__ import annotations
+
+import io
+from typing import IO
+
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from states import TrancheState
+from workflow.accounts.models import Organization
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core.models import db
+from workflow.finance import ledger
+from workflow.finance import operations as finance
+from workflow.finance.models import Milestone
+from workflow.visibility import can_view_application
+from workflow.web import attempt
+
+bp = Blueprint("finance", __name__)
+MONEY_READERS = ("finance", "officer", "leader", "auditor")
+TABS = {"due": (TrancheState.due,), "prepared": (TrancheState.prepared,),
+        "approved": (TrancheState.approved,), "on_hold": (TrancheState.on_hold,),
+        "released": (TrancheState.released,), "planned": (TrancheState.planned,)}
+
+
+def _money_reader() -> None:
+    if not current_user.has_role(*MONEY_READERS):
+        abort(404)
+
+
+@bp.route("/finance")
+@login_required
+def queue() -> str:
+    _money_reader()
+    tab = request.args.get("state", "due")
+    if tab not in TABS:
+        tab = "due"
+    return render_template("finance/queue.html", tab=tab, tabs=TABS,
+                           tranches=finance.queue(TABS[tab]), capital=finance.capital,
+                           conditions=finance.CONDITION_LABELS,
+                           needs_decision_ref=finance.needs_decision_ref)
+
+
+def _call(call_id: int) -> Call:
+    _money_reader()
+    call = db.session.get(Call, call_id)
+    if call is None:
+        abort(404)
+    return call
+
+
+@bp.route("/calls/<int:call_id>/ledger")
+@login_required
+def call_ledger(call_id: int) -> str:
+    call = _call(call_id)
+    return render_template("finance/ledger.html", call=call, entries=ledger.entries(call.id),
+                           rec=ledger.reconcile(call_id=call.id).calls[0])
+
+
+@bp.route("/calls/<int:call_id>/ledger.xlsx")
+@login_required
+def call_ledger_xlsx(call_id: int) -> Response:
+    call = _call(call_id)
+    return send_file(io.BytesIO(ledger.ledger_xlsx(call)), as_attachment=True,
+                     download_name=f"预算台账-{call.year}-{call.id}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.route("/finance/reconcile")
+@login_required
+def reconcile() -> str:
+    _money_reader()
+    raw = request.args.get("year", "").strip()
+    year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    return render_template("finance/reconcile.html", rec=ledger.reconcile(year=year),
+                           year=year, kinds=list(ledger.EntryKind))
+
+
+def _own_app(app_id: int) -> Application:
+    app = db.session.get(Application, app_id)
+    if app is None or not can_view_application(current_user, app):
+        abort(404)
+    return app
+
+
+def _milestone_app(milestone_id: int) -> Application:
+    m = db.session.get(Milestone, milestone_id)
+    if m is None:
+        abort(404)
+    return _own_app(m.application_id)
+
+
+def _evidence() -> list[tuple[str, IO[bytes]]]:
+    return [(f.filename or "", f.stream) for f in request.files.getlist("evidence")
+            if f and f.filename]
+
+
+@bp.route("/milestones/<int:milestone_id>/report", methods=["POST"])
+@login_required
+def report_milestone(milestone_id: int) -> Response:
+    app = _milestone_app(milestone_id)
+    files = _evidence()
+    attempt(lambda: finance.report_milestone(current_user, milestone_id, request.form.get(
+        "report", ""), files, request.remote_addr), "里程碑完成情况已提交，等待验收")
+    return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
+
+
+@bp.route("/milestones/<int:milestone_id>/verdict", methods=["POST"])
+@login_required
+def judge_milestone(milestone_id: int) -> Response:
+    app = _milestone_app(milestone_id)
+    attempt(lambda: finance.judge_milestone(
+        current_user, milestone_id, request.form.get("verdict", ""),
+        request.form.get("opinion", ""), request.remote_addr),
+        lambda m: f"验收意见已记录，里程碑：{m.state.label}")
+    return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
+
+
+@bp.route("/applications/<int:app_id>/final-report", methods=["POST"])
+@login_required
+def final_report(app_id: int) -> Response:
+    app = _own_app(app_id)
+    files = _evidence()
+    attempt(lambda: finance.submit_final_report(
+        current_user, app, request.form.get("report", ""), request.form.get("surplus_wan", ""),
+        files, request.remote_addr), "结题材料已提交，项目进入验收")
+    return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
+
+
+@bp.route("/applications/<int:app_id>/demand-acceptance", methods=["POST"])
+@login_required
+def demand_acceptance(app_id: int) -> Response:
+    app = _own_app(app_id)
+    attempt(lambda: finance.record_demand_acceptance(
+        current_user, app, request.form.get("verdict", ""), request.form.get("opinion", ""),
+        request.remote_addr), "发榜方验收意见已记录")
+    return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
+
+
+@bp.route("/challenges/<int:challenge_id>/stage-gate", methods=["POST"])
+@login_required
+def stage_gate(challenge_id: int) -> Response:
+    from workflow.calls.models import Challenge
+
+    challenge = db.session.get(Challenge, challenge_id)
+    if challenge is None or not current_user.has_role("officer"):
+        abort(404)
+    keep = [int(v) for v in request.form.getlist("continuing") if v.isdigit() and len(v) < 10]
+    attempt(lambda: finance.stage_gate(current_user, challenge.id, keep,
+                                       request.form.get("comment", ""), request.remote_addr),
+            lambda stopped: f"阶段评估完成：{len(keep)} 个团队继续攻关，{len(stopped)} 个团队终止")
+    return redirect(url_for("entities.show", collection="calls", entity_id=challenge.call_id))
+
+
+@bp.route("/organization/bank", methods=["GET", "POST"])
+@login_required
+def bank_account() -> str | Response | tuple[str, int]:
+    """The organisation's account for grants (收款账户), kept by its administrator."""
+    if not current_user.has_role("org_admin") or current_user.organization_id is None:
+        abort(404)
+    org = db.session.get(Organization, current_user.organization_id)
+    if org is None:
+        abort(404)
+    if request.method == "POST":
+        if attempt(lambda: finance.set_bank_account(
+                current_user, org, request.form.get("bank_name", ""),
+                request.form.get("bank_account", "")), "收款账户已保存"):
+            return redirect(url_for("finance.bank_account"))
+        return render_template("finance/bank.html", org=org, form=request.form), 422
+    return render_template("finance/bank.html", org=org, form={
+        "bank_name": org.bank_name, "bank_account": org.bank_account})

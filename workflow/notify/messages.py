@@ -1,0 +1,273 @@
+"""The rules from events to messages, and the reminders the beat sends.
+
+Each rule names who hears of an event and which template tells them. Reminders are
+keyed by their subject and milestone (a call closing in 3 days, then in 1 day; a review
+due, then overdue…), so two beat processes, or a beat run twice, remind nobody twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from forms import format_wan
+from states import ApplicationState, CallState, ReviewState
+from workflow.accounts.models import User, UserRole
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core import outbox
+from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+from workflow.finance.models import Milestone, MilestoneState
+from workflow.notify.notifications import REMINDER, RULES, Message, notify_events, rule, send
+from workflow.review.models import ReviewAssignment
+from workflow.timeutil import local_time
+
+DECISION = "decision"
+
+
+def _app(event: OutboxEvent) -> Application | None:
+    return db.session.get(Application, event.entity_id)
+
+
+def _comment(event: OutboxEvent, trigger: str) -> str:
+    """The comment the change was made with (the officer's words): in the event since
+    the engine puts it there, else the latest ``trigger`` in the row's trail."""
+    if "comment" in event.payload:
+        return str(event.payload["comment"])
+    return db.session.scalar(sa.select(AuditEvent.comment).where(
+        AuditEvent.entity_type == event.entity_type, AuditEvent.entity_id == event.entity_id,
+        AuditEvent.trigger == trigger).order_by(AuditEvent.seq.desc()).limit(1)) or ""
+
+
+def _page(app: Application) -> str:
+    return f"/applications/{app.id}"
+
+
+@rule("application.round_submitted")
+def _submitted(event: OutboxEvent) -> list[Message]:
+    app = _app(event)
+    if app is None:
+        return []
+    return [Message(app.applicant_id, "submitted", context={
+        "app": app, "round": event.payload.get("round", app.round)}, link=_page(app))]
+
+
+@rule("application.return_for_revision")
+def _returned(event: OutboxEvent) -> list[Message]:
+    app = _app(event)
+    if app is None:
+        return []
+    return [Message(app.applicant_id, "returned", context={
+        "app": app, "comment": _comment(event, "return_for_revision")},
+        link=f"/applications/{app.id}/edit")]
+
+
+@rule("application.reject")
+def _rejected(event: OutboxEvent) -> list[Message]:
+    """Not accepted, with the eligibility findings (限项, 一题多报, 科研失信) if any."""
+    from workflow.core.guards import GuardContext, eligible
+
+    app = _app(event)
+    if app is None:
+        return []
+    ctx = GuardContext(row=app, actor=None, role="system", comment="", data={}, now=utcnow())
+    return [Message(app.applicant_id, "rejected", DECISION, {
+        "app": app, "comment": _comment(event, "reject"),
+        "reasons": [r.message for r in eligible(ctx)]}, link=_page(app))]
+
+
+def _review_context(review: ReviewAssignment) -> dict[str, str]:
+    app = review.application
+    return {"title": app.title, "call_title": app.call.title,
+            "respond_by": local_time(review.respond_by), "due_at": local_time(review.due_at)}
+
+
+@rule("review.invited")
+def _invited(event: OutboxEvent) -> list[Message]:
+    review = db.session.get(ReviewAssignment, event.entity_id)
+    if review is None:
+        return []
+    return [Message(review.expert_id, "review_invited", context=_review_context(review),
+                    link="/reviews")]
+
+
+@rule("review.expire")
+def _expired(event: OutboxEvent) -> list[Message]:
+    review = db.session.get(ReviewAssignment, event.entity_id)
+    if review is None:
+        return []
+    return [Message(review.expert_id, "review_expired", context=_review_context(review))]
+
+
+@rule("application.shortlist")
+def _shortlisted(event: OutboxEvent) -> list[Message]:
+    app = _app(event)
+    if app is None:
+        return []
+    return [Message(app.applicant_id, "shortlisted", DECISION, {
+        "app": app, "amount": format_wan(app.granted_amount)}, link=_page(app))]
+
+
+@rule("application.decline_funding")
+def _not_funded(event: OutboxEvent) -> list[Message]:
+    app = _app(event)
+    if app is None:
+        return []
+    return [Message(app.applicant_id, "not_funded", DECISION, {
+        "app": app, "comment": ""}, link=_page(app))]
+
+
+@rule("application.open_notice")
+def _notice(event: OutboxEvent) -> list[Message]:
+    from flask import current_app
+
+    app = _app(event)
+    if app is None:
+        return []
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/public/notices"
+    return [Message(app.applicant_id, "notice_opened", context={"app": app,
+                                                               "notice_url": url})]
+
+
+def _officers() -> list[int]:
+    return list(db.session.scalars(sa.select(UserRole.user_id).join(User).where(
+        UserRole.role == "officer", User.active.is_(True))))
+
+
+@rule("application.raise_objection")
+def _objection(event: OutboxEvent) -> list[Message]:
+    """The team hears that an objection arrived (never who raised it); officers too."""
+    app = _app(event)
+    if app is None:
+        return []
+    people = [app.applicant_id, *_officers()]
+    return [Message(uid, "objection_received", context={"app": app}, link=_page(app))
+            for uid in dict.fromkeys(people)]
+
+
+@rule("application.uphold_objection", "application.dismiss_objection")
+def _objection_decided(event: OutboxEvent) -> list[Message]:
+    app = _app(event)
+    if app is None:
+        return []
+    upheld = event.topic.endswith("uphold_objection")
+    trigger = "uphold_objection" if upheld else "dismiss_objection"
+    return [Message(app.applicant_id, "objection_decided", DECISION, {
+        "app": app, "upheld": upheld, "comment": _comment(event, trigger)},
+        link=_page(app))]
+
+
+@rule("application.approve")
+def _to_sign(event: OutboxEvent) -> list[Message]:
+    """Approved: the team (and the demand side of a 揭榜挂帅 project) signs the task book.
+    The approval itself is told with its notice, once the worker has rendered it."""
+    app = _app(event)
+    if app is None:
+        return []
+    people = [app.applicant_id]
+    if app.challenge is not None:
+        people += list(db.session.scalars(sa.select(User.id).join(UserRole).where(
+            UserRole.role == "demand", User.organization_id == app.challenge.demand_org_id)))
+    return [Message(uid, "task_book_to_sign", context={"app": app}, link=_page(app))
+            for uid in dict.fromkeys(people)]
+
+
+@rule("milestone.accepted", "milestone.rejected")
+def _milestone(event: OutboxEvent) -> list[Message]:
+    m = db.session.get(Milestone, event.entity_id)
+    app = db.session.get(Application, m.application_id) if m else None
+    if m is None or app is None:
+        return []
+    accepted = event.topic == "milestone.accepted"
+    opinion = "；".join(x for x in (m.demand_opinion, m.officer_opinion) if x)
+    return [Message(app.applicant_id, "milestone_decided", DECISION, {
+        "app": app, "milestone": m.label, "accepted": accepted, "opinion": opinion},
+        link=_page(app))]
+
+
+@outbox.consumer("notify", topics=tuple(RULES))
+def _notify(event: OutboxEvent) -> None:
+    """The consumer that turns the events above into notifications."""
+    notify_events([event])
+
+
+# The rows the rules read, loaded for a whole batch in one query per kind.
+_SUBJECTS: dict[str, type[Any]] = {"application": Application, "review": ReviewAssignment,
+                                   "milestone": Milestone}
+
+
+@outbox.batch_consumer("notify")
+def _notify_batch(events: list[OutboxEvent]) -> tuple[set[int], Exception | None]:
+    """A batch in one transaction: what the rules read in one query per kind, every
+    notification in one insert. Any error sends the batch back to one event at a time."""
+    wanted: dict[str, set[int]] = {}
+    for event in events:
+        if event.entity_type in _SUBJECTS:
+            wanted.setdefault(event.entity_type, set()).add(event.entity_id)
+    # Held here: the session's identity map keeps its rows only while someone does.
+    loaded = [list(db.session.scalars(sa.select(_SUBJECTS[kind]).where(
+        _SUBJECTS[kind].id.in_(ids)))) for kind, ids in wanted.items()]
+    notify_events(events)
+    del loaded
+    return set(), None
+
+
+# ---- reminders (beat) --------------------------------------------------------------------
+
+def _left(delta: timedelta) -> str:
+    hours = max(int(delta.total_seconds() // 3600), 0)
+    return f"{hours // 24}天{hours % 24}小时" if hours >= 24 else f"{hours}小时"
+
+
+def send_reminders(now: datetime | None = None) -> int:
+    """Every reminder due now, each once per person and milestone; how many were new."""
+    now = now or utcnow()
+    made = 0
+    # Calls closing in 3 days, then in 1 day: to whoever has a draft in them.
+    for app, call in db.session.execute(sa.select(Application, Call).join(Call).where(
+            Call.state == CallState.published, Call.closes_at > now,
+            Call.closes_at <= now + timedelta(days=3),
+            Application.state.in_([ApplicationState.draft, ApplicationState.returned]))):
+        left = call.closes_at - now
+        step = "1d" if left <= timedelta(days=1) else "3d"
+        made += len(send(Message(app.applicant_id, "call_closing", REMINDER, {
+            "app": app, "call": call, "left": _left(left)},
+            link=f"/applications/{app.id}/edit"), f"reminder:call-closing:{app.id}:{step}"))
+    # Reviews due in 2 days, then overdue.
+    for review in db.session.scalars(sa.select(ReviewAssignment).where(
+            ReviewAssignment.state == ReviewState.accepted,
+            ReviewAssignment.due_at <= now + timedelta(days=2))):
+        overdue = review.due_at is not None and review.due_at <= now
+        made += len(send(Message(review.expert_id, "review_due", REMINDER, {
+            **_review_context(review), "overdue": overdue}, link="/reviews"),
+            f"reminder:review:{review.id}:{'overdue' if overdue else 'due2d'}"))
+    # Invitations expiring within a day.
+    for review in db.session.scalars(sa.select(ReviewAssignment).where(
+            ReviewAssignment.state == ReviewState.invited, ReviewAssignment.respond_by > now,
+            ReviewAssignment.respond_by <= now + timedelta(days=1))):
+        made += len(send(Message(review.expert_id, "invitation_expiring", REMINDER,
+                                 _review_context(review), link="/reviews"),
+                         f"reminder:invitation:{review.id}"))
+    # Public notice ending within a day.
+    for app in db.session.scalars(sa.select(Application).where(
+            Application.state == ApplicationState.public_notice,
+            Application.notice_ends_at > now,
+            Application.notice_ends_at <= now + timedelta(days=1))):
+        made += len(send(Message(app.applicant_id, "notice_ending", REMINDER, {"app": app},
+                                 link=_page(app)),
+                         f"reminder:notice-ending:{app.id}:{app.notice_ends_at:%Y%m%d%H%M}"))
+    # Milestones due within 7 days.
+    today = now.date()
+    for m, app in db.session.execute(sa.select(Milestone, Application).join(
+            Application, Milestone.application_id == Application.id).where(
+            Milestone.state.in_([MilestoneState.planned, MilestoneState.rejected]),
+            Application.state == ApplicationState.in_progress,
+            Milestone.due_on <= today + timedelta(days=7))):
+        made += len(send(Message(app.applicant_id, "milestone_due", REMINDER, {
+            "app": app, "milestone": m.label, "due_on": m.due_on.isoformat()},
+            link=_page(app)), f"reminder:milestone:{m.id}:{m.due_on.isoformat()}"))
+    db.session.commit()
+    return made
+

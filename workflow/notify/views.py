@@ -1,0 +1,78 @@
+"""Pages for what was sent: the delivery log and dead letters (officers), the mail folder
+of the embedded default, and each person's preferences."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from workflow.core.errors import ServiceError
+from workflow.core.models import db
+from workflow.notify import notifications
+from workflow.notify.models import Notification
+
+bp = Blueprint("messaging", __name__)
+
+
+def _officer() -> None:
+    if not current_user.has_role("officer", "admin"):
+        abort(404)
+
+
+@bp.route("/notifications")
+@login_required
+def overview() -> str:
+    _officer()
+    channel = request.args.get("channel") or None
+    if channel not in (None, "email", "sms"):
+        channel = None
+    return render_template("messaging/overview.html", dead=notifications.failed(),
+                           recent=notifications.recent(channel=channel), channel=channel)
+
+
+@bp.route("/notifications/<int:note_id>")
+@login_required
+def log(note_id: int) -> str:
+    _officer()
+    note = db.session.get(Notification, note_id)
+    if note is None:
+        abort(404)
+    return render_template("messaging/log.html", note=note,
+                           message_id=notifications.message_id(note.key))
+
+
+@bp.route("/notifications/<int:note_id>/resend", methods=["POST"])
+@login_required
+def resend(note_id: int) -> Response:
+    _officer()
+    try:
+        notifications.resend(current_user, note_id)
+        db.session.commit()
+        flash("已重新发送", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+    return redirect(url_for("messaging.log", note_id=note_id))
+
+
+@bp.route("/mail")
+@login_required
+def mail_folder() -> str:
+    """The embedded default keeps e-mail in a folder; the officer reads what was sent."""
+    _officer()
+    from flask import current_app
+
+    return render_template("messaging/mail.html", messages=notifications.mail_folder(),
+                           smtp=current_app.config.get("MAIL_SERVER"))
+
+
+@bp.route("/preferences", methods=["GET", "POST"])
+@login_required
+def preferences() -> str | Response:
+    if request.method == "POST":
+        current_user.email_reminders = request.form.get("email_reminders") == "on"
+        db.session.commit()
+        flash("通知设置已保存", "info")
+        return redirect(url_for("messaging.preferences"))
+    return render_template("messaging/preferences.html")

@@ -1,0 +1,135 @@
+"""``/api/v1/reviews`` (the caller's queue, scores) and ``/api/v1/calls/{id}/assign``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from forms import FieldError, parse_wan
+from workflow.accounts.models import User
+from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.api.openapi import document
+from workflow.calls.models import Call
+from workflow.core.errors import Forbidden, Invalid, NotFound
+from workflow.core.models import db
+from workflow.review import operations as reviews
+from workflow.review import results
+from workflow.review.models import ReviewAssignment
+from workflow.visibility import can_view
+
+
+def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:
+    app = review.application
+    body: dict[str, Any] = {
+        "id": review.id, "state": review.state.value, "state_label": review.state.label,
+        "version": review.version,
+        "respond_by": review.respond_by.isoformat() if review.respond_by else None,
+        "due_at": review.due_at.isoformat() if review.due_at else None,
+        "scores": review.scores, "comment": review.comment,
+        "total": str(review.total) if review.total is not None else None,
+        "application": {"id": app.id, "title": app.title, "call_id": app.call_id,
+                        "rubric": app.call.rubric},
+    }
+    if not app.call.hide_applicant or viewer.has_role("officer"):
+        body["application"]["organization"] = app.organization.name
+        body["application"]["applicant"] = app.applicant.name
+    if viewer.has_role("officer", "auditor"):
+        body["expert"] = {"id": review.expert_id, "name": review.expert.name}
+    return body
+
+
+@api_bp.get("/v1/reviews")
+@document("我的评审任务（按截止时间排序，含待处理、进行中、已完成数量）")
+@token_required
+def my_reviews() -> Response:
+    user = current_api_user()
+    q = reviews.queue(user)
+    return jsonify({"counts": {"waiting": q.waiting, "in_progress": q.in_progress,
+                               "done": q.done},
+                    "items": [review_json(r, user) for r in q.items]})
+
+
+@api_bp.put("/v1/reviews/<int:review_id>/scores")
+@document("保存评分草稿；submit 为 true 时提交并锁定", body={
+    "scores": "object", "comment": "string", "submit": "boolean"},
+    responses={200: "已保存", 404: "不存在", 409: "未接受或已提交", 422: "评分有误"})
+@token_required
+def put_scores(review_id: int) -> Response:
+    user = current_api_user()
+    review = db.session.get(ReviewAssignment, review_id)
+    if review is None or review.expert_id != user.id:
+        raise NotFound("评审任务不存在")
+    body = json_body()
+    submit = body.get("submit", False)
+    if not isinstance(submit, bool):
+        raise Invalid("submit 应为布尔值", details={"submit": "true 或 false"})
+    review = reviews.save_scores(user, review, body.get("scores", {}), body.get("comment"),
+                                 submit=submit, ip=request.remote_addr)
+    db.session.commit()
+    return jsonify(review_json(review, user))
+
+
+@api_bp.post("/v1/calls/<int:call_id>/assign")
+@document("分配评审专家：最优匹配（最小费用流）或随机抽取（可复现的种子，含备选）",
+          body={"mode": "string", "per_application": "integer", "seed": "integer"},
+          responses={200: "分配结果", 403: "不是项目主管", 409: "批次状态不符", 422: "参数有误"})
+@token_required
+def assign(call_id: int) -> Response:
+    user = current_api_user()
+    call = db.session.get(Call, call_id)
+    if call is None or not can_view(user, call):
+        raise NotFound("申报指南不存在")
+    body = json_body()
+    report = reviews.assign(user, call, body.get("mode"), body.get("per_application"),
+                            body.get("seed"))
+    db.session.commit()
+    draw = report.draw
+    return jsonify({
+        "draw_id": draw.id, "mode": draw.mode, "seed": draw.seed, "params": draw.params,
+        "result": draw.result, "reserves": draw.reserves,
+        "assignments": [{"review_id": r.id, "application_id": r.application_id,
+                         "expert_id": r.expert_id} for r in report.created],
+    })
+
+
+@api_bp.get("/v1/calls/<int:call_id>/ranking")
+@document("评审排名与资助线（可用 budget 万元 试算）", params={
+    "budget": "试算的预算（万元），默认本批次总预算",
+    "skip_unaffordable": "true 时跳过放不下的项目继续往下资助"},
+    responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
+@token_required
+def ranking(call_id: int) -> Response:
+    user = current_api_user()
+    call = db.session.get(Call, call_id)
+    if call is None or not can_view(user, call):
+        raise NotFound("申报指南不存在")
+    if not user.has_role("officer", "leader", "auditor"):
+        raise Forbidden("只有项目主管、领导和审计人员可以查看评审排名")
+    return jsonify(results.results_json(results.call_results(
+        call, _budget(request.args.get("budget")),
+        request.args.get("skip_unaffordable") == "true")))
+
+
+def _budget(raw: str | None) -> Decimal | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return parse_wan(raw)
+    except FieldError as err:
+        raise Invalid(str(err), details={"budget": str(err)}) from err
+
+
+@api_bp.get("/v1/applications/<int:app_id>/experts/<int:expert_id>/explain")
+@document("某位专家能否评审某份申报书：回避原因与匹配度", responses={
+    200: "说明", 403: "无权查看", 404: "不存在"})
+@token_required
+def explain(app_id: int, expert_id: int) -> Response:
+    from workflow.applying.models import Application
+
+    app = db.session.get(Application, app_id)
+    expert = db.session.get(User, expert_id)
+    if app is None or expert is None:
+        raise NotFound("申报书或专家不存在")
+    return jsonify(reviews.explain_pair(current_api_user(), app, expert))

@@ -1,0 +1,86 @@
+"""Conflicts of interest (回避), typed and explained, between experts and applications."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+
+import sqlalchemy as sa
+
+from states import ApplicationState
+from workflow.accounts.models import Organization, Sanction, User
+from workflow.applying.models import Application
+from workflow.core.models import db, utcnow
+from workflow.review.matching import CONFLICT_LABELS
+from workflow.review.models import ConflictRelation
+from workflow.timeutil import SHANGHAI
+
+LABELS = CONFLICT_LABELS  # one set of names for the conflict types
+JOINT_WORK_YEARS = 3
+
+
+def _people(app: Application) -> tuple[set[int], set[str], set[str]]:
+    """Applicant and team: user ids, 身份证号, organisation names."""
+    users = {app.applicant_id}
+    ids = {app.applicant.id_number} if app.applicant.id_number else set()
+    orgs = {app.organization.name}
+    for fld_value in (app.data or {}).values():
+        if isinstance(fld_value, list):
+            for row in fld_value:
+                if isinstance(row, dict) and "id_number" in row:
+                    if row.get("id_number"):
+                        ids.add(str(row["id_number"]).upper())
+                    if row.get("org"):
+                        orgs.add(str(row["org"]).strip())
+    return users, ids, orgs
+
+
+def conflict_map(experts: Iterable[User], apps: Iterable[Application],
+                 today: date | None = None) -> dict[tuple[int, int], list[str]]:
+    """``{(application id, expert id): [conflict codes]}`` for every conflicted pair."""
+    experts, apps = list(experts), list(apps)
+    today = today or utcnow().astimezone(SHANGHAI).date()
+    expert_ids = [e.id for e in experts]
+    relations: dict[int, list[ConflictRelation]] = defaultdict(list)
+    for rel in db.session.scalars(sa.select(ConflictRelation).where(
+            ConflictRelation.expert_id.in_(expert_ids))):
+        relations[rel.expert_id].append(rel)
+    call_ids = {a.call_id for a in apps}
+    applied = {(c, u) for c, u in db.session.execute(sa.select(
+        Application.call_id, Application.applicant_id).where(
+        Application.call_id.in_(call_ids), Application.state != ApplicationState.withdrawn))}
+    sanctioned = set(db.session.scalars(sa.select(Sanction.id_number).where(
+        Sanction.subject == "person", Sanction.starts_on <= today, Sanction.ends_on >= today)))
+    org_names = dict(db.session.execute(sa.select(Organization.id, Organization.name)).all())
+    out: dict[tuple[int, int], list[str]] = {}
+    for app in apps:
+        users, ids, orgs = _people(app)
+        for expert in experts:
+            codes: list[str] = []
+            if expert.organization_id == app.organization_id or (
+                    expert.organization_id and org_names.get(expert.organization_id) in orgs):
+                codes.append("same_org")
+            for rel in relations.get(expert.id, ()):
+                touches = (rel.application_id == app.id or rel.other_user_id in users
+                           or (rel.other_id_number or "").upper() in ids
+                           or rel.other_org_id == app.organization_id)
+                if not touches:
+                    continue
+                if rel.kind == "joint_work" and rel.year is not None and \
+                        rel.year < today.year - JOINT_WORK_YEARS:
+                    continue
+                if rel.kind not in codes:
+                    codes.append(rel.kind)
+            if (app.call_id, expert.id) in applied:
+                codes.append("same_call")
+            if expert.id_number and expert.id_number in sanctioned:
+                codes.append("sanctioned")
+            if codes:
+                out[(app.id, expert.id)] = codes
+    return out
+
+
+def reasons(expert: User, app: Application) -> list[str]:
+    """Why ``expert`` may not review ``app``, in Chinese (empty: they may)."""
+    return [LABELS[c] for c in conflict_map([expert], [app]).get((app.id, expert.id), [])]

@@ -1,0 +1,160 @@
+"""答辩 for 揭榜挂帅: sessions, panel scores with the demand side present, team selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+
+from forms import parse_id
+from states import ApplicationState
+from workflow.accounts.models import User
+from workflow.applying.models import Application
+from workflow.calls.models import Call, Challenge
+from workflow.calls.operations import parse_local_time
+from workflow.core import audit, engine
+from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.core.models import db
+from workflow.review import conflicts, ranking
+from workflow.review.models import DefenceScore, DefenceSession
+from workflow.review.results import call_results
+
+
+def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
+    if not actor.has_role("officer"):
+        raise Forbidden("只有项目主管可以安排答辩", code="role_not_allowed")
+    errors: dict[str, str] = {}
+    challenge = None
+    raw_challenge = str(data.get("challenge_id") or "")
+    if raw_challenge:
+        challenge_id = parse_id(raw_challenge)
+        challenge = db.session.get(Challenge, challenge_id) if challenge_id else None
+        if challenge is None or challenge.call_id != call.id:
+            errors["challenge_id"] = "请选择本批次的榜单"
+    try:
+        starts_at = parse_local_time(data.get("starts_at"))
+    except ValueError as err:
+        errors["starts_at"] = str(err)
+    place = str(data.get("place") or "").strip()
+    if not place:
+        errors["place"] = "请填写答辩地点"
+    panel_raw = data.get("panel") or []
+    panel_ids = [i for i in (parse_id(p) for p in (
+        panel_raw if isinstance(panel_raw, list) else [panel_raw])) if i is not None]
+    panel = [u for u in (db.session.get(User, i) for i in panel_ids)
+             if u is not None and u.has_role("expert")]
+    if len(panel) < 3:
+        errors["panel"] = "答辩评审组至少需要3位专家"
+    if errors:
+        raise Invalid("答辩安排有误", details=errors)
+    session = DefenceSession(call_id=call.id, challenge_id=challenge.id if challenge else None,
+                             starts_at=starts_at, place=place,
+                             panel=sorted(u.id for u in panel),
+                             demand_present=challenge is not None, created_by_id=actor.id)
+    db.session.add(session)
+    db.session.flush()
+    audit.record(call, "call", "schedule_defence", actor, "officer", call.state.value,
+                 call.state.value, data={"session_id": session.id, "place": place,
+                                         "panel": session.panel})
+    return session
+
+
+def teams(session: DefenceSession) -> list[Application]:
+    query = sa.select(Application).where(Application.call_id == session.call_id,
+                                         Application.state == ApplicationState.defence)
+    if session.challenge_id is not None:
+        query = query.where(Application.challenge_id == session.challenge_id)
+    return list(db.session.scalars(query.order_by(Application.id)))
+
+
+def panel_role(user: User, session: DefenceSession) -> str | None:
+    if user.id in session.panel:
+        return "expert"
+    if session.challenge_id is not None and user.has_role("demand"):
+        challenge = db.session.get(Challenge, session.challenge_id)
+        if challenge is not None and challenge.demand_org_id == user.organization_id:
+            return "demand"
+    return None
+
+
+def record_score(actor: User, session: DefenceSession, app: Application, score: Any,
+                 comment: Any) -> DefenceScore:
+    role = panel_role(actor, session)
+    if role is None:
+        raise Forbidden("您不是本场答辩的评审组成员", code="not_panelist")
+    if app not in teams(session):
+        raise Conflict("该项目不在本场答辩中", code="not_in_session")
+    if role == "expert":
+        found = conflicts.reasons(actor, app)
+        if found:
+            raise Forbidden("您需回避该项目：" + "、".join(found), code="conflict")
+    try:
+        value = Decimal(str(score).strip())
+    except InvalidOperation as err:
+        raise Invalid("答辩评分有误", details={"score": "应为0至100之间的数字"}) from err
+    if not value.is_finite() or not 0 <= value <= 100:
+        raise Invalid("答辩评分有误", details={"score": "应为0至100之间的数字"})
+    row = db.session.scalar(sa.select(DefenceScore).where(
+        DefenceScore.session_id == session.id, DefenceScore.application_id == app.id,
+        DefenceScore.panelist_id == actor.id))
+    if row is None:
+        row = DefenceScore(session_id=session.id, application_id=app.id, panelist_id=actor.id,
+                           role=role, score=value)
+        db.session.add(row)
+    row.score, row.comment = value.quantize(Decimal("0.01")), str(comment or "")[:5000]
+    db.session.flush()
+    return row
+
+
+def finish(actor: User, session: DefenceSession, app: Application,
+           ip: str | None = None) -> engine.FireResult:
+    """The panel's scores (mean) become the team's defence score; the team is reviewed."""
+    scores = list(db.session.scalars(sa.select(DefenceScore.score).where(
+        DefenceScore.session_id == session.id, DefenceScore.application_id == app.id)))
+    experts = db.session.scalar(sa.select(sa.func.count()).select_from(DefenceScore).where(
+        DefenceScore.session_id == session.id, DefenceScore.application_id == app.id,
+        DefenceScore.role == "expert")) or 0
+    if experts < min(3, len(session.panel)):
+        raise Conflict(f"评审组专家评分不足（已评{experts}人）", code="panel_incomplete")
+    score = ranking.aggregate([Decimal(s) for s in scores], "mean")
+    return engine.fire(engine.load("application", app.id, lock=True), "finish_defence", actor,
+                       data={"defence_score": str(score)}, ip=ip)
+
+
+@dataclass
+class Selection:
+    challenge: Challenge
+    chosen: list[Application]
+    order: list[tuple[Application, Decimal | None, Decimal | None]]
+
+
+def select_teams(actor: User, challenge: Challenge, k: int | None = None,
+                 ip: str | None = None) -> Selection:
+    """Put the best team in charge (挂帅), or the top K racing in parallel (赛马): ordered
+    by defence score, then review score; each chosen team is shortlisted."""
+    if not actor.has_role("officer", "leader"):
+        raise Forbidden("只有项目主管或领导可以确定揭榜团队", code="role_not_allowed")
+    k = challenge.max_teams if k is None else k
+    if not 1 <= k <= challenge.max_teams:
+        raise Invalid("入选团队数有误", details={"k": f"应为1至{challenge.max_teams}"})
+    review = {r.app.id: r.aggregate for r in call_results(challenge.call).rows}
+    candidates = list(db.session.scalars(sa.select(Application).where(
+        Application.challenge_id == challenge.id,
+        Application.state == ApplicationState.reviewed)))
+    if not candidates:
+        raise NotFound("该榜单没有评审完成的团队")
+
+    def key(app: Application) -> tuple[Decimal, Decimal, int]:
+        defence = Decimal(str((app.data or {}).get("defence_score") or -1))
+        return (-defence, -(review.get(app.id) or Decimal(-1)), app.id)
+
+    ordered = sorted(candidates, key=key)
+    chosen = ordered[:k]
+    for app in chosen:
+        engine.fire(engine.load("application", app.id, lock=True), "shortlist", actor,
+                    comment=f"揭榜团队入选（第{chosen.index(app) + 1}名）", ip=ip)
+    order = [(a, Decimal(str(a.data["defence_score"])) if (a.data or {}).get("defence_score")
+              else None, review.get(a.id)) for a in ordered]
+    return Selection(challenge, chosen, order)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from states import ReviewState
+from workflow.core.models.base import (
+    AuditedMixin,
+    Base,
+    JSONType,
+    TimestampMixin,
+    UTCDateTime,
+    state_column,
+)
+
+if TYPE_CHECKING:
+    from workflow.accounts.models.user import User
+    from workflow.applying.models import Application
+
+
+class ReviewAssignment(AuditedMixin, TimestampMixin, Base):
+    """评审任务: one expert invited to review one application."""
+
+    __tablename__ = "review_assignment"
+    __table_args__ = (
+        sa.UniqueConstraint("application_id", "expert_id"),
+        sa.CheckConstraint("total IS NULL OR (total >= 0 AND total <= 100)", name="total_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("application.id", ondelete="CASCADE"), index=True)
+    expert_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    state: Mapped[ReviewState] = mapped_column(
+        state_column(ReviewState, "review_state"), default=ReviewState.invited, index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    reserve: Mapped[bool] = mapped_column(default=False)  # 备选
+    respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    total: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))
+    decline_reason: Mapped[str | None] = mapped_column(sa.Text)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    draw_id: Mapped[int | None] = mapped_column(sa.ForeignKey("review_draw.id"))
+
+    application: Mapped[Application] = relationship()
+    expert: Mapped[User] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

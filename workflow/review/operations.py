@@ -1,0 +1,330 @@
+"""Expert review: assignment (optimal or random draw), reserves, the reviewer's queue,
+scores, and moving an application on once its reviews are in."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+
+from states import ApplicationState, CallState, ReviewState
+from workflow.accounts.models import ExpertProfile, User
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core import audit, engine, outbox
+from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
+from workflow.core.models import db, utcnow
+from workflow.review import conflicts, matching
+from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDraw
+
+ACTIVE = (ReviewState.invited, ReviewState.accepted, ReviewState.submitted)
+RESPOND_DAYS = 3
+
+
+def _officer(actor: User) -> None:
+    if not actor.has_role("officer"):
+        raise Forbidden("只有项目主管可以分配评审专家", code="role_not_allowed")
+
+
+def _words(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.replace("，", ",").replace("；", ",").replace(";", ",").split(",")
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _active_count(app_ids: list[int]) -> Counter[int]:
+    return Counter(dict(db.session.execute(
+        sa.select(ReviewAssignment.application_id, sa.func.count())
+        .where(ReviewAssignment.application_id.in_(app_ids),
+               ReviewAssignment.state.in_(ACTIVE))
+        .group_by(ReviewAssignment.application_id)).all()))
+
+
+def loads() -> Counter[int]:
+    """Open invitations and reviews in progress per expert."""
+    return Counter(dict(db.session.execute(
+        sa.select(ReviewAssignment.expert_id, sa.func.count())
+        .where(ReviewAssignment.state.in_((ReviewState.invited, ReviewState.accepted)))
+        .group_by(ReviewAssignment.expert_id)).all()))
+
+
+def expert_pool() -> list[tuple[User, ExpertProfile]]:
+    rows = db.session.execute(sa.select(User, ExpertProfile).join(
+        ExpertProfile, ExpertProfile.user_id == User.id).where(User.active.is_(True)))
+    return [(u, p) for u, p in rows]
+
+
+def _inputs(apps: list[Application], per_application: int
+            ) -> tuple[list[matching.Proposal], list[matching.Expert], dict[tuple[int, int],
+                                                                           list[str]]]:
+    pool = expert_pool()
+    have = _active_count([a.id for a in apps])
+    load = loads()
+    already = {(a, e) for a, e in db.session.execute(sa.select(
+        ReviewAssignment.application_id, ReviewAssignment.expert_id).where(
+        ReviewAssignment.application_id.in_([a.id for a in apps])))}
+    # Without a keywords field, the pool's own keywords found in the title or summary
+    # stand in (Chinese text has no spaces to split on).
+    vocabulary = {k for _u, p in pool for k in (p.keywords or ())}
+    proposals = []
+    for app in apps:
+        data = app.data or {}
+        text = f"{app.title} {data.get('summary', '')}"
+        proposals.append(matching.Proposal(
+            id=app.id, org_ids=frozenset({app.organization_id}),
+            disciplines=_words(data.get("discipline") or data.get("disciplines")),
+            keywords=_words(data.get("keywords"))
+            or tuple(sorted(k for k in vocabulary if k and k in text)),
+            needed=max(per_application - have[app.id], 0)))
+    experts = [matching.Expert(
+        id=u.id, org_id=u.organization_id, disciplines=tuple(p.disciplines or ()),
+        keywords=tuple(p.keywords or ()), load_cap=p.load_cap, current_load=load[u.id],
+        available=p.available) for u, p in pool]
+    conflict_codes = conflicts.conflict_map([u for u, _ in pool], apps)
+    for pair in already:  # an expert already invited once is not drawn again
+        conflict_codes.setdefault(pair, []).append("already_assigned")
+    return proposals, experts, conflict_codes
+
+
+@dataclass
+class AssignReport:
+    draw: ReviewDraw
+    created: list[ReviewAssignment]
+
+
+def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
+           seed: Any = None, now: datetime | None = None) -> AssignReport:
+    """Assign experts to every application of ``call`` under expert review."""
+    _officer(actor)
+    errors: dict[str, str] = {}
+    if mode not in ("optimal", "random"):
+        errors["mode"] = "分配方式应为 optimal（最优匹配）或 random（随机抽取）"
+    per = call.reviewers_per_application if per_application is None else per_application
+    if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 15:
+        errors["per_application"] = "每项评审专家数应为1至15的整数"
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
+                             or not 0 <= seed < 2**31):
+        errors["seed"] = "随机种子应为0至2147483647之间的整数"
+    if errors:
+        raise Invalid("分配参数有误", details=errors)
+    if call.state not in (CallState.closed, CallState.reviewing):
+        raise Conflict("只有已截止或评审中的批次可以分配评审专家", code="invalid_state")
+    apps = list(db.session.scalars(sa.select(Application).where(
+        Application.call_id == call.id, Application.state == ApplicationState.expert_review
+    ).order_by(Application.id)))
+    if not apps:
+        raise Conflict("本批次没有待专家评审的申报书", code="nothing_to_assign")
+    now = now or utcnow()
+    proposals, experts, conflict_codes = _inputs(apps, per)
+    if mode == "optimal":
+        result = matching.assign_optimal(proposals, experts, conflict_codes)
+        seed = None
+    else:
+        seed = secrets.randbelow(2**31) if seed is None else seed
+        result = matching.draw_random(proposals, experts, conflict_codes, seed=seed)
+    draw = ReviewDraw(call_id=call.id, mode=mode, seed=seed, created_by_id=actor.id,
+                      params={"per_application": per, "applications": len(apps),
+                              "experts": len(experts)},
+                      result={"pairs": len(result.pairs),
+                              "unfilled": {str(k): v for k, v in result.unfilled.items()},
+                              "unfilled_reasons": {str(k): v for k, v in
+                                                   result.unfilled_reasons.items()},
+                              "explanation": result.explanation},
+                      reserves={str(k): v for k, v in (result.reserves or {}).items()})
+    db.session.add(draw)
+    db.session.flush()
+    created = [_invite(app_id, expert_id, call, draw.id, now)
+               for app_id, expert_id in sorted(result.pairs)]
+    audit.record(call, "call", "assign_reviewers", actor, "officer", call.state.value,
+                 call.state.value, data={"draw_id": draw.id, "mode": mode, "seed": seed,
+                                         "per_application": per, "pairs": len(created),
+                                         "unfilled": draw.result["unfilled"]})
+    return AssignReport(draw, created)
+
+
+def _invite(app_id: int, expert_id: int, call: Call, draw_id: int | None,
+            now: datetime) -> ReviewAssignment:
+    review = ReviewAssignment(application_id=app_id, expert_id=expert_id, draw_id=draw_id,
+                              respond_by=now + timedelta(days=RESPOND_DAYS),
+                              due_at=now + timedelta(days=call.review_days))
+    db.session.add(review)
+    db.session.flush()
+    audit.record(review, "review", "invite", None, "system", None, review.state.value,
+                 data={"application_id": app_id, "draw_id": draw_id})
+    outbox.emit("review.invited", "review", review.id, {"application_id": app_id})
+    return review
+
+
+def add_reviewer(actor: User, app: Application, expert_id: Any) -> ReviewAssignment:
+    """The officer adds one expert by hand, under the same conflict checks."""
+    _officer(actor)
+    expert = db.session.get(User, expert_id) if isinstance(expert_id, int) else None
+    if expert is None or not expert.has_role("expert"):
+        raise Invalid("请选择一位评审专家", details={"expert_id": "不是评审专家"})
+    if app.state is not ApplicationState.expert_review:
+        raise Conflict("只有专家评审阶段的申报书可以增加评审专家", code="invalid_state")
+    found = conflicts.reasons(expert, app)
+    if db.session.scalar(sa.select(ReviewAssignment.id).where(
+            ReviewAssignment.application_id == app.id, ReviewAssignment.expert_id == expert.id)):
+        found.append("已分配过该专家")
+    if found:
+        raise GuardFailed("该专家需回避：" + "、".join(found),
+                          details=[{"code": "conflict", "message": m} for m in found])
+    review = _invite(app.id, expert.id, app.call, None, utcnow())
+    audit.record(app.call, "call", "add_reviewer", actor, "officer", app.call.state.value,
+                 app.call.state.value, data={"application_id": app.id, "expert_id": expert.id})
+    return review
+
+
+def replace_from_reserve(review: ReviewAssignment, now: datetime | None = None
+                         ) -> ReviewAssignment | None:
+    """Invite the next reserve (备选) of the draw for a declined or expired invitation."""
+    if review.draw_id is None:
+        return None
+    draw = db.session.get(ReviewDraw, review.draw_id)
+    if draw is None:
+        return None
+    app = review.application
+    taken = set(db.session.scalars(sa.select(ReviewAssignment.expert_id).where(
+        ReviewAssignment.application_id == app.id)))
+    load = loads()
+    for expert_id in draw.reserves.get(str(app.id), []):
+        expert = db.session.get(User, expert_id)
+        profile = db.session.get(ExpertProfile, expert_id)
+        if expert is None or profile is None or expert_id in taken or not profile.available:
+            continue
+        if load[expert_id] >= profile.load_cap or conflicts.reasons(expert, app):
+            continue
+        return _invite(app.id, expert_id, app.call, draw.id, now or utcnow())
+    return None
+
+
+def decline(expert: User, review: ReviewAssignment, reason: str,
+            conflict_kind: str | None = None, ip: str | None = None) -> ReviewAssignment | None:
+    """The expert declines; a conflict declared here is recorded for the future too."""
+    if conflict_kind is not None and conflict_kind not in ("declared", "near_relative",
+                                                           "teacher_student", "joint_work"):
+        raise Invalid("回避类型有误", details={"conflict_kind": "未知的回避类型"})
+    engine.fire(review, "decline", expert, comment=reason, ip=ip)
+    if conflict_kind is not None:
+        db.session.add(ConflictRelation(
+            expert_id=expert.id, kind=conflict_kind, application_id=review.application_id,
+            other_user_id=review.application.applicant_id, note=reason,
+            recorded_by_id=expert.id, year=utcnow().year))
+    return replace_from_reserve(review)
+
+
+def expire_overdue(now: datetime | None = None) -> int:
+    """Invitations not answered in time expire; a reserve is invited in their place."""
+    now = now or utcnow()
+    overdue = list(db.session.scalars(sa.select(ReviewAssignment).where(
+        ReviewAssignment.state == ReviewState.invited, ReviewAssignment.respond_by <= now)))
+    done = 0
+    for review in overdue:
+        try:
+            engine.fire(review, "expire", None, now=now)
+            replace_from_reserve(review, now)
+            db.session.commit()
+            done += 1
+        except (Conflict, GuardFailed):
+            db.session.rollback()
+    return done
+
+
+def _score_errors(review: ReviewAssignment, scores: Any, comment: Any
+                  ) -> tuple[dict[str, str], dict[str, str]]:
+    errors: dict[str, str] = {}
+    clean: dict[str, str] = {}
+    if not isinstance(scores, dict):
+        return {}, {"scores": "评分应为对象：{评分项: 分数}"}
+    for crit in review.application.call.rubric or []:
+        raw = scores.get(crit["name"])
+        if raw in (None, ""):
+            continue
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            errors[crit["name"]] = f"“{crit['label']}”应为数字"
+            continue
+        if not value.is_finite() or not 0 <= value <= Decimal(str(crit["max"])):
+            errors[crit["name"]] = f"“{crit['label']}”应在0至{crit['max']}分之间"
+        else:
+            clean[crit["name"]] = str(value)
+    if comment is not None and (not isinstance(comment, str) or len(comment) > 5000):
+        errors["comment"] = "评审意见应为不超过5000字的文字"
+    return clean, errors
+
+
+def save_scores(expert: User, review: ReviewAssignment, scores: Any, comment: Any,
+                submit: bool = False, ip: str | None = None) -> ReviewAssignment:
+    """Save a draft of the scores; ``submit`` locks them. Only the assigned expert."""
+    if review.expert_id != expert.id:
+        raise NotFound("评审任务不存在")
+    review = engine.load("review", review.id, lock=True)
+    if review.state is not ReviewState.accepted:
+        raise Conflict(f"评审任务当前为“{review.state.label}”，不能评分"
+                       + ("，请先接受邀请" if review.state is ReviewState.invited else ""),
+                       code="invalid_state")
+    clean, errors = _score_errors(review, scores, comment)
+    if errors:
+        raise Invalid("评分有误", details=errors)
+    review.scores = {**(review.scores or {}), **clean}
+    if comment is not None:
+        review.comment = comment.strip()
+    db.session.flush()
+    if submit:
+        engine.fire(review, "submit_scores", expert, ip=ip)
+        _maybe_finish(review.application)
+    return review
+
+
+def _maybe_finish(app: Application) -> None:
+    """Once every active review of ``app`` is submitted and there are enough, the system
+    moves it on (to defence or to reviewed)."""
+    app = engine.load("application", app.id, lock=True)  # two last reviews at once
+    states = [r.state for r in db.session.scalars(sa.select(ReviewAssignment).where(
+        ReviewAssignment.application_id == app.id, ReviewAssignment.state.in_(ACTIVE)))]
+    if states and all(s is ReviewState.submitted for s in states) and \
+            len(states) >= app.call.reviewers_per_application:
+        # If a guard still refuses, the officer sees why on the application page.
+        with contextlib.suppress(Conflict, GuardFailed):
+            engine.fire(app, "finish_review", None)
+
+
+@dataclass
+class Queue:
+    items: list[ReviewAssignment]
+    waiting: int
+    in_progress: int
+    done: int
+
+
+def queue(expert: User) -> Queue:
+    rows = list(db.session.scalars(sa.select(ReviewAssignment).where(
+        ReviewAssignment.expert_id == expert.id).order_by(
+        ReviewAssignment.due_at.asc().nulls_last(), ReviewAssignment.id)))
+    states = Counter(r.state for r in rows)
+    return Queue(rows, states[ReviewState.invited], states[ReviewState.accepted],
+                 states[ReviewState.submitted])
+
+
+def explain_pair(actor: User, app: Application, expert: User) -> dict[str, Any]:
+    """Why ``expert`` may or may not review ``app``, and how well they match."""
+    if not actor.has_role("officer", "auditor"):
+        raise Forbidden("只有项目主管和审计人员可以查看回避与匹配说明")
+    profile = db.session.get(ExpertProfile, expert.id)
+    if profile is None:
+        raise NotFound("该用户不在专家库中")
+    proposals, experts, codes = _inputs([app], app.call.reviewers_per_application)
+    mine = next((e for e in experts if e.id == expert.id), None)
+    if mine is None:
+        raise NotFound("该专家已停用")
+    return matching.explain(mine, proposals[0], codes)

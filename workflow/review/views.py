@@ -1,0 +1,410 @@
+"""Pages for experts (queue, scoring) and for officers (assignment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from forms import parse_id
+from workflow.applying.models import Application
+from workflow.calls.models import Call
+from workflow.core import engine
+from workflow.core.errors import ServiceError
+from workflow.core.models import db
+from workflow.review import operations as reviews
+from workflow.review.conflicts import LABELS
+from workflow.review.models import ReviewAssignment, ReviewDraw
+from workflow.web import flash_refusal
+
+bp = Blueprint("reviewing", __name__)
+
+
+@bp.route("/reviews")
+@login_required
+def queue() -> str:
+    if not current_user.has_role("expert"):
+        abort(403)
+    return render_template("reviews/queue.html", q=reviews.queue(current_user),
+                           conflict_kinds={k: LABELS[k] for k in (
+                               "declared", "near_relative", "teacher_student", "joint_work")})
+
+
+def _mine(review_id: int) -> ReviewAssignment:
+    review = db.session.get(ReviewAssignment, review_id)
+    if review is None or review.expert_id != current_user.id:
+        abort(404)
+    return review
+
+
+@bp.route("/reviews/<int:review_id>/respond", methods=["POST"])
+@login_required
+def respond(review_id: int) -> Response:
+    review = _mine(review_id)
+    try:
+        if request.form.get("answer") == "accept":
+            engine.fire(engine.load("review", review.id, lock=True), "accept", current_user,
+                        ip=request.remote_addr)
+            flash("已接受评审邀请", "info")
+        else:
+            kind = request.form.get("conflict_kind") or None
+            reviews.decline(current_user, engine.load("review", review.id, lock=True),
+                            request.form.get("reason", ""), kind, request.remote_addr)
+            flash("已谢绝评审邀请" + ("，回避关系已记录" if kind else ""), "info")
+        db.session.commit()
+    except ServiceError as err:
+        db.session.rollback()
+        flash_refusal(err)
+    return redirect(url_for("reviewing.queue"))
+
+
+@bp.route("/reviews/<int:review_id>/score", methods=["GET", "POST"])
+@login_required
+def score(review_id: int) -> Response | str | tuple[str, int]:
+    review = _mine(review_id)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        rubric = review.application.call.rubric or []
+        scores = {c["name"]: request.form.get(f"s_{c['name']}", "") for c in rubric}
+        submit = request.form.get("action") == "submit"
+        try:
+            reviews.save_scores(current_user, review, scores, request.form.get("comment", ""),
+                                submit=submit, ip=request.remote_addr)
+            db.session.commit()
+            flash("评分已提交，不能再修改" if submit else "评分草稿已保存", "info")
+            return redirect(url_for("reviewing.score", review_id=review_id))
+        except ServiceError as err:
+            db.session.rollback()
+            flash_refusal(err)
+            errors = err.details if isinstance(err.details, dict) else {}
+            status = err.status
+            db.session.expire_all()
+            review = _mine(review_id)
+            return render_template("reviews/score.html", review=review, errors=errors,
+                                   values=dict(request.form)), status
+    values = {f"s_{k}": v for k, v in (review.scores or {}).items()}
+    values["comment"] = review.comment
+    return render_template("reviews/score.html", review=review, errors=errors, values=values)
+
+
+@bp.app_context_processor
+def _answers() -> dict[str, Any]:
+    def answers(app: Application) -> list[tuple[str, str]]:
+        """What an expert reads of an application: each form field by its label."""
+        from workflow.calls.operations import form_fields
+        from workflow.documents.operations import shown_values
+
+        fields = [f for f in form_fields(app.call, app.form_version) if f["type"] != "file"]
+        shown = shown_values(fields, app.data or {})
+        return [(f["label"], shown[f["name"]]) for f in fields]
+
+    from workflow.applying.operations import attachments_of
+
+    return {"answers": answers, "attachments_of": attachments_of}
+
+
+@bp.route("/calls/<int:call_id>/assign", methods=["GET", "POST"])
+@login_required
+def assign(call_id: int) -> Response | str:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer"):
+        abort(404)
+    if request.method == "POST":
+        def number(name: str) -> int | str | None:
+            # Digits become a number; anything else typed goes on to be refused clearly.
+            raw = request.form.get(name, "").strip()
+            number = parse_id(raw)
+            return number if number is not None else (raw or None)
+
+        try:
+            report = reviews.assign(current_user, call, request.form.get("mode"),
+                                    number("per_application"), number("seed"))
+            db.session.commit()
+            flash(f"已分配 {len(report.created)} 项评审任务", "info")
+        except ServiceError as err:
+            db.session.rollback()
+            flash_refusal(err)
+        return redirect(url_for("reviewing.assign", call_id=call_id))
+    apps = list(db.session.scalars(sa.select(Application).where(
+        Application.call_id == call.id).order_by(Application.id)))
+    rows: dict[int, list[ReviewAssignment]] = {a.id: [] for a in apps}
+    for r in db.session.scalars(sa.select(ReviewAssignment).join(Application).where(
+            Application.call_id == call.id).order_by(ReviewAssignment.id)):
+        rows.setdefault(r.application_id, []).append(r)
+    draws = list(db.session.scalars(sa.select(ReviewDraw).where(
+        ReviewDraw.call_id == call.id).order_by(ReviewDraw.id.desc())))
+    experts = [u for u, _p in reviews.expert_pool()]
+    return render_template("reviews/assign.html", call=call, apps=apps, rows=rows,
+                           draws=draws, experts=experts)
+
+
+@bp.route("/applications/<int:app_id>/reviewers", methods=["POST"])
+@login_required
+def add_reviewer(app_id: int) -> Response:
+    app = db.session.get(Application, app_id)
+    if app is None or not current_user.has_role("officer"):
+        abort(404)
+    expert_id = request.form.get("expert_id", "")
+    try:
+        reviews.add_reviewer(current_user, app, parse_id(expert_id))
+        db.session.commit()
+        flash("已增加评审专家", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        flash_refusal(err)
+    return redirect(url_for("reviewing.assign", call_id=app.call_id))
+
+
+
+
+def _ranking_call(call_id: int) -> Call:
+    call = db.session.get(Call, call_id)
+    if call is None or not current_user.has_role("officer", "leader", "auditor"):
+        abort(404)
+    return call
+
+
+@bp.route("/calls/<int:call_id>/ranking")
+@login_required
+def ranking(call_id: int) -> str | tuple[str, int]:
+    from forms import FieldError, parse_wan
+    from workflow.review import results
+
+    call = _ranking_call(call_id)
+    raw = request.args.get("budget", "").strip()
+    budget, error = None, None
+    if raw:
+        try:
+            budget = parse_wan(raw)
+        except FieldError as err:
+            error = str(err)
+    res = results.call_results(call, budget, request.args.get("skip") == "on")
+    return render_template("reviews/ranking.html", call=call, res=res, budget=raw,
+                           error=error), 422 if error else 200
+
+
+@bp.route("/calls/<int:call_id>/ranking.xlsx")
+@login_required
+def ranking_xlsx(call_id: int) -> Response:
+    import io
+
+    from flask import send_file
+
+    from workflow.review import results
+
+    call = _ranking_call(call_id)
+    data = results.score_sheet(results.call_results(call))
+    return send_file(io.BytesIO(data), as_attachment=True,
+                     download_name=f"评审结果-{call.id}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# ---- the expert pool --------------------------------------------------------------------
+
+def _pool_officer() -> None:
+    if not current_user.has_role("officer"):
+        abort(403)
+
+
+@bp.route("/experts", methods=["GET", "POST"])
+@login_required
+def experts() -> Response | str | tuple[str, int]:
+    from workflow.review import experts as pool_svc
+
+    _pool_officer()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            profile = pool_svc.create_expert(current_user, dict(request.form))
+            db.session.commit()
+            flash(f"已加入专家库：{profile.user.name}", "info")
+            return redirect(url_for("reviewing.experts"))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            errors = err.details if isinstance(err.details, dict) else {}
+            status = err.status
+    return render_template("reviews/experts.html", pool=pool_svc.pool(),
+                           sanctioned=pool_svc.sanctioned_ids(), loads=reviews.loads(),
+                           form=request.form, errors=errors, report=None), status
+
+
+@bp.route("/experts/<int:user_id>", methods=["POST"])
+@login_required
+def edit_expert(user_id: int) -> Response:
+    from workflow.accounts.models import ExpertProfile
+    from workflow.review import experts as pool_svc
+
+    _pool_officer()
+    profile = db.session.get(ExpertProfile, user_id)
+    if profile is None:
+        abort(404)
+    form = dict(request.form)
+    form.setdefault("available", "")
+    try:
+        pool_svc.update_expert(current_user, profile, form)
+        db.session.commit()
+        flash(f"已更新：{profile.user.name}", "info")
+    except ServiceError as err:
+        db.session.rollback()
+        flash_refusal(err)
+        for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
+            flash(message, "error")
+    return redirect(url_for("reviewing.experts"))
+
+
+@bp.route("/experts/import", methods=["POST"])
+@login_required
+def import_experts() -> Response | str | tuple[str, int]:
+    from forms.uploads import UploadRefused, inspect_upload
+    from workflow.review import experts as pool_svc
+
+    _pool_officer()
+    file = request.files.get("file")
+    try:
+        if file is None or not file.filename:
+            raise UploadRefused(422, "empty", "请选择要导入的 Excel 文件")
+        info = inspect_upload(file.filename, file.stream, 5 * 1024 * 1024)
+        if info.kind != "xlsx":
+            raise UploadRefused(415, "type_not_allowed", "请上传 .xlsx 格式的专家导入表")
+        file.stream.seek(0)
+        report = pool_svc.import_sheet(current_user, file.stream.read())
+        db.session.commit()
+    except UploadRefused as err:
+        flash(err.message, "error")
+        return redirect(url_for("reviewing.experts"))
+    except ServiceError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return redirect(url_for("reviewing.experts"))
+    done = sum(1 for r in report if r.ok)
+    flash(f"导入完成：成功 {done} 行，未导入 {len(report) - done} 行", "info")
+    return render_template("reviews/experts.html", pool=pool_svc.pool(),
+                           sanctioned=pool_svc.sanctioned_ids(), loads=reviews.loads(),
+                           form={}, errors={}, report=report)
+
+
+@bp.route("/experts/template.xlsx")
+@login_required
+def experts_template() -> Response:
+    import io
+
+    from flask import send_file
+
+    from workflow.review import experts as pool_svc
+
+    _pool_officer()
+    return send_file(io.BytesIO(pool_svc.template_xlsx()), as_attachment=True,
+                     download_name="专家导入模板.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# ---- defence (答辩) ---------------------------------------------------------------------
+
+@bp.route("/calls/<int:call_id>/defence", methods=["GET", "POST"])
+@login_required
+def defence(call_id: int) -> Response | str | tuple[str, int]:
+    from workflow.review import defence as svc
+    from workflow.review.models import DefenceScore, DefenceSession
+
+    call = db.session.get(Call, call_id)
+    if call is None:
+        abort(404)
+    sessions = list(db.session.scalars(sa.select(DefenceSession).where(
+        DefenceSession.call_id == call.id).order_by(DefenceSession.starts_at)))
+    mine = [s for s in sessions if svc.panel_role(current_user, s)]
+    if not current_user.has_role("officer", "leader") and not mine:
+        abort(404)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            form: dict[str, Any] = {**request.form, "panel": request.form.getlist("panel")}
+            svc.schedule(current_user, call, form)
+            db.session.commit()
+            flash("答辩已安排", "info")
+            return redirect(url_for("reviewing.defence", call_id=call_id))
+        except ServiceError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+            errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
+    scores: dict[tuple[int, int], list[DefenceScore]] = {}
+    for row in db.session.scalars(sa.select(DefenceScore).where(
+            DefenceScore.session_id.in_([s.id for s in sessions]))):
+        scores.setdefault((row.session_id, row.application_id), []).append(row)
+    return render_template(
+        "reviews/defence.html", call=call, sessions=sessions, teams=svc.teams,
+        role_of=lambda s: svc.panel_role(current_user, s), scores=scores,
+        experts=[u for u, _p in reviews.expert_pool()], form=request.form,
+        errors=errors), status
+
+
+@bp.route("/defence/<int:session_id>/<int:app_id>", methods=["POST"])
+@login_required
+def defence_action(session_id: int, app_id: int) -> Response:
+    from workflow.review import defence as svc
+    from workflow.review.models import DefenceSession
+
+    session = db.session.get(DefenceSession, session_id)
+    app = db.session.get(Application, app_id)
+    if session is None or app is None:
+        abort(404)
+    try:
+        if request.form.get("action") == "finish":
+            if not current_user.has_role("officer"):
+                abort(403)
+            svc.finish(current_user, session, app, request.remote_addr)
+            flash(f"答辩完成：{app.title}", "info")
+        else:
+            svc.record_score(current_user, session, app, request.form.get("score", ""),
+                             request.form.get("comment", ""))
+            flash("答辩评分已保存", "info")
+        db.session.commit()
+    except ServiceError as err:
+        db.session.rollback()
+        flash_refusal(err)
+        for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
+            flash(message, "error")
+    return redirect(url_for("reviewing.defence", call_id=session.call_id))
+
+
+@bp.route("/challenges/<int:challenge_id>/select", methods=["POST"])
+@login_required
+def select_teams(challenge_id: int) -> Response:
+    from workflow.calls.models import Challenge
+    from workflow.review import defence as svc
+
+    challenge = db.session.get(Challenge, challenge_id)
+    if challenge is None:
+        abort(404)
+    k = request.form.get("k", "")
+    try:
+        result = svc.select_teams(current_user, challenge, parse_id(k),
+                                  request.remote_addr)
+        db.session.commit()
+        flash("入选团队：" + "、".join(a.title for a in result.chosen), "info")
+    except ServiceError as err:
+        db.session.rollback()
+        flash_refusal(err)
+    return redirect(url_for("reviewing.defence", call_id=challenge.call_id))
+
+
+@bp.route("/reviews/<int:review_id>/attachments/<sha256>")
+@login_required
+def review_attachment(review_id: int, sha256: str) -> Response:
+    """The application's attachments, for the expert reviewing it."""
+
+    from workflow.core import files
+    from workflow.core.models import Attachment
+
+    review = _mine(review_id)
+    row = db.session.scalar(sa.select(Attachment).where(
+        Attachment.application_id == review.application_id, Attachment.sha256 == sha256))
+    if row is None or review.state.value not in ("invited", "accepted", "submitted"):
+        abort(404)
+    return files.send_attachment(row)

@@ -1,0 +1,81 @@
+"""Public pages, no login: projects on notice (公示) with written objections, and the
+verification of documents by the code printed on them."""
+
+from __future__ import annotations
+
+import hashlib
+from itertools import groupby
+
+from flask import Blueprint, abort, current_app, render_template, request
+from werkzeug.wrappers import Response
+
+from workflow.core.errors import Invalid, ServiceError
+from workflow.core.models import db
+from workflow.decisions import notices
+from workflow.documents import official
+
+bp = Blueprint("public", __name__, url_prefix="")
+
+
+@bp.route("/public/notices")
+def notice_list() -> str:
+    entries = notices.in_notice()
+    by_call = [(call, list(apps)) for call, apps in groupby(entries, key=lambda a: a.call)]
+    return render_template("public/notices.html", by_call=by_call,
+                           contact=current_app.config["NOTICE_CONTACT"])
+
+
+@bp.route("/public/notices/<int:app_id>/objection", methods=["GET", "POST"])
+def objection(app_id: int) -> str | tuple[str, int]:
+    try:
+        app = notices.notice_entry(app_id)
+    except ServiceError:
+        abort(404)
+    fields = {k: request.form.get(k, "")[:6000]
+              for k in ("name", "contact", "organization", "text")}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            receipt = notices.submit_objection(app.id, fields, request.remote_addr)
+            db.session.commit()
+            return render_template("public/objection_done.html", app=app, receipt=receipt)
+        except Invalid as err:
+            db.session.rollback()
+            errors = dict(err.details or {})
+            return render_template("public/objection.html", app=app, fields=fields,
+                                   errors=errors, message=err.message), 422
+        except ServiceError as err:
+            db.session.rollback()
+            return render_template("public/objection.html", app=app, fields=fields,
+                                   errors={}, message=err.message), err.status
+    return render_template("public/objection.html", app=app, fields=fields, errors=errors,
+                           message=None)
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@bp.route("/verify/<code>", methods=["GET", "POST"])
+def verify(code: str | None = None) -> str | tuple[str, int] | Response:
+    """Is a document genuine? By the code printed on it; then by its SHA-256 or the file
+    itself, compared with the stored original."""
+    code = (request.values.get("code") or code or "")[:40]
+    doc = official.by_code(code) if code else None
+    digest = (request.form.get("sha256") or "").strip().lower()[:64]
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        limit = current_app.config["UPLOAD_MAX_BYTES"]
+        data = upload.stream.read(limit + 1)
+        if len(data) > limit:
+            return render_template("public/verify.html", code=code, doc=doc, outcome=None,
+                                   message="文件过大"), 413
+        digest = hashlib.sha256(data).hexdigest()
+    outcome: str | None = None
+    if request.method == "POST" and digest:
+        if doc is not None:
+            outcome = "genuine" if official.matches(doc, digest) else "different"
+        else:
+            doc = official.by_hash(digest)
+            outcome = "genuine" if doc is not None else "unknown"
+    status = 404 if code and doc is None and request.method == "GET" else 200
+    return render_template("public/verify.html", code=code, doc=doc, outcome=outcome,
+                           digest=digest, kinds=official.KINDS,
+                           message="未找到该验证码对应的文件" if status == 404 else None), status
