@@ -1,9 +1,10 @@
 """kjflow lifecycles: pure data plus one shared ``transitions`` machine each."""
 
-from states.base import Lifecycle, StateEnum, StepNotEnabled, Transition
+from states.base import Event, Field, Lifecycle, StateEnum, StepNotEnabled, Transition
 from states.lifecycles import (
     APPLICATION,
     CALL,
+    EVENTS,
     LIFECYCLES,
     REVIEW,
     ROLES,
@@ -17,7 +18,7 @@ from states.lifecycles import (
 )
 
 __all__ = [
-    "APPLICATION", "CALL", "LIFECYCLES", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE",
-    "ApplicationState", "CallState", "Lifecycle", "ReviewState", "StateEnum",
-    "StepNotEnabled", "TrancheState", "Transition",
+    "APPLICATION", "CALL", "EVENTS", "LIFECYCLES", "REVIEW", "ROLES", "STEPS", "SYSTEM",
+    "TRANCHE", "ApplicationState", "CallState", "Event", "Field", "Lifecycle", "ReviewState",
+    "StateEnum", "StepNotEnabled", "TrancheState", "Transition",
 ]

@@ -39,7 +39,33 @@ class StateEnum(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Field:
+    """An input a transition takes in its ``data``: anything else is refused by name."""
+
+    name: str
+    label: str
+    kind: str = "string"  # string | money (万元, as text) | integer | choice | date
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "label": self.label, "kind": self.kind,
+                               "required": self.required}
+        if self.choices:
+            out["choices"] = list(self.choices)
+        return out
+
+
+@dataclass(frozen=True)
 class Transition:
+    """One row: everything a trigger does from its sources.
+
+    ``guards``, ``effect``, ``follow_ups``, ``messages`` and ``documents`` are names that
+    the features implement (``workflow/<feature>/rules.py``); the app factory binds them,
+    and a test fails on a name without an implementation or an implementation no row
+    names. ``auto``: the system fires it as soon as a source state is entered.
+    """
+
     trigger: str
     sources: tuple[StateEnum, ...]
     dest: StateEnum
@@ -48,11 +74,21 @@ class Transition:
     guards: tuple[str, ...] = ()
     step: str | None = None
     unless_steps: tuple[str, ...] = ()
+    effect: str | None = None
+    follow_ups: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
+    fields: tuple[Field, ...] = ()
+    auto: bool = False
 
     def applies(self, steps: frozenset[str]) -> bool:
         if self.step is not None and self.step not in steps:
             return False
         return not any(s in steps for s in self.unless_steps)
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields)
 
 
 def t(
@@ -64,11 +100,29 @@ def t(
     guards: Iterable[str] = (),
     step: str | None = None,
     unless_steps: Iterable[str] = (),
+    effect: str | None = None,
+    follow_ups: Iterable[str] = (),
+    messages: Iterable[str] = (),
+    documents: Iterable[str] = (),
+    fields: Iterable[Field] = (),
+    auto: bool = False,
 ) -> Transition:
     srcs = (sources,) if isinstance(sources, StateEnum) else tuple(sources)
     return Transition(
-        trigger, srcs, dest, frozenset(roles), label, tuple(guards), step, tuple(unless_steps)
+        trigger, srcs, dest, frozenset(roles), label, tuple(guards), step, tuple(unless_steps),
+        effect, tuple(follow_ups), tuple(messages), tuple(documents), tuple(fields), auto,
     )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A recorded event that is not a transition (an invitation sent, a receipt issued):
+    the messages and documents it sets going."""
+
+    topic: str
+    label: str
+    messages: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
 
 
 def _step_condition(spec: Transition) -> Callable[[EventData], bool]:
@@ -115,12 +169,8 @@ class Lifecycle:
                       dest: str | None = None) -> str:
         """The label of the transition that ``trigger`` took from ``source`` to ``dest``
         (a trigger with several destinations has a label for each)."""
-        found = self.transitions_for(trigger)
-        for spec in found:
-            if (source is None or source in {s.value for s in spec.sources}) and \
-                    (dest is None or spec.dest.value == dest):
-                return spec.label
-        return found[0].label if found else RECORD_LABELS.get(trigger, trigger)
+        spec = self.taken(trigger, source, dest)
+        return spec.label if spec else RECORD_LABELS.get(trigger, trigger)
 
     @cached_property
     def _by_trigger(self) -> dict[str, tuple[Transition, ...]]:
@@ -151,6 +201,23 @@ class Lifecycle:
             if state in spec.sources and spec.applies(steps) and spec.trigger not in out:
                 out[spec.trigger] = spec
         return list(out.values())
+
+    def automatic(self, state: StateEnum, steps: frozenset[str] = frozenset()
+                  ) -> Transition | None:
+        """The transition the system takes at once on entering ``state``, if any."""
+        for spec in self.transitions:
+            if spec.auto and state in spec.sources and spec.applies(steps):
+                return spec
+        return None
+
+    def taken(self, trigger: str, source: str | None, dest: str | None) -> Transition | None:
+        """The row by which ``trigger`` went from ``source`` to ``dest`` (as recorded)."""
+        found = self.transitions_for(trigger)
+        for spec in found:
+            if (source is None or source in {s.value for s in spec.sources}) and \
+                    (dest is None or spec.dest.value == dest):
+                return spec
+        return found[0] if found else None
 
     def apply(self, model: Any, trigger: str, steps: frozenset[str] = frozenset()) -> StateEnum:
         """Drive ``model`` through ``trigger`` on the shared machine; return the new state.
@@ -194,6 +261,12 @@ class Lifecycle:
                     "roles": sorted(s.roles),
                     "guards": list(s.guards),
                     "step": s.step,
+                    "effect": s.effect,
+                    "follow_ups": list(s.follow_ups),
+                    "messages": list(s.messages),
+                    "documents": list(s.documents),
+                    "fields": [f.describe() for f in s.fields],
+                    "auto": s.auto,
                 }
                 for s in self.transitions
             ],

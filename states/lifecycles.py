@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from states.base import Lifecycle, StateEnum, t
+from states.base import Event, Field, Lifecycle, StateEnum, t
 
 APPLICANT = "applicant"
 ORG_ADMIN = "org_admin"
@@ -38,6 +38,10 @@ STEPS: dict[str, str] = {
 }
 
 
+OVERRIDE_REASON = Field("override_reason", "未评完即结束评审的理由")
+DECISION_ID = Field("decision_id", "立项建议名单编号", kind="integer")
+
+
 class CallState(StateEnum):
     draft = ("draft", "草稿")
     published = ("published", "已发布")
@@ -57,10 +61,12 @@ CALL = Lifecycle(
         t("publish", CallState.draft, CallState.published, [OFFICER], "发布",
           guards=["call_complete"]),
         t("close", CallState.published, CallState.closed, [OFFICER, SYSTEM], "截止受理",
-          guards=["call_deadline_passed"]),
+          guards=["call_deadline_passed"],
+          fields=[Field("early_close_reason", "提前截止理由")]),
         t("start_review", CallState.closed, CallState.reviewing, [OFFICER], "开始评审"),
         t("decide", CallState.reviewing, CallState.decided, [LEADER], "审定立项名单",
-          guards=["decision_ready"]),
+          guards=["decision_ready"],
+          fields=[DECISION_ID, Field("total", "拟资助总额（元）", kind="money")]),
         t("archive", CallState.decided, CallState.archived, [OFFICER], "归档"),
     ),
 )
@@ -105,14 +111,17 @@ APPLICATION = Lifecycle(
                      A.withdrawn}),
     transitions=(
         t("submit", A.draft, A.submitted, [APPLICANT], "提交",
-          guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear"]),
+          guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear"],
+          effect="stamp_submission"),
         t("resubmit", A.returned, A.submitted, [APPLICANT], "修改后重新提交",
-          guards=["call_accepts_resubmission", "form_complete", "signed", "integrity_clear"]),
+          guards=["call_accepts_resubmission", "form_complete", "signed", "integrity_clear"],
+          effect="stamp_submission"),
         # Routing right after (re)submission follows the call's optional steps.
-        t("forward", A.submitted, A.unit_review, [SYSTEM], "送单位审核", step="unit_review"),
+        t("forward", A.submitted, A.unit_review, [SYSTEM], "送单位审核", step="unit_review",
+          auto=True),
         t("forward", A.submitted, A.recommended, [SYSTEM], "送主管部门推荐",
-          step="recommendation"),
-        t("forward", A.submitted, A.formal_review, [SYSTEM], "送形式审查"),
+          step="recommendation", auto=True),
+        t("forward", A.submitted, A.formal_review, [SYSTEM], "送形式审查", auto=True),
         t("unit_approve", A.unit_review, A.recommended, [ORG_ADMIN], "单位审核通过",
           step="recommendation"),
         t("unit_approve", A.unit_review, A.formal_review, [ORG_ADMIN], "单位审核通过"),
@@ -123,42 +132,63 @@ APPLICATION = Lifecycle(
           guards=["comment_given"]),
         t("withdraw", (A.draft, *BEFORE_FORMAL_REVIEW), A.withdrawn, [APPLICANT], "撤回"),
         t("return_for_revision", A.formal_review, A.returned, [OFFICER], "退回修改",
-          guards=["comment_given"]),
+          guards=["comment_given"], messages=["returned"]),
         t("reject", A.formal_review, A.rejected, [OFFICER], "不予受理",
-          guards=["comment_given"]),
+          guards=["comment_given"], messages=["rejected"]),
         t("pass_formal_review", A.formal_review, A.expert_review, [OFFICER],
           "形式审查通过", guards=["eligible"]),
         t("finish_review", A.expert_review, A.defence, [OFFICER, SYSTEM], "进入答辩",
-          guards=["reviews_complete"], step="defence"),
+          guards=["reviews_complete"], step="defence", fields=[OVERRIDE_REASON]),
         t("finish_review", A.expert_review, A.reviewed, [OFFICER, SYSTEM], "评审完成",
-          guards=["reviews_complete"]),
+          guards=["reviews_complete"], fields=[OVERRIDE_REASON]),
         t("finish_defence", A.defence, A.reviewed, [OFFICER], "答辩完成",
-          guards=["defence_scored"]),
-        t("shortlist", A.reviewed, A.shortlisted, [OFFICER, LEADER], "拟立项"),
-        t("decline_funding", A.reviewed, A.not_funded, [OFFICER, LEADER], "不予立项"),
+          guards=["defence_scored"], effect="record_defence_score",
+          fields=[Field("defence_score", "答辩得分（0-100）", kind="number", required=True)]),
+        t("shortlist", A.reviewed, A.shortlisted, [OFFICER, LEADER], "拟立项",
+          effect="set_grant", messages=["shortlisted"],
+          fields=[Field("amount", "拟资助金额（元）", kind="money"), DECISION_ID]),
+        t("decline_funding", A.reviewed, A.not_funded, [OFFICER, LEADER], "不予立项",
+          messages=["not_funded"], fields=[DECISION_ID]),
         t("open_notice", A.shortlisted, A.public_notice, [OFFICER], "公示",
-          guards=["decision_approved"]),
+          guards=["decision_approved"], effect="open_notice_period",
+          messages=["notice_opened"]),
         t("raise_objection", A.public_notice, A.objection, [OFFICER, SYSTEM], "受理异议",
-          guards=["objection_real_name"]),
+          guards=["objection_real_name"], effect="record_objection",
+          messages=["objection_received"],
+          fields=[Field("objector_name", "异议人姓名", required=True),
+                  Field("objector_contact", "异议人联系方式", required=True),
+                  Field("objector_org", "异议人单位"),
+                  Field("objector_ip", "提交地址")]),
         t("uphold_objection", A.objection, A.not_funded, [OFFICER], "异议成立",
-          guards=["comment_given"]),
+          guards=["comment_given"], effect="resolve_objections",
+          messages=["objection_decided"]),
         t("dismiss_objection", A.objection, A.public_notice, [OFFICER], "异议不成立",
-          guards=["comment_given"]),
+          guards=["comment_given"], effect="resolve_objections",
+          messages=["objection_decided"]),
         t("approve", A.public_notice, A.approved, [SYSTEM, OFFICER], "立项",
-          guards=["notice_period_over", "no_open_objection"]),
+          guards=["notice_period_over", "no_open_objection"], effect="number_project",
+          follow_ups=["commit_grant"], messages=["task_book_to_sign"], documents=["notice"]),
         t("sign_contract", A.approved, A.contracted, [OFFICER], "签订任务书",
-          guards=["contract_signed"]),
+          guards=["contract_signed"], effect="countersign_contract",
+          follow_ups=["plan_tranches"], documents=["task_book"]),
         t("start", A.contracted, A.in_progress, [OFFICER, SYSTEM], "开始执行"),
         t("start_midterm", A.in_progress, A.midterm, [OFFICER], "中期检查", step="midterm"),
         t("pass_midterm", A.midterm, A.in_progress, [OFFICER], "中期检查通过"),
         t("request_acceptance", A.in_progress, A.acceptance, [APPLICANT], "申请验收",
           guards=["final_report_given"]),
         t("pass_acceptance", A.acceptance, A.completed, [OFFICER], "验收通过",
-          guards=["acceptance_recorded", "demand_accepted"]),
+          guards=["acceptance_recorded", "demand_accepted"], effect="record_acceptance",
+          follow_ups=["settle_completion"],
+          fields=[Field("verdict", "验收结论", kind="choice", choices=("pass", "fail")),
+                  Field("opinions", "专家意见")]),
         t("fail_acceptance", A.acceptance, A.failed, [OFFICER], "验收不通过",
-          guards=["comment_given"]),
+          guards=["comment_given"], effect="record_acceptance", follow_ups=["wind_up"],
+          fields=[Field("verdict", "验收结论", kind="choice", choices=("pass", "fail")),
+                  Field("opinions", "专家意见"),
+                  Field("recovery_wan", "应追回金额（万元）", kind="money")]),
         t("terminate", RUNNING, A.terminated, [OFFICER, SYSTEM], "终止",
-          guards=["comment_given"]),
+          guards=["comment_given"], follow_ups=["wind_up"],
+          fields=[Field("recovery_wan", "应追回金额（万元）", kind="money")]),
     ),
 )
 
@@ -181,11 +211,12 @@ REVIEW = Lifecycle(
     final=frozenset({R.declined, R.expired, R.submitted, R.recused}),
     transitions=(
         t("accept", R.invited, R.accepted, [EXPERT], "接受邀请"),
-        t("decline", R.invited, R.declined, [EXPERT], "谢绝", guards=["comment_given"]),
+        t("decline", R.invited, R.declined, [EXPERT], "谢绝", guards=["comment_given"],
+          effect="record_decline"),
         t("expire", R.invited, R.expired, [SYSTEM, OFFICER], "邀请过期",
-          guards=["invitation_overdue"]),
+          guards=["invitation_overdue"], messages=["review_expired"]),
         t("submit_scores", R.accepted, R.submitted, [EXPERT], "提交评分",
-          guards=["scores_complete"]),
+          guards=["scores_complete"], effect="total_scores"),
         t("recuse", R.accepted, R.recused, [EXPERT, OFFICER], "回避",
           guards=["comment_given"]),
         t("cancel_invitation", R.invited, R.recused, [OFFICER], "撤销邀请",
@@ -214,17 +245,32 @@ TRANCHE = Lifecycle(
     transitions=(
         t("make_due", T.planned, T.due, [SYSTEM, OFFICER], "到期应付",
           guards=["tranche_condition_met"]),
-        t("prepare", T.due, T.prepared, [FINANCE], "制单", guards=["payee_account_known"]),
+        t("prepare", T.due, T.prepared, [FINANCE], "制单", guards=["payee_account_known"],
+          effect="record_maker"),
         t("approve", T.prepared, T.approved, [FINANCE], "审核",
-          guards=["checker_not_maker", "collective_decision_recorded"]),
+          guards=["checker_not_maker", "collective_decision_recorded"], effect="record_checker",
+          fields=[Field("decision_ref", "“三重一大”会议纪要编号")]),
         t("release", T.approved, T.released, [FINANCE], "拨付",
-          guards=["payment_reference_given", "within_grant"]),
+          guards=["payment_reference_given", "within_grant"], effect="record_release",
+          follow_ups=["post_disbursement"], documents=["payment_notice"],
+          fields=[Field("payment_ref", "支付凭证号", required=True)]),
         t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER], "暂停",
           guards=["comment_given"]),
         t("resume", T.on_hold, T.due, [FINANCE, OFFICER], "恢复"),
         t("cancel", (T.planned, T.due, T.prepared, T.approved, T.on_hold), T.cancelled,
-          [FINANCE, OFFICER, SYSTEM], "取消", guards=["comment_given"]),
+          [FINANCE, OFFICER, SYSTEM], "取消", guards=["comment_given"],
+          follow_ups=["return_commitment"]),
     ),
 )
 
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (CALL, APPLICATION, REVIEW, TRANCHE)}
+
+# Recorded events that are not transitions, and what each sets going.
+EVENTS: dict[str, Event] = {e.topic: e for e in (
+    Event("application.round_submitted", "申报书提交回执", messages=("submitted",),
+          documents=("application",)),
+    Event("review.invited", "发出评审邀请", messages=("review_invited",)),
+    Event("milestone.accepted", "里程碑验收通过", messages=("milestone_decided",)),
+    Event("milestone.rejected", "里程碑验收未通过", messages=("milestone_decided",)),
+    Event("call.approval_file", "印发立项文件", documents=("approval_file",)),
+)}

@@ -79,26 +79,33 @@ def _install_features(app: Flask) -> None:
     from workflow.api import auth as auth_api
     from workflow.api import lifecycle as lifecycle_api
     from workflow.applying import api as applying_api
+    from workflow.applying import rules as applying_rules
     from workflow.applying import views as applying_views
     from workflow.calls import api as calls_api
+    from workflow.calls import rules as calls_rules
+    from workflow.core import registry
     from workflow.decisions import api as decisions_api
+    from workflow.decisions import rules as decisions_rules
     from workflow.decisions import views as decisions_views
     from workflow.documents import official
-    from workflow.documents import operations as documents
+    from workflow.documents import rules as documents_rules
     from workflow.finance import api as finance_api
-    from workflow.finance import operations as finance
+    from workflow.finance import rules as finance_rules
     from workflow.finance import views as finance_views
-    from workflow.notify import inbox, messages
+    from workflow.notify import inbox
+    from workflow.notify import rules as notify_rules
     from workflow.notify import views as notify_views
     from workflow.review import api as review_api
+    from workflow.review import rules as review_rules
     from workflow.review import views as review_views
     from workflow.workbench import entities, public
     from workflow.workbench import views as workbench_views
 
+    registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
+                      decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
+                      documents_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del auth_api, lifecycle_api, applying_api, calls_api, decisions_api, finance_api, review_api
-    # Outbox consumers and follow-ups of these modules.
-    del documents, finance, messages
     for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       public.bp, entities.bp, api_bp):

@@ -9,9 +9,9 @@ from flask import Response, jsonify, request
 from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
 from workflow.api.openapi import document
 from workflow.core import audit, engine
+from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import AuditEvent, db
-from workflow.visibility import can_view
 
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
                "tranches": "tranche"}

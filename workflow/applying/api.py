@@ -13,16 +13,11 @@ from workflow.api import api_bp, current_api_user, if_match, json_body, token_re
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
 from workflow.applying.models import Application
+from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
-from workflow.core import engine, files
+from workflow.core import engine, entities, files
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import Attachment, db
-from workflow.visibility import (
-    applications_query,
-    assigned_expert,
-    can_view_application,
-    expert_projection,
-)
 
 
 def attachment_json(a: Attachment) -> dict[str, Any]:
@@ -52,18 +47,6 @@ def _visible(app_id: int) -> Application:
     if app is None or not can_view_application(current_api_user(), app):
         raise NotFound("申报书不存在或无权查看")
     return app
-
-
-def expert_json(app: Application) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": app.id, "call_id": app.call_id, "challenge_id": app.challenge_id,
-        "title": app.title, "state": app.state.value, "state_label": app.state.label,
-        "scheme": app.call.scheme.value, "data": expert_projection(app, app.data or {}),
-    }
-    if not app.call.hide_applicant:
-        body["organization"] = {"id": app.organization.id, "name": app.organization.name}
-        body["applicant"] = {"id": app.applicant.id, "name": app.applicant.name}
-    return body
 
 
 @api_bp.get("/v1/applications")
@@ -117,9 +100,10 @@ def create_application() -> tuple[Response, int, dict[str, str]]:
 @token_required
 def get_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     app = db.session.get(Application, app_id)
-    if app is not None and assigned_expert(current_api_user(), app) and \
-            not can_view_application(current_api_user(), app):
-        return jsonify(expert_json(app)), 200, {"ETag": f'"{app.version}"'}
+    if app is not None and not can_view_application(current_api_user(), app):
+        partial = entities.partial_reading(current_api_user(), app)
+        if partial is not None:  # an assigned expert, through the review
+            return jsonify(partial), 200, {"ETag": f'"{app.version}"'}
     app = _visible(app_id)
     return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
 

@@ -13,13 +13,14 @@ from forms.schema import to_input, validate
 from states import ApplicationState, CallState
 from workflow.accounts.models import User
 from workflow.applying.models import Application, ApplicationRound
+from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.calls.operations import form_fields
 from workflow.core import audit, engine, outbox
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.files import save_upload
 from workflow.core.models import Attachment, db, utcnow
-from workflow.visibility import can_view_application
+from workflow.core.rules import FireResult
 
 EDITABLE = (ApplicationState.draft, ApplicationState.returned)
 
@@ -172,7 +173,7 @@ def full_errors(app: Application) -> dict[str, str]:
 
 
 def submit(actor: User, app: Application, expected_version: int | None = None,
-           ip: str | None = None) -> engine.FireResult:
+           ip: str | None = None) -> FireResult:
     _own(actor, app)
     app = engine.load("application", app.id, lock=True)
     if expected_version is not None and app.version != expected_version:

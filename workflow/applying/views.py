@@ -33,13 +33,15 @@ from workflow.accounts.models import Organization
 from workflow.applying import formal_review
 from workflow.applying import operations as svc
 from workflow.applying.models import Application
+from workflow.applying.visibility import applications_query
 from workflow.calls import operations as call_svc
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
+from workflow.calls.visibility import calls_query
 from workflow.core import engine, files
+from workflow.core.entities import can_view
 from workflow.core.errors import GuardFailed, Invalid, ServiceError
 from workflow.core.models import db
-from workflow.visibility import applications_query, calls_query, can_view
 
 bp = Blueprint("applying", __name__)
 

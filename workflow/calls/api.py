@@ -12,10 +12,11 @@ from workflow.api import api_bp, current_api_user, if_match, json_body, token_re
 from workflow.api.openapi import document
 from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge
+from workflow.calls.visibility import calls_query
 from workflow.core import engine
+from workflow.core.entities import can_view
 from workflow.core.errors import NotFound
 from workflow.core.models import db
-from workflow.visibility import calls_query, can_view
 
 
 def challenge_json(ch: Challenge) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workflow.accounts.models import User
 from workflow.core.models import AuditDigest, AuditEvent, db, utcnow
+from workflow.core.rules import Actor
 
 GENESIS = "0" * 64
 
@@ -60,7 +60,7 @@ def record(
     row: Any,
     entity_type: str,
     trigger: str,
-    actor: User | None,
+    actor: Actor | None,
     role: str,
     from_state: str | None = None,
     to_state: str | None = None,

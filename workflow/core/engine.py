@@ -22,13 +22,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from states import ROLES, SYSTEM, Transition
-from workflow.accounts.models import User
-from workflow.core import audit, outbox
-from workflow.core.effects import EFFECTS, Changes
+from workflow.core import audit, outbox, registry
 from workflow.core.entities import ENTITIES, Entity, entity_of
-from workflow.core.errors import Conflict, Forbidden, GuardFailed, NotFound
-from workflow.core.guards import GUARDS, GuardContext, Reason
+from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
 from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+from workflow.core.rules import Actor, Changes, FireResult, GuardContext, Reason
 
 # Triggers with more to them than the transition (a receipt and the round's snapshot, the
 # review finishing the application, a reserve invited, the panel's scores): they are
@@ -45,47 +43,13 @@ SERVICE_ONLY: dict[tuple[str, str], str] = {
 }
 
 
-def fire_generic(row: Any, trigger: str, actor: User | None, **kwargs: Any) -> FireResult:
+def fire_generic(row: Any, trigger: str, actor: Actor | None, **kwargs: Any) -> FireResult:
     """``fire`` for the generic transitions endpoint and page: refuses service-only
     triggers with a pointer to the right place."""
     kind = entity_of(row).kind
     if (kind, trigger) in SERVICE_ONLY:
         raise Conflict(SERVICE_ONLY[(kind, trigger)], code="use_dedicated_action")
     return fire(row, trigger, actor, **kwargs)
-
-
-# After entering one of these states the system moves on at once, in the same unit of
-# work: routing a (re)submitted application by the call's optional steps.
-AUTOMATIC: dict[tuple[str, str], str] = {("application", "submitted"): "forward"}
-
-# What a change sets going on other rows, in the same unit of work, once the change is
-# written: a signed contract plans the tranches, a release enters the ledger, a
-# termination cancels what is left to pay. Each moves its rows through ``fire`` too.
-FollowUp = Callable[["FireResult", User | None, str | None], None]
-FOLLOW_UPS: dict[tuple[str, str], list[FollowUp]] = {}
-
-
-def follow_up(kind: str, *triggers: str) -> Callable[[FollowUp], FollowUp]:
-    def register(fn: FollowUp) -> FollowUp:
-        for trigger in triggers:
-            FOLLOW_UPS.setdefault((kind, trigger), []).append(fn)
-        return fn
-
-    return register
-
-
-@dataclass
-class FireResult:
-    row: Any
-    trigger: str
-    from_state: str
-    to_state: str
-    audit_event: AuditEvent
-    followed_by: FireResult | None = None
-
-    @property
-    def final_state(self) -> str:
-        return self.followed_by.final_state if self.followed_by else self.to_state
 
 
 _LOCKS = "kjflow_locked"
@@ -157,7 +121,7 @@ def load(kind: str, entity_id: int, lock: bool = False) -> Any:
     return row
 
 
-def _acting_role(entity: Entity, spec: Transition, row: Any, actor: User | None,
+def _acting_role(entity: Entity, spec: Transition, row: Any, actor: Actor | None,
                  as_role: str | None) -> str:
     held = {SYSTEM} if actor is None else set(actor.roles)
     if as_role is not None:
@@ -190,14 +154,23 @@ def _resolve(entity: Entity, row: Any, trigger: str, steps: frozenset[str]) -> T
 def check_guards(spec: Transition, ctx: GuardContext) -> list[Reason]:
     reasons: list[Reason] = []
     for name in spec.guards:
-        reasons.extend(GUARDS[name](ctx))
+        reasons.extend(registry.GUARDS[name](ctx))
     return reasons
+
+
+def _check_fields(spec: Transition, data: dict[str, Any]) -> None:
+    """Only the inputs the transition declares: anything else is refused by name, never
+    dropped in silence."""
+    unknown = sorted(set(data) - spec.field_names)
+    if unknown:
+        raise Invalid(f"“{spec.label}”不接受以下字段：{'、'.join(unknown)}",
+                      details={name: "不接受该字段" for name in unknown}, code="unknown_field")
 
 
 def fire(
     row: Any,
     trigger: str,
-    actor: User | None,
+    actor: Actor | None,
     comment: str = "",
     data: dict[str, Any] | None = None,
     expected_version: int | None = None,
@@ -219,6 +192,7 @@ def fire(
                        details={"version": row.version}, code="stale_version")
     spec = _resolve(entity, row, trigger, steps)
     role = _acting_role(entity, spec, row, actor, as_role)
+    _check_fields(spec, data or {})
     ctx = GuardContext(row=row, actor=actor, role=role, comment=(comment or "").strip(),
                        data=dict(data or {}), now=now or utcnow(), steps=steps)
     reasons = check_guards(spec, ctx)
@@ -232,9 +206,8 @@ def fire(
         from_state = row.state
         entity.lifecycle.apply(row, trigger, ctx.steps)
         changes = Changes(state=[from_state.value, row.state.value])
-        effect = EFFECTS.get((entity.kind, trigger))
-        if effect is not None:
-            effect(ctx, changes)
+        if spec.effect is not None:
+            registry.EFFECTS[spec.effect](ctx, changes)
         record = {"changes": dict(changes), "version": row.version + 1}
         if ctx.data:
             record["input"] = ctx.data
@@ -257,11 +230,11 @@ def fire(
                 raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
                                code="stale_version") from err
     result = FireResult(row, trigger, from_state.value, row.state.value, event)
-    for hook in FOLLOW_UPS.get((entity.kind, trigger), ()):
-        hook(result, actor, ip)
-    follow = AUTOMATIC.get((entity.kind, row.state.value))
-    if follow is not None:
-        result.followed_by = fire(row, follow, None, ip=ip, now=ctx.now)
+    for name in spec.follow_ups:
+        registry.FOLLOW_UPS[name](result, actor, ip)
+    automatic = entity.lifecycle.automatic(row.state, steps)
+    if automatic is not None:
+        result.followed_by = fire(row, automatic.trigger, None, ip=ip, now=ctx.now)
     return result
 
 
@@ -390,7 +363,7 @@ class Option:
         }
 
 
-def options(row: Any, actor: User | None, now: datetime | None = None) -> list[Option]:
+def options(row: Any, actor: Actor | None, now: datetime | None = None) -> list[Option]:
     """Every trigger that leaves the row's state, whether ``actor`` may fire it, and why not."""
     entity = entity_of(row)
     steps = entity.steps(row)

@@ -1,47 +1,26 @@
-"""The stateful entities: their model, lifecycle, optional steps and who owns them."""
+"""The stateful entities: each binds a model to its lifecycle, with who owns a row and
+who may see it. The features declare theirs (``workflow/<feature>/rules.py``); the app
+factory installs them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.orm import lazyload
+from states import Lifecycle
 
-from states import APPLICATION, CALL, REVIEW, SYSTEM, TRANCHE, Lifecycle
-from workflow.accounts.models import User
-from workflow.applying.models import Application
-from workflow.calls.models import Call
-from workflow.finance.models import Tranche
-from workflow.review.models import ReviewAssignment
-
-# Ownership: may ``user``, acting in ``role``, act on ``row``? Bureau-wide roles own all.
-Owner = Callable[[User | None, str, Any], bool]
+# Ownership: may ``user`` (None: the system), acting in ``role``, act on ``row``?
+Owner = Callable[[Any, str, Any], bool]
+# May ``user`` see ``row`` at all? (A row one may not see is reported as not found.)
+Visible = Callable[[Any, Any], bool]
+# What a person who may not see the whole row reads of it through another feature (an
+# expert reads an application through their review), or None.
+Reader = Callable[[Any, Any], dict[str, Any] | None]
 
 
-def _application_owner(user: User | None, role: str, app: Application) -> bool:
-    if role == SYSTEM or role in ("officer", "leader", "recommender"):
-        return True
-    if user is None:
-        return False
-    if role == "applicant":
-        return app.applicant_id == user.id
-    if role == "org_admin":
-        return user.organization_id is not None and user.organization_id == app.organization_id
-    if role == "demand":
-        return app.challenge is not None and app.challenge.demand_org_id == user.organization_id
-    return False
-
-
-def _review_owner(user: User | None, role: str, review: ReviewAssignment) -> bool:
-    if role in (SYSTEM, "officer"):
-        return True
-    return role == "expert" and user is not None and review.expert_id == user.id
-
-
-def _bureau_owner(_user: User | None, role: str, _row: Any) -> bool:
-    return role in (SYSTEM, "officer", "leader", "finance")
+def _no_steps(_row: Any) -> frozenset[str]:
+    return frozenset()
 
 
 @dataclass(frozen=True)
@@ -50,42 +29,57 @@ class Entity:
     model: type[Any]
     lifecycle: Lifecycle
     owner: Owner
+    visible: Visible
     label: str
+    collection: str  # its path under /api/v1 and on the pages: /<collection>/<id>
+    # The call's optional steps that apply to a row.
+    steps: Callable[[Any], frozenset[str]] = _no_steps
     # Locked before the row itself: money moves under the project's lock, so a release
     # and the project's termination never lock in opposite orders.
     parent: tuple[str, str] | None = None
     # Selected with the row when fire locks it: the call's optional steps (so that the
     # lock need not load the call), and the options of that load.
     locked_steps: Any = None
-    lock_options: tuple[Any, ...] = ()
-
-    def steps(self, row: Any) -> frozenset[str]:
-        call = self.call_of(row)
-        return call.enabled_steps if call is not None else frozenset()
-
-    def call_of(self, row: Any) -> Call | None:
-        if isinstance(row, Call):
-            return row
-        if isinstance(row, Application):
-            return row.call
-        if isinstance(row, ReviewAssignment | Tranche):
-            return row.application.call
-        return None
+    lock_options: tuple[Any, ...] = field(default=())
 
 
-ENTITIES: dict[str, Entity] = {
-    "call": Entity("call", Call, CALL, _bureau_owner, "申报指南"),
-    "application": Entity(
-        "application", Application, APPLICATION, _application_owner, "申报书",
-        locked_steps=sa.select(Call.steps).where(Call.id == Application.call_id)
-        .scalar_subquery(),
-        lock_options=(lazyload(Application.call),)),
-    "review": Entity("review", ReviewAssignment, REVIEW, _review_owner, "评审任务"),
-    "tranche": Entity("tranche", Tranche, TRANCHE, _bureau_owner, "拨付批次",
-                      parent=("application", "application_id")),
-}
-BY_MODEL: dict[type[Any], Entity] = {e.model: e for e in ENTITIES.values()}
+ENTITIES: dict[str, Entity] = {}
+BY_MODEL: dict[type[Any], Entity] = {}
+# Who may see rows that have no lifecycle of their own (documents).
+VISIBLE: dict[type[Any], Visible] = {}
+READERS: dict[type[Any], list[Reader]] = {}
+
+
+def install(entities: tuple[Entity, ...], visible: dict[type[Any], Visible],
+            readers: dict[type[Any], Reader]) -> None:
+    for entity in entities:
+        if ENTITIES.get(entity.kind, entity) is not entity:
+            raise RuntimeError(f"entity {entity.kind} declared twice")
+        ENTITIES[entity.kind] = entity
+        BY_MODEL[entity.model] = entity
+    VISIBLE.update(visible)
+    for model, reader in readers.items():
+        if reader not in READERS.setdefault(model, []):
+            READERS[model].append(reader)
 
 
 def entity_of(row: Any) -> Entity:
     return BY_MODEL[type(row)]
+
+
+def can_view(user: Any, row: Any) -> bool:
+    """May ``user`` see ``row``: the predicate its feature declared (none: no)."""
+    entity = BY_MODEL.get(type(row))
+    if entity is not None:
+        return entity.visible(user, row)
+    visible = VISIBLE.get(type(row))
+    return visible is not None and visible(user, row)
+
+
+def partial_reading(user: Any, row: Any) -> dict[str, Any] | None:
+    """What ``user`` may read of ``row`` through another feature, when not all of it."""
+    for reader in READERS.get(type(row), ()):
+        found = reader(user, row)
+        if found is not None:
+            return found
+    return None

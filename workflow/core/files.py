@@ -7,9 +7,9 @@ from typing import IO, Any
 from flask import current_app
 
 from forms.uploads import FileStore, UploadRefused, inspect_upload
-from workflow.accounts.models import User
 from workflow.core.errors import Invalid, ServiceError
 from workflow.core.models import Attachment, db
+from workflow.core.rules import Actor
 
 
 class UploadError(ServiceError):
@@ -22,7 +22,7 @@ def store() -> FileStore:
     return FileStore(current_app.config["UPLOAD_FOLDER"])
 
 
-def save_upload(actor: User, filename: str, stream: IO[bytes], field: str,
+def save_upload(actor: Actor, filename: str, stream: IO[bytes], field: str,
                 **owner: Any) -> Attachment:
     """Check ``stream`` by its content and size, store it, and record the attachment of
     ``owner`` (``application_id=`` or ``call_id=``). A refusal stores nothing."""

@@ -13,11 +13,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
-from workflow.calls.models import Scheme
 from workflow.core.models import NumberSequence, db
 from workflow.timeutil import SHANGHAI
-
-SCHEME_CODES = {Scheme.baogan: "BG", Scheme.jiebang: "JB"}
 
 
 def next_number(key: str) -> int:
@@ -34,9 +31,8 @@ def next_number(key: str) -> int:
     return int(number)
 
 
-def project_number(year: int, scheme: Scheme) -> str:
-    """``GZKJ-2026-BG-0001``."""
-    code = SCHEME_CODES[scheme]
+def project_number(year: int, code: str) -> str:
+    """``GZKJ-2026-BG-0001`` (``code``: the scheme's, e.g. ``BG``)."""
     n = next_number(f"project:{year}:{code}")
     return f"{current_app.config['PROJECT_PREFIX']}-{year}-{code}-{n:04d}"
 

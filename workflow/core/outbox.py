@@ -38,25 +38,13 @@ BatchHandler = Callable[[list[OutboxEvent]], tuple[set[int], Exception | None]]
 _BATCH: dict[str, BatchHandler] = {}
 
 
-def consumer(name: str, topics: Iterable[str] = ("",)) -> Callable[[Handler], Handler]:
-    """Register ``handler`` as consumer ``name`` of every topic starting with one of
-    ``topics`` (``""`` matches all)."""
-
-    def register(handler: Handler) -> Handler:
-        _HANDLERS[name] = (tuple(topics), handler)
-        return handler
-
-    return register
-
-
-def batch_consumer(name: str) -> Callable[[BatchHandler], BatchHandler]:
-    """Register the batch form of consumer ``name`` (see ``consume_many``)."""
-
-    def register(handler: BatchHandler) -> BatchHandler:
-        _BATCH[name] = handler
-        return handler
-
-    return register
+def install_consumer(name: str, topics: Iterable[str], handler: Handler,
+                     batch: BatchHandler | None = None) -> None:
+    """Consumer ``name`` takes every topic starting with one of ``topics`` ("" takes all);
+    ``batch``, if given, handles a whole batch at once (see ``consume_many``)."""
+    _HANDLERS[name] = (tuple(topics), handler)
+    if batch is not None:
+        _BATCH[name] = batch
 
 
 def consumers_for(topic: str) -> list[str]:
@@ -69,10 +57,12 @@ def consumers_for(topic: str) -> list[str]:
 JOURNAL = "journal"
 
 
-@consumer(JOURNAL)
 def _journal(event: OutboxEvent) -> None:
     """The delivery row is the journal entry: proof the event left the outbox. The relay
     writes it itself (no task); this handler serves a direct ``consume``."""
+
+
+install_consumer(JOURNAL, ("",), _journal)
 
 
 def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None,

@@ -29,10 +29,8 @@ from flask import current_app
 from forms import format_wan
 from workflow.applying.models import Application
 from workflow.calls.models import Call, Scheme
-from workflow.core import outbox
 from workflow.core.files import store
-from workflow.core.models import OutboxEvent, db
-from workflow.decisions.notices import APPROVAL_FILE
+from workflow.core.models import db
 from workflow.documents import pdf
 from workflow.documents.models import Document
 from workflow.notify import notifications
@@ -224,26 +222,6 @@ def render_payment_notice(tranche_id: int) -> Document | None:
         {"app": app, "label": tranche.label, "amount": format_wan(tranche.amount),
          "payment_ref": tranche.payment_ref}, f"/documents/{doc.id}"), f"document:{doc.id}")
     return doc
-
-
-@outbox.consumer("render_payment_notice", topics=("tranche.release",))
-def _paid(event: OutboxEvent) -> None:
-    render_payment_notice(event.entity_id)
-
-
-@outbox.consumer("render_notice", topics=("application.approve",))
-def _approved(event: OutboxEvent) -> None:
-    render_notice(event.entity_id)
-
-
-@outbox.consumer("render_approval_file", topics=(APPROVAL_FILE,))
-def _file(event: OutboxEvent) -> None:
-    render_approval_file(event.entity_id)
-
-
-@outbox.consumer("render_task_book", topics=("application.sign_contract",))
-def _task_book(event: OutboxEvent) -> None:
-    render_task_book(event.entity_id)
 
 
 # ---- public verification -----------------------------------------------------------------

@@ -17,10 +17,10 @@ from workflow.applying.models import Application, ApplicationRound
 from workflow.applying.operations import attachments_of
 from workflow.calls.models import Call
 from workflow.calls.operations import form_fields
-from workflow.core import outbox
+from workflow.core.entities import can_view
 from workflow.core.errors import NotFound
 from workflow.core.files import store
-from workflow.core.models import OutboxEvent, db
+from workflow.core.models import db
 from workflow.documents.models import Document
 from workflow.documents.pdf import html_to_pdf
 from workflow.timeutil import local_time
@@ -87,11 +87,6 @@ def render_application(app_id: int, round_no: int) -> Document | None:
     return doc
 
 
-@outbox.consumer("render_application", topics=(ROUND_SUBMITTED,))
-def _render_submitted(event: OutboxEvent) -> None:
-    render_application(event.entity_id, int(event.payload["round"]))
-
-
 def documents_of(app: Application) -> list[Document]:
     return list(db.session.scalars(sa.select(Document).where(
         Document.application_id == app.id).order_by(Document.id)))
@@ -102,10 +97,18 @@ def call_documents(call: Call) -> list[Document]:
         Document.call_id == call.id).order_by(Document.id)))
 
 
+def can_view_document(user: User, doc: Document) -> bool:
+    """An issued 立项文件 is read by whoever may read its call; an application's documents
+    by whoever may read the application (never by its experts)."""
+    if doc.call_id is not None:
+        call = db.session.get(Call, doc.call_id)
+        return call is not None and can_view(user, call)
+    app = db.session.get(Application, doc.application_id)
+    return app is not None and can_view(user, app)
+
+
 def readable(user: User, doc_id: int) -> Document:
     """The document, if ``user`` may read it (else not found)."""
-    from workflow.visibility import can_view
-
     doc = db.session.get(Document, doc_id)
     if doc is None or not can_view(user, doc):
         raise NotFound("文件不存在")

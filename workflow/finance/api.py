@@ -14,13 +14,13 @@ from workflow.api import api_bp, current_api_user, json_body, token_required
 from workflow.api.openapi import document
 from workflow.applying.api import _visible
 from workflow.applying.models import Application
+from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import LedgerEntry, Milestone, Tranche
-from workflow.visibility import applications_query, can_view_application
 
 MONEY_READERS = ("finance", "officer", "leader", "auditor")
 

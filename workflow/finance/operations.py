@@ -23,9 +23,9 @@ from workflow.accounts.models import Organization, User
 from workflow.applying.models import Application
 from workflow.calls.models import Scheme
 from workflow.core import engine, outbox
-from workflow.core.engine import FireResult, follow_up
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.models import db, utcnow
+from workflow.core.rules import FireResult
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, Milestone, MilestoneState, Tranche
 from workflow.timeutil import SHANGHAI
@@ -123,8 +123,7 @@ def _make_due(app: Application, condition: str, milestone_id: int | None = None)
 
 # ---- follow-ups of the project's transitions -------------------------------------------
 
-@follow_up("application", "approve")
-def _commit_grant(result: FireResult, actor: User | None, ip: str | None) -> None:
+def commit_grant(result: FireResult, actor: User | None, ip: str | None) -> None:
     app: Application = result.row
     if app.granted_amount:
         ledger.post(app.call_id, EntryKind.commitment, app.granted_amount,
@@ -132,14 +131,12 @@ def _commit_grant(result: FireResult, actor: User | None, ip: str | None) -> Non
                     memo=f"{app.project_number} {app.title}")
 
 
-@follow_up("application", "sign_contract")
-def _contracted(result: FireResult, actor: User | None, ip: str | None) -> None:
+def plan_contracted_tranches(result: FireResult, actor: User | None, ip: str | None) -> None:
     plan_tranches(result.row)
     _make_due(result.row, "contract")
 
 
-@follow_up("application", "pass_acceptance")
-def _completed(result: FireResult, actor: User | None, ip: str | None) -> None:
+def settle_completion(result: FireResult, actor: User | None, ip: str | None) -> None:
     app: Application = result.row
     _make_due(app, "acceptance")
     surplus = Decimal(str((app.data or {}).get("final_report", {}).get("surplus", "0")))
@@ -148,8 +145,7 @@ def _completed(result: FireResult, actor: User | None, ip: str | None) -> None:
                     actor=actor, memo=f"{app.project_number} 结余留用于科研")
 
 
-@follow_up("application", "fail_acceptance", "terminate")
-def _ended(result: FireResult, actor: User | None, ip: str | None) -> None:
+def wind_up(result: FireResult, actor: User | None, ip: str | None) -> None:
     """Unpaid tranches are cancelled (their commitment goes back to the budget), open
     milestones too, and what the project owes back is recorded for recovery."""
     app: Application = result.row
@@ -186,8 +182,7 @@ def recovery_amount(data: dict[str, Any]) -> Decimal:
     return amount
 
 
-@follow_up("tranche", "release")
-def _released(result: FireResult, actor: User | None, ip: str | None) -> None:
+def post_disbursement(result: FireResult, actor: User | None, ip: str | None) -> None:
     tranche: Tranche = result.row
     app = tranche.application  # locked before the tranche (engine: parent lock)
     ledger.post(app.call_id, EntryKind.disbursement, tranche.amount, application_id=app.id,
@@ -197,8 +192,7 @@ def _released(result: FireResult, actor: User | None, ip: str | None) -> None:
     db.session.flush()
 
 
-@follow_up("tranche", "cancel")
-def _cancelled(result: FireResult, actor: User | None, ip: str | None) -> None:
+def return_commitment(result: FireResult, actor: User | None, ip: str | None) -> None:
     tranche: Tranche = result.row
     app = tranche.application
     if app.approved_at is not None:  # committed at approval: the money goes back

@@ -13,12 +13,12 @@ from werkzeug.wrappers import Response
 from states import TrancheState
 from workflow.accounts.models import Organization
 from workflow.applying.models import Application
+from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import Milestone
-from workflow.visibility import can_view_application
 from workflow.web import attempt
 
 bp = Blueprint("finance", __name__)

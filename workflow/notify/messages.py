@@ -16,11 +16,12 @@ from forms import format_wan
 from states import ApplicationState, CallState, ReviewState
 from workflow.accounts.models import User, UserRole
 from workflow.applying.models import Application
+from workflow.applying.rules import eligible
 from workflow.calls.models import Call
-from workflow.core import outbox
 from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+from workflow.core.rules import GuardContext
 from workflow.finance.models import Milestone, MilestoneState
-from workflow.notify.notifications import REMINDER, RULES, Message, notify_events, rule, send
+from workflow.notify.notifications import REMINDER, Message, notify_events, send
 from workflow.review.models import ReviewAssignment
 from workflow.timeutil import local_time
 
@@ -45,8 +46,7 @@ def _page(app: Application) -> str:
     return f"/applications/{app.id}"
 
 
-@rule("application.round_submitted")
-def _submitted(event: OutboxEvent) -> list[Message]:
+def submitted(event: OutboxEvent) -> list[Message]:
     app = _app(event)
     if app is None:
         return []
@@ -54,8 +54,7 @@ def _submitted(event: OutboxEvent) -> list[Message]:
         "app": app, "round": event.payload.get("round", app.round)}, link=_page(app))]
 
 
-@rule("application.return_for_revision")
-def _returned(event: OutboxEvent) -> list[Message]:
+def returned(event: OutboxEvent) -> list[Message]:
     app = _app(event)
     if app is None:
         return []
@@ -64,11 +63,8 @@ def _returned(event: OutboxEvent) -> list[Message]:
         link=f"/applications/{app.id}/edit")]
 
 
-@rule("application.reject")
-def _rejected(event: OutboxEvent) -> list[Message]:
+def rejected(event: OutboxEvent) -> list[Message]:
     """Not accepted, with the eligibility findings (限项, 一题多报, 科研失信) if any."""
-    from workflow.core.guards import GuardContext, eligible
-
     app = _app(event)
     if app is None:
         return []
@@ -84,8 +80,7 @@ def _review_context(review: ReviewAssignment) -> dict[str, str]:
             "respond_by": local_time(review.respond_by), "due_at": local_time(review.due_at)}
 
 
-@rule("review.invited")
-def _invited(event: OutboxEvent) -> list[Message]:
+def review_invited(event: OutboxEvent) -> list[Message]:
     review = db.session.get(ReviewAssignment, event.entity_id)
     if review is None:
         return []
@@ -93,16 +88,14 @@ def _invited(event: OutboxEvent) -> list[Message]:
                     link="/reviews")]
 
 
-@rule("review.expire")
-def _expired(event: OutboxEvent) -> list[Message]:
+def review_expired(event: OutboxEvent) -> list[Message]:
     review = db.session.get(ReviewAssignment, event.entity_id)
     if review is None:
         return []
     return [Message(review.expert_id, "review_expired", context=_review_context(review))]
 
 
-@rule("application.shortlist")
-def _shortlisted(event: OutboxEvent) -> list[Message]:
+def shortlisted(event: OutboxEvent) -> list[Message]:
     app = _app(event)
     if app is None:
         return []
@@ -110,8 +103,7 @@ def _shortlisted(event: OutboxEvent) -> list[Message]:
         "app": app, "amount": format_wan(app.granted_amount)}, link=_page(app))]
 
 
-@rule("application.decline_funding")
-def _not_funded(event: OutboxEvent) -> list[Message]:
+def not_funded(event: OutboxEvent) -> list[Message]:
     app = _app(event)
     if app is None:
         return []
@@ -119,8 +111,7 @@ def _not_funded(event: OutboxEvent) -> list[Message]:
         "app": app, "comment": ""}, link=_page(app))]
 
 
-@rule("application.open_notice")
-def _notice(event: OutboxEvent) -> list[Message]:
+def notice_opened(event: OutboxEvent) -> list[Message]:
     from flask import current_app
 
     app = _app(event)
@@ -136,8 +127,7 @@ def _officers() -> list[int]:
         UserRole.role == "officer", User.active.is_(True))))
 
 
-@rule("application.raise_objection")
-def _objection(event: OutboxEvent) -> list[Message]:
+def objection_received(event: OutboxEvent) -> list[Message]:
     """The team hears that an objection arrived (never who raised it); officers too."""
     app = _app(event)
     if app is None:
@@ -147,8 +137,7 @@ def _objection(event: OutboxEvent) -> list[Message]:
             for uid in dict.fromkeys(people)]
 
 
-@rule("application.uphold_objection", "application.dismiss_objection")
-def _objection_decided(event: OutboxEvent) -> list[Message]:
+def objection_decided(event: OutboxEvent) -> list[Message]:
     app = _app(event)
     if app is None:
         return []
@@ -159,8 +148,7 @@ def _objection_decided(event: OutboxEvent) -> list[Message]:
         link=_page(app))]
 
 
-@rule("application.approve")
-def _to_sign(event: OutboxEvent) -> list[Message]:
+def task_book_to_sign(event: OutboxEvent) -> list[Message]:
     """Approved: the team (and the demand side of a 揭榜挂帅 project) signs the task book.
     The approval itself is told with its notice, once the worker has rendered it."""
     app = _app(event)
@@ -174,8 +162,7 @@ def _to_sign(event: OutboxEvent) -> list[Message]:
             for uid in dict.fromkeys(people)]
 
 
-@rule("milestone.accepted", "milestone.rejected")
-def _milestone(event: OutboxEvent) -> list[Message]:
+def milestone_decided(event: OutboxEvent) -> list[Message]:
     m = db.session.get(Milestone, event.entity_id)
     app = db.session.get(Application, m.application_id) if m else None
     if m is None or app is None:
@@ -187,9 +174,8 @@ def _milestone(event: OutboxEvent) -> list[Message]:
         link=_page(app))]
 
 
-@outbox.consumer("notify", topics=tuple(RULES))
-def _notify(event: OutboxEvent) -> None:
-    """The consumer that turns the events above into notifications."""
+def notify_event(event: OutboxEvent) -> None:
+    """The consumer that turns events into notifications, by the messages their rows name."""
     notify_events([event])
 
 
@@ -198,8 +184,7 @@ _SUBJECTS: dict[str, type[Any]] = {"application": Application, "review": ReviewA
                                    "milestone": Milestone}
 
 
-@outbox.batch_consumer("notify")
-def _notify_batch(events: list[OutboxEvent]) -> tuple[set[int], Exception | None]:
+def notify_batch(events: list[OutboxEvent]) -> tuple[set[int], Exception | None]:
     """A batch in one transaction: what the rules read in one query per kind, every
     notification in one insert. Any error sends the batch back to one event at a time."""
     wanted: dict[str, set[int]] = {}
@@ -271,3 +256,11 @@ def send_reminders(now: datetime | None = None) -> int:
     db.session.commit()
     return made
 
+
+
+MESSAGES = {"submitted": submitted, "returned": returned, "rejected": rejected,
+            "review_invited": review_invited, "review_expired": review_expired,
+            "shortlisted": shortlisted, "not_funded": not_funded,
+            "notice_opened": notice_opened, "objection_received": objection_received,
+            "objection_decided": objection_decided, "task_book_to_sign": task_book_to_sign,
+            "milestone_decided": milestone_decided}

@@ -30,7 +30,7 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from workflow.accounts.models import User
-from workflow.core import outbox
+from workflow.core import outbox, registry
 from workflow.core.errors import Conflict, NotFound
 from workflow.core.models import OutboxEvent, db, utcnow
 from workflow.core.models.base import UTCDateTime
@@ -127,25 +127,12 @@ def _absolute(link: str | None) -> str | None:
 
 # ---- rules: from outbox events to messages -----------------------------------------------
 
-Rule = Callable[[OutboxEvent], list[Message]]
-RULES: dict[str, Rule] = {}
-
-
-def rule(*topics: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        for topic in topics:
-            RULES[topic] = fn
-        return fn
-
-    return register
-
-
 def notify_events(events: list[OutboxEvent]) -> int:
     """The notifications the rules make of these events, each told once; how many new."""
     messages = []
     for event in events:
-        found = RULES.get(event.topic)
-        messages += [(m, f"event:{event.id}") for m in (found(event) if found else [])]
+        for name in registry.named(event.topic, event.payload, "messages"):
+            messages += [(m, f"event:{event.id}") for m in registry.MESSAGES[name](event)]
     return len(send_many(messages))
 
 
@@ -425,13 +412,11 @@ class _DeadLetter(Exception):
 _DEAD = _DeadLetter()
 
 
-@outbox.consumer("deliver", topics=(DELIVER,))
-def _deliver(event: OutboxEvent) -> None:
+def deliver_event(event: OutboxEvent) -> None:
     deliver(event.entity_id)
 
 
-@outbox.batch_consumer("deliver")
-def _deliver_batch(events: list[OutboxEvent]) -> tuple[set[int], Exception | None]:
+def deliver_batch(events: list[OutboxEvent]) -> tuple[set[int], Exception | None]:
     by_notification = {e.entity_id: e.id for e in events}
     _, failures = deliver_many(sorted(by_notification))
     retry = {n: err for n, err in failures.items() if err is not _DEAD}

@@ -12,12 +12,12 @@ from workflow.accounts.models import User
 from workflow.api import api_bp, current_api_user, json_body, token_required
 from workflow.api.openapi import document
 from workflow.calls.models import Call
+from workflow.core.entities import can_view
 from workflow.core.errors import Forbidden, Invalid, NotFound
 from workflow.core.models import db
 from workflow.review import operations as reviews
 from workflow.review import results
 from workflow.review.models import ReviewAssignment
-from workflow.visibility import can_view
 
 
 def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from workflow.calls.operations import parse_local_time
 from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.models import db
+from workflow.core.rules import FireResult
 from workflow.review import conflicts, ranking
 from workflow.review.models import DefenceScore, DefenceSession
 from workflow.review.results import call_results
@@ -109,7 +110,7 @@ def record_score(actor: User, session: DefenceSession, app: Application, score: 
 
 
 def finish(actor: User, session: DefenceSession, app: Application,
-           ip: str | None = None) -> engine.FireResult:
+           ip: str | None = None) -> FireResult:
     """The panel's scores (mean) become the team's defence score; the team is reviewed."""
     scores = list(db.session.scalars(sa.select(DefenceScore.score).where(
         DefenceScore.session_id == session.id, DefenceScore.application_id == app.id)))

@@ -13,9 +13,8 @@ from forms import parse_id
 from states import diagram
 from workflow.api.lifecycle import COLLECTIONS
 from workflow.core import audit, engine
-from workflow.core.entities import ENTITIES
+from workflow.core.entities import ENTITIES, can_view
 from workflow.core.errors import NotFound
-from workflow.visibility import can_view
 from workflow.web import attempt
 
 bp = Blueprint("entities", __name__)
@@ -90,8 +89,9 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
     if kind != "application":
         return {}
     from workflow.applying import operations as applications
-    from workflow.core.guards import GuardContext, eligible
+    from workflow.applying.rules import eligible
     from workflow.core.models import utcnow
+    from workflow.core.rules import GuardContext
 
     eligibility = None
     if current_user.has_role("officer") and row.state.value not in ("draft", "withdrawn"):

@@ -13,7 +13,7 @@ from states import ApplicationState, CallState, ReviewState
 from tests.conftest import client_for, csrf_of
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
 from tests.smtp import SmtpServer
-from workflow.core import engine, outbox
+from workflow.core import engine, outbox, registry
 from workflow.core.errors import Conflict
 from workflow.core.models import OutboxDelivery, OutboxEvent, db, utcnow
 from workflow.notify import messages, notifications
@@ -307,19 +307,19 @@ def test_an_event_that_spoils_its_batch_is_left_alone_for_the_retry(
     by one, so the others are told; the failure is raised for the retry."""
     first, second = returned_application(officer), returned_application(officer)
     events = _waiting("application.return_for_revision")
-    rule = notifications.RULES["application.return_for_revision"]
+    rule = registry.MESSAGES["returned"]
 
     def flaky(event):
         if event.entity_id == first.id:
             raise RuntimeError("模板缺少字段")
         return rule(event)
 
-    monkeypatch.setitem(notifications.RULES, "application.return_for_revision", flaky)
+    monkeypatch.setitem(registry.MESSAGES, "returned", flaky)
     with pytest.raises(RuntimeError, match="模板缺少字段"):
         outbox.consume_many(events, "notify")
     told = set(db.session.scalars(sa.select(Notification.user_id)))
     assert told == {second.applicant_id}
-    monkeypatch.setitem(notifications.RULES, "application.return_for_revision", rule)
+    monkeypatch.setitem(registry.MESSAGES, "returned", rule)
     assert outbox.consume_many(events, "notify") == 1
     assert set(db.session.scalars(sa.select(Notification.user_id))) == {
         first.applicant_id, second.applicant_id}

@@ -1,0 +1,251 @@
+"""The rules of applying that ``states/`` names: guards and effects."""
+
+from __future__ import annotations
+
+import json
+from difflib import SequenceMatcher
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
+
+from forms.schema import required_missing
+from states import APPLICATION, SYSTEM, ApplicationState, CallState
+from states.lifecycles import RUNNING
+from workflow.accounts.models import Sanction
+from workflow.applying.models import Application
+from workflow.applying.visibility import can_view_application
+from workflow.calls.models import Call, Scheme
+from workflow.calls.operations import form_fields
+from workflow.core.entities import Entity
+from workflow.core.models import db
+from workflow.core.registry import Rules
+from workflow.core.rules import Changes, GuardContext, Reason, merge_data, refuse
+from workflow.permissions import demand_side, same_organization
+from workflow.timeutil import SHANGHAI
+
+
+def call_open(ctx: GuardContext) -> list[Reason]:
+    call: Call = ctx.row.call
+    if call.state is not CallState.published:
+        return refuse("call_not_open", "该指南未在受理期")
+    if ctx.now < call.opens_at:
+        return refuse("call_not_started", "申报尚未开始")
+    if ctx.now >= call.closes_at:
+        return refuse("call_closed", "申报已截止，不能再提交")
+    return []
+
+
+def call_accepts_resubmission(ctx: GuardContext) -> list[Reason]:
+    # A returned application may be revised after the deadline, while the call runs.
+    call: Call = ctx.row.call
+    if call.state not in (CallState.published, CallState.closed, CallState.reviewing):
+        return refuse("call_finished", "该批次已结束，不能再修改提交")
+    return []
+
+
+def _missing_required(app: Application) -> list[str]:
+    return required_missing(form_fields(app.call, app.form_version), app.data or {})
+
+
+def form_complete(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    out: list[Reason] = []
+    if not (app.title or "").strip():
+        out += refuse("title_missing", "请填写项目名称")
+    missing = _missing_required(app)
+    if missing:
+        out += refuse("fields_missing", "以下必填项未填写：" + "、".join(missing))
+    if app.call.scheme is Scheme.jiebang and app.challenge_id is None:
+        out += refuse("challenge_missing", "请选择要揭的榜单")
+    return out
+
+
+def signed(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    data = app.data or {}
+    if app.call.scheme is Scheme.baogan:
+        if not (data.get("commitment") or {}).get("signed_at"):
+            return refuse("commitment_unsigned", "请阅读并签署科研诚信承诺书（含负面清单）")
+    elif not (data.get("pledge") or {}).get("signed_at"):
+        return refuse("pledge_unsigned", "请签署揭榜军令状")
+    return []
+
+
+LIVE_STATES = tuple(s for s in ApplicationState if s not in (
+    ApplicationState.draft, ApplicationState.withdrawn, ApplicationState.rejected,
+    ApplicationState.not_funded, ApplicationState.completed, ApplicationState.failed,
+    ApplicationState.terminated))
+
+
+def within_limits(ctx: GuardContext) -> list[Reason]:
+    """限项: one application per PI per call; at most N running projects per PI."""
+    app: Application = ctx.row
+    out: list[Reason] = []
+    same_call = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Application).where(
+            Application.call_id == app.call_id, Application.applicant_id == app.applicant_id,
+            Application.id != app.id, Application.state.in_(LIVE_STATES)))
+    if same_call:
+        out += refuse("limit_per_call", "同一负责人在本批次只能主持申报一个项目（限项）")
+    running = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Application).where(
+            Application.applicant_id == app.applicant_id, Application.id != app.id,
+            Application.state.in_(RUNNING))) or 0
+    if running >= app.call.max_running_projects:
+        out += refuse("limit_running",
+                      f"负责人在研项目已达{app.call.max_running_projects}项上限（限项）")
+    return out
+
+
+def integrity_clear(ctx: GuardContext) -> list[Reason]:
+    """科研失信: neither the principal investigator nor the organisation is sanctioned."""
+    app: Application = ctx.row
+    today = ctx.now.astimezone(SHANGHAI).date()
+    pi, org = app.applicant, app.organization
+    out: list[Reason] = []
+    for sanction in db.session.scalars(sa.select(Sanction).where(
+            Sanction.starts_on <= today, Sanction.ends_on >= today,
+            sa.or_(sa.and_(Sanction.subject == "person", Sanction.id_number == pi.id_number,
+                           Sanction.id_number.is_not(None)),
+                   sa.and_(Sanction.subject == "org", Sanction.uscc == org.uscc)))):
+        who = f"项目负责人{pi.name}" if sanction.subject == "person" else f"申报单位{org.name}"
+        out += refuse("integrity_sanction",
+                      f"{who}在科研失信处理期内（至{sanction.ends_on.isoformat()}），不能申报")
+    return out
+
+
+def _normal(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+NEAR_IDENTICAL = 0.9
+
+
+def not_duplicate(ctx: GuardContext) -> list[Reason]:
+    """一题多报: the same title in the same year, or the same principal investigator with
+    near-identical content in the same year."""
+    app: Application = ctx.row
+    others = db.session.scalars(sa.select(Application).join(Call).where(
+        Application.id != app.id, Call.year == app.call.year,
+        Application.state.in_(LIVE_STATES)))
+    title = _normal(app.title)
+    text = _normal(json.dumps(app.data.get("summary", ""), ensure_ascii=False))
+    out: list[Reason] = []
+    for other in others:
+        if _normal(other.title) == title:
+            out += refuse("duplicate_title", f"与本年度已申报的“{other.title}”"
+                          f"（{other.receipt_no or other.id}）题目相同（一题多报）")
+        elif other.applicant_id == app.applicant_id and text:
+            other_text = _normal(json.dumps(other.data.get("summary", ""),
+                                            ensure_ascii=False))
+            if SequenceMatcher(None, text, other_text).ratio() >= NEAR_IDENTICAL:
+                out += refuse("duplicate_content", f"与同一负责人本年度已申报的“{other.title}”"
+                              "内容高度相似（一题多报）")
+    return out
+
+
+def eligible(ctx: GuardContext) -> list[Reason]:
+    """Everything checked before formal review, each with its reason."""
+    return within_limits(ctx) + not_duplicate(ctx) + integrity_clear(ctx)
+
+
+def contract_signed(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    # The officer signs for the bureau now; the team and the demand side have signed
+    # the task book themselves before (applications.sign_task_book).
+    signed_by = set((app.data or {}).get("contract", {}).get("signed_by", [])) | {"bureau"}
+    needed = {"bureau", "team"} | ({"demand"} if app.call.scheme is Scheme.jiebang else set())
+    missing = needed - signed_by
+    names = {"bureau": "市科技局", "team": "项目承担方", "demand": "发榜方"}
+    if missing:
+        return refuse("contract_unsigned",
+                      "任务书尚缺签署方：" + "、".join(names[m] for m in sorted(missing)))
+    return []
+
+
+def final_report_given(ctx: GuardContext) -> list[Reason]:
+    if not (ctx.row.data or {}).get("final_report"):
+        return refuse("final_report_missing", "请先提交结题报告及佐证材料")
+    return []
+
+
+def demand_accepted(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    if app.challenge is None:
+        return []
+    verdict = (app.data or {}).get("demand_acceptance", {}).get("verdict")
+    if verdict != "pass":
+        return refuse("demand_acceptance_missing",
+                      "揭榜挂帅项目须发榜方验收通过" if verdict == "fail"
+                      else "请先由发榜方录入验收意见")
+    return []
+
+
+def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
+    verdict = ctx.text("verdict") or (ctx.row.data or {}).get("acceptance", {}).get("verdict")
+    if verdict != "pass":
+        return refuse("acceptance_missing", "请先录入验收结论（含专家意见）")
+    return []
+
+
+def stamp_submission(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "submitted_at", ctx.now)
+
+
+def countersign_contract(ctx: GuardContext, ch: Changes) -> None:
+    contract = dict((ctx.row.data or {}).get("contract") or {})
+    signed = sorted(set(contract.get("signed_by", [])) | {"bureau"})
+    contract.update(signed_by=signed, signed_at=ctx.now.isoformat(),
+                    bureau_signer=ctx.actor.name if ctx.actor else "")
+    merge_data(ctx, ch, contract=contract)
+
+
+def record_acceptance(ctx: GuardContext, ch: Changes) -> None:
+    verdict = "pass" if (ctx.text("verdict") or "pass") == "pass" else "fail"
+    if ctx.data:
+        merge_data(ctx, ch, acceptance={"verdict": verdict,
+                                          "opinions": ctx.text("opinions")})
+
+
+def application_owner(user: Any, role: str, app: Application) -> bool:
+    if role == SYSTEM or role in ("officer", "leader", "recommender"):
+        return True
+    if user is None:
+        return False
+    if role == "applicant":
+        return bool(app.applicant_id == user.id)
+    if role == "org_admin":
+        return same_organization(user, app)
+    if role == "demand":
+        return demand_side(user, app)
+    return False
+
+
+APPLICATION_ENTITY = Entity(
+    "application", Application, APPLICATION, application_owner, can_view_application, "申报书",
+    "applications", steps=lambda app: app.call.enabled_steps,
+    locked_steps=sa.select(Call.steps).where(Call.id == Application.call_id).scalar_subquery(),
+    lock_options=(lazyload(Application.call),))
+
+RULES = Rules(
+    entities=(APPLICATION_ENTITY,),
+    guards={
+        "call_open": call_open,
+        "call_accepts_resubmission": call_accepts_resubmission,
+        "form_complete": form_complete,
+        "signed": signed,
+        "within_limits": within_limits,
+        "integrity_clear": integrity_clear,
+        "eligible": eligible,
+        "contract_signed": contract_signed,
+        "final_report_given": final_report_given,
+        "demand_accepted": demand_accepted,
+        "acceptance_recorded": acceptance_recorded,
+    },
+    effects={
+        "stamp_submission": stamp_submission,
+        "countersign_contract": countersign_contract,
+        "record_acceptance": record_acceptance,
+    },
+)

@@ -1,0 +1,118 @@
+"""What the names in ``states/`` stand for: the shapes of guards, effects and follow-ups,
+the context they get, and the one guard every feature shares (``comment_given``).
+
+A guard gets a ``GuardContext`` and returns the ``Reason``s it refuses (empty when it
+passes); the engine runs every guard of a transition and reports every reason. An effect
+changes the row besides its state, through ``Changes.set`` so that the audit row records
+each field's old and new value. A follow-up runs once the change is written, in the same
+unit of work, and moves other rows through ``fire`` too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from workflow.core.models import AuditEvent
+
+
+class Actor(Protocol):
+    """The person who fires a trigger (``None`` stands for the system)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def roles(self) -> frozenset[str]: ...
+
+    @property
+    def organization_id(self) -> int | None: ...
+
+    def has_role(self, *roles: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class GuardContext:
+    row: Any
+    actor: Any  # an Actor, or None for the system
+    role: str
+    comment: str
+    data: dict[str, Any]
+    now: datetime
+    steps: frozenset[str] = field(default_factory=frozenset)
+
+    def text(self, key: str) -> str:
+        """A text the caller sent in ``data`` (anything but a string counts as absent)."""
+        value = self.data.get(key)
+        return value.strip() if isinstance(value, str) else ""
+
+
+def refuse(code: str, message: str) -> list[Reason]:
+    return [Reason(code, message)]
+
+
+class Changes(dict[str, list[Any]]):
+    def set(self, row: Any, name: str, value: Any) -> None:
+        old = getattr(row, name)
+        if old != value:
+            setattr(row, name, value)
+            self[name] = [_plain(old), _plain(value)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass
+class FireResult:
+    row: Any
+    trigger: str
+    from_state: str
+    to_state: str
+    audit_event: AuditEvent
+    followed_by: FireResult | None = None
+
+    @property
+    def final_state(self) -> str:
+        return self.followed_by.final_state if self.followed_by else self.to_state
+
+
+Guard = Callable[[GuardContext], list[Reason]]
+Effect = Callable[[GuardContext, Changes], None]
+FollowUp = Callable[[FireResult, Any, str | None], None]  # (result, actor, ip)
+
+MIN_COMMENT = 2
+
+
+def comment_given(ctx: GuardContext) -> list[Reason]:
+    if len((ctx.comment or "").strip()) < MIN_COMMENT:
+        return refuse("comment_required", "请填写意见或理由")
+    return []
+
+
+def merge_data(ctx: GuardContext, ch: Changes, **entries: Any) -> None:
+    """Set ``entries`` in the row's ``data`` (recorded as one change)."""
+    data = dict(ctx.row.data or {})
+    data.update(entries)
+    ch.set(ctx.row, "data", data)

@@ -1,0 +1,123 @@
+"""The rules of review that ``states/`` names: guards and effects."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from states import REVIEW, SYSTEM, ReviewState
+from workflow.applying.models import Application
+from workflow.core.entities import Entity
+from workflow.core.models import db
+from workflow.core.registry import Rules
+from workflow.core.rules import Changes, GuardContext, Reason, merge_data, refuse
+from workflow.review.models import ReviewAssignment
+from workflow.review.ranking import weighted_total
+from workflow.review.visibility import can_view_review, expert_reading
+
+
+def _active_reviews(app: Application) -> list[ReviewAssignment]:
+    return list(db.session.scalars(sa.select(ReviewAssignment).where(
+        ReviewAssignment.application_id == app.id,
+        ReviewAssignment.state.in_([ReviewState.invited, ReviewState.accepted,
+                                    ReviewState.submitted]))))
+
+
+def reviews_complete(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    reviews = _active_reviews(app)
+    done = sum(1 for r in reviews if r.state is ReviewState.submitted)
+    pending = len(reviews) - done
+    needed = app.call.reviewers_per_application
+    override = ctx.text("override_reason") or ctx.comment
+    if ctx.role == "officer" and override:
+        # The officer may move on before every review is in, saying why.
+        return [] if done else refuse("no_scores", "至少需要一份专家评分")
+    out: list[Reason] = []
+    if pending:
+        out += refuse("reviews_pending", f"还有{pending}份评审未提交")
+    if done < needed:
+        out += refuse("too_few_reviews", f"已提交{done}份评审，少于要求的{needed}份"
+                      "（如需强制完成，请填写理由）")
+    return out
+
+
+def defence_scored(ctx: GuardContext) -> list[Reason]:
+    score = ctx.data.get("defence_score", (ctx.row.data or {}).get("defence_score"))
+    try:
+        ok = score is not None and 0 <= Decimal(str(score)) <= 100
+    except ArithmeticError:
+        ok = False
+    return [] if ok else refuse("defence_unscored", "请录入0-100之间的答辩得分")
+
+
+def invitation_overdue(ctx: GuardContext) -> list[Reason]:
+    review: ReviewAssignment = ctx.row
+    if review.respond_by is None or ctx.now < review.respond_by:
+        return refuse("invitation_running", "邀请尚未过期")
+    return []
+
+
+MIN_REVIEW_COMMENT = 20
+
+
+def scores_complete(ctx: GuardContext) -> list[Reason]:
+    review: ReviewAssignment = ctx.row
+    out: list[Reason] = []
+    scores = review.scores or {}
+    for crit in review.application.call.rubric or []:
+        value = scores.get(crit["name"])
+        try:
+            ok = value is not None and 0 <= Decimal(str(value)) <= Decimal(str(crit["max"]))
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            out += refuse("score_missing", f"“{crit['label']}”应在0至{crit['max']}分之间")
+    if len((review.comment or "").strip()) < MIN_REVIEW_COMMENT:
+        out += refuse("comment_too_short", f"综合评价意见不少于{MIN_REVIEW_COMMENT}字")
+    return out
+
+
+def record_defence_score(ctx: GuardContext, ch: Changes) -> None:
+    if "defence_score" in ctx.data:  # only the defence service reaches this trigger
+        merge_data(ctx, ch, defence_score=str(ctx.data["defence_score"]))
+
+
+def record_decline(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "decline_reason", ctx.comment)
+
+
+def total_scores(ctx: GuardContext, ch: Changes) -> None:
+    review = ctx.row
+    ch.set(review, "total", weighted_total(review.application.call.rubric or [],
+                                           review.scores or {}))
+    ch.set(review, "submitted_at", ctx.now)
+
+
+def review_owner(user: Any, role: str, review: ReviewAssignment) -> bool:
+    if role in (SYSTEM, "officer"):
+        return True
+    return role == "expert" and user is not None and review.expert_id == user.id
+
+
+REVIEW_ENTITY = Entity("review", ReviewAssignment, REVIEW, review_owner, can_view_review,
+                       "评审任务", "reviews",
+                       steps=lambda review: review.application.call.enabled_steps)
+
+RULES = Rules(
+    entities=(REVIEW_ENTITY,),
+    readers={Application: expert_reading},
+    guards={
+        "reviews_complete": reviews_complete,
+        "defence_scored": defence_scored,
+        "invitation_overdue": invitation_overdue,
+        "scores_complete": scores_complete,
+    },
+    effects={
+        "record_defence_score": record_defence_score,
+        "record_decline": record_decline,
+        "total_scores": total_scores,
+    },
+)
