@@ -74,6 +74,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _install_features(app: Flask) -> None:
     """The features, listed: their tables, pages and API routes, and the rules that
     ``states/`` names. Nothing is registered by being imported elsewhere."""
+    from workflow.accounts import api as accounts_api
     from workflow.accounts import views as accounts_views
     from workflow.api import api_bp
     from workflow.api import auth as auth_api
@@ -91,12 +92,14 @@ def _install_features(app: Flask) -> None:
     from workflow.notify import inbox, messages
     from workflow.notify import views as notify_views
     from workflow.review import api as review_api
+    from workflow.review import defence_api, experts_api
     from workflow.review import views as review_views
     from workflow.workbench import entities, public
     from workflow.workbench import views as workbench_views
 
     # The API routes are declared on ``api_bp`` by these modules.
     del auth_api, lifecycle_api, applying_api, calls_api, decisions_api, finance_api, review_api
+    del accounts_api, defence_api, experts_api
     # Outbox consumers and follow-ups of these modules.
     del documents, finance, messages
     for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
