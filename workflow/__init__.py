@@ -74,6 +74,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _install_features(app: Flask) -> None:
     """The features, listed: their tables, pages and API routes, and the rules that
     ``states/`` names. Nothing is registered by being imported elsewhere."""
+    from workflow.accounts import api as accounts_api
     from workflow.accounts import views as accounts_views
     from workflow.api import api_bp
     from workflow.api import auth as auth_api
@@ -96,6 +97,7 @@ def _install_features(app: Flask) -> None:
     from workflow.notify import rules as notify_rules
     from workflow.notify import views as notify_views
     from workflow.review import api as review_api
+    from workflow.review import defence_api, experts_api
     from workflow.review import rules as review_rules
     from workflow.review import views as review_views
     from workflow.workbench import entities, public
@@ -106,6 +108,7 @@ def _install_features(app: Flask) -> None:
                       documents_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del auth_api, lifecycle_api, applying_api, calls_api, decisions_api, finance_api, review_api
+    del accounts_api, defence_api, experts_api
     for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       public.bp, entities.bp, api_bp):

@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from forms import FieldError, check_password, check_phone, check_uscc
 from states import ROLES
 from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
-from workflow.core.errors import Invalid, NotFound, Throttled, Unauthenticated
+from workflow.core.errors import Forbidden, Invalid, NotFound, Throttled, Unauthenticated
 from workflow.core.models import db, utcnow
 
 log = logging.getLogger(__name__)
@@ -24,13 +24,24 @@ log = logging.getLogger(__name__)
 _DUMMY_HASH = generate_password_hash("kjflow-timing-equaliser")
 
 
-def create_organization(name: str, uscc: str, kind: str = "university") -> Organization:
+# The bureau registers organisations (a 发榜单位 before its challenge, an applicant's
+# unit) and corrects them; these read every one, others only their own.
+ORG_KEEPERS = ("officer", "admin")
+ORG_READERS = ("officer", "leader", "auditor", "admin", "finance")
+
+
+def _organization_values(name: Any, uscc: Any, kind: Any, current: Organization | None = None
+                         ) -> dict[str, Any]:
+    """Name, 统一社会信用代码 (check digit included) and kind, each checked; neither the
+    name nor the code may be another organisation's."""
     errors: dict[str, str] = {}
-    name = (name or "").strip()
+    name = str(name or "").strip()
     if not name:
         errors["name"] = "请输入单位名称"
+    elif len(name) > 200:
+        errors["name"] = "单位名称不能超过200字"
     try:
-        uscc = check_uscc(uscc)
+        uscc = check_uscc(str(uscc or ""))
     except FieldError as err:
         errors["uscc"] = str(err)
     try:
@@ -38,19 +49,79 @@ def create_organization(name: str, uscc: str, kind: str = "university") -> Organ
     except ValueError:
         errors["kind"] = "单位类型应为 university/enterprise/institute/government 之一"
     if not errors:
-        clash = db.session.scalar(
-            sa.select(Organization).where(
-                sa.or_(Organization.uscc == uscc, Organization.name == name)
-            )
-        )
+        query = sa.select(Organization).where(
+            sa.or_(Organization.uscc == uscc, Organization.name == name))
+        if current is not None:
+            query = query.where(Organization.id != current.id)
+        clash = db.session.scalar(query)
         if clash is not None:
             errors["uscc" if clash.uscc == uscc else "name"] = "该单位已存在"
     if errors:
         raise Invalid("单位信息有误", details=errors)
-    org = Organization(name=name, uscc=uscc, kind=org_kind)
+    return {"name": name, "uscc": uscc, "kind": org_kind}
+
+
+def create_organization(name: str, uscc: str, kind: str = "university") -> Organization:
+    org = Organization(**_organization_values(name, uscc, kind))
     db.session.add(org)
     db.session.flush()
     return org
+
+
+def _keeper(actor: User) -> None:
+    if not actor.has_role(*ORG_KEEPERS):
+        raise Forbidden("只有项目主管或系统管理员可以登记和修改单位", code="role_not_allowed")
+
+
+def register_organization(actor: User, data: dict[str, Any]) -> Organization:
+    _keeper(actor)
+    return create_organization(str(data.get("name") or ""), str(data.get("uscc") or ""),
+                               data.get("kind") or "university")
+
+
+def update_organization(actor: User, org: Organization, data: dict[str, Any]) -> Organization:
+    """Correct an organisation's name, code or kind; what is not given stays."""
+    _keeper(actor)
+    values = _organization_values(data.get("name", org.name), data.get("uscc", org.uscc),
+                                  data.get("kind", org.kind.value), current=org)
+    for key, value in values.items():
+        setattr(org, key, value)
+    db.session.flush()
+    return org
+
+
+def can_view_organization(actor: User, org: Organization) -> bool:
+    return actor.has_role(*ORG_READERS) or actor.organization_id == org.id
+
+
+def visible_organization(actor: User, org_id: int | None) -> Organization:
+    org = db.session.get(Organization, org_id) if org_id else None
+    if org is None or not can_view_organization(actor, org):
+        raise NotFound("单位不存在")
+    return org
+
+
+def organizations(actor: User, q: str = "", kind: str = "", page: int = 1,
+                  per_page: int = 50) -> tuple[list[Organization], int]:
+    """The organisations ``actor`` may see, by name or code (``q``) and kind, a page at a
+    time; with the total."""
+    query = sa.select(Organization)
+    if not actor.has_role(*ORG_READERS):
+        query = query.where(Organization.id == actor.organization_id)
+    q = q.strip()[:100]
+    if q:
+        query = query.where(sa.or_(Organization.name.contains(q, autoescape=True),
+                                   Organization.uscc.contains(q.upper(), autoescape=True)))
+    if kind:
+        try:
+            query = query.where(Organization.kind == OrgKind(kind))
+        except ValueError as err:
+            raise Invalid("单位类型有误", details={
+                "kind": "可选：" + "、".join(k.value for k in OrgKind)}) from err
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(query.order_by(Organization.name, Organization.id)
+                              .offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total
 
 
 def find_organization(uscc: str) -> Organization:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -34,8 +34,19 @@ def _http_error(err: HTTPException) -> tuple[Response, int]:
     return http_exception_json(err)
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400/415 in the API's error shape."""
+def refuse_unknown(body: Mapping[str, Any], allowed: Iterable[str], prefix: str = "") -> None:
+    """A 422 naming every field of ``body`` the endpoint does not take: a client that
+    misspells a field, or sends one the API ignores, learns it instead of losing it."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        names = [f"{prefix}{k}" for k in unknown]
+        raise Invalid("不接受的字段：" + "、".join(names),
+                      details={n: "不接受该字段" for n in names}, code="unknown_field")
+
+
+def json_body(allowed: Iterable[str]) -> dict[str, Any]:
+    """The request's JSON object, or a 400/415 in the API's error shape; a field not in
+    ``allowed`` (the names the endpoint documents) is a 422 naming it."""
     if not request.is_json:
         raise UnsupportedMedia("请求体应为 JSON（Content-Type: application/json）")
     try:
@@ -49,7 +60,66 @@ def json_body() -> dict[str, Any]:
     except UnicodeEncodeError as err:
         raise ServiceError("请求体含有无效的字符（孤立的代理字符）",
                            code="malformed_json") from err
+    refuse_unknown(data, allowed)
     return data
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "array": (list,), "object": (dict,)}
+_TYPE_NAMES = {"string": "字符串", "integer": "整数", "number": "数字", "boolean": "布尔值",
+               "array": "数组", "object": "对象"}
+
+
+def check_types(body: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """A 422 naming every field whose value is not of its documented JSON type or not
+    one of its documented values (``null`` stands for a field not given)."""
+    from workflow.api.openapi import schema_of
+
+    errors: dict[str, str] = {}
+    for key, value in body.items():
+        spec = schema_of(schema[key]) if key in schema else {}
+        kind = spec.get("type")
+        if value is None or kind not in _TYPES:
+            continue
+        if not isinstance(value, _TYPES[kind]) or (
+                kind in ("integer", "number") and isinstance(value, bool)):
+            errors[key] = f"应为{_TYPE_NAMES[kind]}"
+        elif "enum" in spec and value not in spec["enum"]:
+            errors[key] = "可选：" + "、".join(str(v) for v in spec["enum"] if v is not None)
+    if errors:
+        raise Invalid("字段类型有误", details=errors)
+
+
+def no_body() -> None:
+    """For an endpoint that takes no body: whatever is sent is refused, field by field."""
+    if request.content_length:
+        json_body(())
+
+
+def typed_body(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``json_body`` for the fields of ``schema``, each of its documented type."""
+    body = json_body(schema)
+    check_types(body, schema)
+    return body
+
+
+def paging() -> tuple[int, int]:
+    """``page`` (from 1) and ``per_page`` (at most 100) as the list endpoints take them."""
+    page = min(parse_id(request.args.get("page")) or 1, 100000)
+    per_page = min(parse_id(request.args.get("per_page")) or 50, 100)
+    return page, per_page
+
+
+PAGING_PARAMS = {"page": {"type": "integer", "description": "页码，从1开始"},
+                 "per_page": {"type": "integer", "description": "每页条数，最多100"}}
+
+
+def page_schema(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {
+        "items": {"type": "array", "items": dict(item)}, "total": {"type": "integer"},
+        "page": {"type": "integer"}, "per_page": {"type": "integer"}},
+        "required": ["items", "total", "page", "per_page"]}
 
 
 def if_match() -> int | None:

@@ -11,13 +11,16 @@ from workflow.api import api_bp, current_api_user, json_body, token_required
 from workflow.api.openapi import document, spec
 from workflow.core.errors import Invalid
 
+TOKEN_BODY = {"username": "string", "password": "string"}
+
 
 @api_bp.post("/v1/auth/token")
-@document("获取访问令牌", body={"username": "string", "password": "string"},
-          responses={200: "{token, expires_in}", 401: "用户名或密码错误", 429: "登录失败次数过多"},
+@document("获取访问令牌", body=TOKEN_BODY, required=TOKEN_BODY,
+          responses={200: "{token, expires_in}", 401: "用户名或密码错误", 422: "字段有误",
+                     429: "登录失败次数过多"},
           auth=False)
 def issue_token() -> Response:
-    data = json_body()
+    data = json_body(TOKEN_BODY)
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username:
         raise Invalid("请提供 username 和 password 两个字符串字段",

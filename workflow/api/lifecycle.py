@@ -17,6 +17,9 @@ COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "revie
                "tranches": "tranche"}
 
 
+FIRE_BODY = {"trigger": "string", "comment": "string", "data": "object"}
+
+
 def _visible(kind: str, entity_id: int, lock: bool = False) -> Any:
     row = engine.load(kind, entity_id, lock=lock)
     if not can_view(current_api_user(), row):
@@ -49,13 +52,12 @@ def _register(collection: str, kind: str) -> None:
         opts = engine.options(row, current_api_user())
         return jsonify({**state_json(row), "transitions": [o.as_dict() for o in opts]})
 
-    @document(f"{kind}: 执行操作", body={"trigger": "string", "comment": "string",
-                                          "data": "object"},
+    @document(f"{kind}: 执行操作", body=FIRE_BODY, required=("trigger",),
               responses={200: "新状态", 400: "请求格式有误", 403: "角色或归属不符",
                          404: "不存在", 409: "状态或版本不符", 422: "条件未满足"})
     @token_required
     def fire_transition(entity_id: int) -> tuple[Response, int, dict[str, str]]:
-        body = json_body()
+        body = json_body(FIRE_BODY)
         trigger, comment, data = body.get("trigger"), body.get("comment", ""), body.get("data")
         errors = {}
         if not isinstance(trigger, str) or not trigger:

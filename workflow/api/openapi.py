@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from flask import current_app
@@ -16,38 +16,85 @@ ERROR_SCHEMA = {
     }, "required": ["code", "message"]}},
 }
 
+JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 
-def document(summary: str, body: dict[str, str] | None = None,
+# A property is a JSON type name (``"string"``), a JSON Schema (``{"type": "string",
+# "enum": [...]}``) or, in older entries, a free description of the value.
+Property = str | Mapping[str, Any]
+
+
+def document(summary: str, body: Mapping[str, Property] | None = None,
              responses: dict[int, str] | None = None, auth: bool = True,
-             params: dict[str, str] | None = None) -> Callable[[F], F]:
+             params: Mapping[str, Property] | None = None, *,
+             required: Iterable[str] = (), response: Mapping[str, Any] | None = None,
+             multipart: Mapping[str, Property] | None = None) -> Callable[[F], F]:
+    """Describe a route: ``body`` its JSON object's fields (nothing else is taken),
+    ``required`` those it must have, ``response`` the schema of its successful answer,
+    ``multipart`` the fields of a multipart form (a file field is ``"binary"``)."""
     def mark(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
             "summary": summary, "body": body, "responses": responses or {200: "成功"},
-            "auth": auth, "params": params or {},
+            "auth": auth, "params": params or {}, "required": list(required),
+            "response": response, "multipart": multipart,
         }
         return view
 
     return mark
 
 
+def schema_of(value: Property) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if value == "binary":
+        return {"type": "string", "format": "binary"}
+    if value in JSON_TYPES:
+        return {"type": value}
+    return {"description": value}
+
+
+def obj(properties: Mapping[str, Property], required: Iterable[str] = (),
+        closed: bool = False) -> dict[str, Any]:
+    """An object schema; ``closed`` when the API refuses any other field."""
+    out: dict[str, Any] = {"type": "object",
+                           "properties": {k: schema_of(v) for k, v in properties.items()}}
+    if required := list(required):
+        out["required"] = required
+    if closed:
+        out["additionalProperties"] = False
+    return out
+
+
+def _param(name: str, value: Property) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        schema = {k: v for k, v in value.items() if k != "description"}
+        return {"name": name, "in": "query", "required": False,
+                "schema": schema or {"type": "string"},
+                "description": value.get("description", "")}
+    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+            "description": value}
+
+
 def _operation(meta: dict[str, Any], path_params: list[str]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": meta["summary"], "responses": {}}
     params = [{"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
               for p in path_params]
-    params += [{"name": k, "in": "query", "required": False, "schema": {"type": "string"},
-                "description": v} for k, v in meta["params"].items()]
+    params += [_param(k, v) for k, v in meta["params"].items()]
     if params:
         op["parameters"] = params
     if meta["body"]:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-            "type": "object",
-            "properties": {k: {"type": v} for k, v in meta["body"].items()},
-        }}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": obj(meta["body"], meta.get("required", ()), closed=True)}}}
+    elif meta.get("multipart"):
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {
+            "schema": obj(meta["multipart"], meta.get("required", ()))}}}
+    success = min((s for s in meta["responses"] if s < 400), default=None)
     for status, text in sorted(meta["responses"].items()):
         entry: dict[str, Any] = {"description": text}
         if status >= 400:
             ref = {"$ref": "#/components/schemas/Error"}
             entry["content"] = {"application/json": {"schema": ref}}
+        elif status == success and meta.get("response"):
+            entry["content"] = {"application/json": {"schema": dict(meta["response"])}}
         op["responses"][str(status)] = entry
     if meta["auth"]:
         op["security"] = [{"bearer": []}]

@@ -9,7 +9,14 @@ from flask import Response, jsonify, request
 
 from forms import parse_id
 from workflow.accounts.models import User
-from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
+from workflow.api import (
+    api_bp,
+    current_api_user,
+    if_match,
+    json_body,
+    no_body,
+    token_required,
+)
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
 from workflow.applying.models import Application
@@ -81,13 +88,28 @@ def list_applications() -> Response:
                     "page": page, "per_page": per_page})
 
 
+DATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "申报书表单字段（按指南的表单定义）；揭榜挂帅另有 indicators（逐项回应攻关指标，"
+                   "{指标名称: 回应}）和 milestones（里程碑计划）。表单未定义的字段不予接受",
+    "properties": {
+        "indicators": {"type": "object", "additionalProperties": {"type": "string"}},
+        "milestones": {"type": "array", "items": {"type": "object", "properties": {
+            "label": {"type": "string"}, "amount_wan": {"type": "string"},
+            "months": {"type": "integer"}}, "required": ["label", "amount_wan", "months"]}},
+    },
+}
+CREATE_BODY: dict[str, Any] = {"call_id": "integer", "title": "string",
+                               "challenge_id": "integer", "data": DATA_SCHEMA}
+PATCH_BODY: dict[str, Any] = {"title": "string", "data": DATA_SCHEMA}
+
+
 @api_bp.post("/v1/applications")
-@document("新建申报书草稿", body={"call_id": "integer", "title": "string",
-          "challenge_id": "integer", "data": "object"},
+@document("新建申报书草稿", body=CREATE_BODY, required=("call_id", "title"),
           responses={201: "已创建", 403: "不是申报人", 409: "不在受理期", 422: "字段有误"})
 @token_required
 def create_application() -> tuple[Response, int, dict[str, str]]:
-    body = json_body()
+    body = json_body(CREATE_BODY)
     app = svc.create_draft(current_api_user(), body.get("call_id"), body.get("title"),
                            body.get("challenge_id"), body.get("data"))
     db.session.commit()
@@ -109,15 +131,12 @@ def get_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
 
 
 @api_bp.patch("/v1/applications/<int:app_id>")
-@document("保存草稿（自动保存）", body={"title": "string", "data": "object"},
+@document("保存草稿（自动保存）", body=PATCH_BODY,
           responses={200: "已保存", 409: "已提交或版本不符", 422: "字段有误，未保存"})
 @token_required
 def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     app = _visible(app_id)
-    body = json_body()
-    unknown = sorted(set(body) - {"title", "data"})
-    if unknown:
-        raise Invalid("只能修改 title 和 data", details={k: "不可修改" for k in unknown})
+    body = json_body(PATCH_BODY)
     app = svc.save_draft(current_api_user(), app, body.get("title"), body.get("data"),
                          if_match())
     db.session.commit()
@@ -128,7 +147,9 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
 @document("签署承诺书（包干制）或军令状（揭榜挂帅）", responses={200: "已签署"})
 @token_required
 def sign_application(app_id: int) -> Response:
-    app = svc.sign(current_api_user(), _visible(app_id))
+    app = _visible(app_id)
+    no_body()
+    app = svc.sign(current_api_user(), app)
     db.session.commit()
     return jsonify(application_json(app, current_api_user()))
 
@@ -138,7 +159,9 @@ def sign_application(app_id: int) -> Response:
                                   422: "内容未完成或不符合条件"})
 @token_required
 def submit_application(app_id: int) -> Response:
-    result = svc.submit(current_api_user(), _visible(app_id), if_match(), request.remote_addr)
+    app = _visible(app_id)
+    no_body()
+    result = svc.submit(current_api_user(), app, if_match(), request.remote_addr)
     db.session.commit()
     return jsonify(application_json(result.row, current_api_user()))
 
@@ -198,6 +221,8 @@ def get_document(doc_id: int) -> Response:
                                                409: "项目未立项"})
 @token_required
 def sign_task_book(app_id: int) -> Response:
-    app = svc.sign_task_book(current_api_user(), _visible(app_id))
+    app = _visible(app_id)
+    no_body()
+    app = svc.sign_task_book(current_api_user(), app)
     db.session.commit()
     return jsonify(application_json(app, current_api_user()))

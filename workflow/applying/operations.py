@@ -56,9 +56,21 @@ def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None
             errors["challenge_id"] = "请选择本批次的一个榜单"
     elif challenge_id is not None:
         errors["challenge_id"] = "包干制项目不需要选择榜单"
+    if data is not None and not isinstance(data, dict):
+        raise Invalid("data 应为对象", details={"data": "应为 JSON 对象"})
+    data = data or {}
     fields = form_fields(call, call.form_version)
-    clean, field_errors = validate(fields, data if isinstance(data, dict) else {}, partial=True)
+    errors.update(_unknown_keys(fields, data))
+    clean, field_errors = validate(fields, data, partial=True)
     errors.update(field_errors)
+    if call.scheme is Scheme.baogan or challenge is not None:
+        # The indicators and milestone plan the edit page takes, taken at creation too.
+        for key in JIEBANG_KEYS:
+            if key in data:
+                try:
+                    clean[key] = _jiebang_part(challenge, key, data[key])
+                except FieldError as err:
+                    errors[key] = str(err)
     if errors:
         raise Invalid("申报书信息有误", details=errors)
     app = Application(call_id=call.id, challenge_id=challenge.id if challenge else None,
@@ -91,13 +103,14 @@ def save_draft(actor: User, app: Application, title: Any = None, data: Any = Non
     merged = dict(app.data or {})
     if data:
         fields = form_fields(app.call, app.form_version)
+        errors.update(_unknown_keys(fields, data))
         clean, field_errors = validate(fields, data, partial=True)
         errors.update(field_errors)
         merged.update(clean)
-        for key in ("indicators", "milestones"):
+        for key in JIEBANG_KEYS:
             if key in data:
                 try:
-                    merged[key] = _jiebang_part(app, key, data[key])
+                    merged[key] = _jiebang_part(app.challenge, key, data[key])
                 except FieldError as err:
                     errors[key] = str(err)
     if errors:
@@ -109,13 +122,27 @@ def save_draft(actor: User, app: Application, title: Any = None, data: Any = Non
     return app
 
 
-def _jiebang_part(app: Application, key: str, value: Any) -> Any:
-    if app.challenge is None:
+# What a 揭榜挂帅 application holds besides its form: the answer to each indicator of its
+# challenge and the milestone plan within the ceiling.
+JIEBANG_KEYS = ("indicators", "milestones")
+
+
+def _unknown_keys(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
+    """A key the form does not define is refused by name, never dropped in silence."""
+    known = {f["name"] for f in fields} | set(JIEBANG_KEYS)
+    return {f"data.{k}": "申报书表单中没有此项" for k in sorted(set(data) - known)}
+
+
+def _jiebang_part(challenge: Challenge | None, key: str, value: Any) -> Any:
+    if challenge is None:
         raise FieldError("包干制项目没有此项")
     if key == "indicators":
-        names = [i["name"] for i in app.challenge.indicators]
+        names = [i["name"] for i in challenge.indicators]
         if not isinstance(value, dict):
             raise FieldError("请逐项回应攻关指标")
+        unknown = [str(k) for k in value if k not in names]
+        if unknown:
+            raise FieldError("榜单没有这些攻关指标：" + "、".join(unknown))
         return {n: str(value.get(n, ""))[:2000] for n in names}
     if not isinstance(value, list) or not value:
         raise FieldError("请填写里程碑计划")
@@ -123,20 +150,23 @@ def _jiebang_part(app: Application, key: str, value: Any) -> Any:
     for i, item in enumerate(value, 1):
         if not isinstance(item, dict) or not str(item.get("label", "")).strip():
             raise FieldError(f"第{i}个里程碑需要名称")
+        unknown = sorted(set(item) - {"label", "amount_wan", "months"})
+        if unknown:
+            raise FieldError(f"第{i}个里程碑不接受：" + "、".join(map(str, unknown)))
         amount = parse_wan(item.get("amount_wan", ""))
         try:
             months = int(item.get("months", 0))
         except (TypeError, ValueError) as err:
             raise FieldError(f"第{i}个里程碑的完成月数应为整数") from err
-        if amount <= 0 or not 1 <= months <= app.challenge.duration_months:
+        if amount <= 0 or not 1 <= months <= challenge.duration_months:
             raise FieldError(f"第{i}个里程碑的金额应大于零，月数应在1至"
-                             f"{app.challenge.duration_months}之间")
+                             f"{challenge.duration_months}之间")
         total += amount
         plan.append({"label": str(item["label"]).strip(), "amount": str(amount),
                      "months": months})
-    if total > app.challenge.ceiling:
+    if total > challenge.ceiling:
         raise FieldError(f"里程碑金额合计{total / 10000}万元，超过榜额"
-                         f"{app.challenge.ceiling / 10000}万元")
+                         f"{challenge.ceiling / 10000}万元")
     return plan
 
 

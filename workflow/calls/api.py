@@ -47,6 +47,31 @@ def call_json(call: Call) -> dict[str, Any]:
     }
 
 
+CALL_BODY: dict[str, Any] = {
+    "title": "string", "guide": "string",
+    "scheme": {"type": "string", "enum": ["baogan", "jiebang"]},
+    "year": "integer", "opens_at": {"type": "string", "description": "北京时间"},
+    "closes_at": {"type": "string", "description": "北京时间"},
+    "budget": {"type": "string", "description": "万元"},
+    "reviewers_per_application": "integer",
+    "aggregation": {"type": "string", "enum": ["trimmed", "mean", "median"]},
+    "steps": {"type": "array", "items": {"type": "string"}},
+    "notice_days": "integer", "notice_working_days": "boolean",
+    "collective_threshold": {"type": "string", "description": "万元"},
+    "max_running_projects": "integer", "rubric": "array", "tranche_plan": "array",
+    "checklist": {"type": "array", "items": {"type": "string"}},
+    "hide_applicant": "boolean", "form_schema": "array",
+}
+CHALLENGE_BODY: dict[str, Any] = {
+    "title": "string", "description": "string", "demand_org_uscc": "string",
+    "ceiling": {"type": "string", "description": "榜额（万元）"},
+    "duration_months": "integer", "max_teams": "integer",
+    "indicators": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "target": {"type": "string"}}}},
+    "milestone_template": "array",
+}
+
+
 def _visible_call(call_id: int) -> Call:
     call = db.session.get(Call, call_id)
     if call is None or not can_view(current_api_user(), call):
@@ -71,12 +96,11 @@ def list_calls() -> Response:
 
 
 @api_bp.post("/v1/calls")
-@document("新建申报指南（项目主管）", body={"title": "string", "scheme": "string",
-          "year": "integer", "opens_at": "string", "closes_at": "string", "budget": "string"},
+@document("新建申报指南（项目主管）", body=CALL_BODY, required=calls.REQUIRED,
           responses={201: "已创建", 403: "不是项目主管", 422: "字段有误"})
 @token_required
 def create_call() -> tuple[Response, int]:
-    call = calls.create_call(current_api_user(), json_body())
+    call = calls.create_call(current_api_user(), json_body(CALL_BODY))
     db.session.commit()
     return jsonify(call_json(call)), 201
 
@@ -89,23 +113,23 @@ def get_call(call_id: int) -> Response:
 
 
 @api_bp.patch("/v1/calls/<int:call_id>")
-@document("修改申报指南（项目主管）", responses={200: "已修改", 409: "状态或版本不符",
-                                            422: "字段有误"})
+@document("修改申报指南（项目主管）", body=CALL_BODY,
+          responses={200: "已修改", 409: "状态或版本不符", 422: "字段有误"})
 @token_required
 def update_call(call_id: int) -> Response:
     call = _visible_call(call_id)
-    calls.update_call(current_api_user(), call, json_body(), if_match())
+    calls.update_call(current_api_user(), call, json_body(CALL_BODY), if_match())
     db.session.commit()
     return jsonify(call_json(call))
 
 
 @api_bp.post("/v1/calls/<int:call_id>/challenges")
-@document("发布榜单（揭榜挂帅）", body={"title": "string", "demand_org_uscc": "string",
-          "indicators": "array", "ceiling": "string"},
+@document("发布榜单（揭榜挂帅）", body=CHALLENGE_BODY,
+          required=("title", "demand_org_uscc", "indicators", "ceiling"),
           responses={201: "已创建", 409: "不是揭榜挂帅批次", 422: "字段有误"})
 @token_required
 def add_challenge(call_id: int) -> tuple[Response, int]:
     call = _visible_call(call_id)
-    challenge = calls.add_challenge(current_api_user(), call, json_body())
+    challenge = calls.add_challenge(current_api_user(), call, json_body(CHALLENGE_BODY))
     db.session.commit()
     return jsonify(challenge_json(challenge)), 201

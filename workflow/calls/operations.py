@@ -156,6 +156,8 @@ def _steps(value: Any) -> list[str]:
 
 
 REQUIRED = ("title", "scheme", "year", "opens_at", "closes_at", "budget")
+# Every field a call takes (the API refuses any other).
+CALL_FIELDS = (*PARSERS, "form_schema")
 
 
 def parse_call(data: dict[str, Any], partial: bool) -> dict[str, Any]:
@@ -278,15 +280,7 @@ def add_challenge(actor: User, call: Call, data: dict[str, Any]) -> Challenge:
         raise Conflict(f"指南当前为“{call.state.label}”，不能再增加榜单", code="invalid_state")
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
-    for key, parse in {
-        "title": lambda v: _text(v, 200, "榜单名称"),
-        "description": lambda v: str(v or "")[:20000],
-        "ceiling": lambda v: _positive_wan(v, "榜额"),
-        "duration_months": lambda v: _int(v, 1, 120, "实施周期（月）"),
-        "max_teams": lambda v: _int(v, 1, 10, "赛马团队数"),
-        "indicators": _indicators,
-        "milestone_template": _milestones,
-    }.items():
+    for key, parse in CHALLENGE_PARSERS.items():
         if key not in data:
             if key in ("title", "ceiling", "indicators"):
                 errors[key] = "必填"
@@ -312,6 +306,19 @@ def add_challenge(actor: User, call: Call, data: dict[str, Any]) -> Challenge:
     audit.record(call, "call", "add_challenge", actor, "officer", call.state.value,
                  call.state.value, data={"challenge_id": challenge.id, "title": challenge.title})
     return challenge
+
+
+CHALLENGE_PARSERS: dict[str, Any] = {
+    "title": lambda v: _text(v, 200, "榜单名称"),
+    "description": lambda v: str(v or "")[:20000],
+    "ceiling": lambda v: _positive_wan(v, "榜额"),
+    "duration_months": lambda v: _int(v, 1, 120, "实施周期（月）"),
+    "max_teams": lambda v: _int(v, 1, 10, "赛马团队数"),
+    "indicators": lambda v: _indicators(v),
+    "milestone_template": lambda v: _milestones(v),
+}
+# Every field a challenge takes (the API refuses any other).
+CHALLENGE_FIELDS = (*CHALLENGE_PARSERS, "demand_org_uscc")
 
 
 def _indicators(value: Any) -> list[dict[str, str]]:

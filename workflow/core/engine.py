@@ -41,6 +41,19 @@ SERVICE_ONLY: dict[tuple[str, str], str] = {
     ("application", "shortlist"): "请在立项决策页拟定并审定立项名单",
     ("application", "decline_funding"): "请在立项决策页拟定并审定立项名单",
 }
+# Where an API client does the same (a page's name is no use to it).
+SERVICE_API: dict[tuple[str, str], str] = {
+    ("application", "submit"): "POST /api/v1/applications/{id}/submit",
+    ("application", "resubmit"): "POST /api/v1/applications/{id}/submit",
+    ("review", "submit_scores"): "PUT /api/v1/reviews/{id}/scores（submit 为 true）",
+    ("review", "decline"): "POST /api/v1/reviews/{id}/decline",
+    ("application", "finish_defence"):
+        "POST /api/v1/defence/sessions/{session_id}/teams/{id}/finish",
+    ("call", "decide"): "POST /api/v1/decisions/{decision_id}/approve",
+    ("application", "shortlist"): "POST /api/v1/calls/{call_id}/decision（揭榜挂帅亦可 "
+                                  "POST /api/v1/challenges/{challenge_id}/selection）",
+    ("application", "decline_funding"): "POST /api/v1/calls/{call_id}/decision",
+}
 
 
 def fire_generic(row: Any, trigger: str, actor: Actor | None, **kwargs: Any) -> FireResult:
@@ -48,7 +61,8 @@ def fire_generic(row: Any, trigger: str, actor: Actor | None, **kwargs: Any) -> 
     triggers with a pointer to the right place."""
     kind = entity_of(row).kind
     if (kind, trigger) in SERVICE_ONLY:
-        raise Conflict(SERVICE_ONLY[(kind, trigger)], code="use_dedicated_action")
+        raise Conflict(SERVICE_ONLY[(kind, trigger)], code="use_dedicated_action",
+                       details={"api": SERVICE_API[(kind, trigger)]})
     return fire(row, trigger, actor, **kwargs)
 
 

@@ -7,8 +7,15 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
-from workflow.api import api_bp, current_api_user, json_body, token_required
-from workflow.api.openapi import document
+from workflow.api import (
+    api_bp,
+    current_api_user,
+    json_body,
+    no_body,
+    refuse_unknown,
+    token_required,
+)
+from workflow.api.openapi import document, obj
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core.errors import Forbidden, Invalid, NotFound
@@ -36,6 +43,16 @@ def decision_json(d: FundingDecision) -> dict[str, Any]:
                    "title": i.application.title, "amount_wan": format_wan(i.amount),
                    "state": i.application.state.value} for i in d.items],
     }
+
+
+ITEM_FIELDS: dict[str, Any] = {"application_id": "integer",
+                               "amount_wan": {"type": "string", "description": "万元"}}
+PROPOSAL_BODY: dict[str, Any] = {
+    "items": {"type": "array", "items": obj(ITEM_FIELDS, ITEM_FIELDS, closed=True)},
+    "comment": "string",
+    "meeting": obj(dict.fromkeys(decisions.MEETING_FIELDS, "string"), closed=True),
+}
+COMMENT_BODY = {"comment": "string"}
 
 
 def _call(call_id: int) -> Call:
@@ -71,20 +88,22 @@ def get_decision(call_id: int) -> Response:
 
 @api_bp.post("/v1/calls/<int:call_id>/decision")
 @document("拟定立项建议名单（项目主管）",
-          body={"items": "[{application_id, amount_wan}]", "comment": "string",
-                "meeting": "{meeting_name, meeting_date, meeting_attendees, minutes_ref}"},
+          body=PROPOSAL_BODY, required=("items",),
           responses={201: "已提交领导审定", 403: "不是项目主管", 409: "状态不符或评审未完成",
                       422: "名单有误（逐项说明）"})
 @token_required
 def propose(call_id: int) -> tuple[Response, int]:
     call = _call(call_id)
-    body = json_body()
+    body = json_body(PROPOSAL_BODY)
     items, meeting = body.get("items"), body.get("meeting") or {}
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise Invalid("items 应为对象数组",
                       details={"items": "应为 [{application_id, amount_wan}]"})
     if not isinstance(meeting, dict):
         raise Invalid("meeting 应为对象", details={"meeting": "应为对象"})
+    for n, item in enumerate(items):
+        refuse_unknown(item, ITEM_FIELDS, prefix=f"items[{n}].")
+    refuse_unknown(meeting, decisions.MEETING_FIELDS, prefix="meeting.")
     comment = body.get("comment") or ""
     if not isinstance(comment, str):
         raise Invalid("comment 应为字符串", details={"comment": "应为字符串"})
@@ -112,14 +131,14 @@ def meeting(decision_id: int) -> Response:
 
 
 def _comment() -> str:
-    comment = json_body().get("comment") or ""
+    comment = json_body(COMMENT_BODY).get("comment") or ""
     if not isinstance(comment, str):
         raise Invalid("comment 应为字符串", details={"comment": "应为字符串"})
     return comment[:2000]
 
 
 @api_bp.post("/v1/decisions/<int:decision_id>/approve")
-@document("领导审定立项名单", body={"comment": "string"},
+@document("领导审定立项名单", body=COMMENT_BODY,
           responses={200: "已审定", 403: "不是领导", 409: "名单已审定或已退回",
                      422: "须先登记集体决策会议"})
 @token_required
@@ -134,7 +153,7 @@ def approve(decision_id: int) -> Response:
 
 
 @api_bp.post("/v1/decisions/<int:decision_id>/return")
-@document("领导退回立项名单", body={"comment": "string（必填）"},
+@document("领导退回立项名单", body=COMMENT_BODY, required=COMMENT_BODY,
           responses={200: "已退回", 403: "不是领导", 409: "名单不在待审定状态",
                      422: "缺少退回理由"})
 @token_required
@@ -151,6 +170,7 @@ def send_back(decision_id: int) -> Response:
 @token_required
 def open_notices(call_id: int) -> Response:
     call = _call(call_id)
+    no_body()
     report = decisions.open_notices(call, current_api_user(), request.remote_addr)
     db.session.commit()
     return jsonify({"done": report.done, "refused": [

@@ -1,5 +1,5 @@
-"""``/api/v1``: tranches, the budget ledger and its reconciliation, milestones and the
-final acceptance."""
+"""``/api/v1``: tranches, the budget ledger and its reconciliation, milestones, the
+final acceptance and the payee's bank account."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from flask import Response, jsonify, request
 
 from forms import format_wan
 from states import TRANCHE, TrancheState
-from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.accounts.models import Organization
+from workflow.accounts.operations import visible_organization
+from workflow.api import api_bp, current_api_user, json_body, token_required, typed_body
 from workflow.api.openapi import document
 from workflow.applying.api import _visible
 from workflow.applying.models import Application
@@ -106,6 +108,13 @@ def _milestone(milestone_id: int) -> Milestone:
     return m
 
 
+REPORT_BODY = {"report": "string"}
+VERDICT_BODY: dict[str, Any] = {"verdict": {"type": "string", "enum": ["pass", "fail"]},
+                                "opinion": "string"}
+FINAL_REPORT_BODY: dict[str, Any] = {"report": "string",
+                     "surplus_wan": {"type": "string", "description": "包干制结余（万元）"}}
+
+
 def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key, "")
     if not isinstance(value, str):
@@ -114,12 +123,12 @@ def _text(body: dict[str, Any], key: str) -> str:
 
 
 @api_bp.post("/v1/milestones/<int:milestone_id>/report")
-@document("项目团队提交里程碑完成情况", body={"report": "string"},
+@document("项目团队提交里程碑完成情况", body=REPORT_BODY, required=REPORT_BODY,
           responses={200: "已提交", 403: "不是项目负责人", 409: "状态不符", 422: "内容有误"})
 @token_required
 def report_milestone(milestone_id: int) -> Response:
     _milestone(milestone_id)
-    body = json_body()
+    body = json_body(REPORT_BODY)
     m = finance.report_milestone(current_api_user(), milestone_id, _text(body, "report"),
                                  ip=request.remote_addr)
     db.session.commit()
@@ -127,12 +136,12 @@ def report_milestone(milestone_id: int) -> Response:
 
 
 @api_bp.post("/v1/milestones/<int:milestone_id>/verdict")
-@document("发榜方或项目主管验收里程碑", body={"verdict": "pass | fail", "opinion": "string"},
+@document("发榜方或项目主管验收里程碑", body=VERDICT_BODY, required=("verdict",),
           responses={200: "已记录", 403: "不是验收方", 409: "不在待验收状态", 422: "内容有误"})
 @token_required
 def judge_milestone(milestone_id: int) -> Response:
     _milestone(milestone_id)
-    body = json_body()
+    body = json_body(VERDICT_BODY)
     m = finance.judge_milestone(current_api_user(), milestone_id, _text(body, "verdict"),
                                 _text(body, "opinion"), request.remote_addr)
     db.session.commit()
@@ -141,12 +150,12 @@ def judge_milestone(milestone_id: int) -> Response:
 
 @api_bp.post("/v1/applications/<int:app_id>/final-report")
 @document("提交结题材料并申请验收",
-          body={"report": "string", "surplus_wan": "string（包干制结余）"},
+          body=FINAL_REPORT_BODY, required=("report",),
           responses={200: "已提交", 403: "不是项目负责人", 409: "状态不符", 422: "内容有误"})
 @token_required
 def final_report(app_id: int) -> Response:
     app = _visible(app_id)
-    body = json_body()
+    body = json_body(FINAL_REPORT_BODY)
     finance.submit_final_report(current_api_user(), app, _text(body, "report"),
                                 _text(body, "surplus_wan"), ip=request.remote_addr)
     db.session.commit()
@@ -155,14 +164,59 @@ def final_report(app_id: int) -> Response:
 
 @api_bp.post("/v1/applications/<int:app_id>/demand-acceptance")
 @document("发榜方录入结题验收意见（揭榜挂帅）",
-          body={"verdict": "pass | fail", "opinion": "string"},
-          responses={200: "已记录", 403: "不是本榜单发榜方", 409: "不在验收阶段"})
+          body=VERDICT_BODY, required=("verdict",),
+          responses={200: "已记录", 403: "不是本榜单发榜方", 409: "不在验收阶段",
+                     422: "内容有误"})
 @token_required
 def demand_acceptance(app_id: int) -> Response:
     app = _visible(app_id)
-    body = json_body()
+    body = json_body(VERDICT_BODY)
     finance.record_demand_acceptance(current_api_user(), app, _text(body, "verdict"),
                                      _text(body, "opinion"), request.remote_addr)
     db.session.commit()
     return jsonify({"id": app.id, "state": app.state.value,
                     "demand_acceptance": app.data.get("demand_acceptance")})
+
+
+# ---- the payee's bank account (收款账户) --------------------------------------------------
+
+BANK_BODY: dict[str, Any] = {
+    "bank_name": {"type": "string", "description": "开户银行（2至100字）"},
+    "bank_account": {"type": "string", "description": "银行账号（8至32位数字，可含空格）"},
+}
+BANK_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "organization_id": {"type": "integer"}, "bank_name": {"type": "string"},
+    "bank_account": {"type": "string"}}}
+
+
+def bank_json(org: Organization) -> dict[str, Any]:
+    return {"organization_id": org.id, "bank_name": org.bank_name,
+            "bank_account": org.bank_account}
+
+
+@api_bp.get("/v1/organizations/<int:org_id>/bank-account")
+@document("单位的收款账户（本单位管理员，及财务、项目主管、领导、审计人员）",
+          response=BANK_SCHEMA,
+          responses={200: "收款账户（未登记时为空字符串）", 403: "无权查看收款账户",
+                     404: "不存在或无权查看"})
+@token_required
+def get_bank_account(org_id: int) -> Response:
+    user = current_api_user()
+    org = visible_organization(user, org_id)
+    return jsonify(bank_json(finance.read_bank_account(user, org)))
+
+
+@api_bp.put("/v1/organizations/<int:org_id>/bank-account")
+@document("登记或修改收款账户（本单位管理员）", body=BANK_BODY,
+          required=("bank_name", "bank_account"), response=BANK_SCHEMA,
+          responses={200: "已保存", 403: "不是本单位管理员", 404: "不存在或无权查看",
+                     422: "开户银行或账号有误"})
+@token_required
+def put_bank_account(org_id: int) -> Response:
+    user = current_api_user()
+    org = visible_organization(user, org_id)
+    body = typed_body(BANK_BODY)
+    finance.set_bank_account(user, org, body.get("bank_name") or "",
+                             body.get("bank_account") or "")
+    db.session.commit()
+    return jsonify(bank_json(org))

@@ -395,6 +395,26 @@ def record_demand_acceptance(actor: User, app: Application, verdict: str, opinio
 
 # ---- the finance queue -------------------------------------------------------------------
 
+MONEY_READERS = ("finance", "officer", "leader", "auditor")
+
+
+def own_organization(actor: User) -> Organization:
+    """The organisation whose account ``actor`` keeps: their own, as its administrator."""
+    org = db.session.get(Organization, actor.organization_id) \
+        if actor.has_role("org_admin") and actor.organization_id is not None else None
+    if org is None:
+        raise NotFound("没有可维护收款账户的单位")
+    return org
+
+
+def read_bank_account(actor: User, org: Organization) -> Organization:
+    """The account is read by the organisation's administrator and by those who pay."""
+    if not (actor.has_role(*MONEY_READERS)
+            or (actor.has_role("org_admin") and actor.organization_id == org.id)):
+        raise Forbidden("只有本单位管理员和财务、主管人员可以查看收款账户", code="not_owner")
+    return org
+
+
 def set_bank_account(actor: User, org: Organization, bank_name: str, account: str
                      ) -> Organization:
     """The organisation's account for grants, set by its own administrator."""

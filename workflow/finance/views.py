@@ -11,10 +11,10 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from states import TrancheState
-from workflow.accounts.models import Organization
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call
+from workflow.core.errors import ServiceError
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
@@ -161,10 +161,9 @@ def stage_gate(challenge_id: int) -> Response:
 @login_required
 def bank_account() -> str | Response | tuple[str, int]:
     """The organisation's account for grants (收款账户), kept by its administrator."""
-    if not current_user.has_role("org_admin") or current_user.organization_id is None:
-        abort(404)
-    org = db.session.get(Organization, current_user.organization_id)
-    if org is None:
+    try:
+        org = finance.own_organization(current_user)
+    except ServiceError:
         abort(404)
     if request.method == "POST":
         if attempt(lambda: finance.set_bank_account(

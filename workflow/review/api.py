@@ -9,9 +9,10 @@ from flask import Response, jsonify, request
 
 from forms import FieldError, parse_wan
 from workflow.accounts.models import User
-from workflow.api import api_bp, current_api_user, json_body, token_required
+from workflow.api import api_bp, current_api_user, json_body, token_required, typed_body
 from workflow.api.openapi import document
 from workflow.calls.models import Call
+from workflow.core import engine
 from workflow.core.entities import can_view
 from workflow.core.errors import Forbidden, Invalid, NotFound
 from workflow.core.models import db
@@ -40,6 +41,15 @@ def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:
     return body
 
 
+SCORES_BODY: dict[str, Any] = {
+    "scores": {"type": "object", "description": "{评分标准名称: 分数}",
+               "additionalProperties": {"oneOf": [{"type": "string"},
+                                                  {"type": "number"}]}},
+    "comment": "string", "submit": "boolean"}
+ASSIGN_BODY: dict[str, Any] = {"mode": {"type": "string", "enum": ["optimal", "random"]},
+                               "per_application": "integer", "seed": "integer"}
+
+
 @api_bp.get("/v1/reviews")
 @document("我的评审任务（按截止时间排序，含待处理、进行中、已完成数量）")
 @token_required
@@ -52,8 +62,7 @@ def my_reviews() -> Response:
 
 
 @api_bp.put("/v1/reviews/<int:review_id>/scores")
-@document("保存评分草稿；submit 为 true 时提交并锁定", body={
-    "scores": "object", "comment": "string", "submit": "boolean"},
+@document("保存评分草稿；submit 为 true 时提交并锁定", body=SCORES_BODY,
     responses={200: "已保存", 404: "不存在", 409: "未接受或已提交", 422: "评分有误"})
 @token_required
 def put_scores(review_id: int) -> Response:
@@ -61,7 +70,7 @@ def put_scores(review_id: int) -> Response:
     review = db.session.get(ReviewAssignment, review_id)
     if review is None or review.expert_id != user.id:
         raise NotFound("评审任务不存在")
-    body = json_body()
+    body = json_body(SCORES_BODY)
     submit = body.get("submit", False)
     if not isinstance(submit, bool):
         raise Invalid("submit 应为布尔值", details={"submit": "true 或 false"})
@@ -71,9 +80,33 @@ def put_scores(review_id: int) -> Response:
     return jsonify(review_json(review, user))
 
 
+DECLINE_BODY: dict[str, Any] = {
+    "reason": "string",
+    "conflict_kind": {"type": "string", "nullable": True,
+                      "enum": ["declared", "near_relative", "teacher_student", "joint_work",
+                               None],
+                      "description": "同时声明的回避关系（记录在案，以后也回避）"}}
+
+
+@api_bp.post("/v1/reviews/<int:review_id>/decline")
+@document("谢绝评审邀请，可同时声明回避关系；备选专家随即补上", body=DECLINE_BODY,
+          responses={200: "已谢绝", 404: "不存在", 409: "不在可谢绝的状态", 422: "内容有误"})
+@token_required
+def decline_review(review_id: int) -> Response:
+    user = current_api_user()
+    review = db.session.get(ReviewAssignment, review_id)
+    if review is None or review.expert_id != user.id:
+        raise NotFound("评审任务不存在")
+    body = typed_body(DECLINE_BODY)
+    reviews.decline(user, engine.load("review", review.id, lock=True),
+                    body.get("reason") or "", body.get("conflict_kind"), request.remote_addr)
+    db.session.commit()
+    return jsonify(review_json(review, user))
+
+
 @api_bp.post("/v1/calls/<int:call_id>/assign")
 @document("分配评审专家：最优匹配（最小费用流）或随机抽取（可复现的种子，含备选）",
-          body={"mode": "string", "per_application": "integer", "seed": "integer"},
+          body=ASSIGN_BODY, required=("mode",),
           responses={200: "分配结果", 403: "不是项目主管", 409: "批次状态不符", 422: "参数有误"})
 @token_required
 def assign(call_id: int) -> Response:
@@ -81,7 +114,7 @@ def assign(call_id: int) -> Response:
     call = db.session.get(Call, call_id)
     if call is None or not can_view(user, call):
         raise NotFound("申报指南不存在")
-    body = json_body()
+    body = json_body(ASSIGN_BODY)
     report = reviews.assign(user, call, body.get("mode"), body.get("per_application"),
                             body.get("seed"))
     db.session.commit()

@@ -42,11 +42,19 @@ def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
     if not place:
         errors["place"] = "请填写答辩地点"
     panel_raw = data.get("panel") or []
-    panel_ids = [i for i in (parse_id(p) for p in (
-        panel_raw if isinstance(panel_raw, list) else [panel_raw])) if i is not None]
-    panel = [u for u in (db.session.get(User, i) for i in panel_ids)
-             if u is not None and u.has_role("expert")]
-    if len(panel) < 3:
+    panel: list[User] = []
+    unknown: list[str] = []
+    for raw in dict.fromkeys(str(p) for p in (
+            panel_raw if isinstance(panel_raw, list) else [panel_raw])):
+        user_id = parse_id(raw)
+        user = db.session.get(User, user_id) if user_id else None
+        if user is not None and user.has_role("expert"):
+            panel.append(user)
+        else:
+            unknown.append(raw[:20])
+    if unknown:  # never a smaller panel than the one asked for
+        errors["panel"] = "以下不是专家库中的专家：" + "、".join(unknown)
+    elif len(panel) < 3:
         errors["panel"] = "答辩评审组至少需要3位专家"
     if errors:
         raise Invalid("答辩安排有误", details=errors)
@@ -60,6 +68,52 @@ def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
                  call.state.value, data={"session_id": session.id, "place": place,
                                          "panel": session.panel})
     return session
+
+
+# Who runs defences and sees every session of a call; a panelist (or the demand side at
+# its challenge's session) sees only their own sessions.
+ORGANISERS = ("officer", "leader")
+
+
+def sessions_for(actor: User, call: Call) -> list[DefenceSession]:
+    """The sessions of ``call`` that ``actor`` may see, by start time; not found for
+    someone who is neither an organiser nor on a panel of the call."""
+    sessions = list(db.session.scalars(sa.select(DefenceSession).where(
+        DefenceSession.call_id == call.id).order_by(DefenceSession.starts_at,
+                                                    DefenceSession.id)))
+    if actor.has_role(*ORGANISERS):
+        return sessions
+    mine = [s for s in sessions if panel_role(actor, s)]
+    if not mine:
+        raise NotFound("答辩不存在或无权查看")
+    return mine
+
+
+def visible_session(actor: User, session_id: int | None) -> DefenceSession:
+    session = db.session.get(DefenceSession, session_id) if session_id else None
+    if session is None or not (actor.has_role(*ORGANISERS) or panel_role(actor, session)):
+        raise NotFound("答辩不存在或无权查看")
+    return session
+
+
+def scores_of(sessions: list[DefenceSession]
+              ) -> dict[tuple[int, int], list[DefenceScore]]:
+    """The panel's scores by (session, team)."""
+    out: dict[tuple[int, int], list[DefenceScore]] = {}
+    for row in db.session.scalars(sa.select(DefenceScore).where(
+            DefenceScore.session_id.in_([s.id for s in sessions])).order_by(DefenceScore.id)):
+        out.setdefault((row.session_id, row.application_id), []).append(row)
+    return out
+
+
+def team_of(session: DefenceSession, app_id: int | None) -> Application:
+    """An application heard (or to be heard) at ``session``: of its call and, for a
+    challenge's session, of that challenge. Any other is not found."""
+    app = db.session.get(Application, app_id) if app_id else None
+    if app is None or app.call_id != session.call_id or (
+            session.challenge_id is not None and app.challenge_id != session.challenge_id):
+        raise NotFound("该项目不在本场答辩中")
+    return app
 
 
 def teams(session: DefenceSession) -> list[Application]:
@@ -112,6 +166,10 @@ def record_score(actor: User, session: DefenceSession, app: Application, score: 
 def finish(actor: User, session: DefenceSession, app: Application,
            ip: str | None = None) -> FireResult:
     """The panel's scores (mean) become the team's defence score; the team is reviewed."""
+    if not actor.has_role("officer"):
+        raise Forbidden("只有项目主管可以确认答辩完成", code="role_not_allowed")
+    if app not in teams(session):
+        raise Conflict("该项目不在本场答辩中", code="not_in_session")
     scores = list(db.session.scalars(sa.select(DefenceScore.score).where(
         DefenceScore.session_id == session.id, DefenceScore.application_id == app.id)))
     experts = db.session.scalar(sa.select(sa.func.count()).select_from(DefenceScore).where(

@@ -6,14 +6,14 @@ import io
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 
 from forms import FieldError, check_id_number, check_uscc
 from workflow.accounts import operations as accounts
 from workflow.accounts.models import ExpertProfile, Organization, Sanction, User
-from workflow.core.errors import Forbidden, Invalid, ServiceError
+from workflow.core.errors import Forbidden, Invalid, NotFound, ServiceError
 from workflow.core.models import db, utcnow
 from workflow.timeutil import SHANGHAI
 
@@ -89,7 +89,7 @@ def create_expert(actor: User, data: dict[str, Any]) -> ExpertProfile:
     # A random password: the expert sets their own through the password reset.
     user = accounts.create_user(str(data.get("username") or ""), secrets.token_urlsafe(24),
                                 ["expert"], name=str(data.get("name") or "").strip() or None,
-                                email=data.get("email") or None,
+                                email=str(data.get("email") or "") or None,
                                 phone=str(data.get("phone") or "") or None, organization=org)
     user.id_number = id_number
     profile = ExpertProfile(user=user, **values)
@@ -156,9 +156,32 @@ def import_sheet(actor: User, content: bytes) -> list[RowResult]:
     return report
 
 
-def template_xlsx() -> bytes:
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+
+
+def import_upload(actor: User, filename: str, stream: IO[bytes] | None) -> list[RowResult]:
+    """An uploaded import sheet: checked as any upload is (size, type, content), then
+    imported row by row."""
+    from forms.uploads import UploadRefused, inspect_upload
+    from workflow.core.files import UploadError
+
+    _officer(actor)
+    if stream is None or not filename:
+        raise Invalid("请选择要导入的 Excel 文件", details={"file": "必填"})
+    try:
+        info = inspect_upload(filename, stream, IMPORT_MAX_BYTES)
+        if info.kind != "xlsx":
+            raise UploadRefused(415, "type_not_allowed", "请上传 .xlsx 格式的专家导入表")
+    except UploadRefused as err:
+        raise UploadError(err) from err
+    stream.seek(0)
+    return import_sheet(actor, stream.read(IMPORT_MAX_BYTES + 1))
+
+
+def template_xlsx(actor: User) -> bytes:
     from openpyxl import Workbook
 
+    _officer(actor)
     book = Workbook()
     sheet = book.create_sheet("专家", 0)
     book.remove(book.worksheets[1])
@@ -178,5 +201,44 @@ def sanctioned_ids(today: date | None = None) -> set[str]:
 
 
 def pool() -> list[ExpertProfile]:
-    return list(db.session.scalars(sa.select(ExpertProfile).join(User).order_by(User.name)))
+    return list(db.session.scalars(sa.select(ExpertProfile).join(User).order_by(User.name,
+                                                                             User.id)))
+
+
+@dataclass
+class Page:
+    items: list[ExpertProfile]
+    total: int
+    page: int
+    per_page: int
+
+
+def search(actor: User, q: str = "", discipline: str = "", available: bool | None = None,
+           page: int = 1, per_page: int = 50) -> Page:
+    """The pool by name, username, organisation or keyword (``q``), discipline code and
+    availability, a page at a time, by name. A city's pool is a few thousand people at
+    most: filtered here, where the JSON lists read the same on every database."""
+    _officer(actor)
+    q, code = q.strip().lower()[:100], discipline.strip().upper()[:10]
+
+    def matches(p: ExpertProfile) -> bool:
+        org = p.user.organization.name if p.user.organization else ""
+        if q and not any(q in text.lower() for text in (
+                p.user.name, p.user.username, org, *p.keywords)):
+            return False
+        if code and code not in p.disciplines:
+            return False
+        return available is None or p.available is available
+
+    found = [p for p in pool() if matches(p)]
+    start = (page - 1) * per_page
+    return Page(found[start:start + per_page], len(found), page, per_page)
+
+
+def profile_of(actor: User, user_id: int | None) -> ExpertProfile:
+    _officer(actor)
+    profile = db.session.get(ExpertProfile, user_id) if user_id else None
+    if profile is None:
+        raise NotFound("专家不存在")
+    return profile
 

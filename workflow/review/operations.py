@@ -245,7 +245,10 @@ def _score_errors(review: ReviewAssignment, scores: Any, comment: Any
     clean: dict[str, str] = {}
     if not isinstance(scores, dict):
         return {}, {"scores": "评分应为对象：{评分项: 分数}"}
-    for crit in review.application.call.rubric or []:
+    rubric = review.application.call.rubric or []
+    for name in sorted(set(scores) - {c["name"] for c in rubric}):
+        errors[f"scores.{name}"] = "评分标准中没有此项"
+    for crit in rubric:
         raw = scores.get(crit["name"])
         if raw in (None, ""):
             continue

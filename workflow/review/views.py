@@ -261,23 +261,14 @@ def edit_expert(user_id: int) -> Response:
 @bp.route("/experts/import", methods=["POST"])
 @login_required
 def import_experts() -> Response | str | tuple[str, int]:
-    from forms.uploads import UploadRefused, inspect_upload
     from workflow.review import experts as pool_svc
 
     _pool_officer()
     file = request.files.get("file")
     try:
-        if file is None or not file.filename:
-            raise UploadRefused(422, "empty", "请选择要导入的 Excel 文件")
-        info = inspect_upload(file.filename, file.stream, 5 * 1024 * 1024)
-        if info.kind != "xlsx":
-            raise UploadRefused(415, "type_not_allowed", "请上传 .xlsx 格式的专家导入表")
-        file.stream.seek(0)
-        report = pool_svc.import_sheet(current_user, file.stream.read())
+        report = pool_svc.import_upload(current_user, (file.filename or "") if file else "",
+                                        file.stream if file else None)
         db.session.commit()
-    except UploadRefused as err:
-        flash(err.message, "error")
-        return redirect(url_for("reviewing.experts"))
     except ServiceError as err:
         db.session.rollback()
         flash(err.message, "error")
@@ -299,7 +290,7 @@ def experts_template() -> Response:
     from workflow.review import experts as pool_svc
 
     _pool_officer()
-    return send_file(io.BytesIO(pool_svc.template_xlsx()), as_attachment=True,
+    return send_file(io.BytesIO(pool_svc.template_xlsx(current_user)), as_attachment=True,
                      download_name="专家导入模板.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -310,15 +301,13 @@ def experts_template() -> Response:
 @login_required
 def defence(call_id: int) -> Response | str | tuple[str, int]:
     from workflow.review import defence as svc
-    from workflow.review.models import DefenceScore, DefenceSession
 
     call = db.session.get(Call, call_id)
     if call is None:
         abort(404)
-    sessions = list(db.session.scalars(sa.select(DefenceSession).where(
-        DefenceSession.call_id == call.id).order_by(DefenceSession.starts_at)))
-    mine = [s for s in sessions if svc.panel_role(current_user, s)]
-    if not current_user.has_role("officer", "leader") and not mine:
+    try:
+        sessions = svc.sessions_for(current_user, call)
+    except ServiceError:
         abort(404)
     errors: dict[str, str] = {}
     status = 200
@@ -333,13 +322,9 @@ def defence(call_id: int) -> Response | str | tuple[str, int]:
             db.session.rollback()
             flash(err.message, "error")
             errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
-    scores: dict[tuple[int, int], list[DefenceScore]] = {}
-    for row in db.session.scalars(sa.select(DefenceScore).where(
-            DefenceScore.session_id.in_([s.id for s in sessions]))):
-        scores.setdefault((row.session_id, row.application_id), []).append(row)
     return render_template(
         "reviews/defence.html", call=call, sessions=sessions, teams=svc.teams,
-        role_of=lambda s: svc.panel_role(current_user, s), scores=scores,
+        role_of=lambda s: svc.panel_role(current_user, s), scores=svc.scores_of(sessions),
         experts=[u for u, _p in reviews.expert_pool()], form=request.form,
         errors=errors), status
 
@@ -356,8 +341,6 @@ def defence_action(session_id: int, app_id: int) -> Response:
         abort(404)
     try:
         if request.form.get("action") == "finish":
-            if not current_user.has_role("officer"):
-                abort(403)
             svc.finish(current_user, session, app, request.remote_addr)
             flash(f"答辩完成：{app.title}", "info")
         else:

@@ -1,0 +1,87 @@
+"""``/api/v1/organizations``: the organisations (单位), registered and corrected by the
+bureau, each with its 统一社会信用代码 checked. Their bank accounts are finance's
+(``workflow.finance.api``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from workflow.accounts import operations as accounts
+from workflow.accounts.models import Organization, OrgKind
+from workflow.api import (
+    PAGING_PARAMS,
+    api_bp,
+    current_api_user,
+    page_schema,
+    paging,
+    token_required,
+    typed_body,
+)
+from workflow.api.openapi import document
+from workflow.core.models import db
+
+KINDS = [k.value for k in OrgKind]
+ORG_BODY: dict[str, Any] = {
+    "name": {"type": "string", "description": "单位名称（不超过200字）"},
+    "uscc": {"type": "string", "description": "统一社会信用代码（18位，含校验位）"},
+    "kind": {"type": "string", "enum": KINDS,
+             "description": "高等院校、企业、科研院所或政府机关；新建时默认 university"},
+}
+ORG_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "uscc": {"type": "string"},
+    "kind": {"type": "string", "enum": KINDS}, "kind_label": {"type": "string"},
+    "bank_account_set": {"type": "boolean", "description": "是否已登记收款账户"}}}
+def organization_json(org: Organization) -> dict[str, Any]:
+    return {"id": org.id, "name": org.name, "uscc": org.uscc, "kind": org.kind.value,
+            "kind_label": org.kind.label,
+            "bank_account_set": bool(org.bank_name and org.bank_account)}
+
+
+@api_bp.get("/v1/organizations")
+@document("单位列表：局内人员看全部，其他人看本单位；按名称或统一社会信用代码搜索，按类型筛选，分页",
+          params={"q": "名称或统一社会信用代码的一部分",
+                  "kind": {"type": "string", "enum": KINDS, "description": "单位类型"},
+                  **PAGING_PARAMS},
+          responses={200: "列表", 422: "参数有误"}, response=page_schema(ORG_SCHEMA))
+@token_required
+def list_organizations() -> Response:
+    page, per_page = paging()
+    rows, total = accounts.organizations(current_api_user(), request.args.get("q", ""),
+                                         request.args.get("kind", ""), page, per_page)
+    return jsonify({"items": [organization_json(o) for o in rows], "total": total,
+                    "page": page, "per_page": per_page})
+
+
+@api_bp.post("/v1/organizations")
+@document("登记单位（项目主管、系统管理员）", body=ORG_BODY, required=("name", "uscc"),
+          responses={201: "已登记", 403: "无权登记单位", 422: "信息有误或单位已存在"},
+          response=ORG_SCHEMA)
+@token_required
+def create_organization() -> tuple[Response, int]:
+    org = accounts.register_organization(current_api_user(), typed_body(ORG_BODY))
+    db.session.commit()
+    return jsonify(organization_json(org)), 201
+
+
+@api_bp.get("/v1/organizations/<int:org_id>")
+@document("单位详情", response=ORG_SCHEMA, responses={200: "详情", 404: "不存在或无权查看"})
+@token_required
+def get_organization(org_id: int) -> Response:
+    return jsonify(organization_json(accounts.visible_organization(current_api_user(),
+                                                                   org_id)))
+
+
+@api_bp.patch("/v1/organizations/<int:org_id>")
+@document("修改单位名称、统一社会信用代码或类型（项目主管、系统管理员）；未给出的不变",
+          body=ORG_BODY, response=ORG_SCHEMA,
+          responses={200: "已修改", 403: "无权修改", 404: "不存在或无权查看",
+                     422: "信息有误或与其他单位重复"})
+@token_required
+def update_organization(org_id: int) -> Response:
+    user = current_api_user()
+    org = accounts.visible_organization(user, org_id)
+    accounts.update_organization(user, org, typed_body(ORG_BODY))
+    db.session.commit()
+    return jsonify(organization_json(org))
