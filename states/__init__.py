@@ -4,8 +4,12 @@ from states.base import Event, Field, Lifecycle, StateEnum, StepNotEnabled, Tran
 from states.lifecycles import (
     APPLICATION,
     CALL,
+    DECISION,
+    DEMAND_SIDE,
     EVENTS,
     LIFECYCLES,
+    MILESTONE,
+    OBJECTION,
     REVIEW,
     ROLES,
     STEPS,
@@ -13,12 +17,17 @@ from states.lifecycles import (
     TRANCHE,
     ApplicationState,
     CallState,
+    DecisionState,
+    MilestoneState,
+    ObjectionState,
     ReviewState,
     TrancheState,
 )
 
 __all__ = [
-    "APPLICATION", "CALL", "EVENTS", "LIFECYCLES", "REVIEW", "ROLES", "STEPS", "SYSTEM",
-    "TRANCHE", "ApplicationState", "CallState", "Event", "Field", "Lifecycle", "ReviewState",
-    "StateEnum", "StepNotEnabled", "TrancheState", "Transition",
+    "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
+    "OBJECTION", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE", "ApplicationState",
+    "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
+    "ObjectionState", "ReviewState", "StateEnum", "StepNotEnabled", "TrancheState",
+    "Transition",
 ]

@@ -279,6 +279,7 @@ RECORD_LABELS = {
     "sign_pledge": "签署军令状", "add_challenge": "发布榜单", "attach_guide": "上传指南附件",
     "invite": "发出评审邀请", "assign_reviewers": "分配评审专家", "add_reviewer": "增加评审专家",
     "schedule_defence": "安排答辩", "sign_task_book": "签署任务书",
+    "propose": "拟定立项建议名单", "record_meeting": "登记集体决策会议", "receive": "收到异议",
 }
 
 

@@ -1,4 +1,5 @@
-"""The four lifecycles of DESIGN.md: call, application, review assignment, tranche."""
+"""The lifecycles of DESIGN.md: call, application, review assignment, tranche, and the rows
+that move with a project: milestone, funding decision (立项建议名单) and objection (异议)."""
 
 from __future__ import annotations
 
@@ -153,17 +154,17 @@ APPLICATION = Lifecycle(
           guards=["decision_approved"], effect="open_notice_period",
           messages=["notice_opened"]),
         t("raise_objection", A.public_notice, A.objection, [OFFICER, SYSTEM], "受理异议",
-          guards=["objection_real_name"], effect="record_objection",
+          guards=["objection_real_name"], follow_ups=["record_objection"],
           messages=["objection_received"],
           fields=[Field("objector_name", "异议人姓名", required=True),
                   Field("objector_contact", "异议人联系方式", required=True),
                   Field("objector_org", "异议人单位"),
                   Field("objector_ip", "提交地址")]),
         t("uphold_objection", A.objection, A.not_funded, [OFFICER], "异议成立",
-          guards=["comment_given"], effect="resolve_objections",
+          guards=["comment_given"], follow_ups=["uphold_objections"],
           messages=["objection_decided"]),
         t("dismiss_objection", A.objection, A.public_notice, [OFFICER], "异议不成立",
-          guards=["comment_given"], effect="resolve_objections",
+          guards=["comment_given"], follow_ups=["dismiss_objections"],
           messages=["objection_decided"]),
         t("approve", A.public_notice, A.approved, [SYSTEM, OFFICER], "立项",
           guards=["notice_period_over", "no_open_objection"], effect="number_project",
@@ -263,14 +264,121 @@ TRANCHE = Lifecycle(
     ),
 )
 
-LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (CALL, APPLICATION, REVIEW, TRANCHE)}
+class MilestoneState(StateEnum):
+    planned = ("planned", "待提交")
+    reported = ("reported", "待验收")
+    demand_accepted = ("demand_accepted", "发榜方已通过（待项目主管验收）")
+    officer_accepted = ("officer_accepted", "项目主管已通过（待发榜方验收）")
+    accepted = ("accepted", "验收通过")
+    rejected = ("rejected", "未通过（待重新提交）")
+    cancelled = ("cancelled", "已取消")
+
+
+# Not a call's option: the step a milestone has when its project takes a challenge, whose
+# demand side (发榜方) accepts each milestone besides the officer.
+DEMAND_SIDE = "demand_side"
+
+M = MilestoneState
+JUDGED = (M.reported, M.demand_accepted, M.officer_accepted)
+OPINION = ["comment_given"]  # a verdict on a milestone is given with its opinion
+
+MILESTONE = Lifecycle(
+    name="milestone",
+    label="里程碑",
+    states=MilestoneState,
+    initial=M.planned,
+    final=frozenset({M.accepted, M.cancelled}),
+    transitions=(
+        t("report", (M.planned, M.rejected), M.reported, [APPLICANT], "提交完成情况",
+          guards=["project_in_progress", "milestone_report_given", "evidence_on_file"],
+          effect="record_milestone_report",
+          fields=[Field("report", "完成情况（不少于10字）", required=True),
+                  Field("evidence", "佐证材料（已上传附件的 SHA-256）", kind="list")]),
+        # Both the demand side and the officer accept; the second acceptance makes the
+        # milestone's tranche due. A project without a demand side needs the officer only.
+        t("demand_accept", M.reported, M.demand_accepted, [DEMAND], "发榜方验收通过",
+          guards=OPINION, effect="record_milestone_verdict", step=DEMAND_SIDE),
+        t("demand_accept", M.officer_accepted, M.accepted, [DEMAND], "发榜方验收通过",
+          guards=OPINION, effect="record_milestone_verdict",
+          follow_ups=["make_milestone_tranche_due"], messages=["milestone_decided"],
+          step=DEMAND_SIDE),
+        t("officer_accept", M.reported, M.officer_accepted, [OFFICER], "项目主管验收通过",
+          guards=OPINION, effect="record_milestone_verdict", step=DEMAND_SIDE),
+        t("officer_accept", M.reported, M.accepted, [OFFICER], "项目主管验收通过",
+          guards=OPINION, effect="record_milestone_verdict", unless_steps=[DEMAND_SIDE],
+          follow_ups=["make_milestone_tranche_due"], messages=["milestone_decided"]),
+        t("officer_accept", M.demand_accepted, M.accepted, [OFFICER], "项目主管验收通过",
+          guards=OPINION, effect="record_milestone_verdict",
+          follow_ups=["make_milestone_tranche_due"], messages=["milestone_decided"]),
+        # Either party's rejection sends it back to the team; the second ends the project.
+        t("reject", JUDGED, M.rejected, [DEMAND, OFFICER], "验收不通过",
+          guards=OPINION, effect="record_milestone_verdict",
+          follow_ups=["end_project_after_rejections"], messages=["milestone_decided"]),
+        t("cancel", (M.planned, *JUDGED, M.rejected), M.cancelled, [SYSTEM], "取消",
+          guards=["comment_given"]),
+    ),
+)
+
+
+class DecisionState(StateEnum):
+    proposed = ("proposed", "待领导审定")
+    approved = ("approved", "已审定")
+    returned = ("returned", "已退回")
+
+
+D = DecisionState
+DECISION = Lifecycle(
+    name="decision",
+    label="立项建议名单",
+    states=DecisionState,
+    initial=D.proposed,
+    final=frozenset({D.approved, D.returned}),
+    transitions=(
+        t("approve", D.proposed, D.approved, [LEADER], "审定",
+          guards=["meeting_recorded"], effect="record_leader_decision",
+          follow_ups=["carry_out_decision"]),
+        t("send_back", D.proposed, D.returned, [LEADER], "退回重拟",
+          guards=["return_reason_given"], effect="record_leader_decision"),
+        t("withdraw", D.proposed, D.returned, [OFFICER], "撤回重拟",
+          guards=["comment_given"], effect="record_withdrawal"),
+    ),
+)
+
+
+class ObjectionState(StateEnum):
+    open = ("open", "调查中")
+    upheld = ("upheld", "异议成立")
+    dismissed = ("dismissed", "异议不成立")
+    not_accepted = ("not_accepted", "匿名异议，不予受理")
+
+
+OB = ObjectionState
+OBJECTION = Lifecycle(
+    name="objection",
+    label="公示异议",
+    states=ObjectionState,
+    initial=OB.open,
+    final=frozenset({OB.upheld, OB.dismissed, OB.not_accepted}),
+    transitions=(
+        # The officer's finding on the project (uphold_objection / dismiss_objection)
+        # closes every open objection of it.
+        t("uphold", OB.open, OB.upheld, [OFFICER], "异议成立", guards=["comment_given"],
+          effect="record_finding"),
+        t("dismiss", OB.open, OB.dismissed, [OFFICER], "异议不成立", guards=["comment_given"],
+          effect="record_finding"),
+        # Objections must be real-name: an anonymous one is recorded, and not accepted.
+        t("refuse_anonymous", OB.open, OB.not_accepted, [SYSTEM], "匿名异议不予受理",
+          guards=["objection_anonymous", "comment_given"], effect="record_finding"),
+    ),
+)
+
+LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
+    CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION)}
 
 # Recorded events that are not transitions, and what each sets going.
 EVENTS: dict[str, Event] = {e.topic: e for e in (
     Event("application.round_submitted", "申报书提交回执", messages=("submitted",),
           documents=("application",)),
     Event("review.invited", "发出评审邀请", messages=("review_invited",)),
-    Event("milestone.accepted", "里程碑验收通过", messages=("milestone_decided",)),
-    Event("milestone.rejected", "里程碑验收未通过", messages=("milestone_decided",)),
     Event("call.approval_file", "印发立项文件", documents=("approval_file",)),
 )}

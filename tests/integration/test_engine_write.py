@@ -96,3 +96,44 @@ def test_a_relationship_set_before_the_change_goes_through_the_flush(app: Flask)
     db.session.expire_all()
     fresh = db.session.get(Application, row.id)
     assert (fresh.organization_id, fresh.state) == (other.id, ApplicationState.midterm)
+
+
+def test_a_milestone_report_and_its_evidence_in_one_statement(app: Flask,
+                                                              statements: list[str]) -> None:
+    """The milestone (its JSON evidence included) is written as the other rows are, its
+    project locked first."""
+    from datetime import date
+    from decimal import Decimal
+
+    from states import MilestoneState
+    from tests.factories import ChallengeFactory
+    from workflow.core.models import Attachment
+    from workflow.finance.models import Milestone
+
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
+    challenge = ChallengeFactory()
+    project = ApplicationFactory(call=challenge.call, challenge=challenge,
+                                 state=ApplicationState.in_progress)
+    db.session.flush()
+    sha = "e" * 64
+    db.session.add(Attachment(application_id=project.id, field="milestone_evidence",
+                              sha256=sha, size=10, kind="pdf", mime="application/pdf",
+                              filename="测试报告.pdf"))
+    m = Milestone(application_id=project.id, seq=1, label="样机", amount=Decimal("1.00"),
+                  due_on=date(2027, 1, 1))
+    db.session.add(m)
+    db.session.commit()
+    statements.clear()
+    engine.fire(engine.load("milestone", m.id, lock=True), "report", project.applicant,
+                data={"report": "样机已完成并通过第三方测试", "evidence": [sha]})
+    locked = [s.split("FOR UPDATE OF")[1].split()[0] for s in statements if "FOR UPDATE" in s]
+    assert locked == ["application", "milestone"]
+    writes = [s for s in statements if not s.lstrip().upper().startswith("SELECT")]
+    assert len(writes) == 1 and writes[0].startswith("WITH u AS (UPDATE")
+    db.session.commit()
+    db.session.expire_all()
+    fresh = db.session.get(Milestone, m.id)
+    assert (fresh.state, fresh.version, fresh.audit_seq, fresh.evidence) == (
+        MilestoneState.reported, 2, 1, [sha])
+    assert fresh.audit_hash == audit.history("milestone", m.id)[-1].hash
+    assert audit.verify() == []

@@ -77,3 +77,96 @@ def test_migrations_match_the_models_on_a_fresh_sqlite_file(tmp_path: Path,
             check_round_trip(db.engine)
     finally:
         dispose_app(sqlite_app)
+
+
+# ---- what a migration carries over -------------------------------------------------------
+
+LIFECYCLES_REVISION = "20261206_0001"  # milestone, funding decision and objection
+
+
+def judged_milestones() -> dict[str, int]:
+    """A 揭榜挂帅 project's milestones, one in each state a verdict can leave it in, one
+    with its tranche; and a funded list with its item."""
+    from datetime import date
+    from decimal import Decimal
+
+    from states import ApplicationState, MilestoneState
+    from tests.factories import ApplicationFactory, ChallengeFactory, UserFactory
+    from workflow.decisions.models import DecisionItem, FundingDecision
+    from workflow.finance.models import Milestone, Tranche
+
+    challenge = ChallengeFactory()
+    project = ApplicationFactory(call=challenge.call, challenge=challenge,
+                                 state=ApplicationState.in_progress)
+    db.session.flush()
+    rows = {
+        "demand_accepted": Milestone(state=MilestoneState.demand_accepted,
+                                     demand_verdict="pass"),
+        "officer_accepted": Milestone(state=MilestoneState.officer_accepted,
+                                      officer_verdict="pass"),
+        "reported": Milestone(state=MilestoneState.reported),
+        "accepted": Milestone(state=MilestoneState.accepted, demand_verdict="pass",
+                              officer_verdict="pass"),
+    }
+    for seq, m in enumerate(rows.values(), 1):
+        m.application_id, m.seq, m.label = project.id, seq, f"里程碑{seq}"
+        m.amount, m.due_on = Decimal("100000.00"), date(2027, 1, 1)
+        db.session.add(m)
+    db.session.flush()
+    db.session.add(Tranche(application=project, seq=1, label="里程碑1", amount=Decimal(1),
+                           condition="milestone", milestone_id=rows["reported"].id))
+    decision = FundingDecision(call_id=challenge.call_id, total=Decimal(1),
+                               proposed_by_id=UserFactory().id)
+    decision.items = [DecisionItem(application_id=project.id, amount=Decimal(1), position=1)]
+    db.session.add(decision)
+    db.session.commit()
+    ids = {state: m.id for state, m in rows.items()}
+    db.session.remove()
+    return ids
+
+
+def milestone_rows(engine: sa.Engine) -> tuple[dict[int, str], list[Any], int]:
+    """Each milestone's state; the tranches' references to milestones; decision items."""
+    with engine.connect() as conn:
+        return (dict(conn.execute(sa.text("SELECT id, state FROM milestone")).all()),
+                list(conn.execute(sa.text("SELECT milestone_id FROM tranche")).scalars()),
+                conn.execute(sa.text("SELECT count(*) FROM decision_item")).scalar_one())
+
+
+def check_lifecycle_migration_carries_milestones(engine: sa.Engine) -> None:
+    ids = judged_milestones()
+    before = ScriptDirectory(str(MIGRATIONS)).get_revision(LIFECYCLES_REVISION).down_revision
+    try:
+        migrate("downgrade", before)
+        # Before milestones had a lifecycle a single pass left them reported; nothing
+        # that refers to the rebuilt tables is lost.
+        assert milestone_rows(engine) == ({
+            ids["demand_accepted"]: "reported", ids["officer_accepted"]: "reported",
+            ids["reported"]: "reported", ids["accepted"]: "accepted"}, [ids["reported"]], 1)
+    finally:
+        migrate("upgrade")
+    assert milestone_rows(engine) == ({i: state for state, i in ids.items()},
+                                      [ids["reported"]], 1)
+    with engine.connect() as conn:
+        for select in ("SELECT version, audit_seq, audit_hash FROM milestone",
+                       "SELECT version, audit_seq, audit_hash FROM funding_decision"):
+            assert set(conn.execute(sa.text(select)).all()) == {(1, 0, None)}
+        # The CHECK constraint takes the new states, and only states.
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(sa.text("UPDATE milestone SET state = 'judged' WHERE id = :i"),
+                         {"i": ids["reported"]})
+
+
+def test_the_lifecycle_migration_carries_judged_milestones_on_postgresql(app: Flask) -> None:
+    check_lifecycle_migration_carries_milestones(db.engine)
+
+
+def test_the_lifecycle_migration_carries_judged_milestones_on_sqlite(
+        tmp_path: Path, redis_url: str) -> None:
+    sqlite_app = make_app(tmp_path, f"sqlite:///{tmp_path / 'carry.sqlite'}", redis_url)
+    try:
+        with sqlite_app.app_context():
+            migrate("upgrade")
+            check_lifecycle_migration_carries_milestones(db.engine)
+    finally:
+        dispose_app(sqlite_app)

@@ -1,4 +1,5 @@
-"""``/{calls|applications|reviews|tranches}/{id}/transitions`` and ``/history``."""
+"""``/{calls|applications|reviews|tranches|milestones|decisions|objections}/{id}/transitions``
+and ``/history``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import AuditEvent, db
 
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
-               "tranches": "tranche"}
+               "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
+               "objections": "objection"}
 
 
 FIRE_BODY = {"trigger": "string", "comment": "string", "data": "object"}

@@ -40,6 +40,9 @@ SERVICE_ONLY: dict[tuple[str, str], str] = {
     ("call", "decide"): "请在立项决策页审定立项建议名单",
     ("application", "shortlist"): "请在立项决策页拟定并审定立项名单",
     ("application", "decline_funding"): "请在立项决策页拟定并审定立项名单",
+    # An objection is closed by the officer's finding on its project, with the others.
+    ("objection", "uphold"): "请在申报书页作出异议处理结论（异议成立），该项目的异议随之办结",
+    ("objection", "dismiss"): "请在申报书页作出异议处理结论（异议不成立），该项目的异议随之办结",
 }
 # Where an API client does the same (a page's name is no use to it).
 SERVICE_API: dict[tuple[str, str], str] = {
@@ -53,6 +56,10 @@ SERVICE_API: dict[tuple[str, str], str] = {
     ("application", "shortlist"): "POST /api/v1/calls/{call_id}/decision（揭榜挂帅亦可 "
                                   "POST /api/v1/challenges/{challenge_id}/selection）",
     ("application", "decline_funding"): "POST /api/v1/calls/{call_id}/decision",
+    ("objection", "uphold"):
+        "POST /api/v1/applications/{application_id}/transitions（uphold_objection）",
+    ("objection", "dismiss"):
+        "POST /api/v1/applications/{application_id}/transitions（dismiss_objection）",
 }
 
 

@@ -18,7 +18,7 @@ from workflow.api import (
 from workflow.api.openapi import document, obj
 from workflow.applying.models import Application
 from workflow.calls.models import Call
-from workflow.core.errors import Forbidden, Invalid, NotFound
+from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
 from workflow.decisions import notices
 from workflow.decisions import operations as decisions
@@ -30,6 +30,7 @@ READERS = ("officer", "leader", "auditor")
 def decision_json(d: FundingDecision) -> dict[str, Any]:
     return {
         "id": d.id, "call_id": d.call_id, "state": d.state.value, "state_label": d.state.label,
+        "version": d.version,
         "total_wan": format_wan(d.total), "comment": d.comment,
         "proposed_by": d.proposed_by.name, "proposed_at": d.proposed_at.isoformat(),
         "decided_by": d.decided_by.name if d.decided_by else None,
@@ -144,10 +145,7 @@ def _comment() -> str:
 @token_required
 def approve(decision_id: int) -> Response:
     row = _decision(decision_id)
-    user = current_api_user()
-    if not user.has_role("leader"):
-        raise Forbidden("只有领导可以审定立项名单", code="role_not_allowed")
-    decisions.approve(row, user, _comment(), request.remote_addr)
+    decisions.approve(row, current_api_user(), _comment(), request.remote_addr)
     db.session.commit()
     return jsonify(decision_json(row))
 

@@ -1,8 +1,9 @@
-"""立项决策: the funded list a leader approves, and the objections raised in public notice."""
+"""立项决策: the funded list a leader approves, and the objections raised in public notice.
+
+The states are declared with their lifecycles (``states``) and re-exported here."""
 
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -10,27 +11,21 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from workflow.core.models.base import Base, Money, UTCDateTime, state_column, utcnow
+from states import DecisionState, ObjectionState
+from workflow.core.models.base import AuditedMixin, Base, Money, UTCDateTime, state_column, utcnow
+
+__all__ = ["DecisionItem", "DecisionState", "FundingDecision", "Objection", "ObjectionState"]
 
 if TYPE_CHECKING:
     from workflow.accounts.models.user import User
     from workflow.applying.models import Application
+    from workflow.calls.models import Call
 
 
-class DecisionState(enum.Enum):
-    proposed = "proposed"  # 待审定
-    approved = "approved"  # 已审定
-    returned = "returned"  # 退回重拟
-
-    @property
-    def label(self) -> str:
-        return {"proposed": "待领导审定", "approved": "已审定", "returned": "已退回"}[self.value]
-
-
-class FundingDecision(Base):
+class FundingDecision(AuditedMixin, Base):
     """The officer's proposed funded list for a call (per challenge for 揭榜挂帅); a
-    leader approves it or sends it back. A list whose total reaches the call's
-    collective-decision threshold (三重一大) carries the meeting that decided it."""
+    leader approves it or sends it back (``states.DECISION``). A list whose total reaches
+    the call's collective-decision threshold (三重一大) carries the meeting that decided it."""
 
     __tablename__ = "funding_decision"
     __table_args__ = (sa.CheckConstraint("total >= 0", name="total_nonnegative"),)
@@ -54,12 +49,16 @@ class FundingDecision(Base):
     minutes_ref: Mapped[str | None] = mapped_column(sa.String(100))
     minutes_attachment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("attachment.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     items: Mapped[list[DecisionItem]] = relationship(
         back_populates="decision", order_by="DecisionItem.position",
         cascade="all, delete-orphan")
     proposed_by: Mapped[User] = relationship(foreign_keys=[proposed_by_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    call: Mapped[Call] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     @property
     def has_meeting(self) -> bool:
@@ -87,21 +86,9 @@ class DecisionItem(Base):
     application: Mapped[Application] = relationship()
 
 
-class ObjectionState(enum.Enum):
-    open = "open"
-    upheld = "upheld"
-    dismissed = "dismissed"
-    not_accepted = "not_accepted"  # anonymous: recorded, not accepted
-
-    @property
-    def label(self) -> str:
-        return {"open": "调查中", "upheld": "异议成立", "dismissed": "异议不成立",
-                "not_accepted": "匿名异议，不予受理"}[self.value]
-
-
-class Objection(Base):
+class Objection(AuditedMixin, Base):
     """A written objection to a project in public notice. Real-name ones are investigated;
-    anonymous ones are recorded and marked not accepted."""
+    anonymous ones are recorded and marked not accepted (``states.OBJECTION``)."""
 
     __tablename__ = "objection"
 
@@ -119,3 +106,8 @@ class Objection(Base):
     resolution: Mapped[str] = mapped_column(sa.Text, default="")
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    application: Mapped[Application] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

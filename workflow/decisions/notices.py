@@ -2,8 +2,10 @@
 
 Anyone may read the list and object, without an account. A real-name objection
 (name and a contact the bureau can reach) moves the project into 异议处理 through
-``fire``; an anonymous one is recorded and marked not accepted. When every project of a
-call has left notice, the call's 立项文件 gets its 发文字号 and is rendered.
+``fire``; an anonymous one is recorded and not accepted (its ``refuse_anonymous``
+transition). Each objection keeps its own trail; the officer's finding on the project
+closes every open one (``uphold`` / ``dismiss``). When every project of a call has left
+notice, the call's 立项文件 gets its 发文字号 and is rendered.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from workflow.calls.models import Call
 from workflow.core import audit, engine, numbering, outbox
 from workflow.core.errors import Invalid, NotFound, Throttled
 from workflow.core.models import db, utcnow
+from workflow.core.rules import FireResult
 from workflow.decisions.models import Objection, ObjectionState
 
 IN_NOTICE = (ApplicationState.public_notice, ApplicationState.objection)
@@ -31,6 +34,7 @@ APPROVAL_FILE = "call.approval_file"
 MIN_OBJECTION = 10
 MAX_OBJECTION = 5000
 PER_IP_PER_HOUR = 5
+ANONYMOUS = "匿名异议（未留真实姓名和联系方式），不予受理"
 
 
 def in_notice() -> list[Application]:
@@ -95,14 +99,8 @@ def submit_objection(app_id: int, fields: dict[str, Any], ip: str | None) -> Obj
 
     if not (name and contact):
         # Recorded for the file, not investigated: objections must be real-name.
-        objection = Objection(application_id=app.id, name=name, contact=contact,
-                              organization=org, text=text, ip=ip,
-                              state=ObjectionState.not_accepted,
-                              resolution="匿名异议（未留真实姓名和联系方式），不予受理")
-        db.session.add(objection)
-        db.session.flush()
-        audit.record(app, "application", "anonymous_objection", None, "system",
-                     app.state.value, app.state.value, "", {"objection_id": objection.id}, ip)
+        objection = _receive(app, name, contact, org, text, ip, utcnow())
+        engine.fire(objection, "refuse_anonymous", None, ip=ip, comment=ANONYMOUS)
         return ObjectionReceipt(objection, accepted=False)
 
     data = {"objector_name": name, "objector_contact": contact, "objector_org": org,
@@ -113,13 +111,31 @@ def submit_objection(app_id: int, fields: dict[str, Any], ip: str | None) -> Obj
             Objection.application_id == app.id).order_by(Objection.id.desc()).limit(1)).one()
     else:
         # Already under investigation: one more objection joins it.
-        objection = Objection(application_id=app.id, name=name, contact=contact,
-                              organization=org, text=text, ip=ip)
-        db.session.add(objection)
-        db.session.flush()
-        audit.record(app, "application", "add_objection", None, "system", app.state.value,
-                     app.state.value, text, {"objection_id": objection.id, "name": name}, ip)
+        objection = _receive(app, name, contact, org, text, ip, utcnow())
     return ObjectionReceipt(objection, accepted=True)
+
+
+def _receive(app: Application, name: str, contact: str, org: str, text: str,
+             ip: str | None, now: datetime) -> Objection:
+    """A new objection (open), the first row of its own trail. The objector's name stays
+    on the objection, which only the bureau reads."""
+    objection = Objection(application_id=app.id, name=name[:50], contact=contact[:100],
+                          organization=org[:200], text=text, ip=(ip or "")[:45] or None,
+                          received_at=now)
+    db.session.add(objection)
+    db.session.flush()
+    audit.record(objection, "objection", "receive", None, "system", None,
+                 objection.state.value, "", {"application_id": app.id}, ip)
+    return objection
+
+
+def record_objection(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """The follow-up of the project's ``raise_objection``: the objection it received."""
+    given = (result.audit_event.data or {}).get("input", {})
+    _receive(result.row, str(given.get("objector_name", "")),
+             str(given.get("objector_contact", "")), str(given.get("objector_org", "")),
+             result.audit_event.comment, str(given.get("objector_ip", "")) or None,
+             result.audit_event.at)
 
 
 def objections_of(app: Application) -> list[Objection]:
@@ -127,18 +143,30 @@ def objections_of(app: Application) -> list[Objection]:
         Objection.application_id == app.id).order_by(Objection.id)))
 
 
-def resolve_objections(app: Application, upheld: bool, comment: str, actor: User | None,
-                       now: datetime) -> list[int]:
-    """Close every open objection of ``app`` with the officer's finding; their ids."""
+def close_objections(result: FireResult, actor: User | None, trigger: str,
+                     ip: str | None = None) -> list[int]:
+    """The officer's finding on the project closes each of its open objections through
+    their ``uphold`` or ``dismiss``, with the finding as the comment; their ids."""
+    app: Application = result.row
     closed = []
-    for objection in db.session.scalars(sa.select(Objection).where(
-            Objection.application_id == app.id, Objection.state == ObjectionState.open)):
-        objection.state = ObjectionState.upheld if upheld else ObjectionState.dismissed
-        objection.resolution = comment
-        objection.resolved_at = now
-        objection.resolved_by_id = actor.id if actor else None
-        closed.append(objection.id)
+    for objection_id in list(db.session.scalars(sa.select(Objection.id).where(
+            Objection.application_id == app.id, Objection.state == ObjectionState.open)
+            .order_by(Objection.id))):
+        engine.fire(engine.load("objection", objection_id, lock=True), trigger, actor,
+                    comment=result.audit_event.comment, ip=ip, now=result.audit_event.at)
+        closed.append(objection_id)
     return closed
+
+
+def uphold_objections(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """异议成立: the project is not funded; it may have been the last of its call in notice."""
+    close_objections(result, actor, "uphold", ip)
+    settle_call(result.row, result.audit_event.at)
+
+
+def dismiss_objections(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """异议不成立: the project is back on notice."""
+    close_objections(result, actor, "dismiss", ip)
 
 
 def settle_call(app: Application, now: datetime) -> None:

@@ -1,10 +1,11 @@
 """立项决策: from the ranking to the funded list a leader approves, then public notice.
 
 The officer proposes the list (per challenge for 揭榜挂帅), prefilled from the funding
-line; a leader approves it (the call's ``decide`` transition, whose guard asks for the
+line; a leader approves it (the list's ``approve`` transition, whose guard asks for the
 meeting record when the total reaches the 三重一大 threshold) or sends it back. Approval
-shortlists every listed application with its amount and declines the other reviewed
-ones, each through ``fire`` and audited, in one transaction.
+decides the call, shortlists every listed application with its amount and declines the
+other reviewed ones (the follow-up ``carry_out_decision``), each through ``fire`` and
+audited, in one transaction.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from workflow.core.files import save_upload
 from workflow.core.models import db, utcnow
+from workflow.core.rules import FireResult
 from workflow.decisions.models import DecisionItem, DecisionState, FundingDecision
 from workflow.review.results import call_results, requested_amount
 from workflow.timeutil import SHANGHAI
 
 UNDER_REVIEW = (ApplicationState.expert_review, ApplicationState.defence)
 DECIDABLE = (ApplicationState.reviewed, ApplicationState.shortlisted)
+SUPERSEDED = "已由新的建议名单替代"
 MEETING_FIELDS = {"meeting_name": "会议名称", "meeting_date": "会议日期",
                   "meeting_attendees": "参会人员", "minutes_ref": "会议纪要文号"}
 
@@ -187,17 +190,16 @@ def propose(call: Call, actor: User, items: list[dict[str, Any]], comment: str =
 
     previous = pending(call.id)
     if previous is not None:
-        previous.state = DecisionState.returned
-        previous.decision_comment = "已由新的建议名单替代"
+        engine.fire(previous, "withdraw", actor, comment=SUPERSEDED, ip=ip)
     decision = FundingDecision(call_id=call.id, total=total, comment=comment,
                                proposed_by_id=actor.id, **meeting_values)
     decision.items = [DecisionItem(application_id=app.id, amount=amount, position=i + 1)
                       for i, (app, amount) in enumerate(chosen)]
     db.session.add(decision)
     db.session.flush()
-    audit.record(call, "call", "propose_decision", actor, "officer", call.state.value,
-                 call.state.value, comment, {
-                     "decision_id": decision.id, "total": str(total),
+    audit.record(decision, "decision", "propose", actor, "officer", None,
+                 decision.state.value, comment, {
+                     "call_id": call.id, "total": str(total),
                      "items": [[app.id, str(amount)] for app, amount in chosen],
                      "replaces": previous.id if previous else None}, ip)
     return decision
@@ -210,7 +212,7 @@ def record_meeting(decision: FundingDecision, actor: User, meeting: dict[str, An
     minutes (纪要) uploaded as a file."""
     if not actor.has_role("officer", "leader"):
         raise Forbidden("只有项目主管或领导可以登记集体决策会议", code="role_not_allowed")
-    call = engine.load("call", decision.call_id, lock=True)
+    decision = engine.load("decision", decision.id, lock=True)  # the call first
     if decision.state is not DecisionState.proposed:
         raise Conflict("该名单已不在待审定状态", code="invalid_state")
     errors: dict[str, str] = {}
@@ -223,24 +225,33 @@ def record_meeting(decision: FundingDecision, actor: User, meeting: dict[str, An
     if errors:
         raise Invalid("会议记录不完整：" + "；".join(errors.values()), details=errors)
     if minutes is not None:
-        row = save_upload(actor, minutes[0], minutes[1], "meeting_minutes", call_id=call.id)
+        row = save_upload(actor, minutes[0], minutes[1], "meeting_minutes",
+                          call_id=decision.call_id)
         values["minutes_attachment_id"] = row.id
     for key, value in values.items():
         setattr(decision, key, value)
-    audit.record(call, "call", "record_meeting", actor, "officer" if actor.has_role(
-        "officer") else "leader", call.state.value, call.state.value, "", {
-        "decision_id": decision.id, **{k: str(v) for k, v in values.items()}}, ip)
+    audit.record(decision, "decision", "record_meeting", actor, "officer" if actor.has_role(
+        "officer") else "leader", decision.state.value, decision.state.value, "", {
+        k: str(v) for k, v in values.items()}, ip)
     return decision
 
 
 def approve(decision: FundingDecision, actor: User, comment: str = "",
             ip: str | None = None) -> FundingDecision:
-    """The leader approves the list: the call is decided, every listed application is
-    shortlisted with its amount, the other reviewed ones are not funded."""
+    """The leader approves the list (its ``approve`` transition): the call is decided,
+    every listed application is shortlisted with its amount, the other reviewed ones
+    are not funded."""
+    decision = engine.load("decision", decision.id, lock=True)  # the call first
+    engine.fire(decision, "approve", actor, comment=comment, ip=ip)
+    return decision
+
+
+def carry_out_decision(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """The follow-up of an approved list: the call's ``decide``, then each reviewed
+    application of the call shortlisted (listed) or declined (not listed)."""
+    decision: FundingDecision = result.row
     call = engine.load("call", decision.call_id, lock=True)
-    if decision.state is not DecisionState.proposed:
-        raise Conflict(f"该名单{decision.state.label}，不能再审定", code="invalid_state")
-    engine.fire(call, "decide", actor, comment=comment, ip=ip,
+    engine.fire(call, "decide", actor, comment=result.audit_event.comment, ip=ip,
                 data={"decision_id": decision.id, "total": str(decision.total)})
     listed = {item.application_id: item for item in decision.items}
     others = db.session.scalars(sa.select(Application.id).where(
@@ -260,30 +271,13 @@ def approve(decision: FundingDecision, actor: User, comment: str = "",
         app = engine.load("application", app_id, lock=True)
         engine.fire(app, "decline_funding", actor, comment="未列入立项名单", ip=ip,
                     data={"decision_id": decision.id})
-    decision.state = DecisionState.approved
-    decision.decided_by_id = actor.id
-    decision.decided_at = utcnow()
-    decision.decision_comment = (comment or "").strip()
-    return decision
 
 
 def send_back(decision: FundingDecision, actor: User, comment: str,
               ip: str | None = None) -> FundingDecision:
-    """The leader returns the list to the officer, with the reason."""
-    if not actor.has_role("leader"):
-        raise Forbidden("只有领导可以退回立项建议名单", code="role_not_allowed")
-    call = engine.load("call", decision.call_id, lock=True)
-    if decision.state is not DecisionState.proposed:
-        raise Conflict(f"该名单{decision.state.label}，不能退回", code="invalid_state")
-    comment = (comment or "").strip()
-    if len(comment) < 2:
-        raise Invalid("请填写退回理由", details={"comment": "必填"})
-    decision.state = DecisionState.returned
-    decision.decided_by_id = actor.id
-    decision.decided_at = utcnow()
-    decision.decision_comment = comment[:2000]
-    audit.record(call, "call", "return_decision", actor, "leader", call.state.value,
-                 call.state.value, comment, {"decision_id": decision.id}, ip)
+    """The leader returns the list to the officer, with the reason (``send_back``)."""
+    decision = engine.load("decision", decision.id, lock=True)
+    engine.fire(decision, "send_back", actor, comment=comment, ip=ip)
     return decision
 
 

@@ -1,22 +1,33 @@
-"""The rules of decisions that ``states/`` names: guards and effects."""
+"""The rules of decisions that ``states/`` names: guards, effects and follow-ups of the
+project's decision and notice, of the funded list (立项建议名单) and of the objections."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
 from forms import format_wan
-from states import CallState
+from states import DECISION, OBJECTION, CallState
 from workflow.applying.models import Application
 from workflow.calls.models import Call
+from workflow.calls.rules import bureau_owner
 from workflow.core import numbering
+from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
 from workflow.core.rules import MIN_COMMENT, Changes, GuardContext, Reason, refuse
+from workflow.decisions import notices
+from workflow.decisions import operations as decisions
 from workflow.decisions.models import DecisionState, FundingDecision, Objection, ObjectionState
-from workflow.decisions.notices import resolve_objections, settle_call
+from workflow.decisions.notices import settle_call
+from workflow.permissions import has_role
 from workflow.timeutil import period_end
+
+# Who reads the funded lists (立项决策 pages and API) and the objections (on the project's
+# page): the bureau's staff who take part, and its auditors.
+DECISION_READERS = ("officer", "leader", "auditor")
 
 
 def decision_approved(ctx: GuardContext) -> list[Reason]:
@@ -54,17 +65,40 @@ def no_open_objection(ctx: GuardContext) -> list[Reason]:
 
 
 def decision_ready(ctx: GuardContext) -> list[Reason]:
+    """The call is decided by its approved list (the list's ``approve`` decides it)."""
     call: Call = ctx.row
-    decision = db.session.scalar(sa.select(FundingDecision).where(
-        FundingDecision.call_id == call.id, FundingDecision.state == DecisionState.proposed))
-    if decision is None:
-        return refuse("no_decision", "尚无待审定的立项建议名单，请项目主管先拟定名单")
-    threshold = call.collective_threshold
+    approved = db.session.scalar(sa.select(FundingDecision.id).where(
+        FundingDecision.call_id == call.id, FundingDecision.state == DecisionState.approved))
+    if approved is None:
+        return refuse("no_decision",
+                      "立项建议名单尚未经领导审定，请项目主管先拟定名单并提交领导审定")
+    return []
+
+
+def meeting_recorded(ctx: GuardContext) -> list[Reason]:
+    """三重一大: a list whose total reaches the call's threshold is approved only with the
+    meeting that decided it on record."""
+    decision: FundingDecision = ctx.row
+    threshold = decision.call.collective_threshold
     if threshold is not None and decision.total >= threshold and not decision.has_meeting:
         return refuse("meeting_missing",
                       f"拟资助总额 {format_wan(decision.total)} 万元达到“三重一大”集体决策标准"
                       f"（{format_wan(threshold)} 万元），须先登记会议名称、日期、参会人员、"
                       "纪要文号并上传会议纪要")
+    return []
+
+
+def objection_anonymous(ctx: GuardContext) -> list[Reason]:
+    objection: Objection = ctx.row
+    if objection.name and objection.contact:
+        return refuse("objection_real_name", "实名异议须经调查，由项目主管作出处理结论")
+    return []
+
+
+def return_reason_given(ctx: GuardContext) -> list[Reason]:
+    """The leader says why the list goes back (``comment_required``: typed, it answers)."""
+    if len((ctx.comment or "").strip()) < MIN_COMMENT:
+        return refuse("comment_required", "请填写退回理由")
     return []
 
 
@@ -80,19 +114,20 @@ def set_grant(ctx: GuardContext, ch: Changes) -> None:
         ch.set(ctx.row, "granted_amount", Decimal(ctx.text("amount")))
 
 
-def record_objection(ctx: GuardContext, ch: Changes) -> None:
-    db.session.add(Objection(
-        application_id=ctx.row.id, name=ctx.text("objector_name")[:50],
-        contact=ctx.text("objector_contact")[:100],
-        organization=ctx.text("objector_org")[:200], text=ctx.comment,
-        ip=ctx.text("objector_ip")[:45] or None, received_at=ctx.now))
+def record_leader_decision(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "decided_by_id", ctx.actor.id if ctx.actor else None)
+    ch.set(ctx.row, "decided_at", ctx.now)
+    ch.set(ctx.row, "decision_comment", ctx.comment[:2000])
 
 
-def decide_objections(ctx: GuardContext, ch: Changes) -> None:
-    upheld = ctx.row.state.value == "not_funded"
-    ch["objections"] = resolve_objections(ctx.row, upheld, ctx.comment, ctx.actor, ctx.now)
-    if upheld:
-        settle_call(ctx.row, ctx.now)
+def record_withdrawal(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "decision_comment", ctx.comment[:2000])
+
+
+def record_finding(ctx: GuardContext, ch: Changes) -> None:
+    ch.set(ctx.row, "resolution", ctx.comment)
+    ch.set(ctx.row, "resolved_at", ctx.now)
+    ch.set(ctx.row, "resolved_by_id", ctx.actor.id if ctx.actor else None)
 
 
 def number_project(ctx: GuardContext, ch: Changes) -> None:
@@ -105,19 +140,46 @@ def number_project(ctx: GuardContext, ch: Changes) -> None:
     settle_call(app, ctx.now)
 
 
+def can_view_decision(user: Any, decision: FundingDecision) -> bool:
+    return has_role(*DECISION_READERS)(user, decision)
+
+
+def can_view_objection(user: Any, objection: Objection) -> bool:
+    """The bureau only: an objector's identity never reaches the team."""
+    return has_role(*DECISION_READERS)(user, objection)
+
+
+DECISION_ENTITY = Entity("decision", FundingDecision, DECISION, bureau_owner,
+                         can_view_decision, "立项建议名单", "decisions",
+                         parent=("call", "call_id"))
+OBJECTION_ENTITY = Entity("objection", Objection, OBJECTION, bureau_owner,
+                          can_view_objection, "公示异议", "objections",
+                          parent=("application", "application_id"))
+
 RULES = Rules(
+    entities=(DECISION_ENTITY, OBJECTION_ENTITY),
     guards={
         "decision_approved": decision_approved,
         "objection_real_name": objection_real_name,
         "notice_period_over": notice_period_over,
         "no_open_objection": no_open_objection,
         "decision_ready": decision_ready,
+        "meeting_recorded": meeting_recorded,
+        "objection_anonymous": objection_anonymous,
+        "return_reason_given": return_reason_given,
     },
     effects={
         "open_notice_period": open_notice_period,
         "set_grant": set_grant,
-        "record_objection": record_objection,
-        "resolve_objections": decide_objections,
         "number_project": number_project,
+        "record_leader_decision": record_leader_decision,
+        "record_withdrawal": record_withdrawal,
+        "record_finding": record_finding,
+    },
+    follow_ups={
+        "record_objection": notices.record_objection,
+        "uphold_objections": notices.uphold_objections,
+        "dismiss_objections": notices.dismiss_objections,
+        "carry_out_decision": decisions.carry_out_decision,
     },
 )

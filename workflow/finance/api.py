@@ -41,7 +41,7 @@ def milestone_json(m: Milestone) -> dict[str, Any]:
             "due_on": m.due_on.isoformat(), "state": m.state.value,
             "state_label": m.state.label, "report": m.report,
             "demand_verdict": m.demand_verdict, "officer_verdict": m.officer_verdict,
-            "rejections": m.rejections}
+            "rejections": m.rejections, "version": m.version}
 
 
 @api_bp.get("/v1/tranches")

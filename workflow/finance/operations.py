@@ -22,12 +22,13 @@ from states import ApplicationState, TrancheState
 from workflow.accounts.models import Organization, User
 from workflow.applying.models import Application
 from workflow.calls.models import Scheme
-from workflow.core import engine, outbox
+from workflow.core import engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, Milestone, MilestoneState, Tranche
+from workflow.permissions import demand_side
 from workflow.timeutil import SHANGHAI
 
 CENT = Decimal("0.01")
@@ -154,10 +155,12 @@ def wind_up(result: FireResult, actor: User | None, ip: str | None) -> None:
             Tranche.application_id == app.id, Tranche.state.in_(OPEN)))):
         engine.fire(engine.load("tranche", tranche_id, lock=True), "cancel", None,
                     comment=f"{reason}，未拨付的款项取消", ip=ip)
-    for m in db.session.scalars(sa.select(Milestone).where(
+    for milestone_id in list(db.session.scalars(sa.select(Milestone.id).where(
             Milestone.application_id == app.id,
-            Milestone.state.not_in([MilestoneState.accepted, MilestoneState.cancelled]))):
-        m.state = MilestoneState.cancelled
+            Milestone.state.not_in([MilestoneState.accepted, MilestoneState.cancelled]))
+            .order_by(Milestone.seq))):
+        engine.fire(engine.load("milestone", milestone_id, lock=True), "cancel", None,
+                    comment=reason, ip=ip)
     owed = recovery_amount((result.audit_event.data or {}).get("input", {}))
     if owed > 0:
         if owed > app.disbursed:
@@ -208,54 +211,29 @@ def milestones_of(app: Application) -> list[Milestone]:
         Milestone.application_id == app.id).order_by(Milestone.seq)))
 
 
-def _milestone(milestone_id: int) -> tuple[Milestone, Application]:
-    m = db.session.get(Milestone, milestone_id)
-    if m is None:
-        raise NotFound("里程碑不存在")
-    app = engine.load("application", m.application_id, lock=True)
-    db.session.refresh(m)
-    return m, app
-
-
 def report_milestone(actor: User, milestone_id: int, report: str,
                      evidence: list[tuple[str, IO[bytes]]] | None = None,
                      ip: str | None = None) -> Milestone:
-    """The team reports a milestone done, with its evidence."""
+    """The team reports a milestone done, with its evidence (the ``report`` transition)."""
     from workflow.applying import operations as applications
-    from workflow.core import audit
 
-    m, app = _milestone(milestone_id)
-    if not (actor.has_role("applicant") and app.applicant_id == actor.id):
-        raise Forbidden("只有项目负责人可以提交里程碑", code="not_owner")
-    if app.state is not ApplicationState.in_progress:
-        raise Conflict(f"项目当前为“{app.state.label}”，不能提交里程碑", code="invalid_state")
-    if m.state not in (MilestoneState.planned, MilestoneState.rejected):
-        raise Conflict(f"该里程碑{m.state.label}，不能再次提交", code="invalid_state")
-    report = (report or "").strip()
-    if len(report) < 10:
-        raise Invalid("请写明里程碑完成情况（不少于10字）", details={"report": "不少于10字"})
-    files = [applications.attach(actor, app, "milestone_evidence", name, stream).sha256
-             for name, stream in (evidence or [])]
-    m.report = report[:20000]
-    m.evidence = [*(m.evidence or []), *files]
-    m.state = MilestoneState.reported
-    m.reported_at = utcnow()
-    m.demand_verdict = m.officer_verdict = None
-    audit.record(app, "application", "report_milestone", actor, "applicant", app.state.value,
-                 app.state.value, report[:500], {"milestone": m.seq, "evidence": files}, ip)
+    m: Milestone = engine.load("milestone", milestone_id, lock=True)  # the project first
+    data: dict[str, Any] = {"report": (report or "").strip()}
+    if evidence:
+        data["evidence"] = [applications.attach(actor, m.application, "milestone_evidence",
+                                                name, stream).sha256
+                            for name, stream in evidence]
+    engine.fire(m, "report", actor, data=data, ip=ip)
     return m
 
 
 def judge_milestone(actor: User, milestone_id: int, verdict: str, opinion: str,
                     ip: str | None = None) -> Milestone:
-    """The demand side and the officer each accept or reject a reported milestone. Both
-    accepting makes its tranche due; a rejection sends it back to the team, and the
-    second rejection ends the project."""
-    from workflow.core import audit
-
-    m, app = _milestone(milestone_id)
-    if actor.has_role("demand") and app.challenge is not None and \
-            app.challenge.demand_org_id == actor.organization_id:
+    """The demand side's or the officer's verdict on a reported milestone, as the
+    transition it stands for: ``demand_accept`` or ``officer_accept`` for a pass (both
+    make its tranche due), ``reject`` for a fail (the second ends the project)."""
+    m: Milestone = engine.load("milestone", milestone_id, lock=True)
+    if demand_side(actor, m.application):
         party = "demand"
     elif actor.has_role("officer"):
         party = "officer"
@@ -263,34 +241,29 @@ def judge_milestone(actor: User, milestone_id: int, verdict: str, opinion: str,
         raise Forbidden("只有发榜方或项目主管可以验收里程碑", code="not_party")
     if verdict not in ("pass", "fail"):
         raise Invalid("请选择验收结论：通过或不通过", details={"verdict": "必选"})
-    opinion = (opinion or "").strip()
-    if len(opinion) < 2:
-        raise Invalid("请填写验收意见", details={"opinion": "必填"})
-    if m.state is not MilestoneState.reported:
-        raise Conflict(f"该里程碑{m.state.label}，不在待验收状态", code="invalid_state")
-    setattr(m, f"{party}_verdict", verdict)
-    setattr(m, f"{party}_opinion", opinion[:5000])
-    audit.record(app, "application", "judge_milestone", actor, party, app.state.value,
-                 app.state.value, opinion[:500], {"milestone": m.seq, "verdict": verdict}, ip)
-    if verdict == "fail":
-        m.state = MilestoneState.rejected
-        m.rejections += 1
-        outbox.emit("milestone.rejected", "milestone", m.id, {"rejections": m.rejections})
-        if m.rejections >= MAX_REJECTIONS:
-            db.session.flush()
-            engine.fire(app, "terminate", None, ip=ip,
-                        comment=f"里程碑“{m.label}”{m.rejections}次验收未通过，项目终止")
-    elif m.demand_verdict == m.officer_verdict == "pass" or (
-            app.challenge is None and m.officer_verdict == "pass"):
-        m.state = MilestoneState.accepted
-        m.accepted_at = utcnow()
-        outbox.emit("milestone.accepted", "milestone", m.id, {})
-        db.session.flush()
-        for t in db.session.scalars(sa.select(Tranche).where(Tranche.milestone_id == m.id)):
-            t.milestone_accepted_at = m.accepted_at
-        db.session.flush()
-        _make_due(app, "milestone", m.id)
+    trigger = f"{party}_accept" if verdict == "pass" else "reject"
+    engine.fire(m, trigger, actor, comment=opinion, ip=ip, as_role=party)
     return m
+
+
+def make_milestone_tranche_due(result: FireResult, actor: User | None,
+                               ip: str | None) -> None:
+    """An accepted milestone: its tranche's condition holds."""
+    m: Milestone = result.row
+    for t in db.session.scalars(sa.select(Tranche).where(Tranche.milestone_id == m.id)):
+        t.milestone_accepted_at = m.accepted_at
+    db.session.flush()
+    _make_due(m.application, "milestone", m.id)
+
+
+def end_project_after_rejections(result: FireResult, actor: User | None,
+                                 ip: str | None) -> None:
+    """The milestone failed for the second time: the project ends (its wind-up cancels
+    the unpaid tranches and the open milestones, this one included)."""
+    m: Milestone = result.row
+    if m.rejections >= MAX_REJECTIONS:
+        engine.fire(engine.load("application", m.application_id, lock=True), "terminate",
+                    None, ip=ip, comment=f"里程碑“{m.label}”{m.rejections}次验收未通过，项目终止")
 
 
 def stage_gate(actor: User, challenge_id: int, continuing: list[int], comment: str,

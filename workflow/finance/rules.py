@@ -1,21 +1,26 @@
-"""The rules of finance that ``states/`` names: guards and effects."""
+"""The rules of finance that ``states/`` names: guards and effects of the tranches and of
+the milestones of 揭榜挂帅 projects."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+
 from forms import format_wan
-from states import TRANCHE, ApplicationState
+from states import DEMAND_SIDE, MILESTONE, SYSTEM, TRANCHE, ApplicationState, MilestoneState
 from states.lifecycles import RUNNING
+from workflow.applying.visibility import can_view_application
 from workflow.calls.rules import bureau_owner
 from workflow.core.entities import Entity
+from workflow.core.models import Attachment, db
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.finance import operations
-from workflow.finance.models import Tranche
+from workflow.finance.models import Milestone, Tranche
 from workflow.finance.operations import needs_decision_ref
-from workflow.permissions import BUREAU_READERS, has_role, same_organization
+from workflow.permissions import BUREAU_READERS, demand_side, has_role, same_organization
 
 
 def tranche_condition_met(ctx: GuardContext) -> list[Reason]:
@@ -95,13 +100,97 @@ def can_view_tranche(user: Any, tranche: Tranche) -> bool:
         and same_organization(user, tranche.application))
 
 
+# ---- milestones (揭榜挂帅) ----------------------------------------------------------------
+
+MIN_MILESTONE_REPORT = 10
+
+
+def project_in_progress(ctx: GuardContext) -> list[Reason]:
+    app = ctx.row.application
+    if app.state is not ApplicationState.in_progress:
+        return refuse("project_not_running", f"项目当前为“{app.state.label}”，不能提交里程碑")
+    return []
+
+
+def milestone_report_given(ctx: GuardContext) -> list[Reason]:
+    if len(ctx.text("report")) < MIN_MILESTONE_REPORT:
+        return refuse("report_too_short",
+                      f"请写明里程碑完成情况（不少于{MIN_MILESTONE_REPORT}字）")
+    return []
+
+
+def evidence_on_file(ctx: GuardContext) -> list[Reason]:
+    """The evidence named in the report is what the team uploaded to this project."""
+    given = ctx.data.get("evidence") or []
+    if not isinstance(given, list) or not all(isinstance(sha, str) for sha in given):
+        return refuse("evidence_invalid", "佐证材料应为已上传附件的 SHA-256 列表")
+    if not given:
+        return []
+    known = set(db.session.scalars(sa.select(Attachment.sha256).where(
+        Attachment.application_id == ctx.row.application_id, Attachment.sha256.in_(given))))
+    missing = [sha for sha in given if sha not in known]
+    if missing:
+        return refuse("evidence_unknown", f"有 {len(missing)} 份佐证材料不是本项目已上传的附件")
+    return []
+
+
+def record_milestone_report(ctx: GuardContext, ch: Changes) -> None:
+    m: Milestone = ctx.row
+    ch.set(m, "report", ctx.text("report")[:20000])
+    ch.set(m, "evidence", [*(m.evidence or []), *(ctx.data.get("evidence") or [])])
+    ch.set(m, "reported_at", ctx.now)
+    # A new report is judged anew by both parties.
+    ch.set(m, "demand_verdict", None)
+    ch.set(m, "officer_verdict", None)
+
+
+def record_milestone_verdict(ctx: GuardContext, ch: Changes) -> None:
+    """The acting party's verdict (``ctx.role``: demand or officer) and opinion; the
+    rejection counted, the acceptance stamped."""
+    m: Milestone = ctx.row
+    rejected = m.state is MilestoneState.rejected
+    ch.set(m, f"{ctx.role}_verdict", "fail" if rejected else "pass")
+    ch.set(m, f"{ctx.role}_opinion", ctx.comment[:5000])
+    if rejected:
+        ch.set(m, "rejections", (m.rejections or 0) + 1)
+    elif m.state is MilestoneState.accepted:
+        ch.set(m, "accepted_at", ctx.now)
+
+
+def milestone_owner(user: Any, role: str, m: Milestone) -> bool:
+    """The team reports its own milestones; the demand side judges those of its own
+    challenge; the bureau's officer any."""
+    if role in (SYSTEM, "officer"):
+        return True
+    if user is None:
+        return False
+    if role == "applicant":
+        return bool(m.application.applicant_id == user.id)
+    if role == "demand":
+        return demand_side(user, m.application)
+    return False
+
+
+def can_view_milestone(user: Any, m: Milestone) -> bool:
+    """Whoever sees the project sees its milestones."""
+    return can_view_application(user, m.application)
+
+
+def milestone_steps(m: Milestone) -> frozenset[str]:
+    return frozenset({DEMAND_SIDE}) if m.application.challenge_id is not None else frozenset()
+
+
+MILESTONE_ENTITY = Entity("milestone", Milestone, MILESTONE, milestone_owner,
+                          can_view_milestone, "里程碑", "milestones", steps=milestone_steps,
+                          parent=("application", "application_id"))
+
 TRANCHE_ENTITY = Entity("tranche", Tranche, TRANCHE, bureau_owner, can_view_tranche,
                         "拨付批次", "tranches",
                         steps=lambda tranche: tranche.application.call.enabled_steps,
                         parent=("application", "application_id"))
 
 RULES = Rules(
-    entities=(TRANCHE_ENTITY,),
+    entities=(TRANCHE_ENTITY, MILESTONE_ENTITY),
     guards={
         "tranche_condition_met": tranche_condition_met,
         "payee_account_known": payee_account_known,
@@ -109,6 +198,9 @@ RULES = Rules(
         "collective_decision_recorded": collective_decision_recorded,
         "payment_reference_given": payment_reference_given,
         "within_grant": within_grant,
+        "project_in_progress": project_in_progress,
+        "milestone_report_given": milestone_report_given,
+        "evidence_on_file": evidence_on_file,
     },
     follow_ups={
         "commit_grant": operations.commit_grant,
@@ -117,10 +209,14 @@ RULES = Rules(
         "wind_up": operations.wind_up,
         "post_disbursement": operations.post_disbursement,
         "return_commitment": operations.return_commitment,
+        "make_milestone_tranche_due": operations.make_milestone_tranche_due,
+        "end_project_after_rejections": operations.end_project_after_rejections,
     },
     effects={
         "record_maker": record_maker,
         "record_checker": record_checker,
         "record_release": record_release,
+        "record_milestone_report": record_milestone_report,
+        "record_milestone_verdict": record_milestone_verdict,
     },
 )

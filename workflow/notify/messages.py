@@ -167,7 +167,8 @@ def milestone_decided(event: OutboxEvent) -> list[Message]:
     app = db.session.get(Application, m.application_id) if m else None
     if m is None or app is None:
         return []
-    accepted = event.topic == "milestone.accepted"
+    # Told once judged: accepted by both parties, or rejected by either.
+    accepted = event.payload.get("to") == MilestoneState.accepted.value
     opinion = "；".join(x for x in (m.demand_opinion, m.officer_opinion) if x)
     return [Message(app.applicant_id, "milestone_decided", DECISION, {
         "app": app, "milestone": m.label, "accepted": accepted, "opinion": opinion},

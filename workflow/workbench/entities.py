@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -30,6 +31,12 @@ TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("application", "fail_acceptance"): [("opinions", "验收专家组意见"),
                                          ("recovery_wan", "应追回金额（万元，无则留空）")],
     ("application", "terminate"): [("recovery_wan", "应追回金额（万元，无则留空）")],
+    ("milestone", "report"): [("report", "里程碑完成情况（不少于10字）")],
+}
+# Refusals that the typed fields answer (as a typed comment answers ``comment_given``):
+# such a trigger is offered, with its fields.
+TYPED_REASONS: dict[tuple[str, str], frozenset[str]] = {
+    ("milestone", "report"): frozenset({"report_too_short"}),
 }
 # What a trigger implies: the verdict of an acceptance is its button.
 TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {
@@ -56,7 +63,23 @@ def title_of(kind: str, row: Any) -> str:
         return str(row.title)
     if kind == "review":
         return f"评审任务 #{row.id}"
+    if kind == "decision":
+        return f"立项建议名单 #{row.id}（{row.call.title}）"
+    if kind == "objection":
+        return f"公示异议 #{row.id}（{row.application.title}）"
     return f"{row.label}（{row.application.title}）"
+
+
+def options_of(kind: str, row: Any) -> list[engine.Option]:
+    """What ``current_user`` may do on ``row``: the engine's options, a refusal that the
+    typed fields answer counted as allowed."""
+    out = []
+    for o in engine.options(row, current_user):
+        typed = TYPED_REASONS.get((kind, o.trigger), frozenset())
+        if not o.allowed and o.reasons and all(r.code in typed for r in o.reasons):
+            o = replace(o, allowed=True, reasons=[])
+        out.append(o)
+    return out
 
 
 @bp.route("/<collection>/<int:entity_id>")
@@ -69,7 +92,7 @@ def show(collection: str, entity_id: int) -> str:
         "entities/show.html", kind=kind, collection=collection, row=row,
         title=title_of(kind, row), entity_label=ENTITIES[kind].label,
         svg=Markup(svg) if svg else None,  # noqa: S704 (graphviz output from our own DOT)
-        lifecycle=lifecycle, options=(options := engine.options(row, current_user)),
+        lifecycle=lifecycle, options=(options := options_of(kind, row)),
         fields=list(dict.fromkeys(f for o in options if o.allowed
                                   for f in TRIGGER_FIELDS.get((kind, o.trigger), []))),
         history=audit.history(kind, row.id), extra=_extra(kind, row),
@@ -86,6 +109,12 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
 
         return {"guide_files": guide_attachments(row), "documents": call_documents(row),
                 "decisions": history(row.id), "teams": running_teams(row)}
+    if kind == "milestone":
+        from workflow.finance import operations as finance
+
+        return {"tranches": [t for t in finance.tranches_of(row.application)
+                             if t.milestone_id == row.id],
+                "conditions": finance.CONDITION_LABELS}
     if kind != "application":
         return {}
     from workflow.applying import operations as applications
@@ -105,9 +134,13 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         "officer", "leader", "auditor") else []
     from workflow.finance import operations as finance
 
+    milestones = finance.milestones_of(row)
     return {"rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents_of(row), "objections": objections,
-            "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
+            "tranches": finance.tranches_of(row), "milestones": milestones,
+            # Per milestone, the triggers the person may fire (the report and verdict forms).
+            "milestone_actions": {m.id: {o.trigger for o in options_of("milestone", m)
+                                         if o.allowed} for m in milestones},
             "capital": finance.capital, "conditions": finance.CONDITION_LABELS}
 
 

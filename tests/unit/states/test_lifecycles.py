@@ -6,10 +6,15 @@ from transitions import MachineError
 from states import (
     APPLICATION,
     CALL,
+    DECISION,
+    DEMAND_SIDE,
     LIFECYCLES,
+    MILESTONE,
+    OBJECTION,
     REVIEW,
     TRANCHE,
     ApplicationState,
+    MilestoneState,
     StepNotEnabled,
 )
 
@@ -94,11 +99,36 @@ def test_every_state_and_transition_has_a_chinese_label(lifecycle):
         assert spec.label and spec.roles
 
 
-def test_the_four_lifecycles_of_the_design():
-    assert set(LIFECYCLES) == {"call", "application", "review", "tranche"}
+def test_the_lifecycles_of_the_design():
+    assert set(LIFECYCLES) == {"call", "application", "review", "tranche", "milestone",
+                               "decision", "objection"}
     assert [s.value for s in CALL.states] == [
         "draft", "published", "closed", "reviewing", "decided", "archived"]
     assert {s.value for s in REVIEW.states} == {
         "invited", "accepted", "declined", "expired", "submitted", "recused"}
     assert {s.value for s in TRANCHE.states} == {
         "planned", "due", "prepared", "approved", "released", "on_hold", "cancelled"}
+    assert {s.value for s in MILESTONE.states} == {
+        "planned", "reported", "demand_accepted", "officer_accepted", "accepted", "rejected",
+        "cancelled"}
+    assert {s.value for s in DECISION.states} == {"proposed", "approved", "returned"}
+    assert {s.value for s in OBJECTION.states} == {"open", "upheld", "dismissed", "not_accepted"}
+
+
+M = MilestoneState
+
+
+@pytest.mark.parametrize("steps,expected", [
+    (frozenset({DEMAND_SIDE}), M.officer_accepted),  # the demand side still to accept
+    (frozenset(), M.accepted),                       # no demand side: the officer's is enough
+])
+def test_the_officers_acceptance_completes_a_milestone_only_without_a_demand_side(
+        steps, expected):
+    assert MILESTONE.apply(Row(M.reported), "officer_accept", steps) is expected
+
+
+def test_the_demand_side_accepts_only_where_there_is_one():
+    with pytest.raises(StepNotEnabled):
+        MILESTONE.apply(Row(M.reported), "demand_accept")
+    assert MILESTONE.apply(Row(M.officer_accepted), "demand_accept",
+                           frozenset({DEMAND_SIDE})) is M.accepted

@@ -13,11 +13,13 @@ def _history():
     officer = UserFactory(roles=("officer",), organization=None)
     leader = UserFactory(roles=("leader",), organization=None)
     call = CallFactory(state=CallState.closed)
-    db.session.add(FundingDecision(call_id=call.id, total=0, proposed_by_id=officer.id))
+    decision = FundingDecision(call_id=call.id, total=0, proposed_by_id=officer.id)
+    db.session.add(decision)
     db.session.commit()
     engine.fire(call, "start_review", officer)
-    engine.fire(call, "decide", leader)
+    engine.fire(decision, "approve", leader)  # which decides the call
     db.session.commit()
+    assert call.state is CallState.decided
     return call
 
 

@@ -56,11 +56,15 @@ def test_the_approved_list_shortlists_with_amounts_and_declines_the_rest(people)
     assert (a.state, a.granted_amount) == (ApplicationState.shortlisted, Decimal("300000.00"))
     assert (b.state, b.granted_amount) == (ApplicationState.shortlisted, Decimal("255000.00"))
     assert c.state is ApplicationState.not_funded and c.granted_amount is None
-    # Each decision is in the trail: the list proposed, the call decided by the leader,
-    # every application's own step.
-    call_triggers = [e.trigger for e in audit.history("call", call.id)]
-    assert call_triggers[-2:] == ["propose_decision", "decide"]
+    # Each decision is in the trail: the list proposed and approved (in its own trail,
+    # with its own states), the call decided by the leader, every application's own step.
+    assert [(e.trigger, e.from_state, e.to_state, e.actor_name)
+            for e in audit.history("decision", d.id)] == [
+        ("propose", None, "proposed", "张科长"), ("approve", "proposed", "approved", "李局长")]
+    assert "propose_decision" not in [e.trigger for e in audit.history("call", call.id)]
     decided = audit.history("call", call.id)[-1]
+    assert (decided.trigger, decided.from_state, decided.to_state) == (
+        "decide", "reviewing", "decided")
     assert (decided.actor_name, decided.actor_role) == ("李局长", "leader")
     assert audit.history("application", c.id)[-1].trigger == "decline_funding"
     assert audit.history("application", a.id)[-1].data["changes"]["granted_amount"] == [
@@ -140,7 +144,7 @@ def test_the_leader_sends_a_list_back_with_a_reason_and_a_new_one_replaces_it(pe
     call, (a, b, _) = reviewed_call()
     first = decisions.propose(call, people["officer"], items((a, "30")))
     db.session.commit()
-    with pytest.raises(Invalid, match="退回理由"):
+    with pytest.raises(GuardFailed, match="退回理由"):  # the send_back row's guard
         decisions.send_back(first, people["leader"], " ")
     db.session.rollback()
     decisions.send_back(first, people["leader"], "请补充二号项目")
@@ -154,6 +158,11 @@ def test_the_leader_sends_a_list_back_with_a_reason_and_a_new_one_replaces_it(pe
     third = decisions.propose(call, people["officer"], items((b, "30")))
     db.session.commit()
     assert second.state is DecisionState.returned and decisions.pending(call.id) is third
+    replaced = audit.history("decision", second.id)[-1]
+    assert (replaced.trigger, replaced.from_state, replaced.to_state, replaced.comment) == (
+        "withdraw", "proposed", "returned", decisions.SUPERSEDED)
+    assert second.decision_comment == decisions.SUPERSEDED
+    assert [e.trigger for e in audit.history("decision", first.id)] == ["propose", "send_back"]
 
 
 def test_bulk_public_notice_after_approval(people):

@@ -6,7 +6,15 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from states import ApplicationState, CallState, ReviewState, TrancheState
+from states import (
+    ApplicationState,
+    CallState,
+    DecisionState,
+    MilestoneState,
+    ObjectionState,
+    ReviewState,
+    TrancheState,
+)
 from tests.factories import (
     ApplicationFactory,
     CallFactory,
@@ -18,10 +26,10 @@ from workflow.applying import operations as applications
 from workflow.calls.models import Scheme
 from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
-from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
-from workflow.decisions.models import FundingDecision
+from workflow.core.models import Attachment, AuditEvent, OutboxEvent, db, utcnow
+from workflow.decisions.models import FundingDecision, Objection
 from workflow.finance import ledger
-from workflow.finance.models import EntryKind, Tranche
+from workflow.finance.models import EntryKind, Milestone, Tranche
 from workflow.review.models import ReviewAssignment
 
 A = ApplicationState
@@ -284,13 +292,12 @@ CALL_TABLE = [
     (C.published, "close", "system", C.closed, {"past": True}),
     (C.published, "close", "officer", C.closed, {"data": {"early_close_reason": "预算已满"}}),
     (C.closed, "start_review", "officer", C.reviewing, {}),
-    (C.reviewing, "decide", "leader", 422, {}),  # no proposed list yet
-    (C.reviewing, "decide", "leader", C.decided, {"proposal": Decimal("500000.00")}),
-    (C.reviewing, "decide", "leader", 422, {"proposal": Decimal("500000.00"),
-                                            "threshold": Decimal("500000.00")}),
-    (C.reviewing, "decide", "leader", C.decided, {"proposal": Decimal("500000.00"),
-                                                  "threshold": Decimal("500000.01")}),
-    (C.reviewing, "decide", "officer", 403, {"proposal": Decimal("500000.00")}),
+    (C.reviewing, "decide", "leader", 422, {}),  # no list yet
+    # The list's approval decides the call (三重一大: see DECISION_TABLE); a list still
+    # awaiting the leader does not.
+    (C.reviewing, "decide", "leader", 422, {"proposal": DecisionState.proposed}),
+    (C.reviewing, "decide", "leader", C.decided, {"proposal": DecisionState.approved}),
+    (C.reviewing, "decide", "officer", 403, {"proposal": DecisionState.approved}),
     (C.decided, "archive", "officer", C.archived, {}),
     (C.archived, "publish", "officer", 409, {}),
 ]
@@ -306,8 +313,9 @@ def test_call_table(people, state, trigger, role, expected, opts):
         kwargs.update(opens_at=utcnow() - timedelta(days=9), closes_at=utcnow() - timedelta(1))
     row = CallFactory(**kwargs, collective_threshold=opts.get("threshold"))
     if "proposal" in opts:
-        db.session.add(FundingDecision(call_id=row.id, total=opts["proposal"],
-                                       proposed_by_id=people["officer"].id))
+        db.session.add(FundingDecision(call_id=row.id, total=Decimal("500000.00"),
+                                       proposed_by_id=people["officer"].id,
+                                       state=opts["proposal"]))
     db.session.commit()
     result = _outcome(lambda: engine.fire(row, trigger, people[role], data=opts.get("data")))
     if isinstance(expected, int):
@@ -435,3 +443,221 @@ def test_jiebang_contract_needs_the_demand_side_signature(people):
     db.session.commit()
     assert row.state is A.contracted
     assert row.data["contract"]["signed_by"] == ["bureau", "demand", "team"]
+
+
+# ---- milestones, funding decisions, objections --------------------------------------------
+
+def fire_and_check(kind, row, state, trigger, actor, expected, comment="", data=None):
+    """Fire and check the outcome: a refusal changes nothing and writes nothing; a change
+    is in the row's own trail, with the row's own states (not its project's or call's)."""
+    before, version = counts(kind), row.version
+    result = _outcome(lambda: engine.fire(row, trigger, actor, comment=comment, data=data))
+    if isinstance(expected, int):
+        assert result == expected
+        db.session.expire_all()
+        assert (row.state, row.version) == (state, version)
+        assert counts(kind) == before
+        return None
+    db.session.commit()
+    assert result.from_state == state.value
+    db.session.expire_all()
+    assert row.state is expected
+    ev = audit.history(kind, row.id)[0]  # the first of this row's own trail
+    assert (ev.entity_type, ev.trigger, ev.from_state, ev.to_state) == (
+        kind, trigger, state.value, result.to_state)
+    assert ev.data["changes"]["state"] == [state.value, result.to_state]
+    topics = db.session.scalars(sa.select(OutboxEvent.topic).where(
+        OutboxEvent.entity_type == kind, OutboxEvent.entity_id == row.id))
+    assert f"{kind}.{trigger}" in list(topics)
+    assert audit.verify() == []
+    return result
+
+
+M = MilestoneState
+REPORT = {"report": "样机已完成并通过第三方测试，各项指标达标"}
+OPINION = "样机满足榜单指标要求"
+# state, trigger, role, expected (a state, or the refusal status), options
+MILESTONE_TABLE = [
+    (M.planned, "report", "applicant", M.reported, {"data": REPORT}),
+    (M.rejected, "report", "applicant", M.reported, {"data": REPORT}),
+    (M.planned, "report", "applicant", 422, {"data": {"report": "完成"}}),
+    (M.planned, "report", "applicant", 422, {"data": {**REPORT, "evidence": ["0" * 64]}}),
+    (M.planned, "report", "applicant", 422, {"data": {**REPORT, "amount": "1"}}),  # undeclared
+    (M.planned, "report", "applicant", 422, {"data": REPORT, "app_state": A.acceptance}),
+    (M.planned, "report", "colleague", 403, {"data": REPORT}),  # not the project's leader
+    (M.planned, "report", "officer", 403, {"data": REPORT}),
+    (M.reported, "report", "applicant", 409, {"data": REPORT}),
+    # Both the demand side and the officer accept, in either order.
+    (M.reported, "demand_accept", "demand", M.demand_accepted, {"comment": OPINION}),
+    (M.reported, "officer_accept", "officer", M.officer_accepted, {"comment": OPINION}),
+    (M.demand_accepted, "officer_accept", "officer", M.accepted, {"comment": OPINION}),
+    (M.officer_accepted, "demand_accept", "demand", M.accepted, {"comment": OPINION}),
+    (M.reported, "demand_accept", "demand", 422, {}),  # the opinion is required
+    (M.reported, "demand_accept", "other_demand", 403, {"comment": OPINION}),
+    (M.reported, "demand_accept", "officer", 403, {"comment": OPINION}),
+    (M.reported, "officer_accept", "demand", 403, {"comment": OPINION}),
+    (M.demand_accepted, "demand_accept", "demand", 409, {"comment": OPINION}),
+    # Without a demand side the officer's acceptance is enough.
+    (M.reported, "officer_accept", "officer", M.accepted, {"comment": OPINION, "open": True}),
+    (M.reported, "demand_accept", "demand", 409, {"comment": OPINION, "open": True}),
+    # A rejection by either party returns it to the team; the second ends the project,
+    # whose wind-up cancels its open milestones, this one included.
+    (M.reported, "reject", "demand", M.rejected, {"comment": "指标未达到"}),
+    (M.officer_accepted, "reject", "demand", M.rejected, {"comment": "指标未达到"}),
+    (M.demand_accepted, "reject", "officer", M.rejected, {"comment": "指标未达到"}),
+    (M.reported, "reject", "officer", M.cancelled, {"comment": "指标未达到", "rejections": 1}),
+    (M.reported, "reject", "officer", 422, {}),
+    (M.reported, "reject", "applicant", 403, {"comment": "指标未达到"}),
+    (M.reported, "reject", "other_demand", 403, {"comment": "指标未达到"}),
+    (M.planned, "reject", "officer", 409, {"comment": "指标未达到"}),
+    (M.reported, "cancel", "system", M.cancelled, {"comment": "项目终止"}),
+    (M.reported, "cancel", "officer", 403, {"comment": "项目终止"}),
+    (M.accepted, "cancel", "system", 409, {"comment": "项目终止"}),
+]
+
+
+def milestone_in(state, people, app_state=A.in_progress, challenge=True, rejections=0):
+    """A milestone of a running 揭榜挂帅 project, with its tranche."""
+    ch = ChallengeFactory(call__budget=Decimal(10**7))
+    people["demand"] = UserFactory(organization=ch.demand_org, roles=("demand",))
+    people["other_demand"] = UserFactory(roles=("demand",))
+    app_row = ApplicationFactory(call=ch.call, challenge=ch if challenge else None,
+                                 applicant=people["applicant"], state=app_state,
+                                 granted_amount=Decimal("800000.00"))
+    db.session.flush()
+    m = Milestone(application_id=app_row.id, seq=1, label="样机", amount=Decimal("800000.00"),
+                  due_on=utcnow().date(), state=state, rejections=rejections,
+                  demand_verdict="pass" if state is M.demand_accepted else None,
+                  officer_verdict="pass" if state is M.officer_accepted else None)
+    db.session.add(m)
+    db.session.flush()
+    db.session.add(Tranche(application=app_row, seq=1, label="里程碑1：样机", amount=m.amount,
+                           condition="milestone", milestone_id=m.id))
+    db.session.commit()
+    return m
+
+
+@pytest.mark.parametrize("state,trigger,role,expected,opts", MILESTONE_TABLE,
+                         ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in MILESTONE_TABLE])
+def test_milestone_table(people, state, trigger, role, expected, opts):
+    m = milestone_in(state, people, app_state=opts.get("app_state", A.in_progress),
+                     challenge=not opts.get("open"), rejections=opts.get("rejections", 0))
+    result = fire_and_check("milestone", m, state, trigger, people[role], expected,
+                            opts.get("comment", ""), opts.get("data"))
+    if result is None:
+        return
+    (tranche,) = db.session.scalars(sa.select(Tranche).where(Tranche.milestone_id == m.id))
+    if expected is M.accepted:  # its tranche is due
+        assert m.accepted_at is not None and tranche.state is TrancheState.due
+        assert tranche.milestone_accepted_at == m.accepted_at
+    else:
+        assert tranche.state in (TrancheState.planned, TrancheState.cancelled)
+    if trigger == "reject":
+        assert m.rejections == opts.get("rejections", 0) + 1
+        assert getattr(m, f"{role}_verdict") == "fail"
+    if expected is M.cancelled and trigger == "reject":
+        assert m.application.state is A.terminated and tranche.state is TrancheState.cancelled
+    if trigger == "report":
+        assert m.report == REPORT["report"] and m.demand_verdict is m.officer_verdict is None
+
+
+D = DecisionState
+DECISION_TABLE = [
+    (D.proposed, "approve", "leader", D.approved, {}),
+    (D.proposed, "approve", "officer", 403, {}),
+    (D.proposed, "approve", "applicant", 403, {}),
+    # 三重一大: a total at the threshold needs the meeting on record; below it, not.
+    (D.proposed, "approve", "leader", 422, {"threshold": "500000.00"}),
+    (D.proposed, "approve", "leader", D.approved, {"threshold": "500000.01"}),
+    (D.proposed, "approve", "leader", D.approved, {"threshold": "500000.00", "meeting": True}),
+    (D.proposed, "send_back", "leader", 422, {}),  # the reason is required
+    (D.proposed, "send_back", "leader", D.returned, {"comment": "请补充二号项目"}),
+    (D.proposed, "send_back", "officer", 403, {"comment": "请补充二号项目"}),
+    (D.proposed, "withdraw", "officer", D.returned, {"comment": "重新拟定"}),
+    (D.proposed, "withdraw", "leader", 403, {"comment": "重新拟定"}),
+    (D.returned, "approve", "leader", 409, {}),
+    (D.approved, "send_back", "leader", 409, {"comment": "请补充二号项目"}),
+    (D.proposed, "fly_to_the_moon", "leader", 404, {}),
+]
+
+
+@pytest.mark.parametrize("state,trigger,role,expected,opts", DECISION_TABLE,
+                         ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in DECISION_TABLE])
+def test_decision_table(people, state, trigger, role, expected, opts):
+    threshold = opts.get("threshold")
+    call = CallFactory(state=CallState.reviewing,
+                       collective_threshold=Decimal(threshold) if threshold else None)
+    db.session.flush()
+    decision = FundingDecision(call_id=call.id, total=Decimal("500000.00"), state=state,
+                               proposed_by_id=people["officer"].id)
+    if opts.get("meeting"):
+        minutes = Attachment(call_id=call.id, field="meeting_minutes", sha256="a" * 64,
+                             size=10, kind="pdf", mime="application/pdf", filename="纪要.pdf")
+        db.session.add(minutes)
+        db.session.flush()
+        decision.meeting_name, decision.meeting_date = "局党组会议", utcnow().date()
+        decision.meeting_attendees, decision.minutes_ref = "李局长、张科长", "纪要〔2026〕1号"
+        decision.minutes_attachment_id = minutes.id
+    db.session.add(decision)
+    db.session.commit()
+    result = fire_and_check("decision", decision, state, trigger, people[role], expected,
+                            opts.get("comment", ""))
+    if result is None:
+        assert call.state is CallState.reviewing
+        return
+    if expected is D.approved:  # its follow-up decides the call, by the same leader
+        assert call.state is CallState.decided
+        assert audit.history("call", call.id)[-1].actor_id == people[role].id
+    if trigger in ("approve", "send_back"):
+        assert (decision.decided_by_id, decision.decision_comment) == (
+            people[role].id, opts.get("comment", ""))
+
+
+OB = ObjectionState
+ANONYMOUS = "匿名异议（未留真实姓名和联系方式），不予受理"
+OBJECTION_TABLE = [
+    (OB.open, "uphold", "officer", OB.upheld, {"comment": "经核查属实"}),
+    (OB.open, "dismiss", "officer", OB.dismissed, {"comment": "经核查不属实"}),
+    (OB.open, "dismiss", "officer", 422, {}),  # the finding is required
+    (OB.open, "uphold", "leader", 403, {"comment": "经核查属实"}),
+    (OB.open, "uphold", "applicant", 403, {"comment": "经核查属实"}),
+    (OB.open, "refuse_anonymous", "system", OB.not_accepted,
+     {"comment": ANONYMOUS, "anonymous": True}),
+    (OB.open, "refuse_anonymous", "system", 422, {"comment": ANONYMOUS}),  # real-name
+    (OB.open, "refuse_anonymous", "officer", 403, {"comment": ANONYMOUS, "anonymous": True}),
+    (OB.upheld, "dismiss", "officer", 409, {"comment": "经核查不属实"}),
+    (OB.not_accepted, "uphold", "officer", 409, {"comment": "经核查属实"}),
+]
+
+
+@pytest.mark.parametrize("state,trigger,role,expected,opts", OBJECTION_TABLE,
+                         ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in OBJECTION_TABLE])
+def test_objection_table(people, state, trigger, role, expected, opts):
+    app_row = application_in(A.objection, people, call_state=CallState.decided)
+    named = {} if opts.get("anonymous") else {"name": "赵敏", "contact": "13912345678"}
+    objection = Objection(application_id=app_row.id, text="合作单位并未实际参与项目。",
+                          state=state, **named)
+    db.session.add(objection)
+    db.session.commit()
+    result = fire_and_check("objection", objection, state, trigger, people[role], expected,
+                            opts.get("comment", ""))
+    if result is not None:
+        assert objection.resolution == opts["comment"] and objection.resolved_at is not None
+        assert app_row.state is A.objection  # the project moves by its own transitions
+
+
+def test_an_objection_is_closed_by_the_finding_on_its_project_not_on_its_own(people):
+    app_row = application_in(A.objection, people, call_state=CallState.decided)
+    objection = Objection(application_id=app_row.id, name="赵敏", contact="13912345678",
+                          text="合作单位并未实际参与项目。")
+    db.session.add(objection)
+    db.session.commit()
+    with pytest.raises(Conflict) as refused:
+        engine.fire_generic(objection, "uphold", people["officer"], comment="属实")
+    assert refused.value.code == "use_dedicated_action"
+    assert "uphold_objection" in refused.value.details["api"]
+    assert [o.trigger for o in engine.options(objection, people["officer"])] == [
+        "refuse_anonymous"]
+    engine.fire(app_row, "uphold_objection", people["officer"], comment="经核查属实")
+    db.session.commit()
+    assert objection.state is OB.upheld and app_row.state is A.not_funded

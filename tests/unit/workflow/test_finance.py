@@ -17,7 +17,7 @@ from tests.factories import (
     UserFactory,
 )
 from workflow.calls.models import Scheme
-from workflow.core import engine
+from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid
 from workflow.core.models import db, utcnow
 from workflow.finance import ledger
@@ -212,15 +212,25 @@ def test_milestones_need_both_the_demand_side_and_the_officer(people):
     assert m2.due_on > m1.due_on
     with pytest.raises(Forbidden):
         finance.report_milestone(people["officer"], m1.id, "样机已完成并通过测试")
-    with pytest.raises(Invalid):
+    with pytest.raises(GuardFailed, match="不少于10字"):  # the report row's guard
         finance.report_milestone(row.applicant, m1.id, "完成")
+    db.session.rollback()
     finance.report_milestone(row.applicant, m1.id, "样机已完成并通过第三方测试，指标达标")
     finance.judge_milestone(demand, m1.id, "pass", "样机满足要求")
     db.session.commit()
-    assert m1.state is MilestoneState.reported and t1.state is T.planned
+    assert m1.state is MilestoneState.demand_accepted and t1.state is T.planned
     finance.judge_milestone(people["officer"], m1.id, "pass", "同意")
     db.session.commit()
     assert m1.state is MilestoneState.accepted and t1.state is T.due and t2.state is T.planned
+    # The milestone's own trail, with its own states; the project's is untouched by it.
+    assert [(e.trigger, e.from_state, e.to_state, e.actor_role)
+            for e in audit.history("milestone", m1.id)] == [
+        ("report", "planned", "reported", "applicant"),
+        ("demand_accept", "reported", "demand_accepted", "demand"),
+        ("officer_accept", "demand_accepted", "accepted", "officer")]
+    assert not {"report_milestone", "judge_milestone"} & {
+        e.trigger for e in audit.history("application", row.id)}
+    assert audit.verify() == []
 
 
 def test_a_milestone_failed_twice_ends_the_project(people):
@@ -232,7 +242,12 @@ def test_a_milestone_failed_twice_ends_the_project(people):
         db.session.commit()
     assert m1.rejections == 2 and row.state is A.terminated
     assert {t.state for t in finance.tranches_of(row)} == {T.cancelled}
+    assert {m.state for m in finance.milestones_of(row)} == {MilestoneState.cancelled}
     assert ledger.balances(row.call_id).committed == Decimal("0.00")
+    # The second rejection, then the project's wind-up cancelling the milestone.
+    assert [(e.trigger, e.from_state, e.to_state)
+            for e in audit.history("milestone", m1.id)][-2:] == [
+        ("reject", "reported", "rejected"), ("cancel", "rejected", "cancelled")]
 
 
 def test_stage_gate_keeps_the_selected_teams_and_cancels_the_others(people):

@@ -78,6 +78,13 @@ def test_a_real_name_objection_moves_the_project_into_investigation(app, officer
     db.session.commit()
     states = {o.state for o in db.session.scalars(sa.select(Objection))}
     assert states == {ObjectionState.dismissed} and a.state is ApplicationState.public_notice
+    # Each objection closed through its own ``dismiss``, by the officer, with the finding.
+    for o in db.session.scalars(sa.select(Objection)):
+        closed = audit.history("objection", o.id)[-1]
+        assert (closed.trigger, closed.from_state, closed.to_state, closed.actor_name,
+                closed.comment) == ("dismiss", "open", "dismissed", "张科长",
+                                    "经核查，合作单位有实际参与")
+        assert o.resolution == "经核查，合作单位有实际参与" and o.resolved_by_id == officer.id
 
 
 def test_an_anonymous_objection_is_recorded_and_not_accepted(app):
@@ -90,7 +97,12 @@ def test_an_anonymous_objection_is_recorded_and_not_accepted(app):
     assert a.state is ApplicationState.public_notice
     objection = db.session.scalars(sa.select(Objection)).one()
     assert objection.state is ObjectionState.not_accepted and objection.text == TEXT
-    assert audit.history("application", a.id)[-1].trigger == "anonymous_objection"
+    # Recorded in the objection's own trail; the project's state did not change.
+    assert [(e.trigger, e.from_state, e.to_state, e.actor_role)
+            for e in audit.history("objection", objection.id)] == [
+        ("receive", None, "open", "system"),
+        ("refuse_anonymous", "open", "not_accepted", "system")]
+    assert audit.history("application", a.id) == []
 
 
 @pytest.mark.parametrize("fields,field,message", [

@@ -323,3 +323,41 @@ def test_an_event_that_spoils_its_batch_is_left_alone_for_the_retry(
     assert outbox.consume_many(events, "notify") == 1
     assert set(db.session.scalars(sa.select(Notification.user_id))) == {
         first.applicant_id, second.applicant_id}
+
+
+def test_the_team_hears_of_a_milestone_once_it_is_judged(smtp, officer):
+    """The milestone's own transitions tell the team: not the first of the two
+    acceptances, but the second (accepted, its money due) and any rejection."""
+    from datetime import date
+
+    from tests.factories import ChallengeFactory
+    from workflow.finance import operations as finance
+    from workflow.finance.models import Milestone
+
+    challenge = ChallengeFactory()
+    demand = UserFactory(organization=challenge.demand_org, roles=("demand",))
+    row = ApplicationFactory(call=challenge.call, challenge=challenge,
+                             state=ApplicationState.in_progress)
+    db.session.flush()
+    first, second = (Milestone(application_id=row.id, seq=i, label=label,
+                               amount=Decimal("100000.00"), due_on=date(2027, 1, 1))
+                     for i, label in ((1, "样机"), (2, "中试")))
+    db.session.add_all([first, second])
+    db.session.commit()
+    for m in (first, second):
+        finance.report_milestone(row.applicant, m.id, "完成情况说明：样机已通过第三方测试")
+    finance.judge_milestone(demand, first.id, "pass", "样机满足要求")
+    db.session.commit()
+    run()
+    assert db.session.scalars(sa.select(Notification.topic).where(
+        Notification.user_id == row.applicant_id)).all() == []
+    finance.judge_milestone(officer, first.id, "pass", "同意")
+    finance.judge_milestone(officer, second.id, "fail", "中试数据不全")
+    db.session.commit()
+    run()
+    told = db.session.execute(sa.select(Notification.topic, Notification.title).where(
+        Notification.user_id == row.applicant_id, Notification.channel == "inapp")
+        .order_by(Notification.id)).all()
+    assert [tuple(t) for t in told] == [("milestone_decided", "里程碑验收通过：样机"),
+                                        ("milestone_decided", "里程碑验收未通过：中试")]
+    assert len([m for m in smtp.messages if m["To"] == row.applicant.email]) == 2

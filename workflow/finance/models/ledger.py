@@ -5,12 +5,24 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from workflow.core.models.base import Base, JSONType, Money, UTCDateTime, state_column, utcnow
+from states import MilestoneState
+from workflow.core.models.base import (
+    AuditedMixin,
+    Base,
+    JSONType,
+    Money,
+    UTCDateTime,
+    state_column,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from workflow.applying.models import Application
 
 
 class EntryKind(enum.Enum):
@@ -65,22 +77,10 @@ class LedgerEntry(Base):
     disbursed_after: Mapped[Decimal] = mapped_column(Money)
 
 
-class MilestoneState(enum.Enum):
-    planned = "planned"      # 待提交
-    reported = "reported"    # 已提交，待验收
-    accepted = "accepted"    # 验收通过
-    rejected = "rejected"    # 未通过，待重新提交
-    cancelled = "cancelled"  # 项目终止或赛马未入选
-
-    @property
-    def label(self) -> str:
-        return {"planned": "待提交", "reported": "待验收", "accepted": "验收通过",
-                "rejected": "未通过（待重新提交）", "cancelled": "已取消"}[self.value]
-
-
-class Milestone(Base):
+class Milestone(AuditedMixin, Base):
     """A milestone of a 揭榜挂帅 task book: the team reports it with evidence; the demand
-    side and the officer both accept it (then its tranche is due) or reject it."""
+    side and the officer both accept it (then its tranche is due) or reject it. Its
+    lifecycle is ``states.MILESTONE``."""
 
     __tablename__ = "milestone"
     __table_args__ = (
@@ -107,3 +107,8 @@ class Milestone(Base):
     officer_opinion: Mapped[str] = mapped_column(sa.Text, default="")
     rejections: Mapped[int] = mapped_column(default=0)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    application: Mapped[Application] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

@@ -49,6 +49,20 @@ def test_an_event_finds_the_messages_of_the_row_it_recorded(app):
     assert registry.named("application.start", {}, "messages") == ()
 
 
+def test_a_milestones_verdicts_are_messages_of_its_own_rows(app):
+    """No longer events recorded beside the transition: the rows that complete or reject
+    a milestone name the message, the first of two acceptances none."""
+    assert not {"milestone.accepted", "milestone.rejected"} & set(EVENTS)
+    assert registry.named("milestone.officer_accept", {"from": "demand_accepted",
+                                                       "to": "accepted"}, "messages") == (
+        "milestone_decided",)
+    assert registry.named("milestone.demand_accept", {"from": "reported",
+                                                      "to": "demand_accepted"}, "messages") == ()
+    assert registry.named("milestone.reject", {"from": "reported", "to": "rejected"},
+                          "messages") == ("milestone_decided",)
+    assert "notify" in outbox.consumers_for("milestone.reject")
+
+
 def test_the_system_routes_a_submitted_application_by_the_auto_row(app):
     auto = APPLICATION.automatic(APPLICATION.state_of("submitted"), frozenset())
     assert auto is not None and auto.trigger == "forward" and auto.dest.value == "formal_review"
