@@ -9,14 +9,8 @@ from flask import Response, jsonify, request
 
 from forms import parse_id
 from workflow.accounts.models import User
-from workflow.api import (
-    api_bp,
-    current_api_user,
-    if_match,
-    json_body,
-    no_body,
-    token_required,
-)
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, if_match, json_body, no_body
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
 from workflow.applying.models import Application
@@ -189,31 +183,6 @@ def download_attachment(app_id: int, sha256: str) -> Response:
     app = _visible(app_id)
     row = svc.attachment_for(current_api_user(), app, sha256)
     return files.send_attachment(row)
-
-
-def document_json(doc: Any) -> dict[str, Any]:
-    return {"id": doc.id, "kind": doc.kind, "round": doc.round, "title": doc.title,
-            "doc_number": doc.doc_number, "sha256": doc.sha256, "size": doc.size,
-            "pages": doc.pages, "created_at": doc.created_at.isoformat(),
-            "url": f"/api/v1/documents/{doc.id}"}
-
-
-@api_bp.get("/v1/applications/<int:app_id>/documents")
-@document("申报书的归档文件（PDF）", responses={200: "列表", 404: "不存在或无权查看"})
-@token_required
-def list_documents(app_id: int) -> Response:
-    from workflow.documents.operations import documents_of
-
-    return jsonify({"items": [document_json(d) for d in documents_of(_visible(app_id))]})
-
-
-@api_bp.get("/v1/documents/<int:doc_id>")
-@document("下载文件（PDF）", responses={200: "PDF", 404: "不存在或无权查看"})
-@token_required
-def get_document(doc_id: int) -> Response:
-    from workflow.documents.operations import readable, send_document
-
-    return send_document(readable(current_api_user(), doc_id))
 
 
 @api_bp.post("/v1/applications/<int:app_id>/task-book/sign")

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from flask import Response, jsonify, request
 
 from forms import format_wan
-from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, if_match, json_body
 from workflow.api.openapi import document
 from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge

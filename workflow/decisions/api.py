@@ -7,14 +7,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
-from workflow.api import (
-    api_bp,
-    current_api_user,
-    json_body,
-    no_body,
-    refuse_unknown,
-    token_required,
-)
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, json_body, no_body, refuse_unknown
 from workflow.api.openapi import document, obj
 from workflow.applying.models import Application
 from workflow.calls.models import Call

@@ -12,7 +12,8 @@ from forms import format_wan
 from states import TRANCHE, TrancheState
 from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
-from workflow.api import api_bp, current_api_user, json_body, token_required, typed_body
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, json_body, typed_body
 from workflow.api.openapi import document
 from workflow.applying.api import _visible
 from workflow.applying.models import Application

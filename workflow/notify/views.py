@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from workflow.core.errors import ServiceError
 from workflow.core.models import db
-from workflow.notify import notifications
+from workflow.notify import inbox, notifications
 from workflow.notify.models import Notification
 
 bp = Blueprint("messaging", __name__)
@@ -76,3 +76,25 @@ def preferences() -> str | Response:
         flash("通知设置已保存", "info")
         return redirect(url_for("messaging.preferences"))
     return render_template("messaging/preferences.html")
+
+
+@bp.route("/inbox")
+@login_required
+def inbox_page() -> str:
+    return render_template("inbox/list.html", messages=inbox.messages(current_user))
+
+
+@bp.route("/inbox/read", methods=["POST"])
+@login_required
+def inbox_read() -> Response:
+    raw = request.form.get("id", "")
+    if raw and not (raw.isdigit() and len(raw) < 10):
+        abort(404)
+    try:
+        inbox.mark_read(current_user, int(raw) if raw else None)
+        db.session.commit()
+    except ServiceError:
+        abort(404)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//")
+                    else url_for("messaging.inbox_page"))

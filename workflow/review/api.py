@@ -9,7 +9,8 @@ from flask import Response, jsonify, request
 
 from forms import FieldError, parse_wan
 from workflow.accounts.models import User
-from workflow.api import api_bp, current_api_user, json_body, token_required, typed_body
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, json_body, typed_body
 from workflow.api.openapi import document
 from workflow.calls.models import Call
 from workflow.core import engine

@@ -8,7 +8,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from workflow.accounts.models import User
-from workflow.api import api_bp, current_api_user, no_body, token_required, typed_body
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, no_body, typed_body
 from workflow.api.openapi import document
 from workflow.applying.models import Application
 from workflow.calls.models import Call, Challenge

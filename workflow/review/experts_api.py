@@ -9,15 +9,8 @@ from typing import Any
 from flask import Response, jsonify, request, send_file
 
 from workflow.accounts.models import ExpertProfile
-from workflow.api import (
-    PAGING_PARAMS,
-    api_bp,
-    current_api_user,
-    page_schema,
-    paging,
-    token_required,
-    typed_body,
-)
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import PAGING_PARAMS, api_bp, page_schema, paging, typed_body
 from workflow.api.openapi import document
 from workflow.core.errors import Invalid
 from workflow.core.models import db

@@ -95,8 +95,8 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
 def _answers() -> dict[str, Any]:
     def answers(app: Application) -> list[tuple[str, str]]:
         """What an expert reads of an application: each form field by its label."""
+        from forms.schema import shown_values
         from workflow.calls.operations import form_fields
-        from workflow.documents.operations import shown_values
 
         fields = [f for f in form_fields(app.call, app.form_version) if f["type"] != "file"]
         shown = shown_values(fields, app.data or {})

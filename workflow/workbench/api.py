@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, if_match, json_body
 from workflow.api.openapi import document
 from workflow.core import audit, engine
 from workflow.core.entities import can_view
