@@ -16,12 +16,15 @@ from werkzeug.routing import IntegerConverter
 
 from workflow import config as config_module
 from workflow.core.extensions import babel, csrf, db, login_manager, migrate
+from workflow.core.uow import UnitOfWorkFlask
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(
+    # Every request is one unit of work: committed once when it succeeds, rolled back
+    # when it fails (workflow/core/uow.py).
+    app = UnitOfWorkFlask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "templates" / "static"),

@@ -14,7 +14,6 @@ from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import PAGING_PARAMS, api_bp, json_body, page_schema, paging, typed_body
 from workflow.api.openapi import document
 from workflow.core.errors import Invalid
-from workflow.core.models import db
 
 KINDS = [k.value for k in OrgKind]
 ORG_BODY: dict[str, Any] = {
@@ -57,7 +56,6 @@ def list_organizations() -> Response:
 @token_required
 def create_organization() -> tuple[Response, int]:
     org = accounts.register_organization(current_api_user(), typed_body(ORG_BODY))
-    db.session.commit()
     return jsonify(organization_json(org)), 201
 
 
@@ -79,7 +77,6 @@ def update_organization(org_id: int) -> Response:
     user = current_api_user()
     org = accounts.visible_organization(user, org_id)
     accounts.update_organization(user, org, typed_body(ORG_BODY))
-    db.session.commit()
     return jsonify(organization_json(org))
 
 

@@ -106,7 +106,6 @@ def create_application() -> tuple[Response, int, dict[str, str]]:
     body = json_body(CREATE_BODY)
     app = svc.create_draft(current_api_user(), body.get("call_id"), body.get("title"),
                            body.get("challenge_id"), body.get("data"))
-    db.session.commit()
     return (jsonify(application_json(app, current_api_user())), 201,
             {"ETag": f'"{app.version}"'})
 
@@ -133,7 +132,6 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     body = json_body(PATCH_BODY)
     app = svc.save_draft(current_api_user(), app, body.get("title"), body.get("data"),
                          if_match())
-    db.session.commit()
     return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
 
 
@@ -144,7 +142,6 @@ def sign_application(app_id: int) -> Response:
     app = _visible(app_id)
     no_body()
     app = svc.sign(current_api_user(), app)
-    db.session.commit()
     return jsonify(application_json(app, current_api_user()))
 
 
@@ -156,7 +153,6 @@ def submit_application(app_id: int) -> Response:
     app = _visible(app_id)
     no_body()
     result = svc.submit(current_api_user(), app, if_match(), request.remote_addr)
-    db.session.commit()
     return jsonify(application_json(result.row, current_api_user()))
 
 
@@ -172,7 +168,6 @@ def upload_attachment(app_id: int) -> tuple[Response, int]:
     if upload is None or not upload.filename:
         raise Invalid("请选择要上传的文件", details={"file": "必填"})
     attachment = svc.attach(current_api_user(), app, field, upload.filename, upload.stream)
-    db.session.commit()
     return jsonify(attachment_json(attachment)), 201
 
 
@@ -193,5 +188,4 @@ def sign_task_book(app_id: int) -> Response:
     app = _visible(app_id)
     no_body()
     app = svc.sign_task_book(current_api_user(), app)
-    db.session.commit()
     return jsonify(application_json(app, current_api_user()))

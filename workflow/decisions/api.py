@@ -105,7 +105,6 @@ def propose(call_id: int) -> tuple[Response, int]:
               "amount_wan": str(i.get("amount_wan", ""))} for i in items]
     d = decisions.propose(call, current_api_user(), clean, comment,
                           {k: str(v) for k, v in meeting.items()}, request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(d)), 201
 
 
@@ -120,7 +119,6 @@ def meeting(decision_id: int) -> Response:
     minutes = (upload.filename or "", upload.stream) if upload and upload.filename else None
     fields = {k: request.form.get(k, "")[:3000] for k in decisions.MEETING_FIELDS}
     decisions.record_meeting(row, current_api_user(), fields, minutes, request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(row))
 
 
@@ -142,7 +140,6 @@ def approve(decision_id: int) -> Response:
     if not user.has_role("leader"):
         raise Forbidden("只有领导可以审定立项名单", code="role_not_allowed")
     decisions.approve(row, user, _comment(), request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(row))
 
 
@@ -154,7 +151,6 @@ def approve(decision_id: int) -> Response:
 def send_back(decision_id: int) -> Response:
     row = _decision(decision_id)
     decisions.send_back(row, current_api_user(), _comment(), request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(row))
 
 
@@ -166,7 +162,6 @@ def open_notices(call_id: int) -> Response:
     call = _call(call_id)
     no_body()
     report = decisions.open_notices(call, current_api_user(), request.remote_addr)
-    db.session.commit()
     return jsonify({"done": report.done, "refused": [
         {"application_id": i, "message": m} for i, m in report.refused]})
 

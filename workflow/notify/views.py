@@ -47,11 +47,10 @@ def log(note_id: int) -> str:
 def resend(note_id: int) -> Response:
     _officer()
     try:
-        notifications.resend(current_user, note_id)
-        db.session.commit()
+        with db.session.begin_nested():
+            notifications.resend(current_user, note_id)
         flash("已重新发送", "info")
     except ServiceError as err:
-        db.session.rollback()
         flash(err.message, "error")
     return redirect(url_for("messaging.log", note_id=note_id))
 
@@ -72,7 +71,6 @@ def mail_folder() -> str:
 def preferences() -> str | Response:
     if request.method == "POST":
         current_user.email_reminders = request.form.get("email_reminders") == "on"
-        db.session.commit()
         flash("通知设置已保存", "info")
         return redirect(url_for("messaging.preferences"))
     return render_template("messaging/preferences.html")
@@ -92,7 +90,6 @@ def inbox_read() -> Response:
         abort(404)
     try:
         inbox.mark_read(current_user, int(raw) if raw else None)
-        db.session.commit()
     except ServiceError:
         abort(404)
     target = request.form.get("next", "")

@@ -136,7 +136,6 @@ def schedule_session(call_id: int) -> tuple[Response, int]:
     user = current_api_user()
     call = _call(call_id)
     session = defence.schedule(user, call, typed_body(SESSION_BODY))
-    db.session.commit()
     return jsonify(session_json(session, user, {})), 201
 
 
@@ -171,7 +170,6 @@ def put_score(session_id: int, app_id: int) -> Response:
     body = typed_body(SCORE_BODY)
     row = defence.record_score(user, session, app, _score(body.get("score")),
                                body.get("comment") or "")
-    db.session.commit()
     return jsonify(_score_json(row))
 
 
@@ -187,7 +185,6 @@ def finish_team(session_id: int, app_id: int) -> Response:
     app = defence.team_of(session, app_id)
     no_body()
     result = defence.finish(user, session, app, request.remote_addr)
-    db.session.commit()
     row: Application = result.row
     return jsonify({"application_id": row.id, "state": row.state.value,
                     "state_label": row.state.label,
@@ -209,7 +206,6 @@ def select_teams(challenge_id: int) -> Response:
         raise NotFound("榜单不存在")
     body = typed_body(SELECTION_BODY) if request.content_length else {}
     result = defence.select_teams(user, challenge, body.get("k"), request.remote_addr)
-    db.session.commit()
     chosen = {a.id for a in result.chosen}
     return jsonify({
         "challenge_id": challenge.id, "chosen": [a.id for a in result.chosen],
