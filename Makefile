@@ -46,6 +46,7 @@ beat: venv
 lint: venv
 	$(BIN)/ruff check workflow forms states worker tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: venv
 	$(BIN)/ruff check --fix workflow forms states worker tests bench

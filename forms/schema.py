@@ -50,7 +50,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from forms.validators import FieldError, check_id_number, check_uscc, parse_wan
+from forms.validators import FieldError, check_id_number, check_uscc, format_wan, parse_wan
 
 __all__ = [
     "FIELD_TYPES", "PERSON_COLUMNS", "SchemaError", "required_missing", "schema_fingerprint",
@@ -743,3 +743,29 @@ def schema_fingerprint(fields: object) -> str:
     """
     canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def shown_values(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
+    """The application's answers as a person reads them (money in 万元, choices by label)."""
+    typed = to_input(fields, data)
+    out: dict[str, str] = {}
+    for f in fields:
+        value = typed.get(f["name"])
+        if value in (None, "", [], {}):
+            out[f["name"]] = "（未填写）"
+        elif f["type"] == "money":
+            out[f["name"]] = f"{format_wan(Decimal(str(data[f['name']])))} 万元"
+        elif f["type"] in ("choice", "multichoice"):
+            labels = {o["value"]: o["label"] for o in f.get("options", [])}
+            values = value if isinstance(value, list) else [value]
+            out[f["name"]] = "、".join(labels.get(v, str(v)) for v in values)
+        elif f["type"] == "persons":
+            people = [p for p in value if isinstance(p, dict)]
+            out[f["name"]] = "；".join(
+                f"{p.get('name', '')}（{'，'.join(x for x in (p.get('org'), p.get('role')) if x)}）"
+                for p in people)
+        elif f["type"] == "org" and isinstance(value, dict):
+            out[f["name"]] = f"{value.get('name', '')}（{value.get('uscc', '')}）"
+        else:
+            out[f["name"]] = str(value)
+    return out

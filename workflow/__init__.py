@@ -16,12 +16,15 @@ from werkzeug.routing import IntegerConverter
 
 from workflow import config as config_module
 from workflow.core.extensions import babel, csrf, db, login_manager, migrate
+from workflow.core.uow import UnitOfWorkFlask
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(
+    # Every request is one unit of work: committed once when it succeeds, rolled back
+    # when it fails (workflow/core/uow.py).
+    app = UnitOfWorkFlask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "templates" / "static"),
@@ -76,9 +79,7 @@ def _install_features(app: Flask) -> None:
     ``states/`` names. Nothing is registered by being imported elsewhere."""
     from workflow.accounts import api as accounts_api
     from workflow.accounts import views as accounts_views
-    from workflow.api import api_bp
-    from workflow.api import auth as auth_api
-    from workflow.api import lifecycle as lifecycle_api
+    from workflow.api import api_bp, openapi
     from workflow.applying import api as applying_api
     from workflow.applying import rules as applying_rules
     from workflow.applying import views as applying_views
@@ -88,8 +89,10 @@ def _install_features(app: Flask) -> None:
     from workflow.decisions import api as decisions_api
     from workflow.decisions import rules as decisions_rules
     from workflow.decisions import views as decisions_views
+    from workflow.documents import api as documents_api
     from workflow.documents import official
     from workflow.documents import rules as documents_rules
+    from workflow.documents import views as documents_views
     from workflow.finance import api as finance_api
     from workflow.finance import rules as finance_rules
     from workflow.finance import views as finance_views
@@ -100,6 +103,7 @@ def _install_features(app: Flask) -> None:
     from workflow.review import defence_api, experts_api
     from workflow.review import rules as review_rules
     from workflow.review import views as review_views
+    from workflow.workbench import api as workbench_api
     from workflow.workbench import entities, public
     from workflow.workbench import views as workbench_views
 
@@ -107,11 +111,11 @@ def _install_features(app: Flask) -> None:
                       decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
                       documents_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
-    del auth_api, lifecycle_api, applying_api, calls_api, decisions_api, finance_api, review_api
-    del accounts_api, defence_api, experts_api
+    del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
+    del accounts_api, defence_api, experts_api, documents_api
     for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
-                      public.bp, entities.bp, api_bp):
+                      documents_views.bp, public.bp, entities.bp, api_bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.context_processor(inbox.unread_context)

@@ -14,6 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from forms import FieldError, check_password, check_phone, check_uscc
 from states import ROLES
 from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
+from workflow.core import uow
 from workflow.core.errors import Forbidden, Invalid, NotFound, Throttled, Unauthenticated
 from workflow.core.models import db, utcnow
 
@@ -205,7 +206,8 @@ def _recent_failures(username: str, ip: str | None) -> tuple[int, int]:
 
 
 def authenticate(username: str, password: str, ip: str | None, channel: str = "web") -> User:
-    """The user for these credentials; every attempt is recorded and committed.
+    """The user for these credentials; every attempt is recorded, and kept even when the
+    request then fails (a refused login must count towards the lock-out).
 
     After ``LOGIN_MAX_FAILURES`` failures for one username (or four times that from one
     address) within ``LOGIN_LOCK_MINUTES``, further attempts are refused unchecked.
@@ -223,7 +225,7 @@ def authenticate(username: str, password: str, ip: str | None, channel: str = "w
     db.session.add(LoginAttempt(username=username, ip=ip, success=ok, channel=channel))
     if ok and user is not None:
         user.last_login_at = utcnow()
-    db.session.commit()
+    uow.keep()
     if not ok or user is None:
         log.info("login failed username=%s ip=%s", username, ip)
         raise Unauthenticated("用户名或密码错误")

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from functools import wraps
-from typing import Any, TypeVar, cast
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from forms import parse_id
-from workflow.accounts import operations as accounts
-from workflow.accounts.models import User
 from workflow.api.errors import error_json, http_exception_json
-from workflow.core.errors import Invalid, ServiceError, Unauthenticated, UnsupportedMedia
+from workflow.core.errors import Invalid, ServiceError, UnsupportedMedia
 from workflow.core.extensions import csrf
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 # Bearer tokens, never cookies: a forged cross-site request carries no token.
 csrf.exempt(api_bp)
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @api_bp.errorhandler(ServiceError)
@@ -131,21 +127,3 @@ def if_match() -> int | None:
     if version is None:
         raise Invalid("If-Match 应为版本号（整数）", details={"If-Match": raw})
     return version
-
-
-def current_api_user() -> User:
-    user: User = g.api_user
-    return user
-
-
-def token_required(view: F) -> F:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("缺少令牌：请在 Authorization 头中提供 Bearer 令牌")
-        g.api_user = accounts.user_for_token(token.strip())
-        return view(*args, **kwargs)
-
-    return cast(F, wrapped)

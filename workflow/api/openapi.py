@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from flask import current_app
+from flask import Response, current_app, jsonify
+
+from workflow.api import api_bp
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,3 +124,8 @@ def spec() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+@api_bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(spec())

@@ -9,14 +9,8 @@ from flask import Response, jsonify, request
 
 from forms import parse_id
 from workflow.accounts.models import User
-from workflow.api import (
-    api_bp,
-    current_api_user,
-    if_match,
-    json_body,
-    no_body,
-    token_required,
-)
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, if_match, json_body, no_body
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
 from workflow.applying.models import Application
@@ -112,7 +106,6 @@ def create_application() -> tuple[Response, int, dict[str, str]]:
     body = json_body(CREATE_BODY)
     app = svc.create_draft(current_api_user(), body.get("call_id"), body.get("title"),
                            body.get("challenge_id"), body.get("data"))
-    db.session.commit()
     return (jsonify(application_json(app, current_api_user())), 201,
             {"ETag": f'"{app.version}"'})
 
@@ -139,7 +132,6 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     body = json_body(PATCH_BODY)
     app = svc.save_draft(current_api_user(), app, body.get("title"), body.get("data"),
                          if_match())
-    db.session.commit()
     return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
 
 
@@ -150,7 +142,6 @@ def sign_application(app_id: int) -> Response:
     app = _visible(app_id)
     no_body()
     app = svc.sign(current_api_user(), app)
-    db.session.commit()
     return jsonify(application_json(app, current_api_user()))
 
 
@@ -162,7 +153,6 @@ def submit_application(app_id: int) -> Response:
     app = _visible(app_id)
     no_body()
     result = svc.submit(current_api_user(), app, if_match(), request.remote_addr)
-    db.session.commit()
     return jsonify(application_json(result.row, current_api_user()))
 
 
@@ -178,7 +168,6 @@ def upload_attachment(app_id: int) -> tuple[Response, int]:
     if upload is None or not upload.filename:
         raise Invalid("请选择要上传的文件", details={"file": "必填"})
     attachment = svc.attach(current_api_user(), app, field, upload.filename, upload.stream)
-    db.session.commit()
     return jsonify(attachment_json(attachment)), 201
 
 
@@ -191,31 +180,6 @@ def download_attachment(app_id: int, sha256: str) -> Response:
     return files.send_attachment(row)
 
 
-def document_json(doc: Any) -> dict[str, Any]:
-    return {"id": doc.id, "kind": doc.kind, "round": doc.round, "title": doc.title,
-            "doc_number": doc.doc_number, "sha256": doc.sha256, "size": doc.size,
-            "pages": doc.pages, "created_at": doc.created_at.isoformat(),
-            "url": f"/api/v1/documents/{doc.id}"}
-
-
-@api_bp.get("/v1/applications/<int:app_id>/documents")
-@document("申报书的归档文件（PDF）", responses={200: "列表", 404: "不存在或无权查看"})
-@token_required
-def list_documents(app_id: int) -> Response:
-    from workflow.documents.operations import documents_of
-
-    return jsonify({"items": [document_json(d) for d in documents_of(_visible(app_id))]})
-
-
-@api_bp.get("/v1/documents/<int:doc_id>")
-@document("下载文件（PDF）", responses={200: "PDF", 404: "不存在或无权查看"})
-@token_required
-def get_document(doc_id: int) -> Response:
-    from workflow.documents.operations import readable, send_document
-
-    return send_document(readable(current_api_user(), doc_id))
-
-
 @api_bp.post("/v1/applications/<int:app_id>/task-book/sign")
 @document("项目负责人或发榜方签署任务书", responses={200: "已签署", 403: "不是签署方",
                                                409: "项目未立项"})
@@ -224,5 +188,4 @@ def sign_task_book(app_id: int) -> Response:
     app = _visible(app_id)
     no_body()
     app = svc.sign_task_book(current_api_user(), app)
-    db.session.commit()
     return jsonify(application_json(app, current_api_user()))

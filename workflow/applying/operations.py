@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
 
@@ -213,16 +214,14 @@ def submit(actor: User, app: Application, expected_version: int | None = None,
         if errors:
             raise Invalid("申报书还有未完成的内容", details=errors)
     trigger = "resubmit" if app.state is ApplicationState.returned else "submit"
-    result = engine.fire(app, trigger, actor, ip=ip)
-    app.round += 1
-    if app.receipt_no is None:
-        app.receipt_no = f"SB{app.call.year}{app.call.scheme.code}{app.id:06d}"
+    return engine.fire(app, trigger, actor, ip=ip)
+
+
+def record_round(app: Application, now: datetime) -> None:
+    """Keep the round just submitted as it was sent, and announce it (receipt, PDF)."""
     db.session.add(ApplicationRound(application_id=app.id, round=app.round, title=app.title,
-                                    data=app.data, submitted_at=utcnow()))
-    # The worker renders the archival PDF of exactly this round once it is committed.
+                                    data=app.data, submitted_at=now))
     outbox.emit("application.round_submitted", "application", app.id, {"round": app.round})
-    db.session.flush()
-    return result
 
 
 def record_return(app: Application, outcome: str, comment: str,

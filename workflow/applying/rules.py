@@ -13,6 +13,7 @@ from forms.schema import required_missing
 from states import APPLICATION, SYSTEM, ApplicationState, CallState
 from states.lifecycles import RUNNING
 from workflow.accounts.models import Sanction
+from workflow.applying import operations
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call, Scheme
@@ -56,6 +57,13 @@ def form_complete(ctx: GuardContext) -> list[Reason]:
     missing = _missing_required(app)
     if missing:
         out += refuse("fields_missing", "以下必填项未填写：" + "、".join(missing))
+    # Every other problem with the answers (a value out of range, the indicators and the
+    # milestone plan of 揭榜挂帅), so that no path submits what the form would refuse.
+    labels = {f["name"]: f["label"] for f in form_fields(app.call, app.form_version)}
+    for name, message in operations.full_errors(app).items():
+        if labels.get(name) not in missing:
+            label = labels.get(name)
+            out += refuse("field_invalid", f"{label}：{message}" if label else message)
     if app.call.scheme is Scheme.jiebang and app.challenge_id is None:
         out += refuse("challenge_missing", "请选择要揭的榜单")
     return out
@@ -189,8 +197,15 @@ def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
     return []
 
 
-def stamp_submission(ctx: GuardContext, ch: Changes) -> None:
-    ch.set(ctx.row, "submitted_at", ctx.now)
+def record_submission(ctx: GuardContext, ch: Changes) -> None:
+    """A (re)submission: its time, the next round kept as it was sent, the receipt number;
+    the worker renders the archival PDF of exactly this round once it is committed."""
+    app: Application = ctx.row
+    ch.set(app, "submitted_at", ctx.now)
+    ch.set(app, "round", app.round + 1)
+    if app.receipt_no is None:
+        ch.set(app, "receipt_no", f"SB{app.call.year}{app.call.scheme.code}{app.id:06d}")
+    operations.record_round(app, ctx.now)
 
 
 def countersign_contract(ctx: GuardContext, ch: Changes) -> None:
@@ -244,7 +259,7 @@ RULES = Rules(
         "acceptance_recorded": acceptance_recorded,
     },
     effects={
-        "stamp_submission": stamp_submission,
+        "record_submission": record_submission,
         "countersign_contract": countersign_contract,
         "record_acceptance": record_acceptance,
     },

@@ -38,7 +38,7 @@ from workflow.calls import operations as call_svc
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
 from workflow.calls.visibility import calls_query
-from workflow.core import engine, files
+from workflow.core import engine, files, uow
 from workflow.core.entities import can_view
 from workflow.core.errors import GuardFailed, Invalid, ServiceError
 from workflow.core.models import db
@@ -101,12 +101,11 @@ def new_call() -> Response | str | tuple[str, int]:
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
-            call = call_svc.create_call(current_user, _call_form_data())
-            db.session.commit()
+            with db.session.begin_nested():
+                call = call_svc.create_call(current_user, _call_form_data())
             flash("指南已保存为草稿", "info")
             return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
         except ServiceError as err:
-            db.session.rollback()
             errors = err.details if isinstance(err.details, dict) else {}
             flash(err.message, "error")
             return render_template("calls/edit.html", call=None, form=request.form,
@@ -123,13 +122,12 @@ def edit_call(call_id: int) -> Response | str | tuple[str, int]:
     if request.method == "POST":
         try:
             version = request.form.get("version", "")
-            call_svc.update_call(current_user, call, _call_form_data(),
-                                 parse_id(version))
-            db.session.commit()
+            with db.session.begin_nested():
+                call_svc.update_call(current_user, call, _call_form_data(),
+                                     parse_id(version))
             flash("指南已更新", "info")
             return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
         except ServiceError as err:
-            db.session.rollback()
             flash(err.message, "error")
             errors = err.details if isinstance(err.details, dict) else {}
             return render_template("calls/edit.html", call=call, form=request.form,
@@ -166,11 +164,10 @@ def upload_guide(call_id: int) -> Response:
     try:
         if file is None or not file.filename:
             raise Invalid("请选择要上传的文件")
-        call_svc.attach_guide(current_user, call, file.filename, file.stream)
-        db.session.commit()
+        with db.session.begin_nested():
+            call_svc.attach_guide(current_user, call, file.filename, file.stream)
         flash(f"已上传：{file.filename}", "info")
     except ServiceError as err:
-        db.session.rollback()
         flash(f"上传失败：{err.message}", "error")
     return redirect(url_for("entities.show", collection="calls", entity_id=call_id))
 
@@ -204,12 +201,11 @@ def new_challenge(call_id: int) -> Response | str | tuple[str, int]:
                     data[key] = json.loads(request.form.get(key) or "[]")
                 except (ValueError, RecursionError) as err:
                     raise Invalid("榜单信息有误", details={key: "不是合法的 JSON"}) from err
-            call_svc.add_challenge(current_user, call, data)
-            db.session.commit()
+            with db.session.begin_nested():
+                call_svc.add_challenge(current_user, call, data)
             flash("榜单已发布到本批次", "info")
             return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
         except ServiceError as err:
-            db.session.rollback()
             flash(err.message, "error")
             return render_template("calls/challenge.html", call=call, orgs=orgs,
                                    form=request.form, errors=err.details or {}), err.status
@@ -246,12 +242,11 @@ def new_application() -> Response | str | tuple[str, int]:
     if request.method == "POST":
         challenge = request.form.get("challenge", "")
         try:
-            app = svc.create_draft(current_user, call.id, request.form.get("title"),
-                                   parse_id(challenge) if challenge else None)
-            db.session.commit()
+            with db.session.begin_nested():
+                app = svc.create_draft(current_user, call.id, request.form.get("title"),
+                                       parse_id(challenge) if challenge else None)
             return redirect(url_for("applying.edit_application", app_id=app.id))
         except ServiceError as err:
-            db.session.rollback()
             flash(err.message, "error")
             return render_template("applications/new.html", call=call, form=request.form,
                                    errors=err.details or {}), err.status
@@ -331,16 +326,16 @@ def edit_application(app_id: int) -> Response | str | tuple[str, int]:
     action = request.form.get("action", "save")
     version = request.form.get("version", "")
     try:
-        svc.save_draft(current_user, app, request.form.get("title"), data,
-                       parse_id(version))
-        if action == "sign":
-            svc.sign(current_user, app)
+        with db.session.begin_nested():
+            svc.save_draft(current_user, app, request.form.get("title"), data,
+                           parse_id(version))
+            if action == "sign":
+                svc.sign(current_user, app)
         if action == "submit":
-            db.session.commit()  # keep what was typed even if submission is refused
-            svc.submit(current_user, app, ip=request.remote_addr)
-        db.session.commit()
+            uow.keep()  # what was typed is kept even if the submission is refused
+            with db.session.begin_nested():
+                svc.submit(current_user, app, ip=request.remote_addr)
     except ServiceError as err:
-        db.session.rollback()
         _flash_error(err)
         db.session.expire_all()
         app = _own_app(app_id)
@@ -362,9 +357,7 @@ def autosave(app_id: int) -> tuple[Response, int]:
     try:
         svc.save_draft(current_user, app, request.form.get("title"), data,
                        parse_id(request.form.get("version", "")))
-        db.session.commit()
     except ServiceError as err:
-        db.session.rollback()
         return jsonify({"saved": False, "message": err.message,
                         "errors": err.details if isinstance(err.details, dict) else {}}), \
             err.status
@@ -379,12 +372,11 @@ def upload(app_id: int) -> Response:
     try:
         if file is None or not file.filename:
             raise Invalid("请选择要上传的文件")
-        svc.attach(current_user, app, request.form.get("field", ""), file.filename,
-                   file.stream)
-        db.session.commit()
+        with db.session.begin_nested():
+            svc.attach(current_user, app, request.form.get("field", ""), file.filename,
+                       file.stream)
         flash(f"已上传：{file.filename}", "info")
     except ServiceError as err:
-        db.session.rollback()
         flash(f"上传失败：{err.message}", "error")
     return redirect(url_for("applying.edit_application", app_id=app_id))
 
@@ -405,12 +397,12 @@ def download(app_id: int, sha256: str) -> Response:
 def withdraw(app_id: int) -> Response:
     app = _own_app(app_id)
     try:
-        engine.fire(engine.load("application", app.id, lock=True), "withdraw", current_user,
-                    comment=request.form.get("comment", ""), ip=request.remote_addr)
-        db.session.commit()
+        with db.session.begin_nested():
+            engine.fire(engine.load("application", app.id, lock=True), "withdraw",
+                        current_user, comment=request.form.get("comment", ""),
+                        ip=request.remote_addr)
         flash("申报书已撤回", "info")
     except ServiceError as err:
-        db.session.rollback()
         _flash_error(err)
     return redirect(url_for("entities.show", collection="applications", entity_id=app_id))
 
@@ -424,12 +416,12 @@ def formal_review_one(app_id: int) -> Response:
     checks = {item: request.form.get(f"check-{i}") == "on"
               for i, item in enumerate(app.call.checklist or [])}
     try:
-        formal_review.decide(current_user, [app.id], request.form.get("decision", ""),
-                             request.form.get("comment", ""), checks, request.remote_addr)
-        db.session.commit()
+        with db.session.begin_nested():
+            formal_review.decide(current_user, [app.id], request.form.get("decision", ""),
+                                 request.form.get("comment", ""), checks,
+                                 request.remote_addr)
         flash("形式审查意见已保存", "info")
     except ServiceError as err:
-        db.session.rollback()
         _flash_error(err)
     return redirect(url_for("entities.show", collection="applications", entity_id=app_id))
 
@@ -439,16 +431,15 @@ def formal_review_one(app_id: int) -> Response:
 def bulk() -> Response:
     ids = [i for i in (parse_id(v) for v in request.form.getlist("ids")) if i is not None]
     try:
-        report = formal_review.decide(current_user, ids, request.form.get("decision", ""),
-                                      request.form.get("comment", ""), None,
-                                      request.remote_addr)
-        db.session.commit()
+        with db.session.begin_nested():
+            report = formal_review.decide(current_user, ids, request.form.get("decision", ""),
+                                          request.form.get("comment", ""), None,
+                                          request.remote_addr)
         flash(f"已处理 {report.done} 件" + (f"，{len(report.refused)} 件未处理" if
                                            report.refused else ""), "info")
         for app_id, message in report.refused:
             flash(f"#{app_id}：{message}", "error")
     except ServiceError as err:
-        db.session.rollback()
         _flash_error(err)
     return redirect(url_for("applying.applications", state="formal_review"))
 
@@ -464,12 +455,11 @@ def integrity_list() -> Response | str | tuple[str, int]:
     status = 200
     if request.method == "POST":
         try:
-            integrity.add_sanction(current_user, dict(request.form))
-            db.session.commit()
+            with db.session.begin_nested():
+                integrity.add_sanction(current_user, dict(request.form))
             flash("已记入科研失信名单", "info")
             return redirect(url_for("applying.integrity_list"))
         except ServiceError as err:
-            db.session.rollback()
             flash(err.message, "error")
             errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
     return render_template("calls/integrity.html", rows=integrity.sanctions(),

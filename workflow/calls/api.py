@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from flask import Response, jsonify, request
 
 from forms import format_wan
-from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, if_match, json_body
 from workflow.api.openapi import document
 from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge
@@ -101,7 +102,6 @@ def list_calls() -> Response:
 @token_required
 def create_call() -> tuple[Response, int]:
     call = calls.create_call(current_api_user(), json_body(CALL_BODY))
-    db.session.commit()
     return jsonify(call_json(call)), 201
 
 
@@ -119,7 +119,6 @@ def get_call(call_id: int) -> Response:
 def update_call(call_id: int) -> Response:
     call = _visible_call(call_id)
     calls.update_call(current_api_user(), call, json_body(CALL_BODY), if_match())
-    db.session.commit()
     return jsonify(call_json(call))
 
 
@@ -131,5 +130,4 @@ def update_call(call_id: int) -> Response:
 def add_challenge(call_id: int) -> tuple[Response, int]:
     call = _visible_call(call_id)
     challenge = calls.add_challenge(current_api_user(), call, json_body(CHALLENGE_BODY))
-    db.session.commit()
     return jsonify(challenge_json(challenge)), 201

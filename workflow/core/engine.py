@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from states import ROLES, SYSTEM, Transition
+from states import ROLES, SYSTEM, Field, Transition
 from workflow.core import audit, outbox, registry
 from workflow.core.entities import ENTITIES, Entity, entity_of
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
@@ -32,10 +33,6 @@ from workflow.core.rules import Actor, Changes, FireResult, GuardContext, Reason
 # review finishing the application, a reserve invited, the panel's scores): they are
 # fired by their own services, never through the generic transitions endpoint or page.
 SERVICE_ONLY: dict[tuple[str, str], str] = {
-    ("application", "submit"): "请在申报书填写页提交",
-    ("application", "resubmit"): "请在申报书填写页重新提交",
-    ("review", "submit_scores"): "请在评分页提交评分",
-    ("review", "decline"): "请在评审任务页谢绝（可同时声明回避）",
     ("application", "finish_defence"): "请在答辩页按评审组评分完成答辩",
     ("call", "decide"): "请在立项决策页审定立项建议名单",
     ("application", "shortlist"): "请在立项决策页拟定并审定立项名单",
@@ -46,10 +43,6 @@ SERVICE_ONLY: dict[tuple[str, str], str] = {
 }
 # Where an API client does the same (a page's name is no use to it).
 SERVICE_API: dict[tuple[str, str], str] = {
-    ("application", "submit"): "POST /api/v1/applications/{id}/submit",
-    ("application", "resubmit"): "POST /api/v1/applications/{id}/submit",
-    ("review", "submit_scores"): "PUT /api/v1/reviews/{id}/scores（submit 为 true）",
-    ("review", "decline"): "POST /api/v1/reviews/{id}/decline",
     ("application", "finish_defence"):
         "POST /api/v1/defence/sessions/{session_id}/teams/{id}/finish",
     ("call", "decide"): "POST /api/v1/decisions/{decision_id}/approve",
@@ -72,6 +65,8 @@ def fire_generic(row: Any, trigger: str, actor: Actor | None, **kwargs: Any) -> 
                        details={"api": SERVICE_API[(kind, trigger)]})
     return fire(row, trigger, actor, **kwargs)
 
+
+MAX_TEXT = 5000  # characters of a text input
 
 _LOCKS = "kjflow_locked"
 
@@ -180,12 +175,46 @@ def check_guards(spec: Transition, ctx: GuardContext) -> list[Reason]:
 
 
 def _check_fields(spec: Transition, data: dict[str, Any]) -> None:
-    """Only the inputs the transition declares: anything else is refused by name, never
-    dropped in silence."""
-    unknown = sorted(set(data) - spec.field_names)
-    if unknown:
-        raise Invalid(f"“{spec.label}”不接受以下字段：{'、'.join(unknown)}",
-                      details={name: "不接受该字段" for name in unknown}, code="unknown_field")
+    """Only the inputs the transition declares, each of its kind: anything else is refused
+    by name, never dropped in silence."""
+    errors = {name: "不接受该字段" for name in sorted(set(data) - spec.field_names)}
+    for declared in spec.fields:
+        if data.get(declared.name) not in (None, ""):
+            problem = _field_problem(declared, data[declared.name])
+            if problem:
+                errors[declared.name] = problem
+    if errors:
+        unknown = [k for k, v in errors.items() if v == "不接受该字段"]
+        message = (f"“{spec.label}”不接受以下字段：{'、'.join(unknown)}" if unknown
+                   else f"“{spec.label}”的输入有误")
+        raise Invalid(message, details=errors,
+                      code="unknown_field" if unknown else "invalid_field")
+
+
+def _field_problem(declared: Field, value: Any) -> str | None:
+    kind = declared.kind
+    if kind == "choice":
+        return None if value in declared.choices else "应为以下之一：" + "、".join(
+            declared.choices)
+    if kind == "integer":
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, str) and value.isascii() and value.isdigit())
+        return None if ok else "应为整数"
+    if kind == "list":  # of texts (attachments' SHA-256, say)
+        ok = isinstance(value, list) and all(
+            isinstance(v, str) and len(v) <= MAX_TEXT for v in value)
+        return None if ok else "应为文字列表"
+    if kind in ("money", "number"):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return "应为数字"
+        try:
+            number = Decimal(str(value).strip())
+        except ArithmeticError:
+            return "应为数字"
+        return None if number.is_finite() and number >= 0 else "应为不小于零的数字"
+    if not isinstance(value, str):
+        return "应为文字"
+    return None if len(value) <= MAX_TEXT else f"不超过{MAX_TEXT}字"
 
 
 def fire(
@@ -250,7 +279,7 @@ def fire(
             except StaleDataError as err:
                 raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
                                code="stale_version") from err
-    result = FireResult(row, trigger, from_state.value, row.state.value, event)
+    result = FireResult(row, trigger, from_state.value, row.state.value, event, now=ctx.now)
     for name in spec.follow_ups:
         registry.FOLLOW_UPS[name](result, actor, ip)
     automatic = entity.lifecycle.automatic(row.state, steps)

@@ -78,7 +78,10 @@ def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] |
 
 def pending(session: Session, event_id: int) -> None:
     """An event written outside the unit of work, to be sent when the session commits."""
-    session.info.setdefault("outbox_pending", set()).add(event_id)
+    # Each id with the (innermost) transaction that wrote it: a rolled-back SAVEPOINT
+    # takes its own events with it.
+    writer = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault("outbox_pending", {})[event_id] = writer
 
 
 # ---- after commit ---------------------------------------------------------------------
@@ -91,16 +94,26 @@ def _after_flush(session: Session, _ctx: Any) -> None:
 
 
 def _after_commit(session: Session) -> None:
-    pending: set[int] = session.info.pop("outbox_pending", set())
+    # Also called when a SAVEPOINT is released: the events wait for the outermost commit.
+    if session.in_nested_transaction():
+        return
+    pending: dict[int, Any] = session.info.pop("outbox_pending", {})
     if pending and has_app_context():
         send_relay(sorted(pending))
 
 
 def _after_soft_rollback(session: Session, previous: Any) -> None:
-    # Only the outermost rollback discards what was pending: a rolled-back SAVEPOINT
-    # leaves the enclosing transaction's events to commit and be sent.
+    # The outermost rollback discards every pending event; a rolled-back SAVEPOINT those
+    # written inside it, leaving the enclosing transaction's to commit and be sent.
     if previous.parent is None:
         session.info.pop("outbox_pending", None)
+    elif previous.nested and session.info.get("outbox_pending"):
+        kept = session.info["outbox_pending"]
+        for event_id, writer in list(kept.items()):
+            while writer is not None and writer is not previous:
+                writer = writer.parent
+            if writer is previous:
+                del kept[event_id]
 
 
 def send_relay(event_ids: list[int]) -> None:

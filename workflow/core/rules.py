@@ -92,6 +92,7 @@ class FireResult:
     to_state: str
     audit_event: AuditEvent
     followed_by: FireResult | None = None
+    now: datetime | None = None  # the time the change was made at (a beat may pass one)
 
     @property
     def final_state(self) -> str:

@@ -7,14 +7,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
-from workflow.api import (
-    api_bp,
-    current_api_user,
-    json_body,
-    no_body,
-    refuse_unknown,
-    token_required,
-)
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, json_body, no_body, refuse_unknown
 from workflow.api.openapi import document, obj
 from workflow.applying.models import Application
 from workflow.calls.models import Call
@@ -112,7 +106,6 @@ def propose(call_id: int) -> tuple[Response, int]:
               "amount_wan": str(i.get("amount_wan", ""))} for i in items]
     d = decisions.propose(call, current_api_user(), clean, comment,
                           {k: str(v) for k, v in meeting.items()}, request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(d)), 201
 
 
@@ -127,7 +120,6 @@ def meeting(decision_id: int) -> Response:
     minutes = (upload.filename or "", upload.stream) if upload and upload.filename else None
     fields = {k: request.form.get(k, "")[:3000] for k in decisions.MEETING_FIELDS}
     decisions.record_meeting(row, current_api_user(), fields, minutes, request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(row))
 
 
@@ -146,7 +138,6 @@ def _comment() -> str:
 def approve(decision_id: int) -> Response:
     row = _decision(decision_id)
     decisions.approve(row, current_api_user(), _comment(), request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(row))
 
 
@@ -158,7 +149,6 @@ def approve(decision_id: int) -> Response:
 def send_back(decision_id: int) -> Response:
     row = _decision(decision_id)
     decisions.send_back(row, current_api_user(), _comment(), request.remote_addr)
-    db.session.commit()
     return jsonify(decision_json(row))
 
 
@@ -170,7 +160,6 @@ def open_notices(call_id: int) -> Response:
     call = _call(call_id)
     no_body()
     report = decisions.open_notices(call, current_api_user(), request.remote_addr)
-    db.session.commit()
     return jsonify({"done": report.done, "refused": [
         {"application_id": i, "message": m} for i, m in report.refused]})
 

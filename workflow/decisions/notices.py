@@ -135,7 +135,7 @@ def record_objection(result: FireResult, actor: User | None, ip: str | None) -> 
     _receive(result.row, str(given.get("objector_name", "")),
              str(given.get("objector_contact", "")), str(given.get("objector_org", "")),
              result.audit_event.comment, str(given.get("objector_ip", "")) or None,
-             result.audit_event.at)
+             result.now or result.audit_event.at)
 
 
 def objections_of(app: Application) -> list[Objection]:
@@ -148,12 +148,13 @@ def close_objections(result: FireResult, actor: User | None, trigger: str,
     """The officer's finding on the project closes each of its open objections through
     their ``uphold`` or ``dismiss``, with the finding as the comment; their ids."""
     app: Application = result.row
+    now = result.now or result.audit_event.at
     closed = []
     for objection_id in list(db.session.scalars(sa.select(Objection.id).where(
             Objection.application_id == app.id, Objection.state == ObjectionState.open)
             .order_by(Objection.id))):
         engine.fire(engine.load("objection", objection_id, lock=True), trigger, actor,
-                    comment=result.audit_event.comment, ip=ip, now=result.audit_event.at)
+                    comment=result.audit_event.comment, ip=ip, now=now)
         closed.append(objection_id)
     return closed
 
@@ -161,7 +162,7 @@ def close_objections(result: FireResult, actor: User | None, trigger: str,
 def uphold_objections(result: FireResult, actor: User | None, ip: str | None) -> None:
     """异议成立: the project is not funded; it may have been the last of its call in notice."""
     close_objections(result, actor, "uphold", ip)
-    settle_call(result.row, result.audit_event.at)
+    settle_call(result.row, result.now or result.audit_event.at)
 
 
 def dismiss_objections(result: FireResult, actor: User | None, ip: str | None) -> None:

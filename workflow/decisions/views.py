@@ -1,4 +1,4 @@
-"""Pages for the decision (立项决策), public notice, documents and the inbox."""
+"""Pages for the decision (立项决策) and the public notice."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from workflow.calls.models import Call
-from workflow.core.errors import ServiceError
 from workflow.core.models import db
 from workflow.decisions import operations as decisions
 from workflow.decisions.models import FundingDecision
-from workflow.documents import operations as documents
-from workflow.notify import inbox
 from workflow.web import attempt
 
 bp = Blueprint("deciding", __name__)
@@ -108,35 +105,3 @@ def open_notices(call_id: int) -> Response:
     for app_id, message in report.refused if report else []:
         flash(f"申报书 {app_id}：{message}", "error")
     return redirect(url_for("deciding.decision", call_id=call.id))
-
-
-@bp.route("/documents/<int:doc_id>")
-@login_required
-def document_pdf(doc_id: int) -> Response:
-    try:
-        doc = documents.readable(current_user, doc_id)
-    except ServiceError:
-        abort(404)
-    return documents.send_document(doc)
-
-
-@bp.route("/inbox")
-@login_required
-def inbox_page() -> str:
-    return render_template("inbox/list.html", messages=inbox.messages(current_user))
-
-
-@bp.route("/inbox/read", methods=["POST"])
-@login_required
-def inbox_read() -> Response:
-    raw = request.form.get("id", "")
-    if raw and not (raw.isdigit() and len(raw) < 10):
-        abort(404)
-    try:
-        inbox.mark_read(current_user, int(raw) if raw else None)
-        db.session.commit()
-    except ServiceError:
-        abort(404)
-    target = request.form.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//")
-                    else url_for("deciding.inbox_page"))

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from flask import render_template
 
-from forms import format_wan
+from forms import schema
 from forms.commitments import COMMITMENT_TEXT, COMMITMENT_TITLE, PLEDGE_TEXT, PLEDGE_TITLE
-from forms.schema import to_input
 from workflow.accounts.models import User
 from workflow.applying.models import Application, ApplicationRound
 from workflow.applying.operations import attachments_of
@@ -30,32 +28,6 @@ log = logging.getLogger(__name__)
 ROUND_SUBMITTED = "application.round_submitted"
 
 
-def shown_values(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, str]:
-    """The application's answers as a person reads them (money in 万元, choices by label)."""
-    typed = to_input(fields, data)
-    out: dict[str, str] = {}
-    for f in fields:
-        value = typed.get(f["name"])
-        if value in (None, "", [], {}):
-            out[f["name"]] = "（未填写）"
-        elif f["type"] == "money":
-            out[f["name"]] = f"{format_wan(Decimal(str(data[f['name']])))} 万元"
-        elif f["type"] in ("choice", "multichoice"):
-            labels = {o["value"]: o["label"] for o in f.get("options", [])}
-            values = value if isinstance(value, list) else [value]
-            out[f["name"]] = "、".join(labels.get(v, str(v)) for v in values)
-        elif f["type"] == "persons":
-            people = [p for p in value if isinstance(p, dict)]
-            out[f["name"]] = "；".join(
-                f"{p.get('name', '')}（{'，'.join(x for x in (p.get('org'), p.get('role')) if x)}）"
-                for p in people)
-        elif f["type"] == "org" and isinstance(value, dict):
-            out[f["name"]] = f"{value.get('name', '')}（{value.get('uscc', '')}）"
-        else:
-            out[f["name"]] = str(value)
-    return out
-
-
 def render_application(app_id: int, round_no: int) -> Document | None:
     """The archival PDF of what was submitted in ``round_no``; None if there is none."""
     existing = db.session.scalar(sa.select(Document).where(
@@ -72,7 +44,7 @@ def render_application(app_id: int, round_no: int) -> Document | None:
     baogan = app.challenge_id is None
     html = render_template(
         "documents/application.html", app=app, round=sent, fields=fields,
-        shown=shown_values(fields, sent.data), submitted_at=local_time(sent.submitted_at),
+        shown=schema.shown_values(fields, sent.data), submitted_at=local_time(sent.submitted_at),
         attachments=attachments_of(app),
         signature=sent.data.get("commitment" if baogan else "pledge"),
         signature_title=COMMITMENT_TITLE if baogan else PLEDGE_TITLE,

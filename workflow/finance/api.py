@@ -12,7 +12,8 @@ from forms import format_wan
 from states import TRANCHE, TrancheState
 from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
-from workflow.api import api_bp, current_api_user, json_body, token_required, typed_body
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, json_body, typed_body
 from workflow.api.openapi import document
 from workflow.applying.api import _visible
 from workflow.applying.models import Application
@@ -131,7 +132,6 @@ def report_milestone(milestone_id: int) -> Response:
     body = json_body(REPORT_BODY)
     m = finance.report_milestone(current_api_user(), milestone_id, _text(body, "report"),
                                  ip=request.remote_addr)
-    db.session.commit()
     return jsonify(milestone_json(m))
 
 
@@ -144,7 +144,6 @@ def judge_milestone(milestone_id: int) -> Response:
     body = json_body(VERDICT_BODY)
     m = finance.judge_milestone(current_api_user(), milestone_id, _text(body, "verdict"),
                                 _text(body, "opinion"), request.remote_addr)
-    db.session.commit()
     return jsonify(milestone_json(m))
 
 
@@ -158,7 +157,6 @@ def final_report(app_id: int) -> Response:
     body = json_body(FINAL_REPORT_BODY)
     finance.submit_final_report(current_api_user(), app, _text(body, "report"),
                                 _text(body, "surplus_wan"), ip=request.remote_addr)
-    db.session.commit()
     return jsonify({"id": app.id, "state": app.state.value})
 
 
@@ -173,7 +171,6 @@ def demand_acceptance(app_id: int) -> Response:
     body = json_body(VERDICT_BODY)
     finance.record_demand_acceptance(current_api_user(), app, _text(body, "verdict"),
                                      _text(body, "opinion"), request.remote_addr)
-    db.session.commit()
     return jsonify({"id": app.id, "state": app.state.value,
                     "demand_acceptance": app.data.get("demand_acceptance")})
 
@@ -218,5 +215,4 @@ def put_bank_account(org_id: int) -> Response:
     body = typed_body(BANK_BODY)
     finance.set_bank_account(user, org, body.get("bank_name") or "",
                              body.get("bank_account") or "")
-    db.session.commit()
     return jsonify(bank_json(org))

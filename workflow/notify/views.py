@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from workflow.core.errors import ServiceError
 from workflow.core.models import db
-from workflow.notify import notifications
+from workflow.notify import inbox, notifications
 from workflow.notify.models import Notification
 
 bp = Blueprint("messaging", __name__)
@@ -47,11 +47,10 @@ def log(note_id: int) -> str:
 def resend(note_id: int) -> Response:
     _officer()
     try:
-        notifications.resend(current_user, note_id)
-        db.session.commit()
+        with db.session.begin_nested():
+            notifications.resend(current_user, note_id)
         flash("已重新发送", "info")
     except ServiceError as err:
-        db.session.rollback()
         flash(err.message, "error")
     return redirect(url_for("messaging.log", note_id=note_id))
 
@@ -72,7 +71,27 @@ def mail_folder() -> str:
 def preferences() -> str | Response:
     if request.method == "POST":
         current_user.email_reminders = request.form.get("email_reminders") == "on"
-        db.session.commit()
         flash("通知设置已保存", "info")
         return redirect(url_for("messaging.preferences"))
     return render_template("messaging/preferences.html")
+
+
+@bp.route("/inbox")
+@login_required
+def inbox_page() -> str:
+    return render_template("inbox/list.html", messages=inbox.messages(current_user))
+
+
+@bp.route("/inbox/read", methods=["POST"])
+@login_required
+def inbox_read() -> Response:
+    raw = request.form.get("id", "")
+    if raw and not (raw.isdigit() and len(raw) < 10):
+        abort(404)
+    try:
+        inbox.mark_read(current_user, int(raw) if raw else None)
+    except ServiceError:
+        abort(404)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//")
+                    else url_for("messaging.inbox_page"))

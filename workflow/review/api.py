@@ -9,7 +9,8 @@ from flask import Response, jsonify, request
 
 from forms import FieldError, parse_wan
 from workflow.accounts.models import User
-from workflow.api import api_bp, current_api_user, json_body, token_required, typed_body
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, json_body, typed_body
 from workflow.api.openapi import document
 from workflow.calls.models import Call
 from workflow.core import engine
@@ -76,7 +77,6 @@ def put_scores(review_id: int) -> Response:
         raise Invalid("submit 应为布尔值", details={"submit": "true 或 false"})
     review = reviews.save_scores(user, review, body.get("scores", {}), body.get("comment"),
                                  submit=submit, ip=request.remote_addr)
-    db.session.commit()
     return jsonify(review_json(review, user))
 
 
@@ -100,7 +100,6 @@ def decline_review(review_id: int) -> Response:
     body = typed_body(DECLINE_BODY)
     reviews.decline(user, engine.load("review", review.id, lock=True),
                     body.get("reason") or "", body.get("conflict_kind"), request.remote_addr)
-    db.session.commit()
     return jsonify(review_json(review, user))
 
 
@@ -117,7 +116,6 @@ def assign(call_id: int) -> Response:
     body = json_body(ASSIGN_BODY)
     report = reviews.assign(user, call, body.get("mode"), body.get("per_application"),
                             body.get("seed"))
-    db.session.commit()
     draw = report.draw
     return jsonify({
         "draw_id": draw.id, "mode": draw.mode, "seed": draw.seed, "params": draw.params,

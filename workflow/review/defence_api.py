@@ -8,7 +8,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from workflow.accounts.models import User
-from workflow.api import api_bp, current_api_user, no_body, token_required, typed_body
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, no_body, typed_body
 from workflow.api.openapi import document
 from workflow.applying.models import Application
 from workflow.calls.models import Call, Challenge
@@ -135,7 +136,6 @@ def schedule_session(call_id: int) -> tuple[Response, int]:
     user = current_api_user()
     call = _call(call_id)
     session = defence.schedule(user, call, typed_body(SESSION_BODY))
-    db.session.commit()
     return jsonify(session_json(session, user, {})), 201
 
 
@@ -170,7 +170,6 @@ def put_score(session_id: int, app_id: int) -> Response:
     body = typed_body(SCORE_BODY)
     row = defence.record_score(user, session, app, _score(body.get("score")),
                                body.get("comment") or "")
-    db.session.commit()
     return jsonify(_score_json(row))
 
 
@@ -186,7 +185,6 @@ def finish_team(session_id: int, app_id: int) -> Response:
     app = defence.team_of(session, app_id)
     no_body()
     result = defence.finish(user, session, app, request.remote_addr)
-    db.session.commit()
     row: Application = result.row
     return jsonify({"application_id": row.id, "state": row.state.value,
                     "state_label": row.state.label,
@@ -208,7 +206,6 @@ def select_teams(challenge_id: int) -> Response:
         raise NotFound("榜单不存在")
     body = typed_body(SELECTION_BODY) if request.content_length else {}
     result = defence.select_teams(user, challenge, body.get("k"), request.remote_addr)
-    db.session.commit()
     chosen = {a.id for a in result.chosen}
     return jsonify({
         "challenge_id": challenge.id, "chosen": [a.id for a in result.chosen],

@@ -9,18 +9,10 @@ from typing import Any
 from flask import Response, jsonify, request, send_file
 
 from workflow.accounts.models import ExpertProfile
-from workflow.api import (
-    PAGING_PARAMS,
-    api_bp,
-    current_api_user,
-    page_schema,
-    paging,
-    token_required,
-    typed_body,
-)
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import PAGING_PARAMS, api_bp, page_schema, paging, typed_body
 from workflow.api.openapi import document
 from workflow.core.errors import Invalid
-from workflow.core.models import db
 from workflow.review import experts
 from workflow.review import operations as reviews
 
@@ -111,7 +103,6 @@ def list_experts() -> Response:
 @token_required
 def create_expert() -> tuple[Response, int]:
     profile = experts.create_expert(current_api_user(), typed_body(CREATE_BODY))
-    db.session.commit()
     return jsonify(_one(profile)), 201
 
 
@@ -132,7 +123,6 @@ def update_expert(user_id: int) -> Response:
     user = current_api_user()
     profile = experts.profile_of(user, user_id)
     experts.update_expert(user, profile, typed_body(PROFILE_FIELDS))
-    db.session.commit()
     return jsonify(_one(profile))
 
 
@@ -152,7 +142,6 @@ def import_experts() -> Response:
     upload = request.files.get("file")
     report = experts.import_upload(current_api_user(), (upload.filename or "") if upload else "",
                                    upload.stream if upload else None)
-    db.session.commit()
     done = sum(1 for r in report if r.ok)
     return jsonify({"imported": done, "refused": len(report) - done,
                     "rows": [{"row": r.row, "ok": r.ok, "message": r.message}

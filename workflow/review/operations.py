@@ -20,6 +20,7 @@ from workflow.calls.models import Call
 from workflow.core import audit, engine, outbox
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
 from workflow.core.models import db, utcnow
+from workflow.core.rules import FireResult
 from workflow.review import conflicts, matching
 from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDraw
 
@@ -210,16 +211,29 @@ def replace_from_reserve(review: ReviewAssignment, now: datetime | None = None
 def decline(expert: User, review: ReviewAssignment, reason: str,
             conflict_kind: str | None = None, ip: str | None = None) -> ReviewAssignment | None:
     """The expert declines; a conflict declared here is recorded for the future too."""
-    if conflict_kind is not None and conflict_kind not in ("declared", "near_relative",
-                                                           "teacher_student", "joint_work"):
-        raise Invalid("回避类型有误", details={"conflict_kind": "未知的回避类型"})
-    engine.fire(review, "decline", expert, comment=reason, ip=ip)
-    if conflict_kind is not None:
+    invited = set(db.session.scalars(sa.select(ReviewAssignment.id).where(
+        ReviewAssignment.application_id == review.application_id)))
+    engine.fire(review, "decline", expert, comment=reason, ip=ip,
+                data={} if conflict_kind is None else {"conflict_kind": conflict_kind})
+    return db.session.scalar(sa.select(ReviewAssignment).where(
+        ReviewAssignment.application_id == review.application_id,
+        ReviewAssignment.id.not_in(invited)).order_by(ReviewAssignment.id).limit(1))
+
+
+def record_conflict(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """A conflict the expert declared when declining is kept for future draws too."""
+    review: ReviewAssignment = result.row
+    kind = (result.audit_event.data or {}).get("input", {}).get("conflict_kind")
+    if kind and actor is not None:
         db.session.add(ConflictRelation(
-            expert_id=expert.id, kind=conflict_kind, application_id=review.application_id,
-            other_user_id=review.application.applicant_id, note=reason,
-            recorded_by_id=expert.id, year=utcnow().year))
-    return replace_from_reserve(review)
+            expert_id=review.expert_id, kind=kind, application_id=review.application_id,
+            other_user_id=review.application.applicant_id, note=result.audit_event.comment,
+            recorded_by_id=actor.id, year=(result.now or utcnow()).year))
+
+
+def invite_reserve(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """A declined or expired invitation: the draw's next reserve is invited instead."""
+    replace_from_reserve(result.row, result.now)
 
 
 def expire_overdue(now: datetime | None = None) -> int:
@@ -231,7 +245,6 @@ def expire_overdue(now: datetime | None = None) -> int:
     for review in overdue:
         try:
             engine.fire(review, "expire", None, now=now)
-            replace_from_reserve(review, now)
             db.session.commit()
             done += 1
         except (Conflict, GuardFailed):
@@ -285,14 +298,14 @@ def save_scores(expert: User, review: ReviewAssignment, scores: Any, comment: An
     db.session.flush()
     if submit:
         engine.fire(review, "submit_scores", expert, ip=ip)
-        _maybe_finish(review.application)
     return review
 
 
-def _maybe_finish(app: Application) -> None:
-    """Once every active review of ``app`` is submitted and there are enough, the system
-    moves it on (to defence or to reviewed)."""
-    app = engine.load("application", app.id, lock=True)  # two last reviews at once
+def finish_when_all_in(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """Once every active review of the application is submitted and there are enough, the
+    system moves it on (to defence or to reviewed)."""
+    review: ReviewAssignment = result.row
+    app = engine.load("application", review.application_id, lock=True)  # two last at once
     states = [r.state for r in db.session.scalars(sa.select(ReviewAssignment).where(
         ReviewAssignment.application_id == app.id, ReviewAssignment.state.in_(ACTIVE)))]
     if states and all(s is ReviewState.submitted for s in states) and \

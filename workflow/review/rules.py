@@ -13,6 +13,7 @@ from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, merge_data, refuse
+from workflow.review import operations
 from workflow.review.models import ReviewAssignment
 from workflow.review.ranking import weighted_total
 from workflow.review.visibility import can_view_review, expert_reading
@@ -107,6 +108,9 @@ REVIEW_ENTITY = Entity("review", ReviewAssignment, REVIEW, review_owner, can_vie
                        steps=lambda review: review.application.call.enabled_steps)
 
 RULES = Rules(
+    follow_ups={"record_conflict": operations.record_conflict,
+                "invite_reserve": operations.invite_reserve,
+                "finish_when_all_in": operations.finish_when_all_in},
     entities=(REVIEW_ENTITY,),
     readers={Application: expert_reading},
     guards={

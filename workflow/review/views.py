@@ -45,18 +45,18 @@ def _mine(review_id: int) -> ReviewAssignment:
 def respond(review_id: int) -> Response:
     review = _mine(review_id)
     try:
-        if request.form.get("answer") == "accept":
-            engine.fire(engine.load("review", review.id, lock=True), "accept", current_user,
-                        ip=request.remote_addr)
-            flash("已接受评审邀请", "info")
-        else:
-            kind = request.form.get("conflict_kind") or None
-            reviews.decline(current_user, engine.load("review", review.id, lock=True),
-                            request.form.get("reason", ""), kind, request.remote_addr)
-            flash("已谢绝评审邀请" + ("，回避关系已记录" if kind else ""), "info")
-        db.session.commit()
+        with db.session.begin_nested():
+            if request.form.get("answer") == "accept":
+                engine.fire(engine.load("review", review.id, lock=True), "accept",
+                            current_user, ip=request.remote_addr)
+                done = "已接受评审邀请"
+            else:
+                kind = request.form.get("conflict_kind") or None
+                reviews.decline(current_user, engine.load("review", review.id, lock=True),
+                                request.form.get("reason", ""), kind, request.remote_addr)
+                done = "已谢绝评审邀请" + ("，回避关系已记录" if kind else "")
+        flash(done, "info")
     except ServiceError as err:
-        db.session.rollback()
         flash_refusal(err)
     return redirect(url_for("reviewing.queue"))
 
@@ -72,13 +72,13 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
         scores = {c["name"]: request.form.get(f"s_{c['name']}", "") for c in rubric}
         submit = request.form.get("action") == "submit"
         try:
-            reviews.save_scores(current_user, review, scores, request.form.get("comment", ""),
-                                submit=submit, ip=request.remote_addr)
-            db.session.commit()
+            with db.session.begin_nested():
+                reviews.save_scores(current_user, review, scores,
+                                    request.form.get("comment", ""), submit=submit,
+                                    ip=request.remote_addr)
             flash("评分已提交，不能再修改" if submit else "评分草稿已保存", "info")
             return redirect(url_for("reviewing.score", review_id=review_id))
         except ServiceError as err:
-            db.session.rollback()
             flash_refusal(err)
             errors = err.details if isinstance(err.details, dict) else {}
             status = err.status
@@ -95,8 +95,8 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
 def _answers() -> dict[str, Any]:
     def answers(app: Application) -> list[tuple[str, str]]:
         """What an expert reads of an application: each form field by its label."""
+        from forms.schema import shown_values
         from workflow.calls.operations import form_fields
-        from workflow.documents.operations import shown_values
 
         fields = [f for f in form_fields(app.call, app.form_version) if f["type"] != "file"]
         shown = shown_values(fields, app.data or {})
@@ -121,12 +121,11 @@ def assign(call_id: int) -> Response | str:
             return number if number is not None else (raw or None)
 
         try:
-            report = reviews.assign(current_user, call, request.form.get("mode"),
-                                    number("per_application"), number("seed"))
-            db.session.commit()
+            with db.session.begin_nested():
+                report = reviews.assign(current_user, call, request.form.get("mode"),
+                                        number("per_application"), number("seed"))
             flash(f"已分配 {len(report.created)} 项评审任务", "info")
         except ServiceError as err:
-            db.session.rollback()
             flash_refusal(err)
         return redirect(url_for("reviewing.assign", call_id=call_id))
     apps = list(db.session.scalars(sa.select(Application).where(
@@ -150,11 +149,10 @@ def add_reviewer(app_id: int) -> Response:
         abort(404)
     expert_id = request.form.get("expert_id", "")
     try:
-        reviews.add_reviewer(current_user, app, parse_id(expert_id))
-        db.session.commit()
+        with db.session.begin_nested():
+            reviews.add_reviewer(current_user, app, parse_id(expert_id))
         flash("已增加评审专家", "info")
     except ServiceError as err:
-        db.session.rollback()
         flash_refusal(err)
     return redirect(url_for("reviewing.assign", call_id=app.call_id))
 
@@ -220,12 +218,11 @@ def experts() -> Response | str | tuple[str, int]:
     status = 200
     if request.method == "POST":
         try:
-            profile = pool_svc.create_expert(current_user, dict(request.form))
-            db.session.commit()
+            with db.session.begin_nested():
+                profile = pool_svc.create_expert(current_user, dict(request.form))
             flash(f"已加入专家库：{profile.user.name}", "info")
             return redirect(url_for("reviewing.experts"))
         except ServiceError as err:
-            db.session.rollback()
             flash(err.message, "error")
             errors = err.details if isinstance(err.details, dict) else {}
             status = err.status
@@ -247,11 +244,10 @@ def edit_expert(user_id: int) -> Response:
     form = dict(request.form)
     form.setdefault("available", "")
     try:
-        pool_svc.update_expert(current_user, profile, form)
-        db.session.commit()
+        with db.session.begin_nested():
+            pool_svc.update_expert(current_user, profile, form)
         flash(f"已更新：{profile.user.name}", "info")
     except ServiceError as err:
-        db.session.rollback()
         flash_refusal(err)
         for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
             flash(message, "error")
@@ -266,11 +262,11 @@ def import_experts() -> Response | str | tuple[str, int]:
     _pool_officer()
     file = request.files.get("file")
     try:
-        report = pool_svc.import_upload(current_user, (file.filename or "") if file else "",
-                                        file.stream if file else None)
-        db.session.commit()
+        with db.session.begin_nested():
+            report = pool_svc.import_upload(current_user,
+                                            (file.filename or "") if file else "",
+                                            file.stream if file else None)
     except ServiceError as err:
-        db.session.rollback()
         flash(err.message, "error")
         return redirect(url_for("reviewing.experts"))
     done = sum(1 for r in report if r.ok)
@@ -314,12 +310,11 @@ def defence(call_id: int) -> Response | str | tuple[str, int]:
     if request.method == "POST":
         try:
             form: dict[str, Any] = {**request.form, "panel": request.form.getlist("panel")}
-            svc.schedule(current_user, call, form)
-            db.session.commit()
+            with db.session.begin_nested():
+                svc.schedule(current_user, call, form)
             flash("答辩已安排", "info")
             return redirect(url_for("reviewing.defence", call_id=call_id))
         except ServiceError as err:
-            db.session.rollback()
             flash(err.message, "error")
             errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
     return render_template(
@@ -340,16 +335,16 @@ def defence_action(session_id: int, app_id: int) -> Response:
     if session is None or app is None:
         abort(404)
     try:
-        if request.form.get("action") == "finish":
-            svc.finish(current_user, session, app, request.remote_addr)
-            flash(f"答辩完成：{app.title}", "info")
-        else:
-            svc.record_score(current_user, session, app, request.form.get("score", ""),
-                             request.form.get("comment", ""))
-            flash("答辩评分已保存", "info")
-        db.session.commit()
+        with db.session.begin_nested():
+            if request.form.get("action") == "finish":
+                svc.finish(current_user, session, app, request.remote_addr)
+                done = f"答辩完成：{app.title}"
+            else:
+                svc.record_score(current_user, session, app, request.form.get("score", ""),
+                                 request.form.get("comment", ""))
+                done = "答辩评分已保存"
+        flash(done, "info")
     except ServiceError as err:
-        db.session.rollback()
         flash_refusal(err)
         for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
             flash(message, "error")
@@ -367,12 +362,11 @@ def select_teams(challenge_id: int) -> Response:
         abort(404)
     k = request.form.get("k", "")
     try:
-        result = svc.select_teams(current_user, challenge, parse_id(k),
-                                  request.remote_addr)
-        db.session.commit()
+        with db.session.begin_nested():
+            result = svc.select_teams(current_user, challenge, parse_id(k),
+                                      request.remote_addr)
         flash("入选团队：" + "、".join(a.title for a in result.chosen), "info")
     except ServiceError as err:
-        db.session.rollback()
         flash_refusal(err)
     return redirect(url_for("reviewing.defence", call_id=challenge.call_id))
 

@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -57,13 +57,14 @@ def flash_refusal(err: ServiceError) -> None:
 
 
 def attempt(action: Callable[[], T], done: str | Callable[[T], str]) -> T | None:
-    """Run a service action and commit, saying ``done``; a refusal rolls everything back
-    and says why. The action's result, or None when it was refused."""
+    """Run a service action, saying ``done``; a refusal undoes everything the action did
+    (its SAVEPOINT) and says why. What the view did before stands; the request commits
+    it when it succeeds (workflow/core/uow.py). The action's result, or None when it
+    was refused."""
     try:
-        result = action()
-        db.session.commit()
+        with db.session.begin_nested():
+            result = action()
     except ServiceError as err:
-        db.session.rollback()
         flash_refusal(err)
         return None
     flash(done(result) if callable(done) else done, "info")
@@ -124,8 +125,8 @@ def init_app(app: Flask) -> None:
         return render_error(code, None), code
 
     def refuse(status: int, code: str, message: str) -> Any:
-        """Roll back and answer with a page, or the API's error shape under /api/."""
-        db.session.rollback()
+        """Answer with a page, or the API's error shape under /api/ (the request was
+        rolled back before the error handlers ran: workflow/core/uow.py)."""
         if request.path.startswith("/api/"):
             from workflow.api.errors import error_json
 
@@ -136,6 +137,13 @@ def init_app(app: Flask) -> None:
     def stale(err: StaleDataError) -> Any:
         # Someone else saved the same row between our read and our write.
         return refuse(409, "stale_version", "内容已被他人（或另一个窗口）修改，请刷新后重试")
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(err: IntegrityError) -> Any:
+        # A constraint the checks could not see coming: most often another request saved
+        # the same thing first (the commit runs after the view: workflow/core/uow.py).
+        app.logger.warning("integrity error answered 409", exc_info=err)
+        return refuse(409, "conflict", "与刚刚保存的内容冲突（可能有人同时提交），请刷新后重试")
 
     @app.errorhandler(DataError)
     def data_error(err: DataError) -> Any:

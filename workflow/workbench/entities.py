@@ -12,11 +12,11 @@ from werkzeug.wrappers import Response
 
 from forms import parse_id
 from states import diagram
-from workflow.api.lifecycle import COLLECTIONS
 from workflow.core import audit, engine
 from workflow.core.entities import ENTITIES, can_view
 from workflow.core.errors import NotFound
 from workflow.web import attempt
+from workflow.workbench.api import COLLECTIONS
 
 bp = Blueprint("entities", __name__)
 

@@ -36,16 +36,14 @@ def objection(app_id: int) -> str | tuple[str, int]:
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
-            receipt = notices.submit_objection(app.id, fields, request.remote_addr)
-            db.session.commit()
+            with db.session.begin_nested():
+                receipt = notices.submit_objection(app.id, fields, request.remote_addr)
             return render_template("public/objection_done.html", app=app, receipt=receipt)
         except Invalid as err:
-            db.session.rollback()
             errors = dict(err.details or {})
             return render_template("public/objection.html", app=app, fields=fields,
                                    errors=errors, message=err.message), 422
         except ServiceError as err:
-            db.session.rollback()
             return render_template("public/objection.html", app=app, fields=fields,
                                    errors={}, message=err.message), err.status
     return render_template("public/objection.html", app=app, fields=fields, errors=errors,

@@ -9,6 +9,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
+from workflow.applying import operations as applications
 from workflow.core.models import db
 from workflow.review.models import ReviewAssignment
 
@@ -39,15 +40,17 @@ def test_list_then_fire_then_history(client, setup):
     assert listed["state"] == "draft" and listed["version"] == 1
     withdraw = next(t for t in listed["transitions"] if t["trigger"] == "withdraw")
     assert withdraw["allowed"] and withdraw["dest_label"] == "已撤回"
-    # Submission has more to it (receipt, snapshot): only its own endpoint does it.
-    assert "submit" not in [t["trigger"] for t in listed["transitions"]]
-    refused = client.post(f"/api/v1/applications/{row.id}/transitions", headers=h,
-                          json={"trigger": "submit"})
-    assert refused.status_code == 409
-    assert refused.get_json()["error"]["code"] == "use_dedicated_action"
-    resp = client.post(f"/api/v1/applications/{row.id}/submit", headers=h)
+    # Submission through the generic endpoint does all that its own endpoint does: the
+    # receipt, the round's snapshot, the routing on to formal review.
+    submit = next(t for t in listed["transitions"] if t["trigger"] == "submit")
+    assert submit["allowed"], submit
+    resp = client.post(f"/api/v1/applications/{row.id}/transitions", headers=h,
+                       json={"trigger": "submit"})
     assert resp.status_code == 200, resp.get_json()
-    assert resp.get_json()["state"] == "formal_review"
+    assert resp.get_json()["final_state"] == "formal_review"
+    db.session.expire_all()
+    assert row.receipt_no and row.round == 1
+    assert [r.round for r in applications.rounds(row)] == [1]
     hist = client.get(f"/api/v1/applications/{row.id}/history", headers=h).get_json()
     assert [e["trigger"] for e in hist["history"]] == ["submit", "forward"]
     assert hist["history"][1]["actor"] == "系统"

@@ -185,7 +185,9 @@ def test_application_table(people, state, trigger, role, expected, opts):
         db.session.expire_all()
         assert row.state is expected
         hops = 2 if result.followed_by else 1
-        assert counts() == (before[0] + hops, before[1] + hops)
+        # A (re)submission also announces its round (the receipt, the archival PDF).
+        announced = 1 if trigger in ("submit", "resubmit") else 0
+        assert counts() == (before[0] + hops, before[1] + hops + announced)
         assert row.version == version + hops
 
 
@@ -211,6 +213,15 @@ def test_jiebang_needs_a_challenge_and_the_pledge(people):
     assert [d["code"] for d in err.value.details] == ["challenge_missing", "pledge_unsigned"]
     row.challenge = challenge
     row.data = {"summary": "x", "pledge": {"signed_at": "2026-01-01"}}
+    db.session.commit()
+    # Taking the list also means answering its indicators with a milestone plan.
+    with pytest.raises(GuardFailed) as err:
+        engine.fire(row, "submit", people["applicant"])
+    assert {d["code"] for d in err.value.details} == {"field_invalid"}
+    assert "攻关指标" in str(err.value) and "里程碑计划" in str(err.value)
+    db.session.rollback()
+    row.data = {**row.data, "indicators": {i["name"]: "达到" for i in challenge.indicators},
+                "milestones": [{"label": "样机", "amount": "100000", "months": 6}]}
     db.session.commit()
     assert engine.fire(row, "submit", people["applicant"]).final_state == "formal_review"
 

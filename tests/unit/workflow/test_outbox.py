@@ -19,6 +19,27 @@ def test_rolled_back_event_is_never_sent(app, sent):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent)) == 0
 
 
+def test_a_released_savepoint_waits_for_the_outer_commit(app, sent):
+    with db.session.begin_nested():
+        event = outbox.emit("application.submitted", "application", 7)
+    assert sent == []  # RELEASE SAVEPOINT is no commit: nothing leaves yet
+    db.session.commit()
+    assert sent == [(outbox.RELAY_TASK, {"event_ids": [event.id]})]
+
+
+def test_a_rolled_back_savepoint_takes_its_events_with_it(app, sent):
+    outer = outbox.emit("application.submitted", "application", 7)
+    db.session.flush()
+    savepoint = db.session.begin_nested()
+    with db.session.begin_nested():  # released into the savepoint, then rolled back with it
+        outbox.emit("application.withdrawn", "application", 8)
+    outbox.emit("application.withdrawn", "application", 9)
+    db.session.flush()
+    savepoint.rollback()
+    db.session.commit()
+    assert sent == [(outbox.RELAY_TASK, {"event_ids": [outer.id]})]
+
+
 def test_broker_failure_keeps_the_event_for_the_sweep(app):
     def broken(name, kwargs):
         raise ConnectionError("broker down")

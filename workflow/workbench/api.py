@@ -7,12 +7,13 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from workflow.api import api_bp, current_api_user, if_match, json_body, token_required
+from workflow.accounts.tokens import current_api_user, token_required
+from workflow.api import api_bp, if_match, json_body
 from workflow.api.openapi import document
 from workflow.core import audit, engine
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
-from workflow.core.models import AuditEvent, db
+from workflow.core.models import AuditEvent
 
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
                "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
@@ -70,16 +71,10 @@ def _register(collection: str, kind: str) -> None:
             errors["data"] = "应为 JSON 对象"
         if errors:
             raise Invalid("请求字段有误", details=errors)
-        try:
-            row = _visible(kind, entity_id, lock=True)
-            result = engine.fire_generic(row, str(trigger), current_api_user(),
-                                         comment=str(comment),
-                                 data=data or {}, expected_version=if_match(),
-                                 ip=request.remote_addr)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
+        row = _visible(kind, entity_id, lock=True)
+        result = engine.fire_generic(row, str(trigger), current_api_user(),
+                                     comment=str(comment), data=data or {},
+                                     expected_version=if_match(), ip=request.remote_addr)
         body_out = {**state_json(result.row), "from": result.from_state, "to": result.to_state,
                     "final_state": result.final_state}
         return jsonify(body_out), 200, {"ETag": f'"{result.row.version}"'}
