@@ -189,6 +189,10 @@ def _field_problem(declared: Field, value: Any) -> str | None:
     if kind == "choice":
         return None if value in declared.choices else "应为以下之一：" + "、".join(
             declared.choices)
+    if kind == "checklist":
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, bool) for k, v in value.items())
+        return None if ok else "应为 {要点: true 或 false}"
     if kind == "integer":
         ok = (isinstance(value, int) and not isinstance(value, bool)) or (
             isinstance(value, str) and value.isascii() and value.isdigit())
@@ -233,7 +237,8 @@ def fire(
     role = _acting_role(entity, spec, row, actor, as_role)
     _check_fields(spec, data or {})
     ctx = GuardContext(row=row, actor=actor, role=role, comment=(comment or "").strip(),
-                       data=dict(data or {}), now=now or utcnow(), steps=steps)
+                       data=dict(data or {}), now=now or utcnow(), steps=steps,
+                       trigger=spec.trigger)
     reasons = check_guards(spec, ctx)
     if reasons:
         raise GuardFailed("；".join(r.message for r in reasons),
@@ -420,7 +425,7 @@ def options(row: Any, actor: Actor | None, now: datetime | None = None) -> list[
             # override) is answered when the reason is typed: such a trigger is allowed,
             # and marked as needing a comment.
             ctx = GuardContext(row=row, actor=actor, role=role, comment="理由", data={},
-                               now=now or utcnow(), steps=steps)
+                               now=now or utcnow(), steps=steps, trigger=spec.trigger)
             reasons = check_guards(spec, ctx)
             if not reasons:
                 ctx.comment = ""
