@@ -75,29 +75,22 @@ def _journal(event: OutboxEvent) -> None:
     writes it itself (no task); this handler serves a direct ``consume``."""
 
 
-def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None,
-         add: bool = True) -> OutboxEvent:
-    """A new outbox event in the current transaction, sent after it commits (``add=False``:
-    the caller writes the row itself and then calls ``pending``)."""
-    event = OutboxEvent.whole(topic=topic, entity_type=entity_type, entity_id=entity_id,
-                              payload=payload or {}, created_at=utcnow(), attempts=0)
-    if add:
-        db.session.add(event)
+def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None
+         ) -> OutboxEvent:
+    """A new outbox event in the current transaction, sent after it commits."""
+    event = OutboxEvent(topic=topic, entity_type=entity_type, entity_id=entity_id,
+                        payload=payload or {})
+    db.session.add(event)
     return event
-
-
-def pending(session: Session, event_id: int) -> None:
-    """An event written outside the unit of work, to be sent when the session commits."""
-    session.info.setdefault("outbox_pending", set()).add(event_id)
 
 
 # ---- after commit ---------------------------------------------------------------------
 
 def _after_flush(session: Session, _ctx: Any) -> None:
     # In after_flush ``session.new`` still lists what was just inserted, ids assigned.
-    for event in session.new:
-        if isinstance(event, OutboxEvent):
-            pending(session, event.id)
+    fresh = [o.id for o in session.new if isinstance(o, OutboxEvent)]
+    if fresh:
+        session.info.setdefault("outbox_pending", set()).update(fresh)
 
 
 def _after_commit(session: Session) -> None:
