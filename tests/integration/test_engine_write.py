@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm.exc import StaleDataError
 
 from states import ApplicationState, CallState
 from tests.factories import ApplicationFactory, CallFactory, UserFactory
@@ -122,6 +123,7 @@ def test_a_stale_row_is_refused_and_nothing_is_written(app: Flask) -> None:
     with pytest.raises(Conflict) as err:
         engine.fire(stale, "start_midterm", officer)
     assert (err.value.code, err.value.status) == ("stale_version", 409)
+    assert isinstance(err.value.__cause__, StaleDataError)  # the flush's version check
     db.session.rollback()
     fresh = db.session.get(Application, row.id)
     assert (fresh.state, fresh.version, fresh.audit_seq) == (ApplicationState.in_progress, 2, 0)
