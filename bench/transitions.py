@@ -291,7 +291,7 @@ def main() -> None:
     print(f"engine.fire (lock, guards, audit, outbox), {WORKERS} connections: "
           f"{fire:,.0f} transitions/s")
     each = ", ".join(f"{a / b:.2f}" for a, b in zip(rates["bare"], rates["fire"], strict=True))
-    print(f"ratio bare/fire: {ratio:.2f} (target <= 2.0; per round: {each}); "
+    print(f"ratio bare/fire: {ratio:.2f} (target <= 2.5; per round: {each}); "
           f"raw psycopg/fire: {within_rounds('raw', 'fire'):.2f}; "
           f"by hand/fire: {within_rounds('by_hand', 'fire'):.2f}")
     print(f"state machine cost: {machine_us:.1f} us per transition (target <= 20)")
