@@ -240,7 +240,10 @@ def machine_cost(n: int) -> float:
 def rss_growth(n: int) -> float:
     """RSS growth (MB) while ``n`` Application rows pass through the machine, one by one."""
     from states import APPLICATION
+    from workflow import load_models
     from workflow.applying.models import Application
+
+    load_models()
 
     def one() -> None:
         row = Application(title="x", state=ApplicationState.public_notice, data={})
