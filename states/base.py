@@ -44,7 +44,7 @@ class Field:
 
     name: str
     label: str
-    kind: str = "string"  # string | money (万元, as text) | integer | choice | date | list
+    kind: str = "string"  # string | number | money | integer | choice | checklist | list
     required: bool = False
     choices: tuple[str, ...] = ()
 

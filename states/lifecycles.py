@@ -39,6 +39,8 @@ STEPS: dict[str, str] = {
 }
 
 
+# The call's formal-review checklist as ticked: {item: true | false}.
+CHECKLIST = Field("checklist", "形式审查要点", kind="checklist")
 OVERRIDE_REASON = Field("override_reason", "未评完即结束评审的理由")
 DECISION_ID = Field("decision_id", "立项建议名单编号", kind="integer")
 
@@ -133,11 +135,14 @@ APPLICATION = Lifecycle(
           guards=["comment_given"]),
         t("withdraw", (A.draft, *BEFORE_FORMAL_REVIEW), A.withdrawn, [APPLICANT], "撤回"),
         t("return_for_revision", A.formal_review, A.returned, [OFFICER], "退回修改",
-          guards=["comment_given"], messages=["returned"]),
+          guards=["comment_given", "checklist_known"], messages=["returned"],
+          effect="record_formal_review", fields=[CHECKLIST]),
         t("reject", A.formal_review, A.rejected, [OFFICER], "不予受理",
-          guards=["comment_given"], messages=["rejected"]),
+          guards=["comment_given", "checklist_known"], messages=["rejected"],
+          effect="record_formal_review", fields=[CHECKLIST]),
         t("pass_formal_review", A.formal_review, A.expert_review, [OFFICER],
-          "形式审查通过", guards=["eligible"]),
+          "形式审查通过", guards=["eligible", "checklist_known"],
+          effect="record_formal_review", fields=[CHECKLIST]),
         t("finish_review", A.expert_review, A.defence, [OFFICER, SYSTEM], "进入答辩",
           guards=["reviews_complete"], step="defence", fields=[OVERRIDE_REASON]),
         t("finish_review", A.expert_review, A.reviewed, [OFFICER, SYSTEM], "评审完成",

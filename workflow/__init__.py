@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -74,9 +75,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+# Every feature's tables, in the order they depend on each other.
+MODELS = ("workflow.core.models", "workflow.accounts.models", "workflow.calls.models",
+          "workflow.applying.models", "workflow.review.models", "workflow.decisions.models",
+          "workflow.finance.models", "workflow.notify.models", "workflow.documents.models")
+
+
+def load_models() -> None:
+    """Import every feature's models, so that the mappers and the metadata are whole
+    (the factory does it; so may a script that uses the models without an app)."""
+    for name in MODELS:
+        importlib.import_module(name)
+
+
 def _install_features(app: Flask) -> None:
     """The features, listed: their tables, pages and API routes, and the rules that
     ``states/`` names. Nothing is registered by being imported elsewhere."""
+    load_models()
     from workflow.accounts import api as accounts_api
     from workflow.accounts import views as accounts_views
     from workflow.api import api_bp, openapi

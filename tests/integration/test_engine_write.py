@@ -1,5 +1,6 @@
-"""On PostgreSQL a change that touches only its row is written in one statement: the
-row's UPDATE (checked against its version), the audit row and the outbox row."""
+"""On PostgreSQL a change is written in one ORM flush: the row's UPDATE (checked against
+its version), the audit row and the outbox row; the outbox event is sent after the
+commit."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm.exc import StaleDataError
 
 from states import ApplicationState, CallState
 from tests.factories import ApplicationFactory, CallFactory, UserFactory
@@ -31,19 +33,64 @@ def statements(app: Flask) -> list[str]:
     sa.event.remove(db.engine, "before_cursor_execute", record)
 
 
-def test_one_statement_writes_row_audit_and_outbox(app: Flask, statements: list[str]) -> None:
+@pytest.fixture
+def flushes(app: Flask) -> list[list[str]]:
+    """The statements each flush sent, one list per flush (a flush with nothing to write
+    sends none and is not counted)."""
+    seen: list[list[str]] = []
+    flushing = False
+
+    def start(*_: Any) -> None:
+        nonlocal flushing
+        flushing = True
+        seen.append([])
+
+    def end(*_: Any) -> None:
+        nonlocal flushing
+        flushing = False
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if flushing:
+            seen[-1].append(statement)
+
+    session = db.session()
+    sa.event.listen(session, "before_flush", start)
+    sa.event.listen(session, "after_flush_postexec", end)
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(db.engine, "before_cursor_execute", record)
+    sa.event.remove(session, "after_flush_postexec", end)
+    sa.event.remove(session, "before_flush", start)
+
+
+def test_one_flush_writes_row_audit_and_outbox(app: Flask, statements: list[str],
+                                               flushes: list[list[str]]) -> None:
     sent: list[Any] = []
     app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: sent.append(kwargs)
     officer = UserFactory(roles=("officer",), organization=None, name="张科长")
     row = ApplicationFactory(call=CallFactory(state=CallState.decided, steps=["midterm"]),
                              state=ApplicationState.in_progress)
     db.session.commit()
+    row_id = row.id
+    assert officer.roles  # the actor as a request has it, loaded before the change
     statements.clear()
-    result = engine.fire(engine.load("application", row.id, lock=True), "start_midterm",
+    flushes.clear()
+    result = engine.fire(engine.load("application", row_id, lock=True), "start_midterm",
                          officer, comment="中期检查")
-    writes = [s for s in statements if not s.lstrip().upper().startswith("SELECT")]
-    assert len(writes) == 1 and writes[0].startswith("WITH u AS (UPDATE")
+    # The lock is the only read; the three writes go out in one flush, the row's UPDATE
+    # checked against the version it was locked at.
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1 and "FOR UPDATE" in reads[0]
+    assert len(flushes) == 1
+    (update, audit_insert, outbox_insert) = flushes[0]
+    assert update.startswith("UPDATE application SET")
+    assert "WHERE application.id = " in update and "AND application.version = " in update
+    assert audit_insert.startswith("INSERT INTO audit_event")
+    assert outbox_insert.startswith("INSERT INTO outbox_event")
+    assert len(statements) == 4
+    assert sent == []  # nothing leaves before the commit
     db.session.commit()
+    assert len(flushes) == 1  # the commit had nothing left to flush
     engine.fire(engine.load("application", row.id, lock=True), "pass_midterm", officer)
     db.session.commit()
 
@@ -53,10 +100,12 @@ def test_one_statement_writes_row_audit_and_outbox(app: Flask, statements: list[
     trail = audit.history("application", row.id)
     assert [e.trigger for e in trail] == ["start_midterm", "pass_midterm"]
     assert trail[0].id == result.audit_event.id and trail[0].comment == "中期检查"
+    assert [e.data["version"] for e in trail] == [2, 3]
     assert fresh.audit_hash == trail[-1].hash and audit.verify() == []
     events = db.session.scalars(sa.select(OutboxEvent).order_by(OutboxEvent.id)).all()
     assert [e.topic for e in events] == ["application.start_midterm",
                                          "application.pass_midterm"]
+    assert [e.payload["version"] for e in events] == [2, 3]
     assert [k["event_ids"] for k in sent] == [[events[0].id], [events[1].id]]
 
 
@@ -74,13 +123,16 @@ def test_a_stale_row_is_refused_and_nothing_is_written(app: Flask) -> None:
     engine._locked()[("application", row.id)] = None  # as if this session held the lock
     with pytest.raises(Conflict) as err:
         engine.fire(stale, "start_midterm", officer)
-    assert err.value.code == "stale_version"
+    assert (err.value.code, err.value.status) == ("stale_version", 409)
+    assert isinstance(err.value.__cause__, StaleDataError)  # the flush's version check
     db.session.rollback()
+    fresh = db.session.get(Application, row.id)
+    assert (fresh.state, fresh.version, fresh.audit_seq) == (ApplicationState.in_progress, 2, 0)
     assert db.session.scalar(sa.select(sa.func.count(AuditEvent.id))) == 0
     assert db.session.scalar(sa.select(sa.func.count(OutboxEvent.id))) == 0
 
 
-def test_a_relationship_set_before_the_change_goes_through_the_flush(app: Flask) -> None:
+def test_a_relationship_set_before_the_change_is_written_with_it(app: Flask) -> None:
     app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
     from tests.factories import OrganizationFactory
 
@@ -98,8 +150,8 @@ def test_a_relationship_set_before_the_change_goes_through_the_flush(app: Flask)
     assert (fresh.organization_id, fresh.state) == (other.id, ApplicationState.midterm)
 
 
-def test_a_milestone_report_and_its_evidence_in_one_statement(app: Flask,
-                                                              statements: list[str]) -> None:
+def test_a_milestone_report_and_its_evidence_in_one_flush(app: Flask, statements: list[str],
+                                                          flushes: list[list[str]]) -> None:
     """The milestone (its JSON evidence included) is written as the other rows are, its
     project locked first."""
     from datetime import date
@@ -124,12 +176,17 @@ def test_a_milestone_report_and_its_evidence_in_one_statement(app: Flask,
     db.session.add(m)
     db.session.commit()
     statements.clear()
+    flushes.clear()
     engine.fire(engine.load("milestone", m.id, lock=True), "report", project.applicant,
                 data={"report": "样机已完成并通过第三方测试", "evidence": [sha]})
     locked = [s.split("FOR UPDATE OF")[1].split()[0] for s in statements if "FOR UPDATE" in s]
     assert locked == ["application", "milestone"]
-    writes = [s for s in statements if not s.lstrip().upper().startswith("SELECT")]
-    assert len(writes) == 1 and writes[0].startswith("WITH u AS (UPDATE")
+    # One flush: the milestone's UPDATE checked against its version, the audit row and
+    # the outbox row (in the order the unit of work chose).
+    (written,) = flushes
+    assert sorted(" ".join(w.split()[:3]) for w in written) == [
+        "INSERT INTO audit_event", "INSERT INTO outbox_event", "UPDATE milestone SET"]
+    assert any("AND milestone.version = " in w for w in written)
     db.session.commit()
     db.session.expire_all()
     fresh = db.session.get(Milestone, m.id)

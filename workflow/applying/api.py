@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response, jsonify, request
 
-from forms import parse_id
+from forms import format_wan, parse_id
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body, no_body
@@ -36,6 +36,11 @@ def application_json(app: Application, viewer: User) -> dict[str, Any]:
         "receipt_no": app.receipt_no, "project_number": app.project_number,
         "submitted_at": app.submitted_at.isoformat() if app.submitted_at else None,
         "form_version": app.form_version, "round": app.round, "data": app.data,
+        # Once approved: the 立项通知书's number, the grant and what has been paid of it.
+        "doc_number": app.doc_number,
+        "approved_at": app.approved_at.isoformat() if app.approved_at else None,
+        "granted_wan": format_wan(app.granted_amount) if app.granted_amount else None,
+        "disbursed_wan": format_wan(app.disbursed or 0),
     }
     if viewer.id == app.applicant_id or viewer.has_role("officer", "org_admin", "auditor"):
         body["attachments"] = [attachment_json(a) for a in db.session.scalars(

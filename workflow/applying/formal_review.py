@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflow.accounts.models import User
-from workflow.applying import operations as applications
 from workflow.core import engine
 from workflow.core.errors import Invalid, ServiceError
 from workflow.core.models import db
@@ -34,8 +33,8 @@ def decide(actor: User, ids: list[int], decision: str, comment: str,
         savepoint = db.session.begin_nested()
         try:
             app = engine.load("application", app_id, lock=True)
-            engine.fire(app, trigger, actor, comment=comment, ip=ip)
-            applications.record_return(app, decision, comment, checklist)
+            engine.fire(app, trigger, actor, comment=comment, ip=ip,
+                        data={} if checklist is None else {"checklist": checklist})
             savepoint.commit()
             report.done += 1
         except ServiceError as err:

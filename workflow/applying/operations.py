@@ -224,7 +224,7 @@ def record_round(app: Application, now: datetime) -> None:
     outbox.emit("application.round_submitted", "application", app.id, {"round": app.round})
 
 
-def record_return(app: Application, outcome: str, comment: str,
+def record_outcome(app: Application, outcome: str, comment: str,
                   checklist: dict[str, Any] | None = None) -> None:
     """Keep the officer's verdict on the current round."""
     current = db.session.scalar(sa.select(ApplicationRound).where(

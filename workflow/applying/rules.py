@@ -197,6 +197,24 @@ def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
     return []
 
 
+def checklist_known(ctx: GuardContext) -> list[Reason]:
+    """A ticked checklist names only the call's own items."""
+    items = set(ctx.row.call.checklist or [])
+    unknown = sorted(set(ctx.data.get("checklist") or {}) - items)
+    if unknown:
+        return refuse("checklist_unknown", "形式审查要点中没有：" + "、".join(unknown))
+    return []
+
+
+def record_formal_review(ctx: GuardContext, ch: Changes) -> None:
+    """The officer's verdict, comment and checklist are kept on the round under review."""
+    outcome = {"pass_formal_review": "pass", "return_for_revision": "return",
+               "reject": "reject"}[ctx.trigger]
+    ticked = ctx.data.get("checklist")
+    operations.record_outcome(ctx.row, outcome, ctx.comment,
+                             None if ticked is None else dict(ticked))
+
+
 def record_submission(ctx: GuardContext, ch: Changes) -> None:
     """A (re)submission: its time, the next round kept as it was sent, the receipt number;
     the worker renders the archival PDF of exactly this round once it is committed."""
@@ -247,6 +265,7 @@ RULES = Rules(
     entities=(APPLICATION_ENTITY,),
     guards={
         "call_open": call_open,
+        "checklist_known": checklist_known,
         "call_accepts_resubmission": call_accepts_resubmission,
         "form_complete": form_complete,
         "signed": signed,
@@ -260,6 +279,7 @@ RULES = Rules(
     },
     effects={
         "record_submission": record_submission,
+        "record_formal_review": record_formal_review,
         "countersign_contract": countersign_contract,
         "record_acceptance": record_acceptance,
     },

@@ -67,7 +67,6 @@ def record(
     comment: str = "",
     data: dict[str, Any] | None = None,
     ip: str | None = None,
-    add: bool = True,
 ) -> AuditEvent:
     """Append to ``row``'s chain, whose head the row itself carries (``AuditedMixin``).
 
@@ -94,10 +93,9 @@ def record(
         "prev_hash": prev,
     }
     values["hash"] = chain_hash(prev, _body(values))
-    ev = AuditEvent.whole(**values)
+    ev = AuditEvent(**values)
     row.audit_seq, row.audit_hash = seq, ev.hash
-    if add:  # else the caller writes it (engine: in one statement with the change)
-        db.session.add(ev)
+    db.session.add(ev)
     return ev
 
 

@@ -9,7 +9,6 @@ commits; a refusal raises before anything was changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,16 +16,14 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from states import ROLES, SYSTEM, Field, Transition
 from workflow.core import audit, outbox, registry
 from workflow.core.entities import ENTITIES, Entity, entity_of
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
-from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
+from workflow.core.models import db, utcnow
 from workflow.core.rules import Actor, Changes, FireResult, GuardContext, Reason
 
 # Triggers with more to them than the transition (a receipt and the round's snapshot, the
@@ -196,6 +193,10 @@ def _field_problem(declared: Field, value: Any) -> str | None:
     if kind == "choice":
         return None if value in declared.choices else "应为以下之一：" + "、".join(
             declared.choices)
+    if kind == "checklist":
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, bool) for k, v in value.items())
+        return None if ok else "应为 {要点: true 或 false}"
     if kind == "integer":
         ok = (isinstance(value, int) and not isinstance(value, bool)) or (
             isinstance(value, str) and value.isascii() and value.isdigit())
@@ -244,7 +245,8 @@ def fire(
     role = _acting_role(entity, spec, row, actor, as_role)
     _check_fields(spec, data or {})
     ctx = GuardContext(row=row, actor=actor, role=role, comment=(comment or "").strip(),
-                       data=dict(data or {}), now=now or utcnow(), steps=steps)
+                       data=dict(data or {}), now=now or utcnow(), steps=steps,
+                       trigger=spec.trigger)
     reasons = check_guards(spec, ctx)
     if reasons:
         raise GuardFailed("；".join(r.message for r in reasons),
@@ -262,23 +264,20 @@ def fire(
         if ctx.data:
             record["input"] = ctx.data
         event = audit.record(row, entity.kind, trigger, actor, role, from_state.value,
-                             row.state.value, ctx.comment, record, ip, add=False)
-        message = outbox.emit(f"{entity.kind}.{trigger}", entity.kind, row.id, {
+                             row.state.value, ctx.comment, record, ip)
+        outbox.emit(f"{entity.kind}.{trigger}", entity.kind, row.id, {
             "from": from_state.value, "to": row.state.value,
             "actor_id": actor.id if actor else None, "role": role, "version": row.version + 1,
             "comment": ctx.comment,  # what the consumers tell people, without a query
-        }, add=False)
-        if _only_the_row_changed(session, row):
-            _write_in_one_statement(session, entity, row, event, message)
-        else:
-            session.add_all([event, message])
-            try:
-                # One flush: the row's UPDATE (checked against its version), the audit row,
-                # the outbox row, and whatever the effects added.
-                session.flush()
-            except StaleDataError as err:
-                raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
-                               code="stale_version") from err
+        })
+        try:
+            # One flush: the row's UPDATE (checked against its version), the audit row,
+            # the outbox row, and whatever the effects added. The outbox's after_flush
+            # listener queues the event to be sent once the transaction commits.
+            session.flush()
+        except StaleDataError as err:
+            raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
+                           code="stale_version") from err
     result = FireResult(row, trigger, from_state.value, row.state.value, event, now=ctx.now)
     for name in spec.follow_ups:
         registry.FOLLOW_UPS[name](result, actor, ip)
@@ -286,112 +285,6 @@ def fire(
     if automatic is not None:
         result.followed_by = fire(row, automatic.trigger, None, ip=ip, now=ctx.now)
     return result
-
-
-# ---- the write --------------------------------------------------------------------------
-
-def _only_the_row_changed(session: Session, row: Any) -> bool:
-    """On PostgreSQL, when the change touches nothing but the row's own columns (the
-    common case: no effect added rows, or set a relationship), it is written in one
-    statement."""
-    if session.new or session.deleted or session.get_bind().dialect.name != "postgresql":
-        return False
-    state = sa.inspect(row)
-    return (all(o is row for o in session.dirty)
-            and all(key in state.mapper.columns for key in state.committed_state))
-
-
-_AUDIT_COLUMNS = tuple(c.name for c in AuditEvent.__table__.columns
-                       if c.name not in ("id", "entity_id"))
-_OUTBOX_COLUMNS = ("topic", "entity_type", "payload", "created_at", "attempts")
-# (parameter, attribute) of the audit and outbox rows in the statement.
-_APPENDED = (tuple((f"a_{c}", c) for c in _AUDIT_COLUMNS),
-             tuple((f"o_{c}", c) for c in _OUTBOX_COLUMNS))
-_QUOTE = postgresql.dialect().identifier_preparer
-
-
-@dataclass(frozen=True)
-class _Write:
-    """The one-statement write, compiled for the connection's dialect: its SQL and the
-    bind processors of its typed parameters, applied here so that each change skips
-    compiling and binding through SQLAlchemy's statement layer."""
-
-    sql: str
-    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
-
-
-@lru_cache(maxsize=256)
-def _statement(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> _Write:
-    """UPDATE the row (checked against its version), append the audit row and the outbox
-    row, in one round trip; the same text for the same columns, so psycopg prepares it
-    once per connection."""
-    q = _QUOTE.quote
-    sets = ", ".join(f"{q(c)} = :u_{c}" for c in columns)
-    audit_cols = ", ".join(q(c) for c in _AUDIT_COLUMNS)
-    audit_vals = ", ".join(f":a_{c}" for c in _AUDIT_COLUMNS)
-    outbox_vals = ", ".join(f":o_{c}" for c in _OUTBOX_COLUMNS)
-    outbox_cols = ", ".join(q(c) for c in _OUTBOX_COLUMNS)
-    # Every name here comes from the models' own tables, quoted; every value is bound.
-    sql = (
-        f"WITH u AS (UPDATE {q(table.name)} SET {sets} "  # noqa: S608
-        f"WHERE id = :row_id AND version = :old_version RETURNING id), "
-        f"a AS (INSERT INTO audit_event (entity_id, {audit_cols}) "
-        f"SELECT u.id, {audit_vals} FROM u RETURNING id) "
-        f"INSERT INTO outbox_event (entity_id, {outbox_cols}) "
-        f"SELECT u.id, {outbox_vals} FROM u RETURNING id, (SELECT id FROM a)")
-    audit_table, outbox_table = AuditEvent.__table__, OutboxEvent.__table__
-    params = [sa.bindparam(f"u_{c}", type_=table.c[c].type) for c in columns]
-    params += [sa.bindparam(f"a_{c}", type_=audit_table.c[c].type) for c in _AUDIT_COLUMNS]
-    params += [sa.bindparam(f"o_{c}", type_=outbox_table.c[c].type) for c in _OUTBOX_COLUMNS]
-    compiled = sa.text(sql).bindparams(*params).compile(dialect=dialect)
-    processors = []
-    for name, bind in compiled.binds.items():
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            processors.append((name, process))
-    return _Write(compiled.string, tuple(processors))
-
-
-@lru_cache(maxsize=32)
-def _columns_of(mapper: Any) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The model's attribute -> column name, and the attributes with an ``onupdate``."""
-    names = {key: column.name for key, column in mapper.columns.items()}
-    stamped = tuple(key for key, column in mapper.columns.items() if column.onupdate is not None)
-    return names, stamped
-
-
-def _write_in_one_statement(session: Session, entity: Entity, row: Any, event: AuditEvent,
-                            message: OutboxEvent) -> None:
-    state = sa.inspect(row)
-    names, stamped = _columns_of(state.mapper)
-    # What changed since the row was loaded: the attributes the ORM kept an original of
-    # (columns only: _only_the_row_changed sent anything else to the flush).
-    values = {key: getattr(row, key) for key in state.committed_state}
-    old_version = row.version
-    values["version"] = old_version + 1
-    for key in stamped:
-        values.setdefault(key, utcnow())  # the models' only onupdate
-    params: dict[str, Any] = {f"u_{names[key]}": value for key, value in values.items()}
-    params["row_id"], params["old_version"] = row.id, old_version
-    for appended, source in zip(_APPENDED, (event, message), strict=True):
-        for name, attribute in appended:
-            params[name] = getattr(source, attribute)
-    connection = session.connection()
-    write = _statement(connection.dialect, state.mapper.local_table,
-                       tuple(sorted(names[key] for key in values)))
-    for name, process in write.processors:
-        params[name] = process(params[name])
-    written = connection.exec_driver_sql(write.sql, params).first()
-    if written is None:
-        raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version")
-    message.id, event.id = written
-    event.entity_id = message.entity_id = row.id
-    for key, value in values.items():
-        set_committed_value(row, key, value)
-    # Written: the row is clean again, so the commit's flush has nothing to look at (else
-    # it walks the unit of work for a row with no net change, a third of fire's time).
-    state._commit_all(state.dict, session.identity_map)
-    outbox.pending(session, message.id)
 
 
 @dataclass
@@ -431,7 +324,7 @@ def options(row: Any, actor: Actor | None, now: datetime | None = None) -> list[
             # override) is answered when the reason is typed: such a trigger is allowed,
             # and marked as needing a comment.
             ctx = GuardContext(row=row, actor=actor, role=role, comment="理由", data={},
-                               now=now or utcnow(), steps=steps)
+                               now=now or utcnow(), steps=steps, trigger=spec.trigger)
             reasons = check_guards(spec, ctx)
             if not reasons:
                 ctx.comment = ""

@@ -65,19 +65,17 @@ def _journal(event: OutboxEvent) -> None:
 install_consumer(JOURNAL, ("",), _journal)
 
 
-def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None,
-         add: bool = True) -> OutboxEvent:
-    """A new outbox event in the current transaction, sent after it commits (``add=False``:
-    the caller writes the row itself and then calls ``pending``)."""
-    event = OutboxEvent.whole(topic=topic, entity_type=entity_type, entity_id=entity_id,
-                              payload=payload or {}, created_at=utcnow(), attempts=0)
-    if add:
-        db.session.add(event)
+def emit(topic: str, entity_type: str, entity_id: int, payload: dict[str, Any] | None = None
+         ) -> OutboxEvent:
+    """A new outbox event in the current transaction, sent after it commits."""
+    event = OutboxEvent(topic=topic, entity_type=entity_type, entity_id=entity_id,
+                        payload=payload or {})
+    db.session.add(event)
     return event
 
 
 def pending(session: Session, event_id: int) -> None:
-    """An event written outside the unit of work, to be sent when the session commits."""
+    """An event written in this transaction, to be sent when it commits."""
     # Each id with the (innermost) transaction that wrote it: a rolled-back SAVEPOINT
     # takes its own events with it.
     writer = session.get_nested_transaction() or session.get_transaction()

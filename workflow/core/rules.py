@@ -57,6 +57,7 @@ class GuardContext:
     data: dict[str, Any]
     now: datetime
     steps: frozenset[str] = field(default_factory=frozenset)
+    trigger: str = ""
 
     def text(self, key: str) -> str:
         """A text the caller sent in ``data`` (anything but a string counts as absent)."""

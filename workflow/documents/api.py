@@ -1,4 +1,5 @@
-"""``/api/v1``: the stored PDFs of an application, and any document by its id."""
+"""``/api/v1``: the stored PDFs of an application or of a call, and any document by its
+id."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp
 from workflow.api.openapi import document
 from workflow.applying.models import Application
+from workflow.calls.models import Call
 from workflow.core.entities import can_view
 from workflow.core.errors import NotFound
 from workflow.core.models import db
 from workflow.documents import operations as documents
+from workflow.documents.official import KINDS
 
 
 def document_json(doc: Any) -> dict[str, Any]:
@@ -23,14 +26,41 @@ def document_json(doc: Any) -> dict[str, Any]:
             "url": f"/api/v1/documents/{doc.id}"}
 
 
+DOCUMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"},
+    "kind": {"type": "string", "enum": list(KINDS),
+             "description": "、".join(f"{k}（{v}）" for k, v in KINDS.items())},
+    "round": {"type": "integer", "description": "申报书为提交轮次，拨付通知为拨付批次序号"},
+    "title": {"type": "string"}, "doc_number": {"type": "string", "nullable": True},
+    "sha256": {"type": "string"}, "size": {"type": "integer"}, "pages": {"type": "integer"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "url": {"type": "string", "description": "下载地址"}}}
+DOCUMENTS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "items": {"type": "array", "items": DOCUMENT_SCHEMA}}}
+
+
 @api_bp.get("/v1/applications/<int:app_id>/documents")
-@document("申报书的归档文件（PDF）", responses={200: "列表", 404: "不存在或无权查看"})
+@document("申报书的归档文件（PDF）", responses={200: "列表", 404: "不存在或无权查看"},
+          response=DOCUMENTS_SCHEMA)
 @token_required
 def list_documents(app_id: int) -> Response:
     app = db.session.get(Application, app_id)
     if app is None or not can_view(current_api_user(), app):
         raise NotFound("申报书不存在或无权查看")
     return jsonify({"items": [document_json(d) for d in documents.documents_of(app)]})
+
+
+@api_bp.get("/v1/calls/<int:call_id>/documents")
+@document("指南的归档文件（PDF）：立项文件，在该指南的项目全部结束公示后由系统出具",
+          responses={200: "列表（尚未出具时为空）", 404: "不存在或无权查看"},
+          response=DOCUMENTS_SCHEMA)
+@token_required
+def list_call_documents(call_id: int) -> Response:
+    # The same documents and the same rule as the call's page: whoever may read the call.
+    call = db.session.get(Call, call_id)
+    if call is None or not can_view(current_api_user(), call):
+        raise NotFound("申报指南不存在")
+    return jsonify({"items": [document_json(d) for d in documents.call_documents(call)]})
 
 
 @api_bp.get("/v1/documents/<int:doc_id>")

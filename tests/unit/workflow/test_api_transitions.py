@@ -189,3 +189,33 @@ def test_entity_page_shows_guard_reasons_in_chinese(client, setup):
 def test_entity_page_of_another_organisation_is_404(client, setup):
     login(client, "wang", PASSWORD)
     assert client.get(f"/applications/{setup.id}").status_code == 404
+
+
+def test_formal_review_through_the_api_keeps_the_verdict_and_the_checklist(client, setup):
+    row = setup
+    row.call.checklist = ["申报单位资质符合要求", "承诺书已签署"]
+    db.session.commit()
+    li, officer = auth(client, "li"), auth(client, "officer")
+    url = f"/api/v1/applications/{row.id}/transitions"
+    assert client.post(url, headers=li, json={"trigger": "submit"}).status_code == 200
+    listed = client.get(url, headers=officer).get_json()["transitions"]
+    returning = next(t for t in listed if t["trigger"] == "return_for_revision")
+    assert returning["allowed"] and returning["needs_comment"]
+    # An item the call does not list, or a checklist that is not {item: bool}: refused.
+    resp = client.post(url, headers=officer, json={
+        "trigger": "return_for_revision", "comment": "请补充资质证明",
+        "data": {"checklist": {"与本批次无关的要点": True}}})
+    assert resp.status_code == 422 and "与本批次无关的要点" in resp.get_json()["error"]["message"]
+    resp = client.post(url, headers=officer, json={
+        "trigger": "return_for_revision", "comment": "请补充资质证明",
+        "data": {"checklist": ["承诺书已签署"]}})
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["details"] == {"checklist": "应为 {要点: true 或 false}"}
+    resp = client.post(url, headers=officer, json={
+        "trigger": "return_for_revision", "comment": "请补充资质证明",
+        "data": {"checklist": {"申报单位资质符合要求": False, "承诺书已签署": True}}})
+    assert resp.status_code == 200 and resp.get_json()["state"] == "returned"
+    db.session.expire_all()
+    (first,) = applications.rounds(row)
+    assert (first.outcome, first.outcome_comment) == ("return", "请补充资质证明")
+    assert first.checklist == {"申报单位资质符合要求": False, "承诺书已签署": True}
