@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import cn2an
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from forms import format_wan, parse_wan
 from forms.validators import FieldError
@@ -28,6 +29,13 @@ from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, Milestone, MilestoneState, Tranche
+from workflow.permissions import (
+    bank_account_keeper,
+    bank_account_reader,
+    demand_side,
+    officer,
+    principal_investigator,
+)
 from workflow.timeutil import SHANGHAI
 
 CENT = Decimal("0.01")
@@ -208,6 +216,32 @@ def milestones_of(app: Application) -> list[Milestone]:
         Milestone.application_id == app.id).order_by(Milestone.seq)))
 
 
+# A milestone the team may (again) report; one waiting for its verdicts.
+REPORTABLE = (MilestoneState.planned, MilestoneState.rejected)
+
+
+def milestone_party(actor: User, app: Application) -> str | None:
+    """Who ``actor`` judges a milestone of ``app`` for: the demand side, or the bureau."""
+    if demand_side(actor, app):
+        return "demand"
+    return "officer" if officer(actor) else None
+
+
+def milestone_actions(actor: User, app: Application, milestones: list[Milestone]
+                      ) -> set[tuple[str, int]]:
+    """``("report_milestone", id)`` and ``("judge_milestone", id)`` for what ``actor``
+    may do on each of the project's milestones now (the rules of the two services)."""
+    out: set[tuple[str, int]] = set()
+    reporting = principal_investigator(actor, app) and app.state is ApplicationState.in_progress
+    judging = milestone_party(actor, app) is not None
+    for m in milestones:
+        if reporting and m.state in REPORTABLE:
+            out.add(("report_milestone", m.id))
+        if judging and m.state is MilestoneState.reported:
+            out.add(("judge_milestone", m.id))
+    return out
+
+
 def _milestone(milestone_id: int) -> tuple[Milestone, Application]:
     m = db.session.get(Milestone, milestone_id)
     if m is None:
@@ -225,11 +259,11 @@ def report_milestone(actor: User, milestone_id: int, report: str,
     from workflow.core import audit
 
     m, app = _milestone(milestone_id)
-    if not (actor.has_role("applicant") and app.applicant_id == actor.id):
+    if not principal_investigator(actor, app):
         raise Forbidden("只有项目负责人可以提交里程碑", code="not_owner")
     if app.state is not ApplicationState.in_progress:
         raise Conflict(f"项目当前为“{app.state.label}”，不能提交里程碑", code="invalid_state")
-    if m.state not in (MilestoneState.planned, MilestoneState.rejected):
+    if m.state not in REPORTABLE:
         raise Conflict(f"该里程碑{m.state.label}，不能再次提交", code="invalid_state")
     report = (report or "").strip()
     if len(report) < 10:
@@ -254,12 +288,8 @@ def judge_milestone(actor: User, milestone_id: int, verdict: str, opinion: str,
     from workflow.core import audit
 
     m, app = _milestone(milestone_id)
-    if actor.has_role("demand") and app.challenge is not None and \
-            app.challenge.demand_org_id == actor.organization_id:
-        party = "demand"
-    elif actor.has_role("officer"):
-        party = "officer"
-    else:
+    party = milestone_party(actor, app)
+    if party is None:
         raise Forbidden("只有发榜方或项目主管可以验收里程碑", code="not_party")
     if verdict not in ("pass", "fail"):
         raise Invalid("请选择验收结论：通过或不通过", details={"verdict": "必选"})
@@ -357,7 +387,7 @@ def submit_final_report(actor: User, app: Application, report: str, surplus_wan:
                                      "万元之间")
     if errors:
         raise Invalid("结题材料有误：" + "；".join(errors.values()), details=errors)
-    if not (actor.has_role("applicant") and app.applicant_id == actor.id):
+    if not principal_investigator(actor, app):
         raise Forbidden("只有项目负责人可以提交结题材料", code="not_owner")
     if app.state is not ApplicationState.in_progress:
         raise Conflict(f"项目当前为“{app.state.label}”，不能申请验收", code="invalid_state")
@@ -371,14 +401,18 @@ def submit_final_report(actor: User, app: Application, report: str, surplus_wan:
     return app
 
 
+def awaits_demand_acceptance(app: Application) -> bool:
+    """揭榜挂帅 at final acceptance: the demand side has not given its verdict yet."""
+    return app.challenge_id is not None and not (app.data or {}).get("demand_acceptance")
+
+
 def record_demand_acceptance(actor: User, app: Application, verdict: str, opinion: str,
                              ip: str | None = None) -> Application:
     """揭榜挂帅: the demand side's verdict on the final acceptance."""
     from workflow.core import audit
 
     app = engine.load("application", app.id, lock=True)
-    if not (actor.has_role("demand") and app.challenge is not None
-            and app.challenge.demand_org_id == actor.organization_id):
+    if not demand_side(actor, app):
         raise Forbidden("只有本榜单的发榜方可以录入验收意见", code="not_party")
     if app.state is not ApplicationState.acceptance:
         raise Conflict("项目不在验收阶段", code="invalid_state")
@@ -395,22 +429,19 @@ def record_demand_acceptance(actor: User, app: Application, verdict: str, opinio
 
 # ---- the finance queue -------------------------------------------------------------------
 
-MONEY_READERS = ("finance", "officer", "leader", "auditor")
-
-
 def own_organization(actor: User) -> Organization:
-    """The organisation whose account ``actor`` keeps: their own, as its administrator."""
+    """The organisation whose account ``actor`` keeps: their own, as its administrator
+    (a page for administrators: refused to anyone else)."""
     org = db.session.get(Organization, actor.organization_id) \
-        if actor.has_role("org_admin") and actor.organization_id is not None else None
-    if org is None:
-        raise NotFound("没有可维护收款账户的单位")
+        if actor.organization_id is not None else None
+    if org is None or not bank_account_keeper(actor, org):
+        raise Forbidden("只有单位管理员可以维护本单位的收款账户", code="role_not_allowed")
     return org
 
 
 def read_bank_account(actor: User, org: Organization) -> Organization:
     """The account is read by the organisation's administrator and by those who pay."""
-    if not (actor.has_role(*MONEY_READERS)
-            or (actor.has_role("org_admin") and actor.organization_id == org.id)):
+    if not bank_account_reader(actor, org):
         raise Forbidden("只有本单位管理员和财务、主管人员可以查看收款账户", code="not_owner")
     return org
 
@@ -418,7 +449,7 @@ def read_bank_account(actor: User, org: Organization) -> Organization:
 def set_bank_account(actor: User, org: Organization, bank_name: str, account: str
                      ) -> Organization:
     """The organisation's account for grants, set by its own administrator."""
-    if not (actor.has_role("org_admin") and actor.organization_id == org.id):
+    if not bank_account_keeper(actor, org):
         raise Forbidden("只有本单位管理员可以维护收款账户", code="not_owner")
     bank_name = (bank_name or "").strip()
     digits = "".join((account or "").split())
@@ -434,9 +465,14 @@ def set_bank_account(actor: User, org: Organization, bank_name: str, account: st
     return org
 
 
+# What a tranche shows and its guards read, loaded with it (no query per row).
+TRANCHE_LOADS = (selectinload(Tranche.application).selectinload(Application.organization),
+                 selectinload(Tranche.application).selectinload(Application.call))
+
+
 def queue(states: tuple[TrancheState, ...] = (TrancheState.due,)) -> list[Tranche]:
     return list(db.session.scalars(sa.select(Tranche).where(Tranche.state.in_(states))
-                                   .order_by(Tranche.id)))
+                                   .options(*TRANCHE_LOADS).order_by(Tranche.id)))
 
 
 def tranches_of(app: Application) -> list[Tranche]:

@@ -8,14 +8,14 @@ from typing import Any
 from forms import format_wan
 from states import TRANCHE, ApplicationState
 from states.lifecycles import RUNNING
-from workflow.calls.rules import bureau_owner
+from workflow.calls.rules import bureau_owned, bureau_owner
 from workflow.core.entities import Entity
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.finance import operations
 from workflow.finance.models import Tranche
 from workflow.finance.operations import needs_decision_ref
-from workflow.permissions import BUREAU_READERS, has_role, same_organization
+from workflow.permissions import bureau_reader, money_reader, organization_member
 
 
 def tranche_condition_met(ctx: GuardContext) -> list[Reason]:
@@ -90,15 +90,14 @@ def record_release(ctx: GuardContext, ch: Changes) -> None:
 
 
 def can_view_tranche(user: Any, tranche: Tranche) -> bool:
-    return user.has_role("finance", *BUREAU_READERS) or (
-        has_role("applicant", "org_admin")(user, tranche)
-        and same_organization(user, tranche.application))
+    return (money_reader(user, tranche) or bureau_reader(user, tranche)
+            or organization_member(user, tranche.application))
 
 
 TRANCHE_ENTITY = Entity("tranche", Tranche, TRANCHE, bureau_owner, can_view_tranche,
                         "拨付批次", "tranches",
                         steps=lambda tranche: tranche.application.call.enabled_steps,
-                        parent=("application", "application_id"))
+                        parent=("application", "application_id"), owned=bureau_owned)
 
 RULES = Rules(
     entities=(TRANCHE_ENTITY,),
