@@ -318,8 +318,15 @@ MILESTONE = Lifecycle(
         t("officer_accept", M.demand_accepted, M.accepted, [OFFICER], "项目主管验收通过",
           guards=OPINION, effect="record_milestone_verdict",
           follow_ups=["make_milestone_tranche_due"], messages=["milestone_decided"]),
-        # Either party's rejection sends it back to the team; the second ends the project.
-        t("reject", JUDGED, M.rejected, [DEMAND, OFFICER], "验收不通过",
+        # A rejection by a party still to judge sends it back to the team (a party that
+        # passed it has given its verdict); the second rejection ends the project.
+        t("reject", M.reported, M.rejected, [DEMAND, OFFICER], "验收不通过",
+          guards=OPINION, effect="record_milestone_verdict",
+          follow_ups=["end_project_after_rejections"], messages=["milestone_decided"]),
+        t("reject", M.officer_accepted, M.rejected, [DEMAND], "验收不通过",
+          guards=OPINION, effect="record_milestone_verdict",
+          follow_ups=["end_project_after_rejections"], messages=["milestone_decided"]),
+        t("reject", M.demand_accepted, M.rejected, [OFFICER], "验收不通过",
           guards=OPINION, effect="record_milestone_verdict",
           follow_ups=["end_project_after_rejections"], messages=["milestone_decided"]),
         t("cancel", (M.planned, *JUDGED, M.rejected), M.cancelled, [SYSTEM], "取消",

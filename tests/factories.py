@@ -9,11 +9,13 @@ import factory
 from stdnum.cn import uscc
 from werkzeug.security import generate_password_hash
 
-from states import ApplicationState, CallState
+from states import ApplicationState, CallState, ReviewState, TrancheState
 from workflow.accounts.models import ExpertProfile, Organization, OrgKind, User, UserRole
 from workflow.applying.models import Application
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core.models import db, utcnow
+from workflow.finance.models import Milestone, MilestoneState, Tranche
+from workflow.review.models import ReviewAssignment
 
 PASSWORD = "correct-horse-battery"
 # Hashing is deliberately slow; one hash serves every factory user.
@@ -111,3 +113,41 @@ class ApplicationFactory(Base):
     title = factory.Sequence(lambda n: f"测试项目{n}")
     state = ApplicationState.draft
     data = factory.LazyFunction(lambda: {"summary": "摘要"})
+
+
+class ReviewFactory(Base):
+    class Meta:
+        model = ReviewAssignment
+
+    application = factory.SubFactory(ApplicationFactory, state=ApplicationState.expert_review)
+    expert = factory.SubFactory(UserFactory, roles=("expert",))
+    state = ReviewState.invited
+    respond_by = factory.LazyFunction(lambda: utcnow() + timedelta(days=3))
+    due_at = factory.LazyFunction(lambda: utcnow() + timedelta(days=14))
+
+
+class TrancheFactory(Base):
+    class Meta:
+        model = Tranche
+
+    application = factory.SubFactory(ApplicationFactory, state=ApplicationState.in_progress,
+                                     granted_amount=Decimal("500000.00"))
+    seq = factory.Sequence(lambda n: n + 1)
+    label = factory.Sequence(lambda n: f"第{n + 1}笔")
+    amount = Decimal("200000.00")
+    condition = "contract"
+    state = TrancheState.due
+
+
+class MilestoneFactory(Base):
+    class Meta:
+        model = Milestone
+        exclude = ("application",)  # the model keeps the id only
+
+    application = factory.SubFactory(ApplicationFactory, state=ApplicationState.in_progress)
+    application_id = factory.LazyAttribute(lambda o: o.application.id)
+    seq = factory.Sequence(lambda n: n + 1)
+    label = factory.Sequence(lambda n: f"里程碑{n + 1}")
+    amount = Decimal("100000.00")
+    due_on = factory.LazyFunction(lambda: utcnow().date())
+    state = MilestoneState.reported

@@ -25,6 +25,7 @@ from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core import audit, engine
 from workflow.core.models import db, utcnow
+from workflow.finance import operations as finance
 from workflow.review import operations as reviews
 from workflow.review.models import ReviewAssignment
 from workflow.timeutil import SHANGHAI, shanghai
@@ -138,8 +139,11 @@ def seed() -> bool:
     funded = _funded_call() is None
     if funded:
         _seed_funded_call(users)
+    waiting = _waiting_work_seeded() is False
+    if waiting:
+        _seed_waiting_work(users)
     db.session.commit()
-    return fresh or added or reviewing or funded
+    return fresh or added or reviewing or funded or waiting
 
 
 def _organizations() -> dict[str, Organization]:
@@ -341,6 +345,132 @@ def _seed_funded_call(users: dict[str, User]) -> Call:
     applications.sign_task_book(pi, app)
     engine.fire(app, "sign_contract", officer)
     return call
+
+
+# Something for every role's 工作台 (the calls above leave nothing to the unit, the
+# recommending department, the demand side or an expert): a call with the unit review
+# and recommendation steps and an application waiting at each; a call under expert review
+# with one expert invited and one scoring; a 揭榜挂帅 project running, its first
+# milestone reported to the demand side.
+STEPS_TITLE = "市科技计划项目（包干制·单位审核与推荐）"
+EXPERT_REVIEW_TITLE = "市科技计划项目（包干制·专家评审中）"
+CHALLENGE_TITLE = "揭榜挂帅项目（已立项·执行中）"
+WAITING = [
+    # call, principal investigator, title, state
+    (STEPS_TITLE, "researcher1", "稀土发光材料低温合成工艺研究", ApplicationState.unit_review),
+    (STEPS_TITLE, "researcher4", "赣南油茶籽油精深加工关键技术", ApplicationState.recommended),
+    (EXPERT_REVIEW_TITLE, "researcher3", "稀土抛光粉回收再利用技术开发",
+     ApplicationState.expert_review),
+]
+# The experts of the call under review: the first invited, the second accepted.
+WAITING_EXPERTS = ("expert2", "expert5")
+CHALLENGE_PROJECT = "钕铁硼废料短流程再生技术"
+
+
+def _waiting_work_seeded() -> bool:
+    return db.session.scalar(sa.select(Call.id).where(
+        Call.title.endswith(CHALLENGE_TITLE))) is not None
+
+
+def _waiting_call(users: dict[str, User], title: str, state: CallState, days: int,
+                  steps: list[str]) -> Call:
+    officer = users["officer"]
+    now = utcnow()
+    year = now.astimezone(SHANGHAI).year
+    call = Call(scheme=Scheme.baogan, year=year, title=f"{year}年度{title}",
+                guide="演示批次：各环节都有待办事项。", state=state,
+                opens_at=now - timedelta(days=30), closes_at=now + timedelta(days=days),
+                budget=Decimal("3000000.00"), form_schema=[], rubric=RUBRIC,
+                reviewers_per_application=2, checklist=CHECKLIST,
+                tranche_plan=BAOGAN_TRANCHES, steps=steps, max_running_projects=3,
+                created_by_id=officer.id)
+    db.session.add(call)
+    db.session.flush()
+    calls.set_form(call, BAOGAN_FORM)
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据")
+    return call
+
+
+def _seed_waiting_work(users: dict[str, User]) -> None:
+    now = utcnow()
+    by_title = {
+        STEPS_TITLE: _waiting_call(users, STEPS_TITLE, CallState.published, 20,
+                                   ["unit_review", "recommendation"]),
+        EXPERT_REVIEW_TITLE: _waiting_call(users, EXPERT_REVIEW_TITLE, CallState.reviewing,
+                                           -5, []),
+    }
+    for call_title, username, title, state in WAITING:
+        call, pi = by_title[call_title], users[username]
+        app = Application(
+            call_id=call.id, applicant_id=pi.id, organization_id=pi.organization_id,
+            title=title, state=state, form_version=call.form_version, round=1,
+            submitted_at=now - timedelta(days=6),
+            data={"summary": f"{title}：演示用申报书。", "amount": "300000.00",
+                  "commitment": {"signed_by": pi.name, "user_id": pi.id,
+                                 "signed_at": (now - timedelta(days=6)).isoformat(),
+                                 "text": commitment_fingerprint()}})
+        db.session.add(app)
+        db.session.flush()
+        app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+        audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                     comment=f"演示数据：{state.label}")
+        if state is ApplicationState.expert_review:
+            invited, scoring = WAITING_EXPERTS
+            reviews.add_reviewer(users["officer"], app, users[invited].id)
+            engine.fire(reviews.add_reviewer(users["officer"], app, users[scoring].id),
+                        "accept", users[scoring])
+    _seed_challenge_project(users)
+
+
+def _seed_challenge_project(users: dict[str, User]) -> None:
+    """A 揭榜挂帅 project whose notice ended: approved, its task book signed by the team,
+    the demand side and the bureau, started, and its first milestone reported."""
+    officer, pi, demand = users["officer"], users["researcher2"], users["demand"]
+    now = utcnow()
+    enterprise = db.session.scalar(sa.select(Organization).where(Organization.uscc == ENTERPRISE))
+    call = Call(
+        scheme=Scheme.jiebang, year=now.astimezone(SHANGHAI).year,
+        title=f"{now.astimezone(SHANGHAI).year}年度{CHALLENGE_TITLE}",
+        guide="已完成评审、决策和公示的揭榜挂帅批次：里程碑由发榜方和项目主管验收。",
+        state=CallState.decided, opens_at=now - timedelta(days=120),
+        closes_at=now - timedelta(days=90), budget=Decimal("5000000.00"), form_schema=[],
+        rubric=RUBRIC, reviewers_per_application=3, checklist=CHECKLIST,
+        tranche_plan=[{"label": "按里程碑拨付", "condition": "milestone"}],
+        created_by_id=officer.id)
+    call.challenges = [Challenge(
+        title="钕铁硼废料高效回收", demand_org=enterprise,
+        description="钕铁硼废料中稀土回收率达到98%以上。",
+        indicators=[{"name": "稀土回收率", "target": "≥ 98%"}],
+        ceiling=Decimal("2000000.00"), duration_months=24, max_teams=1,
+        milestone_template=[{"label": "中试线建成", "percent": 50},
+                            {"label": "回收率达标", "percent": 50}])]
+    db.session.add(call)
+    db.session.flush()
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据：已审定立项名单并公示")
+    app = Application(
+        call_id=call.id, challenge_id=call.challenges[0].id, applicant_id=pi.id,
+        organization_id=pi.organization_id, title=CHALLENGE_PROJECT,
+        state=ApplicationState.public_notice, round=1,
+        submitted_at=now - timedelta(days=91), granted_amount=Decimal("1500000.00"),
+        notice_started_at=now - timedelta(days=8), notice_ends_at=now - timedelta(days=1),
+        data={"summary": "钕铁硼废料氢破碎—选择性浸出短流程再生。",
+              "indicators": {"稀土回收率": "98.5%"},
+              "milestones": [{"label": "中试线建成", "amount": "750000.00", "months": 6},
+                             {"label": "回收率达标", "amount": "750000.00", "months": 18}]})
+    db.session.add(app)
+    db.session.flush()
+    app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+    audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                 comment="演示数据：评审、答辩、立项决策完成，公示期满无异议")
+    engine.fire(app, "approve", None)
+    applications.sign_task_book(pi, app)
+    applications.sign_task_book(demand, app)
+    engine.fire(app, "sign_contract", officer)
+    engine.fire(app, "start", officer)
+    first = finance.milestones_of(app)[0]
+    finance.report_milestone(pi, first.id, "中试线已建成并连续运行72小时，稀土回收率97.9%。")
 
 
 def logins_text() -> str:

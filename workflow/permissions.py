@@ -1,23 +1,103 @@
-"""Small predicates ``(user, obj) -> bool`` shared by guards, visibility, pages, the API
-and templates. They read attributes only (no query, no model import), so every layer
-may use them."""
+"""Who may do what: small predicates ``(user, obj) -> bool`` that compose (``any_of``,
+``all_of``), shared by transition owners and guards, visibility, pages, the API and the
+templates (the Jinja global ``perm``). They read attributes only (no query, no model
+import), so every layer may use them; a row is taken duck-typed (an application has
+``applicant_id``, ``organization_id`` and ``challenge``; a challenge ``demand_org_id``; a
+review ``expert_id`` and ``state``). The query forms of the same rules (which rows a
+list shows) stand next to the models, in each feature's ``visibility`` module.
+
+The refusal rule, the same for pages and the API:
+
+- **404 Not Found** for an object the person may not know exists: it does not exist, or
+  they may not see it (``workflow.core.entities.can_view`` or the feature's own
+  visibility). Both answers are the same, so an id tells nothing.
+- **403 Forbidden** for an object they can see but may not act on, or may not read this
+  part of (the ranking, the ledger, the decision or the defence of a call they can see);
+  and for a page or endpoint that addresses no object (``/finance``, ``/experts``,
+  ``/calls/new``): the product's pages are no secret, only what is behind them.
+
+``found`` and ``allow`` apply it, in that order: views and API endpoints call them
+instead of choosing a status each time. (A refused *transition* answers 403 for
+the role or ownership, 409 for the state, 422 for a guard: ``workflow.core.engine``.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
-Predicate = Callable[[Any, Any], bool]
+from workflow.core.errors import Forbidden, NotFound
 
-# Bureau staff who read everything (the finance staff read approved projects only).
+Predicate = Callable[..., bool]  # (user, obj=None) -> bool
+T = TypeVar("T")
+
+# Bureau staff who read every application, review and call (drafts included).
 BUREAU_READERS = ("officer", "leader", "auditor", "admin")
+# Those who read money: the finance queue, ledgers, reconciliation, payees' bank accounts.
+MONEY_READERS = ("finance", "officer", "leader", "auditor")
+# Those who read the outcome of a review and what is decided on it: rankings, funding
+# decisions, objections, the integrity (科研失信) list.
+DECISION_READERS = ("officer", "leader", "auditor")
+# Who runs defences (答辩) and picks the teams of a challenge.
+ORGANISERS = ("officer", "leader")
+# A review through which its expert still reads the application.
+LIVE_REVIEW_STATES = ("invited", "accepted", "submitted")
 
 
 def has_role(*roles: str) -> Predicate:
     def check(user: Any, _obj: Any = None) -> bool:
         return user is not None and bool(user.has_role(*roles))
 
+    check.__name__ = f"has_role{roles}"
     return check
+
+
+def any_of(*predicates: Predicate) -> Predicate:
+    def check(user: Any, obj: Any = None) -> bool:
+        return any(p(user, obj) for p in predicates)
+
+    return check
+
+
+def all_of(*predicates: Predicate) -> Predicate:
+    def check(user: Any, obj: Any = None) -> bool:
+        return all(p(user, obj) for p in predicates)
+
+    return check
+
+
+# ---- roles -------------------------------------------------------------------------------
+
+officer = has_role("officer")
+leader = has_role("leader")
+applicant = has_role("applicant")
+expert = has_role("expert")
+finance_staff = has_role("finance")
+org_admin = has_role("org_admin")
+bureau_reader = has_role(*BUREAU_READERS)
+money_reader = has_role(*MONEY_READERS)
+decision_reader = has_role(*DECISION_READERS)
+organiser = has_role(*ORGANISERS)
+# Who reads what was sent (the delivery log, dead letters, the embedded mail folder).
+message_keeper = has_role("officer", "admin")
+# Who keeps the integrity list; who reads it.
+integrity_keeper = officer
+integrity_reader = decision_reader
+# Who keeps the expert pool.
+pool_keeper = officer
+# The bureau and the recommending departments read every application.
+reads_all_applications = any_of(bureau_reader, has_role("recommender"))
+# Kept for the modules that named it so.
+is_bureau_reader = bureau_reader
+
+
+# ---- relations ---------------------------------------------------------------------------
+
+def principal_investigator(user: Any, app: Any) -> bool:
+    """``user`` is the applicant who leads ``app`` (项目负责人)."""
+    return (user is not None and user.has_role("applicant")
+            and app.applicant_id == user.id)
 
 
 def same_organization(user: Any, row: Any) -> bool:
@@ -26,12 +106,64 @@ def same_organization(user: Any, row: Any) -> bool:
     return org_id is not None and org_id == row.organization_id
 
 
-def demand_side(user: Any, app: Any) -> bool:
-    """The user's organisation published the challenge that ``app`` takes (揭榜挂帅)."""
-    challenge = app.challenge
-    return (challenge is not None and user is not None and user.has_role("demand")
-            and user.organization_id is not None
-            and challenge.demand_org_id == user.organization_id)
+def own_organization(user: Any, org: Any) -> bool:
+    """``org`` is the user's own organisation."""
+    org_id = getattr(user, "organization_id", None)
+    return org_id is not None and org_id == org.id
 
 
-is_bureau_reader = has_role(*BUREAU_READERS)
+def demand_side(user: Any, row: Any) -> bool:
+    """The user speaks for the demand side (发榜方) of ``row``: a challenge (榜单) their
+    organisation published, or an application that takes one (揭榜挂帅)."""
+    if user is None or not user.has_role("demand") or user.organization_id is None:
+        return False
+    challenge = row if hasattr(row, "demand_org_id") else getattr(row, "challenge", None)
+    return challenge is not None and challenge.demand_org_id == user.organization_id
+
+
+def own_review(user: Any, review: Any) -> bool:
+    """``review`` is the user's own review assignment."""
+    return user is not None and user.has_role("expert") and review.expert_id == user.id
+
+
+def live_review(user: Any, review: Any) -> bool:
+    """The user's own review, through which they still read the application (a declined
+    or expired invitation, or a recusal, gives no more access)."""
+    return own_review(user, review) and str(review.state) in LIVE_REVIEW_STATES
+
+
+# An applicant or the administrator of the organisation a row belongs to.
+organization_member = all_of(has_role("applicant", "org_admin"), same_organization)
+# The bank account an organisation is paid on: read by its administrator and by those
+# who pay; kept by its administrator only.
+bank_account_keeper = all_of(org_admin, own_organization)
+bank_account_reader = any_of(money_reader, bank_account_keeper)
+
+
+# ---- the refusal rule --------------------------------------------------------------------
+
+def found(row: T | None, user: Any, visible: Predicate, *, what: str = "对象") -> T:
+    """The 404 half of the rule: ``row`` when it exists and ``user`` may see it."""
+    if row is None or not visible(user, row):
+        raise NotFound(f"{what}不存在或无权查看")
+    return row
+
+
+def allow(allowed: bool, message: str = "您没有权限执行此操作",
+          code: str = "role_not_allowed") -> None:
+    """The 403 half: for what the person can see (or a page that addresses no object)
+    but may not do. The code says why, as the engine's refusals do: ``role_not_allowed``
+    (the default), ``not_owner``, ``not_panelist``."""
+    if not allowed:
+        raise Forbidden(message, code=code)
+
+
+# What templates read as ``perm``: ``perm.money_reader(current_user)``,
+# ``perm.demand_side(current_user, row)``.
+TEMPLATE_GLOBAL = SimpleNamespace(**{name: globals()[name] for name in (
+    "officer", "leader", "applicant", "expert", "finance_staff", "org_admin",
+    "bureau_reader", "money_reader", "decision_reader", "organiser", "message_keeper",
+    "integrity_keeper", "integrity_reader", "pool_keeper", "principal_investigator",
+    "same_organization", "own_organization", "demand_side", "own_review", "live_review",
+    "organization_member", "bank_account_keeper", "bank_account_reader",
+    "reads_all_applications")})

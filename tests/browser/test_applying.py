@@ -240,7 +240,11 @@ def officer_returns(page: Page, server: Server, baogan_id: int) -> None:
 def researcher_resubmits(page: Page, server: Server, baogan_id: int, receipt: str) -> None:
     page.get_by_role("navigation").get_by_role("link", name="工作台").click()
     mine = page.locator("section[data-role=applicant]")
+    # The 工作台 leads to the form, with the opinion above it; the trail is one link away.
     mine.get_by_role("link", name=f"按意见修改后重新提交：{BAOGAN_TITLE}").click()
+    expect(page).to_have_url(f"{server.url}/applications/{baogan_id}/edit")
+    expect(page.locator("[data-testid=return-opinion]")).to_contain_text(RETURN_OPINION)
+    page.get_by_role("link", name="办理记录").click()
     expect(page).to_have_url(f"{server.url}/applications/{baogan_id}")
     expect(state_of(page)).to_have_text("退回修改")
     rounds = page.locator("[data-testid=application-details] table tbody tr")

@@ -390,11 +390,12 @@ def researcher_sees_no_expert(page: Page, server: Server, call_id: int, app_id: 
     expect(page.get_by_label("项目摘要")).to_have_value(SUMMARY)
     expect_no_expert_names(page)
 
-    # Neither the reviews nor the ranking open for the applicant.
-    for url in [f"/reviews/{i}/score" for i in review_ids] + [
-            f"/reviews/{i}" for i in review_ids] + [f"/calls/{call_id}/ranking"]:
+    # Neither the reviews nor the ranking open for the applicant: the reviews are hidden
+    # (404), the ranking of a call they see is refused (403).
+    for url, status in [(f"/reviews/{i}/score", 404) for i in review_ids] + [
+            (f"/reviews/{i}", 404) for i in review_ids] + [(f"/calls/{call_id}/ranking", 403)]:
         response = page.goto(url)
-        assert response is not None and response.status == 404, (url, response)
+        assert response is not None and response.status == status, (url, response)
         expect_no_expert_names(page)
 
 

@@ -453,7 +453,8 @@ def test_a_challenge_from_the_call_to_a_paid_tranche_through_the_api(
                                                                   notice_doc["doc_number"])
     assert (disbursement["tranche_id"], disbursement["ref"]) == (tranche_id, "ZF-2026-0815")
     assert book["reconciliation"]["ok"] is True
-    outsider.refused("GET", f"/budgets/{call_id}/ledger", 404, "not_found")
+    # The call is public: its ledger is refused, not hidden (workflow/permissions.py).
+    outsider.refused("GET", f"/budgets/{call_id}/ledger", 403, "role_not_allowed")
 
     payment = rendered(researcher, app_id, "payment_notice")
     assert payment["title"] == "关于拨付“高纯氧化镥连续萃取分离技术”项目经费的通知"

@@ -22,15 +22,20 @@ from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.files import save_upload
 from workflow.core.models import Attachment, db, utcnow
 from workflow.core.rules import FireResult
+from workflow.permissions import allow, demand_side, found, principal_investigator
 
 EDITABLE = (ApplicationState.draft, ApplicationState.returned)
 
 
 def _own(actor: User, app: Application) -> None:
-    if not actor.has_role("applicant") or app.applicant_id != actor.id:
-        if can_view_application(actor, app):
-            raise Forbidden("只有项目负责人本人可以修改或提交申报书", code="not_owner")
-        raise NotFound("申报书不存在或无权查看")
+    found(app, actor, can_view_application, what="申报书")
+    allow(principal_investigator(actor, app), "只有项目负责人本人可以修改或提交申报书",
+          code="not_owner")
+
+
+def may_edit(user: User, app: Application) -> bool:
+    """The application's form is open to ``user``: their own, as a draft or returned."""
+    return principal_investigator(user, app) and app.state in EDITABLE
 
 
 def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None,
@@ -285,10 +290,9 @@ def sign_task_book(actor: User, app: Application) -> Application:
     app = engine.load("application", app.id, lock=True)
     if app.state is not ApplicationState.approved:
         raise Conflict("只有已立项的项目可以签署任务书", code="invalid_state")
-    if actor.has_role("applicant") and app.applicant_id == actor.id:
+    if principal_investigator(actor, app):
         party = "team"
-    elif actor.has_role("demand") and app.challenge is not None and \
-            app.challenge.demand_org_id == actor.organization_id:
+    elif demand_side(actor, app):
         party = "demand"
     else:
         raise Forbidden("只有项目负责人或发榜方可以在此签署任务书", code="not_party")

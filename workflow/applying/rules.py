@@ -15,14 +15,14 @@ from states.lifecycles import RUNNING
 from workflow.accounts.models import Sanction
 from workflow.applying import operations
 from workflow.applying.models import Application
-from workflow.applying.visibility import can_view_application
+from workflow.applying.visibility import can_view_application, on_challenges_of
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
 from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, merge_data, refuse
-from workflow.permissions import demand_side, same_organization
+from workflow.permissions import demand_side, principal_investigator, same_organization
 from workflow.timeutil import SHANGHAI
 
 
@@ -241,25 +241,36 @@ def record_acceptance(ctx: GuardContext, ch: Changes) -> None:
                                           "opinions": ctx.text("opinions")})
 
 
+# Who owns an application in each role that owns only some: the bureau's roles own all.
+OWNERS_BY_ROLE = {"applicant": principal_investigator, "org_admin": same_organization,
+                  "demand": demand_side}
+
+
 def application_owner(user: Any, role: str, app: Application) -> bool:
     if role == SYSTEM or role in ("officer", "leader", "recommender"):
         return True
-    if user is None:
-        return False
+    owns = OWNERS_BY_ROLE.get(role)
+    return user is not None and owns is not None and owns(user, app)
+
+
+def application_owned(user: Any, role: str) -> sa.ColumnElement[bool] | None:
+    """``application_owner`` as a query."""
+    if role in ("officer", "leader", "recommender"):
+        return sa.true()
     if role == "applicant":
-        return bool(app.applicant_id == user.id)
-    if role == "org_admin":
-        return same_organization(user, app)
-    if role == "demand":
-        return demand_side(user, app)
-    return False
+        return Application.applicant_id == user.id
+    if role == "org_admin" and user.organization_id is not None:
+        return Application.organization_id == user.organization_id
+    if role == "demand" and user.organization_id is not None:
+        return on_challenges_of(user.organization_id)
+    return None
 
 
 APPLICATION_ENTITY = Entity(
     "application", Application, APPLICATION, application_owner, can_view_application, "申报书",
     "applications", steps=lambda app: app.call.enabled_steps,
     locked_steps=sa.select(Call.steps).where(Call.id == Application.call_id).scalar_subquery(),
-    lock_options=(lazyload(Application.call),))
+    lock_options=(lazyload(Application.call),), owned=application_owned)
 
 RULES = Rules(
     entities=(APPLICATION_ENTITY,),

@@ -42,8 +42,17 @@ from workflow.core import engine, files, uow
 from workflow.core.entities import can_view
 from workflow.core.errors import GuardFailed, Invalid, ServiceError
 from workflow.core.models import db
+from workflow.permissions import allow, applicant, found, integrity_reader, officer
 
 bp = Blueprint("applying", __name__)
+# What the application's form answers of the submission's guards (form_complete, signed):
+# a draft waiting only for them is work for its applicant on that page.
+EDIT_PAGE_ANSWERS = frozenset({"title_missing", "fields_missing", "field_invalid",
+                               "challenge_missing", "commitment_unsigned", "pledge_unsigned"})
+# What the call's form answers of its publication's guard (call_complete).
+CALL_FORM_ANSWERS = frozenset({"title_missing", "guide_missing", "budget_missing",
+                               "dates_invalid", "closes_in_past", "form_missing",
+                               "rubric_invalid", "no_challenges"})
 
 
 def _flash_error(err: ServiceError) -> None:
@@ -59,8 +68,10 @@ def _flash_error(err: ServiceError) -> None:
 @bp.route("/calls")
 @login_required
 def calls() -> str:
-    rows = db.session.scalars(calls_query(current_user).order_by(Call.closes_at.desc()))
-    return render_template("calls/list.html", calls=list(rows))
+    rows = list(db.session.scalars(calls_query(current_user).order_by(Call.closes_at.desc())))
+    open_ids = ({c.id for c in rows if call_svc.open_for_applications(c)}
+                if applicant(current_user) else set())
+    return render_template("calls/list.html", calls=rows, open_ids=open_ids)
 
 
 CALL_JSON_FIELDS = ("rubric", "tranche_plan", "form_schema", "checklist", "steps")
@@ -96,8 +107,7 @@ def _call_form_data() -> dict[str, Any]:
 @bp.route("/calls/new", methods=["GET", "POST"])
 @login_required
 def new_call() -> Response | str | tuple[str, int]:
-    if not current_user.has_role("officer"):
-        abort(403)
+    allow(officer(current_user), "只有项目主管可以新建申报指南")
     errors: dict[str, str] = {}
     if request.method == "POST":
         try:
@@ -113,12 +123,17 @@ def new_call() -> Response | str | tuple[str, int]:
     return render_template("calls/edit.html", call=None, form={}, errors=errors)
 
 
+def _managed_call(call_id: int) -> Call:
+    """A call, for the officer who manages it."""
+    call = found(db.session.get(Call, call_id), current_user, can_view, what="申报指南")
+    allow(officer(current_user), "只有项目主管可以管理申报指南")
+    return call
+
+
 @bp.route("/calls/<int:call_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_call(call_id: int) -> Response | str | tuple[str, int]:
-    call = db.session.get(Call, call_id)
-    if call is None or not current_user.has_role("officer"):
-        abort(404)
+    call = _managed_call(call_id)
     if request.method == "POST":
         try:
             version = request.form.get("version", "")
@@ -157,9 +172,7 @@ def _call_as_form(call: Call) -> dict[str, Any]:
 @bp.route("/calls/<int:call_id>/attachments", methods=["POST"])
 @login_required
 def upload_guide(call_id: int) -> Response:
-    call = db.session.get(Call, call_id)
-    if call is None or not current_user.has_role("officer"):
-        abort(404)
+    call = _managed_call(call_id)
     file = request.files.get("file")
     try:
         if file is None or not file.filename:
@@ -187,9 +200,7 @@ def guide_file(call_id: int, att_id: int) -> Response:
 @bp.route("/calls/<int:call_id>/challenges/new", methods=["GET", "POST"])
 @login_required
 def new_challenge(call_id: int) -> Response | str | tuple[str, int]:
-    call = db.session.get(Call, call_id)
-    if call is None or not current_user.has_role("officer"):
-        abort(404)
+    call = _managed_call(call_id)
     orgs = list(db.session.scalars(sa.select(Organization).order_by(Organization.name)))
     if request.method == "POST":
         data: dict[str, Any] = {k: request.form.get(k, "") for k in (
@@ -228,8 +239,13 @@ def applications() -> str:
         query = query.where(Application.organization_id == parse_id(org))
     rows = list(db.session.scalars(query.order_by(Application.id.desc()).limit(500)))
     orgs = list(db.session.scalars(sa.select(Organization).order_by(Organization.name)))
+    # The bulk formal review, for the officer: the rows they may pass, return or reject
+    # (by role and state: the eligibility of each is checked when the form is sent).
+    selectable = ({a.id for a in rows if engine.permitted(a, "pass_formal_review", current_user)}
+                  if officer(current_user) else None)
     return render_template("applications/list.html", rows=rows, orgs=orgs,
-                           states=list(ApplicationState), filters=request.args)
+                           states=list(ApplicationState), filters=request.args,
+                           selectable=selectable)
 
 
 @bp.route("/applications/new", methods=["GET", "POST"])
@@ -307,8 +323,13 @@ def _render_edit(app: Application, errors: dict[str, str], status: int = 200,
     fields = form_fields(app.call, app.form_version)
     if values is None:
         values = {**(app.data or {}), **to_input(fields, app.data or {})}
+    editable = svc.may_edit(current_user, app)
+    # Revising a returned application: the opinion it was returned with, above the form.
+    last = svc.rounds(app)[-1:] if editable else []
+    opinion = last[0].outcome_comment if last and last[0].outcome == "return" else None
     return render_template(
         "applications/edit.html", app=app, fields=fields, values=values,
+        editable=editable, return_opinion=opinion,
         errors=errors, attachments=svc.attachments_of(app),
         commitment=(COMMITMENT_TITLE, COMMITMENT_TEXT, NEGATIVE_LIST),
         pledge=(PLEDGE_TITLE, PLEDGE_TEXT), baogan=app.call.scheme is Scheme.baogan,
@@ -449,8 +470,7 @@ def bulk() -> Response:
 def integrity_list() -> Response | str | tuple[str, int]:
     from workflow.accounts import integrity
 
-    if not current_user.has_role("officer", "auditor", "leader"):
-        abort(403)
+    allow(integrity_reader(current_user), "只有项目主管、领导和审计人员可以查看科研失信名单")
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":

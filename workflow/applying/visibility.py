@@ -10,31 +10,41 @@ import sqlalchemy as sa
 
 from workflow.applying.models import Application
 from workflow.calls.models import Challenge
-from workflow.permissions import BUREAU_READERS, demand_side, has_role, same_organization
+from workflow.permissions import (
+    demand_side,
+    finance_staff,
+    has_role,
+    organization_member,
+)
+from workflow.permissions import reads_all_applications as reads_all
 
 
 def can_view_application(user: Any, app: Application) -> bool:
-    if user.has_role("recommender", *BUREAU_READERS):
+    if reads_all(user, app):
         return True
     # Finance staff pay approved projects: they read those (and nothing before approval).
-    if user.has_role("finance") and app.approved_at is not None:
+    if finance_staff(user, app) and app.approved_at is not None:
         return True
-    if has_role("applicant", "org_admin")(user, app) and same_organization(user, app):
-        return True
-    return demand_side(user, app)
+    return organization_member(user, app) or demand_side(user, app)
+
+
+def on_challenges_of(org_id: int) -> sa.ColumnElement[bool]:
+    """Applications taking a challenge that ``org_id`` published: ``demand_side`` as a query."""
+    return Application.challenge_id.in_(
+        sa.select(Challenge.id).where(Challenge.demand_org_id == org_id))
 
 
 def applications_query(user: Any) -> sa.Select[Application]:
-    """The applications ``user`` may see, as a query to filter further."""
+    """The applications ``user`` may see, as a query to filter further (``can_view_application``
+    as a query)."""
     query = sa.select(Application)
-    if user.has_role("recommender", *BUREAU_READERS):
+    if reads_all(user):
         return query
     conditions: list[sa.ColumnElement[bool]] = []
-    if user.has_role("finance"):
+    if finance_staff(user):
         conditions.append(Application.approved_at.is_not(None))
-    if user.has_role("applicant", "org_admin") and user.organization_id is not None:
+    if has_role("applicant", "org_admin")(user) and user.organization_id is not None:
         conditions.append(Application.organization_id == user.organization_id)
-    if user.has_role("demand") and user.organization_id is not None:
-        conditions.append(Application.challenge_id.in_(
-            sa.select(Challenge.id).where(Challenge.demand_org_id == user.organization_id)))
+    if has_role("demand")(user) and user.organization_id is not None:
+        conditions.append(on_challenges_of(user.organization_id))
     return query.where(sa.or_(*conditions)) if conditions else query.where(sa.false())

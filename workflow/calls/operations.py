@@ -18,6 +18,34 @@ from workflow.core.errors import Conflict, Forbidden, Invalid
 from workflow.core.models import Attachment, db, utcnow
 from workflow.timeutil import SHANGHAI
 
+# What a call is open to at each stage (one place for the pages and the services).
+EDITABLE = (CallState.draft, CallState.published)
+DECIDED = (CallState.decided, CallState.archived)
+
+
+def editable(call: Call) -> bool:
+    """The guide, its attachments and challenges may still change (until it closes)."""
+    return call.state in EDITABLE
+
+
+def open_for_applications(call: Call) -> bool:
+    return call.state is CallState.published
+
+
+def past_deadline(call: Call) -> bool:
+    """Closed to applications: its review, ranking and defence have begun."""
+    return call.state not in EDITABLE
+
+
+def in_decision(call: Call) -> bool:
+    """Under review or decided: the decision page has something to show."""
+    return call.state is CallState.reviewing or call.state in DECIDED
+
+
+def decided(call: Call) -> bool:
+    """Decided: the grants are committed in the call's ledger."""
+    return call.state in DECIDED
+
 
 def _officer(actor: User) -> None:
     if not actor.has_role("officer"):
@@ -211,7 +239,7 @@ def update_call(actor: User, call: Call, data: dict[str, Any],
     if expected_version is not None and call.version != expected_version:
         raise Conflict("指南已被他人修改，请刷新后重试", code="stale_version")
     values = parse_call(data, partial=True)
-    if call.state not in (CallState.draft, CallState.published):
+    if not editable(call):
         raise Conflict(f"指南当前为“{call.state.label}”，不能再修改", code="invalid_state")
     if call.state is CallState.published:
         # The edit page sends every field; only a changed one counts.
@@ -276,7 +304,7 @@ def add_challenge(actor: User, call: Call, data: dict[str, Any]) -> Challenge:
     _officer(actor)
     if call.scheme is not Scheme.jiebang:
         raise Conflict("只有揭榜挂帅批次可以发布榜单", code="not_jiebang")
-    if call.state not in (CallState.draft, CallState.published):
+    if not editable(call):
         raise Conflict(f"指南当前为“{call.state.label}”，不能再增加榜单", code="invalid_state")
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}

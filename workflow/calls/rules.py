@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+
 from states import CALL, SYSTEM
 from workflow.calls.models import Call, Scheme
 from workflow.calls.visibility import can_view_call
@@ -45,13 +47,21 @@ def call_deadline_passed(ctx: GuardContext) -> list[Reason]:
     return []
 
 
+BUREAU_STAFF = ("officer", "leader", "finance")
+
+
 def bureau_owner(_user: Any, role: str, _row: Any) -> bool:
     """Rows of the bureau's own (calls, tranches): its staff act on all of them."""
-    return role in (SYSTEM, "officer", "leader", "finance")
+    return role == SYSTEM or role in BUREAU_STAFF
+
+
+def bureau_owned(_user: Any, role: str) -> sa.ColumnElement[bool] | None:
+    """``bureau_owner`` as a query."""
+    return sa.true() if role in BUREAU_STAFF else None
 
 
 CALL_ENTITY = Entity("call", Call, CALL, bureau_owner, can_view_call, "申报指南", "calls",
-                     steps=lambda call: call.enabled_steps)
+                     steps=lambda call: call.enabled_steps, owned=bureau_owned)
 
 RULES = Rules(
     entities=(CALL_ENTITY,),

@@ -7,16 +7,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from states import CallState
-from workflow.calls.models import Call
-from workflow.permissions import is_bureau_reader
+from workflow.calls.models import Call, Challenge
+from workflow.permissions import bureau_reader
 
 
 def can_view_call(user: Any, call: Call) -> bool:
-    return call.state is not CallState.draft or is_bureau_reader(user, call)
+    return call.state is not CallState.draft or bureau_reader(user, call)
+
+
+def challenge_visible(user: Any, challenge: Challenge) -> bool:
+    """A challenge (榜单) is seen with its call."""
+    return can_view_call(user, challenge.call)
 
 
 def calls_query(user: Any) -> sa.Select[Call]:
     query = sa.select(Call)
-    if not is_bureau_reader(user, None):
+    if not bureau_reader(user, None):
         query = query.where(Call.state != CallState.draft)
     return query

@@ -9,7 +9,8 @@ commits; a refusal raises before anything was changed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -296,6 +297,15 @@ class Option:
     allowed: bool
     reasons: list[Reason]
     needs_comment: bool = False
+    # The person holds a role for it and owns the row: only guards can stand in the way.
+    permitted: bool = True
+    # The role they would act in (None when not permitted).
+    role: str | None = None
+    # Done on its own page (SERVICE_ONLY), not through the generic transition form.
+    dedicated: bool = False
+    # What the page's own inputs still have to answer (reasons the caller said its page
+    # answers: a field to fill, a score to give); they do not make the option refused.
+    pending: list[Reason] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -306,32 +316,61 @@ class Option:
         }
 
 
-def options(row: Any, actor: Actor | None, now: datetime | None = None) -> list[Option]:
-    """Every trigger that leaves the row's state, whether ``actor`` may fire it, and why not."""
+def option(row: Any, spec: Transition, actor: Actor | None, now: datetime | None = None, *,
+           steps: frozenset[str] | None = None,
+           answered: Collection[str] = ()) -> Option:
+    """May ``actor`` fire ``spec`` (a transition leaving the row's state) now, and why not.
+
+    ``answered``: the reason codes that the caller's page answers with its own inputs (a
+    payment reference typed in the queue, a form filled on the edit page): they are
+    reported as ``pending`` and do not refuse. A guard that a written reason satisfies
+    (comment_given, an early close, an override) is answered when the reason is typed:
+    such a trigger is allowed, and marked as needing a comment."""
+    entity = entity_of(row)
+    if steps is None:
+        steps = entity.steps(row)
+    dedicated = (entity.kind, spec.trigger) in SERVICE_ONLY
+    made = {"trigger": spec.trigger, "label": spec.label, "dest": spec.dest.value,
+            "dest_label": spec.dest.label, "dedicated": dedicated}
+    try:
+        role = _acting_role(entity, spec, row, actor, None)
+    except Forbidden as err:
+        return Option(**made, allowed=False, reasons=[Reason(err.code, err.message)],
+                      permitted=False)
+    ctx = GuardContext(row=row, actor=actor, role=role, comment="理由", data={},
+                       now=now or utcnow(), steps=steps, trigger=spec.trigger)
+    reasons = check_guards(spec, ctx)
+    pending = [r for r in reasons if r.code in answered]
+    reasons = [r for r in reasons if r.code not in answered]
+    if reasons:
+        return Option(**made, allowed=False, reasons=reasons, role=role, pending=pending)
+    ctx.comment = ""
+    needs = any(r.code not in answered for r in check_guards(spec, ctx))
+    return Option(**made, allowed=True, reasons=[], needs_comment=needs, role=role,
+                  pending=pending)
+
+
+def options(row: Any, actor: Actor | None, now: datetime | None = None, *,
+            dedicated: bool = False, answered: Collection[str] = ()) -> list[Option]:
+    """Every trigger that leaves the row's state, whether ``actor`` may fire it, and why
+    not. ``dedicated``: include the triggers done on their own pages (for those pages, and
+    for what a person may do on a row); ``answered``: see ``option``."""
     entity = entity_of(row)
     steps = entity.steps(row)
-    out: list[Option] = []
-    for spec in entity.lifecycle.available(row.state, steps):
-        if (entity.kind, spec.trigger) in SERVICE_ONLY:
-            continue
-        reasons: list[Reason] = []
-        try:
-            role = _acting_role(entity, spec, row, actor, None)
-        except Forbidden as err:
-            reasons.append(Reason(err.code, err.message))
-        else:
-            # A guard that a written reason satisfies (comment_given, an early close, an
-            # override) is answered when the reason is typed: such a trigger is allowed,
-            # and marked as needing a comment.
-            ctx = GuardContext(row=row, actor=actor, role=role, comment="理由", data={},
-                               now=now or utcnow(), steps=steps, trigger=spec.trigger)
-            reasons = check_guards(spec, ctx)
-            if not reasons:
-                ctx.comment = ""
-                needs = bool(check_guards(spec, ctx))
-                out.append(Option(spec.trigger, spec.label, spec.dest.value, spec.dest.label,
-                                  True, [], needs))
-                continue
-        out.append(Option(spec.trigger, spec.label, spec.dest.value, spec.dest.label,
-                          not reasons, reasons))
-    return out
+    return [option(row, spec, actor, now, steps=steps, answered=answered)
+            for spec in entity.lifecycle.available(row.state, steps)
+            if dedicated or (entity.kind, spec.trigger) not in SERVICE_ONLY]
+
+
+def permitted(row: Any, trigger: str, actor: Actor | None) -> bool:
+    """May ``actor`` fire ``trigger`` from the row's state by role and ownership (guards
+    not run: for lists, where a guard per row would cost a query each)."""
+    entity = entity_of(row)
+    spec = entity.lifecycle.resolve(row.state, trigger, entity.steps(row))
+    if spec is None:
+        return False
+    try:
+        _acting_role(entity, spec, row, actor, None)
+    except Forbidden:
+        return False
+    return True

@@ -14,6 +14,9 @@ from states import Lifecycle
 Owner = Callable[[Any, str, Any], bool]
 # May ``user`` see ``row`` at all? (A row one may not see is reported as not found.)
 Visible = Callable[[Any, Any], bool]
+# The rows ``user`` owns when acting in ``role``, as a condition on the model (``owner`` as
+# a query, for lists such as the 工作台); None when the role owns none.
+Owned = Callable[[Any, str], Any]
 # What a person who may not see the whole row reads of it through another feature (an
 # expert reads an application through their review), or None.
 Reader = Callable[[Any, Any], dict[str, Any] | None]
@@ -41,6 +44,8 @@ class Entity:
     # lock need not load the call), and the options of that load.
     locked_steps: Any = None
     lock_options: tuple[Any, ...] = field(default=())
+    # ``owner`` as a query; an entity without one has its rows checked one by one.
+    owned: Owned | None = None
 
 
 ENTITIES: dict[str, Entity] = {}

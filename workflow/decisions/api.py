@@ -12,13 +12,13 @@ from workflow.api import api_bp, json_body, no_body, refuse_unknown
 from workflow.api.openapi import document, obj
 from workflow.applying.models import Application
 from workflow.calls.models import Call
-from workflow.core.errors import Invalid, NotFound
+from workflow.core.entities import can_view
+from workflow.core.errors import Invalid
 from workflow.core.models import db
 from workflow.decisions import notices
 from workflow.decisions import operations as decisions
 from workflow.decisions.models import FundingDecision
-
-READERS = ("officer", "leader", "auditor")
+from workflow.permissions import allow, decision_reader, found
 
 
 def decision_json(d: FundingDecision) -> dict[str, Any]:
@@ -51,23 +51,22 @@ COMMENT_BODY = {"comment": "string"}
 
 
 def _call(call_id: int) -> Call:
-    if not current_api_user().has_role(*READERS):
-        raise NotFound("申报指南不存在")
-    call = db.session.get(Call, call_id)
-    if call is None:
-        raise NotFound("申报指南不存在")
+    """A call whose decision the caller reads: the call seen, its decision refused to
+    all but the decision readers."""
+    call = found(db.session.get(Call, call_id), current_api_user(), can_view,
+                 what="申报指南")
+    allow(decision_reader(current_api_user()), "只有项目主管、领导和审计人员可以查看立项决策")
     return call
 
 
 def _decision(decision_id: int) -> FundingDecision:
-    row = db.session.get(FundingDecision, decision_id)
-    if row is None or not current_api_user().has_role(*READERS):
-        raise NotFound("立项名单不存在")
-    return row
+    return found(db.session.get(FundingDecision, decision_id), current_api_user(),
+                 decision_reader, what="立项名单")
 
 
 @api_bp.get("/v1/calls/<int:call_id>/decision")
-@document("立项名单：待审定、已审定及历次记录", responses={200: "名单", 404: "不存在或无权查看"})
+@document("立项名单：待审定、已审定及历次记录",
+          responses={200: "名单", 403: "不是项目主管、领导或审计人员", 404: "不存在或无权查看"})
 @token_required
 def get_decision(call_id: int) -> Response:
     call = _call(call_id)
@@ -111,8 +110,8 @@ def propose(call_id: int) -> tuple[Response, int]:
 
 @api_bp.post("/v1/decisions/<int:decision_id>/meeting")
 @document("登记“三重一大”集体决策会议（multipart：字段及 minutes 文件）",
-          responses={200: "已登记", 413: "文件过大", 415: "文件类型不支持",
-                     422: "会议记录不完整"})
+          responses={200: "已登记", 403: "不是项目主管或领导", 404: "不存在或无权查看",
+                     413: "文件过大", 415: "文件类型不支持", 422: "会议记录不完整"})
 @token_required
 def meeting(decision_id: int) -> Response:
     row = _decision(decision_id)
@@ -154,7 +153,8 @@ def send_back(decision_id: int) -> Response:
 
 @api_bp.post("/v1/calls/<int:call_id>/notices")
 @document("发布立项公示（该指南全部拟立项项目）",
-          responses={200: "已公示的数量及未能公示的原因", 404: "没有拟立项项目"})
+          responses={200: "已公示的数量及未能公示的原因", 403: "不是项目主管",
+                     404: "没有拟立项项目"})
 @token_required
 def open_notices(call_id: int) -> Response:
     call = _call(call_id)

@@ -43,6 +43,11 @@ def in_notice() -> list[Application]:
         Application.state.in_(IN_NOTICE)).order_by(Application.call_id, Application.id)))
 
 
+def under_objection(app: Application) -> bool:
+    """On notice, with a written objection being looked into (异议核查中)."""
+    return app.state is ApplicationState.objection
+
+
 def notice_entry(app_id: int) -> Application:
     app = db.session.get(Application, app_id)
     if app is None or app.state not in IN_NOTICE:

@@ -12,7 +12,7 @@ from forms import format_wan
 from states import DECISION, OBJECTION, CallState
 from workflow.applying.models import Application
 from workflow.calls.models import Call
-from workflow.calls.rules import bureau_owner
+from workflow.calls.rules import bureau_owned, bureau_owner
 from workflow.core import numbering
 from workflow.core.entities import Entity
 from workflow.core.models import db
@@ -22,12 +22,8 @@ from workflow.decisions import notices
 from workflow.decisions import operations as decisions
 from workflow.decisions.models import DecisionState, FundingDecision, Objection, ObjectionState
 from workflow.decisions.notices import settle_call
-from workflow.permissions import has_role
+from workflow.permissions import decision_reader
 from workflow.timeutil import period_end
-
-# Who reads the funded lists (立项决策 pages and API) and the objections (on the project's
-# page): the bureau's staff who take part, and its auditors.
-DECISION_READERS = ("officer", "leader", "auditor")
 
 
 def decision_approved(ctx: GuardContext) -> list[Reason]:
@@ -141,20 +137,22 @@ def number_project(ctx: GuardContext, ch: Changes) -> None:
 
 
 def can_view_decision(user: Any, decision: FundingDecision) -> bool:
-    return has_role(*DECISION_READERS)(user, decision)
+    """Those who read what is decided on a review: the lists as the 立项决策 pages show."""
+    return decision_reader(user, decision)
 
 
 def can_view_objection(user: Any, objection: Objection) -> bool:
-    """The bureau only: an objector's identity never reaches the team."""
-    return has_role(*DECISION_READERS)(user, objection)
+    """The same readers, as the project's page shows its objections: never the team, so
+    an objector's identity never reaches it."""
+    return decision_reader(user, objection)
 
 
 DECISION_ENTITY = Entity("decision", FundingDecision, DECISION, bureau_owner,
                          can_view_decision, "立项建议名单", "decisions",
-                         parent=("call", "call_id"))
+                         parent=("call", "call_id"), owned=bureau_owned)
 OBJECTION_ENTITY = Entity("objection", Objection, OBJECTION, bureau_owner,
                           can_view_objection, "公示异议", "objections",
-                          parent=("application", "application_id"))
+                          parent=("application", "application_id"), owned=bureau_owned)
 
 RULES = Rules(
     entities=(DECISION_ENTITY, OBJECTION_ENTITY),

@@ -4,34 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from workflow.calls.models import Call
+from workflow.core import engine
+from workflow.core.actions import actions
+from workflow.core.entities import can_view
 from workflow.core.models import db
 from workflow.decisions import operations as decisions
 from workflow.decisions.models import FundingDecision
+from workflow.permissions import allow, decision_reader, found, officer, organiser
 from workflow.web import attempt
 
 bp = Blueprint("deciding", __name__)
-READERS = ("officer", "leader", "auditor")
 
 
 def _call(call_id: int) -> Call:
-    call = db.session.get(Call, call_id)
-    if call is None or not current_user.has_role(*READERS):
-        abort(404)
+    """A call whose decision page is open to the decision readers (the call is seen by
+    more: to them the page is refused, not hidden)."""
+    call = found(db.session.get(Call, call_id), current_user, can_view, what="申报指南")
+    allow(decision_reader(current_user), "只有项目主管、领导和审计人员可以查看立项决策")
     return call
 
 
 def _decision(decision_id: int) -> FundingDecision:
-    row = db.session.get(FundingDecision, decision_id)
-    if row is None or not current_user.has_role(*READERS):
-        abort(404)
-    return row
+    return found(db.session.get(FundingDecision, decision_id), current_user,
+                 decision_reader, what="立项名单")
 
 
+# What the page's meeting form answers of the decision's guard.
+DECISION_PAGE_ANSWERS = frozenset({"meeting_missing"})
 MEETING_KEYS = ("meeting_name", "meeting_date", "meeting_attendees", "minutes_ref")
 
 
@@ -46,11 +50,19 @@ def decision(call_id: int) -> str:
     pending = decisions.pending(call.id)
     approved = decisions.approved(call.id)
     draft = decisions.draft(call) if call.state.value == "reviewing" and not approved else None
+    shortlisted = decisions.shortlisted(call)
+    may = actions(call, current_user, answered=DECISION_PAGE_ANSWERS)
+    # Approve or return the pending list: its own lifecycle's (the call's decide follows).
+    may.add("approve", pending is not None and engine.permitted(pending, "approve",
+                                                                current_user))
+    may.add("meeting", organiser(current_user))
+    may.add("propose", officer(current_user) and draft is not None)
+    may.add("open_notices", officer(current_user) and shortlisted > 0)
     return render_template("decisions/decision.html", call=call, draft=draft, pending=pending,
                            approved=approved, history=decisions.history(call.id),
                            needs_meeting=pending is not None and decisions.needs_meeting(
                                call, pending.total),
-                           shortlisted=decisions.shortlisted(call))
+                           shortlisted=shortlisted, may=may)
 
 
 @bp.route("/calls/<int:call_id>/decision", methods=["POST"])

@@ -19,13 +19,13 @@ from workflow.applying.api import _visible
 from workflow.applying.models import Application
 from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
+from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import LedgerEntry, Milestone, Tranche
-
-MONEY_READERS = ("finance", "officer", "leader", "auditor")
+from workflow.permissions import allow, found, money_reader
 
 
 def entry_json(e: LedgerEntry) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def list_tranches() -> Response:
         except ValueError as err:
             raise Invalid("state 无效", details={"state": "可选："
                           + "、".join(s.value for s in TrancheState)}) from err
-    if not user.has_role(*MONEY_READERS):
+    if not money_reader(user):
         visible = applications_query(user).with_only_columns(Application.id)
         query = query.where(Tranche.application_id.in_(visible))
     return jsonify({"items": [finance.tranche_json(t)
@@ -67,12 +67,13 @@ def list_tranches() -> Response:
 
 
 @api_bp.get("/v1/budgets/<int:call_id>/ledger")
-@document("指南预算台账（分录及余额、对账结果）", responses={200: "台账", 404: "不存在或无权查看"})
+@document("指南预算台账（分录及余额、对账结果）",
+          responses={200: "台账", 403: "不是财务或项目主管、领导、审计人员",
+                     404: "不存在或无权查看"})
 @token_required
 def budget_ledger(call_id: int) -> Response:
-    call = db.session.get(Call, call_id)
-    if call is None or not current_api_user().has_role(*MONEY_READERS):
-        raise NotFound("预算不存在")
+    call = found(db.session.get(Call, call_id), current_api_user(), can_view, what="预算")
+    allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算台账")
     rec = ledger.reconcile(call_id=call.id)
     return jsonify({"call_id": call.id, "budget_wan": format_wan(call.budget),
                     "entries": [entry_json(e) for e in ledger.entries(call.id)],
@@ -81,11 +82,10 @@ def budget_ledger(call_id: int) -> Response:
 
 @api_bp.get("/v1/finance/reconciliation")
 @document("预算对账报告（按年度）", params={"year": "年度，如 2026"},
-          responses={200: "对账报告", 404: "无权查看"})
+          responses={200: "对账报告", 403: "不是财务或项目主管、领导、审计人员"})
 @token_required
 def reconciliation() -> Response:
-    if not current_api_user().has_role(*MONEY_READERS):
-        raise NotFound("不存在")
+    allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算对账")
     raw = request.args.get("year", "")
     year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
     if raw and year is None:

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import cn2an
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from forms import format_wan, parse_wan
 from forms.validators import FieldError
@@ -28,7 +29,13 @@ from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, Milestone, MilestoneState, Tranche
-from workflow.permissions import demand_side
+from workflow.permissions import (
+    bank_account_keeper,
+    bank_account_reader,
+    demand_side,
+    officer,
+    principal_investigator,
+)
 from workflow.timeutil import SHANGHAI
 
 CENT = Decimal("0.01")
@@ -211,6 +218,37 @@ def milestones_of(app: Application) -> list[Milestone]:
         Milestone.application_id == app.id).order_by(Milestone.seq)))
 
 
+def milestone_party(actor: User, app: Application) -> str | None:
+    """Who ``actor`` judges a milestone of ``app`` for: the demand side, or the bureau."""
+    if demand_side(actor, app):
+        return "demand"
+    return "officer" if officer(actor) else None
+
+
+# What the project's page answers of a milestone's guards: the report typed in its form.
+MILESTONE_PAGE_ANSWERS = frozenset({"report_too_short"})
+
+
+def milestone_actions(actor: User, app: Application, milestones: list[Milestone]
+                      ) -> set[tuple[str, int]]:
+    """What ``actor`` may do on each of the project's milestones now, from their
+    lifecycle: ``("report_milestone", id)`` (its ``report``), ``("judge_milestone", id)``
+    (a verdict: ``reject`` goes with either acceptance) and ``("pass_milestone", id)``
+    (the acceptance that is the actor's to give)."""
+    out: set[tuple[str, int]] = set()
+    for m in milestones:
+        for option in engine.options(m, actor, answered=MILESTONE_PAGE_ANSWERS):
+            if not option.allowed:
+                continue
+            if option.trigger == "report":
+                out.add(("report_milestone", m.id))
+            elif option.trigger == "reject":
+                out.add(("judge_milestone", m.id))
+            elif option.trigger in ("demand_accept", "officer_accept"):
+                out.add(("pass_milestone", m.id))
+    return out
+
+
 def report_milestone(actor: User, milestone_id: int, report: str,
                      evidence: list[tuple[str, IO[bytes]]] | None = None,
                      ip: str | None = None) -> Milestone:
@@ -233,11 +271,8 @@ def judge_milestone(actor: User, milestone_id: int, verdict: str, opinion: str,
     transition it stands for: ``demand_accept`` or ``officer_accept`` for a pass (both
     make its tranche due), ``reject`` for a fail (the second ends the project)."""
     m: Milestone = engine.load("milestone", milestone_id, lock=True)
-    if demand_side(actor, m.application):
-        party = "demand"
-    elif actor.has_role("officer"):
-        party = "officer"
-    else:
+    party = milestone_party(actor, m.application)
+    if party is None:
         raise Forbidden("只有发榜方或项目主管可以验收里程碑", code="not_party")
     if verdict not in ("pass", "fail"):
         raise Invalid("请选择验收结论：通过或不通过", details={"verdict": "必选"})
@@ -330,7 +365,7 @@ def submit_final_report(actor: User, app: Application, report: str, surplus_wan:
                                      "万元之间")
     if errors:
         raise Invalid("结题材料有误：" + "；".join(errors.values()), details=errors)
-    if not (actor.has_role("applicant") and app.applicant_id == actor.id):
+    if not principal_investigator(actor, app):
         raise Forbidden("只有项目负责人可以提交结题材料", code="not_owner")
     if app.state is not ApplicationState.in_progress:
         raise Conflict(f"项目当前为“{app.state.label}”，不能申请验收", code="invalid_state")
@@ -344,14 +379,18 @@ def submit_final_report(actor: User, app: Application, report: str, surplus_wan:
     return app
 
 
+def awaits_demand_acceptance(app: Application) -> bool:
+    """揭榜挂帅 at final acceptance: the demand side has not given its verdict yet."""
+    return app.challenge_id is not None and not (app.data or {}).get("demand_acceptance")
+
+
 def record_demand_acceptance(actor: User, app: Application, verdict: str, opinion: str,
                              ip: str | None = None) -> Application:
     """揭榜挂帅: the demand side's verdict on the final acceptance."""
     from workflow.core import audit
 
     app = engine.load("application", app.id, lock=True)
-    if not (actor.has_role("demand") and app.challenge is not None
-            and app.challenge.demand_org_id == actor.organization_id):
+    if not demand_side(actor, app):
         raise Forbidden("只有本榜单的发榜方可以录入验收意见", code="not_party")
     if app.state is not ApplicationState.acceptance:
         raise Conflict("项目不在验收阶段", code="invalid_state")
@@ -368,22 +407,19 @@ def record_demand_acceptance(actor: User, app: Application, verdict: str, opinio
 
 # ---- the finance queue -------------------------------------------------------------------
 
-MONEY_READERS = ("finance", "officer", "leader", "auditor")
-
-
 def own_organization(actor: User) -> Organization:
-    """The organisation whose account ``actor`` keeps: their own, as its administrator."""
+    """The organisation whose account ``actor`` keeps: their own, as its administrator
+    (a page for administrators: refused to anyone else)."""
     org = db.session.get(Organization, actor.organization_id) \
-        if actor.has_role("org_admin") and actor.organization_id is not None else None
-    if org is None:
-        raise NotFound("没有可维护收款账户的单位")
+        if actor.organization_id is not None else None
+    if org is None or not bank_account_keeper(actor, org):
+        raise Forbidden("只有单位管理员可以维护本单位的收款账户", code="role_not_allowed")
     return org
 
 
 def read_bank_account(actor: User, org: Organization) -> Organization:
     """The account is read by the organisation's administrator and by those who pay."""
-    if not (actor.has_role(*MONEY_READERS)
-            or (actor.has_role("org_admin") and actor.organization_id == org.id)):
+    if not bank_account_reader(actor, org):
         raise Forbidden("只有本单位管理员和财务、主管人员可以查看收款账户", code="not_owner")
     return org
 
@@ -391,7 +427,7 @@ def read_bank_account(actor: User, org: Organization) -> Organization:
 def set_bank_account(actor: User, org: Organization, bank_name: str, account: str
                      ) -> Organization:
     """The organisation's account for grants, set by its own administrator."""
-    if not (actor.has_role("org_admin") and actor.organization_id == org.id):
+    if not bank_account_keeper(actor, org):
         raise Forbidden("只有本单位管理员可以维护收款账户", code="not_owner")
     bank_name = (bank_name or "").strip()
     digits = "".join((account or "").split())
@@ -407,9 +443,14 @@ def set_bank_account(actor: User, org: Organization, bank_name: str, account: st
     return org
 
 
+# What a tranche shows and its guards read, loaded with it (no query per row).
+TRANCHE_LOADS = (selectinload(Tranche.application).selectinload(Application.organization),
+                 selectinload(Tranche.application).selectinload(Application.call))
+
+
 def queue(states: tuple[TrancheState, ...] = (TrancheState.due,)) -> list[Tranche]:
     return list(db.session.scalars(sa.select(Tranche).where(Tranche.state.in_(states))
-                                   .order_by(Tranche.id)))
+                                   .options(*TRANCHE_LOADS).order_by(Tranche.id)))
 
 
 def tranches_of(app: Application) -> list[Tranche]:

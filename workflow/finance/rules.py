@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from forms import format_wan
 from states import DEMAND_SIDE, MILESTONE, SYSTEM, TRANCHE, ApplicationState, MilestoneState
 from states.lifecycles import RUNNING
-from workflow.applying.visibility import can_view_application
-from workflow.calls.rules import bureau_owner
+from workflow.applying.models import Application
+from workflow.applying.visibility import can_view_application, on_challenges_of
+from workflow.calls.rules import bureau_owned, bureau_owner
 from workflow.core.entities import Entity
 from workflow.core.models import Attachment, db
 from workflow.core.registry import Rules
@@ -20,7 +21,13 @@ from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.finance import operations
 from workflow.finance.models import Milestone, Tranche
 from workflow.finance.operations import needs_decision_ref
-from workflow.permissions import BUREAU_READERS, demand_side, has_role, same_organization
+from workflow.permissions import (
+    bureau_reader,
+    demand_side,
+    money_reader,
+    organization_member,
+    principal_investigator,
+)
 
 
 def tranche_condition_met(ctx: GuardContext) -> list[Reason]:
@@ -95,9 +102,8 @@ def record_release(ctx: GuardContext, ch: Changes) -> None:
 
 
 def can_view_tranche(user: Any, tranche: Tranche) -> bool:
-    return user.has_role("finance", *BUREAU_READERS) or (
-        has_role("applicant", "org_admin")(user, tranche)
-        and same_organization(user, tranche.application))
+    return (money_reader(user, tranche) or bureau_reader(user, tranche)
+            or organization_member(user, tranche.application))
 
 
 # ---- milestones (揭榜挂帅) ----------------------------------------------------------------
@@ -165,10 +171,23 @@ def milestone_owner(user: Any, role: str, m: Milestone) -> bool:
     if user is None:
         return False
     if role == "applicant":
-        return bool(m.application.applicant_id == user.id)
+        return principal_investigator(user, m.application)
     if role == "demand":
         return demand_side(user, m.application)
     return False
+
+
+def milestone_owned(user: Any, role: str) -> sa.ColumnElement[bool] | None:
+    """``milestone_owner`` as a query."""
+    if role == "officer":
+        return sa.true()
+    if role == "applicant":
+        return Milestone.application_id.in_(
+            sa.select(Application.id).where(Application.applicant_id == user.id))
+    if role == "demand" and user.organization_id is not None:
+        return Milestone.application_id.in_(
+            sa.select(Application.id).where(on_challenges_of(user.organization_id)))
+    return None
 
 
 def can_view_milestone(user: Any, m: Milestone) -> bool:
@@ -182,12 +201,12 @@ def milestone_steps(m: Milestone) -> frozenset[str]:
 
 MILESTONE_ENTITY = Entity("milestone", Milestone, MILESTONE, milestone_owner,
                           can_view_milestone, "里程碑", "milestones", steps=milestone_steps,
-                          parent=("application", "application_id"))
+                          parent=("application", "application_id"), owned=milestone_owned)
 
 TRANCHE_ENTITY = Entity("tranche", Tranche, TRANCHE, bureau_owner, can_view_tranche,
                         "拨付批次", "tranches",
                         steps=lambda tranche: tranche.application.call.enabled_steps,
-                        parent=("application", "application_id"))
+                        parent=("application", "application_id"), owned=bureau_owned)
 
 RULES = Rules(
     entities=(TRANCHE_ENTITY, MILESTONE_ENTITY),

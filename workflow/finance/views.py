@@ -14,23 +14,27 @@ from states import TrancheState
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call
-from workflow.core.errors import ServiceError
+from workflow.calls.visibility import challenge_visible
+from workflow.core import engine
+from workflow.core.entities import can_view
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import Milestone
+from workflow.permissions import allow, found, money_reader, officer
 from workflow.web import attempt
 
 bp = Blueprint("finance", __name__)
-MONEY_READERS = ("finance", "officer", "leader", "auditor")
+# What the queue's inputs answer of the triggers' guards (the voucher and, above the
+# threshold, the collective decision's reference are typed beside the button).
+QUEUE_ANSWERS = frozenset({"payment_ref_missing", "collective_decision_missing"})
 TABS = {"due": (TrancheState.due,), "prepared": (TrancheState.prepared,),
         "approved": (TrancheState.approved,), "on_hold": (TrancheState.on_hold,),
         "released": (TrancheState.released,), "planned": (TrancheState.planned,)}
 
 
 def _money_reader() -> None:
-    if not current_user.has_role(*MONEY_READERS):
-        abort(404)
+    allow(money_reader(current_user), "只有财务和项目主管、领导、审计人员可以查看经费")
 
 
 @bp.route("/finance")
@@ -40,17 +44,17 @@ def queue() -> str:
     tab = request.args.get("state", "due")
     if tab not in TABS:
         tab = "due"
-    return render_template("finance/queue.html", tab=tab, tabs=TABS,
-                           tranches=finance.queue(TABS[tab]), capital=finance.capital,
-                           conditions=finance.CONDITION_LABELS,
-                           needs_decision_ref=finance.needs_decision_ref)
+    tranches = finance.queue(TABS[tab])
+    return render_template("finance/queue.html", tab=tab, tabs=TABS, tranches=tranches,
+                           capital=finance.capital, conditions=finance.CONDITION_LABELS,
+                           needs_decision_ref=finance.needs_decision_ref,
+                           options={t.id: engine.options(t, current_user, answered=QUEUE_ANSWERS)
+                                    for t in tranches})
 
 
 def _call(call_id: int) -> Call:
-    _money_reader()
-    call = db.session.get(Call, call_id)
-    if call is None:
-        abort(404)
+    call = found(db.session.get(Call, call_id), current_user, can_view, what="申报指南")
+    allow(money_reader(current_user), "只有财务和项目主管、领导、审计人员可以查看预算台账")
     return call
 
 
@@ -147,9 +151,9 @@ def demand_acceptance(app_id: int) -> Response:
 def stage_gate(challenge_id: int) -> Response:
     from workflow.calls.models import Challenge
 
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None or not current_user.has_role("officer"):
-        abort(404)
+    challenge = found(db.session.get(Challenge, challenge_id), current_user, challenge_visible,
+                      what="榜单")
+    allow(officer(current_user), "只有项目主管可以进行赛马阶段评估")
     keep = [int(v) for v in request.form.getlist("continuing") if v.isdigit() and len(v) < 10]
     attempt(lambda: finance.stage_gate(current_user, challenge.id, keep,
                                        request.form.get("comment", ""), request.remote_addr),
@@ -161,10 +165,7 @@ def stage_gate(challenge_id: int) -> Response:
 @login_required
 def bank_account() -> str | Response | tuple[str, int]:
     """The organisation's account for grants (收款账户), kept by its administrator."""
-    try:
-        org = finance.own_organization(current_user)
-    except ServiceError:
-        abort(404)
+    org = finance.own_organization(current_user)
     if request.method == "POST":
         if attempt(lambda: finance.set_bank_account(
                 current_user, org, request.form.get("bank_name", ""),

@@ -35,6 +35,7 @@ from workflow.core.errors import Conflict, NotFound
 from workflow.core.models import OutboxEvent, db, utcnow
 from workflow.core.models.base import UTCDateTime
 from workflow.notify.models import DeliveryAttempt, DeliveryState, Notification
+from workflow.permissions import message_keeper
 
 log = logging.getLogger(__name__)
 
@@ -423,15 +424,20 @@ def deliver_batch(events: list[OutboxEvent]) -> tuple[set[int], Exception | None
     return {by_notification[n] for n in retry}, next(iter(retry.values()), None)
 
 
+def resendable(n: Notification) -> bool:
+    """A dead letter (an e-mail or text that gave up) may be sent again."""
+    return n.channel != "inapp" and n.state is DeliveryState.dead
+
+
 def resend(actor: User, notification_id: int) -> Notification:
     """An officer sends a dead letter again (after fixing the address, say)."""
-    if not actor.has_role("officer", "admin"):
+    if not message_keeper(actor):
         raise NotFound("通知不存在")
     n = db.session.scalar(sa.select(Notification).where(Notification.id == notification_id)
                           .with_for_update())
     if n is None or n.channel == "inapp":
         raise NotFound("通知不存在")
-    if n.state is not DeliveryState.dead:
+    if not resendable(n):
         raise Conflict(f"该通知{n.state.label}，无需重发", code="invalid_state")
     n.state = DeliveryState.pending
     n.attempts = 0

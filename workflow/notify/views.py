@@ -11,13 +11,13 @@ from workflow.core.errors import ServiceError
 from workflow.core.models import db
 from workflow.notify import inbox, notifications
 from workflow.notify.models import Notification
+from workflow.permissions import allow, found, message_keeper
 
 bp = Blueprint("messaging", __name__)
 
 
 def _officer() -> None:
-    if not current_user.has_role("officer", "admin"):
-        abort(404)
+    allow(message_keeper(current_user), "只有项目主管和系统管理员可以查看通知记录")
 
 
 @bp.route("/notifications")
@@ -34,18 +34,17 @@ def overview() -> str:
 @bp.route("/notifications/<int:note_id>")
 @login_required
 def log(note_id: int) -> str:
-    _officer()
-    note = db.session.get(Notification, note_id)
-    if note is None:
-        abort(404)
+    note = found(db.session.get(Notification, note_id), current_user, message_keeper,
+                 what="通知")
     return render_template("messaging/log.html", note=note,
+                           may_resend=notifications.resendable(note),
                            message_id=notifications.message_id(note.key))
 
 
 @bp.route("/notifications/<int:note_id>/resend", methods=["POST"])
 @login_required
 def resend(note_id: int) -> Response:
-    _officer()
+    found(db.session.get(Notification, note_id), current_user, message_keeper, what="通知")
     try:
         with db.session.begin_nested():
             notifications.resend(current_user, note_id)

@@ -15,8 +15,9 @@ from workflow.api.openapi import document
 from workflow.calls.models import Call
 from workflow.core import engine
 from workflow.core.entities import can_view
-from workflow.core.errors import Forbidden, Invalid, NotFound
+from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
+from workflow.permissions import allow, decision_reader, found, own_review
 from workflow.review import operations as reviews
 from workflow.review import results
 from workflow.review.models import ReviewAssignment
@@ -51,6 +52,15 @@ ASSIGN_BODY: dict[str, Any] = {"mode": {"type": "string", "enum": ["optimal", "r
                                "per_application": "integer", "seed": "integer"}
 
 
+def own_review_of(user: User, review_id: int) -> ReviewAssignment:
+    """The caller's own review: not found when they may not see it, refused when they see
+    it (the bureau) but are not its expert."""
+    review = found(db.session.get(ReviewAssignment, review_id), user, can_view,
+                   what="评审任务")
+    allow(own_review(user, review), "只有受邀专家本人可以评分或谢绝", code="not_owner")
+    return review
+
+
 @api_bp.get("/v1/reviews")
 @document("我的评审任务（按截止时间排序，含待处理、进行中、已完成数量）")
 @token_required
@@ -64,13 +74,12 @@ def my_reviews() -> Response:
 
 @api_bp.put("/v1/reviews/<int:review_id>/scores")
 @document("保存评分草稿；submit 为 true 时提交并锁定", body=SCORES_BODY,
-    responses={200: "已保存", 404: "不存在", 409: "未接受或已提交", 422: "评分有误"})
+    responses={200: "已保存", 403: "不是受邀专家本人", 404: "不存在", 409: "未接受或已提交",
+               422: "评分有误"})
 @token_required
 def put_scores(review_id: int) -> Response:
     user = current_api_user()
-    review = db.session.get(ReviewAssignment, review_id)
-    if review is None or review.expert_id != user.id:
-        raise NotFound("评审任务不存在")
+    review = own_review_of(user, review_id)
     body = json_body(SCORES_BODY)
     submit = body.get("submit", False)
     if not isinstance(submit, bool):
@@ -90,13 +99,12 @@ DECLINE_BODY: dict[str, Any] = {
 
 @api_bp.post("/v1/reviews/<int:review_id>/decline")
 @document("谢绝评审邀请，可同时声明回避关系；备选专家随即补上", body=DECLINE_BODY,
-          responses={200: "已谢绝", 404: "不存在", 409: "不在可谢绝的状态", 422: "内容有误"})
+          responses={200: "已谢绝", 403: "不是受邀专家本人", 404: "不存在",
+                     409: "不在可谢绝的状态", 422: "内容有误"})
 @token_required
 def decline_review(review_id: int) -> Response:
     user = current_api_user()
-    review = db.session.get(ReviewAssignment, review_id)
-    if review is None or review.expert_id != user.id:
-        raise NotFound("评审任务不存在")
+    review = own_review_of(user, review_id)
     body = typed_body(DECLINE_BODY)
     reviews.decline(user, engine.load("review", review.id, lock=True),
                     body.get("reason") or "", body.get("conflict_kind"), request.remote_addr)
@@ -133,11 +141,8 @@ def assign(call_id: int) -> Response:
 @token_required
 def ranking(call_id: int) -> Response:
     user = current_api_user()
-    call = db.session.get(Call, call_id)
-    if call is None or not can_view(user, call):
-        raise NotFound("申报指南不存在")
-    if not user.has_role("officer", "leader", "auditor"):
-        raise Forbidden("只有项目主管、领导和审计人员可以查看评审排名")
+    call = found(db.session.get(Call, call_id), user, can_view, what="申报指南")
+    allow(decision_reader(user), "只有项目主管、领导和审计人员可以查看评审排名")
     return jsonify(results.results_json(results.call_results(
         call, _budget(request.args.get("budget")),
         request.args.get("skip_unaffordable") == "true")))

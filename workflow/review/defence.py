@@ -18,6 +18,7 @@ from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.models import db
 from workflow.core.rules import FireResult
+from workflow.permissions import allow, demand_side, found, has_role, organiser
 from workflow.review import conflicts, ranking
 from workflow.review.models import DefenceScore, DefenceSession
 from workflow.review.results import call_results
@@ -70,30 +71,29 @@ def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
     return session
 
 
-# Who runs defences and sees every session of a call; a panelist (or the demand side at
-# its challenge's session) sees only their own sessions.
-ORGANISERS = ("officer", "leader")
+# Who runs defences and sees every session of a call (``permissions.organiser``); a
+# panelist (or the demand side at its challenge's session) sees only their own sessions.
 
 
 def sessions_for(actor: User, call: Call) -> list[DefenceSession]:
-    """The sessions of ``call`` that ``actor`` may see, by start time; not found for
-    someone who is neither an organiser nor on a panel of the call."""
+    """The sessions of ``call`` that ``actor`` may see, by start time; refused (403: the
+    call is seen, its defence is not) to someone who is neither an organiser nor on a
+    panel of the call."""
     sessions = list(db.session.scalars(sa.select(DefenceSession).where(
         DefenceSession.call_id == call.id).order_by(DefenceSession.starts_at,
                                                     DefenceSession.id)))
-    if actor.has_role(*ORGANISERS):
+    if organiser(actor):
         return sessions
     mine = [s for s in sessions if panel_role(actor, s)]
-    if not mine:
-        raise NotFound("答辩不存在或无权查看")
+    allow(bool(mine), "只有项目主管、领导和答辩评审组成员可以查看答辩安排",
+          code="not_panelist")
     return mine
 
 
 def visible_session(actor: User, session_id: int | None) -> DefenceSession:
     session = db.session.get(DefenceSession, session_id) if session_id else None
-    if session is None or not (actor.has_role(*ORGANISERS) or panel_role(actor, session)):
-        raise NotFound("答辩不存在或无权查看")
-    return session
+    return found(session, actor, lambda user, s: organiser(user) or bool(panel_role(user, s)),
+                 what="答辩")
 
 
 def scores_of(sessions: list[DefenceSession]
@@ -127,9 +127,9 @@ def teams(session: DefenceSession) -> list[Application]:
 def panel_role(user: User, session: DefenceSession) -> str | None:
     if user.id in session.panel:
         return "expert"
-    if session.challenge_id is not None and user.has_role("demand"):
+    if session.challenge_id is not None and has_role("demand")(user):
         challenge = db.session.get(Challenge, session.challenge_id)
-        if challenge is not None and challenge.demand_org_id == user.organization_id:
+        if challenge is not None and demand_side(user, challenge):
             return "demand"
     return None
 
@@ -193,7 +193,7 @@ def select_teams(actor: User, challenge: Challenge, k: int | None = None,
                  ip: str | None = None) -> Selection:
     """Put the best team in charge (挂帅), or the top K racing in parallel (赛马): ordered
     by defence score, then review score; each chosen team is shortlisted."""
-    if not actor.has_role("officer", "leader"):
+    if not organiser(actor):
         raise Forbidden("只有项目主管或领导可以确定揭榜团队", code="role_not_allowed")
     k = challenge.max_teams if k is None else k
     if not 1 <= k <= challenge.max_teams:

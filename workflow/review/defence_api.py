@@ -16,6 +16,7 @@ from workflow.calls.models import Call, Challenge
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
+from workflow.permissions import organiser
 from workflow.review import defence
 from workflow.review.models import DefenceScore, DefenceSession
 from workflow.timeutil import local_time
@@ -90,7 +91,7 @@ def session_json(session: DefenceSession, viewer: User,
         "demand_present": session.demand_present,
         "my_role": defence.panel_role(viewer, session), "teams": [],
     }
-    if viewer.has_role(*defence.ORGANISERS):
+    if organiser(viewer):
         body["panel"] = [{"id": u.id, "name": u.name} for u in (
             db.session.get(User, i) for i in session.panel) if u is not None]
     for app in defence.teams(session):
@@ -114,7 +115,8 @@ def _call(call_id: int) -> Call:
 
 @api_bp.get("/v1/calls/<int:call_id>/defence/sessions")
 @document("答辩安排：项目主管、领导看全部场次，评审组成员（含发榜方）看本人参加的场次",
-          responses={200: "场次及待答辩团队", 404: "不存在或无权查看"},
+          responses={200: "场次及待答辩团队", 403: "不是答辩组织者或评审组成员",
+                     404: "不存在或无权查看"},
           response={"type": "object", "properties": {
               "items": {"type": "array", "items": SESSION_SCHEMA}}})
 @token_required

@@ -26,6 +26,17 @@ from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDra
 
 ACTIVE = (ReviewState.invited, ReviewState.accepted, ReviewState.submitted)
 RESPOND_DAYS = 3
+ASSIGNABLE = (CallState.closed, CallState.reviewing)
+
+
+def assignable(call: Call) -> bool:
+    """Experts are assigned to a call once it has closed, while it is under review."""
+    return call.state in ASSIGNABLE
+
+
+def takes_reviewers(app: Application) -> bool:
+    """An application takes more reviewers while under expert review."""
+    return app.state is ApplicationState.expert_review
 
 
 def _officer(actor: User) -> None:
@@ -116,7 +127,7 @@ def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
         errors["seed"] = "随机种子应为0至2147483647之间的整数"
     if errors:
         raise Invalid("分配参数有误", details=errors)
-    if call.state not in (CallState.closed, CallState.reviewing):
+    if not assignable(call):
         raise Conflict("只有已截止或评审中的批次可以分配评审专家", code="invalid_state")
     apps = list(db.session.scalars(sa.select(Application).where(
         Application.call_id == call.id, Application.state == ApplicationState.expert_review
@@ -170,7 +181,7 @@ def add_reviewer(actor: User, app: Application, expert_id: Any) -> ReviewAssignm
     expert = db.session.get(User, expert_id) if isinstance(expert_id, int) else None
     if expert is None or not expert.has_role("expert"):
         raise Invalid("请选择一位评审专家", details={"expert_id": "不是评审专家"})
-    if app.state is not ApplicationState.expert_review:
+    if not takes_reviewers(app):
         raise Conflict("只有专家评审阶段的申报书可以增加评审专家", code="invalid_state")
     found = conflicts.reasons(expert, app)
     if db.session.scalar(sa.select(ReviewAssignment.id).where(

@@ -13,6 +13,7 @@ from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, merge_data, refuse
+from workflow.permissions import own_review
 from workflow.review import operations
 from workflow.review.models import ReviewAssignment
 from workflow.review.ranking import weighted_total
@@ -100,12 +101,20 @@ def total_scores(ctx: GuardContext, ch: Changes) -> None:
 def review_owner(user: Any, role: str, review: ReviewAssignment) -> bool:
     if role in (SYSTEM, "officer"):
         return True
-    return role == "expert" and user is not None and review.expert_id == user.id
+    return role == "expert" and own_review(user, review)
+
+
+def review_owned(user: Any, role: str) -> sa.ColumnElement[bool] | None:
+    """``review_owner`` as a query."""
+    if role == "officer":
+        return sa.true()
+    return ReviewAssignment.expert_id == user.id if role == "expert" else None
 
 
 REVIEW_ENTITY = Entity("review", ReviewAssignment, REVIEW, review_owner, can_view_review,
                        "评审任务", "reviews",
-                       steps=lambda review: review.application.call.enabled_steps)
+                       steps=lambda review: review.application.call.enabled_steps,
+                       owned=review_owned)
 
 RULES = Rules(
     follow_ups={"record_conflict": operations.record_conflict,

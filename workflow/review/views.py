@@ -13,30 +13,59 @@ from forms import parse_id
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core import engine
+from workflow.core.actions import Actions, actions
+from workflow.core.entities import can_view
 from workflow.core.errors import ServiceError
 from workflow.core.models import db
+from workflow.permissions import (
+    allow,
+    decision_reader,
+    expert,
+    found,
+    live_review,
+    officer,
+    own_review,
+    pool_keeper,
+)
 from workflow.review import operations as reviews
 from workflow.review.conflicts import LABELS
 from workflow.review.models import ReviewAssignment, ReviewDraw
 from workflow.web import flash_refusal
 
 bp = Blueprint("reviewing", __name__)
+# What the scoring page's form answers of ``submit_scores``' guard.
+SCORE_PAGE_ANSWERS = frozenset({"score_missing", "comment_too_short"})
+
+
+def review_actions(review: ReviewAssignment, user: Any) -> Actions:
+    """What the expert may do with their review now: answer the invitation, score, or
+    read what they scored."""
+    may = actions(review, user, answered=SCORE_PAGE_ANSWERS)
+    may.add("respond", may.permitted("accept") or may.permitted("decline"))
+    may.add("score", may.permitted("submit_scores"))
+    may.add("view_scores", own_review(user, review) and review.submitted_at is not None)
+    return may
 
 
 @bp.route("/reviews")
 @login_required
 def queue() -> str:
-    if not current_user.has_role("expert"):
-        abort(403)
-    return render_template("reviews/queue.html", q=reviews.queue(current_user),
-                           conflict_kinds={k: LABELS[k] for k in (
-                               "declared", "near_relative", "teacher_student", "joint_work")})
+    allow(expert(current_user), "只有评审专家有评审任务")
+    q = reviews.queue(current_user)
+    return render_template("reviews/queue.html", q=q, conflict_kinds=CONFLICT_KINDS,
+                           may={r.id: review_actions(r, current_user) for r in q.items})
+
+
+CONFLICT_KINDS = {k: LABELS[k] for k in (
+    "declared", "near_relative", "teacher_student", "joint_work")}
 
 
 def _mine(review_id: int) -> ReviewAssignment:
-    review = db.session.get(ReviewAssignment, review_id)
-    if review is None or review.expert_id != current_user.id:
-        abort(404)
+    """The expert's own review (the bureau sees it too, but does not act on it here)."""
+    review = found(db.session.get(ReviewAssignment, review_id), current_user, can_view,
+                   what="评审任务")
+    allow(own_review(current_user, review), "只有受邀专家本人可以答复和评分",
+          code="not_owner")
     return review
 
 
@@ -58,6 +87,9 @@ def respond(review_id: int) -> Response:
         flash(done, "info")
     except ServiceError as err:
         flash_refusal(err)
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return redirect(target)
     return redirect(url_for("reviewing.queue"))
 
 
@@ -85,10 +117,14 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
             db.session.expire_all()
             review = _mine(review_id)
             return render_template("reviews/score.html", review=review, errors=errors,
-                                   values=dict(request.form)), status
+                                   values=dict(request.form),
+                                   may=review_actions(review, current_user),
+                                   conflict_kinds=CONFLICT_KINDS), status
     values = {f"s_{k}": v for k, v in (review.scores or {}).items()}
     values["comment"] = review.comment
-    return render_template("reviews/score.html", review=review, errors=errors, values=values)
+    return render_template("reviews/score.html", review=review, errors=errors, values=values,
+                           may=review_actions(review, current_user),
+                           conflict_kinds=CONFLICT_KINDS)
 
 
 @bp.app_context_processor
@@ -110,9 +146,8 @@ def _answers() -> dict[str, Any]:
 @bp.route("/calls/<int:call_id>/assign", methods=["GET", "POST"])
 @login_required
 def assign(call_id: int) -> Response | str:
-    call = db.session.get(Call, call_id)
-    if call is None or not current_user.has_role("officer"):
-        abort(404)
+    call = found(db.session.get(Call, call_id), current_user, can_view, what="申报指南")
+    allow(officer(current_user), "只有项目主管可以分配评审专家")
     if request.method == "POST":
         def number(name: str) -> int | str | None:
             # Digits become a number; anything else typed goes on to be refused clearly.
@@ -138,15 +173,15 @@ def assign(call_id: int) -> Response | str:
         ReviewDraw.call_id == call.id).order_by(ReviewDraw.id.desc())))
     experts = [u for u, _p in reviews.expert_pool()]
     return render_template("reviews/assign.html", call=call, apps=apps, rows=rows,
-                           draws=draws, experts=experts)
+                           draws=draws, experts=experts,
+                           open_to_reviewers={a.id for a in apps if reviews.takes_reviewers(a)})
 
 
 @bp.route("/applications/<int:app_id>/reviewers", methods=["POST"])
 @login_required
 def add_reviewer(app_id: int) -> Response:
-    app = db.session.get(Application, app_id)
-    if app is None or not current_user.has_role("officer"):
-        abort(404)
+    app = found(db.session.get(Application, app_id), current_user, can_view, what="申报书")
+    allow(officer(current_user), "只有项目主管可以增加评审专家")
     expert_id = request.form.get("expert_id", "")
     try:
         with db.session.begin_nested():
@@ -160,9 +195,8 @@ def add_reviewer(app_id: int) -> Response:
 
 
 def _ranking_call(call_id: int) -> Call:
-    call = db.session.get(Call, call_id)
-    if call is None or not current_user.has_role("officer", "leader", "auditor"):
-        abort(404)
+    call = found(db.session.get(Call, call_id), current_user, can_view, what="申报指南")
+    allow(decision_reader(current_user), "只有项目主管、领导和审计人员可以查看评审排名")
     return call
 
 
@@ -204,8 +238,7 @@ def ranking_xlsx(call_id: int) -> Response:
 # ---- the expert pool --------------------------------------------------------------------
 
 def _pool_officer() -> None:
-    if not current_user.has_role("officer"):
-        abort(403)
+    allow(pool_keeper(current_user), "只有项目主管可以维护专家库")
 
 
 @bp.route("/experts", methods=["GET", "POST"])
@@ -298,13 +331,8 @@ def experts_template() -> Response:
 def defence(call_id: int) -> Response | str | tuple[str, int]:
     from workflow.review import defence as svc
 
-    call = db.session.get(Call, call_id)
-    if call is None:
-        abort(404)
-    try:
-        sessions = svc.sessions_for(current_user, call)
-    except ServiceError:
-        abort(404)
+    call = found(db.session.get(Call, call_id), current_user, can_view, what="申报指南")
+    sessions = svc.sessions_for(current_user, call)
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
@@ -328,12 +356,9 @@ def defence(call_id: int) -> Response | str | tuple[str, int]:
 @login_required
 def defence_action(session_id: int, app_id: int) -> Response:
     from workflow.review import defence as svc
-    from workflow.review.models import DefenceSession
 
-    session = db.session.get(DefenceSession, session_id)
-    app = db.session.get(Application, app_id)
-    if session is None or app is None:
-        abort(404)
+    session = svc.visible_session(current_user, session_id)
+    app = svc.team_of(session, app_id)
     try:
         with db.session.begin_nested():
             if request.form.get("action") == "finish":
@@ -355,11 +380,11 @@ def defence_action(session_id: int, app_id: int) -> Response:
 @login_required
 def select_teams(challenge_id: int) -> Response:
     from workflow.calls.models import Challenge
+    from workflow.calls.visibility import challenge_visible
     from workflow.review import defence as svc
 
-    challenge = db.session.get(Challenge, challenge_id)
-    if challenge is None:
-        abort(404)
+    challenge = found(db.session.get(Challenge, challenge_id), current_user,
+                      challenge_visible, what="榜单")
     k = request.form.get("k", "")
     try:
         with db.session.begin_nested():
@@ -382,6 +407,6 @@ def review_attachment(review_id: int, sha256: str) -> Response:
     review = _mine(review_id)
     row = db.session.scalar(sa.select(Attachment).where(
         Attachment.application_id == review.application_id, Attachment.sha256 == sha256))
-    if row is None or review.state.value not in ("invited", "accepted", "submitted"):
+    if row is None or not live_review(current_user, review):
         abort(404)
     return files.send_attachment(row)

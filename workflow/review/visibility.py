@@ -11,19 +11,18 @@ import sqlalchemy as sa
 from states import ReviewState
 from workflow.applying.models import Application
 from workflow.core.models import db
-from workflow.permissions import BUREAU_READERS
+from workflow.permissions import LIVE_REVIEW_STATES, any_of, bureau_reader, expert, own_review
 from workflow.review.models import ReviewAssignment
 
-EXPERT_READS = (ReviewState.invited, ReviewState.accepted, ReviewState.submitted)
+# ``live_review`` as a query.
+EXPERT_READS = tuple(s for s in ReviewState if s.value in LIVE_REVIEW_STATES)
 
-
-def can_view_review(user: Any, review: ReviewAssignment) -> bool:
-    return user.has_role(*BUREAU_READERS) or (
-        user.has_role("expert") and review.expert_id == user.id)
+can_view_review = any_of(bureau_reader, own_review)
 
 
 def assigned_expert(user: Any, app: Application) -> bool:
-    return user.has_role("expert") and bool(db.session.scalar(
+    """``user`` reads ``app`` through a live review of theirs."""
+    return expert(user) and bool(db.session.scalar(
         sa.select(ReviewAssignment.id).where(
             ReviewAssignment.application_id == app.id, ReviewAssignment.expert_id == user.id,
             ReviewAssignment.state.in_(EXPERT_READS))))

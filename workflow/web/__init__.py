@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 from forms import format_wan
 from forms.schema import PERSON_COLUMNS
 from states import ROLES
+from workflow import permissions
 from workflow.core.errors import GuardFailed, ServiceError
 from workflow.core.extensions import db, login_manager
 from workflow.timeutil import local_time
@@ -79,6 +80,8 @@ def init_app(app: Flask) -> None:
         datetime.fromisoformat(v)) if isinstance(v, str) and v else ""
     app.jinja_env.globals["ROLES"] = ROLES
     app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
+    # Who may do what, the same predicates as the views: perm.money_reader(current_user).
+    app.jinja_env.globals["perm"] = permissions.TEMPLATE_GLOBAL
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
@@ -132,6 +135,12 @@ def init_app(app: Flask) -> None:
 
             return error_json(status, code, message)
         return render_error(status, message), status
+
+    @app.errorhandler(ServiceError)
+    def service_error(err: ServiceError) -> Any:
+        # A refusal a page left to the app: the rule of workflow.permissions (404 for what
+        # the person may not know exists, 403 for what they see but may not do).
+        return refuse(err.status, err.code, err.message)
 
     @app.errorhandler(StaleDataError)
     def stale(err: StaleDataError) -> Any:

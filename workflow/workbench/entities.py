@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -11,10 +10,18 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from forms import parse_id
-from states import diagram
+from states import ApplicationState, diagram
 from workflow.core import audit, engine
+from workflow.core.actions import Actions, actions, leaves
 from workflow.core.entities import ENTITIES, can_view
 from workflow.core.errors import NotFound
+from workflow.permissions import (
+    applicant,
+    decision_reader,
+    demand_side,
+    money_reader,
+    officer,
+)
 from workflow.web import attempt
 from workflow.workbench.api import COLLECTIONS
 
@@ -33,16 +40,15 @@ TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("application", "terminate"): [("recovery_wan", "应追回金额（万元，无则留空）")],
     ("milestone", "report"): [("report", "里程碑完成情况（不少于10字）")],
 }
-# Refusals that the typed fields answer (as a typed comment answers ``comment_given``):
-# such a trigger is offered, with its fields.
-TYPED_REASONS: dict[tuple[str, str], frozenset[str]] = {
-    ("milestone", "report"): frozenset({"report_too_short"}),
-}
 # What a trigger implies: the verdict of an acceptance is its button.
 TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {
     ("application", "pass_acceptance"): {"verdict": "pass"},
     ("application", "fail_acceptance"): {"verdict": "fail"},
 }
+# The guards' reasons that the inputs above answer when the form is sent (so a trigger
+# waiting only for them is offered, with its field).
+PAGE_ANSWERS = frozenset({"collective_decision_missing", "payment_ref_missing",
+                          "acceptance_missing", "report_too_short"})
 
 
 def _visible(collection: str, entity_id: int, lock: bool = False) -> tuple[str, Any]:
@@ -70,33 +76,65 @@ def title_of(kind: str, row: Any) -> str:
     return f"{row.label}（{row.application.title}）"
 
 
-def options_of(kind: str, row: Any) -> list[engine.Option]:
-    """What ``current_user`` may do on ``row``: the engine's options, a refusal that the
-    typed fields answer counted as allowed."""
-    out = []
-    for o in engine.options(row, current_user):
-        typed = TYPED_REASONS.get((kind, o.trigger), frozenset())
-        if not o.allowed and o.reasons and all(r.code in typed for r in o.reasons):
-            o = replace(o, allowed=True, reasons=[])
-        out.append(o)
-    return out
-
-
 @bp.route("/<collection>/<int:entity_id>")
 @login_required
 def show(collection: str, entity_id: int) -> str:
     kind, row = _visible(collection, entity_id)
     lifecycle = ENTITIES[kind].lifecycle
     svg = diagram.svg(lifecycle, row.state)
+    extra = _extra(kind, row)
+    may = page_actions(kind, row, current_user, extra)
     return render_template(
         "entities/show.html", kind=kind, collection=collection, row=row,
         title=title_of(kind, row), entity_label=ENTITIES[kind].label,
         svg=Markup(svg) if svg else None,  # noqa: S704 (graphviz output from our own DOT)
-        lifecycle=lifecycle, options=(options := options_of(kind, row)),
-        fields=list(dict.fromkeys(f for o in options if o.allowed
-                                  for f in TRIGGER_FIELDS.get((kind, o.trigger), []))),
-        history=audit.history(kind, row.id), extra=_extra(kind, row),
+        lifecycle=lifecycle, stages=[(s.label, s is row.state) for s in lifecycle.states],
+        may=may, fields=list(dict.fromkeys(f for o in may.buttons
+                                           for f in TRIGGER_FIELDS.get((kind, o.trigger), []))),
+        history=audit.history(kind, row.id), extra=extra,
     )
+
+
+def page_actions(kind: str, row: Any, user: Any, extra: dict[str, Any]) -> Actions:
+    """What ``user`` may do on the row's page: its triggers, and per kind the actions of
+    its details block."""
+    may = actions(row, user, answered=PAGE_ANSWERS)
+    if kind == "application":
+        _application_actions(may, row, user, extra)
+    elif kind == "call":
+        _call_actions(may, row, user, extra)
+    elif kind == "review":
+        from workflow.review.views import review_actions
+
+        may.named |= review_actions(row, user).named
+    return may
+
+
+def _application_actions(may: Actions, app: Any, user: Any, extra: dict[str, Any]) -> None:
+    from workflow.finance.operations import milestone_actions
+
+    edit = may.option("resubmit") or may.option("submit")
+    may.add("edit", edit is not None and edit.permitted,
+            "修改并重新提交" if edit is not None and edit.trigger == "resubmit" else "继续填写")
+    may.add("formal_review", may.permitted("pass_formal_review"))
+    may.add("final_report", may.permitted("request_acceptance"))
+    may.add("demand_acceptance", demand_side(user, app) and leaves(app, "pass_acceptance"))
+    may.named |= milestone_actions(user, app, extra.get("milestones", []))
+
+
+def _call_actions(may: Actions, call: Any, user: Any, extra: dict[str, Any]) -> None:
+    from workflow.calls import operations as calls
+    from workflow.review.operations import assignable
+
+    may.add("manage", officer(user) and calls.editable(call))
+    may.add("add_challenge", "manage" in may and call.scheme.value == "jiebang")
+    may.add("apply", applicant(user) and calls.open_for_applications(call))
+    may.add("assign", officer(user) and assignable(call))
+    may.add("ranking", decision_reader(user) and calls.past_deadline(call))
+    may.add("defence", "ranking" in may and "defence" in call.enabled_steps)
+    may.add("decision", decision_reader(user) and calls.in_decision(call))
+    may.add("ledger", money_reader(user) and calls.decided(call))
+    may.add("stage_gate", officer(user) and bool(extra.get("teams")))
 
 
 def _extra(kind: str, row: Any) -> dict[str, Any]:
@@ -123,24 +161,20 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
     from workflow.core.rules import GuardContext
 
     eligibility = None
-    if current_user.has_role("officer") and row.state.value not in ("draft", "withdrawn"):
+    if officer(current_user) and row.state not in (ApplicationState.draft,
+                                                   ApplicationState.withdrawn):
         ctx = GuardContext(row=row, actor=current_user, role="officer", comment="", data={},
                            now=utcnow())
         eligibility = eligible(ctx)
     from workflow.decisions.notices import objections_of
     from workflow.documents.operations import documents_of
 
-    objections = objections_of(row) if current_user.has_role(
-        "officer", "leader", "auditor") else []
+    objections = objections_of(row) if decision_reader(current_user) else []
     from workflow.finance import operations as finance
 
-    milestones = finance.milestones_of(row)
     return {"rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents_of(row), "objections": objections,
-            "tranches": finance.tranches_of(row), "milestones": milestones,
-            # Per milestone, the triggers the person may fire (the report and verdict forms).
-            "milestone_actions": {m.id: {o.trigger for o in options_of("milestone", m)
-                                         if o.allowed} for m in milestones},
+            "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
             "capital": finance.capital, "conditions": finance.CONDITION_LABELS}
 
 

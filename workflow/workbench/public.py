@@ -22,6 +22,7 @@ def notice_list() -> str:
     entries = notices.in_notice()
     by_call = [(call, list(apps)) for call, apps in groupby(entries, key=lambda a: a.call)]
     return render_template("public/notices.html", by_call=by_call,
+                           objected={a.id for a in entries if notices.under_objection(a)},
                            contact=current_app.config["NOTICE_CONTACT"])
 
 

@@ -1,119 +1,441 @@
-"""What each person must do next, by role: the home page's lists."""
+"""Each person's 工作台 (the home page): every row on which they may fire a trigger now,
+grouped by what is to be done, with counts, each linking to the page where it is done.
+
+Derived from the lifecycles, not from a map of roles to states: for each entity, the rows
+of ``states/`` give the states from which the person's roles fire a trigger (their
+sources and roles); the rows in those states that the person owns (the entity's
+``owned`` query) are the candidates, and a candidate is listed when ``engine.option``
+says that this person may fire one of those triggers now (allowed; a trigger that a
+typed reason would merely force, such as closing a call early, does not count).
+
+``TASKS`` words each trigger as a thing to do and names the page where it is done (the
+row's own page unless said) and what that page's inputs answer of its guards (a form to
+fill, a score to give); ``EXCEPTIONS`` are triggers that can be fired at any time and are
+never a to-do by themselves (terminate, hold, recuse). A few things to do are not
+transitions: assigning experts, the demand side's acceptance, applying to an open call
+(``_extras``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from flask import url_for
+from sqlalchemy.orm import selectinload
 
-from states import ApplicationState, CallState, ReviewState
+from forms import format_wan
+from states import ROLES, ApplicationState, Transition
 from workflow.accounts.models import User
 from workflow.applying.models import Application
-from workflow.calls.models import Call, Challenge
+from workflow.applying.views import CALL_FORM_ANSWERS, EDIT_PAGE_ANSWERS
+from workflow.applying.visibility import on_challenges_of
+from workflow.calls.models import Call
 from workflow.calls.operations import open_calls
-from workflow.core.models import AuditEvent, db
+from workflow.core import engine
+from workflow.core.entities import ENTITIES, Entity, can_view
+from workflow.core.models import AuditEvent, db, utcnow
+from workflow.decisions import operations as decisions
+from workflow.decisions.views import DECISION_PAGE_ANSWERS
+from workflow.finance.models import Milestone
+from workflow.finance.operations import TRANCHE_LOADS, awaits_demand_acceptance
+from workflow.finance.views import QUEUE_ANSWERS
+from workflow.permissions import demand_side, officer
 from workflow.review.models import ReviewAssignment
+from workflow.review.operations import ACTIVE
+from workflow.review.views import SCORE_PAGE_ANSWERS
 from workflow.timeutil import local_time
+from workflow.workbench.entities import PAGE_ANSWERS
+
+LIMIT = 10  # items shown per group; the count says how many there are
+SCAN = 500  # candidate rows checked per entity and state (the oldest first)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A trigger as a thing to do: how the list says it, and where it is done."""
+
+    phrase: str
+    endpoint: str | None = None  # None: the row's own page
+    args: Callable[[Any], dict[str, Any]] | None = None
+    answered: frozenset[str] = PAGE_ANSWERS
+    # Listed once per parent (the call a decision is taken for), not per row.
+    parent: Callable[[Any], Any] | None = None
+    # The page's own condition, on the parent (or the row).
+    when: Callable[[Any, Any], bool] | None = None
+
+
+def _to_propose(user: Any, call: Call) -> bool:
+    """The decision page proposes a list (the officer: ``decisions.propose``) while none
+    waits for the leader or is approved; the leader's part is ``decide``."""
+    return (officer(user) and decisions.pending(call.id) is None
+            and decisions.approved(call.id) is None)
+
+
+def _on_call(phrase: str, endpoint: str, answered: frozenset[str] = PAGE_ANSWERS,
+             when: Callable[[Any, Any], bool] | None = None) -> Task:
+    """Done for the whole call on one page (the decision, the defence)."""
+    return Task(phrase, endpoint, lambda call: {"call_id": call.id}, answered,
+                parent=lambda app: app.call, when=when)
+
+
+def _edit(phrase: str) -> Task:
+    return Task(phrase, "applying.edit_application", lambda a: {"app_id": a.id},
+                EDIT_PAGE_ANSWERS)
+
+
+def _score(phrase: str) -> Task:
+    return Task(phrase, "reviewing.score", lambda r: {"review_id": r.id}, SCORE_PAGE_ANSWERS)
+
+
+def _judge(phrase: str) -> Task:
+    return Task(phrase, "entities.show",
+                lambda m: {"collection": "applications", "entity_id": m.application_id})
+
+
+def _queue(phrase: str) -> Task:
+    return Task(phrase, "finance.queue", lambda t: {"state": str(t.state)}, QUEUE_ANSWERS)
+
+
+TASKS: dict[tuple[str, str], Task] = {
+    ("call", "publish"): Task("待发布的指南", answered=CALL_FORM_ANSWERS),
+    ("call", "close"): Task("已到截止时间，待截止受理"),
+    ("call", "start_review"): Task("待开始评审"),
+    # The leader decides a call by approving (or returning) its pending list, on the call's
+    # decision page; the call's own decide follows the approval.
+    ("decision", "approve"): Task("待决策", "deciding.decision",
+                                  lambda c: {"call_id": c.id}, DECISION_PAGE_ANSWERS,
+                                  parent=lambda d: d.call),
+    ("decision", "send_back"): Task("待决策", "deciding.decision",
+                                    lambda c: {"call_id": c.id}, DECISION_PAGE_ANSWERS,
+                                    parent=lambda d: d.call),
+    ("application", "submit"): _edit("继续填写"),
+    ("application", "resubmit"): _edit("按意见修改后重新提交"),
+    ("application", "unit_approve"): Task("待单位审核"),
+    ("application", "unit_return"): Task("待单位审核"),
+    ("application", "recommend"): Task("待推荐"),
+    ("application", "decline_recommendation"): Task("待推荐"),
+    ("application", "pass_formal_review"): Task("待形式审查"),
+    ("application", "return_for_revision"): Task("待形式审查"),
+    ("application", "reject"): Task("待形式审查"),
+    ("application", "finish_defence"): _on_call("待完成答辩", "reviewing.defence",
+                                                frozenset({"defence_unscored"})),
+    ("application", "shortlist"): _on_call("评审完成，待拟定立项建议名单", "deciding.decision",
+                                           when=_to_propose),
+    ("application", "decline_funding"): _on_call("评审完成，待拟定立项建议名单",
+                                                 "deciding.decision", when=_to_propose),
+    ("application", "open_notice"): _on_call("名单已审定，待发布公示", "deciding.decision"),
+    ("application", "uphold_objection"): Task("待处理公示异议"),
+    ("application", "dismiss_objection"): Task("待处理公示异议"),
+    ("application", "approve"): Task("公示期满，待立项"),
+    ("application", "sign_contract"): Task("待签订任务书"),
+    ("application", "start"): Task("任务书已签订，待开始执行"),
+    ("application", "pass_midterm"): Task("待中期检查"),
+    # The project's page holds the milestone reports and the final report's form.
+    ("application", "request_acceptance"): Task(
+        "执行中：提交里程碑或结题材料", answered=frozenset({"final_report_missing"})),
+    ("application", "pass_acceptance"): Task("待结题验收"),
+    ("application", "fail_acceptance"): Task("待结题验收"),
+    ("review", "accept"): _score("请答复评审邀请"),
+    ("review", "decline"): _score("请答复评审邀请"),
+    ("review", "submit_scores"): _score("待评分"),
+    ("review", "expire"): Task("评审邀请已过期，待确认"),
+    # A verdict on a milestone is given on its project's page (both buttons in one form).
+    ("milestone", "demand_accept"): _judge("待验收里程碑"),
+    ("milestone", "officer_accept"): _judge("待验收里程碑"),
+    ("milestone", "reject"): _judge("待验收里程碑"),
+    ("tranche", "make_due"): Task("拨付条件已满足，待确认应付"),
+    ("tranche", "prepare"): _queue("待制单"),
+    ("tranche", "approve"): _queue("待审核"),
+    ("tranche", "release"): _queue("待拨付"),
+    ("tranche", "resume"): _queue("已暂停，待恢复或取消"),
+}
+# Triggers that may be fired at any time and make no to-do by themselves; and the
+# officer's side of what the system does when it is due (an application's review is
+# finished by its last score: the officer's finish_review forces it, with a reason).
+EXCEPTIONS = frozenset({
+    ("call", "archive"), ("application", "finish_review"),
+    ("application", "withdraw"), ("application", "terminate"),
+    ("application", "raise_objection"), ("application", "start_midterm"),
+    ("review", "recuse"), ("review", "cancel_invitation"),
+    ("tranche", "hold"), ("tranche", "cancel"),
+    # Done by its approval: the leader's to-do is the pending list (decision approve).
+    ("call", "decide"),
+    # An officer may withdraw a pending list at any time (a new list replaces it too).
+    ("decision", "withdraw"),
+    # The project's line stands for its milestones' reports (执行中：提交里程碑或结题材料).
+    ("milestone", "report"),
+    # Closed by the officer's finding on the project (待处理公示异议).
+    ("objection", "uphold"), ("objection", "dismiss"),
+})
+_ORDER = {task.phrase: n for n, task in enumerate(TASKS.values())}
+
+# What a row's line shows, loaded with the rows (no query per row).
+LOADS: dict[str, tuple[Any, ...]] = {
+    "application": (selectinload(Application.organization),
+                    selectinload(Application.applicant), selectinload(Application.challenge)),
+    "review": (selectinload(ReviewAssignment.application)
+               .selectinload(Application.organization),),
+    "tranche": TRANCHE_LOADS,
+    "milestone": (selectinload(Milestone.application).selectinload(Application.organization),
+                  selectinload(Milestone.application).selectinload(Application.challenge)),
+}
+
+SECTIONS: dict[str, tuple[str, str]] = {
+    "applicant": ("我的申报", "暂无待办事项"),
+    "org_admin": ("单位审核", "暂无待单位审核的申报书"),
+    "recommender": ("主管部门推荐", "暂无待推荐的申报书"),
+    "officer": ("项目管理", "暂无待办事项"),
+    "expert": ("评审任务", "暂无评审邀请"),
+    "leader": ("立项决策", "暂无待决策事项"),
+    "finance": ("资金拨付", "暂无待拨付批次"),
+    "demand": ("发榜方事项", "暂无待办事项"),
+    "auditor": ("审计", "暂无待办事项"),
+    "admin": ("系统管理", "暂无待办事项"),
+}
 
 
 @dataclass
 class TodoItem:
     text: str
     detail: str = ""
-    collection: str | None = None  # the item's page: /<collection>/<entity_id>
-    entity_id: int | None = None
+    href: str | None = None
+    rows: int = 0  # listed under its parent (a call): how many of its rows wait
+
+
+@dataclass
+class TodoGroup:
+    phrase: str
+    items: list[TodoItem] = field(default_factory=list)
+    count: int = 0
+    order: int = 1000
+
+    def add(self, item: TodoItem | Callable[[], TodoItem]) -> TodoItem | None:
+        """Count one more; list it while there is room (``item`` may be made only then)."""
+        self.count += 1
+        if len(self.items) >= LIMIT:
+            return None
+        self.items.append(item if isinstance(item, TodoItem) else item())
+        return self.items[-1]
 
 
 @dataclass
 class TodoSection:
     role: str
     title: str
-    items: list[TodoItem] = field(default_factory=list)
+    groups: list[TodoGroup] = field(default_factory=list)
     empty: str = "暂无待办事项"
+    notes: list[str] = field(default_factory=list)
+    incomplete: bool = False  # more candidates than were checked
+
+    @property
+    def count(self) -> int:
+        return sum(g.count for g in self.groups)
 
 
-def _apps(*states: ApplicationState, org_id: int | None = None) -> list[Application]:
-    q = sa.select(Application).where(Application.state.in_(states))
-    if org_id is not None:
-        q = q.where(Application.organization_id == org_id)
-    return list(db.session.scalars(q.order_by(Application.updated_at.desc()).limit(20)))
+class Board:
+    """The groups being filled, by role and phrase."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.groups: dict[tuple[str, str], TodoGroup] = {}
+        self.incomplete: set[str] = set()
+
+    def group(self, role: str, phrase: str) -> TodoGroup:
+        key = (role, phrase)
+        if key not in self.groups:
+            self.groups[key] = TodoGroup(phrase, order=_ORDER.get(phrase, 1000))
+        return self.groups[key]
+
+    def sections(self) -> list[TodoSection]:
+        out = []
+        for role in ROLES:
+            if role not in self.user.roles:
+                continue
+            title, empty = SECTIONS.get(role, (ROLES[role], "暂无待办事项"))
+            groups = sorted((g for (r, _), g in self.groups.items() if r == role),
+                            key=lambda g: g.order)
+            out.append(TodoSection(role, title, groups, empty,
+                                   incomplete=role in self.incomplete))
+        return out
 
 
 def sections_for(user: User) -> list[TodoSection]:
-    out: list[TodoSection] = []
-    roles = user.roles
-    if "applicant" in roles:
-        s = TodoSection("applicant", "我的申报")
+    board = Board(user)
+    now = utcnow()
+    for entity in ENTITIES.values():
+        _collect(board, entity, now)
+    _extras(board)
+    sections = board.sections()
+    for section in sections:
+        section.notes = list(_notes(section.role))
+    return sections
+
+
+# ---- rows on which a trigger may be fired -------------------------------------------------
+
+def _todo_specs(entity: Entity, roles: frozenset[str]) -> list[Transition]:
+    return [t for t in entity.lifecycle.transitions
+            if t.roles & roles and not t.auto and (entity.kind, t.trigger) not in EXCEPTIONS]
+
+
+def _candidates(entity: Entity, user: Any) -> Iterator[sa.Select[Any]]:
+    """Per state from which one of the user's roles fires a to-do trigger, the rows in it
+    that the user owns in such a role (a query per state, so that a crowded state does
+    not crowd out the others)."""
+    model = entity.model
+    owned_in: dict[Any, list[Any]] = {}
+    for role in sorted(user.roles):
+        owned = sa.true() if entity.owned is None else entity.owned(user, role)
+        if owned is None:
+            continue
+        for spec in _todo_specs(entity, frozenset({role})):
+            for state in spec.sources:
+                owned_in.setdefault(state, []).append(owned)
+    for state in entity.lifecycle.states:  # in the lifecycle's order
+        if state in owned_in:
+            yield sa.select(model).where(model.state == state, sa.or_(*owned_in[state]))
+
+
+def _cheap_first(spec: Transition) -> int:
+    """Triggers guarded by nothing but a written reason are checked first: one that
+    passes settles the row without running costlier guards (eligibility, say)."""
+    return sum(1 for g in spec.guards if g != "comment_given")
+
+
+def _counts(opt: engine.Option, spec: Transition) -> bool:
+    # A reason typed on the page may be all a trigger needs (return for revision), or
+    # it may force what is not due yet (close early, finish a review short of scores):
+    # only the first is something to do.
+    return opt.allowed and (not opt.needs_comment or "comment_given" in spec.guards)
+
+
+def _collect(board: Board, entity: Entity, now: datetime) -> None:
+    user = board.user
+    rows: list[Any] = []
+    for query in _candidates(entity, user):
+        found = list(db.session.scalars(query.options(*LOADS.get(entity.kind, ()))
+                                        .order_by(entity.model.id).limit(SCAN + 1)))
+        if len(found) > SCAN:
+            board.incomplete.update(user.roles)
+        rows += found[:SCAN]
+    specs = _todo_specs(entity, frozenset(user.roles))
+    parents: dict[tuple[str, int], TodoItem] = {}
+    ready: dict[tuple[str, int], bool] = {}
+    for row in rows:
+        if not can_view(user, row):
+            continue
+        steps = entity.steps(row)
+        leaving = sorted((t for t in entity.lifecycle.available(row.state, steps)
+                          if t in specs), key=_cheap_first)
+        for spec in leaving:
+            task = TASKS.get((entity.kind, spec.trigger)) or Task(f"待{spec.label}")
+            target = task.parent(row) if task.parent else row
+            key = (task.phrase, target.id)
+            if task.when is not None:
+                if key not in ready:
+                    ready[key] = task.when(user, target)
+                if not ready[key]:
+                    continue
+            opt = engine.option(row, spec, user, now, steps=steps, answered=task.answered)
+            if not _counts(opt, spec):
+                continue
+            if key in parents:  # listed already under its parent: one row more
+                parents[key].rows += 1
+                break
+            item = board.group(opt.role or "", task.phrase).add(
+                lambda: _item(entity, task, spec, target, row))  # noqa: B023 (called here)
+            if task.parent:  # (one not listed still takes its rows, uncounted)
+                parents[key] = item or TodoItem("")
+            break
+
+
+def _item(entity: Entity, task: Task, spec: Transition, target: Any, row: Any) -> TodoItem:
+    href = (url_for(task.endpoint, **task.args(target)) if task.endpoint and task.args
+            else url_for("entities.show", collection=entity.collection, entity_id=row.id))
+    if task.parent:
+        return TodoItem(f"{task.phrase}：{target.title}", href=href, rows=1)
+    title, detail = _describe(entity.kind, row, spec)
+    return TodoItem(f"{task.phrase}：{title}", detail, href)
+
+
+def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
+    if kind == "application":
+        return row.title, f"{row.organization.name} · {row.applicant.name}"
+    if kind == "review":
+        if spec.trigger in ("accept", "decline") and row.respond_by:
+            return row.application.title, f"请于 {local_time(row.respond_by)} 前答复"
+        return row.application.title, f"截止 {local_time(row.due_at)}" if row.due_at else ""
+    if kind == "tranche":
+        app = row.application
+        return (f"{row.label}（{app.title}）",
+                f"{format_wan(row.amount)} 万元 · {app.organization.name}")
+    if kind == "call":
+        return row.title, row.scheme.label
+    if kind == "milestone":
+        return f"{row.label}（{row.application.title}）", row.application.organization.name
+    return str(getattr(row, "title", None) or getattr(row, "label", None) or row.id), ""
+
+
+# ---- things to do that are not transitions ------------------------------------------------
+
+def _extras(board: Board) -> None:
+    user = board.user
+    if "applicant" in user.roles:
+        group = board.group("applicant", "可申报")
         for c in open_calls():
-            s.items.append(TodoItem(f"可申报：{c.title}（{c.scheme.label}）",
-                                    f"截止 {local_time(c.closes_at)}", "calls", c.id))
-        mine = db.session.scalars(
-            sa.select(Application).where(
-                Application.applicant_id == user.id,
-                Application.state.in_([ApplicationState.draft, ApplicationState.returned]),
-            )
-        )
-        for a in mine:
-            verb = "继续填写" if a.state is ApplicationState.draft else "按意见修改后重新提交"
-            s.items.append(TodoItem(f"{verb}：{a.title}", a.state.label, "applications", a.id))
-        out.append(s)
-    if "org_admin" in roles:
-        s = TodoSection("org_admin", "单位审核")
-        for a in _apps(ApplicationState.unit_review, org_id=user.organization_id):
-            s.items.append(TodoItem(f"待单位审核：{a.title}", a.applicant.name,
-                                    "applications", a.id))
-        out.append(s)
-    if "recommender" in roles:
-        s = TodoSection("recommender", "主管部门推荐")
-        for a in _apps(ApplicationState.recommended):
-            s.items.append(TodoItem(f"待推荐：{a.title}", a.organization.name,
-                                    "applications", a.id))
-        out.append(s)
-    if "officer" in roles:
-        s = TodoSection("officer", "项目管理")
-        for c in db.session.scalars(sa.select(Call).where(Call.state == CallState.draft)):
-            s.items.append(TodoItem(f"待发布的指南：{c.title}", c.scheme.label, "calls", c.id))
-        for a in _apps(ApplicationState.formal_review):
-            s.items.append(TodoItem(f"待形式审查：{a.title}", a.organization.name,
-                                    "applications", a.id))
-        for c in open_calls():
-            s.items.append(TodoItem(f"受理中：{c.title}", c.scheme.label, "calls", c.id))
-        out.append(s)
-    if "expert" in roles:
-        s = TodoSection("expert", "评审任务", empty="暂无评审邀请")
-        for r in db.session.scalars(sa.select(ReviewAssignment).where(
-                ReviewAssignment.expert_id == user.id,
-                ReviewAssignment.state.in_([ReviewState.invited, ReviewState.accepted]))
-                .order_by(ReviewAssignment.due_at)):
-            if r.state is ReviewState.invited:
-                s.items.append(TodoItem(f"请答复评审邀请：{r.application.title}",
-                                        f"{local_time(r.respond_by)} 前", "reviews", r.id))
-            else:
-                s.items.append(TodoItem(f"待评分：{r.application.title}",
-                                        f"截止 {local_time(r.due_at)}", "reviews", r.id))
-        out.append(s)
-    if "leader" in roles:
-        s = TodoSection("leader", "待决策")
-        for c in db.session.scalars(sa.select(Call).where(Call.state == CallState.reviewing)):
-            s.items.append(TodoItem(f"待决策：{c.title}", c.scheme.label, "calls", c.id))
-        out.append(s)
-    if "finance" in roles:
-        out.append(TodoSection("finance", "资金拨付", empty="暂无待拨付批次"))
-    if "demand" in roles and user.organization_id is not None:
-        s = TodoSection("demand", "我单位发布的榜单")
-        for ch in db.session.scalars(
-            sa.select(Challenge).where(Challenge.demand_org_id == user.organization_id)
-        ):
-            s.items.append(TodoItem(f"榜单：{ch.title}", f"所属批次：{ch.call.title}"))
-        out.append(s)
-    if "auditor" in roles:
-        s = TodoSection("auditor", "审计")
+            group.add(TodoItem(f"可申报：{c.title}（{c.scheme.label}）",
+                               f"截止 {local_time(c.closes_at)}",
+                               url_for("entities.show", collection="calls", entity_id=c.id)))
+    if officer(user):
+        group = board.group("officer", "待分配评审专家")
+        for call, short in _calls_short_of_experts():
+            group.add(TodoItem(f"待分配评审专家：{call.title}", f"{short} 份申报书专家不足",
+                               url_for("reviewing.assign", call_id=call.id)))
+    if "demand" in user.roles and user.organization_id is not None:
+        group = board.group("demand", "待发榜方验收")
+        for app in _acceptance_on_challenges_of(user):
+            group.add(TodoItem(f"待发榜方验收：{app.title}", app.organization.name,
+                               url_for("entities.show", collection="applications",
+                                       entity_id=app.id)))
+    # An empty extra group says nothing: drop it.
+    board.groups = {k: g for k, g in board.groups.items() if g.count}
+
+
+def _calls_short_of_experts() -> list[tuple[Call, int]]:
+    """Calls with applications under expert review that have fewer live reviews than the
+    call asks for (a declined or expired invitation not yet replaced, or none drawn)."""
+    live = (sa.select(sa.func.count(ReviewAssignment.id))
+            .where(ReviewAssignment.application_id == Application.id,
+                   ReviewAssignment.state.in_(ACTIVE)).scalar_subquery())
+    short = (sa.select(Application.call_id, sa.func.count(Application.id))
+             .join(Call, Call.id == Application.call_id)
+             .where(Application.state == ApplicationState.expert_review,
+                    live < Call.reviewers_per_application)
+             .group_by(Application.call_id).subquery())
+    return [(call, n) for call, n in db.session.execute(
+        sa.select(Call, short.c[1]).join(short, short.c.call_id == Call.id)
+        .order_by(Call.id).limit(SCAN))]
+
+
+def _acceptance_on_challenges_of(user: Any) -> list[Application]:
+    rows = db.session.scalars(
+        sa.select(Application).where(
+            Application.state == ApplicationState.acceptance,
+            on_challenges_of(user.organization_id))
+        .options(selectinload(Application.organization), selectinload(Application.challenge))
+        .order_by(Application.id).limit(SCAN))
+    return [a for a in rows if demand_side(user, a) and awaits_demand_acceptance(a)]
+
+
+def _notes(role: str) -> Iterator[str]:
+    """What a reader's section says besides things to do."""
+    if role == "auditor":
         count = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
-        s.items.append(TodoItem(f"审计记录共 {count} 条，可随时核验哈希链"))
-        out.append(s)
-    if "admin" in roles:
-        s = TodoSection("admin", "系统管理")
+        yield f"审计记录共 {count} 条，可随时核验哈希链"
+    if role == "admin":
         users = db.session.scalar(sa.select(sa.func.count()).select_from(User)) or 0
-        s.items.append(TodoItem(f"用户共 {users} 个"))
-        out.append(s)
-    return out
+        yield f"用户共 {users} 个"

@@ -13,7 +13,8 @@ bp = Blueprint("home", __name__)
 @bp.route("/")
 @login_required
 def index() -> str:
-    return render_template("home/index.html", sections=todo.sections_for(current_user))
+    return render_template("home/index.html", sections=todo.sections_for(current_user),
+                           scan=todo.SCAN)
 
 
 @bp.route("/healthz")

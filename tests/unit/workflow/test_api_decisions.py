@@ -61,7 +61,8 @@ def test_bad_bodies_are_refused_with_a_clear_error(client, setup, body, status, 
 
 def test_researchers_do_not_see_decisions(client, setup):
     call, _, auth = setup
+    # The researcher sees the call: its decision is refused, not hidden.
     assert client.get(f"/api/v1/calls/{call.id}/decision",
-                      headers=auth["researcher"]).status_code == 404
+                      headers=auth["researcher"]).status_code == 403
     assert client.get(f"/api/v1/calls/{call.id}/decision",
                       headers=auth["leader"]).get_json()["pending"] is None

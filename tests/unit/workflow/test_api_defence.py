@@ -135,14 +135,15 @@ def test_bad_schedules_are_explained_field_by_field(client, hearing):
 def test_who_may_see_and_do_what(client, hearing):
     h = hearing
     call_sessions = f"/api/v1/calls/{h['call'].id}/defence/sessions"
-    # The researcher sees the call but may not schedule: 403; nor see its sessions: 404.
+    # The researcher sees the call but may not schedule, nor read its sessions: 403; a
+    # session they are not on is hidden: 404.
     resp = client.post(call_sessions, headers=h["auth"]["researcher"], json={
         "starts_at": "2026-12-10 09:00", "place": "x", "panel": []})
     assert resp.status_code == 403
     sid = schedule(client, h).get_json()["id"]
     team = h["teams"][0]
     score_url = f"/api/v1/defence/sessions/{sid}/teams/{team.id}/score"
-    assert client.get(call_sessions, headers=h["auth"]["researcher"]).status_code == 404
+    assert client.get(call_sessions, headers=h["auth"]["researcher"]).status_code == 403
     assert client.get(f"/api/v1/defence/sessions/{sid}",
                       headers=h["auth"]["outsider"]).status_code == 404
     assert client.put(score_url, headers=h["auth"]["outsider"],

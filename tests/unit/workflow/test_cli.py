@@ -66,16 +66,23 @@ def test_seed_twice_does_not_duplicate(app):
     count = db.session.scalar(sa.select(sa.func.count()).select_from(User))
     assert count == len(USERS) + len(EXPERTS)
     calls = list(db.session.scalars(sa.select(Call)))
+    # The open calls, the call under review and the decided one; and the calls that give
+    # every role something on its 工作台 (unit review and recommendation, an expert
+    # review under way, a 揭榜挂帅 project running).
     assert sorted((c.scheme.value, c.state.value) for c in calls) == [
-        ("baogan", "decided"), ("baogan", "published"), ("baogan", "reviewing"),
+        ("baogan", "decided"), ("baogan", "published"), ("baogan", "published"),
+        ("baogan", "reviewing"), ("baogan", "reviewing"), ("jiebang", "decided"),
         ("jiebang", "published")]
-    assert len(next(c for c in calls if c.scheme.value == "jiebang").challenges) == 2
+    jiebang = next(c for c in calls if c.scheme.value == "jiebang"
+                   and c.state is CallState.published)
+    assert len(jiebang.challenges) == 2
 
 
 def test_seed_has_a_call_under_review_ready_for_the_decision(app):
     assert demo.seed()
-    call = db.session.scalar(sa.select(Call).where(Call.state == CallState.reviewing))
-    assert call is not None and call.closes_at < utcnow()
+    call = demo._reviewing_call()
+    assert call is not None and call.state is CallState.reviewing
+    assert call.closes_at < utcnow()
     res = results.call_results(call)
     assert [r.ranked.rank for r in res.rows] == [1, 2, 3, 4]
     assert [r.app.title for r in res.rows] == [t for t, *_ in demo.REVIEWED]
@@ -127,11 +134,13 @@ def test_seed_adds_what_an_older_demo_database_lacks(app, monkeypatch):
         "researcher3", "researcher4")])
     monkeypatch.setattr(demo, "_seed_reviewing_call", lambda users: None)
     monkeypatch.setattr(demo, "_seed_funded_call", lambda users: None)
+    monkeypatch.setattr(demo, "_seed_waiting_work", lambda users: None)
     assert demo.seed()
     monkeypatch.undo()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 2
     assert demo.seed()
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 4
+    # The call under review, the decided one, and the three of the waiting work.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 7
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == len(
         USERS) + len(EXPERTS)
     assert not demo.seed()

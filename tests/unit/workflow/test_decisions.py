@@ -182,7 +182,7 @@ def test_decision_pages_for_officer_and_leader(app, people):
     call, (a, b, c) = reviewed_call(threshold="500000.00")
     call_id, ids = call.id, [a.id, b.id, c.id]
     researcher = client_for(app, people["researcher"].username, PASSWORD)
-    assert researcher.get(f"/calls/{call_id}/decision").status_code == 404
+    assert researcher.get(f"/calls/{call_id}/decision").status_code == 403
 
     officer = client_for(app, people["officer"].username, PASSWORD)
     page = officer.get(f"/calls/{call_id}/decision").get_data(as_text=True)

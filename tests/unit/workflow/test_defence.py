@@ -99,6 +99,6 @@ def test_defence_page_for_officer_and_panelist(client, hearing):
     UserFactory(username="li", roles=("applicant",))
     db.session.commit()
     login(stranger, "li", PASSWORD)
-    assert stranger.get(f"/calls/{hearing['call'].id}/defence").status_code == 404
+    assert stranger.get(f"/calls/{hearing['call'].id}/defence").status_code == 403
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DefenceSession)) == 1
     assert db.session.get(Application, team.id).state is ApplicationState.defence

@@ -516,6 +516,9 @@ MILESTONE_TABLE = [
     (M.reported, "reject", "demand", M.rejected, {"comment": "指标未达到"}),
     (M.officer_accepted, "reject", "demand", M.rejected, {"comment": "指标未达到"}),
     (M.demand_accepted, "reject", "officer", M.rejected, {"comment": "指标未达到"}),
+    # A party that passed it has given its verdict.
+    (M.demand_accepted, "reject", "demand", 403, {"comment": "指标未达到"}),
+    (M.officer_accepted, "reject", "officer", 403, {"comment": "指标未达到"}),
     (M.reported, "reject", "officer", M.cancelled, {"comment": "指标未达到", "rejections": 1}),
     (M.reported, "reject", "officer", 422, {}),
     (M.reported, "reject", "applicant", 403, {"comment": "指标未达到"}),

@@ -82,9 +82,10 @@ def test_finance_prepares_and_a_second_one_approves_and_releases_on_the_queue(ap
 def test_money_pages_are_closed_to_researchers(app, project):
     people, row = project
     own = client_for(app, people["applicant"].username, PASSWORD)
+    # The pages exist and the call is seen: refused, not hidden (403).
     for path in ("/finance", f"/calls/{row.call_id}/ledger", "/finance/reconcile",
                  f"/calls/{row.call_id}/ledger.xlsx"):
-        assert own.get(path).status_code == 404, path
+        assert own.get(path).status_code == 403, path
     stranger = client_for(app, people["stranger"].username, PASSWORD)
     page = stranger.get(f"/applications/{row.id}")
     # (Not a bare "ZF": a random CSRF token in the page may contain it.)
@@ -111,8 +112,9 @@ def test_the_api_lists_due_tranches_and_the_ledger(client, project):
     other = {"Authorization": "Bearer " + api_token(client, people["stranger"].username,
                                                     PASSWORD)}
     assert client.get("/api/v1/tranches", headers=other).get_json()["items"] == []
+    # The call is seen, its ledger refused (403).
     assert client.get(f"/api/v1/budgets/{row.call_id}/ledger",
-                      headers=other).status_code == 404
+                      headers=other).status_code == 403
 
 
 def test_the_organisation_keeps_its_bank_account(app, project):
@@ -130,7 +132,7 @@ def test_the_organisation_keeps_its_bank_account(app, project):
     db.session.expire_all()
     assert row.organization.bank_account == "6222021500001234"
     assert client_for(app, people["applicant"].username, PASSWORD).get(
-        "/organization/bank").status_code == 404
+        "/organization/bank").status_code == 403
 
 
 def test_a_release_renders_the_payment_notice_and_tells_the_researcher(app, project):

@@ -162,7 +162,7 @@ def test_without_smtp_mail_goes_to_the_folder_an_officer_can_read(app, officer):
     page = client_for(app, officer.username, PASSWORD).get("/mail").get_data(as_text=True)
     assert "预算明细不完整" in page and row.applicant.email in page
     researcher = client_for(app, row.applicant.username, PASSWORD)
-    assert researcher.get("/mail").status_code == 404
+    assert researcher.get("/mail").status_code == 403  # a page, not an object: refused
     for f in files:
         f.unlink()
 
