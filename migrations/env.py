@@ -100,14 +100,39 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        # A batch operation rebuilds a SQLite table (copy, DROP, rename); with foreign keys
+        # enforced the DROP also deletes every row that references the table with ON DELETE
+        # CASCADE (rebuilding ``application`` emptied application_round). So they are off
+        # while migrating and checked afterwards. The pragma does nothing inside a
+        # transaction: it goes to the driver's connection before the first one begins.
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            connection.connection.driver_connection.execute('PRAGMA foreign_keys=OFF')
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                _check_foreign_keys(connection)
+        finally:
+            if sqlite:
+                if connection.in_transaction():
+                    connection.rollback()
+                connection.connection.driver_connection.execute('PRAGMA foreign_keys=ON')
+
+
+def _check_foreign_keys(connection):
+    if connection.in_transaction():
+        connection.commit()
+    broken = connection.connection.driver_connection.execute(
+        'PRAGMA foreign_key_check').fetchall()
+    if broken:
+        raise RuntimeError(f'the migration left rows pointing at nothing: {broken[:20]}')
 
 
 if context.is_offline_mode():
