@@ -54,7 +54,7 @@ def seed_tranches(url: str, groups: list[int]) -> tuple[list[list[int]], int]:
     ids of each group and the releasing finance user's id."""
     from states import ApplicationState, CallState
     from workflow.accounts.models import Organization, OrgKind, User, UserRole
-    from workflow.applying.models import Application
+    from workflow.applying.models import Application, SignedDocument, SigningParty
     from workflow.calls.models import Call, Scheme
     from workflow.core import engine
     from workflow.core.models import db, utcnow
@@ -81,9 +81,11 @@ def seed_tranches(url: str, groups: list[int]) -> tuple[list[list[int]], int]:
             rows = [Application(call_id=call.id, applicant_id=people["officer"].id,
                                 organization_id=org.id, title=f"项目{group}-{i}",
                                 state=ApplicationState.public_notice, granted_amount=GRANT,
-                                notice_ends_at=utcnow() - timedelta(minutes=1),
-                                data={"contract": {"signed_by": ["team", "demand"]}})
+                                notice_ends_at=utcnow() - timedelta(minutes=1), data={})
                     for i in range(projects[group])]
+            for row in rows:  # the team and the demand side have signed the task book
+                for party in (SigningParty.team, SigningParty.demand):
+                    row.sign(SignedDocument.task_book, party, None, party.label, utcnow())
             db.session.add_all(rows)
             db.session.commit()
             tranche_ids: list[int] = []

@@ -11,7 +11,7 @@ from werkzeug.security import generate_password_hash
 
 from states import ApplicationState, CallState, ReviewState, TrancheState
 from workflow.accounts.models import ExpertProfile, Organization, OrgKind, User, UserRole
-from workflow.applying.models import Application
+from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core.models import db, utcnow
 from workflow.finance.models import Milestone, MilestoneState, Tranche
@@ -103,16 +103,53 @@ class ChallengeFactory(Base):
     indicators = factory.LazyFunction(lambda: [{"name": "指标", "target": "≥ 1"}])
 
 
+def _verdict_of(state: ApplicationState) -> Verdict | None:
+    """The acceptance verdict the database requires of a row made in ``state``."""
+    return {ApplicationState.completed: Verdict.passed,
+            ApplicationState.failed: Verdict.failed}.get(state)
+
+
 class ApplicationFactory(Base):
+    """An application in any state; a completed or failed one carries the acceptance
+    verdict (and a completed 揭榜挂帅 one the demand side's pass) that state requires.
+
+    ``signed=True``: the team has signed the commitment letter (包干制) or the pledge
+    (揭榜挂帅). ``task_book_signed_by=("team", "demand")``: those parties have signed the
+    task book.
+    """
+
     class Meta:
         model = Application
 
     call = factory.SubFactory(CallFactory)
+    challenge = None
     applicant = factory.SubFactory(UserFactory)
     organization = factory.LazyAttribute(lambda o: o.applicant.organization)
     title = factory.Sequence(lambda n: f"测试项目{n}")
     state = ApplicationState.draft
     data = factory.LazyFunction(lambda: {"summary": "摘要"})
+    acceptance_verdict = factory.LazyAttribute(lambda o: _verdict_of(o.state))
+    demand_verdict = factory.LazyAttribute(
+        lambda o: Verdict.passed if o.challenge is not None
+        and o.state is ApplicationState.completed else None)
+    demand_opinion = factory.LazyAttribute(lambda o: "同意通过" if o.demand_verdict else None)
+    demand_verdict_at = factory.LazyAttribute(lambda o: utcnow() if o.demand_verdict else None)
+
+    @factory.post_generation
+    def signed(obj: Application, create: bool, extracted: bool | None,
+               **kwargs: object) -> None:
+        if extracted:
+            obj.sign(obj.commitment_document, SigningParty.team, obj.applicant.id,
+                     obj.applicant.name, utcnow() - timedelta(hours=1), "0" * 64)
+
+    @factory.post_generation
+    def task_book_signed_by(obj: Application, create: bool, extracted: tuple[str, ...] | None,
+                            **kwargs: object) -> None:
+        for party in extracted or ():
+            signer = obj.applicant if party == "team" else None
+            obj.sign(SignedDocument.task_book, SigningParty(party),
+                     signer.id if signer else None, signer.name if signer else f"{party}签署人",
+                     utcnow() - timedelta(hours=1))
 
 
 class ReviewFactory(Base):

@@ -20,7 +20,13 @@ from states import ApplicationState, CallState
 from workflow.accounts import operations as accounts
 from workflow.accounts.models import ExpertProfile, Organization, User
 from workflow.applying import operations as applications
-from workflow.applying.models import Application, ApplicationRound
+from workflow.applying.facts import facts_json
+from workflow.applying.models import (
+    Application,
+    ApplicationRound,
+    SignedDocument,
+    SigningParty,
+)
 from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core import audit, engine
@@ -266,19 +272,19 @@ def _seed_reviewing_call(users: dict[str, User]) -> Call:
         submitted_at = closes_at - timedelta(days=len(REVIEWED) - i, hours=3 + i)
         data: dict[str, Any] = {
             "summary": summary, "amount": str((Decimal(wan) * 10000).quantize(Decimal("0.01"))),
-            "commitment": {"signed_by": pi.name, "user_id": pi.id,
-                           "signed_at": submitted_at.isoformat(),
-                           "text": commitment_fingerprint()},
         }
         app = Application(call_id=call.id, applicant_id=pi.id,
                           organization_id=pi.organization_id, title=title,
                           state=ApplicationState.expert_review, data=data,
                           form_version=call.form_version, round=1, submitted_at=submitted_at)
+        app.sign(SignedDocument.commitment, SigningParty.team, pi.id, pi.name,
+                 submitted_at, commitment_fingerprint())
         db.session.add(app)
         db.session.flush()
         app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
         db.session.add(ApplicationRound(
-            application_id=app.id, round=1, title=title, data=dict(data),
+            application_id=app.id, round=1, title=title,
+            data={**data, **facts_json(app, ("commitment",))},
             submitted_at=submitted_at, checklist={item: True for item in CHECKLIST},
             outcome="pass", outcome_comment=""))
         audit.record(app, "application", "seed", None, "system", None, app.state.value,
@@ -406,10 +412,9 @@ def _seed_waiting_work(users: dict[str, User]) -> None:
             call_id=call.id, applicant_id=pi.id, organization_id=pi.organization_id,
             title=title, state=state, form_version=call.form_version, round=1,
             submitted_at=now - timedelta(days=6),
-            data={"summary": f"{title}：演示用申报书。", "amount": "300000.00",
-                  "commitment": {"signed_by": pi.name, "user_id": pi.id,
-                                 "signed_at": (now - timedelta(days=6)).isoformat(),
-                                 "text": commitment_fingerprint()}})
+            data={"summary": f"{title}：演示用申报书。", "amount": "300000.00"})
+        app.sign(SignedDocument.commitment, SigningParty.team, pi.id, pi.name,
+                 now - timedelta(days=6), commitment_fingerprint())
         db.session.add(app)
         db.session.flush()
         app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"

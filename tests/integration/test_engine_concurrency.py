@@ -64,7 +64,7 @@ def test_twenty_threads_one_winner_each_step(app: Flask) -> None:
     officer = UserFactory(organization=None, roles=("officer",))
     expert = UserFactory(roles=("expert",))
     row = ApplicationFactory(call=CallFactory(reviewers_per_application=1), applicant=applicant,
-                             data={"summary": "摘要", "commitment": {"signed_at": "2026-01-01"}})
+                             data={"summary": "摘要"}, signed=True)
     db.session.add(ReviewAssignment(application=row, expert=expert, state=ReviewState.submitted,
                                     scores={"innovation": 80, "feasibility": 80},
                                     total=Decimal(80)))

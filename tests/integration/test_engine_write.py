@@ -13,7 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from states import ApplicationState, CallState
 from tests.factories import ApplicationFactory, CallFactory, UserFactory
-from workflow.applying.models import Application
+from workflow.applying.models import Application, Verdict
 from workflow.core import audit, engine
 from workflow.core.errors import Conflict
 from workflow.core.models import AuditEvent, OutboxEvent, db
@@ -194,3 +194,27 @@ def test_a_milestone_report_and_its_evidence_in_one_flush(app: Flask, statements
         MilestoneState.reported, 2, 1, [sha])
     assert fresh.audit_hash == audit.history("milestone", m.id)[-1].hash
     assert audit.verify() == []
+
+
+def test_a_verdict_an_effect_records_is_written_in_the_change_s_one_flush(
+        app: Flask, flushes: list[list[str]]) -> None:
+    app.extensions["kjflow.outbox_sender"] = lambda name, kwargs: None
+    officer = UserFactory(roles=("officer",), organization=None)
+    row = ApplicationFactory(call=CallFactory(state=CallState.decided),
+                             state=ApplicationState.acceptance)
+    db.session.commit()
+    flushes.clear()
+    engine.fire(engine.load("application", row.id, lock=True), "pass_acceptance", officer,
+                data={"verdict": "pass", "opinions": "专家组同意通过验收"})
+    assert len(flushes) == 1
+    (update,) = [s for s in flushes[0] if s.startswith("UPDATE application SET")]
+    assert "acceptance_verdict" in update and "AND application.version = " in update
+    db.session.commit()
+    db.session.expire_all()
+    fresh = db.session.get(Application, row.id)
+    assert (fresh.state, fresh.acceptance_verdict, fresh.acceptance_opinions) == (
+        ApplicationState.completed, Verdict.passed, "专家组同意通过验收")
+    # The database holds a completed project to its pass.
+    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE application SET acceptance_verdict = 'fail' "
+                             "WHERE id = :i"), {"i": row.id})

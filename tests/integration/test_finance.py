@@ -79,7 +79,7 @@ def contracted_projects(people: dict[str, Any], grants: tuple[Decimal, ...] = GR
         rows.append(ApplicationFactory(
             call=call, applicant=people["applicant"], state=A.public_notice,
             granted_amount=grant, notice_ends_at=utcnow() - timedelta(minutes=1),
-            data={"contract": {"signed_by": ["team", "demand"]}}))
+            task_book_signed_by=("team", "demand")))
     db.session.commit()
     for row in rows:
         engine.fire(row, "approve", None)

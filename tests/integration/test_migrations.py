@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
 
+from tests import legacy_facts
 from tests.integration.conftest import ROOT, dispose_app, make_app, migrate
 from workflow.core.models import db
 
@@ -47,6 +48,7 @@ def model_tables() -> set[str]:
 def check_round_trip(engine: sa.Engine) -> None:
     assert current_revision(engine) == head_revision()
     assert differences(engine) == []
+    assert legacy_facts.checks_not_as_declared(engine) == {}
     assert table_names(engine) == model_tables() | {"alembic_version"}
 
     db.session.remove()
@@ -170,3 +172,21 @@ def test_the_lifecycle_migration_carries_judged_milestones_on_sqlite(
             check_lifecycle_migration_carries_milestones(db.engine)
     finally:
         dispose_app(sqlite_app)
+
+
+def test_typed_facts_migration_carries_old_rows_over_and_back_on_postgresql(app: Flask) -> None:
+    engine = db.engine
+    db.session.remove()
+    migrate("downgrade", legacy_facts.BEFORE)
+    try:
+        ids = legacy_facts.seed(engine)
+        migrate("upgrade", legacy_facts.TYPED_FACTS)
+        legacy_facts.check_typed(engine, ids)
+        legacy_facts.check_constraints_hold(engine, ids)
+
+        migrate("downgrade", legacy_facts.BEFORE)
+        legacy_facts.check_legacy(engine, ids)
+    finally:
+        migrate("upgrade")  # the other tests' schema, whatever happened
+    legacy_facts.check_typed(engine, ids)
+    assert differences(engine) == []

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, jsonify, request
+from sqlalchemy.orm import selectinload
 
 from forms import format_wan, parse_id
 from workflow.accounts.models import User
@@ -13,6 +14,7 @@ from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body, no_body
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
+from workflow.applying.facts import data_with_facts
 from workflow.applying.models import Application
 from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
@@ -35,7 +37,8 @@ def application_json(app: Application, viewer: User) -> dict[str, Any]:
         "applicant": {"id": app.applicant.id, "name": app.applicant.name},
         "receipt_no": app.receipt_no, "project_number": app.project_number,
         "submitted_at": app.submitted_at.isoformat() if app.submitted_at else None,
-        "form_version": app.form_version, "round": app.round, "data": app.data,
+        "form_version": app.form_version, "round": app.round,
+        "data": data_with_facts(app),
         # Once approved: the 立项通知书's number, the grant and what has been paid of it.
         "doc_number": app.doc_number,
         "approved_at": app.approved_at.isoformat() if app.approved_at else None,
@@ -82,7 +85,9 @@ def list_applications() -> Response:
     per_page = min(parse_id(args.get("per_page")) or 50, 100)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = db.session.scalars(query.order_by(Application.id.desc())
-                              .offset((max(page, 1) - 1) * per_page).limit(per_page))
+                              .offset((max(page, 1) - 1) * per_page).limit(per_page)
+                              .options(selectinload(Application.signatures),
+                                       selectinload(Application.final_report)))
     return jsonify({"items": [application_json(a, user) for a in rows], "total": total,
                     "page": page, "per_page": per_page})
 

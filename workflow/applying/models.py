@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import ApplicationState
+from workflow.calls.models import Scheme
 from workflow.core.models.base import (
     AuditedMixin,
     Base,
@@ -24,8 +26,53 @@ if TYPE_CHECKING:
     from workflow.calls.models import Call, Challenge
 
 
+class Verdict(enum.Enum):
+    passed = "pass"
+    failed = "fail"
+
+    @property
+    def label(self) -> str:
+        return "通过" if self is Verdict.passed else "不通过"
+
+
+class SignedDocument(enum.Enum):
+    commitment = "commitment"  # 包干制 科研诚信承诺书 (with the negative list)
+    pledge = "pledge"          # 揭榜挂帅 军令状
+    task_book = "task_book"    # 任务书
+
+
+class SigningParty(enum.Enum):
+    team = "team"      # 项目承担方, by its principal investigator
+    demand = "demand"  # 发榜方
+    bureau = "bureau"  # 市科技局
+
+    @property
+    def label(self) -> str:
+        return {"team": "项目承担方", "demand": "发榜方", "bureau": "市科技局"}[self.value]
+
+
+A = ApplicationState
+# Where each fact may stand. A defence score is set by the defence's end (defence ->
+# reviewed) and kept from there on; an acceptance verdict is given at the acceptance
+# (acceptance -> completed | failed) and kept, also by a project terminated during it.
+AFTER_DEFENCE = (A.reviewed, A.shortlisted, A.not_funded, A.public_notice, A.objection,
+                 A.approved, A.contracted, A.in_progress, A.midterm, A.acceptance, A.completed,
+                 A.failed, A.terminated)
+AT_OR_AFTER_ACCEPTANCE = (A.acceptance, A.completed, A.failed, A.terminated)
+
+
+def _state_in(states: tuple[ApplicationState, ...]) -> str:
+    return "state IN (" + ", ".join(f"'{s.value}'" for s in states) + ")"
+
+
 class Application(AuditedMixin, Base):
-    """申报书."""
+    """申报书.
+
+    ``data`` holds the applicant's answers to the call's form (and a 揭榜挂帅 team's
+    indicators and milestone plan). The facts the lifecycle's guards read are typed: the
+    signatures, the final report, the defence score and the acceptance verdicts, the
+    verdicts tied to the state by the constraints below.
+    """
 
     __tablename__ = "application"
     __table_args__ = (
@@ -35,6 +82,25 @@ class Application(AuditedMixin, Base):
         # runs under the application's row lock).
         sa.CheckConstraint("disbursed >= 0 AND disbursed <= COALESCE(granted_amount, 0)",
                            name="disbursed_within_grant"),
+        sa.CheckConstraint("defence_score IS NULL OR (defence_score >= 0 AND "
+                           f"defence_score <= 100 AND {_state_in(AFTER_DEFENCE)})",
+                           name="defence_score_after_defence"),
+        sa.CheckConstraint(f"acceptance_verdict IS NULL OR {_state_in(AT_OR_AFTER_ACCEPTANCE)}",
+                           name="acceptance_verdict_at_acceptance"),
+        # 结题 only with the panel's pass, 验收不通过 only with its fail.
+        sa.CheckConstraint("state <> 'completed' OR COALESCE(acceptance_verdict, '') = 'pass'",
+                           name="completed_has_passed"),
+        sa.CheckConstraint("state <> 'failed' OR COALESCE(acceptance_verdict, '') = 'fail'",
+                           name="failed_has_failed"),
+        # The demand side's verdict: 揭榜挂帅 only, at the acceptance, and a pass before
+        # the project is completed.
+        sa.CheckConstraint("demand_verdict IS NULL OR (challenge_id IS NOT NULL AND "
+                           "demand_verdict_at IS NOT NULL AND "
+                           f"{_state_in(AT_OR_AFTER_ACCEPTANCE)})",
+                           name="demand_verdict_at_acceptance"),
+        sa.CheckConstraint("state <> 'completed' OR challenge_id IS NULL OR "
+                           "COALESCE(demand_verdict, '') = 'pass'",
+                           name="completed_has_demand_pass"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,16 +130,103 @@ class Application(AuditedMixin, Base):
     notice_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    defence_score: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))  # 答辩得分
+    # 结题验收: the panel's verdict with its opinions, recorded by the officer's pass or
+    # fail; for 揭榜挂帅 also the demand side's (发榜方验收意见), by name and time.
+    acceptance_verdict: Mapped[Verdict | None] = mapped_column(
+        state_column(Verdict, "acceptance_verdict"))
+    acceptance_opinions: Mapped[str | None] = mapped_column(sa.Text)
+    demand_verdict: Mapped[Verdict | None] = mapped_column(state_column(Verdict, "demand_verdict"))
+    demand_opinion: Mapped[str | None] = mapped_column(sa.Text)
+    demand_verdict_by: Mapped[str | None] = mapped_column(sa.String(100))
+    demand_verdict_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     call: Mapped[Call] = relationship(lazy="joined")
     challenge: Mapped[Challenge | None] = relationship()
     applicant: Mapped[User] = relationship()
     organization: Mapped[Organization] = relationship()
+    signatures: Mapped[list[Signature]] = relationship(
+        back_populates="application", cascade="all, delete-orphan", order_by="Signature.id")
+    final_report: Mapped[FinalReport | None] = relationship(
+        back_populates="application", cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     def __repr__(self) -> str:
         return f"<Application {self.id} {self.state.value}>"
+
+    def signature(self, document: SignedDocument,
+                  party: SigningParty = SigningParty.team) -> Signature | None:
+        return next((s for s in self.signatures
+                     if s.document is document and s.party is party), None)
+
+    def sign(self, document: SignedDocument, party: SigningParty, signer_id: int | None,
+             signer_name: str, at: datetime, text_sha256: str | None = None) -> Signature:
+        """Record ``party``'s signature on ``document``; signing again replaces it."""
+        found = self.signature(document, party)
+        if found is None:
+            found = Signature(document=document, party=party)
+            self.signatures.append(found)
+        found.signer_id, found.signer_name = signer_id, signer_name
+        found.signed_at, found.text_sha256 = at, text_sha256
+        return found
+
+    @property
+    def commitment_document(self) -> SignedDocument:
+        """What the team signs before submission: 承诺书 (包干制) or 军令状 (揭榜挂帅)."""
+        return (SignedDocument.commitment if self.call.scheme is Scheme.baogan
+                else SignedDocument.pledge)
+
+    @property
+    def task_book_parties(self) -> set[SigningParty]:
+        return {s.party for s in self.signatures if s.document is SignedDocument.task_book}
+
+
+class Signature(Base):
+    """A signature on a text the application needs: the commitment letter or the pledge
+    (the team, before submission) and the task book (the team, for 揭榜挂帅 the demand
+    side, and the bureau). One per document and party; signing again replaces it, the
+    audit trail keeps each act."""
+
+    __tablename__ = "signature"
+    __table_args__ = (
+        sa.UniqueConstraint("application_id", "document", "party"),
+        sa.CheckConstraint("document = 'task_book' OR party = 'team'",
+                           name="letters_signed_by_team"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("application.id", ondelete="CASCADE"))
+    document: Mapped[SignedDocument] = mapped_column(
+        state_column(SignedDocument, "signed_document"))
+    party: Mapped[SigningParty] = mapped_column(state_column(SigningParty, "signing_party"))
+    signer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    signer_name: Mapped[str] = mapped_column(sa.String(100))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The SHA-256 of the text shown when it was signed (forms.commitments).
+    text_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
+    application: Mapped[Application] = relationship(back_populates="signatures")
+
+
+class FinalReport(Base):
+    """结题报告: the team's report with its evidence and, for 包干制, the surplus it keeps
+    for research (结余留用, never more than was paid out); one per application."""
+
+    __tablename__ = "final_report"
+    __table_args__ = (sa.CheckConstraint("surplus >= 0", name="surplus_nonnegative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("application.id", ondelete="CASCADE"), unique=True)
+    report: Mapped[str] = mapped_column(sa.Text)
+    surplus: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    evidence: Mapped[list[str]] = mapped_column(JSONType, default=list)  # attachments' SHA-256
+    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="final_report")
 
 
 class ApplicationRound(Base):

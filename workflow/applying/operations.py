@@ -13,7 +13,13 @@ from forms.commitments import commitment_fingerprint, pledge_fingerprint
 from forms.schema import to_input, validate
 from states import ApplicationState, CallState
 from workflow.accounts.models import User
-from workflow.applying.models import Application, ApplicationRound
+from workflow.applying.facts import facts_json
+from workflow.applying.models import (
+    Application,
+    ApplicationRound,
+    SignedDocument,
+    SigningParty,
+)
 from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.calls.operations import form_fields
@@ -182,15 +188,13 @@ def sign(actor: User, app: Application) -> Application:
     app = engine.load("application", app.id, lock=True)
     if app.state not in EDITABLE:
         raise Conflict("已提交的申报书不需要再签署", code="not_editable")
-    key, text_fp = (("commitment", commitment_fingerprint()) if app.call.scheme is
-                    Scheme.baogan else ("pledge", pledge_fingerprint()))
-    data = dict(app.data or {})
-    data[key] = {"signed_by": actor.name, "user_id": actor.id,
-                 "signed_at": utcnow().isoformat(), "text": text_fp}
-    app.data = data
+    document = app.commitment_document
+    text_fp = (commitment_fingerprint() if document is SignedDocument.commitment
+               else pledge_fingerprint())
+    app.sign(document, SigningParty.team, actor.id, actor.name, utcnow(), text_fp)
     db.session.flush()
-    audit.record(app, "application", f"sign_{key}", actor, "applicant", app.state.value,
-                 app.state.value, data={"text": text_fp})
+    audit.record(app, "application", f"sign_{document.value}", actor, "applicant",
+                 app.state.value, app.state.value, data={"text": text_fp})
     return app
 
 
@@ -223,9 +227,11 @@ def submit(actor: User, app: Application, expected_version: int | None = None,
 
 
 def record_round(app: Application, now: datetime) -> None:
-    """Keep the round just submitted as it was sent, and announce it (receipt, PDF)."""
+    """Keep the round just submitted as it was sent, and announce it (receipt, PDF). The
+    round keeps the signature it was sent with too (its archival PDF shows it)."""
+    sent = {**(app.data or {}), **facts_json(app, (app.commitment_document.value,))}
     db.session.add(ApplicationRound(application_id=app.id, round=app.round, title=app.title,
-                                    data=app.data, submitted_at=now))
+                                    data=sent, submitted_at=now))
     outbox.emit("application.round_submitted", "application", app.id, {"round": app.round})
 
 
@@ -291,17 +297,14 @@ def sign_task_book(actor: User, app: Application) -> Application:
     if app.state is not ApplicationState.approved:
         raise Conflict("只有已立项的项目可以签署任务书", code="invalid_state")
     if principal_investigator(actor, app):
-        party = "team"
+        party = SigningParty.team
     elif demand_side(actor, app):
-        party = "demand"
+        party = SigningParty.demand
     else:
         raise Forbidden("只有项目负责人或发榜方可以在此签署任务书", code="not_party")
-    contract = dict((app.data or {}).get("contract") or {})
-    contract["signed_by"] = sorted(set(contract.get("signed_by", [])) | {party})
-    contract[f"{party}_signed_at"] = utcnow().isoformat()
-    contract[f"{party}_signer"] = actor.name
-    app.data = {**(app.data or {}), "contract": contract}
+    app.sign(SignedDocument.task_book, party, actor.id, actor.name, utcnow())
     db.session.flush()
-    audit.record(app, "application", "sign_task_book", actor, "applicant" if party == "team"
-                 else "demand", app.state.value, app.state.value, data={"party": party})
+    audit.record(app, "application", "sign_task_book", actor, "applicant"
+                 if party is SigningParty.team else "demand", app.state.value,
+                 app.state.value, data={"party": party.value})
     return app

@@ -14,14 +14,14 @@ from states import APPLICATION, SYSTEM, ApplicationState, CallState
 from states.lifecycles import RUNNING
 from workflow.accounts.models import Sanction
 from workflow.applying import operations
-from workflow.applying.models import Application
+from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
 from workflow.applying.visibility import can_view_application, on_challenges_of
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
 from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
-from workflow.core.rules import Changes, GuardContext, Reason, merge_data, refuse
+from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.permissions import demand_side, principal_investigator, same_organization
 from workflow.timeutil import SHANGHAI
 
@@ -71,11 +71,10 @@ def form_complete(ctx: GuardContext) -> list[Reason]:
 
 def signed(ctx: GuardContext) -> list[Reason]:
     app: Application = ctx.row
-    data = app.data or {}
-    if app.call.scheme is Scheme.baogan:
-        if not (data.get("commitment") or {}).get("signed_at"):
+    document = app.commitment_document
+    if app.signature(document) is None:
+        if document is SignedDocument.commitment:
             return refuse("commitment_unsigned", "请阅读并签署科研诚信承诺书（含负面清单）")
-    elif not (data.get("pledge") or {}).get("signed_at"):
         return refuse("pledge_unsigned", "请签署揭榜军令状")
     return []
 
@@ -162,18 +161,18 @@ def contract_signed(ctx: GuardContext) -> list[Reason]:
     app: Application = ctx.row
     # The officer signs for the bureau now; the team and the demand side have signed
     # the task book themselves before (applications.sign_task_book).
-    signed_by = set((app.data or {}).get("contract", {}).get("signed_by", [])) | {"bureau"}
-    needed = {"bureau", "team"} | ({"demand"} if app.call.scheme is Scheme.jiebang else set())
+    signed_by = app.task_book_parties | {SigningParty.bureau}
+    needed = {SigningParty.bureau, SigningParty.team} | (
+        {SigningParty.demand} if app.call.scheme is Scheme.jiebang else set())
     missing = needed - signed_by
-    names = {"bureau": "市科技局", "team": "项目承担方", "demand": "发榜方"}
     if missing:
-        return refuse("contract_unsigned",
-                      "任务书尚缺签署方：" + "、".join(names[m] for m in sorted(missing)))
+        return refuse("contract_unsigned", "任务书尚缺签署方：" + "、".join(
+            p.label for p in sorted(missing, key=lambda p: p.value)))
     return []
 
 
 def final_report_given(ctx: GuardContext) -> list[Reason]:
-    if not (ctx.row.data or {}).get("final_report"):
+    if ctx.row.final_report is None:
         return refuse("final_report_missing", "请先提交结题报告及佐证材料")
     return []
 
@@ -182,16 +181,16 @@ def demand_accepted(ctx: GuardContext) -> list[Reason]:
     app: Application = ctx.row
     if app.challenge is None:
         return []
-    verdict = (app.data or {}).get("demand_acceptance", {}).get("verdict")
-    if verdict != "pass":
+    if app.demand_verdict is not Verdict.passed:
         return refuse("demand_acceptance_missing",
-                      "揭榜挂帅项目须发榜方验收通过" if verdict == "fail"
+                      "揭榜挂帅项目须发榜方验收通过" if app.demand_verdict is Verdict.failed
                       else "请先由发榜方录入验收意见")
     return []
 
 
 def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
-    verdict = ctx.text("verdict") or (ctx.row.data or {}).get("acceptance", {}).get("verdict")
+    recorded = ctx.row.acceptance_verdict
+    verdict = ctx.text("verdict") or (recorded.value if recorded else None)
     if verdict != "pass":
         return refuse("acceptance_missing", "请先录入验收结论（含专家意见）")
     return []
@@ -227,18 +226,21 @@ def record_submission(ctx: GuardContext, ch: Changes) -> None:
 
 
 def countersign_contract(ctx: GuardContext, ch: Changes) -> None:
-    contract = dict((ctx.row.data or {}).get("contract") or {})
-    signed = sorted(set(contract.get("signed_by", [])) | {"bureau"})
-    contract.update(signed_by=signed, signed_at=ctx.now.isoformat(),
-                    bureau_signer=ctx.actor.name if ctx.actor else "")
-    merge_data(ctx, ch, contract=contract)
+    app: Application = ctx.row
+    before = sorted(p.value for p in app.task_book_parties)
+    app.sign(SignedDocument.task_book, SigningParty.bureau,
+             ctx.actor.id if ctx.actor else None, ctx.actor.name if ctx.actor else "", ctx.now)
+    ch.note("task_book_signed_by", before, sorted(p.value for p in app.task_book_parties))
 
 
 def record_acceptance(ctx: GuardContext, ch: Changes) -> None:
-    verdict = "pass" if (ctx.text("verdict") or "pass") == "pass" else "fail"
-    if ctx.data:
-        merge_data(ctx, ch, acceptance={"verdict": verdict,
-                                          "opinions": ctx.text("opinions")})
+    # The verdict is the transition's: 验收通过 records a pass, 验收不通过 a fail (the
+    # database holds a completed project to a pass and a failed one to a fail).
+    app: Application = ctx.row
+    passed = app.state is ApplicationState.completed
+    ch.set(app, "acceptance_verdict", Verdict.passed if passed else Verdict.failed)
+    if ctx.text("opinions"):
+        ch.set(app, "acceptance_opinions", ctx.text("opinions"))
 
 
 # Who owns an application in each role that owns only some: the bureau's roles own all.

@@ -333,6 +333,7 @@ def _render_edit(app: Application, errors: dict[str, str], status: int = 200,
         errors=errors, attachments=svc.attachments_of(app),
         commitment=(COMMITMENT_TITLE, COMMITMENT_TEXT, NEGATIVE_LIST),
         pledge=(PLEDGE_TITLE, PLEDGE_TEXT), baogan=app.call.scheme is Scheme.baogan,
+        signature=app.signature(app.commitment_document),
     ), status
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -76,8 +77,16 @@ class Changes(dict[str, list[Any]]):
             setattr(row, name, value)
             self[name] = [_plain(old), _plain(value)]
 
+    def note(self, name: str, old: Any, new: Any) -> None:
+        """Record a change the effect made elsewhere than the row's own columns (a child
+        row it added or replaced)."""
+        if old != new:
+            self[name] = [_plain(old), _plain(new)]
+
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, Decimal):
         return str(value)
     if hasattr(value, "isoformat"):
@@ -111,10 +120,3 @@ def comment_given(ctx: GuardContext) -> list[Reason]:
     if len((ctx.comment or "").strip()) < MIN_COMMENT:
         return refuse("comment_required", "请填写意见或理由")
     return []
-
-
-def merge_data(ctx: GuardContext, ch: Changes, **entries: Any) -> None:
-    """Set ``entries`` in the row's ``data`` (recorded as one change)."""
-    data = dict(ctx.row.data or {})
-    data.update(entries)
-    ch.set(ctx.row, "data", data)

@@ -21,13 +21,12 @@ import hashlib
 import hmac
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 
 from forms import format_wan
-from workflow.applying.models import Application
+from workflow.applying.models import Application, SignedDocument, SigningParty
 from workflow.calls.models import Call, Scheme
 from workflow.core.files import store
 from workflow.core.models import db
@@ -151,10 +150,10 @@ def render_task_book(app_id: int) -> Document | None:
     if found is not None:
         return found
     app = db.session.get(Application, app_id)
-    contract: dict[str, Any] = (app.data or {}).get("contract") or {} if app else {}
-    if app is None or app.approved_at is None or "signed_at" not in contract:
+    bureau = app.signature(SignedDocument.task_book, SigningParty.bureau) if app else None
+    if app is None or app.approved_at is None or bureau is None:
         return None
-    signed = datetime.fromisoformat(contract["signed_at"])
+    signed = bureau.signed_at
     lh = _letterhead("task_book", f"application:{app.id}", f"编号：{app.project_number}",
                      f"“{app.title}”项目任务书", signed)
     start = app.approved_at.astimezone(SHANGHAI).date()
@@ -166,20 +165,18 @@ def render_task_book(app_id: int) -> Document | None:
     indicators = [f"{i['name']}：{answers.get(i['name']) or i.get('target', '')}"
                   for i in (app.challenge.indicators if app.challenge else [])]
 
-    def when(key: str) -> str:
-        value = contract.get(key)
-        return local_time(datetime.fromisoformat(value)) if value else ""
+    def signer(party: SigningParty, default: str = "") -> tuple[str, str]:
+        sig = app.signature(SignedDocument.task_book, party)
+        return (sig.signer_name, local_time(sig.signed_at)) if sig else (default, "")
 
     signatures = [pdf.Signature(f"甲方（委托方）：{current_app.config['BUREAU_NAME']}",
-                                contract.get("bureau_signer", ""), when("signed_at"))]
+                                *signer(SigningParty.bureau))]
     demand = app.challenge.demand_org.name if app.challenge else None
     if app.call.scheme is Scheme.jiebang and demand:
         signatures.append(pdf.Signature(f"需求方（发榜方）：{demand}",
-                                        contract.get("demand_signer", ""),
-                                        when("demand_signed_at")))
+                                        *signer(SigningParty.demand)))
     signatures.append(pdf.Signature(f"乙方（承担方）：{app.organization.name}",
-                                    contract.get("team_signer", app.applicant.name),
-                                    when("team_signed_at")))
+                                    *signer(SigningParty.team, app.applicant.name)))
     rendered = pdf.render_task_book(pdf.TaskBookContext(
         letterhead=lh, project=_line(app), call_title=app.call.title,
         scheme_label=app.call.scheme.label,

@@ -16,6 +16,7 @@ from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, typed_body
 from workflow.api.openapi import document
 from workflow.applying.api import _visible
+from workflow.applying.facts import facts_json
 from workflow.applying.models import Application
 from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
@@ -172,7 +173,8 @@ def demand_acceptance(app_id: int) -> Response:
     finance.record_demand_acceptance(current_api_user(), app, _text(body, "verdict"),
                                      _text(body, "opinion"), request.remote_addr)
     return jsonify({"id": app.id, "state": app.state.value,
-                    "demand_acceptance": app.data.get("demand_acceptance")})
+                    "demand_acceptance": facts_json(app, ("demand_acceptance",)).get(
+                        "demand_acceptance")})
 
 
 # ---- the payee's bank account (收款账户) --------------------------------------------------

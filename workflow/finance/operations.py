@@ -21,7 +21,7 @@ from forms import format_wan, parse_wan
 from forms.validators import FieldError
 from states import ApplicationState, TrancheState
 from workflow.accounts.models import Organization, User
-from workflow.applying.models import Application
+from workflow.applying.models import Application, FinalReport, Verdict
 from workflow.calls.models import Scheme
 from workflow.core import engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -147,7 +147,7 @@ def plan_contracted_tranches(result: FireResult, actor: User | None, ip: str | N
 def settle_completion(result: FireResult, actor: User | None, ip: str | None) -> None:
     app: Application = result.row
     _make_due(app, "acceptance")
-    surplus = Decimal(str((app.data or {}).get("final_report", {}).get("surplus", "0")))
+    surplus = app.final_report.surplus if app.final_report else Decimal("0.00")
     if app.call.scheme is Scheme.baogan and surplus > 0:
         ledger.post(app.call_id, EntryKind.surplus, surplus, application_id=app.id,
                     actor=actor, memo=f"{app.project_number} 结余留用于科研")
@@ -371,9 +371,10 @@ def submit_final_report(actor: User, app: Application, report: str, surplus_wan:
         raise Conflict(f"项目当前为“{app.state.label}”，不能申请验收", code="invalid_state")
     files = [applications.attach(actor, app, "final_evidence", name, stream).sha256
              for name, stream in (evidence or [])]
-    app.data = {**(app.data or {}), "final_report": {
-        "report": report[:50000], "surplus": str(surplus), "evidence": files,
-        "submitted_at": utcnow().isoformat()}}
+    final = app.final_report or FinalReport()
+    final.report, final.surplus, final.evidence = report[:50000], surplus, files
+    final.submitted_by_id, final.submitted_at = actor.id, utcnow()
+    app.final_report = final
     db.session.flush()
     engine.fire(app, "request_acceptance", actor, ip=ip)
     return app
@@ -381,7 +382,7 @@ def submit_final_report(actor: User, app: Application, report: str, surplus_wan:
 
 def awaits_demand_acceptance(app: Application) -> bool:
     """揭榜挂帅 at final acceptance: the demand side has not given its verdict yet."""
-    return app.challenge_id is not None and not (app.data or {}).get("demand_acceptance")
+    return app.challenge_id is not None and app.demand_verdict is None
 
 
 def record_demand_acceptance(actor: User, app: Application, verdict: str, opinion: str,
@@ -396,9 +397,8 @@ def record_demand_acceptance(actor: User, app: Application, verdict: str, opinio
         raise Conflict("项目不在验收阶段", code="invalid_state")
     if verdict not in ("pass", "fail") or len((opinion or "").strip()) < 2:
         raise Invalid("请选择结论并填写验收意见", details={"verdict": "必选", "opinion": "必填"})
-    app.data = {**(app.data or {}), "demand_acceptance": {
-        "verdict": verdict, "opinion": opinion.strip()[:5000], "by": actor.name,
-        "at": utcnow().isoformat()}}
+    app.demand_verdict, app.demand_opinion = Verdict(verdict), opinion.strip()[:5000]
+    app.demand_verdict_by, app.demand_verdict_at = actor.name, utcnow()
     db.session.flush()
     audit.record(app, "application", "demand_acceptance", actor, "demand", app.state.value,
                  app.state.value, opinion.strip()[:500], {"verdict": verdict}, ip)

@@ -206,7 +206,7 @@ def select_teams(actor: User, challenge: Challenge, k: int | None = None,
         raise NotFound("该榜单没有评审完成的团队")
 
     def key(app: Application) -> tuple[Decimal, Decimal, int]:
-        defence = Decimal(str((app.data or {}).get("defence_score") or -1))
+        defence = app.defence_score if app.defence_score is not None else Decimal(-1)
         return (-defence, -(review.get(app.id) or Decimal(-1)), app.id)
 
     ordered = sorted(candidates, key=key)
@@ -214,6 +214,5 @@ def select_teams(actor: User, challenge: Challenge, k: int | None = None,
     for app in chosen:
         engine.fire(engine.load("application", app.id, lock=True), "shortlist", actor,
                     comment=f"揭榜团队入选（第{chosen.index(app) + 1}名）", ip=ip)
-    order = [(a, Decimal(str(a.data["defence_score"])) if (a.data or {}).get("defence_score")
-              else None, review.get(a.id)) for a in ordered]
+    order = [(a, a.defence_score, review.get(a.id)) for a in ordered]
     return Selection(challenge, chosen, order)

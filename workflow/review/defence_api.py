@@ -190,7 +190,8 @@ def finish_team(session_id: int, app_id: int) -> Response:
     row: Application = result.row
     return jsonify({"application_id": row.id, "state": row.state.value,
                     "state_label": row.state.label,
-                    "defence_score": (row.data or {}).get("defence_score")})
+                    "defence_score": None if row.defence_score is None
+                    else str(row.defence_score)})
 
 
 @api_bp.post("/v1/challenges/<int:challenge_id>/selection")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from workflow.applying.models import Application
 from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
-from workflow.core.rules import Changes, GuardContext, Reason, merge_data, refuse
+from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.permissions import own_review
 from workflow.review import operations
 from workflow.review.models import ReviewAssignment
@@ -47,7 +47,7 @@ def reviews_complete(ctx: GuardContext) -> list[Reason]:
 
 
 def defence_scored(ctx: GuardContext) -> list[Reason]:
-    score = ctx.data.get("defence_score", (ctx.row.data or {}).get("defence_score"))
+    score = ctx.data.get("defence_score", ctx.row.defence_score)
     try:
         ok = score is not None and 0 <= Decimal(str(score)) <= 100
     except ArithmeticError:
@@ -84,7 +84,9 @@ def scores_complete(ctx: GuardContext) -> list[Reason]:
 
 def record_defence_score(ctx: GuardContext, ch: Changes) -> None:
     if "defence_score" in ctx.data:  # only the defence service reaches this trigger
-        merge_data(ctx, ch, defence_score=str(ctx.data["defence_score"]))
+        score = Decimal(str(ctx.data["defence_score"])).quantize(Decimal("0.01"),
+                                                                 ROUND_HALF_UP)
+        ch.set(ctx.row, "defence_score", score)
 
 
 def record_decline(ctx: GuardContext, ch: Changes) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from states import ReviewState
+from workflow.applying.facts import data_with_facts
 from workflow.applying.models import Application
 from workflow.core.models import db
 from workflow.permissions import LIVE_REVIEW_STATES, any_of, bureau_reader, expert, own_review
@@ -48,7 +49,7 @@ def expert_reading(user: Any, app: Application) -> dict[str, Any] | None:
     body: dict[str, Any] = {
         "id": app.id, "call_id": app.call_id, "challenge_id": app.challenge_id,
         "title": app.title, "state": app.state.value, "state_label": app.state.label,
-        "scheme": app.call.scheme.value, "data": expert_projection(app, app.data or {}),
+        "scheme": app.call.scheme.value, "data": expert_projection(app, data_with_facts(app)),
     }
     if not app.call.hide_applicant:
         body["organization"] = {"id": app.organization.id, "name": app.organization.name}

@@ -125,7 +125,7 @@ def due_tranche(app, people):
                              state=ApplicationState.public_notice,
                              granted_amount=Decimal("500000.00"),
                              notice_ends_at=utcnow() - timedelta(minutes=1),
-                             data={"contract": {"signed_by": ["team"]}})
+                             task_book_signed_by=("team",))
     db.session.commit()
     engine.fire(row, "approve", None)
     engine.fire(row, "sign_contract", officer)

@@ -13,8 +13,6 @@ from workflow.applying import operations as applications
 from workflow.core.models import db
 from workflow.review.models import ReviewAssignment
 
-SIGNED = {"summary": "摘要", "commitment": {"signed_at": "2026-01-01"}}
-
 
 @pytest.fixture
 def setup(app):
@@ -23,7 +21,7 @@ def setup(app):
     UserFactory(username="wang", organization=other, roles=("applicant",))
     UserFactory(username="officer", organization=None, roles=("officer",))
     UserFactory(username="expert", organization=other, roles=("expert",))
-    row = ApplicationFactory(applicant=researcher, data=dict(SIGNED),
+    row = ApplicationFactory(applicant=researcher, data={"summary": "摘要"}, signed=True,
                              call=CallFactory(state=CallState.published))
     db.session.commit()
     return row

@@ -7,11 +7,12 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from forms.commitments import commitment_fingerprint
 from states import ApplicationState, CallState
 from tests.conftest import api_token, login
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 from workflow.accounts.models import OrgKind, Sanction
-from workflow.applying.models import Application, ApplicationRound
+from workflow.applying.models import Application, ApplicationRound, SignedDocument
 from workflow.calls.models import Call
 from workflow.core.models import Attachment, db, utcnow
 
@@ -226,12 +227,22 @@ def test_submit_needs_the_signed_commitment_then_gives_a_receipt(client, world):
     resp = client.post(f"/api/v1/applications/{app['id']}/submit", headers=auth)
     assert resp.status_code == 422
     assert resp.get_json()["error"]["details"][0]["code"] == "commitment_unsigned"
+    before = client.get(f"/api/v1/applications/{app['id']}", headers=auth).get_json()
     assert client.post(f"/api/v1/applications/{app['id']}/sign", headers=auth).status_code == 200
+    after = client.get(f"/api/v1/applications/{app['id']}", headers=auth).get_json()
+    assert after["version"] > before["version"]  # a change like any other
     resp = client.post(f"/api/v1/applications/{app['id']}/submit", headers=auth)
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     assert body["state"] == "formal_review" and body["receipt_no"].startswith("SB2026BG")
     assert body["data"]["commitment"]["signed_by"] == "李明"
+    stored = db.session.get(Application, app["id"])
+    letter = stored.signature(SignedDocument.commitment)
+    assert (letter.signer_name, letter.signer_id) == ("李明", stored.applicant_id)
+    assert letter.text_sha256 == commitment_fingerprint() and "commitment" not in stored.data
+    # The round keeps the signature it was sent with (its archival PDF shows it).
+    sent = db.session.scalar(sa.select(ApplicationRound))
+    assert sent.data["commitment"] == body["data"]["commitment"]
     # Twice (a second tab) → one submission; editing afterwards → 409.
     assert client.post(f"/api/v1/applications/{app['id']}/submit",
                        headers=auth).status_code == 409
@@ -425,6 +436,8 @@ def test_researcher_fills_the_form_on_the_page_and_sees_errors_beside_fields(cli
     resp = client.post(f"/applications/{app_id}/edit", data={
         "csrf_token": token, "title": "页面新建的项目", "f_summary": "自动保存的摘要",
         "f_amount": "20", "action": "sign"})
+    edit = client.get(f"/applications/{app_id}/edit").get_data(as_text=True)
+    assert "已由 李明 于 " in edit and "我已阅读并签署" not in edit
     resp = client.post(f"/applications/{app_id}/edit", data={
         "csrf_token": token, "title": "页面新建的项目", "f_summary": "自动保存的摘要",
         "f_amount": "20", "action": "submit"})

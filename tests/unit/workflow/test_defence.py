@@ -1,5 +1,6 @@
 """答辩 for 揭榜挂帅: a panel with the demand side scores the teams; the best are chosen."""
 
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -61,7 +62,7 @@ def test_panel_and_demand_side_score_and_the_best_teams_are_chosen(hearing):
     db.session.commit()
     states = {t.title: t.state for t in hearing["teams"]}
     assert set(states.values()) == {ApplicationState.reviewed}
-    assert hearing["teams"][1].data["defence_score"] == "90.75"
+    assert hearing["teams"][1].defence_score == Decimal("90.75")
     chosen = defence.select_teams(hearing["officer"], hearing["challenge"])
     db.session.commit()
     assert [a.title for a in chosen.chosen] == ["团队1", "团队2"]  # 赛马: two teams race

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from states import (
     ApplicationState,
@@ -23,6 +24,7 @@ from tests.factories import (
     UserFactory,
 )
 from workflow.applying import operations as applications
+from workflow.applying.models import FinalReport, SignedDocument, SigningParty, Verdict
 from workflow.calls.models import Scheme
 from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
@@ -33,7 +35,7 @@ from workflow.finance.models import EntryKind, Milestone, Tranche
 from workflow.review.models import ReviewAssignment
 
 A = ApplicationState
-SIGNED = {"summary": "本项目研究稀土永磁材料。", "commitment": {"signed_at": "2026-01-01"}}
+ANSWERS = {"summary": "本项目研究稀土永磁材料。"}
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def people(app):
 def application_in(state, people, steps=(), call_state=CallState.published, **extra):
     call = CallFactory(steps=list(steps), state=call_state)
     row = ApplicationFactory(call=call, applicant=people["applicant"], state=state,
-                             data=dict(SIGNED), **extra)
+                             data=dict(ANSWERS), signed=True, **extra)
     db.session.commit()
     return row
 
@@ -132,14 +134,15 @@ APPLICATION_TABLE = [
     # The officer can't sign for the team: the transition takes no such input.
     (A.approved, "sign_contract", "officer", 422,
      {"data": {"signed_by": ["bureau", "team"]}}),
-    (A.approved, "sign_contract", "officer", A.contracted, {"team_signed": True}),
+    (A.approved, "sign_contract", "officer", A.contracted,
+     {"row": {"task_book_signed_by": ["team"]}}),
     (A.contracted, "start", "system", A.in_progress, {}),
     (A.in_progress, "start_midterm", "officer", 409, {}),
     (A.in_progress, "start_midterm", "officer", A.midterm, {"steps": ["midterm"]}),
     (A.midterm, "pass_midterm", "officer", A.in_progress, {"steps": ["midterm"]}),
     (A.in_progress, "request_acceptance", "applicant", 422, {}),  # no final report yet
     (A.in_progress, "request_acceptance", "applicant", A.acceptance,
-     {"row_data": {"final_report": {"report": "全部指标完成"}}}),
+     {"final_report": "全部指标完成"}),
     (A.acceptance, "pass_acceptance", "officer", 422, {}),
     (A.acceptance, "pass_acceptance", "officer", A.completed, {"data": {"verdict": "pass"}}),
     (A.acceptance, "fail_acceptance", "officer", A.failed, {"comment": "指标未完成"}),
@@ -163,11 +166,8 @@ def test_application_table(people, state, trigger, role, expected, opts):
     row = application_in(state, people, steps=opts.get("steps", ()),
                          call_state=opts.get("call_state", CallState.published),
                          **opts.get("row", {}))
-    if opts.get("team_signed"):
-        row.data = {**row.data, "contract": {"signed_by": ["team"]}}
-        db.session.commit()
-    if opts.get("row_data"):
-        row.data = {**row.data, **opts["row_data"]}
+    if opts.get("final_report"):
+        row.final_report = FinalReport(report=opts["final_report"], submitted_at=utcnow())
         db.session.commit()
     before = counts()
     version = row.version
@@ -195,12 +195,40 @@ def test_every_failing_guard_is_reported(people):
     row = application_in(A.draft, people, call_state=CallState.closed)
     row.title = ""
     row.data = {}
+    row.signatures.clear()
     db.session.commit()
     with pytest.raises(GuardFailed) as err:
         engine.fire(row, "submit", people["applicant"])
     codes = [d["code"] for d in err.value.details]
     assert codes == ["call_not_open", "title_missing", "fields_missing", "commitment_unsigned"]
     assert "申报书" not in err.value.message and "该指南未在受理期" in err.value.message
+
+
+def test_an_acceptance_records_the_verdict_of_its_transition(people):
+    passed = application_in(A.acceptance, people)
+    engine.fire(passed, "pass_acceptance", people["officer"], data={"verdict": "pass"})
+    # Opinions without a verdict: the failure is the verdict.
+    failed = application_in(A.acceptance, people)
+    engine.fire(failed, "fail_acceptance", people["officer"], comment="指标未完成",
+                data={"opinions": "关键指标未达到"})
+    db.session.commit()
+    assert (passed.acceptance_verdict, passed.acceptance_opinions) == (Verdict.passed, None)
+    assert (failed.acceptance_verdict, failed.acceptance_opinions) == (Verdict.failed,
+                                                                       "关键指标未达到")
+    ev = audit.history("application", failed.id)[-1]
+    assert ev.data["changes"]["acceptance_verdict"] == [None, "fail"]
+
+
+def test_the_database_refuses_a_state_without_the_fact_it_needs(people):
+    row = application_in(A.acceptance, people)
+    row.state = A.completed  # round the engine, without a verdict
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    row = application_in(A.expert_review, people)
+    row.defence_score = Decimal("80.00")  # before any defence
+    with pytest.raises(IntegrityError):
+        db.session.commit()
 
 
 def test_jiebang_needs_a_challenge_and_the_pledge(people):
@@ -212,7 +240,8 @@ def test_jiebang_needs_a_challenge_and_the_pledge(people):
         engine.fire(row, "submit", people["applicant"])
     assert [d["code"] for d in err.value.details] == ["challenge_missing", "pledge_unsigned"]
     row.challenge = challenge
-    row.data = {"summary": "x", "pledge": {"signed_at": "2026-01-01"}}
+    row.sign(SignedDocument.pledge, SigningParty.team, people["applicant"].id,
+             people["applicant"].name, utcnow())
     db.session.commit()
     # Taking the list also means answering its indicators with a milestone plan.
     with pytest.raises(GuardFailed) as err:
@@ -231,7 +260,7 @@ def test_one_application_per_principal_investigator_per_call(people):
     engine.fire(first, "submit", people["applicant"])
     db.session.commit()
     second = ApplicationFactory(call=first.call, applicant=people["applicant"],
-                                data=dict(SIGNED))
+                                data=dict(ANSWERS), signed=True)
     db.session.commit()
     with pytest.raises(GuardFailed) as err:
         engine.fire(second, "submit", people["applicant"])
@@ -453,7 +482,13 @@ def test_jiebang_contract_needs_the_demand_side_signature(people):
     engine.fire(row, "sign_contract", people["officer"])
     db.session.commit()
     assert row.state is A.contracted
-    assert row.data["contract"]["signed_by"] == ["bureau", "demand", "team"]
+    assert sorted(p.value for p in row.task_book_parties) == ["bureau", "demand", "team"]
+    bureau = row.signature(SignedDocument.task_book, SigningParty.bureau)
+    assert (bureau.signer_id, bureau.signer_name) == (people["officer"].id,
+                                                      people["officer"].name)
+    ev = audit.history("application", row.id)[-1]
+    assert ev.data["changes"]["task_book_signed_by"] == [["demand", "team"],
+                                                         ["bureau", "demand", "team"]]
 
 
 # ---- milestones, funding decisions, objections --------------------------------------------

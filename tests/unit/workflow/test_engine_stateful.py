@@ -59,7 +59,7 @@ class ApplicationLifecycle(RuleBasedStateMachine):
         self.call = CallFactory(steps=sorted(steps), state=CallState.published)
         self.row = ApplicationFactory(
             call=self.call, applicant=self.users["applicant"],
-            data={"summary": "摘要", "commitment": {"signed_at": "2026-01-01"}})
+            data={"summary": "摘要"}, signed=True)
         db.session.add(ReviewAssignment(
             application=self.row, expert=self.users["expert"], state=ReviewState.submitted,
             scores={"innovation": 80, "feasibility": 80}, total=Decimal(80)))

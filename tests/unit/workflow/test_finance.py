@@ -1,7 +1,7 @@
 """Tranches, milestones, acceptance and the ledger: money moves once, and every move is
 in the call's ledger."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,13 +9,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from states import ApplicationState, TrancheState
+from tests.conftest import api_token, login
 from tests.factories import (
+    PASSWORD,
     ApplicationFactory,
     CallFactory,
     ChallengeFactory,
     OrganizationFactory,
     UserFactory,
 )
+from workflow.applying.models import Verdict
 from workflow.calls.models import Scheme
 from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid
@@ -44,8 +47,8 @@ def approved_project(people, grant="1000000.00", budget="5000000.00", plan=PLAN,
     row = ApplicationFactory(call=call, applicant=people["applicant"],
                              state=A.public_notice, granted_amount=Decimal(grant),
                              notice_ends_at=utcnow() - timedelta(minutes=1),
-                             data={"contract": {"signed_by": ["team", "demand"]},
-                                   **kw.pop("data", {})}, **kw)
+                             data=kw.pop("data", {}), task_book_signed_by=("team", "demand"),
+                             **kw)
     db.session.commit()
     engine.fire(row, "approve", None)
     engine.fire(row, "sign_contract", people["officer"])
@@ -193,8 +196,8 @@ def jiebang_project(people, teams=1, max_teams=1):
             state=A.public_notice, granted_amount=Decimal("2000000.00"),
             notice_ends_at=utcnow() - timedelta(minutes=1),
             data={"milestones": [{"label": "样机", "amount": "800000.00", "months": 12},
-                                 {"label": "中试", "amount": "1200000.00", "months": 24}],
-                  "contract": {"signed_by": ["team", "demand"]}})
+                                 {"label": "中试", "amount": "1200000.00", "months": 24}]},
+            task_book_signed_by=("team", "demand"))
         db.session.commit()
         engine.fire(row, "approve", None)
         engine.fire(row, "sign_contract", people["officer"])
@@ -202,6 +205,47 @@ def jiebang_project(people, teams=1, max_teams=1):
         db.session.commit()
         rows.append(row)
     return demand, challenge, rows
+
+
+def test_a_jiebang_acceptance_waits_for_the_demand_sides_pass(people, client):
+    demand, _, (row,) = jiebang_project(people)
+    finance.submit_final_report(row.applicant, row, REPORT)
+    db.session.commit()
+    with pytest.raises(GuardFailed, match="请先由发榜方录入验收意见"):
+        engine.fire(row, "pass_acceptance", people["officer"], data={"verdict": "pass"})
+    db.session.rollback()
+    with pytest.raises(Forbidden):
+        finance.record_demand_acceptance(people["officer"], row, "pass", "同意通过")
+    finance.record_demand_acceptance(demand, row, "fail", "指标未达到")
+    db.session.commit()
+    with pytest.raises(GuardFailed, match="揭榜挂帅项目须发榜方验收通过"):
+        engine.fire(row, "pass_acceptance", people["officer"], data={"verdict": "pass"})
+    db.session.rollback()
+
+    token = api_token(client, demand.username, PASSWORD)
+    resp = client.post(f"/api/v1/applications/{row.id}/demand-acceptance",
+                       headers={"Authorization": f"Bearer {token}"},
+                       json={"verdict": "pass", "opinion": "样机指标达到榜单要求"})
+    assert resp.status_code == 200, resp.get_json()
+    said = resp.get_json()["demand_acceptance"]
+    assert (said["verdict"], said["opinion"], said["by"]) == ("pass", "样机指标达到榜单要求",
+                                                            "发榜方联系人")
+    assert datetime.fromisoformat(said["at"]) <= utcnow()
+    engine.fire(row, "pass_acceptance", people["officer"],
+                data={"verdict": "pass", "opinions": "专家组同意通过验收"})
+    db.session.commit()
+    db.session.expire_all()
+    assert row.state is A.completed
+    assert (row.demand_verdict, row.demand_opinion, row.demand_verdict_by) == (
+        Verdict.passed, "样机指标达到榜单要求", "发榜方联系人")
+    assert (row.acceptance_verdict, row.acceptance_opinions) == (Verdict.passed,
+                                                                 "专家组同意通过验收")
+    assert (row.final_report.report, row.final_report.surplus,
+            row.final_report.submitted_by_id) == (REPORT, Decimal("0.00"), row.applicant_id)
+    assert set(row.data) == {"milestones"}
+    login(client, row.applicant.username, PASSWORD)
+    page = client.get(f"/applications/{row.id}").get_data(as_text=True)
+    assert "发榜方验收意见：通过，样机指标达到榜单要求（发榜方联系人）" in page
 
 
 def test_milestones_need_both_the_demand_side_and_the_officer(people):

@@ -27,7 +27,7 @@ def project(app):
                              state=ApplicationState.public_notice,
                              granted_amount=Decimal("1234500.00"),
                              notice_ends_at=utcnow() - timedelta(minutes=1),
-                             data={"contract": {"signed_by": ["team"]}})
+                             task_book_signed_by=("team",))
     db.session.commit()
     engine.fire(row, "approve", None)
     engine.fire(row, "sign_contract", people["officer"])
@@ -77,6 +77,43 @@ def test_finance_prepares_and_a_second_one_approves_and_releases_on_the_queue(ap
     assert "拨付" in ledger_page and "一致" in ledger_page
     xlsx = checker.get(f"/calls/{row.call_id}/ledger.xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+
+
+def test_the_final_report_and_the_verdict_show_on_the_page_and_under_data_in_the_api(
+        app, project):
+    people, row = project
+    first = finance.tranches_of(row)[0]
+    engine.fire(first, "prepare", people["finance1"])
+    engine.fire(first, "approve", people["finance2"])
+    engine.fire(first, "release", people["finance2"], data={"payment_ref": "ZF2026-0100"})
+    engine.fire(row, "start", None)
+    db.session.commit()
+    report = "项目全部完成，各项考核指标均已达到任务书要求，经费使用规范。"
+    own = client_for(app, people["applicant"].username, PASSWORD)
+    mine = {"Authorization": "Bearer " + api_token(own, people["applicant"].username,
+                                                   PASSWORD)}
+    resp = own.post(f"/api/v1/applications/{row.id}/final-report", headers=mine,
+                    json={"report": report, "surplus_wan": "5.5"})
+    assert resp.status_code == 200, resp.get_json()
+    officer = {"Authorization": "Bearer " + api_token(own, people["officer"].username,
+                                                      PASSWORD)}
+    resp = own.post(f"/api/v1/applications/{row.id}/transitions", headers=officer, json={
+        "trigger": "pass_acceptance",
+        "data": {"verdict": "pass", "opinions": "专家组一致同意通过验收"}})
+    assert resp.status_code == 200, resp.get_json()
+
+    data = own.get(f"/api/v1/applications/{row.id}", headers=mine).get_json()["data"]
+    assert data["summary"] == "摘要"
+    assert {k: v for k, v in data["final_report"].items() if k != "submitted_at"} == {
+        "report": report, "surplus": "55000.00", "evidence": []}
+    assert data["acceptance"] == {"verdict": "pass", "opinions": "专家组一致同意通过验收"}
+    contract = data["contract"]
+    assert contract["signed_by"] == ["bureau", "team"]
+    assert (contract["team_signer"], contract["bureau_signer"]) == (
+        people["applicant"].name, people["officer"].name)
+    assert contract["team_signed_at"] < contract["signed_at"]
+    page = own.get(f"/applications/{row.id}").get_data(as_text=True)
+    assert report in page and "申报结余 5.50 万元" in page
 
 
 def test_money_pages_are_closed_to_researchers(app, project):

@@ -18,6 +18,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
+from workflow.applying.models import SignedDocument, SigningParty
 from workflow.core import engine, files, outbox
 from workflow.core.models import OutboxEvent, db, utcnow
 from workflow.documents import official
@@ -116,10 +117,10 @@ def test_the_task_book_has_every_party_and_the_milestones(app):
                              data={"milestones": [
                                  {"label": "样机完成", "amount": "800000.00", "months": 12},
                                  {"label": "中试验证", "amount": "1200000.00", "months": 24}],
-                                 "indicators": {"指标": "≥ 2"},
-                                 "contract": {"signed_by": ["demand", "team"],
-                                              "team_signer": "项目负责人甲",
-                                              "demand_signer": "发榜联系人"}})
+                                 "indicators": {"指标": "≥ 2"}})
+    row.sign(SignedDocument.task_book, SigningParty.demand, None, "发榜联系人", utcnow())
+    row.sign(SignedDocument.task_book, SigningParty.team, row.applicant_id, "项目负责人甲",
+             utcnow())
     db.session.commit()
     engine.fire(row, "sign_contract", officer)
     db.session.commit()
