@@ -31,7 +31,6 @@ from workflow.core.rules import Actor, Changes, FireResult, GuardContext, Reason
 # review finishing the application, a reserve invited, the panel's scores): they are
 # fired by their own services, never through the generic transitions endpoint or page.
 SERVICE_ONLY: dict[tuple[str, str], str] = {
-    ("application", "finish_defence"): "请在答辩页按评审组评分完成答辩",
     ("call", "decide"): "请在立项决策页审定立项建议名单",
     ("application", "shortlist"): "请在立项决策页拟定并审定立项名单",
     ("application", "decline_funding"): "请在立项决策页拟定并审定立项名单",
@@ -41,8 +40,6 @@ SERVICE_ONLY: dict[tuple[str, str], str] = {
 }
 # Where an API client does the same (a page's name is no use to it).
 SERVICE_API: dict[tuple[str, str], str] = {
-    ("application", "finish_defence"):
-        "POST /api/v1/defence/sessions/{session_id}/teams/{id}/finish",
     ("call", "decide"): "POST /api/v1/decisions/{decision_id}/approve",
     ("application", "shortlist"): "POST /api/v1/calls/{call_id}/decision（揭榜挂帅亦可 "
                                   "POST /api/v1/challenges/{challenge_id}/selection）",

@@ -170,16 +170,26 @@ def finish(actor: User, session: DefenceSession, app: Application,
         raise Forbidden("只有项目主管可以确认答辩完成", code="role_not_allowed")
     if app not in teams(session):
         raise Conflict("该项目不在本场答辩中", code="not_in_session")
-    scores = list(db.session.scalars(sa.select(DefenceScore.score).where(
-        DefenceScore.session_id == session.id, DefenceScore.application_id == app.id)))
-    experts = db.session.scalar(sa.select(sa.func.count()).select_from(DefenceScore).where(
-        DefenceScore.session_id == session.id, DefenceScore.application_id == app.id,
-        DefenceScore.role == "expert")) or 0
-    if experts < min(3, len(session.panel)):
-        raise Conflict(f"评审组专家评分不足（已评{experts}人）", code="panel_incomplete")
-    score = ranking.aggregate([Decimal(s) for s in scores], "mean")
     return engine.fire(engine.load("application", app.id, lock=True), "finish_defence", actor,
-                       data={"defence_score": str(score)}, ip=ip)
+                       ip=ip)
+
+
+def panel_score(app: Application) -> tuple[Decimal | None, str]:
+    """The team's defence score, the mean of its latest hearing's panel (the demand side
+    included), once enough of the panel's experts scored; else None and why not."""
+    session = db.session.scalar(sa.select(DefenceSession).where(
+        DefenceSession.call_id == app.call_id,
+        sa.or_(DefenceSession.challenge_id.is_(None),
+               DefenceSession.challenge_id == app.challenge_id))
+        .order_by(DefenceSession.starts_at.desc(), DefenceSession.id.desc()).limit(1))
+    if session is None:
+        return None, "尚未安排答辩"
+    rows = db.session.execute(sa.select(DefenceScore.score, DefenceScore.role).where(
+        DefenceScore.session_id == session.id, DefenceScore.application_id == app.id)).all()
+    experts = sum(1 for _, role in rows if role == "expert")
+    if experts < min(3, len(session.panel)) or not rows:
+        return None, f"评审组专家评分不足（已评{experts}人）"
+    return ranking.aggregate([Decimal(score) for score, _ in rows], "mean"), ""
 
 
 @dataclass

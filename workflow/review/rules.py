@@ -14,7 +14,7 @@ from workflow.core.models import db
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.permissions import own_review
-from workflow.review import operations
+from workflow.review import defence, operations
 from workflow.review.models import ReviewAssignment
 from workflow.review.ranking import weighted_total
 from workflow.review.visibility import can_view_review, expert_reading
@@ -47,12 +47,9 @@ def reviews_complete(ctx: GuardContext) -> list[Reason]:
 
 
 def defence_scored(ctx: GuardContext) -> list[Reason]:
-    score = ctx.data.get("defence_score", ctx.row.defence_score)
-    try:
-        ok = score is not None and 0 <= Decimal(str(score)) <= 100
-    except ArithmeticError:
-        ok = False
-    return [] if ok else refuse("defence_unscored", "请录入0-100之间的答辩得分")
+    """The panel has scored the team (see ``defence.panel_score``)."""
+    score, why = defence.panel_score(ctx.row)
+    return [] if score is not None else refuse("panel_incomplete", why)
 
 
 def invitation_overdue(ctx: GuardContext) -> list[Reason]:
@@ -83,10 +80,9 @@ def scores_complete(ctx: GuardContext) -> list[Reason]:
 
 
 def record_defence_score(ctx: GuardContext, ch: Changes) -> None:
-    if "defence_score" in ctx.data:  # only the defence service reaches this trigger
-        score = Decimal(str(ctx.data["defence_score"])).quantize(Decimal("0.01"),
-                                                                 ROUND_HALF_UP)
-        ch.set(ctx.row, "defence_score", score)
+    score, _ = defence.panel_score(ctx.row)
+    if score is not None:  # the guard saw to it
+        ch.set(ctx.row, "defence_score", score.quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
 def record_decline(ctx: GuardContext, ch: Changes) -> None:

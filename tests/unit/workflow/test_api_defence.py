@@ -1,6 +1,8 @@
 """答辩 through the API alone: an officer schedules a session, the panel and the demand
 side score, the officer finishes each team and the best teams are put in charge."""
 
+from decimal import Decimal
+
 import pytest
 
 from states import ApplicationState, CallState
@@ -161,7 +163,8 @@ def test_who_may_see_and_do_what(client, hearing):
     finish = f"/api/v1/defence/sessions/{sid}/teams/{team.id}/finish"
     assert client.post(finish, headers=h["auth"]["panel"][0]).status_code == 403
     resp = client.post(finish, headers=h["auth"]["officer"])
-    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "panel_incomplete"
+    assert resp.status_code == 422  # the finish_defence guard: the panel has not scored
+    assert [d["code"] for d in resp.get_json()["error"]["details"]] == ["panel_incomplete"]
     resp = client.post(finish, headers=h["auth"]["officer"], json={"force": True})
     assert resp.status_code == 422 and "force" in resp.get_json()["error"]["details"]
     selection = f"/api/v1/challenges/{h['challenge'].id}/selection"
@@ -175,9 +178,25 @@ def test_who_may_see_and_do_what(client, hearing):
     assert db.session.get(Application, team.id).state is ApplicationState.defence
 
 
-def test_the_generic_transition_points_to_the_defence_endpoint(client, hearing):
+def test_the_generic_transition_finishes_a_team_from_its_panels_scores(client, hearing):
     h = hearing
-    resp = client.post(f"/api/v1/applications/{h['teams'][0].id}/transitions",
-                       headers=h["auth"]["officer"], json={"trigger": "finish_defence"})
-    assert resp.status_code == 409
-    assert "/teams/{id}/finish" in resp.get_json()["error"]["details"]["api"]
+    url = f"/api/v1/applications/{h['teams'][0].id}/transitions"
+    officer = h["auth"]["officer"]
+    resp = client.post(url, headers=officer, json={"trigger": "finish_defence"})
+    assert resp.status_code == 422 and resp.get_json()["error"]["message"] == "尚未安排答辩"
+    session = schedule(client, h).get_json()
+    base = f"/api/v1/defence/sessions/{session['id']}/teams/{h['teams'][0].id}/score"
+    for i, auth in enumerate(h["auth"]["panel"][:2]):
+        client.put(base, headers=auth, json={"score": 80 + i, "comment": "答辩表现"})
+    resp = client.post(url, headers=officer, json={"trigger": "finish_defence"})
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["message"] == "评审组专家评分不足（已评2人）"
+    # The score is the panel's, never the caller's.
+    resp = client.post(url, headers=officer, json={"trigger": "finish_defence",
+                                                   "data": {"defence_score": 100}})
+    assert resp.status_code == 422 and "defence_score" in resp.get_json()["error"]["details"]
+    client.put(base, headers=h["auth"]["panel"][2], json={"score": 85, "comment": "答辩表现"})
+    resp = client.post(url, headers=officer, json={"trigger": "finish_defence"})
+    assert resp.status_code == 200 and resp.get_json()["state"] == "reviewed"
+    db.session.expire_all()
+    assert db.session.get(Application, h["teams"][0].id).defence_score == Decimal("82.00")

@@ -19,7 +19,7 @@ from tests.factories import (
 from workflow.accounts.models import OrgKind
 from workflow.applying.models import Application
 from workflow.calls.models import Scheme
-from workflow.core.errors import Conflict, Forbidden, Invalid
+from workflow.core.errors import Forbidden, GuardFailed, Invalid
 from workflow.core.models import db
 from workflow.review import defence
 from workflow.review.models import DefenceSession
@@ -77,7 +77,7 @@ def test_refusals(hearing):
         defence.record_score(outsider, s, team, 80, "")
     with pytest.raises(Invalid):
         defence.record_score(hearing["panel"][0], s, team, 130, "")
-    with pytest.raises(Conflict, match="评分不足"):
+    with pytest.raises(GuardFailed, match="评分不足"):
         defence.finish(hearing["officer"], s, team)
     with pytest.raises(Invalid):
         defence.select_teams(hearing["officer"], hearing["challenge"], k=3)

@@ -32,7 +32,7 @@ ROLES = ["applicant", "stranger", "org_admin", "recommender", "officer", "leader
          "system"]
 EVERYTHING = {
     "signed_by": ["bureau", "team", "demand"], "verdict": "pass", "objector_name": "张三",
-    "objector_contact": "13812345678", "override_reason": "专家未按期提交", "defence_score": 80,
+    "objector_contact": "13812345678", "override_reason": "专家未按期提交",
 }
 
 
