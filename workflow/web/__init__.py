@@ -76,8 +76,6 @@ def init_app(app: Flask) -> None:
     """What every page shares: filters, login, security headers and error pages."""
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan
-    app.jinja_env.filters["local_iso"] = lambda v: local_time(
-        datetime.fromisoformat(v)) if isinstance(v, str) and v else ""
     app.jinja_env.globals["ROLES"] = ROLES
     app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
     # Who may do what, the same predicates as the views: perm.money_reader(current_user).
