@@ -1,6 +1,14 @@
 """kjflow lifecycles: pure data plus one shared ``transitions`` machine each."""
 
-from states.base import Event, Field, Lifecycle, StateEnum, StepNotEnabled, Transition
+from states.base import (
+    Event,
+    Field,
+    Lifecycle,
+    Operation,
+    StateEnum,
+    StepNotEnabled,
+    Transition,
+)
 from states.lifecycles import (
     APPLICATION,
     CALL,
@@ -10,6 +18,7 @@ from states.lifecycles import (
     LIFECYCLES,
     MILESTONE,
     OBJECTION,
+    OPERATIONS,
     REVIEW,
     ROLES,
     STEPS,
@@ -26,8 +35,9 @@ from states.lifecycles import (
 
 __all__ = [
     "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
-    "OBJECTION", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE", "ApplicationState",
+    "OBJECTION", "OPERATIONS", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE",
+    "ApplicationState",
     "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
-    "ObjectionState", "ReviewState", "StateEnum", "StepNotEnabled", "TrancheState",
+    "ObjectionState", "Operation", "ReviewState", "StateEnum", "StepNotEnabled", "TrancheState",
     "Transition",
 ]

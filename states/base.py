@@ -64,6 +64,9 @@ class Transition:
     the features implement (``workflow/<feature>/rules.py``); the app factory binds them,
     and a test fails on a name without an implementation or an implementation no row
     names. ``auto``: the system fires it as soon as a source state is entered.
+    ``via``: it is only ever carried out by one of these, never fired on its own: another
+    transition (``"kind.trigger"``) whose follow-up fires it, or an ``Operation`` (a
+    service that decides which rows it applies to, as the choice of teams by score).
     """
 
     trigger: str
@@ -80,6 +83,7 @@ class Transition:
     documents: tuple[str, ...] = ()
     fields: tuple[Field, ...] = ()
     auto: bool = False
+    via: tuple[str, ...] = ()
 
     def applies(self, steps: frozenset[str]) -> bool:
         if self.step is not None and self.step not in steps:
@@ -106,12 +110,24 @@ def t(
     documents: Iterable[str] = (),
     fields: Iterable[Field] = (),
     auto: bool = False,
+    via: Iterable[str] = (),
 ) -> Transition:
     srcs = (sources,) if isinstance(sources, StateEnum) else tuple(sources)
     return Transition(
         trigger, srcs, dest, frozenset(roles), label, tuple(guards), step, tuple(unless_steps),
         effect, tuple(follow_ups), tuple(messages), tuple(documents), tuple(fields), auto,
+        tuple(via),
     )
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A service that carries out transitions of rows it chooses itself (``via``), with
+    where an API client does it."""
+
+    name: str
+    label: str
+    api: str
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ that move with a project: milestone, funding decision (立项建议名单) and o
 
 from __future__ import annotations
 
-from states.base import Event, Field, Lifecycle, StateEnum, t
+from states.base import Event, Field, Lifecycle, Operation, StateEnum, t
 
 APPLICANT = "applicant"
 ORG_ADMIN = "org_admin"
@@ -67,8 +67,9 @@ CALL = Lifecycle(
           guards=["call_deadline_passed"],
           fields=[Field("early_close_reason", "提前截止理由")]),
         t("start_review", CallState.closed, CallState.reviewing, [OFFICER], "开始评审"),
+        # The leader's approval of the pending list (立项建议名单) decides the call.
         t("decide", CallState.reviewing, CallState.decided, [LEADER], "审定立项名单",
-          guards=["decision_ready"],
+          guards=["decision_ready"], via=["decision.approve"],
           fields=[DECISION_ID, Field("total", "拟资助总额（元）", kind="money")]),
         t("archive", CallState.decided, CallState.archived, [OFFICER], "归档"),
     ),
@@ -149,11 +150,14 @@ APPLICATION = Lifecycle(
           guards=["reviews_complete"], fields=[OVERRIDE_REASON]),
         t("finish_defence", A.defence, A.reviewed, [OFFICER], "答辩完成",
           guards=["defence_scored"], effect="record_defence_score"),
+        # The approved list shortlists its projects and declines the call's others; for a
+        # 揭榜挂帅 challenge the teams are chosen by their scores.
         t("shortlist", A.reviewed, A.shortlisted, [OFFICER, LEADER], "拟立项",
           effect="set_grant", messages=["shortlisted"],
+          via=["decision.approve", "select_teams"],
           fields=[Field("amount", "拟资助金额（元）", kind="money"), DECISION_ID]),
         t("decline_funding", A.reviewed, A.not_funded, [OFFICER, LEADER], "不予立项",
-          messages=["not_funded"], fields=[DECISION_ID]),
+          messages=["not_funded"], fields=[DECISION_ID], via=["decision.approve"]),
         t("open_notice", A.shortlisted, A.public_notice, [OFFICER], "公示",
           guards=["decision_approved"], effect="open_notice_period",
           messages=["notice_opened"]),
@@ -377,9 +381,9 @@ OBJECTION = Lifecycle(
         # The officer's finding on the project (uphold_objection / dismiss_objection)
         # closes every open objection of it.
         t("uphold", OB.open, OB.upheld, [OFFICER], "异议成立", guards=["comment_given"],
-          effect="record_finding"),
+          effect="record_finding", via=["application.uphold_objection"]),
         t("dismiss", OB.open, OB.dismissed, [OFFICER], "异议不成立", guards=["comment_given"],
-          effect="record_finding"),
+          effect="record_finding", via=["application.dismiss_objection"]),
         # Objections must be real-name: an anonymous one is recorded, and not accepted.
         t("refuse_anonymous", OB.open, OB.not_accepted, [SYSTEM], "匿名异议不予受理",
           guards=["objection_anonymous", "comment_given"], effect="record_finding"),
@@ -388,6 +392,12 @@ OBJECTION = Lifecycle(
 
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
     CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION)}
+
+# The services that carry out transitions of rows they choose (see ``Transition.via``).
+OPERATIONS: dict[str, Operation] = {o.name: o for o in (
+    Operation("select_teams", "确定揭榜团队",
+              "POST /api/v1/challenges/{challenge_id}/selection"),
+)}
 
 # Recorded events that are not transitions, and what each sets going.
 EVENTS: dict[str, Event] = {e.topic: e for e in (

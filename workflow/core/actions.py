@@ -60,9 +60,9 @@ class Actions:
 
 def actions(row: Any, user: Any, named: Iterable[Hashable] | Mapping[Hashable, str] = (), *,
             answered: Collection[str] = ()) -> Actions:
-    """The triggers ``user`` may fire on ``row`` (those done on their own pages
-    included) and the ``named`` actions the caller decided."""
-    out = Actions(engine.options(row, user, dedicated=True, answered=answered))
+    """The triggers ``user`` may fire on ``row`` and the ``named`` actions the caller
+    decided."""
+    out = Actions(engine.options(row, user, answered=answered))
     if isinstance(named, Mapping):
         for name, label in named.items():
             out.add(name, label=label)

@@ -9,7 +9,9 @@ commits; a refusal raises before anything was changed.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -20,45 +22,45 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from states import ROLES, SYSTEM, Field, Transition
+from states import OPERATIONS, ROLES, SYSTEM, Field, Transition
 from workflow.core import audit, outbox, registry
 from workflow.core.entities import ENTITIES, Entity, entity_of
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
 from workflow.core.models import db, utcnow
 from workflow.core.rules import Actor, Changes, FireResult, GuardContext, Reason
 
-# Triggers with more to them than the transition (a receipt and the round's snapshot, the
-# review finishing the application, a reserve invited, the panel's scores): they are
-# fired by their own services, never through the generic transitions endpoint or page.
-SERVICE_ONLY: dict[tuple[str, str], str] = {
-    ("call", "decide"): "请在立项决策页审定立项建议名单",
-    ("application", "shortlist"): "请在立项决策页拟定并审定立项名单",
-    ("application", "decline_funding"): "请在立项决策页拟定并审定立项名单",
-    # An objection is closed by the officer's finding on its project, with the others.
-    ("objection", "uphold"): "请在申报书页作出异议处理结论（异议成立），该项目的异议随之办结",
-    ("objection", "dismiss"): "请在申报书页作出异议处理结论（异议不成立），该项目的异议随之办结",
-}
-# Where an API client does the same (a page's name is no use to it).
-SERVICE_API: dict[tuple[str, str], str] = {
-    ("call", "decide"): "POST /api/v1/decisions/{decision_id}/approve",
-    ("application", "shortlist"): "POST /api/v1/calls/{call_id}/decision（揭榜挂帅亦可 "
-                                  "POST /api/v1/challenges/{challenge_id}/selection）",
-    ("application", "decline_funding"): "POST /api/v1/calls/{call_id}/decision",
-    ("objection", "uphold"):
-        "POST /api/v1/applications/{application_id}/transitions（uphold_objection）",
-    ("objection", "dismiss"):
-        "POST /api/v1/applications/{application_id}/transitions（dismiss_objection）",
-}
+# What is being carried out now (``Transition.via``): the transitions whose follow-ups are
+# running, and the operation a service declared.
+_CARRYING_OUT: ContextVar[tuple[str, ...]] = ContextVar("kjflow_carrying_out", default=())
 
 
-def fire_generic(row: Any, trigger: str, actor: Actor | None, **kwargs: Any) -> FireResult:
-    """``fire`` for the generic transitions endpoint and page: refuses service-only
-    triggers with a pointer to the right place."""
-    kind = entity_of(row).kind
-    if (kind, trigger) in SERVICE_ONLY:
-        raise Conflict(SERVICE_ONLY[(kind, trigger)], code="use_dedicated_action",
-                       details={"api": SERVICE_API[(kind, trigger)]})
-    return fire(row, trigger, actor, **kwargs)
+@contextmanager
+def carrying_out(name: str) -> Iterator[None]:
+    """Within this block, transitions carried out ``via`` ``name`` (a ``kind.trigger`` or
+    an ``Operation``) may be fired."""
+    token = _CARRYING_OUT.set((*_CARRYING_OUT.get(), name))
+    try:
+        yield
+    finally:
+        _CARRYING_OUT.reset(token)
+
+
+def _via_label(name: str) -> tuple[str, str]:
+    """What a person and an API client are told carries a transition out."""
+    if name in OPERATIONS:
+        return f"“{OPERATIONS[name].label}”", OPERATIONS[name].api
+    kind, trigger = name.split(".", 1)
+    entity = ENTITIES[kind]
+    label = entity.lifecycle.transitions_for(trigger)[0].label
+    return (f"{entity.label}的“{label}”",
+            f"POST /api/v1/{entity.collection}/{{id}}/transitions（{trigger}）")
+
+
+def _not_on_its_own(spec: Transition) -> Conflict:
+    told = [_via_label(name) for name in spec.via]
+    return Conflict(f"“{spec.label}”随{'或'.join(label for label, _ in told)}执行，"
+                    f"不能单独执行", code="carried_out_via",
+                    details={"via": list(spec.via), "api": [api for _, api in told]})
 
 
 MAX_TEXT = 5000  # characters of a text input
@@ -240,6 +242,8 @@ def fire(
         raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
                        details={"version": row.version}, code="stale_version")
     spec = _resolve(entity, row, trigger, steps)
+    if spec.via and not set(spec.via) & set(_CARRYING_OUT.get()):
+        raise _not_on_its_own(spec)
     role = _acting_role(entity, spec, row, actor, as_role)
     _check_fields(spec, data or {})
     ctx = GuardContext(row=row, actor=actor, role=role, comment=(comment or "").strip(),
@@ -277,8 +281,10 @@ def fire(
             raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
                            code="stale_version") from err
     result = FireResult(row, trigger, from_state.value, row.state.value, event, now=ctx.now)
-    for name in spec.follow_ups:
-        registry.FOLLOW_UPS[name](result, actor, ip)
+    if spec.follow_ups:
+        with carrying_out(f"{entity.kind}.{trigger}"):
+            for name in spec.follow_ups:
+                registry.FOLLOW_UPS[name](result, actor, ip)
     automatic = entity.lifecycle.automatic(row.state, steps)
     if automatic is not None:
         result.followed_by = fire(row, automatic.trigger, None, ip=ip, now=ctx.now)
@@ -298,7 +304,8 @@ class Option:
     permitted: bool = True
     # The role they would act in (None when not permitted).
     role: str | None = None
-    # Done on its own page (SERVICE_ONLY), not through the generic transition form.
+    # Carried out by another transition or an operation (``via``), never on its own: the
+    # generic form does not offer it.
     dedicated: bool = False
     # What the page's own inputs still have to answer (reasons the caller said its page
     # answers: a field to fill, a score to give); they do not make the option refused.
@@ -326,7 +333,7 @@ def option(row: Any, spec: Transition, actor: Actor | None, now: datetime | None
     entity = entity_of(row)
     if steps is None:
         steps = entity.steps(row)
-    dedicated = (entity.kind, spec.trigger) in SERVICE_ONLY
+    dedicated = bool(spec.via)
     made = {"trigger": spec.trigger, "label": spec.label, "dest": spec.dest.value,
             "dest_label": spec.dest.label, "dedicated": dedicated}
     try:
@@ -334,6 +341,10 @@ def option(row: Any, spec: Transition, actor: Actor | None, now: datetime | None
     except Forbidden as err:
         return Option(**made, allowed=False, reasons=[Reason(err.code, err.message)],
                       permitted=False)
+    if dedicated:
+        refusal = _not_on_its_own(spec)
+        return Option(**made, allowed=False, reasons=[Reason(refusal.code, refusal.message)],
+                      role=role)
     ctx = GuardContext(row=row, actor=actor, role=role, comment="理由", data={},
                        now=now or utcnow(), steps=steps, trigger=spec.trigger)
     reasons = check_guards(spec, ctx)
@@ -348,15 +359,14 @@ def option(row: Any, spec: Transition, actor: Actor | None, now: datetime | None
 
 
 def options(row: Any, actor: Actor | None, now: datetime | None = None, *,
-            dedicated: bool = False, answered: Collection[str] = ()) -> list[Option]:
+            answered: Collection[str] = ()) -> list[Option]:
     """Every trigger that leaves the row's state, whether ``actor`` may fire it, and why
-    not. ``dedicated``: include the triggers done on their own pages (for those pages, and
-    for what a person may do on a row); ``answered``: see ``option``."""
+    not (those carried out ``via`` something else are refused with what carries them
+    out); ``answered``: see ``option``."""
     entity = entity_of(row)
     steps = entity.steps(row)
     return [option(row, spec, actor, now, steps=steps, answered=answered)
-            for spec in entity.lifecycle.available(row.state, steps)
-            if dedicated or (entity.kind, spec.trigger) not in SERVICE_ONLY]
+            for spec in entity.lifecycle.available(row.state, steps)]
 
 
 def permitted(row: Any, trigger: str, actor: Actor | None) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from states import EVENTS, LIFECYCLES
+from states import EVENTS, LIFECYCLES, OPERATIONS
 from workflow.core import entities, outbox
 from workflow.core.entities import Entity, Reader, Visible
 from workflow.core.models import OutboxEvent
@@ -148,6 +148,22 @@ def unnamed() -> dict[str, set[str]]:
     """Implementations that no row or event of ``states/`` names."""
     declared = _declared()
     return {k: v - declared[k] for k, v in _bound().items() if v - declared[k]}
+
+
+def unreachable_via() -> set[str]:
+    """``via`` names that carry nothing out: not an operation of ``states.OPERATIONS``
+    and not a transition with a follow-up (and operations that no row names)."""
+    named: set[str] = set()
+    out: set[str] = set()
+    for lifecycle in LIFECYCLES.values():
+        for spec in lifecycle.transitions:
+            named.update(spec.via)
+    for name in named - set(OPERATIONS):
+        kind, _, trigger = name.partition(".")
+        parent = LIFECYCLES.get(kind)
+        if parent is None or not any(s.follow_ups for s in parent.transitions_for(trigger)):
+            out.add(name)
+    return out | (set(OPERATIONS) - named)
 
 
 def lifecycles_without_entity() -> set[str]:

@@ -221,8 +221,9 @@ def select_teams(actor: User, challenge: Challenge, k: int | None = None,
 
     ordered = sorted(candidates, key=key)
     chosen = ordered[:k]
-    for app in chosen:
-        engine.fire(engine.load("application", app.id, lock=True), "shortlist", actor,
-                    comment=f"揭榜团队入选（第{chosen.index(app) + 1}名）", ip=ip)
+    with engine.carrying_out("select_teams"):
+        for place, app in enumerate(chosen, 1):
+            engine.fire(engine.load("application", app.id, lock=True), "shortlist", actor,
+                        comment=f"揭榜团队入选（第{place}名）", ip=ip)
     order = [(a, a.defence_score, review.get(a.id)) for a in ordered]
     return Selection(challenge, chosen, order)

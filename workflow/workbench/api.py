@@ -72,9 +72,9 @@ def _register(collection: str, kind: str) -> None:
         if errors:
             raise Invalid("请求字段有误", details=errors)
         row = _visible(kind, entity_id, lock=True)
-        result = engine.fire_generic(row, str(trigger), current_api_user(),
-                                     comment=str(comment), data=data or {},
-                                     expected_version=if_match(), ip=request.remote_addr)
+        result = engine.fire(row, str(trigger), current_api_user(), comment=str(comment),
+                             data=data or {}, expected_version=if_match(),
+                             ip=request.remote_addr)
         body_out = {**state_json(result.row), "from": result.from_state, "to": result.to_state,
                     "final_state": result.final_state}
         return jsonify(body_out), 200, {"ETag": f'"{result.row.version}"'}

@@ -189,9 +189,8 @@ def fire(collection: str, entity_id: int) -> Response:
              for name, _ in TRIGGER_FIELDS.get((kind, trigger), [])
              if request.form.get(name, "").strip()}
     data = {**TRIGGER_FIXED.get((kind, trigger), {}), **typed}
-    attempt(lambda: engine.fire_generic(row, trigger, current_user, comment=comment, data=data,
-                                        expected_version=parse_id(version),
-                                        ip=request.remote_addr),
+    attempt(lambda: engine.fire(row, trigger, current_user, comment=comment, data=data,
+                                expected_version=parse_id(version), ip=request.remote_addr),
             lambda r: "操作成功，当前状态："
                       f"{ENTITIES[kind].lifecycle.state_of(r.final_state).label}")
     target = request.form.get("next", "")

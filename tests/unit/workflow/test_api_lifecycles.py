@@ -222,12 +222,17 @@ def test_an_objection_through_the_lifecycle_api(client, people):
     listed = client.get(f"{url}/transitions", headers=officer).get_json()
     assert listed["state"] == "open"
     # Closed by the finding on the project; only the system refuses an anonymous one.
-    assert [(t["trigger"], t["allowed"]) for t in listed["transitions"]] == [
-        ("refuse_anonymous", False)]
+    assert [(t["trigger"], t["allowed"], [r["code"] for r in t["reasons"]])
+            for t in listed["transitions"]] == [
+        ("uphold", False, ["carried_out_via"]), ("dismiss", False, ["carried_out_via"]),
+        ("refuse_anonymous", False, ["role_not_allowed"])]
     resp = client.post(f"{url}/transitions", headers=officer,
                        json={"trigger": "uphold", "comment": "属实"})
     assert resp.status_code == 409
-    assert resp.get_json()["error"]["code"] == "use_dedicated_action"
+    refused = resp.get_json()["error"]
+    assert refused["code"] == "carried_out_via"
+    assert refused["details"]["api"] == [
+        "POST /api/v1/applications/{id}/transitions（uphold_objection）"]
     resp = client.post(f"{url}/transitions", headers=officer,
                        json={"trigger": "refuse_anonymous", "comment": "匿名"})
     assert resp.status_code == 403

@@ -1,5 +1,6 @@
 """Every change goes through engine.fire: tables of (state, trigger, role) -> outcome."""
 
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from states import (
+    LIFECYCLES,
     ApplicationState,
     CallState,
     DecisionState,
@@ -27,6 +29,7 @@ from workflow.applying import operations as applications
 from workflow.applying.models import FinalReport, SignedDocument, SigningParty, Verdict
 from workflow.calls.models import Scheme
 from workflow.core import audit, engine
+from workflow.core.entities import entity_of
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
 from workflow.core.models import Attachment, AuditEvent, OutboxEvent, db, utcnow
 from workflow.decisions.models import FundingDecision, Objection
@@ -152,6 +155,15 @@ APPLICATION_TABLE = [
 ]
 
 
+def carried_out(row, trigger, actor, **kwargs):
+    """Fire ``trigger`` as what carries it out (``via``) does: the tables test each
+    transition's own rules; that one is never fired on its own is tested below."""
+    specs = entity_of(row).lifecycle.transitions_for(trigger)
+    via = specs[0].via if specs else ()
+    with engine.carrying_out(via[0]) if via else contextlib.nullcontext():
+        return engine.fire(row, trigger, actor, **kwargs)
+
+
 def _outcome(fn):
     try:
         return fn()
@@ -171,7 +183,7 @@ def test_application_table(people, state, trigger, role, expected, opts):
         db.session.commit()
     before = counts()
     version = row.version
-    result = _outcome(lambda: engine.fire(row, trigger, people[role],
+    result = _outcome(lambda: carried_out(row, trigger, people[role],
                                           comment=opts.get("comment", ""),
                                           data=opts.get("data")))
     if isinstance(expected, int):
@@ -357,7 +369,7 @@ def test_call_table(people, state, trigger, role, expected, opts):
                                        proposed_by_id=people["officer"].id,
                                        state=opts["proposal"]))
     db.session.commit()
-    result = _outcome(lambda: engine.fire(row, trigger, people[role], data=opts.get("data")))
+    result = _outcome(lambda: carried_out(row, trigger, people[role], data=opts.get("data")))
     if isinstance(expected, int):
         assert result == expected
     else:
@@ -497,7 +509,7 @@ def fire_and_check(kind, row, state, trigger, actor, expected, comment="", data=
     """Fire and check the outcome: a refusal changes nothing and writes nothing; a change
     is in the row's own trail, with the row's own states (not its project's or call's)."""
     before, version = counts(kind), row.version
-    result = _outcome(lambda: engine.fire(row, trigger, actor, comment=comment, data=data))
+    result = _outcome(lambda: carried_out(row, trigger, actor, comment=comment, data=data))
     if isinstance(expected, int):
         assert result == expected
         db.session.expire_all()
@@ -702,11 +714,48 @@ def test_an_objection_is_closed_by_the_finding_on_its_project_not_on_its_own(peo
     db.session.add(objection)
     db.session.commit()
     with pytest.raises(Conflict) as refused:
-        engine.fire_generic(objection, "uphold", people["officer"], comment="属实")
-    assert refused.value.code == "use_dedicated_action"
-    assert "uphold_objection" in refused.value.details["api"]
-    assert [o.trigger for o in engine.options(objection, people["officer"])] == [
-        "refuse_anonymous"]
+        engine.fire(objection, "uphold", people["officer"], comment="属实")
+    assert refused.value.code == "carried_out_via"
+    assert refused.value.details["via"] == ["application.uphold_objection"]
+    assert "uphold_objection" in refused.value.details["api"][0]
+    assert objection.state is OB.open
+    offered = {o.trigger: o for o in engine.options(objection, people["officer"])}
+    assert [r.code for r in offered["uphold"].reasons] == ["carried_out_via"]
+    assert not offered["uphold"].allowed and offered["uphold"].dedicated
     engine.fire(app_row, "uphold_objection", people["officer"], comment="经核查属实")
     db.session.commit()
     assert objection.state is OB.upheld and app_row.state is A.not_funded
+
+
+VIA = [(lc.name, spec.trigger, spec.sources[0], spec.via)
+       for lc in LIFECYCLES.values() for spec in lc.transitions if spec.via]
+
+
+def test_the_rows_carried_out_via_something_else_are_the_decisions_and_findings():
+    assert {(kind, trigger) for kind, trigger, _, _ in VIA} == {
+        ("call", "decide"), ("application", "shortlist"), ("application", "decline_funding"),
+        ("objection", "uphold"), ("objection", "dismiss")}
+
+
+@pytest.mark.parametrize("kind,trigger,state,via", VIA, ids=[f"{k}-{t}" for k, t, _, _ in VIA])
+def test_a_row_carried_out_via_something_else_is_never_fired_on_its_own(
+        people, kind, trigger, state, via):
+    """Not by the people whose role it names either: a call is decided by approving its
+    list, a project shortlisted by the list or by the choice of teams by score."""
+    if kind == "call":
+        row = CallFactory(state=state, guide="指南正文")
+    elif kind == "application":
+        row = application_in(state, people)
+    else:
+        parent = application_in(A.objection, people, call_state=CallState.decided)
+        row = Objection(application_id=parent.id, name="赵敏", contact="13912345678",
+                        text="合作单位并未实际参与项目。")
+        db.session.add(row)
+    db.session.commit()
+    role = "officer" if kind == "objection" else "leader"
+    before = counts(kind)
+    with pytest.raises(Conflict) as refused:
+        engine.fire(row, trigger, people[role], comment="经核查属实")
+    assert refused.value.code == "carried_out_via" and refused.value.details["via"] == list(via)
+    db.session.rollback()
+    assert row.state is state and counts(kind) == before

@@ -82,14 +82,14 @@ def test_an_api_post_that_succeeds_is_committed_and_its_event_relayed(client, se
 
 
 def test_an_api_view_that_raises_after_writing_leaves_nothing(client, sent, draft, monkeypatch):
-    fire = engine.fire_generic
+    fire = engine.fire
 
     def fire_then_fail(*args: Any, **kwargs: Any) -> Any:
         fire(*args, **kwargs)  # the change, its audit row and its outbox event are written
         raise RuntimeError("a bug after the write")
 
     headers = {"Authorization": f"Bearer {api_token(client, 'li', PASSWORD)}"}
-    monkeypatch.setattr(engine, "fire_generic", fire_then_fail)
+    monkeypatch.setattr(engine, "fire", fire_then_fail)
     resp = client.post(f"/api/v1/applications/{draft.id}/transitions", headers=headers,
                        json={"trigger": "withdraw"})
     assert resp.status_code == 500 and resp.get_json()["error"]["code"] == "internal"
@@ -100,7 +100,7 @@ def test_an_api_view_that_raises_after_writing_leaves_nothing(client, sent, draf
 
 def test_a_refused_page_action_keeps_nothing_and_shows_every_reason(app, sent, draft,
                                                                     monkeypatch):
-    fire = engine.fire_generic
+    fire = engine.fire
 
     def fire_then_refuse(*args: Any, **kwargs: Any) -> Any:
         fire(*args, **kwargs)
@@ -108,7 +108,7 @@ def test_a_refused_page_action_keeps_nothing_and_shows_every_reason(app, sent, d
 
     li = client_for(app, "li", PASSWORD)
     token = csrf_of(li.get(f"/applications/{draft.id}").get_data(as_text=True))
-    monkeypatch.setattr(engine, "fire_generic", fire_then_refuse)
+    monkeypatch.setattr(engine, "fire", fire_then_refuse)
     resp = li.post(f"/applications/{draft.id}/fire",
                    data={"csrf_token": token, "trigger": "withdraw"})
     assert resp.status_code == 302

@@ -18,6 +18,15 @@ def test_every_name_in_states_is_bound_and_every_implementation_named(app):
     assert registry.unbound() == {}
     assert registry.unnamed() == {}
     assert registry.lifecycles_without_entity() == set()
+    assert registry.unreachable_via() == set()
+
+
+def test_a_via_that_carries_nothing_out_is_found(app, monkeypatch):
+    from states import OPERATIONS, Operation
+
+    monkeypatch.setitem(OPERATIONS, "stray_operation", Operation("stray_operation", "无", ""))
+    monkeypatch.delitem(OPERATIONS, "select_teams")
+    assert registry.unreachable_via() == {"stray_operation", "select_teams"}
 
 
 def test_the_check_fails_for_a_missing_and_for_an_unnamed_implementation(app, monkeypatch):
