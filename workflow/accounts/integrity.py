@@ -11,10 +11,11 @@ from forms import FieldError, check_id_number, check_uscc
 from workflow.accounts.models import Sanction, User
 from workflow.core.errors import Forbidden, Invalid
 from workflow.core.models import db
+from workflow.permissions import integrity_keeper
 
 
 def add_sanction(actor: User, data: dict[str, Any]) -> Sanction:
-    if not actor.has_role("officer"):
+    if not integrity_keeper(actor):
         raise Forbidden("只有项目主管可以维护科研失信名单", code="role_not_allowed")
     errors: dict[str, str] = {}
     subject = data.get("subject")

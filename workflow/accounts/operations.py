@@ -17,6 +17,7 @@ from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
 from workflow.core import uow
 from workflow.core.errors import Forbidden, Invalid, NotFound, Throttled, Unauthenticated
 from workflow.core.models import db, utcnow
+from workflow.permissions import org_keeper, org_reader, organization_reader
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,6 @@ _DUMMY_HASH = generate_password_hash("kjflow-timing-equaliser")
 
 # The bureau registers organisations (a 发榜单位 before its challenge, an applicant's
 # unit) and corrects them; these read every one, others only their own.
-ORG_KEEPERS = ("officer", "admin")
-ORG_READERS = ("officer", "leader", "auditor", "admin", "finance")
 
 
 def _organization_values(name: Any, uscc: Any, kind: Any, current: Organization | None = None
@@ -70,7 +69,7 @@ def create_organization(name: str, uscc: str, kind: str = "university") -> Organ
 
 
 def _keeper(actor: User) -> None:
-    if not actor.has_role(*ORG_KEEPERS):
+    if not org_keeper(actor):
         raise Forbidden("只有项目主管或系统管理员可以登记和修改单位", code="role_not_allowed")
 
 
@@ -92,7 +91,7 @@ def update_organization(actor: User, org: Organization, data: dict[str, Any]) ->
 
 
 def can_view_organization(actor: User, org: Organization) -> bool:
-    return actor.has_role(*ORG_READERS) or actor.organization_id == org.id
+    return organization_reader(actor, org)
 
 
 def visible_organization(actor: User, org_id: int | None) -> Organization:
@@ -107,7 +106,7 @@ def organizations(actor: User, q: str = "", kind: str = "", page: int = 1,
     """The organisations ``actor`` may see, by name or code (``q``) and kind, a page at a
     time; with the total."""
     query = sa.select(Organization)
-    if not actor.has_role(*ORG_READERS):
+    if not org_reader(actor):
         query = query.where(Organization.id == actor.organization_id)
     q = q.strip()[:100]
     if q:

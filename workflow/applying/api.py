@@ -21,6 +21,7 @@ from workflow.calls.models import Call
 from workflow.core import engine, entities, files
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import Attachment, db
+from workflow.permissions import attachment_reader
 
 
 def attachment_json(a: Attachment) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def application_json(app: Application, viewer: User) -> dict[str, Any]:
         "granted_wan": format_wan(app.granted_amount) if app.granted_amount else None,
         "disbursed_wan": format_wan(app.disbursed or 0),
     }
-    if viewer.id == app.applicant_id or viewer.has_role("officer", "org_admin", "auditor"):
+    if attachment_reader(viewer, app):
         body["attachments"] = [attachment_json(a) for a in db.session.scalars(
             sa.select(Attachment).where(Attachment.application_id == app.id))]
     return body

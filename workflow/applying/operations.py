@@ -28,7 +28,7 @@ from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.files import save_upload
 from workflow.core.models import Attachment, db, utcnow
 from workflow.core.rules import FireResult
-from workflow.permissions import allow, demand_side, found, principal_investigator
+from workflow.permissions import allow, demand_side, draft_creator, found, principal_investigator
 
 EDITABLE = (ApplicationState.draft, ApplicationState.returned)
 
@@ -46,7 +46,7 @@ def may_edit(user: User, app: Application) -> bool:
 
 def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None,
                  data: Any = None) -> Application:
-    if not actor.has_role("applicant") or actor.organization_id is None:
+    if not draft_creator(actor):
         raise Forbidden("只有单位的申报人可以创建申报书", code="role_not_allowed")
     errors: dict[str, str] = {}
     call = db.session.get(Call, parse_id(call_id)) if parse_id(call_id) else None

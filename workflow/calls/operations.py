@@ -16,6 +16,7 @@ from workflow.calls.models import AggregationRule, Call, CallFormVersion, Challe
 from workflow.core import audit
 from workflow.core.errors import Conflict, Forbidden, Invalid
 from workflow.core.models import Attachment, db, utcnow
+from workflow.permissions import call_keeper
 from workflow.timeutil import SHANGHAI
 
 # What a call is open to at each stage (one place for the pages and the services).
@@ -48,7 +49,7 @@ def decided(call: Call) -> bool:
 
 
 def _officer(actor: User) -> None:
-    if not actor.has_role("officer"):
+    if not call_keeper(actor):
         raise Forbidden("只有项目主管可以管理申报指南", code="role_not_allowed")
 
 

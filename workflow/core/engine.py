@@ -35,10 +35,10 @@ _CARRYING_OUT: ContextVar[tuple[str, ...]] = ContextVar("kjflow_carrying_out", d
 
 
 @contextmanager
-def carrying_out(name: str) -> Iterator[None]:
-    """Within this block, transitions carried out ``via`` ``name`` (a ``kind.trigger`` or
-    an ``Operation``) may be fired."""
-    token = _CARRYING_OUT.set((*_CARRYING_OUT.get(), name))
+def carrying_out(*names: str) -> Iterator[None]:
+    """Within this block, transitions carried out ``via`` one of ``names`` (a
+    ``kind.trigger`` or an ``Operation``) may be fired."""
+    token = _CARRYING_OUT.set((*_CARRYING_OUT.get(), *names))
     try:
         yield
     finally:
@@ -54,6 +54,11 @@ def _via_label(name: str) -> tuple[str, str]:
     label = entity.lifecycle.transitions_for(trigger)[0].label
     return (f"{entity.label}的“{label}”",
             f"POST /api/v1/{entity.collection}/{{id}}/transitions（{trigger}）")
+
+
+def _carried(spec: Transition) -> bool:
+    """Not carried out ``via`` anything, or by what is being carried out now."""
+    return not spec.via or bool(set(spec.via) & set(_CARRYING_OUT.get()))
 
 
 def _not_on_its_own(spec: Transition) -> Conflict:
@@ -242,7 +247,7 @@ def fire(
         raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
                        details={"version": row.version}, code="stale_version")
     spec = _resolve(entity, row, trigger, steps)
-    if spec.via and not set(spec.via) & set(_CARRYING_OUT.get()):
+    if not _carried(spec):
         raise _not_on_its_own(spec)
     role = _acting_role(entity, spec, row, actor, as_role)
     _check_fields(spec, data or {})
@@ -341,7 +346,7 @@ def option(row: Any, spec: Transition, actor: Actor | None, now: datetime | None
     except Forbidden as err:
         return Option(**made, allowed=False, reasons=[Reason(err.code, err.message)],
                       permitted=False)
-    if dedicated:
+    if not _carried(spec):
         refusal = _not_on_its_own(spec)
         return Option(**made, allowed=False, reasons=[Reason(refusal.code, refusal.message)],
                       role=role)

@@ -29,6 +29,7 @@ from workflow.core.files import save_upload
 from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
 from workflow.decisions.models import DecisionItem, DecisionState, FundingDecision
+from workflow.permissions import decision_proposer, meeting_recorder, officer
 from workflow.review.results import call_results, requested_amount
 from workflow.timeutil import SHANGHAI
 
@@ -115,7 +116,7 @@ def _meeting(fields: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
 def propose(call: Call, actor: User, items: list[dict[str, Any]], comment: str = "",
             meeting: dict[str, Any] | None = None, ip: str | None = None) -> FundingDecision:
     """The officer's proposed list; replaces a list still awaiting the leader."""
-    if not actor.has_role("officer"):
+    if not decision_proposer(actor):
         raise Forbidden("只有项目主管可以拟定立项建议名单", code="role_not_allowed")
     call = engine.load("call", call.id, lock=True)
     if call.state is not CallState.reviewing:
@@ -210,7 +211,7 @@ def record_meeting(decision: FundingDecision, actor: User, meeting: dict[str, An
                    ip: str | None = None) -> FundingDecision:
     """三重一大: the meeting that decided a list still awaiting the leader, with its
     minutes (纪要) uploaded as a file."""
-    if not actor.has_role("officer", "leader"):
+    if not meeting_recorder(actor):
         raise Forbidden("只有项目主管或领导可以登记集体决策会议", code="role_not_allowed")
     decision = engine.load("decision", decision.id, lock=True)  # the call first
     if decision.state is not DecisionState.proposed:
@@ -230,8 +231,8 @@ def record_meeting(decision: FundingDecision, actor: User, meeting: dict[str, An
         values["minutes_attachment_id"] = row.id
     for key, value in values.items():
         setattr(decision, key, value)
-    audit.record(decision, "decision", "record_meeting", actor, "officer" if actor.has_role(
-        "officer") else "leader", decision.state.value, decision.state.value, "", {
+    audit.record(decision, "decision", "record_meeting", actor, "officer" if officer(
+        actor) else "leader", decision.state.value, decision.state.value, "", {
         k: str(v) for k, v in values.items()}, ip)
     return decision
 

@@ -35,6 +35,7 @@ from workflow.permissions import (
     demand_side,
     officer,
     principal_investigator,
+    stage_gate_keeper,
 )
 from workflow.timeutil import SHANGHAI
 
@@ -307,7 +308,7 @@ def stage_gate(actor: User, challenge_id: int, continuing: list[int], comment: s
     their later tranches are cancelled. Returns the ids of the teams that stop."""
     from workflow.calls.models import Challenge
 
-    if not actor.has_role("officer"):
+    if not stage_gate_keeper(actor):
         raise Forbidden("只有项目主管可以进行赛马阶段评估", code="role_not_allowed")
     challenge = db.session.get(Challenge, challenge_id)
     if challenge is None:

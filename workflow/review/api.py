@@ -17,7 +17,14 @@ from workflow.core import engine
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
-from workflow.permissions import allow, decision_reader, found, own_review
+from workflow.permissions import (
+    allow,
+    decision_reader,
+    expert_name_reader,
+    found,
+    own_review,
+    sees_hidden_applicant,
+)
 from workflow.review import operations as reviews
 from workflow.review import results
 from workflow.review.models import ReviewAssignment
@@ -35,10 +42,10 @@ def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:
         "application": {"id": app.id, "title": app.title, "call_id": app.call_id,
                         "rubric": app.call.rubric},
     }
-    if not app.call.hide_applicant or viewer.has_role("officer"):
+    if not app.call.hide_applicant or sees_hidden_applicant(viewer):
         body["application"]["organization"] = app.organization.name
         body["application"]["applicant"] = app.applicant.name
-    if viewer.has_role("officer", "auditor"):
+    if expert_name_reader(viewer):
         body["expert"] = {"id": review.expert_id, "name": review.expert.name}
     return body
 

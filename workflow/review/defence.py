@@ -18,14 +18,22 @@ from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.models import db
 from workflow.core.rules import FireResult
-from workflow.permissions import allow, demand_side, found, has_role, organiser
+from workflow.permissions import (
+    allow,
+    defence_keeper,
+    demand_side,
+    expert,
+    found,
+    has_role,
+    organiser,
+)
 from workflow.review import conflicts, ranking
 from workflow.review.models import DefenceScore, DefenceSession
 from workflow.review.results import call_results
 
 
 def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
-    if not actor.has_role("officer"):
+    if not defence_keeper(actor):
         raise Forbidden("只有项目主管可以安排答辩", code="role_not_allowed")
     errors: dict[str, str] = {}
     challenge = None
@@ -49,7 +57,7 @@ def schedule(actor: User, call: Call, data: dict[str, Any]) -> DefenceSession:
             panel_raw if isinstance(panel_raw, list) else [panel_raw])):
         user_id = parse_id(raw)
         user = db.session.get(User, user_id) if user_id else None
-        if user is not None and user.has_role("expert"):
+        if user is not None and expert(user):
             panel.append(user)
         else:
             unknown.append(raw[:20])
@@ -166,7 +174,7 @@ def record_score(actor: User, session: DefenceSession, app: Application, score: 
 def finish(actor: User, session: DefenceSession, app: Application,
            ip: str | None = None) -> FireResult:
     """The panel's scores (mean) become the team's defence score; the team is reviewed."""
-    if not actor.has_role("officer"):
+    if not defence_keeper(actor):
         raise Forbidden("只有项目主管可以确认答辩完成", code="role_not_allowed")
     if app not in teams(session):
         raise Conflict("该项目不在本场答辩中", code="not_in_session")

@@ -15,6 +15,7 @@ from workflow.accounts import operations as accounts
 from workflow.accounts.models import ExpertProfile, Organization, Sanction, User
 from workflow.core.errors import Forbidden, Invalid, NotFound, ServiceError
 from workflow.core.models import db, utcnow
+from workflow.permissions import pool_keeper
 from workflow.timeutil import SHANGHAI
 
 COLUMNS = ["用户名", "姓名", "身份证号", "单位统一社会信用代码", "职称", "学科代码", "关键词",
@@ -24,7 +25,7 @@ KEYS = ["username", "name", "id_number", "org_uscc", "title", "disciplines", "ke
 
 
 def _officer(actor: User) -> None:
-    if not actor.has_role("officer"):
+    if not pool_keeper(actor):
         raise Forbidden("只有项目主管可以维护专家库", code="role_not_allowed")
 
 

@@ -21,6 +21,8 @@ from workflow.core import audit, engine, outbox
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
 from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
+from workflow.permissions import expert as is_expert
+from workflow.permissions import pair_explainer, review_assigner
 from workflow.review import conflicts, matching
 from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDraw
 
@@ -40,7 +42,7 @@ def takes_reviewers(app: Application) -> bool:
 
 
 def _officer(actor: User) -> None:
-    if not actor.has_role("officer"):
+    if not review_assigner(actor):
         raise Forbidden("只有项目主管可以分配评审专家", code="role_not_allowed")
 
 
@@ -179,7 +181,7 @@ def add_reviewer(actor: User, app: Application, expert_id: Any) -> ReviewAssignm
     """The officer adds one expert by hand, under the same conflict checks."""
     _officer(actor)
     expert = db.session.get(User, expert_id) if isinstance(expert_id, int) else None
-    if expert is None or not expert.has_role("expert"):
+    if expert is None or not is_expert(expert):
         raise Invalid("请选择一位评审专家", details={"expert_id": "不是评审专家"})
     if not takes_reviewers(app):
         raise Conflict("只有专家评审阶段的申报书可以增加评审专家", code="invalid_state")
@@ -345,7 +347,7 @@ def queue(expert: User) -> Queue:
 
 def explain_pair(actor: User, app: Application, expert: User) -> dict[str, Any]:
     """Why ``expert`` may or may not review ``app``, and how well they match."""
-    if not actor.has_role("officer", "auditor"):
+    if not pair_explainer(actor):
         raise Forbidden("只有项目主管和审计人员可以查看回避与匹配说明")
     profile = db.session.get(ExpertProfile, expert.id)
     if profile is None:

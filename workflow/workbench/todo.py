@@ -340,7 +340,11 @@ def _collect(board: Board, entity: Entity, now: datetime) -> None:
                     ready[key] = task.when(user, target)
                 if not ready[key]:
                     continue
-            opt = engine.option(row, spec, user, now, steps=steps, answered=task.answered)
+            # One carried out by something else (the list's approval, say) is to be
+            # done where that is done: may the person do it there.
+            with engine.carrying_out(*spec.via):
+                opt = engine.option(row, spec, user, now, steps=steps,
+                                    answered=task.answered)
             if not _counts(opt, spec):
                 continue
             if key in parents:  # listed already under its parent: one row more
