@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app workflow
 
-.PHONY: run test lint fmt worker beat migrate seed sysdeps sysdeps-docs services venv clean \
+.PHONY: run test lint fmt worker beat migrate seed sysdeps sysdeps-docs services venv clean vendor \
         test-unit test-integration test-browser bench
 
 $(STAMP): setup.cfg pyproject.toml
@@ -16,6 +16,11 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 venv: $(STAMP)
+
+# Bootstrap, htmx and ECharts from the npm registry at pinned versions, checked against
+# their integrity, into templates/static/vendor/ (committed: the product serves them itself).
+vendor:
+	bash .ci/vendor.sh
 
 sysdeps-docs:
 	bash .ci/sysdeps.sh docs

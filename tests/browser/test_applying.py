@@ -63,7 +63,7 @@ def flash(page: Page) -> Locator:
 
 
 def state_of(page: Page) -> Locator:
-    return page.locator("strong.state")
+    return page.locator("h1 + .state")
 
 
 def submit_and_expect_receipt(page: Page, server: Server, app_id: int) -> str:
@@ -78,7 +78,7 @@ def submit_and_expect_receipt(page: Page, server: Server, app_id: int) -> str:
 
 
 def open_call(page: Page, title_part: str) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="申报指南").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报指南").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("申报指南")
     row = page.locator("[data-testid=calls] tbody tr", has_text=title_part)
     expect(row).to_have_count(1)
@@ -216,7 +216,7 @@ def fill_jiebang(page: Page, server: Server) -> int:
 
 
 def officer_returns(page: Page, server: Server, baogan_id: int) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="申报书").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报书").click()
     page.get_by_label("状态").select_option(label="形式审查")
     page.get_by_role("button", name="筛选").click()
     expect(page).to_have_url(re.compile(r"/applications\?.*state=formal_review"))
@@ -238,7 +238,7 @@ def officer_returns(page: Page, server: Server, baogan_id: int) -> None:
 
 
 def researcher_resubmits(page: Page, server: Server, baogan_id: int, receipt: str) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="工作台").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="工作台").click()
     mine = page.locator("section[data-role=applicant]")
     # The 工作台 leads to the form, with the opinion above it; the trail is one link away.
     mine.get_by_role("link", name=f"按意见修改后重新提交：{BAOGAN_TITLE}").click()
@@ -307,7 +307,7 @@ def researcher_sees_no_expert(page: Page, server: Server, baogan_id: int,
     page.goto(f"/applications/{baogan_id}/edit")
     expect(page.get_by_role("heading", level=1)).to_have_text(BAOGAN_TITLE)
     expect_no_expert_names(page)
-    page.get_by_role("navigation").get_by_role("link", name="申报书").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报书").click()
     table = page.locator("[data-testid=applications]")
     expect(table.locator("tbody tr", has_text=BAOGAN_TITLE)).to_contain_text("专家评审")
     # Another organisation's application is not listed, nor can it be opened.

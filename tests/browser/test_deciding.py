@@ -40,7 +40,7 @@ APP_URL = re.compile(r"/applications/(\d+)$")
 
 def decision_page(page: Page, server: Server) -> str:
     """From the call list, as either officer or leader would go; the call's title."""
-    page.get_by_role("navigation").get_by_role("link", name="申报指南").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报指南").click()
     row = page.locator("[data-testid=calls] tbody tr", has_text=REVIEWING_TITLE)
     expect(row).to_have_count(1)
     expect(row).to_contain_text("评审中")

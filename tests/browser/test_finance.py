@@ -33,7 +33,7 @@ PAYMENT_REF = "ZF2026-0001"
 
 def open_tab(page: Page, label: str) -> None:
     """经费拨付, then one of its tabs (by the state it lists)."""
-    page.get_by_role("navigation").get_by_role("link", name="经费拨付").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="经费拨付").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("经费拨付")
     page.locator("[data-testid=finance-tabs]").get_by_role("link", name=label,
                                                            exact=True).click()
@@ -96,8 +96,18 @@ def checker_approves_and_releases(page: Page, tranche_id: str) -> None:
     open_tab(page, "已审核")
     row = tranche_row(page, tranche_id)
     expect(status_of(row)).to_have_text("已审核")
+    # Money leaves only once asked: the dialog names the project, the batch and the sum.
+    row.get_by_role("button", name="拨付", exact=True).click()
+    dialog = page.get_by_role("dialog", name="请确认")
+    expect(dialog).to_contain_text("GZKJ-")
+    expect(dialog).to_contain_text("万元")
+    expect(dialog).to_contain_text("此操作不可撤销")
+    dialog.get_by_role("button", name="取消").click()
+    expect(dialog).to_be_hidden()
+    expect(status_of(tranche_row(page, tranche_id))).to_have_text("已审核")
     # No money leaves without the bank's payment reference.
     row.get_by_role("button", name="拨付", exact=True).click()
+    dialog.get_by_role("button", name="确定拨付").click()
     expect(error_flash(page)).to_have_text("请填写支付凭证号")
     expect(flash(page)).to_have_count(1)
     row = tranche_row(page, tranche_id)
@@ -105,6 +115,7 @@ def checker_approves_and_releases(page: Page, tranche_id: str) -> None:
 
     row.get_by_placeholder("支付凭证号").fill(PAYMENT_REF)
     row.get_by_role("button", name="拨付", exact=True).click()
+    page.get_by_role("dialog", name="请确认").get_by_role("button", name="确定拨付").click()
     expect(flash(page)).to_have_text("操作成功，当前状态：已拨付")
     expect(tranche_row(page, tranche_id)).to_have_count(0)
 
@@ -119,7 +130,7 @@ def checker_approves_and_releases(page: Page, tranche_id: str) -> None:
 
 
 def researcher_sees_the_payment(page: Page) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="申报书").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报书").click()
     page.get_by_role("link", name=PROJECT, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(PROJECT)
     payments = page.locator("[data-testid=payments] tbody tr")

@@ -80,6 +80,8 @@ def test_wrong_password_shows_chinese_message(page: Page, kjflow_server: Server)
 def test_logout_returns_to_login(page: Page, kjflow_server: Server) -> None:
     login(page, "officer", DEMO_PASSWORD)
     expect_home(page, kjflow_server, "张科长", ["officer"])
+    # 退出 is in the menu under the person's name.
+    page.locator("[data-testid=current-user]").click()
     page.get_by_role("button", name="退出", exact=True).click()
     expect(page).to_have_url(kjflow_server.url + "/login")
     expect(page.get_by_role("status")).to_have_text("已退出登录")

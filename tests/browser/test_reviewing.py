@@ -117,7 +117,7 @@ def expect_counts(page: Page, waiting: int, in_progress: int, done: int) -> None
 # ---- the scenario -----------------------------------------------------------------------
 
 def officer_creates_and_publishes(page: Page, server: Server) -> int:
-    page.get_by_role("navigation").get_by_role("link", name="申报指南").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报指南").click()
     page.get_by_role("link", name="新建指南").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("新建申报指南")
     fill_call_form(page, CALL_TITLE, optional_numbers=True)
@@ -166,7 +166,7 @@ def officer_closes_and_starts_review(page: Page) -> None:
 
 
 def officer_passes_formal_review(page: Page, server: Server, app_id: int) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="工作台").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="工作台").click()
     page.locator("section[data-role=officer]").get_by_role(
         "link", name=f"待形式审查：{APP_TITLE}").click()
     expect(page).to_have_url(f"{server.url}/applications/{app_id}")
@@ -181,7 +181,7 @@ def officer_passes_formal_review(page: Page, server: Server, app_id: int) -> Non
 
 def officer_assigns(page: Page, call_id: int) -> list[str]:
     """Optimal matching, two per application; returns the experts' names, as listed."""
-    page.get_by_role("navigation").get_by_role("link", name="申报指南").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报指南").click()
     page.locator("[data-testid=calls]").get_by_role("link", name=CALL_TITLE).click()
     expect(state_of(page)).to_have_text("评审中")
     page.get_by_role("link", name="分配评审专家").click()
@@ -214,7 +214,7 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
                   first_review: tuple[int, str] | None) -> int:
     """One expert: accept, a refused score, a draft, submit. Returns the review's id."""
     innovation, feasibility, comment, total = SCORES[turn]
-    page.get_by_role("navigation").get_by_role("link", name="评审任务").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="评审任务").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("我的评审任务")
     waiting, in_progress, done = review_counts(page)
     assert waiting >= 1, (waiting, in_progress, done)
@@ -304,7 +304,7 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000, len(data)
         print(f"expert score page screenshot: {shot}")
 
-    page.get_by_role("navigation").get_by_role("link", name="评审任务").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="评审任务").click()
     expect_counts(page, waiting - 1, in_progress, done + 1)
     expect(card).to_contain_text("状态：已提交评分")
     expect(card.get_by_role("link", name="查看评分")).to_be_visible()
@@ -373,11 +373,11 @@ def officer_sees_results(page: Page, server: Server, call_id: int, app_id: int,
 
 def researcher_sees_no_expert(page: Page, server: Server, call_id: int, app_id: int,
                               review_ids: list[int]) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="工作台").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="工作台").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("工作台")
     expect_no_expert_names(page)
 
-    page.get_by_role("navigation").get_by_role("link", name="申报书").click()
+    page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报书").click()
     row = page.locator("[data-testid=applications] tbody tr", has_text=APP_TITLE)
     expect(row).to_contain_text("评审完成")
     expect_no_expert_names(page)

@@ -312,6 +312,8 @@ class Option:
     # Carried out by another transition or an operation (``via``), never on its own: the
     # generic form does not offer it.
     dedicated: bool = False
+    # It ends the row's lifecycle (irreversible: the pages ask for confirmation).
+    final: bool = False
     # What the page's own inputs still have to answer (reasons the caller said its page
     # answers: a field to fill, a score to give); they do not make the option refused.
     pending: list[Reason] = field(default_factory=list)
@@ -320,7 +322,7 @@ class Option:
         return {
             "trigger": self.trigger, "label": self.label, "dest": self.dest,
             "dest_label": self.dest_label, "allowed": self.allowed,
-            "needs_comment": self.needs_comment,
+            "needs_comment": self.needs_comment, "final": self.final,
             "reasons": [r.as_dict() for r in self.reasons],
         }
 
@@ -340,7 +342,8 @@ def option(row: Any, spec: Transition, actor: Actor | None, now: datetime | None
         steps = entity.steps(row)
     dedicated = bool(spec.via)
     made = {"trigger": spec.trigger, "label": spec.label, "dest": spec.dest.value,
-            "dest_label": spec.dest.label, "dedicated": dedicated}
+            "dest_label": spec.dest.label, "dedicated": dedicated,
+            "final": spec.dest in entity.lifecycle.final}
     try:
         role = _acting_role(entity, spec, row, actor, None)
     except Forbidden as err:

@@ -30,6 +30,7 @@ from workflow import permissions
 from workflow.core.errors import GuardFailed, ServiceError
 from workflow.core.extensions import db, login_manager
 from workflow.timeutil import local_time
+from workflow.web import ui
 
 T = TypeVar("T")
 
@@ -80,6 +81,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
     # Who may do what, the same predicates as the views: perm.money_reader(current_user).
     app.jinja_env.globals["perm"] = permissions.TEMPLATE_GLOBAL
+    app.jinja_env.filters["badge"] = ui.badge
+    app.jinja_env.filters["tone"] = ui.tone
+    app.jinja_env.globals["button_class"] = ui.button_class
+    app.jinja_env.globals["confirm_text"] = ui.confirm
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"

@@ -1,0 +1,30 @@
+/* kjflow's own script (no inline scripts: the CSP allows only files of this site).
+   Confirmation before an irreversible action: a form or its submit button carrying
+   data-confirm="…" asks first, naming the consequence, in an accessible dialog. */
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var button = event.submitter || null;
+    var text = (button && button.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+    if (!text || form.dataset.confirmed === "1") { return; }
+    event.preventDefault();
+    var dialog = document.getElementById("confirm-dialog");
+    if (!dialog || !window.bootstrap) {
+      if (window.confirm(text)) { form.dataset.confirmed = "1"; form.requestSubmit(button || undefined); }
+      return;
+    }
+    document.getElementById("confirm-text").textContent = text;
+    var go = document.getElementById("confirm-go");
+    go.textContent = (button && button.getAttribute("data-confirm-label")) ||
+      (button ? "确定" + button.textContent.trim() : "确定");
+    var modal = window.bootstrap.Modal.getOrCreateInstance(dialog);
+    go.onclick = function () {
+      form.dataset.confirmed = "1";
+      modal.hide();
+      form.requestSubmit(button || undefined);
+      window.setTimeout(function () { delete form.dataset.confirmed; }, 0);
+    };
+    modal.show();
+  });
+})();
