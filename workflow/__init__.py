@@ -111,6 +111,7 @@ def _install_features(app: Flask) -> None:
     from workflow.finance import api as finance_api
     from workflow.finance import rules as finance_rules
     from workflow.finance import views as finance_views
+    from workflow.notify import api as notify_api
     from workflow.notify import inbox
     from workflow.notify import rules as notify_rules
     from workflow.notify import views as notify_views
@@ -127,7 +128,7 @@ def _install_features(app: Flask) -> None:
                       documents_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
-    del accounts_api, defence_api, experts_api, documents_api
+    del accounts_api, defence_api, experts_api, documents_api, notify_api
     for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, public.bp, entities.bp, api_bp):

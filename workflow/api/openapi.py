@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from flask import Response, current_app, jsonify
+from werkzeug.routing import IntegerConverter
 
 from workflow.api import api_bp
 
@@ -32,7 +33,8 @@ def document(summary: str, body: Mapping[str, Property] | None = None,
              multipart: Mapping[str, Property] | None = None) -> Callable[[F], F]:
     """Describe a route: ``body`` its JSON object's fields (nothing else is taken),
     ``required`` those it must have, ``response`` the schema of its successful answer,
-    ``multipart`` the fields of a multipart form (a file field is ``"binary"``)."""
+    ``multipart`` the fields of a multipart form (a file field is ``"binary"``),
+    ``params`` the query parameters (a schema with ``"required": True`` must be given)."""
     def mark(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
             "summary": summary, "body": body, "responses": responses or {200: "成功"},
@@ -68,18 +70,18 @@ def obj(properties: Mapping[str, Property], required: Iterable[str] = (),
 
 def _param(name: str, value: Property) -> dict[str, Any]:
     if isinstance(value, Mapping):
-        schema = {k: v for k, v in value.items() if k != "description"}
-        return {"name": name, "in": "query", "required": False,
+        schema = {k: v for k, v in value.items() if k not in ("description", "required")}
+        return {"name": name, "in": "query", "required": bool(value.get("required")),
                 "schema": schema or {"type": "string"},
                 "description": value.get("description", "")}
     return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
             "description": value}
 
 
-def _operation(meta: dict[str, Any], path_params: list[str]) -> dict[str, Any]:
+def _operation(meta: dict[str, Any], path_params: Mapping[str, str]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": meta["summary"], "responses": {}}
-    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
-              for p in path_params]
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": kind}}
+              for p, kind in sorted(path_params.items())]
     params += [_param(k, v) for k, v in meta["params"].items()]
     if params:
         op["parameters"] = params
@@ -113,8 +115,11 @@ def spec() -> dict[str, Any]:
         path = rule.rule
         for arg in rule.arguments:
             path = path.replace(f"<int:{arg}>", f"{{{arg}}}").replace(f"<{arg}>", f"{{{arg}}}")
+        # ``<int:id>`` is an integer; any other converter (``<code>``, ``<sha256>``) a string.
+        kinds = {arg: "integer" if isinstance(conv, IntegerConverter) else "string"
+                 for arg, conv in rule._converters.items()}
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(meta, sorted(rule.arguments))
+            paths.setdefault(path, {})[method.lower()] = _operation(meta, kinds)
     return {
         "openapi": "3.0.3",
         "info": {"title": "kjflow API", "version": "1"},

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response, jsonify, request
 
-from forms import format_wan
+from forms import format_wan, parse_id
 from states import TRANCHE, TrancheState
 from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
@@ -26,7 +26,7 @@ from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import LedgerEntry, Milestone, Tranche
-from workflow.permissions import allow, found, money_reader
+from workflow.permissions import allow, found, money_reader, stage_gate_keeper
 
 
 def entry_json(e: LedgerEntry) -> dict[str, Any]:
@@ -175,6 +175,49 @@ def demand_acceptance(app_id: int) -> Response:
     return jsonify({"id": app.id, "state": app.state.value,
                     "demand_acceptance": facts_json(app, ("demand_acceptance",)).get(
                         "demand_acceptance")})
+
+
+# ---- 赛马: the stage gate ---------------------------------------------------------------
+
+STAGE_GATE_BODY: dict[str, Any] = {
+    "continuing": {"type": "array", "items": {"type": "integer"},
+                   "description": "继续攻关的团队（本榜单在研项目的申报书 id，至少一个）；"
+                                  "未列出的在研团队项目终止，其后续拨付取消"},
+    "comment": {"type": "string", "description": "阶段评估结论（至少2字）"},
+}
+STAGE_GATE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "challenge_id": {"type": "integer"},
+    "continuing": {"type": "array", "items": {"type": "integer"},
+                   "description": "继续攻关的团队"},
+    "stopped": {"type": "array", "items": {"type": "integer"},
+                "description": "终止的团队"}}}
+
+
+@api_bp.post("/v1/challenges/<int:challenge_id>/stage-gate")
+@document("赛马阶段评估（项目主管）：选定继续攻关的团队，其余在研团队项目终止、后续拨付取消",
+          body=STAGE_GATE_BODY, required=("continuing", "comment"),
+          response=STAGE_GATE_SCHEMA,
+          responses={200: "评估结果", 403: "不是项目主管", 404: "榜单不存在或无权查看",
+                     409: "团队状态已变化", 422: "结论或团队有误（逐项说明）"})
+@token_required
+def stage_gate(challenge_id: int) -> Response:
+    from workflow.calls.models import Challenge
+    from workflow.calls.visibility import challenge_visible
+
+    user = current_api_user()
+    challenge = found(db.session.get(Challenge, challenge_id), user, challenge_visible,
+                      what="榜单")
+    allow(stage_gate_keeper(user), "只有项目主管可以进行赛马阶段评估")
+    body = typed_body(STAGE_GATE_BODY)
+    ids = [parse_id(v) if isinstance(v, int) else None for v in body.get("continuing") or []]
+    keep = [i for i in ids if i is not None]
+    if len(keep) < len(ids):
+        raise Invalid("continuing 应为申报书 id（正整数）的数组",
+                      details={"continuing": "应为正整数的数组"})
+    stopped = finance.stage_gate(user, challenge.id, keep, body.get("comment") or "",
+                                 request.remote_addr)
+    return jsonify({"challenge_id": challenge.id, "continuing": list(dict.fromkeys(keep)),
+                    "stopped": stopped})
 
 
 # ---- the payee's bank account (收款账户) --------------------------------------------------

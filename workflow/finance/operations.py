@@ -314,14 +314,22 @@ def stage_gate(actor: User, challenge_id: int, continuing: list[int], comment: s
     if challenge is None:
         raise NotFound("榜单不存在")
     comment = (comment or "").strip()
-    if len(comment) < 2:
-        raise Invalid("请填写阶段评估结论", details={"comment": "必填"})
     running = list(db.session.scalars(sa.select(Application.id).where(
         Application.challenge_id == challenge.id,
         Application.state == ApplicationState.in_progress).order_by(Application.id)))
-    keep = [i for i in continuing if i in running]
-    if not keep:
-        raise Invalid("请至少选择一个继续攻关的团队", details={"continuing": "必选"})
+    errors: dict[str, str] = {}
+    if len(comment) < 2:
+        errors["comment"] = "请填写阶段评估结论"
+    # A team that is not at work on this challenge (another challenge's, or one that
+    # ended since the page was shown) is refused by name, not dropped in silence.
+    others = [i for i in dict.fromkeys(continuing) if i not in running]
+    keep = [i for i in running if i in continuing]
+    if others:
+        errors["continuing"] = "不是本榜单在研的团队：" + "、".join(f"#{i}" for i in others)
+    elif not keep:
+        errors["continuing"] = "请至少选择一个继续攻关的团队"
+    if errors:
+        raise Invalid("阶段评估未完成：" + "；".join(errors.values()), details=errors)
     stopped = [i for i in running if i not in keep]
     for app_id in stopped:
         engine.fire(engine.load("application", app_id, lock=True), "terminate", actor, ip=ip,

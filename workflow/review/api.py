@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from forms import FieldError, parse_wan
+from forms import FieldError, parse_id, parse_wan
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, typed_body
@@ -23,6 +23,7 @@ from workflow.permissions import (
     expert_name_reader,
     found,
     own_review,
+    review_assigner,
     sees_hidden_applicant,
 )
 from workflow.review import operations as reviews
@@ -138,6 +139,39 @@ def assign(call_id: int) -> Response:
         "assignments": [{"review_id": r.id, "application_id": r.application_id,
                          "expert_id": r.expert_id} for r in report.created],
     })
+
+
+REVIEWER_BODY: dict[str, Any] = {
+    "expert_id": {"type": "integer", "description": "专家库中评审专家的用户 id"}}
+REVIEW_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "state": {"type": "string", "enum": ["invited"]},
+    "state_label": {"type": "string"}, "version": {"type": "integer"},
+    "respond_by": {"type": "string", "format": "date-time", "nullable": True},
+    "due_at": {"type": "string", "format": "date-time", "nullable": True},
+    "application": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "title": {"type": "string"},
+        "call_id": {"type": "integer"}}},
+    "expert": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}}}}}
+
+
+@api_bp.post("/v1/applications/<int:app_id>/reviewers")
+@document("增加评审专家（项目主管）：与自动分配相同的回避检查（同单位、声明回避、近亲属、师生、"
+          "近三年合作、申报同一批次、科研失信），已分配过的专家不再邀请；受邀专家收到评审邀请",
+          body=REVIEWER_BODY, required=("expert_id",), response=REVIEW_SCHEMA,
+          responses={201: "已邀请", 403: "不是项目主管", 404: "申报书不存在或无权查看",
+                     409: "申报书不在专家评审阶段",
+                     422: "不是评审专家，或该专家需回避（逐条说明原因）"})
+@token_required
+def add_reviewer(app_id: int) -> tuple[Response, int]:
+    from workflow.applying.models import Application
+
+    user = current_api_user()
+    app = found(db.session.get(Application, app_id), user, can_view, what="申报书")
+    allow(review_assigner(user), "只有项目主管可以增加评审专家")
+    body = typed_body(REVIEWER_BODY)
+    review = reviews.add_reviewer(user, app, parse_id(body.get("expert_id")))
+    return jsonify(review_json(review, user)), 201
 
 
 @api_bp.get("/v1/calls/<int:call_id>/ranking")
