@@ -230,8 +230,8 @@ def test_a_challenge_from_the_call_to_a_paid_tranche_through_the_api(
     assert (app["state"], app["state_label"], app["organization"]["id"]) == (
         "draft", "草稿", orgs["team"])
     assert app["data"]["milestones"] == [
-        {"label": "中试线建成", "amount": "600000.00", "months": 6},
-        {"label": "工业化验证", "amount": "400000.00", "months": 15}]
+        {"label": "中试线建成", "amount_wan": "60.00", "months": 6},
+        {"label": "工业化验证", "amount_wan": "40.00", "months": 15}]
     # A field the application does not take is refused by name, never dropped.
     error = researcher.refused("PATCH", f"/applications/{app_id}", 422, "invalid",
                                json={"data": {"budget_table": "x"}})
