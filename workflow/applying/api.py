@@ -14,8 +14,8 @@ from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body, no_body
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
-from workflow.applying.facts import data_with_facts
-from workflow.applying.models import Application
+from workflow.applying.facts import api_data, data_with_facts
+from workflow.applying.models import Application, ApplicationRound
 from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
 from workflow.core import engine, entities, files
@@ -108,6 +108,25 @@ CREATE_BODY: dict[str, Any] = {"call_id": "integer", "title": "string",
                                "challenge_id": "integer", "data": DATA_SCHEMA}
 PATCH_BODY: dict[str, Any] = {"title": "string", "data": DATA_SCHEMA}
 
+OUTCOMES = {"pass": "通过", "return": "退回修改", "reject": "不予受理"}
+ROUND_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "round": {"type": "integer", "description": "第几次提交"},
+    "title": {"type": "string", "description": "该次提交时的项目名称"},
+    "submitted_at": {"type": "string", "format": "date-time"},
+    "outcome": {"type": "string", "enum": [*OUTCOMES, None], "nullable": True,
+                "description": "形式审查结论；尚未审查时为 null"},
+    "outcome_label": {"type": "string", "nullable": True},
+    "outcome_comment": {"type": "string", "nullable": True, "description": "审查意见"},
+    "data": {**DATA_SCHEMA, "description": "该次提交的内容（金额单位同申报书详情）"}},
+    "required": ["round", "title", "submitted_at", "outcome", "outcome_label",
+                 "outcome_comment", "data"]}
+
+
+def round_json(r: ApplicationRound) -> dict[str, Any]:
+    return {"round": r.round, "title": r.title, "submitted_at": r.submitted_at.isoformat(),
+            "outcome": r.outcome, "outcome_label": OUTCOMES.get(r.outcome or ""),
+            "outcome_comment": r.outcome_comment, "data": api_data(r.data)}
+
 
 @api_bp.post("/v1/applications")
 @document("新建申报书草稿", body=CREATE_BODY, required=("call_id", "title"),
@@ -144,6 +163,16 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     app = svc.save_draft(current_api_user(), app, body.get("title"), body.get("data"),
                          if_match())
     return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
+
+
+@api_bp.get("/v1/applications/<int:app_id>/rounds")
+@document("申报书的各次提交（提交记录）：时间、当时的内容、形式审查结论与意见；"
+          "能查看申报书的人可查看", responses={200: "按提交顺序", 404: "不存在或无权查看"},
+          response={"type": "object", "properties": {
+              "items": {"type": "array", "items": ROUND_SCHEMA}}, "required": ["items"]})
+@token_required
+def list_rounds(app_id: int) -> Response:
+    return jsonify({"items": [round_json(r) for r in svc.rounds(_visible(app_id))]})
 
 
 @api_bp.post("/v1/applications/<int:app_id>/sign")

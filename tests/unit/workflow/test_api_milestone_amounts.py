@@ -77,3 +77,15 @@ def test_the_old_yuan_key_is_refused_by_name(client, draft):
     assert "amount" in resp.get_json()["error"]["details"]["milestones"]
     assert db.session.get(Application, draft).data["milestones"][0]["amount"] == "1200000.00"
 
+
+def test_a_submitted_round_reads_in_the_same_unit(client, draft):
+    mine = bearer(client, "li")
+    client.patch(f"/api/v1/applications/{draft}", headers=mine,
+                 json={"data": {"milestones": PLAN}})
+    assert client.post(f"/api/v1/applications/{draft}/sign", headers=mine).status_code == 200
+    resp = client.post(f"/api/v1/applications/{draft}/submit", headers=mine)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["data"]["milestones"] == PLAN
+    (sent,) = client.get(f"/api/v1/applications/{draft}/rounds",
+                         headers=mine).get_json()["items"]
+    assert sent["data"]["milestones"] == PLAN
