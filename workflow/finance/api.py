@@ -3,10 +3,11 @@ final acceptance and the payee's bank account."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, send_file
 
 from forms import format_wan
 from states import TRANCHE, TrancheState
@@ -14,7 +15,7 @@ from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import XLSX, document
 from workflow.applying.api import _visible
 from workflow.applying.facts import facts_json
 from workflow.applying.models import Application
@@ -79,6 +80,19 @@ def budget_ledger(call_id: int) -> Response:
     return jsonify({"call_id": call.id, "budget_wan": format_wan(call.budget),
                     "entries": [entry_json(e) for e in ledger.entries(call.id)],
                     "reconciliation": ledger.reconciliation_json(rec)["calls"][0]})
+
+
+@api_bp.get("/v1/budgets/<int:call_id>/ledger.xlsx")
+@document("指南预算台账导出为 Excel（与 /ledger 相同的分录和对账结果，同样的查看权限）",
+          media=XLSX, responses={200: "Excel 文件：预算台账、对账两个工作表",
+                                 403: "不是财务或项目主管、领导、审计人员",
+                                 404: "不存在或无权查看"})
+@token_required
+def budget_ledger_xlsx(call_id: int) -> Response:
+    call = found(db.session.get(Call, call_id), current_api_user(), can_view, what="预算")
+    allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算台账")
+    return send_file(io.BytesIO(ledger.ledger_xlsx(call)), as_attachment=True,
+                     download_name=f"预算台账-{call.year}-{call.id}.xlsx", mimetype=XLSX)
 
 
 @api_bp.get("/v1/finance/reconciliation")
