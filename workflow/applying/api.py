@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from forms import format_wan, parse_id
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, if_match, json_body, no_body
+from workflow.api import api_bp, if_match, json_body, multipart_fields, no_body
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
 from workflow.applying.facts import api_data, data_with_facts
@@ -196,13 +196,30 @@ def submit_application(app_id: int) -> Response:
     return jsonify(application_json(result.row, current_api_user()))
 
 
+ATTACHMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "sha256": {"type": "string"}, "field": {"type": "string"},
+    "filename": {"type": "string"}, "size": {"type": "integer"},
+    "kind": {"type": "string", "enum": ["pdf", "docx", "xlsx", "jpg", "png"]},
+    "uploaded_at": {"type": "string", "format": "date-time"}},
+    "required": ["sha256", "field", "filename", "size", "kind", "uploaded_at"]}
+
+
 @api_bp.post("/v1/applications/<int:app_id>/attachments")
-@document("上传附件（multipart：file、field）",
-          responses={201: "已上传", 413: "文件过大", 415: "类型不支持或内容与扩展名不符",
-                     422: "文件为空、文件名含路径或压缩异常"})
+@document("上传附件（项目负责人；multipart：file、field）。field 为表单中的附件栏目时，"
+          "仅在草稿或退回修改时可传；为 milestone_evidence（里程碑佐证材料）或 final_evidence"
+          "（结题佐证材料）时，在项目执行期间可传，随后在提交里程碑或结题材料时以 sha256 列出",
+          multipart={"file": "binary", "field": {
+              "type": "string", "description": "表单中的附件栏目名，或 "
+              + "、".join(svc.EVIDENCE_FIELDS)}},
+          required=("file", "field"), response=ATTACHMENT_SCHEMA,
+          responses={201: "已上传", 403: "不是项目负责人", 404: "不存在或无权查看",
+                     409: "申报书已提交（表单附件）或项目不在执行期（佐证材料）",
+                     413: "文件过大", 415: "类型不支持或内容与扩展名不符",
+                     422: "未选择文件、栏目不存在、文件为空、文件名含路径或压缩异常"})
 @token_required
 def upload_attachment(app_id: int) -> tuple[Response, int]:
     app = _visible(app_id)
+    multipart_fields(("file", "field"))
     upload = request.files.get("file")
     field = request.form.get("field", "")
     if upload is None or not upload.filename:

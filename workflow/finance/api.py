@@ -43,6 +43,7 @@ def milestone_json(m: Milestone) -> dict[str, Any]:
     return {"id": m.id, "seq": m.seq, "label": m.label, "amount_wan": format_wan(m.amount),
             "due_on": m.due_on.isoformat(), "state": m.state.value,
             "state_label": m.state.label, "report": m.report,
+            "evidence": list(m.evidence or []),
             "demand_verdict": m.demand_verdict, "officer_verdict": m.officer_verdict,
             "rejections": m.rejections, "version": m.version}
 
@@ -124,11 +125,17 @@ def _milestone(milestone_id: int) -> Milestone:
     return m
 
 
-REPORT_BODY = {"report": "string"}
+EVIDENCE: dict[str, Any] = {
+    "type": "array", "items": {"type": "string"},
+    "description": "佐证材料：先以 POST /api/v1/applications/{app_id}/attachments 上传（field 为 "
+                   "milestone_evidence 或 final_evidence，项目执行期间由项目负责人上传），"
+                   "再在此列出其 sha256"}
+REPORT_BODY: dict[str, Any] = {"report": "string", "evidence": EVIDENCE}
 VERDICT_BODY: dict[str, Any] = {"verdict": {"type": "string", "enum": ["pass", "fail"]},
                                 "opinion": "string"}
 FINAL_REPORT_BODY: dict[str, Any] = {"report": "string",
-                     "surplus_wan": {"type": "string", "description": "包干制结余（万元）"}}
+                     "surplus_wan": {"type": "string", "description": "包干制结余（万元）"},
+                     "evidence": EVIDENCE}
 
 
 def _text(body: dict[str, Any], key: str) -> str:
@@ -144,9 +151,9 @@ def _text(body: dict[str, Any], key: str) -> str:
 @token_required
 def report_milestone(milestone_id: int) -> Response:
     _milestone(milestone_id)
-    body = json_body(REPORT_BODY)
+    body = typed_body(REPORT_BODY)
     m = finance.report_milestone(current_api_user(), milestone_id, _text(body, "report"),
-                                 ip=request.remote_addr)
+                                 ip=request.remote_addr, evidence_refs=body.get("evidence"))
     return jsonify(milestone_json(m))
 
 
@@ -169,9 +176,10 @@ def judge_milestone(milestone_id: int) -> Response:
 @token_required
 def final_report(app_id: int) -> Response:
     app = _visible(app_id)
-    body = json_body(FINAL_REPORT_BODY)
+    body = typed_body(FINAL_REPORT_BODY)
     finance.submit_final_report(current_api_user(), app, _text(body, "report"),
-                                _text(body, "surplus_wan"), ip=request.remote_addr)
+                                _text(body, "surplus_wan"), ip=request.remote_addr,
+                                evidence_refs=body.get("evidence"))
     return jsonify({"id": app.id, "state": app.state.value})
 
 
