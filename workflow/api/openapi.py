@@ -19,6 +19,7 @@ ERROR_SCHEMA = {
     }, "required": ["code", "message"]}},
 }
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 
 # A property is a JSON type name (``"string"``), a JSON Schema (``{"type": "string",
@@ -30,16 +31,18 @@ def document(summary: str, body: Mapping[str, Property] | None = None,
              responses: dict[int, str] | None = None, auth: bool = True,
              params: Mapping[str, Property] | None = None, *,
              required: Iterable[str] = (), response: Mapping[str, Any] | None = None,
-             multipart: Mapping[str, Property] | None = None) -> Callable[[F], F]:
+             multipart: Mapping[str, Property] | None = None,
+             media: str | None = None) -> Callable[[F], F]:
     """Describe a route: ``body`` its JSON object's fields (nothing else is taken),
     ``required`` those it must have, ``response`` the schema of its successful answer,
     ``multipart`` the fields of a multipart form (a file field is ``"binary"``),
-    ``params`` the query parameters (a schema with ``"required": True`` must be given)."""
+    ``params`` the query parameters (a schema with ``"required": True`` must be given),
+    ``media`` the content type of a successful answer that is a file, not JSON."""
     def mark(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
             "summary": summary, "body": body, "responses": responses or {200: "成功"},
             "auth": auth, "params": params or {}, "required": list(required),
-            "response": response, "multipart": multipart,
+            "response": response, "multipart": multipart, "media": media,
         }
         return view
 
@@ -97,6 +100,9 @@ def _operation(meta: dict[str, Any], path_params: Mapping[str, str]) -> dict[str
         if status >= 400:
             ref = {"$ref": "#/components/schemas/Error"}
             entry["content"] = {"application/json": {"schema": ref}}
+        elif status == success and meta.get("media"):
+            entry["content"] = {meta["media"]: {"schema": {"type": "string",
+                                                            "format": "binary"}}}
         elif status == success and meta.get("response"):
             entry["content"] = {"application/json": {"schema": dict(meta["response"])}}
         op["responses"][str(status)] = entry

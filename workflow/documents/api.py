@@ -65,7 +65,8 @@ def list_call_documents(call_id: int) -> Response:
 
 
 @api_bp.get("/v1/documents/<int:doc_id>")
-@document("下载文件（PDF）", responses={200: "PDF", 404: "不存在或无权查看"})
+@document("下载文件（PDF）", media="application/pdf",
+          responses={200: "PDF", 404: "不存在或无权查看"})
 @token_required
 def get_document(doc_id: int) -> Response:
     return documents.send_document(documents.readable(current_api_user(), doc_id))

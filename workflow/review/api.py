@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, send_file
 
 from forms import FieldError, parse_id, parse_wan
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import XLSX, document
 from workflow.calls.models import Call
 from workflow.core import engine
 from workflow.core.entities import can_view
@@ -174,19 +175,36 @@ def add_reviewer(app_id: int) -> tuple[Response, int]:
     return jsonify(review_json(review, user)), 201
 
 
-@api_bp.get("/v1/calls/<int:call_id>/ranking")
-@document("评审排名与资助线（可用 budget 万元 试算）", params={
-    "budget": "试算的预算（万元），默认本批次总预算",
-    "skip_unaffordable": "true 时跳过放不下的项目继续往下资助"},
-    responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
-@token_required
-def ranking(call_id: int) -> Response:
+RANKING_PARAMS = {"budget": "试算的预算（万元），默认本批次总预算",
+                  "skip_unaffordable": "true 时跳过放不下的项目继续往下资助"}
+
+
+def _ranking(call_id: int) -> results.Results:
+    """The call's results as ``/ranking`` and ``/ranking.xlsx`` read them: the same
+    people, the same budget to try."""
     user = current_api_user()
     call = found(db.session.get(Call, call_id), user, can_view, what="申报指南")
     allow(decision_reader(user), "只有项目主管、领导和审计人员可以查看评审排名")
-    return jsonify(results.results_json(results.call_results(
-        call, _budget(request.args.get("budget")),
-        request.args.get("skip_unaffordable") == "true")))
+    return results.call_results(call, _budget(request.args.get("budget")),
+                                request.args.get("skip_unaffordable") == "true")
+
+
+@api_bp.get("/v1/calls/<int:call_id>/ranking")
+@document("评审排名与资助线（可用 budget 万元 试算）", params=RANKING_PARAMS,
+          responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
+@token_required
+def ranking(call_id: int) -> Response:
+    return jsonify(results.results_json(_ranking(call_id)))
+
+
+@api_bp.get("/v1/calls/<int:call_id>/ranking.xlsx")
+@document("评审结果导出为 Excel（评审汇总、评分明细、评分标准；专家只以“专家1”等编号出现）；"
+          "参数与查看权限同 /ranking", params=RANKING_PARAMS, media=XLSX,
+          responses={200: "Excel 文件", 403: "无权查看", 404: "不存在", 422: "预算有误"})
+@token_required
+def ranking_xlsx(call_id: int) -> Response:
+    return send_file(io.BytesIO(results.score_sheet(_ranking(call_id))), as_attachment=True,
+                     download_name=f"评审结果-{call_id}.xlsx", mimetype=XLSX)
 
 
 def _budget(raw: str | None) -> Decimal | None:

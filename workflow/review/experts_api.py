@@ -11,7 +11,7 @@ from flask import Response, jsonify, request, send_file
 from workflow.accounts.models import ExpertProfile
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import PAGING_PARAMS, api_bp, page_schema, paging, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import XLSX, document
 from workflow.core.errors import Invalid
 from workflow.review import experts
 from workflow.review import operations as reviews
@@ -149,9 +149,10 @@ def import_experts() -> Response:
 
 
 @api_bp.get("/v1/experts/template.xlsx")
-@document("专家导入模板（.xlsx）", responses={200: "Excel 文件", 403: "不是项目主管"})
+@document("专家导入模板（.xlsx）", media=XLSX,
+          responses={200: "Excel 文件", 403: "不是项目主管"})
 @token_required
 def import_template() -> Response:
     return send_file(io.BytesIO(experts.template_xlsx(current_api_user())), as_attachment=True,
                      download_name="专家导入模板.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                     mimetype=XLSX)

@@ -159,10 +159,11 @@ def test_a_jiebang_application_keeps_the_indicators_and_milestones_it_is_created
     data = resp.get_json()["data"]
     assert data["indicators"] == {"磁能积": "52 MGOe"}
     assert data["milestones"] == [
-        {"label": "中试", "amount": "1200000.00", "months": 12},
-        {"label": "量产", "amount": "1800000.00", "months": 24}]
+        {"label": "中试", "amount_wan": "120.00", "months": 12},
+        {"label": "量产", "amount_wan": "180.00", "months": 24}]
     stored = db.session.scalars(sa.select(Application)).one()
-    assert stored.data["milestones"][1]["label"] == "量产"
+    assert stored.data["milestones"][1] == {"label": "量产", "amount": "1800000.00",
+                                            "months": 24}  # yuan inside, for the tranches
 
 
 @pytest.mark.parametrize("data,field", [
