@@ -18,6 +18,7 @@ from workflow.applying.facts import api_data, data_with_facts
 from workflow.applying.models import Application, ApplicationRound
 from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
+from workflow.calls.operations import form_fields
 from workflow.core import engine, entities, files
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import Attachment, db
@@ -122,10 +123,11 @@ ROUND_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
                  "outcome_comment", "data"]}
 
 
-def round_json(r: ApplicationRound) -> dict[str, Any]:
+def round_json(r: ApplicationRound, fields: list[dict[str, Any]]) -> dict[str, Any]:
     return {"round": r.round, "title": r.title, "submitted_at": r.submitted_at.isoformat(),
             "outcome": r.outcome, "outcome_label": OUTCOMES.get(r.outcome or ""),
-            "outcome_comment": r.outcome_comment, "data": api_data(r.data)}
+            "outcome_comment": r.outcome_comment,
+            "data": api_data(r.data, fields)}
 
 
 @api_bp.post("/v1/applications")
@@ -172,7 +174,9 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
               "items": {"type": "array", "items": ROUND_SCHEMA}}, "required": ["items"]})
 @token_required
 def list_rounds(app_id: int) -> Response:
-    return jsonify({"items": [round_json(r) for r in svc.rounds(_visible(app_id))]})
+    app = _visible(app_id)
+    fields = form_fields(app.call, app.form_version)
+    return jsonify({"items": [round_json(r, fields) for r in svc.rounds(app)]})
 
 
 @api_bp.post("/v1/applications/<int:app_id>/sign")

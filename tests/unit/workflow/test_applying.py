@@ -148,7 +148,8 @@ def test_autosave_keeps_good_data_and_refuses_bad_without_saving(client, world):
     auth = h(client, "li")
     resp = client.patch(f"/api/v1/applications/{app['id']}", headers=auth,
                         json={"data": {"summary": "初稿", "amount": "12.5"}})
-    assert resp.status_code == 200 and resp.get_json()["data"]["amount"] == "125000.00"
+    # Money reads back as it was sent, in 万元 (kept in yuan).
+    assert resp.status_code == 200 and resp.get_json()["data"]["amount"] == "12.5"
     resp = client.patch(f"/api/v1/applications/{app['id']}", headers=auth, json={"data": {
         "summary": "改过的摘要", "team": [{"name": "张三", "id_number": "362101198001010011",
                                           "org": "赣南科技大学"}]}})
