@@ -58,7 +58,13 @@ def show(job_id: int) -> str:
     if job is None:
         abort(404)
     return render_template("jobs/_progress.html", job=job, label=KIND_LABELS.get(
-        job.kind, "后台处理"), link=result_link(job), percent=percent(job))
+        job.kind, "后台处理"), link=result_link(job), percent=percent(job),
+        finished=job.state.finished, succeeded=job.state is JobState.done,
+        failed=job.state is JobState.failed, tone=TONES[job.state], code=job.state.value)
+
+
+TONES = {JobState.queued: "secondary", JobState.running: "primary", JobState.done: "success",
+         JobState.failed: "danger"}
 
 
 def polled_job() -> int | None:
