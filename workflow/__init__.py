@@ -120,7 +120,7 @@ def _install_features(app: Flask) -> None:
     from workflow.review import rules as review_rules
     from workflow.review import views as review_views
     from workflow.workbench import api as workbench_api
-    from workflow.workbench import entities, public
+    from workflow.workbench import entities, jobs, public
     from workflow.workbench import views as workbench_views
 
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
@@ -131,8 +131,9 @@ def _install_features(app: Flask) -> None:
     del accounts_api, defence_api, experts_api, documents_api, notify_api
     for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
-                      documents_views.bp, public.bp, entities.bp, api_bp):
+                      documents_views.bp, public.bp, entities.bp, jobs.bp, api_bp):
         app.register_blueprint(blueprint)
+    jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.context_processor(inbox.unread_context)
 

@@ -13,7 +13,7 @@ from forms.schema import required_missing
 from states import APPLICATION, SYSTEM, ApplicationState, CallState
 from states.lifecycles import RUNNING
 from workflow.accounts.models import Sanction
-from workflow.applying import operations
+from workflow.applying import formal_review, operations
 from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
 from workflow.applying.visibility import can_view_application, on_challenges_of
 from workflow.calls.models import Call, Scheme
@@ -275,6 +275,7 @@ APPLICATION_ENTITY = Entity(
     lock_options=(lazyload(Application.call),), owned=application_owned)
 
 RULES = Rules(
+    jobs={formal_review.BULK_JOB: formal_review.bulk_job},
     entities=(APPLICATION_ENTITY,),
     guards={
         "call_open": call_open,

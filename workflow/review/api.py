@@ -121,7 +121,9 @@ def decline_review(review_id: int) -> Response:
 
 
 @api_bp.post("/v1/calls/<int:call_id>/assign")
-@document("分配评审专家：最优匹配（最小费用流）或随机抽取（可复现的种子，含备选）",
+@document("分配评审专家：最优匹配（最小费用流）或随机抽取（可复现的种子，含备选）。"
+          "在本次请求内同步完成并返回结果（页面上发起的分配由后台处理，进度见 "
+          "GET /api/v1/jobs/{id}）",
           body=ASSIGN_BODY, required=("mode",),
           responses={200: "分配结果", 403: "不是项目主管", 409: "批次状态不符", 422: "参数有误"})
 @token_required

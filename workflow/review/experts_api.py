@@ -128,7 +128,8 @@ def update_expert(user_id: int) -> Response:
 
 @api_bp.post("/v1/experts/import")
 @document("从 Excel 导入专家（项目主管，multipart：file 为 .xlsx，格式见导入模板）；"
-          "逐行导入，报告每行的结果",
+          "逐行导入，在本次请求内同步完成并报告每行的结果（页面上发起的导入由后台处理，"
+          "进度见 GET /api/v1/jobs/{id}）",
           multipart={"file": "binary"}, required=("file",),
           responses={200: "逐行报告", 403: "不是项目主管", 413: "文件过大",
                      415: "不是 .xlsx 文件", 422: "未选择文件、文件损坏或表头不符"},

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from forms.commitments import commitment_fingerprint
 from states import ApplicationState, CallState
-from tests.conftest import api_token, login
+from tests.conftest import api_token, job_of, login, run_jobs
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 from workflow.accounts.models import OrgKind, Sanction
 from workflow.applying.models import Application, ApplicationRound, SignedDocument
@@ -462,13 +462,20 @@ def test_officer_bulk_formal_review_reports_each_refusal(client, world):
     resp = client.post("/applications/bulk", data={
         "csrf_token": token, "ids": [str(i) for i in ids], "decision": "return", "comment": ""})
     assert resp.status_code == 302
-    db.session.expire_all()
+    assert run_jobs() == [job_of(resp.headers["Location"])]
     assert {db.session.get(Application, i).state for i in ids} == {
         ApplicationState.formal_review}
+    box = client.get(f"/jobs/{job_of(resp.headers['Location'])}").get_data(as_text=True)
+    assert "已处理 0 件，2 件未处理" in box
+    assert "项目甲：请填写意见或理由" in box and "项目乙：请填写意见或理由" in box
     resp = client.post("/applications/bulk", data={
         "csrf_token": token, "ids": [str(i) for i in ids], "decision": "pass", "comment": ""})
     assert resp.status_code == 302
-    assert "已处理 2 件" in client.get("/applications").get_data(as_text=True)
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert f"/jobs/{job_of(resp.headers['Location'])}" in page  # the progress box polls it
+    run_jobs()
+    box = client.get(f"/jobs/{job_of(resp.headers['Location'])}").get_data(as_text=True)
+    assert "已处理 2 件" in box and "已处理 2 / 2" in box
     db.session.expire_all()
     assert {db.session.get(Application, i).state for i in ids} == {
         ApplicationState.expert_review}
