@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
-
 from forms import FieldError, check_id_number, check_uscc
 from workflow.accounts.models import Sanction, User
 from workflow.core.errors import Forbidden, Invalid
@@ -51,7 +49,3 @@ def add_sanction(actor: User, data: dict[str, Any]) -> Sanction:
     db.session.add(row)
     db.session.flush()
     return row
-
-
-def sanctions() -> list[Sanction]:
-    return list(db.session.scalars(sa.select(Sanction).order_by(Sanction.ends_on.desc())))

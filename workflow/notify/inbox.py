@@ -18,12 +18,6 @@ def unread(user: User) -> int:
         Notification.read_at.is_(None))) or 0
 
 
-def messages(user: User, limit: int = 200) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(
-        Notification.user_id == user.id, Notification.channel == "inapp")
-        .order_by(Notification.id.desc()).limit(limit)))
-
-
 def mark_read(user: User, note_id: int | None = None) -> int:
     """Mark one message (or all) read; the number marked."""
     query = sa.update(Notification).where(Notification.user_id == user.id,

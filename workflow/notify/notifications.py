@@ -448,17 +448,10 @@ def resend(actor: User, notification_id: int) -> Notification:
     return n
 
 
-def failed(limit: int = 200) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(
-        Notification.state == DeliveryState.dead).order_by(Notification.id.desc())
-        .limit(limit)))
-
-
-def recent(limit: int = 200, channel: str | None = None) -> list[Notification]:
-    query = sa.select(Notification).where(Notification.channel != "inapp")
-    if channel:
-        query = query.where(Notification.channel == channel)
-    return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+def dead_count() -> int:
+    """Notifications whose every retry failed (an officer may resend them)."""
+    return db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
+        Notification.state == DeliveryState.dead)) or 0
 
 
 def mail_folder(limit: int = 200) -> list[dict[str, Any]]:
