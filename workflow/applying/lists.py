@@ -49,7 +49,7 @@ APPLICATIONS = ListSpec(
             Via(Application.organization_id, Organization.id, Organization.name),
             Via(Application.applicant_id, User.id, User.name),
             Via(Application.call_id, Call.id, Call.title)),
-    search_hint="项目名称、编号、单位、负责人或指南",
+    search_hint="名称、编号、单位、负责人或指南",
     filters=(
         Filter("state", "状态", lambda _u: labelled(list(ApplicationState)),
                lambda v: Application.state == v),

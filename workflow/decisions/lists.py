@@ -39,7 +39,7 @@ OBJECTIONS = ListSpec(
     search=(Application.title, Application.project_number, Application.receipt_no, Obj.name,
             Obj.organization, Obj.text),
     search_joins=("app",),
-    search_hint="项目名称或编号、异议人、单位或内容",
+    search_hint="项目、异议人或异议内容",
     filters=(
         Filter("state", "状态", lambda _u: labelled(list(ObjectionState)),
                lambda v: Obj.state == v),

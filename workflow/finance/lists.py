@@ -67,7 +67,7 @@ TRANCHES = ListSpec(
     search=(Application.project_number, Application.title, Organization.name, Tranche.label,
             Tranche.payment_ref),
     search_joins=("app", "org"),
-    search_hint="项目编号、项目名称、收款单位、批次或凭证号",
+    search_hint="项目编号或名称、收款单位、凭证号",
     filters=(
         Filter("state", "状态", lambda _u: labelled(TABS), lambda v: Tranche.state == v,
                tabs=True, group=Tranche.state, default=T.due.value),
@@ -121,7 +121,7 @@ LEDGER = ListSpec(
     ),
     search=(LedgerEntry.ref, LedgerEntry.memo, Application.project_number, Application.title),
     search_joins=("app",),
-    search_hint="凭证号、文号、说明、项目编号或名称",
+    search_hint="凭证号、说明、项目编号或名称",
     filters=(Filter("kind", "类型", lambda _u: labelled(list(EntryKind)),
                     lambda v: LedgerEntry.kind == EntryKind(v)),),
     default_sort="seq", default_desc=False,

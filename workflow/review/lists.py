@@ -107,7 +107,7 @@ OVERVIEW = ListSpec(
     search=(Application.title, Application.receipt_no, Call.title,
             Only(Expert.name, expert_name_reader)),
     search_joins=("app", "call", "expert"),
-    search_hint="申报书、回执号、指南或评审专家",
+    search_hint="申报书、回执号、指南或专家",
     filters=(STATE_FILTER,
              Filter("call", "指南", lambda u: calls_of(all_reviews(u)),
                     lambda v: R.application_id.in_(
@@ -193,7 +193,7 @@ POOL = ListSpec(
     search=(User.name, User.username, Organization.name, ExpertProfile.title,
             sa.cast(ExpertProfile.keywords, sa.Text), sa.cast(ExpertProfile.disciplines, sa.Text)),
     search_joins=("org",),
-    search_hint="姓名、用户名、单位、职称、学科或关键词",
+    search_hint="姓名、单位、学科或关键词",
     filters=(
         Filter("discipline", "学科代码", disciplines,
                lambda v: sa.cast(ExpertProfile.disciplines, sa.Text).like(f'%"{v}"%')),
