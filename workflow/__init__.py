@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -22,6 +23,10 @@ from workflow.core.uow import UnitOfWorkFlask
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Every request is one unit of work: committed once when it succeeds, rolled back
     # when it fails (workflow/core/uow.py).
@@ -38,6 +43,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config_module.load(Path(app.instance_path)))
     if test_config:
         app.config.update(test_config)
+    # JSON columns keep Chinese as it is (SQLite stores them as text, which a list's
+    # keyword search reads; PostgreSQL's JSONB keeps its own form either way).
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "json_serializer": _json_dumps, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
 
     app.url_map.converters["int"] = BoundedInt
     db.init_app(app)

@@ -28,3 +28,14 @@
     modal.show();
   });
 })();
+
+/* Lists (templates/_list.html): choosing a filter or the page size submits the search
+   form, which htmx sends for the list region alone (without JavaScript: the 筛选 button). */
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field.tagName !== "SELECT" || !field.form || !field.form.classList.contains("list-search")) { return; }
+    field.form.requestSubmit();
+  });
+})();

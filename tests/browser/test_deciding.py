@@ -280,7 +280,8 @@ def officer_dismisses(page: Page, server: Server) -> None:
 
     page.get_by_label("意见或理由").fill(FINDING)
     page.get_by_role("button", name=re.compile("^异议不成立")).click()
-    expect(flash(page)).to_have_text("操作成功，当前状态：公示")
+    # The message names the project that moved (its receipt number and title).
+    expect(flash(page)).to_have_text(re.compile(rf"^公示：(\S+ )?{re.escape(SECOND)}$"))
     expect(state_of(page)).to_have_text("公示")
     expect(named.nth(4)).to_have_text("异议不成立")
     expect(named.nth(5)).to_have_text(FINDING)

@@ -32,12 +32,19 @@ PAYMENT_REF = "ZF2026-0001"
 # ---- helpers ----------------------------------------------------------------------------
 
 def open_tab(page: Page, label: str) -> None:
-    """经费拨付, then one of its tabs (by the state it lists)."""
+    """经费拨付, then one of its tabs (by the state it lists, its count beside it)."""
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="经费拨付").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("经费拨付")
-    page.locator("[data-testid=finance-tabs]").get_by_role("link", name=label,
-                                                           exact=True).click()
-    expect(page.locator("[data-testid=finance-tabs] a.current")).to_have_text(label)
+    tabs = page.locator("[data-testid=tranches-tabs]")
+    tabs.get_by_role("link", name=re.compile(rf"^{label} \d+$")).click()
+    expect(tabs.locator("a[aria-current=page]")).to_have_count(1)
+    expect(tabs.locator("a[aria-current=page] .tab-label")).to_have_text(label)
+    expect(tabs.locator("a[aria-current=page]")).to_have_class(re.compile(r"\bactive\b"))
+
+
+def tab_count(page: Page, label: str) -> int:
+    tab = page.locator("[data-testid=tranches-tabs] a", has_text=label)
+    return int(tab.locator("[data-testid=tab-count]").inner_text())
 
 
 def tranche_row(page: Page, tranche_id: str) -> Locator:
@@ -72,9 +79,17 @@ def maker_prepares(page: Page) -> str:
     tranche_id = row.get_attribute("data-tranche")
     assert tranche_id and tranche_id.isdigit(), tranche_id
 
+    due, prepared = tab_count(page, "应付"), tab_count(page, "已制单")
+    # Money right-aligned, in its own column.
+    assert cells.nth(3).evaluate("td => getComputedStyle(td).textAlign") == "right"
     row.get_by_role("button", name="制单", exact=True).click()
-    expect(flash(page)).to_have_text("操作成功，当前状态：已制单")
+    # The row leaves the tab; the message names it, and the counts follow.
+    expect(flash(page)).to_have_text(re.compile(
+        rf"^已制单：GZKJ-\d{{4}}-BG-\d{{4}} {FIRST_TRANCHE} 56\.00万元$"))
     expect(tranche_row(page, tranche_id)).to_have_count(0)
+    expect(page.locator("[data-testid=tranches-tabs] a", has_text="应付")
+           .locator("[data-testid=tab-count]")).to_have_text(str(due - 1))
+    assert tab_count(page, "已制单") == prepared + 1
 
     # The maker cannot be the checker: no 审核 for them, and the row says why.
     open_tab(page, "已制单")
@@ -90,7 +105,7 @@ def checker_approves_and_releases(page: Page, tranche_id: str) -> None:
     row = tranche_row(page, tranche_id)
     expect(row).to_contain_text(PROJECT)
     row.get_by_role("button", name="审核", exact=True).click()
-    expect(flash(page)).to_have_text("操作成功，当前状态：已审核")
+    expect(flash(page)).to_have_text(re.compile(rf"^已审核：GZKJ-\S+ {FIRST_TRANCHE} 56\.00万元$"))
     expect(tranche_row(page, tranche_id)).to_have_count(0)
 
     open_tab(page, "已审核")
@@ -116,7 +131,7 @@ def checker_approves_and_releases(page: Page, tranche_id: str) -> None:
     row.get_by_placeholder("支付凭证号").fill(PAYMENT_REF)
     row.get_by_role("button", name="拨付", exact=True).click()
     page.get_by_role("dialog", name="请确认").get_by_role("button", name="确定拨付").click()
-    expect(flash(page)).to_have_text("操作成功，当前状态：已拨付")
+    expect(flash(page)).to_have_text(re.compile(rf"^已拨付：GZKJ-\S+ {FIRST_TRANCHE} 56\.00万元$"))
     expect(tranche_row(page, tranche_id)).to_have_count(0)
 
     open_tab(page, "已拨付")
@@ -155,7 +170,7 @@ def researcher_sees_the_payment(page: Page) -> None:
 def ledger_shows_the_disbursement(page: Page, server: Server) -> None:
     """finance2, from 经费拨付 through 预算对账 to the call's ledger."""
     open_tab(page, "已拨付")
-    page.locator("[data-testid=finance-tabs]").get_by_role("link", name="预算对账").click()
+    page.get_by_role("link", name="预算对账").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("预算对账")
     expect(page.locator("[data-testid=reconcile-result]")).to_have_text("对账结果：全部一致")
     page.locator("[data-testid=reconcile]").get_by_role(

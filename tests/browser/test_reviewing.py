@@ -73,7 +73,8 @@ def fire(page: Page, button: str, state: str, reason: str = "") -> None:
     if reason:
         page.get_by_label("意见或理由").fill(reason)
     page.get_by_role("button", name=button, exact=True).click()
-    expect(flash(page)).to_have_text(f"操作成功，当前状态：{state}")
+    # The message names what moved: the call, by its title.
+    expect(flash(page)).to_have_text(f"{state}：{CALL_TITLE}")
     expect(state_of(page)).to_have_text(state)
 
 
@@ -230,16 +231,21 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
     expect(page.get_by_role("heading", level=1)).to_have_text("我的评审任务")
     waiting, in_progress, done = review_counts(page)
     assert waiting >= 1, (waiting, in_progress, done)
-    card = page.locator("[data-review]", has_text=APP_TITLE)
+    card = page.locator("[data-testid=review-queue] tr[data-review]", has_text=APP_TITLE)
     expect(card).to_have_count(1)
     expect(card).to_contain_text(CALL_TITLE)
-    expect(card).to_contain_text("状态：已邀请")
+    expect(card.locator(".state")).to_have_text("已邀请")
+    # What waits on the expert comes first: their invitations, then reviews to score.
+    pending = page.locator("[data-testid=review-queue] tr[data-review]").filter(
+        has=page.get_by_role("button", name="接受"))
+    expect(page.locator("[data-testid=review-queue] tr[data-review]").first).to_have_attribute(
+        "data-review", pending.first.get_attribute("data-review") or "")
     expect(card.get_by_role("link", name="评分")).to_have_count(0)
 
     card.get_by_role("button", name="接受").click()
-    expect(flash(page)).to_have_text("已接受评审邀请")
+    expect(flash(page)).to_have_text(f"已接受评审邀请：“{APP_TITLE}”")
     expect_counts(page, waiting - 1, in_progress + 1, done)
-    expect(card).to_contain_text("状态：已接受")
+    expect(card.locator(".state")).to_have_text("已接受")
     card.get_by_role("link", name="评分").click()
     expect(page).to_have_url(SCORE_URL)
     found = SCORE_URL.search(page.url)
@@ -318,7 +324,7 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
 
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="评审任务").click()
     expect_counts(page, waiting - 1, in_progress, done + 1)
-    expect(card).to_contain_text("状态：已提交评分")
+    expect(card.locator(".state")).to_have_text("已提交评分")
     expect(card.get_by_role("link", name="查看评分")).to_be_visible()
     return review_id
 

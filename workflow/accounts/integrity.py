@@ -55,11 +55,6 @@ def add_sanction(actor: User, data: dict[str, Any]) -> Sanction:
     return row
 
 
-def sanctions() -> list[Sanction]:
-    return list(db.session.scalars(sa.select(Sanction).order_by(Sanction.ends_on.desc(),
-                                                                Sanction.id.desc())))
-
-
 SUBJECTS = {"person": "个人", "org": "单位"}
 
 

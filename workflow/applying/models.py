@@ -101,6 +101,10 @@ class Application(AuditedMixin, Base):
         sa.CheckConstraint("state <> 'completed' OR challenge_id IS NULL OR "
                            "COALESCE(demand_verdict, '') = 'pass'",
                            name="completed_has_demand_pass"),
+        # The list's sorts by title and by submission time, the id breaking ties: a deep
+        # page reads these indexes alone (bench/lists.py).
+        sa.Index("ix_application_title_id", "title", "id"),
+        sa.Index("ix_application_submitted_at_id", "submitted_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

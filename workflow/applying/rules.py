@@ -268,11 +268,17 @@ def application_owned(user: Any, role: str) -> sa.ColumnElement[bool] | None:
     return None
 
 
+def application_name(app: Application) -> str:
+    """Its project number (after approval) or receipt number, and its title."""
+    return " ".join(x for x in (app.project_number or app.receipt_no, app.title) if x)
+
+
 APPLICATION_ENTITY = Entity(
     "application", Application, APPLICATION, application_owner, can_view_application, "申报书",
     "applications", steps=lambda app: app.call.enabled_steps,
     locked_steps=sa.select(Call.steps).where(Call.id == Application.call_id).scalar_subquery(),
-    lock_options=(lazyload(Application.call),), owned=application_owned)
+    lock_options=(lazyload(Application.call),), owned=application_owned,
+    name=application_name)
 
 RULES = Rules(
     jobs={formal_review.BULK_JOB: formal_review.bulk_job},

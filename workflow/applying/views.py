@@ -28,21 +28,22 @@ from forms.commitments import (
     PLEDGE_TITLE,
 )
 from forms.schema import to_input
-from states import ApplicationState
+from workflow.accounts.lists import SANCTIONS, period_of
 from workflow.accounts.models import Organization
 from workflow.applying import formal_review
 from workflow.applying import operations as svc
+from workflow.applying.lists import APPLICATIONS
 from workflow.applying.models import Application
-from workflow.applying.visibility import applications_query
 from workflow.calls import operations as call_svc
+from workflow.calls.lists import CALLS
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
-from workflow.calls.visibility import calls_query
 from workflow.core import engine, files, uow
 from workflow.core.entities import can_view
 from workflow.core.errors import GuardFailed, Invalid, ServiceError
 from workflow.core.models import db
 from workflow.permissions import allow, applicant, found, integrity_reader, officer
+from workflow.web import listing as listing_mod
 
 bp = Blueprint("applying", __name__)
 # What the application's form answers of the submission's guards (form_complete, signed):
@@ -67,11 +68,10 @@ def _flash_error(err: ServiceError) -> None:
 
 @bp.route("/calls")
 @login_required
-def calls() -> str:
-    rows = list(db.session.scalars(calls_query(current_user).order_by(Call.closes_at.desc())))
-    open_ids = ({c.id for c in rows if call_svc.open_for_applications(c)}
-                if applicant(current_user) else set())
-    return render_template("calls/list.html", calls=rows, open_ids=open_ids)
+def calls() -> Response | str:
+    return listing_mod.respond(CALLS, "calls/list.html", user=current_user, context=lambda page: {
+        "open_ids": ({c.id for c in page.rows if call_svc.open_for_applications(c)}
+                     if applicant(current_user) else set())})
 
 
 CALL_JSON_FIELDS = ("rubric", "tranche_plan", "form_schema", "checklist", "steps")
@@ -227,25 +227,16 @@ def new_challenge(call_id: int) -> Response | str | tuple[str, int]:
 
 @bp.route("/applications")
 @login_required
-def applications() -> str:
-    query = applications_query(current_user)
-    state, scheme, org = (request.args.get(k, "") for k in ("state", "scheme", "organization"))
-    if state in {s.value for s in ApplicationState}:
-        query = query.where(Application.state == state)
-    if scheme in ("baogan", "jiebang"):
-        query = query.where(Application.call_id.in_(
-            sa.select(Call.id).where(Call.scheme == scheme)))
-    if parse_id(org):
-        query = query.where(Application.organization_id == parse_id(org))
-    rows = list(db.session.scalars(query.order_by(Application.id.desc()).limit(500)))
-    orgs = list(db.session.scalars(sa.select(Organization).order_by(Organization.name)))
-    # The bulk formal review, for the officer: the rows they may pass, return or reject
-    # (by role and state: the eligibility of each is checked when the form is sent).
-    selectable = ({a.id for a in rows if engine.permitted(a, "pass_formal_review", current_user)}
-                  if officer(current_user) else None)
-    return render_template("applications/list.html", rows=rows, orgs=orgs,
-                           states=list(ApplicationState), filters=request.args,
-                           selectable=selectable)
+def applications() -> Response | str:
+    def selectable(listing: listing_mod.Listing) -> dict[str, Any]:
+        # The bulk formal review, for the officer: the rows they may pass, return or
+        # reject (by role and state: the eligibility of each is checked when sent).
+        return {"selectable": {a.id for a in listing.rows
+                               if engine.permitted(a, "pass_formal_review", current_user)}
+                if officer(current_user) else None}
+
+    return listing_mod.respond(APPLICATIONS, "applications/list.html", user=current_user,
+                               context=selectable)
 
 
 @bp.route("/applications/new", methods=["GET", "POST"])
@@ -467,7 +458,7 @@ def bulk() -> Response:
 
 @bp.route("/integrity", methods=["GET", "POST"])
 @login_required
-def integrity_list() -> Response | str | tuple[str, int]:
+def integrity_list() -> Response | str | tuple[Response | str, int]:
     from workflow.accounts import integrity
 
     allow(integrity_reader(current_user), "只有项目主管、领导和审计人员可以查看科研失信名单")
@@ -482,5 +473,6 @@ def integrity_list() -> Response | str | tuple[str, int]:
         except ServiceError as err:
             flash(err.message, "error")
             errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
-    return render_template("calls/integrity.html", rows=integrity.sanctions(),
-                           form=request.form, errors=errors), status
+    page = listing_mod.respond(SANCTIONS, "calls/integrity.html", user=current_user,
+                               form=request.form, errors=errors, period_of=period_of)
+    return (page, status) if status != 200 else page

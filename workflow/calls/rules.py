@@ -61,7 +61,8 @@ def bureau_owned(_user: Any, role: str) -> sa.ColumnElement[bool] | None:
 
 
 CALL_ENTITY = Entity("call", Call, CALL, bureau_owner, can_view_call, "申报指南", "calls",
-                     steps=lambda call: call.enabled_steps, owned=bureau_owned)
+                     steps=lambda call: call.enabled_steps, owned=bureau_owned,
+                     name=lambda call: str(call.title))
 
 RULES = Rules(
     entities=(CALL_ENTITY,),

@@ -46,6 +46,13 @@ class Entity:
     lock_options: tuple[Any, ...] = field(default=())
     # ``owner`` as a query; an entity without one has its rows checked one by one.
     owned: Owned | None = None
+    # The row as a message names it ("GZKJ-2026-BG-0003 合同签订后拨付 56.00万元"): after
+    # a transition the row often leaves the list it was done on, and the message says
+    # which one moved. None: the entity's label.
+    name: Callable[[Any], str] | None = None
+
+    def describe(self, row: Any) -> str:
+        return self.name(row) if self.name is not None else self.label
 
 
 ENTITIES: dict[str, Entity] = {}
@@ -70,6 +77,11 @@ def install(entities: tuple[Entity, ...], visible: dict[type[Any], Visible],
 
 def entity_of(row: Any) -> Entity:
     return BY_MODEL[type(row)]
+
+
+def describe(row: Any) -> str:
+    """``row`` as a message names it (``Entity.name``)."""
+    return entity_of(row).describe(row)
 
 
 def can_view(user: Any, row: Any) -> bool:

@@ -149,10 +149,12 @@ def can_view_objection(user: Any, objection: Objection) -> bool:
 
 DECISION_ENTITY = Entity("decision", FundingDecision, DECISION, bureau_owner,
                          can_view_decision, "立项建议名单", "decisions",
-                         parent=("call", "call_id"), owned=bureau_owned)
+                         parent=("call", "call_id"), owned=bureau_owned,
+                         name=lambda d: f"{d.call.title}立项建议名单")
 OBJECTION_ENTITY = Entity("objection", Objection, OBJECTION, bureau_owner,
                           can_view_objection, "公示异议", "objections",
-                          parent=("application", "application_id"), owned=bureau_owned)
+                          parent=("application", "application_id"), owned=bureau_owned,
+                          name=lambda o: f"对“{o.application.title}”的公示异议")
 
 RULES = Rules(
     entities=(DECISION_ENTITY, OBJECTION_ENTITY),

@@ -14,9 +14,10 @@ from workflow.core.actions import actions
 from workflow.core.entities import can_view
 from workflow.core.models import db
 from workflow.decisions import operations as decisions
+from workflow.decisions.lists import OBJECTIONS
 from workflow.decisions.models import FundingDecision
 from workflow.permissions import allow, decision_reader, found, officer, organiser
-from workflow.web import attempt
+from workflow.web import attempt, listing
 
 bp = Blueprint("deciding", __name__)
 
@@ -106,6 +107,13 @@ def send_back(decision_id: int) -> Response:
     attempt(lambda: decisions.send_back(row, current_user, request.form.get(
         "comment", "")[:2000], request.remote_addr), "已退回项目主管重拟")
     return redirect(url_for("deciding.decision", call_id=row.call_id))
+
+
+@bp.route("/objections")
+@login_required
+def objections() -> Response | str:
+    allow(decision_reader(current_user), "只有项目主管、领导和审计人员可以查看公示异议")
+    return listing.respond(OBJECTIONS, "decisions/objections.html", user=current_user)
 
 
 @bp.route("/calls/<int:call_id>/notices", methods=["POST"])

@@ -12,7 +12,7 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 
@@ -188,6 +188,38 @@ def reconcile(year: int | None = None, call_id: int | None = None) -> Reconcilia
     return Reconciliation(out, year)
 
 
+# 万元 with two decimals, and more when an amount has yuan below 100 (as the lists' exports).
+MONEY_FORMAT = "#,##0.00####"
+
+
+def _wan(yuan: Decimal) -> Decimal:
+    """Yuan as an exact number of 万元 (the sheets show it with two decimals or more)."""
+    return Decimal(yuan) / 10000
+
+
+def reconciliation_sheet(book: Any, rec: CallReconciliation) -> None:
+    """A call's reconciliation as a sheet of ``book`` (a write-only workbook): the budget,
+    each kind's total and the balance in 万元, and the verdict."""
+    sheet = book.create_sheet("对账")
+    sheet.column_dimensions["A"].width = 16
+    sheet.column_dimensions["B"].width = 40
+    from openpyxl.cell import WriteOnlyCell
+
+    def money(yuan: Decimal) -> Any:
+        c = WriteOnlyCell(sheet, value=_wan(yuan))
+        c.number_format = MONEY_FORMAT
+        return c
+
+    sheet.append(["项目", "金额（万元）"])
+    sheet.append(["指南预算", money(rec.budget)])
+    for kind in EntryKind:
+        sheet.append([kind.label, money(rec.totals.get(kind, ZERO))])
+    sheet.append(["可用余额", money(rec.derived.available)])
+    sheet.append(["已承诺", money(rec.derived.committed)])
+    sheet.append(["已拨付", money(rec.derived.disbursed)])
+    sheet.append(["对账结果", "一致" if rec.ok else "；".join(rec.problems)])
+
+
 COLUMNS = ("序号", "时间", "类型", "金额（万元）", "项目", "拨付批次", "凭证/文号", "说明",
            "可用余额（万元）", "已承诺（万元）", "已拨付（万元）")
 
@@ -220,6 +252,57 @@ def ledger_xlsx(call: Call) -> bytes:
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
+
+
+
+def reconciliation_xlsx(rec: Reconciliation) -> IO[bytes]:
+    """The reconciliation report as the page shows it, one row per call and a total
+    row, amounts in 万元; an open temporary file at its start."""
+    import tempfile
+
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("预算对账")
+    kinds = list(EntryKind)
+    header = ["指南", "年度", "预算（万元）", *(f"{k.label}（万元）" for k in kinds),
+              "可用余额（万元）", "已承诺（万元）", "已拨付（万元）", "分录数", "对账结果"]
+    for i, width in enumerate([40, 8] + [14] * (len(header) - 4) + [8, 30]):
+        sheet.column_dimensions[get_column_letter(i + 1)].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def cell(value: Any, fmt: str | None = None, strong: bool = False) -> Any:
+        c = WriteOnlyCell(sheet, value=value)
+        if fmt:
+            c.number_format = fmt
+        if strong:
+            c.font = bold
+        if isinstance(value, str):
+            c.data_type = "s"
+        return c
+
+    money = MONEY_FORMAT
+    sheet.append([cell(h, strong=True) for h in header])
+    for c in rec.calls:
+        sheet.append([cell(c.title), c.year, cell(_wan(c.budget), money),
+                      *(cell(_wan(c.totals.get(k, ZERO)), money) for k in kinds),
+                      cell(_wan(c.derived.available), money),
+                      cell(_wan(c.derived.committed), money),
+                      cell(_wan(c.derived.disbursed), money), c.entries,
+                      "一致" if c.ok else "；".join(c.problems)])
+    sheet.append([cell("合计", strong=True), None,
+                  cell(_wan(sum((c.budget for c in rec.calls), ZERO)), money, True),
+                  *(cell(_wan(rec.total(k)), money, True) for k in kinds),
+                  None, None, None, sum(c.entries for c in rec.calls),
+                  "全部一致" if rec.ok else "存在不一致"])
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (the caller sends and closes it)
+    book.save(out)
+    out.seek(0)
+    return out
 
 
 def reconciliation_json(rec: Reconciliation) -> dict[str, Any]:

@@ -468,11 +468,6 @@ TRANCHE_LOADS = (selectinload(Tranche.application).selectinload(Application.orga
                  selectinload(Tranche.application).selectinload(Application.call))
 
 
-def queue(states: tuple[TrancheState, ...] = (TrancheState.due,)) -> list[Tranche]:
-    return list(db.session.scalars(sa.select(Tranche).where(Tranche.state.in_(states))
-                                   .options(*TRANCHE_LOADS).order_by(Tranche.id)))
-
-
 def tranches_of(app: Application) -> list[Tranche]:
     return list(db.session.scalars(sa.select(Tranche).where(
         Tranche.application_id == app.id).order_by(Tranche.seq)))

@@ -199,14 +199,25 @@ def milestone_steps(m: Milestone) -> frozenset[str]:
     return frozenset({DEMAND_SIDE}) if m.application.challenge_id is not None else frozenset()
 
 
+def _project(app: Application) -> str:
+    return app.project_number or f"“{app.title}”"
+
+
+def tranche_name(t: Tranche) -> str:
+    """"GZKJ-2026-BG-0003 合同签订后拨付 56.00万元"."""
+    return f"{_project(t.application)} {t.label} {format_wan(t.amount)}万元"
+
+
 MILESTONE_ENTITY = Entity("milestone", Milestone, MILESTONE, milestone_owner,
                           can_view_milestone, "里程碑", "milestones", steps=milestone_steps,
-                          parent=("application", "application_id"), owned=milestone_owned)
+                          parent=("application", "application_id"), owned=milestone_owned,
+                          name=lambda m: f"{_project(m.application)} 里程碑{m.seq}：{m.label}")
 
 TRANCHE_ENTITY = Entity("tranche", Tranche, TRANCHE, bureau_owner, can_view_tranche,
                         "拨付批次", "tranches",
                         steps=lambda tranche: tranche.application.call.enabled_steps,
-                        parent=("application", "application_id"), owned=bureau_owned)
+                        parent=("application", "application_id"), owned=bureau_owned,
+                        name=tranche_name)
 
 RULES = Rules(
     entities=(TRANCHE_ENTITY, MILESTONE_ENTITY),

@@ -3,14 +3,14 @@ milestones, the final report and the payee's bank account."""
 
 from __future__ import annotations
 
-import io
-from typing import IO
+from dataclasses import replace
+from typing import IO, Any
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from states import TrancheState
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call
@@ -20,17 +20,16 @@ from workflow.core.entities import can_view
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
-from workflow.finance.models import Milestone
+from workflow.finance.lists import LEDGER, TRANCHES
+from workflow.finance.models import LedgerEntry, Milestone
 from workflow.permissions import allow, found, money_reader, officer
-from workflow.web import attempt
+from workflow.web import attempt, listing
+from workflow.web.listing import ListSpec
 
 bp = Blueprint("finance", __name__)
 # What the queue's inputs answer of the triggers' guards (the voucher and, above the
 # threshold, the collective decision's reference are typed beside the button).
 QUEUE_ANSWERS = frozenset({"payment_ref_missing", "collective_decision_missing"})
-TABS = {"due": (TrancheState.due,), "prepared": (TrancheState.prepared,),
-        "approved": (TrancheState.approved,), "on_hold": (TrancheState.on_hold,),
-        "released": (TrancheState.released,), "planned": (TrancheState.planned,)}
 
 
 def _money_reader() -> None:
@@ -39,17 +38,14 @@ def _money_reader() -> None:
 
 @bp.route("/finance")
 @login_required
-def queue() -> str:
+def queue() -> Response | str:
     _money_reader()
-    tab = request.args.get("state", "due")
-    if tab not in TABS:
-        tab = "due"
-    tranches = finance.queue(TABS[tab])
-    return render_template("finance/queue.html", tab=tab, tabs=TABS, tranches=tranches,
+    return listing.respond(TRANCHES, "finance/queue.html", user=current_user,
+                           context=lambda page: {"options": {
+                               t.id: engine.options(t, current_user, answered=QUEUE_ANSWERS)
+                               for t in page.rows}},
                            capital=finance.capital, conditions=finance.CONDITION_LABELS,
-                           needs_decision_ref=finance.needs_decision_ref,
-                           options={t.id: engine.options(t, current_user, answered=QUEUE_ANSWERS)
-                                    for t in tranches})
+                           needs_decision_ref=finance.needs_decision_ref)
 
 
 def _call(call_id: int) -> Call:
@@ -58,31 +54,54 @@ def _call(call_id: int) -> Call:
     return call
 
 
+def _ledger_of(call: Call) -> tuple[ListSpec, sa.Select[Any]]:
+    """The ledger list of ``call``; its export ends with the call's reconciliation."""
+    def reconciliation(book: Any, _page: listing.Listing) -> None:
+        ledger.reconciliation_sheet(book, ledger.reconcile(call_id=call.id).calls[0])
+
+    spec = replace(LEDGER, title=f"预算台账-{call.year}-{call.id}", extra_sheets=reconciliation)
+    return spec, sa.select(LedgerEntry).where(LedgerEntry.call_id == call.id)
+
+
 @bp.route("/calls/<int:call_id>/ledger")
 @login_required
-def call_ledger(call_id: int) -> str:
+def call_ledger(call_id: int) -> Response | str:
     call = _call(call_id)
-    return render_template("finance/ledger.html", call=call, entries=ledger.entries(call.id),
-                           rec=ledger.reconcile(call_id=call.id).calls[0])
+    spec, rows = _ledger_of(call)
+    return listing.respond(spec, "finance/ledger.html", user=current_user, base=rows,
+                           call=call, rec=ledger.reconcile(call_id=call.id).calls[0])
 
 
 @bp.route("/calls/<int:call_id>/ledger.xlsx")
 @login_required
 def call_ledger_xlsx(call_id: int) -> Response:
-    call = _call(call_id)
-    return send_file(io.BytesIO(ledger.ledger_xlsx(call)), as_attachment=True,
-                     download_name=f"预算台账-{call.year}-{call.id}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    """The whole ledger (or what the list's parameters select) as Excel."""
+    spec, rows = _ledger_of(_call(call_id))
+    return listing.export(spec, current_user, request.args, rows)
+
+
+def _year() -> int | None:
+    raw = request.args.get("year", "").strip()
+    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
 
 
 @bp.route("/finance/reconcile")
 @login_required
 def reconcile() -> str:
     _money_reader()
-    raw = request.args.get("year", "").strip()
-    year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    year = _year()
     return render_template("finance/reconcile.html", rec=ledger.reconcile(year=year),
                            year=year, kinds=list(ledger.EntryKind))
+
+
+@bp.route("/finance/reconcile.xlsx")
+@login_required
+def reconcile_xlsx() -> Response:
+    _money_reader()
+    year = _year()
+    out = ledger.reconciliation_xlsx(ledger.reconcile(year=year))
+    return send_file(out, as_attachment=True, mimetype=listing.XLSX, max_age=0,
+                     download_name=f"预算对账-{year or '全部年度'}.xlsx")
 
 
 def _own_app(app_id: int) -> Application:

@@ -18,12 +18,6 @@ def unread(user: User) -> int:
         Notification.read_at.is_(None))) or 0
 
 
-def messages(user: User, limit: int = 200) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(
-        Notification.user_id == user.id, Notification.channel == "inapp")
-        .order_by(Notification.id.desc()).limit(limit)))
-
-
 def page_of(user: User, page: int = 1, per_page: int = 50,
             unread_only: bool = False) -> tuple[list[Notification], int]:
     """One page of the person's messages, newest first, and how many there are."""

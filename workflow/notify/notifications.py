@@ -455,17 +455,12 @@ def set_preferences(user: User, *, email_reminders: bool) -> User:
     return user
 
 
-def failed(limit: int = 200) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(
-        Notification.state == DeliveryState.dead).order_by(Notification.id.desc())
-        .limit(limit)))
 
 
-def recent(limit: int = 200, channel: str | None = None) -> list[Notification]:
-    query = sa.select(Notification).where(Notification.channel != "inapp")
-    if channel:
-        query = query.where(Notification.channel == channel)
-    return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+def dead_count() -> int:
+    """Notifications whose every retry failed (an officer may resend them)."""
+    return db.session.scalar(sa.select(sa.func.count(Notification.id)).where(
+        Notification.state == DeliveryState.dead)) or 0
 
 
 def sent_page(state: DeliveryState | None = None, channel: str | None = None, page: int = 1,

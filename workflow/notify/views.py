@@ -10,8 +10,10 @@ from werkzeug.wrappers import Response
 from workflow.core.errors import ServiceError
 from workflow.core.models import db
 from workflow.notify import inbox, notifications
+from workflow.notify.lists import INBOX, LOG
 from workflow.notify.models import Notification
 from workflow.permissions import allow, found, message_keeper
+from workflow.web import listing
 
 bp = Blueprint("messaging", __name__)
 
@@ -22,13 +24,11 @@ def _officer() -> None:
 
 @bp.route("/notifications")
 @login_required
-def overview() -> str:
+def overview() -> Response | str:
     _officer()
-    channel = request.args.get("channel") or None
-    if channel not in (None, "email", "sms"):
-        channel = None
-    return render_template("messaging/overview.html", dead=notifications.failed(),
-                           recent=notifications.recent(channel=channel), channel=channel)
+    return listing.respond(LOG, "messaging/overview.html", user=current_user,
+                           dead=notifications.dead_count(),
+                           resendable=notifications.resendable)
 
 
 @bp.route("/notifications/<int:note_id>")
@@ -78,8 +78,8 @@ def preferences() -> str | Response:
 
 @bp.route("/inbox")
 @login_required
-def inbox_page() -> str:
-    return render_template("inbox/list.html", messages=inbox.messages(current_user))
+def inbox_page() -> Response | str:
+    return listing.respond(INBOX, "inbox/list.html", user=current_user)
 
 
 @bp.route("/inbox/read", methods=["POST"])

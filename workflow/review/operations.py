@@ -396,13 +396,29 @@ class Queue:
     done: int
 
 
+# The expert's queue, what waits on them first: invitations to answer, then reviews to
+# score, each by its deadline (the answer's, then the scores'); finished ones after.
+PENDING_RANK = sa.case((ReviewAssignment.state == ReviewState.invited, 0),
+                       (ReviewAssignment.state == ReviewState.accepted, 1),
+                       (ReviewAssignment.state == ReviewState.submitted, 2), else_=3)
+DEADLINE = sa.case((ReviewAssignment.state == ReviewState.invited, ReviewAssignment.respond_by),
+                   else_=ReviewAssignment.due_at)
+
+
+def queue_counts(expert: User) -> tuple[int, int, int]:
+    """待处理 (invited), 评审中 (accepted), 已完成 (submitted) of the expert's reviews."""
+    states = Counter(dict(db.session.execute(
+        sa.select(ReviewAssignment.state, sa.func.count()).where(
+            ReviewAssignment.expert_id == expert.id).group_by(ReviewAssignment.state)).all()))
+    return (states[ReviewState.invited], states[ReviewState.accepted],
+            states[ReviewState.submitted])
+
+
 def queue(expert: User) -> Queue:
     rows = list(db.session.scalars(sa.select(ReviewAssignment).where(
         ReviewAssignment.expert_id == expert.id).order_by(
-        ReviewAssignment.due_at.asc().nulls_last(), ReviewAssignment.id)))
-    states = Counter(r.state for r in rows)
-    return Queue(rows, states[ReviewState.invited], states[ReviewState.accepted],
-                 states[ReviewState.submitted])
+        PENDING_RANK, DEADLINE.asc().nulls_last(), ReviewAssignment.id)))
+    return Queue(rows, *queue_counts(expert))
 
 
 def explain_pair(actor: User, app: Application, expert: User) -> dict[str, Any]:

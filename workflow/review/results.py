@@ -34,6 +34,8 @@ def requested_amount(app: Application) -> Decimal:
 class Row:
     app: Application
     totals: list[Decimal]
+    # Each submitted review's scores by criterion, in the order of ``totals``.
+    criteria: list[dict[str, Any]]
     aggregate: Decimal | None
     spread: ranking.Spread
     ranked: ranking.Ranked
@@ -52,12 +54,14 @@ def call_results(call: Call, budget: Decimal | None = None,
     apps = list(db.session.scalars(sa.select(Application).where(
         Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))))
     totals: dict[int, list[Decimal]] = {a.id: [] for a in apps}
-    for app_id, total in db.session.execute(sa.select(
-            ReviewAssignment.application_id, ReviewAssignment.total).where(
-            ReviewAssignment.application_id.in_(list(totals)),
-            ReviewAssignment.state == ReviewState.submitted).order_by(ReviewAssignment.id)):
+    criteria: dict[int, list[dict[str, Any]]] = {a.id: [] for a in apps}
+    for app_id, total, scores in db.session.execute(sa.select(
+            ReviewAssignment.application_id, ReviewAssignment.total, ReviewAssignment.scores)
+            .where(ReviewAssignment.application_id.in_(list(totals)),
+                   ReviewAssignment.state == ReviewState.submitted).order_by(ReviewAssignment.id)):
         if total is not None:
             totals[app_id].append(Decimal(total))
+            criteria[app_id].append(dict(scores or {}))
     entries, by_id = [], {a.id: a for a in apps}
     for app in apps:
         entries.append(ranking.Entry(
@@ -69,7 +73,7 @@ def call_results(call: Call, budget: Decimal | None = None,
     line = ranking.funding_line(ranked, call.budget if budget is None else budget,
                                 per_group_limit=limits or None,
                                 skip_unaffordable=skip_unaffordable)
-    rows = [Row(by_id[r.id], totals[r.id], r.score,
+    rows = [Row(by_id[r.id], totals[r.id], criteria[r.id], r.score,
                 ranking.spread(totals[r.id], call.spread_stdev_limit), r,
                 line.status.get(r.id, "")) for r in ranked]
     return Results(call, rows, line)
@@ -98,8 +102,8 @@ def score_sheet(res: Results) -> bytes:
     """The Excel score sheet; experts appear as 专家1, 专家2… and never by name."""
     rows = []
     for r in res.rows:
-        reviews = [ranking.ReviewerScore(label=f"专家{i}", total=t)
-                   for i, t in enumerate(r.totals, 1)]
+        reviews = [ranking.ReviewerScore(label=f"专家{i}", total=t, criteria=c)
+                   for i, (t, c) in enumerate(zip(r.totals, r.criteria, strict=True), 1)]
         rows.append(ranking.SheetRow(
             number=r.app.receipt_no or str(r.app.id), title=r.app.title, reviews=reviews,
             aggregate=r.aggregate, spread=r.spread, rank=r.ranked.rank,

@@ -112,7 +112,8 @@ def review_owned(user: Any, role: str) -> sa.ColumnElement[bool] | None:
 REVIEW_ENTITY = Entity("review", ReviewAssignment, REVIEW, review_owner, can_view_review,
                        "评审任务", "reviews",
                        steps=lambda review: review.application.call.enabled_steps,
-                       owned=review_owned)
+                       owned=review_owned,
+                       name=lambda review: f"“{review.application.title}”的评审任务")
 
 RULES = Rules(
     jobs={operations.ASSIGN_JOB: operations.assign_job,

@@ -19,6 +19,7 @@ from workflow.core.errors import ServiceError
 from workflow.core.models import db
 from workflow.permissions import (
     allow,
+    bureau_reader,
     decision_reader,
     expert,
     found,
@@ -27,10 +28,12 @@ from workflow.permissions import (
     own_review,
     pool_keeper,
 )
+from workflow.review import lists as pool_lists
 from workflow.review import operations as reviews
 from workflow.review.conflicts import LABELS
+from workflow.review.lists import OVERVIEW, POOL, QUEUE
 from workflow.review.models import ReviewAssignment, ReviewDraw
-from workflow.web import flash_refusal
+from workflow.web import flash_refusal, listing
 
 bp = Blueprint("reviewing", __name__)
 # What the scoring page's form answers of ``submit_scores``' guard.
@@ -49,11 +52,21 @@ def review_actions(review: ReviewAssignment, user: Any) -> Actions:
 
 @bp.route("/reviews")
 @login_required
-def queue() -> str:
+def queue() -> Response | str:
     allow(expert(current_user), "只有评审专家有评审任务")
-    q = reviews.queue(current_user)
-    return render_template("reviews/queue.html", q=q, conflict_kinds=CONFLICT_KINDS,
-                           may={r.id: review_actions(r, current_user) for r in q.items})
+    return listing.respond(QUEUE, "reviews/queue.html", user=current_user,
+                           counts=reviews.queue_counts(current_user),
+                           conflict_kinds=CONFLICT_KINDS,
+                           context=lambda page: {"may": {
+                               r.id: review_actions(r, current_user) for r in page.rows}})
+
+
+@bp.route("/reviews/all")
+@login_required
+def overview() -> Response | str:
+    """Every review, for the bureau (who wrote one only for those who may know)."""
+    allow(bureau_reader(current_user), "只有市科技局工作人员可以查看全部评审任务")
+    return listing.respond(OVERVIEW, "reviews/overview.html", user=current_user)
 
 
 CONFLICT_KINDS = {k: LABELS[k] for k in (
@@ -75,15 +88,16 @@ def respond(review_id: int) -> Response:
     review = _mine(review_id)
     try:
         with db.session.begin_nested():
+            what = f"“{review.application.title}”"
             if request.form.get("answer") == "accept":
                 engine.fire(engine.load("review", review.id, lock=True), "accept",
                             current_user, ip=request.remote_addr)
-                done = "已接受评审邀请"
+                done = f"已接受评审邀请：{what}"
             else:
                 kind = request.form.get("conflict_kind") or None
                 reviews.decline(current_user, engine.load("review", review.id, lock=True),
                                 request.form.get("reason", ""), kind, request.remote_addr)
-                done = "已谢绝评审邀请" + ("，回避关系已记录" if kind else "")
+                done = f"已谢绝评审邀请：{what}" + ("，回避关系已记录" if kind else "")
         flash(done, "info")
     except ServiceError as err:
         flash_refusal(err)
@@ -244,14 +258,19 @@ def _pool_officer() -> None:
     allow(pool_keeper(current_user), "只有项目主管可以维护专家库")
 
 
+def _pool_page(form: Any, errors: dict[str, str]) -> Response | str:
+    return listing.respond(POOL, "reviews/experts.html", user=current_user,
+                           sanctioned=pool_lists.sanctioned(), loads=pool_lists.loads(),
+                           form=form, errors=errors)
+
+
 @bp.route("/experts", methods=["GET", "POST"])
 @login_required
-def experts() -> Response | str | tuple[str, int]:
+def experts() -> Response | str | tuple[Response | str, int]:
     from workflow.review import experts as pool_svc
 
     _pool_officer()
     errors: dict[str, str] = {}
-    status = 200
     if request.method == "POST":
         try:
             with db.session.begin_nested():
@@ -261,38 +280,55 @@ def experts() -> Response | str | tuple[str, int]:
         except ServiceError as err:
             flash(err.message, "error")
             errors = err.details if isinstance(err.details, dict) else {}
-            status = err.status
-    return render_template("reviews/experts.html", pool=pool_svc.pool(),
-                           sanctioned=pool_svc.sanctioned_ids(), loads=reviews.loads(),
-                           form=request.form, errors=errors, report=None), status
+            return _pool_page(request.form, errors), err.status
+    return _pool_page({}, errors)
 
 
-@bp.route("/experts/<int:user_id>", methods=["POST"])
+def _back_to_pool() -> str:
+    """The pool as the officer left it (its search, filters and page)."""
+    target = request.values.get("next", "")
+    return target if target.startswith("/experts") and not target.startswith("//") \
+        else url_for("reviewing.experts")
+
+
+@bp.route("/experts/<int:user_id>/edit", methods=["GET", "POST"])
 @login_required
-def edit_expert(user_id: int) -> Response:
-    from workflow.accounts.models import ExpertProfile
+def edit_expert(user_id: int) -> Response | str | tuple[str, int]:
     from workflow.review import experts as pool_svc
 
     _pool_officer()
-    profile = db.session.get(ExpertProfile, user_id)
-    if profile is None:
-        abort(404)
-    form = dict(request.form)
-    form.setdefault("available", "")
     try:
-        with db.session.begin_nested():
-            pool_svc.update_expert(current_user, profile, form)
-        flash(f"已更新：{profile.user.name}", "info")
-    except ServiceError as err:
-        flash_refusal(err)
-        for message in (err.details or {}).values() if isinstance(err.details, dict) else ():
-            flash(message, "error")
-    return redirect(url_for("reviewing.experts"))
+        profile = pool_svc.profile_of(current_user, user_id)
+    except ServiceError:
+        abort(404)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = dict(request.form)
+        form.setdefault("available", "")
+        try:
+            with db.session.begin_nested():
+                pool_svc.update_expert(current_user, profile, form)
+            flash(f"已更新：{profile.user.name}", "info")
+            return redirect(_back_to_pool())
+        except ServiceError as err:
+            flash(err.message, "error")
+            errors = err.details if isinstance(err.details, dict) else {}
+            db.session.expire_all()
+            profile = pool_svc.profile_of(current_user, user_id)
+            return render_template("reviews/expert_edit.html", profile=profile, form=form,
+                                   errors=errors, back=_back_to_pool(),
+                                   load=pool_lists.loads().get(profile.user_id, 0)), err.status
+    form = {"title": profile.title or "", "disciplines": ",".join(profile.disciplines or ()),
+            "keywords": ",".join(profile.keywords or ()), "load_cap": str(profile.load_cap),
+            "available": "on" if profile.available else ""}
+    return render_template("reviews/expert_edit.html", profile=profile, form=form, errors={},
+                           back=_back_to_pool(),
+                           load=pool_lists.loads().get(profile.user_id, 0))
 
 
 @bp.route("/experts/import", methods=["POST"])
 @login_required
-def import_experts() -> Response | str | tuple[str, int]:
+def import_experts() -> Response | str:
     from workflow.review import experts as pool_svc
 
     _pool_officer()

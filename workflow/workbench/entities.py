@@ -189,10 +189,11 @@ def fire(collection: str, entity_id: int) -> Response:
              for name, _ in TRIGGER_FIELDS.get((kind, trigger), [])
              if request.form.get(name, "").strip()}
     data = {**TRIGGER_FIXED.get((kind, trigger), {}), **typed}
+    entity = ENTITIES[kind]
     attempt(lambda: engine.fire(row, trigger, current_user, comment=comment, data=data,
                                 expected_version=parse_id(version), ip=request.remote_addr),
-            lambda r: "操作成功，当前状态："
-                      f"{ENTITIES[kind].lifecycle.state_of(r.final_state).label}")
+            lambda r: f"{entity.lifecycle.state_of(r.final_state).label}："
+                      f"{entity.describe(r.row)}")
     target = request.form.get("next", "")
     if target.startswith("/") and not target.startswith("//"):
         return redirect(target)

@@ -19,6 +19,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
+from workflow.applying.models import Application
 from workflow.core.models import db, utcnow
 from workflow.decisions import notices
 from workflow.decisions import operations as decisions
@@ -281,7 +282,10 @@ def test_entity_pages_show_the_diagram_the_state_and_the_history(app, people):
         "version": str(m.version)})
     assert resp.status_code == 302
     page = li.get(f"/milestones/{m.id}").get_data(as_text=True)
-    assert "操作成功" in page and "提交完成情况" in page and REPORT in page
+    # The message names what moved: the project (no number before approval) and milestone.
+    project = db.session.get(Application, m.application_id)
+    assert f"待验收：“{project.title}” 里程碑1：样机" in page
+    assert "提交完成情况" in page and REPORT in page
     db.session.expire_all()
     assert m.state.value == "reported"
     assert client_for(app, "wang", PASSWORD).get(f"/milestones/{m.id}").status_code == 404

@@ -155,7 +155,7 @@ def test_openapi_describes_the_lifecycle_routes(client, setup):
 def test_entity_page_shows_diagram_current_state_and_history(client, setup):
     row = setup
     login(client, "officer", PASSWORD)
-    row.state = ApplicationState.formal_review
+    row.state, row.receipt_no = ApplicationState.formal_review, "SB2026T000001"
     db.session.commit()
     page = client.get(f"/applications/{row.id}").get_data(as_text=True)
     assert 'data-testid="lifecycle-diagram"' in page and "形式审查" in page
@@ -166,7 +166,8 @@ def test_entity_page_shows_diagram_current_state_and_history(client, setup):
         "version": str(row.version)})
     assert resp.status_code == 302
     page = client.get(f"/applications/{row.id}").get_data(as_text=True)
-    assert "操作成功" in page and "请补充附件" in page and "退回修改" in page
+    # The message names the application that moved: its receipt number and title.
+    assert f"退回修改：{row.receipt_no} {row.title}" in page and "请补充附件" in page
 
 
 def test_entity_page_shows_guard_reasons_in_chinese(client, setup):

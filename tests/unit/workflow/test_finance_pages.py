@@ -1,9 +1,11 @@
 """The finance queue, the ledger pages and the money API, by role and ownership."""
 
+import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from openpyxl import load_workbook
 
 from states import ApplicationState, TrancheState
 from tests.conftest import api_token, client_for, csrf_of
@@ -42,11 +44,13 @@ def test_finance_prepares_and_a_second_one_approves_and_releases_on_the_queue(ap
     page = maker.get("/finance").get_data(as_text=True)
     assert "捌拾陆万肆仟壹佰伍拾元整" in page  # 864,150.00 in capitals
     assert row.organization.bank_account in page and "86.42" in page
-    maker.post(f"/tranches/{first.id}/fire", data={
+    done = maker.post(f"/tranches/{first.id}/fire", data={
         "csrf_token": csrf_of(page), "trigger": "prepare", "version": first.version,
-        "next": "/finance"})
+        "next": "/finance"}, follow_redirects=True).get_data(as_text=True)
     db.session.expire_all()
     assert first.state is TrancheState.prepared
+    # The row left the 应付 tab; the message says which one it was.
+    assert f"已制单：{row.project_number} 合同签订后拨付 86.42万元" in done
     page = maker.get("/finance?state=prepared").get_data(as_text=True)
     resp = maker.post(f"/tranches/{first.id}/fire", data={
         "csrf_token": csrf_of(page), "trigger": "approve", "version": first.version},
@@ -75,8 +79,22 @@ def test_finance_prepares_and_a_second_one_approves_and_releases_on_the_queue(ap
     # And the ledger shows it, reconciled.
     ledger_page = checker.get(f"/calls/{row.call_id}/ledger").get_data(as_text=True)
     assert "拨付" in ledger_page and "一致" in ledger_page
-    xlsx = checker.get(f"/calls/{row.call_id}/ledger.xlsx")
-    assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    # Each entry names its project by number, never by an internal id.
+    entries = ledger_page.split('data-testid="ledger"')[1].split("</tbody>")[0]
+    assert entries.count(f">{row.project_number}</a>") == 2  # 立项承诺, 拨付
+    assert f">#{row.id}<" not in entries
+    paid = checker.get(f"/calls/{row.call_id}/ledger?kind=disbursement&q={row.project_number}")
+    assert paid.get_data(as_text=True).count("ZF2026-0099") == 1
+    for url in (f"/calls/{row.call_id}/ledger.xlsx",
+                f"/calls/{row.call_id}/ledger?export=xlsx&kind=disbursement"):
+        book = load_workbook(io.BytesIO(checker.get(url).data))
+        header, *lines = list(book.worksheets[0].iter_rows(values_only=True))
+        sheet = [dict(zip(header, line, strict=True)) for line in lines]
+        paid_rows = [r for r in sheet if r["类型"] == "拨付"]
+        assert [(r["项目编号"], r["凭证/文号"], r["拨付批次"]) for r in paid_rows] == [
+            (row.project_number, "ZF2026-0099", "合同签订后拨付")]
+        assert paid_rows[0]["金额（万元）"] == 86.415  # exact: 864,150 元
+        assert book.sheetnames[-1] == "对账"
 
 
 def test_the_final_report_and_the_verdict_show_on_the_page_and_under_data_in_the_api(

@@ -125,7 +125,10 @@ def test_smtp_refusals_are_retried_and_end_as_a_dead_letter_to_resend(app, smtp,
 
     page = client_for(app, officer.username, PASSWORD)
     overview = page.get("/notifications").get_data(as_text=True)
-    assert "发送失败（1）" in overview and "451" in overview
+    assert "发送失败 <strong>1</strong> 条" in overview and "451" in overview
+    # The dead letters alone, each with its resend button.
+    dead = page.get("/notifications?state=dead").get_data(as_text=True)
+    assert dead.count("重新发送</button>") == 1 and email_row.address in dead
     page.post(f"/notifications/{email_row.id}/resend", data={"csrf_token": csrf_of(overview)})
     db.session.expire_all()
     assert email_row.state is DeliveryState.pending

@@ -257,6 +257,31 @@ def test_score_sheet_export_never_names_an_expert(client, panel):
     assert "稀土永磁项目0" in page and "专家姓名" not in page
 
 
+def test_score_sheet_gives_each_experts_score_per_criterion(client, panel):
+    client.post(f"/api/v1/calls/{panel['call'].id}/assign", headers=h(client, "officer"),
+                json={"mode": "optimal", "per_application": 2})
+    given = {}
+    for i, review in enumerate(db.session.scalars(sa.select(ReviewAssignment).order_by(
+            ReviewAssignment.id))):
+        engine.fire(review, "accept", review.expert)
+        innovation, feasibility = 60 + i, 90 - i
+        reviews.save_scores(review.expert, review, {"innovation": innovation,
+                                                    "feasibility": feasibility},
+                            COMMENT, submit=True)
+        given.setdefault(review.application.receipt_no or str(review.application_id),
+                         []).append((innovation, feasibility, review.total))
+    db.session.commit()
+    login(client, "officer", PASSWORD)
+    book = load_workbook(io.BytesIO(client.get(f"/calls/{panel['call'].id}/ranking.xlsx").data))
+    header, *rows = list(book["评分明细"].iter_rows(values_only=True))
+    assert header[3:] == ("创新性（权重50，满分100）", "可行性（权重50，满分100）", "合计")
+    found: dict[str, list[tuple[object, ...]]] = {}
+    for number, _title, _expert, innovation, feasibility, total in rows:
+        found.setdefault(number, []).append((innovation, feasibility, total))
+    assert found == {k: [(a, b, float(t)) for a, b, t in v] for k, v in given.items()}
+    assert all(None not in row for row in rows)
+
+
 def test_expert_pages_queue_and_score(client, panel):
     review = _assigned(panel)
     login(client, "expert1", PASSWORD)

@@ -23,6 +23,7 @@ from workflow.core.models.base import (
 
 if TYPE_CHECKING:
     from workflow.applying.models import Application
+    from workflow.finance.models.tranche import Tranche
 
 
 class EntryKind(enum.Enum):
@@ -75,6 +76,9 @@ class LedgerEntry(Base):
     available_after: Mapped[Decimal] = mapped_column(Money)
     committed_after: Mapped[Decimal] = mapped_column(Money)
     disbursed_after: Mapped[Decimal] = mapped_column(Money)
+
+    application: Mapped[Application | None] = relationship(viewonly=True)
+    tranche: Mapped[Tranche | None] = relationship(viewonly=True)
 
 
 class Milestone(AuditedMixin, Base):

@@ -1,0 +1,85 @@
+"""The list of applications (申报书), as ``workflow.web.listing`` shows and exports it:
+the rows are ``applications_query`` (a researcher's own organisation's, the demand side's
+challenges', finance's approved projects, everything for the bureau)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import defer, selectinload
+
+from states import ApplicationState
+from workflow.accounts.models import Organization, User
+from workflow.applying.models import Application
+from workflow.applying.visibility import applications_query
+from workflow.calls.lists import call_years, visible_calls
+from workflow.calls.models import Call, Scheme
+from workflow.core.models import db
+from workflow.permissions import reads_all_applications
+from workflow.web.listing import Column, Field, Filter, ListSpec, Via, in_order, labelled
+
+
+def organizations(_user: Any) -> list[tuple[str, str]]:
+    rows = db.session.execute(sa.select(Organization.id, Organization.name)
+                              .order_by(Organization.name))
+    return [(str(i), name) for i, name in rows]
+
+
+JOINS = {
+    "org": lambda q: q.join(Organization, Organization.id == Application.organization_id),
+    "pi": lambda q: q.join(User, User.id == Application.applicant_id),
+    "call": lambda q: q.join(Call, Call.id == Application.call_id),
+}
+
+APPLICATIONS = ListSpec(
+    name="applications", title="申报书", model=Application, visible=applications_query,
+    joins=JOINS,
+    columns=(
+        Column("number", "编号", (Application.receipt_no,)),
+        Column("title", "项目名称", (Application.title,)),
+        Column("call", "指南", (Call.title,), joins=("call",)),
+        Column("org", "单位", (Organization.name,), joins=("org",)),
+        Column("pi", "负责人", (User.name,), joins=("pi",)),
+        Column("scheme", "方式", (Call.scheme,), joins=("call",)),
+        Column("state", "状态", (in_order(Application.state, list(ApplicationState)),)),
+        Column("submitted", "提交时间", (Application.submitted_at,), desc_first=True),
+    ),
+    search=(Application.title, Application.receipt_no, Application.project_number,
+            Via(Application.organization_id, Organization.id, Organization.name),
+            Via(Application.applicant_id, User.id, User.name),
+            Via(Application.call_id, Call.id, Call.title)),
+    search_hint="名称、编号、单位、负责人或指南",
+    filters=(
+        Filter("state", "状态", lambda _u: labelled(list(ApplicationState)),
+               lambda v: Application.state == v),
+        Filter("call", "指南", visible_calls, lambda v: Application.call_id == int(v)),
+        Filter("year", "年度", call_years, lambda v: Application.call_id.in_(
+            sa.select(Call.id).where(Call.year == int(v)))),
+        Filter("scheme", "资助方式", lambda _u: labelled(list(Scheme)),
+               lambda v: Application.call_id.in_(sa.select(Call.id).where(Call.scheme == v))),
+        Filter("organization", "单位", organizations,
+               lambda v: Application.organization_id == int(v), shown=reads_all_applications),
+    ),
+    # The related rows once per page (or batch of the export), not once per row; the
+    # answers (``data``) are neither shown nor exported.
+    load=(defer(Application.data), selectinload(Application.call),
+          selectinload(Application.organization), selectinload(Application.applicant),
+          selectinload(Application.challenge)),
+    export=(
+        Field("受理回执号", lambda a: a.receipt_no or "", width=22),
+        Field("项目编号", lambda a: a.project_number or "", width=22),
+        Field("项目名称", lambda a: a.title, width=40),
+        Field("指南", lambda a: a.call.title, width=36),
+        Field("年度", lambda a: a.call.year, "int", width=8),
+        Field("资助方式", lambda a: a.call.scheme.label, width=10),
+        Field("榜单", lambda a: a.challenge.title if a.challenge else "", width=28),
+        Field("申报单位", lambda a: a.organization.name, width=28),
+        Field("项目负责人", lambda a: a.applicant.name, width=12),
+        Field("状态", lambda a: a.state.label, width=10),
+        Field("提交时间", lambda a: a.submitted_at, "datetime", width=18),
+        Field("立项时间", lambda a: a.approved_at, "datetime", width=18),
+        Field("资助金额（万元）", lambda a: a.granted_amount, "wan"),
+        Field("已拨付（万元）", lambda a: a.disbursed if a.granted_amount else None, "wan"),
+    ),
+)
