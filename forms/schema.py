@@ -53,8 +53,8 @@ from typing import Any, Final
 from forms.validators import FieldError, check_id_number, check_uscc, format_wan, parse_wan
 
 __all__ = [
-    "FIELD_TYPES", "OPTION_KEYS", "PERSON_COLUMNS", "TYPE_NAMES", "SchemaError", "required_missing",
-    "schema_fingerprint", "to_input", "validate", "validate_schema",
+    "FIELD_ROLES", "FIELD_TYPES", "OPTION_KEYS", "PERSON_COLUMNS", "TYPE_NAMES", "SchemaError",
+    "required_missing", "schema_fingerprint", "to_input", "validate", "validate_schema",
 ]
 
 FieldDef = Mapping[str, Any]
@@ -84,6 +84,14 @@ _OPTION_KEYS: Final[dict[str, frozenset[str]]] = {  # (OPTION_KEYS below)
 }
 
 OPTION_KEYS: Final = _OPTION_KEYS  # the settings each type takes besides the common ones
+#: Fields the rest of kjflow reads by their name, and what for: name -> (the types such a
+#: field may have, what the call builder calls it, whether every form should have one).
+FIELD_ROLES: Final[dict[str, tuple[tuple[str, ...], str, bool]]] = {
+    "summary": (("text", "longtext"), "项目摘要（一题多报查重、专家匹配）", True),
+    "amount": (("money",), "申请经费（评审排名的资助线）", True),
+    "keywords": (("text", "multichoice"), "关键词（专家匹配）", False),
+    "discipline": (("text", "choice", "multichoice"), "学科（专家匹配）", False),
+}
 TEXT_MAX_DEFAULT: Final = 200
 TEXT_MAX_LIMIT: Final = 1000
 LONGTEXT_MAX_DEFAULT: Final = 5000

@@ -166,6 +166,9 @@ def test_the_builder_without_sideways_scrolling_and_its_screenshots(
         page.locator("#field-form_schema").evaluate(
             "el => window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 8)")
         expect(settings).to_be_in_viewport()
+        expect(page.locator("#form-preview.htmx-request")).to_have_count(0)
+        expect(page.locator("#form-preview")).to_contain_text("所属领域")
+        page.wait_for_timeout(300)  # the preview's fade-in
         shot = folder / f"call-builder-{width}.png"
         page.screenshot(path=str(shot))
         assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -19,6 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from forms.schema import FIELD_ROLES
 from tests.browser.conftest import Server
 from tests.browser.test_applying import (
     EXPERT_NAMES,
@@ -42,10 +43,11 @@ SUMMARY = "研究废旧稀土永磁电机磁钢的拆解、氢破碎与再生烧
 KEYWORDS = "稀土永磁，电机，回收"
 CLOSE_REASON = "申报数量已满足评审需要，提前截止受理"
 # The call's rubric and application form, as the officer builds them (no JSON typed):
-# (评分项, 权重) and (字段标题, 字段类型, 最高金额（万元） or None).
+# (评分项, 权重) and (字段标题, 字段类型, 最高金额（万元） or None, 系统用途): the ranking
+# reads the requested amount, and the expert matching the keywords, by their use.
 RUBRIC = [("创新性", "50"), ("可行性", "50")]
-FORM = [("项目摘要", "多行文本", None), ("关键词", "单行文本", None),
-        ("申请经费（万元）", "金额", "100")]
+FORM = [("项目摘要", "多行文本", None, "summary"), ("关键词", "单行文本", None, "keywords"),
+        ("申请经费（万元）", "金额", "100", "amount")]
 # Each expert: (创新性, 可行性, comment) and the weighted total shown after submitting.
 SCORES = [
     ("85", "80", "技术路线清晰，创新性较强，建议在中试阶段补充能耗与成本的对比数据。", "82.50"),
@@ -109,10 +111,10 @@ def build_rubric(page: Page, criteria: list[tuple[str, str]]) -> None:
     expect(rubric.locator(".kb-sum")).to_contain_text("权重合计 100 / 100")
 
 
-def build_form(page: Page, fields: list[tuple[str, str, str | None]]) -> None:
+def build_form(page: Page, fields: list[tuple[str, str, str | None, str]]) -> None:
     """The application form with the builder: each field required, the preview showing it."""
     form = page.locator("[data-builder=form_schema]")
-    for label, kind, most in fields:
+    for label, kind, most, use in fields:
         form.get_by_role("button", name="添加字段").click()
         row = form.locator(".kb-row").last
         row.get_by_label("字段标题").fill(label)
@@ -120,7 +122,10 @@ def build_form(page: Page, fields: list[tuple[str, str, str | None]]) -> None:
         row.get_by_label("必填（申报人必须填写此项）").check()
         if most:
             row.get_by_label("最高金额").fill(most)
+        row.get_by_label("系统用途").select_option(label=FIELD_ROLES[use][1])
+        expect(row.locator(".fb-meta")).to_contain_text("用作")
         expect(page.locator("#form-preview")).to_contain_text(label)
+    expect(form.locator(".kb-sum")).not_to_contain_text("提示")
 
 
 def score_box(page: Page, criterion: str) -> Locator:

@@ -21,7 +21,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from forms import format_wan, parse_id
-from forms.schema import FIELD_TYPES, OPTION_KEYS, TYPE_NAMES, validate_schema
+from forms.schema import FIELD_ROLES, FIELD_TYPES, OPTION_KEYS, TYPE_NAMES, validate_schema
 from states import STEPS, CallState
 from workflow.calls import operations as calls
 from workflow.calls.models import AggregationRule, Call
@@ -211,7 +211,9 @@ def builder_settings() -> dict[str, Any]:
     return {"types": [{"value": t, "label": TYPE_NAMES[t], "keys": sorted(OPTION_KEYS[t])}
                       for t in FIELD_TYPES],
             "conditions": [{"value": k, "label": v}
-                           for k, v in calls.TRANCHE_CONDITIONS.items()]}
+                           for k, v in calls.TRANCHE_CONDITIONS.items()],
+            "roles": [{"value": name, "types": list(types), "label": label, "expected": expected}
+                      for name, (types, label, expected) in FIELD_ROLES.items()]}
 
 
 def copy_candidates() -> list[Call]:

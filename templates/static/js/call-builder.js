@@ -13,6 +13,9 @@
   SETTINGS.types.forEach(function (t) { TYPES[t.value] = t; });
   var CONDITIONS = {};
   SETTINGS.conditions.forEach(function (c) { CONDITIONS[c.value] = c.label; });
+  // Fields kjflow reads by name (the ranking's 申请经费, the duplicate check's 项目摘要).
+  var ROLES = {};
+  (SETTINGS.roles || []).forEach(function (r) { ROLES[r.value] = r; });
   var liveRegion = document.getElementById("builder-status");
   var seq = 0;
 
@@ -225,7 +228,8 @@
         }
         self.write();
       },
-      rerender: function (focusSelector) { self.render(); self.focus(row, focusSelector); }
+      rerender: function (focusSelector) { self.render(); self.focus(row, focusSelector); },
+      all: function () { return self.rows.map(function (r) { return r.data; }); }
     });
     body.classList.add("kb-body");
     if (row.problems.length) {
@@ -331,6 +335,7 @@
   function fieldMeta(d) {
     var parts = [TYPES[d.type] ? TYPES[d.type].label : "未知类型"];
     if (d.required) { parts.push("必填"); }
+    if (ROLES[d.name]) { parts.push("用作" + ROLES[d.name].label.replace(/（.*$/, "")); }
     if (d.type === "text" || d.type === "longtext") {
       if (d.max !== undefined) { parts.push("最多" + d.max + "字"); }
     } else if ((d.type === "choice" || d.type === "multichoice") && Array.isArray(d.options)) {
@@ -436,6 +441,14 @@
       return { name: nextName(existing, "field_"), label: "", type: "text", required: false };
     },
     name: function (d) { return String(d.label || "").trim(); },
+    summary: function (items) {
+      var named = {};
+      items.forEach(function (d) { named[d.name] = true; });
+      var lacking = (SETTINGS.roles || []).filter(function (r) { return r.expected && !named[r.value]; });
+      if (!items.length || !lacking.length) { return []; }
+      return [el("span", { "class": "small text-body-secondary", text: "提示：尚无字段用作" + lacking.map(function (r) {
+        return "“" + r.label.replace(/（.*$/, "") + "”"; }).join("、") + "（在字段的“系统用途”中指定）" })];
+    },
     render: function (row, i, ctx) {
       var d = row.data;
       var body = el("div", {});
@@ -467,6 +480,9 @@
           var after = TYPES[type.value] ? TYPES[type.value].keys : [];
           before.forEach(function (k) { if (after.indexOf(k) < 0) { delete d[k]; } });
           d.type = type.value;
+          if (ROLES[d.name] && ROLES[d.name].types.indexOf(d.type) < 0) {
+            d.name = nextName(ctx.all(), "field_");
+          }
           if (after.indexOf("options") >= 0 && !Array.isArray(d.options)) {
             var a = { value: "", label: "" }, b = { value: "", label: "" };
             if (newOptions) { newOptions.add(a); newOptions.add(b); }
@@ -495,6 +511,26 @@
         el("div", { "class": "col-12" }, [el("div", { "class": "form-check form-switch mb-0" }, [
           required, el("label", { "class": "form-check-label small", "for": requiredId, text: "必填（申报人必须填写此项）" })])])
       ]);
+      var roles = (SETTINGS.roles || []).filter(function (r) { return r.types.indexOf(d.type) >= 0; });
+      if (roles.length) {
+        var role = el("select", { "class": "form-select form-select-sm fb-role", disabled: ctx.readonly,
+          onchange: function () {
+            var all = ctx.all();
+            if (role.value) {
+              all.forEach(function (o) { if (o !== d && o.name === role.value) { o.name = nextName(all, "field_"); } });
+              d.name = role.value;
+            } else if (ROLES[d.name]) {
+              d.name = nextName(all, "field_");
+            }
+            changed();
+            ctx.rerender(".fb-role");
+          } }, [el("option", { value: "", text: "无" })]);
+        roles.forEach(function (r) {
+          role.appendChild(el("option", { value: r.value, selected: d.name === r.value, text: r.label }));
+        });
+        settings.appendChild(labelled("系统用途", role, { col: "col-12",
+          help: "系统按用途读取此项，如评审排名按“申请经费”计算资助线；每种用途只能指定一个字段。" }));
+      }
       (LIMITS[d.type] || []).forEach(function (spec) { settings.appendChild(limitInput(d, spec, inner)); });
       if (d.type === "choice" || d.type === "multichoice") { settings.appendChild(optionsEditor(d, inner)); }
       if (d.type === "file") {

@@ -154,8 +154,9 @@ def test_edit_page_marks_required_fields_and_shows_every_error_beside_its_field(
     login(client, "officer", PASSWORD)
     page = client.get(f"/calls/{draft.id}/edit").get_data(as_text=True)
     for name in ("title", "guide", "opens_at", "closes_at", "budget"):
-        label = page.split(f'<label for="{name}" class="form-label">')[1].split("</label>")[0]
-        assert "必填" in label, name
+        label = page.split(f'<label for="{name}" class="form-label">')[1].split("</div>")[0]
+        assert '</label> <span class="kj-req" aria-hidden="true">必填</span>' in label, name
+        assert re.search(rf'id="{name}" name="{name}"[^>]*aria-required="true"', page), name
     resp = client.post(f"/calls/{draft.id}/edit", data={
         "csrf_token": csrf_of(page), "version": str(draft.version), "title": "",
         "budget": "很多", "opens_at": "2031-05-01T09:00", "closes_at": "2031-04-01T17:00",
@@ -302,3 +303,21 @@ def test_edit_page_keeps_amounts_exact_and_locks_what_a_published_call_keeps(cli
     db.session.expire_all()
     call = db.session.get(Call, published.id)
     assert call.guide == "补充说明" and call.budget == Decimal("1234567.89")
+
+
+def test_the_builder_is_offered_the_uses_the_rest_of_kjflow_reads_fields_by(client, world):
+    """The ranking's requested amount, the duplicate check's summary and the expert
+    matching's keywords are read by field name: the builder offers them as uses."""
+    from workflow.review.results import requested_amount
+
+    login(client, "officer", PASSWORD)
+    page = client.get("/calls/new").get_data(as_text=True)
+    raw = page.split('data-builder-settings="')[1].split('"')[0]
+    settings = json.loads(raw.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&"))
+    uses = {r["value"]: r for r in settings["roles"]}
+    assert uses["amount"]["types"] == ["money"] and uses["amount"]["expected"] is True
+    assert {"summary", "keywords"} <= set(uses)
+    assert [t["label"] for t in settings["types"]] == [
+        "单行文本", "多行文本", "整数", "金额", "日期", "单选", "多选", "人员表", "单位", "附件"]
+    app = ApplicationFactory(data={"amount": "300000.00"})
+    assert requested_amount(app) == Decimal("300000.00")
