@@ -50,7 +50,7 @@ PUBLISH_FIELDS = {
 # Typed on the page as they are; a blank optional setting keeps its value.
 PLAIN_FIELDS = ("title", "scheme", "year", "guide", "opens_at", "closes_at", "budget")
 OPTIONAL_FIELDS = ("reviewers_per_application", "aggregation", "notice_days",
-                   "collective_threshold", "max_running_projects")
+                   "max_running_projects")
 # Sent as JSON (what the builder writes, or what the officer typed without JavaScript).
 JSON_FIELDS = ("form_schema", "rubric", "tranche_plan", "checklist")
 # Settings a person chooses, with what the page calls them.
@@ -110,6 +110,8 @@ def _call_form_data() -> tuple[dict[str, Any], dict[str, str]]:
     for key in OPTIONAL_FIELDS:
         if request.form.get(key, "").strip():
             data[key] = request.form[key]
+    if "collective_threshold" in request.form:  # blank: no threshold
+        data["collective_threshold"] = request.form["collective_threshold"]
     data["notice_working_days"] = request.form.get("notice_working_days") == "on"
     data["hide_applicant"] = request.form.get("hide_applicant") == "on"
     if "steps_shown" in request.form:  # (a locked setting is not on the page)
@@ -141,7 +143,8 @@ def _checked(data: dict[str, Any], bad_json: dict[str, str], partial: bool) -> N
 def _posted_form() -> dict[str, Any]:
     """What was typed, to show it again beside the errors."""
     form: dict[str, Any] = {k: v for k, v in request.form.items()}
-    form["steps"] = request.form.getlist("steps")
+    if "steps_shown" in request.form:
+        form["steps"] = request.form.getlist("steps")
     form["notice_working_days"] = request.form.get("notice_working_days") == "on"
     form["hide_applicant"] = request.form.get("hide_applicant") == "on"
     return form
@@ -263,7 +266,8 @@ def edit_call(call_id: int) -> Response | tuple[str, int]:
             errors = err.details if isinstance(err.details, dict) else {}
             db.session.expire_all()
             call = managed_call(call_id)
-            return _render(call, _posted_form(), errors, err.status)
+            # What was typed, over what the page could not send (its locked settings).
+            return _render(call, {**call_as_form(call), **_posted_form()}, errors, err.status)
     return _render(call, call_as_form(call), {})
 
 

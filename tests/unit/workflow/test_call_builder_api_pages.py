@@ -181,11 +181,14 @@ def test_edit_page_marks_required_fields_and_shows_every_error_beside_its_field(
 
 def test_edit_page_saves_what_the_builder_writes(client, world):
     draft = world["draft"]
+    draft.collective_threshold = Decimal("1000000.00")
+    db.session.commit()
     login(client, "officer", PASSWORD)
     page = client.get(f"/calls/{draft.id}/edit").get_data(as_text=True)
     resp = client.post(f"/calls/{draft.id}/edit", data={
         "csrf_token": csrf_of(page), "version": str(draft.version), "title": "新指南",
         "budget": "300", "opens_at": "", "closes_at": "", "steps_shown": "1",
+        "collective_threshold": "",
         "steps": ["defence", "midterm"],
         "checklist": json.dumps([{"label": "附件齐全", "required": True}, "签章完整"]),
         "tranche_plan": json.dumps([{"label": "按里程碑", "condition": "milestone"}])})
@@ -196,6 +199,7 @@ def test_edit_page_saves_what_the_builder_writes(client, world):
                                                       ["defence", "midterm"])
     assert (call.checklist, call.checklist_required) == (["附件齐全", "签章完整"], ["附件齐全"])
     assert call.opens_at is None  # a draft may wait for its dates
+    assert call.collective_threshold is None  # cleared: no 三重一大 threshold
     edit = client.get(f"/calls/{draft.id}/edit").get_data(as_text=True)
     assert 'id="step-defence" checked' in edit and 'id="step-unit_review" checked' not in edit
 
