@@ -53,8 +53,8 @@ from typing import Any, Final
 from forms.validators import FieldError, check_id_number, check_uscc, format_wan, parse_wan
 
 __all__ = [
-    "FIELD_TYPES", "PERSON_COLUMNS", "SchemaError", "required_missing", "schema_fingerprint",
-    "to_input", "validate", "validate_schema",
+    "FIELD_ROLES", "FIELD_TYPES", "OPTION_KEYS", "PERSON_COLUMNS", "TYPE_NAMES", "SchemaError",
+    "required_missing", "schema_fingerprint", "to_input", "validate", "validate_schema",
 ]
 
 FieldDef = Mapping[str, Any]
@@ -68,8 +68,9 @@ _TYPE_NAMES: Final = {
     "date": "日期", "choice": "单选", "multichoice": "多选", "persons": "人员表",
     "org": "单位", "file": "附件",
 }
+TYPE_NAMES: Final = _TYPE_NAMES  # each type as officers know it
 _COMMON_KEYS: Final = frozenset({"name", "label", "type", "required", "help"})
-_OPTION_KEYS: Final[dict[str, frozenset[str]]] = {
+_OPTION_KEYS: Final[dict[str, frozenset[str]]] = {  # (OPTION_KEYS below)
     "text": frozenset({"max"}),
     "longtext": frozenset({"max", "min"}),
     "integer": frozenset({"min", "max"}),
@@ -82,6 +83,15 @@ _OPTION_KEYS: Final[dict[str, frozenset[str]]] = {
     "file": frozenset({"multiple", "max_files"}),
 }
 
+OPTION_KEYS: Final = _OPTION_KEYS  # the settings each type takes besides the common ones
+#: Fields the rest of kjflow reads by their name, and what for: name -> (the types such a
+#: field may have, what the call builder calls it, whether every form should have one).
+FIELD_ROLES: Final[dict[str, tuple[tuple[str, ...], str, bool]]] = {
+    "summary": (("text", "longtext"), "项目摘要（一题多报查重、专家匹配）", True),
+    "amount": (("money",), "申请经费（评审排名的资助线）", True),
+    "keywords": (("text", "multichoice"), "关键词（专家匹配）", False),
+    "discipline": (("text", "choice", "multichoice"), "学科（专家匹配）", False),
+}
 TEXT_MAX_DEFAULT: Final = 200
 TEXT_MAX_LIMIT: Final = 1000
 LONGTEXT_MAX_DEFAULT: Final = 5000
@@ -217,12 +227,12 @@ def _to_yuan(value: object) -> Decimal:
 
 
 def _field_ref(index: int, fld: object) -> str:
+    """A field as the officer finds it: its place and title (never its key: the call
+    builder makes the keys, and no page shows them)."""
     if isinstance(fld, Mapping):
-        label, name = fld.get("label"), fld.get("name")
+        label = fld.get("label")
         if isinstance(label, str) and label.strip():
             return f"第{index}项「{label.strip()}」"
-        if isinstance(name, str) and name:
-            return f"第{index}项（{name}）"
     return f"第{index}项"
 
 

@@ -142,7 +142,7 @@ APPLICATION = Lifecycle(
           guards=["comment_given", "checklist_known"], messages=["rejected"],
           effect="record_formal_review", fields=[CHECKLIST]),
         t("pass_formal_review", A.formal_review, A.expert_review, [OFFICER],
-          "形式审查通过", guards=["eligible", "checklist_known"],
+          "形式审查通过", guards=["eligible", "checklist_known", "required_checks_ticked"],
           effect="record_formal_review", fields=[CHECKLIST]),
         t("finish_review", A.expert_review, A.defence, [OFFICER, SYSTEM], "进入答辩",
           guards=["reviews_complete"], step="defence", fields=[OVERRIDE_REASON]),

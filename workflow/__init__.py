@@ -109,6 +109,7 @@ def _install_features(app: Flask) -> None:
     from workflow.applying import views as applying_views
     from workflow.calls import api as calls_api
     from workflow.calls import rules as calls_rules
+    from workflow.calls import views as calls_views
     from workflow.core import registry
     from workflow.decisions import api as decisions_api
     from workflow.decisions import rules as decisions_rules
@@ -138,7 +139,7 @@ def _install_features(app: Flask) -> None:
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api
-    for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
+    for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, public.bp, entities.bp, jobs.bp, api_bp):
         app.register_blueprint(blueprint)

@@ -3,7 +3,8 @@
 Three calls: a 包干制 call open for applications, a 揭榜挂帅 call with two challenges, and
 a 包干制 call whose deadline has passed and whose four applications the demo experts have
 scored, ready for the 立项决策 (the list above the funding line reaches the 三重一大
-threshold, so the leader needs the meeting recorded first).
+threshold, so the leader needs the meeting recorded first). Besides: calls further along
+(funded, under way) and last year's archived guide, to copy for this year.
 """
 
 from __future__ import annotations
@@ -148,8 +149,11 @@ def seed() -> bool:
     waiting = _waiting_work_seeded() is False
     if waiting:
         _seed_waiting_work(users)
+    last_year = _last_year_call() is None
+    if last_year:
+        _seed_last_year_call(users)
     db.session.commit()
-    return fresh or added or reviewing or funded or waiting
+    return fresh or added or reviewing or funded or waiting or last_year
 
 
 def _organizations() -> dict[str, Organization]:
@@ -504,6 +508,44 @@ def _width(text: str) -> int:
 
 def _pad(text: str, width: int) -> str:
     return text + " " * (width - _width(text))
+
+
+# Last year's guide, archived: what the officer copies for this year (复制上年指南).
+LAST_YEAR_TITLE = "市自然科学基金项目（包干制）"
+LAST_YEAR_FORM: list[dict[str, Any]] = [
+    BAOGAN_FORM[0],
+    {"name": "keywords", "label": "关键词", "type": "text", "required": True, "max": 50,
+     "help": "3至5个，用逗号分隔"},
+    {"name": "field", "label": "所属领域", "type": "choice", "required": True,
+     "options": [{"value": "材料", "label": "新材料"}, {"value": "农业", "label": "现代农业"},
+                 {"value": "信息", "label": "电子信息"}]},
+    *BAOGAN_FORM[1:],
+]
+LAST_YEAR_REQUIRED_CHECKS = CHECKLIST[:2]
+
+
+def _last_year_call() -> Call | None:
+    return db.session.scalar(sa.select(Call).where(Call.title.endswith(LAST_YEAR_TITLE)))
+
+
+def _seed_last_year_call(users: dict[str, User]) -> Call:
+    officer = users["officer"]
+    year = utcnow().astimezone(SHANGHAI).year - 1
+    call = Call(
+        scheme=Scheme.baogan, year=year, title=f"{year}年度{LAST_YEAR_TITLE}",
+        guide="支持我市高校、科研院所和企业开展基础研究和应用基础研究，重点支持稀土新材料、"
+              "现代农业和电子信息领域。经费实行包干制，项目负责人签署承诺书后自主使用。",
+        state=CallState.archived, opens_at=shanghai(year, 3, 1, 9),
+        closes_at=shanghai(year, 4, 30, 17), budget=Decimal("6000000.00"), form_schema=[],
+        rubric=RUBRIC, reviewers_per_application=3, checklist=CHECKLIST,
+        checklist_required=LAST_YEAR_REQUIRED_CHECKS, tranche_plan=BAOGAN_TRANCHES,
+        collective_threshold=Decimal("1000000.00"), created_by_id=officer.id)
+    db.session.add(call)
+    db.session.flush()
+    calls.set_form(call, LAST_YEAR_FORM)
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据：上年度指南，已归档")
+    return call
 
 
 def logins_text() -> str:

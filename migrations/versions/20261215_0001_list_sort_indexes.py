@@ -1,7 +1,7 @@
 """indexes for the application list's sorts
 
 Revision ID: 20261215_0001
-Revises: 20261206_0002
+Revises: 20261210_0001
 Create Date: 2026-12-15
 
 The application list sorts by title or by submission time, the id breaking ties; with
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261215_0001'
-down_revision = '20261206_0002'
+down_revision = '20261210_0001'
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from forms.schema import FIELD_ROLES
 from tests.browser.conftest import Server
 from tests.browser.test_applying import (
     EXPERT_NAMES,
@@ -41,12 +42,12 @@ APP_TITLE = "废旧稀土永磁电机磁钢高值化回收技术"
 SUMMARY = "研究废旧稀土永磁电机磁钢的拆解、氢破碎与再生烧结工艺，形成短流程回收方案。"
 KEYWORDS = "稀土永磁，电机，回收"
 CLOSE_REASON = "申报数量已满足评审需要，提前截止受理"
-RUBRIC = ('[{"name": "innovation", "label": "创新性", "weight": 50, "max": 100},'
-          ' {"name": "feasibility", "label": "可行性", "weight": 50, "max": 100}]')
-FORM = ('[{"name": "summary", "label": "项目摘要", "type": "longtext", "required": true},'
-        ' {"name": "keywords", "label": "关键词", "type": "text", "required": true},'
-        ' {"name": "amount", "label": "申请经费（万元）", "type": "money", "required": true,'
-        ' "max": 100}]')
+# The call's rubric and application form, as the officer builds them (no JSON typed):
+# (评分项, 权重) and (字段标题, 字段类型, 最高金额（万元） or None, 系统用途): the ranking
+# reads the requested amount, and the expert matching the keywords, by their use.
+RUBRIC = [("创新性", "50"), ("可行性", "50")]
+FORM = [("项目摘要", "多行文本", None, "summary"), ("关键词", "单行文本", None, "keywords"),
+        ("申请经费（万元）", "金额", "100", "amount")]
 # Each expert: (创新性, 可行性, comment) and the weighted total shown after submitting.
 SCORES = [
     ("85", "80", "技术路线清晰，创新性较强，建议在中试阶段补充能耗与成本的对比数据。", "82.50"),
@@ -96,9 +97,41 @@ def fill_call_form(page: Page, title: str, optional_numbers: bool) -> None:
     if optional_numbers:
         page.get_by_label("公示期（天）").fill("5")
         page.get_by_label("负责人在研项目上限（限项）").fill("2")
-    page.get_by_label("可选环节（JSON）").fill("[]")
-    page.get_by_label("评分标准（JSON）").fill(RUBRIC)
-    page.get_by_label("申报书表单（JSON）").fill(FORM)
+    build_rubric(page, RUBRIC)
+    build_form(page, FORM)
+
+
+def build_rubric(page: Page, criteria: list[tuple[str, str]]) -> None:
+    """The rubric with the builder: a row per criterion, the live sum reaching 100."""
+    rubric = page.locator("[data-builder=rubric]")
+    for label, weight in criteria:
+        rubric.get_by_role("button", name="添加评分项").click()
+        row = rubric.locator(".kb-row").last
+        row.get_by_label("评分项").fill(label)
+        row.get_by_label("权重").fill(weight)
+    expect(rubric.locator(".kb-sum")).to_contain_text("权重合计 100 / 100")
+
+
+def build_form(page: Page, fields: list[tuple[str, str, str | None, str]]) -> None:
+    """The application form with the builder: each field required, the preview showing it."""
+    form = page.locator("[data-builder=form_schema]")
+    for label, kind, most, use in fields:
+        form.get_by_role("button", name="添加字段").click()
+        row = form.locator(".kb-row").last
+        row.get_by_label("字段标题").fill(label)
+        row.get_by_label("字段类型").select_option(label=kind)
+        row.get_by_label("必填（申报人必须填写此项）").check()
+        if most:
+            row.get_by_label("最高金额").fill(most)
+        row.get_by_label("系统用途").select_option(label=FIELD_ROLES[use][1])
+        expect(row.locator(".fb-meta")).to_contain_text("用作")
+        expect(page.locator("#form-preview")).to_contain_text(label)
+    expect(form.locator(".kb-sum")).not_to_contain_text("提示")
+
+
+def score_box(page: Page, criterion: str) -> Locator:
+    """A criterion's score as the expert's page labels it: "创新性（0–100分，权重50%）"."""
+    return page.get_by_label(re.compile(f"^{criterion}（"))
 
 
 def review_counts(page: Page) -> tuple[int, int, int]:
@@ -267,28 +300,28 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
         page.goto(f"/reviews/{review_id}/score")
 
     # Out of range: explained beside the field, nothing typed is lost.
-    page.locator("#s_innovation").fill("120")
-    page.locator("#s_feasibility").fill(feasibility)
+    score_box(page, "创新性").fill("120")
+    score_box(page, "可行性").fill(feasibility)
     page.get_by_label("综合评价意见").fill(comment)
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.get_by_role("button", name="保存草稿").click()
     assert posted.value.status == 422, posted.value.status
     expect(error_flash(page)).to_have_text("评分有误")
     expect(page.get_by_role("alert")).to_have_text("“创新性”应在0至100分之间")
-    expect(page.locator("#s_innovation")).to_have_value("120")
-    expect(page.locator("#s_feasibility")).to_have_value(feasibility)
+    expect(score_box(page, "创新性")).to_have_value("120")
+    expect(score_box(page, "可行性")).to_have_value(feasibility)
     expect(page.get_by_label("综合评价意见")).to_have_value(comment)
 
     # A draft keeps what was typed, still editable.
-    page.locator("#s_innovation").fill(innovation)
+    score_box(page, "创新性").fill(innovation)
     page.get_by_role("button", name="保存草稿").click()
     expect(flash(page)).to_have_text("评分草稿已保存")
     expect(page.get_by_role("alert")).to_have_count(0)
     page.reload()
-    expect(page.locator("#s_innovation")).to_have_value(innovation)
-    expect(page.locator("#s_feasibility")).to_have_value(feasibility)
+    expect(score_box(page, "创新性")).to_have_value(innovation)
+    expect(score_box(page, "可行性")).to_have_value(feasibility)
     expect(page.get_by_label("综合评价意见")).to_have_value(comment)
-    expect(page.locator("#s_innovation")).to_be_editable()
+    expect(score_box(page, "创新性")).to_be_editable()
     expect(page.locator("[data-testid=total]")).to_have_count(0)
 
     if turn == 1:
@@ -305,10 +338,10 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
     expect(flash(page)).to_have_text("评分已提交，不能再修改")
     expect(page.locator("[data-testid=total]")).to_have_text(f"总分：{total}")
     expect(page.locator("main p.muted").first).to_contain_text("状态：已提交评分")
-    for field in (page.locator("#s_innovation"), page.locator("#s_feasibility"),
+    for field in (score_box(page, "创新性"), score_box(page, "可行性"),
                   page.get_by_label("综合评价意见")):
         expect(field).to_be_disabled()
-    expect(page.locator("#s_innovation")).to_have_value(innovation)
+    expect(score_box(page, "创新性")).to_have_value(innovation)
     expect(page.get_by_label("综合评价意见")).to_have_value(comment)
     expect(page.get_by_role("button", name="保存草稿")).to_have_count(0)
     expect(page.get_by_role("button", name="提交评分")).to_have_count(0)

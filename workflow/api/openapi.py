@@ -32,17 +32,19 @@ def document(summary: str, body: Mapping[str, Property] | None = None,
              params: Mapping[str, Property] | None = None, *,
              required: Iterable[str] = (), response: Mapping[str, Any] | None = None,
              multipart: Mapping[str, Property] | None = None,
-             media: str | None = None) -> Callable[[F], F]:
+             media: str | None = None, body_optional: bool = False) -> Callable[[F], F]:
     """Describe a route: ``body`` its JSON object's fields (nothing else is taken),
     ``required`` those it must have, ``response`` the schema of its successful answer,
     ``multipart`` the fields of a multipart form (a file field is ``"binary"``),
     ``params`` the query parameters (a schema with ``"required": True`` must be given),
-    ``media`` the content type of a successful answer that is a file, not JSON."""
+    ``media`` the content type of a successful answer that is a file, not JSON;
+    ``body_optional`` when the route may be called without a body at all."""
     def mark(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
             "summary": summary, "body": body, "responses": responses or {200: "成功"},
             "auth": auth, "params": params or {}, "required": list(required),
             "response": response, "multipart": multipart, "media": media,
+            "body_optional": body_optional,
         }
         return view
 
@@ -89,8 +91,9 @@ def _operation(meta: dict[str, Any], path_params: Mapping[str, str]) -> dict[str
     if params:
         op["parameters"] = params
     if meta["body"]:
-        op["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": obj(meta["body"], meta.get("required", ()), closed=True)}}}
+        op["requestBody"] = {"required": not meta.get("body_optional"), "content": {
+            "application/json": {
+                "schema": obj(meta["body"], meta.get("required", ()), closed=True)}}}
     elif meta.get("multipart"):
         op["requestBody"] = {"required": True, "content": {"multipart/form-data": {
             "schema": obj(meta["multipart"], meta.get("required", ()))}}}

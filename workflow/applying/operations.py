@@ -53,7 +53,9 @@ def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None
     if call is None or call.state is CallState.draft:
         raise NotFound("申报指南不存在")
     now = utcnow()
-    if call.state is not CallState.published or not call.opens_at <= now < call.closes_at:
+    opens, closes = call.opens_at, call.closes_at
+    if call.state is not CallState.published or opens is None or closes is None \
+            or not opens <= now < closes:
         raise Conflict("该指南不在受理期，不能新建申报书", code="call_not_open")
     title = str(title or "").strip()
     if not title:

@@ -30,9 +30,9 @@ def call_open(ctx: GuardContext) -> list[Reason]:
     call: Call = ctx.row.call
     if call.state is not CallState.published:
         return refuse("call_not_open", "该指南未在受理期")
-    if ctx.now < call.opens_at:
+    if call.opens_at is None or ctx.now < call.opens_at:
         return refuse("call_not_started", "申报尚未开始")
-    if ctx.now >= call.closes_at:
+    if call.closes_at is None or ctx.now >= call.closes_at:
         return refuse("call_closed", "申报已截止，不能再提交")
     return []
 
@@ -205,6 +205,19 @@ def checklist_known(ctx: GuardContext) -> list[Reason]:
     return []
 
 
+def required_checks_ticked(ctx: GuardContext) -> list[Reason]:
+    """The items the call marks 必须勾选 are ticked: formal review passes only with them
+    (returning or rejecting needs none: an item not met is why)."""
+    ticked = ctx.data.get("checklist")
+    ticked = ticked if isinstance(ticked, dict) else {}
+    unticked = [item for item in ctx.row.call.checklist_required or []
+                if ticked.get(item) is not True]
+    if unticked:
+        return refuse("checks_unticked",
+                      "以下形式审查要点必须勾选后才能通过：" + "、".join(unticked))
+    return []
+
+
 def record_formal_review(ctx: GuardContext, ch: Changes) -> None:
     """The officer's verdict, comment and checklist are kept on the round under review."""
     outcome = {"pass_formal_review": "pass", "return_for_revision": "return",
@@ -286,6 +299,7 @@ RULES = Rules(
     guards={
         "call_open": call_open,
         "checklist_known": checklist_known,
+        "required_checks_ticked": required_checks_ticked,
         "call_accepts_resubmission": call_accepts_resubmission,
         "form_complete": form_complete,
         "signed": signed,

@@ -38,11 +38,12 @@ from workflow.calls import operations as call_svc
 from workflow.calls.lists import CALLS
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
+from workflow.calls.views import managed_call
 from workflow.core import engine, files, uow
 from workflow.core.entities import can_view
 from workflow.core.errors import GuardFailed, Invalid, ServiceError
 from workflow.core.models import db
-from workflow.permissions import allow, applicant, found, integrity_reader, officer
+from workflow.permissions import allow, applicant, integrity_reader, officer
 from workflow.web import listing as listing_mod
 
 bp = Blueprint("applying", __name__)
@@ -50,10 +51,6 @@ bp = Blueprint("applying", __name__)
 # a draft waiting only for them is work for its applicant on that page.
 EDIT_PAGE_ANSWERS = frozenset({"title_missing", "fields_missing", "field_invalid",
                                "challenge_missing", "commitment_unsigned", "pledge_unsigned"})
-# What the call's form answers of its publication's guard (call_complete).
-CALL_FORM_ANSWERS = frozenset({"title_missing", "guide_missing", "budget_missing",
-                               "dates_invalid", "closes_in_past", "form_missing",
-                               "rubric_invalid", "no_challenges"})
 
 
 def _flash_error(err: ServiceError) -> None:
@@ -74,105 +71,10 @@ def calls() -> Response | str:
                      if applicant(current_user) else set())})
 
 
-CALL_JSON_FIELDS = ("rubric", "tranche_plan", "form_schema", "checklist", "steps")
-
-
-def _call_form_data() -> dict[str, Any]:
-    """The call form's fields; the structured ones are typed as JSON on the page."""
-    data: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for key in ("title", "scheme", "year", "guide", "opens_at", "closes_at", "budget"):
-        if key in request.form:
-            data[key] = request.form[key]
-    # Optional settings left blank keep their defaults (or, when editing, their value).
-    for key in ("reviewers_per_application", "aggregation", "notice_days",
-                "collective_threshold", "max_running_projects"):
-        if request.form.get(key, "").strip():
-            data[key] = request.form[key]
-    data["notice_working_days"] = request.form.get("notice_working_days") == "on"
-    data["hide_applicant"] = request.form.get("hide_applicant") == "on"
-    for key in CALL_JSON_FIELDS:
-        raw = request.form.get(key, "").strip()
-        if not raw:
-            continue
-        try:
-            data[key] = json.loads(raw)
-        except (ValueError, RecursionError):
-            errors[key] = "不是合法的 JSON，请检查括号、引号和逗号"
-    if errors:
-        raise Invalid("指南信息有误", details=errors)
-    return data
-
-
-@bp.route("/calls/new", methods=["GET", "POST"])
-@login_required
-def new_call() -> Response | str | tuple[str, int]:
-    allow(officer(current_user), "只有项目主管可以新建申报指南")
-    errors: dict[str, str] = {}
-    if request.method == "POST":
-        try:
-            with db.session.begin_nested():
-                call = call_svc.create_call(current_user, _call_form_data())
-            flash("指南已保存为草稿", "info")
-            return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
-        except ServiceError as err:
-            errors = err.details if isinstance(err.details, dict) else {}
-            flash(err.message, "error")
-            return render_template("calls/edit.html", call=None, form=request.form,
-                                   errors=errors), err.status
-    return render_template("calls/edit.html", call=None, form={}, errors=errors)
-
-
-def _managed_call(call_id: int) -> Call:
-    """A call, for the officer who manages it."""
-    call = found(db.session.get(Call, call_id), current_user, can_view, what="申报指南")
-    allow(officer(current_user), "只有项目主管可以管理申报指南")
-    return call
-
-
-@bp.route("/calls/<int:call_id>/edit", methods=["GET", "POST"])
-@login_required
-def edit_call(call_id: int) -> Response | str | tuple[str, int]:
-    call = _managed_call(call_id)
-    if request.method == "POST":
-        try:
-            version = request.form.get("version", "")
-            with db.session.begin_nested():
-                call_svc.update_call(current_user, call, _call_form_data(),
-                                     parse_id(version))
-            flash("指南已更新", "info")
-            return redirect(url_for("entities.show", collection="calls", entity_id=call.id))
-        except ServiceError as err:
-            flash(err.message, "error")
-            errors = err.details if isinstance(err.details, dict) else {}
-            return render_template("calls/edit.html", call=call, form=request.form,
-                                   errors=errors), err.status
-    return render_template("calls/edit.html", call=call, form=_call_as_form(call), errors={})
-
-
-def _call_as_form(call: Call) -> dict[str, Any]:
-    from forms import format_wan
-    from workflow.timeutil import local_time
-
-    return {
-        "title": call.title, "scheme": call.scheme.value, "year": call.year,
-        "guide": call.guide, "opens_at": local_time(call.opens_at, "%Y-%m-%dT%H:%M"),
-        "closes_at": local_time(call.closes_at, "%Y-%m-%dT%H:%M"),
-        "budget": format_wan(call.budget), "reviewers_per_application":
-        call.reviewers_per_application, "aggregation": call.aggregation.value,
-        "notice_days": call.notice_days, "notice_working_days": call.notice_working_days,
-        "collective_threshold": format_wan(call.collective_threshold),
-        "max_running_projects": call.max_running_projects,
-        "hide_applicant": call.hide_applicant,
-        **{k: json.dumps(getattr(call, k), ensure_ascii=False, indent=1)
-           for k in CALL_JSON_FIELDS},
-    }
-
-
 @bp.route("/calls/<int:call_id>/attachments", methods=["POST"])
 @login_required
 def upload_guide(call_id: int) -> Response:
-    call = _managed_call(call_id)
+    call = managed_call(call_id)
     file = request.files.get("file")
     try:
         if file is None or not file.filename:
@@ -200,7 +102,7 @@ def guide_file(call_id: int, att_id: int) -> Response:
 @bp.route("/calls/<int:call_id>/challenges/new", methods=["GET", "POST"])
 @login_required
 def new_challenge(call_id: int) -> Response | str | tuple[str, int]:
-    call = _managed_call(call_id)
+    call = managed_call(call_id)
     orgs = list(db.session.scalars(sa.select(Organization).order_by(Organization.name)))
     if request.method == "POST":
         data: dict[str, Any] = {k: request.form.get(k, "") for k in (

@@ -10,7 +10,7 @@ from flask import Response, jsonify, request
 from forms import format_wan
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body, multipart_fields
-from workflow.api.openapi import document
+from workflow.api.openapi import document, obj
 from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge
 from workflow.calls.visibility import calls_query
@@ -54,7 +54,9 @@ def call_json(call: Call, guide_files: list[Attachment] | None = None) -> dict[s
         "id": call.id, "scheme": call.scheme.value, "scheme_label": call.scheme.label,
         "year": call.year, "title": call.title, "guide": call.guide,
         "state": call.state.value, "state_label": call.state.label, "version": call.version,
-        "opens_at": call.opens_at.isoformat(), "closes_at": call.closes_at.isoformat(),
+        # (a draft may not have its dates yet)
+        "opens_at": call.opens_at.isoformat() if call.opens_at else None,
+        "closes_at": call.closes_at.isoformat() if call.closes_at else None,
         "budget_wan": format_wan(call.budget), "form_version": call.form_version,
         "form_schema": call.form_schema, "rubric": call.rubric,
         "reviewers_per_application": call.reviewers_per_application,
@@ -63,6 +65,7 @@ def call_json(call: Call, guide_files: list[Attachment] | None = None) -> dict[s
         "notice_working_days": call.notice_working_days,
         "collective_threshold_wan": format_wan(call.collective_threshold),
         "max_running_projects": call.max_running_projects, "checklist": call.checklist,
+        "checklist_required": call.checklist_required or [],
         "challenges": [challenge_json(c) for c in call.challenges],
         "attachments": [guide_file_json(call.id, a) for a in guide_files],
     }
@@ -80,9 +83,30 @@ CALL_BODY: dict[str, Any] = {
     "notice_days": "integer", "notice_working_days": "boolean",
     "collective_threshold": {"type": "string", "description": "万元"},
     "max_running_projects": "integer", "rubric": "array", "tranche_plan": "array",
-    "checklist": {"type": "array", "items": {"type": "string"}},
+    "checklist": {"type": "array", "description": "形式审查要点：文字，或 {label, required}；"
+                  "required 为 true 的要点必须勾选才能通过形式审查（必须勾选）",
+                  "items": {"oneOf": [
+                      {"type": "string"},
+                      {"type": "object", "properties": {"label": {"type": "string"},
+                                                        "required": {"type": "boolean"}},
+                       "required": ["label"], "additionalProperties": False}]}},
     "hide_applicant": "boolean", "form_schema": "array",
 }
+COPY_BODY: dict[str, Any] = {
+    "title": {"type": "string", "description": "默认为原指南名称，年份换为今年"},
+    "year": {"type": "integer", "description": "默认为今年"},
+    "opens_at": {"type": "string", "description": "北京时间；默认不设，发布前须填写"},
+    "closes_at": {"type": "string", "description": "北京时间；默认不设，发布前须填写"},
+}
+# An exported call: what GET .../export gives and POST /calls/import takes.
+EXPORT_SCHEMA: dict[str, Any] = obj({
+    "format": {"type": "string", "enum": [calls.EXPORT_FORMAT]},
+    "version": {"type": "integer", "enum": [calls.EXPORT_VERSION]},
+    "exported_at": {"type": "string", "format": "date-time"},
+    "exported_from": obj({"title": "string", "year": "integer"}),
+    "call": obj({k: v for k, v in CALL_BODY.items() if k not in ("opens_at", "closes_at")},
+                closed=True),
+}, required=("format", "version", "call"))
 CHALLENGE_BODY: dict[str, Any] = {
     "title": "string", "description": "string", "demand_org_uscc": "string",
     "ceiling": {"type": "string", "description": "榜额（万元）"},
@@ -112,7 +136,8 @@ def list_calls() -> Response:
             s.value for s in engine.ENTITIES["call"].lifecycle.states} else query.where(sa.false())
     if scheme in ("baogan", "jiebang"):
         query = query.where(Call.scheme == scheme)
-    rows = list(db.session.scalars(query.order_by(Call.closes_at.desc()).limit(200)))
+    rows = list(db.session.scalars(query.order_by(Call.closes_at.desc().nulls_first())
+                                   .limit(200)))
     guide_files = calls.guide_attachments_of([c.id for c in rows])
     return jsonify({"items": [call_json(c, guide_files.get(c.id, [])) for c in rows]})
 
@@ -181,3 +206,37 @@ def download_guide_file(call_id: int, att_id: int) -> Response:
     if row is None:
         raise NotFound("指南附件不存在")
     return files.send_attachment(row)
+
+
+@api_bp.post("/v1/calls/<int:call_id>/copy")
+@document("复制指南为新草稿（复制上年指南；项目主管）：除申报时间、状态和文号外全部复制，"
+          "年度默认为今年", body=COPY_BODY, body_optional=True,
+          responses={201: "已创建草稿", 403: "不是项目主管", 404: "不存在", 422: "字段有误"})
+@token_required
+def copy_call(call_id: int) -> tuple[Response, int]:
+    call = _visible_call(call_id)
+    body = json_body(COPY_BODY) if request.content_length else {}
+    copy = calls.copy_call(current_api_user(), call, body)
+    return jsonify(call_json(copy)), 201
+
+
+@api_bp.get("/v1/calls/<int:call_id>/export")
+@document("导出指南文件（项目主管）：可由 POST /api/v1/calls/import 导入为新草稿",
+          responses={200: "指南文件", 403: "不是项目主管", 404: "不存在"},
+          response=EXPORT_SCHEMA)
+@token_required
+def export_call(call_id: int) -> Response:
+    call = _visible_call(call_id)
+    allow(call_keeper(current_api_user()), "只有项目主管可以导出申报指南")
+    return jsonify(calls.export_call(call))
+
+
+@api_bp.post("/v1/calls/import")
+@document("导入指南文件为新草稿（项目主管）", body=EXPORT_SCHEMA["properties"],
+          required=("format", "version", "call"),
+          responses={201: "已创建草稿", 403: "不是项目主管", 422: "文件内容有误"})
+@token_required
+def import_call() -> tuple[Response, int]:
+    document_ = json_body(EXPORT_SCHEMA["properties"])
+    call = calls.import_call(current_api_user(), document_)
+    return jsonify(call_json(call)), 201

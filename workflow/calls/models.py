@@ -52,6 +52,9 @@ class Call(AuditedMixin, TimestampMixin, Base):
         sa.CheckConstraint("closes_at > opens_at", name="closes_after_opens"),
         sa.CheckConstraint("reviewers_per_application BETWEEN 1 AND 15", name="reviewers_range"),
         sa.CheckConstraint("notice_days BETWEEN 1 AND 30", name="notice_days_range"),
+        # A draft may wait for its dates (a copy of last year's guide has none yet).
+        sa.CheckConstraint("state = 'draft' OR (opens_at IS NOT NULL AND closes_at IS NOT NULL)",
+                           name="dated_unless_draft"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,12 +66,15 @@ class Call(AuditedMixin, TimestampMixin, Base):
         state_column(CallState, "call_state"), default=CallState.draft
     )
     version: Mapped[int] = mapped_column(default=1)
-    opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     budget: Mapped[Decimal] = mapped_column(Money)
     form_schema: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     form_version: Mapped[int] = mapped_column(default=1, server_default="1")
     checklist: Mapped[list[str]] = mapped_column(  # 形式审查要点
+        JSONType, default=list, server_default=sa.text("'[]'"))
+    # The items of the checklist that must be ticked for formal review to pass (必须勾选).
+    checklist_required: Mapped[list[str]] = mapped_column(
         JSONType, default=list, server_default=sa.text("'[]'"))
     rubric: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     reviewers_per_application: Mapped[int] = mapped_column(default=5)

@@ -81,55 +81,143 @@ def _int(value: Any, lo: int, hi: int, label: str) -> int:
     return number
 
 
+def _problems(errors: list[str]) -> None:
+    """Every problem of a list the officer edits row by row, at once."""
+    if errors:
+        raise FieldError("；".join(errors))
+
+
+RUBRIC_LABEL_MAX = 100
+
+
 def _rubric(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not value:
-        raise FieldError("评分标准至少需要一项")
-    out, names, total = [], set(), Decimal(0)
+    """The rubric; none yet is a draft's business (publishing asks for one)."""
+    if not isinstance(value, list):
+        raise FieldError("评分标准应为评分项列表")
+    if not value:
+        return []
+    out, names, total, errors = [], set(), Decimal(0), []
     for i, crit in enumerate(value, 1):
         if not isinstance(crit, dict):
-            raise FieldError(f"第{i}项评分标准格式有误")
+            errors.append(f"第{i}项评分标准格式有误")
+            continue
         name, label = str(crit.get("name", "")).strip(), str(crit.get("label", "")).strip()
-        if not name.isidentifier() or name in names or not label:
-            raise FieldError(f"第{i}项评分标准缺少名称或名称重复")
-        try:
-            weight, top = Decimal(str(crit.get("weight"))), int(crit.get("max", 100))
-        except (ArithmeticError, TypeError, ValueError) as err:
-            raise FieldError(f"第{i}项评分标准的权重或满分有误") from err
-        if not weight.is_finite() or weight <= 0 or top <= 0:
-            raise FieldError(f"第{i}项评分标准的权重和满分应大于零")
+        if not name.isidentifier() or name in names:
+            errors.append(f"第{i}项评分标准缺少名称或名称重复")
+        elif not label:
+            errors.append(f"第{i}项评分标准：请填写评分项名称")
+        elif len(label) > RUBRIC_LABEL_MAX:
+            errors.append(f"第{i}项评分标准：名称不能超过{RUBRIC_LABEL_MAX}字")
         names.add(name)
+        raw_weight, raw_top = crit.get("weight"), crit.get("max", 100)
+        try:
+            if isinstance(raw_weight, bool) or isinstance(raw_top, bool):
+                raise ValueError(raw_weight)
+            weight, top = Decimal(str(raw_weight).strip()), int(str(raw_top).strip())
+        except (ArithmeticError, TypeError, ValueError):
+            errors.append(f"第{i}项评分标准的权重或满分有误（权重为数字，满分为整数）")
+            continue
+        if not weight.is_finite() or weight <= 0 or top <= 0:
+            errors.append(f"第{i}项评分标准的权重和满分应大于零")
+            continue
         total += weight
         out.append({"name": name, "label": label, "weight": int(weight) if weight ==
                     weight.to_integral() else float(weight), "max": top})
-    if total != 100:
-        raise FieldError(f"各项权重之和应为100（当前为{total}）")
+    if not errors and total != 100:
+        errors.append(f"各项权重之和应为100（当前为{total.normalize():f}）")
+    _problems(errors)
     return out
+
+
+# What a tranche waits for, as the pages name it.
+TRANCHE_CONDITIONS = {"contract": "任务书签订后", "milestone": "里程碑验收通过后",
+                      "acceptance": "结题验收通过后"}
+TRANCHE_LABEL_MAX = 100
 
 
 def _tranche_plan(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise FieldError("拨付计划格式有误")
-    out, total = [], 0
+    out, total, errors = [], 0, []
     for i, step in enumerate(value, 1):
-        if not isinstance(step, dict) or step.get("condition") not in (
-                "contract", "milestone", "acceptance"):
-            raise FieldError(f"第{i}笔拨付的条件应为 contract/milestone/acceptance")
-        entry = {"label": str(step.get("label") or f"第{i}笔"),
-                 "condition": step["condition"]}
+        if not isinstance(step, dict) or step.get("condition") not in TRANCHE_CONDITIONS:
+            errors.append(f"第{i}笔拨付请选择拨付条件：" + "、".join(
+                f"{k}（{v}）" for k, v in TRANCHE_CONDITIONS.items()))
+            continue
+        label = str(step.get("label") or f"第{i}笔").strip() or f"第{i}笔"
+        if len(label) > TRANCHE_LABEL_MAX:
+            errors.append(f"第{i}笔拨付的名称不能超过{TRANCHE_LABEL_MAX}字")
+        entry = {"label": label, "condition": step["condition"]}
         if step["condition"] != "milestone":
-            percent = _int(step.get("percent"), 1, 100, f"第{i}笔拨付比例")
+            try:
+                percent = _int(step.get("percent"), 1, 100, f"第{i}笔拨付比例")
+            except FieldError as err:
+                errors.append(str(err))
+                continue
             entry["percent"] = percent
             total += percent
         out.append(entry)
-    if total not in (0, 100):
-        raise FieldError(f"各笔拨付比例之和应为100%（当前为{total}%）")
+    if not errors and total not in (0, 100):
+        errors.append(f"各笔拨付比例之和应为100%（当前为{total}%）")
+    _problems(errors)
     return out
 
 
-def _checklist(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+CHECK_ITEM_MAX = 200
+
+
+def _checklist(value: Any) -> tuple[list[str], list[str]]:
+    """The checklist's items, and those that must be ticked. An item is a text, or
+    ``{"label": text, "required": true|false}`` (必须勾选)."""
+    if not isinstance(value, list):
         raise FieldError("形式审查要点应为文字列表")
-    return [v.strip() for v in value if v.strip()]
+    items: list[str] = []
+    required: list[str] = []
+    errors: list[str] = []
+    for i, entry in enumerate(value, 1):
+        must = False
+        if isinstance(entry, dict):
+            unknown = sorted(str(k) for k in entry if k not in ("label", "required"))
+            if unknown:
+                errors.append(f"第{i}项形式审查要点不支持设置项" + "、".join(
+                    f"“{k[:30]}”" for k in unknown))
+                continue
+            must = entry.get("required", False)
+            if not isinstance(must, bool):
+                errors.append(f"第{i}项形式审查要点的“必须勾选”应为是或否")
+                continue
+            entry = entry.get("label")
+        if not isinstance(entry, str):
+            errors.append(f"第{i}项形式审查要点应为文字")
+            continue
+        text = entry.strip()
+        if not text:
+            continue  # a row left blank
+        if len(text) > CHECK_ITEM_MAX:
+            errors.append(f"第{i}项形式审查要点不能超过{CHECK_ITEM_MAX}字")
+        elif text in items:
+            errors.append(f"第{i}项形式审查要点“{text}”重复")
+        else:
+            items.append(text)
+            if must:
+                required.append(text)
+    _problems(errors)
+    return items, required
+
+
+def checklist_input(call: Call) -> list[Any]:
+    """The call's checklist as the API and the edit page take it back: a required item as
+    ``{"label", "required": true}``, any other as its text."""
+    required = set(call.checklist_required or [])
+    return [{"label": item, "required": True} if item in required else item
+            for item in call.checklist or []]
+
+
+def _optional_time(value: Any) -> datetime | None:
+    """A time left blank is not set yet (a draft may wait for its dates)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_local_time(value)
 
 
 PARSERS: dict[str, Any] = {
@@ -137,8 +225,8 @@ PARSERS: dict[str, Any] = {
     "guide": lambda v: str(v or "")[:50000],
     "scheme": lambda v: _choice(v, Scheme, "资助方式应为 baogan（包干制）或 jiebang（揭榜挂帅）"),
     "year": lambda v: _int(v, 2000, 2100, "年度"),
-    "opens_at": parse_local_time,
-    "closes_at": parse_local_time,
+    "opens_at": _optional_time,
+    "closes_at": _optional_time,
     "budget": lambda v: _positive_wan(v, "总预算"),
     "reviewers_per_application": lambda v: _int(v, 1, 15, "每项评审专家数"),
     "aggregation": lambda v: _choice(v, AggregationRule, "汇总方式应为 trimmed/mean/median"),
@@ -187,9 +275,22 @@ def _steps(value: Any) -> list[str]:
 REQUIRED = ("title", "scheme", "year", "opens_at", "closes_at", "budget")
 # Every field a call takes (the API refuses any other).
 CALL_FIELDS = (*PARSERS, "form_schema")
+# Each field as the pages name it.
+FIELD_LABELS = {
+    "title": "指南名称", "scheme": "资助方式", "year": "年度", "guide": "指南正文",
+    "opens_at": "开始时间", "closes_at": "截止时间", "budget": "总预算",
+    "reviewers_per_application": "每项评审专家数", "aggregation": "评分汇总方式",
+    "steps": "可选环节", "notice_days": "公示期", "notice_working_days": "按工作日计算公示期",
+    "collective_threshold": "“三重一大”集体决策标准", "max_running_projects": "在研项目上限",
+    "rubric": "评分标准", "tranche_plan": "拨付计划", "checklist": "形式审查要点",
+    "checklist_required": "必须勾选的形式审查要点", "hide_applicant": "双盲评审",
+    "form_schema": "申报书表单",
+}
 
 
 def parse_call(data: dict[str, Any], partial: bool) -> dict[str, Any]:
+    """The call's fields as typed (``partial``: only those sent), or ``Invalid`` naming
+    every field that is wrong, all at once."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for key, parse in PARSERS.items():
@@ -201,6 +302,11 @@ def parse_call(data: dict[str, Any], partial: bool) -> dict[str, Any]:
             values[key] = parse(data[key])
         except FieldError as err:
             errors[key] = str(err)
+            continue
+        if values[key] is None and not partial and key in REQUIRED:
+            errors[key] = f"请填写{FIELD_LABELS[key]}"
+    if "checklist" in values:
+        values["checklist"], values["checklist_required"] = values["checklist"]
     if "form_schema" in data:
         fields = data["form_schema"]
         problems = validate_schema(fields) if isinstance(fields, list) else ["表单应为字段列表"]
@@ -208,6 +314,9 @@ def parse_call(data: dict[str, Any], partial: bool) -> dict[str, Any]:
             errors["form_schema"] = "；".join(problems)
         else:
             values["form_schema"] = fields
+    opens, closes = values.get("opens_at"), values.get("closes_at")
+    if opens is not None and closes is not None and closes <= opens:
+        errors.setdefault("closes_at", "截止时间必须晚于开始时间")
     if errors:
         raise Invalid("指南信息有误", details=errors)
     return values
@@ -216,20 +325,24 @@ def parse_call(data: dict[str, Any], partial: bool) -> dict[str, Any]:
 def create_call(actor: User, data: dict[str, Any]) -> Call:
     _officer(actor)
     values = parse_call(data, partial=False)
-    if values["closes_at"] <= values["opens_at"]:
-        raise Invalid("指南信息有误", details={"closes_at": "截止时间必须晚于开始时间"})
+    return _new_draft(actor, values, "create", {"fields": sorted(values)})
+
+
+def _new_draft(actor: User, values: dict[str, Any], trigger: str,
+               audit_data: dict[str, Any]) -> Call:
     call = Call(created_by_id=actor.id, **{k: v for k, v in values.items()
                                           if k != "form_schema"})
     db.session.add(call)
     db.session.flush()
     set_form(call, values.get("form_schema", []))
-    audit.record(call, "call", "create", actor, "officer", None, call.state.value,
-                 data={"fields": sorted(values)})
+    audit.record(call, "call", trigger, actor, "officer", None, call.state.value,
+                 data=audit_data)
     return call
 
 
 # What may still change once a call is published: nothing researchers rely on.
-EDITABLE_WHEN_PUBLISHED = {"guide", "closes_at", "form_schema", "checklist", "hide_applicant",
+EDITABLE_WHEN_PUBLISHED = {"guide", "closes_at", "form_schema", "checklist",
+                           "checklist_required", "hide_applicant",
                            "reviewers_per_application", "notice_days", "notice_working_days",
                            "collective_threshold", "rubric"}
 
@@ -244,15 +357,19 @@ def update_call(actor: User, call: Call, data: dict[str, Any],
         raise Conflict(f"指南当前为“{call.state.label}”，不能再修改", code="invalid_state")
     if call.state is CallState.published:
         # The edit page sends every field; only a changed one counts.
-        locked = sorted(k for k in set(values) - EDITABLE_WHEN_PUBLISHED
-                        if not _same(getattr(call, k), values[k]))
+        locked = [k for k in values if k not in EDITABLE_WHEN_PUBLISHED
+                  and not _same(getattr(call, k), values[k])]
         if locked:
-            raise Conflict("已发布的指南不能修改：" + "、".join(locked), code="published")
-        if "closes_at" in values and values["closes_at"] < call.closes_at:
+            raise Conflict("已发布的指南不能修改：" + "、".join(FIELD_LABELS[k] for k in locked),
+                           code="published")
+        if "closes_at" in values and (values["closes_at"] is None or call.closes_at is None
+                                      or values["closes_at"] < call.closes_at):
             raise Invalid("指南信息有误", details={"closes_at": "已发布的指南只能延后截止时间"})
+        if values.get("rubric") == []:
+            raise Invalid("指南信息有误", details={"rubric": "已发布的指南须有评分标准"})
     opens = values.get("opens_at", call.opens_at)
     closes = values.get("closes_at", call.closes_at)
-    if closes <= opens:
+    if opens is not None and closes is not None and closes <= opens:
         raise Invalid("指南信息有误", details={"closes_at": "截止时间必须晚于开始时间"})
     changes: dict[str, Any] = {}
     for key, value in values.items():
@@ -292,6 +409,108 @@ def set_form(call: Call, fields: list[dict[str, Any]]) -> bool:
                                    fingerprint=fingerprint))
     call.form_schema, call.form_version = fields, version
     return True
+
+
+# ---- copy, export, import ----------------------------------------------------------------
+
+EXPORT_FORMAT = "kjflow-call"
+EXPORT_VERSION = 1
+# The keys of an exported file besides ``call`` (what it is, and where it came from).
+EXPORT_KEYS = frozenset({"format", "version", "exported_at", "exported_from", "call"})
+# What a copy of a call may be given besides what it copies.
+COPY_FIELDS = ("title", "year", "opens_at", "closes_at")
+
+
+def exact_wan(yuan: Decimal | None) -> str | None:
+    """Yuan → 万元 exactly ('12.3456'), for a file read back by ``parse_wan``."""
+    if yuan is None:
+        return None
+    return format((Decimal(yuan) / 10000).normalize(), "f")
+
+
+def call_template(call: Call) -> dict[str, Any]:
+    """Everything of a call that a new one can start from, as the API takes it: not its
+    dates, state or numbers (form versions, the 立项文件文号), nor its 榜单 (a demand
+    side's problems of that batch) and attachments."""
+    return {
+        "title": call.title, "scheme": call.scheme.value, "year": call.year,
+        "guide": call.guide, "budget": exact_wan(call.budget),
+        "reviewers_per_application": call.reviewers_per_application,
+        "aggregation": call.aggregation.value, "steps": list(call.steps or []),
+        "notice_days": call.notice_days, "notice_working_days": call.notice_working_days,
+        "collective_threshold": exact_wan(call.collective_threshold),
+        "max_running_projects": call.max_running_projects,
+        "hide_applicant": call.hide_applicant,
+        # (a call that never had a rubric gives none: the new one is asked for it)
+        **({"rubric": list(call.rubric)} if call.rubric else {}),
+        "tranche_plan": list(call.tranche_plan or []), "checklist": checklist_input(call),
+        "form_schema": list(call.form_schema or []),
+    }
+
+
+def this_year() -> int:
+    return utcnow().astimezone(SHANGHAI).year
+
+
+def _retitled(source: Call, year: int) -> str:
+    """Last year's title for this year: '2025年度…' → '2026年度…'; a copy within the same
+    year says so."""
+    title = source.title
+    prefix = f"{source.year}年"
+    if year != source.year and title.startswith(prefix):
+        return f"{year}年" + title[len(prefix):]
+    suffix = "（副本）"
+    return title[:200 - len(suffix)] + suffix
+
+
+def copy_call(actor: User, source: Call, data: dict[str, Any] | None = None) -> Call:
+    """A new draft from ``source`` (复制上年指南): everything but its dates, state and
+    numbers, for this year unless ``data`` says otherwise (title, year, dates)."""
+    _officer(actor)
+    data = dict(data or {})
+    unknown = sorted(set(data) - set(COPY_FIELDS))
+    if unknown:
+        raise Invalid("复制指南时只能另行设置：" + "、".join(FIELD_LABELS[k] for k in COPY_FIELDS),
+                      details={k: "不接受该字段" for k in unknown}, code="unknown_field")
+    template = call_template(source)
+    template["year"] = this_year()
+    template["title"] = _retitled(source, template["year"])
+    values = parse_call({**template, **data}, partial=True)
+    return _new_draft(actor, values, "copy", {"from_call": source.id,
+                                              "from_title": source.title})
+
+
+def export_call(call: Call) -> dict[str, Any]:
+    """The call as a file another kjflow imports (``import_call``)."""
+    return {"format": EXPORT_FORMAT, "version": EXPORT_VERSION,
+            "exported_at": utcnow().isoformat(timespec="seconds"),
+            "exported_from": {"title": call.title, "year": call.year},
+            "call": call_template(call)}
+
+
+def import_call(actor: User, document: Any) -> Call:
+    """A new draft from an exported file, checked as a call typed on the page is."""
+    _officer(actor)
+    if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
+        raise Invalid("这不是本系统导出的申报指南文件", details={"file": "文件格式不正确"})
+    if document.get("version") != EXPORT_VERSION:
+        raise Invalid(f"指南文件的格式版本不受支持（应为 {EXPORT_VERSION}）",
+                      details={"version": f"应为 {EXPORT_VERSION}"})
+    unknown = sorted(str(k)[:40] for k in set(document) - EXPORT_KEYS)
+    fields = document.get("call")
+    if isinstance(fields, dict):
+        unknown += sorted(f"call.{str(k)[:40]}" for k in set(fields) - set(CALL_FIELDS))
+    if unknown:
+        raise Invalid("指南文件含有无法识别的字段：" + "、".join(unknown),
+                      details={k: "不接受该字段" for k in unknown}, code="unknown_field")
+    if not isinstance(fields, dict):
+        raise Invalid("指南文件中没有指南内容", details={"call": "应为指南的各项设置"})
+    values = parse_call(fields, partial=True)
+    missing = {k: f"请填写{FIELD_LABELS[k]}" for k in ("title", "scheme", "year", "budget")
+               if values.get(k) is None}
+    if missing:
+        raise Invalid("指南信息有误", details=missing)
+    return _new_draft(actor, values, "import", {"fields": sorted(values)})
 
 
 def form_fields(call: Call, version: int) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from workflow.core.rules import GuardContext, Reason, refuse
 
 
 def call_complete(ctx: GuardContext) -> list[Reason]:
+    """Everything a call needs before it is published, each missing item by name."""
     call: Call = ctx.row
     out: list[Reason] = []
     if not call.title.strip():
@@ -24,14 +25,20 @@ def call_complete(ctx: GuardContext) -> list[Reason]:
         out += refuse("guide_missing", "请填写申报指南正文")
     if call.budget is None or call.budget <= 0:
         out += refuse("budget_missing", "请填写大于零的总预算")
-    if call.closes_at <= call.opens_at:
+    if call.opens_at is None:
+        out += refuse("opens_missing", "请填写开始时间")
+    if call.closes_at is None:
+        out += refuse("closes_missing", "请填写截止时间")
+    elif call.opens_at is not None and call.closes_at <= call.opens_at:
         out += refuse("dates_invalid", "截止时间必须晚于开始时间")
     elif call.closes_at <= ctx.now:
         out += refuse("closes_in_past", "截止时间已过，请调整申报时间")
     if not call.form_schema:
         out += refuse("form_missing", "请设置申报书表单")
     weights = sum(Decimal(str(c.get("weight", 0))) for c in call.rubric or [])
-    if not call.rubric or weights != 100:
+    if not call.rubric:
+        out += refuse("rubric_invalid", "请设置评分标准（各项权重之和为100）")
+    elif weights != 100:
         out += refuse("rubric_invalid", f"评分标准各项权重之和应为100（当前为{weights}）")
     if call.scheme is Scheme.jiebang and not call.challenges:
         out += refuse("no_challenges", "揭榜挂帅批次至少需要一个榜单")
@@ -42,7 +49,7 @@ def call_deadline_passed(ctx: GuardContext) -> list[Reason]:
     call: Call = ctx.row
     if ctx.role != "system" and (ctx.text("early_close_reason") or ctx.comment):
         return []  # an officer may close early, saying why (recorded with the change)
-    if ctx.now < call.closes_at:
+    if call.closes_at is not None and ctx.now < call.closes_at:
         return refuse("deadline_not_reached", "尚未到截止时间；如需提前截止，请填写理由")
     return []
 

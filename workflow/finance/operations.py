@@ -23,6 +23,7 @@ from states import ApplicationState, TrancheState
 from workflow.accounts.models import Organization, User
 from workflow.applying.models import Application, FinalReport, Verdict
 from workflow.calls.models import Scheme
+from workflow.calls.operations import TRANCHE_CONDITIONS
 from workflow.core import engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.core.models import db, utcnow
@@ -43,8 +44,7 @@ CENT = Decimal("0.01")
 MAX_REJECTIONS = 2  # a milestone failed this many times ends the project
 OPEN = (TrancheState.planned, TrancheState.due, TrancheState.prepared, TrancheState.approved,
         TrancheState.on_hold)
-CONDITION_LABELS = {"contract": "任务书签订后", "milestone": "里程碑验收通过后",
-                    "acceptance": "结题验收通过后"}
+CONDITION_LABELS = TRANCHE_CONDITIONS  # (the call's tranche plan names them)
 
 
 def needs_decision_ref(tranche: Tranche) -> bool:

@@ -216,6 +216,8 @@ def send_reminders(now: datetime | None = None) -> int:
             Call.state == CallState.published, Call.closes_at > now,
             Call.closes_at <= now + timedelta(days=3),
             Application.state.in_([ApplicationState.draft, ApplicationState.returned]))):
+        if call.closes_at is None:  # (published: never; the query asked for a time)
+            continue
         left = call.closes_at - now
         step = "1d" if left <= timedelta(days=1) else "3d"
         made += len(send(Message(app.applicant_id, "call_closing", REMINDER, {

@@ -17,6 +17,7 @@ from workflow.core.entities import ENTITIES, can_view
 from workflow.core.errors import NotFound
 from workflow.permissions import (
     applicant,
+    call_keeper,
     decision_reader,
     demand_side,
     money_reader,
@@ -127,6 +128,7 @@ def _call_actions(may: Actions, call: Any, user: Any, extra: dict[str, Any]) -> 
     from workflow.review.operations import assignable
 
     may.add("manage", officer(user) and calls.editable(call))
+    may.add("copy", call_keeper(user))
     may.add("add_challenge", "manage" in may and call.scheme.value == "jiebang")
     may.add("apply", applicant(user) and calls.open_for_applications(call))
     may.add("assign", officer(user) and assignable(call))
@@ -141,12 +143,14 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
     """What the details block of an application shows besides the row itself."""
     if kind == "call":
         from workflow.calls.operations import guide_attachments
+        from workflow.calls.views import publish_missing
         from workflow.decisions.operations import history
         from workflow.documents.operations import call_documents
         from workflow.finance.operations import running_teams
 
         return {"guide_files": guide_attachments(row), "documents": call_documents(row),
-                "decisions": history(row.id), "teams": running_teams(row)}
+                "decisions": history(row.id), "teams": running_teams(row),
+                "missing": publish_missing(row) if call_keeper(current_user) else []}
     if kind == "milestone":
         from workflow.finance import operations as finance
 

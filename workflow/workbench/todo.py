@@ -31,10 +31,11 @@ from forms import format_wan
 from states import ROLES, ApplicationState, Transition
 from workflow.accounts.models import User
 from workflow.applying.models import Application
-from workflow.applying.views import CALL_FORM_ANSWERS, EDIT_PAGE_ANSWERS
+from workflow.applying.views import EDIT_PAGE_ANSWERS
 from workflow.applying.visibility import on_challenges_of
 from workflow.calls.models import Call
 from workflow.calls.operations import open_calls
+from workflow.calls.views import CALL_FORM_ANSWERS
 from workflow.core import engine
 from workflow.core.entities import ENTITIES, Entity, can_view
 from workflow.core.models import AuditEvent, db, utcnow
@@ -230,6 +231,8 @@ class TodoSection:
     empty: str = "暂无待办事项"
     notes: list[str] = field(default_factory=list)
     incomplete: bool = False  # more candidates than were checked
+    # What the role starts from here besides its to-dos: (label, link).
+    shortcuts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -272,7 +275,15 @@ def sections_for(user: User) -> list[TodoSection]:
     sections = board.sections()
     for section in sections:
         section.notes = list(_notes(section.role))
+        section.shortcuts = _shortcuts(section.role)
     return sections
+
+
+def _shortcuts(role: str) -> list[tuple[str, str]]:
+    if role == "officer":
+        new = url_for("calls.new_call")
+        return [("新建指南", new), ("复制上年指南", new + "#copy")]
+    return []
 
 
 # ---- rows on which a trigger may be fired -------------------------------------------------

@@ -478,7 +478,7 @@ def _field(**kw: Any) -> dict[str, Any]:
     ([_field(name="a" * 41)], "最长40个字符"),
     ([_field(name="ok\n")], "不合规范"),
     ([_field(), _field(label="另一个")], "第2项「另一个」：字段名“f”与第1项重复"),
-    ([_field(label="")], "第1项（f）：请填写字段标题"),
+    ([_field(label="")], "第1项：请填写字段标题"),
     ([_field(label=None)], "请填写字段标题"),
     ([_field(label="标" * 101)], "字段标题不能超过100字"),
     ([_field(type="textarea")], "未知的字段类型“textarea”"),
@@ -533,7 +533,7 @@ def test_all_definition_problems_are_listed_together() -> None:
         {"name": "b", "label": "丙", "type": "integer", "min": 5, "max": 1},
     ])
     assert len(problems) == 6
-    assert problems[0].startswith("第1项（A）：")
+    assert problems[0].startswith("第1项：")
     assert problems[-1] == "第3项「丙」：最小值（5）不能大于最大值（1）"
 
 
