@@ -6,12 +6,14 @@ columns a keyword searches, the filters that fit, and the columns of its Excel e
 ``respond`` does the rest, the same way on every page:
 
 - keyword search: each word (at most five) must match one of the search columns, by
-  ``ILIKE '%word%'`` (``LIKE`` on SQLite) with ``%``, ``_`` and ``\\`` escaped;
+  ``LIKE '%word%'`` with ``%``, ``_`` and ``\\`` escaped (``ILIKE`` when the word has
+  letters with a case; a related table, ``Via``, is searched in its own rows);
 - filters: a value not among a filter's choices is ignored, never an error;
 - sorting by a column header, both ways, the row id breaking ties so pages never overlap;
-- pagination on the server: the page's ids by the indexed ORDER BY with LIMIT/OFFSET,
-  reading the sort columns only, then those rows with what they show (bench/lists.py
-  times page 1 against a deep page); the total and the page links;
+- pagination on the server: the page's ids by ORDER BY (the sort, then the id) with
+  LIMIT/OFFSET, reading the sort columns only (an index of the big table's sorts serves
+  a deep page without sorting), then those rows with what they show (bench/lists.py
+  times page 1 against the last page); the total and the page links;
 - an Excel export of exactly the filtered rows in the chosen order (openpyxl's write-only
   mode, rows fetched in batches and streamed from a temporary file): money as numbers in
   万元, times in Asia/Shanghai, Chinese headers, the columns the person may see;

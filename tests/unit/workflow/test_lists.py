@@ -559,3 +559,44 @@ def test_the_integrity_list_searches_filters_by_period_and_exports_dates(app, wo
     assert rows[0]["开始日期"].date() == date(2019, 1, 1) and rows[1]["状态"] == "处理期内"
     assert client_for(app, "li", PASSWORD).get("/integrity?export=xlsx").status_code == 403
 
+
+
+# ---- the second page, list by list --------------------------------------------------------
+
+def test_the_second_pages_of_the_pool_the_inbox_the_integrity_list_and_the_queue(app, world):
+    """Thirteen rows each, ten a page, sorted by name or time: page 2 holds the last three
+    in the same order, and the count says so."""
+    li = world["rare"].applicant
+    names = [f"专家{n:02d}" for n in range(13)]
+    for n, name in enumerate(names):
+        ExpertProfileFactory(user=UserFactory(username=f"e{n:02d}", name=name,
+                                              roles=("expert",)))
+        note(li, n, title=f"第{n:02d}条消息")
+        db.session.add(Sanction(subject="person", name=f"失信人员{n:02d}",
+                                id_number=f"3621011980010100{n:02d}", reason="抄袭",
+                                starts_on=date(2020, 1, 1 + n), ends_on=date(2030, 1, 1)))
+        TrancheFactory(application=world["rare"], seq=n + 1, label=f"第{n + 1:02d}笔",
+                       amount=Decimal(100000 + n))
+    db.session.commit()
+    officer = client_for(app, "officer", PASSWORD)
+    page = page_of(officer, "/experts?sort=name&dir=asc&per_page=10&page=2")
+    assert pool_names(officer, "sort=name&dir=asc&per_page=10&page=2") == names[10:]
+    assert "共 <strong>13</strong> 条，第 11–13 条" in page
+    assert pool_names(officer, "sort=name&dir=desc&per_page=10&page=2") == names[::-1][10:]
+
+    body = body_of(page_of(officer, "/integrity?sort=starts&dir=asc&per_page=10&page=2"),
+                   "sanctions")
+    assert re.findall(r"<td>(失信人员\d\d)</td>", body) == [f"失信人员{n:02d}" for n in
+                                                          (10, 11, 12)]
+
+    inbox = client_for(app, "li", PASSWORD)
+    body = body_of(page_of(inbox, "/inbox?sort=title&dir=desc&per_page=10&page=2"), "messages")
+    assert re.findall(r"<strong>(第\d\d条消息)</strong>", body) == [
+        "第02条消息", "第01条消息", "第00条消息"]
+
+    UserFactory(username="kuaiji", name="周会计", roles=("finance",), organization=None)
+    db.session.commit()
+    finance = client_for(app, "kuaiji", PASSWORD)
+    page = page_of(finance, "/finance?sort=amount&dir=asc&per_page=10&page=2")
+    assert re.findall(r'/tranches/\d+">(第\d\d笔)</a>', body_of(page, "tranches")) == [
+        "第11笔", "第12笔", "第13笔"]
