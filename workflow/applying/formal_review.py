@@ -6,11 +6,54 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflow.accounts.models import User
+from workflow.applying.models import Application
+from workflow.calls.models import Call
 from workflow.core import engine
 from workflow.core.errors import Invalid, ServiceError
 from workflow.core.models import db
+from workflow.core.rules import FireResult
 
 DECISIONS = {"pass": "pass_formal_review", "return": "return_for_revision", "reject": "reject"}
+# The keys an item's answer and its error go under (``checklist.附件齐全``).
+CHECKLIST_KEY = "checklist."
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    label: str
+    # Passing formal review needs it met (an item without the flag is required).
+    required: bool = True
+
+    @property
+    def key(self) -> str:
+        return CHECKLIST_KEY + self.label
+
+
+def checklist_items(call: Call) -> list[ChecklistItem]:
+    """The call's formal-review checklist: each item its text, or an object with its
+    text (``item``, ``label`` or ``text``) and whether it is ``required``."""
+    items: list[ChecklistItem] = []
+    for raw in call.checklist or []:
+        if isinstance(raw, str):
+            items.append(ChecklistItem(raw))
+        elif isinstance(raw, dict):
+            text = next((raw[k] for k in ("item", "label", "text")
+                         if isinstance(raw.get(k), str)), None)
+            if text:
+                items.append(ChecklistItem(text, raw.get("required", True) is not False))
+    return items
+
+
+def decide_one(actor: User, app: Application, decision: str, comment: str,
+               checklist: dict[str, bool] | None, ip: str | None) -> FireResult:
+    """One application's formal review, from its page: every reason it is refused for
+    at once (a checklist item unanswered or not met, the comment, eligibility)."""
+    trigger = DECISIONS.get(decision)
+    if trigger is None:
+        raise Invalid("请选择审查结论：通过、退回修改或不予受理", details={"decision": "必选"})
+    row = engine.load("application", app.id, lock=True)
+    return engine.fire(row, trigger, actor, comment=comment, ip=ip,
+                       data={} if checklist is None else {"checklist": checklist})
 
 
 @dataclass
