@@ -115,6 +115,7 @@ def test_autosave_says_saved_and_when_and_the_pdf_link_comes_by_itself(
     open_call(page, "包干制试点")
     page.get_by_role("link", name="申报", exact=True).click()
     app_id = create_draft(page, AUTOSAVE_TITLE)
+    expect(page.locator("#app-form[data-autosave-ready]")).to_have_count(1)
     status = page.locator("[data-testid=autosave-status]")
 
     # Typing is saved a moment later, without a button: 已保存 and the time.
@@ -208,6 +209,7 @@ def test_a_researcher_submits_with_the_keyboard_alone(page: Page, kjflow_server:
     open_call(page, "包干制试点")
     page.get_by_role("link", name="申报", exact=True).click()
     app_id = create_draft(page, KEYBOARD_TITLE)
+    expect(page.locator("#app-form[data-autosave-ready]")).to_have_count(1)
     page.get_by_label("申请经费（万元）").fill("25")
     page.get_by_role("button", name="保存草稿").click()
     expect(flash(page)).to_have_text("已保存")

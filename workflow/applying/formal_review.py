@@ -21,8 +21,8 @@ CHECKLIST_KEY = "checklist."
 @dataclass(frozen=True)
 class ChecklistItem:
     label: str
-    # Passing formal review needs it met (an item without the flag is required).
-    required: bool = True
+    # The call requires it met for a pass (必须勾选, where the call marks its items).
+    required: bool = False
 
     @property
     def key(self) -> str:
@@ -30,18 +30,10 @@ class ChecklistItem:
 
 
 def checklist_items(call: Call) -> list[ChecklistItem]:
-    """The call's formal-review checklist: each item its text, or an object with its
-    text (``item``, ``label`` or ``text``) and whether it is ``required``."""
-    items: list[ChecklistItem] = []
-    for raw in call.checklist or []:
-        if isinstance(raw, str):
-            items.append(ChecklistItem(raw))
-        elif isinstance(raw, dict):
-            text = next((raw[k] for k in ("item", "label", "text")
-                         if isinstance(raw.get(k), str)), None)
-            if text:
-                items.append(ChecklistItem(text, raw.get("required", True) is not False))
-    return items
+    """The call's formal-review checklist, each item with whether a pass needs it met."""
+    required = set(getattr(call, "checklist_required", None) or ())
+    return [ChecklistItem(item, item in required) for item in call.checklist or []
+            if isinstance(item, str)]
 
 
 def decide_one(actor: User, app: Application, decision: str, comment: str,

@@ -207,7 +207,7 @@ def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
 
 def checklist_known(ctx: GuardContext) -> list[Reason]:
     """A checklist names only the call's own items; one given with a pass answers every
-    item, and every item passing needs is met (a pass with nothing ticked is no review)."""
+    item, 符合 or 不符合 (a pass with nothing ticked is no review)."""
     items = formal_review.checklist_items(ctx.row.call)
     answers = ctx.data.get("checklist")
     unknown = sorted(set(answers or {}) - {i.label for i in items})
@@ -215,18 +215,12 @@ def checklist_known(ctx: GuardContext) -> list[Reason]:
         return refuse("checklist_unknown", "形式审查要点中没有：" + "、".join(unknown))
     if answers is None or ctx.trigger != "pass_formal_review":
         return []
-    out: list[Reason] = []
     unanswered = [i for i in items if i.label not in answers]
     if unanswered:
-        out += refuse("checklist_unanswered", "请逐项确认形式审查要点：" + "、".join(
+        return refuse("checklist_unanswered", "请逐项确认形式审查要点：" + "、".join(
             f"“{i.label}”" for i in unanswered) + "尚未确认",
             {i.key: f"请确认“{i.label}”：符合或不符合" for i in unanswered})
-    unmet = [i for i in items if i.required and answers.get(i.label) is False]
-    if unmet:
-        out += refuse("checklist_unmet", "以下必备要点不符合，不能通过形式审查（可退回修改或"
-                      "不予受理）：" + "、".join(f"“{i.label}”" for i in unmet),
-                      {i.key: f"“{i.label}”不符合，不能通过形式审查" for i in unmet})
-    return out
+    return []
 
 
 def record_formal_review(ctx: GuardContext, ch: Changes) -> None:

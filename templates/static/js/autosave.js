@@ -112,4 +112,5 @@
     dirty = false;
   }, true);
   window.addEventListener("pagehide", function () { save(true); });
+  form.setAttribute("data-autosave-ready", "");
 })();

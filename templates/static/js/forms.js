@@ -35,8 +35,31 @@
     field.focus({ preventScroll: true });
   });
 
+  // A table wider than its box scrolls in it: the box then takes the keyboard's focus
+  // (arrow keys scroll it) and is named for a screen reader.
+  function scrollableTables() {
+    Array.prototype.forEach.call(document.querySelectorAll(".table-responsive"), function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        var heading = box.querySelector("caption") || (box.previousElementSibling &&
+          /^H[2-6]$/.test(box.previousElementSibling.tagName) ? box.previousElementSibling : null);
+        box.setAttribute("aria-label", (heading ? heading.textContent.trim() + "：" : "") +
+                         "表格（可左右滚动）");
+        box.setAttribute("data-kj-scroll", "");
+      } else if (!scrolls && box.hasAttribute("data-kj-scroll")) {
+        ["tabindex", "role", "aria-label", "data-kj-scroll"].forEach(function (name) {
+          box.removeAttribute(name);
+        });
+      }
+    });
+  }
+
   function ready() {
     counters(document);
+    scrollableTables();
+    window.addEventListener("resize", scrollableTables);
     var summary = document.querySelector(".kj-error-summary");
     if (summary) { summary.focus(); }
   }
