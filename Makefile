@@ -38,8 +38,10 @@ seed: migrate
 	$(FLASK) seed --demo
 
 # Web server on http://127.0.0.1:5000 and a Celery worker (with beat) on the embedded
-# filesystem broker, both on instance/kjflow.sqlite. Ctrl-C stops both.
-run: venv sysdeps-docs seed
+# filesystem broker, both on instance/kjflow.sqlite; their logs in instance/logs/, the
+# address and the demo logins printed last once both are ready. Ctrl-C stops both.
+run: venv sysdeps-docs migrate
+	$(FLASK) seed --demo --quiet
 	$(BIN)/kjflow devserver --host 127.0.0.1 --port 5000
 
 worker: venv

@@ -16,12 +16,13 @@ from forms.validators import (
     check_phone,
     check_uscc,
     format_wan,
+    format_wan_exact,
     parse_id,
     parse_wan,
 )
 
 __all__ = [
     "FIELD_TYPES", "FieldError", "SchemaError", "check_id_number", "check_password",
-    "check_phone", "check_uscc", "format_wan", "parse_id", "parse_wan", "required_missing",
-    "schema_fingerprint", "to_input", "validate", "validate_schema",
+    "check_phone", "check_uscc", "format_wan", "format_wan_exact", "parse_id", "parse_wan",
+    "required_missing", "schema_fingerprint", "to_input", "validate", "validate_schema",
 ]

@@ -88,6 +88,16 @@ def format_wan(yuan: Decimal | int | None) -> str:
     return str((Decimal(yuan) / WAN).quantize(CENT, rounding=ROUND_HALF_UP))
 
 
+def format_wan_exact(yuan: Decimal | int | str) -> str:
+    """Yuan → 万元 without rounding: two decimals, more (up to six, i.e. the fen) only
+    when the amount has them. 600000 → '60.00', 123456.78 → '12.345678'; what
+    ``parse_wan`` reads back to the same yuan."""
+    wan = (Decimal(str(yuan)) / WAN).quantize(Decimal("0.000001")) + 0  # never "-0"
+    text = format(wan, "f").rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
 MIN_PASSWORD_LENGTH = 10
 COMMON_PASSWORDS = frozenset(
     line.strip()

@@ -107,3 +107,28 @@ def api_token(client: FlaskClient, username: str, password: str) -> str:
 def ctx(app: Flask) -> Iterator[None]:
     with app.app_context():
         yield
+
+
+def run_jobs() -> list[int]:
+    """What the worker does with the jobs started so far: hand each undelivered
+    ``job.started`` event to the ``run_job`` consumer (the unit tier sends nothing to a
+    broker). Returns the jobs' ids."""
+    from workflow.core import jobs, outbox
+    from workflow.core.models import OutboxDelivery, OutboxEvent
+
+    db.session.commit()
+    events = list(db.session.execute(sa.select(OutboxEvent.id, OutboxEvent.entity_id).where(
+        OutboxEvent.topic == jobs.TOPIC, ~sa.exists().where(
+            OutboxDelivery.event_id == OutboxEvent.id,
+            OutboxDelivery.consumer == jobs.CONSUMER)).order_by(OutboxEvent.id)))
+    for event_id, _job_id in events:
+        outbox.consume(event_id, jobs.CONSUMER)
+    db.session.expire_all()
+    return [job_id for _event_id, job_id in events]
+
+
+def job_of(location: str) -> int:
+    """The job a page was sent back with (``...?job=<id>``)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    return int(parse_qs(urlsplit(location).query)["job"][0])

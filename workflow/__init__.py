@@ -111,6 +111,7 @@ def _install_features(app: Flask) -> None:
     from workflow.finance import api as finance_api
     from workflow.finance import rules as finance_rules
     from workflow.finance import views as finance_views
+    from workflow.notify import api as notify_api
     from workflow.notify import inbox
     from workflow.notify import rules as notify_rules
     from workflow.notify import views as notify_views
@@ -119,7 +120,7 @@ def _install_features(app: Flask) -> None:
     from workflow.review import rules as review_rules
     from workflow.review import views as review_views
     from workflow.workbench import api as workbench_api
-    from workflow.workbench import entities, public
+    from workflow.workbench import entities, jobs, public
     from workflow.workbench import views as workbench_views
 
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
@@ -127,11 +128,12 @@ def _install_features(app: Flask) -> None:
                       documents_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
-    del accounts_api, defence_api, experts_api, documents_api
+    del accounts_api, defence_api, experts_api, documents_api, notify_api
     for blueprint in (accounts_views.bp, workbench_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
-                      documents_views.bp, public.bp, entities.bp, api_bp):
+                      documents_views.bp, public.bp, entities.bp, jobs.bp, api_bp):
         app.register_blueprint(blueprint)
+    jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.context_processor(inbox.unread_context)
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from workflow.accounts import operations as accounts
 from workflow.core.errors import ServiceError
@@ -81,38 +84,66 @@ def user_create(username: str, roles: tuple[str, ...], org_uscc: str | None, nam
 
 @click.command("seed", help="写入演示数据（可重复执行，不会重复写入）")
 @click.option("--demo", is_flag=True, required=True)
+@click.option("--quiet", is_flag=True, help="不列出演示账号（devserver 启动后列出）")
 @with_appcontext
-def seed(demo: bool) -> None:
+def seed(demo: bool, quiet: bool) -> None:
     from workflow import demo as demo_data
 
     created = demo_data.seed()
     click.echo("演示数据已写入。" if created else "演示数据已存在，未重复写入。")
-    click.echo(demo_data.logins_text())
+    if not quiet:
+        click.echo(demo_data.logins_text())
+
+
+WORKER_READY_TIMEOUT = 90.0  # seconds
 
 
 @click.command("devserver", help="启动网页服务和后台任务进程（内嵌默认配置）")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
+@click.option("--verbose", is_flag=True, help="日志输出到终端（默认写入 instance/logs/）")
 @with_appcontext
-def devserver(host: str, port: int) -> None:
+def devserver(host: str, port: int, verbose: bool) -> None:
+    """The web server and a celery worker (with beat). Their logs go to files under
+    ``instance/logs/``; once both are ready, the address and the demo logins are printed
+    last, so that they are what the terminal shows."""
+    from workflow import demo as demo_data
+
     app: Any = current_app._get_current_object()  # type: ignore[attr-defined]
-    env = dict(os.environ)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "--beat",
-         "--pool=solo", "--loglevel=INFO",
-         "--schedule", app.config["CELERY"]["beat_schedule_filename"]],
-        env=env,
-    )
-    click.echo(f"后台任务进程已启动（pid {worker.pid}）")
-    click.echo(f"网页服务：http://{host}:{port}/  按 Ctrl-C 同时停止两者")
+    logs = Path(app.instance_path) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    worker_log, web_log = logs / "worker.log", logs / "web.log"
+    ready_mark = worker_log.stat().st_size if worker_log.exists() else 0
+    with worker_log.open("ab") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--beat",
+             "--pool=solo", "--loglevel=INFO",
+             "--schedule", app.config["CELERY"]["beat_schedule_filename"]],
+            env=dict(os.environ), stdout=None if verbose else out,
+            stderr=None if verbose else subprocess.STDOUT,
+        )
+    click.echo(f"后台任务进程已启动（pid {worker.pid}），等待就绪…")
 
     def stop(*_: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        # ``app.run`` refuses to run inside the flask CLI; werkzeug's server is the same.
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        if not verbose:
+            _wait_worker_ready(worker, worker_log, ready_mark)
+            web = logging.getLogger("werkzeug")
+            web.setLevel(logging.INFO)
+            web.addHandler(logging.FileHandler(web_log, encoding="utf-8"))
+            web.propagate = False
+        server = make_server(host, port, app, threaded=True)
+        lines = ["", f"kjflow 已启动：http://{host}:{port}/"]
+        if not verbose:
+            lines.append(f"日志：网页服务 {web_log}；后台任务 {worker_log}")
+        if demo_data.present():
+            lines += ["", demo_data.logins_text()]
+        lines += ["", "按 Ctrl-C 同时停止网页服务和后台任务进程"]
+        click.echo("\n".join(lines))
+        server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
@@ -125,6 +156,22 @@ def devserver(host: str, port: int) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
         click.echo("已停止网页服务和后台任务进程")
+
+
+def _wait_worker_ready(worker: subprocess.Popen[bytes], log: Path, since: int) -> None:
+    """Until celery says ``ready.`` in its log (written after ``since``); fail with the
+    log's tail when the worker exits or takes too long."""
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        with log.open("rb") as fh:
+            fh.seek(since)
+            if b" ready." in fh.read():
+                return
+        if worker.poll() is not None:
+            break
+        time.sleep(0.2)
+    tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+    raise click.ClickException(f"后台任务进程未能就绪（日志 {log}）：\n{tail}")
 
 
 def init_app(app: Flask) -> None:

@@ -478,10 +478,47 @@ def _seed_challenge_project(users: dict[str, User]) -> None:
     finance.report_milestone(pi, first.id, "中试线已建成并连续运行72小时，稀土回收率97.9%。")
 
 
+# What each demo login finds waiting for it, to try first.
+TRY_FIRST: dict[str, str] = {
+    "officer": "工作台：拟定立项建议名单、验收里程碑",
+    "researcher1": "申报指南 → 申报；已立项项目的任务书",
+    "researcher2": "申报书：填写并提交",
+    "researcher3": "揭榜挂帅项目：提交里程碑",
+    "researcher4": "申报指南：查看正在受理的指南",
+    "unitadmin": "收款账户；本单位申报书",
+    "recommender": "申报书：主管部门推荐",
+    "leader": "工作台：审定立项建议名单",
+    "finance1": "经费拨付：制单",
+    "finance2": "经费拨付：审核、拨付",
+    "demand": "工作台：验收里程碑",
+    "auditor": "申报书、办理记录（只读）",
+    "admin": "通知记录",
+    "expert1": "评审任务：答复邀请、评分",
+}
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: a CJK character takes two."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
 def logins_text() -> str:
-    rows = [(u, desc) for u, _, _, _, desc in USERS]
-    rows += [(u, f"评审专家（{name}）") for u, name, _, _, _ in EXPERTS]
-    width = max(len(u) for u, _ in rows)
+    """The demo logins as a short table: user, role, what to try first."""
+    rows = [(u, desc.split("：")[0], TRY_FIRST.get(u, "")) for u, _, _, _, desc in USERS]
+    rows += [(u, f"评审专家（{name}）", TRY_FIRST.get(u, "评审任务"))
+             for u, name, _, _, _ in EXPERTS]
+    head = ("用户名", "角色", "先试试")
+    widths = [max(_width(r[i]) for r in [head, *rows]) for i in range(2)]
     lines = [f"演示账号（密码均为 {DEMO_PASSWORD}）："]
-    lines += [f"  {u.ljust(width)}  {desc}" for u, desc in rows]
+    lines += [f"  {_pad(a, widths[0])}  {_pad(b, widths[1])}  {c}".rstrip()
+              for a, b, c in [head, *rows]]
     return "\n".join(lines)
+
+
+def present() -> bool:
+    """The demo data is in this database (its logins can be shown)."""
+    return db.session.scalar(sa.select(User.id).where(User.username == USERS[0][0])) is not None

@@ -38,6 +38,12 @@ APP_URL = re.compile(r"/applications/(\d+)$")
 
 # ---- helpers ----------------------------------------------------------------------------
 
+def confirm(page: Page) -> None:
+    """Answer the dialog an irreversible action asks first."""
+    dialog = page.get_by_role("dialog", name="请确认")
+    dialog.get_by_role("button", name=re.compile("^确定")).click()
+
+
 def decision_page(page: Page, server: Server) -> str:
     """From the call list, as either officer or leader would go; the call's title."""
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报指南").click()
@@ -140,6 +146,8 @@ def leader_decides(page: Page, server: Server, call_title: str, tmp_path: Path) 
     # Returning the list needs a reason: refused, and the list still awaits the leader.
     # (The page shows only the detail "必填" today; "请填写退回理由" is what it should say.)
     page.get_by_role("button", name="退回重拟").click()
+    expect(page.get_by_role("dialog", name="请确认")).to_contain_text("须由项目主管重新拟定")
+    confirm(page)
     expect(error_flash(page)).to_have_count(1)
     expect(error_flash(page)).to_have_text(re.compile(r"^(请填写退回理由|必填)$"))
     expect(page.locator("[data-testid=pending-total]")).to_have_text("105.00")
@@ -148,6 +156,7 @@ def leader_decides(page: Page, server: Server, call_title: str, tmp_path: Path) 
     # 三重一大: no approval before the meeting is recorded.
     page.get_by_label("审定意见").fill("同意。")
     page.get_by_role("button", name="审定通过").click()
+    confirm(page)
     expect(error_flash(page)).to_have_text(
         "拟资助总额 105.00 万元达到“三重一大”集体决策标准（100.00 万元），须先登记会议名称、"
         "日期、参会人员、纪要文号并上传会议纪要")
@@ -174,6 +183,8 @@ def leader_decides(page: Page, server: Server, call_title: str, tmp_path: Path) 
 
     page.get_by_label("审定意见").fill("同意，按集体决策意见办理。")
     page.get_by_role("button", name="审定通过").click()
+    expect(page.get_by_role("dialog", name="请确认")).to_contain_text("此操作不可撤销")
+    confirm(page)
     expect(flash(page)).to_have_text("立项名单已审定：名单内项目拟立项，其余项目不予立项")
     expect(call_line(page)).to_contain_text("指南状态：已决策")
     approved = page.locator("[data-testid=approved-decision]")

@@ -42,6 +42,27 @@ def test_seed_lists_every_demo_login(kjflow_server: Server) -> None:
         assert re.search(rf"^\s+{username}\s", kjflow_server.seed_output, re.M), username
 
 
+def test_the_first_screen_ends_with_the_address_and_the_logins(kjflow_server: Server) -> None:
+    """``make run``'s terminal: the worker's and the web server's logs go to files under
+    instance/logs/; once both are ready, the address and the demo logins come last."""
+    screen = kjflow_server.output()
+    started = screen.index(f"kjflow 已启动：{kjflow_server.url}/")
+    table = screen[started:]
+    header = re.search(r"^\s+用户名\s+角色\s+先试试$", table, re.M)
+    assert header is not None, table
+    for username, _name, _roles in DEMO_LOGINS:
+        assert re.search(rf"^\s+{username}\s+\S", table, re.M), username
+    assert "officer" in table and "工作台：拟定立项建议名单" in table
+    # Nothing of the worker's banner or INFO lines on the terminal: they are in its log.
+    assert "INFO" not in screen and "celery@" not in screen, screen
+    logs = kjflow_server.instance / "logs"
+    assert f"日志：网页服务 {logs / 'web.log'}；后台任务 {logs / 'worker.log'}" in screen
+    assert " ready." in (logs / "worker.log").read_text(errors="replace")
+    assert re.search(r'"GET /healthz HTTP/1\.1" 200', (logs / "web.log").read_text())
+    # Short: the whole screen fits a terminal of 50 lines.
+    assert screen.count("\n") < 50, screen
+
+
 def test_login_page_is_served(page: Page, kjflow_server: Server) -> None:
     response = page.goto("/login")
     assert response is not None and response.status == 200

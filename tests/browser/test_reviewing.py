@@ -199,7 +199,19 @@ def officer_assigns(page: Page, call_id: int) -> list[str]:
     page.get_by_label("分配方式").select_option(label="最优匹配（按学科与关键词，最小费用流）")
     page.get_by_label("每项评审专家数").fill("2")
     page.get_by_role("button", name="分配", exact=True).click()
-    expect(flash(page)).to_have_text("已分配 2 项评审任务")
+    # The page comes back at once with the progress box; the worker assigns, and the box
+    # shows the result without the page being loaded again.
+    expect(page).to_have_url(re.compile(rf"/calls/{call_id}/assign\?job=\d+$"))
+    page.evaluate("window.kjflowSamePage = true")
+    box = page.locator("[data-testid=job]")
+    expect(box.get_by_role("progressbar")).to_have_attribute("aria-valuenow",
+                                                             re.compile(r"^\d+$"))
+    expect(box).to_have_attribute("data-job-state", "done")
+    assert page.evaluate("window.kjflowSamePage === true")  # no reload, no navigation
+    expect(box.locator("[data-testid=job-summary]")).to_have_text("已分配 2 项评审任务")
+    expect(box.locator("[data-testid=job-count]")).to_have_text("已处理 1 / 1")
+    box.get_by_role("link", name="查看分配结果").click()
+    expect(page).to_have_url(re.compile(rf"/calls/{call_id}/assign$"))
     draw = page.locator("[data-draw]").first
     expect(draw).to_contain_text("最优匹配")
     expect(draw).to_contain_text("共分配 2 项")

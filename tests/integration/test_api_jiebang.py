@@ -230,8 +230,8 @@ def test_a_challenge_from_the_call_to_a_paid_tranche_through_the_api(
     assert (app["state"], app["state_label"], app["organization"]["id"]) == (
         "draft", "草稿", orgs["team"])
     assert app["data"]["milestones"] == [
-        {"label": "中试线建成", "amount": "600000.00", "months": 6},
-        {"label": "工业化验证", "amount": "400000.00", "months": 15}]
+        {"label": "中试线建成", "amount_wan": "60.00", "months": 6},
+        {"label": "工业化验证", "amount_wan": "40.00", "months": 15}]
     # A field the application does not take is refused by name, never dropped.
     error = researcher.refused("PATCH", f"/applications/{app_id}", 422, "invalid",
                                json={"data": {"budget_table": "x"}})
@@ -383,9 +383,17 @@ def test_a_challenge_from_the_call_to_a_paid_tranche_through_the_api(
         ("中试线建成", "60.00", "planned"), ("工业化验证", "40.00", "planned")]
     first = milestones[0]["id"]
     assert maker.get("/tranches?state=due")["items"] == []
+    # The evidence first (the project is running), then the report naming it.
+    evidence = researcher.call("POST", f"/applications/{app_id}/attachments", 201,
+                               data={"field": "milestone_evidence",
+                                     "file": (io.BytesIO(MINUTES), "中试检测报告.pdf")},
+                               content_type="multipart/form-data")["sha256"]
     reported = researcher.post(f"/milestones/{first}/report", {
-        "report": "中试线已建成并连续运行30天，氧化镥纯度达99.9995%，附检测报告。"})
-    assert reported["state"] == "reported"
+        "report": "中试线已建成并连续运行30天，氧化镥纯度达99.9995%，附检测报告。",
+        "evidence": [evidence]})
+    assert (reported["state"], reported["evidence"]) == ("reported", [evidence])
+    # The demand side reads the evidence of what it is to accept.
+    assert demand.get(f"/applications/{app_id}/attachments/{evidence}") == MINUTES
     researcher.refused("POST", f"/milestones/{first}/verdict", 403, "not_party",
                        json={"verdict": "pass", "opinion": "自评通过"})
     by_demand = demand.post(f"/milestones/{first}/verdict",

@@ -8,12 +8,14 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from workflow.accounts import integrity
 from workflow.accounts import operations as accounts
-from workflow.accounts.models import Organization, OrgKind
+from workflow.accounts.models import Organization, OrgKind, Sanction
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import PAGING_PARAMS, api_bp, json_body, page_schema, paging, typed_body
 from workflow.api.openapi import document
 from workflow.core.errors import Invalid
+from workflow.permissions import allow, integrity_keeper
 
 KINDS = [k.value for k in OrgKind]
 ORG_BODY: dict[str, Any] = {
@@ -78,6 +80,70 @@ def update_organization(org_id: int) -> Response:
     org = accounts.visible_organization(user, org_id)
     accounts.update_organization(user, org, typed_body(ORG_BODY))
     return jsonify(organization_json(org))
+
+
+# ---- the integrity list (科研失信名单) ----------------------------------------------------
+
+SANCTION_BODY: dict[str, Any] = {
+    "subject": {"type": "string", "enum": list(integrity.SUBJECTS),
+                "description": "person（个人，以身份证号识别）或 org"
+                               "（单位，以统一社会信用代码识别）"},
+    "name": {"type": "string", "description": "姓名或单位名称（不超过200字）"},
+    "identifier": {"type": "string",
+                   "description": "身份证号（18位，含校验位）或统一社会信用代码（18位，含校验位）"},
+    "reason": {"type": "string", "description": "处理事由"},
+    "starts_on": {"type": "string", "format": "date", "description": "开始日期 YYYY-MM-DD"},
+    "ends_on": {"type": "string", "format": "date",
+                "description": "结束日期 YYYY-MM-DD，不早于开始日期；此前不得申报或担任评审专家"},
+}
+SANCTION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"},
+    "subject": {"type": "string", "enum": list(integrity.SUBJECTS)},
+    "subject_label": {"type": "string"}, "name": {"type": "string"},
+    "identifier": {"type": "string", "description": "身份证号或统一社会信用代码"},
+    "reason": {"type": "string"},
+    "starts_on": {"type": "string", "format": "date"},
+    "ends_on": {"type": "string", "format": "date"},
+    "recorded_at": {"type": "string", "format": "date-time"}},
+    "required": ["id", "subject", "subject_label", "name", "identifier", "reason",
+                 "starts_on", "ends_on", "recorded_at"]}
+
+
+def sanction_json(row: Sanction) -> dict[str, Any]:
+    return {"id": row.id, "subject": row.subject,
+            "subject_label": integrity.SUBJECTS.get(row.subject, row.subject),
+            "name": row.name, "identifier": row.id_number or row.uscc, "reason": row.reason,
+            "starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat(),
+            "recorded_at": row.created_at.isoformat()}
+
+
+@api_bp.get("/v1/integrity")
+@document("科研失信名单（项目主管、领导、审计人员）：按名称或证件号码搜索，按对象筛选，分页；"
+          "结束日期晚的在前",
+          params={"q": "姓名、单位名称或证件号码的一部分",
+                  "subject": {"type": "string", "enum": list(integrity.SUBJECTS),
+                              "description": "person 或 org"},
+                  **PAGING_PARAMS},
+          responses={200: "列表", 403: "无权查看科研失信名单", 422: "参数有误"},
+          response=page_schema(SANCTION_SCHEMA))
+@token_required
+def list_sanctions() -> Response:
+    page, per_page = paging()
+    rows, total = integrity.sanctions_page(current_api_user(), request.args.get("q", ""),
+                                           request.args.get("subject", ""), page, per_page)
+    return jsonify({"items": [sanction_json(r) for r in rows], "total": total,
+                    "page": page, "per_page": per_page})
+
+
+@api_bp.post("/v1/integrity")
+@document("记入科研失信名单（项目主管）：证件号码按校验位检查", body=SANCTION_BODY,
+          required=tuple(SANCTION_BODY), response=SANCTION_SCHEMA,
+          responses={201: "已记入", 403: "不是项目主管", 422: "字段有误（逐项说明）"})
+@token_required
+def add_sanction() -> tuple[Response, int]:
+    allow(integrity_keeper(current_api_user()), "只有项目主管可以维护科研失信名单")
+    row = integrity.add_sanction(current_api_user(), typed_body(SANCTION_BODY))
+    return jsonify(sanction_json(row)), 201
 
 
 TOKEN_BODY = {"username": "string", "password": "string"}

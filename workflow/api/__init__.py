@@ -87,6 +87,12 @@ def check_types(body: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
         raise Invalid("字段类型有误", details=errors)
 
 
+def multipart_fields(allowed: Iterable[str]) -> None:
+    """For a multipart endpoint: a form field or file it does not take (``allowed``, the
+    names it documents) is a 422 naming it, as ``json_body`` does for JSON."""
+    refuse_unknown(dict.fromkeys([*request.form, *request.files]), allowed)
+
+
 def no_body() -> None:
     """For an endpoint that takes no body: whatever is sent is refused, field by field."""
     if request.content_length:

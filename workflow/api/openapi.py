@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from flask import Response, current_app, jsonify
+from werkzeug.routing import IntegerConverter
 
 from workflow.api import api_bp
 
@@ -18,6 +19,7 @@ ERROR_SCHEMA = {
     }, "required": ["code", "message"]}},
 }
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 
 # A property is a JSON type name (``"string"``), a JSON Schema (``{"type": "string",
@@ -29,15 +31,18 @@ def document(summary: str, body: Mapping[str, Property] | None = None,
              responses: dict[int, str] | None = None, auth: bool = True,
              params: Mapping[str, Property] | None = None, *,
              required: Iterable[str] = (), response: Mapping[str, Any] | None = None,
-             multipart: Mapping[str, Property] | None = None) -> Callable[[F], F]:
+             multipart: Mapping[str, Property] | None = None,
+             media: str | None = None) -> Callable[[F], F]:
     """Describe a route: ``body`` its JSON object's fields (nothing else is taken),
     ``required`` those it must have, ``response`` the schema of its successful answer,
-    ``multipart`` the fields of a multipart form (a file field is ``"binary"``)."""
+    ``multipart`` the fields of a multipart form (a file field is ``"binary"``),
+    ``params`` the query parameters (a schema with ``"required": True`` must be given),
+    ``media`` the content type of a successful answer that is a file, not JSON."""
     def mark(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
             "summary": summary, "body": body, "responses": responses or {200: "成功"},
             "auth": auth, "params": params or {}, "required": list(required),
-            "response": response, "multipart": multipart,
+            "response": response, "multipart": multipart, "media": media,
         }
         return view
 
@@ -68,18 +73,18 @@ def obj(properties: Mapping[str, Property], required: Iterable[str] = (),
 
 def _param(name: str, value: Property) -> dict[str, Any]:
     if isinstance(value, Mapping):
-        schema = {k: v for k, v in value.items() if k != "description"}
-        return {"name": name, "in": "query", "required": False,
+        schema = {k: v for k, v in value.items() if k not in ("description", "required")}
+        return {"name": name, "in": "query", "required": bool(value.get("required")),
                 "schema": schema or {"type": "string"},
                 "description": value.get("description", "")}
     return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
             "description": value}
 
 
-def _operation(meta: dict[str, Any], path_params: list[str]) -> dict[str, Any]:
+def _operation(meta: dict[str, Any], path_params: Mapping[str, str]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": meta["summary"], "responses": {}}
-    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "integer"}}
-              for p in path_params]
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": kind}}
+              for p, kind in sorted(path_params.items())]
     params += [_param(k, v) for k, v in meta["params"].items()]
     if params:
         op["parameters"] = params
@@ -95,6 +100,9 @@ def _operation(meta: dict[str, Any], path_params: list[str]) -> dict[str, Any]:
         if status >= 400:
             ref = {"$ref": "#/components/schemas/Error"}
             entry["content"] = {"application/json": {"schema": ref}}
+        elif status == success and meta.get("media"):
+            entry["content"] = {meta["media"]: {"schema": {"type": "string",
+                                                            "format": "binary"}}}
         elif status == success and meta.get("response"):
             entry["content"] = {"application/json": {"schema": dict(meta["response"])}}
         op["responses"][str(status)] = entry
@@ -113,8 +121,11 @@ def spec() -> dict[str, Any]:
         path = rule.rule
         for arg in rule.arguments:
             path = path.replace(f"<int:{arg}>", f"{{{arg}}}").replace(f"<{arg}>", f"{{{arg}}}")
+        # ``<int:id>`` is an integer; any other converter (``<code>``, ``<sha256>``) a string.
+        kinds = {arg: "integer" if isinstance(conv, IntegerConverter) else "string"
+                 for arg, conv in rule._converters.items()}
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(meta, sorted(rule.arguments))
+            paths.setdefault(path, {})[method.lower()] = _operation(meta, kinds)
     return {
         "openapi": "3.0.3",
         "info": {"title": "kjflow API", "version": "1"},

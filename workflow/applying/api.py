@@ -11,13 +11,14 @@ from sqlalchemy.orm import selectinload
 from forms import format_wan, parse_id
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, if_match, json_body, no_body
+from workflow.api import api_bp, if_match, json_body, multipart_fields, no_body
 from workflow.api.openapi import document
 from workflow.applying import operations as svc
-from workflow.applying.facts import data_with_facts
-from workflow.applying.models import Application
+from workflow.applying.facts import api_data, data_with_facts
+from workflow.applying.models import Application, ApplicationRound
 from workflow.applying.visibility import applications_query, can_view_application
 from workflow.calls.models import Call
+from workflow.calls.operations import form_fields
 from workflow.core import engine, entities, files
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import Attachment, db
@@ -108,6 +109,26 @@ CREATE_BODY: dict[str, Any] = {"call_id": "integer", "title": "string",
                                "challenge_id": "integer", "data": DATA_SCHEMA}
 PATCH_BODY: dict[str, Any] = {"title": "string", "data": DATA_SCHEMA}
 
+OUTCOMES = {"pass": "通过", "return": "退回修改", "reject": "不予受理"}
+ROUND_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "round": {"type": "integer", "description": "第几次提交"},
+    "title": {"type": "string", "description": "该次提交时的项目名称"},
+    "submitted_at": {"type": "string", "format": "date-time"},
+    "outcome": {"type": "string", "enum": [*OUTCOMES, None], "nullable": True,
+                "description": "形式审查结论；尚未审查时为 null"},
+    "outcome_label": {"type": "string", "nullable": True},
+    "outcome_comment": {"type": "string", "nullable": True, "description": "审查意见"},
+    "data": {**DATA_SCHEMA, "description": "该次提交的内容（金额单位同申报书详情）"}},
+    "required": ["round", "title", "submitted_at", "outcome", "outcome_label",
+                 "outcome_comment", "data"]}
+
+
+def round_json(r: ApplicationRound, fields: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"round": r.round, "title": r.title, "submitted_at": r.submitted_at.isoformat(),
+            "outcome": r.outcome, "outcome_label": OUTCOMES.get(r.outcome or ""),
+            "outcome_comment": r.outcome_comment,
+            "data": api_data(r.data, fields)}
+
 
 @api_bp.post("/v1/applications")
 @document("新建申报书草稿", body=CREATE_BODY, required=("call_id", "title"),
@@ -146,6 +167,18 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     return jsonify(application_json(app, current_api_user())), 200, {"ETag": f'"{app.version}"'}
 
 
+@api_bp.get("/v1/applications/<int:app_id>/rounds")
+@document("申报书的各次提交（提交记录）：时间、当时的内容、形式审查结论与意见；"
+          "能查看申报书的人可查看", responses={200: "按提交顺序", 404: "不存在或无权查看"},
+          response={"type": "object", "properties": {
+              "items": {"type": "array", "items": ROUND_SCHEMA}}, "required": ["items"]})
+@token_required
+def list_rounds(app_id: int) -> Response:
+    app = _visible(app_id)
+    fields = form_fields(app.call, app.form_version)
+    return jsonify({"items": [round_json(r, fields) for r in svc.rounds(app)]})
+
+
 @api_bp.post("/v1/applications/<int:app_id>/sign")
 @document("签署承诺书（包干制）或军令状（揭榜挂帅）", responses={200: "已签署"})
 @token_required
@@ -167,13 +200,30 @@ def submit_application(app_id: int) -> Response:
     return jsonify(application_json(result.row, current_api_user()))
 
 
+ATTACHMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "sha256": {"type": "string"}, "field": {"type": "string"},
+    "filename": {"type": "string"}, "size": {"type": "integer"},
+    "kind": {"type": "string", "enum": ["pdf", "docx", "xlsx", "jpg", "png"]},
+    "uploaded_at": {"type": "string", "format": "date-time"}},
+    "required": ["sha256", "field", "filename", "size", "kind", "uploaded_at"]}
+
+
 @api_bp.post("/v1/applications/<int:app_id>/attachments")
-@document("上传附件（multipart：file、field）",
-          responses={201: "已上传", 413: "文件过大", 415: "类型不支持或内容与扩展名不符",
-                     422: "文件为空、文件名含路径或压缩异常"})
+@document("上传附件（项目负责人；multipart：file、field）。field 为表单中的附件栏目时，"
+          "仅在草稿或退回修改时可传；为 milestone_evidence（里程碑佐证材料）或 final_evidence"
+          "（结题佐证材料）时，在项目执行期间可传，随后在提交里程碑或结题材料时以 sha256 列出",
+          multipart={"file": "binary", "field": {
+              "type": "string", "description": "表单中的附件栏目名，或 "
+              + "、".join(svc.EVIDENCE_FIELDS)}},
+          required=("file", "field"), response=ATTACHMENT_SCHEMA,
+          responses={201: "已上传", 403: "不是项目负责人", 404: "不存在或无权查看",
+                     409: "申报书已提交（表单附件）或项目不在执行期（佐证材料）",
+                     413: "文件过大", 415: "类型不支持或内容与扩展名不符",
+                     422: "未选择文件、栏目不存在、文件为空、文件名含路径或压缩异常"})
 @token_required
 def upload_attachment(app_id: int) -> tuple[Response, int]:
     app = _visible(app_id)
+    multipart_fields(("file", "field"))
     upload = request.files.get("file")
     field = request.form.get("field", "")
     if upload is None or not upload.filename:

@@ -5,15 +5,22 @@ returned them inside the application's ``data``: ``commitment``/``pledge``, ``co
 ``final_report``, ``demand_acceptance``, ``acceptance`` and ``defence_score``. Clients
 still read them there, so the API builds them from the typed facts, key for key; an
 application round keeps its signature the same way.
+
+The answers themselves go out in the unit they come in (``api_data``): the form's money
+answers in 万元 as typed, a milestone plan's amounts in 万元 as ``amount_wan``, as the API
+takes them, though kept in yuan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from forms import format_wan_exact
+from forms.schema import FieldDef, to_input
 from workflow.applying.models import Application, Signature, SignedDocument, SigningParty
+from workflow.calls.operations import form_fields
 
 KEYS = ("commitment", "pledge", "contract", "final_report", "demand_acceptance",
         "acceptance", "defence_score")
@@ -74,6 +81,26 @@ def facts_json(app: Application, keys: Iterable[str] = KEYS) -> dict[str, Any]:
     return out
 
 
+def milestones_wan(plan: Any) -> Any:
+    """A 揭榜挂帅 milestone plan as the API reads and writes it: each amount in 万元 as
+    ``amount_wan`` (kept in yuan as ``amount``, which the tranches and the task book read)."""
+    if not isinstance(plan, list):
+        return plan
+    return [{("amount_wan" if k == "amount" else k): (format_wan_exact(v) if k == "amount"
+                                                       else v) for k, v in item.items()}
+            if isinstance(item, dict) else item for item in plan]
+
+
+def api_data(data: dict[str, Any] | None, fields: Sequence[FieldDef] = ()) -> dict[str, Any]:
+    """An application's (or a round's) ``data`` in the API's units: what a client sends
+    back unchanged is taken as it is (the form's money answers and the milestones'
+    amounts in 万元, as typed; kept in yuan)."""
+    out = to_input(fields, data or {})
+    if "milestones" in out:
+        out["milestones"] = milestones_wan(out["milestones"])
+    return out
+
+
 def data_with_facts(app: Application) -> dict[str, Any]:
-    """``data`` as the API has always returned it: the answers and the facts."""
-    return {**(app.data or {}), **facts_json(app)}
+    """``data`` as the API returns it: the answers (in the API's units) and the facts."""
+    return {**api_data(app.data, form_fields(app.call, app.form_version)), **facts_json(app)}

@@ -264,8 +264,19 @@ def rounds(app: Application) -> list[ApplicationRound]:
         ApplicationRound.application_id == app.id).order_by(ApplicationRound.round)))
 
 
+# The evidence a running project's team uploads with its reports: a milestone's
+# (``finance.report_milestone``) and the final report's (``finance.submit_final_report``).
+EVIDENCE_FIELDS = {"milestone_evidence": "里程碑佐证材料", "final_evidence": "结题佐证材料"}
+# While the project runs, before it goes to acceptance: when those reports are given.
+EVIDENCE_STATES = (ApplicationState.in_progress, ApplicationState.midterm)
+
+
 def attach(actor: User, app: Application, field: str, filename: str,
            stream: IO[bytes]) -> Attachment:
+    """An upload to the application: a file of its form while the form is open, or a
+    report's evidence (``EVIDENCE_FIELDS``) while the project runs."""
+    if field in EVIDENCE_FIELDS:
+        return attach_evidence(actor, app, field, filename, stream)
     _own(actor, app)
     if app.state not in EDITABLE:
         raise Conflict("已提交的申报书不能再上传附件", code="not_editable")
@@ -286,6 +297,39 @@ def attach(actor: User, app: Application, field: str, filename: str,
     app.data = data
     db.session.flush()
     return attachment
+
+
+def attach_evidence(actor: User, app: Application, field: str, filename: str,
+                    stream: IO[bytes]) -> Attachment:
+    """Evidence for a report of a running project, uploaded by its principal investigator
+    (the one who gives the reports); a report then names it by its SHA-256."""
+    found(app, actor, can_view_application, what="申报书")
+    allow(principal_investigator(actor, app), "只有项目负责人可以上传佐证材料", code="not_owner")
+    if field not in EVIDENCE_FIELDS:
+        raise Invalid("附件栏目不存在", details={"field": "应为" + "或".join(EVIDENCE_FIELDS)})
+    app = engine.load("application", app.id, lock=True)
+    if app.state not in EVIDENCE_STATES:
+        raise Conflict(f"项目当前为“{app.state.label}”，不能上传佐证材料",
+                       code="not_running")
+    return save_upload(actor, filename, stream, field, application_id=app.id)
+
+
+def evidence_on_file(app: Application, given: Any) -> list[str]:
+    """The SHA-256s a report names as its evidence, each an upload of this project;
+    else a 422 saying which are not."""
+    if given is None:
+        return []
+    if not isinstance(given, list) or not all(isinstance(sha, str) for sha in given):
+        raise Invalid("佐证材料应为已上传附件的 SHA-256 列表",
+                      details={"evidence": "应为已上传附件的 SHA-256 列表"})
+    known = set(db.session.scalars(sa.select(Attachment.sha256).where(
+        Attachment.application_id == app.id, Attachment.sha256.in_(given))))
+    missing = [sha for sha in given if sha not in known]
+    if missing:
+        raise Invalid(f"有 {len(missing)} 份佐证材料不是本项目已上传的附件",
+                      details={"evidence": "不是本项目已上传的附件："
+                               + "、".join(sha[:64] for sha in missing[:10])})
+    return list(dict.fromkeys(given))
 
 
 def attachment_for(actor: User, app: Application, sha256: str) -> Attachment:

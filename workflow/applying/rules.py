@@ -293,6 +293,7 @@ APPLICATION_ENTITY = Entity(
     lock_options=(lazyload(Application.call),), owned=application_owned)
 
 RULES = Rules(
+    jobs={formal_review.BULK_JOB: formal_review.bulk_job},
     entities=(APPLICATION_ENTITY,),
     guards={
         "call_open": call_open,

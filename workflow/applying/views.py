@@ -461,19 +461,17 @@ def withdraw(app_id: int) -> Response:
 @login_required
 def bulk() -> Response:
     ids = [i for i in (parse_id(v) for v in request.form.getlist("ids")) if i is not None]
+    allow(officer(current_user), "只有项目主管可以进行形式审查")
+    # Checked now, done by the worker: the list comes back with the job's progress.
     try:
         with db.session.begin_nested():
-            report = formal_review.decide(current_user, ids, request.form.get("decision", ""),
-                                          request.form.get("comment", ""), None,
-                                          request.remote_addr)
-        flash(f"已处理 {report.done} 件" + (f"，{len(report.refused)} 件未处理" if
-                                           report.refused else ""), "info")
-        for app_id, message in report.refused:
-            refused = db.session.get(Application, app_id)
-            flash(f"“{refused.title}”：{message}" if refused else message, "error")
+            job = formal_review.start_bulk(current_user, ids, request.form.get("decision", ""),
+                                           request.form.get("comment", ""),
+                                           request.remote_addr)
     except ServiceError as err:
         flash_refusal(err)
-    return redirect(url_for("applying.applications", state="formal_review"))
+        return redirect(url_for("applying.applications", state="formal_review"))
+    return redirect(url_for("applying.applications", state="formal_review", job=job.id))
 
 
 @bp.route("/integrity", methods=["GET", "POST"])

@@ -9,15 +9,16 @@ from flask import Response, jsonify, request
 
 from forms import format_wan
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, if_match, json_body
+from workflow.api import api_bp, if_match, json_body, multipart_fields
 from workflow.api.openapi import document
 from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge
 from workflow.calls.visibility import calls_query
-from workflow.core import engine
+from workflow.core import engine, files
 from workflow.core.entities import can_view
-from workflow.core.errors import NotFound
-from workflow.core.models import db
+from workflow.core.errors import Invalid, NotFound
+from workflow.core.models import Attachment, db
+from workflow.permissions import allow, call_keeper
 
 
 def challenge_json(ch: Challenge) -> dict[str, Any]:
@@ -30,7 +31,25 @@ def challenge_json(ch: Challenge) -> dict[str, Any]:
     }
 
 
-def call_json(call: Call) -> dict[str, Any]:
+def guide_file_json(call_id: int, a: Attachment) -> dict[str, Any]:
+    return {"id": a.id, "filename": a.filename, "size": a.size, "kind": a.kind,
+            "sha256": a.sha256, "uploaded_at": a.uploaded_at.isoformat(),
+            "url": f"/api/v1/calls/{call_id}/attachments/{a.id}"}
+
+
+GUIDE_FILE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "filename": {"type": "string"}, "size": {"type": "integer"},
+    "kind": {"type": "string", "enum": ["pdf", "docx", "xlsx", "jpg", "png"]},
+    "sha256": {"type": "string"}, "uploaded_at": {"type": "string", "format": "date-time"},
+    "url": {"type": "string", "description": "下载地址"}},
+    "required": ["id", "filename", "size", "kind", "sha256", "uploaded_at", "url"]}
+
+
+def call_json(call: Call, guide_files: list[Attachment] | None = None) -> dict[str, Any]:
+    """The call; ``guide_files`` its guide documents when already read (a list of calls
+    reads them at once), else they are read here."""
+    if guide_files is None:
+        guide_files = calls.guide_attachments(call)
     return {
         "id": call.id, "scheme": call.scheme.value, "scheme_label": call.scheme.label,
         "year": call.year, "title": call.title, "guide": call.guide,
@@ -45,6 +64,7 @@ def call_json(call: Call) -> dict[str, Any]:
         "collective_threshold_wan": format_wan(call.collective_threshold),
         "max_running_projects": call.max_running_projects, "checklist": call.checklist,
         "challenges": [challenge_json(c) for c in call.challenges],
+        "attachments": [guide_file_json(call.id, a) for a in guide_files],
     }
 
 
@@ -92,8 +112,9 @@ def list_calls() -> Response:
             s.value for s in engine.ENTITIES["call"].lifecycle.states} else query.where(sa.false())
     if scheme in ("baogan", "jiebang"):
         query = query.where(Call.scheme == scheme)
-    rows = db.session.scalars(query.order_by(Call.closes_at.desc()).limit(200))
-    return jsonify({"items": [call_json(c) for c in rows]})
+    rows = list(db.session.scalars(query.order_by(Call.closes_at.desc()).limit(200)))
+    guide_files = calls.guide_attachments_of([c.id for c in rows])
+    return jsonify({"items": [call_json(c, guide_files.get(c.id, [])) for c in rows]})
 
 
 @api_bp.post("/v1/calls")
@@ -106,7 +127,7 @@ def create_call() -> tuple[Response, int]:
 
 
 @api_bp.get("/v1/calls/<int:call_id>")
-@document("申报指南详情", responses={200: "详情", 404: "不存在"})
+@document("申报指南详情（含指南附件 attachments）", responses={200: "详情", 404: "不存在"})
 @token_required
 def get_call(call_id: int) -> Response:
     return jsonify(call_json(_visible_call(call_id)))
@@ -131,3 +152,32 @@ def add_challenge(call_id: int) -> tuple[Response, int]:
     call = _visible_call(call_id)
     challenge = calls.add_challenge(current_api_user(), call, json_body(CHALLENGE_BODY))
     return jsonify(challenge_json(challenge)), 201
+
+
+@api_bp.post("/v1/calls/<int:call_id>/attachments")
+@document("上传指南附件（项目主管；multipart：file，PDF、DOCX、XLSX、JPG、PNG，按内容检查）",
+          multipart={"file": "binary"}, required=("file",), response=GUIDE_FILE_SCHEMA,
+          responses={201: "已上传", 403: "不是项目主管", 404: "不存在或无权查看",
+                     409: "指南已截止，不能再上传附件", 413: "文件过大",
+                     415: "类型不支持或内容与扩展名不符",
+                     422: "未选择文件、文件为空、文件名含路径或字段不接受"})
+@token_required
+def upload_guide_file(call_id: int) -> tuple[Response, int]:
+    call = _visible_call(call_id)
+    allow(call_keeper(current_api_user()), "只有项目主管可以上传指南附件")
+    multipart_fields(("file",))
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid("请选择要上传的文件", details={"file": "必填"})
+    row = calls.attach_guide(current_api_user(), call, upload.filename, upload.stream)
+    return jsonify(guide_file_json(call.id, row)), 201
+
+
+@api_bp.get("/v1/calls/<int:call_id>/attachments/<int:att_id>")
+@document("下载指南附件（能查看该指南的人）", responses={200: "文件", 404: "不存在或无权查看"})
+@token_required
+def download_guide_file(call_id: int, att_id: int) -> Response:
+    row = calls.guide_attachment(_visible_call(call_id), att_id)
+    if row is None:
+        raise NotFound("指南附件不存在")
+    return files.send_attachment(row)

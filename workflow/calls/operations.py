@@ -389,6 +389,8 @@ def attach_guide(actor: User, call: Call, filename: str, stream: IO[bytes]) -> A
     from workflow.core.files import save_upload
 
     _officer(actor)
+    if not editable(call):
+        raise Conflict(f"指南当前为“{call.state.label}”，不能再上传附件", code="invalid_state")
     row = save_upload(actor, filename, stream, "guide", call_id=call.id)
     audit.record(call, "call", "attach_guide", actor, "officer", call.state.value,
                  call.state.value, data={"file": row.filename, "sha256": row.sha256})
@@ -396,5 +398,22 @@ def attach_guide(actor: User, call: Call, filename: str, stream: IO[bytes]) -> A
 
 
 def guide_attachments(call: Call) -> list[Attachment]:
-    return list(db.session.scalars(sa.select(Attachment).where(
-        Attachment.call_id == call.id, Attachment.field == "guide").order_by(Attachment.id)))
+    return guide_attachments_of([call.id]).get(call.id, [])
+
+
+def guide_attachments_of(call_ids: list[int]) -> dict[int, list[Attachment]]:
+    """The guide documents of several calls at once (a list of calls), by call id."""
+    out: dict[int, list[Attachment]] = {}
+    if not call_ids:
+        return out
+    for row in db.session.scalars(sa.select(Attachment).where(
+            Attachment.call_id.in_(call_ids), Attachment.field == "guide")
+            .order_by(Attachment.id)):
+        out.setdefault(row.call_id or 0, []).append(row)
+    return out
+
+
+def guide_attachment(call: Call, attachment_id: int) -> Attachment | None:
+    """One guide document of ``call`` (None when it is not one of its own)."""
+    row = db.session.get(Attachment, attachment_id)
+    return row if row is not None and row.call_id == call.id else None

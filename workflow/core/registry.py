@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from states import EVENTS, LIFECYCLES, OPERATIONS
-from workflow.core import entities, outbox
+from workflow.core import entities, jobs, outbox
 from workflow.core.entities import Entity, Reader, Visible
+from workflow.core.jobs import JobFunction
 from workflow.core.models import OutboxEvent
 from workflow.core.rules import Effect, FollowUp, Guard, comment_given
 
@@ -47,6 +48,8 @@ class Rules:
     entities: tuple[Entity, ...] = ()
     visible: Mapping[type[Any], Visible] = field(default_factory=dict)
     readers: Mapping[type[Any], Reader] = field(default_factory=dict)
+    # Long work the worker runs with progress (``workflow/core/jobs.py``), by kind.
+    jobs: Mapping[str, JobFunction] = field(default_factory=dict)
 
 
 CORE = Rules(guards={"comment_given": comment_given})
@@ -72,6 +75,8 @@ def install(features: Iterable[Rules]) -> None:
         for name, consumer in rules.consumers.items():
             outbox.install_consumer(name, consumer.topics, consumer.handler, consumer.batch)
         entities.install(rules.entities, dict(rules.visible), dict(rules.readers))
+        jobs.install(rules.jobs)
+    outbox.install_consumer(jobs.CONSUMER, (jobs.TOPIC,), jobs.run_event)
     for name in DOCUMENTS:
         outbox.install_consumer(f"render_{name}", topics_naming("documents", name),
                                 _renderer(name))

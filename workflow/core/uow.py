@@ -24,7 +24,8 @@ fails. Views never commit or roll back, and nothing a view calls does either.
 
 Who else commits: code that runs outside a request is a unit of work of its own and
 commits itself: CLI commands (``workflow/cli.py`` and the demo data it seeds), Celery
-tasks (``worker/``: the outbox relay and consumers commit each delivery, the audit digest),
+tasks (``worker/``: the outbox relay and consumers commit each delivery, the audit digest;
+a job (``core/jobs.py``) commits its start, its work with its result, or its failure),
 and the beat's per-row loops (``notify/scheduler.py``, ``review.operations.expire_overdue``,
 ``notify.messages.send_reminders``), which commit row by row so that one refusal does not
 undo the others. ``tests/unit/workflow/test_uow.py`` holds the list.

@@ -8,7 +8,7 @@ from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, json_body, no_body, refuse_unknown
+from workflow.api import api_bp, json_body, no_body, refuse_unknown, typed_body
 from workflow.api.openapi import document, obj
 from workflow.applying.models import Application
 from workflow.calls.models import Call
@@ -178,3 +178,43 @@ def notice_json(app: Application) -> dict[str, Any]:
 @document("正在公示的项目（公开，无需登录）", auth=False, responses={200: "列表"})
 def list_notices() -> Response:
     return jsonify({"items": [notice_json(a) for a in notices.in_notice()]})
+
+
+OBJECTION_BODY: dict[str, Any] = {
+    "name": {"type": "string", "description": "异议人真实姓名（不超过50字）"},
+    "contact": {"type": "string",
+                "description": "联系方式：手机、座机或电子邮箱（核查结果据此告知）"},
+    "organization": {"type": "string", "description": "工作单位（选填，不超过200字）"},
+    "text": {"type": "string",
+             "description": f"异议的事实和理由（{notices.MIN_OBJECTION}至"
+                            f"{notices.MAX_OBJECTION}字）"},
+}
+RECEIPT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "objection_id": {"type": "integer", "description": "异议编号（回执）"},
+    "application_id": {"type": "integer"},
+    "accepted": {"type": "boolean",
+                 "description": "是否受理：实名（姓名和联系方式齐全）为 true；匿名异议记录在案，"
+                                "不予受理，为 false"},
+    "state": {"type": "string", "enum": ["open", "not_accepted"]},
+    "state_label": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["objection_id", "application_id", "accepted", "state", "message"]}
+
+
+@api_bp.post("/v1/notices/<int:app_id>/objections")
+@document("对公示项目提出书面异议（公开，无需登录，与公示页面相同）：须实名（姓名和联系方式），"
+          "写明事实和理由；匿名异议记录在案但不予受理（accepted 为 false）。"
+          f"同一地址每小时最多提交{notices.PER_IP_PER_HOUR}次",
+          body=OBJECTION_BODY, required=("text",), response=RECEIPT_SCHEMA, auth=False,
+          responses={201: "已收到（accepted 说明是否受理）", 404: "该项目不在公示期内",
+                     422: "异议内容有误（逐项说明）",
+                     429: "提交过于频繁，请一小时后再试"})
+def file_objection(app_id: int) -> tuple[Response, int]:
+    notices.notice_entry(app_id)
+    body = typed_body(OBJECTION_BODY)
+    receipt = notices.submit_objection(app_id, body, request.remote_addr)
+    row = receipt.objection
+    message = (f"异议已受理（编号 {row.id}），将进行核查并通过所留联系方式告知处理结果"
+               if receipt.accepted else f"异议已记录（编号 {row.id}）：{notices.ANONYMOUS}")
+    return jsonify({"objection_id": row.id, "application_id": app_id,
+                    "accepted": receipt.accepted, "state": row.state.value,
+                    "state_label": row.state.label, "message": message}), 201

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp
@@ -13,8 +13,9 @@ from workflow.api.openapi import document
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core.entities import can_view
-from workflow.core.errors import NotFound
+from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
+from workflow.documents import official
 from workflow.documents import operations as documents
 from workflow.documents.official import KINDS
 
@@ -64,7 +65,77 @@ def list_call_documents(call_id: int) -> Response:
 
 
 @api_bp.get("/v1/documents/<int:doc_id>")
-@document("下载文件（PDF）", responses={200: "PDF", 404: "不存在或无权查看"})
+@document("下载文件（PDF）", media="application/pdf",
+          responses={200: "PDF", 404: "不存在或无权查看"})
 @token_required
 def get_document(doc_id: int) -> Response:
     return documents.send_document(documents.readable(current_api_user(), doc_id))
+
+
+# ---- public verification (公文真伪验证) --------------------------------------------------
+
+VERIFIED_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "valid": {"type": "boolean",
+              "description": "验证码对应本系统出具的文件；给出 sha256 时还须与存档文件一致"},
+    "outcome": {"type": "string", "enum": ["found", "genuine", "different", "unknown"],
+                "description": "found：验证码有效（未核对文件）；genuine：与存档文件一致；"
+                               "different：与存档文件不一致，可能被改动；unknown：未找到一致的"
+                               "存档文件"},
+    "code": {"type": "string", "nullable": True, "description": "验证码（XXXX-XXXX-XXXX-XXXX）"},
+    "document": {"type": "object", "nullable": True, "properties": {
+        "kind": {"type": "string", "enum": list(KINDS)}, "kind_label": {"type": "string"},
+        "title": {"type": "string"}, "doc_number": {"type": "string", "nullable": True},
+        "created_at": {"type": "string", "format": "date-time"},
+        "pages": {"type": "integer"}, "size": {"type": "integer"},
+        "sha256": {"type": "string", "description": "存档文件的 SHA-256"}}}},
+    "required": ["valid", "outcome", "code", "document"]}
+SHA256_PARAM: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$",
+                                "description": "要核对的文件的 SHA-256（64位十六进制）"}
+
+
+def verified_json(doc: Any, outcome: str) -> dict[str, Any]:
+    return {"valid": outcome in ("found", "genuine"), "outcome": outcome,
+            "code": official.format_code(doc.code) if doc.code else None,
+            "document": {"kind": doc.kind, "kind_label": KINDS.get(doc.kind, doc.kind),
+                         "title": doc.title, "doc_number": doc.doc_number,
+                         "created_at": doc.created_at.isoformat(), "pages": doc.pages,
+                         "size": doc.size, "sha256": doc.sha256}}
+
+
+def _sha256(required: bool) -> str | None:
+    raw = request.args.get("sha256", "").strip().lower()
+    if not raw and not required:
+        return None
+    if len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw):
+        raise Invalid("sha256 应为64位十六进制", details={"sha256": "应为64位十六进制的 SHA-256"})
+    return raw
+
+
+@api_bp.get("/v1/verify/<code>")
+@document("公文真伪验证（公开，无需登录，与验证页面相同）：文件上二维码旁的验证码对应的文件"
+          "（类型、标题、文号、生成时间）；给出 sha256 时核对文件是否与存档文件一致",
+          auth=False, params={"sha256": SHA256_PARAM}, response=VERIFIED_SCHEMA,
+          responses={200: "验证码有效（及核对结果）", 404: "未找到该验证码对应的文件",
+                     422: "sha256 格式有误"})
+def verify_code(code: str) -> Response:
+    digest = _sha256(required=False)
+    doc = official.by_code(code[:40])
+    if doc is None:
+        raise NotFound("未找到该验证码对应的文件")
+    if digest is None:
+        return jsonify(verified_json(doc, "found"))
+    return jsonify(verified_json(doc, "genuine" if official.matches(doc, digest)
+                                 else "different"))
+
+
+@api_bp.get("/v1/verify")
+@document("按文件的 SHA-256 核对是否为本系统出具的文件（公开，无需登录，与验证页面相同）",
+          auth=False, params={"sha256": {**SHA256_PARAM, "required": True}},
+          response=VERIFIED_SCHEMA,
+          responses={200: "核对结果：genuine 及其文件，或 unknown", 422: "缺少 sha256 或格式有误"})
+def verify_hash() -> Response:
+    digest = _sha256(required=True)
+    doc = official.by_hash(digest or "")
+    if doc is None:
+        return jsonify({"valid": False, "outcome": "unknown", "code": None, "document": None})
+    return jsonify(verified_json(doc, "genuine"))

@@ -3,18 +3,19 @@ final acceptance and the payee's bank account."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, send_file
 
-from forms import format_wan
+from forms import format_wan, parse_id
 from states import TRANCHE, TrancheState
 from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import XLSX, document
 from workflow.applying.api import _visible
 from workflow.applying.facts import facts_json
 from workflow.applying.models import Application
@@ -26,7 +27,7 @@ from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import LedgerEntry, Milestone, Tranche
-from workflow.permissions import allow, found, money_reader
+from workflow.permissions import allow, found, money_reader, stage_gate_keeper
 
 
 def entry_json(e: LedgerEntry) -> dict[str, Any]:
@@ -42,6 +43,7 @@ def milestone_json(m: Milestone) -> dict[str, Any]:
     return {"id": m.id, "seq": m.seq, "label": m.label, "amount_wan": format_wan(m.amount),
             "due_on": m.due_on.isoformat(), "state": m.state.value,
             "state_label": m.state.label, "report": m.report,
+            "evidence": list(m.evidence or []),
             "demand_verdict": m.demand_verdict, "officer_verdict": m.officer_verdict,
             "rejections": m.rejections, "version": m.version}
 
@@ -81,6 +83,19 @@ def budget_ledger(call_id: int) -> Response:
                     "reconciliation": ledger.reconciliation_json(rec)["calls"][0]})
 
 
+@api_bp.get("/v1/budgets/<int:call_id>/ledger.xlsx")
+@document("指南预算台账导出为 Excel（与 /ledger 相同的分录和对账结果，同样的查看权限）",
+          media=XLSX, responses={200: "Excel 文件：预算台账、对账两个工作表",
+                                 403: "不是财务或项目主管、领导、审计人员",
+                                 404: "不存在或无权查看"})
+@token_required
+def budget_ledger_xlsx(call_id: int) -> Response:
+    call = found(db.session.get(Call, call_id), current_api_user(), can_view, what="预算")
+    allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算台账")
+    return send_file(io.BytesIO(ledger.ledger_xlsx(call)), as_attachment=True,
+                     download_name=f"预算台账-{call.year}-{call.id}.xlsx", mimetype=XLSX)
+
+
 @api_bp.get("/v1/finance/reconciliation")
 @document("预算对账报告（按年度）", params={"year": "年度，如 2026"},
           responses={200: "对账报告", 403: "不是财务或项目主管、领导、审计人员"})
@@ -110,11 +125,17 @@ def _milestone(milestone_id: int) -> Milestone:
     return m
 
 
-REPORT_BODY = {"report": "string"}
+EVIDENCE: dict[str, Any] = {
+    "type": "array", "items": {"type": "string"},
+    "description": "佐证材料：先以 POST /api/v1/applications/{app_id}/attachments 上传（field 为 "
+                   "milestone_evidence 或 final_evidence，项目执行期间由项目负责人上传），"
+                   "再在此列出其 sha256"}
+REPORT_BODY: dict[str, Any] = {"report": "string", "evidence": EVIDENCE}
 VERDICT_BODY: dict[str, Any] = {"verdict": {"type": "string", "enum": ["pass", "fail"]},
                                 "opinion": "string"}
 FINAL_REPORT_BODY: dict[str, Any] = {"report": "string",
-                     "surplus_wan": {"type": "string", "description": "包干制结余（万元）"}}
+                     "surplus_wan": {"type": "string", "description": "包干制结余（万元）"},
+                     "evidence": EVIDENCE}
 
 
 def _text(body: dict[str, Any], key: str) -> str:
@@ -130,9 +151,9 @@ def _text(body: dict[str, Any], key: str) -> str:
 @token_required
 def report_milestone(milestone_id: int) -> Response:
     _milestone(milestone_id)
-    body = json_body(REPORT_BODY)
+    body = typed_body(REPORT_BODY)
     m = finance.report_milestone(current_api_user(), milestone_id, _text(body, "report"),
-                                 ip=request.remote_addr)
+                                 ip=request.remote_addr, evidence_refs=body.get("evidence"))
     return jsonify(milestone_json(m))
 
 
@@ -155,9 +176,10 @@ def judge_milestone(milestone_id: int) -> Response:
 @token_required
 def final_report(app_id: int) -> Response:
     app = _visible(app_id)
-    body = json_body(FINAL_REPORT_BODY)
+    body = typed_body(FINAL_REPORT_BODY)
     finance.submit_final_report(current_api_user(), app, _text(body, "report"),
-                                _text(body, "surplus_wan"), ip=request.remote_addr)
+                                _text(body, "surplus_wan"), ip=request.remote_addr,
+                                evidence_refs=body.get("evidence"))
     return jsonify({"id": app.id, "state": app.state.value})
 
 
@@ -175,6 +197,49 @@ def demand_acceptance(app_id: int) -> Response:
     return jsonify({"id": app.id, "state": app.state.value,
                     "demand_acceptance": facts_json(app, ("demand_acceptance",)).get(
                         "demand_acceptance")})
+
+
+# ---- 赛马: the stage gate ---------------------------------------------------------------
+
+STAGE_GATE_BODY: dict[str, Any] = {
+    "continuing": {"type": "array", "items": {"type": "integer"},
+                   "description": "继续攻关的团队（本榜单在研项目的申报书 id，至少一个）；"
+                                  "未列出的在研团队项目终止，其后续拨付取消"},
+    "comment": {"type": "string", "description": "阶段评估结论（至少2字）"},
+}
+STAGE_GATE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "challenge_id": {"type": "integer"},
+    "continuing": {"type": "array", "items": {"type": "integer"},
+                   "description": "继续攻关的团队"},
+    "stopped": {"type": "array", "items": {"type": "integer"},
+                "description": "终止的团队"}}}
+
+
+@api_bp.post("/v1/challenges/<int:challenge_id>/stage-gate")
+@document("赛马阶段评估（项目主管）：选定继续攻关的团队，其余在研团队项目终止、后续拨付取消",
+          body=STAGE_GATE_BODY, required=("continuing", "comment"),
+          response=STAGE_GATE_SCHEMA,
+          responses={200: "评估结果", 403: "不是项目主管", 404: "榜单不存在或无权查看",
+                     409: "团队状态已变化", 422: "结论或团队有误（逐项说明）"})
+@token_required
+def stage_gate(challenge_id: int) -> Response:
+    from workflow.calls.models import Challenge
+    from workflow.calls.visibility import challenge_visible
+
+    user = current_api_user()
+    challenge = found(db.session.get(Challenge, challenge_id), user, challenge_visible,
+                      what="榜单")
+    allow(stage_gate_keeper(user), "只有项目主管可以进行赛马阶段评估")
+    body = typed_body(STAGE_GATE_BODY)
+    ids = [parse_id(v) if isinstance(v, int) else None for v in body.get("continuing") or []]
+    keep = [i for i in ids if i is not None]
+    if len(keep) < len(ids):
+        raise Invalid("continuing 应为申报书 id（正整数）的数组",
+                      details={"continuing": "应为正整数的数组"})
+    stopped = finance.stage_gate(user, challenge.id, keep, body.get("comment") or "",
+                                 request.remote_addr)
+    return jsonify({"challenge_id": challenge.id, "continuing": list(dict.fromkeys(keep)),
+                    "stopped": stopped})
 
 
 # ---- the payee's bank account (收款账户) --------------------------------------------------

@@ -252,16 +252,25 @@ def milestone_actions(actor: User, app: Application, milestones: list[Milestone]
 
 def report_milestone(actor: User, milestone_id: int, report: str,
                      evidence: list[tuple[str, IO[bytes]]] | None = None,
-                     ip: str | None = None) -> Milestone:
-    """The team reports a milestone done, with its evidence (the ``report`` transition)."""
+                     ip: str | None = None, evidence_refs: Any = None) -> Milestone:
+    """The team reports a milestone done (the ``report`` transition), with its evidence:
+    files uploaded with the report (``evidence``, the page) and uploads of the project
+    named by their SHA-256 (``evidence_refs``, the API; checked by the transition's
+    ``evidence_on_file`` guard)."""
     from workflow.applying import operations as applications
 
     m: Milestone = engine.load("milestone", milestone_id, lock=True)  # the project first
     data: dict[str, Any] = {"report": (report or "").strip()}
+    refs = evidence_refs
     if evidence:
-        data["evidence"] = [applications.attach(actor, m.application, "milestone_evidence",
-                                                name, stream).sha256
-                            for name, stream in evidence]
+        uploaded = [applications.attach_evidence(actor, m.application, "milestone_evidence",
+                                                 name, stream).sha256
+                    for name, stream in evidence]
+        # Refs that are not a list stay as given, for the guard to refuse.
+        refs = uploaded if refs is None else [*refs, *uploaded] if isinstance(
+            refs, list) else refs
+    if refs is not None:
+        data["evidence"] = refs
     engine.fire(m, "report", actor, data=data, ip=ip)
     return m
 
@@ -314,14 +323,22 @@ def stage_gate(actor: User, challenge_id: int, continuing: list[int], comment: s
     if challenge is None:
         raise NotFound("榜单不存在")
     comment = (comment or "").strip()
-    if len(comment) < 2:
-        raise Invalid("请填写阶段评估结论", details={"comment": "必填"})
     running = list(db.session.scalars(sa.select(Application.id).where(
         Application.challenge_id == challenge.id,
         Application.state == ApplicationState.in_progress).order_by(Application.id)))
-    keep = [i for i in continuing if i in running]
-    if not keep:
-        raise Invalid("请至少选择一个继续攻关的团队", details={"continuing": "必选"})
+    errors: dict[str, str] = {}
+    if len(comment) < 2:
+        errors["comment"] = "请填写阶段评估结论"
+    # A team that is not at work on this challenge (another challenge's, or one that
+    # ended since the page was shown) is refused by name, not dropped in silence.
+    others = [i for i in dict.fromkeys(continuing) if i not in running]
+    keep = [i for i in running if i in continuing]
+    if others:
+        errors["continuing"] = "不是本榜单在研的团队：" + "、".join(f"#{i}" for i in others)
+    elif not keep:
+        errors["continuing"] = "请至少选择一个继续攻关的团队"
+    if errors:
+        raise Invalid("阶段评估未完成：" + "；".join(errors.values()), details=errors)
     stopped = [i for i in running if i not in keep]
     for app_id in stopped:
         engine.fire(engine.load("application", app_id, lock=True), "terminate", actor, ip=ip,
@@ -345,8 +362,9 @@ def running_teams(call: Any) -> dict[Any, list[Application]]:
 
 def submit_final_report(actor: User, app: Application, report: str, surplus_wan: str = "",
                         evidence: list[tuple[str, IO[bytes]]] | None = None,
-                        ip: str | None = None) -> Application:
-    """The team's final report with evidence; the project goes to acceptance."""
+                        ip: str | None = None, evidence_refs: Any = None) -> Application:
+    """The team's final report with its evidence (files uploaded with it, the page, and
+    uploads of the project named by SHA-256, the API); the project goes to acceptance."""
     from workflow.applying import operations as applications
 
     app = engine.load("application", app.id, lock=True)
@@ -370,8 +388,9 @@ def submit_final_report(actor: User, app: Application, report: str, surplus_wan:
         raise Forbidden("只有项目负责人可以提交结题材料", code="not_owner")
     if app.state is not ApplicationState.in_progress:
         raise Conflict(f"项目当前为“{app.state.label}”，不能申请验收", code="invalid_state")
-    files = [applications.attach(actor, app, "final_evidence", name, stream).sha256
-             for name, stream in (evidence or [])]
+    files = [*applications.evidence_on_file(app, evidence_refs),
+             *(applications.attach_evidence(actor, app, "final_evidence", name, stream).sha256
+               for name, stream in (evidence or []))]
     final = app.final_report or FinalReport()
     final.report, final.surplus, final.evidence = report[:50000], surplus, files
     final.submitted_by_id, final.submitted_at = actor.id, utcnow()

@@ -448,6 +448,13 @@ def resend(actor: User, notification_id: int) -> Notification:
     return n
 
 
+def set_preferences(user: User, *, email_reminders: bool) -> User:
+    """What the person chooses to hear: reminders (截止、到期、逾期) by e-mail or not.
+    Formal notices always go out; the inbox keeps everything."""
+    user.email_reminders = email_reminders
+    return user
+
+
 def failed(limit: int = 200) -> list[Notification]:
     return list(db.session.scalars(sa.select(Notification).where(
         Notification.state == DeliveryState.dead).order_by(Notification.id.desc())
@@ -459,6 +466,21 @@ def recent(limit: int = 200, channel: str | None = None) -> list[Notification]:
     if channel:
         query = query.where(Notification.channel == channel)
     return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+def sent_page(state: DeliveryState | None = None, channel: str | None = None, page: int = 1,
+              per_page: int = 50) -> tuple[list[Notification], int]:
+    """One page of what went out by e-mail or SMS (dead letters with ``state``), newest
+    first, and how many there are: the delivery log's list."""
+    query = sa.select(Notification).where(Notification.channel != "inapp")
+    if state is not None:
+        query = query.where(Notification.state == state)
+    if channel:
+        query = query.where(Notification.channel == channel)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    rows = db.session.scalars(query.order_by(Notification.id.desc())
+                              .offset((max(page, 1) - 1) * per_page).limit(per_page))
+    return list(rows), total
 
 
 def mail_folder(limit: int = 200) -> list[dict[str, Any]]:

@@ -69,7 +69,8 @@ def mail_folder() -> str:
 @login_required
 def preferences() -> str | Response:
     if request.method == "POST":
-        current_user.email_reminders = request.form.get("email_reminders") == "on"
+        notifications.set_preferences(
+            current_user, email_reminders=request.form.get("email_reminders") == "on")
         flash("通知设置已保存", "info")
         return redirect(url_for("messaging.preferences"))
     return render_template("messaging/preferences.html")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, send_file
 
-from forms import FieldError, parse_wan
+from forms import FieldError, parse_id, parse_wan
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import XLSX, document
 from workflow.calls.models import Call
 from workflow.core import engine
 from workflow.core.entities import can_view
@@ -23,6 +24,7 @@ from workflow.permissions import (
     expert_name_reader,
     found,
     own_review,
+    review_assigner,
     sees_hidden_applicant,
 )
 from workflow.review import operations as reviews
@@ -119,7 +121,9 @@ def decline_review(review_id: int) -> Response:
 
 
 @api_bp.post("/v1/calls/<int:call_id>/assign")
-@document("分配评审专家：最优匹配（最小费用流）或随机抽取（可复现的种子，含备选）",
+@document("分配评审专家：最优匹配（最小费用流）或随机抽取（可复现的种子，含备选）。"
+          "在本次请求内同步完成并返回结果（页面上发起的分配由后台处理，进度见 "
+          "GET /api/v1/jobs/{id}）",
           body=ASSIGN_BODY, required=("mode",),
           responses={200: "分配结果", 403: "不是项目主管", 409: "批次状态不符", 422: "参数有误"})
 @token_required
@@ -140,19 +144,69 @@ def assign(call_id: int) -> Response:
     })
 
 
-@api_bp.get("/v1/calls/<int:call_id>/ranking")
-@document("评审排名与资助线（可用 budget 万元 试算）", params={
-    "budget": "试算的预算（万元），默认本批次总预算",
-    "skip_unaffordable": "true 时跳过放不下的项目继续往下资助"},
-    responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
+REVIEWER_BODY: dict[str, Any] = {
+    "expert_id": {"type": "integer", "description": "专家库中评审专家的用户 id"}}
+REVIEW_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "state": {"type": "string", "enum": ["invited"]},
+    "state_label": {"type": "string"}, "version": {"type": "integer"},
+    "respond_by": {"type": "string", "format": "date-time", "nullable": True},
+    "due_at": {"type": "string", "format": "date-time", "nullable": True},
+    "application": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "title": {"type": "string"},
+        "call_id": {"type": "integer"}}},
+    "expert": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}}}}}
+
+
+@api_bp.post("/v1/applications/<int:app_id>/reviewers")
+@document("增加评审专家（项目主管）：与自动分配相同的回避检查（同单位、声明回避、近亲属、师生、"
+          "近三年合作、申报同一批次、科研失信），已分配过的专家不再邀请；受邀专家收到评审邀请",
+          body=REVIEWER_BODY, required=("expert_id",), response=REVIEW_SCHEMA,
+          responses={201: "已邀请", 403: "不是项目主管", 404: "申报书不存在或无权查看",
+                     409: "申报书不在专家评审阶段",
+                     422: "不是评审专家，或该专家需回避（逐条说明原因）"})
 @token_required
-def ranking(call_id: int) -> Response:
+def add_reviewer(app_id: int) -> tuple[Response, int]:
+    from workflow.applying.models import Application
+
+    user = current_api_user()
+    app = found(db.session.get(Application, app_id), user, can_view, what="申报书")
+    allow(review_assigner(user), "只有项目主管可以增加评审专家")
+    body = typed_body(REVIEWER_BODY)
+    review = reviews.add_reviewer(user, app, parse_id(body.get("expert_id")))
+    return jsonify(review_json(review, user)), 201
+
+
+RANKING_PARAMS = {"budget": "试算的预算（万元），默认本批次总预算",
+                  "skip_unaffordable": "true 时跳过放不下的项目继续往下资助"}
+
+
+def _ranking(call_id: int) -> results.Results:
+    """The call's results as ``/ranking`` and ``/ranking.xlsx`` read them: the same
+    people, the same budget to try."""
     user = current_api_user()
     call = found(db.session.get(Call, call_id), user, can_view, what="申报指南")
     allow(decision_reader(user), "只有项目主管、领导和审计人员可以查看评审排名")
-    return jsonify(results.results_json(results.call_results(
-        call, _budget(request.args.get("budget")),
-        request.args.get("skip_unaffordable") == "true")))
+    return results.call_results(call, _budget(request.args.get("budget")),
+                                request.args.get("skip_unaffordable") == "true")
+
+
+@api_bp.get("/v1/calls/<int:call_id>/ranking")
+@document("评审排名与资助线（可用 budget 万元 试算）", params=RANKING_PARAMS,
+          responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
+@token_required
+def ranking(call_id: int) -> Response:
+    return jsonify(results.results_json(_ranking(call_id)))
+
+
+@api_bp.get("/v1/calls/<int:call_id>/ranking.xlsx")
+@document("评审结果导出为 Excel（评审汇总、评分明细、评分标准；专家只以“专家1”等编号出现）；"
+          "参数与查看权限同 /ranking", params=RANKING_PARAMS, media=XLSX,
+          responses={200: "Excel 文件", 403: "无权查看", 404: "不存在", 422: "预算有误"})
+@token_required
+def ranking_xlsx(call_id: int) -> Response:
+    return send_file(io.BytesIO(results.score_sheet(_ranking(call_id))), as_attachment=True,
+                     download_name=f"评审结果-{call_id}.xlsx", mimetype=XLSX)
 
 
 def _budget(raw: str | None) -> Decimal | None:

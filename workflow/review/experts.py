@@ -14,7 +14,8 @@ from forms import FieldError, check_id_number, check_uscc
 from workflow.accounts import operations as accounts
 from workflow.accounts.models import ExpertProfile, Organization, Sanction, User
 from workflow.core.errors import Forbidden, Invalid, NotFound, ServiceError
-from workflow.core.models import db, utcnow
+from workflow.core.jobs import JobResult, Progress
+from workflow.core.models import Job, db, utcnow
 from workflow.permissions import pool_keeper
 from workflow.timeutil import SHANGHAI
 
@@ -117,8 +118,10 @@ class RowResult:
     message: str
 
 
-def import_sheet(actor: User, content: bytes) -> list[RowResult]:
-    """Each row is added on its own; the report says, row by row, what was refused and why."""
+def import_sheet(actor: User, content: bytes,
+                 progress: Progress | None = None) -> list[RowResult]:
+    """Each row is added on its own; the report says, row by row, what was refused and why.
+    ``progress`` hears how many of the sheet's rows have been handled."""
     from openpyxl import load_workbook
 
     _officer(actor)
@@ -135,7 +138,10 @@ def import_sheet(actor: User, content: bytes) -> list[RowResult]:
         raise Invalid("表头缺少：" + "、".join(missing) + "（请使用专家导入模板）")
     index = {KEYS[COLUMNS.index(h)]: i for i, h in enumerate(header) if h in COLUMNS}
     report: list[RowResult] = []
+    total = min(max((sheet.max_row or 1) - 1, 0), 5000)
     for number, cells in enumerate(rows, start=2):
+        if progress is not None:
+            progress(min(number - 2, total), total)
         if number > 5001:
             report.append(RowResult(number, False, "一次最多导入5000行，其余未处理"))
             break
@@ -154,15 +160,56 @@ def import_sheet(actor: User, content: bytes) -> list[RowResult]:
             reasons = "；".join(f"{COLUMNS[KEYS.index(k)] if k in KEYS else k}：{v}"
                                for k, v in details.items()) or err.message
             report.append(RowResult(number, False, reasons))
+    if progress is not None:
+        progress(total, total)
     return report
 
 
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
+IMPORT_JOB = "import_experts"
 
 
 def import_upload(actor: User, filename: str, stream: IO[bytes] | None) -> list[RowResult]:
     """An uploaded import sheet: checked as any upload is (size, type, content), then
     imported row by row."""
+    return import_sheet(actor, checked_upload(actor, filename, stream))
+
+
+def start_import(actor: User, filename: str, stream: IO[bytes] | None) -> Job:
+    """Check the upload now, keep it in the file store and leave the rows to the worker."""
+    from workflow.core import jobs
+    from workflow.core.files import store
+
+    content = checked_upload(actor, filename, stream)
+    sha = store().store(content)
+    return jobs.start(IMPORT_JOB, actor.id, {"sha256": sha})
+
+
+def import_job(job: Job, progress: Progress) -> JobResult:
+    """The ``import_experts`` job: ``import_sheet`` as its starter; the row-by-row report."""
+    from workflow.core.files import store
+
+    actor = db.session.get(User, job.started_by_id or 0)
+    if actor is None:
+        raise NotFound("发起人已不存在")
+    try:
+        content = store().path(str(job.params.get("sha256", ""))).read_bytes()
+    except (OSError, ValueError) as err:
+        raise NotFound("上传的文件已不存在，请重新导入") from err
+    report = import_sheet(actor, content, progress)
+    done = sum(1 for r in report if r.ok)
+    return {
+        "summary": f"导入完成：成功 {done} 行，未导入 {len(report) - done} 行",
+        "counts": [["成功", done], ["未导入", len(report) - done]],
+        "link": {"endpoint": "reviewing.experts", "values": {}, "text": "查看专家库"},
+        "errors": [f"第 {r.row} 行：{r.message}" for r in report if not r.ok],
+        "rows": [{"row": r.row, "ok": r.ok, "message": r.message} for r in report],
+    }
+
+
+def checked_upload(actor: User, filename: str, stream: IO[bytes] | None) -> bytes:
+    """The content of an uploaded import sheet, checked as any upload is (size, type,
+    content)."""
     from forms.uploads import UploadRefused, inspect_upload
     from workflow.core.files import UploadError
 
@@ -176,7 +223,7 @@ def import_upload(actor: User, filename: str, stream: IO[bytes] | None) -> list[
     except UploadRefused as err:
         raise UploadError(err) from err
     stream.seek(0)
-    return import_sheet(actor, stream.read(IMPORT_MAX_BYTES + 1))
+    return stream.read(IMPORT_MAX_BYTES + 1)
 
 
 def template_xlsx(actor: User) -> bytes:

@@ -11,7 +11,7 @@ from flask import Response, jsonify, request, send_file
 from workflow.accounts.models import ExpertProfile
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import PAGING_PARAMS, api_bp, page_schema, paging, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import XLSX, document
 from workflow.core.errors import Invalid
 from workflow.review import experts
 from workflow.review import operations as reviews
@@ -128,7 +128,8 @@ def update_expert(user_id: int) -> Response:
 
 @api_bp.post("/v1/experts/import")
 @document("从 Excel 导入专家（项目主管，multipart：file 为 .xlsx，格式见导入模板）；"
-          "逐行导入，报告每行的结果",
+          "逐行导入，在本次请求内同步完成并报告每行的结果（页面上发起的导入由后台处理，"
+          "进度见 GET /api/v1/jobs/{id}）",
           multipart={"file": "binary"}, required=("file",),
           responses={200: "逐行报告", 403: "不是项目主管", 413: "文件过大",
                      415: "不是 .xlsx 文件", 422: "未选择文件、文件损坏或表头不符"},
@@ -149,9 +150,10 @@ def import_experts() -> Response:
 
 
 @api_bp.get("/v1/experts/template.xlsx")
-@document("专家导入模板（.xlsx）", responses={200: "Excel 文件", 403: "不是项目主管"})
+@document("专家导入模板（.xlsx）", media=XLSX,
+          responses={200: "Excel 文件", 403: "不是项目主管"})
 @token_required
 def import_template() -> Response:
     return send_file(io.BytesIO(experts.template_xlsx(current_api_user())), as_attachment=True,
                      download_name="专家导入模板.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                     mimetype=XLSX)

@@ -19,7 +19,8 @@ from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core import audit, engine, outbox
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
-from workflow.core.models import db, utcnow
+from workflow.core.jobs import JobResult, Progress
+from workflow.core.models import Job, db, utcnow
 from workflow.core.rules import FireResult
 from workflow.permissions import expert as is_expert
 from workflow.permissions import pair_explainer, review_assigner
@@ -114,9 +115,11 @@ class AssignReport:
     created: list[ReviewAssignment]
 
 
-def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
-           seed: Any = None, now: datetime | None = None) -> AssignReport:
-    """Assign experts to every application of ``call`` under expert review."""
+def check_assign(actor: User, call: Call, mode: Any, per_application: Any = None,
+                 seed: Any = None) -> int:
+    """Refuse at once what ``assign`` would refuse of its parameters and the call's state
+    (the page checks before it starts the assignment as a job); the reviewers per
+    application it would use."""
     _officer(actor)
     errors: dict[str, str] = {}
     if mode not in ("optimal", "random"):
@@ -131,6 +134,15 @@ def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
         raise Invalid("分配参数有误", details=errors)
     if not assignable(call):
         raise Conflict("只有已截止或评审中的批次可以分配评审专家", code="invalid_state")
+    return per
+
+
+def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
+           seed: Any = None, now: datetime | None = None,
+           progress: Progress | None = None) -> AssignReport:
+    """Assign experts to every application of ``call`` under expert review; ``progress``
+    hears how many applications have their invitations written."""
+    per = check_assign(actor, call, mode, per_application, seed)
     apps = list(db.session.scalars(sa.select(Application).where(
         Application.call_id == call.id, Application.state == ApplicationState.expert_review
     ).order_by(Application.id)))
@@ -155,13 +167,61 @@ def assign(actor: User, call: Call, mode: Any, per_application: Any = None,
                       reserves={str(k): v for k, v in (result.reserves or {}).items()})
     db.session.add(draw)
     db.session.flush()
-    created = [_invite(app_id, expert_id, call, draw.id, now)
-               for app_id, expert_id in sorted(result.pairs)]
+    if progress is not None:
+        progress(0, len(apps))
+    by_app: dict[int, list[int]] = {}
+    for app_id, expert_id in sorted(result.pairs):
+        by_app.setdefault(app_id, []).append(expert_id)
+    created: list[ReviewAssignment] = []
+    for number, app in enumerate(apps, start=1):
+        created += [_invite(app.id, expert_id, call, draw.id, now)
+                    for expert_id in by_app.get(app.id, ())]
+        if progress is not None:
+            progress(number, len(apps))
     audit.record(call, "call", "assign_reviewers", actor, "officer", call.state.value,
                  call.state.value, data={"draw_id": draw.id, "mode": mode, "seed": seed,
                                          "per_application": per, "pairs": len(created),
                                          "unfilled": draw.result["unfilled"]})
     return AssignReport(draw, created)
+
+
+ASSIGN_JOB = "assign_reviewers"
+
+
+def start_assign(actor: User, call: Call, mode: Any, per_application: Any = None,
+                 seed: Any = None) -> Job:
+    """Check the parameters now and leave the assignment to the worker as a job."""
+    from workflow.core import jobs
+
+    check_assign(actor, call, mode, per_application, seed)
+    return jobs.start(ASSIGN_JOB, actor.id, {"call_id": call.id, "mode": mode,
+                                             "per_application": per_application,
+                                             "seed": seed})
+
+
+def assign_job(job: Job, progress: Progress) -> JobResult:
+    """The ``assign_reviewers`` job: ``assign`` as its starter, and what came of it."""
+    actor = db.session.get(User, job.started_by_id or 0)
+    call = db.session.get(Call, job.params.get("call_id") or 0)
+    if actor is None or call is None:
+        raise NotFound("申报指南或发起人已不存在")
+    report = assign(actor, call, job.params.get("mode"), job.params.get("per_application"),
+                    job.params.get("seed"), progress=progress)
+    draw = report.draw
+    titles = dict(db.session.execute(sa.select(Application.id, Application.title).where(
+        Application.id.in_([int(k) for k in draw.result["unfilled"]]))).all())
+    reasons = draw.result.get("unfilled_reasons") or {}
+    return {
+        "summary": f"已分配 {len(report.created)} 项评审任务",
+        "counts": [["申报书", draw.params["applications"]],
+                   ["评审任务", len(report.created)],
+                   ["专家不足的申报书", len(draw.result["unfilled"])]],
+        "link": {"endpoint": "reviewing.assign", "values": {"call_id": call.id},
+                 "text": "查看分配结果"},
+        "errors": [f"{titles.get(int(k), '申报书')}：缺 {v} 位专家"
+                   + (f"（{reasons[k]}）" if reasons.get(k) else "")
+                   for k, v in draw.result["unfilled"].items()],
+    }
 
 
 def _invite(app_id: int, expert_id: int, call: Call, draw_id: int | None,

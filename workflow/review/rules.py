@@ -14,7 +14,7 @@ from workflow.core.models import db
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.permissions import own_review
-from workflow.review import defence, operations
+from workflow.review import defence, experts, operations
 from workflow.review.models import ReviewAssignment
 from workflow.review.ranking import weighted_total
 from workflow.review.visibility import can_view_review, expert_reading
@@ -108,6 +108,8 @@ REVIEW_ENTITY = Entity("review", ReviewAssignment, REVIEW, review_owner, can_vie
                        owned=review_owned)
 
 RULES = Rules(
+    jobs={operations.ASSIGN_JOB: operations.assign_job,
+          experts.IMPORT_JOB: experts.import_job},
     follow_ups={"record_conflict": operations.record_conflict,
                 "invite_reserve": operations.invite_reserve,
                 "finish_when_all_in": operations.finish_when_all_in},

@@ -160,14 +160,17 @@ def assign(call_id: int) -> Response | str:
             number = parse_id(raw)
             return number if number is not None else (raw or None)
 
+        # Checked now, done by the worker: the page comes back with the job's progress.
         try:
             with db.session.begin_nested():
-                report = reviews.assign(current_user, call, request.form.get("mode"),
-                                        number("per_application"), number("seed"))
-            flash(f"已分配 {len(report.created)} 项评审任务", "info")
+                job = reviews.start_assign(current_user, call, request.form.get("mode"),
+                                           number("per_application"), number("seed"))
         except ServiceError as err:
             flash_refusal(err)
-        return redirect(url_for("reviewing.assign", call_id=call_id))
+            for message in err.details.values() if isinstance(err.details, dict) else ():
+                flash(message, "error")
+            return redirect(url_for("reviewing.assign", call_id=call_id))
+        return redirect(url_for("reviewing.assign", call_id=call_id, job=job.id))
     apps = list(db.session.scalars(sa.select(Application).where(
         Application.call_id == call.id).order_by(Application.id)))
     rows: dict[int, list[ReviewAssignment]] = {a.id: [] for a in apps}
@@ -299,19 +302,16 @@ def import_experts() -> Response | str | tuple[str, int]:
 
     _pool_officer()
     file = request.files.get("file")
+    # The upload is checked now; its rows are imported by the worker, whose row-by-row
+    # report is the job's result, shown in the progress box of the page it comes back to.
     try:
         with db.session.begin_nested():
-            report = pool_svc.import_upload(current_user,
-                                            (file.filename or "") if file else "",
-                                            file.stream if file else None)
+            job = pool_svc.start_import(current_user, (file.filename or "") if file else "",
+                                        file.stream if file else None)
     except ServiceError as err:
         flash(err.message, "error")
         return redirect(url_for("reviewing.experts"))
-    done = sum(1 for r in report if r.ok)
-    flash(f"导入完成：成功 {done} 行，未导入 {len(report) - done} 行", "info")
-    return render_template("reviews/experts.html", pool=pool_svc.pool(),
-                           sanctioned=pool_svc.sanctioned_ids(), loads=reviews.loads(),
-                           form={}, errors={}, report=report)
+    return redirect(url_for("reviewing.experts", job=job.id))
 
 
 @bp.route("/experts/template.xlsx")

@@ -9,6 +9,7 @@ from forms import (
     check_phone,
     check_uscc,
     format_wan,
+    format_wan_exact,
     parse_wan,
 )
 
@@ -59,6 +60,16 @@ def test_money_is_typed_in_wan_and_stored_in_yuan():
     assert format_wan(Decimal("123456.78")) == "12.35"
     assert parse_wan("1,234.5") == Decimal("12345000.00")
     assert str(parse_wan("-0")) == "0.00"
+
+
+@pytest.mark.parametrize("yuan,wan", [
+    ("600000.00", "60.00"), ("605000", "60.50"), ("123456.78", "12.345678"),
+    ("0.01", "0.000001"), ("0", "0.00"), ("-0.00", "0.00"),
+    ("999999999999.99", "99999999.999999"),
+])
+def test_exact_wan_reads_back_to_the_same_yuan(yuan, wan):
+    assert format_wan_exact(Decimal(yuan)) == wan
+    assert parse_wan(wan) == Decimal(yuan) + 0
 
 
 @pytest.mark.parametrize("value,message", [

@@ -17,6 +17,7 @@ from tests.factories import (
     ChallengeFactory,
     UserFactory,
 )
+from workflow.accounts.models import User
 from workflow.applying.models import Application
 from workflow.calls.models import Scheme
 from workflow.core.models import db, utcnow
@@ -97,6 +98,11 @@ def _cases(w):
          {"reason": "出差", "why": "x"}, "why"),
         ("officer", "post", f"/api/v1/calls/{w['reviewing'].id}/assign",
          {"mode": "random", "reviewers": 3}, "reviewers"),
+        ("officer", "post", f"/api/v1/applications/{w['review'].application_id}/reviewers",
+         {"expert_id": w["review"].expert_id, "reserve": True}, "reserve"),
+        ("li", "put", "/api/v1/me/preferences", {"email_reminders": False, "sms": True},
+         "sms"),
+        ("li", "post", "/api/v1/me/inbox/read", {"all": True}, "all"),
     ]
 
 
@@ -111,6 +117,8 @@ def test_every_json_endpoint_refuses_a_field_it_does_not_take(client, world):
     assert world["mine"].state is ApplicationState.draft
     assert world["reviewed"].state is ApplicationState.reviewed
     assert world["review"].scores == {}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewAssignment)) == 2
+    assert db.session.scalar(sa.select(User.email_reminders).where(User.username == "li"))
 
 
 def test_the_decision_endpoints_refuse_unknown_fields(client, world):
@@ -151,10 +159,11 @@ def test_a_jiebang_application_keeps_the_indicators_and_milestones_it_is_created
     data = resp.get_json()["data"]
     assert data["indicators"] == {"磁能积": "52 MGOe"}
     assert data["milestones"] == [
-        {"label": "中试", "amount": "1200000.00", "months": 12},
-        {"label": "量产", "amount": "1800000.00", "months": 24}]
+        {"label": "中试", "amount_wan": "120.00", "months": 12},
+        {"label": "量产", "amount_wan": "180.00", "months": 24}]
     stored = db.session.scalars(sa.select(Application)).one()
-    assert stored.data["milestones"][1]["label"] == "量产"
+    assert stored.data["milestones"][1] == {"label": "量产", "amount": "1800000.00",
+                                            "months": 24}  # yuan inside, for the tranches
 
 
 @pytest.mark.parametrize("data,field", [
@@ -206,7 +215,15 @@ def test_the_spec_says_what_each_body_takes(client, app):
             ("/api/v1/experts/{user_id}", "patch"), ("/api/v1/experts/import", "post"),
             ("/api/v1/organizations", "get"), ("/api/v1/organizations", "post"),
             ("/api/v1/organizations/{org_id}", "patch"),
-            ("/api/v1/organizations/{org_id}/bank-account", "put")):
+            ("/api/v1/organizations/{org_id}/bank-account", "put"),
+            ("/api/v1/applications/{app_id}/reviewers", "post"),
+            ("/api/v1/challenges/{challenge_id}/stage-gate", "post"),
+            ("/api/v1/notices/{app_id}/objections", "post"),
+            ("/api/v1/me/preferences", "get"), ("/api/v1/me/preferences", "put"),
+            ("/api/v1/me/inbox", "get"), ("/api/v1/me/inbox/read", "post"),
+            ("/api/v1/notifications", "get"), ("/api/v1/notifications/{note_id}", "get"),
+            ("/api/v1/notifications/{note_id}/resend", "post"),
+            ("/api/v1/verify/{code}", "get"), ("/api/v1/verify", "get")):
         op = paths[path][method]
         success = next(s for s in op["responses"] if s.startswith("2"))
         assert "schema" in op["responses"][success]["content"]["application/json"], path

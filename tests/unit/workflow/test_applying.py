@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from forms.commitments import commitment_fingerprint
 from states import ApplicationState, CallState
-from tests.conftest import api_token, login
+from tests.conftest import api_token, job_of, login, run_jobs
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 from workflow.accounts.models import OrgKind, Sanction
 from workflow.applying.models import Application, ApplicationRound, SignedDocument
@@ -148,7 +148,8 @@ def test_autosave_keeps_good_data_and_refuses_bad_without_saving(client, world):
     auth = h(client, "li")
     resp = client.patch(f"/api/v1/applications/{app['id']}", headers=auth,
                         json={"data": {"summary": "初稿", "amount": "12.5"}})
-    assert resp.status_code == 200 and resp.get_json()["data"]["amount"] == "125000.00"
+    # Money reads back as it was sent, in 万元 (kept in yuan).
+    assert resp.status_code == 200 and resp.get_json()["data"]["amount"] == "12.5"
     resp = client.patch(f"/api/v1/applications/{app['id']}", headers=auth, json={"data": {
         "summary": "改过的摘要", "team": [{"name": "张三", "id_number": "362101198001010011",
                                           "org": "赣南科技大学"}]}})
@@ -461,13 +462,20 @@ def test_officer_bulk_formal_review_reports_each_refusal(client, world):
     resp = client.post("/applications/bulk", data={
         "csrf_token": token, "ids": [str(i) for i in ids], "decision": "return", "comment": ""})
     assert resp.status_code == 302
-    db.session.expire_all()
+    assert run_jobs() == [job_of(resp.headers["Location"])]
     assert {db.session.get(Application, i).state for i in ids} == {
         ApplicationState.formal_review}
+    box = client.get(f"/jobs/{job_of(resp.headers['Location'])}").get_data(as_text=True)
+    assert "已处理 0 件，2 件未处理" in box
+    assert "项目甲：请填写意见或理由" in box and "项目乙：请填写意见或理由" in box
     resp = client.post("/applications/bulk", data={
         "csrf_token": token, "ids": [str(i) for i in ids], "decision": "pass", "comment": ""})
     assert resp.status_code == 302
-    assert "已处理 2 件" in client.get("/applications").get_data(as_text=True)
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert f"/jobs/{job_of(resp.headers['Location'])}" in page  # the progress box polls it
+    run_jobs()
+    box = client.get(f"/jobs/{job_of(resp.headers['Location'])}").get_data(as_text=True)
+    assert "已处理 2 件" in box and "已处理 2 / 2" in box
     db.session.expire_all()
     assert {db.session.get(Application, i).state for i in ids} == {
         ApplicationState.expert_review}

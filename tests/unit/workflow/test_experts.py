@@ -6,7 +6,7 @@ from datetime import date
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from tests.conftest import login
+from tests.conftest import job_of, login, run_jobs
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 from workflow.accounts.models import ExpertProfile, Sanction
 from workflow.core.models import db
@@ -63,9 +63,10 @@ def test_excel_import_reports_row_by_row(client, app):
     ])
     resp = client.post("/experts/import", content_type="multipart/form-data", data={
         "csrf_token": token, "file": (io.BytesIO(content), "专家.xlsx")})
-    assert resp.status_code == 200
-    page = resp.get_data(as_text=True)
-    assert "成功 1 行，未导入 4 行" in page
+    assert resp.status_code == 302  # back to the pool, with the import's progress box
+    assert run_jobs() == [job_of(resp.headers["Location"])]
+    page = client.get(f"/jobs/{job_of(resp.headers['Location'])}").get_data(as_text=True)
+    assert "成功 1 行，未导入 4 行" in page and "已处理 6 / 6" in page
     assert "单位统一社会信用代码：统一社会信用代码校验位不正确" in page
     assert "用户名：该用户名已被使用" in page
     assert "学科代码：请填写学科代码" in page and "电子邮箱格式不正确" in page
@@ -83,9 +84,11 @@ def test_import_refuses_what_is_not_an_expert_sheet(client, app):
     wrong.active.append(["A", "B"])
     buf = io.BytesIO()
     wrong.save(buf)
-    client.post("/experts/import", content_type="multipart/form-data", data={
+    resp = client.post("/experts/import", content_type="multipart/form-data", data={
         "csrf_token": token, "file": (io.BytesIO(buf.getvalue()), "x.xlsx")})
-    assert "表头缺少" in client.get("/experts").get_data(as_text=True)
+    run_jobs()
+    box = client.get(f"/jobs/{job_of(resp.headers['Location'])}").get_data(as_text=True)
+    assert 'data-job-state="failed"' in box and "表头缺少" in box
 
 
 def test_template_and_integrity_status(client, app):

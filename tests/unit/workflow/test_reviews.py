@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from states import ApplicationState, CallState, ReviewState
-from tests.conftest import api_token, login
+from tests.conftest import api_token, csrf_of, job_of, login, run_jobs
 from tests.factories import (
     PASSWORD,
     ApplicationFactory,
@@ -21,7 +21,7 @@ from tests.factories import (
 from workflow.accounts.models import Sanction
 from workflow.applying.models import Application
 from workflow.core import engine
-from workflow.core.models import AuditEvent, db, utcnow
+from workflow.core.models import AuditEvent, Job, JobState, db, utcnow
 from workflow.review import conflicts
 from workflow.review import operations as reviews
 from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDraw
@@ -286,3 +286,44 @@ def test_the_system_explains_each_pairing(client, panel):
     assert body["may_pair"] is True and "稀土" in body["summary"]
     assert client.get(f"/api/v1/applications/{app_row.id}/experts/{other.id}/explain",
                       headers=h(client, "pi0")).status_code == 403
+
+
+# ---- the assignment as a job (the officer's page) ----------------------------------------
+
+def test_the_assignment_page_starts_a_job_and_its_box_shows_the_result(client, panel):
+    call = panel["call"]
+    login(client, "officer", PASSWORD)
+    token = csrf_of(client.get(f"/calls/{call.id}/assign").get_data(as_text=True))
+    bad = client.post(f"/calls/{call.id}/assign", data={
+        "csrf_token": token, "mode": "optimal", "per_application": "99"})
+    assert "job=" not in bad.headers["Location"]  # refused at once, nothing started
+    assert "每项评审专家数应为1至15的整数" in client.get(bad.headers["Location"]).get_data(
+        as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
+    resp = client.post(f"/calls/{call.id}/assign", data={
+        "csrf_token": token, "mode": "optimal", "per_application": "2"})
+    job_id = job_of(resp.headers["Location"])
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert f'hx-get="/jobs/{job_id}"' in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewAssignment)) == 0
+    assert run_jobs() == [job_id]
+    job = db.session.get(Job, job_id)
+    assert (job.state, job.done, job.total) == (JobState.done, 3, 3)
+    box = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "已分配 6 项评审任务" in box and "已处理 3 / 3" in box
+    assert f'href="/calls/{call.id}/assign"' in box
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewAssignment)) == 6
+
+
+def test_an_assignment_refused_in_the_worker_fails_its_job_in_chinese(client, panel):
+    call = panel["call"]
+    login(client, "officer", PASSWORD)
+    token = csrf_of(client.get(f"/calls/{call.id}/assign").get_data(as_text=True))
+    resp = client.post(f"/calls/{call.id}/assign", data={
+        "csrf_token": token, "mode": "random", "per_application": "2", "seed": "7"})
+    for app_row in panel["apps"]:  # between the click and the worker, all leave review
+        app_row.state = ApplicationState.reviewed
+    db.session.commit()
+    run_jobs()
+    box = client.get(f"/jobs/{job_of(resp.headers['Location'])}").get_data(as_text=True)
+    assert 'data-job-state="failed"' in box and "本批次没有待专家评审的申报书" in box

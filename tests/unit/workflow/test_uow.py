@@ -280,6 +280,7 @@ OWN_UNITS: dict[str, set[str] | None] = {
     "workflow/cli.py": None,
     "workflow/demo.py": None,
     "workflow/core/outbox.py": {"relay", "_consume_batch", "consume"},
+    "workflow/core/jobs.py": {"run"},
     "workflow/notify/notifications.py": {"deliver_many", "_record_and_commit", "_failed"},
     "workflow/notify/messages.py": {"send_reminders"},
     "workflow/notify/scheduler.py": {"_fire_each"},

@@ -3,10 +3,11 @@
 from workflow.core.models.audit import AuditDigest, AuditEvent
 from workflow.core.models.base import Base, db, utcnow
 from workflow.core.models.files import Attachment
+from workflow.core.models.job import Job, JobState
 from workflow.core.models.numbering import NumberSequence
 from workflow.core.models.outbox import OutboxDelivery, OutboxEvent
 
 __all__ = [
-    "Attachment", "AuditDigest", "AuditEvent", "Base", "NumberSequence", "OutboxDelivery",
-    "OutboxEvent", "db", "utcnow",
+    "Attachment", "AuditDigest", "AuditEvent", "Base", "Job", "JobState", "NumberSequence",
+    "OutboxDelivery", "OutboxEvent", "db", "utcnow",
 ]
