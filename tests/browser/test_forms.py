@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import Server
@@ -51,12 +52,17 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 
 def shoot(page: Page, folder: Path, name: str) -> None:
-    """The page at 1366×768 and 390×844, with no sideways scrolling at either width."""
+    """The page at 1366×768 and 390×844: no sideways scrolling and no serious axe-core
+    violation at either width."""
     for size, suffix in ((DESKTOP, "1366"), (PHONE, "390")):
         page.set_viewport_size(size)
         page.wait_for_timeout(200)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= size["width"], (name, suffix, width)
+        found = [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+                 for v in Axe().run(page).response["violations"]
+                 if v["impact"] in ("serious", "critical")]
+        assert not found, (name, suffix, found)
         page.screenshot(path=str(folder / f"{name}-{suffix}.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
 
@@ -99,6 +105,14 @@ def tab_to_field(page: Page, field_id: str, limit: int = 250) -> None:
         if page.evaluate("document.activeElement && document.activeElement.id") == field_id:
             return
     raise AssertionError(f"#{field_id} not reached with Tab")
+
+
+def smallest_text(diagram: Locator) -> float:
+    """The smallest text of the diagram as shown, in px."""
+    return float(diagram.evaluate("""box => { const svg = box.querySelector('svg');
+        const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        return Math.min(...[...svg.querySelectorAll('text')].map(
+            t => parseFloat(t.getAttribute('font-size')) * scale)); }"""))
 
 
 def documents(page: Page) -> Locator:
@@ -184,19 +198,25 @@ def test_autosave_says_saved_and_when_and_the_pdf_link_comes_by_itself(
         shoot(officer, folder, "application-officer")
         officer.get_by_role("tab", name="完整流程图").click()
         diagram = officer.locator("[data-testid=lifecycle-diagram]")
+        expect(officer.locator("#pane-diagram")).to_have_class(re.compile(r"\bshow\b"))
         expect(diagram).to_be_visible()
-        smallest = diagram.evaluate("""box => { const svg = box.querySelector('svg');
-            const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
-            return Math.min(...[...svg.querySelectorAll('text')].map(
-                t => parseFloat(t.getAttribute('font-size')) * scale)); }""")
+        officer.wait_for_timeout(400)  # the tab's fade
+        smallest = smallest_text(diagram)
         assert smallest >= 11, smallest
+        officer.screenshot(path=str(folder / "application-officer-diagram-1366.png"))
         officer.get_by_role("button", name="放大流程图").click()
         expect(officer.locator("[data-zoom-level]")).to_have_text("125%")
         officer.get_by_role("button", name="缩小流程图").click()
         officer.get_by_role("button", name="缩小流程图").click()
         expect(officer.locator("[data-zoom-level]")).to_have_text("83%")
         expect(officer.get_by_role("button", name="缩小流程图")).to_be_disabled()
-        officer.screenshot(path=str(folder / "application-officer-diagram-1366.png"))
+        smallest = smallest_text(diagram)
+        assert smallest >= 11, smallest  # zoomed out as far as it goes
+        # Full screen: the diagram alone, as tall as the window, scrolling in its box.
+        officer.get_by_role("link", name="全屏查看").click()
+        expect(officer.get_by_role("heading", level=1)).to_contain_text("申报书流程图")
+        expect(officer.locator("[data-testid=lifecycle-diagram] .current")).to_be_visible()
+        assert officer.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
     finally:
         context.close()
     assert server.worker_alive(), server.output()

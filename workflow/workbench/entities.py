@@ -113,17 +113,19 @@ def show(collection: str, entity_id: int) -> tuple[str, int]:
     return render_entity(collection, entity_id)
 
 
-@bp.route("/<collection>/<int:entity_id>/diagram.svg")
+@bp.route("/<collection>/<int:entity_id>/diagram", endpoint="diagram")
 @login_required
-def diagram_svg(collection: str, entity_id: int) -> Response:
-    """The lifecycle diagram on its own, at full size (to open in a tab and zoom)."""
+def diagram_page(collection: str, entity_id: int) -> str:
+    """The lifecycle diagram alone, as tall as the window (bureau staff)."""
     kind, row = _visible(collection, entity_id)
     allow(lifecycle_reader(current_user), "只有局内工作人员可以查看完整流程图")
-    svg = diagram.svg(ENTITIES[kind].lifecycle, row.state)
+    lifecycle = ENTITIES[kind].lifecycle
+    svg = diagram.svg(lifecycle, row.state)
     if svg is None:
         abort(404)
-    return Response('<?xml version="1.0" encoding="UTF-8"?>\n' + svg,
-                    mimetype="image/svg+xml")
+    return render_template("entities/diagram.html", kind=kind, collection=collection, row=row,
+                           title=title_of(kind, row), lifecycle=lifecycle,
+                           svg=Markup(svg))  # noqa: S704 (graphviz output from our own DOT)
 
 
 def page_actions(kind: str, row: Any, user: Any, extra: dict[str, Any]) -> Actions:

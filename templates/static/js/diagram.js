@@ -8,7 +8,8 @@
   var SMALLEST_TEXT_PT = 10;  // the transitions' labels (states/diagram.py EDGE_PT)
   var MIN_PX = 11;
   var STEPS = [1, 1.25, 1.5, 2, 2.5, 3];
-  var LOWEST = MIN_PX / (SMALLEST_TEXT_PT * PX_PER_PT);  // 0.825
+  // The lowest zoom keeps the smallest text at 11 px (0.825, rounded up to a whole %).
+  var LOWEST = Math.ceil(MIN_PX / (SMALLEST_TEXT_PT * PX_PER_PT) * 100) / 100;
 
   function setUp(box) {
     var svg = box.querySelector("svg");
