@@ -121,6 +121,16 @@ def t(
 
 
 @dataclass(frozen=True)
+class Stage:
+    """A stage of a lifecycle's main path as the people it concerns read it (申报, 形式审查,
+    …): the states that belong to it. A state on no stage (an ending off the path, a pause)
+    is shown at the stage the row was in when it got there."""
+
+    label: str
+    states: tuple[StateEnum, ...]
+
+
+@dataclass(frozen=True)
 class Operation:
     """A service that carries out transitions of rows it chooses itself (``via``), with
     where an API client does it."""
@@ -156,6 +166,13 @@ class Lifecycle:
     initial: StateEnum
     transitions: tuple[Transition, ...]
     final: frozenset[StateEnum] = field(default_factory=frozenset)
+    # The main path, in order (the step bar); empty: one stage per state.
+    stages: tuple[Stage, ...] = ()
+
+    @cached_property
+    def path(self) -> tuple[Stage, ...]:
+        """The stages of the main path (one per state when none are declared)."""
+        return self.stages or tuple(Stage(s.label, (s,)) for s in self.states)
 
     @cached_property
     def machine(self) -> Machine:

@@ -3,7 +3,7 @@ that move with a project: milestone, funding decision (立项建议名单) and o
 
 from __future__ import annotations
 
-from states.base import Event, Field, Lifecycle, Operation, StateEnum, t
+from states.base import Event, Field, Lifecycle, Operation, Stage, StateEnum, t
 
 APPLICANT = "applicant"
 ORG_ADMIN = "org_admin"
@@ -113,6 +113,19 @@ APPLICATION = Lifecycle(
     initial=A.draft,
     final=frozenset({A.rejected, A.not_funded, A.completed, A.failed, A.terminated,
                      A.withdrawn}),
+    # What the applicant follows: 申报 → 形式审查 → 专家评审 → 立项公示 → 立项 → 合同 → 执行
+    # → 验收. A return for revision is back at 申报; an ending off the path (不予受理, 未立项,
+    # 终止, 撤回, 验收不通过) stops the bar at the stage it happened in.
+    stages=(
+        Stage("申报", (A.draft, A.submitted, A.unit_review, A.recommended, A.returned)),
+        Stage("形式审查", (A.formal_review,)),
+        Stage("专家评审", (A.expert_review, A.defence, A.reviewed)),
+        Stage("立项公示", (A.shortlisted, A.public_notice, A.objection)),
+        Stage("立项", (A.approved,)),
+        Stage("合同", (A.contracted,)),
+        Stage("执行", (A.in_progress, A.midterm)),
+        Stage("验收", (A.acceptance, A.completed)),
+    ),
     transitions=(
         t("submit", A.draft, A.submitted, [APPLICANT], "提交",
           guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear"],
@@ -218,6 +231,8 @@ REVIEW = Lifecycle(
     states=ReviewState,
     initial=R.invited,
     final=frozenset({R.declined, R.expired, R.submitted, R.recused}),
+    stages=(Stage("收到邀请", (R.invited,)), Stage("评分", (R.accepted,)),
+            Stage("提交评分", (R.submitted,))),
     transitions=(
         t("accept", R.invited, R.accepted, [EXPERT], "接受邀请"),
         t("decline", R.invited, R.declined, [EXPERT], "谢绝", guards=["comment_given"],
@@ -254,6 +269,8 @@ TRANCHE = Lifecycle(
     states=TrancheState,
     initial=T.planned,
     final=frozenset({T.released, T.cancelled}),
+    stages=(Stage("计划", (T.planned,)), Stage("应付", (T.due,)), Stage("制单", (T.prepared,)),
+            Stage("审核", (T.approved,)), Stage("拨付", (T.released,))),
     transitions=(
         t("make_due", T.planned, T.due, [SYSTEM, OFFICER], "到期应付",
           guards=["tranche_condition_met"]),
@@ -299,6 +316,9 @@ MILESTONE = Lifecycle(
     states=MilestoneState,
     initial=M.planned,
     final=frozenset({M.accepted, M.cancelled}),
+    stages=(Stage("提交完成情况", (M.planned, M.rejected)),
+            Stage("验收", (M.reported, M.demand_accepted, M.officer_accepted)),
+            Stage("验收通过", (M.accepted,))),
     transitions=(
         t("report", (M.planned, M.rejected), M.reported, [APPLICANT], "提交完成情况",
           guards=["project_in_progress", "milestone_report_given", "evidence_on_file"],
@@ -351,6 +371,7 @@ DECISION = Lifecycle(
     states=DecisionState,
     initial=D.proposed,
     final=frozenset({D.approved, D.returned}),
+    stages=(Stage("拟定名单", (D.proposed,)), Stage("领导审定", (D.approved,))),
     transitions=(
         t("approve", D.proposed, D.approved, [LEADER], "审定",
           guards=["meeting_recorded"], effect="record_leader_decision",
@@ -377,6 +398,8 @@ OBJECTION = Lifecycle(
     states=ObjectionState,
     initial=OB.open,
     final=frozenset({OB.upheld, OB.dismissed, OB.not_accepted}),
+    stages=(Stage("调查核实", (OB.open,)),
+            Stage("处理结论", (OB.upheld, OB.dismissed, OB.not_accepted))),
     transitions=(
         # The officer's finding on the project (uphold_objection / dismiss_objection)
         # closes every open objection of it.

@@ -105,6 +105,8 @@ org_reader = has_role("officer", "leader", "auditor", "admin", "finance")
 sees_hidden_applicant = officer
 # Who sees which expert wrote a review (never the applicant's side).
 expert_name_reader = has_role("officer", "auditor")
+# Bureau staff who read a row's whole lifecycle diagram (everyone sees its main path).
+lifecycle_reader = has_role(*BUREAU_READERS, "finance")
 # The bureau and the recommending departments read every application.
 reads_all_applications = any_of(bureau_reader, has_role("recommender"))
 

@@ -121,9 +121,10 @@ def fill_baogan(page: Page, server: Server, tmp_path: Path) -> tuple[int, str]:
                               and r.url.endswith("/edit")) as posted:
         page.get_by_role("button", name="保存草稿").click()
     assert posted.value.status == 422, posted.value.status
-    field_error = page.locator("[data-field=amount] .error")
+    field_error = page.locator("[data-field=amount] .invalid-feedback")
     expect(field_error).to_contain_text("金额应为数字")
     expect(field_error).to_be_visible()
+    expect(page.get_by_label("申请经费（万元）")).to_have_attribute("aria-invalid", "true")
     expect(flash(page)).to_contain_text("申报书信息有误")
     expect(page.get_by_label("申请经费（万元）")).to_have_value("abc")
     expect(page.get_by_label("项目摘要")).to_have_value(SUMMARY)
@@ -138,7 +139,7 @@ def fill_baogan(page: Page, server: Server, tmp_path: Path) -> tuple[int, str]:
     page.get_by_role("button", name="保存草稿").click()
     expect(page).to_have_url(f"{server.url}/applications/{app_id}/edit")
     expect(flash(page)).to_have_text("已保存")
-    expect(page.locator("[data-field=amount] .error")).to_have_count(0)
+    expect(page.locator("[data-field=amount] .invalid-feedback")).to_be_hidden()
     expect(page.get_by_label("申请经费（万元）")).to_have_value("30")
     expect(page.get_by_label("项目摘要")).to_have_value(SUMMARY)
     expect(page.locator("[name='f_team-0-id_number']")).to_have_value(ID_NUMBER)
@@ -160,7 +161,10 @@ def fill_baogan(page: Page, server: Server, tmp_path: Path) -> tuple[int, str]:
     page.get_by_role("button", name="上传", exact=True).click()
     expect(flash(page)).to_have_text("已上传：申报书正文.pdf")
     expect(attachments.get_by_role("link", name="申报书正文.pdf")).to_be_visible()
-    expect(attachments).to_contain_text("proposal")
+    # The field it belongs to by its label, its size in words a person reads.
+    expect(attachments).to_contain_text("申报书正文")
+    expect(attachments).not_to_contain_text("proposal")
+    expect(attachments).to_contain_text("字节")
 
     # Sign the commitment letter, then submit.
     signature = page.locator("[data-testid=signature]")

@@ -206,8 +206,12 @@ def officer_passes_formal_review(page: Page, server: Server, app_id: int) -> Non
     expect(page).to_have_url(f"{server.url}/applications/{app_id}")
     expect(state_of(page)).to_have_text("形式审查")
     expect(page.get_by_text("限项、一题多报、科研诚信：均未发现问题")).to_be_visible()
-    page.locator("[data-testid=formal-review]").get_by_role(
-        "button", name="形式审查通过").click()
+    review = page.locator("[data-testid=formal-review]")
+    # Each item of the checklist is answered; the pass is confirmed.
+    for item in review.locator("[data-testid=checklist-item]").all():
+        item.get_by_label("符合", exact=True).check()
+    review.get_by_role("button", name="形式审查通过").click()
+    page.get_by_role("button", name="确定形式审查通过").click()
     expect(flash(page)).to_have_text("形式审查意见已保存")
     expect(state_of(page)).to_have_text("专家评审")
     expect(state_of(page)).to_have_attribute("data-state", "expert_review")
@@ -307,8 +311,11 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
         page.get_by_role("button", name="保存草稿").click()
     assert posted.value.status == 422, posted.value.status
     expect(error_flash(page)).to_have_text("评分有误")
-    expect(page.get_by_role("alert")).to_have_text("“创新性”应在0至100分之间")
-    expect(score_box(page, "创新性")).to_have_value("120")
+    innovation = score_box(page, "创新性")
+    expect(page.locator(f"#{innovation.get_attribute('id')}-error")).to_have_text(
+        "“创新性”应在0至100分之间")
+    expect(page.get_by_role("alert")).to_contain_text("“创新性”应在0至100分之间")
+    expect(innovation).to_have_value("120")
     expect(score_box(page, "可行性")).to_have_value(feasibility)
     expect(page.get_by_label("综合评价意见")).to_have_value(comment)
 
@@ -328,12 +335,15 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
         # Submitting needs a comment of at least 20 characters.
         page.get_by_label("综合评价意见").fill("同意立项。")
         page.get_by_role("button", name="提交评分").click()
-        expect(error_flash(page)).to_have_text("综合评价意见不少于20字")
+        page.get_by_role("button", name="确定提交评分").click()
+        expect(page.locator("#comment-error")).to_have_text("综合评价意见不少于20字（当前5字）")
+        expect(error_flash(page)).to_have_text("未能完成，请按提示修改后重试")
         expect(page.get_by_role("button", name="提交评分")).to_be_visible()
         expect(page.locator("[data-testid=total]")).to_have_count(0)
         page.get_by_label("综合评价意见").fill(comment)
 
     page.get_by_role("button", name="提交评分").click()
+    page.get_by_role("button", name="确定提交评分").click()  # it cannot be changed after
     expect(page).to_have_url(f"{server.url}/reviews/{review_id}/score")
     expect(flash(page)).to_have_text("评分已提交，不能再修改")
     expect(page.locator("[data-testid=total]")).to_have_text(f"总分：{total}")

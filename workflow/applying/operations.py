@@ -110,8 +110,10 @@ def save_draft(actor: User, app: Application, title: Any = None, data: Any = Non
     errors: dict[str, str] = {}
     if title is not None:
         title = str(title).strip()
-        if not title or len(title) > 200:
-            errors["title"] = "项目名称应为1至200字"
+        if not title:
+            errors["title"] = "请填写项目名称"
+        elif len(title) > 200:
+            errors["title"] = f"项目名称不能超过200字（当前{len(title)}字）"
     if data is not None and not isinstance(data, dict):
         raise Invalid("data 应为对象", details={"data": "应为 JSON 对象"})
     merged = dict(app.data or {})
@@ -220,11 +222,22 @@ def submit(actor: User, app: Application, expected_version: int | None = None,
     app = engine.load("application", app.id, lock=True)
     if expected_version is not None and app.version != expected_version:
         raise Conflict("申报书已在别处修改或提交，请刷新后重试", code="stale_version")
+    trigger = "resubmit" if app.state is ApplicationState.returned else "submit"
     if app.state in EDITABLE:
         errors = full_errors(app)
         if errors:
-            raise Invalid("申报书还有未完成的内容", details=errors)
-    trigger = "resubmit" if app.state is ApplicationState.returned else "submit"
+            # Whatever else the submission waits for, in the same answer: the title, the
+            # signature, the deadline, the limits.
+            others: list[str] = []
+            for option in engine.options(app, actor):
+                if option.trigger != trigger:
+                    continue
+                for reason in option.reasons:
+                    for name, message in reason.fields:
+                        errors.setdefault(name, message)
+                    if not reason.fields:
+                        others.append(reason.message)
+            raise Invalid("；".join(["申报书还有未完成的内容", *others]), details=errors)
     return engine.fire(app, trigger, actor, ip=ip)
 
 

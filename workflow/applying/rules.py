@@ -50,22 +50,29 @@ def _missing_required(app: Application) -> list[str]:
 
 
 def form_complete(ctx: GuardContext) -> list[Reason]:
+    """The form filled as the call asks, each problem with the input it is about."""
     app: Application = ctx.row
     out: list[Reason] = []
     if not (app.title or "").strip():
-        out += refuse("title_missing", "请填写项目名称")
+        out += refuse("title_missing", "请填写项目名称", {"title": "请填写项目名称"})
     missing = _missing_required(app)
+    # Every problem with the answers (a required one missing, a value out of range, the
+    # indicators and the milestone plan of 揭榜挂帅), so that no path submits what the
+    # form would refuse.
+    fields = form_fields(app.call, app.form_version)
+    labels = {f["name"]: f["label"] for f in fields}
+    errors = operations.full_errors(app)
+    absent = {name: message for name, message in errors.items()
+              if labels.get(name) in missing}
     if missing:
-        out += refuse("fields_missing", "以下必填项未填写：" + "、".join(missing))
-    # Every other problem with the answers (a value out of range, the indicators and the
-    # milestone plan of 揭榜挂帅), so that no path submits what the form would refuse.
-    labels = {f["name"]: f["label"] for f in form_fields(app.call, app.form_version)}
-    for name, message in operations.full_errors(app).items():
-        if labels.get(name) not in missing:
+        out += refuse("fields_missing", "以下必填项未填写：" + "、".join(missing), absent)
+    for name, message in errors.items():
+        if name not in absent:
             label = labels.get(name)
-            out += refuse("field_invalid", f"{label}：{message}" if label else message)
+            out += refuse("field_invalid", f"{label}：{message}" if label else message,
+                          {name: message})
     if app.call.scheme is Scheme.jiebang and app.challenge_id is None:
-        out += refuse("challenge_missing", "请选择要揭的榜单")
+        out += refuse("challenge_missing", "请选择要揭的榜单", {"challenge": "请选择要揭的榜单"})
     return out
 
 
@@ -74,8 +81,9 @@ def signed(ctx: GuardContext) -> list[Reason]:
     document = app.commitment_document
     if app.signature(document) is None:
         if document is SignedDocument.commitment:
-            return refuse("commitment_unsigned", "请阅读并签署科研诚信承诺书（含负面清单）")
-        return refuse("pledge_unsigned", "请签署揭榜军令状")
+            return refuse("commitment_unsigned", "请阅读并签署科研诚信承诺书（含负面清单）",
+                          {"commitment": "请阅读并签署科研诚信承诺书（含负面清单）"})
+        return refuse("pledge_unsigned", "请签署揭榜军令状", {"pledge": "请签署揭榜军令状"})
     return []
 
 
@@ -141,8 +149,9 @@ def not_duplicate(ctx: GuardContext) -> list[Reason]:
     out: list[Reason] = []
     for other in others:
         if _normal(other.title) == title:
-            out += refuse("duplicate_title", f"与本年度已申报的“{other.title}”"
-                          f"（{other.receipt_no or other.id}）题目相同（一题多报）")
+            receipt = f"（受理回执号{other.receipt_no}）" if other.receipt_no else ""
+            out += refuse("duplicate_title", f"与本年度已申报的“{other.title}”{receipt}"
+                          "题目相同（一题多报）")
         elif other.applicant_id == app.applicant_id and text:
             other_text = _normal(json.dumps(other.data.get("summary", ""),
                                             ensure_ascii=False))
@@ -197,11 +206,20 @@ def acceptance_recorded(ctx: GuardContext) -> list[Reason]:
 
 
 def checklist_known(ctx: GuardContext) -> list[Reason]:
-    """A ticked checklist names only the call's own items."""
-    items = set(ctx.row.call.checklist or [])
-    unknown = sorted(set(ctx.data.get("checklist") or {}) - items)
+    """A checklist names only the call's own items; one given with a pass answers every
+    item, 符合 or 不符合 (a pass with nothing ticked is no review)."""
+    items = formal_review.checklist_items(ctx.row.call)
+    answers = ctx.data.get("checklist")
+    unknown = sorted(set(answers or {}) - {i.label for i in items})
     if unknown:
         return refuse("checklist_unknown", "形式审查要点中没有：" + "、".join(unknown))
+    if answers is None or ctx.trigger != "pass_formal_review":
+        return []
+    unanswered = [i for i in items if i.label not in answers]
+    if unanswered:
+        return refuse("checklist_unanswered", "请逐项确认形式审查要点：" + "、".join(
+            f"“{i.label}”" for i in unanswered) + "尚未确认",
+            {i.key: f"请确认“{i.label}”：符合或不符合" for i in unanswered})
     return []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,9 +42,11 @@ from workflow.calls.operations import form_fields
 from workflow.calls.views import managed_call
 from workflow.core import engine, files, uow
 from workflow.core.entities import can_view
-from workflow.core.errors import GuardFailed, Invalid, ServiceError
-from workflow.core.models import db
+from workflow.core.errors import Invalid, ServiceError
+from workflow.core.models import db, utcnow
 from workflow.permissions import allow, applicant, integrity_reader, officer
+from workflow.timeutil import local_time
+from workflow.web import field_errors, flash_refusal
 from workflow.web import listing as listing_mod
 
 bp = Blueprint("applying", __name__)
@@ -51,14 +54,6 @@ bp = Blueprint("applying", __name__)
 # a draft waiting only for them is work for its applicant on that page.
 EDIT_PAGE_ANSWERS = frozenset({"title_missing", "fields_missing", "field_invalid",
                                "challenge_missing", "commitment_unsigned", "pledge_unsigned"})
-
-
-def _flash_error(err: ServiceError) -> None:
-    if isinstance(err, GuardFailed):
-        for reason in err.details:
-            flash(reason["message"], "error")
-    else:
-        flash(err.message, "error")
 
 
 # ---- calls ------------------------------------------------------------------------------
@@ -211,8 +206,32 @@ def _jiebang_data(app: Application) -> dict[str, Any]:
     return {"indicators": answers, "milestones": milestones}
 
 
+def anchor_of(key: str, fields: list[dict[str, Any]]) -> str | None:
+    """The id of the input an error of the application form is about (its link in the
+    summary of errors), or None for an error about no input."""
+    kinds = {f["name"]: f.get("type") for f in fields}
+    cell = re.fullmatch(r"(\w+)\[(\d+)\]\.(\w+)", key)
+    if cell:
+        return f"f_{cell[1]}-{cell[2]}-{cell[3]}"
+    name, _, part = key.partition(".")
+    if key in ("title", "commitment", "pledge", "indicators", "milestones"):
+        return {"commitment": "sign-button", "pledge": "sign-button", "indicators": "ind-0",
+                "milestones": "ms-0-label"}.get(key, key)
+    kind = kinds.get(name)
+    if kind is None:
+        return None
+    if part:
+        return f"f_{name}-{part}"
+    return {"persons": f"f_{name}-0-name", "org": f"f_{name}-name",
+            "multichoice": f"f_{name}-0", "file": "att-file"}.get(str(kind), f"f_{name}")
+
+
 def _render_edit(app: Application, errors: dict[str, str], status: int = 200,
                  values: dict[str, Any] | None = None) -> tuple[str, int]:
+    from states import APPLICATION
+    from states.progress import progress
+    from workflow.core import audit
+
     fields = form_fields(app.call, app.form_version)
     if values is None:
         values = {**(app.data or {}), **to_input(fields, app.data or {})}
@@ -220,10 +239,13 @@ def _render_edit(app: Application, errors: dict[str, str], status: int = 200,
     # Revising a returned application: the opinion it was returned with, above the form.
     last = svc.rounds(app)[-1:] if editable else []
     opinion = last[0].outcome_comment if last and last[0].outcome == "return" else None
+    moves = [(e.from_state, e.to_state, e.at) for e in audit.history("application", app.id)]
     return render_template(
         "applications/edit.html", app=app, fields=fields, values=values,
-        editable=editable, return_opinion=opinion,
-        errors=errors, attachments=svc.attachments_of(app),
+        editable=editable, return_opinion=opinion, steps=progress(APPLICATION, app.state, moves),
+        errors=errors, anchors={k: anchor_of(k, fields) for k in errors},
+        attachments=svc.attachments_of(app),
+        labels={f["name"]: f["label"] for f in fields},
         commitment=(COMMITMENT_TITLE, COMMITMENT_TEXT, NEGATIVE_LIST),
         pledge=(PLEDGE_TITLE, PLEDGE_TEXT), baogan=app.call.scheme is Scheme.baogan,
         signature=app.signature(app.commitment_document),
@@ -251,11 +273,13 @@ def edit_application(app_id: int) -> Response | str | tuple[str, int]:
             with db.session.begin_nested():
                 svc.submit(current_user, app, ip=request.remote_addr)
     except ServiceError as err:
-        _flash_error(err)
+        errors = field_errors(err)
+        flash_refusal(err, placed=errors)
         db.session.expire_all()
         app = _own_app(app_id)
-        errors = err.details if isinstance(err.details, dict) else {}
-        return _render_edit(app, errors, err.status, values={**(app.data or {}), **data})
+        return _render_edit(app, errors, err.status,
+                            values={**(app.data or {}), **data, "title": request.form.get(
+                                "title", app.title)})
     if action == "submit":
         flash(f"申报书已提交，受理回执号：{app.receipt_no}", "info")
         return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
@@ -276,7 +300,9 @@ def autosave(app_id: int) -> tuple[Response, int]:
         return jsonify({"saved": False, "message": err.message,
                         "errors": err.details if isinstance(err.details, dict) else {}}), \
             err.status
-    return jsonify({"saved": True, "version": app.version}), 200
+    # The time the draft was saved, as the page says it (Beijing time, like every time).
+    return jsonify({"saved": True, "version": app.version,
+                    "saved_at": local_time(utcnow(), "%H:%M")}), 200
 
 
 @bp.route("/applications/<int:app_id>/attachments", methods=["POST"])
@@ -318,28 +344,11 @@ def withdraw(app_id: int) -> Response:
                         ip=request.remote_addr)
         flash("申报书已撤回", "info")
     except ServiceError as err:
-        _flash_error(err)
+        flash_refusal(err)
     return redirect(url_for("entities.show", collection="applications", entity_id=app_id))
 
 
-# ---- formal review ----------------------------------------------------------------------
-
-@bp.route("/applications/<int:app_id>/formal-review", methods=["POST"])
-@login_required
-def formal_review_one(app_id: int) -> Response:
-    app = _own_app(app_id)
-    checks = {item: request.form.get(f"check-{i}") == "on"
-              for i, item in enumerate(app.call.checklist or [])}
-    try:
-        with db.session.begin_nested():
-            formal_review.decide(current_user, [app.id], request.form.get("decision", ""),
-                                 request.form.get("comment", ""), checks,
-                                 request.remote_addr)
-        flash("形式审查意见已保存", "info")
-    except ServiceError as err:
-        _flash_error(err)
-    return redirect(url_for("entities.show", collection="applications", entity_id=app_id))
-
+# ---- formal review (one at a time: on the application's page, workbench/entities.py) ---
 
 @bp.route("/applications/bulk", methods=["POST"])
 @login_required
@@ -353,7 +362,7 @@ def bulk() -> Response:
                                            request.form.get("comment", ""),
                                            request.remote_addr)
     except ServiceError as err:
-        _flash_error(err)
+        flash_refusal(err)
         return redirect(url_for("applying.applications", state="formal_review"))
     return redirect(url_for("applying.applications", state="formal_review", job=job.id))
 

@@ -22,6 +22,9 @@ class Actions:
     # page shows one.
     named: set[Hashable] = field(default_factory=set)
     labels: dict[Hashable, str] = field(default_factory=dict)
+    # Triggers the page offers in a form of its own (the formal review with its checklist,
+    # the withdrawal, the edit page's submission): never a second time in the generic one.
+    handled: set[str] = field(default_factory=set)
 
     def __contains__(self, name: object) -> bool:
         if name in self.named:
@@ -41,15 +44,25 @@ class Actions:
         found = self.option(name) if isinstance(name, str) else None
         return self.labels.get(name) or (found.label if found else str(name))
 
+    def _generic(self, o: Option) -> bool:
+        return not o.dedicated and o.trigger not in self.handled
+
     @property
     def buttons(self) -> list[Option]:
-        """The triggers the generic transition form offers: allowed, not dedicated."""
-        return [o for o in self.options if o.allowed and not o.dedicated]
+        """The triggers the generic transition form offers: allowed, not dedicated, not
+        offered by a form of the page's own."""
+        return [o for o in self.options if o.allowed and self._generic(o)]
 
     @property
     def blocked(self) -> list[Option]:
-        """The generic triggers refused here, with their reasons."""
-        return [o for o in self.options if not o.allowed and not o.dedicated]
+        """The generic triggers refused here, with their reasons: only those the person
+        holds a role for (whom an officer's action is reserved to is not theirs to read)."""
+        return [o for o in self.options if not o.allowed and self._generic(o)
+                and not any(r.code == "role_not_allowed" for r in o.reasons)]
+
+    def handle(self, *triggers: str) -> None:
+        """The page's own forms offer ``triggers``."""
+        self.handled.update(triggers)
 
     def add(self, name: Hashable, when: bool = True, label: str | None = None) -> None:
         if when:

@@ -244,7 +244,7 @@ def fire(
     if steps is None:
         steps = entity.steps(row)
     if expected_version is not None and row.version != expected_version:
-        raise Conflict(f"{entity.label}已被他人修改（当前版本 {row.version}），请刷新后重试",
+        raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
                        details={"version": row.version}, code="stale_version")
     spec = _resolve(entity, row, trigger, steps)
     if not _carried(spec):

@@ -11,7 +11,7 @@ unit of work, and moves other rows through ``fire`` too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -44,9 +44,15 @@ class Actor(Protocol):
 class Reason:
     code: str
     message: str
+    # The inputs the reason is about, each with what a form says beside it
+    # (``(("summary", "请填写项目摘要"),)``): a page shows it there, the API lists it.
+    fields: tuple[tuple[str, str], ...] = ()
 
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.fields:
+            out["fields"] = dict(self.fields)
+        return out
 
 
 @dataclass
@@ -66,8 +72,9 @@ class GuardContext:
         return value.strip() if isinstance(value, str) else ""
 
 
-def refuse(code: str, message: str) -> list[Reason]:
-    return [Reason(code, message)]
+def refuse(code: str, message: str, fields: Mapping[str, str] | None = None) -> list[Reason]:
+    """One reason; ``fields``: the inputs it is about and what to say beside each."""
+    return [Reason(code, message, tuple((fields or {}).items()))]
 
 
 class Changes(dict[str, list[Any]]):
@@ -118,5 +125,5 @@ MIN_COMMENT = 2
 
 def comment_given(ctx: GuardContext) -> list[Reason]:
     if len((ctx.comment or "").strip()) < MIN_COMMENT:
-        return refuse("comment_required", "请填写意见或理由")
+        return refuse("comment_required", "请填写意见或理由", {"comment": "请填写意见或理由"})
     return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from workflow.calls.operations import form_fields
 from workflow.core.entities import can_view
 from workflow.core.errors import NotFound
 from workflow.core.files import store
-from workflow.core.models import db
+from workflow.core.models import db, utcnow
 from workflow.documents.models import Document
 from workflow.documents.pdf import html_to_pdf
 from workflow.timeutil import local_time
@@ -62,6 +63,24 @@ def render_application(app_id: int, round_no: int) -> Document | None:
 def documents_of(app: Application) -> list[Document]:
     return list(db.session.scalars(sa.select(Document).where(
         Document.application_id == app.id).order_by(Document.id)))
+
+
+# How long after a submission its archival PDF is awaited on the page (the worker renders
+# it within seconds; after this the page stops saying it is being made).
+PENDING_FOR = timedelta(minutes=5)
+
+
+def pending_rounds(app: Application, documents: list[Document] | None = None,
+                   now: datetime | None = None) -> list[int]:
+    """The rounds submitted in the last few minutes whose archival PDF the worker has not
+    rendered yet."""
+    since = (now or utcnow()) - PENDING_FOR
+    rendered = {d.round for d in (documents_of(app) if documents is None else documents)
+                if d.kind == "application"}
+    return list(db.session.scalars(sa.select(ApplicationRound.round).where(
+        ApplicationRound.application_id == app.id, ApplicationRound.submitted_at >= since,
+        ApplicationRound.round.not_in(rendered) if rendered else sa.true(),
+    ).order_by(ApplicationRound.round)))
 
 
 def call_documents(call: Call) -> list[Document]:

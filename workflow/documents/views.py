@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort
+from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -20,3 +20,21 @@ def document_pdf(doc_id: int) -> Response:
     except ServiceError:
         abort(404)
     return documents.send_document(doc)
+
+
+@bp.route("/applications/<int:app_id>/documents")
+@login_required
+def application_documents(app_id: int) -> tuple[str, int]:
+    """The application page's archival documents as a fragment, polled by htmx while a
+    PDF is being rendered: 286 (htmx: stop polling) once none is awaited."""
+    from workflow.applying.models import Application
+    from workflow.core.entities import can_view
+    from workflow.core.models import db
+    from workflow.permissions import found
+
+    app = found(db.session.get(Application, app_id), current_user, can_view, what="申报书")
+    docs = documents.documents_of(app)
+    pending = documents.pending_rounds(app, docs)
+    html = render_template("documents/_application_documents.html", app=app, documents=docs,
+                           pending=pending, fragment=True)
+    return html, 200 if pending else 286

@@ -325,21 +325,28 @@ def expire_overdue(now: datetime | None = None) -> int:
     return done
 
 
-def _score_errors(review: ReviewAssignment, scores: Any, comment: Any
-                  ) -> tuple[dict[str, str], dict[str, str]]:
+MIN_REVIEW_COMMENT = 20
+
+
+def score_errors(rubric: list[dict[str, Any]], scores: Any, comment: Any, *,
+                 complete: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+    """The scores as stored (``{criterion: "85"}``) and every error, each under its
+    criterion's name or ``comment``. ``complete``: as for a submission, where each
+    criterion needs a score and the comment its length."""
     errors: dict[str, str] = {}
     clean: dict[str, str] = {}
     if not isinstance(scores, dict):
         return {}, {"scores": "评分应为对象：{评分项: 分数}"}
-    rubric = review.application.call.rubric or []
     for name in sorted(set(scores) - {c["name"] for c in rubric}):
         errors[f"scores.{name}"] = "评分标准中没有此项"
     for crit in rubric:
         raw = scores.get(crit["name"])
-        if raw in (None, ""):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if complete:
+                errors[crit["name"]] = f"请填写“{crit['label']}”的分数"
             continue
         try:
-            value = Decimal(str(raw))
+            value = Decimal(str(raw).strip())
         except InvalidOperation:
             errors[crit["name"]] = f"“{crit['label']}”应为数字"
             continue
@@ -349,12 +356,20 @@ def _score_errors(review: ReviewAssignment, scores: Any, comment: Any
             clean[crit["name"]] = str(value)
     if comment is not None and (not isinstance(comment, str) or len(comment) > 5000):
         errors["comment"] = "评审意见应为不超过5000字的文字"
+    elif complete:
+        text = (comment or "").strip()
+        if not text:
+            errors["comment"] = "请填写综合评价意见"
+        elif len(text) < MIN_REVIEW_COMMENT:
+            errors["comment"] = (f"综合评价意见不少于{MIN_REVIEW_COMMENT}字"
+                                 f"（当前{len(text)}字）")
     return clean, errors
 
 
 def save_scores(expert: User, review: ReviewAssignment, scores: Any, comment: Any,
                 submit: bool = False, ip: str | None = None) -> ReviewAssignment:
-    """Save a draft of the scores; ``submit`` locks them. Only the assigned expert."""
+    """Save a draft of the scores; ``submit`` locks them. Only the assigned expert. A
+    refusal names every error at once: with a submission, what it still lacks too."""
     if review.expert_id != expert.id:
         raise NotFound("评审任务不存在")
     review = engine.load("review", review.id, lock=True)
@@ -362,7 +377,13 @@ def save_scores(expert: User, review: ReviewAssignment, scores: Any, comment: An
         raise Conflict(f"评审任务当前为“{review.state.label}”，不能评分"
                        + ("，请先接受邀请" if review.state is ReviewState.invited else ""),
                        code="invalid_state")
-    clean, errors = _score_errors(review, scores, comment)
+    rubric = review.application.call.rubric or []
+    clean, errors = score_errors(rubric, scores, comment)
+    if errors and submit:
+        _, lacking = score_errors(rubric, {**(review.scores or {}), **clean},
+                                  comment if isinstance(comment, str) else review.comment,
+                                  complete=True)
+        errors = {**lacking, **errors}
     if errors:
         raise Invalid("评分有误", details=errors)
     review.scores = {**(review.scores or {}), **clean}

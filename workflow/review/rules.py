@@ -59,23 +59,16 @@ def invitation_overdue(ctx: GuardContext) -> list[Reason]:
     return []
 
 
-MIN_REVIEW_COMMENT = 20
-
-
 def scores_complete(ctx: GuardContext) -> list[Reason]:
+    """Each criterion scored within its range and the comment long enough: each reason
+    with the input it is about."""
     review: ReviewAssignment = ctx.row
+    _, errors = operations.score_errors(review.application.call.rubric or [],
+                                        review.scores or {}, review.comment, complete=True)
     out: list[Reason] = []
-    scores = review.scores or {}
-    for crit in review.application.call.rubric or []:
-        value = scores.get(crit["name"])
-        try:
-            ok = value is not None and 0 <= Decimal(str(value)) <= Decimal(str(crit["max"]))
-        except ArithmeticError:
-            ok = False
-        if not ok:
-            out += refuse("score_missing", f"“{crit['label']}”应在0至{crit['max']}分之间")
-    if len((review.comment or "").strip()) < MIN_REVIEW_COMMENT:
-        out += refuse("comment_too_short", f"综合评价意见不少于{MIN_REVIEW_COMMENT}字")
+    for name, message in errors.items():
+        code = "comment_too_short" if name == "comment" else "score_missing"
+        out += refuse(code, message, {name: message})
     return out
 
 

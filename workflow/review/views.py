@@ -33,7 +33,7 @@ from workflow.review import operations as reviews
 from workflow.review.conflicts import LABELS
 from workflow.review.lists import OVERVIEW, POOL, QUEUE
 from workflow.review.models import ReviewAssignment, ReviewDraw
-from workflow.web import flash_refusal, listing
+from workflow.web import field_errors, flash_refusal, listing
 
 bp = Blueprint("reviewing", __name__)
 # What the scoring page's form answers of ``submit_scores``' guard.
@@ -107,12 +107,23 @@ def respond(review_id: int) -> Response:
     return redirect(url_for("reviewing.queue"))
 
 
+def _score_page(review: ReviewAssignment, values: dict[str, Any],
+                errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
+    from states import REVIEW
+    from states.progress import progress
+    from workflow.core import audit
+
+    moves = [(e.from_state, e.to_state, e.at) for e in audit.history("review", review.id)]
+    return render_template("reviews/score.html", review=review, errors=errors or {},
+                           values=values, may=review_actions(review, current_user),
+                           steps=progress(REVIEW, review.state, moves),
+                           conflict_kinds=CONFLICT_KINDS), status
+
+
 @bp.route("/reviews/<int:review_id>/score", methods=["GET", "POST"])
 @login_required
 def score(review_id: int) -> Response | str | tuple[str, int]:
     review = _mine(review_id)
-    errors: dict[str, str] = {}
-    status = 200
     if request.method == "POST":
         rubric = review.application.call.rubric or []
         scores = {c["name"]: request.form.get(f"s_{c['name']}", "") for c in rubric}
@@ -125,20 +136,14 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
             flash("评分已提交，不能再修改" if submit else "评分草稿已保存", "info")
             return redirect(url_for("reviewing.score", review_id=review_id))
         except ServiceError as err:
-            flash_refusal(err)
-            errors = err.details if isinstance(err.details, dict) else {}
-            status = err.status
+            # Every error at once, each beside its criterion (or the comment).
+            errors = field_errors(err)
+            flash_refusal(err, placed=errors)
             db.session.expire_all()
-            review = _mine(review_id)
-            return render_template("reviews/score.html", review=review, errors=errors,
-                                   values=dict(request.form),
-                                   may=review_actions(review, current_user),
-                                   conflict_kinds=CONFLICT_KINDS), status
+            return _score_page(_mine(review_id), dict(request.form), errors, err.status)
     values = {f"s_{k}": v for k, v in (review.scores or {}).items()}
     values["comment"] = review.comment
-    return render_template("reviews/score.html", review=review, errors=errors, values=values,
-                           may=review_actions(review, current_user),
-                           conflict_kinds=CONFLICT_KINDS)
+    return _score_page(review, values)
 
 
 @bp.app_context_processor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from forms import format_wan
 from forms.schema import PERSON_COLUMNS
 from states import ROLES
 from workflow import permissions
-from workflow.core.errors import GuardFailed, ServiceError
+from workflow.core.errors import GuardFailed, Invalid, ServiceError
 from workflow.core.extensions import db, login_manager
 from workflow.timeutil import local_time
 from workflow.web import ui
@@ -42,6 +42,17 @@ def wan(value: Decimal | int | str | None) -> str:
     return format_wan(Decimal(str(value)))
 
 
+def filesize(size: int | None) -> str:
+    """A file's size as people read it: 字节 under 1 KB, else KB or MB."""
+    if size is None:
+        return ""
+    if size < 1024:
+        return f"{size} 字节"
+    if size < 1024 * 1024:
+        return f"{round(size / 1024)} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
 ERROR_TITLES = {
     400: "请求有误", 401: "请先登录", 403: "没有权限", 404: "页面不存在", 405: "不支持的操作",
     409: "状态已变化", 413: "文件过大", 415: "文件类型不支持", 422: "提交的内容有误",
@@ -49,13 +60,35 @@ ERROR_TITLES = {
 }
 
 
-def flash_refusal(err: ServiceError) -> None:
-    """Every reason a refused action was refused, as messages on the next page."""
+def field_errors(err: ServiceError) -> dict[str, str]:
+    """What a form says beside each of its inputs after a refusal: an ``Invalid``'s
+    details, or the inputs a refused guard's reasons are about (``Reason.fields``)."""
     if isinstance(err, GuardFailed):
-        for reason in err.details:
-            flash(reason["message"], "error")
-    else:
+        out: dict[str, str] = {}
+        for reason in err.details or ():
+            for name, message in (reason.get("fields") or {}).items():
+                out.setdefault(name, message)
+        return out
+    if isinstance(err, Invalid) and isinstance(err.details, dict):
+        return {str(k): str(v) for k, v in err.details.items()}
+    return {}  # a conflict's details (the version, the state) are no input's
+
+
+def flash_refusal(err: ServiceError, placed: Collection[str] = ()) -> None:
+    """Every reason a refused action was refused, as messages on the next page; those
+    about inputs the page shows beside them (``placed``) only there."""
+    if not isinstance(err, GuardFailed):
         flash(err.message, "error")
+        return
+    told = False
+    for reason in err.details:
+        fields = reason.get("fields") or {}
+        if fields and all(name in placed for name in fields):
+            continue
+        flash(reason["message"], "error")
+        told = True
+    if not told:
+        flash("未能完成，请按提示修改后重试", "error")
 
 
 def attempt(action: Callable[[], T], done: str | Callable[[T], str]) -> T | None:
@@ -77,6 +110,7 @@ def init_app(app: Flask) -> None:
     """What every page shares: filters, login, security headers and error pages."""
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["wan"] = wan
+    app.jinja_env.filters["filesize"] = filesize
     app.jinja_env.globals["ROLES"] = ROLES
     app.jinja_env.globals["PERSON_COLUMNS"] = PERSON_COLUMNS
     # Who may do what, the same predicates as the views: perm.money_reader(current_user).

@@ -4,31 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from forms import parse_id
 from states import ApplicationState, diagram
+from states.progress import progress
 from workflow.core import audit, engine
 from workflow.core.actions import Actions, actions, leaves
 from workflow.core.entities import ENTITIES, can_view
-from workflow.core.errors import NotFound
+from workflow.core.errors import NotFound, ServiceError
+from workflow.core.models import db
 from workflow.permissions import (
+    allow,
     applicant,
     call_keeper,
     decision_reader,
     demand_side,
+    lifecycle_reader,
     money_reader,
     officer,
 )
-from workflow.web import attempt
+from workflow.timeutil import local_time
+from workflow.web import field_errors, flash_refusal
 from workflow.workbench.api import COLLECTIONS
 
 bp = Blueprint("entities", __name__)
-
-
 
 # What a trigger asks for besides the comment, typed on the page: (field, label).
 TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
@@ -66,34 +69,64 @@ def _visible(collection: str, entity_id: int, lock: bool = False) -> tuple[str, 
 
 
 def title_of(kind: str, row: Any) -> str:
+    """A row's name on its page: what it is about, never its id."""
     if kind in ("call", "application"):
         return str(row.title)
     if kind == "review":
-        return f"评审任务 #{row.id}"
+        return f"评审任务：{row.application.title}"
     if kind == "decision":
-        return f"立项建议名单 #{row.id}（{row.call.title}）"
+        return f"立项建议名单：{row.call.title}（{local_time(row.proposed_at, '%Y-%m-%d')}拟定）"
     if kind == "objection":
-        return f"公示异议 #{row.id}（{row.application.title}）"
+        return (f"公示异议：{row.application.title}"
+                f"（{local_time(row.received_at, '%Y-%m-%d')}收到）")
     return f"{row.label}（{row.application.title}）"
 
 
-@bp.route("/<collection>/<int:entity_id>")
-@login_required
-def show(collection: str, entity_id: int) -> str:
+def render_entity(collection: str, entity_id: int, errors: dict[str, str] | None = None,
+                  form: Any = None, status: int = 200, errors_for: str = "fire"
+                  ) -> tuple[str, int]:
+    """A row's page; after a refused form (``errors_for``: the generic transition form, or
+    a form of the details block), with what was typed and each error beside its field."""
     kind, row = _visible(collection, entity_id)
     lifecycle = ENTITIES[kind].lifecycle
-    svg = diagram.svg(lifecycle, row.state)
+    history = audit.history(kind, row.id)
+    # Bureau staff read the whole lifecycle; everyone sees the main path as a step bar.
+    svg = diagram.svg(lifecycle, row.state) if lifecycle_reader(current_user) else None
     extra = _extra(kind, row)
     may = page_actions(kind, row, current_user, extra)
     return render_template(
         "entities/show.html", kind=kind, collection=collection, row=row,
         title=title_of(kind, row), entity_label=ENTITIES[kind].label,
         svg=Markup(svg) if svg else None,  # noqa: S704 (graphviz output from our own DOT)
-        lifecycle=lifecycle, stages=[(s.label, s is row.state) for s in lifecycle.states],
+        lifecycle=lifecycle,
+        steps=progress(lifecycle, row.state, [(e.from_state, e.to_state, e.at)
+                                              for e in history]),
         may=may, fields=list(dict.fromkeys(f for o in may.buttons
                                            for f in TRIGGER_FIELDS.get((kind, o.trigger), []))),
-        history=audit.history(kind, row.id), extra=extra,
-    )
+        history=history, extra=extra, errors=errors or {}, form=form or {},
+        errors_for=errors_for,
+    ), status
+
+
+@bp.route("/<collection>/<int:entity_id>")
+@login_required
+def show(collection: str, entity_id: int) -> tuple[str, int]:
+    return render_entity(collection, entity_id)
+
+
+@bp.route("/<collection>/<int:entity_id>/diagram", endpoint="diagram")
+@login_required
+def diagram_page(collection: str, entity_id: int) -> str:
+    """The lifecycle diagram alone, as tall as the window (bureau staff)."""
+    kind, row = _visible(collection, entity_id)
+    allow(lifecycle_reader(current_user), "只有局内工作人员可以查看完整流程图")
+    lifecycle = ENTITIES[kind].lifecycle
+    svg = diagram.svg(lifecycle, row.state)
+    if svg is None:
+        abort(404)
+    return render_template("entities/diagram.html", kind=kind, collection=collection, row=row,
+                           title=title_of(kind, row), lifecycle=lifecycle,
+                           svg=Markup(svg))  # noqa: S704 (graphviz output from our own DOT)
 
 
 def page_actions(kind: str, row: Any, user: Any, extra: dict[str, Any]) -> Actions:
@@ -108,6 +141,11 @@ def page_actions(kind: str, row: Any, user: Any, extra: dict[str, Any]) -> Actio
         from workflow.review.views import review_actions
 
         may.named |= review_actions(row, user).named
+        # Answered and scored on the scoring page, which the details block links.
+        if "respond" in may:
+            may.handle("accept", "decline")
+        if "score" in may:
+            may.handle("submit_scores")
     return may
 
 
@@ -117,7 +155,12 @@ def _application_actions(may: Actions, app: Any, user: Any, extra: dict[str, Any
     edit = may.option("resubmit") or may.option("submit")
     may.add("edit", edit is not None and edit.permitted,
             "修改并重新提交" if edit is not None and edit.trigger == "resubmit" else "继续填写")
+    if "edit" in may:
+        may.handle("submit", "resubmit")  # on the edit page, with the form
     may.add("formal_review", may.permitted("pass_formal_review"))
+    if "formal_review" in may:
+        # The formal review form answers each checklist item with the verdict.
+        may.handle("pass_formal_review", "return_for_revision", "reject")
     may.add("final_report", may.permitted("request_acceptance"))
     may.add("demand_acceptance", demand_side(user, app) and leaves(app, "pass_acceptance"))
     may.named |= milestone_actions(user, app, extra.get("milestones", []))
@@ -170,21 +213,23 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         ctx = GuardContext(row=row, actor=current_user, role="officer", comment="", data={},
                            now=utcnow())
         eligibility = eligible(ctx)
+    from workflow.applying.formal_review import checklist_items
     from workflow.decisions.notices import objections_of
-    from workflow.documents.operations import documents_of
-
-    objections = objections_of(row) if decision_reader(current_user) else []
+    from workflow.documents.operations import documents_of, pending_rounds
     from workflow.finance import operations as finance
 
+    objections = objections_of(row) if decision_reader(current_user) else []
+    documents = documents_of(row)
     return {"rounds": applications.rounds(row), "eligibility": eligibility,
-            "documents": documents_of(row), "objections": objections,
+            "documents": documents, "pending_documents": pending_rounds(row, documents),
+            "objections": objections, "checklist": checklist_items(row.call),
             "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
             "capital": finance.capital, "conditions": finance.CONDITION_LABELS}
 
 
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])
 @login_required
-def fire(collection: str, entity_id: int) -> Response:
+def fire(collection: str, entity_id: int) -> Response | tuple[str, int]:
     kind, row = _visible(collection, entity_id, lock=True)
     trigger = request.form.get("trigger", "")
     comment = request.form.get("comment", "")[:5000]
@@ -193,12 +238,56 @@ def fire(collection: str, entity_id: int) -> Response:
              for name, _ in TRIGGER_FIELDS.get((kind, trigger), [])
              if request.form.get(name, "").strip()}
     data = {**TRIGGER_FIXED.get((kind, trigger), {}), **typed}
-    entity = ENTITIES[kind]
-    attempt(lambda: engine.fire(row, trigger, current_user, comment=comment, data=data,
-                                expected_version=parse_id(version), ip=request.remote_addr),
-            lambda r: f"{entity.lifecycle.state_of(r.final_state).label}："
-                      f"{entity.describe(r.row)}")
     target = request.form.get("next", "")
+    try:
+        with db.session.begin_nested():
+            result = engine.fire(row, trigger, current_user, comment=comment, data=data,
+                                 expected_version=parse_id(version), ip=request.remote_addr)
+    except ServiceError as err:
+        # The errors the generic form can show beside its inputs (a trigger a form of the
+        # page's own offers, or an input it does not have, is told at the top instead).
+        db.session.expire_all()
+        kind, row = _visible(collection, entity_id)
+        shown = {"comment", *(name for name, _ in TRIGGER_FIELDS.get((kind, trigger), []))}
+        offered = any(o.trigger == trigger for o in
+                      page_actions(kind, row, current_user, _extra(kind, row)).buttons)
+        errors = {k: v for k, v in field_errors(err).items() if k in shown} if offered else {}
+        flash_refusal(err, placed=errors)
+        if errors and not target:
+            # The page again, with what was typed and each error beside its input.
+            return render_entity(collection, entity_id, errors, request.form, err.status,
+                                 errors_for="fire")
+    else:
+        entity = ENTITIES[kind]
+        flash(f"{entity.lifecycle.state_of(result.final_state).label}："
+              f"{entity.describe(result.row)}", "info")
     if target.startswith("/") and not target.startswith("//"):
         return redirect(target)
     return redirect(url_for("entities.show", collection=collection, entity_id=entity_id))
+
+
+@bp.route("/applications/<int:app_id>/formal-review", methods=["POST"])
+@login_required
+def formal_review(app_id: int) -> Response | tuple[str, int]:
+    """The formal review of one application, on its page: the verdict with an explicit
+    answer to each checklist item (符合 / 不符合)."""
+    from workflow.applying import formal_review as review
+
+    _kind, app = _visible("applications", app_id)
+    checks: dict[str, bool] = {}
+    for i, item in enumerate(review.checklist_items(app.call)):
+        answer = request.form.get(f"check-{i}")
+        if answer in ("yes", "no"):
+            checks[item.label] = answer == "yes"
+    try:
+        with db.session.begin_nested():
+            review.decide_one(current_user, app, request.form.get("decision", ""),
+                              request.form.get("comment", ""), checks, request.remote_addr)
+    except ServiceError as err:
+        errors = field_errors(err)
+        flash_refusal(err, placed=errors)
+        db.session.expire_all()
+        return render_entity("applications", app_id, errors, request.form, err.status,
+                             errors_for="formal_review")
+    flash("形式审查意见已保存", "info")
+    return redirect(url_for("entities.show", collection="applications", entity_id=app_id))

@@ -159,7 +159,8 @@ def test_entity_page_shows_diagram_current_state_and_history(client, setup):
     db.session.commit()
     page = client.get(f"/applications/{row.id}").get_data(as_text=True)
     assert 'data-testid="lifecycle-diagram"' in page and "形式审查" in page
-    assert 'id="state_formal_review"' in page and "#b71c1c" in page
+    # The current state is marked in the diagram (in the bureau's blue).
+    assert 'id="state_formal_review" class="node current"' in page and "#1d4f91" in page
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     resp = client.post(f"/applications/{row.id}/fire", data={
         "csrf_token": token, "trigger": "return_for_revision", "comment": "请补充附件",
