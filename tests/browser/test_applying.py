@@ -287,9 +287,14 @@ def officer_passes_both(page: Page, server: Server, ids: list[int]) -> None:
         table.get_by_role("checkbox", name=f"选择 {title}").check()
     page.get_by_label("审查结论").select_option(label="形式审查通过")
     page.get_by_role("button", name="对所选申报书执行").click()
-    expect(flash(page)).to_have_text("已处理 2 件")
-    expect(page.locator("main > .flash.error")).to_have_count(0)
-    # Back on the filtered list: neither waits for formal review any more.
+    # The worker does it; the page shows its progress, then the result, without a reload.
+    job = page.locator("[data-testid=job]")
+    expect(job).to_have_attribute("data-job-state", "done", timeout=60_000)
+    expect(job.locator("[data-testid=job-summary]")).to_have_text("形式审查通过：已处理 2 件")
+    expect(job.locator("[data-testid=job-count]")).to_have_text("已处理 2 / 2")
+    expect(job.locator("[data-testid=job-errors]")).to_have_count(0)
+    # The list again: neither waits for formal review any more.
+    page.goto("/applications?state=formal_review")
     for title in (BAOGAN_TITLE, JIEBANG_TITLE):
         expect(table.get_by_text(title)).to_have_count(0)
 

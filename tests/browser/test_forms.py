@@ -329,7 +329,7 @@ def test_an_expert_answers_and_scores_with_the_keyboard_alone(page: Page,
     expect(page).to_have_url(re.compile(rf"{server.url}/reviews/\d+/score$"))
     tab_to(page, "接受")
     page.keyboard.press("Enter")
-    expect(flash(page)).to_have_text("已接受评审邀请")
+    expect(flash(page)).to_have_text(f"已接受评审邀请：“{UNDER_REVIEW}”")
     expect(page.locator("[data-testid=step-bar] [aria-current=step]")).to_contain_text("评分")
     page.locator("body").focus()
     for field, value in (("innovation", "70"), ("feasibility", "80"), ("team", "90"),

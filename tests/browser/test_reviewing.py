@@ -130,8 +130,8 @@ def build_form(page: Page, fields: list[tuple[str, str, str | None, str]]) -> No
 
 
 def score_box(page: Page, criterion: str) -> Locator:
-    """A criterion's score as the expert's page labels it: "创新性（0–100分，权重50%）"."""
-    return page.get_by_label(re.compile(f"^{criterion}（"))
+    """A criterion's score box, labelled by the criterion's name ("创新性")."""
+    return page.get_by_label(criterion, exact=True)
 
 
 def review_counts(page: Page) -> tuple[int, int, int]:
@@ -311,11 +311,11 @@ def expert_scores(page: Page, server: Server, turn: int, tmp_path: Path,
         page.get_by_role("button", name="保存草稿").click()
     assert posted.value.status == 422, posted.value.status
     expect(error_flash(page)).to_have_text("评分有误")
-    innovation = score_box(page, "创新性")
-    expect(page.locator(f"#{innovation.get_attribute('id')}-error")).to_have_text(
+    box = score_box(page, "创新性")
+    expect(page.locator(f"#{box.get_attribute('id')}-error")).to_have_text(
         "“创新性”应在0至100分之间")
     expect(page.get_by_role("alert")).to_contain_text("“创新性”应在0至100分之间")
-    expect(innovation).to_have_value("120")
+    expect(box).to_have_value("120")
     expect(score_box(page, "可行性")).to_have_value(feasibility)
     expect(page.get_by_label("综合评价意见")).to_have_value(comment)
 
