@@ -127,6 +127,22 @@ def test_application_search_finds_by_chinese_title_organisation_person_and_numbe
         assert apps_listed(officer, f"q={literal}") == [], literal
 
 
+def test_no_two_elements_of_a_list_page_share_an_id(officer, world):
+    """htmx swaps by id: the filter named "state" and the hidden inputs that carry the sort
+    once shared one, and the swap replaced the filter (the next 筛选 lost the state)."""
+    for query in ("", "state=formal_review", "partial"):
+        headers = ({"HX-Request": "true", "HX-Target": "list-applications"}
+                   if query == "partial" else {})
+        page = officer.get(f"/applications?{query}", headers=headers).get_data(as_text=True)
+        ids = re.findall(r'\sid="([^"]+)"', page)
+        assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    full = officer.get("/applications").get_data(as_text=True)
+    partial = officer.get("/applications?state=formal_review", headers={
+        "HX-Request": "true", "HX-Target": "list-applications"}).get_data(as_text=True)
+    swapped = set(re.findall(r'\sid="([^"]+)"[^>]*hx-swap-oob', partial))
+    assert swapped and not swapped & set(re.findall(r'<select[^>]*\sid="([^"]+)"', full))
+
+
 def test_application_filters(officer, world):
     old, new = world["old"], world["new"]
     assert apps_listed(officer, "state=formal_review") == [world["rare"].id]
