@@ -218,7 +218,7 @@ def test_htmx_gets_the_list_region_alone_and_a_history_restore_the_page(officer,
     assert "<html" not in region and region.lstrip().startswith('<div id="list-applications"')
     assert world["rare"].title in region
     # The sort the form carries is refreshed out of band.
-    assert re.search(r'<div id="list-applications-state" hx-swap-oob="true">'
+    assert re.search(r'<div id="list-applications-kept" hx-swap-oob="true">'
                      r'<input type="hidden" name="sort" value="title">', region)
     restore = officer.get("/applications?q=稀土", headers={**hx, "HX-History-Restore-Request":
                                                           "true"})
