@@ -11,8 +11,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from workflow.demo import DEMO_PASSWORD
+
 OUT = Path(__file__).resolve().parent / "screenshots"
-PASSWORD = "kjflow-Demo-2026"
+PASSWORD = DEMO_PASSWORD
 SIZES = {"1366": (1366, 768), "390": (390, 844)}
 # (file name, login, path): the pages each kind of user lives on (the call builder, the
 # lists, the application and score pages are taken by their browser tests).
