@@ -69,6 +69,9 @@ def test_search_sort_page_and_download_the_application_list(
             page.get_by_role("button", name="展开菜单").click()
         page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报书").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("申报书")
+        # Typing before the page's scripts ran would be a full-page search: wait for them.
+        page.wait_for_load_state("load")
+        page.wait_for_function("() => window.htmx !== undefined")
         no_sideways_scroll(page)
         # A mark on the window: gone if the page were loaded again.
         page.evaluate("window.kjflowMark = 'still here'")
