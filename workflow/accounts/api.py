@@ -10,12 +10,14 @@ from flask import Response, jsonify, request
 
 from workflow.accounts import integrity
 from workflow.accounts import operations as accounts
+from workflow.accounts.lists import SANCTIONS
 from workflow.accounts.models import Organization, OrgKind, Sanction
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import PAGING_PARAMS, api_bp, json_body, page_schema, paging, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import XLSX, document
 from workflow.core.errors import Invalid
-from workflow.permissions import allow, integrity_keeper
+from workflow.permissions import allow, integrity_keeper, integrity_reader
+from workflow.web.listing import api_page, api_params
 
 KINDS = [k.value for k in OrgKind]
 ORG_BODY: dict[str, Any] = {
@@ -118,21 +120,17 @@ def sanction_json(row: Sanction) -> dict[str, Any]:
 
 
 @api_bp.get("/v1/integrity")
-@document("科研失信名单（项目主管、领导、审计人员）：按名称或证件号码搜索，按对象筛选，分页；"
-          "结束日期晚的在前",
-          params={"q": "姓名、单位名称或证件号码的一部分",
-                  "subject": {"type": "string", "enum": list(integrity.SUBJECTS),
-                              "description": "person 或 org"},
-                  **PAGING_PARAMS},
-          responses={200: "列表", 403: "无权查看科研失信名单", 422: "参数有误"},
+@document("科研失信名单（项目主管、领导、审计人员）：与名单页相同的搜索（姓名、单位、证件号码或"
+          "事由）、筛选、排序和 Excel 导出；默认处理期晚的在前",
+          params=api_params(SANCTIONS), media=XLSX,
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 403: "无权查看科研失信名单",
+                     422: "参数有误"},
           response=page_schema(SANCTION_SCHEMA))
 @token_required
 def list_sanctions() -> Response:
-    page, per_page = paging()
-    rows, total = integrity.sanctions_page(current_api_user(), request.args.get("q", ""),
-                                           request.args.get("subject", ""), page, per_page)
-    return jsonify({"items": [sanction_json(r) for r in rows], "total": total,
-                    "page": page, "per_page": per_page})
+    user = current_api_user()
+    allow(integrity_reader(user), "只有项目主管、领导和审计人员可以查看科研失信名单")
+    return api_page(SANCTIONS, user, lambda rows: [sanction_json(r) for r in rows])
 
 
 @api_bp.post("/v1/integrity")

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
-
 from forms import FieldError, check_id_number, check_uscc
 from workflow.accounts.models import Sanction, User
 from workflow.core.errors import Forbidden, Invalid
 from workflow.core.models import db
-from workflow.permissions import integrity_keeper, integrity_reader
+from workflow.permissions import integrity_keeper
 
 
 def add_sanction(actor: User, data: dict[str, Any]) -> Sanction:
@@ -58,24 +56,3 @@ def add_sanction(actor: User, data: dict[str, Any]) -> Sanction:
 SUBJECTS = {"person": "个人", "org": "单位"}
 
 
-def sanctions_page(actor: User, q: str = "", subject: str = "", page: int = 1,
-                   per_page: int = 50) -> tuple[list[Sanction], int]:
-    """The list as its readers see it (the page's order: the latest end first), by name or
-    identifier (``q``) and subject, a page at a time; with the total."""
-    if not integrity_reader(actor):
-        raise Forbidden("只有项目主管、领导和审计人员可以查看科研失信名单",
-                        code="role_not_allowed")
-    query = sa.select(Sanction)
-    if subject:
-        if subject not in SUBJECTS:
-            raise Invalid("对象有误", details={"subject": "可选：" + "、".join(SUBJECTS)})
-        query = query.where(Sanction.subject == subject)
-    q = q.strip()[:100]
-    if q:
-        query = query.where(sa.or_(Sanction.name.contains(q, autoescape=True),
-                                   Sanction.id_number.contains(q.upper(), autoescape=True),
-                                   Sanction.uscc.contains(q.upper(), autoescape=True)))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Sanction.ends_on.desc(), Sanction.id.desc())
-                              .offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total

@@ -52,8 +52,8 @@ SANCTIONS = ListSpec(
     ),
     search=(S.name, S.id_number, S.uscc, S.reason), search_hint="姓名、单位、证件号码或事由",
     filters=(
-        Filter("subject", "对象", lambda _u: list(SUBJECTS.items()), lambda v: S.subject == v),
-        Filter("period", "处理期", lambda _u: list(PERIODS.items()), in_period),
+        Filter("subject", "对象", list(SUBJECTS.items()), lambda v: S.subject == v),
+        Filter("period", "处理期", list(PERIODS.items()), in_period),
     ),
     default_sort="starts",
     export=(

@@ -120,7 +120,9 @@ PAGING_PARAMS = {"page": {"type": "integer", "description": "页码，从1开始
 def page_schema(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {
         "items": {"type": "array", "items": dict(item)}, "total": {"type": "integer"},
-        "page": {"type": "integer"}, "per_page": {"type": "integer"}},
+        "page": {"type": "integer"}, "per_page": {"type": "integer"},
+        "pages": {"type": "integer"}, "sort": {"type": "string", "nullable": True},
+        "dir": {"type": "string", "enum": ["asc", "desc"]}},
         "required": ["items", "total", "page", "per_page"]}
 
 

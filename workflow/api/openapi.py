@@ -37,7 +37,8 @@ def document(summary: str, body: Mapping[str, Property] | None = None,
     ``required`` those it must have, ``response`` the schema of its successful answer,
     ``multipart`` the fields of a multipart form (a file field is ``"binary"``),
     ``params`` the query parameters (a schema with ``"required": True`` must be given),
-    ``media`` the content type of a successful answer that is a file, not JSON;
+    ``media`` the content type of a successful answer that is a file (with ``response``
+    too: a list that answers JSON or, asked to export, a file);
     ``body_optional`` when the route may be called without a body at all."""
     def mark(view: F) -> F:
         view.openapi = {  # type: ignore[attr-defined]
@@ -103,11 +104,14 @@ def _operation(meta: dict[str, Any], path_params: Mapping[str, str]) -> dict[str
         if status >= 400:
             ref = {"$ref": "#/components/schemas/Error"}
             entry["content"] = {"application/json": {"schema": ref}}
-        elif status == success and meta.get("media"):
-            entry["content"] = {meta["media"]: {"schema": {"type": "string",
-                                                            "format": "binary"}}}
-        elif status == success and meta.get("response"):
-            entry["content"] = {"application/json": {"schema": dict(meta["response"])}}
+        elif status == success and (meta.get("media") or meta.get("response")):
+            # A list answers JSON, or (``export=xlsx``) its Excel file.
+            entry["content"] = {}
+            if meta.get("response"):
+                entry["content"]["application/json"] = {"schema": dict(meta["response"])}
+            if meta.get("media"):
+                entry["content"][meta["media"]] = {"schema": {"type": "string",
+                                                               "format": "binary"}}
         op["responses"][str(status)] = entry
     if meta["auth"]:
         op["security"] = [{"bearer": []}]

@@ -6,23 +6,25 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, jsonify, request
-from sqlalchemy.orm import selectinload
 
-from forms import format_wan, parse_id
+from forms import format_wan
+from states import ApplicationState
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, if_match, json_body, multipart_fields, no_body
-from workflow.api.openapi import document
+from workflow.api import api_bp, if_match, json_body, multipart_fields, no_body, page_schema
+from workflow.api.openapi import XLSX, document
 from workflow.applying import operations as svc
 from workflow.applying.facts import api_data, data_with_facts
+from workflow.applying.lists import APPLICATIONS
 from workflow.applying.models import Application, ApplicationRound
-from workflow.applying.visibility import applications_query, can_view_application
-from workflow.calls.models import Call
+from workflow.applying.visibility import can_view_application
+from workflow.calls.models import Scheme
 from workflow.calls.operations import form_fields
-from workflow.core import engine, entities, files
+from workflow.core import entities, files
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import Attachment, db
 from workflow.permissions import attachment_reader
+from workflow.web.listing import api_page, api_params
 
 
 def attachment_json(a: Attachment) -> dict[str, Any]:
@@ -53,6 +55,43 @@ def application_json(app: Application, viewer: User) -> dict[str, Any]:
     return body
 
 
+ATTACHMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "sha256": {"type": "string"}, "field": {"type": "string"},
+    "filename": {"type": "string"}, "size": {"type": "integer"},
+    "kind": {"type": "string", "enum": ["pdf", "docx", "xlsx", "jpg", "png"]},
+    "uploaded_at": {"type": "string", "format": "date-time"}},
+    "required": ["sha256", "field", "filename", "size", "kind", "uploaded_at"]}
+
+
+def _nullable(kind: str, **more: Any) -> dict[str, Any]:
+    return {"type": kind, "nullable": True, **more}
+
+
+WAN = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "description": "金额（万元），两位小数"}
+REF = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+       "required": ["id", "name"]}
+APPLICATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "call_id": {"type": "integer"},
+    "challenge_id": _nullable("integer"), "title": {"type": "string"},
+    "state": {"type": "string", "enum": [s.value for s in ApplicationState]},
+    "state_label": {"type": "string"}, "version": {"type": "integer"},
+    "scheme": {"type": "string", "enum": [s.value for s in Scheme]},
+    "organization": REF, "applicant": REF,
+    "receipt_no": _nullable("string"), "project_number": _nullable("string"),
+    "submitted_at": _nullable("string", format="date-time"),
+    "form_version": {"type": "integer"}, "round": {"type": "integer"},
+    "data": {"type": "object", "description": "申报书表单字段及立项后的记录（合同、验收等）"},
+    "doc_number": _nullable("string", description="立项通知书文号"),
+    "approved_at": _nullable("string", format="date-time"),
+    "granted_wan": {**WAN, "nullable": True}, "disbursed_wan": WAN,
+    "attachments": {"type": "array", "items": ATTACHMENT_SCHEMA,
+                    "description": "附件（仅有权查看附件的人可见）"}},
+    "required": ["id", "call_id", "challenge_id", "title", "state", "state_label", "version",
+                 "scheme", "organization", "applicant", "receipt_no", "project_number",
+                 "submitted_at", "form_version", "round", "data", "doc_number",
+                 "approved_at", "granted_wan", "disbursed_wan"]}
+
+
 def _visible(app_id: int) -> Application:
     app = db.session.get(Application, app_id)
     if app is None or not can_view_application(current_api_user(), app):
@@ -61,37 +100,14 @@ def _visible(app_id: int) -> Application:
 
 
 @api_bp.get("/v1/applications")
-@document("申报书列表（仅限有权查看的）", params={
-    "state": "状态", "scheme": "baogan/jiebang", "organization": "单位 id", "call": "指南 id",
-    "page": "页码，从1开始", "per_page": "每页条数，最多100"})
+@document("申报书列表（仅限有权查看的）：与申报书列表页相同的搜索、筛选、排序和 Excel 导出",
+          params=api_params(APPLICATIONS), media=XLSX, response=page_schema(APPLICATION_SCHEMA),
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 422: "参数有误"})
 @token_required
 def list_applications() -> Response:
     user = current_api_user()
-    query = applications_query(user)
-    args = request.args
-    if args.get("state"):
-        states = {s.value for s in engine.ENTITIES["application"].lifecycle.states}
-        if args["state"] not in states:
-            raise Invalid("未知的状态", details={"state": "可选：" + "、".join(sorted(states))})
-        query = query.where(Application.state == args["state"])
-    if args.get("scheme") in ("baogan", "jiebang"):
-        query = query.where(Application.call_id.in_(
-            sa.select(Call.id).where(Call.scheme == args["scheme"])))
-    for key, column in (("organization", Application.organization_id),
-                        ("call", Application.call_id)):
-        if args.get(key):
-            if parse_id(args[key]) is None:
-                raise Invalid("筛选参数应为正整数", details={key: "应为正整数"})
-            query = query.where(column == parse_id(args[key]))
-    page = min(parse_id(args.get("page")) or 1, 100000)
-    per_page = min(parse_id(args.get("per_page")) or 50, 100)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Application.id.desc())
-                              .offset((max(page, 1) - 1) * per_page).limit(per_page)
-                              .options(selectinload(Application.signatures),
-                                       selectinload(Application.final_report)))
-    return jsonify({"items": [application_json(a, user) for a in rows], "total": total,
-                    "page": page, "per_page": per_page})
+    return api_page(APPLICATIONS, user, lambda rows: [application_json(a, user)
+                                                      for a in rows])
 
 
 DATA_SCHEMA: dict[str, Any] = {
@@ -198,14 +214,6 @@ def submit_application(app_id: int) -> Response:
     no_body()
     result = svc.submit(current_api_user(), app, if_match(), request.remote_addr)
     return jsonify(application_json(result.row, current_api_user()))
-
-
-ATTACHMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "sha256": {"type": "string"}, "field": {"type": "string"},
-    "filename": {"type": "string"}, "size": {"type": "integer"},
-    "kind": {"type": "string", "enum": ["pdf", "docx", "xlsx", "jpg", "png"]},
-    "uploaded_at": {"type": "string", "format": "date-time"}},
-    "required": ["sha256", "field", "filename", "size", "kind", "uploaded_at"]}
 
 
 @api_bp.post("/v1/applications/<int:app_id>/attachments")

@@ -51,12 +51,12 @@ APPLICATIONS = ListSpec(
             Via(Application.call_id, Call.id, Call.title)),
     search_hint="名称、编号、单位、负责人或指南",
     filters=(
-        Filter("state", "状态", lambda _u: labelled(list(ApplicationState)),
+        Filter("state", "状态", labelled(list(ApplicationState)),
                lambda v: Application.state == v),
         Filter("call", "指南", visible_calls, lambda v: Application.call_id == int(v)),
         Filter("year", "年度", call_years, lambda v: Application.call_id.in_(
             sa.select(Call.id).where(Call.year == int(v)))),
-        Filter("scheme", "资助方式", lambda _u: labelled(list(Scheme)),
+        Filter("scheme", "资助方式", labelled(list(Scheme)),
                lambda v: Application.call_id.in_(sa.select(Call.id).where(Call.scheme == v))),
         Filter("organization", "单位", organizations,
                lambda v: Application.organization_id == int(v), shown=reads_all_applications),

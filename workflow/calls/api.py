@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Response, jsonify, request
 
 from forms import format_wan
+from states import CallState
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, if_match, json_body, multipart_fields
-from workflow.api.openapi import document, obj
+from workflow.api import api_bp, if_match, json_body, multipart_fields, page_schema
+from workflow.api.openapi import XLSX, document, obj
 from workflow.calls import operations as calls
+from workflow.calls.lists import CALLS
 from workflow.calls.models import Call, Challenge
-from workflow.calls.visibility import calls_query
-from workflow.core import engine, files
+from workflow.core import files
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import Attachment, db
 from workflow.permissions import allow, call_keeper
+from workflow.web.listing import api_page, api_params
 
 
 def challenge_json(ch: Challenge) -> dict[str, Any]:
@@ -124,22 +125,52 @@ def _visible_call(call_id: int) -> Call:
     return call
 
 
+CHALLENGE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "title": {"type": "string"}, "description": {"type": "string"},
+    "demand_org": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}}},
+    "indicators": {"type": "array", "items": {}}, "ceiling_wan": {"type": "string"},
+    "duration_months": {"type": "integer", "nullable": True},
+    "milestone_template": {"type": "array", "nullable": True, "items": {}},
+    "max_teams": {"type": "integer", "nullable": True}},
+    "required": ["id", "title", "demand_org", "ceiling_wan"]}
+CALL_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "scheme": {"type": "string", "enum": ["baogan", "jiebang"]},
+    "scheme_label": {"type": "string"}, "year": {"type": "integer"},
+    "title": {"type": "string"}, "guide": {"type": "string"},
+    "state": {"type": "string", "enum": [s.value for s in CallState]},
+    "state_label": {"type": "string"}, "version": {"type": "integer"},
+    "opens_at": {"type": "string", "format": "date-time", "nullable": True},
+    "closes_at": {"type": "string", "format": "date-time", "nullable": True},
+    "budget_wan": {"type": "string", "description": "总预算（万元）"},
+    "form_version": {"type": "integer"},
+    "form_schema": {"type": "object", "description": "申报书表单定义"},
+    "rubric": {"type": "array", "items": {"type": "object"}, "description": "评分细则"},
+    "reviewers_per_application": {"type": "integer"},
+    "aggregation": {"type": "string"}, "steps": {"type": "array", "items": {}},
+    "tranche_plan": {"type": "array", "items": {"type": "object"}},
+    "notice_days": {"type": "integer"}, "notice_working_days": {"type": "boolean"},
+    "collective_threshold_wan": {"type": "string"},
+    "max_running_projects": {"type": "integer", "nullable": True},
+    "checklist": {"type": "array", "items": {"type": "string"}},
+    "checklist_required": {"type": "array", "items": {"type": "string"}},
+    "challenges": {"type": "array", "items": CHALLENGE_SCHEMA},
+    "attachments": {"type": "array", "items": GUIDE_FILE_SCHEMA}},
+    "required": ["id", "scheme", "year", "title", "state", "state_label", "version",
+                 "budget_wan", "challenges", "attachments"]}
+
+
 @api_bp.get("/v1/calls")
-@document("申报指南列表", params={"state": "按状态筛选", "scheme": "baogan 或 jiebang"},
-          responses={200: "列表"})
+@document("申报指南列表：与指南列表页相同的搜索、筛选、排序和 Excel 导出",
+          params=api_params(CALLS), media=XLSX, response=page_schema(CALL_SCHEMA),
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 422: "参数有误"})
 @token_required
 def list_calls() -> Response:
-    query = calls_query(current_api_user())
-    state, scheme = request.args.get("state"), request.args.get("scheme")
-    if state:
-        query = query.where(Call.state == state) if state in {
-            s.value for s in engine.ENTITIES["call"].lifecycle.states} else query.where(sa.false())
-    if scheme in ("baogan", "jiebang"):
-        query = query.where(Call.scheme == scheme)
-    rows = list(db.session.scalars(query.order_by(Call.closes_at.desc().nulls_first())
-                                   .limit(200)))
-    guide_files = calls.guide_attachments_of([c.id for c in rows])
-    return jsonify({"items": [call_json(c, guide_files.get(c.id, [])) for c in rows]})
+    def items(rows: list[Call]) -> list[dict[str, Any]]:
+        guide_files = calls.guide_attachments_of([c.id for c in rows])
+        return [call_json(c, guide_files.get(c.id, [])) for c in rows]
+
+    return api_page(CALLS, current_api_user(), items)
 
 
 @api_bp.post("/v1/calls")

@@ -23,7 +23,7 @@ def year_filter(column: Any = Call.year, joins: tuple[str, ...] = ()) -> Filter:
 
 
 def scheme_filter(column: Any = Call.scheme, joins: tuple[str, ...] = ()) -> Filter:
-    return Filter("scheme", "资助方式", lambda _u: labelled(list(Scheme)),
+    return Filter("scheme", "资助方式", labelled(list(Scheme)),
                   lambda v: column == Scheme(v), joins=joins)
 
 
@@ -46,7 +46,7 @@ CALLS = ListSpec(
     ),
     search=(Call.title, Call.guide), search_hint="指南名称或正文",
     filters=(
-        Filter("state", "状态", lambda _u: labelled(list(CallState)),
+        Filter("state", "状态", labelled(list(CallState)),
                lambda v: Call.state == v),
         scheme_filter(),
         year_filter(),

@@ -41,7 +41,7 @@ OBJECTIONS = ListSpec(
     search_joins=("app",),
     search_hint="项目、异议人或异议内容",
     filters=(
-        Filter("state", "状态", lambda _u: labelled(list(ObjectionState)),
+        Filter("state", "状态", labelled(list(ObjectionState)),
                lambda v: Obj.state == v),
         Filter("call", "指南", visible_calls, lambda v: Application.call_id == int(v),
                joins=("app",)),

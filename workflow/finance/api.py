@@ -3,18 +3,17 @@ final acceptance and the payee's bank account."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request, send_file
+from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
-from states import TRANCHE, TrancheState
+from states import TrancheState
 from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, json_body, typed_body
+from workflow.api import api_bp, json_body, page_schema, typed_body
 from workflow.api.openapi import XLSX, document
 from workflow.applying.api import _visible
 from workflow.applying.facts import facts_json
@@ -26,8 +25,10 @@ from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
+from workflow.finance.lists import TRANCHES, ledger_of
 from workflow.finance.models import LedgerEntry, Milestone, Tranche
 from workflow.permissions import allow, found, money_reader, stage_gate_keeper
+from workflow.web.listing import api_page, api_params, checked, export
 
 
 def entry_json(e: LedgerEntry) -> dict[str, Any]:
@@ -48,25 +49,37 @@ def milestone_json(m: Milestone) -> dict[str, Any]:
             "rejections": m.rejections, "version": m.version}
 
 
+TRANCHE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "application_id": {"type": "integer"},
+    "project_number": {"type": "string", "nullable": True}, "project": {"type": "string"},
+    "seq": {"type": "integer"}, "label": {"type": "string"}, "condition": {"type": "string"},
+    "amount_wan": {"type": "string"}, "amount_capital": {"type": "string"},
+    "state": {"type": "string", "enum": [s.value for s in TrancheState]},
+    "state_label": {"type": "string"}, "version": {"type": "integer"},
+    "payment_ref": {"type": "string", "nullable": True},
+    "released_at": {"type": "string", "format": "date-time", "nullable": True},
+    "payee": {"type": "object", "properties": {
+        "organization": {"type": "string"}, "bank_name": {"type": "string", "nullable": True},
+        "bank_account": {"type": "string", "nullable": True}}}},
+    "required": ["id", "application_id", "project_number", "project", "seq", "label",
+                 "condition", "amount_wan", "amount_capital", "state", "state_label",
+                 "version", "payment_ref", "released_at"]}
+
+
 @api_bp.get("/v1/tranches")
-@document("拨付批次（财务、主管：全部；承担单位：本单位）",
-          params={"state": "按状态筛选，如 due"}, responses={200: "列表", 422: "状态无效"})
+@document("拨付批次（财务、主管、领导、审计：全部，与经费拨付页相同的搜索、筛选、排序和导出；"
+          "承担单位：本单位项目的）",
+          params=api_params(TRANCHES), media=XLSX, response=page_schema(TRANCHE_SCHEMA),
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 422: "参数有误"})
 @token_required
 def list_tranches() -> Response:
     user = current_api_user()
-    query = sa.select(Tranche).order_by(Tranche.id)
-    state = request.args.get("state")
-    if state:
-        try:
-            query = query.where(Tranche.state == TRANCHE.state_of(state))
-        except ValueError as err:
-            raise Invalid("state 无效", details={"state": "可选："
-                          + "、".join(s.value for s in TrancheState)}) from err
+    base = None
     if not money_reader(user):
         visible = applications_query(user).with_only_columns(Application.id)
-        query = query.where(Tranche.application_id.in_(visible))
-    return jsonify({"items": [finance.tranche_json(t)
-                              for t in db.session.scalars(query.limit(1000))]})
+        base = sa.select(Tranche).where(Tranche.application_id.in_(visible))
+    return api_page(TRANCHES, user, lambda rows: [finance.tranche_json(t) for t in rows],
+                    base)
 
 
 @api_bp.get("/v1/budgets/<int:call_id>/ledger")
@@ -84,16 +97,17 @@ def budget_ledger(call_id: int) -> Response:
 
 
 @api_bp.get("/v1/budgets/<int:call_id>/ledger.xlsx")
-@document("指南预算台账导出为 Excel（与 /ledger 相同的分录和对账结果，同样的查看权限）",
+@document("指南预算台账导出为 Excel（与台账页的导出相同：分录，再加对账工作表；同样的查看权限）",
           media=XLSX, responses={200: "Excel 文件：预算台账、对账两个工作表",
                                  403: "不是财务或项目主管、领导、审计人员",
                                  404: "不存在或无权查看"})
 @token_required
 def budget_ledger_xlsx(call_id: int) -> Response:
-    call = found(db.session.get(Call, call_id), current_api_user(), can_view, what="预算")
-    allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算台账")
-    return send_file(io.BytesIO(ledger.ledger_xlsx(call)), as_attachment=True,
-                     download_name=f"预算台账-{call.year}-{call.id}.xlsx", mimetype=XLSX)
+    user = current_api_user()
+    call = found(db.session.get(Call, call_id), user, can_view, what="预算")
+    allow(money_reader(user), "只有财务和项目主管、领导、审计人员可以查看预算台账")
+    spec, rows = ledger_of(call)
+    return export(spec, user, checked(spec, user, {}), rows)
 
 
 @api_bp.get("/v1/finance/reconciliation")

@@ -8,7 +8,6 @@ alone. A tranche's disbursement (and its release of commitment) can be entered o
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -218,41 +217,6 @@ def reconciliation_sheet(book: Any, rec: CallReconciliation) -> None:
     sheet.append(["已承诺", money(rec.derived.committed)])
     sheet.append(["已拨付", money(rec.derived.disbursed)])
     sheet.append(["对账结果", "一致" if rec.ok else "；".join(rec.problems)])
-
-
-COLUMNS = ("序号", "时间", "类型", "金额（万元）", "项目", "拨付批次", "凭证/文号", "说明",
-           "可用余额（万元）", "已承诺（万元）", "已拨付（万元）")
-
-
-def ledger_xlsx(call: Call) -> bytes:
-    """The call's ledger as an Excel workbook: every entry, then the reconciliation."""
-    from openpyxl import Workbook
-
-    from workflow.timeutil import local_time
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "预算台账"
-    sheet.append([f"{call.title}（{call.year}年度）预算台账"])
-    sheet.append(list(COLUMNS))
-    for e in entries(call.id):
-        sheet.append([e.seq, local_time(e.at), e.kind.label, float(Decimal(format_wan(
-            e.amount))), e.application_id or "", e.tranche_id or "", e.ref, e.memo,
-            float(Decimal(format_wan(e.available_after))),
-            float(Decimal(format_wan(e.committed_after))),
-            float(Decimal(format_wan(e.disbursed_after)))])
-    rec = reconcile(call_id=call.id).calls[0]
-    summary = book.create_sheet("对账")
-    summary.append(["项目", "万元"])
-    summary.append(["指南预算", float(Decimal(format_wan(rec.budget)))])
-    for kind in EntryKind:
-        summary.append([kind.label, float(Decimal(format_wan(rec.totals.get(kind, ZERO))))])
-    summary.append(["可用余额", float(Decimal(format_wan(rec.derived.available)))])
-    summary.append(["对账结果", "一致" if rec.ok else "；".join(rec.problems)])
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
-
 
 
 def reconciliation_xlsx(rec: Reconciliation) -> IO[bytes]:

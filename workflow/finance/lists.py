@@ -4,6 +4,7 @@ the money readers only; the queue shows the payee's bank account, as the page do
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,10 +16,11 @@ from workflow.applying.models import Application
 from workflow.calls.lists import year_filter
 from workflow.calls.models import Call
 from workflow.core.models import db
+from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import EntryKind, LedgerEntry, Tranche
 from workflow.permissions import money_reader
-from workflow.web.listing import Column, Field, Filter, ListSpec, labelled
+from workflow.web.listing import Column, Field, Filter, Listing, ListSpec, labelled
 
 T = TrancheState
 # The queue's tabs, in the order the money moves.
@@ -69,7 +71,7 @@ TRANCHES = ListSpec(
     search_joins=("app", "org"),
     search_hint="项目编号或名称、收款单位、凭证号",
     filters=(
-        Filter("state", "状态", lambda _u: labelled(TABS), lambda v: Tranche.state == v,
+        Filter("state", "状态", labelled(TABS), lambda v: Tranche.state == v,
                tabs=True, group=Tranche.state, default=T.due.value),
         Filter("call", "指南", tranche_calls, lambda v: Application.call_id == int(v),
                joins=("app",)),
@@ -122,7 +124,7 @@ LEDGER = ListSpec(
     search=(LedgerEntry.ref, LedgerEntry.memo, Application.project_number, Application.title),
     search_joins=("app",),
     search_hint="凭证号、说明、项目编号或名称",
-    filters=(Filter("kind", "类型", lambda _u: labelled(list(EntryKind)),
+    filters=(Filter("kind", "类型", labelled(list(EntryKind)),
                     lambda v: LedgerEntry.kind == EntryKind(v)),),
     default_sort="seq", default_desc=False,
     load=(joinedload(LedgerEntry.application), joinedload(LedgerEntry.tranche)),
@@ -141,3 +143,13 @@ LEDGER = ListSpec(
         Field("已拨付（万元）", lambda e: e.disbursed_after, "wan"),
     ),
 )
+
+
+def ledger_of(call: Call) -> tuple[ListSpec, sa.Select[Any]]:
+    """The ledger list of ``call`` (its page, its API, their Excel export); the export
+    ends with the call's reconciliation."""
+    def reconciliation(book: Any, _page: Listing) -> None:
+        ledger.reconciliation_sheet(book, ledger.reconcile(call_id=call.id).calls[0])
+
+    spec = replace(LEDGER, title=f"预算台账-{call.year}-{call.id}", extra_sheets=reconciliation)
+    return spec, sa.select(LedgerEntry).where(LedgerEntry.call_id == call.id)

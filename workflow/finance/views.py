@@ -3,11 +3,9 @@ milestones, the final report and the payee's bank account."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import IO, Any
+from typing import IO
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -20,11 +18,10 @@ from workflow.core.entities import can_view
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
-from workflow.finance.lists import LEDGER, TRANCHES
-from workflow.finance.models import LedgerEntry, Milestone
+from workflow.finance.lists import TRANCHES, ledger_of
+from workflow.finance.models import Milestone
 from workflow.permissions import allow, found, money_reader, officer
 from workflow.web import attempt, listing
-from workflow.web.listing import ListSpec
 
 bp = Blueprint("finance", __name__)
 # What the queue's inputs answer of the triggers' guards (the voucher and, above the
@@ -54,20 +51,11 @@ def _call(call_id: int) -> Call:
     return call
 
 
-def _ledger_of(call: Call) -> tuple[ListSpec, sa.Select[Any]]:
-    """The ledger list of ``call``; its export ends with the call's reconciliation."""
-    def reconciliation(book: Any, _page: listing.Listing) -> None:
-        ledger.reconciliation_sheet(book, ledger.reconcile(call_id=call.id).calls[0])
-
-    spec = replace(LEDGER, title=f"预算台账-{call.year}-{call.id}", extra_sheets=reconciliation)
-    return spec, sa.select(LedgerEntry).where(LedgerEntry.call_id == call.id)
-
-
 @bp.route("/calls/<int:call_id>/ledger")
 @login_required
 def call_ledger(call_id: int) -> Response | str:
     call = _call(call_id)
-    spec, rows = _ledger_of(call)
+    spec, rows = ledger_of(call)
     return listing.respond(spec, "finance/ledger.html", user=current_user, base=rows,
                            call=call, rec=ledger.reconcile(call_id=call.id).calls[0])
 
@@ -76,8 +64,15 @@ def call_ledger(call_id: int) -> Response | str:
 @login_required
 def call_ledger_xlsx(call_id: int) -> Response:
     """The whole ledger (or what the list's parameters select) as Excel."""
-    spec, rows = _ledger_of(_call(call_id))
-    return listing.export(spec, current_user, request.args, rows)
+    spec, rows = ledger_of(_call(call_id))
+    try:
+        return listing.export(spec, current_user, listing.parse(spec, current_user,
+                                                                request.args), rows)
+    except listing.TooMany as err:
+        flash(err.message, "error")
+        query = request.query_string.decode()
+        return redirect(url_for("finance.call_ledger", call_id=call_id) + (
+            f"?{query}" if query else ""))
 
 
 def _year() -> int | None:

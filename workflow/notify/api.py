@@ -10,13 +10,15 @@ from flask import Response, jsonify, request
 
 from forms import parse_id
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import PAGING_PARAMS, api_bp, no_body, page_schema, paging, typed_body
-from workflow.api.openapi import document
+from workflow.api import api_bp, no_body, page_schema, typed_body
+from workflow.api.openapi import XLSX, document
 from workflow.core.errors import Invalid
 from workflow.core.models import db
 from workflow.notify import inbox, notifications
+from workflow.notify.lists import INBOX, LOG
 from workflow.notify.models import DeliveryState, Notification
 from workflow.permissions import allow, found, message_keeper
+from workflow.web.listing import api_page, api_params
 
 PREFERENCES_BODY: dict[str, Any] = {
     "email_reminders": {"type": "boolean",
@@ -118,18 +120,15 @@ def _unread_only() -> bool:
 
 
 @api_bp.get("/v1/me/inbox")
-@document("本人的站内消息（最新在前），分页；含未读数",
-          params={"unread": {"type": "string", "enum": ["true", "false"],
-                             "description": "true 时只列未读消息"}, **PAGING_PARAMS},
-          response=INBOX_SCHEMA,
-          responses={200: "消息列表", 401: "令牌缺失或无效", 422: "参数有误"})
+@document("本人的站内消息（与消息页相同的搜索、筛选、排序和 Excel 导出；默认最新在前）；"
+          "含未读数", params=api_params(INBOX), media=XLSX, response=INBOX_SCHEMA,
+          responses={200: "消息列表；export=xlsx 时为 Excel 文件", 401: "令牌缺失或无效",
+                     422: "参数有误"})
 @token_required
 def my_inbox() -> Response:
     user = current_api_user()
-    page, per_page = paging()
-    rows, total = inbox.page_of(user, page, per_page, _unread_only())
-    return jsonify({"items": [message_json(n) for n in rows], "total": total, "page": page,
-                    "per_page": per_page, "unread": inbox.unread(user)})
+    return api_page(INBOX, user, lambda rows: [message_json(n) for n in rows],
+                    unread=inbox.unread(user))
 
 
 @api_bp.post("/v1/me/inbox/read")
@@ -152,29 +151,16 @@ def read_inbox() -> Response:
 # ---- what went out, for those who keep it (项目主管、系统管理员) --------------------------
 
 @api_bp.get("/v1/notifications")
-@document("邮件和短信的发送记录（项目主管、系统管理员），最新在前，分页；state=dead 为发送失败",
-          params={"state": {"type": "string", "enum": STATES, "description": "投递状态"},
-                  "channel": {"type": "string", "enum": CHANNELS, "description": "渠道"},
-                  **PAGING_PARAMS},
-          response=page_schema(NOTIFICATION_SCHEMA),
-          responses={200: "列表", 403: "不是项目主管或系统管理员", 422: "参数有误"})
+@document("邮件和短信的发送记录（项目主管、系统管理员）：与发送记录页相同的搜索、筛选、排序和"
+          "Excel 导出，最新在前；state=dead 为发送失败",
+          params=api_params(LOG), media=XLSX, response=page_schema(NOTIFICATION_SCHEMA),
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 403: "不是项目主管或系统管理员",
+                     422: "参数有误"})
 @token_required
 def list_notifications() -> Response:
-    allow(message_keeper(current_api_user()), "只有项目主管和系统管理员可以查看通知记录")
-    args, errors = request.args, {}
-    state = args.get("state") or None
-    channel = args.get("channel") or None
-    if state is not None and state not in STATES:
-        errors["state"] = "可选：" + "、".join(STATES)
-    if channel is not None and channel not in CHANNELS:
-        errors["channel"] = "可选：" + "、".join(CHANNELS)
-    if errors:
-        raise Invalid("筛选参数有误", details=errors)
-    page, per_page = paging()
-    rows, total = notifications.sent_page(DeliveryState(state) if state else None, channel,
-                                          page, per_page)
-    return jsonify({"items": [notification_json(n) for n in rows], "total": total,
-                    "page": page, "per_page": per_page})
+    user = current_api_user()
+    allow(message_keeper(user), "只有项目主管和系统管理员可以查看通知记录")
+    return api_page(LOG, user, lambda rows: [notification_json(n) for n in rows])
 
 
 def _kept(note_id: int) -> Notification:

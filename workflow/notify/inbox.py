@@ -18,19 +18,6 @@ def unread(user: User) -> int:
         Notification.read_at.is_(None))) or 0
 
 
-def page_of(user: User, page: int = 1, per_page: int = 50,
-            unread_only: bool = False) -> tuple[list[Notification], int]:
-    """One page of the person's messages, newest first, and how many there are."""
-    query = sa.select(Notification).where(Notification.user_id == user.id,
-                                          Notification.channel == "inapp")
-    if unread_only:
-        query = query.where(Notification.read_at.is_(None))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Notification.id.desc())
-                              .offset((max(page, 1) - 1) * per_page).limit(per_page))
-    return list(rows), total
-
-
 def mark_read(user: User, note_id: int | None = None) -> int:
     """Mark one message (or all) read; the number marked. A message that is not in the
     person's inbox (someone else's, or an e-mail) is not found."""

@@ -34,7 +34,7 @@ INBOX = ListSpec(
         Column("read", "状态", (N.read_at.is_(None),)),
     ),
     search=(N.title, N.body), search_hint="标题或内容",
-    filters=(Filter("read", "状态", lambda _u: [("unread", "未读"), ("read", "已读")],
+    filters=(Filter("read", "状态", [("unread", "未读"), ("read", "已读")],
                     lambda v: N.read_at.is_(None) if v == "unread" else N.read_at.is_not(None)),),
     export=(
         Field("时间", lambda n: n.created_at, "datetime", width=18),
@@ -58,11 +58,11 @@ LOG = ListSpec(
     ),
     search=(N.address, N.title, N.last_error), search_hint="收件人、标题或错误信息",
     filters=(
-        Filter("channel", "渠道", lambda _u: [("email", "邮件"), ("sms", "短信")],
+        Filter("channel", "渠道", [("email", "邮件"), ("sms", "短信")],
                lambda v: N.channel == v),
-        Filter("state", "状态", lambda _u: labelled(list(DeliveryState)),
+        Filter("state", "状态", labelled(list(DeliveryState)),
                lambda v: N.state == DeliveryState(v)),
-        Filter("category", "类别", lambda _u: list(CATEGORIES.items()),
+        Filter("category", "类别", list(CATEGORIES.items()),
                lambda v: N.category == v),
     ),
     export=(

@@ -463,21 +463,6 @@ def dead_count() -> int:
         Notification.state == DeliveryState.dead)) or 0
 
 
-def sent_page(state: DeliveryState | None = None, channel: str | None = None, page: int = 1,
-              per_page: int = 50) -> tuple[list[Notification], int]:
-    """One page of what went out by e-mail or SMS (dead letters with ``state``), newest
-    first, and how many there are: the delivery log's list."""
-    query = sa.select(Notification).where(Notification.channel != "inapp")
-    if state is not None:
-        query = query.where(Notification.state == state)
-    if channel:
-        query = query.where(Notification.channel == channel)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(Notification.id.desc())
-                              .offset((max(page, 1) - 1) * per_page).limit(per_page))
-    return list(rows), total
-
-
 def mail_folder(limit: int = 200) -> list[dict[str, Any]]:
     """The messages in the mail folder (the embedded default), newest first."""
     import email

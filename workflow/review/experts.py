@@ -248,41 +248,6 @@ def sanctioned_ids(today: date | None = None) -> set[str]:
         Sanction.id_number.is_not(None))))
 
 
-def pool() -> list[ExpertProfile]:
-    return list(db.session.scalars(sa.select(ExpertProfile).join(User).order_by(User.name,
-                                                                             User.id)))
-
-
-@dataclass
-class Page:
-    items: list[ExpertProfile]
-    total: int
-    page: int
-    per_page: int
-
-
-def search(actor: User, q: str = "", discipline: str = "", available: bool | None = None,
-           page: int = 1, per_page: int = 50) -> Page:
-    """The pool by name, username, organisation or keyword (``q``), discipline code and
-    availability, a page at a time, by name. A city's pool is a few thousand people at
-    most: filtered here, where the JSON lists read the same on every database."""
-    _officer(actor)
-    q, code = q.strip().lower()[:100], discipline.strip().upper()[:10]
-
-    def matches(p: ExpertProfile) -> bool:
-        org = p.user.organization.name if p.user.organization else ""
-        if q and not any(q in text.lower() for text in (
-                p.user.name, p.user.username, org, *p.keywords)):
-            return False
-        if code and code not in p.disciplines:
-            return False
-        return available is None or p.available is available
-
-    found = [p for p in pool() if matches(p)]
-    start = (page - 1) * per_page
-    return Page(found[start:start + per_page], len(found), page, per_page)
-
-
 def profile_of(actor: User, user_id: int | None) -> ExpertProfile:
     _officer(actor)
     profile = db.session.get(ExpertProfile, user_id) if user_id else None

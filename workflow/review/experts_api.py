@@ -10,11 +10,14 @@ from flask import Response, jsonify, request, send_file
 
 from workflow.accounts.models import ExpertProfile
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import PAGING_PARAMS, api_bp, page_schema, paging, typed_body
+from workflow.api import api_bp, page_schema, typed_body
 from workflow.api.openapi import XLSX, document
 from workflow.core.errors import Invalid
+from workflow.permissions import allow, pool_keeper
 from workflow.review import experts
 from workflow.review import operations as reviews
+from workflow.review.lists import POOL
+from workflow.web.listing import api_page, api_params
 
 LIST_OR_TEXT: dict[str, Any] = {"oneOf": [
     {"type": "array", "items": {"type": "string"}}, {"type": "string"}],
@@ -71,28 +74,19 @@ def _one(p: ExpertProfile) -> dict[str, Any]:
     return expert_json(p, reviews.loads(), experts.sanctioned_ids())
 
 
-def _available() -> bool | None:
-    raw = request.args.get("available", "")
-    if raw in ("", "true", "false"):
-        return None if raw == "" else raw == "true"
-    raise Invalid("available 应为 true 或 false", details={"available": "true 或 false"})
-
-
 @api_bp.get("/v1/experts")
-@document("专家库（项目主管）：按姓名、用户名、单位或关键词搜索，按学科代码和是否可用筛选，分页",
-          params={"q": "姓名、用户名、单位或关键词", "discipline": "学科代码，如 TF",
-                  "available": {"type": "string", "enum": ["true", "false"],
-                                "description": "是否可用"}, **PAGING_PARAMS},
-          responses={200: "列表", 403: "不是项目主管", 422: "参数有误"},
+@document("专家库（项目主管）：与专家库页相同的搜索（姓名、单位、学科或关键词）、筛选、排序和"
+          "Excel 导出", params=api_params(POOL), media=XLSX,
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 403: "不是项目主管",
+                     422: "参数有误"},
           response=page_schema(EXPERT_SCHEMA))
 @token_required
 def list_experts() -> Response:
-    page, per_page = paging()
-    found = experts.search(current_api_user(), request.args.get("q", ""),
-                           request.args.get("discipline", ""), _available(), page, per_page)
+    user = current_api_user()
+    allow(pool_keeper(user), "只有项目主管可以查看专家库", code="role_not_allowed")
     loads, sanctioned = reviews.loads(), experts.sanctioned_ids()
-    return jsonify({"items": [expert_json(p, loads, sanctioned) for p in found.items],
-                    "total": found.total, "page": found.page, "per_page": found.per_page})
+    return api_page(POOL, user, lambda rows: [expert_json(p, loads, sanctioned)
+                                              for p in rows])
 
 
 @api_bp.post("/v1/experts")

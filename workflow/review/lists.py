@@ -53,7 +53,7 @@ def _applicant_shown(review: ReviewAssignment) -> bool:
     return not review.application.call.hide_applicant
 
 
-STATE_FILTER = Filter("state", "状态", lambda _u: labelled(list(ReviewState)),
+STATE_FILTER = Filter("state", "状态", labelled(list(ReviewState)),
                       lambda v: R.state == v)
 COMMON_EXPORT = (
     Field("申报书", lambda r: r.application.title, width=40),
@@ -197,8 +197,8 @@ POOL = ListSpec(
     filters=(
         Filter("discipline", "学科代码", disciplines,
                lambda v: sa.cast(ExpertProfile.disciplines, sa.Text).like(f'%"{v}"%')),
-        Filter("available", "可用", lambda _u: [("1", "可用"), ("0", "暂停")],
-               lambda v: ExpertProfile.available.is_(v == "1")),
+        Filter("available", "可用", [("true", "可用"), ("false", "暂停")],
+               lambda v: ExpertProfile.available.is_(v == "true")),
         Filter("organization", "单位", expert_organizations,
                lambda v: User.organization_id == int(v)),
     ),

@@ -36,9 +36,20 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, request, send_file, url_for
-from werkzeug.wrappers import Response
+from flask import (
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from werkzeug.wrappers import Response as WResponse
 
+from workflow.core.errors import Invalid
 from workflow.core.extensions import db
 from workflow.timeutil import SHANGHAI
 
@@ -102,13 +113,15 @@ class Via:
 
 @dataclass(frozen=True)
 class Filter:
-    """A filter: its choices for this person ``[(value, label)]`` and the condition a
-    chosen value puts on the rows. ``tabs``: shown as tabs with a count each, ``group``
-    being the column those counts group by; ``default`` applies when none is chosen."""
+    """A filter: its choices ``[(value, label)]`` (fixed, or for this person when a
+    function) and the condition a chosen value puts on the rows. ``tabs``: shown as tabs
+    with a count each, ``group`` being the column those counts group by; ``default``
+    applies when none is chosen. The API takes a filter by the same name; fixed choices
+    are its parameter's enum."""
 
     name: str
     label: str
-    choices: Callable[[Any], Sequence[tuple[str, str]]]
+    choices: Callable[[Any], Sequence[tuple[str, str]]] | Sequence[tuple[str, str]]
     where: Callable[[str], Any]
     joins: tuple[str, ...] = ()
     shown: Predicate = everyone
@@ -116,6 +129,9 @@ class Filter:
     group: Any = None
     default: str = ""
     all_label: str = "全部"
+
+    def options(self, user: Any) -> Sequence[tuple[str, str]]:
+        return self.choices(user) if callable(self.choices) else self.choices
 
 
 @dataclass(frozen=True)
@@ -182,9 +198,12 @@ def _first(args: Mapping[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse(spec: ListSpec, user: Any, args: Mapping[str, Any]) -> Params:
+def parse(spec: ListSpec, user: Any, args: Mapping[str, Any], *,
+          defaults: bool = True) -> Params:
     """The request's search, filters, sort and page, each checked: what is not one of
-    the choices falls back to the default (a list never answers an error)."""
+    the choices falls back to the default (a list never answers an error). A filter's
+    default is the page's first view (the tranches due); ``defaults=False`` (the API)
+    leaves the rows unfiltered unless asked."""
     q = " ".join(_first(args, "q").split())[:MAX_QUERY]
     terms = list(dict.fromkeys(q.split()))[:MAX_TERMS]
     chosen: dict[str, str] = {}
@@ -192,9 +211,9 @@ def parse(spec: ListSpec, user: Any, args: Mapping[str, Any]) -> Params:
         if not f.shown(user):
             continue
         value = _first(args, f.name).strip()
-        if value and value in {v for v, _ in f.choices(user)}:
+        if value and value in {v for v, _ in f.options(user)}:
             chosen[f.name] = value
-        elif f.default:
+        elif f.default and defaults:
             chosen[f.name] = f.default
     sort = _first(args, "sort")
     column = spec.column(sort)
@@ -327,7 +346,7 @@ class Listing:
     @property
     def filters(self) -> list[tuple[Filter, str, Sequence[tuple[str, str]]]]:
         """The select filters: (filter, chosen value, choices)."""
-        return [(f, self.params.filters.get(f.name, ""), f.choices(self.user))
+        return [(f, self.params.filters.get(f.name, ""), f.options(self.user))
                 for f in self.spec.filters if f.shown(self.user) and not f.tabs]
 
     @property
@@ -418,14 +437,14 @@ class Listing:
         return out
 
 
-def run(spec: ListSpec, user: Any, args: Mapping[str, Any],
-        base: sa.Select[Any] | None = None) -> Listing:
+def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None, *,
+        keep_within: bool = True) -> Listing:
     """The page asked for: its rows (loaded with what they show), the total and the
-    number of pages; the page number kept within them."""
-    p = parse(spec, user, args)
+    number of pages; the page number kept within them (``keep_within``: a page past the
+    last shows the last, as a page link would; the API answers it empty instead)."""
     total = count(spec, filtered(spec, user, p, base))
     pages = max(1, math.ceil(total / p.per_page))
-    page = min(p.page, pages)
+    page = min(p.page, pages) if keep_within else p.page
     p.page = page
     ids = list(db.session.scalars(
         filtered(spec, user, p, base, for_sort=True).with_only_columns(_id(spec))
@@ -453,7 +472,7 @@ def _tabs(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None) -> 
     for value, n in db.session.execute(grouped):
         counts[str(getattr(value, "value", value))] = n
     chosen = p.filters.get(f.name, "")
-    return [Tab(v, label, counts.get(v, 0), v == chosen) for v, label in f.choices(user)]
+    return [Tab(v, label, counts.get(v, 0), v == chosen) for v, label in f.options(user)]
 
 
 # ---- the answer --------------------------------------------------------------------------
@@ -476,11 +495,16 @@ def render_block(template: str, block: str, **context: Any) -> str:
 
 def respond(spec: ListSpec, template: str, *, user: Any, base: sa.Select[Any] | None = None,
             context: Callable[[Listing], Mapping[str, Any]] | None = None,
-            **extra: Any) -> Response | str:
+            **extra: Any) -> WResponse | str:
     """The list page, its list region alone (htmx), or its Excel export (``export=xlsx``)."""
     if request.args.get("export") == "xlsx":
-        return export(spec, user, request.args, base)
-    listing = run(spec, user, request.args, base)
+        try:
+            return export(spec, user, parse(spec, user, request.args), base)
+        except TooMany as err:
+            flash(err.message, "error")
+            p = parse(spec, user, request.args)
+            return redirect(Listing(spec, user, p, [], err.total, 1, 1).url(page=None))
+    listing = run(spec, user, parse(spec, user, request.args), base)
     page_context = {"l": listing, **extra, **(context(listing) if context else {})}
     if wants_region(listing.id):
         listing.partial = True
@@ -530,20 +554,27 @@ def rows_for_export(spec: ListSpec, user: Any, p: Params,
             db.session.expunge(row)
 
 
-def export(spec: ListSpec, user: Any, args: Mapping[str, Any],
+class TooMany(Invalid):
+    """More rows than one export holds: the page says so, the API answers 422."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(f"符合条件的有 {total:,} 条，超过单次导出上限 {EXPORT_MAX:,} 条，"
+                         "请增加筛选条件后再导出", code="too_many_rows",
+                         details={"total": total, "max": EXPORT_MAX})
+        self.total = total
+
+
+def export(spec: ListSpec, user: Any, p: Params,
            base: sa.Select[Any] | None = None) -> Response:
+    """The filtered rows as an Excel file (``TooMany`` past ``EXPORT_MAX``)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    p = parse(spec, user, args)
     total = count(spec, filtered(spec, user, p, base))
     if total > EXPORT_MAX:
-        flash(f"符合条件的有 {total:,} 条，超过单次导出上限 {EXPORT_MAX:,} 条，"
-              "请增加筛选条件后再导出", "error")
-        listing = Listing(spec, user, p, [], total, 1, 1)
-        return redirect(listing.url(page=None))
+        raise TooMany(total)
     fields = [f for f in spec.export if f.shown(user)]
     book = Workbook(write_only=True)
     book.properties.creator = "kjflow"
@@ -587,3 +618,90 @@ def export(spec: ListSpec, user: Any, args: Mapping[str, Any],
     stamp = datetime.now(SHANGHAI).strftime("%Y%m%d-%H%M")
     return send_file(out, mimetype=XLSX, as_attachment=True,
                      download_name=f"{spec.title}-{stamp}.xlsx", max_age=0)
+
+
+# ---- the API -----------------------------------------------------------------------------
+
+API_PER_PAGE = 50
+API_MAX_PER_PAGE = 100
+
+
+def checked(spec: ListSpec, user: Any, args: Mapping[str, Any]) -> Params:
+    """The API's reading of a list's parameters: the page's, except that what a page
+    passes over quietly (a filter value not among its choices, an unknown sort) is
+    refused, as is a parameter the list does not take, each named with what it takes;
+    ``per_page`` is 1 to 100."""
+    errors: dict[str, str] = {}
+    known = {"q", "sort", "dir", "page", "per_page", "export", *(f.name for f in spec.filters)}
+    for name in sorted(set(args) - known):
+        errors[name] = "不接受的参数，可用：" + "、".join(sorted(known))
+    for f in spec.filters:
+        value = _first(args, f.name).strip()
+        if not value:
+            continue
+        if not f.shown(user):
+            errors[f.name] = f"无权按{f.label}筛选"
+        elif value not in {v for v, _ in f.options(user)}:
+            choices = [v for v, _ in f.options(user)]
+            errors[f.name] = ("可选：" + "、".join(choices)) if len(choices) <= 20 \
+                else f"没有这个{f.label}"
+    sortable = [c.key for c in spec.columns if c.sortable and c.shown(user)]
+    if _first(args, "sort") and _first(args, "sort") not in sortable:
+        errors["sort"] = "可选：" + "、".join(sortable)
+    if _first(args, "dir") not in ("", "asc", "desc"):
+        errors["dir"] = "asc 或 desc"
+    for name, top in (("page", MAX_PAGE), ("per_page", API_MAX_PER_PAGE)):
+        raw = _first(args, name)
+        if raw and not (raw.isdigit() and len(raw) < 9 and 1 <= int(raw) <= top):
+            errors[name] = f"应为 1 至 {top} 的整数"
+    if _first(args, "export") not in ("", "xlsx"):
+        errors["export"] = "只能是 xlsx"
+    if errors:
+        raise Invalid("列表参数有误", details=errors)
+    p = parse(spec, user, args, defaults=False)
+    raw = _first(args, "per_page")
+    p.per_page = int(raw) if raw else API_PER_PAGE
+    return p
+
+
+def api_page(spec: ListSpec, user: Any, items: Callable[[list[Any]], list[Any]],
+             base: sa.Select[Any] | None = None, **extra: Any) -> Response:
+    """A list endpoint: the page's rows as ``items`` writes them, with the total, or (with
+    ``export=xlsx``) the page's Excel export of every filtered row."""
+    p = checked(spec, user, request.args)
+    if _first(request.args, "export") == "xlsx":
+        return export(spec, user, p, base)
+    listing = run(spec, user, p, base, keep_within=False)
+    body = {"items": items(listing.rows), "total": listing.total,
+            "page": listing.page, "per_page": p.per_page, "pages": listing.pages,
+            "sort": p.sort or None, "dir": "desc" if p.desc else "asc", **extra}
+    return jsonify(body)
+
+
+def api_params(spec: ListSpec) -> dict[str, Any]:
+    """The OpenAPI parameters of ``api_page`` over ``spec``."""
+    out: dict[str, Any] = {}
+    if spec.search:
+        out["q"] = {"type": "string", "maxLength": MAX_QUERY,
+                    "description": f"关键词（{spec.search_hint or '多个词以空格分隔'}），"
+                                   f"每个词都须出现，最多 {MAX_TERMS} 个词"}
+    for f in spec.filters:
+        schema: dict[str, Any] = {"type": "string", "description": f.label}
+        if not callable(f.choices):
+            schema["enum"] = [v for v, _ in f.choices]
+            schema["description"] = f.label + "：" + "，".join(
+                f"{v}={label}" for v, label in f.choices)
+        out[f.name] = schema
+    sortable = [c for c in spec.columns if c.sortable]
+    if sortable:
+        out["sort"] = {"type": "string", "enum": [c.key for c in sortable],
+                       "description": "排序：" + "，".join(f"{c.key}={c.label}"
+                                                         for c in sortable)}
+        out["dir"] = {"type": "string", "enum": ["asc", "desc"], "description": "升序或降序"}
+    out["page"] = {"type": "integer", "minimum": 1, "description": "页码，从1开始"}
+    out["per_page"] = {"type": "integer", "minimum": 1, "maximum": API_MAX_PER_PAGE,
+                       "description": f"每页条数，默认 {API_PER_PAGE}，最多 {API_MAX_PER_PAGE}"}
+    out["export"] = {"type": "string", "enum": ["xlsx"],
+                     "description": "xlsx：以 Excel 导出全部符合条件的记录（与页面导出相同），"
+                                    f"最多 {EXPORT_MAX:,} 条"}
+    return out

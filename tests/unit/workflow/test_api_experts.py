@@ -66,7 +66,14 @@ def test_officer_adds_edits_and_finds_an_expert(client, auth):
         return [e["name"] for e in resp.get_json()["items"]]
     assert sorted(names("")) == ["张三", "李四", "王五"]
     assert names("?q=永磁") == ["张三"] and names("?q=赣南") == ["张三"]
-    assert sorted(names("?discipline=tf")) == ["张三", "王五"]
+    assert sorted(names("?discipline=TF")) == ["张三", "王五"]
+    # The page's sorts, both ways.
+    assert names("?sort=name&dir=desc") == sorted(["张三", "李四", "王五"], reverse=True)
+    unknown = client.get("/api/v1/experts?discipline=XX&sort=age", headers=auth["officer"])
+    assert unknown.status_code == 422
+    assert unknown.get_json()["error"]["details"] == {
+        "discipline": "可选：S1、TF、TG",
+        "sort": "可选：name、org、title、load、available"}
     assert names("?discipline=TF&available=true") == ["王五"]
     page = client.get("/api/v1/experts?per_page=2&page=2", headers=auth["officer"]).get_json()
     assert (page["total"], page["page"], page["per_page"], len(page["items"])) == (3, 2, 2, 1)

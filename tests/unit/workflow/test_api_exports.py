@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from states import ApplicationState, CallState, ReviewState
-from tests.conftest import api_token
+from tests.conftest import api_token, client_for
 from tests.factories import (
     PASSWORD,
     ApplicationFactory,
@@ -144,9 +144,8 @@ def test_the_ledger_workbook_has_the_ledgers_entries_and_reconciliation(client, 
     assert ledger["entries"], "the grant's commitment is in the ledger"
     book = workbook(client.get(f"/api/v1/budgets/{contracted.id}/ledger.xlsx",
                                headers=finance))
-    assert book.sheetnames == ["预算台账", "对账"]
-    title, header, *rows = rows_of(book["预算台账"])
-    assert contracted.title in title[0]
+    assert book.sheetnames == [f"预算台账-{contracted.year}-{contracted.id}", "对账"]
+    header, *rows = rows_of(book.worksheets[0])
     assert header[:4] == ["序号", "时间", "类型", "金额（万元）"]
     assert [(r[0], r[2], Decimal(str(r[3]))) for r in rows] == [
         (e["seq"], e["kind_label"], Decimal(e["amount_wan"])) for e in ledger["entries"]]
@@ -154,6 +153,10 @@ def test_the_ledger_workbook_has_the_ledgers_entries_and_reconciliation(client, 
     assert summary["指南预算"] == 500 and summary["对账结果"] == "一致"
     assert Decimal(str(summary["可用余额"])) == Decimal(
         ledger["reconciliation"]["available_wan"])
+    # The very workbook the ledger page exports: one export, for the page and the API.
+    page = client_for(client.application, "finance", PASSWORD)
+    same = workbook(page.get(f"/calls/{contracted.id}/ledger.xlsx"))
+    assert [rows_of(s) for s in same.worksheets] == [rows_of(s) for s in book.worksheets]
 
 
 @pytest.mark.parametrize("who,status", [

@@ -141,6 +141,10 @@ def test_the_spec_describes_the_integrity_list(client, app):
     assert body["properties"]["subject"]["enum"] == ["person", "org"]
     assert {"201", "403", "422"} <= set(post["responses"])
     get = paths["/api/v1/integrity"]["get"]
-    assert {p["name"] for p in get["parameters"]} == {"q", "subject", "page", "per_page"}
+    params = {p["name"]: p["schema"] for p in get["parameters"]}
+    assert set(params) == {"q", "subject", "period", "sort", "dir", "page", "per_page",
+                           "export"}
+    assert params["subject"]["enum"] == ["person", "org"]
+    assert params["sort"]["enum"] == ["subject", "name", "starts", "ends"]
     assert set(get["responses"]["200"]["content"]["application/json"]["schema"][
         "required"]) == {"items", "total", "page", "per_page"}

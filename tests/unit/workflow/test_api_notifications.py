@@ -109,10 +109,16 @@ def test_the_inbox_lists_ones_own_messages_newest_first_a_page_at_a_time(client,
     second = client.get("/api/v1/me/inbox?page=2&per_page=2", headers=li).get_json()
     assert [m["title"] for m in second["items"]] == ["较早的已读消息"]
     assert second["total"] == 3
-    unread = client.get("/api/v1/me/inbox?unread=true", headers=li).get_json()
+    unread = client.get("/api/v1/me/inbox?read=unread", headers=li).get_json()
     assert [m["title"] for m in unread["items"]] == ["请签署任务书", "退回修改"]
-    bad = client.get("/api/v1/me/inbox?unread=yes", headers=li)
-    assert bad.status_code == 422 and "unread" in bad.get_json()["error"]["details"]
+    assert unread["total"] == 2
+    found = client.get("/api/v1/me/inbox?q=任务书", headers=li).get_json()
+    assert [m["title"] for m in found["items"]] == ["请签署任务书"]
+    oldest = client.get("/api/v1/me/inbox?sort=at&dir=asc", headers=li).get_json()
+    assert oldest["items"][0]["title"] == "较早的已读消息"
+    bad = client.get("/api/v1/me/inbox?read=yes&unread=true", headers=li)
+    assert bad.status_code == 422
+    assert set(bad.get_json()["error"]["details"]) == {"read", "unread"}
     wang = client.get("/api/v1/me/inbox", headers=h(client, "wang")).get_json()
     assert [m["title"] for m in wang["items"]] == ["王的消息"]
 
@@ -213,7 +219,8 @@ def test_the_spec_describes_the_inbox_and_the_preferences(client, app):
     assert body["properties"]["email_reminders"]["type"] == "boolean"
     assert "get" in prefs
     listed = paths["/api/v1/me/inbox"]["get"]
-    assert {p["name"] for p in listed["parameters"]} == {"unread", "page", "per_page"}
+    assert {p["name"] for p in listed["parameters"]} == {
+        "q", "read", "sort", "dir", "page", "per_page", "export"}
     schema = listed["responses"]["200"]["content"]["application/json"]["schema"]
     assert {"items", "total", "page", "per_page", "unread"} <= set(schema["properties"])
     assert "404" in paths["/api/v1/me/inbox/read"]["post"]["responses"]

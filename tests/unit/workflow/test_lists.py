@@ -292,7 +292,7 @@ def test_expert_pool_search_filters_and_sort(officer, pool):
     assert pool_names(officer, "q=陈研") == ["陈研究员"]     # the name
     assert pool_names(officer, "q=chen") == ["陈研究员"]     # the username
     assert sorted(pool_names(officer, "discipline=TF")) == ["何高工", "刘教授"]
-    assert pool_names(officer, "available=0") == ["陈研究员"]
+    assert pool_names(officer, "available=false") == ["陈研究员"]
     assert pool_names(officer, f"organization={pool.id}") == ["刘教授"]
     assert pool_names(officer, "sort=name&dir=desc") == sorted(
         ["刘教授", "陈研究员", "何高工"], reverse=True)
