@@ -14,11 +14,11 @@ from workflow.accounts.models import Organization
 from workflow.applying.models import Application
 from workflow.calls.lists import year_filter
 from workflow.calls.models import Call
+from workflow.core.listing import Column, Field, Filter, ListSpec, labelled
 from workflow.core.models import db
 from workflow.finance import operations as finance
 from workflow.finance.models import EntryKind, LedgerEntry, Tranche
 from workflow.permissions import money_reader
-from workflow.web.listing import Column, Field, Filter, ListSpec, labelled
 
 T = TrancheState
 # The queue's tabs, in the order the money moves.

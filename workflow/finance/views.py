@@ -17,6 +17,7 @@ from workflow.calls.models import Call
 from workflow.calls.visibility import challenge_visible
 from workflow.core import engine
 from workflow.core.entities import can_view
+from workflow.core.listing import ListSpec
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
@@ -24,7 +25,6 @@ from workflow.finance.lists import LEDGER, TRANCHES
 from workflow.finance.models import LedgerEntry, Milestone
 from workflow.permissions import allow, found, money_reader, officer
 from workflow.web import attempt, listing
-from workflow.web.listing import ListSpec
 
 bp = Blueprint("finance", __name__)
 # What the queue's inputs answer of the triggers' guards (the voucher and, above the
