@@ -188,8 +188,8 @@ def deep_plan(app: Any, officer_name: str) -> list[str]:
 
     from workflow.accounts.models import User
     from workflow.applying.lists import APPLICATIONS as SPEC
+    from workflow.core import listing
     from workflow.core.models import db
-    from workflow.web import listing
 
     with app.app_context():
         user = db.session.scalars(sa.select(User).where(User.username == officer_name)).one()

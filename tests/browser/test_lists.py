@@ -129,3 +129,119 @@ def test_search_sort_page_and_download_the_application_list(
         no_sideways_scroll(page)
     finally:
         context.close()
+
+
+# ---- the bulk formal review over every matching row ----------------------------------------
+
+BULK_WORD = "全选巡检"
+
+
+@pytest.fixture(scope="module")
+def waiting_for_review(browser: Browser, kjflow_server: Server) -> list[str]:
+    """Two applications waiting for formal review, in a call of their own that is closed
+    again (no other test applies to it): the officer creates and publishes it, 郭伟 and
+    邓丽 each submit one through the API."""
+    from datetime import UTC, datetime, timedelta
+
+    context = browser.new_context(base_url=kjflow_server.url)
+    api = context.request
+
+    def auth(username: str) -> dict[str, str]:
+        token = api.post("/api/v1/auth/token", data={
+            "username": username, "password": DEMO_PASSWORD}).json()["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    officer = auth("officer")
+    now = datetime.now(UTC)
+    call = api.post("/api/v1/calls", headers=officer, data={
+        "title": f"{now.year}年度{BULK_WORD}专项", "scheme": "baogan", "year": now.year,
+        "guide": "批量形式审查的浏览器测试。", "opens_at": (now - timedelta(days=1)).isoformat(),
+        "closes_at": (now + timedelta(days=10)).isoformat(), "budget": "100",
+        "form_schema": [{"name": "summary", "label": "项目摘要", "type": "longtext",
+                         "required": True, "max": 200}],
+        "rubric": [{"name": "innovation", "label": "创新性", "weight": 100, "max": 100}],
+        "reviewers_per_application": 1})
+    assert call.status == 201, call.text()
+    call_id = call.json()["id"]
+    published = api.post(f"/api/v1/calls/{call_id}/transitions", headers=officer,
+                         data={"trigger": "publish"})
+    assert published.ok, published.text()
+    titles = []
+    for username, title in (("researcher3", f"稀土{BULK_WORD}项目甲"),
+                            ("researcher4", f"油茶{BULK_WORD}项目乙")):
+        team = auth(username)
+        app = api.post("/api/v1/applications", headers=team,
+                       data={"call_id": call_id, "title": title})
+        assert app.status == 201, app.text()
+        app_id = app.json()["id"]
+        filled = api.patch(f"/api/v1/applications/{app_id}", headers=team,
+                           data={"data": {"summary": f"{title}的摘要。"}})
+        assert filled.ok, filled.text()
+        assert api.post(f"/api/v1/applications/{app_id}/sign", headers=team).ok
+        submitted = api.post(f"/api/v1/applications/{app_id}/submit", headers=team)
+        assert submitted.ok, submitted.text()
+        titles.append(title)
+    closed = api.post(f"/api/v1/calls/{call_id}/transitions", headers=officer, data={
+        "trigger": "close", "data": {"early_close_reason": "浏览器测试用批次，申报已收齐"}})
+    assert closed.ok, closed.text()
+    context.close()
+    return titles
+
+
+def test_the_officer_rejects_every_matching_application_after_a_confirmation_naming_them(
+        browser: Browser, kjflow_server: Server, waiting_for_review: list[str]) -> None:
+    context = browser.new_context(base_url=kjflow_server.url, locale="zh-CN",
+                                  viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        login(page, "officer", "张科长")
+        page.goto("/applications")
+        page.wait_for_load_state("load")
+        page.wait_for_function("() => window.htmx !== undefined")
+        count = page.locator("[data-testid=applications-count]")
+        every = page.get_by_role("checkbox", name=re.compile("^选择全部符合条件的"))
+
+        # The choice follows the search (the list region alone is replaced).
+        page.get_by_role("searchbox", name="搜索").fill(f"稀土{BULK_WORD}")
+        expect(count).to_contain_text("共 1 条")
+        expect(every).to_have_accessible_name("选择全部符合条件的 1 份")
+        page.get_by_role("searchbox", name="搜索").fill(BULK_WORD)
+        expect(count).to_contain_text("共 2 条")
+        expect(every).to_have_accessible_name("选择全部符合条件的 2 份")
+        assert sorted(titles_shown(page)) == sorted(waiting_for_review)
+
+        page.get_by_label("审查结论").select_option(label="不予受理")
+        page.get_by_label("意见（退回、不予受理时必填）").fill("浏览器测试：批量不予受理")
+        every.check()
+        run = page.get_by_role("button", name="对所选申报书执行")
+        dialog = page.locator("#confirm-dialog")
+
+        # The dialog names how many and what; 取消 sends nothing.
+        run.click()
+        expect(dialog).to_be_visible()
+        expect(dialog.locator("#confirm-text")).to_have_text(
+            "确定对全部符合条件的 2 份申报书执行“不予受理”吗？包括其他页上的申报书；"
+            "不能处理的将在结果中列出原因。此操作不可撤销。")
+        dialog.get_by_role("button", name="取消").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator("[data-testid=job]")).to_have_count(0)
+
+        run.click()
+        dialog.get_by_role("button", name="确定，处理 2 份").click()
+        job = page.locator("[data-testid=job]")
+        expect(job).to_have_attribute("data-job-state", "done", timeout=60_000)
+        expect(job.locator("[data-testid=job-summary]")).to_have_text("不予受理：已处理 2 件")
+        expect(job.locator("[data-testid=job-count]")).to_have_text("已处理 2 / 2")
+        # The list as it was searched; once done, its link shows both 不予受理 and nothing
+        # left to choose.
+        expect(page).to_have_url(re.compile(r"/applications\?q=%E5%85%A8.*job=\d+"))
+        job.locator("[data-testid=job-link]").click()
+        expect(page).to_have_url(re.compile(r"/applications\?q=%E5%85%A8[^&]*$"))
+        rows = page.locator("[data-testid=applications] tbody tr")
+        expect(rows).to_have_count(2)
+        for title in waiting_for_review:
+            expect(rows.filter(has_text=title)).to_contain_text("不予受理")
+        expect(every).to_have_count(0)
+    finally:
+        context.close()

@@ -3,6 +3,7 @@ worker, its progress read back through the API until it is done."""
 
 from __future__ import annotations
 
+import threading
 import time
 from decimal import Decimal
 
@@ -97,3 +98,61 @@ def test_an_assignment_runs_as_a_job_in_the_worker_and_reaches_done(worker_app: 
     assert jobs.run(job_id) is False
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ReviewAssignment)) == \
         APPLICATIONS * 3
+
+
+REPORTED, RELEASED = threading.Event(), threading.Event()
+
+
+def report_then_wait(job, progress):
+    """Two of five done, with work of its own uncommitted, then waits for the test."""
+    db.session.add(OutboxEvent(topic="test.step", entity_type="job", entity_id=job.id))
+    db.session.flush()
+    progress(2, 5)
+    REPORTED.set()
+    if not RELEASED.wait(30):
+        raise RuntimeError("the test never let the job finish")
+    progress(5)
+    return {"summary": "五件都处理了"}
+
+
+def test_on_postgresql_a_running_job_shows_its_figures_through_the_api(app: Flask, sent
+                                                                      ) -> None:
+    """The same one path as on SQLite (the unit tier): the figures a running job reports
+    are read by its pollers before its work commits. Run here, not by the worker process
+    (which knows no test kind): nothing is sent to the broker (``sent``)."""
+    assert db.engine.dialect.name == "postgresql"
+    jobs.install({"test_wait": report_then_wait})
+    REPORTED.clear()
+    RELEASED.clear()
+    try:
+        starter = UserFactory(username="li", roles=("applicant",)).id
+        db.session.commit()
+        client = app.test_client()
+        auth = {"Authorization": f"Bearer {api_token(client, 'li', PASSWORD)}"}
+        job_id = jobs.start("test_wait", starter, total=5).id
+        db.session.commit()
+
+        def work() -> None:
+            with app.app_context():
+                jobs.run(job_id)
+                db.session.remove()
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        try:
+            assert REPORTED.wait(30), "the job never reported"
+            body = client.get(f"/api/v1/jobs/{job_id}", headers=auth).get_json()
+            assert (body["state"], body["done"], body["total"]) == ("running", 2, 5)
+            db.session.rollback()
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent).where(
+                OutboxEvent.topic == "test.step")) == 0  # its work is not committed yet
+        finally:
+            RELEASED.set()
+            worker.join(30)
+        assert not worker.is_alive()
+        body = client.get(f"/api/v1/jobs/{job_id}", headers=auth).get_json()
+        assert (body["state"], body["done"], body["total"]) == ("done", 5, 5)
+        db.session.rollback()
+        assert (db.session.get(Job, job_id).done, db.session.get(Job, job_id).total) == (5, 5)
+    finally:
+        jobs.KINDS.pop("test_wait", None)

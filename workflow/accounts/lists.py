@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from workflow.accounts.models import Sanction
+from workflow.core.listing import Column, Field, Filter, ListSpec
 from workflow.core.models import utcnow
 from workflow.permissions import integrity_reader
 from workflow.timeutil import SHANGHAI
-from workflow.web.listing import Column, Field, Filter, ListSpec
 
 S = Sanction
 SUBJECTS = {"person": "个人", "org": "单位"}

@@ -15,9 +15,9 @@ from workflow.applying.models import Application
 from workflow.applying.visibility import applications_query
 from workflow.calls.lists import call_years, visible_calls
 from workflow.calls.models import Call, Scheme
+from workflow.core.listing import Column, Field, Filter, ListSpec, Via, in_order, labelled
 from workflow.core.models import db
 from workflow.permissions import reads_all_applications
-from workflow.web.listing import Column, Field, Filter, ListSpec, Via, in_order, labelled
 
 
 def organizations(_user: Any) -> list[tuple[str, str]]:

@@ -231,8 +231,14 @@ def required_checks_ticked(ctx: GuardContext) -> list[Reason]:
     unticked = [item for item in ctx.row.call.checklist_required or []
                 if ticked.get(item) is not True]
     if unticked:
+        # Beside each item on the formal review form: 不符合, or no answer at all.
         return refuse("checks_unticked",
-                      "以下形式审查要点必须勾选后才能通过：" + "、".join(unticked))
+                      "以下形式审查要点必须勾选后才能通过：" + "、".join(unticked),
+                      {formal_review.CHECKLIST_KEY + item:
+                       f"“{item}”为必须符合的要点，答“不符合”时不能通过形式审查"
+                       "（可退回修改或不予受理）" if ticked.get(item) is False
+                       else f"“{item}”为必须符合的要点，请确认为“符合”后再通过"
+                       for item in unticked})
     return []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
 from flask import (
@@ -127,10 +128,16 @@ def new_challenge(call_id: int) -> Response | str | tuple[str, int]:
 def applications() -> Response | str:
     def selectable(listing: listing_mod.Listing) -> dict[str, Any]:
         # The bulk formal review, for the officer: the rows they may pass, return or
-        # reject (by role and state: the eligibility of each is checked when sent).
+        # reject (by role and state: the eligibility of each is checked when sent), and
+        # how many match the search and filters on every page (选择全部符合条件的 N 份).
+        if not officer(current_user):
+            return {"selectable": None, "matching": None}
+        filters = formal_review.list_filters(listing.query_args())
+        decidable = formal_review.count_decidable(current_user, filters)
         return {"selectable": {a.id for a in listing.rows
-                               if engine.permitted(a, "pass_formal_review", current_user)}
-                if officer(current_user) else None}
+                               if engine.permitted(a, "pass_formal_review", current_user)},
+                "matching": {"count": decidable, "elsewhere": listing.total - decidable,
+                             "filters": urlencode(filters)}}
 
     return listing_mod.respond(APPLICATIONS, "applications/list.html", user=current_user,
                                context=selectable)
@@ -355,16 +362,22 @@ def withdraw(app_id: int) -> Response:
 def bulk() -> Response:
     ids = [i for i in (parse_id(v) for v in request.form.getlist("ids")) if i is not None]
     allow(officer(current_user), "只有项目主管可以进行形式审查")
+    # The list as it was shown (its search and filters): every matching row when chosen,
+    # and the page the officer comes back to.
+    shown = formal_review.list_filters(dict(parse_qsl(request.form.get("filters", ""))))
+    every = request.form.get("scope") == "matching"
+    back: dict[str, Any] = dict(shown) if "filters" in request.form else {
+        "state": "formal_review"}
     # Checked now, done by the worker: the list comes back with the job's progress.
     try:
         with db.session.begin_nested():
             job = formal_review.start_bulk(current_user, ids, request.form.get("decision", ""),
                                            request.form.get("comment", ""),
-                                           request.remote_addr)
+                                           request.remote_addr, shown if every else None)
     except ServiceError as err:
         flash_refusal(err)
-        return redirect(url_for("applying.applications", state="formal_review"))
-    return redirect(url_for("applying.applications", state="formal_review", job=job.id))
+        return redirect(url_for("applying.applications", **back))
+    return redirect(url_for("applying.applications", **back, job=job.id))
 
 
 @bp.route("/integrity", methods=["GET", "POST"])

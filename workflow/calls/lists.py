@@ -7,8 +7,8 @@ from typing import Any
 from states import CallState
 from workflow.calls.models import Call, Scheme
 from workflow.calls.visibility import calls_query
+from workflow.core.listing import Column, Field, Filter, ListSpec, in_order, labelled
 from workflow.core.models import db
-from workflow.web.listing import Column, Field, Filter, ListSpec, in_order, labelled
 
 
 def call_years(user: Any) -> list[tuple[str, str]]:

@@ -1,7 +1,13 @@
-"""Uploaded files: checked by content, stored once by SHA-256 outside the web root."""
+"""Uploaded files: checked by content, stored once by SHA-256 outside the web root.
+
+The same folder (``UPLOAD_FOLDER``, shared by the web and the worker: the worker reads
+uploads from it) also holds a few small working files, apart from the stored ones: a
+running job's progress (``workflow/core/jobs.py``)."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import IO, Any
 
 from flask import current_app
@@ -20,6 +26,34 @@ class UploadError(ServiceError):
 
 def store() -> FileStore:
     return FileStore(current_app.config["UPLOAD_FOLDER"])
+
+
+def working_folder(name: str) -> Path:
+    """A folder of the file store's working files (``jobs``), beside the stored files,
+    which live under two-hex-digit folders only."""
+    if not name.isalpha():
+        raise ValueError("a working folder is named by letters only")
+    return Path(current_app.config["UPLOAD_FOLDER"]) / name
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary file beside it, then a rename):
+    a reader sees the old content or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp",
+                                     delete=False) as tmp:
+        temp = Path(tmp.name)
+        try:
+            tmp.write(data)
+        except BaseException:
+            tmp.close()
+            temp.unlink(missing_ok=True)
+            raise
+    try:
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def save_upload(actor: Actor, filename: str, stream: IO[bytes], field: str,

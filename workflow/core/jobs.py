@@ -8,12 +8,18 @@ once that transaction has committed, and a refused request starts nothing. The w
 1. lock the row; a job that is running, done or failed is not run again (a second
    delivery of the event does nothing); it becomes ``running`` in a commit of its own;
 2. the kind's function runs in the worker's transaction and reports ``progress(done,
-   total)``; each report is written in a short transaction of its own connection, so a
-   poller sees it while the work is still uncommitted (on SQLite, where the worker's
-   transaction holds the one write lock, reports are written only between the function's
-   own commits: the page shows 排队中 / 处理中 and then the result);
-3. the function's result and ``done`` commit together with its work; when it raises, its
-   work is rolled back and the job is ``failed`` with the error's Chinese message.
+   total)``; the figures are written, at most every ``PROGRESS_EVERY`` seconds, to a small
+   file of the file store (``jobs/<id>.json``, replaced whole: a reader never sees half of
+   it; first written, with nothing done, before the row says ``running``), which the job's
+   box and its API twin read while the job runs (``figures``). Not to the row: on SQLite
+   the worker's transaction holds the one write lock for as long as the function runs, so
+   no other connection could write it. The file serves PostgreSQL the same way, so there
+   is one path; the file store is shared by the web and the worker already (the worker
+   reads uploads from it);
+3. the function's result, the final figures and ``done`` commit together with its work
+   on the row, which answers from then on; when the function raises, its work is rolled
+   back and the job is ``failed`` with the error's Chinese message. Progress files older
+   than ``STALE`` (of jobs long finished) are removed after each run.
 
 A job left ``running`` by a worker that died is marked failed when its event comes round
 again after ``STALE`` (the work, rolled back with the worker's transaction, did not
@@ -24,15 +30,15 @@ The kinds are the features' (``Rules.jobs``), bound by the registry like the res
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
-import sqlalchemy as sa
-
-from workflow.core import outbox
+from workflow.core import files, outbox
 from workflow.core.errors import ServiceError
 from workflow.core.models import Job, JobState, OutboxEvent, db, utcnow
 
@@ -43,7 +49,7 @@ CONSUMER = "run_job"
 # Longer than the consume task's hard time limit: a job running this long has lost its worker.
 STALE = timedelta(minutes=10)
 PROGRESS_EVERY = 0.3  # seconds between two progress writes (the last one always goes)
-
+PROGRESS_FOLDER = "jobs"  # the file store's working folder of running jobs' figures
 
 
 class Progress(Protocol):
@@ -119,19 +125,61 @@ class _Tracker:
         if now - self._last < PROGRESS_EVERY and not last_step:
             return
         self._last = now
-        write_progress(self.job_id, self.done, self.total)
+        self.write()
+
+    def write(self) -> None:
+        try:
+            write_progress(self.job_id, self.done, self.total)
+        except OSError:  # figures a page shows, not the work: the job goes on without them
+            log.warning("job %s: progress not written", self.job_id, exc_info=True)
 
 
-def write_progress(job_id: int, done: int, total: int | None) -> bool:
-    """Write a running job's figures in a transaction of their own; False when it cannot
-    be written now (SQLite while the worker's transaction holds the write lock)."""
-    session = db.session()
-    if db.engine.dialect.name == "sqlite" and session.in_transaction():
-        return False
-    with db.engine.begin() as conn:
-        conn.execute(sa.update(Job).where(Job.id == job_id, Job.state == JobState.running)
-                     .values(done=done, total=total, updated_at=utcnow()))
-    return True
+def progress_path(job_id: int) -> Path:
+    return files.working_folder(PROGRESS_FOLDER) / f"{int(job_id)}.json"
+
+
+def write_progress(job_id: int, done: int, total: int | None) -> None:
+    """A running job's figures, for its pollers (see the module: not on the row)."""
+    files.replace_file(progress_path(job_id),
+                       json.dumps({"done": done, "total": total}).encode())
+
+
+def read_progress(job_id: int) -> tuple[int, int | None] | None:
+    """The figures a running job last reported, or None when it reported none yet."""
+    try:
+        raw = json.loads(progress_path(job_id).read_bytes())
+    except (OSError, ValueError):
+        return None
+    done, total = (raw.get("done"), raw.get("total")) if isinstance(raw, dict) else (-1, -1)
+    if not isinstance(done, int) or done < 0 or not (
+            total is None or (isinstance(total, int) and total >= 0)):
+        return None
+    return done, total
+
+
+def figures(job: Job) -> tuple[int, int | None]:
+    """How far ``job`` got, ``(done, total)`` as its box and the API show it: while it
+    runs, what its function last reported; otherwise the row's (once done, the final
+    figures, committed with the work)."""
+    if job.state is JobState.running:
+        reported = read_progress(job.id)
+        if reported is not None:
+            return reported
+    return job.done, job.total
+
+
+def sweep_progress() -> None:
+    """Remove the progress files no job writes any more: older than ``STALE``, longer
+    than any job runs (a finished job's file is left a while, since a poller that read
+    the row as running just before the job's commit may still read it)."""
+    folder = files.working_folder(PROGRESS_FOLDER)
+    cutoff = time.time() - STALE.total_seconds()
+    for path in folder.glob("*"):  # a temporary file a crash left behind too
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue
 
 
 def run(job_id: int) -> bool:
@@ -153,9 +201,12 @@ def run(job_id: int) -> bool:
         _finish(job, JobState.failed, error="未知的任务类型，无法处理")
         db.session.commit()
         return False
+    tracker = _Tracker(job_id, job.total)
+    # Nothing reported yet, written before the row says running: a file left by another
+    # job of the same id (a database emptied and started again) is never read as this one's.
+    tracker.write()
     job.state, job.started_at, job.updated_at = JobState.running, now, now
     db.session.commit()
-    tracker = _Tracker(job_id, job.total)
     try:
         result = fn(job, tracker)
         job = db.session.get_one(Job, job_id, populate_existing=True)
@@ -170,6 +221,10 @@ def run(job_id: int) -> bool:
         job = db.session.get_one(Job, job_id, populate_existing=True)
         _finish(job, JobState.failed, error=error_text(err))
         db.session.commit()
+    try:
+        sweep_progress()
+    except OSError:
+        log.warning("old job progress files not removed", exc_info=True)
     return True
 
 

@@ -12,9 +12,9 @@ from states import ObjectionState
 from workflow.applying.models import Application
 from workflow.calls.lists import visible_calls
 from workflow.calls.models import Call
+from workflow.core.listing import Column, Field, Filter, ListSpec, in_order, labelled
 from workflow.decisions.models import Objection
 from workflow.permissions import decision_reader
-from workflow.web.listing import Column, Field, Filter, ListSpec, in_order, labelled
 
 Obj = Objection
 

@@ -15,12 +15,12 @@ from workflow.accounts.models import Organization
 from workflow.applying.models import Application
 from workflow.calls.lists import year_filter
 from workflow.calls.models import Call
+from workflow.core.listing import Column, Field, Filter, ListSpec, labelled
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.models import EntryKind, LedgerEntry, Tranche
 from workflow.permissions import money_reader
-from workflow.web.listing import Column, Field, Filter, Listing, ListSpec, labelled
 
 T = TrancheState
 # The queue's tabs, in the order the money moves.
@@ -148,7 +148,7 @@ LEDGER = ListSpec(
 def ledger_of(call: Call) -> tuple[ListSpec, sa.Select[Any]]:
     """The ledger list of ``call`` (its page, its API, their Excel export); the export
     ends with the call's reconciliation."""
-    def reconciliation(book: Any, _page: Listing) -> None:
+    def reconciliation(book: Any, _page: Any) -> None:
         ledger.reconciliation_sheet(book, ledger.reconcile(call_id=call.id).calls[0])
 
     spec = replace(LEDGER, title=f"预算台账-{call.year}-{call.id}", extra_sheets=reconciliation)

@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from workflow.core.listing import Column, Field, Filter, ListSpec, labelled
 from workflow.notify.models import DeliveryState, Notification
 from workflow.permissions import message_keeper
-from workflow.web.listing import Column, Field, Filter, ListSpec, labelled
 
 N = Notification
 CHANNELS = {"email": "邮件", "sms": "短信", "inapp": "站内消息"}

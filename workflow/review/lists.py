@@ -15,11 +15,11 @@ from states import ReviewState
 from workflow.accounts.models import ExpertProfile, Organization, User
 from workflow.applying.models import Application
 from workflow.calls.models import Call
+from workflow.core.listing import Column, Field, Filter, ListSpec, Only, in_order, labelled
 from workflow.core.models import db
 from workflow.permissions import bureau_reader, expert_name_reader, pool_keeper
 from workflow.review import operations as reviews
 from workflow.review.models import ReviewAssignment
-from workflow.web.listing import Column, Field, Filter, ListSpec, Only, in_order, labelled
 
 R = ReviewAssignment
 Expert = aliased(User, name="expert")

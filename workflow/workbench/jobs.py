@@ -43,12 +43,12 @@ def result_link(job: Job) -> dict[str, str] | None:
     return {"url": url, "text": str(link.get("text") or "查看结果")}
 
 
-def percent(job: Job) -> int:
+def percent(job: Job, done: int, total: int | None) -> int:
     if job.state is JobState.done:
         return 100
-    if not job.total:
+    if not total:
         return 0
-    return max(0, min(100, round(100 * job.done / job.total)))
+    return max(0, min(100, round(100 * done / total)))
 
 
 @bp.route("/jobs/<int:job_id>")
@@ -57,8 +57,10 @@ def show(job_id: int) -> str:
     job = visible_job(current_user, job_id)
     if job is None:
         abort(404)
+    done, total = jobs.figures(job)
     return render_template("jobs/_progress.html", job=job, label=KIND_LABELS.get(
-        job.kind, "后台处理"), link=result_link(job), percent=percent(job),
+        job.kind, "后台处理"), link=result_link(job), percent=percent(job, done, total),
+        done=done, total=total,
         finished=job.state.finished, succeeded=job.state is JobState.done,
         failed=job.state is JobState.failed, tone=TONES[job.state], code=job.state.value)
 
@@ -98,10 +100,11 @@ JOB_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
 
 def job_json(job: Job) -> dict[str, Any]:
     link = result_link(job)
+    done, total = jobs.figures(job)
     return {
         "id": job.id, "kind": job.kind, "kind_label": KIND_LABELS.get(job.kind, "后台处理"),
         "state": job.state.value, "state_label": job.state.label,
-        "done": job.done, "total": job.total, "result": job.result,
+        "done": done, "total": total, "result": job.result,
         "link": link["url"] if link else None, "error": job.error,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,

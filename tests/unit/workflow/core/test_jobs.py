@@ -3,6 +3,7 @@ its progress as it goes, and keeps its result or the reason it failed."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 
 from tests.conftest import api_token, client_for, run_jobs
 from tests.factories import PASSWORD, UserFactory
+from workflow import SQLITE_WRITER
 from workflow.core import jobs, outbox
 from workflow.core.errors import Invalid
 from workflow.core.models import Job, JobState, OutboxEvent, db, utcnow
@@ -18,14 +20,13 @@ SEEN: list[tuple[int, int | None]] = []
 
 
 def count_to_three(job, progress):
-    """Commits between its steps, so that on SQLite each step's progress is written (and
-    read here, from another connection, as a poller would)."""
+    """Writes as it goes (on SQLite its transaction holds the write lock throughout) and
+    notes after each step the figures a poller would read."""
     for step in range(1, 4):
-        db.session.commit()
+        db.session.add(OutboxEvent(topic="test.step", entity_type="job", entity_id=job.id))
+        db.session.flush()
         progress(step, 3)
-        with db.engine.connect() as conn:
-            SEEN.append(tuple(conn.execute(sa.select(Job.done, Job.total).where(
-                Job.id == job.id)).one()))
+        SEEN.append(jobs.read_progress(job.id))
     return {"summary": f"数到了 {job.params['upto']}"}
 
 
@@ -40,13 +41,38 @@ def crash(job, progress):
     raise KeyError("a bug")
 
 
+def peek(job, progress):
+    """What a poller reads of it before it reports anything."""
+    SEEN.append(jobs.figures(job))
+    return {"summary": "看了一眼"}
+
+
+REPORTED, RELEASED = threading.Event(), threading.Event()
+
+
+def report_then_wait(job, progress):
+    """Two of five done and written (on SQLite its transaction now holds the write lock),
+    then it waits until the test has looked."""
+    db.session.add(OutboxEvent(topic="test.step", entity_type="job", entity_id=job.id))
+    db.session.flush()
+    progress(2, 5)
+    REPORTED.set()
+    if not RELEASED.wait(30):
+        raise RuntimeError("the test never let the job finish")
+    progress(5)
+    return {"summary": "五件都处理了"}
+
+
 @pytest.fixture
 def kinds(app, monkeypatch):
     monkeypatch.setattr(jobs, "PROGRESS_EVERY", 0)  # write every step
-    jobs.install({"test_count": count_to_three, "test_refuse": refuse, "test_crash": crash})
+    jobs.install({"test_count": count_to_three, "test_refuse": refuse, "test_crash": crash,
+                  "test_wait": report_then_wait, "test_peek": peek})
     SEEN.clear()
+    REPORTED.clear()
+    RELEASED.clear()
     yield
-    for kind in ("test_count", "test_refuse", "test_crash"):
+    for kind in ("test_count", "test_refuse", "test_crash", "test_wait", "test_peek"):
         jobs.KINDS.pop(kind)
 
 
@@ -164,3 +190,75 @@ def test_the_api_twin_answers_the_same_to_the_same_people(kinds, client):
     refused = client.get(f"/api/v1/jobs/{job_id}", headers=theirs)
     assert refused.status_code == 404 and refused.get_json()["error"]["code"] == "not_found"
     assert client.get(f"/api/v1/jobs/{job_id}").status_code == 401
+
+
+def run_in_a_worker_thread(app, job_id) -> threading.Thread:
+    """``jobs.run`` as the worker's task runs it (a writer: ``BEGIN IMMEDIATE``), in a
+    thread of its own with its own app context and connection."""
+    def work() -> None:
+        token = SQLITE_WRITER.set(True)
+        try:
+            with app.app_context():
+                jobs.run(job_id)
+                db.session.remove()
+        finally:
+            SQLITE_WRITER.reset(token)
+
+    thread = threading.Thread(target=work, name=f"job-{job_id}")
+    thread.start()
+    return thread
+
+
+def test_on_sqlite_a_running_job_shows_its_figures_while_it_holds_the_write_lock(kinds, app):
+    assert db.engine.dialect.name == "sqlite"
+    starter = UserFactory(username="li", roles=("applicant",)).id
+    db.session.commit()
+    page = client_for(app, "li", PASSWORD)
+    auth = {"Authorization": f"Bearer {api_token(page, 'li', PASSWORD)}"}
+    job_id = jobs.start("test_wait", starter, total=5).id
+    db.session.commit()
+    worker = run_in_a_worker_thread(app, job_id)
+    try:
+        assert REPORTED.wait(30), "the job never reported"
+        body = page.get(f"/api/v1/jobs/{job_id}", headers=auth).get_json()
+        assert (body["state"], body["done"], body["total"]) == ("running", 2, 5)
+        box = page.get(f"/jobs/{job_id}").get_data(as_text=True)
+        assert "处理中" in box and "已处理 2 / 5" in box and 'aria-valuenow="2"' in box
+        assert 'style="width: 40%"' in box and 'hx-trigger="every 1s"' in box
+        # Nothing of its work is visible yet: it is all in the worker's transaction.
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.topic == "test.step")) == 0
+    finally:
+        RELEASED.set()
+        worker.join(30)
+    assert not worker.is_alive()
+    body = page.get(f"/api/v1/jobs/{job_id}", headers=auth).get_json()
+    assert (body["state"], body["done"], body["total"]) == ("done", 5, 5)
+    assert body["result"] == {"summary": "五件都处理了"}
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    assert (job.done, job.total) == (5, 5)  # the row keeps the final figures
+
+
+def test_progress_files_of_jobs_long_finished_are_removed_after_a_run(kinds):
+    import os
+    import time
+
+    old, recent = jobs.progress_path(900001), jobs.progress_path(900002)
+    for path in (old, recent):
+        jobs.write_progress(int(path.stem), 1, 2)
+    long_ago = time.time() - jobs.STALE.total_seconds() - 60
+    os.utime(old, (long_ago, long_ago))
+    job_id = jobs.start("test_count", UserFactory().id, {"upto": 3}).id
+    run_jobs()
+    assert not old.exists() and recent.exists()
+    assert jobs.read_progress(job_id) == (3, 3)  # its own: left a while for late pollers
+    recent.unlink()
+
+
+def test_a_job_never_shows_the_figures_another_job_of_its_id_left(kinds):
+    job_id = jobs.start("test_peek", UserFactory().id, total=4).id
+    jobs.write_progress(job_id, 9, 9)  # of a job of the same id, in a database emptied since
+    run_jobs()
+    assert SEEN == [(0, 4)]
+    assert db.session.get(Job, job_id).state is JobState.done

@@ -1,0 +1,302 @@
+"""What a list is, apart from its page: the rows a person may see, searched, filtered,
+sorted and counted (``ListSpec`` and ``filtered``). The list pages and their Excel
+exports (``workflow/web/listing.py``) show it; a service acting on every row a list
+matches (the bulk formal review over all pages) selects those rows by the same query.
+
+- keyword search: each word (at most five) must match one of the search columns, by
+  ``LIKE '%word%'`` with ``%``, ``_`` and ``\\`` escaped (``ILIKE`` when the word has
+  letters with a case; a related table, ``Via``, is searched in its own rows);
+- filters: a value not among a filter's choices is ignored, never an error;
+- sorting by a column header, both ways, the row id breaking ties so pages never overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from workflow.core.errors import Invalid
+from workflow.core.extensions import db
+
+Predicate = Callable[[Any], bool]  # user -> may they see this column / filter
+Join = Callable[[sa.Select[Any]], sa.Select[Any]]
+
+PER_PAGE_CHOICES = (10, 20, 50, 100)
+MAX_TERMS = 5          # words of a search
+MAX_QUERY = 100        # characters of a search
+MAX_PAGE = 1_000_000
+
+
+def everyone(_user: Any) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the table: its header, and what its header sorts by (none: not
+    sortable). ``joins`` names the spec's joins the sort needs; ``num`` right-aligns
+    figures; ``desc_first`` sorts newest or largest first on the first click."""
+
+    key: str
+    label: str
+    sort: tuple[Any, ...] = ()
+    joins: tuple[str, ...] = ()
+    num: bool = False
+    desc_first: bool = False
+    shown: Predicate = everyone
+
+    @property
+    def sortable(self) -> bool:
+        return bool(self.sort)
+
+
+@dataclass(frozen=True)
+class Only:
+    """A search column for those ``shown`` lets see it (who wrote a review): searching by
+    what one may not see would tell it."""
+
+    expr: Any
+    shown: Predicate
+
+
+@dataclass(frozen=True)
+class Via:
+    """A search column of a related table, matched in that table: the rows whose ``key``
+    is among the ids of the matching related rows. Searching the small table of
+    organisations (or people, or calls) beats joining it to every row of a large one."""
+
+    key: Any      # Application.organization_id
+    ref: Any      # Organization.id
+    column: Any   # Organization.name
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A filter: its choices ``[(value, label)]`` (fixed, or for this person when a
+    function) and the condition a chosen value puts on the rows. ``tabs``: shown as tabs
+    with a count each, ``group`` being the column those counts group by; ``default``
+    applies when none is chosen. The API takes a filter by the same name; fixed choices
+    are its parameter's enum."""
+
+    name: str
+    label: str
+    choices: Callable[[Any], Sequence[tuple[str, str]]] | Sequence[tuple[str, str]]
+    where: Callable[[str], Any]
+    joins: tuple[str, ...] = ()
+    shown: Predicate = everyone
+    tabs: bool = False
+    group: Any = None
+    default: str = ""
+    all_label: str = "全部"
+
+    def options(self, user: Any) -> Sequence[tuple[str, str]]:
+        return self.choices(user) if callable(self.choices) else self.choices
+
+
+@dataclass(frozen=True)
+class Field:
+    """A column of the Excel export: ``kind`` is ``text``, ``wan`` (yuan written as a
+    number of 万元), ``datetime`` (in Asia/Shanghai), ``date``, ``number`` or ``int``."""
+
+    label: str
+    value: Callable[[Any], Any]
+    kind: str = "text"
+    shown: Predicate = everyone
+    width: int = 16
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    name: str                     # the region's id (list-<name>) and the test hooks
+    title: str                    # the export's sheet and file name
+    model: Any
+    visible: Callable[[Any], sa.Select[Any]]  # the rows ``user`` may see
+    columns: tuple[Column, ...]
+    export: tuple[Field, ...]
+    search: tuple[Any, ...] = ()  # columns, ``Via`` a related table, ``Only`` for some
+    search_joins: tuple[str, ...] = ()
+    search_hint: str = ""
+    filters: tuple[Filter, ...] = ()
+    joins: Mapping[str, Join] = field(default_factory=dict)
+    default_sort: str = ""        # a column's key; "" = by id
+    default_desc: bool = True
+    load: tuple[Any, ...] = ()    # loader options for the rows shown and exported
+    per_page: int = 20
+    # Further sheets of the export (the ledger's reconciliation): (workbook, the
+    # ``workflow.web.listing.Listing`` exported).
+    extra_sheets: Callable[[Any, Any], None] | None = None
+
+    def column(self, key: str) -> Column | None:
+        return next((c for c in self.columns if c.key == key and c.sortable), None)
+
+
+def in_order(column: Any, members: Sequence[Any]) -> Any:
+    """A state column sorted in its lifecycle's order rather than by its code."""
+    return sa.case(*((column == m, i) for i, m in enumerate(members)), else_=len(members))
+
+
+def labelled(members: Sequence[Any]) -> list[tuple[str, str]]:
+    """An enum's members as a filter's choices."""
+    return [(m.value, m.label) for m in members]
+
+
+# ---- what was asked ----------------------------------------------------------------------
+
+@dataclass
+class Params:
+    q: str
+    terms: list[str]
+    filters: dict[str, str]
+    sort: str
+    desc: bool
+    page: int
+    per_page: int
+
+
+def _first(args: Mapping[str, Any], key: str) -> str:
+    value = args.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def parse(spec: ListSpec, user: Any, args: Mapping[str, Any], *,
+          defaults: bool = True) -> Params:
+    """The request's search, filters, sort and page, each checked: what is not one of
+    the choices falls back to the default (a list never answers an error). A filter's
+    default is the page's first view (the tranches due); ``defaults=False`` (the API)
+    leaves the rows unfiltered unless asked."""
+    q = " ".join(_first(args, "q").split())[:MAX_QUERY]
+    terms = list(dict.fromkeys(q.split()))[:MAX_TERMS]
+    chosen: dict[str, str] = {}
+    for f in spec.filters:
+        if not f.shown(user):
+            continue
+        value = _first(args, f.name).strip()
+        if value and value in {v for v, _ in f.options(user)}:
+            chosen[f.name] = value
+        elif f.default and defaults:
+            chosen[f.name] = f.default
+    sort = _first(args, "sort")
+    column = spec.column(sort)
+    if column is None or not column.shown(user):
+        sort, column = spec.default_sort, spec.column(spec.default_sort)
+    direction = _first(args, "dir")
+    if direction in ("asc", "desc") and column is not None:
+        desc = direction == "desc"
+    else:
+        desc = column.desc_first if column is not None and sort != spec.default_sort \
+            else spec.default_desc
+    raw_page = _first(args, "page")
+    page = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() and len(raw_page) < 9 else 1
+    raw = _first(args, "per_page")
+    per_page = int(raw) if raw.isdigit() and int(raw) in PER_PAGE_CHOICES else spec.per_page
+    return Params(q, terms, chosen, sort, desc, max(page, 1), per_page)
+
+
+def like_pattern(term: str) -> str:
+    """``%term%`` with LIKE's own characters taken literally."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# ---- the query ---------------------------------------------------------------------------
+
+def id_column(spec: ListSpec) -> Any:
+    return sa.inspect(spec.model).primary_key[0]
+
+
+def search_columns(spec: ListSpec, user: Any) -> list[Any]:
+    return [c.expr if isinstance(c, Only) else c for c in spec.search
+            if not isinstance(c, Only) or c.shown(user)]
+
+
+def matches(column: Any, term: str) -> Any:
+    """``column`` contains ``term``: ILIKE when case matters to the term, else LIKE (a
+    Chinese word has no case, and LIKE spares the database lower-casing every row)."""
+    pattern = like_pattern(term)
+    if isinstance(column, Via):
+        return column.key.in_(sa.select(column.ref).where(matches(column.column, term)))
+    if term.lower() == term.upper():
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
+
+
+def filtered(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None, *,
+             for_sort: bool = False, skip: str | None = None) -> sa.Select[Any]:
+    """The rows the person may see, searched and filtered (``skip``: leave one filter
+    out, for its tabs' counts); with the joins the sort needs when ``for_sort``."""
+    query = base if base is not None else spec.visible(user)
+    needed: list[str] = []
+    if p.terms:
+        needed += spec.search_joins
+    active = [f for f in spec.filters if f.name in p.filters and f.name != skip]
+    for f in active:
+        needed += f.joins
+    column = spec.column(p.sort)
+    if for_sort and column is not None:
+        needed += column.joins
+    for name in dict.fromkeys(needed):
+        query = spec.joins[name](query)
+    columns = search_columns(spec, user)
+    for term in p.terms if columns else ():
+        query = query.where(sa.or_(*(matches(c, term) for c in columns)))
+    for f in active:
+        query = query.where(f.where(p.filters[f.name]))
+    return query
+
+
+def order_by(spec: ListSpec, p: Params) -> list[Any]:
+    column = spec.column(p.sort)
+    exprs = [*(column.sort if column is not None else ()), id_column(spec)]
+    return [e.desc() if p.desc else e.asc() for e in exprs]
+
+
+def count(spec: ListSpec, query: sa.Select[Any]) -> int:
+    ids = query.with_only_columns(id_column(spec)).order_by(None)
+    return db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery())) or 0
+
+
+# ---- the API's reading ------------------------------------------------------------------
+
+API_PER_PAGE = 50
+API_MAX_PER_PAGE = 100
+
+
+def checked(spec: ListSpec, user: Any, args: Mapping[str, Any]) -> Params:
+    """The API's reading of a list's parameters: the page's, except that what a page
+    passes over quietly (a filter value not among its choices, an unknown sort) is
+    refused, as is a parameter the list does not take, each named with what it takes;
+    ``per_page`` is 1 to 100."""
+    errors: dict[str, str] = {}
+    known = {"q", "sort", "dir", "page", "per_page", "export", *(f.name for f in spec.filters)}
+    for name in sorted(set(args) - known):
+        errors[name] = "不接受的参数，可用：" + "、".join(sorted(known))
+    for f in spec.filters:
+        value = _first(args, f.name).strip()
+        if not value:
+            continue
+        if not f.shown(user):
+            errors[f.name] = f"无权按{f.label}筛选"
+        elif value not in {v for v, _ in f.options(user)}:
+            choices = [v for v, _ in f.options(user)]
+            errors[f.name] = ("可选：" + "、".join(choices)) if len(choices) <= 20 \
+                else f"没有这个{f.label}"
+    sortable = [c.key for c in spec.columns if c.sortable and c.shown(user)]
+    if _first(args, "sort") and _first(args, "sort") not in sortable:
+        errors["sort"] = "可选：" + "、".join(sortable)
+    if _first(args, "dir") not in ("", "asc", "desc"):
+        errors["dir"] = "asc 或 desc"
+    for name, top in (("page", MAX_PAGE), ("per_page", API_MAX_PER_PAGE)):
+        raw = _first(args, name)
+        if raw and not (raw.isdigit() and len(raw) < 9 and 1 <= int(raw) <= top):
+            errors[name] = f"应为 1 至 {top} 的整数"
+    if _first(args, "export") not in ("", "xlsx"):
+        errors["export"] = "只能是 xlsx"
+    if errors:
+        raise Invalid("列表参数有误", details=errors)
+    p = parse(spec, user, args, defaults=False)
+    raw = _first(args, "per_page")
+    p.per_page = int(raw) if raw else API_PER_PAGE
+    return p
