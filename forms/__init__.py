@@ -12,17 +12,20 @@ from forms.schema import (
 from forms.validators import (
     FieldError,
     check_id_number,
+    check_line,
     check_password,
     check_phone,
     check_uscc,
     format_wan,
     format_wan_exact,
+    has_line_break,
     parse_id,
     parse_wan,
 )
 
 __all__ = [
-    "FIELD_TYPES", "FieldError", "SchemaError", "check_id_number", "check_password",
-    "check_phone", "check_uscc", "format_wan", "format_wan_exact", "parse_id", "parse_wan",
+    "FIELD_TYPES", "FieldError", "SchemaError", "check_id_number", "check_line", "check_password",
+    "check_phone", "check_uscc", "format_wan", "format_wan_exact", "has_line_break", "parse_id",
+    "parse_wan",
     "required_missing", "schema_fingerprint", "to_input", "validate", "validate_schema",
 ]

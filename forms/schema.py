@@ -50,7 +50,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from forms.validators import FieldError, check_id_number, check_uscc, format_wan, parse_wan
+from forms.validators import (
+    FieldError,
+    check_id_number,
+    check_uscc,
+    format_wan,
+    has_line_break,
+    parse_wan,
+)
 
 __all__ = [
     "FIELD_ROLES", "FIELD_TYPES", "OPTION_KEYS", "PERSON_COLUMNS", "TYPE_NAMES", "SchemaError",
@@ -172,8 +179,15 @@ def _blank_row(row: object) -> bool:
     return _is_empty(row)
 
 
+# Types whose value is one text or number: only None and blank text are empty there; a
+# list or an object, however empty, is a wrong value (refused), not a cleared field.
+_SCALAR_TYPES: Final = frozenset({"text", "longtext", "integer", "money", "date", "choice"})
+
+
 def _field_empty(ftype: object, value: object) -> bool:
     """Whether a field's value counts as not filled in, judged on the parts the type reads."""
+    if ftype in _SCALAR_TYPES:
+        return value is None or (isinstance(value, str) and not value.strip())
     if ftype == "org" and isinstance(value, dict):
         return _is_empty(value.get("name")) and _is_empty(value.get("uscc"))
     if ftype == "persons" and isinstance(value, list):
@@ -467,9 +481,11 @@ class _Check:
             return None
         if long:
             text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-        else:  # a title pasted with line breaks or tabs: one space instead (no regex: linear)
-            text = " ".join(part.strip() for part in value.replace("\t", " ").splitlines()
-                            if part.strip())
+        elif has_line_break(value):  # a page's one-line input never sends one
+            self.fail(f"{self.label}为单行文本，不能换行，请写在一行内")
+            return None
+        else:  # a tab pasted into a title: a space instead
+            text = value.replace("\t", " ").strip()
         if (_BAD_CHARS_LONG if long else _BAD_CHARS_TEXT).search(text):
             self.fail(f"{self.label}含有无法识别的控制字符，请删除后重新输入")
             return None

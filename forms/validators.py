@@ -57,7 +57,9 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
 def parse_wan(value: str | int | Decimal) -> Decimal:
-    """An amount typed in 万元 (up to 6 decimals, i.e. whole fen) → yuan as Decimal."""
+    """An amount typed in 万元 with at most two decimals (whole hundreds of yuan) → yuan
+    as Decimal. Amounts show in 万元 with two decimals everywhere, so a finer one is
+    refused rather than stored with yuan that no page would show."""
     text = str(value).strip()
     if "," in text:
         if not _THOUSANDS.match(text):
@@ -71,9 +73,9 @@ def parse_wan(value: str | int | Decimal) -> Decimal:
             raise FieldError("金额超出允许范围")
         if wan < 0:
             raise FieldError("金额不能为负数")
+        if wan != wan.quantize(CENT):
+            raise FieldError("金额以万元为单位，最多保留两位小数（精确到百元）")
         yuan = wan * WAN
-        if yuan != yuan.quantize(CENT):
-            raise FieldError("金额最多精确到分（万元小数点后6位）")
     except ArithmeticError as err:
         raise FieldError("金额应为数字，单位万元") from err
     if yuan > MAX_YUAN:
@@ -98,12 +100,38 @@ def format_wan_exact(yuan: Decimal | int | str) -> str:
     return f"{whole}.{fraction.ljust(2, '0')}"
 
 
+# Line breaks of any kind (what str.splitlines splits on): refused in one-line text.
+_LINE_BREAK = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def has_line_break(value: str) -> bool:
+    return bool(_LINE_BREAK.search(value))
+
+
+def check_line(value: str, label: str) -> str:
+    """A one-line text (a title, a name): a line break is refused, never joined or kept
+    (it would split a document's title, a CSV row or a log line)."""
+    if has_line_break(value):
+        raise FieldError(f"{label}不能换行，请写在一行内")
+    return value
+
+
 MIN_PASSWORD_LENGTH = 10
-COMMON_PASSWORDS = frozenset(
-    line.strip()
-    for line in (Path(__file__).parent / "common_passwords.txt").read_text().splitlines()
-    if line.strip() and not line.startswith("#")
-)
+
+
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of public leaks that zxcvbn ships (its
+    ``passwords`` frequency list, lower case), and ours: those of Chinese leaks that
+    the list lacks. Loaded once, when this module is imported."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    ours = (Path(__file__).parent / "common_passwords.txt").read_text().splitlines()
+    return frozenset([*FREQUENCY_LISTS["passwords"],
+                      *(line.strip() for line in ours
+                        if line.strip() and not line.startswith("#"))])
+
+
+COMMON_PASSWORDS = _common_passwords()
 
 
 def check_password(password: str, username: str = "") -> str:

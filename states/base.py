@@ -44,7 +44,9 @@ class Field:
 
     name: str
     label: str
-    kind: str = "string"  # string | number | money | integer | choice | checklist | list
+    # string | line (one line: a name, a reference) | number | money | integer | choice |
+    # checklist | list
+    kind: str = "string"
     required: bool = False
     choices: tuple[str, ...] = ()
 

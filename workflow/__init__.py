@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from celery import Celery, Task
 from flask import Flask
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from workflow import config as config_module
+from workflow.core import files
 from workflow.core.extensions import babel, csrf, db, login_manager, migrate
 from workflow.core.uow import UnitOfWorkFlask
 
@@ -47,8 +49,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # keyword search reads; PostgreSQL's JSONB keeps its own form either way).
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         "json_serializer": _json_dumps, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops:
+        # The client's address (what the throttles count by) and scheme as the configured
+        # number of reverse proxies report them; with none, X-Forwarded-* are ignored, so
+        # that a client cannot pick the address it is counted under.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops)
 
     app.url_map.converters["int"] = BoundedInt
+    app.request_class = files.UploadRequest
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
@@ -64,7 +74,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def _mark_writer() -> None:
         from flask import g, request
 
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        from workflow.core import uow
+
+        if request.method not in ("GET", "HEAD", "OPTIONS") or uow.writes_on(
+                app.view_functions.get(request.endpoint or "")):
             g.sqlite_writer = SQLITE_WRITER.set(True)
 
     @app.teardown_request

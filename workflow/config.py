@@ -97,6 +97,16 @@ def celery_settings(instance: Path) -> dict[str, Any]:
     return settings
 
 
+def trusted_proxies() -> int:
+    """How many reverse proxies in front of the app add ``X-Forwarded-For`` (and
+    ``X-Forwarded-Proto``): 0 ignores those headers, so that no client can choose the
+    address its login attempts are counted under."""
+    raw = os.environ.get("KJFLOW_TRUSTED_PROXIES", "0").strip() or "0"
+    if not raw.isdigit() or int(raw) > 5:
+        raise RuntimeError("KJFLOW_TRUSTED_PROXIES must be a whole number from 0 to 5")
+    return int(raw)
+
+
 def load(instance: Path) -> dict[str, Any]:
     production = os.environ.get("KJFLOW_ENV", "development") == "production"
     instance.mkdir(parents=True, exist_ok=True)
@@ -134,8 +144,20 @@ def load(instance: Path) -> dict[str, Any]:
         "NOTICE_CONTACT": os.environ.get(
             "KJFLOW_NOTICE_CONTACT",
             "赣州市科学技术局项目管理科，电话 0797-8888888，地址：赣州市章贡区长征大道1号"),
-        "LOGIN_MAX_FAILURES": 5,
-        "LOGIN_LOCK_MINUTES": 15,
+        # Login throttling (workflow/accounts/operations.py ``authenticate``): failures
+        # count per account and address within the window; past the free ones each
+        # further attempt from that address on that account waits 1 s, 2, 4 ... up to
+        # the longest delay. An address with more failures than the ceiling (all
+        # accounts together) waits from its first failure on an account; it is never
+        # refused a check on an account it has not failed on.
+        "LOGIN_FREE_FAILURES": 5,
+        "LOGIN_WINDOW_MINUTES": 15,
+        "LOGIN_MAX_DELAY_SECONDS": 300,
+        "LOGIN_ADDRESS_CEILING": 100,
+        # Document verification (/verify and GET /api/v1/verify): lookups per address
+        # and minute.
+        "VERIFY_PER_MINUTE": 60,
+        "TRUSTED_PROXIES": trusted_proxies(),
         "API_TOKEN_HOURS": 8,
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",

@@ -83,7 +83,7 @@ def test_demo_login_reaches_home(page: Page, kjflow_server: Server, username: st
 
 
 def test_wrong_password_shows_chinese_message(page: Page, kjflow_server: Server) -> None:
-    # One failure on one username: far below the throttle (5 per username in 15 minutes).
+    # One failure on one username: far below the throttle (5 per account and address).
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         login(page, "researcher2", DEMO_PASSWORD + "-wrong")
     assert posted.value.status == 401, posted.value.status

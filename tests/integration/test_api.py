@@ -73,3 +73,32 @@ def test_me_without_a_valid_token_is_401(client: FlaskClient, user: User) -> Non
     resp = client.get("/api/v1/me", headers={"Authorization": "Bearer forged.token"})
     assert resp.status_code == 401
     assert error_of(resp)["code"] == "unauthenticated"
+
+
+def test_logins_are_throttled_per_account_and_address_on_postgresql(client: FlaskClient,
+                                                                    user: User) -> None:
+    def attempt(password: str, address: str) -> Any:
+        return client.post("/api/v1/auth/token",
+                           json={"username": "li.ming", "password": password},
+                           environ_overrides={"REMOTE_ADDR": address})
+
+    for _ in range(5):
+        assert attempt("guess-password", "10.6.6.6").status_code == 401
+    refused = attempt(PASSWORD, "10.6.6.6")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+    assert error_of(refused)["message"] == "登录失败次数过多，请1秒后再试"
+    assert attempt(PASSWORD, "10.1.1.1").status_code == 200  # another address: not locked
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAttempt)) == 6
+
+
+def test_verification_lookups_are_counted_per_address_on_postgresql(client: FlaskClient,
+                                                                    app: Flask) -> None:
+    app.config["VERIFY_PER_MINUTE"] = 2
+    try:
+        for _ in range(2):
+            assert client.get("/api/v1/verify/K7Q2MX9DF4HTB3NR").status_code == 404
+        resp = client.get("/api/v1/verify/K7Q2MX9DF4HTB3NR")
+        assert resp.status_code == 429 and int(resp.headers["Retry-After"]) > 50
+        assert error_of(resp)["code"] == "throttled"
+    finally:
+        app.config["VERIFY_PER_MINUTE"] = 60

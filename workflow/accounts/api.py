@@ -150,7 +150,8 @@ TOKEN_BODY = {"username": "string", "password": "string"}
 @api_bp.post("/v1/auth/token")
 @document("获取访问令牌", body=TOKEN_BODY, required=TOKEN_BODY,
           responses={200: "{token, expires_in}", 401: "用户名或密码错误", 422: "字段有误",
-                     429: "登录失败次数过多"},
+                     429: "同一地址对该账号登录失败过多，需稍候再试（message 说明等待多久，"
+                          "Retry-After 给出秒数）"},
           auth=False)
 def issue_token() -> Response:
     data = json_body(TOKEN_BODY)

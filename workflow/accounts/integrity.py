@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from forms import FieldError, check_id_number, check_uscc
+from forms import FieldError, check_id_number, check_uscc, has_line_break
 from workflow.accounts.models import Sanction, User
 from workflow.core.errors import Forbidden, Invalid
 from workflow.core.models import db
@@ -24,6 +24,8 @@ def add_sanction(actor: User, data: dict[str, Any]) -> Sanction:
         errors["name"] = "请填写姓名或单位名称"
     elif len(name) > 200:
         errors["name"] = "姓名或单位名称不能超过200字"
+    elif has_line_break(name):
+        errors["name"] = "姓名或单位名称不能换行，请写在一行内"
     ident = str(data.get("identifier") or "").strip()
     id_number = uscc = None
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,11 +13,18 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from forms import FieldError, check_password, check_phone, check_uscc
+from forms import FieldError, check_password, check_phone, check_uscc, has_line_break
 from states import ROLES
 from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
 from workflow.core import uow
-from workflow.core.errors import Forbidden, Invalid, NotFound, Throttled, Unauthenticated
+from workflow.core.errors import (
+    Forbidden,
+    Invalid,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+    wait_text,
+)
 from workflow.core.models import db, utcnow
 from workflow.permissions import org_keeper, org_reader, organization_reader
 
@@ -40,6 +49,8 @@ def _organization_values(name: Any, uscc: Any, kind: Any, current: Organization 
         errors["name"] = "请输入单位名称"
     elif len(name) > 200:
         errors["name"] = "单位名称不能超过200字"
+    elif has_line_break(name):
+        errors["name"] = "单位名称不能换行，请写在一行内"
     try:
         uscc = check_uscc(str(uscc or ""))
     except FieldError as err:
@@ -159,7 +170,9 @@ def create_user(
     unknown = [r for r in roles if r not in ROLES]
     if not roles or unknown:
         errors["role"] = "角色应为：" + "、".join(ROLES)
-    if email and ("@" not in email or len(email) > 254):
+    if name and has_line_break(name):
+        errors["name"] = "姓名不能换行，请写在一行内"
+    if email and ("@" not in email or len(email) > 254 or has_line_break(email)):
         errors["email"] = "电子邮箱格式不正确"
     if phone:
         try:
@@ -186,44 +199,78 @@ def create_user(
     return user
 
 
-def _recent_failures(username: str, ip: str | None) -> tuple[int, int]:
-    since = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-    by_user = db.session.scalar(
-        sa.select(sa.func.count()).where(
-            LoginAttempt.username == username, LoginAttempt.success.is_(False),
-            LoginAttempt.at >= since,
-        )
-    ) or 0
-    by_ip = 0
-    if ip:
-        by_ip = db.session.scalar(
-            sa.select(sa.func.count()).where(
-                LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at >= since
-            )
-        ) or 0
-    return by_user, by_ip
+@dataclass(frozen=True)
+class _Failures:
+    """Recent failed logins as the throttle reads them."""
+
+    pair: int  # on this account from this address, since its last success there
+    last: datetime | None  # the latest of those
+    address: int  # from this address on any account
+
+
+def _recent_failures(username: str, ip: str | None, now: datetime) -> _Failures:
+    """Failures within the window: on ``username`` from ``ip`` (since the last success
+    from there, which starts the count afresh), and from ``ip`` on every account."""
+    since = now - timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+    same_pair = [LoginAttempt.username == username,
+                 LoginAttempt.ip.is_(None) if ip is None else LoginAttempt.ip == ip]
+    succeeded = db.session.scalar(sa.select(sa.func.max(LoginAttempt.at)).where(
+        *same_pair, LoginAttempt.success.is_(True), LoginAttempt.at >= since))
+    if succeeded is not None:
+        since = succeeded
+    pair, last = db.session.execute(
+        sa.select(sa.func.count(), sa.func.max(LoginAttempt.at)).where(
+            *same_pair, LoginAttempt.success.is_(False), LoginAttempt.at >= since)).one()
+    address = 0
+    if ip and pair:  # the ceiling matters only where this address has failed here
+        window = now - timedelta(minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+        address = db.session.scalar(sa.select(sa.func.count()).where(
+            LoginAttempt.ip == ip, LoginAttempt.success.is_(False),
+            LoginAttempt.at >= window)) or 0
+    return _Failures(pair=pair or 0, last=last, address=address)
+
+
+def login_wait(failures: _Failures, now: datetime) -> int:
+    """Seconds before the next attempt on this account from this address is checked;
+    0 when it is checked now.
+
+    Nobody can lock a person out: only failures from the same address on the same
+    account make it wait, and the wait grows (1 s, 2, 4 ...) to a cap, never a lock. An
+    address past the ceiling of failures on all accounts together (a password sprayer,
+    or a crowded NAT) waits from its first failure on an account rather than after the
+    free ones; an account it has not failed on is checked at once, always."""
+    config = current_app.config
+    free = config["LOGIN_FREE_FAILURES"]
+    if failures.address >= config["LOGIN_ADDRESS_CEILING"]:
+        free = 1
+    if failures.last is None or failures.pair < free:
+        return 0
+    delay = min(2 ** min(failures.pair - free, 20), config["LOGIN_MAX_DELAY_SECONDS"])
+    waited = (now - failures.last).total_seconds()
+    return max(0, math.ceil(delay - waited))
 
 
 def authenticate(username: str, password: str, ip: str | None, channel: str = "web") -> User:
-    """The user for these credentials; every attempt is recorded, and kept even when the
-    request then fails (a refused login must count towards the lock-out).
+    """The user for these credentials; every checked attempt is recorded, and kept even
+    when the request then fails (a failure must count towards the throttle).
 
-    After ``LOGIN_MAX_FAILURES`` failures for one username (or four times that from one
-    address) within ``LOGIN_LOCK_MINUTES``, further attempts are refused unchecked.
+    An attempt that must wait (``login_wait``) is refused unchecked with 429, saying how
+    long; it is not recorded, so hammering does not lengthen the wait of the person who
+    shares the address.
     """
     username = (username or "").replace("\x00", "").strip()[:64]
-    limit = current_app.config["LOGIN_MAX_FAILURES"]
-    by_user, by_ip = _recent_failures(username, ip)
-    if by_user >= limit or by_ip >= 4 * limit:
-        log.warning("login throttled username=%s ip=%s", username, ip)
-        minutes = current_app.config["LOGIN_LOCK_MINUTES"]
-        raise Throttled(f"登录失败次数过多，请{minutes}分钟后再试")
+    ip = (ip or "")[:45] or None
+    now = utcnow()
+    wait = login_wait(_recent_failures(username, ip, now), now)
+    if wait:
+        log.warning("login throttled username=%s ip=%s wait=%ss", username, ip, wait)
+        raise Throttled(f"登录失败次数过多，请{wait_text(wait)}后再试", retry_after=wait)
     user = db.session.scalar(sa.select(User).where(User.username == username))
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     ok = ok and user is not None and user.active
-    db.session.add(LoginAttempt(username=username, ip=ip, success=ok, channel=channel))
+    db.session.add(LoginAttempt(username=username, ip=ip, success=ok, channel=channel, at=now))
     if ok and user is not None:
-        user.last_login_at = utcnow()
+        user.last_login_at = now
     uow.keep()
     if not ok or user is None:
         log.info("login failed username=%s ip=%s", username, ip)

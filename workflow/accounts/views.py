@@ -38,7 +38,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str | tuple[str, int]:
+def login() -> Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
     form = LoginForm()
@@ -49,7 +49,7 @@ def login() -> Response | str | tuple[str, int]:
             )
         except ServiceError as err:
             form.password.errors = [err.message]
-            return render_template("auth/login.html", form=form), err.status
+            return render_template("auth/login.html", form=form), err.status, err.headers
         session.clear()
         session.permanent = True
         session["login_at"] = datetime.now(UTC).timestamp()

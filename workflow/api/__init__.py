@@ -19,10 +19,11 @@ api_bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(api_bp)
 
 
-
 @api_bp.errorhandler(ServiceError)
 def _service_error(err: ServiceError) -> tuple[Response, int]:
-    return error_json(err.status, err.code, err.message, err.details)
+    resp, status = error_json(err.status, err.code, err.message, err.details)
+    resp.headers.update(err.headers)  # a throttle's Retry-After
+    return resp, status
 
 
 @api_bp.errorhandler(HTTPException)

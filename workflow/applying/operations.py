@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from forms import FieldError, parse_id, parse_wan
+from forms import FieldError, check_line, has_line_break, parse_id, parse_wan
 from forms.commitments import commitment_fingerprint, pledge_fingerprint
 from forms.schema import to_input, validate
 from states import ApplicationState, CallState
@@ -31,8 +31,7 @@ from workflow.core.rules import FireResult
 from workflow.permissions import allow, demand_side, draft_creator, found, principal_investigator
 
 EDITABLE = (ApplicationState.draft, ApplicationState.returned)
-
-
+LINE_BREAK_IN_TITLE = "项目名称不能换行，请写在一行内"
 def _own(actor: User, app: Application) -> None:
     found(app, actor, can_view_application, what="申报书")
     allow(principal_investigator(actor, app), "只有项目负责人本人可以修改或提交申报书",
@@ -62,6 +61,8 @@ def create_draft(actor: User, call_id: Any, title: Any, challenge_id: Any = None
         errors["title"] = "请填写项目名称"
     elif len(title) > 200:
         errors["title"] = "项目名称不能超过200字"
+    elif has_line_break(title):
+        errors["title"] = LINE_BREAK_IN_TITLE
     challenge = None
     if call.scheme is Scheme.jiebang:
         challenge = db.session.get(Challenge, parse_id(challenge_id)) if parse_id(
@@ -114,6 +115,8 @@ def save_draft(actor: User, app: Application, title: Any = None, data: Any = Non
             errors["title"] = "请填写项目名称"
         elif len(title) > 200:
             errors["title"] = f"项目名称不能超过200字（当前{len(title)}字）"
+        elif has_line_break(title):
+            errors["title"] = LINE_BREAK_IN_TITLE
     if data is not None and not isinstance(data, dict):
         raise Invalid("data 应为对象", details={"data": "应为 JSON 对象"})
     merged = dict(app.data or {})
@@ -178,8 +181,8 @@ def _jiebang_part(challenge: Challenge | None, key: str, value: Any) -> Any:
             raise FieldError(f"第{i}个里程碑的金额应大于零，月数应在1至"
                              f"{challenge.duration_months}之间")
         total += amount
-        plan.append({"label": str(item["label"]).strip(), "amount": str(amount),
-                     "months": months})
+        label = check_line(str(item["label"]).strip(), f"第{i}个里程碑的名称")
+        plan.append({"label": label, "amount": str(amount), "months": months})
     if total > challenge.ceiling:
         raise FieldError(f"里程碑金额合计{total / 10000}万元，超过榜额"
                          f"{challenge.ceiling / 10000}万元")

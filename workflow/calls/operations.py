@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from forms import FieldError, check_uscc, parse_wan
+from forms import FieldError, check_line, check_uscc, has_line_break, parse_wan
 from forms.schema import schema_fingerprint, validate_schema
 from states import STEPS, CallState
 from workflow.accounts.models import Organization, User
@@ -108,6 +108,8 @@ def _rubric(value: Any) -> list[dict[str, Any]]:
             errors.append(f"第{i}项评分标准：请填写评分项名称")
         elif len(label) > RUBRIC_LABEL_MAX:
             errors.append(f"第{i}项评分标准：名称不能超过{RUBRIC_LABEL_MAX}字")
+        elif has_line_break(label):
+            errors.append(f"第{i}项评分标准：名称不能换行，请写在一行内")
         names.add(name)
         raw_weight, raw_top = crit.get("weight"), crit.get("max", 100)
         try:
@@ -147,6 +149,8 @@ def _tranche_plan(value: Any) -> list[dict[str, Any]]:
         label = str(step.get("label") or f"第{i}笔").strip() or f"第{i}笔"
         if len(label) > TRANCHE_LABEL_MAX:
             errors.append(f"第{i}笔拨付的名称不能超过{TRANCHE_LABEL_MAX}字")
+        elif has_line_break(label):
+            errors.append(f"第{i}笔拨付的名称不能换行，请写在一行内")
         entry = {"label": label, "condition": step["condition"]}
         if step["condition"] != "milestone":
             try:
@@ -243,12 +247,13 @@ PARSERS: dict[str, Any] = {
 
 
 def _text(value: Any, limit: int, label: str) -> str:
+    """A one-line text (a call's or a challenge's title)."""
     text = str(value or "").strip()
     if not text:
         raise FieldError(f"请填写{label}")
     if len(text) > limit:
         raise FieldError(f"{label}不能超过{limit}字")
-    return text
+    return check_line(text, label)
 
 
 def _choice(value: Any, enum_cls: Any, message: str) -> Any:
@@ -577,7 +582,8 @@ def _indicators(value: Any) -> list[dict[str, str]]:
         if not isinstance(item, dict) or not str(item.get("name", "")).strip() or \
                 not str(item.get("target", "")).strip():
             raise FieldError(f"第{i}项攻关指标需要名称和目标值")
-        out.append({"name": str(item["name"]).strip(), "target": str(item["target"]).strip()})
+        out.append({"name": check_line(str(item["name"]).strip(), f"第{i}项攻关指标的名称"),
+                    "target": str(item["target"]).strip()})
     return out
 
 
@@ -590,7 +596,8 @@ def _milestones(value: Any) -> list[dict[str, Any]]:
             raise FieldError(f"第{i}个里程碑需要名称")
         percent = _int(item.get("percent"), 1, 100, f"第{i}个里程碑的拨付比例")
         total += percent
-        out.append({"label": str(item["label"]).strip(), "percent": percent})
+        out.append({"label": check_line(str(item["label"]).strip(), f"第{i}个里程碑的名称"),
+                    "percent": percent})
     if total != 100:
         raise FieldError(f"里程碑拨付比例之和应为100%（当前为{total}%）")
     return out

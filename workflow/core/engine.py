@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from forms import has_line_break
 from states import OPERATIONS, ROLES, SYSTEM, Field, Transition
 from workflow.core import audit, outbox, registry
 from workflow.core.entities import ENTITIES, Entity, entity_of
@@ -220,6 +221,8 @@ def _field_problem(declared: Field, value: Any) -> str | None:
         return None if number.is_finite() and number >= 0 else "应为不小于零的数字"
     if not isinstance(value, str):
         return "应为文字"
+    if kind == "line" and has_line_break(value):
+        return "不能换行，请写在一行内"
     return None if len(value) <= MAX_TEXT else f"不超过{MAX_TEXT}字"
 
 

@@ -16,6 +16,11 @@ class ServiceError(Exception):
         if code:
             self.code = code
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal's answer carries, page or API."""
+        return {}
+
 
 class Unauthenticated(ServiceError):
     status = 401
@@ -52,8 +57,27 @@ class GuardFailed(ServiceError):
 
 
 class Throttled(ServiceError):
+    """Too many attempts: ``retry_after`` seconds until the next one is taken (the answer's
+    ``Retry-After``; the message says it in words)."""
+
     status = 429
     code = "throttled"
+
+    def __init__(self, message: str, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details or {"retry_after": retry_after})
+        self.retry_after = max(1, int(retry_after))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def wait_text(seconds: int) -> str:
+    """A wait as people say it: '45秒', '3分钟' (rounded up), '1小时'."""
+    if seconds < 60:
+        return f"{max(1, seconds)}秒"
+    minutes = -(-seconds // 60)
+    return f"{minutes}分钟" if minutes < 60 else f"{-(-minutes // 60)}小时"
 
 
 class TooLarge(ServiceError):

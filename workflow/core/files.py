@@ -6,16 +6,48 @@ running job's progress (``workflow/core/jobs.py``)."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from flask import current_app
+from flask import Request, current_app
 
 from forms.uploads import FileStore, UploadRefused, inspect_upload
 from workflow.core.errors import Invalid, ServiceError
 from workflow.core.models import Attachment, db
 from workflow.core.rules import Actor
+
+# A plain quoted ``filename`` parameter of a part's Content-Disposition, escapes kept.
+_QUOTED_FILENAME = re.compile(r'(?:^|;)\s*filename\s*=\s*"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+
+
+def sent_filename(disposition: str) -> str | None:
+    """The file name in a multipart part's ``Content-Disposition`` as the client wrote
+    it, when it holds a backslash; else None (werkzeug's reading stands).
+
+    Browsers send a name's backslashes as they are, and werkzeug reads a backslash in a
+    quoted string as an escape and drops it: ``..\\..\\x.pdf`` would arrive as
+    ``....x.pdf`` and be stored as ``x.pdf``. Kept, the upload check refuses it as a path,
+    as it refuses ``../../x.pdf``."""
+    if "filename*" in disposition.lower():  # RFC 5987: percent-encoded, read as sent
+        return None
+    match = _QUOTED_FILENAME.search(disposition)
+    if match is None or "\\" not in match.group(1):
+        return None
+    return match.group(1).replace('\\"', '"')
+
+
+class UploadRequest(Request):
+    """The app's request: uploads keep the file names the client sent (``sent_filename``)."""
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        for _field, storages in self.files.lists():
+            for storage in storages:
+                sent = sent_filename(storage.headers.get("Content-Disposition", ""))
+                if sent is not None:
+                    storage.filename = sent
 
 
 class UploadError(ServiceError):

@@ -34,6 +34,8 @@ undo the others. ``tests/unit/workflow/test_uow.py`` holds the list.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Flask, g, has_request_context
 from flask.typing import ResponseReturnValue
@@ -44,6 +46,7 @@ from workflow.core.extensions import db
 log = logging.getLogger(__name__)
 
 _KEPT = "kjflow_uow_kept"
+F = TypeVar("F", bound=Callable[..., object])
 
 
 class UnitOfWorkFlask(Flask):
@@ -62,6 +65,18 @@ class UnitOfWorkFlask(Flask):
     def handle_user_exception(self, e: Exception) -> HTTPException | ResponseReturnValue:
         fail()
         return super().handle_user_exception(e)
+
+
+def writes(view: F) -> F:
+    """Mark a view that writes although it answers GET (a counted lookup): on SQLite its
+    transaction takes the write lock from its start, as a POST's does
+    (``workflow/__init__.py``), instead of failing to upgrade a read half-way."""
+    view.kjflow_writes = True  # type: ignore[attr-defined]
+    return view
+
+
+def writes_on(view: Callable[..., object] | None) -> bool:
+    return bool(getattr(view, "kjflow_writes", False))
 
 
 def keep() -> None:

@@ -203,11 +203,12 @@ RECEIPT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
 @api_bp.post("/v1/notices/<int:app_id>/objections")
 @document("对公示项目提出书面异议（公开，无需登录，与公示页面相同）：须实名（姓名和联系方式），"
           "写明事实和理由；匿名异议记录在案但不予受理（accepted 为 false）。"
-          f"同一地址每小时最多提交{notices.PER_IP_PER_HOUR}次",
+          f"同一地址、同一联系方式（或匿名）每小时最多提交{notices.PER_SENDER_PER_HOUR}次；"
+          f"同一地址每小时超过{notices.PER_ADDRESS_PER_HOUR}次后，每次须等待逐次加长的时间",
           body=OBJECTION_BODY, required=("text",), response=RECEIPT_SCHEMA, auth=False,
           responses={201: "已收到（accepted 说明是否受理）", 404: "该项目不在公示期内",
                      422: "异议内容有误（逐项说明）",
-                     429: "提交过于频繁，请一小时后再试"})
+                     429: "提交过于频繁：message 说明需等待多久，Retry-After 给出秒数"})
 def file_objection(app_id: int) -> tuple[Response, int]:
     notices.notice_entry(app_id)
     body = typed_body(OBJECTION_BODY)

@@ -10,6 +10,7 @@ notice, the call's 立项文件 gets its 发文字号 and is rendered.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,13 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from forms.validators import FieldError, check_phone
+from forms.validators import FieldError, check_phone, has_line_break
 from states import ApplicationState
 from workflow.accounts.models import User
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core import audit, engine, numbering, outbox
-from workflow.core.errors import Invalid, NotFound, Throttled
+from workflow.core.errors import Invalid, NotFound, Throttled, wait_text
 from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
 from workflow.decisions.models import Objection, ObjectionState
@@ -33,7 +34,9 @@ PENDING = (ApplicationState.shortlisted, *IN_NOTICE)
 APPROVAL_FILE = "call.approval_file"
 MIN_OBJECTION = 10
 MAX_OBJECTION = 5000
-PER_IP_PER_HOUR = 5
+PER_SENDER_PER_HOUR = 5  # from one address by one contact (or anonymously)
+PER_ADDRESS_PER_HOUR = 30  # from one address, past which each further one waits
+ADDRESS_MAX_WAIT = 15 * 60  # seconds
 ANONYMOUS = "匿名异议（未留真实姓名和联系方式），不予受理"
 
 
@@ -70,6 +73,31 @@ def _contact(value: str) -> str:
     return check_phone(value)
 
 
+def objection_wait(ip: str, contact: str, now: datetime) -> int:
+    """Seconds before another objection from ``ip`` by ``contact`` is taken; 0 now.
+
+    The limit is per person, as far as a public form knows one: an address and a contact
+    (the anonymous share one) may send ``PER_SENDER_PER_HOUR`` in an hour, so that junk
+    sent from a shared address (a campus NAT) does not silence the real-name objector
+    behind it. All of an address's objections together only slow down past
+    ``PER_ADDRESS_PER_HOUR``: each further one waits 1 minute, 2, 4 ... up to
+    ``ADDRESS_MAX_WAIT`` after the address's last one; never a lock for the hour."""
+    hour = now - timedelta(hours=1)
+    ip = ip[:45]
+    mine = db.session.scalars(sa.select(Objection.received_at).where(
+        Objection.ip == ip, Objection.contact == contact[:100], Objection.received_at > hour)
+        .order_by(Objection.received_at.desc()).limit(PER_SENDER_PER_HOUR)).all()
+    if len(mine) >= PER_SENDER_PER_HOUR:  # room again once the oldest of them is an hour old
+        return max(1, math.ceil((mine[-1] + timedelta(hours=1) - now).total_seconds()))
+    count, last = db.session.execute(sa.select(
+        sa.func.count(Objection.id), sa.func.max(Objection.received_at)).where(
+        Objection.ip == ip, Objection.received_at > hour)).one()
+    if not count or count < PER_ADDRESS_PER_HOUR or last is None:
+        return 0
+    delay = min(60 * 2 ** min(count - PER_ADDRESS_PER_HOUR, 10), ADDRESS_MAX_WAIT)
+    return max(0, math.ceil(delay - (now - last).total_seconds()))
+
+
 def submit_objection(app_id: int, fields: dict[str, Any], ip: str | None) -> ObjectionReceipt:
     """A written objection from the public page. Refuses bad input with every reason;
     records an anonymous one as not accepted."""
@@ -84,8 +112,12 @@ def submit_objection(app_id: int, fields: dict[str, Any], ip: str | None) -> Obj
         errors["text"] = f"异议内容不能超过{MAX_OBJECTION}字"
     if len(name) > 50:
         errors["name"] = "姓名不能超过50字"
+    elif has_line_break(name):
+        errors["name"] = "姓名不能换行，请写在一行内"
     if len(org) > 200:
         errors["organization"] = "单位名称不能超过200字"
+    elif has_line_break(org):
+        errors["organization"] = "单位名称不能换行，请写在一行内"
     if contact:
         try:
             contact = _contact(contact)
@@ -97,10 +129,10 @@ def submit_objection(app_id: int, fields: dict[str, Any], ip: str | None) -> Obj
     if app.state not in IN_NOTICE:
         raise NotFound("该项目不在公示期内")
     if ip:
-        recent = db.session.scalar(sa.select(sa.func.count(Objection.id)).where(
-            Objection.ip == ip, Objection.received_at > utcnow() - timedelta(hours=1)))
-        if (recent or 0) >= PER_IP_PER_HOUR:
-            raise Throttled("提交过于频繁，请一小时后再试，或以书面形式寄送异议材料")
+        wait = objection_wait(ip, contact, utcnow())
+        if wait:
+            raise Throttled(f"提交过于频繁，请{wait_text(wait)}后再试，或以书面形式寄送异议材料",
+                            retry_after=wait)
 
     if not (name and contact):
         # Recorded for the file, not investigated: objections must be real-name.

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from forms import format_wan, parse_wan
+from forms import format_wan, has_line_break, parse_wan
 from forms.validators import FieldError
 from states import ApplicationState, CallState
 from workflow.accounts.models import User
@@ -108,6 +108,9 @@ def _meeting(fields: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
             limit = 100 if key == "minutes_ref" else 200 if key == "meeting_name" else 2000
             if len(value) > limit:
                 errors[key] = f"{label}不能超过{limit}字"
+                continue
+            if key in ("meeting_name", "minutes_ref") and has_line_break(value):
+                errors[key] = f"{label}不能换行，请写在一行内"
                 continue
             out[key] = value
     return out

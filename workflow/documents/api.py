@@ -12,6 +12,7 @@ from workflow.api import api_bp
 from workflow.api.openapi import document
 from workflow.applying.models import Application
 from workflow.calls.models import Call
+from workflow.core import uow
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
@@ -111,13 +112,18 @@ def _sha256(required: bool) -> str | None:
     return raw
 
 
+VERIFY_LIMIT = "同一地址查询过于频繁（每分钟次数有限，Retry-After 给出需等待的秒数）"
+
+
 @api_bp.get("/v1/verify/<code>")
 @document("公文真伪验证（公开，无需登录，与验证页面相同）：文件上二维码旁的验证码对应的文件"
           "（类型、标题、文号、生成时间）；给出 sha256 时核对文件是否与存档文件一致",
           auth=False, params={"sha256": SHA256_PARAM}, response=VERIFIED_SCHEMA,
           responses={200: "验证码有效（及核对结果）", 404: "未找到该验证码对应的文件",
-                     422: "sha256 格式有误"})
+                     422: "sha256 格式有误", 429: VERIFY_LIMIT})
+@uow.writes  # counts the lookup (official.count_lookup)
 def verify_code(code: str) -> Response:
+    official.count_lookup(request.remote_addr)
     digest = _sha256(required=False)
     doc = official.by_code(code[:40])
     if doc is None:
@@ -132,8 +138,11 @@ def verify_code(code: str) -> Response:
 @document("按文件的 SHA-256 核对是否为本系统出具的文件（公开，无需登录，与验证页面相同）",
           auth=False, params={"sha256": {**SHA256_PARAM, "required": True}},
           response=VERIFIED_SCHEMA,
-          responses={200: "核对结果：genuine 及其文件，或 unknown", 422: "缺少 sha256 或格式有误"})
+          responses={200: "核对结果：genuine 及其文件，或 unknown", 422: "缺少 sha256 或格式有误",
+                     429: VERIFY_LIMIT})
+@uow.writes
 def verify_hash() -> Response:
+    official.count_lookup(request.remote_addr)
     digest = _sha256(required=True)
     doc = official.by_hash(digest or "")
     if doc is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from flask import current_app
 from forms import format_wan
 from workflow.applying.models import Application, SignedDocument, SigningParty
 from workflow.calls.models import Call, Scheme
+from workflow.core import throttle
 from workflow.core.files import store
 from workflow.core.models import db
 from workflow.documents import pdf
@@ -222,6 +223,14 @@ def render_payment_notice(tranche_id: int) -> Document | None:
 
 
 # ---- public verification -----------------------------------------------------------------
+
+def count_lookup(address: str | None) -> None:
+    """One verification from ``address`` (by the page or the API alike), refused with
+    429 past ``VERIFY_PER_MINUTE`` within a minute: the codes and digests cannot be
+    tried in bulk, and an address sharing a NAT waits a minute at most."""
+    throttle.spend("verify", address, current_app.config["VERIFY_PER_MINUTE"],
+                   timedelta(minutes=1), "验证查询")
+
 
 def by_code(code: str) -> Document | None:
     clean = "".join(ch for ch in (code or "").upper() if ch.isalnum())

@@ -53,6 +53,11 @@ def filesize(size: int | None) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+# Scripts, styles, images and fonts from this site only; forms post only to it, and no
+# <base> may redirect relative links (an injected one could send a form elsewhere).
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+       "form-action 'self'; base-uri 'self'; frame-ancestors 'none'; object-src 'none'")
+
 ERROR_TITLES = {
     400: "请求有误", 401: "请先登录", 403: "没有权限", 404: "页面不存在", 405: "不支持的操作",
     409: "状态已变化", 413: "文件过大", 415: "文件类型不支持", 422: "提交的内容有误",
@@ -143,13 +148,26 @@ def init_app(app: Flask) -> None:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
-        )
-        if request.blueprint != "api" and current_user.is_authenticated:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        if app.config["PRODUCTION"]:
+            # Browsers come back over HTTPS only, for a year, subdomains included.
+            resp.headers.setdefault("Strict-Transport-Security",
+                                    "max-age=31536000; includeSubDomains")
+        if request.path.startswith("/api/"):
+            if not _public_api():
+                # Personal data (and tokens): never kept by a browser or a proxy.
+                resp.headers["Cache-Control"] = "no-store"
+        elif current_user.is_authenticated:
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
+
+    def _public_api() -> bool:
+        """The API's answers anyone may read: its description and the documents'
+        verification (a GET declared without login)."""
+        if request.path == "/api/openapi.json":
+            return True
+        meta = getattr(app.view_functions.get(request.endpoint or ""), "openapi", None)
+        return request.method == "GET" and isinstance(meta, dict) and meta.get("auth") is False
 
     @app.errorhandler(CSRFError)
     def csrf_error(err: CSRFError) -> tuple[str, int]:
@@ -164,20 +182,22 @@ def init_app(app: Flask) -> None:
         code = err.code or 500
         return render_error(code, None), code
 
-    def refuse(status: int, code: str, message: str) -> Any:
+    def refuse(status: int, code: str, message: str,
+               headers: dict[str, str] | None = None) -> Any:
         """Answer with a page, or the API's error shape under /api/ (the request was
         rolled back before the error handlers ran: workflow/core/uow.py)."""
         if request.path.startswith("/api/"):
             from workflow.api.errors import error_json
 
-            return error_json(status, code, message)
-        return render_error(status, message), status
+            resp, _ = error_json(status, code, message)
+            return resp, status, headers or {}
+        return render_error(status, message), status, headers or {}
 
     @app.errorhandler(ServiceError)
     def service_error(err: ServiceError) -> Any:
         # A refusal a page left to the app: the rule of workflow.permissions (404 for what
         # the person may not know exists, 403 for what they see but may not do).
-        return refuse(err.status, err.code, err.message)
+        return refuse(err.status, err.code, err.message, err.headers)
 
     @app.errorhandler(StaleDataError)
     def stale(err: StaleDataError) -> Any:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from itertools import groupby
+from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
-from werkzeug.wrappers import Response
 
-from workflow.core.errors import Invalid, ServiceError
+from workflow.core import uow
+from workflow.core.errors import Invalid, ServiceError, Throttled
 from workflow.core.models import db
 from workflow.decisions import notices
 from workflow.documents import official
@@ -27,7 +28,7 @@ def notice_list() -> str:
 
 
 @bp.route("/public/notices/<int:app_id>/objection", methods=["GET", "POST"])
-def objection(app_id: int) -> str | tuple[str, int]:
+def objection(app_id: int) -> Any:
     try:
         app = notices.notice_entry(app_id)
     except ServiceError:
@@ -44,19 +45,26 @@ def objection(app_id: int) -> str | tuple[str, int]:
             errors = dict(err.details or {})
             return render_template("public/objection.html", app=app, fields=fields,
                                    errors=errors, message=err.message), 422
-        except ServiceError as err:
+        except ServiceError as err:  # too many from this address: how long to wait
             return render_template("public/objection.html", app=app, fields=fields,
-                                   errors={}, message=err.message), err.status
+                                   errors={}, message=err.message), err.status, err.headers
     return render_template("public/objection.html", app=app, fields=fields, errors=errors,
                            message=None)
 
 
 @bp.route("/verify", methods=["GET", "POST"])
 @bp.route("/verify/<code>", methods=["GET", "POST"])
-def verify(code: str | None = None) -> str | tuple[str, int] | Response:
+@uow.writes  # counts the lookups (official.count_lookup)
+def verify(code: str | None = None) -> Any:
     """Is a document genuine? By the code printed on it; then by its SHA-256 or the file
     itself, compared with the stored original."""
     code = (request.values.get("code") or code or "")[:40]
+    if code or request.method == "POST":
+        try:
+            official.count_lookup(request.remote_addr)
+        except Throttled as err:
+            return render_template("public/verify.html", code=code, doc=None, outcome=None,
+                                   message=err.message), err.status, err.headers
     doc = official.by_code(code) if code else None
     digest = (request.form.get("sha256") or "").strip().lower()[:64]
     upload = request.files.get("file")

@@ -94,8 +94,7 @@ def one(name: str, value: Any, *, partial: bool = False) -> tuple[dict[str, Any]
 
 @pytest.mark.parametrize(("name", "value", "expected"), [
     ("title_en", "  Rare earth  ", "Rare earth"),
-    ("title_en", "line\r\nbreak\tand tab", "line break and tab"),
-    ("title_en", " 稀土 \n\n 永磁\u2028材料 ", "稀土 永磁 材料"),
+    ("title_en", "tab\tpasted", "tab pasted"),
     ("summary", "  第一段。\r\n第二段，含\t制表符。 ", "第一段。\n第二段，含\t制表符。"),
     ("patents", 3, 3),
     ("patents", "12", 12),
@@ -140,6 +139,19 @@ def test_good_values_are_cleaned(name: str, value: Any, expected: Any) -> None:
     ("title_en", 42, "title_en", "应为文字"),
     ("title_en", "a\x00b", "title_en", "控制字符"),
     ("title_en", "\ud800", "title_en", "控制字符"),
+    # One-line text: a line break is refused, as a page's one-line input never sends one.
+    ("title_en", "line\r\nbreak", "title_en", "英文名称为单行文本，不能换行"),
+    ("title_en", "line\nbreak", "title_en", "不能换行"),
+    ("title_en", "稀土\u2028永磁", "title_en", "不能换行"),
+    # Not a text, however empty: refused, never saved as a cleared field.
+    ("title_en", [[[[[]]]]], "title_en", "英文名称应为文字"),
+    ("title_en", [], "title_en", "应为文字"),
+    ("title_en", {}, "title_en", "应为文字"),
+    ("summary", [[[]]], "summary", "项目摘要应为文字"),
+    ("patents", [[]], "patents", "应为整数"),
+    ("amount", [[[]]], "amount", "金额应为数字"),
+    ("start", [[]], "start", "应为日期"),
+    ("field", [[]], "field", "请从给出的选项中选择"),
     ("summary", "字" * 2150, "summary", "项目摘要不能超过2000字（当前2150字）"),
     ("summary", "太短", "summary", "项目摘要不能少于10字（当前2字）"),
     ("summary", ["列表"], "summary", "项目摘要应为文字"),
@@ -157,8 +169,11 @@ def test_good_values_are_cleaned(name: str, value: Any, expected: Any) -> None:
     ("amount", "1,5", "amount", "金额应为数字"),  # a decimal comma is not 15万元
     ("amount", "12,50.5", "amount", "金额应为数字"),
     ("amount", "-3", "amount", "金额不能为负数"),
-    ("amount", "0.0000001", "amount", "最多精确到分"),
-    ("amount", 0.1 + 0.2, "amount", "最多精确到分"),
+    ("amount", "0.0000001", "amount", "最多保留两位小数"),
+    ("amount", 0.1 + 0.2, "amount", "最多保留两位小数"),
+    # More than two decimals in 万元 would be yuan no page shows (12.35 for 123456.78).
+    ("amount", "12.345678", "amount", "申请经费：金额以万元为单位，最多保留两位小数（精确到百元）"),
+    ("amount", "12.341", "amount", "最多保留两位小数"),
     ("amount", "0.4", "amount", "申请经费不能低于0.5万元"),
     ("amount", "500.01", "amount", "申请经费不能超过500万元"),
     ("amount", "1e100", "amount", "金额超出允许范围"),
@@ -237,9 +252,20 @@ def test_required_fields_missing_are_named(name: str, message: str) -> None:
 
 @pytest.mark.parametrize("empty", [None, "", "   ", "\u3000", [], [""], {}, [None, {}]])
 def test_empty_values_count_as_missing(empty: Any) -> None:
-    for name in ("summary", "team", "unit", "plan", "field"):
+    names = ["team", "unit", "plan"]  # a list or an object, even empty, is theirs
+    if empty is None or isinstance(empty, str):
+        names += ["summary", "field"]  # one text: only blank text is empty
+    for name in names:
         _clean, errors = one(name, empty)
         assert errors[name].startswith("请"), (name, empty, errors)
+
+
+@pytest.mark.parametrize("value", [[], [""], {}, [None, {}], [[[[[[]]]]]]])
+def test_a_list_or_object_in_a_one_value_field_is_refused_not_cleared(value: Any) -> None:
+    for name in ("title_en", "summary", "patents", "amount", "start", "field"):
+        clean, errors = one(name, value, partial=True)
+        assert name not in clean, (name, value, clean)
+        assert "应为" in errors[name] or "请从" in errors[name], (name, value, errors)
 
 
 @pytest.mark.parametrize(("name", "empty"), [
@@ -361,10 +387,10 @@ def test_draft_still_enforces_maximums() -> None:
 # ---- money: Decimal all the way ----------------------------------------------------------
 
 @pytest.mark.parametrize(("wan", "yuan"), [
-    ("0.000001", "0.01"), ("0.1", "1000.00"), ("0.3", "3000.00"), ("1.23", "12300.00"),
-    ("99999999.999999", "999999999999.99"), ("-0", "0.00"), ("0", "0.00"),
-    ("1e2", "1000000.00"), ("123456.789012", "1234567890.12"),
-    (" 1,234.567891 ", "12345678.91"), ("1,000", "10000000.00"), ("12.5万元", "125000.00"),
+    ("0.01", "100.00"), ("0.1", "1000.00"), ("0.3", "3000.00"), ("1.23", "12300.00"),
+    ("99999999.99", "999999999900.00"), ("-0", "0.00"), ("0", "0.00"),
+    ("1e2", "1000000.00"), ("123456.78", "1234567800.00"), ("12.340", "123400.00"),
+    (" 1,234.56 ", "12345600.00"), ("1,000", "10000000.00"), ("12.5万元", "125000.00"),
 ])
 def test_money_is_converted_exactly(wan: str, yuan: str) -> None:
     form = [{"name": "m", "label": "金额", "type": "money"}]
@@ -385,7 +411,7 @@ def test_money_bounds_are_compared_in_decimal() -> None:
     form = [{"name": "m", "label": "经费", "type": "money", "min": "0.1", "max": "0.3"}]
     assert validate(form, {"m": "0.3"})[1] == {}
     assert validate(form, {"m": "0.1"})[1] == {}
-    assert validate(form, {"m": "0.300001"})[1] == {"m": "经费不能超过0.3万元"}
+    assert validate(form, {"m": "0.31"})[1] == {"m": "经费不能超过0.3万元"}
 
 
 def test_money_above_the_column_is_refused() -> None:

@@ -56,24 +56,34 @@ def test_bad_phone_numbers(value):
 
 def test_money_is_typed_in_wan_and_stored_in_yuan():
     assert parse_wan("12.5") == Decimal("125000.00")
-    assert parse_wan("0.000001") == Decimal("0.01")
+    assert parse_wan("0.01") == Decimal("100.00")
     assert format_wan(Decimal("123456.78")) == "12.35"
     assert parse_wan("1,234.5") == Decimal("12345000.00")
     assert str(parse_wan("-0")) == "0.00"
 
 
 @pytest.mark.parametrize("yuan,wan", [
-    ("600000.00", "60.00"), ("605000", "60.50"), ("123456.78", "12.345678"),
-    ("0.01", "0.000001"), ("0", "0.00"), ("-0.00", "0.00"),
-    ("999999999999.99", "99999999.999999"),
+    ("600000.00", "60.00"), ("605000", "60.50"), ("123400", "12.34"), ("0", "0.00"),
+    ("-0.00", "0.00"), ("999999999900.00", "99999999.99"),
 ])
 def test_exact_wan_reads_back_to_the_same_yuan(yuan, wan):
     assert format_wan_exact(Decimal(yuan)) == wan
     assert parse_wan(wan) == Decimal(yuan) + 0
 
 
+@pytest.mark.parametrize("wan", ["12.345678", "0.001", "0.000001", "1,234.567"])
+def test_more_than_two_decimals_in_wan_are_refused_not_stored_as_hidden_yuan(wan):
+    with pytest.raises(FieldError, match="最多保留两位小数（精确到百元）"):
+        parse_wan(wan)
+
+
+def test_amounts_stored_finer_than_a_hundred_yuan_still_read_exactly():
+    # Stored before two decimals were the rule: shown as they are, never rounded.
+    assert format_wan_exact(Decimal("123456.78")) == "12.345678"
+
+
 @pytest.mark.parametrize("value,message", [
-    ("-1", "负数"), ("abc", "数字"), ("0.0000001", "分"), ("NaN", "数字"), ("1e12", "范围"),
+    ("-1", "负数"), ("abc", "数字"), ("0.0000001", "两位小数"), ("NaN", "数字"), ("1e12", "范围"),
     ("1e999999", "范围"), ("1,5", "数字"), ("", "数字"),
 ])
 def test_bad_money(value, message):
@@ -87,6 +97,14 @@ def test_bad_money(value, message):
 ])
 def test_weak_passwords_are_refused(password, message):
     with pytest.raises(FieldError, match=message):
+        check_password(password, "zhangsan")
+
+
+@pytest.mark.parametrize("password", ["playstation", "tinkerbell", "realmadrid",
+                                      "dragonball", "Manchester"])
+def test_passwords_of_the_maintained_common_list_are_refused(password):
+    # From zxcvbn's list of the 30,000 most common passwords, not from our own short one.
+    with pytest.raises(FieldError, match="过于常见"):
         check_password(password, "zhangsan")
 
 

