@@ -19,6 +19,7 @@ from states.lifecycles import (
     MILESTONE,
     OBJECTION,
     OPERATIONS,
+    PAYEE_CHANGED,
     REVIEW,
     ROLES,
     STEPS,
@@ -35,7 +36,7 @@ from states.lifecycles import (
 
 __all__ = [
     "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
-    "OBJECTION", "OPERATIONS", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE",
+    "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE",
     "ApplicationState",
     "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
     "ObjectionState", "Operation", "ReviewState", "StateEnum", "StepNotEnabled", "TrancheState",

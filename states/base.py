@@ -315,6 +315,8 @@ RECORD_LABELS = {
     "invite": "发出评审邀请", "assign_reviewers": "分配评审专家", "add_reviewer": "增加评审专家",
     "schedule_defence": "安排答辩", "sign_task_book": "签署任务书",
     "propose": "拟定立项建议名单", "record_meeting": "登记集体决策会议", "receive": "收到异议",
+    "register_organization": "登记单位", "update_organization": "修改单位信息",
+    "change_bank_account": "变更收款账户",
 }
 
 

@@ -172,7 +172,8 @@ APPLICATION = Lifecycle(
         t("decline_funding", A.reviewed, A.not_funded, [OFFICER, LEADER], "不予立项",
           messages=["not_funded"], fields=[DECISION_ID], via=["decision.approve"]),
         t("open_notice", A.shortlisted, A.public_notice, [OFFICER], "公示",
-          guards=["decision_approved"], effect="open_notice_period",
+          guards=["decision_approved", "notice_period_countable"],
+          effect="open_notice_period",
           messages=["notice_opened"]),
         t("raise_objection", A.public_notice, A.objection, [OFFICER, SYSTEM], "受理异议",
           guards=["objection_real_name"], follow_ups=["record_objection"],
@@ -262,6 +263,10 @@ class TrancheState(StateEnum):
     cancelled = ("cancelled", "已取消")
 
 
+# Not a call's option: the step a prepared (or approved) tranche has when its payee's
+# account is no longer the one the voucher was made out to.
+PAYEE_CHANGED = "payee_changed"
+
 T = TrancheState
 TRANCHE = Lifecycle(
     name="tranche",
@@ -274,13 +279,22 @@ TRANCHE = Lifecycle(
     transitions=(
         t("make_due", T.planned, T.due, [SYSTEM, OFFICER], "到期应付",
           guards=["tranche_condition_met"]),
+        # The maker checks the payee's account and the voucher keeps it (name, bank,
+        # account): the money goes to the account that was checked, and a released
+        # tranche shows it for good. An account changed since refuses the check and the
+        # payment (409) until the maker prepares the voucher again on the new account.
         t("prepare", T.due, T.prepared, [FINANCE], "制单", guards=["payee_account_known"],
           effect="record_maker"),
+        t("reprepare", (T.prepared, T.approved), T.prepared, [FINANCE],
+          "按变更后的收款账户重新制单", guards=["payee_account_known"], step=PAYEE_CHANGED,
+          effect="record_maker"),
         t("approve", T.prepared, T.approved, [FINANCE], "审核",
-          guards=["checker_not_maker", "collective_decision_recorded"], effect="record_checker",
+          guards=["payee_unchanged", "checker_not_maker", "collective_decision_recorded"],
+          effect="record_checker",
           fields=[Field("decision_ref", "“三重一大”会议纪要编号", kind="line")]),
         t("release", T.approved, T.released, [FINANCE], "拨付",
-          guards=["payment_reference_given", "within_grant"], effect="record_release",
+          guards=["payee_unchanged", "payment_reference_given", "within_grant"],
+          effect="record_release",
           follow_ups=["post_disbursement"], documents=["payment_notice"],
           fields=[Field("payment_ref", "支付凭证号", kind="line", required=True)]),
         t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER], "暂停",

@@ -29,7 +29,9 @@ def build_app(instance: Path, database_url: str, **extra: Any) -> Flask:
 
 
 def clear_tables() -> None:
-    """Empty every table: each test starts on a clean database."""
+    """Empty every table: each test starts on a clean database, with the holiday
+    calendar of the years the pinned chinese-calendar knows (as the migrations write
+    it); a test that needs another year enters it, as an administrator would."""
     engine = db.engine
     tables = list(reversed(db.metadata.sorted_tables))
     with engine.begin() as conn:
@@ -39,6 +41,38 @@ def clear_tables() -> None:
         else:
             for t in tables:
                 conn.execute(t.delete())
+    seed_calendar()
+
+
+def seed_calendar() -> None:
+    from workflow.holidays.operations import seed_from_package
+
+    seed_from_package()
+    db.session.commit()
+
+
+def calendar_known_ahead(days: int = 60) -> list[int]:
+    """For a test that opens a period (a 公示) at the real time and is not about the
+    calendar: each year the next ``days`` reach and the calendar does not know is entered
+    with its New Year's Day only, as an administrator would enter a year, so that the test
+    does not depend on the date it runs on (the pinned chinese-calendar ends with 2026).
+    Returns the years entered."""
+    from datetime import date, timedelta
+
+    from workflow.holidays.calendar import year_known
+    from workflow.holidays.models import CalendarDay, HolidayYear
+    from workflow.holidays.operations import today
+
+    first = today()
+    entered = [y for y in range(first.year, (first + timedelta(days=days)).year + 1)
+               if not year_known(y)]
+    for year in entered:
+        db.session.add(HolidayYear(year=year, source="admin", note="测试：仅元旦"))
+        db.session.flush()
+        db.session.add(CalendarDay(day=date(year, 1, 1), year=year, is_working_day=False,
+                                   name="元旦"))
+    db.session.commit()
+    return entered
 
 
 class Sent(list[tuple[str, dict[str, Any]]]):

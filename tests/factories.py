@@ -163,6 +163,13 @@ class ReviewFactory(Base):
     due_at = factory.LazyFunction(lambda: utcnow() + timedelta(days=14))
 
 
+def _on_voucher(o: object, field: str) -> str | None:
+    voucher = (TrancheState.prepared, TrancheState.approved, TrancheState.released)
+    if o.state not in voucher:  # type: ignore[attr-defined]
+        return None
+    return str(getattr(o.application.organization, field))  # type: ignore[attr-defined]
+
+
 class TrancheFactory(Base):
     class Meta:
         model = Tranche
@@ -174,6 +181,10 @@ class TrancheFactory(Base):
     amount = Decimal("200000.00")
     condition = "contract"
     state = TrancheState.due
+    # From preparation on, the voucher keeps the payee the maker checked.
+    payee_name = factory.LazyAttribute(lambda o: _on_voucher(o, "name"))
+    payee_bank = factory.LazyAttribute(lambda o: _on_voucher(o, "bank_name"))
+    payee_account = factory.LazyAttribute(lambda o: _on_voucher(o, "bank_account"))
 
 
 class MilestoneFactory(Base):

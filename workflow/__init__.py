@@ -100,7 +100,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 # Every feature's tables, in the order they depend on each other.
 MODELS = ("workflow.core.models", "workflow.accounts.models", "workflow.calls.models",
           "workflow.applying.models", "workflow.review.models", "workflow.decisions.models",
-          "workflow.finance.models", "workflow.notify.models", "workflow.documents.models")
+          "workflow.finance.models", "workflow.notify.models", "workflow.documents.models",
+          "workflow.holidays.models")
 
 
 def load_models() -> None:
@@ -134,6 +135,8 @@ def _install_features(app: Flask) -> None:
     from workflow.finance import api as finance_api
     from workflow.finance import rules as finance_rules
     from workflow.finance import views as finance_views
+    from workflow.holidays import api as holidays_api
+    from workflow.holidays import views as holidays_views
     from workflow.notify import api as notify_api
     from workflow.notify import inbox
     from workflow.notify import rules as notify_rules
@@ -151,10 +154,11 @@ def _install_features(app: Flask) -> None:
                       documents_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
-    del accounts_api, defence_api, experts_api, documents_api, notify_api
+    del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
-                      documents_views.bp, public.bp, entities.bp, jobs.bp, api_bp):
+                      documents_views.bp, holidays_views.bp, public.bp, entities.bp, jobs.bp,
+                      api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS

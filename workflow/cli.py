@@ -174,7 +174,28 @@ def _wait_worker_ready(worker: subprocess.Popen[bytes], log: Path, since: int) -
     raise click.ClickException(f"后台任务进程未能就绪（日志 {log}）：\n{tail}")
 
 
+@click.group("calendar", help="节假日安排")
+def calendar_cli() -> None:
+    pass
+
+
+@calendar_cli.command("seed")
+@with_appcontext
+def calendar_seed() -> None:
+    """写入 chinese-calendar 数据包已有、而数据库中尚无的年份（不覆盖已录入或更正的年份）。"""
+    from workflow.holidays import operations as holidays
+
+    years = holidays.seed_from_package()
+    db.session.commit()
+    click.echo(f"已写入 {years[0]}–{years[-1]} 年共 {len(years)} 年的节假日安排" if years
+               else "数据包中的年份均已存在，未重复写入。")
+    missing = holidays.missing_next_year()
+    if missing is not None:
+        click.echo(f"注意：尚无 {missing} 年的安排，请系统管理员在“节假日安排”中录入。")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(calendar_cli)
     app.cli.add_command(org_cli)
     app.cli.add_command(user_cli)
     app.cli.add_command(seed)

@@ -33,6 +33,7 @@ from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core import audit, engine
 from workflow.core.models import db, utcnow
 from workflow.finance import operations as finance
+from workflow.holidays import operations as holidays
 from workflow.review import operations as reviews
 from workflow.review.models import ReviewAssignment
 from workflow.timeutil import SHANGHAI, shanghai
@@ -136,6 +137,9 @@ def seed() -> bool:
     """Write whatever part of the demo data is missing; returns False when all of it is
     already there (a database seeded before the call under review gets just that)."""
     fresh = db.session.scalar(sa.select(User.id).where(User.username == "officer")) is None
+    # The holiday calendar of the years the pinned chinese-calendar knows (a database
+    # built by the migrations has it already; one made by create_all does not).
+    calendar = bool(holidays.seed_from_package())
     orgs = _organizations()
     users, added = _users(orgs)
     if fresh:
@@ -153,7 +157,7 @@ def seed() -> bool:
     if last_year:
         _seed_last_year_call(users)
     db.session.commit()
-    return fresh or added or reviewing or funded or waiting or last_year
+    return fresh or added or reviewing or funded or waiting or last_year or calendar
 
 
 def _organizations() -> dict[str, Organization]:

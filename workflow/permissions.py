@@ -18,7 +18,8 @@ The refusal rule, the same for pages and the API:
 
 ``found`` and ``allow`` apply it, in that order: views and API endpoints call them
 instead of choosing a status each time. (A refused *transition* answers 403 for
-the role or ownership, 409 for the state, 422 for a guard: ``workflow.core.engine``.)
+the role or ownership, 409 for the state (or a guard that finds what an earlier step
+checked changed since), 422 for a guard: ``workflow.core.engine``.)
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ pair_explainer = has_role("officer", "auditor")
 # Who registers and edits organisations; who reads all of them (the others read their own).
 org_keeper = has_role("officer", "admin")
 org_reader = has_role("officer", "leader", "auditor", "admin", "finance")
+# Who keeps the holiday calendar (节假日安排) and how periods are counted.
+calendar_keeper = has_role("admin")
 # Who sees the applicant of a call that hides applicants from its experts.
 sees_hidden_applicant = officer
 # Who sees which expert wrote a review (never the applicant's side).
@@ -194,4 +197,4 @@ TEMPLATE_GLOBAL = SimpleNamespace(**{name: globals()[name] for name in (
     "integrity_keeper", "integrity_reader", "pool_keeper", "principal_investigator",
     "same_organization", "own_organization", "demand_side", "own_review", "live_review",
     "organization_member", "bank_account_keeper", "bank_account_reader",
-    "reads_all_applications")})
+    "reads_all_applications", "calendar_keeper")})

@@ -13,7 +13,7 @@ with the finding and the project is back on notice.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,10 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tests.browser.conftest import Server
 from tests.browser.test_applying import PDF, flash, login, session_of, state_of
 from tests.browser.test_reviewing import error_flash
-from workflow.demo import REVIEWED, REVIEWING_TITLE
-from workflow.timeutil import SHANGHAI, local_time, period_end
+from workflow.demo import DEMO_PASSWORD, REVIEWED, REVIEWING_TITLE
+from workflow.holidays.calendar import count_period
+from workflow.holidays.operations import package_schedule
+from workflow.timeutil import SHANGHAI, cn_date
 
 pytestmark = pytest.mark.browser
 
@@ -74,11 +76,56 @@ def notice_rows(page: Page, call_title: str) -> Locator:
     return section.locator("[data-testid=notice-table] tbody tr")
 
 
+class DemoCalendar:
+    """The demo's holiday calendar as its seed writes it (the pinned chinese-calendar),
+    with the years this test enters itself."""
+
+    def __init__(self) -> None:
+        self.days = {e.day: e.is_working_day for entries in package_schedule().values()
+                     for e in entries}
+        self.years = set(package_schedule())
+
+    def is_working_day(self, day: date) -> bool:
+        assert day.year in self.years, f"{day.year} is not in the demo's calendar"
+        return self.days.get(day, day.weekday() < 5)
+
+
+CALENDAR = DemoCalendar()
+
+
+def years_ahead_known(browser: Browser, server: Server, days: int = 60) -> None:
+    """Publishing now must not depend on the date the test runs on: a year the next
+    ``days`` reach and the demo's calendar lacks is entered, as the administrator enters
+    one, with its New Year's Day only (the test is not about the calendar)."""
+    today = datetime.now(SHANGHAI).date()
+    missing = [y for y in range(today.year, (today + timedelta(days=days)).year + 1)
+               if y not in CALENDAR.years]
+    if not missing:
+        return
+    context = browser.new_context(base_url=server.url)
+    try:
+        api = context.request
+        token = api.post("/api/v1/auth/token", data={
+            "username": "admin", "password": DEMO_PASSWORD}).json()["token"]
+        for year in missing:
+            resp = api.put(f"/api/v1/calendar/{year}",
+                           headers={"Authorization": f"Bearer {token}"},
+                           data={"days": [{"date": f"{year}-01-01", "is_working_day": False,
+                                           "name": "元旦"}]})
+            assert resp.status == 200, resp.text()
+            CALENDAR.days[date(year, 1, 1)] = False
+            CALENDAR.years.add(year)
+    finally:
+        context.close()
+
+
 def notice_period(moments: list[datetime]) -> re.Pattern[str]:
     """The period the public page shows for a notice opened at one of ``moments`` (the
-    times just before and after publishing: they differ only across midnight)."""
-    shown = {f"{local_time(m, '%Y-%m-%d')} 至 {local_time(period_end(m, 5, True))}"
-             for m in moments}
+    times just before and after publishing: they differ only across midnight): its first
+    and last day, the opening day not counted (the demo's setting)."""
+    periods = [count_period(m, 5, True, opening_day_counts=False, calendar=CALENDAR)
+               for m in moments]
+    shown = {f"{cn_date(p.first_day)}至{cn_date(p.last_day)}" for p in periods}
     return re.compile("^(" + "|".join(re.escape(s) for s in sorted(shown)) + ")$")
 
 
@@ -300,6 +347,7 @@ def test_leader_approves_the_list_after_the_meeting_and_an_objection_is_dismisse
     with session_of(browser, server, "leader", "孙局长") as leader:
         leader_decides(leader, server, call_title, tmp_path)
 
+    years_ahead_known(browser, server)
     opened = officer_publishes(page)
 
     visitor = browser.new_context(base_url=server.url, locale="zh-CN")

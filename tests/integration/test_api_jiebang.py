@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
 
-from tests.conftest import api_token
+from tests.conftest import api_token, calendar_known_ahead
 from tests.factories import PASSWORD, make_uscc
 from tests.integration.conftest import wait_for
 from workflow.accounts import operations as accounts
@@ -328,10 +328,14 @@ def test_a_challenge_from_the_call_to_a_paid_tranche_through_the_api(
     assert (app["state"], app["state_label"]) == ("shortlisted", "拟立项")
 
     # ---- public notice, and its end ---------------------------------------------------
+    calendar_known_ahead()  # (published now: whatever the date, its days are known)
     assert officer.post(f"/calls/{call_id}/notices") == {"done": 1, "refused": []}
     notices = client.get("/api/v1/notices").get_json()["items"]  # public, no token
     (notice,) = [n for n in notices if n["application_id"] == app_id]
     assert (notice["amount_wan"], notice["under_objection"]) == ("100.00", False)
+    last = date.fromisoformat(notice["notice_last_day"])
+    assert datetime.fromisoformat(notice["notice_ends_at"]) == datetime(
+        last.year, last.month, last.day, tzinfo=SHANGHAI) + timedelta(days=1)
     error = officer.refused("POST", f"/applications/{app_id}/transitions", 422, "guard_failed",
                             json={"trigger": "approve"})
     assert [d["code"] for d in error["details"]] == ["notice_running"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.conftest import build_app, clear_tables
+from tests.conftest import build_app, clear_tables, seed_calendar
 from workflow.core.models import db
 
 pytestmark = pytest.mark.unit
@@ -20,6 +20,7 @@ def _unit_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     app = build_app(instance, f"sqlite:///{instance / 'unit.sqlite'}")
     with app.app_context():
         db.create_all()
+        seed_calendar()
     return app
 
 

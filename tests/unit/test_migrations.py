@@ -56,3 +56,55 @@ def test_typed_facts_migration_invents_no_demand_side_verdict(sqlite_at_the_revi
     inspector = sa.inspect(engine)
     assert "signature" not in inspector.get_table_names()  # nothing half done
     assert "defence_score" not in {c["name"] for c in inspector.get_columns("application")}
+
+
+PAYEE_AND_CALENDAR = "20261216_0002"
+
+
+def test_the_payee_and_calendar_migrations_carry_old_rows_over(sqlite_at_the_revision_before):
+    """Tranches already on a voucher take their organisation's account; a notice already
+    opened keeps its published first day (the day after it opened); the calendar holds the
+    years chinese-calendar knows, and no other."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    engine = sqlite_at_the_revision_before
+    ids = legacy_facts.seed(engine)
+    flask_migrate.upgrade(revision="20261215_0001")
+    md = sa.MetaData()
+    md.reflect(engine)
+    t = md.tables
+    now = datetime(2026, 3, 2, 1, 30, tzinfo=UTC).replace(tzinfo=None)  # (SQLite: naive UTC)
+    with engine.begin() as conn:
+        conn.execute(t["organization"].update().values(bank_name="中国银行赣州分行",
+                                                       bank_account="6216610000000001"))
+        conn.execute(t["application"].update().where(
+            t["application"].c.id == ids["contracted"]).values(
+            notice_started_at=datetime(2022, 9, 29, 2, 0, tzinfo=UTC).replace(
+                tzinfo=None)))  # 10:00 in Shanghai
+        for seq, state, paid in ((1, "released", True), (2, "due", False)):
+            conn.execute(t["tranche"].insert().values(
+                application_id=ids["failed"], seq=seq, label=f"第{seq}笔",
+                amount=Decimal("100000.00"), condition="contract", state=state, version=1,
+                payment_ref="ZF-1" if paid else None, released_at=now if paid else None,
+                created_at=now))
+
+    flask_migrate.upgrade(revision=PAYEE_AND_CALENDAR)
+    with engine.connect() as conn:
+        payees = dict(conn.execute(sa.text(
+            "SELECT state, payee_bank || ' ' || payee_account FROM tranche")).all())
+        first_day = conn.execute(sa.text("SELECT notice_first_day FROM application "
+                                         "WHERE id = :id"), {"id": ids["contracted"]}).scalar()
+        years = [y for (y,) in conn.execute(sa.text("SELECT year FROM holiday_year "
+                                                    "ORDER BY year"))]
+        worked = conn.execute(sa.text("SELECT is_working_day, name FROM calendar_day "
+                                      "WHERE day = '2022-10-08'")).one()
+    assert payees == {"released": "中国银行赣州分行 6216610000000001", "due": None}
+    assert date.fromisoformat(str(first_day)) == date(2022, 9, 30)
+    assert (years[0], years[-1], len(years)) == (2004, 2026, 23)  # chinese-calendar 1.11.0
+    assert tuple(worked) == (1, "国庆节")
+
+    flask_migrate.downgrade(revision="20261215_0001")
+    inspector = sa.inspect(engine)
+    assert "holiday_year" not in inspector.get_table_names()
+    assert "payee_account" not in {c["name"] for c in inspector.get_columns("tranche")}

@@ -59,7 +59,8 @@ def list_organizations() -> Response:
           response=ORG_SCHEMA)
 @token_required
 def create_organization() -> tuple[Response, int]:
-    org = accounts.register_organization(current_api_user(), typed_body(ORG_BODY))
+    org = accounts.register_organization(current_api_user(), typed_body(ORG_BODY),
+                                         request.remote_addr)
     return jsonify(organization_json(org)), 201
 
 
@@ -80,7 +81,7 @@ def get_organization(org_id: int) -> Response:
 def update_organization(org_id: int) -> Response:
     user = current_api_user()
     org = accounts.visible_organization(user, org_id)
-    accounts.update_organization(user, org, typed_body(ORG_BODY))
+    accounts.update_organization(user, org, typed_body(ORG_BODY), request.remote_addr)
     return jsonify(organization_json(org))
 
 

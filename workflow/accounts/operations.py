@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from forms import FieldError, check_password, check_phone, check_uscc, has_line_break
 from states import ROLES
 from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
-from workflow.core import uow
+from workflow.core import audit, uow
 from workflow.core.errors import (
     Forbidden,
     Invalid,
@@ -25,7 +25,8 @@ from workflow.core.errors import (
     Unauthenticated,
     wait_text,
 )
-from workflow.core.models import db, utcnow
+from workflow.core.models import AuditEvent, db, utcnow
+from workflow.core.rules import Changes
 from workflow.permissions import org_keeper, org_reader, organization_reader
 
 log = logging.getLogger(__name__)
@@ -84,21 +85,86 @@ def _keeper(actor: User) -> None:
         raise Forbidden("只有项目主管或系统管理员可以登记和修改单位", code="role_not_allowed")
 
 
-def register_organization(actor: User, data: dict[str, Any]) -> Organization:
+def register_organization(actor: User, data: dict[str, Any], ip: str | None = None
+                          ) -> Organization:
     _keeper(actor)
-    return create_organization(str(data.get("name") or ""), str(data.get("uscc") or ""),
-                               data.get("kind") or "university")
+    org = create_organization(str(data.get("name") or ""), str(data.get("uscc") or ""),
+                              data.get("kind") or "university")
+    ch = Changes()
+    for key in ("name", "uscc", "kind"):
+        ch.note(key, None, getattr(org, key))
+    record_organization_change(org, "register_organization", actor, ch, ip)
+    return org
 
 
-def update_organization(actor: User, org: Organization, data: dict[str, Any]) -> Organization:
-    """Correct an organisation's name, code or kind; what is not given stays."""
+def update_organization(actor: User, org: Organization, data: dict[str, Any],
+                        ip: str | None = None) -> Organization:
+    """Correct an organisation's name, code or kind; what is not given stays. The change
+    is audited (who, when, old → new)."""
     _keeper(actor)
     values = _organization_values(data.get("name", org.name), data.get("uscc", org.uscc),
                                   data.get("kind", org.kind.value), current=org)
+    ch = Changes()
     for key, value in values.items():
-        setattr(org, key, value)
+        ch.set(org, key, value)
+    record_organization_change(org, "update_organization", actor, ch, ip)
     db.session.flush()
     return org
+
+
+# ---- the organisation's audit trail ------------------------------------------------------
+
+# What changes an organisation's record, as its trail names it.
+ORGANIZATION_CHANGES = {"register_organization": "登记单位",
+                        "update_organization": "修改单位信息",
+                        "change_bank_account": "变更收款账户"}
+# The fields that say where grants are paid: a change of any of them is a change of the
+# payee (the account holder's name is the organisation's).
+PAYEE_FIELDS = ("name", "bank_name", "bank_account")
+FIELD_LABELS = {"name": "单位名称", "uscc": "统一社会信用代码", "kind": "单位类型",
+                "bank_name": "开户银行", "bank_account": "银行账号"}
+
+
+def _acting_role(actor: User, *preferred: str) -> str:
+    return next((r for r in preferred if actor.has_role(r)), sorted(actor.roles)[0]
+                if actor.roles else "system")
+
+
+def record_organization_change(org: Organization, trigger: str, actor: User | None,
+                               changes: Changes, ip: str | None = None) -> AuditEvent | None:
+    """Append a change of ``org`` (each field's old and new value) to its audit chain;
+    nothing when nothing changed."""
+    if not changes:
+        return None
+    role = "system" if actor is None else _acting_role(actor, "org_admin", "officer", "admin")
+    return audit.record(org, "organization", trigger, actor, role, None, None, "",
+                        {"changes": dict(changes)}, ip)
+
+
+def organization_history(org_id: int, payee_only: bool = False) -> list[AuditEvent]:
+    """The recorded changes of an organisation, oldest first; ``payee_only``: those that
+    changed where grants are paid (its account, or the name it is held in)."""
+    rows = audit.history("organization", org_id)
+    if payee_only:
+        rows = [ev for ev in rows if ev.trigger != "register_organization"
+                and set((ev.data or {}).get("changes", {})) & set(PAYEE_FIELDS)]
+    return rows
+
+
+def last_payee_changes(org_ids: list[int]) -> dict[int, AuditEvent]:
+    """For each organisation, the latest recorded change of where its grants are paid
+    (one query for a page of rows)."""
+    if not org_ids:
+        return {}
+    rows = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.entity_type == "organization", AuditEvent.entity_id.in_(set(org_ids)),
+        AuditEvent.trigger.in_(("update_organization", "change_bank_account")))
+        .order_by(AuditEvent.entity_id, AuditEvent.seq))
+    out: dict[int, AuditEvent] = {}
+    for ev in rows:
+        if set((ev.data or {}).get("changes", {})) & set(PAYEE_FIELDS):
+            out[ev.entity_id] = ev
+    return out
 
 
 def can_view_organization(actor: User, org: Organization) -> bool:

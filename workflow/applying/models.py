@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from workflow.core.models.base import (
     state_column,
     utcnow,
 )
+from workflow.timeutil import SHANGHAI
 
 if TYPE_CHECKING:
     from workflow.accounts.models.org import Organization
@@ -131,6 +132,10 @@ class Application(AuditedMixin, Base):
     disbursed: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"),
                                                server_default="0")
     notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The notice period's first day as published (the opening day, or the next, by the
+    # counting convention when it opened); it is over at ``notice_ends_at``, midnight
+    # (Asia/Shanghai) after its last day.
+    notice_first_day: Mapped[date | None] = mapped_column(sa.Date)
     notice_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -155,6 +160,24 @@ class Application(AuditedMixin, Base):
         back_populates="application", cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def notice_last_day(self) -> date | None:
+        """The notice period's last day (included), in Asia/Shanghai."""
+        if self.notice_ends_at is None:
+            return None
+        return (self.notice_ends_at.astimezone(SHANGHAI) - timedelta(days=1)).date()
+
+    @property
+    def notice_days(self) -> tuple[date, date] | None:
+        """The notice period's first and last day, as published (a notice opened before
+        its first day was recorded was counted from the day after it opened)."""
+        last = self.notice_last_day
+        if last is None or self.notice_started_at is None:
+            return None
+        first = self.notice_first_day or (
+            self.notice_started_at.astimezone(SHANGHAI).date() + timedelta(days=1))
+        return first, last
 
     def __repr__(self) -> str:
         return f"<Application {self.id} {self.state.value}>"

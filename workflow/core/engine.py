@@ -2,9 +2,10 @@
 
 ``fire(row, trigger, actor, ...)``: lock the row, check the version, resolve the
 transition under the call's optional steps, check the role and ownership, run every
-guard and collect every reason, apply the change through the lifecycle's shared
-machine, record the audit row and the outbox event. The caller's unit of work
-commits; a refusal raises before anything was changed.
+guard and collect every reason (422; 409 when one says that what an earlier step
+checked has changed since), apply the change through the lifecycle's shared machine,
+record the audit row and the outbox event. The caller's unit of work commits; a refusal
+raises before anything was changed.
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ def fire(
     reasons = check_guards(spec, ctx)
     if reasons:
         raise GuardFailed("；".join(r.message for r in reasons),
-                          details=[r.as_dict() for r in reasons])
+                          details=[r.as_dict() for r in reasons],
+                          status=max(r.status for r in reasons))
 
     # No autoflush from here to the write: a lazy load inside an effect must not send
     # the half-made change on its own.

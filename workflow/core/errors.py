@@ -50,10 +50,17 @@ class Invalid(ServiceError):
 
 
 class GuardFailed(ServiceError):
-    """One or more guards refused; ``details`` lists every reason ``{code, message}``."""
+    """One or more guards refused; ``details`` lists every reason ``{code, message}``.
+    422, or 409 when a reason is a conflict (``workflow.core.rules.Reason.status``)."""
 
     status = 422
     code = "guard_failed"
+
+    def __init__(self, message: str, details: Any = None, code: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, details, code)
+        if status is not None:
+            self.status = status
 
 
 class Throttled(ServiceError):

@@ -47,6 +47,10 @@ class Reason:
     # The inputs the reason is about, each with what a form says beside it
     # (``(("summary", "请填写项目摘要"),)``): a page shows it there, the API lists it.
     fields: tuple[tuple[str, str], ...] = ()
+    # 409 for a reason that says the row's basis changed under it since an earlier step
+    # (the payee's account since the voucher was made): the refusal is a conflict, as a
+    # stale version is, rather than input to correct (422).
+    status: int = 422
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -72,9 +76,11 @@ class GuardContext:
         return value.strip() if isinstance(value, str) else ""
 
 
-def refuse(code: str, message: str, fields: Mapping[str, str] | None = None) -> list[Reason]:
-    """One reason; ``fields``: the inputs it is about and what to say beside each."""
-    return [Reason(code, message, tuple((fields or {}).items()))]
+def refuse(code: str, message: str, fields: Mapping[str, str] | None = None, *,
+           status: int = 422) -> list[Reason]:
+    """One reason; ``fields``: the inputs it is about and what to say beside each;
+    ``status`` 409 for a conflict (see ``Reason.status``)."""
+    return [Reason(code, message, tuple((fields or {}).items()), status)]
 
 
 class Changes(dict[str, list[Any]]):

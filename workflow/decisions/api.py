@@ -165,12 +165,16 @@ def open_notices(call_id: int) -> Response:
 
 
 def notice_json(app: Application) -> dict[str, Any]:
+    days = app.notice_days
     return {"application_id": app.id, "call": app.call.title, "title": app.title,
             "organization": app.organization.name, "leader": app.applicant.name,
             "amount_wan": format_wan(app.granted_amount),
             "notice_started_at": app.notice_started_at.isoformat()
             if app.notice_started_at else None,
             "notice_ends_at": app.notice_ends_at.isoformat() if app.notice_ends_at else None,
+            # The period as published: its first and its last day (both included).
+            "notice_first_day": days[0].isoformat() if days else None,
+            "notice_last_day": days[1].isoformat() if days else None,
             "under_objection": app.state.value == "objection"}
 
 

@@ -22,8 +22,8 @@ from workflow.decisions import notices
 from workflow.decisions import operations as decisions
 from workflow.decisions.models import DecisionState, FundingDecision, Objection, ObjectionState
 from workflow.decisions.notices import settle_call
+from workflow.holidays.calendar import UnknownYear, count_period
 from workflow.permissions import decision_reader
-from workflow.timeutil import period_end
 
 
 def decision_approved(ctx: GuardContext) -> list[Reason]:
@@ -42,6 +42,18 @@ def objection_real_name(ctx: GuardContext) -> list[Reason]:
     if len((ctx.comment or "").strip()) < MIN_COMMENT:
         out += refuse("objection_text_missing", "请填写书面异议内容")
     return out
+
+
+def notice_period_countable(ctx: GuardContext) -> list[Reason]:
+    """The calendar knows every day the notice period reaches: a year whose holiday
+    schedule is not entered is named, never counted Monday to Friday."""
+    call = ctx.row.call
+    try:
+        count_period(ctx.now, call.notice_days, call.notice_working_days)
+    except UnknownYear as err:
+        return refuse("calendar_year_unknown",
+                      f"公示期（{call.notice_days}个工作日）将进入{err.year}年：{err.message}")
+    return []
 
 
 def notice_period_over(ctx: GuardContext) -> list[Reason]:
@@ -99,10 +111,13 @@ def return_reason_given(ctx: GuardContext) -> list[Reason]:
 
 
 def open_notice_period(ctx: GuardContext, ch: Changes) -> None:
+    """The period as it is published: its first and its last day (counted by the
+    calendar and the counting convention), over at midnight after the last."""
     call = ctx.row.call
+    period = count_period(ctx.now, call.notice_days, call.notice_working_days)
     ch.set(ctx.row, "notice_started_at", ctx.now)
-    ch.set(ctx.row, "notice_ends_at",
-           period_end(ctx.now, call.notice_days, call.notice_working_days))
+    ch.set(ctx.row, "notice_first_day", period.first_day)
+    ch.set(ctx.row, "notice_ends_at", period.ends_at)
 
 
 def set_grant(ctx: GuardContext, ch: Changes) -> None:
@@ -161,6 +176,7 @@ RULES = Rules(
     guards={
         "decision_approved": decision_approved,
         "objection_real_name": objection_real_name,
+        "notice_period_countable": notice_period_countable,
         "notice_period_over": notice_period_over,
         "no_open_objection": no_open_objection,
         "decision_ready": decision_ready,

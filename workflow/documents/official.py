@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -101,7 +102,7 @@ def render_notice(app_id: int) -> Document | None:
         letterhead=lh, project=_line(app), call_title=app.call.title,
         scheme_label=app.call.scheme.label,
         challenge_title=app.challenge.title if app.challenge else None,
-        approval_file_number=None))
+        approval_file_number=None, notice_days=app.notice_days))
     doc = _store(rendered, lh, "notice", application_id=app.id)
     notifications.send(notifications.Message(
         app.applicant_id, "approved", "decision",
@@ -128,9 +129,11 @@ def render_approval_file(call_id: int) -> Document | None:
     issued = max((a.approved_at for a in projects if a.approved_at), default=call.created_at)
     lh = _letterhead("approval_file", f"call:{call.id}", call.doc_number,
                      f"关于下达{call.title}立项项目的通知", issued)
+    periods = {a.notice_days for a in projects}
     rendered = pdf.render_approval_file(pdf.ApprovalFileContext(
         letterhead=lh, call_title=call.title, scheme_label=call.scheme.label, year=call.year,
-        projects=[_line(a) for a in projects]))
+        projects=[_line(a) for a in projects],
+        notice_days=periods.pop() if len(periods) == 1 else None))
     return _store(rendered, lh, "approval_file", call_id=call.id)
 
 
@@ -190,7 +193,7 @@ def render_task_book(app_id: int) -> Document | None:
 def render_payment_notice(tranche_id: int) -> Document | None:
     """The 拨付通知 of a released tranche (one per tranche: its seq is the round)."""
     from workflow.finance.models import Tranche
-    from workflow.finance.operations import capital
+    from workflow.finance.operations import capital, payee_of
 
     tranche = db.session.get(Tranche, tranche_id)
     if tranche is None or tranche.released_at is None:
@@ -208,10 +211,16 @@ def render_payment_notice(tranche_id: int) -> Document | None:
     lh = _letterhead("payment_notice", f"application:{app.id}",
                      f"拨付凭证：{tranche.payment_ref}", f"关于拨付“{app.title}”项目经费的通知",
                      tranche.released_at, tranche.seq)
+    # The account it was paid to, as the voucher keeps it (never the organisation's
+    # account as it stands when the worker renders).
+    payee = payee_of(tranche)
+    line = _line(app)
     rendered = pdf.render_payment_notice(pdf.PaymentNoticeContext(
-        letterhead=lh, project=_line(app), tranche_label=tranche.label, amount=tranche.amount,
-        amount_capital=capital(tranche.amount), bank_name=app.organization.bank_name,
-        bank_account=app.organization.bank_account, payment_ref=tranche.payment_ref or "",
+        letterhead=lh, project=replace(line, organization=payee.organization or
+                                       line.organization),
+        tranche_label=tranche.label, amount=tranche.amount,
+        amount_capital=capital(tranche.amount), bank_name=payee.bank_name,
+        bank_account=payee.bank_account, payment_ref=tranche.payment_ref or "",
         released_on=tranche.released_at.astimezone(SHANGHAI).date(), disbursed_total=paid,
         remaining=max(grant - paid, Decimal("0.00"))))
     doc = _store(rendered, lh, "payment_notice", tranche.seq, application_id=app.id)

@@ -47,6 +47,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher
 
 from forms import format_wan
+from workflow.timeutil import cn_date
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -153,6 +154,8 @@ class NoticeContext:
     scheme_label: str
     challenge_title: str | None
     approval_file_number: str | None
+    # The public notice's first and last day, as published.
+    notice_days: tuple[date, date] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,8 @@ class ApprovalFileContext:
     scheme_label: str
     year: int
     projects: list[ProjectLine]
+    # The public notice's first and last day, when the projects shared one period.
+    notice_days: tuple[date, date] | None = None
 
 
 @dataclass(frozen=True)
@@ -295,10 +300,6 @@ def _font_config() -> FontConfiguration:
     return config
 
 
-def cn_date(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def qr_code(url: str) -> segno.QRCode:
     return segno.make(url, error="m", mask=QR_MASK)
 
@@ -350,12 +351,13 @@ def _html(template: str, letterhead: Letterhead, faces: FontFaces, **values: Any
 
 
 def notice_html(ctx: NoticeContext, faces: FontFaces = DOCUMENT_FACES) -> str:
-    return _html("documents/notice.html", ctx.letterhead, faces, ctx=ctx)
+    return _html("documents/notice.html", ctx.letterhead, faces, ctx=ctx, cn_date=cn_date)
 
 
 def approval_file_html(ctx: ApprovalFileContext, faces: FontFaces = DOCUMENT_FACES) -> str:
     total = sum((p.amount for p in ctx.projects), Decimal(0))
-    return _html("documents/approval_file.html", ctx.letterhead, faces, ctx=ctx, total=total)
+    return _html("documents/approval_file.html", ctx.letterhead, faces, ctx=ctx, total=total,
+                 cn_date=cn_date)
 
 
 def task_book_html(ctx: TaskBookContext, faces: FontFaces = DOCUMENT_FACES) -> str:

@@ -58,9 +58,23 @@ TRANCHE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "state_label": {"type": "string"}, "version": {"type": "integer"},
     "payment_ref": {"type": "string", "nullable": True},
     "released_at": {"type": "string", "format": "date-time", "nullable": True},
-    "payee": {"type": "object", "properties": {
-        "organization": {"type": "string"}, "bank_name": {"type": "string", "nullable": True},
-        "bank_account": {"type": "string", "nullable": True}}}},
+    "payee": {"type": "object", "description": "收款单位及账户：制单起为制单时核对并记入"
+              "凭证的账户（已拨付的为实际拨付的账户，此后不再改变），制单前为单位当前登记的账户",
+              "properties": {
+                  "organization": {"type": "string"},
+                  "bank_name": {"type": "string", "nullable": True},
+                  "bank_account": {"type": "string", "nullable": True}}},
+    "payee_on_voucher": {"type": "boolean", "description": "收款账户是否已记入凭证（制单起）"},
+    "payee_changed": {
+        "type": "object", "nullable": True,
+        "description": "已制单（或已审核）后单位的收款账户发生变更：审核、拨付将被拒绝（409），"
+                       "须按变更后的账户重新制单；未变更时为 null",
+        "properties": {
+            "at": {"type": "string", "format": "date-time", "nullable": True},
+            "by": {"type": "string", "nullable": True, "description": "变更人"},
+            "current": {"type": "object", "description": "单位当前登记的账户", "properties": {
+                "organization": {"type": "string"}, "bank_name": {"type": "string"},
+                "bank_account": {"type": "string"}}}}}},
     "required": ["id", "application_id", "project_number", "project", "seq", "label",
                  "condition", "amount_wan", "amount_capital", "state", "state_label",
                  "version", "payment_ref", "released_at"]}
@@ -78,8 +92,11 @@ def list_tranches() -> Response:
     if not money_reader(user):
         visible = applications_query(user).with_only_columns(Application.id)
         base = sa.select(Tranche).where(Tranche.application_id.in_(visible))
-    return api_page(TRANCHES, user, lambda rows: [finance.tranche_json(t) for t in rows],
-                    base)
+    def items(rows: list[Tranche]) -> list[dict[str, Any]]:
+        changes = finance.payee_changes(rows)
+        return [finance.tranche_json(t, change=changes.get(t.id)) for t in rows]
+
+    return api_page(TRANCHES, user, items, base)
 
 
 @api_bp.get("/v1/budgets/<int:call_id>/ledger")
@@ -295,5 +312,5 @@ def put_bank_account(org_id: int) -> Response:
     org = visible_organization(user, org_id)
     body = typed_body(BANK_BODY)
     finance.set_bank_account(user, org, body.get("bank_name") or "",
-                             body.get("bank_account") or "")
+                             body.get("bank_account") or "", request.remote_addr)
     return jsonify(bank_json(org))

@@ -1,6 +1,8 @@
 """The money lists, as ``workflow.web.listing`` shows and exports them: the finance queue
 (tranches, a tab per state with its count) and a call's budget ledger. Both are read by
-the money readers only; the queue shows the payee's bank account, as the page does."""
+the money readers only; the queue shows the payee's bank account, as the page does: the
+account on the voucher from preparation on (a released tranche: the account it was paid
+to, whatever the organisation's record says later)."""
 
 from __future__ import annotations
 
@@ -50,8 +52,16 @@ TRANCHE_JOINS = {
 }
 
 
-def _payee(t: Tranche) -> Organization:
-    return t.application.organization
+def _payee_state(t: Tranche) -> str:
+    if finance.payee_changed(t):
+        return "制单后单位账户已变更，须重新制单"
+    if finance.voucher_payee(t) is not None:
+        return "已拨付至该账户" if t.state is T.released else "制单时核对"
+    return "单位现登记账户"
+
+
+# Whom a row is paid to, as the list sorts it: the voucher's payee, else the organisation.
+PAYEE_NAME = sa.func.coalesce(Tranche.payee_name, Organization.name)
 
 
 TRANCHES = ListSpec(
@@ -60,14 +70,14 @@ TRANCHES = ListSpec(
     columns=(
         Column("project", "项目", (Application.project_number, Tranche.seq), joins=("app",)),
         Column("label", "拨付批次", (Tranche.label,)),
-        Column("payee", "收款单位及账户", (Organization.name,), joins=("app", "org")),
+        Column("payee", "收款单位及账户", (PAYEE_NAME,), joins=("app", "org")),
         Column("amount", "金额（万元）", (Tranche.amount,), num=True, desc_first=True),
         Column("capital", "大写"),
         Column("condition", "条件", (Tranche.condition,)),
         Column("state", "状态"),
     ),
-    search=(Application.project_number, Application.title, Organization.name, Tranche.label,
-            Tranche.payment_ref),
+    search=(Application.project_number, Application.title, Organization.name,
+            Tranche.payee_name, Tranche.label, Tranche.payment_ref),
     search_joins=("app", "org"),
     search_hint="项目编号或名称、收款单位、凭证号",
     filters=(
@@ -84,9 +94,10 @@ TRANCHES = ListSpec(
         Field("项目名称", lambda t: t.application.title, width=40),
         Field("指南", lambda t: t.application.call.title, width=36),
         Field("拨付批次", lambda t: t.label, width=24),
-        Field("收款单位", lambda t: _payee(t).name, width=28),
-        Field("开户银行", lambda t: _payee(t).bank_name, width=22),
-        Field("银行账号", lambda t: _payee(t).bank_account, width=24),
+        Field("收款单位", lambda t: finance.payee_of(t).organization, width=28),
+        Field("开户银行", lambda t: finance.payee_of(t).bank_name, width=22),
+        Field("银行账号", lambda t: finance.payee_of(t).bank_account, width=24),
+        Field("收款账户依据", _payee_state, width=22),
         Field("金额（万元）", lambda t: t.amount, "wan"),
         Field("金额大写", lambda t: finance.capital(t.amount), width=24),
         Field("拨付条件", lambda t: finance.CONDITION_LABELS.get(t.condition, t.condition),

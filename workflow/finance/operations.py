@@ -9,6 +9,7 @@ change of money is a ledger entry in the same transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import IO, Any
@@ -20,14 +21,15 @@ from sqlalchemy.orm import selectinload
 from forms import format_wan, parse_wan
 from forms.validators import FieldError
 from states import ApplicationState, TrancheState
+from workflow.accounts import operations as accounts
 from workflow.accounts.models import Organization, User
 from workflow.applying.models import Application, FinalReport, Verdict
 from workflow.calls.models import Scheme
 from workflow.calls.operations import TRANCHE_CONDITIONS
 from workflow.core import engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
-from workflow.core.models import db, utcnow
-from workflow.core.rules import FireResult
+from workflow.core.models import AuditEvent, db, utcnow
+from workflow.core.rules import Changes, FireResult
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, Milestone, MilestoneState, Tranche
 from workflow.permissions import (
@@ -38,7 +40,7 @@ from workflow.permissions import (
     principal_investigator,
     stage_gate_keeper,
 )
-from workflow.timeutil import SHANGHAI
+from workflow.timeutil import SHANGHAI, local_time
 
 CENT = Decimal("0.01")
 MAX_REJECTIONS = 2  # a milestone failed this many times ends the project
@@ -444,9 +446,11 @@ def read_bank_account(actor: User, org: Organization) -> Organization:
     return org
 
 
-def set_bank_account(actor: User, org: Organization, bank_name: str, account: str
-                     ) -> Organization:
-    """The organisation's account for grants, set by its own administrator."""
+def set_bank_account(actor: User, org: Organization, bank_name: str, account: str,
+                     ip: str | None = None) -> Organization:
+    """The organisation's account for grants, set by its own administrator. Every
+    change is audited (who, when, old → new); a tranche prepared on the old account is
+    then refused its check and payment until it is prepared again."""
     if not bank_account_keeper(actor, org):
         raise Forbidden("只有本单位管理员可以维护收款账户", code="not_owner")
     bank_name = (bank_name or "").strip()
@@ -458,7 +462,10 @@ def set_bank_account(actor: User, org: Organization, bank_name: str, account: st
         errors["bank_account"] = "银行账号应为8至32位数字"
     if errors:
         raise Invalid("收款账户有误：" + "；".join(errors.values()), details=errors)
-    org.bank_name, org.bank_account = bank_name, digits
+    ch = Changes()
+    ch.set(org, "bank_name", bank_name)
+    ch.set(org, "bank_account", digits)
+    accounts.record_organization_change(org, "change_bank_account", actor, ch, ip)
     db.session.flush()
     return org
 
@@ -473,7 +480,115 @@ def tranches_of(app: Application) -> list[Tranche]:
         Tranche.application_id == app.id).order_by(Tranche.seq)))
 
 
-def tranche_json(t: Tranche, *, payee: bool = True) -> dict[str, Any]:
+# ---- the payee (收款单位及账户) -------------------------------------------------------------
+
+# From preparation on, a tranche is paid to the account on its voucher.
+ON_VOUCHER = (TrancheState.prepared, TrancheState.approved, TrancheState.released)
+
+
+@dataclass(frozen=True)
+class Payee:
+    organization: str
+    bank_name: str
+    bank_account: str
+
+    @classmethod
+    def of_organization(cls, org: Organization) -> Payee:
+        return cls(org.name, org.bank_name or "", org.bank_account or "")
+
+    def as_json(self) -> dict[str, str]:
+        return {"organization": self.organization, "bank_name": self.bank_name,
+                "bank_account": self.bank_account}
+
+
+def voucher_payee(t: Tranche) -> Payee | None:
+    """The payee the maker checked and the voucher keeps (None before preparation)."""
+    if t.state not in ON_VOUCHER or t.payee_account is None:
+        return None
+    return Payee(t.payee_name or "", t.payee_bank or "", t.payee_account)
+
+
+def payee_of(t: Tranche) -> Payee:
+    """Whom the tranche is (or was) paid to: the voucher's payee from preparation on
+    (a released tranche: the account it was paid to, for good), else the organisation's
+    account as it stands."""
+    return voucher_payee(t) or Payee.of_organization(t.application.organization)
+
+
+def payee_changed(t: Tranche) -> bool:
+    """A prepared or approved tranche whose organisation's account (or name) is no longer
+    what the voucher was made out to."""
+    on_voucher = voucher_payee(t)
+    return (on_voucher is not None and t.state is not TrancheState.released
+            and on_voucher != Payee.of_organization(t.application.organization))
+
+
+def snapshot_payee(t: Tranche, ch: Changes) -> None:
+    """The maker's check: the organisation's account as it stands goes on the voucher."""
+    payee = Payee.of_organization(t.application.organization)
+    ch.set(t, "payee_name", payee.organization)
+    ch.set(t, "payee_bank", payee.bank_name)
+    ch.set(t, "payee_account", payee.bank_account)
+
+
+def payee_changes(tranches: list[Tranche]) -> dict[int, AuditEvent]:
+    """For each tranche, the latest recorded change of its organisation's account (who
+    and when), for the queue and the tranche's page; one query."""
+    orgs = {t.id: t.application.organization_id for t in tranches}
+    last = accounts.last_payee_changes(list(orgs.values()))
+    return {tid: last[org_id] for tid, org_id in orgs.items() if org_id in last}
+
+
+def account_change_text(change: AuditEvent) -> str:
+    """"收款账户已于 2026-12-20 14:03 由 赵主任 变更" (or 登记, the first time)."""
+    changes = (change.data or {}).get("changes", {})
+    bank = [changes[k] for k in ("bank_name", "bank_account") if k in changes]
+    first = bool(bank) and all(not old for old, _new in bank)
+    return (f"收款账户已于 {local_time(change.at)} 由 {change.actor_name} "
+            f"{'登记' if first else '变更'}")
+
+
+@dataclass(frozen=True)
+class PayeeNote:
+    text: str
+    stale: bool  # the voucher's account is no longer the organisation's: prepare again
+
+
+def payee_note(t: Tranche, change: AuditEvent | None) -> PayeeNote | None:
+    """What finance reads beside a tranche's payee: that the account changed since the
+    voucher was made (the check and the payment are refused), or when it last changed.
+    Nothing for a released tranche: it shows the account it was paid to."""
+    if payee_changed(t):
+        when = account_change_text(change) if change else "收款账户已变更"
+        return PayeeNote(f"{when}，与制单时核对的账户不一致，须按变更后的账户重新制单",
+                         stale=True)
+    if change is None or t.state is TrancheState.released:
+        return None
+    return PayeeNote(account_change_text(change), stale=False)
+
+
+def payee_heading(t: Tranche) -> str:
+    if t.state is TrancheState.released:
+        return "拨付至（实际收款账户）"
+    if voucher_payee(t) is not None:
+        return "收款账户（制单时核对，记入凭证）"
+    return "收款账户（单位现登记，制单时核对并记入凭证）"
+
+
+def payee_history(t: Tranche) -> list[AuditEvent]:
+    """The recorded changes of where the tranche's organisation is paid, newest first: up
+    to the payment for a released tranche (what was known when it was paid)."""
+    rows = accounts.organization_history(t.application.organization_id, payee_only=True)
+    if t.released_at is not None:
+        rows = [ev for ev in rows if ev.at <= t.released_at]
+    return list(reversed(rows))
+
+
+def tranche_json(t: Tranche, *, payee: bool = True,
+                 change: AuditEvent | None = None) -> dict[str, Any]:
+    """A tranche as the API gives it; ``payee``: with whom it is paid to (the voucher's
+    account from preparation on); ``change``: the latest recorded change of the
+    organisation's account, if the caller has it (else read here)."""
     app = t.application
     out: dict[str, Any] = {
         "id": t.id, "application_id": app.id, "project_number": app.project_number,
@@ -483,7 +598,13 @@ def tranche_json(t: Tranche, *, payee: bool = True) -> dict[str, Any]:
         "payment_ref": t.payment_ref, "released_at": t.released_at.isoformat()
         if t.released_at else None}
     if payee:
-        out["payee"] = {"organization": app.organization.name,
-                        "bank_name": app.organization.bank_name,
-                        "bank_account": app.organization.bank_account}
+        out["payee"] = payee_of(t).as_json()
+        out["payee_on_voucher"] = voucher_payee(t) is not None
+        changed = payee_changed(t)
+        if changed and change is None:
+            change = payee_changes([t]).get(t.id)
+        out["payee_changed"] = None if not changed else {
+            "at": change.at.isoformat() if change else None,
+            "by": change.actor_name if change else None,
+            "current": Payee.of_organization(app.organization).as_json()}
     return out

@@ -9,7 +9,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from forms import format_wan
-from states import DEMAND_SIDE, MILESTONE, SYSTEM, TRANCHE, ApplicationState, MilestoneState
+from states import (
+    DEMAND_SIDE,
+    MILESTONE,
+    PAYEE_CHANGED,
+    SYSTEM,
+    TRANCHE,
+    ApplicationState,
+    MilestoneState,
+)
 from states.lifecycles import RUNNING
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application, on_challenges_of
@@ -20,7 +28,15 @@ from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, refuse
 from workflow.finance import operations
 from workflow.finance.models import Milestone, Tranche
-from workflow.finance.operations import needs_decision_ref
+from workflow.finance.operations import (
+    Payee,
+    account_change_text,
+    needs_decision_ref,
+    payee_changed,
+    payee_changes,
+    snapshot_payee,
+    voucher_payee,
+)
 from workflow.permissions import (
     bureau_reader,
     demand_side,
@@ -49,6 +65,27 @@ def payee_account_known(ctx: GuardContext) -> list[Reason]:
         return refuse("payee_account_missing",
                       f"承担单位“{org.name}”尚未登记收款账户，请单位管理员先登记")
     return []
+
+
+def _account(payee: Payee) -> str:
+    return f"{payee.organization}，{payee.bank_name}，账号尾号{payee.bank_account[-4:]}"
+
+
+def payee_unchanged(ctx: GuardContext) -> list[Reason]:
+    """The money goes to the account that was checked: an account (or name) changed
+    since the voucher was made refuses the check and the payment, as a conflict."""
+    tranche: Tranche = ctx.row
+    voucher = voucher_payee(tranche)
+    if voucher is None or not payee_changed(tranche):
+        return []
+    now = Payee.of_organization(tranche.application.organization)
+    change = payee_changes([tranche]).get(tranche.id)
+    when = account_change_text(change) if change else "收款账户已变更"
+    doing = {"approve": "审核", "release": "拨付"}.get(ctx.trigger, "办理")
+    return refuse("payee_changed",
+                  f"{when}，与制单时核对的账户不一致（制单时：{_account(voucher)}；"
+                  f"现为：{_account(now)}），不能{doing}。请核实后“按变更后的收款账户重新制单”，"
+                  "再由另一位财务人员审核", status=409)
 
 
 def checker_not_maker(ctx: GuardContext) -> list[Reason]:
@@ -86,6 +123,7 @@ def within_grant(ctx: GuardContext) -> list[Reason]:
 
 def record_maker(ctx: GuardContext, ch: Changes) -> None:
     ch.set(ctx.row, "prepared_by_id", ctx.actor.id if ctx.actor else None)
+    snapshot_payee(ctx.row, ch)
     # A new voucher needs a new check: an approval given before a hold lapses.
     ch.set(ctx.row, "approved_by_id", None)
 
@@ -213,9 +251,14 @@ MILESTONE_ENTITY = Entity("milestone", Milestone, MILESTONE, milestone_owner,
                           parent=("application", "application_id"), owned=milestone_owned,
                           name=lambda m: f"{_project(m.application)} 里程碑{m.seq}：{m.label}")
 
+def tranche_steps(tranche: Tranche) -> frozenset[str]:
+    """The call's steps, and ``payee_changed`` while the voucher's account is stale."""
+    steps = tranche.application.call.enabled_steps
+    return steps | {PAYEE_CHANGED} if payee_changed(tranche) else steps
+
+
 TRANCHE_ENTITY = Entity("tranche", Tranche, TRANCHE, bureau_owner, can_view_tranche,
-                        "拨付批次", "tranches",
-                        steps=lambda tranche: tranche.application.call.enabled_steps,
+                        "拨付批次", "tranches", steps=tranche_steps,
                         parent=("application", "application_id"), owned=bureau_owned,
                         name=tranche_name)
 
@@ -224,6 +267,7 @@ RULES = Rules(
     guards={
         "tranche_condition_met": tranche_condition_met,
         "payee_account_known": payee_account_known,
+        "payee_unchanged": payee_unchanged,
         "checker_not_maker": checker_not_maker,
         "collective_decision_recorded": collective_decision_recorded,
         "payment_reference_given": payment_reference_given,

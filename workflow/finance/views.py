@@ -3,12 +3,13 @@ milestones, the final report and the payee's bank account."""
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from workflow.accounts.models import Organization
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call
@@ -40,9 +41,11 @@ def queue() -> Response | str:
     return listing.respond(TRANCHES, "finance/queue.html", user=current_user,
                            context=lambda page: {"options": {
                                t.id: engine.options(t, current_user, answered=QUEUE_ANSWERS)
-                               for t in page.rows}},
+                               for t in page.rows},
+                               "changes": finance.payee_changes(page.rows)},
                            capital=finance.capital, conditions=finance.CONDITION_LABELS,
-                           needs_decision_ref=finance.needs_decision_ref)
+                           needs_decision_ref=finance.needs_decision_ref,
+                           payee_of=finance.payee_of, payee_note=finance.payee_note)
 
 
 def _call(call_id: int) -> Call:
@@ -183,8 +186,16 @@ def bank_account() -> str | Response | tuple[str, int]:
     if request.method == "POST":
         if attempt(lambda: finance.set_bank_account(
                 current_user, org, request.form.get("bank_name", ""),
-                request.form.get("bank_account", "")), "收款账户已保存"):
+                request.form.get("bank_account", ""), request.remote_addr), "收款账户已保存"):
             return redirect(url_for("finance.bank_account"))
-        return render_template("finance/bank.html", org=org, form=request.form), 422
+        return render_template("finance/bank.html", org=org, form=request.form,
+                               history=_bank_history(org)), 422
     return render_template("finance/bank.html", org=org, form={
-        "bank_name": org.bank_name, "bank_account": org.bank_account})
+        "bank_name": org.bank_name, "bank_account": org.bank_account},
+        history=_bank_history(org))
+
+
+def _bank_history(org: Organization) -> list[Any]:
+    from workflow.accounts.operations import organization_history
+
+    return list(reversed(organization_history(org.id, payee_only=True)))

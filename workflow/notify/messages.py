@@ -21,9 +21,10 @@ from workflow.calls.models import Call
 from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
 from workflow.core.rules import GuardContext
 from workflow.finance.models import Milestone, MilestoneState
-from workflow.notify.notifications import REMINDER, Message, notify_events, send
+from workflow.holidays.operations import missing_next_year
+from workflow.notify.notifications import REMINDER, Message, notify_events, send, send_many
 from workflow.review.models import ReviewAssignment
-from workflow.timeutil import local_time
+from workflow.timeutil import SHANGHAI, local_time
 
 DECISION = "decision"
 
@@ -256,8 +257,22 @@ def send_reminders(now: datetime | None = None) -> int:
         made += len(send(Message(app.applicant_id, "milestone_due", REMINDER, {
             "app": app, "milestone": m.label, "due_on": m.due_on.isoformat()},
             link=_page(app)), f"reminder:milestone:{m.id}:{m.due_on.isoformat()}"))
+    # From November, next year's holiday schedule while it is missing: to the
+    # administrators, once in November and once more in December.
+    year = missing_next_year(now)
+    if year is not None:
+        month = now.astimezone(SHANGHAI).month
+        made += len(send_many([(Message(uid, "calendar_year_missing", REMINDER, {"year": year},
+                                        link=f"/admin/calendar/{year}"),
+                                f"reminder:calendar:{year}:{month:02d}")
+                               for uid in _admins()]))
     db.session.commit()
     return made
+
+
+def _admins() -> list[int]:
+    return list(db.session.scalars(sa.select(UserRole.user_id).join(User).where(
+        UserRole.role == "admin", User.active.is_(True))))
 
 
 

@@ -29,7 +29,7 @@ from states import ROLES
 from workflow import permissions
 from workflow.core.errors import GuardFailed, Invalid, ServiceError
 from workflow.core.extensions import db, login_manager
-from workflow.timeutil import local_time
+from workflow.timeutil import cn_date, local_time
 from workflow.web import ui
 
 T = TypeVar("T")
@@ -114,6 +114,7 @@ def attempt(action: Callable[[], T], done: str | Callable[[T], str]) -> T | None
 def init_app(app: Flask) -> None:
     """What every page shares: filters, login, security headers and error pages."""
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["cn_date"] = cn_date
     app.jinja_env.filters["wan"] = wan
     app.jinja_env.filters["filesize"] = filesize
     app.jinja_env.globals["ROLES"] = ROLES

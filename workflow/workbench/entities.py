@@ -20,6 +20,7 @@ from workflow.core.models import db
 from workflow.permissions import (
     allow,
     applicant,
+    bank_account_reader,
     call_keeper,
     decision_reader,
     demand_side,
@@ -194,6 +195,8 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         return {"guide_files": guide_attachments(row), "documents": call_documents(row),
                 "decisions": history(row.id), "teams": running_teams(row),
                 "missing": publish_missing(row) if call_keeper(current_user) else []}
+    if kind == "tranche":
+        return _tranche_extra(row)
     if kind == "milestone":
         from workflow.finance import operations as finance
 
@@ -225,6 +228,22 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
             "objections": objections, "checklist": checklist_items(row.call),
             "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
             "capital": finance.capital, "conditions": finance.CONDITION_LABELS}
+
+
+def _tranche_extra(row: Any) -> dict[str, Any]:
+    """The tranche's amount, and for those who read accounts whom it is paid to, with
+    every recorded change of that account."""
+    from workflow.accounts.operations import FIELD_LABELS
+    from workflow.finance import operations as finance
+
+    out: dict[str, Any] = {"capital": finance.capital,
+                           "conditions": finance.CONDITION_LABELS}
+    if bank_account_reader(current_user, row.application.organization):
+        change = finance.payee_changes([row]).get(row.id)
+        out.update(payee=finance.payee_of(row), payee_heading=finance.payee_heading(row),
+                   note=finance.payee_note(row, change),
+                   history=finance.payee_history(row), field_labels=FIELD_LABELS)
+    return out
 
 
 @bp.route("/<collection>/<int:entity_id>/fire", methods=["POST"])

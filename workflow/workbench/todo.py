@@ -150,6 +150,7 @@ TASKS: dict[tuple[str, str], Task] = {
     ("milestone", "reject"): _judge("待验收里程碑"),
     ("tranche", "make_due"): Task("拨付条件已满足，待确认应付"),
     ("tranche", "prepare"): _queue("待制单"),
+    ("tranche", "reprepare"): _queue("收款账户已变更，待重新制单"),
     ("tranche", "approve"): _queue("待审核"),
     ("tranche", "release"): _queue("待拨付"),
     ("tranche", "resume"): _queue("已暂停，待恢复或取消"),

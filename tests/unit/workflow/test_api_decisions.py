@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from states import ApplicationState, CallState
-from tests.conftest import api_token
+from tests.conftest import api_token, calendar_known_ahead
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
 from workflow.core.models import db
 
@@ -26,6 +26,7 @@ def setup(app, client):
 
 
 def test_propose_approve_and_publish_through_the_api(client, setup):
+    calendar_known_ahead()  # (published now: whatever the date, its days are known)
     call, (a, b), auth = setup
     resp = client.post(f"/api/v1/calls/{call.id}/decision", headers=auth["officer"], json={
         "items": [{"application_id": a.id, "amount_wan": "28.5"}], "comment": "按排名"})

@@ -8,7 +8,7 @@ from itertools import count
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import api_token
+from tests.conftest import api_token, calendar_known_ahead
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
 from workflow.core.models import OutboxEvent, db, utcnow
 from workflow.notify import messages, notifications
@@ -57,6 +57,7 @@ def test_reminders_by_email_are_turned_off_and_on_through_the_api(client, people
     ApplicationFactory(applicant=people["li"],
                        call=CallFactory(closes_at=utcnow() + timedelta(hours=10)))
     db.session.commit()
+    calendar_known_ahead(366)  # (the administrator's reminder of next year's calendar: not here)
     assert messages.send_reminders() == 1
     assert [n.channel for n in db.session.scalars(sa.select(Notification))] == ["inapp"]
     resp = client.put("/api/v1/me/preferences", headers=li, json={"email_reminders": True})

@@ -1,7 +1,7 @@
 """Every change goes through engine.fire: tables of (state, trigger, role) -> outcome."""
 
 import contextlib
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,6 +18,7 @@ from states import (
     ReviewState,
     TrancheState,
 )
+from tests.conftest import calendar_known_ahead
 from tests.factories import (
     ApplicationFactory,
     CallFactory,
@@ -36,6 +37,7 @@ from workflow.decisions.models import FundingDecision, Objection
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, Milestone, Tranche
 from workflow.review.models import ReviewAssignment
+from workflow.timeutil import shanghai
 
 A = ApplicationState
 ANSWERS = {"summary": "本项目研究稀土永磁材料。"}
@@ -175,6 +177,8 @@ def _outcome(fn):
 @pytest.mark.parametrize("state,trigger,role,expected,opts", APPLICATION_TABLE,
                          ids=[f"{s.value}-{t}-{r}" for s, t, r, _, _ in APPLICATION_TABLE])
 def test_application_table(people, state, trigger, role, expected, opts):
+    if trigger == "open_notice":
+        calendar_known_ahead()  # (opened now: whatever the date, its days are known)
     row = application_in(state, people, steps=opts.get("steps", ()),
                          call_state=opts.get("call_state", CallState.published),
                          **opts.get("row", {}))
@@ -315,10 +319,12 @@ def test_outbox_event_is_written_with_the_change_and_sent_after_commit(people, s
 
 def test_notice_period_is_counted_in_working_days(people):
     row = application_in(A.shortlisted, people, call_state=CallState.decided)
-    start = utcnow()
+    # 2022: 10-01 to 10-07 off for National Day, Saturday 10-08 and Sunday 10-09 worked.
+    start = shanghai(2022, 9, 29, 10)
     engine.fire(row, "open_notice", people["officer"], now=start)
     db.session.commit()
-    assert row.notice_ends_at - start >= timedelta(days=5)
+    assert row.notice_days == (date(2022, 9, 30), date(2022, 10, 11))
+    assert row.notice_ends_at == shanghai(2022, 10, 12)
 
 
 def test_options_explain_what_is_not_allowed(people):
@@ -436,6 +442,17 @@ TRANCHE_TABLE = [
     (T.approved, "release", "finance2", 422,
      {"maker": "finance", "grant": "100000.00", "data": {"payment_ref": "ZF2026-0001"}}),
     (T.released, "release", "finance2", 409, {"data": {"payment_ref": "ZF2026-0002"}}),
+    # The payee's account changed since the voucher was made: no check, no payment (409),
+    # until the voucher is made again on the new account.
+    (T.prepared, "approve", "finance2", 409, {"maker": "finance", "account_changed": True}),
+    (T.approved, "release", "finance2", 409,
+     {"maker": "finance", "account_changed": True, "data": {"payment_ref": "ZF2026-0001"}}),
+    (T.prepared, "reprepare", "finance", T.prepared,
+     {"maker": "finance", "account_changed": True}),
+    (T.approved, "reprepare", "finance2", T.prepared,
+     {"maker": "finance", "account_changed": True}),
+    (T.prepared, "reprepare", "finance", 409, {"maker": "finance"}),
+    (T.prepared, "reprepare", "officer", 403, {"maker": "finance", "account_changed": True}),
     (T.due, "hold", "finance", T.on_hold, {"comment": "单位账户变更"}),
     (T.on_hold, "resume", "officer", T.due, {}),
     (T.due, "cancel", "officer", T.cancelled, {"comment": "项目终止"}),
@@ -456,12 +473,19 @@ def test_tranche_table(people, state, trigger, role, expected, opts):
     ledger.post(call.id, EntryKind.commitment, app_row.granted_amount, application_id=app_row.id)
     maker = people[opts["maker"]] if "maker" in opts else None
     released = state is T.released
+    org = app_row.organization
+    # From preparation on, the voucher names the payee as it was checked.
+    payee = {"payee_name": org.name, "payee_bank": org.bank_name,
+             "payee_account": org.bank_account} if state in (T.prepared, T.approved,
+                                                             T.released) else {}
     tranche = Tranche(application=app_row, seq=1, label="首笔", condition="contract",
                       amount=Decimal(opts.get("amount", "300000.00")), state=state,
                       prepared_by_id=maker.id if maker else None,
                       payment_ref="ZF-OLD" if released else None,
-                      released_at=utcnow() if released else None)
+                      released_at=utcnow() if released else None, **payee)
     db.session.add(tranche)
+    if opts.get("account_changed"):
+        org.bank_account = "6222020200000000001"
     db.session.commit()
     result = _outcome(lambda: engine.fire(tranche, trigger, people[role],
                                           comment=opts.get("comment", ""),

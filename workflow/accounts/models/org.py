@@ -5,7 +5,7 @@ import enum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.core.models.base import Base, TimestampMixin, state_column
+from workflow.core.models.base import AuditedMixin, Base, TimestampMixin, state_column
 
 
 class OrgKind(enum.Enum):
@@ -20,7 +20,10 @@ class OrgKind(enum.Enum):
                 "government": "政府部门"}[self.value]
 
 
-class Organization(TimestampMixin, Base):
+class Organization(AuditedMixin, TimestampMixin, Base):
+    """An organisation (单位). Every change of its details or of its account for grants
+    is in its own audit chain (who, when, old → new)."""
+
     __tablename__ = "organization"
 
     id: Mapped[int] = mapped_column(primary_key=True)

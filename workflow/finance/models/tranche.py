@@ -37,6 +37,12 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
         sa.CheckConstraint(
             "approved_by_id IS NULL OR approved_by_id <> prepared_by_id",
             name="checker_is_not_maker"),
+        # A voucher names the account it was checked against, and a payment the account
+        # it went to: from preparation on, the payee is the tranche's own.
+        sa.CheckConstraint(
+            "state NOT IN ('prepared', 'approved', 'released') OR (payee_name IS NOT NULL "
+            "AND payee_bank IS NOT NULL AND payee_account IS NOT NULL)",
+            name="payee_on_voucher"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,6 +63,11 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
     decision_ref: Mapped[str | None] = mapped_column(sa.String(100))  # 三重一大 record
     payment_ref: Mapped[str | None] = mapped_column(sa.String(100))
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The payee as the maker checked it when preparing the voucher (收款单位、开户银行、
+    # 银行账号): what is approved and paid, whatever the organisation's record says later.
+    payee_name: Mapped[str | None] = mapped_column(sa.String(200))
+    payee_bank: Mapped[str | None] = mapped_column(sa.String(100))
+    payee_account: Mapped[str | None] = mapped_column(sa.String(40))
 
     application: Mapped[Application] = relationship()
 
