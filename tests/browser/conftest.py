@@ -137,7 +137,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 
 
 def _worker_pid(log: Path, process: subprocess.Popen[bytes]) -> int:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + START_TIMEOUT  # a loaded machine starts slowly
     while time.monotonic() < deadline:
         found = WORKER_PID.search(log.read_text(errors="replace"))
         if found:

@@ -5,16 +5,15 @@ beside the field it is about, then submits it from the 工作台 in at most four
 sees the archival PDF's link appear without reloading. researcher3 submits one with the
 keyboard alone. expert5 sees the weighted total follow the typing, both errors of a score
 with two bad fields at once, then submits from the 工作台 in at most three clicks; expert2
-answers the invitation and submits a score with the keyboard alone. Screenshots of the
-application page (applicant, officer) and the score form at 1366×768 and 390×844.
+answers the invitation and submits a score with the keyboard alone. The application page
+(applicant, officer) and the score form fit 1366×768 and 390×844 and pass axe-core at both
+(their screenshots are docs/take_screenshots.py's).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -43,15 +42,7 @@ document.addEventListener("click", function (event) {
 """
 
 
-def screenshot_dir(tmp_path: Path) -> Path:
-    """docs/screenshots/ when KJFLOW_SCREENSHOTS asks for them, else the test's folder."""
-    folder = Path(os.environ["KJFLOW_SCREENSHOTS"]) if os.environ.get(
-        "KJFLOW_SCREENSHOTS") else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def shoot(page: Page, folder: Path, name: str) -> None:
+def at_both_sizes(page: Page, name: str) -> None:
     """The page at 1366×768 and 390×844: no sideways scrolling and no serious axe-core
     violation at either width."""
     for size, suffix in ((DESKTOP, "1366"), (PHONE, "390")):
@@ -63,7 +54,6 @@ def shoot(page: Page, folder: Path, name: str) -> None:
                  for v in Axe().run(page).response["violations"]
                  if v["impact"] in ("serious", "critical")]
         assert not found, (name, suffix, found)
-        page.screenshot(path=str(folder / f"{name}-{suffix}.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
 
 
@@ -122,7 +112,7 @@ def documents(page: Page) -> Locator:
 # ---- the researcher -----------------------------------------------------------------------
 
 def test_autosave_says_saved_and_when_and_the_pdf_link_comes_by_itself(
-        page: Page, browser: Browser, kjflow_server: Server, tmp_path: Path) -> None:
+        page: Page, browser: Browser, kjflow_server: Server) -> None:
     server = kjflow_server
     page.context.add_init_script(COUNT_CLICKS)
     login(page, "researcher4", "邓丽")
@@ -182,8 +172,7 @@ def test_autosave_says_saved_and_when_and_the_pdf_link_comes_by_itself(
     expect(bar.locator("li").nth(1).locator("time")).to_have_text(today)
     # Nothing of what the officer may do, nor why the researcher may not.
     expect(page.locator("main")).not_to_contain_text("只能由")
-    folder = screenshot_dir(tmp_path)
-    shoot(page, folder, "application-applicant")
+    at_both_sizes(page, "application-applicant")
 
     # The officer's page of the same application: one formal review form, its checklist.
     context = browser.new_context(base_url=server.url, locale="zh-CN", viewport=DESKTOP)
@@ -195,7 +184,7 @@ def test_autosave_says_saved_and_when_and_the_pdf_link_comes_by_itself(
         review = officer.locator("[data-testid=formal-review]")
         expect(review.locator("[data-testid=checklist-item]")).to_have_count(4)
         expect(officer.get_by_role("button", name="形式审查通过")).to_have_count(1)
-        shoot(officer, folder, "application-officer")
+        at_both_sizes(officer, "application-officer")
         officer.get_by_role("tab", name="完整流程图").click()
         diagram = officer.locator("[data-testid=lifecycle-diagram]")
         expect(officer.locator("#pane-diagram")).to_have_class(re.compile(r"\bshow\b"))
@@ -203,7 +192,6 @@ def test_autosave_says_saved_and_when_and_the_pdf_link_comes_by_itself(
         officer.wait_for_timeout(400)  # the tab's fade
         smallest = smallest_text(diagram)
         assert smallest >= 11, smallest
-        officer.screenshot(path=str(folder / "application-officer-diagram-1366.png"))
         officer.get_by_role("button", name="放大流程图").click()
         expect(officer.locator("[data-zoom-level]")).to_have_text("125%")
         officer.get_by_role("button", name="缩小流程图").click()
@@ -259,10 +247,13 @@ def open_score_page(page: Page, server: Server, phrase: str) -> None:
     page.locator("section[data-role=expert]").get_by_role(
         "link", name=f"{phrase}：{UNDER_REVIEW}").click()
     expect(page).to_have_url(re.compile(rf"{server.url}/reviews/\d+/score$"))
+    # Typing and submitting before the page's scripts ran would skip the running total
+    # and the confirmation dialog (seen under load): wait for them.
+    page.wait_for_load_state("load")
 
 
 def test_the_weighted_total_follows_the_typing_and_every_error_comes_at_once(
-        page: Page, kjflow_server: Server, tmp_path: Path) -> None:
+        page: Page, kjflow_server: Server) -> None:
     server = kjflow_server
     page.context.add_init_script(COUNT_CLICKS)
     login(page, "expert5", "林研究员")
@@ -281,7 +272,7 @@ def test_the_weighted_total_follows_the_typing_and_every_error_comes_at_once(
     expect(page.locator("[data-testid=live-total]")).not_to_contain_text("未评分")
     page.get_by_label("综合评价意见（不少于20字）").fill("同意")
     expect(page.locator("#comment-count")).to_contain_text("已输入 2/5000 字")
-    shoot(page, screenshot_dir(tmp_path), "score-form")
+    at_both_sizes(page, "score-form")
 
     # Two bad criteria (and a short comment): every error at once, beside each.
     page.locator("#s_innovation").fill("120")

@@ -43,3 +43,25 @@ def test_the_scan_sees_a_comparison():
     for sample in samples:
         tag = TAG.search(sample)
         assert tag and any(p.search(tag.group(1)) for p in STATE_TESTS), sample
+
+
+STACKED_TABLE = re.compile(r"<table\b[^>]*\btable-stack\b.*?</table>", re.S)
+DATA_CELL = re.compile(r"<td\b[^>]*>")
+
+
+def test_a_table_that_turns_into_cards_names_each_cell():
+    """On a phone a ``table-stack`` is a card per row, each cell beside its column's name
+    (``data-label``): a cell without one would be a bare value nobody can place. Only a
+    row's actions and a cell across the whole row (a form) stand on their own."""
+    found, tables = [], 0
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for table in STACKED_TABLE.finditer(text):
+            tables += 1
+            body = table.group(0).split("</thead>", 1)[-1]
+            for cell in DATA_CELL.findall(body):
+                if not re.search(r'\bdata-label=|\bcolspan=|class="[^"]*\bactions\b', cell):
+                    line = text.count("\n", 0, table.start()) + 1
+                    found.append(f"{path.relative_to(TEMPLATES)}:{line}: {cell}")
+    assert tables >= 10, tables  # the scan sees the tables it is about
+    assert not found, "cells without data-label in a table-stack:\n" + "\n".join(found)
