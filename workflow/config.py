@@ -118,6 +118,9 @@ def load(instance: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
         "UPLOAD_FOLDER": str(instance / "files"),
+        # Where `flask backup` writes its archives unless told otherwise: best on another
+        # disk, or a mount that is copied off the host (docs/backup.md).
+        "BACKUP_FOLDER": os.environ.get("KJFLOW_BACKUP_DIR") or str(instance / "backups"),
         "MAIL_FOLDER": str(instance / "mail"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", 25)),
