@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages kjflow needs, only those missing.
 #   docs: what rendering documents needs (HarfBuzz subsetting, CJK fonts, Pango)
-#   all:  docs + what the test tiers need (chromium, poppler, Redis, PostgreSQL)
+#   all:  docs + what the test tiers need (chromium, poppler, Redis, PostgreSQL and its
+#         client programs pg_dump/pg_restore, which `flask backup`/`restore` run)
 set -euo pipefail
 what="${1:-all}"
 
@@ -15,6 +16,11 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
+# pg_dump and pg_restore come with any postgresql-client-NN; the unversioned package only
+# when none is there.
+if [ "$what" = all ] && ! { command -v pg_dump && command -v pg_restore; } >/dev/null; then
+  missing+=(postgresql-client)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "kjflow: installing Debian packages: ${missing[*]}"

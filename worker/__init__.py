@@ -9,6 +9,8 @@ from workflow import create_app
 flask_app = create_app()
 app: Celery = flask_app.extensions["celery"]
 
-from worker import tasks  # noqa: E402  (registers the tasks on ``app``)
+from worker import steps, tasks  # noqa: E402  (registers the tasks on ``app``)
+
+app.steps["consumer"].add(steps.OutboxSweeps)
 
 __all__ = ["app", "flask_app", "tasks"]

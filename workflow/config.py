@@ -37,7 +37,8 @@ def secret_key(instance: Path, production: bool) -> str:
 def celery_settings(instance: Path) -> dict[str, Any]:
     broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
     # How long a delivered, unacknowledged task waits before Redis hands it out again
-    # (its worker died): the hard time limit of every task stays below it.
+    # (its worker died): the hard time limit of every task stays below it. Recovery does
+    # not wait for it: the next worker to start relays the outbox's unfinished events.
     visibility = int(os.environ.get("KJFLOW_VISIBILITY_TIMEOUT", 3600))
     hard = 600
     if visibility <= hard:
@@ -70,8 +71,12 @@ def celery_settings(instance: Path) -> dict[str, Any]:
         "worker_max_tasks_per_child": 100_000,
         "worker_max_memory_per_child": 300_000,
         "beat_schedule_filename": str(instance / "celerybeat-schedule"),
+        # The outbox sweep is not the beat's: every worker asks for one when it starts and
+        # then this often (worker/steps.py; 0: only when it starts), so that work a killed
+        # worker held is done again without waiting for the visibility timeout, even with
+        # the beat down.
+        "kjflow_outbox_sweep_seconds": float(os.environ.get("KJFLOW_OUTBOX_SWEEP_SECONDS", 30)),
         "beat_schedule": {
-            "sweep-outbox": {"task": "kjflow.sweep_outbox", "schedule": 30.0},
             "audit-digest": {"task": "kjflow.audit_digest", "schedule": 300.0},
             "close-due-calls": {"task": "kjflow.close_due_calls", "schedule": 60.0},
             "approve-ended-notices": {"task": "kjflow.approve_ended_notices",
@@ -128,6 +133,9 @@ def load(instance: Path) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
         "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
         "UPLOAD_FOLDER": str(instance / "files"),
+        # Where `flask backup` writes its archives unless told otherwise: best on another
+        # disk, or a mount that is copied off the host (docs/backup.md).
+        "BACKUP_FOLDER": os.environ.get("KJFLOW_BACKUP_DIR") or str(instance / "backups"),
         "MAIL_FOLDER": str(instance / "mail"),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", 25)),

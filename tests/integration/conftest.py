@@ -185,6 +185,10 @@ def start_worker(tmp: Path, pg: str, broker: str, instance: Path, name: str,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     env.pop("REDIS_URL", None)
+    # Workers of different tests share the database but not always the broker (a test may
+    # run a Redis of its own): a worker's own timed sweeps would relay another test's
+    # events to the wrong broker. The tests sweep when they mean to, unless one sets this.
+    env.setdefault("KJFLOW_OUTBOX_SWEEP_SECONDS", "0")
     cmd = [str(VENV_BIN / "celery"), "-A", "worker", "worker", "--pool=solo",
            "--loglevel=INFO", "--without-mingle", "--without-gossip",
            "--hostname", name, *extra_args]

@@ -24,9 +24,14 @@ def task_consume_events(event_ids: list[int], consumer: str) -> int:
     return outbox.consume_many(event_ids, consumer, worker=socket.gethostname())
 
 
-@shared_task(name="kjflow.sweep_outbox", time_limit=120, soft_time_limit=100)
+@shared_task(name=outbox.SWEEP_TASK, time_limit=120, soft_time_limit=100)
 def task_sweep_outbox() -> int:
     return outbox.sweep()
+
+
+@shared_task(name=outbox.RECOVER_TASK, time_limit=120, soft_time_limit=100)
+def task_recover_outbox() -> int:
+    return outbox.recover()
 
 
 @shared_task(name="kjflow.audit_digest", time_limit=300, soft_time_limit=270)

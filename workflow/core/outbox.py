@@ -5,7 +5,13 @@ after that transaction commits is the relay task sent the new ids; a rolled-back
 change sends nothing. The relay hands each event to its consumers, one task per
 (event, consumer); a consumer's effect and its ``OutboxDelivery`` row commit together,
 so a repeated task does nothing. An event is dispatched once every consumer has
-delivered; the beat sweep re-relays whatever is left behind (broker down, worker lost).
+delivered; the sweep re-relays whatever is left behind (broker down, worker lost).
+
+Every worker sweeps, not the beat alone (``worker/steps.py``): when it starts it relays
+again everything not yet dispatched (``recover``), and every 30 s after it what has waited
+too long (``sweep``). A worker killed in mid-task leaves its task unacknowledged on the
+broker, invisible for the visibility timeout (an hour); the next worker to start relays
+those events at once, beat or no beat.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ log = logging.getLogger(__name__)
 
 RELAY_TASK = "kjflow.relay_outbox"
 CONSUME_TASK = "kjflow.consume_events"
+SWEEP_TASK = "kjflow.sweep_outbox"
+RECOVER_TASK = "kjflow.recover_outbox"
 
 Handler = Callable[[OutboxEvent], None]
 _HANDLERS: dict[str, tuple[tuple[str, ...], Handler]] = {}
@@ -304,4 +312,21 @@ def sweep(older_than_seconds: int = 30) -> int:
         .order_by(OutboxEvent.id).limit(1000)).all()
     ids = [i for i, at, attempts in rows
            if at + timedelta(seconds=older_than_seconds * 2 ** min(attempts, 5)) <= now]
+    if not ids:
+        return 0
+    # Every worker sweeps: what another sweep is relaying is left to it. PostgreSQL skips
+    # the rows it holds, and reads again those it relayed meanwhile, which are no longer
+    # due; the locks last until the relay commits. (SQLite: one writer at a time.)
+    ids = list(db.session.scalars(
+        sa.select(OutboxEvent.id)
+        .where(OutboxEvent.id.in_(ids), OutboxEvent.dispatched_at.is_(None), last < cutoff)
+        .order_by(OutboxEvent.id).with_for_update(skip_locked=True)))
     return relay(ids) if ids else 0
+
+
+def recover() -> int:
+    """Relay again every event not yet dispatched, however recently it was handed out: at
+    a worker's start, what a killed worker held waits on the broker for the visibility
+    timeout; here it is sent again now. An event still queued is sent twice, and its second
+    task finds it delivered and does nothing."""
+    return sweep(older_than_seconds=0)
