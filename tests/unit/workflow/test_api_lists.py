@@ -5,7 +5,7 @@ past the last answered empty (a client pages until no items come back)."""
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -25,6 +25,7 @@ from tests.factories import (
 from workflow.accounts.models import Sanction
 from workflow.core.models import db, utcnow
 from workflow.notify.models import DeliveryState, Notification
+from workflow.timeutil import SHANGHAI
 from workflow.web.listing import XLSX
 
 
@@ -58,13 +59,14 @@ def bureau(app):
                            state=A.submitted if n % 4 else A.draft)
     ExpertProfileFactory(user__name="张三", disciplines=["TF"])
     ExpertProfileFactory(user__name="李四", disciplines=["S1"], available=False)
-    today = date.today()
+    today = utcnow().astimezone(SHANGHAI).date()
     db.session.add(Sanction(subject="person", name="某研究员", id_number="11010519491231002X",
                             reason="论文造假", starts_on=today - timedelta(days=10),
                             ends_on=today + timedelta(days=700), recorded_by_id=officer.id))
     for n in range(3):
-        db.session.add(Notification(key=f"in-{n}", topic="test", user_id=pi.id, channel="inapp", title=f"通知{n}",
-                                    body="正文", read_at=utcnow() if n == 0 else None))
+        db.session.add(Notification(key=f"in-{n}", topic="test", user_id=pi.id, channel="inapp",
+                                    title=f"通知{n}", body="正文",
+                                    read_at=utcnow() if n == 0 else None))
         db.session.add(Notification(key=f"mail-{n}", topic="test", user_id=pi.id, channel="email",
                                     address="pi@example.cn",
                                     title=f"邮件{n}", body="正文",
