@@ -38,15 +38,34 @@ def org_cli() -> None:
 @click.option("--uscc", required=True, help="统一社会信用代码")
 @click.option("--kind", default="university",
               type=click.Choice(["university", "enterprise", "institute", "government"]))
+@click.option("--parent", "parent_uscc", help="所属主管部门（政府部门类单位）的统一社会信用代码")
 @with_appcontext
-def org_create(name: str, uscc: str, kind: str) -> None:
+def org_create(name: str, uscc: str, kind: str, parent_uscc: str | None) -> None:
     try:
-        org = accounts.create_organization(name, uscc, kind)
+        parent = accounts.find_organization(parent_uscc) if parent_uscc else None
+        org = accounts.create_organization(name, uscc, kind, parent.id if parent else None)
     except ServiceError as err:
         db.session.rollback()
         _fail(err)
     db.session.commit()
     click.echo(f"已创建单位 {org.id}：{org.name}（{org.uscc}）")
+
+
+@org_cli.command("set-parent")
+@click.argument("uscc")
+@click.argument("parent_uscc", required=False)
+@with_appcontext
+def org_set_parent(uscc: str, parent_uscc: str | None) -> None:
+    """把单位 USCC 置于主管部门 PARENT_USCC 之下（省略 PARENT_USCC：不隶属于任何主管部门）。"""
+    try:
+        org = accounts.find_organization(uscc)
+        parent = accounts.find_organization(parent_uscc) if parent_uscc else None
+        accounts.place_organization(org, parent.id if parent else None)
+    except ServiceError as err:
+        db.session.rollback()
+        _fail(err)
+    db.session.commit()
+    click.echo(f"{org.name}：主管部门 {org.parent.name if org.parent else '无'}")
 
 
 @click.group("user", help="用户管理")

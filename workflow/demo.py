@@ -51,8 +51,14 @@ ORGS = [
     ("赣州稀土新材料有限公司", _uscc("91360700MA35A0001"), "enterprise"),
     ("赣州市农业科学研究院", _uscc("12360700491234589"), "institute"),
     ("赣州市科学技术局", _uscc("11360700014000001"), "government"),
+    # Two recommending bodies (主管部门): the district's bureau over the university and
+    # the company in it, the city's agriculture bureau over its academy.
+    ("赣州市章贡区科学技术局", _uscc("11360702014000002"), "government"),
+    ("赣州市农业农村局", _uscc("11360700014000003"), "government"),
 ]
-UNIV, ENTERPRISE, INSTITUTE, BUREAU = (o[1] for o in ORGS)
+UNIV, ENTERPRISE, INSTITUTE, BUREAU, DISTRICT, AGRICULTURE = (o[1] for o in ORGS)
+# Each organisation's recommending body.
+PARENTS = {UNIV: DISTRICT, ENTERPRISE: DISTRICT, INSTITUTE: AGRICULTURE}
 
 # username, name, roles, organisation, what the login is for
 USERS: list[tuple[str, str, list[str], str | None, str]] = [
@@ -62,7 +68,8 @@ USERS: list[tuple[str, str, list[str], str | None, str]] = [
     ("researcher3", "郭伟", ["applicant"], ENTERPRISE, "申报人（稀土新材料公司）"),
     ("researcher4", "邓丽", ["applicant"], INSTITUTE, "申报人（市农科院）"),
     ("unitadmin", "赵主任", ["org_admin"], UNIV, "单位管理员（赣南科技大学）"),
-    ("recommender", "钱处长", ["recommender"], BUREAU, "主管部门推荐"),
+    ("recommender", "钱处长", ["recommender"], AGRICULTURE, "主管部门推荐（市农业农村局）"),
+    ("recommender2", "韩股长", ["recommender"], DISTRICT, "主管部门推荐（章贡区科技局）"),
     ("leader", "孙局长", ["leader"], BUREAU, "分管领导：决策"),
     ("finance1", "周会计", ["finance"], BUREAU, "财务：制单"),
     ("finance2", "吴出纳", ["finance"], BUREAU, "财务：审核与拨付"),
@@ -169,6 +176,9 @@ def _organizations() -> dict[str, Organization]:
         if kind != "government" and not orgs[code].bank_account:
             orgs[code].bank_name = "中国银行赣州分行"
             orgs[code].bank_account = f"621700{i + 1:02d}0104003456"
+    for code, parent in PARENTS.items():
+        if orgs[code].parent_id is None:
+            accounts.place_organization(orgs[code], orgs[parent].id)
     return orgs
 
 
@@ -179,6 +189,10 @@ def _users(orgs: dict[str, Organization]) -> tuple[dict[str, User], bool]:
         User.username.in_(wanted)))}
     added = False
     for username, name, roles, org, _ in USERS:
+        if username in users and "recommender" in roles and org \
+                and users[username].organization_id != orgs[org].id:
+            # Seeded before recommenders had a recommending body (it was the bureau).
+            users[username].organization = orgs[org]
         if username not in users:
             users[username] = accounts.create_user(
                 username, DEMO_PASSWORD, roles, name=name, email=f"{username}@example.cn",
@@ -494,7 +508,8 @@ TRY_FIRST: dict[str, str] = {
     "researcher3": "揭榜挂帅项目：提交里程碑",
     "researcher4": "申报指南：查看正在受理的指南",
     "unitadmin": "收款账户；本单位申报书",
-    "recommender": "申报书：主管部门推荐",
+    "recommender": "申报书：主管部门推荐（只见市农科院的）",
+    "recommender2": "申报书：只见章贡区单位的",
     "leader": "工作台：审定立项建议名单",
     "finance1": "经费拨付：制单",
     "finance2": "经费拨付：审核、拨付",

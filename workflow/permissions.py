@@ -42,8 +42,15 @@ MONEY_READERS = ("finance", "officer", "leader", "auditor")
 DECISION_READERS = ("officer", "leader", "auditor")
 # Who runs defences (答辩) and picks the teams of a challenge.
 ORGANISERS = ("officer", "leader")
-# A review through which its expert still reads the application.
-LIVE_REVIEW_STATES = ("invited", "accepted", "submitted")
+# A review through which its expert still reads the application: invited, its summary
+# (what the invitation is answered on); accepted or submitted, all of it. A declined,
+# expired, withdrawn or recused review gives nothing more.
+SUMMARY_REVIEW_STATES = ("invited",)
+READING_REVIEW_STATES = ("accepted", "submitted")
+LIVE_REVIEW_STATES = SUMMARY_REVIEW_STATES + READING_REVIEW_STATES
+# The kind of organisation a recommending body (主管部门: a county bureau, a city
+# department) is: organisations are placed under one of these (``parent_id``).
+RECOMMENDING_KIND = "government"
 
 
 def has_role(*roles: str) -> Predicate:
@@ -76,6 +83,8 @@ applicant = has_role("applicant")
 expert = has_role("expert")
 finance_staff = has_role("finance")
 org_admin = has_role("org_admin")
+# Who speaks for a recommending body (主管部门).
+recommender = has_role("recommender")
 bureau_reader = has_role(*BUREAU_READERS)
 money_reader = has_role(*MONEY_READERS)
 decision_reader = has_role(*DECISION_READERS)
@@ -110,8 +119,9 @@ sees_hidden_applicant = officer
 expert_name_reader = has_role("officer", "auditor")
 # Bureau staff who read a row's whole lifecycle diagram (everyone sees its main path).
 lifecycle_reader = has_role(*BUREAU_READERS, "finance")
-# The bureau and the recommending departments read every application.
-reads_all_applications = any_of(bureau_reader, has_role("recommender"))
+# The bureau reads every application; a recommending body (主管部门) those of the
+# organisations under it (``jurisdiction``).
+reads_all_applications = bureau_reader
 
 
 # ---- relations ---------------------------------------------------------------------------
@@ -120,6 +130,17 @@ def principal_investigator(user: Any, app: Any) -> bool:
     """``user`` is the applicant who leads ``app`` (项目负责人)."""
     return (user is not None and user.has_role("applicant")
             and app.applicant_id == user.id)
+
+
+def jurisdiction(user: Any, row: Any) -> bool:
+    """The user is a recommender (主管部门) and ``row`` (an application) belongs to an
+    organisation directly under their recommending body (one level: the organisation's
+    ``parent_id`` is the recommender's organisation)."""
+    org_id = getattr(user, "organization_id", None)
+    if org_id is None or not recommender(user):
+        return False
+    org = getattr(row, "organization", None)
+    return org is not None and org.parent_id == org_id
 
 
 def same_organization(user: Any, row: Any) -> bool:
@@ -149,20 +170,45 @@ def own_review(user: Any, review: Any) -> bool:
 
 
 def live_review(user: Any, review: Any) -> bool:
-    """The user's own review, through which they still read the application (a declined
-    or expired invitation, or a recusal, gives no more access)."""
+    """The user's own review, through which they still read the application, at least its
+    summary (a declined, expired or withdrawn invitation, or a recusal, gives no more)."""
     return own_review(user, review) and str(review.state) in LIVE_REVIEW_STATES
+
+
+def reading_review(user: Any, review: Any) -> bool:
+    """The user's own review, accepted (or scored): they read the whole application."""
+    return own_review(user, review) and str(review.state) in READING_REVIEW_STATES
+
+
+def team_member(user: Any, app: Any) -> bool:
+    """The user's 身份证号 is in one of ``app``'s team tables (a ``persons`` field)."""
+    id_number = str(getattr(user, "id_number", None) or "").upper()
+    if not id_number:
+        return False
+    return any(isinstance(row, dict) and str(row.get("id_number") or "").upper() == id_number
+               for value in (app.data or {}).values() if isinstance(value, list)
+               for row in value)
 
 
 # An applicant or the administrator of the organisation a row belongs to.
 organization_member = all_of(has_role("applicant", "org_admin"), same_organization)
+# A researcher of the organisation an application belongs to: sees that it exists (the
+# list's row, the page's heading), not what is in it, unless on its team.
+colleague = all_of(applicant, same_organization)
+# The organisation's research office (单位管理员): reads its unit's applications.
+unit_office = all_of(org_admin, same_organization)
 # The bank account an organisation is paid on: read by its administrator and by those
 # who pay; kept by its administrator only.
 bank_account_keeper = all_of(org_admin, own_organization)
-# Who reads an organisation's record: the bureau's readers, and its own people.
-organization_reader = any_of(org_reader, own_organization)
-# Who reads an application's attachments (beside seeing the application at all).
-attachment_reader = any_of(principal_investigator, has_role("officer", "org_admin", "auditor"))
+def recommending_body_of(user: Any, org: Any) -> bool:
+    """The user is a recommender of the recommending body ``org`` is under."""
+    org_id = getattr(user, "organization_id", None)
+    return org_id is not None and recommender(user) and org.parent_id == org_id
+
+
+# Who reads an organisation's record: the bureau's readers, its own people, and the
+# recommenders of the recommending body it is under.
+organization_reader = any_of(org_reader, own_organization, recommending_body_of)
 
 
 def draft_creator(user: Any, _obj: Any = None) -> bool:
@@ -196,5 +242,5 @@ TEMPLATE_GLOBAL = SimpleNamespace(**{name: globals()[name] for name in (
     "bureau_reader", "money_reader", "decision_reader", "organiser", "message_keeper",
     "integrity_keeper", "integrity_reader", "pool_keeper", "principal_investigator",
     "same_organization", "own_organization", "demand_side", "own_review", "live_review",
-    "organization_member", "bank_account_keeper", "bank_account_reader",
-    "reads_all_applications", "calendar_keeper")})
+    "reading_review", "organization_member", "bank_account_keeper", "bank_account_reader",
+    "reads_all_applications", "jurisdiction", "recommender", "org_keeper", "calendar_keeper")})

@@ -4,6 +4,7 @@ and go back on the downgrade."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import flask_migrate
 import pytest
@@ -108,3 +109,55 @@ def test_the_payee_and_calendar_migrations_carry_old_rows_over(sqlite_at_the_rev
     inspector = sa.inspect(engine)
     assert "holiday_year" not in inspector.get_table_names()
     assert "payee_account" not in {c["name"] for c in inspector.get_columns("tranche")}
+
+
+# ---- 20261218_0001: an organisation's recommending body -------------------------------------
+
+PARENT_BEFORE, PARENT = "20261216_0002", "20261218_0001"
+
+
+def test_the_recommending_body_column_keeps_every_organisation_and_reference(tmp_path: Path):
+    """The column comes with its foreign key, which SQLite adds by rebuilding the table
+    that nearly every other refers to: nothing referring to it is lost, either way."""
+    from datetime import UTC, datetime
+
+    app = build_app(tmp_path, f"sqlite:///{tmp_path / 'orgs.sqlite'}")
+    with app.app_context():
+        flask_migrate.upgrade(revision=PARENT_BEFORE)
+        engine = db.engine
+        md = sa.MetaData()
+        md.reflect(engine)
+        now = datetime(2026, 12, 1, tzinfo=UTC)
+        with engine.begin() as conn:
+            for n, (name, kind) in enumerate((("章贡区科技局", "government"),
+                                              ("赣南科技大学", "university")), 1):
+                conn.execute(md.tables["organization"].insert().values(
+                    id=n, name=name, uscc=f"91360700MA35A000{n}X", kind=kind,
+                    created_at=now))
+            conn.execute(md.tables["user_account"].insert().values(
+                id=7, username="li", name="李明", password_hash="x", organization_id=2,
+                active=True, created_at=now))
+
+        def state() -> tuple[list[Any], list[Any]]:
+            with engine.connect() as conn:
+                return (conn.execute(sa.text("SELECT id, name, kind FROM organization "
+                                             "ORDER BY id")).all(),
+                        conn.execute(sa.text("SELECT id, organization_id FROM user_account"))
+                        .all())
+
+        kept = state()
+        flask_migrate.upgrade(revision=PARENT)
+        assert state() == kept
+        inspector = sa.inspect(engine)
+        assert {"parent_id"} <= {c["name"] for c in inspector.get_columns("organization")}
+        assert [(fk["constrained_columns"], fk["referred_table"]) for fk in
+                inspector.get_foreign_keys("organization")] == [(["parent_id"], "organization")]
+        assert legacy_facts.checks_not_as_declared(engine, ("organization",)) == {}
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE organization SET parent_id = 1 WHERE id = 2"))
+        flask_migrate.downgrade(revision=PARENT_BEFORE)
+        assert state() == kept
+        assert "parent_id" not in {c["name"] for c in sa.inspect(engine).get_columns(
+            "organization")}
+        db.session.remove()
+        db.engine.dispose()

@@ -25,17 +25,25 @@ ORG_BODY: dict[str, Any] = {
     "uscc": {"type": "string", "description": "统一社会信用代码（18位，含校验位）"},
     "kind": {"type": "string", "enum": KINDS,
              "description": "高等院校、企业、科研院所或政府机关；新建时默认 university"},
+    "parent_id": {"type": "integer", "nullable": True,
+                  "description": "所属主管部门（推荐单位：政府部门类单位）的 id；其推荐人查看和推荐"
+                                 "本单位的申报书。修改时给 null 表示不隶属于任何主管部门"},
 }
 ORG_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "uscc": {"type": "string"},
     "kind": {"type": "string", "enum": KINDS}, "kind_label": {"type": "string"},
-    "bank_account_set": {"type": "boolean", "description": "是否已登记收款账户"}}}
+    "bank_account_set": {"type": "boolean", "description": "是否已登记收款账户"},
+    "parent": {"type": "object", "nullable": True, "description": "所属主管部门",
+               "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+               "required": ["id", "name"]}}}
 
 
 def organization_json(org: Organization) -> dict[str, Any]:
+    parent = org.parent
     return {"id": org.id, "name": org.name, "uscc": org.uscc, "kind": org.kind.value,
             "kind_label": org.kind.label,
-            "bank_account_set": bool(org.bank_name and org.bank_account)}
+            "bank_account_set": bool(org.bank_name and org.bank_account),
+            "parent": {"id": parent.id, "name": parent.name} if parent else None}
 
 
 @api_bp.get("/v1/organizations")
@@ -73,7 +81,7 @@ def get_organization(org_id: int) -> Response:
 
 
 @api_bp.patch("/v1/organizations/<int:org_id>")
-@document("修改单位名称、统一社会信用代码或类型（项目主管、系统管理员）；未给出的不变",
+@document("修改单位名称、统一社会信用代码、类型或所属主管部门（项目主管、系统管理员）；未给出的不变",
           body=ORG_BODY, response=ORG_SCHEMA,
           responses={200: "已修改", 403: "无权修改", 404: "不存在或无权查看",
                      422: "信息有误或与其他单位重复"})

@@ -1,4 +1,5 @@
-"""The integrity list (科研失信名单), as ``workflow.web.listing`` shows and exports it."""
+"""The integrity list (科研失信名单) and the organisations (单位, with their recommending
+bodies), as ``workflow.web.listing`` shows and exports them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased, selectinload
 
-from workflow.accounts.models import Sanction
-from workflow.core.listing import Column, Field, Filter, ListSpec
+from workflow.accounts.models import Organization, OrgKind, Sanction
+from workflow.accounts.visibility import recommending_bodies, visible_organizations
+from workflow.core.listing import Column, Field, Filter, ListSpec, labelled
 from workflow.core.models import utcnow
 from workflow.permissions import integrity_reader
 from workflow.timeutil import SHANGHAI
@@ -65,5 +68,35 @@ SANCTIONS = ListSpec(
         Field("结束日期", lambda r: r.ends_on, "date", width=12),
         Field("状态", period_of, width=10),
         Field("登记时间", lambda r: r.created_at, "datetime", width=18),
+    ),
+)
+
+
+# ---- the organisations (单位) and their recommending bodies ----------------------------------
+
+Parent = aliased(Organization, name="parent_org")
+
+ORGANIZATIONS = ListSpec(
+    name="organizations", title="单位", model=Organization, visible=visible_organizations,
+    joins={"parent": lambda q: q.outerjoin(Parent, Parent.id == Organization.parent_id)},
+    columns=(
+        Column("name", "单位名称", (Organization.name,)),
+        Column("uscc", "统一社会信用代码", (Organization.uscc,)),
+        Column("kind", "类型", (Organization.kind,)),
+        Column("parent", "主管部门", (Parent.name,), joins=("parent",)),
+    ),
+    search=(Organization.name, Organization.uscc), search_hint="单位名称或统一社会信用代码",
+    filters=(
+        Filter("kind", "类型", labelled(list(OrgKind)), lambda v: Organization.kind == v),
+        Filter("parent", "主管部门", recommending_bodies,
+               lambda v: Organization.parent_id == int(v)),
+    ),
+    default_sort="name", default_desc=False,
+    load=(selectinload(Organization.parent),),
+    export=(
+        Field("单位名称", lambda o: o.name, width=32),
+        Field("统一社会信用代码", lambda o: o.uscc, width=22),
+        Field("类型", lambda o: o.kind.label, width=10),
+        Field("主管部门", lambda o: o.parent.name if o.parent else "", width=28),
     ),
 )

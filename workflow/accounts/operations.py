@@ -13,9 +13,10 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from forms import FieldError, check_password, check_phone, check_uscc, has_line_break
+from forms import FieldError, check_password, check_phone, check_uscc, has_line_break, parse_id
 from states import ROLES
 from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
+from workflow.accounts.visibility import visible_organizations
 from workflow.core import audit, uow
 from workflow.core.errors import (
     Forbidden,
@@ -27,7 +28,11 @@ from workflow.core.errors import (
 )
 from workflow.core.models import AuditEvent, db, utcnow
 from workflow.core.rules import Changes
-from workflow.permissions import org_keeper, org_reader, organization_reader
+from workflow.permissions import (
+    RECOMMENDING_KIND,
+    org_keeper,
+    organization_reader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +78,32 @@ def _organization_values(name: Any, uscc: Any, kind: Any, current: Organization 
     return {"name": name, "uscc": uscc, "kind": org_kind}
 
 
-def create_organization(name: str, uscc: str, kind: str = "university") -> Organization:
-    org = Organization(**_organization_values(name, uscc, kind))
+def _parent_value(raw: Any, org: Organization | None = None) -> Organization | None:
+    """The recommending body (主管部门) an organisation is placed under: an organisation of
+    kind government, never the organisation itself or one under it (no circle). None
+    (or empty): under none."""
+    if raw in (None, ""):
+        return None
+    parent = db.session.get(Organization, parse_id(raw)) if parse_id(raw) else None
+    if parent is None:
+        raise Invalid("主管部门有误", details={"parent_id": "没有这个单位"})
+    if parent.kind.value != RECOMMENDING_KIND:
+        raise Invalid("主管部门有误", details={
+            "parent_id": f"主管部门应为“{OrgKind(RECOMMENDING_KIND).label}”类单位，"
+                         f"“{parent.name}”是{parent.kind.label}"})
+    above: Organization | None = parent
+    while org is not None and above is not None:
+        if above.id == org.id:
+            raise Invalid("主管部门有误", details={
+                "parent_id": "不能隶属于本单位或本单位下属的单位"})
+        above = above.parent
+    return parent
+
+
+def create_organization(name: str, uscc: str, kind: str = "university",
+                        parent_id: Any = None) -> Organization:
+    values = _organization_values(name, uscc, kind)
+    org = Organization(**values, parent=_parent_value(parent_id))
     db.session.add(org)
     db.session.flush()
     return org
@@ -89,9 +118,9 @@ def register_organization(actor: User, data: dict[str, Any], ip: str | None = No
                           ) -> Organization:
     _keeper(actor)
     org = create_organization(str(data.get("name") or ""), str(data.get("uscc") or ""),
-                              data.get("kind") or "university")
+                              data.get("kind") or "university", data.get("parent_id"))
     ch = Changes()
-    for key in ("name", "uscc", "kind"):
+    for key in ("name", "uscc", "kind", "parent_id"):
         ch.note(key, None, getattr(org, key))
     record_organization_change(org, "register_organization", actor, ch, ip)
     return org
@@ -99,16 +128,35 @@ def register_organization(actor: User, data: dict[str, Any], ip: str | None = No
 
 def update_organization(actor: User, org: Organization, data: dict[str, Any],
                         ip: str | None = None) -> Organization:
-    """Correct an organisation's name, code or kind; what is not given stays. The change
-    is audited (who, when, old → new)."""
+    """Correct an organisation's name, code or kind, or place it under a recommending
+    body (``parent_id``; null: under none); what is not given stays. The change is
+    audited (who, when, old → new)."""
     _keeper(actor)
     values = _organization_values(data.get("name", org.name), data.get("uscc", org.uscc),
                                   data.get("kind", org.kind.value), current=org)
+    if "parent_id" in data:
+        parent = _parent_value(data["parent_id"], org)
+        values["parent_id"] = parent.id if parent else None
+    if values["kind"].value != RECOMMENDING_KIND and db.session.scalar(
+            sa.select(Organization.id).where(Organization.parent_id == org.id).limit(1)):
+        raise Invalid("单位信息有误", details={
+            "kind": "有单位隶属于本单位（主管部门），请先调整这些单位的主管部门"})
     ch = Changes()
     for key, value in values.items():
         ch.set(org, key, value)
     record_organization_change(org, "update_organization", actor, ch, ip)
     db.session.flush()
+    db.session.expire(org, ["parent"])  # read again from parent_id
+    return org
+
+
+def place_organization(org: Organization, parent_id: Any) -> Organization:
+    """Put ``org`` under a recommending body (None: under none), as the command line and
+    the demo do (``update_organization`` does it for a person, checked as the bureau's)."""
+    parent = _parent_value(parent_id, org)
+    org.parent_id = parent.id if parent else None
+    db.session.flush()
+    db.session.expire(org, ["parent"])
     return org
 
 
@@ -122,6 +170,7 @@ ORGANIZATION_CHANGES = {"register_organization": "登记单位",
 # payee (the account holder's name is the organisation's).
 PAYEE_FIELDS = ("name", "bank_name", "bank_account")
 FIELD_LABELS = {"name": "单位名称", "uscc": "统一社会信用代码", "kind": "单位类型",
+                "parent_id": "主管部门",
                 "bank_name": "开户银行", "bank_account": "银行账号"}
 
 
@@ -182,9 +231,7 @@ def organizations(actor: User, q: str = "", kind: str = "", page: int = 1,
                   per_page: int = 50) -> tuple[list[Organization], int]:
     """The organisations ``actor`` may see, by name or code (``q``) and kind, a page at a
     time; with the total."""
-    query = sa.select(Organization)
-    if not org_reader(actor):
-        query = query.where(Organization.id == actor.organization_id)
+    query = visible_organizations(actor)
     q = q.strip()[:100]
     if q:
         query = query.where(sa.or_(Organization.name.contains(q, autoescape=True),
@@ -245,9 +292,13 @@ def create_user(
             phone = check_phone(phone)
         except FieldError as err:
             errors["phone"] = str(err)
-    needs_org = {"applicant", "org_admin", "demand"}.intersection(roles)
+    needs_org = {"applicant", "org_admin", "demand", "recommender"}.intersection(roles)
     if needs_org and organization is None:
-        errors["org"] = "申报人、单位管理员和发榜方必须属于一个单位"
+        errors["org"] = "申报人、单位管理员、发榜方和主管部门推荐人必须属于一个单位"
+    elif "recommender" in roles and organization is not None \
+            and organization.kind.value != RECOMMENDING_KIND:
+        errors["org"] = (f"主管部门推荐人应属于“{OrgKind(RECOMMENDING_KIND).label}”类单位"
+                         "（主管部门）")
     if errors:
         raise Invalid("用户信息有误", details=errors)
     user = User(

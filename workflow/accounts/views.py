@@ -1,4 +1,4 @@
-"""Log in and out."""
+"""Log in and out; the organisations (单位) and the recommending body each is under."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from werkzeug.wrappers import Response
 
 from forms.auth import LoginForm
 from workflow.accounts import operations as accounts
-from workflow.accounts.models import User
+from workflow.accounts.lists import ORGANIZATIONS
+from workflow.accounts.models import OrgKind, User
+from workflow.accounts.visibility import recommending_bodies
 from workflow.core.errors import ServiceError
 from workflow.core.extensions import db, login_manager
+from workflow.permissions import allow, org_keeper
+from workflow.web import listing
 
 bp = Blueprint("auth", __name__)
 
@@ -66,3 +70,44 @@ def logout() -> Response:
     session.clear()
     flash("已退出登录", "info")
     return redirect(url_for("auth.login"))
+
+
+# ---- organisations ------------------------------------------------------------------------
+
+@bp.route("/organizations")
+@login_required
+def organizations() -> Response | str:
+    """The organisations one may see, each with its recommending body (主管部门)."""
+    return listing.respond(ORGANIZATIONS, "auth/organizations.html", user=current_user)
+
+
+ORG_FORM = ("name", "uscc", "kind", "parent_id")
+
+
+@bp.route("/organizations/<int:org_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_organization(org_id: int) -> Response | str | tuple[str, int]:
+    """The bureau corrects an organisation and places it under a recommending body."""
+    org = accounts.visible_organization(current_user, org_id)
+    allow(org_keeper(current_user), "只有项目主管或系统管理员可以修改单位")
+    errors: dict[str, str] = {}
+    form = {"name": org.name, "uscc": org.uscc, "kind": org.kind.value,
+            "parent_id": str(org.parent_id or "")}
+    status = 200
+    if request.method == "POST":
+        form = {k: request.form.get(k, "").strip() for k in ORG_FORM}
+        try:
+            with db.session.begin_nested():
+                accounts.update_organization(current_user, org, {
+                    **form, "parent_id": form["parent_id"] or None})
+            flash(f"已保存：{org.name}", "info")
+            return redirect(url_for("auth.organizations"))
+        except ServiceError as err:
+            flash(err.message, "error")
+            errors = err.details if isinstance(err.details, dict) else {}
+            status = err.status
+            db.session.expire_all()
+            org = accounts.visible_organization(current_user, org_id)
+    bodies = [(i, name) for i, name in recommending_bodies() if i != str(org.id)]
+    return render_template("auth/organization.html", org=org, form=form, errors=errors,
+                           kinds=list(OrgKind), bodies=bodies), status

@@ -17,13 +17,17 @@ from workflow.applying import operations as svc
 from workflow.applying.facts import api_data, data_with_facts
 from workflow.applying.lists import APPLICATIONS
 from workflow.applying.models import Application, ApplicationRound
-from workflow.applying.visibility import can_view_application
+from workflow.applying.visibility import (
+    READ_REFUSED,
+    can_read_application,
+    can_view_application,
+)
 from workflow.calls.models import Scheme
 from workflow.calls.operations import form_fields
 from workflow.core import entities, files
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import Attachment, db
-from workflow.permissions import attachment_reader
+from workflow.permissions import allow
 from workflow.web.listing import api_page, api_params
 
 
@@ -33,6 +37,8 @@ def attachment_json(a: Attachment) -> dict[str, Any]:
 
 
 def application_json(app: Application, viewer: User) -> dict[str, Any]:
+    """The application as ``viewer`` reads it: its heading for whoever sees it; its answers
+    and attachments only for whoever may read it (``can_read_application``)."""
     body: dict[str, Any] = {
         "id": app.id, "call_id": app.call_id, "challenge_id": app.challenge_id,
         "title": app.title, "state": app.state.value, "state_label": app.state.label,
@@ -42,14 +48,14 @@ def application_json(app: Application, viewer: User) -> dict[str, Any]:
         "receipt_no": app.receipt_no, "project_number": app.project_number,
         "submitted_at": app.submitted_at.isoformat() if app.submitted_at else None,
         "form_version": app.form_version, "round": app.round,
-        "data": data_with_facts(app),
         # Once approved: the 立项通知书's number, the grant and what has been paid of it.
         "doc_number": app.doc_number,
         "approved_at": app.approved_at.isoformat() if app.approved_at else None,
         "granted_wan": format_wan(app.granted_amount) if app.granted_amount else None,
         "disbursed_wan": format_wan(app.disbursed or 0),
     }
-    if attachment_reader(viewer, app):
+    if can_read_application(viewer, app):
+        body["data"] = data_with_facts(app)
         body["attachments"] = [attachment_json(a) for a in db.session.scalars(
             sa.select(Attachment).where(Attachment.application_id == app.id))]
     return body
@@ -80,7 +86,8 @@ APPLICATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "receipt_no": _nullable("string"), "project_number": _nullable("string"),
     "submitted_at": _nullable("string", format="date-time"),
     "form_version": {"type": "integer"}, "round": {"type": "integer"},
-    "data": {"type": "object", "description": "申报书表单字段及立项后的记录（合同、验收等）"},
+    "data": {"type": "object", "description": "申报书表单字段及立项后的记录（合同、验收等）；"
+                                            "仅有权查看申报内容的人可见"},
     "doc_number": _nullable("string", description="立项通知书文号"),
     "approved_at": _nullable("string", format="date-time"),
     "granted_wan": {**WAN, "nullable": True}, "disbursed_wan": WAN,
@@ -88,7 +95,7 @@ APPLICATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
                     "description": "附件（仅有权查看附件的人可见）"}},
     "required": ["id", "call_id", "challenge_id", "title", "state", "state_label", "version",
                  "scheme", "organization", "applicant", "receipt_no", "project_number",
-                 "submitted_at", "form_version", "round", "data", "doc_number",
+                 "submitted_at", "form_version", "round", "doc_number",
                  "approved_at", "granted_wan", "disbursed_wan"]}
 
 
@@ -96,6 +103,14 @@ def _visible(app_id: int) -> Application:
     app = db.session.get(Application, app_id)
     if app is None or not can_view_application(current_api_user(), app):
         raise NotFound("申报书不存在或无权查看")
+    return app
+
+
+def _readable(app_id: int) -> Application:
+    """The application whose content the caller reads: 404 when they may not see it, 403
+    when they see it (a colleague) but may not read what is in it."""
+    app = _visible(app_id)
+    allow(can_read_application(current_api_user(), app), READ_REFUSED, code="not_reader")
     return app
 
 
@@ -190,7 +205,7 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
               "items": {"type": "array", "items": ROUND_SCHEMA}}, "required": ["items"]})
 @token_required
 def list_rounds(app_id: int) -> Response:
-    app = _visible(app_id)
+    app = _readable(app_id)
     fields = form_fields(app.call, app.form_version)
     return jsonify({"items": [round_json(r, fields) for r in svc.rounds(app)]})
 
@@ -244,7 +259,7 @@ def upload_attachment(app_id: int) -> tuple[Response, int]:
 @document("下载附件", responses={200: "文件", 404: "不存在或无权查看"})
 @token_required
 def download_attachment(app_id: int, sha256: str) -> Response:
-    app = _visible(app_id)
+    app = _readable(app_id)
     row = svc.attachment_for(current_api_user(), app, sha256)
     return files.send_attachment(row)
 

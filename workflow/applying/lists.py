@@ -1,6 +1,8 @@
 """The list of applications (申报书), as ``workflow.web.listing`` shows and exports it:
 the rows are ``applications_query`` (a researcher's own organisation's, the demand side's
-challenges', finance's approved projects, everything for the bureau)."""
+challenges', finance's approved projects, a recommending body's organisations', everything
+for the bureau). The list shows and exports the headings only, never the answers: a
+colleague who sees a row may not read what is in it."""
 
 from __future__ import annotations
 
@@ -17,13 +19,18 @@ from workflow.calls.lists import call_years, visible_calls
 from workflow.calls.models import Call, Scheme
 from workflow.core.listing import Column, Field, Filter, ListSpec, Via, in_order, labelled
 from workflow.core.models import db
-from workflow.permissions import reads_all_applications
+from workflow.permissions import any_of, reads_all_applications, recommender
 
 
-def organizations(_user: Any) -> list[tuple[str, str]]:
-    rows = db.session.execute(sa.select(Organization.id, Organization.name)
-                              .order_by(Organization.name))
-    return [(str(i), name) for i, name in rows]
+def organizations(user: Any) -> list[tuple[str, str]]:
+    """The organisations to filter by: every one for the bureau, those under a
+    recommending body for its recommender."""
+    query = sa.select(Organization.id, Organization.name)
+    if not reads_all_applications(user):
+        if not recommender(user) or user.organization_id is None:
+            return []
+        query = query.where(Organization.parent_id == user.organization_id)
+    return [(str(i), name) for i, name in db.session.execute(query.order_by(Organization.name))]
 
 
 JOINS = {
@@ -59,7 +66,8 @@ APPLICATIONS = ListSpec(
         Filter("scheme", "资助方式", labelled(list(Scheme)),
                lambda v: Application.call_id.in_(sa.select(Call.id).where(Call.scheme == v))),
         Filter("organization", "单位", organizations,
-               lambda v: Application.organization_id == int(v), shown=reads_all_applications),
+               lambda v: Application.organization_id == int(v),
+               shown=any_of(reads_all_applications, recommender)),
     ),
     # The related rows once per page (or batch of the export), not once per row; the
     # answers (``data``) are neither shown nor exported.

@@ -20,7 +20,7 @@ from workflow.applying.models import (
     SignedDocument,
     SigningParty,
 )
-from workflow.applying.visibility import can_view_application
+from workflow.applying.visibility import can_read_application, can_view_application
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.calls.operations import form_fields
 from workflow.core import audit, engine, outbox
@@ -338,7 +338,7 @@ def evidence_on_file(app: Application, given: Any) -> list[str]:
 
 
 def attachment_for(actor: User, app: Application, sha256: str) -> Attachment:
-    if not can_view_application(actor, app):
+    if not can_read_application(actor, app):
         raise NotFound("附件不存在")
     row = db.session.scalar(sa.select(Attachment).where(
         Attachment.application_id == app.id, Attachment.sha256 == sha256))

@@ -15,14 +15,24 @@ from states.lifecycles import RUNNING
 from workflow.accounts.models import Sanction
 from workflow.applying import formal_review, operations
 from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
-from workflow.applying.visibility import can_view_application, on_challenges_of
+from workflow.applying.visibility import (
+    can_read_application,
+    can_view_application,
+    on_challenges_of,
+    under,
+)
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
 from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, GuardContext, Reason, refuse
-from workflow.permissions import demand_side, principal_investigator, same_organization
+from workflow.permissions import (
+    demand_side,
+    jurisdiction,
+    principal_investigator,
+    same_organization,
+)
 from workflow.timeutil import SHANGHAI
 
 
@@ -282,11 +292,11 @@ def record_acceptance(ctx: GuardContext, ch: Changes) -> None:
 
 # Who owns an application in each role that owns only some: the bureau's roles own all.
 OWNERS_BY_ROLE = {"applicant": principal_investigator, "org_admin": same_organization,
-                  "demand": demand_side}
+                  "demand": demand_side, "recommender": jurisdiction}
 
 
 def application_owner(user: Any, role: str, app: Application) -> bool:
-    if role == SYSTEM or role in ("officer", "leader", "recommender"):
+    if role == SYSTEM or role in ("officer", "leader"):
         return True
     owns = OWNERS_BY_ROLE.get(role)
     return user is not None and owns is not None and owns(user, app)
@@ -294,8 +304,10 @@ def application_owner(user: Any, role: str, app: Application) -> bool:
 
 def application_owned(user: Any, role: str) -> sa.ColumnElement[bool] | None:
     """``application_owner`` as a query."""
-    if role in ("officer", "leader", "recommender"):
+    if role in ("officer", "leader"):
         return sa.true()
+    if role == "recommender" and user.organization_id is not None:
+        return under(user.organization_id)
     if role == "applicant":
         return Application.applicant_id == user.id
     if role == "org_admin" and user.organization_id is not None:
@@ -315,7 +327,7 @@ APPLICATION_ENTITY = Entity(
     "applications", steps=lambda app: app.call.enabled_steps,
     locked_steps=sa.select(Call.steps).where(Call.id == Application.call_id).scalar_subquery(),
     lock_options=(lazyload(Application.call),), owned=application_owned,
-    name=application_name)
+    name=application_name, readable=can_read_application)
 
 RULES = Rules(
     jobs={formal_review.BULK_JOB: formal_review.bulk_job},

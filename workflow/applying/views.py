@@ -36,16 +36,17 @@ from workflow.applying import formal_review
 from workflow.applying import operations as svc
 from workflow.applying.lists import APPLICATIONS
 from workflow.applying.models import Application
+from workflow.applying.visibility import READ_REFUSED
 from workflow.calls import operations as call_svc
 from workflow.calls.lists import CALLS
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
 from workflow.calls.views import managed_call
 from workflow.core import engine, files, uow
-from workflow.core.entities import can_view
+from workflow.core.entities import can_read, can_view
 from workflow.core.errors import Invalid, ServiceError
 from workflow.core.models import db, utcnow
-from workflow.permissions import allow, applicant, integrity_reader, officer
+from workflow.permissions import allow, applicant, found, integrity_reader, officer
 from workflow.timeutil import local_time
 from workflow.web import field_errors, flash_refusal
 from workflow.web import listing as listing_mod
@@ -166,9 +167,10 @@ def new_application() -> Response | str | tuple[str, int]:
 
 
 def _own_app(app_id: int) -> Application:
-    app = db.session.get(Application, app_id)
-    if app is None or not can_view(current_user, app):
-        abort(404)
+    """The application whose form and files the page opens: not found for whoever may not
+    see it, refused to whoever sees it but may not read it (a colleague)."""
+    app = found(db.session.get(Application, app_id), current_user, can_view, what="申报书")
+    allow(can_read(current_user, app), READ_REFUSED, code="not_reader")
     return app
 
 

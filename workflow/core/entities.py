@@ -50,6 +50,9 @@ class Entity:
     # a transition the row often leaves the list it was done on, and the message says
     # which one moved. None: the entity's label.
     name: Callable[[Any], str] | None = None
+    # Who reads what is in a row and its audit trail, beside seeing that it exists (an
+    # application's colleagues see its heading only). None: whoever sees it.
+    readable: Visible | None = None
 
     def describe(self, row: Any) -> str:
         return self.name(row) if self.name is not None else self.label
@@ -91,6 +94,15 @@ def can_view(user: Any, row: Any) -> bool:
         return entity.visible(user, row)
     visible = VISIBLE.get(type(row))
     return visible is not None and visible(user, row)
+
+
+def can_read(user: Any, row: Any) -> bool:
+    """May ``user`` read what is in ``row`` and its trail (``Entity.readable``), beside
+    seeing it."""
+    entity = BY_MODEL.get(type(row))
+    if entity is not None and entity.readable is not None:
+        return entity.readable(user, row)
+    return can_view(user, row)
 
 
 def partial_reading(user: Any, row: Any) -> dict[str, Any] | None:

@@ -11,14 +11,16 @@ from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp
 from workflow.api.openapi import document
 from workflow.applying.models import Application
+from workflow.applying.visibility import READ_REFUSED
 from workflow.calls.models import Call
 from workflow.core import uow
-from workflow.core.entities import can_view
+from workflow.core.entities import can_read, can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
 from workflow.documents import official
 from workflow.documents import operations as documents
 from workflow.documents.official import KINDS
+from workflow.permissions import allow, found
 
 
 def document_json(doc: Any) -> dict[str, Any]:
@@ -42,13 +44,14 @@ DOCUMENTS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
 
 
 @api_bp.get("/v1/applications/<int:app_id>/documents")
-@document("申报书的归档文件（PDF）", responses={200: "列表", 404: "不存在或无权查看"},
+@document("申报书的归档文件（PDF）", responses={200: "列表", 403: "无权查看其内容",
+                                          404: "不存在或无权查看"},
           response=DOCUMENTS_SCHEMA)
 @token_required
 def list_documents(app_id: int) -> Response:
-    app = db.session.get(Application, app_id)
-    if app is None or not can_view(current_api_user(), app):
-        raise NotFound("申报书不存在或无权查看")
+    user = current_api_user()
+    app = found(db.session.get(Application, app_id), user, can_view, what="申报书")
+    allow(can_read(user, app), READ_REFUSED, code="not_reader")
     return jsonify({"items": [document_json(d) for d in documents.documents_of(app)]})
 
 

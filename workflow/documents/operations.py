@@ -16,7 +16,7 @@ from workflow.applying.models import Application, ApplicationRound
 from workflow.applying.operations import attachments_of
 from workflow.calls.models import Call
 from workflow.calls.operations import form_fields
-from workflow.core.entities import can_view
+from workflow.core.entities import can_read, can_view
 from workflow.core.errors import NotFound
 from workflow.core.files import store
 from workflow.core.models import db, utcnow
@@ -90,12 +90,13 @@ def call_documents(call: Call) -> list[Document]:
 
 def can_view_document(user: User, doc: Document) -> bool:
     """An issued 立项文件 is read by whoever may read its call; an application's documents
-    by whoever may read the application (never by its experts)."""
+    by whoever may read what is in the application (not a colleague who only sees it,
+    never its experts)."""
     if doc.call_id is not None:
         call = db.session.get(Call, doc.call_id)
         return call is not None and can_view(user, call)
     app = db.session.get(Application, doc.application_id)
-    return app is not None and can_view(user, app)
+    return app is not None and can_read(user, app)
 
 
 def readable(user: User, doc_id: int) -> Document:

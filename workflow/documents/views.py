@@ -28,11 +28,13 @@ def application_documents(app_id: int) -> tuple[str, int]:
     """The application page's archival documents as a fragment, polled by htmx while a
     PDF is being rendered: 286 (htmx: stop polling) once none is awaited."""
     from workflow.applying.models import Application
-    from workflow.core.entities import can_view
+    from workflow.applying.visibility import READ_REFUSED
+    from workflow.core.entities import can_read, can_view
     from workflow.core.models import db
-    from workflow.permissions import found
+    from workflow.permissions import allow, found
 
     app = found(db.session.get(Application, app_id), current_user, can_view, what="申报书")
+    allow(can_read(current_user, app), READ_REFUSED, code="not_reader")
     docs = documents.documents_of(app)
     pending = documents.pending_rounds(app, docs)
     html = render_template("documents/_application_documents.html", app=app, documents=docs,

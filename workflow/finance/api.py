@@ -15,10 +15,10 @@ from workflow.accounts.operations import visible_organization
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, page_schema, typed_body
 from workflow.api.openapi import XLSX, document
-from workflow.applying.api import _visible
+from workflow.applying.api import _readable, _visible
 from workflow.applying.facts import facts_json
 from workflow.applying.models import Application
-from workflow.applying.visibility import applications_query, can_view_application
+from workflow.applying.visibility import applications_query, can_read_application
 from workflow.calls.models import Call
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
@@ -141,17 +141,17 @@ def reconciliation() -> Response:
 
 
 @api_bp.get("/v1/applications/<int:app_id>/milestones")
-@document("项目的里程碑", responses={200: "列表", 404: "不存在或无权查看"})
+@document("项目的里程碑", responses={200: "列表", 403: "无权查看其内容", 404: "不存在或无权查看"})
 @token_required
 def list_milestones(app_id: int) -> Response:
     return jsonify({"items": [milestone_json(m) for m in finance.milestones_of(
-        _visible(app_id))]})
+        _readable(app_id))]})
 
 
 def _milestone(milestone_id: int) -> Milestone:
     m = db.session.get(Milestone, milestone_id)
     app = db.session.get(Application, m.application_id) if m else None
-    if m is None or app is None or not can_view_application(current_api_user(), app):
+    if m is None or app is None or not can_read_application(current_api_user(), app):
         raise NotFound("里程碑不存在")
     return m
 

@@ -20,7 +20,7 @@ from states import (
 )
 from states.lifecycles import RUNNING
 from workflow.applying.models import Application
-from workflow.applying.visibility import can_view_application, on_challenges_of
+from workflow.applying.visibility import can_read_application, on_challenges_of
 from workflow.calls.rules import bureau_owned, bureau_owner
 from workflow.core.entities import Entity
 from workflow.core.models import Attachment, db
@@ -229,8 +229,9 @@ def milestone_owned(user: Any, role: str) -> sa.ColumnElement[bool] | None:
 
 
 def can_view_milestone(user: Any, m: Milestone) -> bool:
-    """Whoever sees the project sees its milestones."""
-    return can_view_application(user, m.application)
+    """Whoever reads the project reads its milestones (a colleague who sees only its
+    heading does not)."""
+    return can_read_application(user, m.application)
 
 
 def milestone_steps(m: Milestone) -> frozenset[str]:

@@ -23,6 +23,7 @@ from workflow.permissions import (
     decision_reader,
     expert_name_reader,
     found,
+    live_review,
     own_review,
     review_assigner,
     sees_hidden_applicant,
@@ -44,7 +45,9 @@ def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:
         "application": {"id": app.id, "title": app.title, "call_id": app.call_id,
                         "rubric": app.call.rubric},
     }
-    if not app.call.hide_applicant or sees_hidden_applicant(viewer):
+    # An expert whose review is over (declined, expired, withdrawn) keeps the title only.
+    shown = not app.call.hide_applicant or sees_hidden_applicant(viewer)
+    if shown and (not own_review(viewer, review) or live_review(viewer, review)):
         body["application"]["organization"] = app.organization.name
         body["application"]["applicant"] = app.applicant.name
     if expert_name_reader(viewer):

@@ -17,7 +17,12 @@ from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core.listing import Column, Field, Filter, ListSpec, Only, in_order, labelled
 from workflow.core.models import db
-from workflow.permissions import bureau_reader, expert_name_reader, pool_keeper
+from workflow.permissions import (
+    LIVE_REVIEW_STATES,
+    bureau_reader,
+    expert_name_reader,
+    pool_keeper,
+)
 from workflow.review import operations as reviews
 from workflow.review.models import ReviewAssignment
 
@@ -49,8 +54,12 @@ def calls_of(rows: sa.Select[Any]) -> list[tuple[str, str]]:
     return [(str(i), title) for i, title in found]
 
 
-def _applicant_shown(review: ReviewAssignment) -> bool:
-    return not review.application.call.hide_applicant
+def _applicant(review: ReviewAssignment, name: str) -> str:
+    """The expert's queue names the applicant while the review is live (one declined,
+    expired or withdrawn keeps its title only), unless the call hides it."""
+    if review.state.value not in LIVE_REVIEW_STATES:
+        return ""
+    return "（本批次不公开）" if review.application.call.hide_applicant else name
 
 
 STATE_FILTER = Filter("state", "状态", labelled(list(ReviewState)),
@@ -80,10 +89,8 @@ QUEUE = ListSpec(
     load=(joinedload(R.application),),
     export=(
         *COMMON_EXPORT,
-        Field("申报单位", lambda r: r.application.organization.name
-              if _applicant_shown(r) else "（本批次不公开）", width=28),
-        Field("项目负责人", lambda r: r.application.applicant.name
-              if _applicant_shown(r) else "（本批次不公开）", width=12),
+        Field("申报单位", lambda r: _applicant(r, r.application.organization.name), width=28),
+        Field("项目负责人", lambda r: _applicant(r, r.application.applicant.name), width=12),
         Field("状态", lambda r: r.state.label, width=12),
         Field("答复期限", lambda r: r.respond_by, "datetime", width=18),
         Field("评审截止", lambda r: r.due_at, "datetime", width=18),

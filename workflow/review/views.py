@@ -23,16 +23,17 @@ from workflow.permissions import (
     decision_reader,
     expert,
     found,
-    live_review,
     officer,
     own_review,
     pool_keeper,
+    reading_review,
 )
 from workflow.review import lists as pool_lists
 from workflow.review import operations as reviews
 from workflow.review.conflicts import LABELS
 from workflow.review.lists import OVERVIEW, POOL, QUEUE
 from workflow.review.models import ReviewAssignment, ReviewDraw
+from workflow.review.visibility import expert_answers, expert_attachment, expert_attachments
 from workflow.web import field_errors, flash_refusal, listing
 
 bp = Blueprint("reviewing", __name__)
@@ -86,6 +87,7 @@ def _mine(review_id: int) -> ReviewAssignment:
 @login_required
 def respond(review_id: int) -> Response:
     review = _mine(review_id)
+    declined = False
     try:
         with db.session.begin_nested():
             what = f"“{review.application.title}”"
@@ -98,10 +100,14 @@ def respond(review_id: int) -> Response:
                 reviews.decline(current_user, engine.load("review", review.id, lock=True),
                                 request.form.get("reason", ""), kind, request.remote_addr)
                 done = f"已谢绝评审邀请：{what}" + ("，回避关系已记录" if kind else "")
+                declined = True
         flash(done, "info")
     except ServiceError as err:
         flash_refusal(err)
     target = request.form.get("next", "")
+    if declined and target.startswith(f"/reviews/{review_id}/"):
+        # A declined review is no longer the expert's to open: back to the queue.
+        target = ""
     if target.startswith("/") and not target.startswith("//"):
         return redirect(target)
     return redirect(url_for("reviewing.queue"))
@@ -117,6 +123,9 @@ def _score_page(review: ReviewAssignment, values: dict[str, Any],
     return render_template("reviews/score.html", review=review, errors=errors or {},
                            values=values, may=review_actions(review, current_user),
                            steps=progress(REVIEW, review.state, moves),
+                           full=reading_review(current_user, review),
+                           answers=expert_answers(current_user, review),
+                           files=expert_attachments(current_user, review),
                            conflict_kinds=CONFLICT_KINDS), status
 
 
@@ -144,22 +153,6 @@ def score(review_id: int) -> Response | str | tuple[str, int]:
     values = {f"s_{k}": v for k, v in (review.scores or {}).items()}
     values["comment"] = review.comment
     return _score_page(review, values)
-
-
-@bp.app_context_processor
-def _answers() -> dict[str, Any]:
-    def answers(app: Application) -> list[tuple[str, str]]:
-        """What an expert reads of an application: each form field by its label."""
-        from forms.schema import shown_values
-        from workflow.calls.operations import form_fields
-
-        fields = [f for f in form_fields(app.call, app.form_version) if f["type"] != "file"]
-        shown = shown_values(fields, app.data or {})
-        return [(f["label"], shown[f["name"]]) for f in fields]
-
-    from workflow.applying.operations import attachments_of
-
-    return {"answers": answers, "attachments_of": attachments_of}
 
 
 @bp.route("/calls/<int:call_id>/assign", methods=["GET", "POST"])
@@ -440,14 +433,11 @@ def select_teams(challenge_id: int) -> Response:
 @bp.route("/reviews/<int:review_id>/attachments/<sha256>")
 @login_required
 def review_attachment(review_id: int, sha256: str) -> Response:
-    """The application's attachments, for the expert reviewing it."""
-
+    """The application's attachments, for the expert who accepted to review it."""
     from workflow.core import files
-    from workflow.core.models import Attachment
 
     review = _mine(review_id)
-    row = db.session.scalar(sa.select(Attachment).where(
-        Attachment.application_id == review.application_id, Attachment.sha256 == sha256))
-    if row is None or not live_review(current_user, review):
+    row = expert_attachment(current_user, review, sha256)
+    if row is None:  # no such file, or an invitation not accepted (the summary only)
         abort(404)
     return files.send_attachment(row)

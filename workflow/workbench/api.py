@@ -11,9 +11,10 @@ from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body
 from workflow.api.openapi import document
 from workflow.core import audit, engine
-from workflow.core.entities import can_view
+from workflow.core.entities import can_read, can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import AuditEvent
+from workflow.permissions import allow
 
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
                "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
@@ -79,12 +80,15 @@ def _register(collection: str, kind: str) -> None:
                     "final_state": result.final_state}
         return jsonify(body_out), 200, {"ETag": f'"{result.row.version}"'}
 
-    @document(f"{kind}: 审计轨迹", responses={200: "按顺序的记录", 404: "不存在"})
+    @document(f"{kind}: 审计轨迹", responses={200: "按顺序的记录", 403: "无权查看其内容",
+                                             404: "不存在"})
     @token_required
     def history(entity_id: int) -> Response:
         # A review's trail names its expert: it stays with the bureau and that expert,
         # which is who may see the review at all.
         row = _visible(kind, entity_id)
+        # Who sees a row but may not read it (a colleague's application) reads no trail.
+        allow(can_read(current_api_user(), row), "您无权查看其办理记录", code="not_reader")
         events = audit.history(kind, entity_id)
         return jsonify({**state_json(row), "history": [event_json(e) for e in events]})
 

@@ -14,7 +14,7 @@ from states import ApplicationState, diagram
 from states.progress import progress
 from workflow.core import audit, engine
 from workflow.core.actions import Actions, actions, leaves
-from workflow.core.entities import ENTITIES, can_view
+from workflow.core.entities import ENTITIES, can_read, can_view
 from workflow.core.errors import NotFound, ServiceError
 from workflow.core.models import db
 from workflow.permissions import (
@@ -93,7 +93,10 @@ def render_entity(collection: str, entity_id: int, errors: dict[str, str] | None
     history = audit.history(kind, row.id)
     # Bureau staff read the whole lifecycle; everyone sees the main path as a step bar.
     svg = diagram.svg(lifecycle, row.state) if lifecycle_reader(current_user) else None
-    extra = _extra(kind, row)
+    # Who sees the row but may not read it (a colleague's application) gets its heading
+    # and progress: neither its details nor its trail.
+    readable = can_read(current_user, row)
+    extra = _extra(kind, row) if readable else {}
     may = page_actions(kind, row, current_user, extra)
     return render_template(
         "entities/show.html", kind=kind, collection=collection, row=row,
@@ -104,8 +107,8 @@ def render_entity(collection: str, entity_id: int, errors: dict[str, str] | None
                                               for e in history]),
         may=may, fields=list(dict.fromkeys(f for o in may.buttons
                                            for f in TRIGGER_FIELDS.get((kind, o.trigger), []))),
-        history=history, extra=extra, errors=errors or {}, form=form or {},
-        errors_for=errors_for,
+        history=history if readable else [], readable=readable, extra=extra,
+        errors=errors or {}, form=form or {}, errors_for=errors_for,
     ), status
 
 

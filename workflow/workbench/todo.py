@@ -281,9 +281,12 @@ def sections_for(user: User) -> list[TodoSection]:
 
 
 def _shortcuts(role: str) -> list[tuple[str, str]]:
+    organizations = ("单位与主管部门", url_for("auth.organizations"))
     if role == "officer":
         new = url_for("calls.new_call")
-        return [("新建指南", new), ("复制上年指南", new + "#copy")]
+        return [("新建指南", new), ("复制上年指南", new + "#copy"), organizations]
+    if role == "admin":
+        return [organizations]
     return []
 
 

@@ -116,15 +116,21 @@ def test_an_expert_reads_only_through_their_review(client, setup):
     review = ReviewAssignment(application=row, expert=expert)
     db.session.add(review)
     db.session.commit()
+    # Invited: the summary the invitation is answered on, not the team.
     body = client.get(f"/api/v1/applications/{row.id}", headers=h).get_json()
-    assert body["title"] == row.title and body["data"]["team"][0]["name"] == "张三"
+    assert body["title"] == row.title and body["reading"] == "summary"
+    assert "team" not in body["data"]
+    from states import ReviewState
+
+    review.state = ReviewState.accepted
+    db.session.commit()
+    body = client.get(f"/api/v1/applications/{row.id}", headers=h).get_json()
+    assert body["reading"] == "full" and body["data"]["team"][0]["name"] == "张三"
     assert "362101198001010019" not in str(body)  # no one's 身份证号 for experts
     assert client.get(f"/api/v1/applications/{row.id}/history", headers=h).status_code == 404
     assert client.get(f"/api/v1/reviews/{review.id}/transitions", headers=h).status_code == 200
     li = auth(client, "li")
     assert client.get(f"/api/v1/reviews/{review.id}/history", headers=li).status_code == 404
-    from states import ReviewState
-
     review.state = ReviewState.declined
     db.session.commit()
     assert client.get(f"/api/v1/applications/{row.id}", headers=h).status_code == 404

@@ -178,8 +178,12 @@ def test_attachment_checked_by_content_and_downloadable_only_by_those_allowed(cl
     assert resp.status_code == 201, resp.get_json()
     sha = resp.get_json()["sha256"]
     got = client.get(f"/api/v1/applications/{app['id']}/attachments/{sha}",
-                     headers=h(client, "zhao"))
-    assert got.status_code == 200 and got.data == PDF  # a colleague of the same unit
+                     headers=h(client, "li"))
+    assert got.status_code == 200 and got.data == PDF  # the principal investigator
+    # A colleague of the same unit sees the application, not its files (issue 16).
+    colleague = client.get(f"/api/v1/applications/{app['id']}/attachments/{sha}",
+                           headers=h(client, "zhao"))
+    assert colleague.status_code == 403 and colleague.data != PDF
     other = client.get(f"/api/v1/applications/{app['id']}/attachments/{sha}",
                        headers=h(client, "wang"))
     assert other.status_code == 404
@@ -536,7 +540,9 @@ def test_officer_attaches_guide_documents_that_researchers_download(client, worl
 def test_unit_review_then_recommendation_on_the_pages(client, world):
     UserFactory(username="unitadmin", organization=world["univ"], roles=("org_admin",))
     UserFactory(username="otheradmin", organization=world["other"], roles=("org_admin",))
-    UserFactory(username="dept", organization=None, roles=("recommender",))
+    county = OrganizationFactory(name="章贡区科技局", kind=OrgKind.government)
+    world["univ"].parent = county  # the university's recommending body
+    UserFactory(username="dept", organization=county, roles=("recommender",))
     db.session.commit()
     call_id = published_call(client, steps=["unit_review", "recommendation"])
     app = draft(client, call_id)

@@ -48,6 +48,33 @@ def test_user_with_a_weak_password_is_refused(app):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
 
 
+def test_an_organisation_is_placed_under_a_recommending_body(app):
+    from stdnum.cn import uscc
+
+    county = "11360702014000002" + uscc.calc_check_digit("11360702014000002")
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["org", "create", "--name", "章贡区科技局", "--uscc", county,
+                              "--kind", "government"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(args=["org", "create", "--name", "某某大学", "--uscc", GOOD_USCC,
+                              "--parent", county])
+    assert out.exit_code == 0, out.output
+    university = db.session.scalar(sa.select(Organization).where(
+        Organization.uscc == GOOD_USCC))
+    assert university.parent.name == "章贡区科技局"
+    # A university is no recommending body; under none again.
+    out = runner.invoke(args=["org", "set-parent", county, GOOD_USCC])
+    assert out.exit_code != 0 and "政府部门" in out.output
+    out = runner.invoke(args=["org", "set-parent", GOOD_USCC])
+    assert out.exit_code == 0 and "主管部门 无" in out.output
+    db.session.expire_all()
+    assert db.session.get(Organization, university.id).parent_id is None
+    # A recommender belongs to the body.
+    out = runner.invoke(args=["user", "create", "dept", "--role", "recommender", "--org",
+                              county, "--password", "a-long-secret-1"])
+    assert out.exit_code == 0, out.output
+
+
 def test_applicant_needs_an_organisation(app):
     out = app.test_cli_runner().invoke(
         args=["user", "create", "li", "--role", "applicant", "--password", "a-long-secret-1"])

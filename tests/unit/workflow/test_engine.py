@@ -26,6 +26,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
+from workflow.accounts.models import OrgKind
 from workflow.applying import operations as applications
 from workflow.applying.models import FinalReport, SignedDocument, SigningParty, Verdict
 from workflow.calls.models import Scheme
@@ -45,15 +46,18 @@ ANSWERS = {"summary": "本项目研究稀土永磁材料。"}
 
 @pytest.fixture
 def people(app):
-    org = OrganizationFactory()
-    other = OrganizationFactory()
+    county = OrganizationFactory(kind=OrgKind.government)  # the recommending body
+    org = OrganizationFactory(parent=county)
+    other = OrganizationFactory(parent=OrganizationFactory(kind=OrgKind.government))
     users = {
         "applicant": UserFactory(organization=org, roles=("applicant",)),
         "colleague": UserFactory(organization=org, roles=("applicant",)),
         "stranger": UserFactory(organization=other, roles=("applicant",)),
         "org_admin": UserFactory(organization=org, roles=("org_admin",)),
         "other_admin": UserFactory(organization=other, roles=("org_admin",)),
-        "recommender": UserFactory(organization=None, roles=("recommender",)),
+        "recommender": UserFactory(organization=county, roles=("recommender",)),
+        # Another county's: the application is not under its body.
+        "other_recommender": UserFactory(organization=other.parent, roles=("recommender",)),
         "officer": UserFactory(organization=None, roles=("officer",)),
         "leader": UserFactory(organization=None, roles=("leader",)),
         "expert": UserFactory(organization=other, roles=("expert",)),
@@ -111,6 +115,7 @@ APPLICATION_TABLE = [
     (A.unit_review, "withdraw", "applicant", A.withdrawn, {"steps": ["unit_review"]}),
     (A.recommended, "recommend", "recommender", A.formal_review, {"steps": ["recommendation"]}),
     (A.recommended, "recommend", "officer", 403, {"steps": ["recommendation"]}),
+    (A.recommended, "recommend", "other_recommender", 403, {"steps": ["recommendation"]}),
     (A.formal_review, "withdraw", "applicant", 409, {}),
     (A.formal_review, "pass_formal_review", "officer", A.expert_review, {}),
     (A.formal_review, "pass_formal_review", "leader", 403, {}),

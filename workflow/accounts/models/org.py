@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workflow.core.models.base import AuditedMixin, Base, TimestampMixin, state_column
 
@@ -33,6 +33,12 @@ class Organization(AuditedMixin, TimestampMixin, Base):
     # Where grants are paid (收款账户).
     bank_name: Mapped[str] = mapped_column(sa.String(100), default="", server_default="")
     bank_account: Mapped[str] = mapped_column(sa.String(40), default="", server_default="")
+
+    # The recommending body (主管部门, an organisation of kind government) the organisation
+    # is under: its recommenders see and recommend the organisation's applications.
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organization.id"),
+                                                  index=True)
+    parent: Mapped[Organization | None] = relationship(remote_side=[id], lazy="select")
 
     def __repr__(self) -> str:
         return f"<Organization {self.id} {self.name}>"

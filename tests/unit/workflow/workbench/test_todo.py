@@ -24,6 +24,7 @@ from tests.factories import (
     TrancheFactory,
     UserFactory,
 )
+from workflow.accounts.models import OrgKind
 from workflow.core.models import db, utcnow
 from workflow.decisions import operations as decisions
 from workflow.finance.models import MilestoneState
@@ -181,9 +182,13 @@ def test_unit_review_for_the_organisations_administrator(app):
 
 
 def test_recommended_applications_for_the_recommender(app):
-    recommender = UserFactory(roles=("recommender",))
-    waiting = ApplicationFactory(state=ApplicationState.recommended,
-                                 call=CallFactory(steps=["recommendation"]))
+    county = OrganizationFactory(kind=OrgKind.government)
+    recommender = UserFactory(roles=("recommender",), organization=county)
+    call = CallFactory(steps=["recommendation"])
+    unit = OrganizationFactory(parent=county)
+    waiting = ApplicationFactory(state=ApplicationState.recommended, call=call,
+                                 applicant=UserFactory(organization=unit))
+    ApplicationFactory(state=ApplicationState.recommended, call=call)  # under no body of its
     db.session.commit()
     assert board(app, recommender)["recommender"] == {
         "待推荐": [(f"待推荐：{waiting.title}", f"/applications/{waiting.id}")]}
