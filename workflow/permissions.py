@@ -109,6 +109,11 @@ expert_name_reader = has_role("officer", "auditor")
 lifecycle_reader = has_role(*BUREAU_READERS, "finance")
 # The bureau and the recommending departments read every application.
 reads_all_applications = any_of(bureau_reader, has_role("recommender"))
+# Who keeps people's accounts: resets a password or a second factor, signs a person out
+# everywhere (强制下线).
+account_keeper = has_role("admin")
+# Whose accounts need a second factor (两步验证) where it is required (production).
+second_factor_expected = has_role("officer", "leader", "finance", "admin")
 
 
 # ---- relations ---------------------------------------------------------------------------
@@ -194,4 +199,4 @@ TEMPLATE_GLOBAL = SimpleNamespace(**{name: globals()[name] for name in (
     "integrity_keeper", "integrity_reader", "pool_keeper", "principal_investigator",
     "same_organization", "own_organization", "demand_side", "own_review", "live_review",
     "organization_member", "bank_account_keeper", "bank_account_reader",
-    "reads_all_applications")})
+    "reads_all_applications", "account_keeper")})
