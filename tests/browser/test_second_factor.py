@@ -24,7 +24,8 @@ WHO, NAME = "expert6", "何高工"
 
 
 def axe_clean(page: Page) -> None:
-    found = [f"{v['id']} ({v['impact']}) {v['help']}" for v in axe.run(page).response["violations"]
+    found = [f"{v['id']} ({v['impact']}) {v['help']} {[n['target'] for n in v['nodes'][:3]]}"
+             for v in axe.run(page).response["violations"]
              if v["impact"] in ("serious", "critical")]
     assert not found, f"{page.url}:\n" + "\n".join(found)
 

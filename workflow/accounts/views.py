@@ -380,7 +380,7 @@ def _keeper() -> None:
 def users() -> Response | str:
     _keeper()
     return listing.respond(USERS, "auth/users.html", user=current_user,
-                           role_names=role_names, second_factor_on=second_factor_on)
+                           roles_of=role_names, second_factor_on=second_factor_on)
 
 
 def _person(user_id: int) -> User:

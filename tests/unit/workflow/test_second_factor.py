@@ -49,7 +49,7 @@ def enrol(client) -> tuple[str, list[str]]:
         "code": pyotp.TOTP(secret).now(), "csrf_token": csrf(page)})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert "两步验证已启用" in resp.get_data(as_text=True)
-    codes = re.findall(r'<code class="fs-6">([a-z0-9-]{14})</code>',
+    codes = re.findall(r'<code class="fs-6 text-body">([a-z0-9-]{14})</code>',
                        resp.get_data(as_text=True))
     assert len(codes) == 10 and len(set(codes)) == 10
     return secret, codes

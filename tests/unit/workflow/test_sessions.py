@@ -289,3 +289,15 @@ def test_the_account_page_lists_sessions_and_tokens_and_ends_the_others(app):
     resp = post(here, "/account/sessions/others", page="/account")
     assert resp.status_code == 302
     assert signed_in(here) and not signed_in(elsewhere)
+
+
+def test_the_administrator_finds_people_on_the_users_page(app):
+    UserFactory(username="li", name="李明", roles=("applicant",))
+    UserFactory(username="wang", name="王芳", roles=("applicant",))
+    UserFactory(username="root", roles=("admin",), organization=None)
+    db.session.commit()
+    root = client_for(app, "root", PASSWORD)
+    page = root.get("/users?q=李明").get_data(as_text=True)
+    assert "用户管理" in page and "共 <strong>1</strong> 条" in page
+    assert ">li</a>" in page and "申报人" in page and "未启用" in page and "王芳" not in page
+    assert 'href="/users"' in root.get("/").get_data(as_text=True)  # in the menu
