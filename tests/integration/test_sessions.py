@@ -54,3 +54,35 @@ def test_reading_and_writing_requests_move_last_seen_and_logout_ends_it(app: Fla
     replay = app.test_client()
     replay.set_cookie("kjflow_session", cookie)
     assert replay.get("/").status_code == 302
+
+
+def test_wrong_codes_are_counted_on_postgresql_though_the_request_fails(app: Flask) -> None:
+    import time
+
+    import pyotp
+
+    from workflow.accounts import second_factor
+    from workflow.accounts.models import SecondFactor, User
+
+    user = UserFactory(username="li", roles=("applicant",))
+    db.session.commit()
+    secret = second_factor.new_secret()
+    second_factor.enable(db.session.get_one(User, user.id), secret, pyotp.TOTP(secret).now())
+    db.session.commit()
+
+    app.test_client_class = IsolatedClient
+    client = app.test_client()
+    for _ in range(2):
+        resp = client.post("/api/v1/auth/token", json={"username": "li", "password": PASSWORD,
+                                                       "otp": "000000"})
+        assert resp.status_code == 401
+    with db.engine.connect() as conn:
+        assert conn.scalar(sa.select(SecondFactor.failures)) == 2
+    resp = client.post("/api/v1/auth/token", json={
+        "username": "li", "password": PASSWORD, "otp": pyotp.TOTP(secret).at(time.time() + 30)})
+    assert resp.status_code == 200
+    token = resp.get_json()["token"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+                      ).status_code == 200
+    with db.engine.connect() as conn:
+        assert conn.scalar(sa.select(SecondFactor.failures)) == 0
