@@ -100,6 +100,7 @@ def seed(app: Any, n: int) -> tuple[int, list[int], list[str]]:
     from werkzeug.security import generate_password_hash
 
     from workflow.accounts import operations as accounts
+    from workflow.accounts import sessions
     from workflow.accounts.models import User
     from workflow.applying import operations as applications
     from workflow.calls import operations as calls
@@ -147,7 +148,8 @@ def seed(app: Any, n: int) -> tuple[int, list[int], list[str]]:
             if i % 50 == 49:
                 db.session.commit()
         db.session.commit()
-        tokens = [accounts.issue_token(u) for u in users]
+        tokens = [sessions.issue_token(u)[0] for u in users]
+        db.session.commit()  # the tokens are kept server-side (hashed)
         db.session.remove()
         db.engine.dispose()
     return call_id, app_ids, tokens

@@ -442,4 +442,6 @@ EVENTS: dict[str, Event] = {e.topic: e for e in (
           documents=("application",)),
     Event("review.invited", "发出评审邀请", messages=("review_invited",)),
     Event("call.approval_file", "印发立项文件", documents=("approval_file",)),
+    # 忘记密码: the reset link goes by e-mail (made when the message is, never stored).
+    Event("user.password_reset", "找回密码", messages=("password_reset",)),
 )}

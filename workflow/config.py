@@ -167,6 +167,17 @@ def load(instance: Path) -> dict[str, Any]:
         "VERIFY_PER_MINUTE": 60,
         "TRUSTED_PROXIES": trusted_proxies(),
         "API_TOKEN_HOURS": 8,
+        # A self-service reset link (忘记密码) works once, for this long.
+        "PASSWORD_RESET_MINUTES": 30,
+        # Second factor (两步验证, TOTP): required of officers, leaders, finance staff and
+        # administrators in production (optional for everyone else, and for everyone
+        # elsewhere unless KJFLOW_REQUIRE_SECOND_FACTOR=1); this many wrong codes in a
+        # row make the person wait this long.
+        "SECOND_FACTOR_REQUIRED": production or os.environ.get(
+            "KJFLOW_REQUIRE_SECOND_FACTOR", "").lower() in ("1", "true", "yes"),
+        "OTP_MAX_FAILURES": 5,
+        "OTP_LOCK_MINUTES": 15,
+        "TOTP_ISSUER": os.environ.get("KJFLOW_TOTP_ISSUER", "科技计划项目管理系统"),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,

@@ -122,6 +122,11 @@ lifecycle_reader = has_role(*BUREAU_READERS, "finance")
 # The bureau reads every application; a recommending body (主管部门) those of the
 # organisations under it (``jurisdiction``).
 reads_all_applications = bureau_reader
+# Who keeps people's accounts: resets a password or a second factor, signs a person out
+# everywhere (强制下线).
+account_keeper = has_role("admin")
+# Whose accounts need a second factor (两步验证) where it is required (production).
+second_factor_expected = has_role("officer", "leader", "finance", "admin")
 
 
 # ---- relations ---------------------------------------------------------------------------
@@ -243,4 +248,5 @@ TEMPLATE_GLOBAL = SimpleNamespace(**{name: globals()[name] for name in (
     "integrity_keeper", "integrity_reader", "pool_keeper", "principal_investigator",
     "same_organization", "own_organization", "demand_side", "own_review", "live_review",
     "reading_review", "organization_member", "bank_account_keeper", "bank_account_reader",
-    "reads_all_applications", "jurisdiction", "recommender", "org_keeper", "calendar_keeper")})
+    "reads_all_applications", "jurisdiction", "recommender", "org_keeper", "calendar_keeper",
+    "account_keeper")})

@@ -1,5 +1,5 @@
-"""The integrity list (科研失信名单) and the organisations (单位, with their recommending
-bodies), as ``workflow.web.listing`` shows and exports them."""
+"""The integrity list (科研失信名单), the organisations (单位, with their recommending
+bodies) and people's accounts, as ``workflow.web.listing`` shows and exports them."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
 
-from workflow.accounts.models import Organization, OrgKind, Sanction
+from states import ROLES
+from workflow.accounts.models import Organization, OrgKind, Sanction, SecondFactor, User, UserRole
 from workflow.accounts.visibility import recommending_bodies, visible_organizations
 from workflow.core.listing import Column, Field, Filter, ListSpec, labelled
-from workflow.core.models import utcnow
-from workflow.permissions import integrity_reader
+from workflow.core.models import db, utcnow
+from workflow.permissions import account_keeper, integrity_reader
 from workflow.timeutil import SHANGHAI
 
 S = Sanction
@@ -98,5 +99,53 @@ ORGANIZATIONS = ListSpec(
         Field("统一社会信用代码", lambda o: o.uscc, width=22),
         Field("类型", lambda o: o.kind.label, width=10),
         Field("主管部门", lambda o: o.parent.name if o.parent else "", width=28),
+    ),
+)
+
+
+# ---- people's accounts (系统管理员) ------------------------------------------------------
+
+U = User
+
+
+def visible_users(user: Any) -> sa.Select[Any]:
+    query = sa.select(U)
+    return query if account_keeper(user) else query.where(sa.false())
+
+
+def with_role(value: str) -> Any:
+    return U.id.in_(sa.select(UserRole.user_id).where(UserRole.role == value))
+
+
+def role_names(user: User) -> str:
+    return "、".join(ROLES[r] for r in sorted(user.roles))
+
+
+def second_factor_on(user: User) -> bool:
+    return db.session.get(SecondFactor, user.id) is not None
+
+
+USERS = ListSpec(
+    name="users", title="用户", model=U, visible=visible_users,
+    columns=(
+        Column("username", "用户名", (U.username,)),
+        Column("name", "姓名", (U.name,)),
+        Column("roles", "角色"),
+        Column("organization", "单位"),
+        Column("second_factor", "两步验证"),
+        Column("last_login", "最近登录", (U.last_login_at,), desc_first=True),
+    ),
+    search=(U.username, U.name, U.email), search_hint="用户名、姓名或电子邮箱",
+    filters=(Filter("role", "角色", list(ROLES.items()), with_role),),
+    default_sort="username", default_desc=False,
+    export=(
+        Field("用户名", lambda u: u.username, width=16),
+        Field("姓名", lambda u: u.name, width=12),
+        Field("角色", role_names, width=20),
+        Field("单位", lambda u: u.organization.name if u.organization else "", width=28),
+        Field("电子邮箱", lambda u: u.email or "", width=24),
+        Field("两步验证", lambda u: "已启用" if second_factor_on(u) else "未启用", width=10),
+        Field("最近登录", lambda u: u.last_login_at, "datetime", width=18),
+        Field("状态", lambda u: "正常" if u.active else "停用", width=8),
     ),
 )

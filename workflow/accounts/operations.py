@@ -10,11 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from forms import FieldError, check_password, check_phone, check_uscc, has_line_break, parse_id
 from states import ROLES
+from workflow.accounts import sessions
 from workflow.accounts.models import LoginAttempt, Organization, OrgKind, User
 from workflow.accounts.visibility import visible_organizations
 from workflow.core import audit, uow
@@ -396,33 +396,15 @@ def authenticate(username: str, password: str, ip: str | None, channel: str = "w
     return user
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, *, reason: str = "password",
+                 keep_session: int | None = None, keep_token: int | None = None) -> None:
+    """``password`` (checked by the password rules) becomes the person's; every session
+    and API token issued before ends (but ``keep_session``/``keep_token``: the one the
+    person changes it from)."""
     try:
         check_password(password, user.username)
     except FieldError as err:
         raise Invalid(str(err), details={"password": str(err)}) from err
     user.password_hash = generate_password_hash(password)
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="kjflow-api-token")
-
-
-def issue_token(user: User) -> str:
-    # The tail of the password hash ties the token to the current password: changing
-    # the password invalidates every token issued before.
-    return _serializer().dumps({"uid": user.id, "pw": user.password_hash[-12:]})
-
-
-def user_for_token(token: str) -> User:
-    max_age = current_app.config["API_TOKEN_HOURS"] * 3600
-    try:
-        payload: dict[str, Any] = _serializer().loads(token, max_age=max_age)
-    except SignatureExpired as err:
-        raise Unauthenticated("令牌已过期，请重新获取") from err
-    except BadSignature as err:
-        raise Unauthenticated("令牌无效") from err
-    user = db.session.get(User, payload.get("uid"))
-    if user is None or not user.active or user.password_hash[-12:] != payload.get("pw"):
-        raise Unauthenticated("令牌无效")
-    return user
+    sessions.revoke_everything(user.id, reason, keep_session=keep_session,
+                               keep_token=keep_token)

@@ -70,8 +70,9 @@ class Throttled(ServiceError):
     status = 429
     code = "throttled"
 
-    def __init__(self, message: str, retry_after: int, details: Any = None) -> None:
-        super().__init__(message, details=details or {"retry_after": retry_after})
+    def __init__(self, message: str, retry_after: int, details: Any = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, details=details or {"retry_after": retry_after}, code=code)
         self.retry_after = max(1, int(retry_after))
 
     @property

@@ -174,7 +174,7 @@ def _kept(note_id: int) -> Notification:
 @token_required
 def get_notification(note_id: int) -> Response:
     n = _kept(note_id)
-    return jsonify({**notification_json(n), "body": n.body, "log": [
+    return jsonify({**notification_json(n), "body": notifications.shown_body(n), "log": [
         {"at": a.at.isoformat(), "ok": a.ok, "detail": a.detail, "worker": a.worker}
         for a in n.log]})
 

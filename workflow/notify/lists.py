@@ -14,7 +14,7 @@ from workflow.permissions import message_keeper
 
 N = Notification
 CHANNELS = {"email": "邮件", "sms": "短信", "inapp": "站内消息"}
-CATEGORIES = {"notice": "通知", "reminder": "提醒", "decision": "决定"}
+CATEGORIES = {"notice": "通知", "reminder": "提醒", "decision": "决定", "credential": "账户安全"}
 
 
 def own_messages(user: Any) -> sa.Select[Any]:

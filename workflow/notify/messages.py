@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from forms import format_wan
 from states import ApplicationState, CallState, ReviewState
+from workflow.accounts import passwords
 from workflow.accounts.models import User, UserRole
 from workflow.applying.models import Application
 from workflow.applying.rules import eligible
@@ -22,7 +23,14 @@ from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
 from workflow.core.rules import GuardContext
 from workflow.finance.models import Milestone, MilestoneState
 from workflow.holidays.operations import missing_next_year
-from workflow.notify.notifications import REMINDER, Message, notify_events, send, send_many
+from workflow.notify.notifications import (
+    CREDENTIAL,
+    REMINDER,
+    Message,
+    notify_events,
+    send,
+    send_many,
+)
 from workflow.review.models import ReviewAssignment
 from workflow.timeutil import SHANGHAI, local_time
 
@@ -176,6 +184,20 @@ def milestone_decided(event: OutboxEvent) -> list[Message]:
         link=_page(app))]
 
 
+def password_reset(event: OutboxEvent) -> list[Message]:
+    """忘记密码: the link, made now (only its hash is kept: the e-mail's body is cleared
+    once it is sent, ``notifications.CREDENTIAL``), to the account's address."""
+    from flask import current_app
+
+    user = db.session.get(User, event.entity_id)
+    if user is None or not user.active or not user.email:
+        return []
+    raw = passwords.issue_reset_token(user, event.payload.get("ip"))
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + f"/reset-password/{raw}"
+    return [Message(user.id, "password_reset", CREDENTIAL, {
+        "url": url, "minutes": current_app.config["PASSWORD_RESET_MINUTES"]})]
+
+
 def notify_event(event: OutboxEvent) -> None:
     """The consumer that turns events into notifications, by the messages their rows name."""
     notify_events([event])
@@ -281,4 +303,4 @@ MESSAGES = {"submitted": submitted, "returned": returned, "rejected": rejected,
             "shortlisted": shortlisted, "not_funded": not_funded,
             "notice_opened": notice_opened, "objection_received": objection_received,
             "objection_decided": objection_decided, "task_book_to_sign": task_book_to_sign,
-            "milestone_decided": milestone_decided}
+            "milestone_decided": milestone_decided, "password_reset": password_reset}

@@ -43,6 +43,11 @@ DELIVER = "notification.deliver"
 MAX_ATTEMPTS = 6  # then a dead letter (the consume task retries with backoff between)
 # Categories: a reminder's e-mail may be turned off by its recipient; the rest not.
 REMINDER = "reminder"
+# A message that carries a credential (a password-reset link): its body is cleared once
+# sent, never shown in the delivery log or the mail folder, and goes by e-mail only.
+CREDENTIAL = "credential"
+SENT_CREDENTIAL = "（含一次性链接，已发送给收件人，系统不保存）"
+HIDDEN_CREDENTIAL = "（含一次性链接，仅收件人可见，此处不显示）"
 SMS_CATEGORIES = frozenset({"decision"})
 
 
@@ -160,6 +165,8 @@ def build_email(n: Any) -> MIMEText:
     msg["Message-ID"] = message_id(n.key)
     msg["Date"] = format_datetime(n.created_at)
     msg["X-Kjflow-Key"] = n.key
+    if n.category == CREDENTIAL:
+        msg["X-Kjflow-Category"] = CREDENTIAL
     return msg
 
 
@@ -257,14 +264,16 @@ def sms_adapter() -> SmsAdapter:
 
 
 # On the tables, not the classes: no ORM bookkeeping per message.
-_COLUMNS = (_N.id, _N.channel, _N.key, _N.title, _N.body, _N.address, _N.created_at)
+_COLUMNS = (_N.id, _N.channel, _N.key, _N.title, _N.body, _N.address, _N.created_at,
+            _N.category)
 _PENDING = (sa.select(*_COLUMNS)
             .where(_N.id == sa.bindparam("id"), _N.state == DeliveryState.pending)
             .with_for_update())
 _SENT = (sa.update(_NOTIFICATION)
          .where(_N.id == sa.bindparam("sent_id"), _N.state == DeliveryState.pending)
          .values(state=DeliveryState.sent, attempts=_N.attempts + 1,
-                 sent_at=sa.bindparam("now", type_=UTCDateTime())))
+                 sent_at=sa.bindparam("now", type_=UTCDateTime()),
+                 body=sa.case((_N.category == CREDENTIAL, SENT_CREDENTIAL), else_=_N.body)))
 _ATTEMPT = cast(sa.Table, DeliveryAttempt.__table__)
 _LOGGED = sa.insert(_ATTEMPT).values(
     notification_id=sa.bindparam("sent_id"), at=sa.bindparam("now", type_=UTCDateTime()),
@@ -424,6 +433,11 @@ def deliver_batch(events: list[OutboxEvent]) -> tuple[set[int], Exception | None
     return {by_notification[n] for n in retry}, next(iter(retry.values()), None)
 
 
+def shown_body(n: Notification) -> str:
+    """What the delivery log shows of a message: all of it, but a credential's link."""
+    return HIDDEN_CREDENTIAL if n.category == CREDENTIAL and n.channel != "inapp" else n.body
+
+
 def resendable(n: Notification) -> bool:
     """A dead letter (an e-mail or text that gave up) may be sent again."""
     return n.channel != "inapp" and n.state is DeliveryState.dead
@@ -474,8 +488,10 @@ def mail_folder(limit: int = 200) -> list[dict[str, Any]]:
     for path in files[:limit]:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         body = msg.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        if msg["X-Kjflow-Category"] == CREDENTIAL:
+            text = HIDDEN_CREDENTIAL  # the reset link is the recipient's alone
         out.append({"name": path.stem, "to": str(msg["To"]), "subject": str(msg["Subject"]),
-                    "date": str(msg["Date"]),
-                    "body": body.get_content() if body is not None else ""})
+                    "date": str(msg["Date"]), "body": text})
     return out
 

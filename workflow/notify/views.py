@@ -36,7 +36,7 @@ def overview() -> Response | str:
 def log(note_id: int) -> str:
     note = found(db.session.get(Notification, note_id), current_user, message_keeper,
                  what="通知")
-    return render_template("messaging/log.html", note=note,
+    return render_template("messaging/log.html", note=note, body=notifications.shown_body(note),
                            may_resend=notifications.resendable(note),
                            message_id=notifications.message_id(note.key))
 

@@ -103,6 +103,9 @@ def _cases(w):
         ("li", "put", "/api/v1/me/preferences", {"email_reminders": False, "sms": True},
          "sms"),
         ("li", "post", "/api/v1/me/inbox/read", {"all": True}, "all"),
+        ("li", "post", "/api/v1/me/password",
+         {"current_password": PASSWORD, "new_password": "a-fresh-long-passphrase",
+          "confirm": "a-fresh-long-passphrase"}, "confirm"),
     ]
 
 
@@ -223,7 +226,12 @@ def test_the_spec_says_what_each_body_takes(client, app):
             ("/api/v1/me/inbox", "get"), ("/api/v1/me/inbox/read", "post"),
             ("/api/v1/notifications", "get"), ("/api/v1/notifications/{note_id}", "get"),
             ("/api/v1/notifications/{note_id}/resend", "post"),
-            ("/api/v1/verify/{code}", "get"), ("/api/v1/verify", "get")):
+            ("/api/v1/verify/{code}", "get"), ("/api/v1/verify", "get"),
+            ("/api/v1/auth/token", "post"), ("/api/v1/auth/tokens", "get"),
+            ("/api/v1/me/password", "post"), ("/api/v1/users", "get"),
+            ("/api/v1/users/{user_id}/sign-out", "post"),
+            ("/api/v1/users/{user_id}/password-reset", "post"),
+            ("/api/v1/users/{user_id}/second-factor-reset", "post")):
         op = paths[path][method]
         success = next(s for s in op["responses"] if s.startswith("2"))
         assert "schema" in op["responses"][success]["content"]["application/json"], path

@@ -2,8 +2,16 @@
 
 from workflow.accounts.models.integrity import Sanction
 from workflow.accounts.models.org import Organization, OrgKind
+from workflow.accounts.models.security import (
+    ApiToken,
+    PasswordReset,
+    RecoveryCode,
+    SecondFactor,
+    UserSession,
+)
 from workflow.accounts.models.user import ExpertProfile, LoginAttempt, User, UserRole
 
 __all__ = [
-    "ExpertProfile", "LoginAttempt", "OrgKind", "Organization", "Sanction", "User", "UserRole",
+    "ApiToken", "ExpertProfile", "LoginAttempt", "OrgKind", "Organization", "PasswordReset",
+    "RecoveryCode", "Sanction", "SecondFactor", "User", "UserRole", "UserSession",
 ]

@@ -7,7 +7,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from states import ROLES
-from workflow.core.models.base import Base, JSONType, TimestampMixin, UTCDateTime, utcnow
+from workflow.core.models.base import (
+    AuditedMixin,
+    Base,
+    JSONType,
+    TimestampMixin,
+    UTCDateTime,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from workflow.accounts.models.org import Organization
@@ -15,7 +22,11 @@ if TYPE_CHECKING:
 _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
 
 
-class User(TimestampMixin, Base):
+class User(AuditedMixin, TimestampMixin, Base):
+    """A person who logs in. Their security events (password changed or reset, second
+    factor enrolled or reset, signed out everywhere) form the row's audit chain
+    (``workflow/accounts/trail.py``)."""
+
     __tablename__ = "user_account"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -30,6 +41,10 @@ class User(TimestampMixin, Base):
     # Reminders by e-mail may be turned off; decisions are always sent.
     email_reminders: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by an administrator's reset (a temporary password): until the person chooses
+    # a password of their own they can do nothing else.
+    must_change_password: Mapped[bool] = mapped_column(default=False,
+                                                       server_default=sa.false())
 
     organization: Mapped[Organization | None] = relationship(lazy="joined")
     role_rows: Mapped[list[UserRole]] = relationship(
