@@ -8,13 +8,14 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from states import ROLES
 from workflow.accounts import integrity
 from workflow.accounts import operations as accounts
 from workflow.accounts.lists import SANCTIONS
 from workflow.accounts.models import Organization, OrgKind, Sanction
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import PAGING_PARAMS, api_bp, json_body, page_schema, paging, typed_body
-from workflow.api.openapi import XLSX, document
+from workflow.api.openapi import XLSX, document, enum, nullable
 from workflow.core.errors import Invalid
 from workflow.permissions import allow, integrity_keeper, integrity_reader
 from workflow.web.listing import api_page, api_params
@@ -29,7 +30,8 @@ ORG_BODY: dict[str, Any] = {
 ORG_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "uscc": {"type": "string"},
     "kind": {"type": "string", "enum": KINDS}, "kind_label": {"type": "string"},
-    "bank_account_set": {"type": "boolean", "description": "是否已登记收款账户"}}}
+    "bank_account_set": {"type": "boolean", "description": "是否已登记收款账户"}},
+    "required": ["id", "name", "uscc", "kind", "kind_label", "bank_account_set"]}
 
 
 def organization_json(org: Organization) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def organization_json(org: Organization) -> dict[str, Any]:
 
 @api_bp.get("/v1/organizations")
 @document("单位列表：局内人员看全部，其他人看本单位；按名称或统一社会信用代码搜索，按类型筛选，分页",
-          params={"q": "名称或统一社会信用代码的一部分",
+          params={"q": {"type": "string", "description": "名称或统一社会信用代码的一部分"},
                   "kind": {"type": "string", "enum": KINDS, "description": "单位类型"},
                   **PAGING_PARAMS},
           responses={200: "列表", 422: "参数有误"}, response=page_schema(ORG_SCHEMA))
@@ -145,13 +147,27 @@ def add_sanction() -> tuple[Response, int]:
 
 
 TOKEN_BODY = {"username": "string", "password": "string"}
+TOKEN_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "token": {"type": "string", "description": "以 Authorization: Bearer 提交"},
+    "expires_in": {"type": "integer", "description": "有效期（秒）"}},
+    "required": ["token", "expires_in"]}
+USER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "username": {"type": "string"}, "name": {"type": "string"},
+    "email": nullable("string"),
+    "roles": {"type": "array", "items": enum(ROLES, "、".join(
+        f"{k}（{v}）" for k, v in ROLES.items()))},
+    "organization": nullable({"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "uscc": {"type": "string"},
+        "kind": {"type": "string", "enum": KINDS}},
+        "required": ["id", "name", "uscc", "kind"]})},
+    "required": ["id", "username", "name", "email", "roles", "organization"]}
 
 
 @api_bp.post("/v1/auth/token")
 @document("获取访问令牌", body=TOKEN_BODY, required=TOKEN_BODY,
-          responses={200: "{token, expires_in}", 401: "用户名或密码错误", 422: "字段有误",
+          responses={200: "令牌及其有效期", 401: "用户名或密码错误", 422: "字段有误",
                      429: "登录失败次数过多"},
-          auth=False)
+          auth=False, response=TOKEN_SCHEMA)
 def issue_token() -> Response:
     data = json_body(TOKEN_BODY)
     username, password = data.get("username"), data.get("password")
@@ -181,7 +197,7 @@ def user_json(user: Any) -> dict[str, Any]:
 
 
 @api_bp.get("/v1/me")
+@document("当前用户", responses={200: "用户信息"}, response=USER_SCHEMA)
 @token_required
-@document("当前用户", responses={200: "用户信息", 401: "令牌缺失或无效"})
 def me() -> Response:
     return jsonify(user_json(current_api_user()))

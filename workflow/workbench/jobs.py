@@ -93,7 +93,9 @@ JOB_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "error": {"type": "string", "nullable": True, "description": "失败的原因"},
     "created_at": {"type": "string", "format": "date-time"},
     "started_at": {"type": "string", "format": "date-time", "nullable": True},
-    "finished_at": {"type": "string", "format": "date-time", "nullable": True}}}
+    "finished_at": {"type": "string", "format": "date-time", "nullable": True}},
+    "required": ["id", "kind", "kind_label", "state", "state_label", "done", "total", "result",
+                 "link", "error", "created_at", "started_at", "finished_at"]}
 
 
 def job_json(job: Job) -> dict[str, Any]:
