@@ -4,8 +4,9 @@ Each route describes itself with ``@document(...)``; the description is checked 
 module is imported (``ContractError``): a property is a JSON type name or a JSON Schema in
 the OpenAPI 3.0 dialect, never a free text standing where a type belongs. What every route
 of a kind can answer is added here rather than repeated on each: 401 for a route that needs
-a token, 404 for one with an id in its path, 400/413/415/422 for one that takes a body,
-422 for one that takes query parameters. ``tests/unit/workflow/test_api_contract.py``
+a token, 404 for one with an id in its path, 400/413/415/422 for one that takes a body
+(400/415/422 for a POST that takes none and refuses one), 422 for one that takes query
+parameters. ``tests/unit/workflow/test_api_contract.py``
 validates the whole document (openapi-spec-validator) and requires a success schema or a
 media type on every operation; ``tests/contract/`` checks the live app against it."""
 
@@ -223,7 +224,8 @@ def _path_param(name: str, integer: bool) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _responses_of_kind(meta: Mapping[str, Any], has_path: bool) -> dict[int, str]:
+def _responses_of_kind(meta: Mapping[str, Any], has_path: bool, method: str
+                       ) -> dict[int, str]:
     """What every route of this kind can answer, whatever it does."""
     out: dict[int, str] = {}
     if meta["auth"]:
@@ -236,13 +238,17 @@ def _responses_of_kind(meta: Mapping[str, Any], has_path: bool) -> dict[int, str
                     422: "字段有误或不接受的字段（逐项说明）"})
     elif meta.get("multipart"):
         out.update({413: "文件过大", 422: "字段有误或不接受的字段（逐项说明）"})
+    elif method in ("POST", "PUT", "PATCH"):
+        # It takes no body (``no_body()``): whatever is sent is refused, field by field.
+        out.update({400: "请求体不是合法的 JSON", 415: "不接受请求体",
+                    422: "不接受请求体中的字段（逐项说明）"})
     if meta["params"]:
         out[422] = "参数有误（逐项说明）"
     return out
 
 
 def _operation(meta: dict[str, Any], path_params: Mapping[str, bool],
-               operation_id: str, tag: str) -> dict[str, Any]:
+               operation_id: str, tag: str, method: str) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": meta["summary"], "operationId": operation_id,
                           "tags": [tag], "responses": {}}
     params = [_path_param(p, integer) for p, integer in sorted(path_params.items())]
@@ -256,7 +262,8 @@ def _operation(meta: dict[str, Any], path_params: Mapping[str, bool],
     elif meta.get("multipart"):
         op["requestBody"] = {"required": True, "content": {"multipart/form-data": {
             "schema": obj(meta["multipart"], meta.get("required", ()), closed=True)}}}
-    statuses = {**_responses_of_kind(meta, bool(path_params)), **meta["responses"]}
+    statuses = {**_responses_of_kind(meta, bool(path_params), method),
+                **meta["responses"]}
     success = min((s for s in statuses if s < 400), default=None)
     for status, text in sorted(statuses.items()):
         entry: dict[str, Any] = {"description": text}
@@ -297,7 +304,7 @@ def spec() -> dict[str, Any]:
             if len(methods) > 1:
                 operation_id += f"_{method.lower()}"
             paths.setdefault(path, {})[method.lower()] = _operation(
-                meta, integers, operation_id, tag)
+                meta, integers, operation_id, tag, method)
     return {
         "openapi": "3.0.3",
         "info": {"title": "kjflow API", "version": "1",

@@ -80,7 +80,8 @@ CALL_BODY: dict[str, Any] = {
     "budget": {"type": "string", "description": "万元"},
     "reviewers_per_application": "integer",
     "aggregation": {"type": "string", "enum": ["trimmed", "mean", "median"]},
-    "steps": {"type": "array", "items": {"type": "string"}},
+    "steps": {"type": "array", "items": enum(STEPS, "、".join(
+        f"{k}（{v}）" for k, v in STEPS.items()))},
     "notice_days": "integer", "notice_working_days": "boolean",
     "collective_threshold": {"type": "string", "nullable": True,
                              "description": "集体决策（三重一大）金额线（万元）；null 为不设"},

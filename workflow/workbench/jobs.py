@@ -80,7 +80,9 @@ def init_app(app: Any) -> None:
 
 JOB_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"},
-    "kind": {"type": "string", "enum": sorted(KIND_LABELS)},
+    # (the features declare the kinds: ``Rules.jobs``)
+    "kind": {"type": "string", "description": "、".join(
+        f"{k}（{v}）" for k, v in sorted(KIND_LABELS.items()))},
     "kind_label": {"type": "string"},
     "state": {"type": "string", "enum": [s.value for s in JobState]},
     "state_label": {"type": "string"},

@@ -121,7 +121,7 @@ def _states_in(schema: Any, found: list[tuple[str, Any]], key: str = "") -> None
     if isinstance(schema, dict):
         for name, sub in schema.get("properties", {}).items():
             if name in ("state", "dest", "from", "to", "final_state", "scheme", "roles",
-                        "mode", "kind"):
+                        "mode"):
                 found.append((name, sub))
         for value in schema.values():
             _states_in(value, found)
@@ -192,3 +192,27 @@ def test_document_refuses_a_free_text_type_when_the_route_is_declared():
     # What is right passes, and a query parameter may be described in words.
     document("验收", body={"verdict": {"type": "string", "enum": ["pass", "fail"]}},
              params={"q": "关键词"}, response={"type": "object"})(view)
+
+
+def test_the_unit_tier_catches_an_answer_the_document_does_not_describe(app):
+    from tests.openapi_check import Contract
+
+    contract = Contract(app)
+    teapot = app.response_class('{"error": {"code": "x", "message": "x"}}', status=418,
+                                mimetype="application/json")
+    contract.check("GET", "/api/v1/me", teapot)
+    wrong = app.response_class('{"id": "one", "roles": ["wizard"]}', status=200,
+                               mimetype="application/json")
+    contract.check("GET", "/api/v1/me", wrong)
+    html = app.response_class("<p>hi</p>", status=200, mimetype="text/html")
+    contract.check("GET", "/api/v1/me", html)
+    assert len(contract.violations) == 5, contract.violations
+    assert "GET /api/v1/me → 418: status not documented" in contract.violations[0]
+    assert any("'one' is not of type 'integer'" in v for v in contract.violations)
+    assert any("'wizard' is not one of" in v for v in contract.violations)
+    assert "content type text/html not documented" in contract.violations[-1]
+    # A route the document does not know (a page, a wrong method) is not its business.
+    contract.violations.clear()
+    contract.check("DELETE", "/api/v1/me", teapot)
+    contract.check("GET", "/api/v1/nothing", teapot)
+    assert contract.violations == []
