@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app workflow
 
 .PHONY: run test lint fmt worker beat migrate seed sysdeps sysdeps-docs services venv clean vendor \
-        test-unit test-integration test-browser bench
+        test-unit test-integration test-browser test-contract bench
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ test-integration: venv services
 
 test-browser: venv
 	$(BIN)/pytest tests/browser
+
+# Schemathesis against the live app (gunicorn on a seeded embedded instance), as an officer
+# and as a researcher: every answer documented by /api/openapi.json.
+test-contract: venv
+	$(BIN)/pytest tests/contract
 
 # Every tier runs; a tier whose service is missing fails, it is never skipped.
 test: venv sysdeps services lint

@@ -99,7 +99,14 @@ class IsolatedClient(FlaskClient):
         # reads afterwards is read in a new transaction that sees the request's writes.
         if has_app_context():
             db.session.commit()
-        return contextvars.Context().run(super().open, *args, **kwargs)
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        # The unit tier checks every API answer against /api/openapi.json
+        # (tests/openapi_check.py).
+        contract = self.application.extensions.get("kjflow.contract")
+        request = getattr(response, "request", None)
+        if contract is not None and request is not None and request.path.startswith("/api/"):
+            contract.check(request.method, request.path, response)
+        return response
 
 
 @pytest.fixture

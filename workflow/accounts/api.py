@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 
+from states import ROLES
 from workflow.accounts import integrity, passwords, second_factor, sessions
 from workflow.accounts import operations as accounts
 from workflow.accounts.lists import SANCTIONS, USERS, second_factor_on
@@ -24,7 +25,7 @@ from workflow.api import (
     paging,
     typed_body,
 )
-from workflow.api.openapi import XLSX, document
+from workflow.api.openapi import XLSX, document, enum, nullable
 from workflow.core.errors import Forbidden, Invalid, Unauthenticated
 from workflow.core.models import db
 from workflow.permissions import account_keeper, allow, found, integrity_keeper, integrity_reader
@@ -46,7 +47,8 @@ ORG_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "bank_account_set": {"type": "boolean", "description": "是否已登记收款账户"},
     "parent": {"type": "object", "nullable": True, "description": "所属主管部门",
                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
-               "required": ["id", "name"]}}}
+               "required": ["id", "name"]}},
+    "required": ["id", "name", "uscc", "kind", "kind_label", "bank_account_set", "parent"]}
 
 
 def organization_json(org: Organization) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def organization_json(org: Organization) -> dict[str, Any]:
 
 @api_bp.get("/v1/organizations")
 @document("单位列表：局内人员看全部，其他人看本单位；按名称或统一社会信用代码搜索，按类型筛选，分页",
-          params={"q": "名称或统一社会信用代码的一部分",
+          params={"q": {"type": "string", "description": "名称或统一社会信用代码的一部分"},
                   "kind": {"type": "string", "enum": KINDS, "description": "单位类型"},
                   **PAGING_PARAMS},
           responses={200: "列表", 422: "参数有误"}, response=page_schema(ORG_SCHEMA))
@@ -174,6 +176,18 @@ TOKEN_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "expires_in": {"type": "integer", "description": "有效秒数"},
     "expires_at": {"type": "string", "format": "date-time"}},
     "required": ["token", "expires_in", "expires_at"]}
+
+
+USER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "username": {"type": "string"}, "name": {"type": "string"},
+    "email": nullable("string"),
+    "roles": {"type": "array", "items": enum(ROLES, "、".join(
+        f"{k}（{v}）" for k, v in ROLES.items()))},
+    "organization": nullable({"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "uscc": {"type": "string"},
+        "kind": {"type": "string", "enum": KINDS}},
+        "required": ["id", "name", "uscc", "kind"]})},
+    "required": ["id", "username", "name", "email", "roles", "organization"]}
 
 
 @api_bp.post("/v1/auth/token")
@@ -364,7 +378,7 @@ def user_json(user: Any) -> dict[str, Any]:
 
 
 @api_bp.get("/v1/me")
+@document("当前用户", responses={200: "用户信息"}, response=USER_SCHEMA)
 @token_required
-@document("当前用户", responses={200: "用户信息", 401: "令牌缺失或无效"})
 def me() -> Response:
     return jsonify(user_json(current_api_user()))

@@ -12,7 +12,7 @@ from states import ApplicationState
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body, multipart_fields, no_body, page_schema
-from workflow.api.openapi import XLSX, document
+from workflow.api.openapi import REF, UPLOAD_MEDIA, WAN, XLSX, document, nullable
 from workflow.applying import operations as svc
 from workflow.applying.facts import api_data, data_with_facts
 from workflow.applying.lists import APPLICATIONS
@@ -69,27 +69,20 @@ ATTACHMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "required": ["sha256", "field", "filename", "size", "kind", "uploaded_at"]}
 
 
-def _nullable(kind: str, **more: Any) -> dict[str, Any]:
-    return {"type": kind, "nullable": True, **more}
-
-
-WAN = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "description": "金额（万元），两位小数"}
-REF = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
-       "required": ["id", "name"]}
 APPLICATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "call_id": {"type": "integer"},
-    "challenge_id": _nullable("integer"), "title": {"type": "string"},
+    "challenge_id": nullable("integer"), "title": {"type": "string"},
     "state": {"type": "string", "enum": [s.value for s in ApplicationState]},
     "state_label": {"type": "string"}, "version": {"type": "integer"},
     "scheme": {"type": "string", "enum": [s.value for s in Scheme]},
     "organization": REF, "applicant": REF,
-    "receipt_no": _nullable("string"), "project_number": _nullable("string"),
-    "submitted_at": _nullable("string", format="date-time"),
+    "receipt_no": nullable("string"), "project_number": nullable("string"),
+    "submitted_at": nullable("string", format="date-time"),
     "form_version": {"type": "integer"}, "round": {"type": "integer"},
     "data": {"type": "object", "description": "申报书表单字段及立项后的记录（合同、验收等）；"
                                             "仅有权查看申报内容的人可见"},
-    "doc_number": _nullable("string", description="立项通知书文号"),
-    "approved_at": _nullable("string", format="date-time"),
+    "doc_number": nullable("string", description="立项通知书文号"),
+    "approved_at": nullable("string", format="date-time"),
     "granted_wan": {**WAN, "nullable": True}, "disbursed_wan": WAN,
     "attachments": {"type": "array", "items": ATTACHMENT_SCHEMA,
                     "description": "附件（仅有权查看附件的人可见）"}},
@@ -97,6 +90,14 @@ APPLICATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
                  "scheme", "organization", "applicant", "receipt_no", "project_number",
                  "submitted_at", "form_version", "round", "doc_number",
                  "approved_at", "granted_wan", "disbursed_wan"]}
+# What an assigned expert reads of an application (through the review): no receipt, no
+# money, no attachments; the applicant's organisation and name unless the call hides them.
+EXPERT_READING_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    key: APPLICATION_SCHEMA["properties"][key]
+    for key in ("id", "call_id", "challenge_id", "title", "state", "state_label", "scheme",
+                "data", "organization", "applicant")},
+    "required": ["id", "call_id", "challenge_id", "title", "state", "state_label", "scheme",
+                 "data"]}
 
 
 def _visible(app_id: int) -> Application:
@@ -163,7 +164,9 @@ def round_json(r: ApplicationRound, fields: list[dict[str, Any]]) -> dict[str, A
 
 @api_bp.post("/v1/applications")
 @document("新建申报书草稿", body=CREATE_BODY, required=("call_id", "title"),
-          responses={201: "已创建", 403: "不是申报人", 409: "不在受理期", 422: "字段有误"})
+          response=APPLICATION_SCHEMA,
+          responses={201: "已创建", 403: "不是申报人", 404: "指南或榜单不存在或无权查看",
+                     409: "不在受理期", 422: "字段有误"})
 @token_required
 def create_application() -> tuple[Response, int, dict[str, str]]:
     body = json_body(CREATE_BODY)
@@ -174,7 +177,9 @@ def create_application() -> tuple[Response, int, dict[str, str]]:
 
 
 @api_bp.get("/v1/applications/<int:app_id>")
-@document("申报书详情", responses={200: "详情", 404: "不存在或无权查看"})
+@document("申报书详情；受邀评审专家经评审任务看到其中评审所需的部分",
+          responses={200: "详情", 404: "不存在或无权查看"},
+          response={"anyOf": [APPLICATION_SCHEMA, EXPERT_READING_SCHEMA]})
 @token_required
 def get_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     app = db.session.get(Application, app_id)
@@ -187,8 +192,10 @@ def get_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
 
 
 @api_bp.patch("/v1/applications/<int:app_id>")
-@document("保存草稿（自动保存）", body=PATCH_BODY,
-          responses={200: "已保存", 409: "已提交或版本不符", 422: "字段有误，未保存"})
+@document("保存草稿（自动保存）；If-Match 给出版本号时，版本不符即 409", body=PATCH_BODY,
+          response=APPLICATION_SCHEMA,
+          responses={200: "已保存", 403: "不是项目负责人本人", 409: "已提交或版本不符",
+                     422: "字段有误，未保存"})
 @token_required
 def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
     app = _visible(app_id)
@@ -211,7 +218,8 @@ def list_rounds(app_id: int) -> Response:
 
 
 @api_bp.post("/v1/applications/<int:app_id>/sign")
-@document("签署承诺书（包干制）或军令状（揭榜挂帅）", responses={200: "已签署"})
+@document("签署承诺书（包干制）或军令状（揭榜挂帅）", response=APPLICATION_SCHEMA,
+          responses={200: "已签署", 403: "不是申报人本人", 409: "申报书已提交"})
 @token_required
 def sign_application(app_id: int) -> Response:
     app = _visible(app_id)
@@ -221,8 +229,9 @@ def sign_application(app_id: int) -> Response:
 
 
 @api_bp.post("/v1/applications/<int:app_id>/submit")
-@document("提交申报书", responses={200: "已提交，含回执号", 409: "不在受理期或已提交",
-                                  422: "内容未完成或不符合条件"})
+@document("提交申报书", response=APPLICATION_SCHEMA,
+          responses={200: "已提交，含回执号", 403: "不是申报人本人",
+                     409: "不在受理期或已提交", 422: "内容未完成或不符合条件"})
 @token_required
 def submit_application(app_id: int) -> Response:
     app = _visible(app_id)
@@ -256,7 +265,7 @@ def upload_attachment(app_id: int) -> tuple[Response, int]:
 
 
 @api_bp.get("/v1/applications/<int:app_id>/attachments/<sha256>")
-@document("下载附件", responses={200: "文件", 404: "不存在或无权查看"})
+@document("下载附件", media=UPLOAD_MEDIA, responses={200: "文件", 404: "不存在或无权查看"})
 @token_required
 def download_attachment(app_id: int, sha256: str) -> Response:
     app = _readable(app_id)
@@ -265,8 +274,8 @@ def download_attachment(app_id: int, sha256: str) -> Response:
 
 
 @api_bp.post("/v1/applications/<int:app_id>/task-book/sign")
-@document("项目负责人或发榜方签署任务书", responses={200: "已签署", 403: "不是签署方",
-                                               409: "项目未立项"})
+@document("项目负责人或发榜方签署任务书", response=APPLICATION_SCHEMA,
+          responses={200: "已签署", 403: "不是签署方", 409: "项目未立项"})
 @token_required
 def sign_task_book(app_id: int) -> Response:
     app = _visible(app_id)

@@ -7,13 +7,13 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from forms import format_wan
-from states import CallState
+from states import STEPS, CallState
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body, multipart_fields, page_schema
-from workflow.api.openapi import XLSX, document, obj
+from workflow.api.openapi import UPLOAD_MEDIA, WAN, XLSX, document, enum, obj
 from workflow.calls import operations as calls
 from workflow.calls.lists import CALLS
-from workflow.calls.models import Call, Challenge
+from workflow.calls.models import AggregationRule, Call, Challenge, Scheme
 from workflow.core import files
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
@@ -80,9 +80,11 @@ CALL_BODY: dict[str, Any] = {
     "budget": {"type": "string", "description": "万元"},
     "reviewers_per_application": "integer",
     "aggregation": {"type": "string", "enum": ["trimmed", "mean", "median"]},
-    "steps": {"type": "array", "items": {"type": "string"}},
+    "steps": {"type": "array", "items": enum(STEPS, "、".join(
+        f"{k}（{v}）" for k, v in STEPS.items()))},
     "notice_days": "integer", "notice_working_days": "boolean",
-    "collective_threshold": {"type": "string", "description": "万元"},
+    "collective_threshold": {"type": "string", "nullable": True,
+                             "description": "集体决策（三重一大）金额线（万元）；null 为不设"},
     "max_running_projects": "integer", "rubric": "array", "tranche_plan": "array",
     "checklist": {"type": "array", "description": "形式审查要点：文字，或 {label, required}；"
                   "required 为 true 的要点必须勾选才能通过形式审查（必须勾选）",
@@ -129,35 +131,44 @@ CHALLENGE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "title": {"type": "string"}, "description": {"type": "string"},
     "demand_org": {"type": "object", "properties": {
         "id": {"type": "integer"}, "name": {"type": "string"}}},
-    "indicators": {"type": "array", "items": {}}, "ceiling_wan": {"type": "string"},
+    "indicators": {"type": "array", "items": {"type": "object"}}, "ceiling_wan": WAN,
     "duration_months": {"type": "integer", "nullable": True},
-    "milestone_template": {"type": "array", "nullable": True, "items": {}},
+    "milestone_template": {"type": "array", "nullable": True, "items": {"type": "object"}},
     "max_teams": {"type": "integer", "nullable": True}},
-    "required": ["id", "title", "demand_org", "ceiling_wan"]}
+    "required": ["id", "title", "description", "demand_org", "indicators", "ceiling_wan",
+                 "duration_months", "milestone_template", "max_teams"]}
 CALL_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "scheme": {"type": "string", "enum": ["baogan", "jiebang"]},
+    "id": {"type": "integer"}, "scheme": enum(Scheme, "baogan（包干制）或 jiebang（揭榜挂帅）"),
     "scheme_label": {"type": "string"}, "year": {"type": "integer"},
     "title": {"type": "string"}, "guide": {"type": "string"},
     "state": {"type": "string", "enum": [s.value for s in CallState]},
     "state_label": {"type": "string"}, "version": {"type": "integer"},
     "opens_at": {"type": "string", "format": "date-time", "nullable": True},
     "closes_at": {"type": "string", "format": "date-time", "nullable": True},
-    "budget_wan": {"type": "string", "description": "总预算（万元）"},
+    "budget_wan": {**WAN, "description": "总预算（万元）"},
     "form_version": {"type": "integer"},
-    "form_schema": {"type": "object", "description": "申报书表单定义"},
+    "form_schema": {"type": "array", "items": {"type": "object"},
+                    "description": "申报书表单定义（逐个字段）"},
     "rubric": {"type": "array", "items": {"type": "object"}, "description": "评分细则"},
     "reviewers_per_application": {"type": "integer"},
-    "aggregation": {"type": "string"}, "steps": {"type": "array", "items": {}},
+    "aggregation": enum(AggregationRule, "评分汇总规则"),
+    "steps": {"type": "array", "items": enum(STEPS, "启用的可选环节")},
     "tranche_plan": {"type": "array", "items": {"type": "object"}},
     "notice_days": {"type": "integer"}, "notice_working_days": {"type": "boolean"},
-    "collective_threshold_wan": {"type": "string"},
+    "collective_threshold_wan": {"type": "string", "pattern": r"^(-?\d+\.\d{2})?$",
+                                 "description": "集体决策（三重一大）金额线（万元）；"
+                                                "未设为空字符串"},
     "max_running_projects": {"type": "integer", "nullable": True},
     "checklist": {"type": "array", "items": {"type": "string"}},
     "checklist_required": {"type": "array", "items": {"type": "string"}},
     "challenges": {"type": "array", "items": CHALLENGE_SCHEMA},
     "attachments": {"type": "array", "items": GUIDE_FILE_SCHEMA}},
-    "required": ["id", "scheme", "year", "title", "state", "state_label", "version",
-                 "budget_wan", "challenges", "attachments"]}
+    "required": ["id", "scheme", "scheme_label", "year", "title", "guide", "state",
+                 "state_label", "version", "opens_at", "closes_at", "budget_wan",
+                 "form_version", "form_schema", "rubric", "reviewers_per_application",
+                 "aggregation", "steps", "tranche_plan", "notice_days", "notice_working_days",
+                 "collective_threshold_wan", "max_running_projects", "checklist",
+                 "checklist_required", "challenges", "attachments"]}
 
 
 @api_bp.get("/v1/calls")
@@ -175,6 +186,7 @@ def list_calls() -> Response:
 
 @api_bp.post("/v1/calls")
 @document("新建申报指南（项目主管）", body=CALL_BODY, required=calls.REQUIRED,
+          response=CALL_SCHEMA,
           responses={201: "已创建", 403: "不是项目主管", 422: "字段有误"})
 @token_required
 def create_call() -> tuple[Response, int]:
@@ -183,15 +195,17 @@ def create_call() -> tuple[Response, int]:
 
 
 @api_bp.get("/v1/calls/<int:call_id>")
-@document("申报指南详情（含指南附件 attachments）", responses={200: "详情", 404: "不存在"})
+@document("申报指南详情（含指南附件 attachments）", response=CALL_SCHEMA,
+          responses={200: "详情", 404: "不存在或无权查看"})
 @token_required
 def get_call(call_id: int) -> Response:
     return jsonify(call_json(_visible_call(call_id)))
 
 
 @api_bp.patch("/v1/calls/<int:call_id>")
-@document("修改申报指南（项目主管）", body=CALL_BODY,
-          responses={200: "已修改", 409: "状态或版本不符", 422: "字段有误"})
+@document("修改申报指南（项目主管）；未给出的字段不变；If-Match 给出版本号时，版本不符即 409",
+          body=CALL_BODY, response=CALL_SCHEMA,
+          responses={200: "已修改", 403: "不是项目主管", 409: "状态或版本不符", 422: "字段有误"})
 @token_required
 def update_call(call_id: int) -> Response:
     call = _visible_call(call_id)
@@ -202,7 +216,9 @@ def update_call(call_id: int) -> Response:
 @api_bp.post("/v1/calls/<int:call_id>/challenges")
 @document("发布榜单（揭榜挂帅）", body=CHALLENGE_BODY,
           required=("title", "demand_org_uscc", "indicators", "ceiling"),
-          responses={201: "已创建", 409: "不是揭榜挂帅批次", 422: "字段有误"})
+          response=CHALLENGE_SCHEMA,
+          responses={201: "已创建", 403: "不是项目主管", 409: "不是揭榜挂帅批次或指南已发布",
+                     422: "字段有误"})
 @token_required
 def add_challenge(call_id: int) -> tuple[Response, int]:
     call = _visible_call(call_id)
@@ -230,7 +246,8 @@ def upload_guide_file(call_id: int) -> tuple[Response, int]:
 
 
 @api_bp.get("/v1/calls/<int:call_id>/attachments/<int:att_id>")
-@document("下载指南附件（能查看该指南的人）", responses={200: "文件", 404: "不存在或无权查看"})
+@document("下载指南附件（能查看该指南的人）", media=UPLOAD_MEDIA,
+          responses={200: "文件", 404: "不存在或无权查看"})
 @token_required
 def download_guide_file(call_id: int, att_id: int) -> Response:
     row = calls.guide_attachment(_visible_call(call_id), att_id)
@@ -241,7 +258,7 @@ def download_guide_file(call_id: int, att_id: int) -> Response:
 
 @api_bp.post("/v1/calls/<int:call_id>/copy")
 @document("复制指南为新草稿（复制上年指南；项目主管）：除申报时间、状态和文号外全部复制，"
-          "年度默认为今年", body=COPY_BODY, body_optional=True,
+          "年度默认为今年", body=COPY_BODY, body_optional=True, response=CALL_SCHEMA,
           responses={201: "已创建草稿", 403: "不是项目主管", 404: "不存在", 422: "字段有误"})
 @token_required
 def copy_call(call_id: int) -> tuple[Response, int]:
@@ -264,7 +281,7 @@ def export_call(call_id: int) -> Response:
 
 @api_bp.post("/v1/calls/import")
 @document("导入指南文件为新草稿（项目主管）", body=EXPORT_SCHEMA["properties"],
-          required=("format", "version", "call"),
+          required=("format", "version", "call"), response=CALL_SCHEMA,
           responses={201: "已创建草稿", 403: "不是项目主管", 422: "文件内容有误"})
 @token_required
 def import_call() -> tuple[Response, int]:

@@ -7,9 +7,10 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
+from states import ApplicationState, DecisionState
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, json_body, no_body, refuse_unknown, typed_body
-from workflow.api.openapi import document, obj
+from workflow.api import api_bp, json_body, multipart_fields, no_body, refuse_unknown, typed_body
+from workflow.api.openapi import DATE, DATE_TIME, WAN, document, enum, items_of, nullable, obj
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core.entities import can_view
@@ -48,6 +49,34 @@ PROPOSAL_BODY: dict[str, Any] = {
     "meeting": obj(dict.fromkeys(decisions.MEETING_FIELDS, "string"), closed=True),
 }
 COMMENT_BODY = {"comment": "string"}
+DECISION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "call_id": {"type": "integer"}, "state": enum(DecisionState),
+    "state_label": {"type": "string"}, "version": {"type": "integer"}, "total_wan": WAN,
+    "comment": {"type": "string"}, "proposed_by": {"type": "string"},
+    "proposed_at": DATE_TIME, "decided_by": nullable("string"),
+    "decided_at": nullable(DATE_TIME), "decision_comment": {"type": "string"},
+    "meeting": {"type": "object", "description": "“三重一大”集体决策会议", "properties": {
+        "name": nullable("string"), "date": nullable(DATE),
+        "attendees": nullable("string"), "minutes_ref": nullable("string"),
+        "minutes_attached": {"type": "boolean"}},
+        "required": ["name", "date", "attendees", "minutes_ref", "minutes_attached"]},
+    "items": {"type": "array", "items": {"type": "object", "properties": {
+        "position": {"type": "integer"}, "application_id": {"type": "integer"},
+        "title": {"type": "string"}, "amount_wan": WAN, "state": enum(ApplicationState)},
+        "required": ["position", "application_id", "title", "amount_wan", "state"]}}},
+    "required": ["id", "call_id", "state", "state_label", "version", "total_wan", "comment",
+                 "proposed_by", "proposed_at", "decided_by", "decided_at",
+                 "decision_comment", "meeting", "items"]}
+DECISIONS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "call_id": {"type": "integer"},
+    "needs_meeting": {"type": "boolean", "description": "待审定名单须先登记集体决策会议"},
+    "pending": nullable(DECISION_SCHEMA, description="待审定的名单"),
+    "approved": nullable(DECISION_SCHEMA, description="已审定的名单"),
+    "history": {"type": "array", "items": DECISION_SCHEMA, "description": "历次名单"}},
+    "required": ["call_id", "needs_meeting", "pending", "approved", "history"]}
+MEETING_FORM: dict[str, Any] = {
+    **{k: {"type": "string", "description": v} for k, v in decisions.MEETING_FIELDS.items()},
+    "minutes": {"type": "string", "format": "binary", "description": "会议纪要文件（选填）"}}
 
 
 def _call(call_id: int) -> Call:
@@ -65,7 +94,7 @@ def _decision(decision_id: int) -> FundingDecision:
 
 
 @api_bp.get("/v1/calls/<int:call_id>/decision")
-@document("立项名单：待审定、已审定及历次记录",
+@document("立项名单：待审定、已审定及历次记录", response=DECISIONS_SCHEMA,
           responses={200: "名单", 403: "不是项目主管、领导或审计人员", 404: "不存在或无权查看"})
 @token_required
 def get_decision(call_id: int) -> Response:
@@ -82,7 +111,7 @@ def get_decision(call_id: int) -> Response:
 
 @api_bp.post("/v1/calls/<int:call_id>/decision")
 @document("拟定立项建议名单（项目主管）",
-          body=PROPOSAL_BODY, required=("items",),
+          body=PROPOSAL_BODY, required=("items",), response=DECISION_SCHEMA,
           responses={201: "已提交领导审定", 403: "不是项目主管", 409: "状态不符或评审未完成",
                       422: "名单有误（逐项说明）"})
 @token_required
@@ -110,11 +139,14 @@ def propose(call_id: int) -> tuple[Response, int]:
 
 @api_bp.post("/v1/decisions/<int:decision_id>/meeting")
 @document("登记“三重一大”集体决策会议（multipart：字段及 minutes 文件）",
-          responses={200: "已登记", 403: "不是项目主管或领导", 404: "不存在或无权查看",
+          multipart=MEETING_FORM, response=DECISION_SCHEMA,
+          responses={200: "已登记", 409: "名单不在待审定状态", 403: "不是项目主管或领导",
+                     404: "不存在或无权查看",
                      413: "文件过大", 415: "文件类型不支持", 422: "会议记录不完整"})
 @token_required
 def meeting(decision_id: int) -> Response:
     row = _decision(decision_id)
+    multipart_fields(MEETING_FORM)
     upload = request.files.get("minutes")
     minutes = (upload.filename or "", upload.stream) if upload and upload.filename else None
     fields = {k: request.form.get(k, "")[:3000] for k in decisions.MEETING_FIELDS}
@@ -131,6 +163,7 @@ def _comment() -> str:
 
 @api_bp.post("/v1/decisions/<int:decision_id>/approve")
 @document("领导审定立项名单", body=COMMENT_BODY,
+          response=DECISION_SCHEMA,
           responses={200: "已审定", 403: "不是领导", 409: "名单已审定或已退回",
                      422: "须先登记集体决策会议"})
 @token_required
@@ -142,6 +175,7 @@ def approve(decision_id: int) -> Response:
 
 @api_bp.post("/v1/decisions/<int:decision_id>/return")
 @document("领导退回立项名单", body=COMMENT_BODY, required=COMMENT_BODY,
+          response=DECISION_SCHEMA,
           responses={200: "已退回", 403: "不是领导", 409: "名单不在待审定状态",
                      422: "缺少退回理由"})
 @token_required
@@ -153,6 +187,14 @@ def send_back(decision_id: int) -> Response:
 
 @api_bp.post("/v1/calls/<int:call_id>/notices")
 @document("发布立项公示（该指南全部拟立项项目）",
+          response={"type": "object", "properties": {
+              "done": {"type": "integer", "description": "已公示的项目数"},
+              "refused": {"type": "array", "description": "未能公示的项目及原因",
+                          "items": {"type": "object", "properties": {
+                              "application_id": {"type": "integer"},
+                              "message": {"type": "string"}},
+                              "required": ["application_id", "message"]}}},
+              "required": ["done", "refused"]},
           responses={200: "已公示的数量及未能公示的原因", 403: "不是项目主管",
                      404: "没有拟立项项目"})
 @token_required
@@ -162,6 +204,16 @@ def open_notices(call_id: int) -> Response:
     report = decisions.open_notices(call, current_api_user(), request.remote_addr)
     return jsonify({"done": report.done, "refused": [
         {"application_id": i, "message": m} for i, m in report.refused]})
+
+
+NOTICE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "application_id": {"type": "integer"}, "call": {"type": "string"},
+    "title": {"type": "string"}, "organization": {"type": "string"},
+    "leader": {"type": "string", "description": "项目负责人"}, "amount_wan": WAN,
+    "notice_started_at": nullable(DATE_TIME), "notice_ends_at": nullable(DATE_TIME),
+    "under_objection": {"type": "boolean", "description": "有待核查的异议"}},
+    "required": ["application_id", "call", "title", "organization", "leader", "amount_wan",
+                 "notice_started_at", "notice_ends_at", "under_objection"]}
 
 
 def notice_json(app: Application) -> dict[str, Any]:
@@ -179,7 +231,8 @@ def notice_json(app: Application) -> dict[str, Any]:
 
 
 @api_bp.get("/v1/notices")
-@document("正在公示的项目（公开，无需登录）", auth=False, responses={200: "列表"})
+@document("正在公示的项目（公开，无需登录）", auth=False, responses={200: "列表"},
+          response=items_of(NOTICE_SCHEMA))
 def list_notices() -> Response:
     return jsonify({"items": [notice_json(a) for a in notices.in_notice()]})
 

@@ -9,7 +9,7 @@ from flask import Response, jsonify, request
 
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp
-from workflow.api.openapi import document
+from workflow.api.openapi import document, items_of
 from workflow.applying.models import Application
 from workflow.applying.visibility import READ_REFUSED
 from workflow.calls.models import Call
@@ -38,9 +38,10 @@ DOCUMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "title": {"type": "string"}, "doc_number": {"type": "string", "nullable": True},
     "sha256": {"type": "string"}, "size": {"type": "integer"}, "pages": {"type": "integer"},
     "created_at": {"type": "string", "format": "date-time"},
-    "url": {"type": "string", "description": "下载地址"}}}
-DOCUMENTS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "items": {"type": "array", "items": DOCUMENT_SCHEMA}}}
+    "url": {"type": "string", "description": "下载地址"}},
+    "required": ["id", "kind", "round", "title", "doc_number", "sha256", "size", "pages",
+                 "created_at", "url"]}
+DOCUMENTS_SCHEMA: dict[str, Any] = items_of(DOCUMENT_SCHEMA)
 
 
 @api_bp.get("/v1/applications/<int:app_id>/documents")

@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
-from states import TrancheState
+from states import ApplicationState, MilestoneState, TrancheState
 from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, page_schema, typed_body
-from workflow.api.openapi import XLSX, document
+from workflow.api.openapi import DATE, DATE_TIME, WAN, XLSX, document, enum, items_of, nullable
 from workflow.applying.api import _readable, _visible
 from workflow.applying.facts import facts_json
 from workflow.applying.models import Application
@@ -27,6 +27,7 @@ from workflow.finance import ledger
 from workflow.finance import operations as finance
 from workflow.finance.lists import TRANCHES, ledger_of
 from workflow.finance.models import LedgerEntry, Milestone, Tranche
+from workflow.finance.models.ledger import EntryKind
 from workflow.permissions import allow, found, money_reader, stage_gate_keeper
 from workflow.web.listing import api_page, api_params, checked, export
 
@@ -49,12 +50,54 @@ def milestone_json(m: Milestone) -> dict[str, Any]:
             "rejections": m.rejections, "version": m.version}
 
 
+ENTRY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "seq": {"type": "integer"}, "at": DATE_TIME, "kind": enum(EntryKind, "、".join(
+        f"{k.value}（{k.label}）" for k in EntryKind)), "kind_label": {"type": "string"},
+    "amount_wan": WAN, "application_id": nullable("integer"),
+    "tranche_id": nullable("integer"), "ref": {"type": "string"}, "memo": {"type": "string"},
+    "available_after_wan": WAN, "committed_after_wan": WAN, "disbursed_after_wan": WAN},
+    "required": ["seq", "at", "kind", "kind_label", "amount_wan", "application_id",
+                 "tranche_id", "ref", "memo", "available_after_wan", "committed_after_wan",
+                 "disbursed_after_wan"]}
+CALL_RECONCILIATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "call_id": {"type": "integer"}, "title": {"type": "string"}, "year": {"type": "integer"},
+    "budget_wan": WAN, "entries": {"type": "integer", "description": "分录条数"},
+    "totals_wan": {"type": "object", "description": "按分录类别的合计（万元）",
+                   "properties": {k.value: WAN for k in EntryKind}},
+    "available_wan": WAN, "committed_wan": WAN, "disbursed_wan": WAN,
+    "ok": {"type": "boolean", "description": "账实相符"},
+    "problems": {"type": "array", "items": {"type": "string"}}},
+    "required": ["call_id", "title", "year", "budget_wan", "entries", "totals_wan",
+                 "available_wan", "committed_wan", "disbursed_wan", "ok", "problems"]}
+RECONCILIATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "year": nullable("integer"), "ok": {"type": "boolean"},
+    "calls": {"type": "array", "items": CALL_RECONCILIATION_SCHEMA}},
+    "required": ["year", "ok", "calls"]}
+LEDGER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "call_id": {"type": "integer"}, "budget_wan": WAN,
+    "entries": {"type": "array", "items": ENTRY_SCHEMA},
+    "reconciliation": CALL_RECONCILIATION_SCHEMA},
+    "required": ["call_id", "budget_wan", "entries", "reconciliation"]}
+VERDICT = {"type": "string", "enum": ["pass", "fail", None], "nullable": True}
+MILESTONE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "seq": {"type": "integer"}, "label": {"type": "string"},
+    "amount_wan": WAN, "due_on": DATE, "state": enum(MilestoneState),
+    "state_label": {"type": "string"}, "report": {"type": "string"},
+    "evidence": {"type": "array", "items": {"type": "string"},
+                 "description": "佐证材料的 sha256"},
+    "demand_verdict": {**VERDICT, "description": "发榜方验收结论"},
+    "officer_verdict": {**VERDICT, "description": "项目主管验收结论"},
+    "rejections": {"type": "integer", "description": "被退回的次数"},
+    "version": {"type": "integer"}},
+    "required": ["id", "seq", "label", "amount_wan", "due_on", "state", "state_label",
+                 "report", "evidence", "demand_verdict", "officer_verdict", "rejections",
+                 "version"]}
 TRANCHE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "application_id": {"type": "integer"},
     "project_number": {"type": "string", "nullable": True}, "project": {"type": "string"},
     "seq": {"type": "integer"}, "label": {"type": "string"}, "condition": {"type": "string"},
-    "amount_wan": {"type": "string"}, "amount_capital": {"type": "string"},
-    "state": {"type": "string", "enum": [s.value for s in TrancheState]},
+    "amount_wan": WAN, "amount_capital": {"type": "string", "description": "大写金额"},
+    "state": enum(TrancheState),
     "state_label": {"type": "string"}, "version": {"type": "integer"},
     "payment_ref": {"type": "string", "nullable": True},
     "released_at": {"type": "string", "format": "date-time", "nullable": True},
@@ -100,7 +143,7 @@ def list_tranches() -> Response:
 
 
 @api_bp.get("/v1/budgets/<int:call_id>/ledger")
-@document("指南预算台账（分录及余额、对账结果）",
+@document("指南预算台账（分录及余额、对账结果）", response=LEDGER_SCHEMA,
           responses={200: "台账", 403: "不是财务或项目主管、领导、审计人员",
                      404: "不存在或无权查看"})
 @token_required
@@ -128,7 +171,9 @@ def budget_ledger_xlsx(call_id: int) -> Response:
 
 
 @api_bp.get("/v1/finance/reconciliation")
-@document("预算对账报告（按年度）", params={"year": "年度，如 2026"},
+@document("预算对账报告（按年度）", response=RECONCILIATION_SCHEMA,
+          params={"year": {"type": "integer", "minimum": 2000, "maximum": 2100,
+                           "description": "年度，如 2026；不给出为全部年度"}},
           responses={200: "对账报告", 403: "不是财务或项目主管、领导、审计人员"})
 @token_required
 def reconciliation() -> Response:
@@ -141,7 +186,8 @@ def reconciliation() -> Response:
 
 
 @api_bp.get("/v1/applications/<int:app_id>/milestones")
-@document("项目的里程碑", responses={200: "列表", 403: "无权查看其内容", 404: "不存在或无权查看"})
+@document("项目的里程碑", responses={200: "列表", 403: "无权查看其内容", 404: "不存在或无权查看"},
+          response=items_of(MILESTONE_SCHEMA))
 @token_required
 def list_milestones(app_id: int) -> Response:
     return jsonify({"items": [milestone_json(m) for m in finance.milestones_of(
@@ -178,6 +224,7 @@ def _text(body: dict[str, Any], key: str) -> str:
 
 @api_bp.post("/v1/milestones/<int:milestone_id>/report")
 @document("项目团队提交里程碑完成情况", body=REPORT_BODY, required=REPORT_BODY,
+          response=MILESTONE_SCHEMA,
           responses={200: "已提交", 403: "不是项目负责人", 409: "状态不符", 422: "内容有误"})
 @token_required
 def report_milestone(milestone_id: int) -> Response:
@@ -190,6 +237,7 @@ def report_milestone(milestone_id: int) -> Response:
 
 @api_bp.post("/v1/milestones/<int:milestone_id>/verdict")
 @document("发榜方或项目主管验收里程碑", body=VERDICT_BODY, required=("verdict",),
+          response=MILESTONE_SCHEMA,
           responses={200: "已记录", 403: "不是验收方", 409: "不在待验收状态", 422: "内容有误"})
 @token_required
 def judge_milestone(milestone_id: int) -> Response:
@@ -203,6 +251,9 @@ def judge_milestone(milestone_id: int) -> Response:
 @api_bp.post("/v1/applications/<int:app_id>/final-report")
 @document("提交结题材料并申请验收",
           body=FINAL_REPORT_BODY, required=("report",),
+          response={"type": "object", "properties": {
+              "id": {"type": "integer"}, "state": enum(ApplicationState)},
+              "required": ["id", "state"]},
           responses={200: "已提交", 403: "不是项目负责人", 409: "状态不符", 422: "内容有误"})
 @token_required
 def final_report(app_id: int) -> Response:
@@ -217,6 +268,13 @@ def final_report(app_id: int) -> Response:
 @api_bp.post("/v1/applications/<int:app_id>/demand-acceptance")
 @document("发榜方录入结题验收意见（揭榜挂帅）",
           body=VERDICT_BODY, required=("verdict",),
+          response={"type": "object", "properties": {
+              "id": {"type": "integer"}, "state": enum(ApplicationState),
+              "demand_acceptance": nullable({"type": "object", "properties": {
+                  "verdict": {"type": "string", "enum": ["pass", "fail"]},
+                  "opinion": {"type": "string"}, "by": {"type": "string"},
+                  "at": nullable(DATE_TIME)}})},
+              "required": ["id", "state", "demand_acceptance"]},
           responses={200: "已记录", 403: "不是本榜单发榜方", 409: "不在验收阶段",
                      422: "内容有误"})
 @token_required
@@ -243,7 +301,8 @@ STAGE_GATE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "continuing": {"type": "array", "items": {"type": "integer"},
                    "description": "继续攻关的团队"},
     "stopped": {"type": "array", "items": {"type": "integer"},
-                "description": "终止的团队"}}}
+                "description": "终止的团队"}},
+    "required": ["challenge_id", "continuing", "stopped"]}
 
 
 @api_bp.post("/v1/challenges/<int:challenge_id>/stage-gate")
@@ -280,8 +339,10 @@ BANK_BODY: dict[str, Any] = {
     "bank_account": {"type": "string", "description": "银行账号（8至32位数字，可含空格）"},
 }
 BANK_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "organization_id": {"type": "integer"}, "bank_name": {"type": "string"},
-    "bank_account": {"type": "string"}}}
+    "organization_id": {"type": "integer"},
+    "bank_name": nullable("string", description="开户银行（未登记为 null 或空字符串）"),
+    "bank_account": nullable("string", description="银行账号（未登记为 null 或空字符串）")},
+    "required": ["organization_id", "bank_name", "bank_account"]}
 
 
 def bank_json(org: Organization) -> dict[str, Any]:

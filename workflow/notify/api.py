@@ -36,7 +36,9 @@ MESSAGE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
                                                   "decision（决定）"},
     "created_at": {"type": "string", "format": "date-time"},
     "read_at": {"type": "string", "format": "date-time", "nullable": True},
-    "read": {"type": "boolean"}}}
+    "read": {"type": "boolean"}},
+    "required": ["id", "title", "body", "link", "topic", "category", "created_at", "read_at",
+                 "read"]}
 INBOX_SCHEMA: dict[str, Any] = page_schema(MESSAGE_SCHEMA)
 INBOX_SCHEMA["properties"]["unread"] = {"type": "integer", "description": "未读消息数"}
 READ_BODY: dict[str, Any] = {
@@ -57,14 +59,19 @@ NOTIFICATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "attempts": {"type": "integer"}, "last_error": {"type": "string", "nullable": True},
     "created_at": {"type": "string", "format": "date-time"},
     "sent_at": {"type": "string", "format": "date-time", "nullable": True},
-    "resendable": {"type": "boolean", "description": "发送失败，可重新发送"}}}
+    "resendable": {"type": "boolean", "description": "发送失败，可重新发送"}},
+    "required": ["id", "user_id", "channel", "category", "topic", "title", "address", "state",
+                 "state_label", "attempts", "last_error", "created_at", "sent_at",
+                 "resendable"]}
 NOTIFICATION_LOG_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     **NOTIFICATION_SCHEMA["properties"], "body": {"type": "string"},
     "log": {"type": "array", "description": "投递记录", "items": {
         "type": "object", "properties": {
             "at": {"type": "string", "format": "date-time"}, "ok": {"type": "boolean"},
             "detail": {"type": "string"},
-            "worker": {"type": "string", "nullable": True}}}}}}
+            "worker": {"type": "string", "nullable": True}},
+        "required": ["at", "ok", "detail", "worker"]}}},
+    "required": [*NOTIFICATION_SCHEMA["required"], "body", "log"]}
 
 
 def preferences_json(user: Any) -> dict[str, Any]:

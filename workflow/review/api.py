@@ -9,10 +9,11 @@ from typing import Any
 from flask import Response, jsonify, request, send_file
 
 from forms import FieldError, parse_id, parse_wan
+from states import ReviewState
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, typed_body
-from workflow.api.openapi import XLSX, document
+from workflow.api.openapi import DATE_TIME, REF, WAN, XLSX, document, enum, nullable
 from workflow.calls.models import Call
 from workflow.core import engine
 from workflow.core.entities import can_view
@@ -31,6 +32,7 @@ from workflow.permissions import (
 from workflow.review import operations as reviews
 from workflow.review import results
 from workflow.review.models import ReviewAssignment
+from workflow.review.ranking import STATUS_LABELS
 
 
 def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:
@@ -55,6 +57,32 @@ def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:
     return body
 
 
+REVIEW_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "state": enum(ReviewState), "state_label": {"type": "string"},
+    "version": {"type": "integer"},
+    "respond_by": nullable(DATE_TIME, description="接受邀请的截止时间"),
+    "due_at": nullable(DATE_TIME, description="评审截止时间"),
+    "scores": {"type": "object", "description": "{评分标准名称: 分数}"},
+    "comment": {"type": "string"},
+    "total": nullable("string", description="总分（0至100，两位小数）"),
+    "application": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "title": {"type": "string"},
+        "call_id": {"type": "integer"},
+        "rubric": {"type": "array", "items": {"type": "object"}, "description": "评分细则"},
+        "organization": {"type": "string", "description": "申报单位（匿名评审时不给出）"},
+        "applicant": {"type": "string", "description": "项目负责人（匿名评审时不给出）"}},
+        "required": ["id", "title", "call_id", "rubric"]},
+    "expert": {**REF, "description": "评审专家（仅项目主管、领导、审计人员可见）"}},
+    "required": ["id", "state", "state_label", "version", "respond_by", "due_at", "scores",
+                 "comment", "total", "application"]}
+QUEUE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "counts": {"type": "object", "properties": {
+        "waiting": {"type": "integer", "description": "待接受"},
+        "in_progress": {"type": "integer", "description": "评审中"},
+        "done": {"type": "integer", "description": "已完成"}},
+        "required": ["waiting", "in_progress", "done"]},
+    "items": {"type": "array", "items": REVIEW_SCHEMA}},
+    "required": ["counts", "items"]}
 SCORES_BODY: dict[str, Any] = {
     "scores": {"type": "object", "description": "{评分标准名称: 分数}",
                "additionalProperties": {"oneOf": [{"type": "string"},
@@ -62,6 +90,18 @@ SCORES_BODY: dict[str, Any] = {
     "comment": "string", "submit": "boolean"}
 ASSIGN_BODY: dict[str, Any] = {"mode": {"type": "string", "enum": ["optimal", "random"]},
                                "per_application": "integer", "seed": "integer"}
+ASSIGNMENT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "draw_id": {"type": "integer", "description": "本次分配的记录编号"},
+    "mode": {"type": "string", "enum": ["optimal", "random"]},
+    "seed": nullable("integer", description="随机抽取的种子（可复现）"),
+    "params": {"type": "object", "description": "分配参数"},
+    "result": {"type": "object", "description": "{申报书 id: [专家 id, ...]}"},
+    "reserves": {"type": "object", "description": "{申报书 id: [备选专家 id, ...]}"},
+    "assignments": {"type": "array", "items": {"type": "object", "properties": {
+        "review_id": {"type": "integer"}, "application_id": {"type": "integer"},
+        "expert_id": {"type": "integer"}},
+        "required": ["review_id", "application_id", "expert_id"]}}},
+    "required": ["draw_id", "mode", "seed", "params", "result", "reserves", "assignments"]}
 
 
 def own_review_of(user: User, review_id: int) -> ReviewAssignment:
@@ -74,7 +114,7 @@ def own_review_of(user: User, review_id: int) -> ReviewAssignment:
 
 
 @api_bp.get("/v1/reviews")
-@document("我的评审任务（按截止时间排序，含待处理、进行中、已完成数量）")
+@document("我的评审任务（按截止时间排序，含待处理、进行中、已完成数量）", response=QUEUE_SCHEMA)
 @token_required
 def my_reviews() -> Response:
     user = current_api_user()
@@ -85,7 +125,7 @@ def my_reviews() -> Response:
 
 
 @api_bp.put("/v1/reviews/<int:review_id>/scores")
-@document("保存评分草稿；submit 为 true 时提交并锁定", body=SCORES_BODY,
+@document("保存评分草稿；submit 为 true 时提交并锁定", body=SCORES_BODY, response=REVIEW_SCHEMA,
     responses={200: "已保存", 403: "不是受邀专家本人", 404: "不存在", 409: "未接受或已提交",
                422: "评分有误"})
 @token_required
@@ -111,6 +151,7 @@ DECLINE_BODY: dict[str, Any] = {
 
 @api_bp.post("/v1/reviews/<int:review_id>/decline")
 @document("谢绝评审邀请，可同时声明回避关系；备选专家随即补上", body=DECLINE_BODY,
+          response=REVIEW_SCHEMA,
           responses={200: "已谢绝", 403: "不是受邀专家本人", 404: "不存在",
                      409: "不在可谢绝的状态", 422: "内容有误"})
 @token_required
@@ -127,7 +168,7 @@ def decline_review(review_id: int) -> Response:
 @document("分配评审专家：最优匹配（最小费用流）或随机抽取（可复现的种子，含备选）。"
           "在本次请求内同步完成并返回结果（页面上发起的分配由后台处理，进度见 "
           "GET /api/v1/jobs/{id}）",
-          body=ASSIGN_BODY, required=("mode",),
+          body=ASSIGN_BODY, required=("mode",), response=ASSIGNMENT_SCHEMA,
           responses={200: "分配结果", 403: "不是项目主管", 409: "批次状态不符", 422: "参数有误"})
 @token_required
 def assign(call_id: int) -> Response:
@@ -149,16 +190,6 @@ def assign(call_id: int) -> Response:
 
 REVIEWER_BODY: dict[str, Any] = {
     "expert_id": {"type": "integer", "description": "专家库中评审专家的用户 id"}}
-REVIEW_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "state": {"type": "string", "enum": ["invited"]},
-    "state_label": {"type": "string"}, "version": {"type": "integer"},
-    "respond_by": {"type": "string", "format": "date-time", "nullable": True},
-    "due_at": {"type": "string", "format": "date-time", "nullable": True},
-    "application": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "title": {"type": "string"},
-        "call_id": {"type": "integer"}}},
-    "expert": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"}}}}}
 
 
 @api_bp.post("/v1/applications/<int:app_id>/reviewers")
@@ -180,8 +211,46 @@ def add_reviewer(app_id: int) -> tuple[Response, int]:
     return jsonify(review_json(review, user)), 201
 
 
-RANKING_PARAMS = {"budget": "试算的预算（万元），默认本批次总预算",
-                  "skip_unaffordable": "true 时跳过放不下的项目继续往下资助"}
+RANKING_PARAMS: dict[str, Any] = {
+    "budget": {"type": "string", "description": "试算的预算（万元），默认本批次总预算"},
+    "skip_unaffordable": {"type": "boolean",
+                          "description": "true 时跳过放不下的项目继续往下资助"}}
+RANKING_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "call_id": {"type": "integer"}, "budget_wan": WAN, "funded_wan": WAN,
+    "remaining_wan": WAN,
+    "tie_at_line": {"type": "boolean", "description": "资助线处有同分项目（由先提交者得）"},
+    "items": {"type": "array", "items": {"type": "object", "properties": {
+        "application_id": {"type": "integer"}, "title": {"type": "string"},
+        "organization": {"type": "string"}, "challenge_id": nullable("integer"),
+        "rank": nullable("integer"), "score": nullable("string", description="汇总得分"),
+        "reviews": {"type": "integer", "description": "有效评分数"},
+        "spread_flagged": {"type": "boolean", "description": "评分分歧过大，需讨论"},
+        "spread_reasons": {"type": "array", "items": {"type": "string"}},
+        "requested_wan": WAN, "funded": {"type": "boolean"},
+        "status": {"type": "string", "enum": [*STATUS_LABELS, ""],
+                   "description": "、".join(f"{k}（{v}）"
+                                           for k, v in STATUS_LABELS.items())}},
+        "required": ["application_id", "title", "organization", "challenge_id", "rank",
+                     "score", "reviews", "spread_flagged", "spread_reasons",
+                     "requested_wan", "funded", "status"]}}},
+    "required": ["call_id", "budget_wan", "funded_wan", "remaining_wan", "tie_at_line",
+                 "items"]}
+EXPLAIN_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "expert_id": {"type": "integer"}, "proposal_id": {"type": "integer"},
+    "may_pair": {"type": "boolean", "description": "可以评审"},
+    "available": {"type": "boolean"}, "load_left": {"type": "integer"},
+    "conflicts": {"type": "array", "items": {"type": "object", "properties": {
+        "code": {"type": "string"}, "label": {"type": "string"}},
+        "required": ["code", "label"]}},
+    "conflict_labels": {"type": "array", "items": {"type": "string"}},
+    "similarity": {"type": "number"}, "discipline_score": {"type": "number"},
+    "keyword_score": {"type": "number"},
+    "shared_disciplines": {"type": "array", "items": {"type": "string"}},
+    "shared_discipline_prefixes": {"type": "array", "items": {"type": "string"}},
+    "shared_keywords": {"type": "array", "items": {"type": "string"}},
+    "cost": {"type": "number"}, "summary": {"type": "string"}},
+    "required": ["expert_id", "proposal_id", "may_pair", "available", "load_left",
+                 "conflicts", "summary"]}
 
 
 def _ranking(call_id: int) -> results.Results:
@@ -196,6 +265,7 @@ def _ranking(call_id: int) -> results.Results:
 
 @api_bp.get("/v1/calls/<int:call_id>/ranking")
 @document("评审排名与资助线（可用 budget 万元 试算）", params=RANKING_PARAMS,
+          response=RANKING_SCHEMA,
           responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
 @token_required
 def ranking(call_id: int) -> Response:
@@ -222,7 +292,8 @@ def _budget(raw: str | None) -> Decimal | None:
 
 
 @api_bp.get("/v1/applications/<int:app_id>/experts/<int:expert_id>/explain")
-@document("某位专家能否评审某份申报书：回避原因与匹配度", responses={
+@document("某位专家能否评审某份申报书：回避原因与匹配度（项目主管、审计人员）",
+          response=EXPLAIN_SCHEMA, responses={
     200: "说明", 403: "无权查看", 404: "不存在"})
 @token_required
 def explain(app_id: int, expert_id: int) -> Response:

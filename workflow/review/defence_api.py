@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from states import ApplicationState
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, no_body, typed_body
-from workflow.api.openapi import document
+from workflow.api.openapi import DATE_TIME, document, enum, items_of
 from workflow.applying.models import Application
 from workflow.calls.models import Call, Challenge
 from workflow.core.entities import can_view
@@ -23,27 +24,32 @@ from workflow.timeutil import local_time
 
 ROLE_ENUM = {"type": "string", "enum": ["expert", "demand", None], "nullable": True,
              "description": "调用者在本场答辩中的身份（评审专家或发榜方），不在评审组为 null"}
-SCORE_SCHEMA: dict[str, Any] = {"type": "object", "nullable": True, "properties": {
-    "score": {"type": "string"}, "comment": {"type": "string"},
-    "role": {"type": "string", "enum": ["expert", "demand"]}}}
+SCORE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "score": {"type": "string", "description": "0至100，两位小数"}, "comment": {"type": "string"},
+    "role": {"type": "string", "enum": ["expert", "demand"]}},
+    "required": ["score", "comment", "role"]}
 TEAM_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "application_id": {"type": "integer"}, "title": {"type": "string"},
-    "organization": {"type": "string"}, "state": {"type": "string"},
+    "organization": {"type": "string"}, "state": enum(ApplicationState),
     "scored_by": {"type": "integer", "description": "已评分人数（含发榜方）"},
     "experts_scored": {"type": "integer", "description": "已评分的评审组专家人数"},
-    "my_score": SCORE_SCHEMA}}
+    "my_score": {**SCORE_SCHEMA, "nullable": True, "description": "本人的评分（未评为 null）"}},
+    "required": ["application_id", "title", "organization", "state", "scored_by",
+                 "experts_scored", "my_score"]}
 SESSION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "call_id": {"type": "integer"},
     "challenge": {"type": "object", "nullable": True, "properties": {
-        "id": {"type": "integer"}, "title": {"type": "string"}}},
-    "starts_at": {"type": "string", "format": "date-time"},
+        "id": {"type": "integer"}, "title": {"type": "string"}}, "required": ["id", "title"]},
+    "starts_at": DATE_TIME,
     "starts_at_local": {"type": "string", "description": "北京时间"},
     "place": {"type": "string"}, "demand_present": {"type": "boolean"},
     "my_role": ROLE_ENUM,
     "panel": {"type": "array", "description": "评审组专家（仅项目主管、领导可见）",
               "items": {"type": "object", "properties": {
                   "id": {"type": "integer"}, "name": {"type": "string"}}}},
-    "teams": {"type": "array", "description": "待答辩团队", "items": TEAM_SCHEMA}}}
+    "teams": {"type": "array", "description": "待答辩团队", "items": TEAM_SCHEMA}},
+    "required": ["id", "call_id", "challenge", "starts_at", "starts_at_local", "place",
+                 "demand_present", "my_role", "teams"]}
 SESSION_BODY: dict[str, Any] = {
     "challenge_id": {"type": "integer", "nullable": True,
                      "description": "榜单；不填为整个批次"},
@@ -67,10 +73,15 @@ SELECTION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
         "application_id": {"type": "integer"}, "title": {"type": "string"},
         "defence_score": {"type": "string", "nullable": True},
         "review_score": {"type": "string", "nullable": True},
-        "chosen": {"type": "boolean"}, "state": {"type": "string"}}}}}}
+        "chosen": {"type": "boolean"}, "state": enum(ApplicationState)},
+        "required": ["application_id", "title", "defence_score", "review_score", "chosen",
+                     "state"]}}},
+    "required": ["challenge_id", "chosen", "order"]}
 FINISHED_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "application_id": {"type": "integer"}, "state": {"type": "string"},
-    "state_label": {"type": "string"}, "defence_score": {"type": "string"}}}
+    "application_id": {"type": "integer"}, "state": enum(ApplicationState),
+    "state_label": {"type": "string"},
+    "defence_score": {"type": "string", "nullable": True, "description": "答辩得分"}},
+    "required": ["application_id", "state", "state_label", "defence_score"]}
 
 
 def _score_json(row: DefenceScore | None) -> dict[str, Any] | None:
@@ -117,8 +128,7 @@ def _call(call_id: int) -> Call:
 @document("答辩安排：项目主管、领导看全部场次，评审组成员（含发榜方）看本人参加的场次",
           responses={200: "场次及待答辩团队", 403: "不是答辩组织者或评审组成员",
                      404: "不存在或无权查看"},
-          response={"type": "object", "properties": {
-              "items": {"type": "array", "items": SESSION_SCHEMA}}})
+          response=items_of(SESSION_SCHEMA))
 @token_required
 def list_sessions(call_id: int) -> Response:
     user = current_api_user()

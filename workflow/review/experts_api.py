@@ -48,12 +48,16 @@ EXPERT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "load": {"type": "integer", "description": "待接受及评审中的任务数"},
     "available": {"type": "boolean"},
     "status": {"type": "string", "enum": ["available", "paused", "sanctioned"],
-               "description": "可用、暂停或科研失信处理期内"}}}
+               "description": "可用、暂停或科研失信处理期内"}},
+    "required": ["id", "username", "name", "organization", "email", "phone", "title",
+                 "disciplines", "keywords", "load_cap", "load", "available", "status"]}
 REPORT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "imported": {"type": "integer"}, "refused": {"type": "integer"},
     "rows": {"type": "array", "items": {"type": "object", "properties": {
         "row": {"type": "integer", "description": "Excel 行号（表头为第1行）"},
-        "ok": {"type": "boolean"}, "message": {"type": "string"}}}}}}
+        "ok": {"type": "boolean"}, "message": {"type": "string"}},
+        "required": ["row", "ok", "message"]}}},
+    "required": ["imported", "refused", "rows"]}
 
 
 def expert_json(p: ExpertProfile, loads: dict[int, int], sanctioned: set[str]

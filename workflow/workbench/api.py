@@ -7,9 +7,10 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from states import LIFECYCLES
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, if_match, json_body
-from workflow.api.openapi import document
+from workflow.api.openapi import DATE_TIME, document, enum, nullable
 from workflow.core import audit, engine
 from workflow.core.entities import can_read, can_view
 from workflow.core.errors import Invalid, NotFound
@@ -21,7 +22,54 @@ COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "revie
                "objections": "objection"}
 
 
-FIRE_BODY = {"trigger": "string", "comment": "string", "data": "object"}
+REASON_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "code": {"type": "string"}, "message": {"type": "string"},
+    "fields": {"type": "object", "additionalProperties": {"type": "string"},
+               "description": "相关的输入项及其说明"}},
+    "required": ["code", "message"]}
+
+
+def _schemas(kind: str) -> dict[str, dict[str, Any]]:
+    """The request and answer schemas of one lifecycle's routes: its states and triggers
+    are those of ``states/``."""
+    lifecycle = LIFECYCLES[kind]
+    state = enum(lifecycle.states)
+    triggers = list(dict.fromkeys(t.trigger for t in lifecycle.transitions))
+    head = {"id": {"type": "integer"}, "state": state, "state_label": {"type": "string"},
+            "version": {"type": "integer"}}
+    required = ["id", "state", "state_label", "version"]
+    option = {"type": "object", "properties": {
+        "trigger": enum(triggers), "label": {"type": "string"}, "dest": state,
+        "dest_label": {"type": "string"}, "allowed": {"type": "boolean"},
+        "needs_comment": {"type": "boolean", "description": "须写明理由"},
+        "final": {"type": "boolean", "description": "目标状态为终态"},
+        "reasons": {"type": "array", "items": REASON_SCHEMA,
+                    "description": "不可执行的原因"}},
+        "required": ["trigger", "label", "dest", "dest_label", "allowed", "needs_comment",
+                     "final", "reasons"]}
+    event = {"type": "object", "properties": {
+        "seq": {"type": "integer"}, "at": DATE_TIME, "trigger": nullable("string"),
+        "from": nullable(state), "to": nullable(state), "actor": nullable("string"),
+        "role": nullable("string"), "comment": nullable("string"),
+        "changes": {"type": "object", "description": "改动的字段"},
+        "hash": {"type": "string", "description": "审计链的哈希"}},
+        "required": ["seq", "at", "trigger", "from", "to", "actor", "role", "comment",
+                     "changes", "hash"]}
+    return {
+        "body": {"trigger": enum(triggers, "操作"),
+                 "comment": {"type": "string", "maxLength": 5000, "description": "意见或理由"},
+                 "data": {"type": "object", "description": "操作所需的输入项"}},
+        "options": {"type": "object", "properties": {
+            **head, "transitions": {"type": "array", "items": option}},
+            "required": [*required, "transitions"]},
+        "fired": {"type": "object", "properties": {
+            **head, "from": state, "to": state,
+            "final_state": {**state, "description": "随后自动执行的操作之后的状态"}},
+            "required": [*required, "from", "to", "final_state"]},
+        "history": {"type": "object", "properties": {
+            **head, "history": {"type": "array", "items": event}},
+            "required": [*required, "history"]},
+    }
 
 
 def _visible(kind: str, entity_id: int, lock: bool = False) -> Any:
@@ -47,21 +95,25 @@ def state_json(row: Any) -> dict[str, Any]:
 
 def _register(collection: str, kind: str) -> None:
     base = f"/v1/{collection}/<int:entity_id>"
+    schemas = _schemas(kind)
+    fire_body = schemas["body"]
 
-    @document(f"{kind}: 可执行的操作及不可执行的原因",
-              responses={200: "操作列表", 401: "未登录", 404: "不存在"})
+    @document(f"{kind}: 可执行的操作及不可执行的原因", response=schemas["options"],
+              responses={200: "操作列表", 404: "不存在或无权查看"})
     @token_required
     def list_transitions(entity_id: int) -> Response:
         row = _visible(kind, entity_id)
         opts = engine.options(row, current_api_user())
         return jsonify({**state_json(row), "transitions": [o.as_dict() for o in opts]})
 
-    @document(f"{kind}: 执行操作", body=FIRE_BODY, required=("trigger",),
+    @document(f"{kind}: 执行操作；If-Match 给出版本号时，版本不符即 409", body=fire_body,
+              required=("trigger",), response=schemas["fired"],
               responses={200: "新状态", 400: "请求格式有误", 403: "角色或归属不符",
-                         404: "不存在", 409: "状态或版本不符", 422: "条件未满足"})
+                         404: "不存在或无权查看", 409: "状态或版本不符，或该操作不能从当前状态执行",
+                         422: "条件未满足（逐条说明）或字段有误"})
     @token_required
     def fire_transition(entity_id: int) -> tuple[Response, int, dict[str, str]]:
-        body = json_body(FIRE_BODY)
+        body = json_body(fire_body)
         trigger, comment, data = body.get("trigger"), body.get("comment", ""), body.get("data")
         errors = {}
         if not isinstance(trigger, str) or not trigger:
@@ -80,8 +132,8 @@ def _register(collection: str, kind: str) -> None:
                     "final_state": result.final_state}
         return jsonify(body_out), 200, {"ETag": f'"{result.row.version}"'}
 
-    @document(f"{kind}: 审计轨迹", responses={200: "按顺序的记录", 403: "无权查看其内容",
-                                             404: "不存在"})
+    @document(f"{kind}: 审计轨迹", response=schemas["history"],
+              responses={200: "按顺序的记录", 403: "无权查看其内容", 404: "不存在或无权查看"})
     @token_required
     def history(entity_id: int) -> Response:
         # A review's trail names its expert: it stays with the bureau and that expert,

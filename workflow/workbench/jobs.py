@@ -82,7 +82,9 @@ def init_app(app: Any) -> None:
 
 JOB_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"},
-    "kind": {"type": "string", "enum": sorted(KIND_LABELS)},
+    # (the features declare the kinds: ``Rules.jobs``)
+    "kind": {"type": "string", "description": "、".join(
+        f"{k}（{v}）" for k, v in sorted(KIND_LABELS.items()))},
     "kind_label": {"type": "string"},
     "state": {"type": "string", "enum": [s.value for s in JobState]},
     "state_label": {"type": "string"},
@@ -95,7 +97,9 @@ JOB_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "error": {"type": "string", "nullable": True, "description": "失败的原因"},
     "created_at": {"type": "string", "format": "date-time"},
     "started_at": {"type": "string", "format": "date-time", "nullable": True},
-    "finished_at": {"type": "string", "format": "date-time", "nullable": True}}}
+    "finished_at": {"type": "string", "format": "date-time", "nullable": True}},
+    "required": ["id", "kind", "kind_label", "state", "state_label", "done", "total", "result",
+                 "link", "error", "created_at", "started_at", "finished_at"]}
 
 
 def job_json(job: Job) -> dict[str, Any]:
