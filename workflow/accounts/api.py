@@ -288,7 +288,7 @@ def change_password() -> Response:
 USER_ADMIN_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "username": {"type": "string"}, "name": {"type": "string"},
     "email": {"type": "string", "nullable": True},
-    "roles": {"type": "array", "items": {"type": "string"}},
+    "roles": {"type": "array", "items": {"type": "string", "enum": list(ROLES)}},
     "organization": {"type": "string", "nullable": True},
     "active": {"type": "boolean"}, "second_factor": {"type": "boolean"},
     "must_change_password": {"type": "boolean"},

@@ -47,9 +47,14 @@ def _touch(model: Any, row: Any, column: str, now: datetime, writer: bool) -> No
     if writer:
         setattr(row, column, now)
         return
-    with db.engine.connect() as conn:
-        conn.execute(sa.update(model).where(model.id == row.id).values({column: now}))
-        conn.commit()
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(sa.update(model).where(model.id == row.id).values({column: now}))
+            conn.commit()
+    except sa.exc.OperationalError:
+        # SQLite busy with a long write (a job): the mark is bookkeeping, never a reason
+        # to refuse the request; the next one makes it.
+        return
     set_committed_value(row, column, now)
 
 

@@ -207,7 +207,9 @@ def patch_application(app_id: int) -> tuple[Response, int, dict[str, str]]:
 
 @api_bp.get("/v1/applications/<int:app_id>/rounds")
 @document("申报书的各次提交（提交记录）：时间、当时的内容、形式审查结论与意见；"
-          "能查看申报书的人可查看", responses={200: "按提交顺序", 404: "不存在或无权查看"},
+          "能阅读申报内容的人可查看",
+          responses={200: "按提交顺序", 403: "看得到但无权阅读其内容（同单位同事）",
+                     404: "不存在或无权查看"},
           response={"type": "object", "properties": {
               "items": {"type": "array", "items": ROUND_SCHEMA}}, "required": ["items"]})
 @token_required
@@ -265,7 +267,9 @@ def upload_attachment(app_id: int) -> tuple[Response, int]:
 
 
 @api_bp.get("/v1/applications/<int:app_id>/attachments/<sha256>")
-@document("下载附件", media=UPLOAD_MEDIA, responses={200: "文件", 404: "不存在或无权查看"})
+@document("下载附件", media=UPLOAD_MEDIA,
+          responses={200: "文件", 403: "看得到但无权阅读其内容（同单位同事）",
+                     404: "不存在或无权查看"})
 @token_required
 def download_attachment(app_id: int, sha256: str) -> Response:
     app = _readable(app_id)
