@@ -186,7 +186,7 @@ _SCALAR_TYPES: Final = frozenset({"text", "longtext", "integer", "money", "date"
 
 def _field_empty(ftype: object, value: object) -> bool:
     """Whether a field's value counts as not filled in, judged on the parts the type reads."""
-    if ftype in _SCALAR_TYPES:
+    if isinstance(ftype, str) and ftype in _SCALAR_TYPES:
         return value is None or (isinstance(value, str) and not value.strip())
     if ftype == "org" and isinstance(value, dict):
         return _is_empty(value.get("name")) and _is_empty(value.get("uscc"))
