@@ -68,8 +68,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         _tune_sqlite(db.engine)
     celery_init_app(app)
 
-    _install_features(app)
-
+    # First of the request's hooks: a hook that reads (the signed-in person, the account
+    # gate) would otherwise open a POST's transaction as a reader, which SQLite then
+    # refuses to upgrade once another process has written.
     @app.before_request
     def _mark_writer() -> None:
         from flask import g, request
@@ -79,6 +80,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if request.method not in ("GET", "HEAD", "OPTIONS") or uow.writes_on(
                 app.view_functions.get(request.endpoint or "")):
             g.sqlite_writer = SQLITE_WRITER.set(True)
+
+    _install_features(app)
 
     @app.teardown_request
     def _unmark_writer(_exc: BaseException | None) -> None:
