@@ -190,7 +190,7 @@ APPLICATION = Lifecycle(
           messages=["objection_decided"]),
         t("approve", A.public_notice, A.approved, [SYSTEM, OFFICER], "立项",
           guards=["notice_period_over", "no_open_objection"], effect="number_project",
-          follow_ups=["commit_grant"], messages=["task_book_to_sign"], documents=["notice"]),
+          follow_ups=["commit_grant"], messages=["task_book_to_sign"]),
         t("sign_contract", A.approved, A.contracted, [OFFICER], "签订任务书",
           guards=["contract_signed"], effect="countersign_contract",
           follow_ups=["plan_tranches"], documents=["task_book"]),
@@ -295,7 +295,7 @@ TRANCHE = Lifecycle(
         t("release", T.approved, T.released, [FINANCE], "拨付",
           guards=["payee_unchanged", "payment_reference_given", "within_grant"],
           effect="record_release",
-          follow_ups=["post_disbursement"], documents=["payment_notice"],
+          follow_ups=["post_disbursement"],
           fields=[Field("payment_ref", "支付凭证号", kind="line", required=True)]),
         t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER], "暂停",
           guards=["comment_given"]),
@@ -441,7 +441,12 @@ EVENTS: dict[str, Event] = {e.topic: e for e in (
     Event("application.round_submitted", "申报书提交回执", messages=("submitted",),
           documents=("application",)),
     Event("review.invited", "发出评审邀请", messages=("review_invited",)),
+    # 公文 are rendered once they have the office's 发文字号 (workflow/core/numbering.py):
+    # taken when issued, or entered by the office. The 立项文件 comes first; the
+    # 立项通知书 of its projects follow it and cite it.
     Event("call.approval_file", "印发立项文件", documents=("approval_file",)),
+    Event("application.notice", "印发立项通知书", documents=("notice",)),
+    Event("tranche.payment_notice", "印发拨付通知", documents=("payment_notice",)),
     # 忘记密码: the reset link goes by e-mail (made when the message is, never stored).
     Event("user.password_reset", "找回密码", messages=("password_reset",)),
 )}

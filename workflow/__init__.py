@@ -132,7 +132,7 @@ def _install_features(app: Flask) -> None:
     from workflow.decisions import rules as decisions_rules
     from workflow.decisions import views as decisions_views
     from workflow.documents import api as documents_api
-    from workflow.documents import official
+    from workflow.documents import numbering_api, numbering_views, official
     from workflow.documents import rules as documents_rules
     from workflow.documents import views as documents_views
     from workflow.finance import api as finance_api
@@ -158,10 +158,11 @@ def _install_features(app: Flask) -> None:
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
+    del numbering_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
-                      documents_views.bp, holidays_views.bp, public.bp, entities.bp, jobs.bp,
-                      api_bp):
+                      documents_views.bp, holidays_views.bp, numbering_views.bp, public.bp,
+                      entities.bp, jobs.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS

@@ -113,6 +113,11 @@ org_keeper = has_role("officer", "admin")
 org_reader = has_role("officer", "leader", "auditor", "admin", "finance")
 # Who keeps the holiday calendar (节假日安排) and how periods are counted.
 calendar_keeper = has_role("admin")
+# Who keeps the office's 发文字号: sets each kind's numbering (sequence or entered, head,
+# next number) and enters the numbers of documents waiting for one. The officer, who
+# issues the 立项文件 and 立项通知书 on the bureau's behalf; not the administrator, who
+# keeps accounts and the calendar and should not also give official numbers.
+number_keeper = officer
 # Who sees the applicant of a call that hides applicants from its experts.
 sees_hidden_applicant = officer
 # Who sees which expert wrote a review (never the applicant's side).
@@ -249,4 +254,4 @@ TEMPLATE_GLOBAL = SimpleNamespace(**{name: globals()[name] for name in (
     "same_organization", "own_organization", "demand_side", "own_review", "live_review",
     "reading_review", "organization_member", "bank_account_keeper", "bank_account_reader",
     "reads_all_applications", "jurisdiction", "recommender", "org_keeper", "calendar_keeper",
-    "account_keeper")})
+    "account_keeper", "number_keeper")})

@@ -5,7 +5,8 @@ Anyone may read the list and object, without an account. A real-name objection
 ``fire``; an anonymous one is recorded and not accepted (its ``refuse_anonymous``
 transition). Each objection keeps its own trail; the officer's finding on the project
 closes every open one (``uphold`` / ``dismiss``). When every project of a call has left
-notice, the call's 立项文件 gets its 发文字号 and is rendered.
+notice, the call's 立项文件 is issued (its 发文字号 taken, or awaited from the office), and
+then each approved project's 立项通知书, which cites the 立项文件.
 """
 
 from __future__ import annotations
@@ -23,15 +24,22 @@ from states import ApplicationState
 from workflow.accounts.models import User
 from workflow.applying.models import Application
 from workflow.calls.models import Call
-from workflow.core import audit, engine, numbering, outbox
+from workflow.core import audit, engine, numbering
 from workflow.core.errors import Invalid, NotFound, Throttled, wait_text
-from workflow.core.models import db, utcnow
+from workflow.core.models import IssuedNumber, db, utcnow
 from workflow.core.rules import FireResult
 from workflow.decisions.models import Objection, ObjectionState
 
 IN_NOTICE = (ApplicationState.public_notice, ApplicationState.objection)
 PENDING = (ApplicationState.shortlisted, *IN_NOTICE)
-APPROVAL_FILE = "call.approval_file"
+APPROVAL_FILE = "call.approval_file"  # the 立项文件 is numbered: render it
+NOTICE = "application.notice"         # a 立项通知书 is numbered: render it, tell the team
+APPROVAL_FILE_KIND, NOTICE_KIND = "approval_file", "notice"
+# The states of a project the 立项文件 lists (approved, and whatever became of it since).
+APPROVED_STATES = (ApplicationState.approved, ApplicationState.contracted,
+                   ApplicationState.in_progress, ApplicationState.midterm,
+                   ApplicationState.acceptance, ApplicationState.completed,
+                   ApplicationState.failed, ApplicationState.terminated)
 MIN_OBJECTION = 10
 MAX_OBJECTION = 5000
 PER_SENDER_PER_HOUR = 5  # from one address by one contact (or anonymously)
@@ -208,11 +216,13 @@ def dismiss_objections(result: FireResult, actor: User | None, ip: str | None) -
 
 
 def settle_call(app: Application, now: datetime) -> None:
-    """When ``app`` is the last of its call to leave notice, the call's 立项文件 gets its
-    发文字号 (in this transaction) and is rendered after commit. The call's lock makes
-    the last of two concurrent approvals see the other one."""
+    """When ``app`` is the last of its call to leave notice and some project is approved,
+    the call's 立项文件 is issued: numbered in this transaction (and rendered after
+    commit), or waiting for the office's number. The call's lock makes the last of two
+    concurrent approvals see the other one."""
     call: Call = engine.load("call", app.call_id, lock=True)
-    if call.doc_number is not None:
+    if call.doc_number is not None or numbering.issued(
+            APPROVAL_FILE_KIND, "call", call.id) is not None:
         return
     others = sa.select(sa.func.count(Application.id)).where(
         Application.call_id == call.id, Application.id != app.id)
@@ -222,7 +232,35 @@ def settle_call(app: Application, now: datetime) -> None:
         others.where(Application.approved_at.is_not(None)))
     if not approved:
         return
-    call.doc_number = numbering.doc_number(now)
-    audit.record(call, "call", "issue_approval_file", None, "system", call.state.value,
-                 call.state.value, "", {"doc_number": call.doc_number}, None)
-    outbox.emit(APPROVAL_FILE, "call", call.id, {"doc_number": call.doc_number})
+    row = numbering.issue(APPROVAL_FILE_KIND, "call", call.id, now, topic=APPROVAL_FILE,
+                          subject=f"关于下达{call.title}立项项目的通知")
+    if row.number is not None:
+        approval_file_numbered(call, row, None, "system")
+
+
+def approved_projects(call: Call) -> list[Application]:
+    """The call's projects the 立项文件 lists (approved, whatever became of them since)."""
+    return list(db.session.scalars(sa.select(Application).where(
+        Application.call_id == call.id, Application.approved_at.is_not(None),
+        Application.state.in_(APPROVED_STATES)).order_by(Application.project_number)))
+
+
+def approval_file_numbered(call: Call, row: IssuedNumber, actor: User | None, role: str,
+                           ip: str | None = None) -> None:
+    """The 立项文件 (``row``) got its 发文字号 (``call``, locked by the caller): recorded
+    on the call, and each project it lists is issued its 立项通知书, which cites it, in
+    the same transaction."""
+    call.doc_number = row.number
+    audit.record(call, "call", "issue_approval_file", actor, role, call.state.value,
+                 call.state.value, "", {"doc_number": call.doc_number}, ip)
+    at = row.numbered_at or utcnow()
+    for project in approved_projects(call):
+        notice = numbering.issue(NOTICE_KIND, "application", project.id, at, topic=NOTICE,
+                                 subject=f"关于“{project.title}”项目立项的通知")
+        if notice.number is not None:
+            notice_numbered(project, notice)
+
+
+def notice_numbered(app: Application, row: IssuedNumber) -> None:
+    """The 立项通知书 (``row``) got its 发文字号: kept on the project as well."""
+    app.doc_number = row.number

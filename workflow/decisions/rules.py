@@ -145,8 +145,7 @@ def number_project(ctx: GuardContext, ch: Changes) -> None:
     app = ctx.row
     if app.project_number is None:
         ch.set(app, "project_number", numbering.project_number(app.call.year, app.call.scheme.code))
-    if app.doc_number is None:
-        ch.set(app, "doc_number", numbering.doc_number(ctx.now))
+    # No 发文字号 here: the 立项通知书 is issued after the call's 立项文件 (``settle_call``).
     ch.set(app, "approved_at", ctx.now)
     settle_call(app, ctx.now)
 

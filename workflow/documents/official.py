@@ -1,17 +1,19 @@
 """Official documents (GB/T 9704-2012 layout), rendered by the worker after commit.
 
-- 立项通知书: one per approved project (topic ``application.approve``), with the
-  project's 发文字号 taken at approval; the applicant is told with a link.
-- 立项文件: one per call, listing all its approved projects, once the last project of the
-  call has left public notice (``call.approval_file``).
+- 立项文件: one per call, listing all its approved projects, issued once the last project
+  of the call has left public notice, when it has its 发文字号 (``call.approval_file``).
+- 立项通知书: one per approved project, issued after the 立项文件, which it cites, when it
+  has its 发文字号 (``application.notice``); the applicant is told with a link.
+- 拨付通知: one per released tranche, when it has its 发文字号 (``tranche.payment_notice``).
 - 任务书: when the contract is signed by every party (``application.sign_contract``).
 
-Numbers are taken in the approving transaction, never here, so a task retried, run
-twice or killed midway renders the same document and never takes a second number; the
-``document`` row's unique key makes the second run find the first one's row. What is
-printed depends only on stored data (the approval's time, not the render's), so
-rendering the same version again yields the same text. Each PDF is stored by SHA-256
-and carries a QR code to the public verification page.
+发文字号 are the office's (``workflow.core.numbering``): taken from its sequence in the
+transaction that issues the document, or entered by the office, never here. A task
+retried, run twice or killed midway renders the same document and never takes a second
+number; the ``document`` row's unique key makes the second run find the first one's row.
+What is printed depends only on stored data (the number's date of issue, not the
+render's), so rendering the same version again yields the same text. Each PDF is stored
+by SHA-256 and carries a QR code to the public verification page.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from flask import current_app
 from forms import format_wan
 from workflow.applying.models import Application, SignedDocument, SigningParty
 from workflow.calls.models import Call, Scheme
-from workflow.core import throttle
+from workflow.core import numbering, throttle
 from workflow.core.files import store
 from workflow.core.models import db
+from workflow.decisions.notices import approved_projects
 from workflow.documents import pdf
 from workflow.documents.models import Document
 from workflow.notify import notifications
@@ -39,8 +42,6 @@ from workflow.timeutil import SHANGHAI, local_time
 
 KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
          "task_book": "任务书", "payment_notice": "拨付通知"}
-APPROVED_STATES = ("approved", "contracted", "in_progress", "midterm", "acceptance",
-                   "completed", "failed", "terminated")
 
 
 def doc_code(kind: str, owner: str, round_no: int) -> str:
@@ -94,15 +95,17 @@ def render_notice(app_id: int) -> Document | None:
     if found is not None:
         return found
     app = db.session.get(Application, app_id)
-    if app is None or app.doc_number is None or app.approved_at is None:
-        return None
-    lh = _letterhead("notice", f"application:{app.id}", app.doc_number,
-                     f"关于“{app.title}”项目立项的通知", app.approved_at)
+    issued = numbering.issued("notice", "application", app_id)
+    if app is None or app.approved_at is None or issued is None or issued.number is None \
+            or issued.numbered_at is None or app.call.doc_number is None:
+        return None  # not approved, or not issued: waiting for its or the 立项文件's number
+    lh = _letterhead("notice", f"application:{app.id}", issued.number,
+                     f"关于“{app.title}”项目立项的通知", issued.numbered_at)
     rendered = pdf.render_notice(pdf.NoticeContext(
         letterhead=lh, project=_line(app), call_title=app.call.title,
         scheme_label=app.call.scheme.label,
         challenge_title=app.challenge.title if app.challenge else None,
-        approval_file_number=None, notice_days=app.notice_days))
+        approval_file_number=app.call.doc_number, notice_days=app.notice_days))
     doc = _store(rendered, lh, "notice", application_id=app.id)
     notifications.send(notifications.Message(
         app.applicant_id, "approved", "decision",
@@ -111,24 +114,18 @@ def render_notice(app_id: int) -> Document | None:
     return doc
 
 
-def approved_projects(call: Call) -> list[Application]:
-    return list(db.session.scalars(sa.select(Application).where(
-        Application.call_id == call.id, Application.approved_at.is_not(None),
-        Application.state.in_(APPROVED_STATES)).order_by(Application.project_number)))
-
-
 def render_approval_file(call_id: int) -> Document | None:
-    """The call's 立项文件, once its 发文字号 was taken."""
+    """The call's 立项文件, once it has its 发文字号."""
     found = _existing("approval_file", call_id=call_id)
     if found is not None:
         return found
     call = db.session.get(Call, call_id)
-    if call is None or call.doc_number is None:
+    issued = numbering.issued("approval_file", "call", call_id)
+    if call is None or issued is None or issued.number is None or issued.numbered_at is None:
         return None
     projects = approved_projects(call)
-    issued = max((a.approved_at for a in projects if a.approved_at), default=call.created_at)
-    lh = _letterhead("approval_file", f"call:{call.id}", call.doc_number,
-                     f"关于下达{call.title}立项项目的通知", issued)
+    lh = _letterhead("approval_file", f"call:{call.id}", issued.number,
+                     f"关于下达{call.title}立项项目的通知", issued.numbered_at)
     periods = {a.notice_days for a in projects}
     rendered = pdf.render_approval_file(pdf.ApprovalFileContext(
         letterhead=lh, call_title=call.title, scheme_label=call.scheme.label, year=call.year,
@@ -202,15 +199,17 @@ def render_payment_notice(tranche_id: int) -> Document | None:
     found = _existing("payment_notice", tranche.seq, application_id=app.id)
     if found is not None:
         return found
+    issued = numbering.issued("payment_notice", "tranche", tranche.id)
+    if issued is None or issued.number is None or issued.numbered_at is None:
+        return None  # waiting for the office's number
     # What was paid up to and including this tranche (stored data only: re-rendering the
     # same tranche later prints the same figures).
     paid = sum((t.amount for t in db.session.scalars(sa.select(Tranche).where(
         Tranche.application_id == app.id, Tranche.released_at.is_not(None),
         Tranche.seq <= tranche.seq))), Decimal("0.00"))
     grant = app.granted_amount or Decimal("0.00")
-    lh = _letterhead("payment_notice", f"application:{app.id}",
-                     f"拨付凭证：{tranche.payment_ref}", f"关于拨付“{app.title}”项目经费的通知",
-                     tranche.released_at, tranche.seq)
+    lh = _letterhead("payment_notice", f"application:{app.id}", issued.number,
+                     f"关于拨付“{app.title}”项目经费的通知", issued.numbered_at, tranche.seq)
     # The account it was paid to, as the voucher keeps it (never the organisation's
     # account as it stands when the worker renders).
     payee = payee_of(tranche)

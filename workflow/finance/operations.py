@@ -138,7 +138,7 @@ def commit_grant(result: FireResult, actor: User | None, ip: str | None) -> None
     app: Application = result.row
     if app.granted_amount:
         ledger.post(app.call_id, EntryKind.commitment, app.granted_amount,
-                    application_id=app.id, actor=actor, ref=app.doc_number or "",
+                    application_id=app.id, actor=actor, ref=app.project_number or "",
                     memo=f"{app.project_number} {app.title}")
 
 

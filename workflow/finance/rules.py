@@ -22,6 +22,7 @@ from states.lifecycles import RUNNING
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_read_application, on_challenges_of
 from workflow.calls.rules import bureau_owned, bureau_owner
+from workflow.core import numbering
 from workflow.core.entities import Entity
 from workflow.core.models import Attachment, db
 from workflow.core.registry import Rules
@@ -134,9 +135,16 @@ def record_checker(ctx: GuardContext, ch: Changes) -> None:
         ch.set(ctx.row, "decision_ref", ctx.text("decision_ref")[:100])
 
 
+PAYMENT_NOTICE = "tranche.payment_notice"  # the 拨付通知 is numbered: render it
+
+
 def record_release(ctx: GuardContext, ch: Changes) -> None:
     ch.set(ctx.row, "payment_ref", ctx.text("payment_ref")[:100])
     ch.set(ctx.row, "released_at", ctx.now)
+    # The 拨付通知 is issued with the release: its 发文字号 taken now, or awaited.
+    numbering.issue("payment_notice", "tranche", ctx.row.id, ctx.now, topic=PAYMENT_NOTICE,
+                    subject=f"关于拨付“{ctx.row.application.title}”项目经费的通知"
+                            f"（{ctx.row.label}）")
 
 
 def can_view_tranche(user: Any, tranche: Tranche) -> bool:

@@ -206,8 +206,9 @@ def test_application_table(people, state, trigger, role, expected, opts):
         db.session.expire_all()
         assert row.state is expected
         hops = 2 if result.followed_by else 1
-        # A (re)submission also announces its round (the receipt, the archival PDF).
-        announced = 1 if trigger in ("submit", "resubmit") else 0
+        # A (re)submission also announces its round (the receipt, the archival PDF); the
+        # approval of the call's only project issues the 立项文件 and then its 立项通知书.
+        announced = 1 if trigger in ("submit", "resubmit", "approve") else 0
         assert counts() == (before[0] + hops, before[1] + hops + announced)
         assert row.version == version + hops
 

@@ -209,8 +209,9 @@ def test_a_release_renders_the_payment_notice_and_tells_the_researcher(app, proj
         engine.fire(engine.load("tranche", first.id, lock=True), trigger, people[who],
                     data=data)
     db.session.commit()
+    # Released: the 拨付通知 is issued with its 发文字号 (the office's sequence here).
     (event,) = db.session.scalars(sa.select(OutboxEvent).where(
-        OutboxEvent.topic == "tranche.release")).all()
+        OutboxEvent.topic == "tranche.payment_notice")).all()
     assert "render_payment_notice" in outbox.consumers_for(event.topic)
     outbox.consume(event.id, "render_payment_notice")
     outbox.consume(event.id, "render_payment_notice")  # a repeated task does nothing
@@ -219,7 +220,9 @@ def test_a_release_renders_the_payment_notice_and_tells_the_researcher(app, proj
     with files.store().open(doc.sha256) as fh:
         text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(fh.read())).pages)
     text = text.replace("\n", "")
-    for expected in ("ZF2026-0042", "86.42", "捌拾陆万肆仟壹佰伍拾元整", row.project_number,
+    number = event.payload["number"]
+    assert doc.doc_number == number and number.startswith("赣市科字〔")
+    for expected in (number, "ZF2026-0042", "86.42", "捌拾陆万肆仟壹佰伍拾元整", row.project_number,
                      row.organization.bank_account, "37.04"):  # 123.45 - 86.42 left
         assert expected in text, expected
     assert doc.pages == 1  # GB/T 9704: the signature never alone on a page

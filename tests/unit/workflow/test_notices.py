@@ -169,30 +169,32 @@ def test_an_upheld_objection_means_not_funded_and_approval_waits_for_open_ones(a
     assert {o.state for o in notices.objections_of(a)} == {ObjectionState.upheld}
 
 
-def test_approval_numbers_projects_and_documents_without_gaps(app, officer):
+def test_approval_numbers_projects_then_the_file_then_its_notices_without_gaps(app, officer):
     year = utcnow().year
     call, apps = on_notice(n=3, ends=timedelta(minutes=-1))
     assert scheduler.approve_ended_notices() == 3
     db.session.expire_all()
     assert sorted(a.project_number for a in apps) == [
         f"GZKJ-{year}-BG-000{i}" for i in (1, 2, 3)]
-    docs = sorted(a.doc_number for a in apps)
-    assert docs == [f"赣市科字〔{year}〕{i}号" for i in (1, 2, 3)]
-    # The last one to leave notice gave the call its 立项文件 number, once.
-    assert call.doc_number == f"赣市科字〔{year}〕4号"
+    # The last one to leave notice issued the call's 立项文件, once, first; then each
+    # project's 立项通知书 (in the order of the project numbers), in one register.
+    assert call.doc_number == f"赣市科字〔{year}〕1号"
+    by_project = sorted(apps, key=lambda a: a.project_number)
+    assert [a.doc_number for a in by_project] == [f"赣市科字〔{year}〕{i}号" for i in (2, 3, 4)]
     topics = list(db.session.scalars(sa.select(OutboxEvent.topic)))
     assert topics.count("call.approval_file") == 1
+    assert topics.count("application.notice") == 3
     assert topics.count("application.approve") == 3
 
 
 def test_a_rolled_back_approval_gives_its_number_back(app):
-    assert numbering.next_number("doc:2030") == 1
+    assert numbering.next_number("docno:赣市科字〔2030〕") == 1
     db.session.commit()
-    assert numbering.next_number("doc:2030") == 2
+    assert numbering.next_number("docno:赣市科字〔2030〕") == 2
     db.session.rollback()
-    assert numbering.next_number("doc:2030") == 2
+    assert numbering.next_number("docno:赣市科字〔2030〕") == 2
     db.session.commit()
-    assert db.session.get(NumberSequence, "doc:2030").last == 2
+    assert db.session.get(NumberSequence, "docno:赣市科字〔2030〕").last == 2
 
 
 def test_the_approval_file_waits_for_projects_still_under_objection(app, officer):

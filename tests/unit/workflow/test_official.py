@@ -57,14 +57,18 @@ def approved(app):
 
 
 def test_each_approved_project_gets_its_notice_with_numbers_names_and_amount(approved):
-    _call, (a, _) = approved
+    call, (a, _) = approved
+    # Approval renders nothing: the notice is issued after the call's 立项文件.
     deliver("application.approve")
+    assert db.session.scalar(sa.select(sa.func.count(Document.id))) == 0
+    deliver("application.notice")
     doc = db.session.scalars(sa.select(Document).where(
         Document.application_id == a.id, Document.kind == "notice")).one()
     text, data = text_of(doc)
     for expected in (a.doc_number, a.project_number, "欧阳喆", "赣南䶮堃科技有限公司",
                      "123.45", "赣州市科学技术局", a.title):
         assert expected in text
+    assert call.doc_number in text.replace("\n", "")  # it cites the 立项文件
     assert doc.doc_number == a.doc_number and len(doc.code) == 16
     assert official.format_code(doc.code) in text.replace("\n", "")  # beside the QR code
     assert len(data) == doc.size and doc.pages >= 1
@@ -176,6 +180,7 @@ def test_documents_are_read_only_by_those_who_may_read_their_application(approve
 def test_the_inbox_shows_the_unread_count_on_every_page(approved, app):
     _, (a, _) = approved
     deliver("application.approve")
+    deliver("application.notice")  # the 立项通知书 tells the team it is approved
     client = client_for(app, a.applicant.username, PASSWORD)
     lines = db.session.scalars(sa.select(Notification).where(
         Notification.user_id == a.applicant_id, Notification.channel == "inapp")).all()

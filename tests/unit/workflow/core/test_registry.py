@@ -42,9 +42,14 @@ def test_a_name_implemented_twice_is_refused(app):
 
 
 def test_each_document_a_row_names_has_its_consumer_on_the_rows_topic(app):
+    # The 拨付通知 is rendered once it has its 发文字号 (its own event), not on the release.
     release = TRANCHE.transitions_for("release")[0]
-    assert release.documents == ("payment_notice",)
-    assert "render_payment_notice" in outbox.consumers_for("tranche.release")
+    assert release.documents == ()
+    assert EVENTS["tranche.payment_notice"].documents == ("payment_notice",)
+    assert "render_payment_notice" in outbox.consumers_for("tranche.payment_notice")
+    assert "render_payment_notice" not in outbox.consumers_for("tranche.release")
+    assert "render_notice" in outbox.consumers_for("application.notice")
+    assert "render_notice" not in outbox.consumers_for("application.approve")
     assert "render_application" in outbox.consumers_for("application.round_submitted")
     # A transition that names no message reaches no notify consumer.
     assert "notify" not in outbox.consumers_for("application.start")
