@@ -91,7 +91,7 @@ def setting(kind: str) -> DocNumberSetting:
     """How ``kind`` is numbered (the defaults, unsaved, when the office set nothing)."""
     if kind not in KINDS:
         raise NotFound("没有这种公文", details={"kind": "可选：" + "、".join(KINDS)})
-    row = db.session.get(DocNumberSetting, kind)
+    row = db.session.scalar(sa.select(DocNumberSetting).where(DocNumberSetting.kind == kind))
     return row if row is not None else DocNumberSetting(
         kind=kind, mode=NumberingMode.sequence, prefix=default_prefix())
 
@@ -212,7 +212,8 @@ def configure(kind: str, mode: Any, prefix: Any, next_no: Any, actor: Any, role:
     if errors:
         raise Invalid("编号设置未保存：" + "；".join(errors.values()), details=errors)
 
-    row = db.session.get(DocNumberSetting, kind, with_for_update=True)
+    row = db.session.scalar(sa.select(DocNumberSetting).where(
+        DocNumberSetting.kind == kind).with_for_update())
     if row is None:
         row = DocNumberSetting(kind=kind, mode=current.mode, prefix=current.prefix)
         db.session.add(row)
@@ -268,7 +269,8 @@ def issue(kind: str, entity_type: str, entity_id: int, at: datetime, *, topic: s
     """``kind``'s document of the entity is due at ``at``: numbered now from its sequence
     (and its ``topic`` sent once this transaction commits) or, when the office enters
     its numbers, waiting for one. Issuing a document again returns its row: a
-    document never takes a second number."""
+    document never takes a second number. (The issuing transaction's own audit records
+    it: the call's ``issue_approval_file``, the tranche's ``release``.)"""
     found = issued(kind, entity_type, entity_id)
     if found is not None:
         return found
@@ -286,10 +288,8 @@ def issue(kind: str, entity_type: str, entity_id: int, at: datetime, *, topic: s
             n = given + 1
         row.number, row.prefix, row.seq, row.numbered_at = f"{number_head}{n}号", \
             number_head, n, at
-    db.session.flush()
-    audit.record(row, "issued_number", "take_number" if row.number else "await_number",
-                 None, "system", None, NUMBERED if row.number else AWAITING, "",
-                 {"kind": kind, "number": row.number}, None)
+    # No flush here: issued inside a transition's effect, the row is written with the
+    # transition's one flush (workflow/core/engine.py), never half-made before it.
     if row.number is not None:
         outbox.emit(topic, entity_type, entity_id, {"kind": kind, "number": row.number})
     return row
@@ -331,11 +331,11 @@ def enter(row: IssuedNumber, raw: Any, actor: Any, role: str,
     holder = holder_of(number)
     if holder is not None:
         raise _taken(number, holder)
-    now = utcnow()
+    now, actor_id = utcnow(), getattr(actor, "id", None)
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested(), db.session.no_autoflush:
             row.number, row.prefix, row.seq = number, number_head, seq
-            row.numbered_at, row.numbered_by_id = now, getattr(actor, "id", None)
+            row.numbered_at, row.numbered_by_id = now, actor_id
             db.session.flush()
     except IntegrityError as err:  # entered at the same moment by someone else
         db.session.refresh(row)

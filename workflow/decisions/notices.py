@@ -235,7 +235,7 @@ def settle_call(app: Application, now: datetime) -> None:
     row = numbering.issue(APPROVAL_FILE_KIND, "call", call.id, now, topic=APPROVAL_FILE,
                           subject=f"关于下达{call.title}立项项目的通知")
     if row.number is not None:
-        approval_file_numbered(call, row, None, "system")
+        approval_file_numbered(call, row, None, "system", approving=app)
 
 
 def approved_projects(call: Call) -> list[Application]:
@@ -246,15 +246,21 @@ def approved_projects(call: Call) -> list[Application]:
 
 
 def approval_file_numbered(call: Call, row: IssuedNumber, actor: User | None, role: str,
-                           ip: str | None = None) -> None:
+                           ip: str | None = None, approving: Application | None = None
+                           ) -> None:
     """The 立项文件 (``row``) got its 发文字号 (``call``, locked by the caller): recorded
     on the call, and each project it lists is issued its 立项通知书, which cites it, in
-    the same transaction."""
+    the same transaction. ``approving``: the project whose approval (not yet written:
+    this runs inside its transition) issued the file."""
     call.doc_number = row.number
     audit.record(call, "call", "issue_approval_file", actor, role, call.state.value,
                  call.state.value, "", {"doc_number": call.doc_number}, ip)
     at = row.numbered_at or utcnow()
-    for project in approved_projects(call):
+    projects = approved_projects(call)
+    if approving is not None and approving.approved_at is not None \
+            and approving not in projects:
+        projects = sorted([*projects, approving], key=lambda a: a.project_number or "")
+    for project in projects:
         notice = numbering.issue(NOTICE_KIND, "application", project.id, at, topic=NOTICE,
                                  subject=f"关于“{project.title}”项目立项的通知")
         if notice.number is not None:

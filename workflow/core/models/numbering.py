@@ -43,7 +43,8 @@ class DocNumberSetting(AuditedMixin, Base):
 
     __tablename__ = "doc_number_setting"
 
-    kind: Mapped[str] = mapped_column(sa.String(30), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(30), unique=True)
     mode: Mapped[NumberingMode] = mapped_column(
         state_column(NumberingMode, "numbering_mode"), default=NumberingMode.sequence)
     prefix: Mapped[str] = mapped_column(sa.String(30))
