@@ -357,6 +357,7 @@ def test_a_challenge_from_the_call_to_a_paid_tranche_through_the_api(
     assert approval_file["kind"] == "approval_file"
     assert approval_file["doc_number"] not in (None, app["doc_number"])
     assert app["project_number"] in pdf_text(researcher, approval_file)
+    assert approval_file["doc_number"] in text  # the 立项通知书 cites its 立项文件
 
     # ---- the task book: team, demand side, then the officer for the bureau -------------
     researcher.post(f"/applications/{app_id}/task-book/sign")
@@ -461,8 +462,9 @@ def test_a_challenge_from_the_call_to_a_paid_tranche_through_the_api(
         ("commitment", "100.00", "400.00", "100.00", "0.00"),
         ("disbursement", "60.00", "400.00", "40.00", "60.00")]
     commitment, disbursement = book["entries"][1:]
+    # Committed at approval, before any 文号: under the project's number.
     assert (commitment["application_id"], commitment["ref"]) == (app_id,
-                                                                  notice_doc["doc_number"])
+                                                                  app["project_number"])
     assert (disbursement["tranche_id"], disbursement["ref"]) == (tranche_id, "ZF-2026-0815")
     assert book["reconciliation"]["ok"] is True
     # The call is public: its ledger is refused, not hidden (workflow/permissions.py).

@@ -80,12 +80,13 @@ def test_fifty_approvals_at_once_take_fifty_consecutive_numbers(app: Flask) -> N
     projects = sorted(int(r.project_number.rsplit("-", 1)[1]) for r in rows)
     assert projects == list(range(1, APPROVALS + 1))
     assert all(r.project_number.startswith(f"GZKJ-{year}-BG-") for r in rows)
-    docs = sorted(int(re.search(r"〕(\d+)号", r.doc_number).group(1)) for r in rows)
-    # 50 notices, and the call's 立项文件 number after them: consecutive, none twice.
+    # The last to leave notice issued the call's 立项文件 (its number first), then the 50
+    # 立项通知书 citing it, in the order of the project numbers: consecutive, none twice.
     call_doc = rows[0].call.doc_number
-    assert call_doc is not None
-    numbers = [*docs, int(re.search(r"〕(\d+)号", call_doc).group(1))]
-    assert sorted(numbers) == list(range(1, APPROVALS + 2))
+    assert call_doc == f"赣市科字〔{year}〕1号"
+    by_project = sorted(rows, key=lambda r: r.project_number)
+    assert [r.doc_number for r in by_project] == [
+        f"赣市科字〔{year}〕{i}号" for i in range(2, APPROVALS + 2)]
 
 
 def test_the_worker_renders_the_notice_and_tells_the_applicant(worker_app: Flask) -> None:

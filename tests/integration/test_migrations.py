@@ -190,3 +190,66 @@ def test_typed_facts_migration_carries_old_rows_over_and_back_on_postgresql(app:
         migrate("upgrade")  # the other tests' schema, whatever happened
     legacy_facts.check_typed(engine, ids)
     assert differences(engine) == []
+
+
+NUMBERS_REVISION = "20261222_0001"  # the office's 发文字号 and its register
+
+
+def check_numbers_migration_registers_given_numbers(engine: sa.Engine) -> None:
+    """The 发文字号 given before the register existed are entered in it, so that no
+    sequence hands them out again."""
+    from decimal import Decimal
+
+    from states import ApplicationState, CallState
+    from tests.factories import ApplicationFactory, CallFactory
+    from workflow.core import numbering
+    from workflow.core.models import utcnow
+
+    before = ScriptDirectory(str(MIGRATIONS)).get_revision(NUMBERS_REVISION).down_revision
+    db.session.remove()
+    migrate("downgrade", before)
+    try:
+        call = CallFactory(state=CallState.decided, title="稀土专项",
+                           doc_number="赣市科字〔2026〕3号")
+        ApplicationFactory(call=call, title="永磁", state=ApplicationState.approved,
+                           approved_at=utcnow(), granted_amount=Decimal("1.00"),
+                           doc_number="赣市科字〔2026〕2号")
+        ApplicationFactory(call=call, title="分离", state=ApplicationState.approved,
+                           approved_at=utcnow(), granted_amount=Decimal("1.00"),
+                           doc_number="赣市科字〔2026〕1号")
+        db.session.commit()
+        db.session.remove()
+    finally:
+        migrate("upgrade")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT kind, number, prefix, seq, subject, numbered_at IS NOT NULL "
+            "FROM issued_number ORDER BY seq")).all()
+    assert [tuple(r) for r in rows] == [
+        ("notice", "赣市科字〔2026〕1号", "赣市科字〔2026〕", 1, "关于“分离”项目立项的通知", True),
+        ("notice", "赣市科字〔2026〕2号", "赣市科字〔2026〕", 2, "关于“永磁”项目立项的通知", True),
+        ("approval_file", "赣市科字〔2026〕3号", "赣市科字〔2026〕", 3,
+         "关于下达稀土专项立项项目的通知", True)]
+    from datetime import datetime
+
+    from workflow.timeutil import SHANGHAI
+
+    taken = numbering.issue("payment_notice", "tranche", 1, datetime(2026, 6, 1, tzinfo=SHANGHAI),
+                            topic="tranche.payment_notice", subject="拨付")
+    assert taken.number == "赣市科字〔2026〕4号"
+    db.session.rollback()
+
+
+def test_the_numbers_migration_registers_given_numbers_on_postgresql(app: Flask) -> None:
+    check_numbers_migration_registers_given_numbers(db.engine)
+
+
+def test_the_numbers_migration_registers_given_numbers_on_sqlite(
+        tmp_path: Path, redis_url: str) -> None:
+    sqlite_app = make_app(tmp_path, f"sqlite:///{tmp_path / 'numbers.sqlite'}", redis_url)
+    try:
+        with sqlite_app.app_context():
+            migrate("upgrade")
+            check_numbers_migration_registers_given_numbers(db.engine)
+    finally:
+        dispose_app(sqlite_app)
