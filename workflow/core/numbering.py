@@ -55,6 +55,7 @@ _SPLIT = re.compile(r"^(.*〔\d{4}〕)0*(\d{1,9})号$")
 # A year in brackets as people type them: 〔2026〕, [2026], (2026), （2026）, 【2026】, ［2026］.
 _BRACKETED_YEAR = re.compile(r"[〔\[［(（【]\s*(\d{4})\s*[〕\]］)）】]")
 _SPACES = re.compile(r"[ \t\u3000]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def next_number(key: str) -> int:
@@ -150,6 +151,8 @@ def check_prefix(raw: Any) -> str:
                       details={"prefix": "请填写字头，如“赣市科字〔{year}〕”"})
     if has_line_break(value):
         raise Invalid("字头不能换行", details={"prefix": "字头不能换行，请写在一行内"})
+    if _CONTROL.search(value):
+        raise Invalid("字头含有无法保存的字符", details={"prefix": "含有控制字符，请重新输入"})
     if len(value) > MAX_PREFIX:
         raise Invalid(f"字头不能超过{MAX_PREFIX}字",
                       details={"prefix": f"不能超过{MAX_PREFIX}字"})
@@ -170,6 +173,9 @@ def check_entered(raw: Any) -> str:
         raise Invalid("请填写发文字号", details={"number": f"请填写发文字号，{example}"})
     if has_line_break(value):
         raise Invalid("发文字号不能换行", details={"number": "发文字号不能换行，请写在一行内"})
+    if _CONTROL.search(value):
+        raise Invalid("发文字号含有无法保存的字符",
+                      details={"number": "含有控制字符，请重新输入"})
     if len(value) > MAX_NUMBER:
         raise Invalid(f"发文字号不能超过{MAX_NUMBER}字",
                       details={"number": f"不能超过{MAX_NUMBER}字"})

@@ -134,6 +134,7 @@ def test_the_office_sets_the_next_number_never_at_or_below_one_given(app, office
 @pytest.mark.parametrize("raw,message", [
     ("", "请填写发文字号"),
     ("赣市科字〔2026〕\n15号", "不能换行"),
+    ("赣市科字〔2026〕\x0015号", "无法保存的字符"),
     ("赣" * 35 + "〔2026〕1号", "不能超过40字"),
     ("赣市科字2026第15号", "年份"),
     ("赣市科字〔26〕15号", "年份"),
