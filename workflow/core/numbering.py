@@ -259,7 +259,12 @@ def configure(kind: str, mode: Any, prefix: Any, next_no: Any, actor: Any, role:
 # ---- the register --------------------------------------------------------------------------
 
 def issued(kind: str, entity_type: str, entity_id: int) -> IssuedNumber | None:
-    """The register's row of a document (numbered or waiting), if it is due."""
+    """The register's row of a document (numbered or waiting), if it is due (also one
+    added in this transaction and not yet written: a transition writes at its end)."""
+    for row in db.session.new:
+        if isinstance(row, IssuedNumber) and (row.kind, row.entity_type, row.entity_id) == (
+                kind, entity_type, entity_id):
+            return row
     return db.session.scalar(sa.select(IssuedNumber).where(
         IssuedNumber.kind == kind, IssuedNumber.entity_type == entity_type,
         IssuedNumber.entity_id == entity_id))

@@ -51,7 +51,7 @@ NUMBERING_BODY: dict[str, Any] = {
                               "如 赣市科字〔{year}〕；不给则不变"},
     "next_number": {"type": "integer", "minimum": 1, "maximum": numbering.MAX_SEQ,
                     "description": "今年的下一个序号（接续办公室的发文登记）；须大于该字头今年"
-                                   "已发的最大序号；不给则不变"},
+                                   "已发的最大序号；字头相同的文种共用流水号；不给则不变"},
 }
 ENTRY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"},
