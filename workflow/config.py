@@ -152,6 +152,10 @@ def load(instance: Path) -> dict[str, Any]:
         "NOTICE_CONTACT": os.environ.get(
             "KJFLOW_NOTICE_CONTACT",
             "赣州市科学技术局项目管理科，电话 0797-8888888，地址：赣州市章贡区长征大道1号"),
+        # The bureau as 甲方 of a 任务书: its 统一社会信用代码 and address, printed under
+        # the parties when set.
+        "BUREAU_USCC": os.environ.get("KJFLOW_BUREAU_USCC", ""),
+        "BUREAU_ADDRESS": os.environ.get("KJFLOW_BUREAU_ADDRESS", ""),
         # Login throttling (workflow/accounts/operations.py ``authenticate``): failures
         # count per account and address within the window; past the free ones each
         # further attempt from that address on that account waits 1 s, 2, 4 ... up to
