@@ -297,3 +297,16 @@ def test_the_payment_notice_names_the_milestone_the_reference_and_the_payee_paid
     assert "60.00万元（人民币陆拾万元整）" in body
     assert f"银行账号{old_account}" in body and "6216600000009999" not in text
     assert f"收款单位{row.organization.name}" in body
+
+
+def test_a_milestone_whose_share_rounds_to_nothing_is_no_payment(officer):
+    row, _ = jiebang_row(officer, grant="1000.00")
+    row.data = {**row.data, "milestones": [
+        {"label": "调研", "amount": "1.00", "months": 6},
+        {"label": "样机", "amount": "1999999.00", "months": 12}]}
+    db.session.commit()
+    engine.fire(row, "approve", None)
+    stored = finance.plan_tranches(row)  # (was: a 0.00 milestone refused by the database)
+    db.session.commit()
+    assert [(t.label, t.amount) for t in stored] == [("里程碑2：样机", Decimal("1000.00"))]
+    assert [m.label for m in finance.milestones_of(row)] == ["样机"]
