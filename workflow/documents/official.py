@@ -34,7 +34,7 @@ from workflow.core import throttle
 from workflow.core.files import store
 from workflow.core.models import db
 from workflow.decisions.models import DecisionItem, DecisionState, FundingDecision
-from workflow.documents import pdf
+from workflow.documents import pdf, signing
 from workflow.documents.models import Document
 from workflow.finance import operations as finance
 from workflow.finance.models import Milestone, Tranche
@@ -76,6 +76,7 @@ def _line(app: Application) -> pdf.ProjectLine:
 
 def _store(rendered: pdf.RenderedPdf, lh: pdf.Letterhead, kind: str, round_no: int = 1,
            **owner: int) -> Document:
+    rendered = signing.issue(rendered, lh, KINDS[kind])  # PDF/A metadata, then signed
     sha = store().store(rendered.data)
     doc = Document(kind=kind, round=round_no, sha256=sha, size=len(rendered.data),
                    pages=rendered.pages, title=lh.title, doc_number=lh.doc_number,

@@ -402,7 +402,9 @@ def html_to_pdf(html: str) -> RenderedPdf:
         document = html_doc.render(font_config=_font_config(), stylesheets=sheets)
     except FatalURLFetchingError as refused:  # a BaseException: make it an ordinary error
         raise ValueError(str(refused.__cause__ or refused)) from refused.__cause__
-    return RenderedPdf(data=document.write_pdf(), pages=len(document.pages))
+    # PDF/A-2b: fonts embedded, an sRGB OutputIntent and XMP (archive.py adds the rest).
+    data = document.write_pdf(pdf_variant="pdf/a-2b")
+    return RenderedPdf(data=data, pages=len(document.pages))
 
 
 def _html(template: str, letterhead: Letterhead, faces: FontFaces, **values: Any) -> str:
