@@ -195,8 +195,19 @@ def _object_problems(pdf: pikepdf.Pdf) -> list[str]:
 
 
 def _dictionaries(pdf: pikepdf.Pdf) -> Iterator[Any]:
+    """Every dictionary of the file: each indirect object and what it holds directly."""
     for obj in pdf.objects:
-        if isinstance(obj, pikepdf.Dictionary):
-            yield obj
-        elif isinstance(obj, pikepdf.Stream):
-            yield obj.stream_dict
+        yield from _within(obj.stream_dict if isinstance(obj, pikepdf.Stream) else obj)
+
+
+def _within(obj: Any) -> Iterator[Any]:
+    if isinstance(obj, pikepdf.Dictionary):
+        yield obj
+        children: Any = obj.values()
+    elif isinstance(obj, pikepdf.Array):
+        children = obj
+    else:
+        return
+    for child in children:
+        if isinstance(child, pikepdf.Dictionary | pikepdf.Array) and not child.is_indirect:
+            yield from _within(child)

@@ -402,8 +402,10 @@ def html_to_pdf(html: str) -> RenderedPdf:
         document = html_doc.render(font_config=_font_config(), stylesheets=sheets)
     except FatalURLFetchingError as refused:  # a BaseException: make it an ordinary error
         raise ValueError(str(refused.__cause__ or refused)) from refused.__cause__
-    # PDF/A-2b: fonts embedded, an sRGB OutputIntent and XMP (archive.py adds the rest).
-    data = document.write_pdf(pdf_variant="pdf/a-2b")
+    # PDF/A-2b: fonts embedded, an sRGB OutputIntent and XMP; archive.with_metadata adds
+    # the archival metadata and the trailer /ID, which WeasyPrint would compute by
+    # compressing every stream a second time (a third of a notice's render).
+    data = document.write_pdf(pdf_variant="pdf/a-2b", pdf_identifier=False)
     return RenderedPdf(data=data, pages=len(document.pages))
 
 

@@ -29,16 +29,17 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import parser as asn1_parser
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
@@ -53,6 +54,7 @@ with warnings.catch_warnings():
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign import fields, signers
+    from pyhanko.sign.general import get_pyca_cryptography_hash
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
@@ -66,6 +68,28 @@ DEMO_YEARS = 10
 FIELD = "发文机关签名"
 
 
+class _KeyedSigner(signers.SimpleSigner):
+    """pyHanko's signer with the private key loaded once: pyHanko loads it from DER at
+    every signature, and loading an RSA key checks it (40 ms, more than the rest of a
+    signature). Mechanisms other than RSA PKCS#1 v1.5 and ECDSA go the usual way."""
+
+    private_key: Any = None
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        try:
+            algorithm = self.get_signature_mechanism_for_digest(
+                digest_algorithm).signature_algo
+        except ValueError:
+            return super().sign_raw(data, digest_algorithm)
+        digest = get_pyca_cryptography_hash(digest_algorithm)
+        key = self.private_key
+        if algorithm == "rsassa_pkcs1v15" and isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(data, padding.PKCS1v15(), digest)
+        if algorithm == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(data, ec.ECDSA(digest))
+        return super().sign_raw(data, digest_algorithm)
+
+
 @dataclass(frozen=True)
 class Identity:
     """A loaded signing certificate and the roots a signature by it chains to."""
@@ -73,6 +97,9 @@ class Identity:
     signer: signers.SimpleSigner
     roots: tuple[asn1_x509.Certificate, ...]
     name: str
+    # What its signature container takes (bytes), learnt from its first signature: told
+    # to pyHanko, it spares a trial signature each time.
+    reserve: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
 
 # ---- the certificate --------------------------------------------------------------------
@@ -127,9 +154,12 @@ def _load(path: Path, password: str, trust: Path | None, _stamp: tuple[int, int]
     key, cert, chain = pkcs12.load_key_and_certificates(data, secret)
     if key is None or cert is None:
         raise ValueError(f"{path}: no key and certificate")
-    signer = signers.SimpleSigner.load_pkcs12_data(data, [], passphrase=secret)
-    if signer is None:
+    loaded = signers.SimpleSigner.load_pkcs12_data(data, [], passphrase=secret)
+    if loaded is None:
         raise ValueError(f"{path}: pyHanko cannot load it")
+    signer = _KeyedSigner(signing_cert=loaded.signing_cert, signing_key=loaded.signing_key,
+                          cert_registry=loaded.cert_registry)
+    signer.private_key = key
     if trust is not None:
         roots = tuple(load_certs_from_pemder([str(trust)]))
     else:
@@ -169,8 +199,25 @@ def sign(data: bytes, identity: Identity, reason: str, location: str) -> bytes:
         field_name=FIELD, reason=reason, location=location, md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES)
     writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-    out = signers.sign_pdf(writer, meta, signer=identity.signer)
-    return out.getvalue()
+    reserved = identity.reserve.get("bytes")
+    out = signers.sign_pdf(writer, meta, signer=identity.signer, bytes_reserved=reserved)
+    signed = out.getvalue()
+    if reserved is None:
+        identity.reserve["bytes"] = _container_size(signed) + RESERVE_MARGIN
+    return signed
+
+
+# Room (hexadecimal digits) left over the first signature's container: a later one
+# differs in its signing time's encoding and, for ECDSA, by a few bytes of its value.
+RESERVE_MARGIN = 512
+
+
+def _container_size(signed: bytes) -> int:
+    """The size of the signature container of ``signed`` in hexadecimal digits, as
+    pyHanko's ``bytes_reserved`` counts (its /Contents holds it, then zeros)."""
+    sig = PdfFileReader(io.BytesIO(signed), strict=False).embedded_signatures[-1]
+    _, _, _, header, content, _ = asn1_parser.parse(bytes(sig.pkcs7_content))
+    return (len(header) + len(content)) * 2
 
 
 def issue(rendered: pdf.RenderedPdf, lh: pdf.Letterhead, kind_label: str) -> pdf.RenderedPdf:
@@ -221,7 +268,8 @@ def check(data: bytes, roots: tuple[asn1_x509.Certificate, ...]) -> SignatureChe
             warnings.simplefilter("ignore")  # pyHanko warns about what it repairs
             sigs = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
     except Exception:  # any upload: a file pyHanko cannot read is unreadable
-        return SignatureCheck("unreadable")
+        # ... or, when it holds a signature dictionary, a signed file damaged since.
+        return SignatureCheck("broken" if b"/ByteRange" in data else "unreadable")
     if not sigs:
         return SignatureCheck("unsigned")
     sig = sigs[-1]
