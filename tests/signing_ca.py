@@ -85,3 +85,10 @@ def signing_config() -> dict[str, str]:
     ca = bureau()
     return {"SIGNING_PKCS12": str(ca.pkcs12), "SIGNING_PASSWORD": PASSWORD,
             "SIGNING_TRUST": str(ca.ca_pem)}
+
+
+def signing_env() -> dict[str, str]:
+    """The same for a process the tests start (a worker), as the environment says it."""
+    ca = bureau()
+    return {"KJFLOW_SIGNING_PKCS12": str(ca.pkcs12), "KJFLOW_SIGNING_PASSWORD": PASSWORD,
+            "KJFLOW_SIGNING_TRUST": str(ca.ca_pem)}

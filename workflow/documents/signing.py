@@ -54,7 +54,7 @@ with warnings.catch_warnings():
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign import fields, signers
-    from pyhanko.sign.general import get_pyca_cryptography_hash
+    from pyhanko.sign.general import SigningError, get_pyca_cryptography_hash
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
@@ -198,13 +198,24 @@ def sign(data: bytes, identity: Identity, reason: str, location: str) -> bytes:
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD, reason=reason, location=location, md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES)
-    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     reserved = identity.reserve.get("bytes")
-    out = signers.sign_pdf(writer, meta, signer=identity.signer, bytes_reserved=reserved)
-    signed = out.getvalue()
+    try:
+        signed = _signed(data, meta, identity, reserved)
+    except SigningError:
+        if reserved is None:
+            raise
+        reserved = None  # outgrew the room learnt: let pyHanko estimate it again
+        signed = _signed(data, meta, identity, None)
     if reserved is None:
         identity.reserve["bytes"] = _container_size(signed) + RESERVE_MARGIN
     return signed
+
+
+def _signed(data: bytes, meta: signers.PdfSignatureMetadata, identity: Identity,
+            reserved: int | None) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    out = signers.sign_pdf(writer, meta, signer=identity.signer, bytes_reserved=reserved)
+    return bytes(out.getvalue())
 
 
 # Room (hexadecimal digits) left over the first signature's container: a later one

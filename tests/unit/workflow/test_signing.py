@@ -241,3 +241,17 @@ def test_development_without_a_certificate_starts_with_the_demo(monkeypatch, tmp
     settings = config.load(tmp_path)
     assert settings["SIGNING_PKCS12"] is None
     assert Path(settings["SIGNING_DEMO_PKCS12"]).parent == tmp_path
+
+
+def test_a_signature_outgrowing_the_room_learnt_is_made_all_the_same(app):
+    identity = signing.load_identity(signing_ca.bureau().pkcs12, signing_ca.PASSWORD)
+    data = pdf.render_notice(contexts()["立项通知书"][1]).data
+    signing.sign(data, identity, "发文", "赣州")
+    learnt = identity.reserve["bytes"]
+    identity.reserve["bytes"] = 64  # far too small: pyHanko refuses, then estimates
+    try:
+        signed = signing.sign(data, identity, "发文", "赣州")
+        assert signing.check(signed, bureau_roots()).status == "valid"
+        assert identity.reserve["bytes"] >= learnt - signing.RESERVE_MARGIN
+    finally:
+        identity.reserve["bytes"] = learnt
