@@ -172,3 +172,18 @@ def test_the_spec_describes_the_upload_and_the_signature(client, app):
     assert sig["properties"]["status"]["enum"] == list(signing.STATUSES)
     assert set(sig["required"]) == set(sig["properties"])
     assert {"413", "415", "422", "429"} <= set(op["responses"])
+
+
+def test_no_damaged_file_makes_the_check_fail(client, issued):
+    """Truncated, garbled or hand-made PDFs: each answered (documented), none a 500."""
+    _, data = issued
+    cut = [data[:n] for n in range(16, len(data), len(data) // 12)]
+    garbled = [data.replace(b"/ByteRange", b"/ByteRangX"),
+               data.replace(b"/Contents <", b"/Contents ("),
+               b"%PDF-1.7\n" + bytes(range(256)) * 8,
+               b"%PDF-1.7\n1 0 obj << /ByteRange [0 1 2 3] >>"]
+    for content in [*cut, *garbled]:
+        resp = upload(client, content)
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["signature"]["status"] in signing.STATUSES
+        assert not resp.get_json()["valid"]
