@@ -13,7 +13,7 @@ from states import ApplicationState, CallState, ReviewState, TrancheState
 from workflow.accounts.models import ExpertProfile, Organization, OrgKind, User, UserRole
 from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
 from workflow.calls.models import Call, Challenge, Scheme
-from workflow.core.models import db, utcnow
+from workflow.core.models import IssuedNumber, NumberingMode, db, utcnow
 from workflow.finance.models import Milestone, MilestoneState, Tranche
 from workflow.review.models import ReviewAssignment
 
@@ -199,3 +199,25 @@ class MilestoneFactory(Base):
     amount = Decimal("100000.00")
     due_on = factory.LazyFunction(lambda: utcnow().date())
     state = MilestoneState.reported
+
+
+class IssuedNumberFactory(Base):
+    """A 发文字号 in the office's register (workflow/core/numbering.py), already given:
+    by default an approved project's 立项通知书 (``application``, whose ``doc_number`` and
+    ``approved_at`` it takes). Its call's 立项文件 needs a number too for the notice to
+    render: give the call a ``doc_number``."""
+
+    class Meta:
+        model = IssuedNumber
+        exclude = ("application",)
+
+    application = None
+    kind = "notice"
+    entity_type = "application"
+    entity_id = factory.LazyAttribute(lambda o: o.application.id)
+    mode = NumberingMode.entered
+    topic = "application.notice"
+    subject = factory.LazyAttribute(lambda o: f"关于“{o.application.title}”项目立项的通知")
+    number = factory.LazyAttribute(lambda o: o.application.doc_number)
+    due_at = factory.LazyAttribute(lambda o: o.application.approved_at or utcnow())
+    numbered_at = factory.LazyAttribute(lambda o: o.due_at)
