@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -513,12 +514,13 @@ def html_to_pdf(html: str, faces: FontFaces = DOCUMENT_FACES) -> RenderedPdf:
 PT = 25.4 / 72           # mm
 TYPE_WIDTH, TYPE_HEIGHT = 156.0, 225.0   # 版心
 LINES, CHARS = 22, 28    # 3号 body lines a page, characters a line
-PITCH = TYPE_HEIGHT / LINES   # one line, mm
+# One line, mm: 225/22 rounded down, so that 22 lines never overflow the 版心.
+PITCH = math.floor(TYPE_HEIGHT / LINES * 1000) / 1000
 CELL = TYPE_WIDTH / CHARS     # one character of the body, mm
 SIZE_3, SIZE_2, SIZE_4 = 16.0, 22.0, 14.0   # 3号, 2号, 4号 in pt
 
 
-def geometry(seal: Seal | None = None) -> dict[str, str]:
+def geometry(seal: Seal | None = None, authority: str = "") -> dict[str, str]:
     """The lengths the templates lay out with, as CSS.
 
     "空N行" between two elements is N blank body lines plus the leading a body line has
@@ -558,9 +560,9 @@ def geometry(seal: Seal | None = None) -> dict[str, str]:
         values["seal_half"] = diameter / 2
         values["seal_offset"] = max(diameter / 2 + 3.0 - PITCH, 0.0)
         values["seal_min_height"] = max(diameter - values["seal_offset"], 2 * PITCH)
-    css = {key: f"{value:.4f}mm" for key, value in values.items()}
-    css["authority_size"] = "15mm"
-    return css
+    # 发文机关标志: at most 15 mm a character, narrower when a long name needs it.
+    values["authority_size"] = min(15.0, TYPE_WIDTH / max(len(authority), 1))
+    return {key: f"{math.floor(value * 10000) / 10000:.4f}mm" for key, value in values.items()}
 
 
 _QUOTES = {"“": "”", "《": "》", "（": "）", "「": "」"}
@@ -662,7 +664,8 @@ def _html(template: str, letterhead: Letterhead, faces: FontFaces | None,
     return _env.get_template(template).render(
         lh=letterhead, issued_on=cn_date(letterhead.issued_on),
         printed_on=cn_date(printed_on), title_lines=title_lines(letterhead.title),
-        g=geometry(letterhead.seal), seal=letterhead.seal.data_uri() if letterhead.seal else "",
+        g=geometry(letterhead.seal, letterhead.authority),
+        seal=letterhead.seal.data_uri() if letterhead.seal else "",
         qr=Markup(qr_image(letterhead.verify_url)), fonts=faces.css(),  # noqa: S704
         **values)
 
