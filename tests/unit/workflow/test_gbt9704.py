@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pdfplumber
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 from pypdf import PdfReader
 
 from workflow.documents import pdf
@@ -146,46 +146,57 @@ class Doc:
             text == line["text"] if whole else text in line["text"]
             for line in self.lines(i)))
 
-    def raster(self, page: int, tmp_path: Path, dpi: int = 600) -> Image.Image:
+    def raster(self, page: int, tmp_path: Path, dpi: int = 600,
+               box: tuple[float, float, float, float] | None = None) -> Image.Image:
+        """Page ``page`` (0-based) at ``dpi``, or the part of it in ``box`` (left, top,
+        right, bottom in mm; the image's ``info["origin"]`` is its top left corner)."""
         source = tmp_path / "doc.pdf"
         source.write_bytes(self.data)
+        crop: list[str] = []
+        if box is not None:
+            px = dpi / 25.4
+            crop = ["-x", str(int(box[0] * px)), "-y", str(int(box[1] * px)),
+                    "-W", str(int((box[2] - box[0]) * px)), "-H", str(int((box[3] - box[1]) * px))]
         subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-f", str(page + 1), "-l",
-                        str(page + 1), "-singlefile", str(source), str(tmp_path / "page")],
-                       check=True)
+                        str(page + 1), *crop, "-singlefile", str(source),
+                        str(tmp_path / "page")], check=True)
         with Image.open(tmp_path / "page.png") as image:
-            return image.convert("RGB")
+            rgb = image.convert("RGB")
+        origin = (int(box[0] * dpi / 25.4) * 25.4 / dpi, int(box[1] * dpi / 25.4) * 25.4 / dpi
+                  ) if box else (0.0, 0.0)
+        rgb.info["origin"] = origin
+        return rgb
 
 
 def rules(image: Image.Image, dpi: int = 600, min_mm: float = 100.0,
           red: bool | None = None) -> list[dict]:
-    """Horizontal rules on a raster: runs of rows whose dark (or red) pixels span at least
-    ``min_mm``, with their top, bottom and thickness, and left and right ends, in mm."""
+    """Horizontal rules on a raster: runs of rows whose dark (or red) pixels make one
+    unbroken run of at least ``min_mm`` (a text row is broken between its glyphs), with
+    their top, bottom, thickness, left and right ends, in mm on the page."""
     px = 25.4 / dpi
-    width, height = image.size
-    data = image.tobytes()
-
-    def inked(i: int) -> bool:
-        r, g, b = data[i], data[i + 1], data[i + 2]
-        if red is True:
-            return r > 150 and g < 90 and b < 90
-        if red is False:
-            return r < 100 and g < 100 and b < 100
-        return r + g + b < 300
-
+    left, top = image.info.get("origin", (0.0, 0.0))
+    r, g, b = image.split()
+    if red:
+        mask = ImageChops.multiply(ImageChops.multiply(
+            r.point(lambda v: 255 if v > 150 else 0), g.point(lambda v: 255 if v < 90 else 0)),
+            b.point(lambda v: 255 if v < 90 else 0))
+    else:
+        mask = image.convert("L").point(lambda v: 255 if v < 100 else 0)
+    width, height = mask.size
     found: list[dict] = []
     for y in range(height):
-        row = y * width * 3
-        xs = [x for x in range(0, width, 2) if inked(row + 3 * x)]
-        # a rule: one long run of inked pixels (text rows are broken into glyphs)
-        if len(xs) * 2 * px < min_mm or (xs[-1] - xs[0]) * px > 1.05 * len(xs) * 2 * px:
+        row = mask.crop((0, y, width, y + 1))
+        count = row.histogram()[255]
+        bbox = row.getbbox()
+        if bbox is None or count * px < min_mm or (bbox[2] - bbox[0]) > 1.02 * count:
             continue
         if found and found[-1]["end_row"] == y - 1:
             found[-1]["end_row"] = y
         else:
-            found.append({"start_row": y, "end_row": y, "x0": xs[0] * px, "x1": xs[-1] * px})
-    return [{"top": r["start_row"] * px, "bottom": (r["end_row"] + 1) * px,
-             "thickness": (r["end_row"] + 1 - r["start_row"]) * px, "x0": r["x0"],
-             "x1": r["x1"]} for r in found]
+            found.append({"start_row": y, "end_row": y, "x0": bbox[0], "x1": bbox[2]})
+    return [{"top": top + f["start_row"] * px, "bottom": top + (f["end_row"] + 1) * px,
+             "thickness": (f["end_row"] + 1 - f["start_row"]) * px,
+             "x0": left + f["x0"] * px, "x1": left + f["x1"] * px} for f in found]
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +269,7 @@ def test_the_document_number_is_two_blank_lines_under_the_mark_and_centred(offic
 def test_the_red_rule_is_4mm_under_the_number_and_as_wide_as_the_type_area(official,
                                                                            tmp_path):
     number = official.lines(0)[1]
-    red = rules(official.raster(0, tmp_path), red=True)
+    red = rules(official.raster(0, tmp_path, box=(0, 100, 210, 140)), red=True)
     assert len(red) == 1
     assert red[0]["top"] - number["bottom"] == pytest.approx(4, abs=TOL)
     assert red[0]["x0"] == pytest.approx(LEFT, abs=TOL)
@@ -267,7 +278,7 @@ def test_the_red_rule_is_4mm_under_the_number_and_as_wide_as_the_type_area(offic
 
 def test_the_title_is_2hao_two_blank_lines_under_the_rule_centred_in_whole_words(
         official, tmp_path):
-    red = rules(official.raster(0, tmp_path), red=True)[0]
+    red = rules(official.raster(0, tmp_path, box=(0, 100, 210, 140)), red=True)[0]
     title = [line for line in official.lines(0) if line["size"] == pytest.approx(22, abs=0.1)]
     assert 1 <= len(title) <= 3
     assert title[0]["top"] - red["bottom"] == pytest.approx(BLANK2, abs=TOL)
@@ -491,8 +502,8 @@ def test_the_colophon_is_at_the_foot_of_the_last_page_only(kind, request, tmp_pa
     assert printed["x1"] == pytest.approx(RIGHT - SIZE4, abs=0.5)
     # rules: thick first and last (0.35 mm), thin between (0.25 mm), the type area wide,
     # the last on the 版心's bottom edge
-    found = [rule for rule in rules(doc.raster(last, tmp_path), red=False)
-             if rule["top"] > cc[0]["top"] - LINE]
+    band = (0, cc[0]["top"] - LINE, 210, BOTTOM + 1)
+    found = rules(doc.raster(last, tmp_path, box=band), red=False)
     assert [round(rule["thickness"], 2) for rule in found] == pytest.approx(
         [0.35, 0.25, 0.35], abs=0.08)
     for rule in found:
@@ -501,6 +512,10 @@ def test_the_colophon_is_at_the_foot_of_the_last_page_only(kind, request, tmp_pa
     assert found[0]["bottom"] <= cc[0]["top"] and cc[-1]["bottom"] <= found[1]["top"]
     assert found[1]["bottom"] <= printed["top"] and printed["bottom"] <= found[2]["top"]
     assert found[2]["bottom"] == pytest.approx(BOTTOM, abs=0.3)
+    # each line between its rules, no blank line in the 版记
+    assert cc[0]["top"] - found[0]["bottom"] < LEAD
+    assert printed["top"] - found[1]["bottom"] < LEAD
+    assert found[2]["top"] - printed["bottom"] < LEAD
 
 
 def test_no_colophon_without_a_printing_office():
@@ -517,13 +532,13 @@ def page_number(doc: Doc, page: int) -> list[dict]:
     return sorted(chars, key=lambda c: c["x0"])
 
 
-def dash_rows(image: Image.Image, x0: float, x1: float, dpi: int = 600) -> tuple[float, float]:
-    """Top and bottom (mm) of the ink between x0 and x1 under the 版心: the dashes."""
+def dash_rows(image: Image.Image, dpi: int = 600) -> tuple[float, float]:
+    """Top and bottom (mm on the page) of the ink in ``image``: a dash."""
     px = 25.4 / dpi
-    gray = image.convert("L")
-    rows = [y for y in range(int((BOTTOM + 2) / px), int((BOTTOM + 14) / px))
-            if min(gray.getpixel((x, y)) for x in range(int(x0 / px), int(x1 / px))) < 128]
-    return rows[0] * px, (rows[-1] + 1) * px
+    bbox = image.convert("L").point(lambda v: 255 if v < 128 else 0).getbbox()
+    assert bbox is not None
+    top = image.info["origin"][1]
+    return top + bbox[1] * px, top + bbox[3] * px
 
 
 @pytest.mark.parametrize("kind", ["notice", "approval_one", "approval_300"])
@@ -543,8 +558,8 @@ def test_page_numbers_sit_7mm_under_the_type_area_right_on_odd_left_on_even_page
         else:              # even page: 居左空一字
             assert chars[0]["x0"] == pytest.approx(LEFT + SIZE4, abs=0.5)
         # the dash's line (its ink) 7 mm under the 版心, in a 4号 line
-        top, bottom = dash_rows(doc.raster(page, tmp_path), chars[0]["x0"] + 0.5,
-                                chars[0]["x1"] - 0.5)
+        dash = (chars[0]["x0"] + 0.5, BOTTOM + 2, chars[0]["x1"] - 0.5, BOTTOM + 14)
+        top, bottom = dash_rows(doc.raster(page, tmp_path, box=dash))
         assert bottom - top < 1.0
         assert (top + bottom) / 2 - BOTTOM == pytest.approx(7, abs=TOL)
         turned += doc.rotations[page] == 270
