@@ -83,7 +83,9 @@ SONG_FACE = "AR PL UMing CN"      # 宋体: page numbers
 # characters (堃 喆 䶮 in AR PL UMing, 𠮷 in Noto Serif CJK). UMing is TrueType, subset
 # in milliseconds; Noto's 26 MB CFF collection is only opened when a glyph needs it.
 FALLBACK: tuple[str, ...] = ("AR PL UMing CN", "Noto Serif CJK SC")
-FONT_STACK: tuple[str, ...] = (SONG_FACE, *FALLBACK[1:])                # 宋
+# The faces the documents use by default, first to last (bench/pdf.py prints their files).
+FONT_STACK: tuple[str, ...] = (BODY_FACE, TITLE_FACE.partition(":")[0], SONG_FACE,
+                               *FALLBACK[1:])
 HEI_STACK: tuple[str, ...] = (HEI_FACE, "WenQuanYi Micro Hei", *FALLBACK)  # 黑体
 # Where Debian puts them, for a machine without fc-match (the fontconfig binaries).
 FONT_FILES: dict[str, tuple[str, int]] = {
@@ -157,7 +159,8 @@ DOCUMENT_FACES = document_faces()
 # added by a generated file that includes the system's and names the folder.
 _font_folder: list[str | None] = [None]
 _font_lock = threading.Lock()
-_SYSTEM_FONTS_CONF = os.environ.get("FONTCONFIG_FILE") or "/etc/fonts/fonts.conf"
+_FONTCONFIG_FILE = os.environ.get("FONTCONFIG_FILE")   # as the process started
+_SYSTEM_FONTS_CONF = _FONTCONFIG_FILE or "/etc/fonts/fonts.conf"
 
 
 def use_font_folder(folder: str | None) -> None:
@@ -166,7 +169,10 @@ def use_font_folder(folder: str | None) -> None:
         if folder == _font_folder[0]:
             return
         if folder is None:
-            os.environ["FONTCONFIG_FILE"] = _SYSTEM_FONTS_CONF
+            if _FONTCONFIG_FILE is None:
+                os.environ.pop("FONTCONFIG_FILE", None)
+            else:
+                os.environ["FONTCONFIG_FILE"] = _FONTCONFIG_FILE
         else:
             if not Path(folder).is_dir():
                 raise ValueError(f"font folder not found: {folder}")
