@@ -368,9 +368,19 @@ def test_a_full_page_holds_22_lines_of_28_characters(long_notice):
 
 
 def test_paragraphs_start_two_characters_in_and_lines_fill_the_type_area(notice):
-    first = notice.line(0, "经专家评审")
+    lines = notice.lines(0)
+    at = next(i for i, line in enumerate(lines) if line["text"].endswith("：")) + 1
+    first, second = lines[at], lines[at + 1]
     assert first["x0"] == pytest.approx(LEFT + 2 * CELL, abs=0.3)
-    assert len(first["chars"]) == 26 and first["x1"] == pytest.approx(RIGHT, abs=0.3)
+    assert second["x0"] == pytest.approx(LEFT, abs=0.3)
+    # Lines end on the 版心's edge, or one character short of it where a mark that may
+    # not begin a line (”，。) takes the last character with it: WeasyPrint justifies at
+    # spaces only, never between Chinese characters.
+    for line in (first, second):
+        assert RIGHT - CELL - 0.3 < line["x1"] < RIGHT + 0.3
+    full = sum(1 for c in first["chars"] if not c["text"].isascii())
+    half = len(first["chars"]) - full
+    assert 25 <= full + half / 2 <= 26.5  # 28 cells less the indent
 
 
 def test_the_attachment_note_is_one_blank_line_under_the_body_two_characters_in(
@@ -683,3 +693,21 @@ def test_rare_characters_read_back_with_the_default_faces():
     for ch in "䶮堃喆𠮷":
         assert ch in text
     assert pdf.missing_glyphs("䶮堃喆𠮷") == []
+
+
+def test_an_issued_file_keeps_its_turned_pages_and_seal_signed_and_pdfa(app):
+    """What the office sends: PDF/A metadata and the signature (official._store) change
+    nothing that is measured above."""
+    from workflow.documents import archive, signing
+
+    rendered = pdf.render_approval_file(approval_context(1, SEALED))
+    issued = signing.issue(rendered, SEALED, "立项文件")
+    assert archive.pdfa_problems(issued.data) == []
+    assert signing.check_issued(issued.data).status == "valid"
+    before, after = Doc(rendered), Doc(issued)
+    assert after.rotations == before.rotations == [0, 0, 270, 0]
+    for page in range(len(before.pages)):
+        assert [(c["text"], round(c["x0"], 2), round(c["top"], 2)) for c in after.pages[page]
+                ] == [(c["text"], round(c["x0"], 2), round(c["top"], 2))
+                      for c in before.pages[page]]
+        assert after.images[page] == before.images[page]
