@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 
+from tests.signing_ca import signing_config
 from workflow import create_app
 from workflow.core.models import db
 
@@ -23,6 +24,8 @@ def build_app(instance: Path, database_url: str, **extra: Any) -> Flask:
         "SECRET_KEY": "test-secret-key-not-for-production",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "PUBLIC_BASE_URL": "http://testserver",
+        # Issued documents are signed by a throwaway CA's certificate (tests/signing_ca.py).
+        **signing_config(),
     }
     config.update(extra)
     return create_app(config)

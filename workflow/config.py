@@ -163,6 +163,50 @@ def document_settings(bureau: str) -> dict[str, Any]:
     }
 
 
+def signing_settings(instance: Path, production: bool) -> dict[str, Any]:
+    """The bureau's signing certificate (a PKCS#12 file and its password) that every
+    issued official PDF is signed with, never shipped in the repository. Elsewhere than in
+    production, without one, a demo certificate is made on first use under ``instance/``
+    (workflow/documents/signing.py), named as one: a signature by it proves nothing."""
+    path = os.environ.get("KJFLOW_SIGNING_PKCS12", "").strip()
+    password = os.environ.get("KJFLOW_SIGNING_PASSWORD", "")
+    trust = os.environ.get("KJFLOW_SIGNING_TRUST", "").strip()
+    if production and not path:
+        raise RuntimeError(
+            "生产环境须配置发文机关的签名证书：KJFLOW_SIGNING_PKCS12（PKCS#12 文件路径）和 "
+            "KJFLOW_SIGNING_PASSWORD（其密码）；演示证书不具法律效力，生产环境不使用")
+    for name, value in (("KJFLOW_SIGNING_PKCS12", path), ("KJFLOW_SIGNING_TRUST", trust)):
+        if value and not Path(value).is_file():
+            raise RuntimeError(f"{name}：找不到文件 {value}")
+    if path:
+        check_pkcs12(Path(path), password)
+    return {
+        "SIGNING_PKCS12": path or None,
+        "SIGNING_PASSWORD": password,
+        # PEM certificates a signature must chain to on /verify; by default the top of
+        # the PKCS#12's own chain (its CA, or the certificate itself).
+        "SIGNING_TRUST": trust or None,
+        "SIGNING_DEMO_PKCS12": str(instance / "signing-demo.p12"),
+        "SIGNING_REASON": os.environ.get("KJFLOW_SIGNING_REASON", "发文"),
+        "SIGNING_LOCATION": os.environ.get("KJFLOW_SIGNING_LOCATION", "赣州"),
+    }
+
+
+def check_pkcs12(path: Path, password: str) -> None:
+    """Refuse to start with a certificate file that does not open with its password or
+    holds no key: the first document would fail to render otherwise."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        key, cert, _chain = pkcs12.load_key_and_certificates(
+            path.read_bytes(), password.encode() if password else None)
+    except (ValueError, TypeError, OSError) as err:
+        raise RuntimeError(f"KJFLOW_SIGNING_PKCS12：无法用 KJFLOW_SIGNING_PASSWORD 打开 {path}"
+                           f"（{err}）") from err
+    if key is None or cert is None:
+        raise RuntimeError(f"KJFLOW_SIGNING_PKCS12：{path} 中没有私钥和证书")
+
+
 def load(instance: Path) -> dict[str, Any]:
     production = os.environ.get("KJFLOW_ENV", "development") == "production"
     instance.mkdir(parents=True, exist_ok=True)
@@ -204,6 +248,10 @@ def load(instance: Path) -> dict[str, Any]:
         "NOTICE_CONTACT": os.environ.get(
             "KJFLOW_NOTICE_CONTACT",
             "赣州市科学技术局项目管理科，电话 0797-8888888，地址：赣州市章贡区长征大道1号"),
+        # The bureau as 甲方 of a 任务书: its 统一社会信用代码 and address, printed under
+        # the parties when set.
+        "BUREAU_USCC": os.environ.get("KJFLOW_BUREAU_USCC", ""),
+        "BUREAU_ADDRESS": os.environ.get("KJFLOW_BUREAU_ADDRESS", ""),
         # Login throttling (workflow/accounts/operations.py ``authenticate``): failures
         # count per account and address within the window; past the free ones each
         # further attempt from that address on that account waits 1 s, 2, 4 ... up to
@@ -218,6 +266,7 @@ def load(instance: Path) -> dict[str, Any]:
         # and minute.
         "VERIFY_PER_MINUTE": 60,
         "TRUSTED_PROXIES": trusted_proxies(),
+        **signing_settings(instance, production),
         "API_TOKEN_HOURS": 8,
         # A self-service reset link (忘记密码) works once, for this long.
         "PASSWORD_RESET_MINUTES": 30,

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import build_app, clear_tables
+from tests.signing_ca import signing_env
 from workflow.core.models import db
 
 pytestmark = pytest.mark.integration
@@ -180,6 +181,8 @@ def start_worker(tmp: Path, pg: str, broker: str, instance: Path, name: str,
         "CELERY_BROKER_URL": broker,
         "KJFLOW_INSTANCE": str(instance),
         "SECRET_KEY": SECRET_KEY,
+        # The worker signs with the throwaway CA's certificate the test app trusts.
+        **signing_env(),
         "PYTHONUNBUFFERED": "1",
         # This checkout's packages, whatever the venv's editable install points at.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp
-from workflow.api.openapi import document, items_of
+from workflow.api import api_bp, multipart_fields
+from workflow.api.openapi import DATE_TIME, document, items_of, nullable
 from workflow.applying.models import Application
 from workflow.applying.visibility import READ_REFUSED
 from workflow.calls.models import Call
@@ -17,7 +17,7 @@ from workflow.core import uow
 from workflow.core.entities import can_read, can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
-from workflow.documents import official
+from workflow.documents import official, signing, verification
 from workflow.documents import operations as documents
 from workflow.documents.official import KINDS
 from workflow.permissions import allow, found
@@ -152,3 +152,69 @@ def verify_hash() -> Response:
     if doc is None:
         return jsonify({"valid": False, "outcome": "unknown", "code": None, "document": None})
     return jsonify(verified_json(doc, "genuine"))
+
+
+SIGNATURE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "status": {"type": "string", "enum": list(signing.STATUSES),
+               "description": "valid：本局证书签名、文件完整且签名覆盖整个文件；"
+                              "unsigned：没有数字签名；broken：签名后文件被改动（签名无效）；"
+                              "modified：签名有效，但签名后文件又被追加修改；foreign：签名完整，"
+                              "但不是本局的证书（签名人见 signer）；unreadable：文件损坏，"
+                              "无法读取签名"},
+    "message": {"type": "string", "description": "对 status 的中文说明"},
+    "signer": nullable("string", description="签名证书的名称（CN）"),
+    "issuer": nullable("string", description="签名证书颁发者的名称（CN）"),
+    "signed_at": nullable(DATE_TIME, description="签名时间（签名人声明的时间，UTC）"),
+    "intact": {"type": "boolean", "description": "签名所覆盖的内容未被改动"},
+    "trusted": {"type": "boolean", "description": "签名证书属于本局（链到配置的根证书）"},
+    "whole_file": {"type": "boolean", "description": "签名覆盖整个文件（签名后没有追加内容）"},
+    "reason": nullable("string", description="签名理由"),
+    "location": nullable("string", description="签名地点")},
+    "required": ["status", "message", "signer", "issuer", "signed_at", "intact", "trusted",
+                 "whole_file", "reason", "location"]}
+FILE_VERIFIED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **VERIFIED_SCHEMA["properties"],
+        "outcome": {"type": "string", "enum": ["genuine", "different", "unknown"],
+                    "description": "genuine：与存档文件一致；different：与验证码对应的"
+                                   "存档文件不一致；unknown：未找到一致的存档文件"},
+        "sha256": {"type": "string", "description": "上传文件的 SHA-256"},
+        "message": {"type": "string", "description": "结论（中文）"},
+        "signature": SIGNATURE_SCHEMA},
+    "required": [*VERIFIED_SCHEMA["required"], "sha256", "message", "signature"]}
+
+
+def signature_json(sig: signing.SignatureCheck) -> dict[str, Any]:
+    return {"status": sig.status, "message": sig.message, "signer": sig.signer,
+            "issuer": sig.issuer,
+            "signed_at": sig.signed_at.isoformat() if sig.signed_at else None,
+            "intact": sig.intact, "trusted": sig.trusted, "whole_file": sig.whole_file,
+            "reason": sig.reason, "location": sig.location}
+
+
+@api_bp.post("/v1/verify")
+@document("上传文件核验（公开，无需登录，与验证页面相同；multipart：file，可选 code）："
+          "是否与存档文件一致（给出验证码时与其对应的文件比较，否则按 SHA-256 查找），以及数字签名"
+          "是否为本局证书所签、签名后是否未被改动",
+          auth=False, multipart={"file": "binary", "code": {
+              "type": "string", "description": "文件上二维码旁的验证码（可选）"}},
+          required=("file",), response=FILE_VERIFIED_SCHEMA,
+          responses={200: "核对结果", 404: "未找到该验证码对应的文件", 413: "文件过大",
+                     415: "不是 PDF 文件", 422: "未选择文件或文件为空", 429: VERIFY_LIMIT})
+@uow.writes
+def verify_upload() -> Response:
+    official.count_lookup(request.remote_addr)
+    multipart_fields(("file", "code"))
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid("请选择要核验的文件", details={"file": "必填"})
+    data = verification.read_pdf(upload.stream)
+    found = verification.verify_file(data, request.form.get("code", "")[:40] or None)
+    if found.doc is not None:
+        body = verified_json(found.doc, found.outcome)
+    else:
+        body = {"valid": False, "outcome": found.outcome, "code": None, "document": None}
+    body.update(valid=found.valid, sha256=found.sha256, message=found.message,
+                signature=signature_json(found.signature))
+    return jsonify(body)

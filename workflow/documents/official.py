@@ -28,16 +28,20 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 
-from forms import format_wan
+from forms import commitments, format_wan
 from workflow.applying.models import Application, SignedDocument, SigningParty
 from workflow.calls.models import Call, Scheme
+from workflow.calls.operations import form_fields
 from workflow.core import throttle
 from workflow.core.files import store
 from workflow.core.models import db
-from workflow.documents import pdf
+from workflow.decisions.models import DecisionItem, DecisionState, FundingDecision
+from workflow.documents import pdf, signing
 from workflow.documents.models import Document
+from workflow.finance import operations as finance
+from workflow.finance.models import Milestone, Tranche
 from workflow.notify import notifications
-from workflow.timeutil import SHANGHAI, local_time
+from workflow.timeutil import SHANGHAI, cn_date
 
 KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
          "task_book": "任务书", "payment_notice": "拨付通知"}
@@ -100,6 +104,7 @@ def _line(app: Application) -> pdf.ProjectLine:
 
 def _store(rendered: pdf.RenderedPdf, lh: pdf.Letterhead, kind: str, round_no: int = 1,
            **owner: int) -> Document:
+    rendered = signing.issue(rendered, lh, KINDS[kind])  # PDF/A metadata, then signed
     sha = store().store(rendered.data)
     doc = Document(kind=kind, round=round_no, sha256=sha, size=len(rendered.data),
                    pages=rendered.pages, title=lh.title, doc_number=lh.doc_number,
@@ -116,6 +121,32 @@ def _existing(kind: str, round_no: int = 1, **owner: int) -> Document | None:
     return db.session.scalar(query)
 
 
+def decided_by(app_ids: list[int]) -> pdf.Decision:
+    """What decided these projects, as their 立项通知书 and 立项文件 say it: the meetings
+    recorded for their approved funding lists (三重一大), cited by date and minutes; a
+    leader's approval when no meeting was recorded; expert review alone when the projects
+    were approved without a funding list."""
+    if not app_ids:
+        return pdf.Decision()
+    rows = list(db.session.execute(
+        sa.select(DecisionItem.application_id, FundingDecision)
+        .join(FundingDecision, FundingDecision.id == DecisionItem.decision_id)
+        .where(DecisionItem.application_id.in_(app_ids),
+               FundingDecision.state == DecisionState.approved)
+        .order_by(FundingDecision.decided_at, FundingDecision.id)))
+    if not rows:
+        return pdf.Decision()
+    met: dict[pdf.Meeting, None] = {}
+    with_meeting: set[int] = set()
+    for app_id, decision in rows:
+        if decision.has_meeting and decision.meeting_date is not None:
+            met.setdefault(pdf.Meeting(decision.meeting_name or "", decision.meeting_date,
+                                       decision.minutes_ref or ""))
+            with_meeting.add(app_id)
+    return pdf.Decision(meetings=tuple(met), leader_approved=True,
+                        partly=bool(met) and with_meeting != set(app_ids))
+
+
 def render_notice(app_id: int) -> Document | None:
     """The 立项通知书 of an approved project (None when it is not approved)."""
     found = _existing("notice", application_id=app_id)
@@ -130,7 +161,8 @@ def render_notice(app_id: int) -> Document | None:
         letterhead=lh, project=_line(app), call_title=app.call.title,
         scheme_label=app.call.scheme.label,
         challenge_title=app.challenge.title if app.challenge else None,
-        approval_file_number=None, notice_days=app.notice_days))
+        approval_file_number=None, notice_days=app.notice_days,
+        decision=decided_by([app.id])))
     doc = _store(rendered, lh, "notice", application_id=app.id)
     notifications.send(notifications.Message(
         app.applicant_id, "approved", "decision",
@@ -161,7 +193,8 @@ def render_approval_file(call_id: int) -> Document | None:
     rendered = pdf.render_approval_file(pdf.ApprovalFileContext(
         letterhead=lh, call_title=call.title, scheme_label=call.scheme.label, year=call.year,
         projects=[_line(a) for a in projects],
-        notice_days=periods.pop() if len(periods) == 1 else None))
+        notice_days=periods.pop() if len(periods) == 1 else None,
+        decision=decided_by([a.id for a in projects])))
     return _store(rendered, lh, "approval_file", call_id=call.id)
 
 
@@ -176,8 +209,96 @@ def _months_after(day: date, months: int) -> date:
     raise ValueError(day)
 
 
+def _signed_text(at: datetime) -> str:
+    local = at.astimezone(SHANGHAI)
+    return f"{cn_date(local.date())} {local:%H:%M}"
+
+
+# Form fields of a 包干制 application that state what it will deliver (by their label).
+GOAL_WORDS = ("指标", "目标", "成果", "考核", "任务")
+
+
+def _baogan_indicators(app: Application) -> list[pdf.Indicator]:
+    """What a 包干制 project is held to: the goals its form states (the summary of its
+    research, and any field labelled as a goal, indicator or result), its spending as
+    committed in the signed 承诺书, and the final acceptance. Never empty."""
+    data = app.data or {}
+    out: list[pdf.Indicator] = []
+    for f in form_fields(app.call, app.form_version):
+        value = data.get(f.get("name", ""))
+        if f.get("type") not in ("text", "longtext", "integer") or value in (None, ""):
+            continue
+        label = str(f.get("label") or f.get("name"))
+        if f.get("name") == "summary":
+            out.insert(0, pdf.Indicator("研究内容与预期目标", str(value), f"申报书“{label}”"))
+        elif any(word in label for word in GOAL_WORDS):
+            out.append(pdf.Indicator(label, str(value), "申报书所列"))
+    if not out:
+        out.append(pdf.Indicator("研究内容与预期目标",
+                                 "按申报书所列研究内容和预期目标完成项目任务"))
+    out.append(pdf.Indicator("经费使用", "经费实行包干制，全部用于与本项目研究相关的支出，"
+                             "不发生负面清单（第五部分）所列支出", "承诺书"))
+    out.append(pdf.Indicator("结题验收", "按期提交结题报告及佐证材料，通过结题验收"))
+    return out
+
+
+def _commitment_lines(text: str) -> list[str]:
+    """The numbered promises of a signed text (its first line is the preamble)."""
+    return [line.split("、", 1)[1] if "、" in line[:3] else line
+            for line in text.splitlines()[1:] if line.strip()]
+
+
+def _criteria(app: Application, planned: finance.PlannedTranche, last_milestone: bool,
+              template_label: str | None) -> str:
+    """考核要求 of one row of the schedule: what must hold before it is paid."""
+    if planned.condition == "milestone":
+        judges = f"需求方（{app.challenge.demand_org.name}）和甲方" if app.challenge else "甲方"
+        text = (f"完成“{planned.milestone_label}”阶段任务，提交进展报告和佐证材料，"
+                f"经{judges}验收通过")
+        if template_label and template_label != planned.milestone_label:
+            text += f"（对应榜单里程碑“{template_label}”）"
+        if last_milestone and app.challenge and app.challenge.indicators:
+            text += "；全部攻关指标达到榜单要求：" + "；".join(
+                f"{i['name']}{i.get('target', '')}" for i in app.challenge.indicators)
+        return text
+    if planned.condition == "acceptance":
+        return "项目通过结题验收，第二部分考核指标全部完成，经费使用符合承诺"
+    return "本任务书经各方签署生效"
+
+
+def _schedule(app: Application) -> list[pdf.Milestone]:
+    """The schedule of milestones and payments: the tranches as planned when the contract
+    was signed (the ones finance pays), or, before they exist, the same figures from the
+    same planning function; so the 合计 is the grant."""
+    stored = finance.tranches_of(app)
+    if stored:
+        due = {m.id: m for m in finance.milestones_of(app)}
+        planned = []
+        for t in stored:
+            m = due.get(t.milestone_id or 0)
+            planned.append(finance.PlannedTranche(
+                seq=t.seq, label=t.label, amount=t.amount, condition=t.condition,
+                milestone_label=m.label if m else None, due_on=m.due_on if m else None))
+    else:
+        planned = finance.tranche_schedule(app)
+    last = max((p.seq for p in planned if p.condition == "milestone"), default=None)
+    # The challenge's milestone template, when the team's plan follows it step by step.
+    template = app.challenge.milestone_template if app.challenge else []
+    if len(template) != sum(1 for p in planned if p.condition == "milestone"):
+        template = []
+    out = []
+    for p in planned:
+        suggested = template[p.seq - 1].get("label") if 0 < p.seq <= len(template) else None
+        out.append(pdf.Milestone(
+            title=p.label, due=p.due_on, amount=p.amount,
+            criteria=_criteria(app, p, p.seq == last, suggested),
+            condition=finance.CONDITION_LABELS.get(p.condition, "")))
+    return out
+
+
 def render_task_book(app_id: int) -> Document | None:
-    """The 任务书 of a contracted project, with every party's signature."""
+    """The 任务书 of a contracted project: a contract between the bureau, the team's
+    organisation and (揭榜挂帅) the demand side, with every party's signature."""
     found = _existing("task_book", application_id=app_id)
     if found is not None:
         return found
@@ -186,41 +307,91 @@ def render_task_book(app_id: int) -> Document | None:
     if app is None or app.approved_at is None or bureau is None:
         return None
     signed = bureau.signed_at
-    lh = _letterhead("task_book", f"application:{app.id}", f"编号：{app.project_number}",
-                     f"“{app.title}”项目任务书", signed)
+    authority = current_app.config["BUREAU_NAME"]
+    # No 发文字号: a contract's number is the project number, printed as such.
+    lh = _letterhead("task_book", f"application:{app.id}", "", f"“{app.title}”项目任务书",
+                     signed)
+    task_sigs = [s for s in app.signatures if s.document is SignedDocument.task_book]
+    signed_on = max(s.signed_at for s in task_sigs).astimezone(SHANGHAI).date()
+    schedule = _schedule(app)
     start = app.approved_at.astimezone(SHANGHAI).date()
-    milestones = [pdf.Milestone(title=str(m.get("label", "")),
-                                due=_months_after(start, int(m.get("months", 0))),
-                                amount=Decimal(str(m.get("amount", "0"))), criteria="")
-                  for m in (app.data or {}).get("milestones") or []]
-    answers = (app.data or {}).get("indicators") or {}
-    indicators = [f"{i['name']}：{answers.get(i['name']) or i.get('target', '')}"
-                  for i in (app.challenge.indicators if app.challenge else [])]
+    ends = [m.due for m in schedule if m.due is not None]
+    if app.challenge is not None:
+        ends.append(_months_after(start, app.challenge.duration_months))
+    period = (start, max(ends)) if ends else None
 
     def signer(party: SigningParty, default: str = "") -> tuple[str, str]:
         sig = app.signature(SignedDocument.task_book, party)
-        return (sig.signer_name, local_time(sig.signed_at)) if sig else (default, "")
+        return (sig.signer_name, _signed_text(sig.signed_at)) if sig else (default, "")
 
-    signatures = [pdf.Signature(f"甲方（委托方）：{current_app.config['BUREAU_NAME']}",
-                                *signer(SigningParty.bureau))]
-    demand = app.challenge.demand_org.name if app.challenge else None
-    if app.call.scheme is Scheme.jiebang and demand:
-        signatures.append(pdf.Signature(f"需求方（发榜方）：{demand}",
+    bureau_name, _ = signer(SigningParty.bureau)
+    parties = [pdf.Party("甲方（委托方）", authority,
+                         uscc=current_app.config["BUREAU_USCC"],
+                         address=current_app.config["BUREAU_ADDRESS"],
+                         representative=f"授权代表：{bureau_name}" if bureau_name else "")]
+    signatures = [pdf.Signature(f"甲方（委托方）：{authority}", *signer(SigningParty.bureau))]
+    challenge = app.challenge
+    demand = challenge.demand_org if challenge else None
+    if app.call.scheme is Scheme.jiebang and demand is not None:
+        demand_signer, _ = signer(SigningParty.demand)
+        parties.append(pdf.Party("需求方（发榜方）", demand.name, uscc=demand.uscc,
+                                 representative=f"授权代表：{demand_signer}"
+                                 if demand_signer else ""))
+        signatures.append(pdf.Signature(f"需求方（发榜方）：{demand.name}",
                                         *signer(SigningParty.demand)))
-    signatures.append(pdf.Signature(f"乙方（承担方）：{app.organization.name}",
-                                    *signer(SigningParty.team, app.applicant.name)))
+    leader = app.applicant
+    contact = "，".join(x for x in (leader.phone, leader.email) if x)
+    parties.append(pdf.Party("乙方（承担单位）", app.organization.name,
+                             uscc=app.organization.uscc,
+                             representative=f"项目负责人：{leader.name}", contact=contact))
+    signatures.append(pdf.Signature(f"乙方（承担单位）：{app.organization.name}",
+                                    *signer(SigningParty.team, leader.name),
+                                    signer_title="项目负责人"))
+
+    letter = app.signature(app.commitment_document)
+    if challenge is not None:
+        answers = (app.data or {}).get("indicators") or {}
+        indicators: list[pdf.Indicator | str] = [
+            pdf.Indicator(i["name"], str(i.get("target", "")), str(answers.get(i["name"]) or ""))
+            for i in challenge.indicators]
+        title, text, negative = commitments.PLEDGE_TITLE, commitments.PLEDGE_TEXT, []
+    else:
+        indicators = list(_baogan_indicators(app))
+        title, text = commitments.COMMITMENT_TITLE, commitments.COMMITMENT_TEXT
+        negative = list(commitments.NEGATIVE_LIST)
     rendered = pdf.render_task_book(pdf.TaskBookContext(
         letterhead=lh, project=_line(app), call_title=app.call.title,
         scheme_label=app.call.scheme.label,
-        challenge_title=app.challenge.title if app.challenge else None, demand_org=demand,
-        indicators=indicators, milestones=milestones, signatures=signatures))
+        challenge_title=challenge.title if challenge else None,
+        demand_org=demand.name if demand is not None else None,
+        indicators=indicators, milestones=schedule, signatures=signatures, parties=parties,
+        period=period, signed_on=signed_on, commitments=_commitment_lines(text),
+        commitment_title=title,
+        commitment_signed=(f"{letter.signer_name}，{cn_date(letter.signed_at.astimezone(SHANGHAI).date())}"
+                           if letter else ""),
+        negative_list=negative))
     doc = _store(rendered, lh, "task_book", application_id=app.id)
+    doc.doc_number = None  # a contract has no 发文字号
     return doc
+
+
+def _paid_for(tranche: Tranche) -> dict[str, str]:
+    """What a tranche pays for, as its 拨付通知 says it: the milestone accepted (揭榜挂帅)
+    or the condition that made it due (任务书签订, 结题验收)."""
+    milestone = ""
+    if tranche.milestone_id is not None:
+        row = db.session.get(Milestone, tranche.milestone_id)
+        if row is not None:
+            milestone = f"第{row.seq}个里程碑“{row.label}”"
+            accepted = tranche.milestone_accepted_at or row.accepted_at
+            if accepted is not None:
+                milestone += f"（{cn_date(accepted.astimezone(SHANGHAI).date())}验收通过）"
+    return {"milestone": milestone,
+            "condition": finance.CONDITION_LABELS.get(tranche.condition, "")}
 
 
 def render_payment_notice(tranche_id: int) -> Document | None:
     """The 拨付通知 of a released tranche (one per tranche: its seq is the round)."""
-    from workflow.finance.models import Tranche
     from workflow.finance.operations import capital, payee_of
 
     tranche = db.session.get(Tranche, tranche_id)
@@ -250,7 +421,7 @@ def render_payment_notice(tranche_id: int) -> Document | None:
         amount_capital=capital(tranche.amount), bank_name=payee.bank_name,
         bank_account=payee.bank_account, payment_ref=tranche.payment_ref or "",
         released_on=tranche.released_at.astimezone(SHANGHAI).date(), disbursed_total=paid,
-        remaining=max(grant - paid, Decimal("0.00"))))
+        remaining=max(grant - paid, Decimal("0.00")), **_paid_for(tranche)))
     doc = _store(rendered, lh, "payment_notice", tranche.seq, application_id=app.id)
     notifications.send(notifications.Message(
         app.applicant_id, "tranche_released", "notice",

@@ -41,8 +41,8 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -308,6 +308,26 @@ class ProjectLine:
 
 
 @dataclass(frozen=True)
+class Meeting:
+    """A meeting recorded for a funding decision (三重一大)."""
+
+    name: str             # e.g. 局党组会议
+    held_on: date
+    minutes_ref: str      # 会议纪要文号
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What decided the projects a 立项通知书 or 立项文件 announces: the documents say
+    "经…研究" only when a meeting was recorded, and otherwise name what did happen."""
+
+    meetings: tuple[Meeting, ...] = ()
+    leader_approved: bool = False   # a leader approved the funded list
+    # Some of the projects' lists were decided at the meetings, the others by a leader.
+    partly: bool = False
+
+
+@dataclass(frozen=True)
 class NoticeContext:
     letterhead: Letterhead
     project: ProjectLine
@@ -317,6 +337,9 @@ class NoticeContext:
     approval_file_number: str | None
     # The public notice's first and last day, as published.
     notice_days: tuple[date, date] | None = None
+    # How the project was decided: the meetings recorded for its decision (三重一大),
+    # else whether a leader approved the funded list (see Decision).
+    decision: Decision | None = None
 
 
 @dataclass(frozen=True)
@@ -328,34 +351,73 @@ class ApprovalFileContext:
     projects: list[ProjectLine]
     # The public notice's first and last day, when the projects shared one period.
     notice_days: tuple[date, date] | None = None
+    decision: Decision | None = None
 
 
 @dataclass(frozen=True)
 class Milestone:
+    """One row of a 任务书's schedule: a tranche, with the milestone it pays for."""
+
     title: str
-    due: date
+    due: date | None      # the milestone's date; None for a tranche paid on a condition
     amount: Decimal       # yuan
-    criteria: str
+    criteria: str         # 考核要求
+    condition: str = ""   # when it is paid, e.g. 任务书签订后 (shown when there is no date)
 
 
 @dataclass(frozen=True)
 class Signature:
-    party: str
+    party: str            # e.g. 甲方（委托方）：赣州市科学技术局
     signer: str
     signed_at: str        # formatted local time, "" if not signed
+    signer_title: str = "授权代表"  # who signs for the party (项目负责人 for the team)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A 考核指标: what is required and, for 揭榜挂帅, what the team answered."""
+
+    name: str
+    requirement: str
+    commitment: str = ""
+
+
+@dataclass(frozen=True)
+class Party:
+    """A party to the 任务书, as printed under the cover."""
+
+    role: str             # 甲方（委托方）, 需求方（发榜方）, 乙方（承担单位）
+    name: str
+    uscc: str = ""        # 统一社会信用代码, when known
+    representative: str = ""  # who signs for it (项目负责人 for the team)
+    contact: str = ""     # phone / e-mail, when known
+    address: str = ""
 
 
 @dataclass(frozen=True)
 class TaskBookContext:
+    """任务书: a contract between the bureau, the team (and for 揭榜挂帅 the demand
+    side); ``letterhead.doc_number`` is unused (it has no 发文字号: its contract number is
+    the project number)."""
+
     letterhead: Letterhead
     project: ProjectLine
     call_title: str
     scheme_label: str
     challenge_title: str | None
     demand_org: str | None
-    indicators: list[str]
+    indicators: Sequence[Indicator | str]
     milestones: list[Milestone]
     signatures: list[Signature]
+    parties: list[Party] = field(default_factory=list)
+    period: tuple[date, date] | None = None  # 起止年限
+    signed_on: date | None = None            # 签订日期: the day the last party signed
+    # Texts the team signed that bind it under the contract (承诺书 / 军令状), and the
+    # negative list of a 包干制 project.
+    commitments: list[str] = field(default_factory=list)
+    commitment_title: str = ""
+    commitment_signed: str = ""              # "王研究员，2026年3月2日" or ""
+    negative_list: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -371,6 +433,8 @@ class PaymentNoticeContext:  # 拨付通知: one per released tranche, to the pa
     released_on: date
     disbursed_total: Decimal  # paid to the project so far, this payment included
     remaining: Decimal        # grant not yet paid
+    milestone: str = ""       # the milestone the tranche pays for, if any
+    condition: str = ""       # what made it due, e.g. 里程碑验收通过后
 
 
 @dataclass(frozen=True)
@@ -511,8 +575,12 @@ def html_to_pdf(html: str, faces: FontFaces = DOCUMENT_FACES) -> RenderedPdf:
         document = html_doc.render(font_config=_font_config(), stylesheets=sheets)
     except FatalURLFetchingError as refused:  # a BaseException: make it an ordinary error
         raise ValueError(str(refused.__cause__ or refused)) from refused.__cause__
-    return RenderedPdf(data=document.write_pdf(finisher=_turn_landscape_pages),
-                       pages=len(document.pages))
+    # PDF/A-2b: fonts embedded, an sRGB OutputIntent and XMP; archive.with_metadata adds
+    # the archival metadata and the trailer /ID, which WeasyPrint would compute by
+    # compressing every stream a second time (a third of a notice's render).
+    data = document.write_pdf(pdf_variant="pdf/a-2b", pdf_identifier=False,
+                              finisher=_turn_landscape_pages)
+    return RenderedPdf(data=data, pages=len(document.pages))
 
 
 # --- GB/T 9704-2012 ----------------------------------------------------------------------

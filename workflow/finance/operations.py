@@ -73,35 +73,50 @@ def _months_after(day: date, months: int) -> date:
     return day + timedelta(days=30 * months)
 
 
-def plan_tranches(app: Application) -> list[Tranche]:
-    """The tranches (and for 揭榜挂帅 the milestones) of a contracted project."""
-    existing = list(db.session.scalars(sa.select(Tranche).where(
-        Tranche.application_id == app.id).order_by(Tranche.seq)))
-    if existing:
-        return existing
+@dataclass(frozen=True)
+class PlannedTranche:
+    """One payment of a project's schedule before it is a row: what the 任务书 prints and
+    :func:`plan_tranches` stores are these same figures."""
+
+    seq: int
+    label: str
+    amount: Decimal
+    condition: str                      # contract | milestone | acceptance
+    milestone_label: str | None = None  # 揭榜挂帅: the milestone the tranche pays for
+    due_on: date | None = None          # 揭榜挂帅: when the milestone is due
+
+
+def tranche_schedule(app: Application) -> list[PlannedTranche]:
+    """The payments a contracted project's grant is split into, computed, nothing stored.
+
+    揭榜挂帅: one tranche per milestone of the team's plan (a 揭榜挂帅 application cannot
+    be submitted without one), its amount the milestone's share scaled to the grant when
+    the grant is less than asked, to the cent, the last one taking the remainder, so the
+    tranches always add up to the grant. The call's ``tranche_plan`` does not apply to
+    these projects: its percentages total 100 or 0, so it cannot be combined with a
+    milestone plan, and a 揭榜挂帅 call states it as 按里程碑拨付.
+    Otherwise (包干制): the call's plan, by percentage of the grant, or one payment on
+    contract when the call has none.
+    """
     grant = app.granted_amount or Decimal("0.00")
     if grant <= 0:
         return []
     start = (app.approved_at or utcnow()).astimezone(SHANGHAI).date()
-    out: list[Tranche] = []
-    if app.call.scheme is Scheme.jiebang and (app.data or {}).get("milestones"):
-        plan = list((app.data or {}).get("milestones") or [])
-        asked = sum((Decimal(str(m.get("amount", 0))) for m in plan), Decimal(0))
-        # Scaled to the grant if it is less than asked, to the cent, the last one exact.
+    out: list[PlannedTranche] = []
+    milestones = list((app.data or {}).get("milestones") or [])
+    if app.call.scheme is Scheme.jiebang and milestones:
+        asked = sum((Decimal(str(m.get("amount", 0))) for m in milestones), Decimal(0))
         given = Decimal(0)
-        for i, m in enumerate(plan, 1):
+        for i, m in enumerate(milestones, 1):
             share = Decimal(str(m.get("amount", 0)))
-            amount = (grant - given if i == len(plan) else
+            amount = (grant - given if i == len(milestones) else
                       (share * grant / asked).quantize(CENT, ROUND_DOWN) if asked else CENT)
             given += amount
-            milestone = Milestone(application_id=app.id, seq=i,
-                                  label=str(m.get("label", f"里程碑{i}"))[:200], amount=amount,
-                                  due_on=_months_after(start, int(m.get("months", 0) or 0)))
-            db.session.add(milestone)
-            db.session.flush()
-            out.append(Tranche(application_id=app.id, seq=i,
-                               label=f"里程碑{i}：{milestone.label}"[:100], amount=amount,
-                               condition="milestone", milestone_id=milestone.id))
+            label = str(m.get("label", f"里程碑{i}"))[:200]
+            out.append(PlannedTranche(
+                seq=i, label=f"里程碑{i}：{label}"[:100], amount=amount, condition="milestone",
+                milestone_label=label,
+                due_on=_months_after(start, int(m.get("months", 0) or 0))))
     else:
         plan = [p for p in (app.call.tranche_plan or []) if p.get("condition") != "milestone"] \
             or [{"label": "一次性拨付", "percent": 100, "condition": "contract"}]
@@ -111,10 +126,33 @@ def plan_tranches(app: Application) -> list[Tranche]:
             amount = grant - given if i == len(plan) else (grant * percent / 100).quantize(
                 CENT, ROUND_DOWN)
             given += amount
-            out.append(Tranche(application_id=app.id, seq=i, label=str(p.get("label"))[:100]
-                               or f"第{i}笔", amount=amount,
-                               condition=str(p.get("condition") or "contract")))
-    out = [t for t in out if t.amount > 0]
+            out.append(PlannedTranche(seq=i, label=str(p.get("label") or "")[:100] or f"第{i}笔",
+                                      amount=amount,
+                                      condition=str(p.get("condition") or "contract")))
+    # A share that rounds to nothing is no payment (and no milestone of its own).
+    return [t for t in out if t.amount > 0]
+
+
+def plan_tranches(app: Application) -> list[Tranche]:
+    """The tranches (and for 揭榜挂帅 the milestones) of a contracted project, stored
+    from :func:`tranche_schedule` once; planning again returns the stored ones."""
+    existing = list(db.session.scalars(sa.select(Tranche).where(
+        Tranche.application_id == app.id).order_by(Tranche.seq)))
+    if existing:
+        return existing
+    out: list[Tranche] = []
+    for planned in tranche_schedule(app):
+        milestone_id = None
+        if planned.milestone_label is not None and planned.due_on is not None:
+            milestone = Milestone(application_id=app.id, seq=planned.seq,
+                                  label=planned.milestone_label, amount=planned.amount,
+                                  due_on=planned.due_on)
+            db.session.add(milestone)
+            db.session.flush()
+            milestone_id = milestone.id
+        out.append(Tranche(application_id=app.id, seq=planned.seq, label=planned.label,
+                           amount=planned.amount, condition=planned.condition,
+                           milestone_id=milestone_id))
     db.session.add_all(out)
     db.session.flush()
     return out

@@ -3,7 +3,6 @@ verification of documents by the code printed on them."""
 
 from __future__ import annotations
 
-import hashlib
 from itertools import groupby
 from typing import Any
 
@@ -13,7 +12,7 @@ from workflow.core import uow
 from workflow.core.errors import Invalid, ServiceError, Throttled
 from workflow.core.models import db
 from workflow.decisions import notices
-from workflow.documents import official
+from workflow.documents import official, verification
 
 bp = Blueprint("public", __name__, url_prefix="")
 
@@ -57,24 +56,33 @@ def objection(app_id: int) -> Any:
 @uow.writes  # counts the lookups (official.count_lookup)
 def verify(code: str | None = None) -> Any:
     """Is a document genuine? By the code printed on it; then by its SHA-256 or the file
-    itself, compared with the stored original."""
+    itself, compared with the stored original; a file's digital signature too."""
     code = (request.values.get("code") or code or "")[:40]
+
+    def page(status: int = 200, **shown: Any) -> Any:
+        values: dict[str, Any] = {"code": code, "doc": None, "outcome": None,
+                                  "signature": None, "message": None,
+                                  "kinds": official.KINDS, **shown}
+        return render_template("public/verify.html", **values), status
+
     if code or request.method == "POST":
         try:
             official.count_lookup(request.remote_addr)
         except Throttled as err:
-            return render_template("public/verify.html", code=code, doc=None, outcome=None,
-                                   message=err.message), err.status, err.headers
+            return (*page(err.status, message=err.message), err.headers)
     doc = official.by_code(code) if code else None
-    digest = (request.form.get("sha256") or "").strip().lower()[:64]
     upload = request.files.get("file")
-    if upload is not None and upload.filename:
-        limit = current_app.config["UPLOAD_MAX_BYTES"]
-        data = upload.stream.read(limit + 1)
-        if len(data) > limit:
-            return render_template("public/verify.html", code=code, doc=doc, outcome=None,
-                                   message="文件过大"), 413
-        digest = hashlib.sha256(data).hexdigest()
+    if request.method == "POST" and upload is not None and upload.filename:
+        if code and doc is None:
+            return page(404, message="未找到该验证码对应的文件")
+        try:
+            found = verification.verify_file(verification.read_pdf(upload.stream),
+                                             code or None)
+        except ServiceError as err:
+            return page(err.status, doc=doc, message=err.message)
+        return page(doc=found.doc, outcome=found.outcome, signature=found.signature,
+                    verdict=found.message)
+    digest = (request.form.get("sha256") or "").strip().lower()[:64]
     outcome: str | None = None
     if request.method == "POST" and digest:
         if doc is not None:
@@ -82,7 +90,6 @@ def verify(code: str | None = None) -> Any:
         else:
             doc = official.by_hash(digest)
             outcome = "genuine" if doc is not None else "unknown"
-    status = 404 if code and doc is None and request.method == "GET" else 200
-    return render_template("public/verify.html", code=code, doc=doc, outcome=outcome,
-                           digest=digest, kinds=official.KINDS,
-                           message="未找到该验证码对应的文件" if status == 404 else None), status
+    if code and doc is None and request.method == "GET":
+        return page(404, message="未找到该验证码对应的文件")
+    return page(doc=doc, outcome=outcome)

@@ -693,3 +693,21 @@ def test_rare_characters_read_back_with_the_default_faces():
     for ch in "䶮堃喆𠮷":
         assert ch in text
     assert pdf.missing_glyphs("䶮堃喆𠮷") == []
+
+
+def test_an_issued_file_keeps_its_turned_pages_and_seal_signed_and_pdfa(app):
+    """What the office sends: PDF/A metadata and the signature (official._store) change
+    nothing that is measured above."""
+    from workflow.documents import archive, signing
+
+    rendered = pdf.render_approval_file(approval_context(1, SEALED))
+    issued = signing.issue(rendered, SEALED, "立项文件")
+    assert archive.pdfa_problems(issued.data) == []
+    assert signing.check_issued(issued.data).status == "valid"
+    before, after = Doc(rendered), Doc(issued)
+    assert after.rotations == before.rotations == [0, 0, 270, 0]
+    for page in range(len(before.pages)):
+        assert [(c["text"], round(c["x0"], 2), round(c["top"], 2)) for c in after.pages[page]
+                ] == [(c["text"], round(c["x0"], 2), round(c["top"], 2))
+                      for c in before.pages[page]]
+        assert after.images[page] == before.images[page]

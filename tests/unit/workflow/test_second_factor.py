@@ -12,6 +12,7 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
+from tests import signing_ca
 from tests.conftest import IsolatedClient, api_token, client_for, login
 from tests.factories import PASSWORD, UserFactory
 from workflow import config
@@ -210,6 +211,9 @@ def test_production_means_required(monkeypatch, tmp_path):
     assert config.load(tmp_path)["SECOND_FACTOR_REQUIRED"] is False
     monkeypatch.setenv("KJFLOW_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    # Production also needs the bureau's signing certificate (test_signing.py).
+    monkeypatch.setenv("KJFLOW_SIGNING_PKCS12", str(signing_ca.bureau().pkcs12))
+    monkeypatch.setenv("KJFLOW_SIGNING_PASSWORD", signing_ca.PASSWORD)
     assert config.load(tmp_path)["SECOND_FACTOR_REQUIRED"] is True
 
 
