@@ -137,6 +137,12 @@ def document_settings(bureau: str) -> dict[str, Any]:
         seal_diameter = 0.0
     if not 20 <= seal_diameter <= 60:
         raise RuntimeError("KJFLOW_SEAL_MM must be the seal's diameter in mm, 20 to 60")
+    seal = os.environ.get("KJFLOW_SEAL_IMAGE", "").strip()
+    if seal and not (Path(seal).is_file() and Path(seal).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"):
+        raise RuntimeError(f"KJFLOW_SEAL_IMAGE：{seal} 不是可读的 PNG 图片")
+    fonts = os.environ.get("KJFLOW_FONT_DIR", "").strip()
+    if fonts and not Path(fonts).is_dir():
+        raise RuntimeError(f"KJFLOW_FONT_DIR：找不到文件夹 {fonts}")
     return {
         # Faces, as fontconfig family names ("Family" or "Family:bold"): 仿宋 body, 小标宋
         # title and 发文机关标志, 黑体, 楷体, 宋体 (page numbers). The free Fandol faces by
@@ -148,7 +154,7 @@ def document_settings(bureau: str) -> dict[str, Any]:
         "FONT_HEI": os.environ.get("KJFLOW_FONT_HEI", "FandolHei"),
         "FONT_KAI": os.environ.get("KJFLOW_FONT_KAI", "FandolKai"),
         "FONT_SONG": os.environ.get("KJFLOW_FONT_SONG", "AR PL UMing CN"),
-        "FONT_DIR": os.environ.get("KJFLOW_FONT_DIR") or None,
+        "FONT_DIR": fonts or None,
         # 版记: 抄送机关 per document kind (KJFLOW_CC_NOTICE, KJFLOW_CC_APPROVAL_FILE,
         # KJFLOW_CC_PAYMENT_NOTICE …), the 印发机关, and an 附注 per kind (KJFLOW_NOTE_…,
         # printed in parentheses under the date, e.g. 此件主动公开).
@@ -158,7 +164,7 @@ def document_settings(bureau: str) -> dict[str, Any]:
         "DOCUMENT_NOTES": per_kind("KJFLOW_NOTE", {}),
         # The seal image (a PNG, red on transparent; never shipped with kjflow) pressed on
         # the 署名 and date, and its diameter; without one, the unsealed layout.
-        "SEAL_IMAGE": os.environ.get("KJFLOW_SEAL_IMAGE") or None,
+        "SEAL_IMAGE": seal or None,
         "SEAL_MM": seal_diameter,
     }
 

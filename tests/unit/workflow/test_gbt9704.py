@@ -711,3 +711,53 @@ def test_an_issued_file_keeps_its_turned_pages_and_seal_signed_and_pdfa(app):
                 ] == [(c["text"], round(c["x0"], 2), round(c["top"], 2))
                       for c in before.pages[page]]
         assert after.images[page] == before.images[page]
+
+
+def test_the_settings_fill_the_letterhead_of_issued_documents(app, tmp_path):
+    from datetime import UTC, datetime
+
+    from workflow.documents import official
+
+    seal = tmp_path / "seal.png"
+    seal.write_bytes(red_seal_png())
+    app.config.update(SEAL_IMAGE=str(seal), SEAL_MM=45.0, PRINTED_BY="某某局办公室",
+                      DOCUMENT_CC={"approval_file": ("赣州市财政局", "赣州市审计局")},
+                      DOCUMENT_NOTES={"approval_file": "此件主动公开"})
+    with app.test_request_context():
+        lh = official._letterhead("approval_file", "call:1", "赣市科字〔2026〕3号", "关于…的通知",
+                                  datetime(2026, 3, 5, 2, tzinfo=UTC))
+        plain = official._letterhead("notice", "application:1", "赣市科字〔2026〕4号",
+                                     "关于…的通知", datetime(2026, 3, 5, 2, tzinfo=UTC))
+    assert lh.seal is not None and lh.seal.png == seal.read_bytes()
+    assert lh.seal.diameter_mm == 45.0
+    assert lh.cc == ("赣州市财政局", "赣州市审计局") and lh.printed_by == "某某局办公室"
+    assert lh.note == "此件主动公开" and plain.cc == () and plain.note == ""
+    assert lh.faces == pdf.DOCUMENT_FACES
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("KJFLOW_SEAL_MM", "4.2", "KJFLOW_SEAL_MM"),
+    ("KJFLOW_SEAL_IMAGE", "/nonexistent/seal.png", "KJFLOW_SEAL_IMAGE"),
+    ("KJFLOW_FONT_DIR", "/nonexistent/fonts", "KJFLOW_FONT_DIR"),
+])
+def test_document_settings_that_cannot_work_stop_the_start(monkeypatch, tmp_path, name,
+                                                           value, message):
+    from workflow import config
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(RuntimeError, match=message):
+        config.load(tmp_path)
+
+
+def test_document_settings_read_lists_per_kind(monkeypatch, tmp_path):
+    from workflow import config
+
+    monkeypatch.setenv("KJFLOW_CC_NOTICE", "赣州市财政局，赣州市审计局、江西省科学技术厅")
+    monkeypatch.setenv("KJFLOW_NOTE_PAYMENT_NOTICE", "此件不公开")
+    monkeypatch.setenv("KJFLOW_BUREAU_NAME", "某市科学技术局")
+    loaded = config.load(tmp_path)
+    assert loaded["DOCUMENT_CC"]["notice"] == ("赣州市财政局", "赣州市审计局", "江西省科学技术厅")
+    assert loaded["DOCUMENT_CC"]["approval_file"] == ("赣州市财政局",)
+    assert loaded["DOCUMENT_NOTES"]["payment_notice"] == "此件不公开"
+    assert loaded["PRINTED_BY"] == "某市科学技术局办公室"
+    assert loaded["FONT_BODY"] == "FandolFang" and loaded["FONT_TITLE"] == "FandolSong:bold"
