@@ -30,8 +30,35 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The free 仿宋/小标宋/黑体/楷体 faces of official documents (workflow/config.py FONT_*):
+# the Fandol fonts, which cover GB 2312. Debian ships them only inside texlive-lang-chinese
+# (49 MB, and installing it pulls in TeX Live): its .deb is unpacked in a scratch folder
+# and only the four .otf files are kept.
+fandol=/usr/local/share/fonts/fandol
+fandol_files=(FandolFang-Regular.otf FandolSong-Bold.otf FandolHei-Regular.otf FandolKai-Regular.otf)
+need_fandol=0
+for f in "${fandol_files[@]}"; do [ -f "$fandol/$f" ] || need_fandol=1; done
+if [ "$need_fandol" = 1 ]; then
+  echo "kjflow: installing the Fandol fonts into $fandol"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  scratch="$(mktemp -d)" && chmod 755 "$scratch"  # apt-get download runs as _apt
+  trap 'rm -rf "$scratch"' EXIT
+  (cd "$scratch" && apt-get download texlive-lang-chinese >/dev/null) || {
+    $SUDO apt-get update -qq && (cd "$scratch" && apt-get download texlive-lang-chinese >/dev/null); }
+  dpkg-deb -x "$scratch"/texlive-lang-chinese_*.deb "$scratch/x"
+  $SUDO mkdir -p "$fandol"
+  for f in "${fandol_files[@]}"; do
+    $SUDO install -m 0644 "$scratch/x/usr/share/texlive/texmf-dist/fonts/opentype/public/fandol/$f" "$fandol/"
+  done
+  $SUDO fc-cache "$fandol"
+fi
+
 # Fail loudly rather than render documents 100x slower or with missing glyphs.
 # (grep reads all its input: with -q it would stop early, and under pipefail the writer's
 # SIGPIPE would fail the check at random.)
 ldconfig -p | grep libharfbuzz-subset.so.0 >/dev/null || { echo "kjflow: libharfbuzz-subset0 missing" >&2; exit 1; }
 fc-list :lang=zh | grep . >/dev/null || { echo "kjflow: no CJK font installed" >&2; exit 1; }
+for family in FandolFang FandolSong FandolHei FandolKai; do
+  fc-list "$family" family | grep . >/dev/null || { echo "kjflow: font $family missing" >&2; exit 1; }
+done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -112,6 +113,62 @@ def trusted_proxies() -> int:
     return int(raw)
 
 
+DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice")
+
+
+def per_kind(prefix: str, defaults: dict[str, str]) -> dict[str, str]:
+    """One setting per document kind: ``{prefix}_{KIND}`` (e.g. KJFLOW_CC_APPROVAL_FILE)."""
+    return {kind: os.environ.get(f"{prefix}_{kind.upper()}", defaults.get(kind, "")).strip()
+            for kind in DOCUMENT_KINDS}
+
+
+def names(text: str) -> tuple[str, ...]:
+    """A list of organisations as a setting: separated by commas, 、 or semicolons."""
+    return tuple(part.strip() for part in re.split(r"[,，、;；\n]", text) if part.strip())
+
+
+def document_settings(bureau: str) -> dict[str, Any]:
+    """What official documents print besides their content (GB/T 9704): the faces, the
+    版记 and the seal."""
+    seal_mm = os.environ.get("KJFLOW_SEAL_MM", "42").strip() or "42"
+    try:
+        seal_diameter = float(seal_mm)
+    except ValueError:
+        seal_diameter = 0.0
+    if not 20 <= seal_diameter <= 60:
+        raise RuntimeError("KJFLOW_SEAL_MM must be the seal's diameter in mm, 20 to 60")
+    seal = os.environ.get("KJFLOW_SEAL_IMAGE", "").strip()
+    if seal and not (Path(seal).is_file() and Path(seal).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"):
+        raise RuntimeError(f"KJFLOW_SEAL_IMAGE：{seal} 不是可读的 PNG 图片")
+    fonts = os.environ.get("KJFLOW_FONT_DIR", "").strip()
+    if fonts and not Path(fonts).is_dir():
+        raise RuntimeError(f"KJFLOW_FONT_DIR：找不到文件夹 {fonts}")
+    return {
+        # Faces, as fontconfig family names ("Family" or "Family:bold"): 仿宋 body, 小标宋
+        # title and 发文机关标志, 黑体, 楷体, 宋体 (page numbers). The free Fandol faces by
+        # default; KJFLOW_FONT_DIR names a folder of the bureau's licensed font files
+        # (方正仿宋_GBK, 方正小标宋简体 …), which fontconfig then finds by family name.
+        # The body and title faces must cover GB 2312 (tests/unit/workflow/test_gbt9704.py).
+        "FONT_BODY": os.environ.get("KJFLOW_FONT_BODY", "FandolFang"),
+        "FONT_TITLE": os.environ.get("KJFLOW_FONT_TITLE", "FandolSong:bold"),
+        "FONT_HEI": os.environ.get("KJFLOW_FONT_HEI", "FandolHei"),
+        "FONT_KAI": os.environ.get("KJFLOW_FONT_KAI", "FandolKai"),
+        "FONT_SONG": os.environ.get("KJFLOW_FONT_SONG", "AR PL UMing CN"),
+        "FONT_DIR": fonts or None,
+        # 版记: 抄送机关 per document kind (KJFLOW_CC_NOTICE, KJFLOW_CC_APPROVAL_FILE,
+        # KJFLOW_CC_PAYMENT_NOTICE …), the 印发机关, and an 附注 per kind (KJFLOW_NOTE_…,
+        # printed in parentheses under the date, e.g. 此件主动公开).
+        "DOCUMENT_CC": {kind: names(value) for kind, value in per_kind(
+            "KJFLOW_CC", {"approval_file": "赣州市财政局"}).items()},
+        "PRINTED_BY": os.environ.get("KJFLOW_PRINTED_BY", f"{bureau}办公室"),
+        "DOCUMENT_NOTES": per_kind("KJFLOW_NOTE", {}),
+        # The seal image (a PNG, red on transparent; never shipped with kjflow) pressed on
+        # the 署名 and date, and its diameter; without one, the unsealed layout.
+        "SEAL_IMAGE": seal or None,
+        "SEAL_MM": seal_diameter,
+    }
+
+
 def signing_settings(instance: Path, production: bool) -> dict[str, Any]:
     """The bureau's signing certificate (a PKCS#12 file and its password) that every
     issued official PDF is signed with, never shipped in the repository. Elsewhere than in
@@ -159,6 +216,7 @@ def check_pkcs12(path: Path, password: str) -> None:
 def load(instance: Path) -> dict[str, Any]:
     production = os.environ.get("KJFLOW_ENV", "development") == "production"
     instance.mkdir(parents=True, exist_ok=True)
+    bureau = os.environ.get("KJFLOW_BUREAU_NAME", "赣州市科学技术局")
     return {
         "PRODUCTION": production,
         "SECRET_KEY": secret_key(instance, production),
@@ -190,7 +248,7 @@ def load(instance: Path) -> dict[str, Any]:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         # The issuing bureau: its name on documents (发文机关), its 发文字号 prefix, the
         # prefix of project numbers, and where objections in public notice go.
-        "BUREAU_NAME": os.environ.get("KJFLOW_BUREAU_NAME", "赣州市科学技术局"),
+        "BUREAU_NAME": bureau,
         "DOC_PREFIX": os.environ.get("KJFLOW_DOC_PREFIX", "赣市科字"),
         "PROJECT_PREFIX": os.environ.get("KJFLOW_PROJECT_PREFIX", "GZKJ"),
         "NOTICE_CONTACT": os.environ.get(
@@ -231,4 +289,5 @@ def load(instance: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
         "JSON_AS_ASCII": False,
+        **document_settings(bureau),
     }

@@ -24,6 +24,8 @@ import hmac
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
@@ -63,10 +65,36 @@ def format_code(code: str) -> str:
 def _letterhead(kind: str, owner: str, doc_number: str, title: str, issued: datetime,
                 round_no: int = 1) -> pdf.Letterhead:
     code = doc_code(kind, owner, round_no)
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    return pdf.Letterhead(authority=current_app.config["BUREAU_NAME"], doc_number=doc_number,
+    config = current_app.config
+    base = config["PUBLIC_BASE_URL"].rstrip("/")
+    faces = pdf.document_faces(config["FONT_BODY"], config["FONT_TITLE"], config["FONT_HEI"],
+                               config["FONT_KAI"], config["FONT_SONG"], config["FONT_DIR"])
+    return pdf.Letterhead(authority=config["BUREAU_NAME"], doc_number=doc_number,
                           title=title, issued_on=issued.astimezone(SHANGHAI).date(),
-                          verify_url=f"{base}/verify/{code}", verify_code=format_code(code))
+                          verify_url=f"{base}/verify/{code}", verify_code=format_code(code),
+                          cc=tuple(config["DOCUMENT_CC"].get(kind, ())),
+                          printed_by=config["PRINTED_BY"],
+                          note=config["DOCUMENT_NOTES"].get(kind, ""),
+                          seal=_seal(config["SEAL_IMAGE"], config["SEAL_MM"]), faces=faces)
+
+
+def _seal(path: str | None, diameter_mm: float) -> pdf.Seal | None:
+    """The configured seal image (read again when the file changes), None if none is set."""
+    if not path:
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError as missing:
+        raise RuntimeError(f"KJFLOW_SEAL_IMAGE: cannot read {path}: {missing}") from missing
+    return _seal_file(path, stat.st_mtime_ns, stat.st_size, diameter_mm)
+
+
+@lru_cache(maxsize=4)
+def _seal_file(path: str, _mtime: int, _size: int, diameter_mm: float) -> pdf.Seal:
+    data = Path(path).read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise RuntimeError(f"KJFLOW_SEAL_IMAGE: {path} is not a PNG image")
+    return pdf.Seal(png=data, diameter_mm=diameter_mm)
 
 
 def _line(app: Application) -> pdf.ProjectLine:
