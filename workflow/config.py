@@ -149,10 +149,10 @@ def document_settings(bureau: str) -> dict[str, Any]:
         # default; KJFLOW_FONT_DIR names a folder of the bureau's licensed font files
         # (方正仿宋_GBK, 方正小标宋简体 …), which fontconfig then finds by family name.
         # The body and title faces must cover GB 2312 (tests/unit/workflow/test_gbt9704.py).
-        "FONT_BODY": os.environ.get("KJFLOW_FONT_BODY", "FandolFang"),
-        "FONT_TITLE": os.environ.get("KJFLOW_FONT_TITLE", "FandolSong:bold"),
-        "FONT_HEI": os.environ.get("KJFLOW_FONT_HEI", "FandolHei"),
-        "FONT_KAI": os.environ.get("KJFLOW_FONT_KAI", "FandolKai"),
+        "FONT_BODY": os.environ.get("KJFLOW_FONT_BODY", "FandolFang TT"),
+        "FONT_TITLE": os.environ.get("KJFLOW_FONT_TITLE", "FandolSong TT:bold"),
+        "FONT_HEI": os.environ.get("KJFLOW_FONT_HEI", "FandolHei TT"),
+        "FONT_KAI": os.environ.get("KJFLOW_FONT_KAI", "FandolKai TT"),
         "FONT_SONG": os.environ.get("KJFLOW_FONT_SONG", "AR PL UMing CN"),
         "FONT_DIR": fonts or None,
         # 版记: 抄送机关 per document kind (KJFLOW_CC_NOTICE, KJFLOW_CC_APPROVAL_FILE,

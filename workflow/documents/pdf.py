@@ -16,8 +16,13 @@ Fonts. Speed, size and coverage, measured on WeasyPrint 70 with HarfBuzz subsett
 (bench/pdf.py):
 
 - The faces GB/T 9704 names are settings: 仿宋 body, 小标宋 title, 黑体, 楷体, by default
-  the free Fandol fonts (CFF, which HarfBuzz subsets fast; they cover GB 2312), or the
-  bureau's licensed 方正 fonts from a font folder (``use_font_folder``).
+  the free Fandol fonts (they cover GB 2312), or the bureau's licensed 方正 fonts from a
+  font folder (``use_font_folder``). The Fandol fonts are CFF; .ci/sysdeps.sh converts
+  them once to TrueType ("FandolFang TT" …, .ci/fandol_ttf.py), and those are the
+  defaults: WeasyPrint embeds a subset without subroutines, where a Fandol glyph takes
+  about 340 bytes as TrueType against 440 (仿宋) to 750 (the bold title face) as CFF, so
+  an issued 立项通知书 is 80 KB rather than 110 KB, rendered as fast and looking the same
+  (the outlines agree to within 1/1000 em; tests/unit/workflow/test_gbt9704.py).
 - Behind each face the fallback chain: "AR PL UMing CN" (Debian fonts-arphic-uming, a Ming
   = 宋 face, TrueType) has the rare name characters the faces lack: 堃, 喆 and 䶮 (U+4DAE,
   CJK Ext. A); "Noto Serif CJK SC" (fonts-noto-cjk) has the rest (𠮷, Ext. B). Pango falls
@@ -71,13 +76,14 @@ _env.filters["wan"] = format_wan
 # --- fonts -------------------------------------------------------------------------------
 
 # The faces GB/T 9704 names, as fontconfig family names ("Family" or "Family:bold"), by
-# default the free Fandol fonts (texlive-lang-chinese; .ci/sysdeps.sh installs them):
-# they cover all 7,445 characters of GB 2312. A bureau sets its licensed 方正仿宋_GBK and
-# 方正小标宋简体 instead (workflow/config.py: KJFLOW_FONT_*, KJFLOW_FONT_DIR).
-BODY_FACE = "FandolFang"          # 仿宋: body, 版记
-TITLE_FACE = "FandolSong:bold"    # 小标宋: 发文机关标志 and titles (no free 小标宋 exists)
-HEI_FACE = "FandolHei"            # 黑体: 附件 label, headings, table heads
-KAI_FACE = "FandolKai"            # 楷体: 二级标题 where a body uses them
+# default the free Fandol fonts (texlive-lang-chinese; .ci/sysdeps.sh installs them and
+# their TrueType conversions, " TT"): they cover all 7,445 characters of GB 2312. A
+# bureau sets its licensed 方正仿宋_GBK and 方正小标宋简体 instead (workflow/config.py:
+# KJFLOW_FONT_*, KJFLOW_FONT_DIR).
+BODY_FACE = "FandolFang TT"       # 仿宋: body, 版记
+TITLE_FACE = "FandolSong TT:bold" # 小标宋: 发文机关标志 and titles (no free 小标宋 exists)
+HEI_FACE = "FandolHei TT"         # 黑体: 附件 label, headings, table heads
+KAI_FACE = "FandolKai TT"         # 楷体: 二级标题 where a body uses them
 SONG_FACE = "AR PL UMing CN"      # 宋体: page numbers
 # Per glyph, Pango falls back along this chain for what a face lacks: the rare name
 # characters (堃 喆 䶮 in AR PL UMing, 𠮷 in Noto Serif CJK). UMing is TrueType, subset
@@ -561,6 +567,37 @@ def _turn_landscape_pages(document: weasyprint.Document, pdf: Any) -> None:
             pdf.objects[number]["Rotate"] = 270
 
 
+# The sRGB profile of the PDF/A OutputIntent: LittleCMS's (Pillow's
+# ImageCms.createProfile("sRGB"): the sRGB primaries and its exact tone curve as a
+# parametric curve), 588 bytes, labelled ICC 4.2 (ICC.1:2004-10, the version PDF 1.7 and
+# PDF/A-2 name), dated 2026-01-01, with its profile ID. WeasyPrint's own sRGB2014.icc
+# describes the same colour space with 1,024-point curves: 3 KB (2.5 KB compressed) in
+# every document. tests/unit/workflow/test_pdf.py checks that both map colours alike.
+SRGB_ICC = base64.b64decode(
+    "AAACTGxjbXMEIAAAbW50clJHQiBYWVogB+oAAQABAAAAAAAAYWNzcEFQUEwAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAPbWAAEAAAAA0y1sY21zOlk3KmVfhOy0MrA0yVZeMwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAL"
+    "ZGVzYwAAAQgAAAA2Y3BydAAAAUAAAABMd3RwdAAAAYwAAAAUY2hhZAAAAaAAAAAsclhZWgAAAcwAAAAUYlhZWgAA"
+    "AeAAAAAUZ1hZWgAAAfQAAAAUclRSQwAAAggAAAAgZ1RSQwAAAggAAAAgYlRSQwAAAggAAAAgY2hybQAAAigAAAAk"
+    "bWx1YwAAAAAAAAABAAAADGVuVVMAAAAaAAAAHABzAFIARwBCACAAYgB1AGkAbAB0AC0AaQBuAABtbHVjAAAAAAAA"
+    "AAEAAAAMZW5VUwAAADAAAAAcAE4AbwAgAGMAbwBwAHkAcgBpAGcAaAB0ACwAIAB1AHMAZQAgAGYAcgBlAGUAbAB5"
+    "WFlaIAAAAAAAAPbWAAEAAAAA0y1zZjMyAAAAAAABDEIAAAXe///zJQAAB5MAAP2Q///7of///aIAAAPcAADAblhZ"
+    "WiAAAAAAAABvoAAAOPUAAAOQWFlaIAAAAAAAACSfAAAPhAAAtsNYWVogAAAAAAAAYpcAALeHAAAY2XBhcmEAAAAA"
+    "AAMAAAACZmYAAPKnAAANWQAAE9AAAApbY2hybQAAAAAAAwAAAACj1wAAVHsAAEzNAACZmgAAJmYAAA9c")
+
+
+def _compact_output_intent(pdf: Any) -> None:
+    """The PDF/A OutputIntent with SRGB_ICC for WeasyPrint's larger sRGB profile."""
+    for intent in pdf.catalog.get("OutputIntents", ()):
+        number = int(intent["DestOutputProfile"].split()[0])
+        pdf.objects[number].stream = [SRGB_ICC]
+
+
+def _finish(document: weasyprint.Document, pdf: Any) -> None:
+    """What WeasyPrint's PDF gets before it is written (a finisher)."""
+    _turn_landscape_pages(document, pdf)
+    _compact_output_intent(pdf)
+
+
 def html_to_pdf(html: str, faces: FontFaces = DOCUMENT_FACES) -> RenderedPdf:
     """The PDF of ``html``. Its <style> (the same for every document of a kind) is parsed
     once and kept: parsing it again was a tenth of a notice's render."""
@@ -579,7 +616,7 @@ def html_to_pdf(html: str, faces: FontFaces = DOCUMENT_FACES) -> RenderedPdf:
     # the archival metadata and the trailer /ID, which WeasyPrint would compute by
     # compressing every stream a second time (a third of a notice's render).
     data = document.write_pdf(pdf_variant="pdf/a-2b", pdf_identifier=False,
-                              finisher=_turn_landscape_pages)
+                              finisher=_finish)
     return RenderedPdf(data=data, pages=len(document.pages))
 
 

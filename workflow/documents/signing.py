@@ -35,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pikepdf
 from asn1crypto import parser as asn1_parser
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -97,8 +98,10 @@ class Identity:
     signer: signers.SimpleSigner
     roots: tuple[asn1_x509.Certificate, ...]
     name: str
-    # What its signature container takes (bytes), learnt from its first signature: told
-    # to pyHanko, it spares a trial signature each time.
+    # What its signature container takes (hexadecimal digits), learnt from a first
+    # signature of a blank page: told to pyHanko, it spares a trial signature each time
+    # and leaves no more room than the container needs (pyHanko's own estimate leaves half
+    # as much again: 1.5 KB of zeros in every document).
     reserve: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -157,8 +160,11 @@ def _load(path: Path, password: str, trust: Path | None, _stamp: tuple[int, int]
     loaded = signers.SimpleSigner.load_pkcs12_data(data, [], passphrase=secret)
     if loaded is None:
         raise ValueError(f"{path}: pyHanko cannot load it")
+    # The signing certificate and the CAs under the root: a root certificate in the file
+    # proves nothing (a reader trusts only the roots it already has) and costs 1 KB or so
+    # in every document. A self-signed certificate is always embedded.
     signer = _KeyedSigner(signing_cert=loaded.signing_cert, signing_key=loaded.signing_key,
-                          cert_registry=loaded.cert_registry)
+                          cert_registry=loaded.cert_registry, embed_roots=False)
     signer.private_key = key
     if trust is not None:
         roots = tuple(load_certs_from_pemder([str(trust)]))
@@ -198,15 +204,13 @@ def sign(data: bytes, identity: Identity, reason: str, location: str) -> bytes:
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD, reason=reason, location=location, md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES)
-    reserved = identity.reserve.get("bytes")
+    if "bytes" not in identity.reserve:
+        probe = _signed(_blank_page(), meta, identity, None)
+        identity.reserve["bytes"] = _container_size(probe) + RESERVE_MARGIN
     try:
-        signed = _signed(data, meta, identity, reserved)
-    except SigningError:
-        if reserved is None:
-            raise
-        reserved = None  # outgrew the room learnt: let pyHanko estimate it again
+        signed = _signed(data, meta, identity, identity.reserve["bytes"])
+    except SigningError:  # outgrew the room learnt: let pyHanko estimate it again
         signed = _signed(data, meta, identity, None)
-    if reserved is None:
         identity.reserve["bytes"] = _container_size(signed) + RESERVE_MARGIN
     return signed
 
@@ -218,9 +222,19 @@ def _signed(data: bytes, meta: signers.PdfSignatureMetadata, identity: Identity,
     return bytes(out.getvalue())
 
 
-# Room (hexadecimal digits) left over the first signature's container: a later one
-# differs in its signing time's encoding and, for ECDSA, by a few bytes of its value.
-RESERVE_MARGIN = 512
+# Room (hexadecimal digits) left over the first signature's container. Only an ECDSA
+# value differs from one signature to the next (a DER integer pair, by a byte or two);
+# the signing time is a UTCTime of fixed length, the other signed attributes are digests.
+RESERVE_MARGIN = 64
+
+
+def _blank_page() -> bytes:
+    """A PDF of one blank page, which an identity signs once to learn its reserve."""
+    with pikepdf.new() as blank:
+        blank.add_blank_page()
+        out = io.BytesIO()
+        blank.save(out)
+    return out.getvalue()
 
 
 def _container_size(signed: bytes) -> int:

@@ -36,6 +36,8 @@ SIZE3, SIZE4 = 16 * MM, 14 * MM              # 5.64, 4.94
 LEAD = LINE - SIZE3                          # 4.58
 BLANK1, BLANK2 = LINE + LEAD, 2 * LINE + LEAD  # 空一行 14.8, 空二行 25.0
 TOL = 1.0
+# The default faces as the PDF names them (the Fandol fonts as TrueType, .ci/fandol_ttf.py).
+TITLE_FONT, BODY_FONT, HEI_FONT = "FandolSong-TT-Bold", "FandolFang-TT", "FandolHei-TT"
 
 
 def red_seal_png(size: int = 400) -> bytes:
@@ -252,7 +254,7 @@ def test_the_authority_mark_is_red_in_the_title_face_35mm_under_the_type_area(of
     assert mark["top"] == pytest.approx(TOP + 35, abs=TOL)
     assert (mark["x0"] + mark["x1"]) / 2 == pytest.approx(LEFT + WIDTH / 2, abs=TOL)
     for char in mark["chars"]:
-        assert char["font"] == "FandolSong-Bold"
+        assert char["font"] == TITLE_FONT
         red, green, blue = char["color"]
         assert red > 0.7 and green < 0.2 and blue < 0.2
 
@@ -283,7 +285,7 @@ def test_the_title_is_2hao_two_blank_lines_under_the_rule_centred_in_whole_words
     assert 1 <= len(title) <= 3
     assert title[0]["top"] - red["bottom"] == pytest.approx(BLANK2, abs=TOL)
     for line in title:
-        assert all(c["font"] == "FandolSong-Bold" for c in line["chars"])
+        assert all(c["font"] == TITLE_FONT for c in line["chars"])
         assert (line["x0"] + line["x1"]) / 2 == pytest.approx(LEFT + WIDTH / 2, abs=TOL)
     text = [line["text"] for line in title]
     assert "".join(text).startswith("关于") and "".join(text).endswith("的通知")
@@ -355,7 +357,7 @@ def test_a_full_page_holds_22_lines_of_28_characters(long_notice):
         for above, below in itertools.pairwise(lines):
             assert below["top"] - above["top"] == pytest.approx(LINE, abs=0.05)
         for line in lines:
-            assert all(c["font"] == "FandolFang" for c in line["chars"]
+            assert all(c["font"] == BODY_FONT for c in line["chars"]
                        if c["text"] not in "䶮堃喆")
             if all(not c["text"].isascii() for c in line["chars"]):
                 assert len(line["chars"]) == 28, line["text"]
@@ -587,14 +589,14 @@ def test_the_attachment_label_is_on_line_1_and_its_title_on_line_3(kind, request
     # A turned page: its top is the portrait page's left, its lines run bottom to top;
     # line n of its 版心 (28 mm from that edge) is at x = 28 + (n − 1) × line height.
     label = [c for c in chars if c["text"] in "附件" and c["size"] == pytest.approx(16, abs=.1)
-             and c["font"] == "FandolHei"]
+             and c["font"] == HEI_FONT]
     assert len(label) == 2
     for char in label:
         assert char["x0"] == pytest.approx(LEFT + LEAD / 2, abs=TOL)
     # flush left: the label starts at the 版心's edge (the portrait page's bottom)
     assert max(c["bottom"] for c in label) == pytest.approx(BOTTOM, abs=TOL)
     line3 = LEFT + 2 * LINE + (LINE - 22 * MM) / 2
-    title = [c for c in chars if c["font"] == "FandolSong-Bold"]
+    title = [c for c in chars if c["font"] == TITLE_FONT]
     for char in title:
         assert char["x0"] == pytest.approx(line3, abs=TOL)
     centre = (min(c["top"] for c in title) + max(c["bottom"] for c in title)) / 2
@@ -613,7 +615,7 @@ def test_landscape_table_pages_are_turned_with_the_table_head_on_the_binding_sid
     for i in turned:
         box = reader.pages[i].mediabox
         assert (round(float(box.width) * MM), round(float(box.height) * MM)) == (297, 210)
-        heads = [c for c in doc.pages[i] if c["text"] == "序" and c["font"] == "FandolHei"]
+        heads = [c for c in doc.pages[i] if c["text"] == "序" and c["font"] == HEI_FONT]
         assert len(heads) == 1
         # the head row at the 订口 (left) of the portrait sheet, inside its 版心
         rows = [c for c in doc.pages[i] if c["text"].startswith("G")]  # project numbers
@@ -684,6 +686,43 @@ def test_a_bureau_font_folder_is_used_by_family_name(tmp_path):
         pdf.use_font_folder(None)
     assert pdf.font_file("测试楷体KJ") is None
     shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(("face", "source"), [
+    (pdf.BODY_FACE, "FandolFang"), (pdf.TITLE_FACE, "FandolSong:bold"),
+    (pdf.HEI_FACE, "FandolHei"), (pdf.KAI_FACE, "FandolKai")])
+def test_the_default_faces_are_the_fandol_fonts_as_truetype_looking_the_same(face, source):
+    """.ci/fandol_ttf.py: the same characters, advances and outlines (within 1 unit of
+    1000 to the em, plus rounding) as the .otf, in TrueType without hinting."""
+    from fontTools.pens.boundsPen import BoundsPen
+    from fontTools.ttLib import TTFont
+
+    converted, original = pdf.font_file(face), pdf.font_file(source)
+    assert converted is not None and original is not None
+    assert converted[0].suffix == ".ttf"
+    with TTFont(str(converted[0]), lazy=True) as tt, TTFont(str(original[0]), lazy=True) as otf:
+        assert "glyf" in tt and "CFF " not in tt and "CFF " in otf
+        assert not {"fpgm", "prep", "cvt "} & set(tt.keys())   # no hinting to drop
+        assert tt.getBestCmap() == otf.getBestCmap()
+        advances = [{name: advance for name, (advance, _) in font["hmtx"].metrics.items()}
+                    for font in (tt, otf)]
+        assert advances[0] == advances[1]
+        for table, field in (("head", "unitsPerEm"), ("hhea", "ascent"), ("hhea", "descent"),
+                             ("OS/2", "usWeightClass"), ("OS/2", "sTypoAscender")):
+            assert getattr(tt[table], field) == getattr(otf[table], field), field
+        tt_glyphs, otf_glyphs = tt.getGlyphSet(), otf.getGlyphSet()
+        cmap = otf.getBestCmap()
+        for ch in "赣州市科学技术局关于下达立项通知书〔〕２0123456789，。（）":
+            if ord(ch) not in cmap:
+                continue
+            name = cmap[ord(ch)]
+            bounds = []
+            for glyphs in (tt_glyphs, otf_glyphs):
+                pen = BoundsPen(glyphs)
+                glyphs[name].draw(pen)
+                bounds.append(pen.bounds)
+            assert bounds[0] == pytest.approx(bounds[1], abs=1.5), ch
+    assert pdf.gb2312_gaps(face) == ""
 
 
 def test_rare_characters_read_back_with_the_default_faces():
@@ -760,4 +799,4 @@ def test_document_settings_read_lists_per_kind(monkeypatch, tmp_path):
     assert loaded["DOCUMENT_CC"]["approval_file"] == ("赣州市财政局",)
     assert loaded["DOCUMENT_NOTES"]["payment_notice"] == "此件不公开"
     assert loaded["PRINTED_BY"] == "某市科学技术局办公室"
-    assert loaded["FONT_BODY"] == "FandolFang" and loaded["FONT_TITLE"] == "FandolSong:bold"
+    assert loaded["FONT_BODY"] == "FandolFang TT" and loaded["FONT_TITLE"] == "FandolSong TT:bold"

@@ -154,6 +154,65 @@ def test_every_font_is_embedded_and_subset(notice, approval_file, task_book, tmp
             assert (emb, sub) == ("yes", "yes"), line
 
 
+def embedded_fonts(data: bytes) -> dict[str, tuple[str, bytes]]:
+    """Each embedded font program: its name without the subset tag -> (key, program)."""
+    import pikepdf
+
+    found = {}
+    with pikepdf.open(io.BytesIO(data)) as doc:
+        for obj in doc.objects:
+            if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/FontDescriptor":
+                key = next(k for k in ("/FontFile", "/FontFile2", "/FontFile3") if k in obj)
+                name = str(obj.FontName)[1:].partition("+")[2]
+                assert name not in found, f"{name} embedded twice"
+                found[name] = (key, obj[key].read_bytes())
+    return found
+
+
+def test_the_default_faces_are_embedded_once_each_as_truetype_without_hinting(
+        notice, approval_file, task_book):
+    from fontTools.ttLib import TTFont
+
+    assert {"FandolFang-TT", "FandolSong-TT-Bold"} <= set(embedded_fonts(notice.data))
+    for rendered in (notice, approval_file, task_book):
+        fonts = embedded_fonts(rendered.data)
+        fandol = {name: font for name, font in fonts.items() if name.startswith("Fandol")}
+        assert "FandolFang-TT" in fandol
+        for name, (key, program) in fandol.items():
+            assert key == "/FontFile2", name          # TrueType, not CFF
+            tables = set(TTFont(io.BytesIO(program)).keys())
+            assert "glyf" in tables and not {"fpgm", "prep", "cvt ", "vmtx"} & tables, name
+
+
+def test_the_output_intent_is_a_small_srgb_profile_mapping_colours_as_weasyprints(notice):
+    import hashlib
+    from importlib.resources import files
+
+    import pikepdf
+    from PIL import ImageCms
+
+    with pikepdf.open(io.BytesIO(notice.data)) as doc:
+        (intent,) = doc.Root.OutputIntents
+        icc = intent.DestOutputProfile.read_bytes()
+    assert icc == pdf.SRGB_ICC and len(icc) < 600
+    # ICC 4.2 (ICC.1:2004-10), a display profile of RGB to XYZ, with its profile ID.
+    assert (icc[8:10], icc[12:16], icc[16:20], icc[20:24], icc[36:40]) == (
+        b"\x04\x20", b"mntr", b"RGB ", b"XYZ ", b"acsp")
+    unset = icc[:44] + bytes(4) + icc[48:64] + bytes(4) + icc[68:84] + bytes(16) + icc[100:]
+    assert icc[84:100] == hashlib.md5(unset).digest()  # noqa: S324 (the ICC's own ID)
+    weasy = (files("weasyprint.pdf") / "sRGB2014.icc").read_bytes()
+    grid = [(r, g, b) for r in range(0, 256, 51) for g in range(0, 256, 51)
+            for b in range(0, 256, 51)]
+    image = Image.new("RGB", (len(grid), 1))
+    image.putdata(grid)
+    lab = []
+    for profile in (icc, weasy):
+        to_lab = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                         ImageCms.createProfile("LAB"), "RGB", "LAB")
+        lab.append(ImageCms.applyTransform(image, to_lab).tobytes())
+    assert max(abs(a - b) for a, b in zip(*lab, strict=True)) <= 1
+
+
 def test_the_header_is_red_and_the_body_is_not(notice, tmp_path):
     page = raster(notice.data, tmp_path)
     assert page.size[1] > page.size[0]  # A4 portrait

@@ -103,6 +103,19 @@ def test_an_issued_notice_validates_with_the_test_ca_as_trust_root(issued):
     assert doc.size == len(data)
 
 
+def test_the_signature_carries_the_bureau_certificate_not_the_root_and_little_room(issued):
+    _, data = issued
+    sig = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
+    # The CA's root is the reader's to trust, not the file's to carry.
+    assert [c.chosen.subject.native["common_name"] for c in sig.signed_data["certificates"]
+            ] == [signing_ca.BUREAU_CN]
+    # /Contents: the container, then no more zeros than the margin (hexadecimal digits).
+    contents = data[sig.sig_object["/ByteRange"][1]:sig.sig_object["/ByteRange"][2]]
+    spare = len(contents) - 2 - signing._container_size(data)
+    assert 0 < spare <= signing.RESERVE_MARGIN
+    assert contents[1:-1].endswith(b"0" * spare)
+
+
 def test_a_byte_flipped_anywhere_in_the_signed_file_breaks_the_signature(issued):
     _, data = issued
     sig = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
@@ -159,7 +172,8 @@ def test_each_issued_kind_is_pdfa_2b_with_its_metadata_after_signing(app, kind):
         assert str(doc.docinfo["/Title"]) == LH.title
         assert str(doc.docinfo["/CreationDate"]).startswith("D:20261128")
         intent = doc.Root.OutputIntents[0]
-        assert intent.S == "/GTS_PDFA1" and b"sRGB" in intent.DestOutputProfile.read_bytes()
+        assert intent.S == "/GTS_PDFA1" and "sRGB" in str(intent.OutputConditionIdentifier)
+        assert intent.DestOutputProfile.read_bytes() == pdf.SRGB_ICC
         assert doc.pdf_version == "1.7" and not doc.is_encrypted
     assert signing.check(issued.data, bureau_roots()).status == "valid"
 
