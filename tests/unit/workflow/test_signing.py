@@ -114,6 +114,8 @@ def test_the_signature_carries_the_bureau_certificate_not_the_root_and_little_ro
     spare = len(contents) - 2 - signing._container_size(data)
     assert 0 < spare <= signing.RESERVE_MARGIN
     assert contents[1:-1].endswith(b"0" * spare)
+    # The signature's revision adds no second copy of the XMP packet.
+    assert data.count(b"<?xpacket begin") == 1
 
 
 def test_a_byte_flipped_anywhere_in_the_signed_file_breaks_the_signature(issued):
