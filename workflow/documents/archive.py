@@ -15,11 +15,11 @@ dictionary, as PDF/A requires both to agree:
 - ``dc:type``: the kind (立项通知书, 立项文件, 任务书, 拨付通知);
 - ``xmp:CreatorTool`` / Creator and ``pdf:Producer`` / Producer.
 
-Producer is pyHanko's own name because the signature is the last writer. The signature's
-revision leaves the metadata as written here (signing._SignatureOnlyWriter: pyHanko would
-otherwise write the XMP packet again, setting ``pdf:Producer`` to its name and
-``xmp:ModifyDate``, and update an Info /ModDate from a clock read twice); Info /ModDate
-and ``xmp:ModifyDate`` are left out, the signature's /M says when it was signed.
+Producer is pyHanko's own name because the signature is the last writer: pyHanko sets
+``pdf:Producer`` to its name and appends its name to an Info /Producer that lacks it, so
+with any other value the two would disagree after signing. Info /ModDate is left out for
+the same reason: pyHanko writes ``xmp:ModifyDate`` and only updates an Info /ModDate that
+exists, from a clock read twice.
 
 No validator of PDF/A (veraPDF) can be installed from the registries this project uses
 (PyPI, Debian, npm); ``pdfa_problems`` checks the structures the issued documents depend

@@ -23,17 +23,20 @@ file is intact and the signature covers all of it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pikepdf
 from asn1crypto import parser as asn1_parser
@@ -67,6 +70,7 @@ logging.getLogger("pyhanko.sign.validation.generic_cms").setLevel(logging.ERROR)
 DEMO_NAME = "kjflow 演示证书 – 不具法律效力"
 DEMO_YEARS = 10
 FIELD = "发文机关签名"
+T = TypeVar("T")
 
 
 class _KeyedSigner(signers.SimpleSigner):
@@ -215,22 +219,25 @@ def sign(data: bytes, identity: Identity, reason: str, location: str) -> bytes:
     return signed
 
 
-class _SignatureOnlyWriter(IncrementalPdfFileWriter):
-    """pyHanko's incremental writer, leaving the metadata as archive.with_metadata wrote
-    it. pyHanko would write the whole XMP packet again in the signature's revision (to
-    set xmp:ModifyDate), a second copy of 1.2 KB in every issued file; the metadata are
-    final before the signature, and /M of the signature says when it was made.
-    tests/unit/workflow/test_signing.py checks that an issued file has one XMP packet."""
-
-    def _update_meta(self) -> None:
-        return
-
-
 def _signed(data: bytes, meta: signers.PdfSignatureMetadata, identity: Identity,
             reserved: int | None) -> bytes:
-    writer = _SignatureOnlyWriter(io.BytesIO(data), strict=False)
-    out = signers.sign_pdf(writer, meta, signer=identity.signer, bytes_reserved=reserved)
+    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    out = outside_event_loop(signers.sign_pdf, writer, meta, signer=identity.signer,
+                             bytes_reserved=reserved)
     return bytes(out.getvalue())
+
+
+def outside_event_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` where asyncio may start a loop of its own. pyHanko's
+    synchronous calls run ``asyncio.run``, which refuses to start in a thread that already
+    runs an event loop (an asynchronous server, Playwright's synchronous API in the
+    tests): there, the call runs in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 # Room (hexadecimal digits) left over the first signature's container. Only an ECDSA
@@ -321,7 +328,7 @@ def _validated(sig: Any, roots: tuple[asn1_x509.Certificate, ...]) -> SignatureC
                                 revocation_mode="soft-fail", moment=reported)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        status = validate_pdf_signature(sig, context)
+        status = outside_event_loop(validate_pdf_signature, sig, context)
     cert = status.signing_cert
     signer = _common_name(cert.subject)
     intact = bool(status.intact and status.valid)
