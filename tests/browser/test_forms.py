@@ -202,6 +202,9 @@ def test_autosave_says_saved_and_when_and_the_pdf_link_comes_by_itself(
         assert smallest >= 11, smallest  # zoomed out as far as it goes
         # Full screen: the diagram alone, as tall as the window, scrolling in its box.
         officer.get_by_role("link", name="全屏查看").click()
+        # Measured once the page has loaded (its stylesheet too: a layout forced while
+        # the stylesheet is still on its way is the unstyled one, a 3,117 px wide page).
+        officer.wait_for_load_state("load")
         expect(officer.get_by_role("heading", level=1)).to_contain_text("申报书流程图")
         expect(officer.locator("[data-testid=lifecycle-diagram] .current")).to_be_visible()
         assert officer.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
