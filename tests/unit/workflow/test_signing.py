@@ -4,6 +4,7 @@ a byte changes. The certificates are a throwaway CA's (tests/signing_ca.py)."""
 
 import asyncio
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -89,7 +90,8 @@ def test_an_issued_notice_validates_with_the_test_ca_as_trust_root(issued):
     # pyHanko itself, with nothing of kjflow's: the throwaway CA as the only trust root.
     sig = PdfFileReader(io.BytesIO(data)).embedded_signatures
     assert len(sig) == 1
-    status = validate_pdf_signature(sig[0], ValidationContext(trust_roots=list(bureau_roots())))
+    status = signing.outside_event_loop(
+        validate_pdf_signature, sig[0], ValidationContext(trust_roots=list(bureau_roots())))
     assert status.bottom_line and status.intact and status.valid and status.trusted
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     assert status.signing_cert.subject.native["common_name"] == signing_ca.BUREAU_CN
@@ -286,5 +288,7 @@ def test_signing_and_checking_work_where_an_event_loop_already_runs(app):
     async def inside_a_loop() -> signing.SignatureCheck:
         return signing.check(signing.sign(rendered, stranger, "发文", "赣州"), stranger.roots)
 
-    found = asyncio.run(inside_a_loop())
+    # asyncio.run in a thread of its own: the test process may run a loop already.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        found = pool.submit(asyncio.run, inside_a_loop()).result()
     assert (found.status, found.signer, found.intact) == ("valid", signing_ca.STRANGER_CN, True)
