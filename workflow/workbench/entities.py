@@ -254,7 +254,8 @@ def _recovery_extra(kind: str, row: Any) -> dict[str, Any]:
         ids = [int(i) for i in row.held_tranche_ids or []]
         return {"held": list(db.session.scalars(sa.select(Tranche).where(
             Tranche.id.in_(ids)).order_by(Tranche.seq))) if ids else [],
-            "capital": finance.capital}
+            "capital": finance.capital,
+            "holding": row.state not in ENTITIES[kind].lifecycle.final}
     notice = db.session.scalar(sa.select(Document).where(
         Document.application_id == row.application_id, Document.kind == "recovery_notice"))
     return {"capital": finance.capital, "instalments": list(row.instalments),

@@ -225,7 +225,7 @@ def test_only_a_leader_writes_a_recovery_off_and_with_a_reason(people):
 
 
 def test_the_recovery_notice_is_rendered_with_its_number_amounts_and_account(people, app):
-    row, rec = owing(people, wan="12.345")
+    row, rec = owing(people, wan="12.34")
     due = utcnow().date() + timedelta(days=20)
     fire("recovery", rec.id, "notify", people["officer"], due_on=due.isoformat())
     (event,) = db.session.scalars(sa.select(OutboxEvent).where(
@@ -240,8 +240,8 @@ def test_the_recovery_notice_is_rendered_with_its_number_amounts_and_account(peo
         text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(fh.read())).pages)
     text = text.replace("\n", "")
     assert doc.doc_number == number
-    for expected in (number, row.organization.name, row.project_number, "12.35",
-                     "壹拾贰万叁仟肆佰伍拾元整", app.config["RECOVERY_BANK"],
+    for expected in (number, row.organization.name, row.project_number, "12.34",
+                     "壹拾贰万叁仟肆佰元整", app.config["RECOVERY_BANK"],
                      f"{due.year}年{due.month}月{due.day}日", "项目终止"):
         assert expected in text, expected
 
@@ -369,7 +369,8 @@ def test_a_sanction_on_someone_else_holds_nothing(people):
 
 def draft_with_member(people):
     row = ApplicationFactory(call=CallFactory(), applicant=people["other"], signed=True,
-                             data={"members": [{"name": "李成员", "id_number": MEMBER_ID}]})
+                             data={"summary": "稀土分离新工艺研究",
+                                   "members": [{"name": "李成员", "id_number": MEMBER_ID}]})
     db.session.commit()
     return row
 
