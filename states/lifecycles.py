@@ -473,7 +473,7 @@ RECOVERY = Lifecycle(
           guards=["instalment_valid"], effect="record_instalment",
           follow_ups=["close_if_repaid"], fields=INSTALMENT),
         t("close", (RC.partly_repaid, RC.overdue), RC.repaid, [SYSTEM], "全额追回结案",
-          guards=["fully_repaid"], via=["recovery.receive"]),
+          guards=["fully_repaid"]),
         # The beat: past the due date and not repaid, flagged and told.
         t("escalate", (RC.notified, RC.partly_repaid), RC.overdue, [SYSTEM], "逾期督办",
           guards=["recovery_past_due"], effect="mark_overdue", messages=["recovery_overdue"]),

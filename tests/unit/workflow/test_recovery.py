@@ -28,7 +28,7 @@ from workflow.core.models import OutboxEvent, db, utcnow
 from workflow.documents.models import Document
 from workflow.finance import ledger, recovery, sanctions
 from workflow.finance import operations as finance
-from workflow.finance.models import EntryKind, LedgerEntry, SanctionReview
+from workflow.finance.models import EntryKind, LedgerEntry, Recovery, SanctionReview
 from workflow.notify.models import Notification
 
 A, T, RC, SR = ApplicationState, TrancheState, RecoveryState, SanctionReviewState
@@ -472,3 +472,18 @@ def test_the_review_pages_are_the_bureaus(people, app):
     assert client_for(app, "pi", PASSWORD).get(
         f"/sanction-reviews/{review.id}").status_code == 404
 
+
+
+def test_the_demo_has_a_recovery_partly_repaid_and_a_project_held_for_review(app):
+    from workflow import demo
+
+    assert demo.seed()
+    (rec,) = db.session.scalars(sa.select(Recovery)).all()
+    assert rec.state is RC.partly_repaid and (rec.amount, rec.repaid) == (
+        Decimal("200000.00"), Decimal("80000.00"))
+    assert len(recovery_entries(rec)) == 1
+    (review,) = db.session.scalars(sa.select(SanctionReview)).all()
+    assert review.state is SR.open and review.subject == "项目组成员刘某某"
+    held = finance.tranches_of(review.application)[0]
+    assert held.state is T.on_hold and sanctions.hold_text(review.application)
+    assert ledger.reconcile(call_id=rec.application.call_id).ok
