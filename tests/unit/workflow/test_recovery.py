@@ -487,3 +487,43 @@ def test_the_demo_has_a_recovery_partly_repaid_and_a_project_held_for_review(app
     held = finance.tranches_of(review.application)[0]
     assert held.state is T.on_hold and sanctions.hold_text(review.application)
     assert ledger.reconcile(call_id=rec.application.call_id).ok
+
+
+def test_a_sanction_recorded_through_the_api_with_its_measures_holds_the_project(
+        people, client):
+    row = running_project(people, paid=False)
+    today = utcnow().date()
+    body = {"subject": "person", "name": "王研究员", "identifier": PI_ID, "reason": "论文抄袭",
+            "starts_on": today.isoformat(),
+            "ends_on": (today + timedelta(days=730)).isoformat()}
+    officer = bearer(client, "officer")
+    bad = client.post("/api/v1/integrity", headers=officer, json={**body, "measures": ["坐牢"]})
+    assert bad.status_code == 422 and set(bad.get_json()["error"]["details"]) == {"measures"}
+    assert not db.session.scalars(sa.select(Sanction)).all()
+    made = client.post("/api/v1/integrity", headers=officer,
+                       json={**body, "measures": ["no_review", "revoke"]})
+    assert made.status_code == 201 and made.get_json()["measures"] == ["no_review", "revoke"]
+    deliver("sanction.recorded")
+    review = db.session.scalars(sa.select(SanctionReview)).one()
+    assert review.application_id == row.id
+    assert finance.tranches_of(row)[0].state is T.on_hold
+    # The list gives measures a default for rows recorded without them.
+    listed = client.get("/api/v1/integrity", headers=officer).get_json()["items"]
+    assert listed[0]["measures"] == ["no_review", "revoke"]
+
+
+def test_the_integrity_page_records_the_measures_ticked(people, app):
+    from tests.conftest import csrf_of
+
+    officer = client_for(app, "officer", PASSWORD)
+    page = officer.get("/integrity").get_data(as_text=True)
+    assert "不得申报" in page and "撤销立项" in page
+    today = utcnow().date()
+    resp = officer.post("/integrity", data={
+        "csrf_token": csrf_of(page), "subject": "person", "name": "王研究员",
+        "identifier": PI_ID, "reason": "论文抄袭", "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=30)).isoformat(),
+        "measures": ["no_apply", "notice"]})
+    assert resp.status_code == 302
+    (row,) = db.session.scalars(sa.select(Sanction)).all()
+    assert row.measures == ["no_apply", "notice"]
