@@ -125,9 +125,8 @@ def hold_for_sanction(sanction_id: int, ip: str | None = None) -> list[SanctionR
 
 
 def sanction_recorded(event: OutboxEvent) -> None:
-    """The consumer of ``sanction.recorded``."""
+    """The consumer of ``sanction.recorded`` (``outbox.consume`` commits)."""
     hold_for_sanction(event.entity_id)
-    db.session.commit()
 
 
 # ---- the review's rules ----------------------------------------------------------------------
