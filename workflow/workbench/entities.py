@@ -58,7 +58,7 @@ TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {
 # The guards' reasons that the inputs above answer when the form is sent (so a trigger
 # waiting only for them is offered, with its field).
 PAGE_ANSWERS = frozenset({"collective_decision_missing", "payment_ref_missing",
-                          "acceptance_missing", "report_too_short"})
+                          "acceptance_missing", "report_too_short", "instalment_invalid"})
 
 
 def _visible(collection: str, entity_id: int, lock: bool = False) -> tuple[str, Any]:

@@ -527,3 +527,26 @@ def test_the_integrity_page_records_the_measures_ticked(people, app):
     assert resp.status_code == 302
     (row,) = db.session.scalars(sa.select(Sanction)).all()
     assert row.measures == ["no_apply", "notice"]
+
+
+def test_the_officer_issues_the_notice_and_finance_records_a_sum_on_the_page(people, app):
+    from tests.conftest import csrf_of
+
+    _row, rec = owing(people)
+    officer = client_for(app, "officer", PASSWORD)
+    page = officer.get(f"/recoveries/{rec.id}").get_data(as_text=True)
+    assert "印发追回通知" in page and 'name="due_on"' in page
+    resp = officer.post(f"/recoveries/{rec.id}/fire", data={
+        "csrf_token": csrf_of(page), "trigger": "notify", "version": str(rec.version)})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert rec.state is RC.notified
+    cashier = client_for(app, "finance1", PASSWORD)
+    page = cashier.get(f"/recoveries/{rec.id}").get_data(as_text=True)
+    assert 'name="amount_wan"' in page and 'name="key"' in page
+    resp = cashier.post(f"/recoveries/{rec.id}/fire", data={
+        "csrf_token": csrf_of(page), "trigger": "receive", "version": str(rec.version),
+        "amount_wan": "31", "key": "Y-1", "paid_on": utcnow().date().isoformat()})
+    assert resp.status_code == 422 and "超过尚欠金额" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert rec.repaid == 0 and rec.state is RC.notified
