@@ -20,8 +20,10 @@ from states.lifecycles import (
     OBJECTION,
     OPERATIONS,
     PAYEE_CHANGED,
+    RECOVERY,
     REVIEW,
     ROLES,
+    SANCTION_REVIEW,
     STEPS,
     SYSTEM,
     TRANCHE,
@@ -30,15 +32,19 @@ from states.lifecycles import (
     DecisionState,
     MilestoneState,
     ObjectionState,
+    RecoveryState,
     ReviewState,
+    SanctionReviewState,
     TrancheState,
 )
 
 __all__ = [
     "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
-    "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE",
+    "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "RECOVERY", "REVIEW", "ROLES", "SANCTION_REVIEW",
+    "STEPS", "SYSTEM", "TRANCHE",
     "ApplicationState",
     "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
-    "ObjectionState", "Operation", "ReviewState", "StateEnum", "StepNotEnabled", "TrancheState",
+    "ObjectionState", "Operation", "RecoveryState", "ReviewState", "SanctionReviewState",
+    "StateEnum", "StepNotEnabled", "TrancheState",
     "Transition",
 ]

@@ -283,23 +283,28 @@ TRANCHE = Lifecycle(
         # account): the money goes to the account that was checked, and a released
         # tranche shows it for good. An account changed since refuses the check and the
         # payment (409) until the maker prepares the voucher again on the new account.
-        t("prepare", T.due, T.prepared, [FINANCE], "制单", guards=["payee_account_known"],
-          effect="record_maker"),
+        t("prepare", T.due, T.prepared, [FINANCE], "制单",
+          guards=["payee_account_known", "no_integrity_hold"], effect="record_maker"),
         t("reprepare", (T.prepared, T.approved), T.prepared, [FINANCE],
           "按变更后的收款账户重新制单", guards=["payee_account_known"], step=PAYEE_CHANGED,
           effect="record_maker"),
         t("approve", T.prepared, T.approved, [FINANCE], "审核",
-          guards=["payee_unchanged", "checker_not_maker", "collective_decision_recorded"],
+          guards=["payee_unchanged", "checker_not_maker", "collective_decision_recorded",
+                  "no_integrity_hold"],
           effect="record_checker",
           fields=[Field("decision_ref", "“三重一大”会议纪要编号", kind="line")]),
         t("release", T.approved, T.released, [FINANCE], "拨付",
-          guards=["payee_unchanged", "payment_reference_given", "within_grant"],
+          guards=["payee_unchanged", "payment_reference_given", "within_grant",
+                  "no_integrity_hold"],
           effect="record_release",
           follow_ups=["post_disbursement"],
           fields=[Field("payment_ref", "支付凭证号", kind="line", required=True)]),
-        t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER], "暂停",
-          guards=["comment_given"]),
-        t("resume", T.on_hold, T.due, [FINANCE, OFFICER], "恢复"),
+        # A sanction on the project's people or organisation holds its due tranches
+        # (暂停拨付, by the system) until the officer's review; none moves meanwhile.
+        t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER, SYSTEM],
+          "暂停", guards=["comment_given"]),
+        t("resume", T.on_hold, T.due, [FINANCE, OFFICER, SYSTEM], "恢复",
+          guards=["no_integrity_hold"]),
         t("cancel", (T.planned, T.due, T.prepared, T.approved, T.on_hold), T.cancelled,
           [FINANCE, OFFICER, SYSTEM], "取消", guards=["comment_given"],
           follow_ups=["return_commitment"]),
@@ -427,8 +432,89 @@ OBJECTION = Lifecycle(
     ),
 )
 
+
+
+# ---- recovery (追回) and the review of a sanction after funding --------------------------
+
+class RecoveryState(StateEnum):
+    opened = ("opened", "待发追回通知")
+    notified = ("notified", "已发追回通知")
+    partly_repaid = ("partly_repaid", "部分归还")
+    overdue = ("overdue", "逾期未还")
+    repaid = ("repaid", "已全额追回")
+    written_off = ("written_off", "已核销")
+
+
+RC = RecoveryState
+UNPAID = (RC.notified, RC.partly_repaid, RC.overdue)
+INSTALMENT = (Field("amount_wan", "本次归还金额（万元）", kind="money", required=True),
+              Field("key", "到账流水号（同一笔只记一次）", kind="line", required=True),
+              Field("paid_on", "到账日期（YYYY-MM-DD）", kind="line", required=True))
+
+RECOVERY = Lifecycle(
+    name="recovery",
+    label="经费追回",
+    states=RecoveryState,
+    initial=RC.opened,
+    final=frozenset({RC.repaid, RC.written_off}),
+    stages=(Stage("立案", (RC.opened,)), Stage("追回通知", (RC.notified,)),
+            Stage("归还", (RC.partly_repaid, RC.overdue)), Stage("结案", (RC.repaid,))),
+    transitions=(
+        # The 追回通知 is issued with its 发文字号 and rendered by the worker.
+        t("notify", RC.opened, RC.notified, [OFFICER], "印发追回通知",
+          guards=["recovery_due_date_ahead"], effect="issue_recovery_notice",
+          fields=[Field("due_on", "还款期限（YYYY-MM-DD，不给出按立案时所定）", kind="line")]),
+        # Finance records each sum received: a ledger entry tied to the recovery, never
+        # more than is owed, each 流水号 once; the last one closes it.
+        t("receive", (RC.notified, RC.partly_repaid), RC.partly_repaid, [FINANCE],
+          "登记归还款", guards=["instalment_valid"], effect="record_instalment",
+          follow_ups=["close_if_repaid"], fields=INSTALMENT),
+        t("receive", RC.overdue, RC.overdue, [FINANCE], "登记归还款",
+          guards=["instalment_valid"], effect="record_instalment",
+          follow_ups=["close_if_repaid"], fields=INSTALMENT),
+        t("close", (RC.partly_repaid, RC.overdue), RC.repaid, [SYSTEM], "全额追回结案",
+          guards=["fully_repaid"]),
+        # The beat: past the due date and not repaid, flagged and told.
+        t("escalate", (RC.notified, RC.partly_repaid), RC.overdue, [SYSTEM], "逾期督办",
+          guards=["recovery_past_due"], effect="mark_overdue", messages=["recovery_overdue"]),
+        t("write_off", (RC.opened, *UNPAID), RC.written_off, [LEADER], "核销结案",
+          guards=["comment_given"]),
+    ),
+)
+
+
+class SanctionReviewState(StateEnum):
+    open = ("open", "待复核（暂停拨付）")
+    continued = ("continued", "继续执行")
+    terminated = ("terminated", "终止项目")
+    revoked = ("revoked", "撤销立项")
+
+
+SR = SanctionReviewState
+SANCTION_REVIEW = Lifecycle(
+    name="sanction_review",
+    label="失信复核",
+    states=SanctionReviewState,
+    initial=SR.open,
+    final=frozenset({SR.continued, SR.terminated, SR.revoked}),
+    stages=(Stage("复核", (SR.open,)),
+            Stage("复核结论", (SR.continued, SR.terminated, SR.revoked))),
+    transitions=(
+        t("continue", SR.open, SR.continued, [OFFICER, LEADER], "继续执行（恢复拨付）",
+          guards=["comment_given"], follow_ups=["lift_integrity_holds"]),
+        t("terminate", SR.open, SR.terminated, [OFFICER, LEADER], "终止项目",
+          guards=["comment_given", "review_project_running"],
+          follow_ups=["terminate_reviewed_project"],
+          fields=[Field("recovery_wan", "应追回金额（万元）", kind="money")]),
+        t("revoke", SR.open, SR.revoked, [OFFICER, LEADER], "撤销立项（全额追回）",
+          guards=["comment_given", "review_project_running"],
+          follow_ups=["revoke_reviewed_project"]),
+    ),
+)
+
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
-    CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION)}
+    CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION, RECOVERY,
+    SANCTION_REVIEW)}
 
 # The services that carry out transitions of rows they choose (see ``Transition.via``).
 OPERATIONS: dict[str, Operation] = {o.name: o for o in (
@@ -447,6 +533,7 @@ EVENTS: dict[str, Event] = {e.topic: e for e in (
     Event("call.approval_file", "印发立项文件", documents=("approval_file",)),
     Event("application.notice", "印发立项通知书", documents=("notice",)),
     Event("tranche.payment_notice", "印发拨付通知", documents=("payment_notice",)),
+    Event("recovery.notice", "印发追回通知", documents=("recovery_notice",)),
     # 忘记密码: the reset link goes by e-mail (made when the message is, never stored).
     Event("user.password_reset", "找回密码", messages=("password_reset",)),
 )}

@@ -136,6 +136,7 @@ def _install_features(app: Flask) -> None:
     from workflow.documents import rules as documents_rules
     from workflow.documents import views as documents_views
     from workflow.finance import api as finance_api
+    from workflow.finance import recovery_api, recovery_rules, recovery_views
     from workflow.finance import rules as finance_rules
     from workflow.finance import views as finance_views
     from workflow.holidays import api as holidays_api
@@ -154,15 +155,15 @@ def _install_features(app: Flask) -> None:
 
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
                       decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
-                      documents_rules.RULES])
+                      documents_rules.RULES, recovery_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
-    del numbering_api
+    del numbering_api, recovery_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, holidays_views.bp, numbering_views.bp, public.bp,
-                      entities.bp, jobs.bp, api_bp):
+                      entities.bp, jobs.bp, recovery_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS

@@ -85,6 +85,8 @@ def celery_settings(instance: Path) -> dict[str, Any]:
             "expire-review-invitations": {"task": "kjflow.expire_review_invitations",
                                           "schedule": 600.0},
             "send-reminders": {"task": "kjflow.send_reminders", "schedule": 600.0},
+            "escalate-overdue-recoveries": {"task": "kjflow.escalate_overdue_recoveries",
+                                            "schedule": 3600.0},
         },
     }
     if broker:
@@ -113,7 +115,7 @@ def trusted_proxies() -> int:
     return int(raw)
 
 
-DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice")
+DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice", "recovery_notice")
 
 
 def per_kind(prefix: str, defaults: dict[str, str]) -> dict[str, str]:
@@ -290,4 +292,19 @@ def load(instance: Path) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "JSON_AS_ASCII": False,
         **document_settings(bureau),
+        **recovery_settings(bureau),
+    }
+
+
+def recovery_settings(bureau: str) -> dict[str, Any]:
+    """追回: the days a 追回通知 gives to repay, and the account the money goes back to
+    (printed on the notice)."""
+    days = os.environ.get("KJFLOW_RECOVERY_DUE_DAYS", "30").strip() or "30"
+    if not days.isdigit() or not 1 <= int(days) <= 365:
+        raise RuntimeError("KJFLOW_RECOVERY_DUE_DAYS must be a whole number of days, 1 to 365")
+    return {
+        "RECOVERY_DUE_DAYS": int(days),
+        "RECOVERY_ACCOUNT_NAME": os.environ.get("KJFLOW_RECOVERY_ACCOUNT_NAME", bureau),
+        "RECOVERY_BANK": os.environ.get("KJFLOW_RECOVERY_BANK", "中国工商银行赣州分行营业部"),
+        "RECOVERY_ACCOUNT": os.environ.get("KJFLOW_RECOVERY_ACCOUNT", "1510 2000 0920 0012 345"),
     }

@@ -163,8 +163,11 @@ def seed() -> bool:
     last_year = _last_year_call() is None
     if last_year:
         _seed_last_year_call(users)
+    after = _after_award_call() is None
+    if after:
+        _seed_after_award(users)
     db.session.commit()
-    return fresh or added or reviewing or funded or waiting or last_year or calendar
+    return fresh or added or reviewing or funded or waiting or last_year or calendar or after
 
 
 def _organizations() -> dict[str, Organization]:
@@ -564,6 +567,89 @@ def _seed_last_year_call(users: dict[str, User]) -> Call:
     calls.set_form(call, LAST_YEAR_FORM)
     audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
                  comment="演示数据：上年度指南，已归档")
+    return call
+
+
+# After the award (追回, 失信复核): a project terminated owing money, its 追回通知 issued
+# and one instalment received; a running project whose team member was put on the
+# 科研失信 list, its tranche held and the officer's review open.
+AFTER_AWARD_TITLE = "市科技计划项目（包干制·终止追回与失信复核）"
+SANCTIONED_MEMBER = ("刘某某", "362101198502020020")
+
+
+def _after_award_call() -> Call | None:
+    return db.session.scalar(sa.select(Call).where(Call.title.endswith(AFTER_AWARD_TITLE)))
+
+
+def _after_award_project(call: Call, officer: User, pi: User, title: str, grant: str,
+                         members: list[dict[str, str]]) -> Application:
+    now = utcnow()
+    app = Application(call_id=call.id, applicant_id=pi.id, organization_id=pi.organization_id,
+                      title=title, state=ApplicationState.public_notice,
+                      data={"summary": f"{title}。", "amount": grant, "members": members},
+                      round=1, submitted_at=now - timedelta(days=200),
+                      granted_amount=Decimal(grant),
+                      notice_started_at=now - timedelta(days=160),
+                      notice_ends_at=now - timedelta(days=150))
+    db.session.add(app)
+    db.session.flush()
+    app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+    audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                 comment="演示数据：评审、立项决策完成，公示期满无异议")
+    engine.fire(app, "approve", None)
+    applications.sign_task_book(pi, app)
+    engine.fire(app, "sign_contract", officer)
+    engine.fire(app, "start", None)
+    return app
+
+
+def _seed_after_award(users: dict[str, User]) -> Call:
+    from workflow.accounts.models import Sanction
+    from workflow.finance import recovery, sanctions
+
+    officer, f1, f2 = users["officer"], users["finance1"], users["finance2"]
+    now = utcnow()
+    year = now.astimezone(SHANGHAI).year
+    call = Call(
+        scheme=Scheme.baogan, year=year, title=f"{year}年度{AFTER_AWARD_TITLE}",
+        guide="立项后的演示批次：一个项目终止并追回部分经费，"
+              "一个项目因成员失信暂停拨付待复核。",
+        state=CallState.decided, opens_at=now - timedelta(days=260),
+        closes_at=now - timedelta(days=230), budget=Decimal("2000000.00"), form_schema=[],
+        rubric=RUBRIC, reviewers_per_application=3, checklist=CHECKLIST,
+        tranche_plan=BAOGAN_TRANCHES, created_by_id=officer.id)
+    db.session.add(call)
+    db.session.flush()
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据：已立项，进入执行")
+    # 1. Terminated owing 20 万: notified, 8 万 received.
+    ended = _after_award_project(call, officer, users["researcher2"],
+                                 "脐橙黄龙病绿色防控技术集成示范", "600000.00", [])
+    first = finance.tranches_of(ended)[0]
+    engine.fire(first, "prepare", f1)
+    engine.fire(first, "approve", f2)
+    engine.fire(first, "release", f2, data={"payment_ref": "ZF-DEMO-0701"})
+    engine.fire(ended, "terminate", officer, comment="项目负责人调离，单位申请终止",
+                data={"recovery_wan": "20"})
+    owed = recovery.of_application(ended.id)
+    if owed is not None:
+        engine.fire(owed, "notify", officer)
+        engine.fire(owed, "receive", f1, data={
+            "amount_wan": "8", "key": "GH-DEMO-0001",
+            "paid_on": now.astimezone(SHANGHAI).date().isoformat()})
+    # 2. Running; a team member sanctioned: the due tranche held, the review open.
+    _after_award_project(call, officer, users["researcher3"], "高丰度稀土永磁材料晶界扩散工艺",
+                                "500000.00", [{"name": SANCTIONED_MEMBER[0],
+                                               "id_number": SANCTIONED_MEMBER[1]}])
+    today = now.astimezone(SHANGHAI).date()
+    sanction = Sanction(subject="person", name=SANCTIONED_MEMBER[0],
+                        id_number=SANCTIONED_MEMBER[1], reason="论文数据造假（演示）",
+                        starts_on=today - timedelta(days=3),
+                        ends_on=today + timedelta(days=3 * 365),
+                        measures=["no_apply", "no_review"], recorded_by_id=officer.id)
+    db.session.add(sanction)
+    db.session.flush()
+    sanctions.hold_for_sanction(sanction.id)
     return call
 
 

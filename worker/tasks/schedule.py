@@ -30,3 +30,11 @@ def task_send_reminders() -> int:
     from workflow.notify import messages
 
     return messages.send_reminders()
+
+
+@shared_task(name="kjflow.escalate_overdue_recoveries", time_limit=300, soft_time_limit=270)
+def task_escalate_overdue_recoveries() -> int:
+    """追回 past its due date and not repaid: overdue, the officers and the unit told."""
+    from workflow.finance import recovery
+
+    return recovery.escalate_overdue()

@@ -393,12 +393,14 @@ def integrity_list() -> Response | str | tuple[Response | str, int]:
     if request.method == "POST":
         try:
             with db.session.begin_nested():
-                integrity.add_sanction(current_user, dict(request.form))
+                integrity.add_sanction(current_user, {
+                    **request.form.to_dict(), "measures": request.form.getlist("measures")})
             flash("已记入科研失信名单", "info")
             return redirect(url_for("applying.integrity_list"))
         except ServiceError as err:
             flash(err.message, "error")
             errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
     page = listing_mod.respond(SANCTIONS, "calls/integrity.html", user=current_user,
-                               form=request.form, errors=errors, period_of=period_of)
+                               form=request.form, errors=errors, period_of=period_of,
+                               measures=integrity.MEASURES)
     return (page, status) if status != 200 else page

@@ -27,6 +27,9 @@ TONES: dict[str, str] = {
     "demand_accepted": "warning", "officer_accepted": "warning",
     # not started
     "draft": "secondary", "planned": "secondary",
+    # 追回 and the review of a sanction
+    "repaid": "success", "continued": "success", "written_off": "secondary",
+    "overdue": "danger", "revoked": "danger", "partly_repaid": "warning",
 }
 
 

@@ -19,7 +19,8 @@ from workflow.permissions import allow
 
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
                "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
-               "objections": "objection"}
+               "objections": "objection", "recoveries": "recovery",
+               "sanction-reviews": "sanction_review"}
 
 
 REASON_SCHEMA: dict[str, Any] = {"type": "object", "properties": {

@@ -286,6 +286,7 @@ OWN_UNITS: dict[str, set[str] | None] = {
     "workflow/notify/messages.py": {"send_reminders"},
     "workflow/notify/scheduler.py": {"_fire_each"},
     "workflow/review/operations.py": {"expire_overdue"},
+    "workflow/finance/recovery.py": {"escalate_overdue"},
     # A page view moves its session's "last seen" in a short transaction of its own.
     "workflow/accounts/sessions.py": {"_touch"},
 }
