@@ -10,6 +10,7 @@ from states.base import (
     Transition,
 )
 from states.lifecycles import (
+    ANNUAL_REPORT,
     APPLICATION,
     CALL,
     DECISION,
@@ -25,6 +26,7 @@ from states.lifecycles import (
     STEPS,
     SYSTEM,
     TRANCHE,
+    AnnualReportState,
     ApplicationState,
     CallState,
     DecisionState,
@@ -35,9 +37,10 @@ from states.lifecycles import (
 )
 
 __all__ = [
-    "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
+    "ANNUAL_REPORT", "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES",
+    "MILESTONE",
     "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE",
-    "ApplicationState",
+    "AnnualReportState", "ApplicationState",
     "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
     "ObjectionState", "Operation", "ReviewState", "StateEnum", "StepNotEnabled", "TrancheState",
     "Transition",

@@ -19,7 +19,7 @@ from workflow.permissions import allow
 
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
                "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
-               "objections": "objection"}
+               "objections": "objection", "annual-reports": "annual_report"}
 
 
 REASON_SCHEMA: dict[str, Any] = {"type": "object", "properties": {

@@ -101,6 +101,7 @@ def test_every_state_and_transition_has_a_chinese_label(lifecycle):
 
 def test_the_lifecycles_of_the_design():
     assert set(LIFECYCLES) == {"call", "application", "review", "tranche", "milestone",
+                               "annual_report",
                                "decision", "objection"}
     assert [s.value for s in CALL.states] == [
         "draft", "published", "closed", "reviewing", "decided", "archived"]
