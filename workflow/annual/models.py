@@ -73,3 +73,8 @@ class AnnualReport(AuditedMixin, Base):
     @property
     def label(self) -> str:
         return f"{self.year}年度报告"
+
+    @property
+    def title(self) -> str:
+        """As the 工作台 lists it: the project, then the year."""
+        return f"{self.application.title}（{self.year}年度报告）"

@@ -91,14 +91,18 @@ def reporting_projects() -> sa.Select[Any]:
 
 
 def open_year(year: int, actor: Any = None, due: date | None = None,
-              now: datetime | None = None, ip: str | None = None) -> list[AnnualReport]:
-    """Open ``year``'s report for every running project that has none yet (once per
-    project and year: the unique key backs this up); returns the reports opened."""
+              now: datetime | None = None, ip: str | None = None,
+              among: list[int] | None = None) -> list[AnnualReport]:
+    """Open ``year``'s report for every running project (``among`` these, when given)
+    that has none yet (once per project and year: the unique key backs this up);
+    returns the reports opened."""
     now = now or utcnow()
     due = due or due_on(year)
     have = sa.select(AnnualReport.application_id).where(AnnualReport.year == year)
-    projects = list(db.session.scalars(reporting_projects().where(
-        Application.id.not_in(have)).order_by(Application.id)))
+    query = reporting_projects().where(Application.id.not_in(have))
+    if among is not None:
+        query = query.where(Application.id.in_(among))
+    projects = list(db.session.scalars(query.order_by(Application.id)))
     opened = []
     for app in projects:
         # A new report starts in the lifecycle's initial state (due).

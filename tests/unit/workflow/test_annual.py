@@ -434,3 +434,64 @@ def test_a_bad_content_never_changes_the_report(people):
         annual.save_draft(people["pi"], row.id, {"spending": []})
     db.session.rollback()
     assert db.session.get(AnnualReport, row.id).version == 1
+
+
+# ---- the demo ----------------------------------------------------------------------------
+
+def test_the_demo_has_a_filed_report_and_an_overdue_one_on_the_workbench(app):
+    from workflow import demo
+    from workflow.accounts.models import User
+    from workflow.workbench.todo import sections_for
+
+    assert demo.seed()
+    reports = db.session.scalars(sa.select(AnnualReport).order_by(AnnualReport.id)).all()
+    filed, late = reports
+    assert filed.state is AR.submitted and filed.spent_total == Decimal("298000.00")
+    assert filed.spent_total <= filed.application.disbursed
+    assert late.state is (AR.overdue if annual.today() > late.due_on else AR.due)
+    assert audit.verify() == []
+
+    def todo(username):
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        with app.test_request_context():
+            return [(i.text, i.href) for s in sections_for(user) for g in s.groups
+                    for i in g.items]
+
+    year = late.year
+    assert (f"待填写并提交年度报告：{late.application.title}（{year}年度报告）",
+            f"/annual-reports/{late.id}") in todo("researcher5")
+    assert (f"年度报告待单位审核：{filed.application.title}（{year}年度报告）",
+            f"/annual-reports/{filed.id}") in todo("unitadmin")
+    assert not demo.seed()  # seeded once
+
+
+# ---- messages from the committed outbox ------------------------------------------------
+
+def test_each_step_tells_whom_it_concerns_from_the_committed_outbox(people):
+    from workflow.core.models import OutboxEvent
+    from workflow.notify import notifications
+
+    def told(topic):
+        event = db.session.scalars(sa.select(OutboxEvent).where(
+            OutboxEvent.topic == topic).order_by(OutboxEvent.id.desc())).first()
+        assert event is not None, topic
+        notifications.notify_events([event])
+        db.session.commit()
+        return sorted(db.session.execute(sa.select(Notification.user_id, Notification.title)
+                                         .where(Notification.channel == "inapp",
+                                                Notification.topic.like("annual_report_%"))
+                                         .order_by(Notification.id)).all())
+
+    row = filled(report(people))
+    engine.fire(row, "submit", people["pi"])
+    db.session.commit()
+    assert [uid for uid, _ in told("annual_report.submit")] == [people["unit"].id]
+    engine.fire(row, "endorse", people["unit"])
+    engine.fire(row, "return", people["officer"], comment="请补充支出明细")
+    db.session.commit()
+    titles = dict(told("annual_report.return"))
+    assert "年度报告被退回修改" in titles[people["pi"].id]
+    # The same event again tells nobody twice.
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Notification))
+    told("annual_report.return")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == before
