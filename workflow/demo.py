@@ -598,7 +598,7 @@ def _seed_annual_reports(users: dict[str, User]) -> None:
                           organization_id=pi.organization_id, title=title,
                           state=ApplicationState.public_notice, round=1,
                           data={"summary": f"{title}。"}, granted_amount=grant,
-                          submitted_at=call.closes_at - timedelta(days=1),
+                          submitted_at=shanghai(call.year, 4, 20, 10),
                           notice_started_at=now - timedelta(days=8),
                           notice_ends_at=now - timedelta(days=1))
         db.session.add(app)
@@ -619,9 +619,8 @@ def _seed_annual_reports(users: dict[str, User]) -> None:
         engine.fire(paid, "release", users["finance2"],
                     data={"payment_ref": f"ZF-DEMO-{n:04d}"})
     year = call.year
-    annual.open_year(year, officer, annual.due_on(year), among=[p.id for p in projects])
-    filed, late = (db.session.scalar(sa.select(AnnualReport).where(
-        AnnualReport.application_id == p.id)) for p in projects)
+    filed, late = annual.open_year(year, officer, annual.due_on(year),
+                                   among=[p.id for p in projects])
     annual.save_draft(pi, filed.id, {
         "progress": "完成了矿区土壤本底调查和修复材料筛选，建成试验示范区20亩，"
                     "植被覆盖率提高到55%。",
