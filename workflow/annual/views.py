@@ -13,11 +13,12 @@ from werkzeug.wrappers import Response
 from forms import parse_id
 from workflow.annual import operations as annual
 from workflow.annual.lists import ANNUAL_REPORTS
-from workflow.annual.models import SPENDING_CATEGORIES
+from workflow.annual.models import SPENDING_CATEGORIES, AnnualReport
 from workflow.core import engine
+from workflow.core.entities import can_view
 from workflow.core.errors import ServiceError
 from workflow.core.models import db
-from workflow.permissions import allow, annual_report_lister, annual_report_opener
+from workflow.permissions import allow, annual_report_lister, annual_report_opener, found
 from workflow.web import field_errors, flash_refusal, listing
 from workflow.workbench.entities import render_entity
 
@@ -73,6 +74,7 @@ def form_content(form: Any) -> dict[str, Any]:
 def edit(report_id: int) -> Response | tuple[str, int]:
     """The team saves its report, or saves and submits it; a refusal shows the page again
     with what was typed and each problem beside its input."""
+    found(db.session.get(AnnualReport, report_id), current_user, can_view, what="年度报告")
     action = request.form.get("action", "save")
     try:
         with db.session.begin_nested():

@@ -495,3 +495,34 @@ def test_each_step_tells_whom_it_concerns_from_the_committed_outbox(people):
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Notification))
     told("annual_report.return")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == before
+
+
+def test_the_officer_opens_a_year_from_the_list_page_and_others_cannot(client, people):
+    project(people)
+    db.session.commit()
+    login(client, "officer", PASSWORD)
+    html = client.get("/annual-reports").get_data(as_text=True)
+    assert 'data-testid="open-year"' in html
+    resp = client.post("/annual-reports/open", data={"csrf_token": csrf_of(html),
+                                                     "year": "2025", "due_on": ""})
+    assert resp.status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AnnualReport)) == 1
+    page = client.get("/annual-reports").get_data(as_text=True)
+    assert "已为 1 个在研项目开启年度报告" in page
+    client.post("/logout", data={"csrf_token": csrf_of(page)})
+    login(client, "unit", PASSWORD)
+    html = client.get("/annual-reports").get_data(as_text=True)
+    assert 'data-testid="open-year"' not in html and "data-report=" in html
+    assert client.post("/annual-reports/open", data={"csrf_token": csrf_of(html),
+                                                     "year": "2024"}).status_code == 403
+
+
+def test_someone_who_cannot_see_a_report_cannot_post_to_it(client, people):
+    row = report(people)
+    login(client, "outsider", PASSWORD)
+    html = client.get("/").get_data(as_text=True)
+    resp = client.post(f"/annual-reports/{row.id}/edit", data={
+        "csrf_token": csrf_of(html), "progress": "x" * 30})
+    assert resp.status_code == 404
+    db.session.expire_all()
+    assert row.progress == ""
