@@ -44,6 +44,8 @@ MIN_PROGRESS = 20
 MAX_TEXT = 20000
 MAX_INDICATORS = 50
 WAN = re.compile(r"^\d{1,8}(\.\d{1,2})?$")
+# Characters no text of a report may hold (line breaks and tabs may).
+BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 TEN_THOUSAND = Decimal(10000)
 
 
@@ -132,6 +134,10 @@ def open_by_officer(actor: User, year: Any, due: Any = None,
             errors["due_on"] = "截止日期应为 YYYY-MM-DD 格式的日期"
         elif due_date <= today():
             errors["due_on"] = "截止日期应晚于今天"
+    elif "year" not in errors and due_on(int(year)) <= today():
+        # Reports opened already late would block their PIs at once (限项).
+        errors["due_on"] = (f"{year}年度报告按设置的截止日为{due_on(int(year))}，已过；"
+                            "请给出新的截止日期")
     if errors:
         raise Invalid("开启年度报告的输入有误", details=errors)
     return open_year(int(year), actor, due_date, ip=ip)
@@ -218,6 +224,8 @@ def _text(raw: Mapping[str, Any], key: str, label: str, limit: int,
     value = value.strip()
     if len(value) > limit:
         errors[key] = f"{label}不能超过{limit}字"
+    elif BAD_CHARS.search(value):
+        errors[key] = f"{label}含有无法保存的控制字符，请删除后再保存"
     return value[:limit]
 
 
@@ -254,6 +262,9 @@ def parse_content(report: AnnualReport, raw: Mapping[str, Any]) -> Content:
             indicator = row.get("indicator", "").strip()[:500]
             status = row.get("status", "").strip()[:2000]
             if not indicator and not status:
+                continue
+            if BAD_CHARS.search(indicator + status):
+                errors[f"indicators.{i}"] = f"第{i + 1}行含有无法保存的控制字符"
                 continue
             if not indicator:
                 errors[f"indicators.{i}.indicator"] = f"第{i + 1}行：请填写指标或里程碑"

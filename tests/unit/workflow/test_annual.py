@@ -120,11 +120,18 @@ def test_the_officer_opens_a_year_on_demand_over_the_api(client, people):
     project(people)
     db.session.commit()
     officer = bearer(client, "officer")
-    resp = client.post("/api/v1/annual-reports/open", headers=officer, json={"year": 2025})
+    # 2024's configured due date (in February 2025) has passed: a new one is asked.
+    late = client.post("/api/v1/annual-reports/open", headers=officer, json={"year": 2024})
+    assert late.status_code == 422
+    assert "请给出新的截止日期" in late.get_json()["error"]["details"]["due_on"]
+    due = (annual.today() + timedelta(days=30)).isoformat()
+    resp = client.post("/api/v1/annual-reports/open", headers=officer,
+                       json={"year": 2025, "due_on": due})
     assert resp.status_code == 200, resp.get_json()
     [opened] = resp.get_json()["items"]
-    assert (opened["year"], opened["state"], opened["due_on"]) == (2025, "due", "2026-02-02")
-    again = client.post("/api/v1/annual-reports/open", headers=officer, json={"year": 2025})
+    assert (opened["year"], opened["state"], opened["due_on"]) == (2025, "due", due)
+    again = client.post("/api/v1/annual-reports/open", headers=officer,
+                        json={"year": 2025, "due_on": due})
     assert again.get_json()["items"] == []
     bad = client.post("/api/v1/annual-reports/open", headers=officer,
                       json={"year": 1999, "due_on": "2025-13-01"})
@@ -185,6 +192,11 @@ def test_dates_and_texts_are_checked_and_unknown_fields_refused(client, people):
     assert "不能晚于今天" in details["published_on"]
     assert "应为" in details["outputs"]
     assert client.put(url, headers=pi, json={"surplus": "1"}).status_code == 422
+    # A NUL (which PostgreSQL cannot store) is refused by name, never a 500.
+    resp = client.put(url, headers=pi, json={"progress": "进展\x00", "indicators": [
+        {"indicator": "指标\x00", "status": "完成"}]})
+    assert resp.status_code == 422
+    assert set(resp.get_json()["error"]["details"]) == {"progress", "indicators.0"}
     # A row is an indicator with its status; an empty row is dropped.
     resp = client.put(url, headers=pi, json={"indicators": [
         {"indicator": "", "status": ""}, {"indicator": "指标", "status": ""}]})
@@ -503,8 +515,9 @@ def test_the_officer_opens_a_year_from_the_list_page_and_others_cannot(client, p
     login(client, "officer", PASSWORD)
     html = client.get("/annual-reports").get_data(as_text=True)
     assert 'data-testid="open-year"' in html
-    resp = client.post("/annual-reports/open", data={"csrf_token": csrf_of(html),
-                                                     "year": "2025", "due_on": ""})
+    resp = client.post("/annual-reports/open", data={
+        "csrf_token": csrf_of(html), "year": "2025",
+        "due_on": (annual.today() + timedelta(days=30)).isoformat()})
     assert resp.status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AnnualReport)) == 1
     page = client.get("/annual-reports").get_data(as_text=True)
