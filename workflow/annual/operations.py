@@ -521,6 +521,17 @@ def visible_reports_of(app: Application, user: Any) -> list[AnnualReport]:
     return [r for r in reports_of(app) if can_view(user, r)]
 
 
-PAGE = {"editable": editable, "released": released_to, "indicator_rows": indicator_rows,
-        "baogan": baogan, "CATEGORIES": SPENDING_CATEGORIES, "MIN_PROGRESS": MIN_PROGRESS,
+def blocking(report: AnnualReport) -> bool:
+    """Overdue: the report blocks its PI's new applications (限项)."""
+    return report.state is AR.overdue
+
+
+def return_opinion(report: AnnualReport) -> str:
+    """The opinion it was returned with, while it waits to be revised."""
+    return report.return_reason if report.state is AR.returned else ""
+
+
+PAGE = {"editable": editable, "blocking": blocking, "return_opinion": return_opinion,
+        "released": released_to, "indicator_rows": indicator_rows, "baogan": baogan,
+        "CATEGORIES": SPENDING_CATEGORIES, "MIN_PROGRESS": MIN_PROGRESS,
         "reports_of": visible_reports_of}

@@ -356,6 +356,8 @@ def test_an_overdue_report_blocks_its_pis_new_application_and_no_one_elses(peopl
     login(client, "pi", PASSWORD)
     html = client.get(f"/applications/{mine.id}/edit").get_data(as_text=True)
     assert 'data-testid="submission-limits"' in html and "年度报告已逾期未报" in html
+    report_page = client.get(f"/annual-reports/{overdue.id}").get_data(as_text=True)
+    assert 'data-testid="overdue-note"' in report_page
     # Filing the report lifts the block.
     filled(db.session.get(AnnualReport, overdue.id))
     engine.fire(db.session.get(AnnualReport, overdue.id), "submit", people["pi"])
