@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from forms import format_wan
 from states import AnnualReportState
@@ -109,9 +110,12 @@ def open_year(year: int, actor: Any = None, due: date | None = None,
     for app in projects:
         # A new report starts in the lifecycle's initial state (due).
         report = AnnualReport(application_id=app.id, year=year, due_on=due, opened_at=now)
-        with db.session.begin_nested():
-            db.session.add(report)
-            db.session.flush()
+        try:
+            with db.session.begin_nested():
+                db.session.add(report)
+                db.session.flush()
+        except IntegrityError:
+            continue  # another beat (or the officer) opened it just now
         audit.record(report, "annual_report", "open_annual_report", actor,
                      "officer" if actor is not None else "system", None, AR.due.value,
                      "", {"year": year, "due_on": due.isoformat()}, ip)
