@@ -541,3 +541,19 @@ def test_someone_who_cannot_see_a_report_cannot_post_to_it(client, people):
     assert resp.status_code == 404
     db.session.expire_all()
     assert row.progress == ""
+
+
+def test_the_unit_and_the_officer_act_on_the_reports_page(client, people):
+    row = filled(report(people))
+    engine.fire(row, "submit", people["pi"])
+    db.session.commit()
+    login(client, "unit", PASSWORD)
+    html = client.get(f"/annual-reports/{row.id}").get_data(as_text=True)
+    assert 'value="endorse"' in html and 'data-testid="annual-spending"' in html
+    assert 'data-testid="annual-form"' not in html  # the unit reads, the team writes
+    assert "单位网站通知公告栏" in html
+    resp = client.post(f"/annual-reports/{row.id}/fire", data={
+        "csrf_token": csrf_of(html), "trigger": "endorse", "version": str(row.version)})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert row.state is AR.endorsed
