@@ -10,6 +10,7 @@ from states.base import (
     Transition,
 )
 from states.lifecycles import (
+    ANNUAL_REPORT,
     APPLICATION,
     CALL,
     DECISION,
@@ -27,6 +28,7 @@ from states.lifecycles import (
     STEPS,
     SYSTEM,
     TRANCHE,
+    AnnualReportState,
     ApplicationState,
     CallState,
     DecisionState,
@@ -39,10 +41,10 @@ from states.lifecycles import (
 )
 
 __all__ = [
-    "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
-    "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "RECOVERY", "REVIEW", "ROLES", "SANCTION_REVIEW",
-    "STEPS", "SYSTEM", "TRANCHE",
-    "ApplicationState",
+    "ANNUAL_REPORT", "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES",
+    "MILESTONE", "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "RECOVERY", "REVIEW", "ROLES",
+    "SANCTION_REVIEW", "STEPS", "SYSTEM", "TRANCHE",
+    "AnnualReportState", "ApplicationState",
     "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
     "ObjectionState", "Operation", "RecoveryState", "ReviewState", "SanctionReviewState",
     "StateEnum", "StepNotEnabled", "TrancheState",

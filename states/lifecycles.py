@@ -128,7 +128,8 @@ APPLICATION = Lifecycle(
     ),
     transitions=(
         t("submit", A.draft, A.submitted, [APPLICANT], "提交",
-          guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear"],
+          guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear",
+                  "no_overdue_annual_report"],
           effect="record_submission"),
         t("resubmit", A.returned, A.submitted, [APPLICANT], "修改后重新提交",
           guards=["call_accepts_resubmission", "form_complete", "signed", "integrity_clear"],
@@ -509,12 +510,52 @@ SANCTION_REVIEW = Lifecycle(
         t("revoke", SR.open, SR.revoked, [OFFICER, LEADER], "撤销立项（全额追回）",
           guards=["comment_given", "review_project_running"],
           follow_ups=["revoke_reviewed_project"]),
+class AnnualReportState(StateEnum):
+    due = ("due", "待提交")
+    submitted = ("submitted", "待单位审核")
+    endorsed = ("endorsed", "待项目主管审核")
+    accepted = ("accepted", "已通过")
+    returned = ("returned", "已退回修改")
+    overdue = ("overdue", "逾期未报")
+
+
+# The project states in which a yearly report is filed (signed task book, not yet in
+# acceptance).
+ANNUAL_REPORTING = (A.contracted, A.in_progress, A.midterm)
+
+AR = AnnualReportState
+ANNUAL_REPORT = Lifecycle(
+    name="annual_report",
+    label="年度报告",
+    states=AnnualReportState,
+    initial=AR.due,
+    final=frozenset({AR.accepted}),
+    stages=(Stage("填报", (AR.due, AR.returned, AR.overdue)), Stage("单位审核", (AR.submitted,)),
+            Stage("项目主管审核", (AR.endorsed,)), Stage("通过", (AR.accepted,))),
+    transitions=(
+        # Opened by the beat (or the officer, for a year) for every running project; the
+        # team fills it in, late or not: a late report is still wanted.
+        t("submit", (AR.due, AR.returned, AR.overdue), AR.submitted, [APPLICANT], "提交年度报告",
+          guards=["annual_report_complete"],
+          effect="record_annual_submission", messages=["annual_report_submitted"]),
+        t("endorse", AR.submitted, AR.endorsed, [ORG_ADMIN], "单位审核通过",
+          effect="record_annual_endorsement"),
+        t("unit_return", AR.submitted, AR.returned, [ORG_ADMIN], "单位退回修改",
+          guards=["comment_given"], effect="record_annual_return",
+          messages=["annual_report_returned"]),
+        t("accept", AR.endorsed, AR.accepted, [OFFICER], "审核通过",
+          effect="record_annual_acceptance", messages=["annual_report_accepted"]),
+        t("return", AR.endorsed, AR.returned, [OFFICER], "退回修改",
+          guards=["comment_given"], effect="record_annual_return",
+          messages=["annual_report_returned"]),
+        t("mark_overdue", AR.due, AR.overdue, [SYSTEM], "逾期未报",
+          guards=["annual_report_past_due"], effect="record_annual_overdue"),
     ),
 )
 
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
     CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION, RECOVERY,
-    SANCTION_REVIEW)}
+    SANCTION_REVIEW, ANNUAL_REPORT)}
 
 # The services that carry out transitions of rows they choose (see ``Transition.via``).
 OPERATIONS: dict[str, Operation] = {o.name: o for o in (

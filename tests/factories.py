@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
 from stdnum.cn import uscc
 from werkzeug.security import generate_password_hash
 
-from states import ApplicationState, CallState, ReviewState, TrancheState
+from states import AnnualReportState, ApplicationState, CallState, ReviewState, TrancheState
 from workflow.accounts.models import ExpertProfile, Organization, OrgKind, User, UserRole
+from workflow.annual.models import AnnualReport
 from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core.models import IssuedNumber, NumberingMode, db, utcnow
@@ -221,3 +222,17 @@ class IssuedNumberFactory(Base):
     number = factory.LazyAttribute(lambda o: o.application.doc_number)
     due_at = factory.LazyAttribute(lambda o: o.application.approved_at or utcnow())
     numbered_at = factory.LazyAttribute(lambda o: o.due_at)
+
+
+class AnnualReportFactory(Base):
+    """A project's annual report (the project running, in progress, unless given)."""
+
+    class Meta:
+        model = AnnualReport
+        exclude = ("application",)  # the model keeps the id only
+
+    application = factory.SubFactory(ApplicationFactory, state=ApplicationState.in_progress)
+    application_id = factory.LazyAttribute(lambda o: o.application.id)
+    year = 2025
+    due_on = date(2026, 2, 2)
+    state = AnnualReportState.due

@@ -87,6 +87,7 @@ def celery_settings(instance: Path) -> dict[str, Any]:
             "send-reminders": {"task": "kjflow.send_reminders", "schedule": 600.0},
             "escalate-overdue-recoveries": {"task": "kjflow.escalate_overdue_recoveries",
                                             "schedule": 3600.0},
+            "annual-reports": {"task": "kjflow.annual_reports", "schedule": 3600.0},
         },
     }
     if broker:
@@ -251,6 +252,13 @@ def load(instance: Path) -> dict[str, Any]:
         # The issuing bureau: its name on documents (发文机关), its 发文字号 prefix, the
         # prefix of project numbers, and where objections in public notice go.
         "BUREAU_NAME": bureau,
+        # Annual reports (年度报告): opened on this day (MM-DD) for the year, due on that
+        # day (MM-DD; of the next year when it comes before the opening), moved to the
+        # next working day when it is a day off; reminders this many working days before.
+        "ANNUAL_REPORT_OPENS": os.environ.get("KJFLOW_ANNUAL_REPORT_OPENS", "12-01"),
+        "ANNUAL_REPORT_DUE": os.environ.get("KJFLOW_ANNUAL_REPORT_DUE", "01-31"),
+        "ANNUAL_REPORT_REMIND_DAYS": tuple(int(d) for d in os.environ.get(
+            "KJFLOW_ANNUAL_REPORT_REMIND_DAYS", "7,1").split(",") if d.strip().isdigit()),
         "DOC_PREFIX": os.environ.get("KJFLOW_DOC_PREFIX", "赣市科字"),
         "PROJECT_PREFIX": os.environ.get("KJFLOW_PROJECT_PREFIX", "GZKJ"),
         "NOTICE_CONTACT": os.environ.get(

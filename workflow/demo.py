@@ -9,7 +9,7 @@ threshold, so the leader needs the meeting recorded first). Besides: calls furth
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,8 @@ from forms.commitments import commitment_fingerprint
 from states import ApplicationState, CallState
 from workflow.accounts import operations as accounts
 from workflow.accounts.models import ExpertProfile, Organization, User
+from workflow.annual import operations as annual
+from workflow.annual.models import AnnualReport
 from workflow.applying import operations as applications
 from workflow.applying.facts import facts_json
 from workflow.applying.models import (
@@ -67,6 +69,7 @@ USERS: list[tuple[str, str, list[str], str | None, str]] = [
     ("researcher2", "王芳", ["applicant"], INSTITUTE, "申报人（市农科院）"),
     ("researcher3", "郭伟", ["applicant"], ENTERPRISE, "申报人（稀土新材料公司）"),
     ("researcher4", "邓丽", ["applicant"], INSTITUTE, "申报人（市农科院）"),
+    ("researcher5", "刘洋", ["applicant"], UNIV, "申报人（赣南科技大学）：年度报告"),
     ("unitadmin", "赵主任", ["org_admin"], UNIV, "单位管理员（赣南科技大学）"),
     ("recommender", "钱处长", ["recommender"], AGRICULTURE, "主管部门推荐（市农业农村局）"),
     ("recommender2", "韩股长", ["recommender"], DISTRICT, "主管部门推荐（章贡区科技局）"),
@@ -166,8 +169,12 @@ def seed() -> bool:
     after = _after_award_call() is None
     if after:
         _seed_after_award(users)
+    reports = not _annual_reports_seeded()
+    if reports:
+        _seed_annual_reports(users)
     db.session.commit()
-    return fresh or added or reviewing or funded or waiting or last_year or calendar or after
+    return (fresh or added or reviewing or funded or waiting or last_year or calendar
+            or after or reports)
 
 
 def _organizations() -> dict[str, Organization]:
@@ -510,6 +517,7 @@ TRY_FIRST: dict[str, str] = {
     "researcher2": "申报书：填写并提交",
     "researcher3": "揭榜挂帅项目：提交里程碑",
     "researcher4": "申报指南：查看正在受理的指南",
+    "researcher5": "年度报告：一份逾期（不能申报新项目，限项），一份待单位审核",
     "unitadmin": "收款账户；本单位申报书",
     "recommender": "申报书：主管部门推荐（只见市农科院的）",
     "recommender2": "申报书：只见章贡区单位的",
@@ -651,6 +659,66 @@ def _seed_after_award(users: dict[str, User]) -> Call:
     db.session.flush()
     sanctions.hold_for_sanction(sanction.id)
     return call
+# Two projects of last year's call led by researcher5, each with its annual report for that
+# year: one filed (its spending report published in the unit, waiting for the unit's
+# research office), one overdue (so that researcher5 may not apply for anything new: 限项).
+ANNUAL_PROJECTS = (("离子型稀土矿区生态修复技术研究", Decimal("500000.00")),
+                   ("脐橙黄龙病早期快速检测技术", Decimal("400000.00")))
+
+
+def _annual_reports_seeded() -> bool:
+    return db.session.scalar(sa.select(AnnualReport.id).limit(1)) is not None
+
+
+def _seed_annual_reports(users: dict[str, User]) -> None:
+    call = _last_year_call()
+    if call is None:
+        return
+    officer, pi = users["officer"], users["researcher5"]
+    now = utcnow()
+    projects = []
+    for title, grant in ANNUAL_PROJECTS:
+        app = Application(call_id=call.id, applicant_id=pi.id,
+                          organization_id=pi.organization_id, title=title,
+                          state=ApplicationState.public_notice, round=1,
+                          data={"summary": f"{title}。"}, granted_amount=grant,
+                          submitted_at=shanghai(call.year, 4, 20, 10),
+                          notice_started_at=now - timedelta(days=8),
+                          notice_ends_at=now - timedelta(days=1))
+        db.session.add(app)
+        db.session.flush()
+        app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+        audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                     comment="演示数据：上年度立项项目")
+        engine.fire(app, "approve", None)
+        applications.sign_task_book(pi, app)
+        engine.fire(app, "sign_contract", officer)
+        engine.fire(app, "start", officer)
+        projects.append(app)
+    # Both contract shares were paid last year: the filed report spends part of one.
+    for n, project in enumerate(projects, 1):
+        paid = next(t for t in finance.tranches_of(project) if t.condition == "contract")
+        engine.fire(paid, "prepare", users["finance1"])
+        engine.fire(paid, "approve", users["finance2"])
+        engine.fire(paid, "release", users["finance2"],
+                    data={"payment_ref": f"ZF-DEMO-{n:04d}"})
+    year = call.year
+    filed, late = annual.open_year(year, officer, annual.due_on(year),
+                                   among=[p.id for p in projects])
+    annual.save_draft(pi, filed.id, {
+        "progress": "完成了矿区土壤本底调查和修复材料筛选，建成试验示范区20亩，"
+                    "植被覆盖率提高到55%。",
+        "indicators": [
+            {"indicator": "植被覆盖率≥70%", "status": "示范区已达55%，按计划推进"},
+            {"indicator": "修复材料配方2项", "status": "已完成1项，另1项在试验中"}],
+        "outputs": "发表论文1篇；申请发明专利1项（已受理）。",
+        "spending": {"equipment": "12.00", "business": "9.50", "labour": "6.30",
+                     "indirect": "2.00"},
+        "published_on": min(date(year + 1, 1, 15), annual.today()).isoformat(),
+        "published_where": "赣南科技大学科研处网站通知公告栏"})
+    engine.fire(filed, "submit", pi)
+    if annual.today() > late.due_on:  # (seeded in January: still due)
+        engine.fire(late, "mark_overdue", None)
 
 
 def logins_text() -> str:

@@ -38,3 +38,10 @@ def task_escalate_overdue_recoveries() -> int:
     from workflow.finance import recovery
 
     return recovery.escalate_overdue()
+@shared_task(name="kjflow.annual_reports", time_limit=600, soft_time_limit=540)
+def task_annual_reports() -> int:
+    """Open the year's annual reports in their window, mark the late ones overdue, and
+    remind (each reminder keyed per report and step: two beats remind nobody twice)."""
+    from workflow.annual import operations as annual
+
+    return annual.open_due_reports() + annual.mark_overdue() + annual.send_reminders()

@@ -20,7 +20,7 @@ from workflow.permissions import allow
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
                "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
                "objections": "objection", "recoveries": "recovery",
-               "sanction-reviews": "sanction_review"}
+               "sanction-reviews": "sanction_review", "annual-reports": "annual_report"}
 
 
 REASON_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
