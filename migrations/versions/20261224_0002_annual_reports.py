@@ -1,7 +1,7 @@
 """annual reports (年度报告) of running projects
 
 Revision ID: 20261224_0002
-Revises: 20261222_0001
+Revises: 20261224_0001
 Create Date: 2026-12-24
 
 - ``annual_report``: one per project and year (unique), its state (``states.ANNUAL_REPORT``),
