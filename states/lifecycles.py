@@ -510,6 +510,10 @@ SANCTION_REVIEW = Lifecycle(
         t("revoke", SR.open, SR.revoked, [OFFICER, LEADER], "撤销立项（全额追回）",
           guards=["comment_given", "review_project_running"],
           follow_ups=["revoke_reviewed_project"]),
+    ),
+)
+
+
 class AnnualReportState(StateEnum):
     due = ("due", "待提交")
     submitted = ("submitted", "待单位审核")

@@ -29,7 +29,7 @@ TONES: dict[str, str] = {
     "draft": "secondary", "planned": "secondary",
     # 追回 and the review of a sanction
     "repaid": "success", "continued": "success", "written_off": "secondary",
-    "overdue": "danger", "revoked": "danger", "partly_repaid": "warning",
+    "revoked": "danger", "partly_repaid": "warning",
 }
 
 
