@@ -12,6 +12,7 @@ from states.base import (
 from states.lifecycles import (
     APPLICATION,
     CALL,
+    CHANGE,
     DECISION,
     DEMAND_SIDE,
     EVENTS,
@@ -27,6 +28,7 @@ from states.lifecycles import (
     TRANCHE,
     ApplicationState,
     CallState,
+    ChangeState,
     DecisionState,
     MilestoneState,
     ObjectionState,
@@ -35,10 +37,10 @@ from states.lifecycles import (
 )
 
 __all__ = [
-    "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
+    "APPLICATION", "CALL", "CHANGE", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES", "MILESTONE",
     "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "REVIEW", "ROLES", "STEPS", "SYSTEM", "TRANCHE",
     "ApplicationState",
-    "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
+    "CallState", "ChangeState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
     "ObjectionState", "Operation", "ReviewState", "StateEnum", "StepNotEnabled", "TrancheState",
     "Transition",
 ]

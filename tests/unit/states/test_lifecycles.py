@@ -101,7 +101,7 @@ def test_every_state_and_transition_has_a_chinese_label(lifecycle):
 
 def test_the_lifecycles_of_the_design():
     assert set(LIFECYCLES) == {"call", "application", "review", "tranche", "milestone",
-                               "decision", "objection"}
+                               "decision", "objection", "change"}
     assert [s.value for s in CALL.states] == [
         "draft", "published", "closed", "reviewing", "decided", "archived"]
     assert {s.value for s in REVIEW.states} == {
