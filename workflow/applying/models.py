@@ -149,9 +149,6 @@ class Application(AuditedMixin, Base):
     demand_opinion: Mapped[str | None] = mapped_column(sa.Text)
     demand_verdict_by: Mapped[str | None] = mapped_column(sa.String(100))
     demand_verdict_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The project's planned end (实施期限), set when an approved extension (延期) moves it;
-    # None: as planned when the contract was signed (``workflow.changes.rules.planned_end``).
-    ends_on: Mapped[date | None] = mapped_column(sa.Date)
 
     call: Mapped[Call] = relationship(lazy="joined")
     challenge: Mapped[Challenge | None] = relationship()

@@ -64,11 +64,19 @@ def extensions_allowed() -> int:
 
 
 def planned_end(app: Application) -> date:
-    """The project's planned end: as an approved extension set it, else as the task book
-    plans it (揭榜挂帅: the challenge's duration or the last milestone, whichever is
-    later; 包干制: KJFLOW_PROJECT_MONTHS, default 24, from approval)."""
-    if app.ends_on is not None:
-        return app.ends_on
+    """The project's planned end: as the latest approved extension (延期) set it, else as
+    the task book plans it (揭榜挂帅: the challenge's duration or the last milestone,
+    whichever is later; 包干制: KJFLOW_PROJECT_MONTHS, default 24, from approval)."""
+    extended = db.session.scalar(sa.select(sa.func.max(ChangeRequest.new_end_date)).where(
+        ChangeRequest.application_id == app.id, ChangeRequest.kind == ChangeKind.extension,
+        ChangeRequest.state == ChangeState.approved))
+    if extended is not None:
+        return extended
+    return original_end(app)
+
+
+def original_end(app: Application) -> date:
+    """The end planned with the task book."""
     start = (app.approved_at or app.created_at).astimezone(SHANGHAI).date()
     if app.challenge is not None:
         dues = list(db.session.scalars(sa.select(Milestone.due_on).where(
@@ -274,8 +282,8 @@ def _apply(change: ChangeRequest, app: Application, ch: Changes) -> dict[str, An
         ch.note("organization", before["organization"], change.new_organization.name)
         return before
     if kind is ChangeKind.extension and change.new_end_date is not None:
-        old = planned_end(app)
-        app.ends_on = change.new_end_date
+        # The request is approved by now: the end it sets is the project's from here on.
+        old = _end_before(change)
         ch.note("ends_on", old.isoformat(), change.new_end_date.isoformat())
         _replan_milestones(app, old, change.new_end_date, ch)
         return {"ends_on": old.isoformat()}
@@ -297,6 +305,15 @@ def _apply(change: ChangeRequest, app: Application, ch: Changes) -> dict[str, An
         app.data or {}).get(k)})
     app.data = data
     return before
+
+
+def _end_before(change: ChangeRequest) -> date:
+    """The project's end before ``change`` (an extension being approved) took effect."""
+    earlier = db.session.scalar(sa.select(sa.func.max(ChangeRequest.new_end_date)).where(
+        ChangeRequest.application_id == change.application_id,
+        ChangeRequest.kind == ChangeKind.extension, ChangeRequest.id != change.id,
+        ChangeRequest.state == ChangeState.approved))
+    return earlier if earlier is not None else original_end(change.application)
 
 
 APPROVAL_TOPIC = "change.approval"

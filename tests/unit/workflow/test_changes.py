@@ -145,7 +145,7 @@ def test_an_approved_extension_moves_the_end_and_the_open_milestones_and_issues_
     fire(change, "approve", people["officer"], "同意延期")
     db.session.refresh(jiebang)
     assert change.state is C.approved and change.decided_by == "张科长"
-    assert jiebang.ends_on == new_end and planned_end(jiebang) == new_end
+    assert planned_end(jiebang) == new_end
     shift = new_end - end
     assert [m.due_on for m in finance.milestones_of(jiebang)] == [
         first + shift, min(second + shift, new_end)]
@@ -515,3 +515,16 @@ def test_the_team_is_told_of_the_outcome(baogan, people):
         Notification.user_id == people["pi"].id, Notification.channel == "inapp")).all()
     assert any("未获批准" in n.title for n in told)
     assert any("延期理由不充分" in n.body or "未获批准" in n.body for n in told)
+
+
+def test_each_party_finds_the_request_waiting_on_its_workbench(baogan, people, app):
+    change = draft(baogan, people, **extension(baogan, 3))
+    fire(change, "submit", people["pi"])
+    unit = client_for(app, "unitadmin", PASSWORD)
+    home = unit.get("/").get_data(as_text=True)
+    assert f"/changes/{change.id}" in home and "项目变更" in home
+    fire(change, "endorse", people["unitadmin"], "同意")
+    officer = client_for(app, "officer", PASSWORD).get("/").get_data(as_text=True)
+    assert f"/changes/{change.id}" in officer
+    other = client_for(app, "otheradmin", PASSWORD).get("/").get_data(as_text=True)
+    assert f"/changes/{change.id}" not in other
