@@ -4,6 +4,7 @@ is a transition of ``states.CHANGE`` through the engine."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import IO, Any
 
@@ -36,6 +37,9 @@ EDITABLE = (ChangeState.draft, ChangeState.returned)
 OPEN = (ChangeState.draft, ChangeState.submitted, ChangeState.returned, ChangeState.endorsed,
         ChangeState.demand_agreed, ChangeState.proposed)
 MAX_TEXT = 5000
+# Control characters (PostgreSQL cannot store U+0000) and lone surrogates; line breaks
+# and tabs are text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # What each kind asks for (the fields of the form and the API besides kind and reason).
 KIND_FIELDS = {"pi": ("new_pi_id",), "member": ("new_team",),
                "organization": ("new_organization_id",), "extension": ("new_end_date",),
@@ -56,7 +60,9 @@ def _text(value: Any, label: str, key: str, errors: dict[str, str]) -> str:
         errors[key] = "应为文字"
         return ""
     text = value.strip()
-    if len(text) > MAX_TEXT:
+    if _CONTROL.search(text):
+        errors[key] = f"{label}含有无法保存的控制字符，请重新输入"
+    elif len(text) > MAX_TEXT:
         errors[key] = f"{label}不超过{MAX_TEXT}字（当前{len(text)}字）"
     return text
 
@@ -128,7 +134,8 @@ def _new_indicators(app: Application, value: Any, errors: dict[str, str]
         return None
     out = {}
     for name, target in value.items():
-        if not isinstance(target, str) or not target.strip() or len(target) > 2000:
+        if not isinstance(target, str) or not target.strip() or len(target) > 2000 \
+                or _CONTROL.search(target):
             errors["new_indicators"] = f"“{name}”的目标值应为不超过2000字的文字"
             return None
         out[str(name)] = target.strip()
