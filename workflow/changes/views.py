@@ -17,11 +17,18 @@ from workflow.applying.visibility import can_view_application
 from workflow.changes import operations as changes
 from workflow.changes.lists import CHANGES
 from workflow.changes.models import KIND_LABELS, ChangeRequest
+from workflow.changes.rules import CHANGEABLE
 from workflow.core import engine
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound, ServiceError
 from workflow.core.models import db
-from workflow.permissions import allow, bureau_reader, found, has_role
+from workflow.permissions import (
+    allow,
+    bureau_reader,
+    found,
+    has_role,
+    principal_investigator,
+)
 from workflow.web import field_errors, flash_refusal, listing
 
 bp = Blueprint("changes", __name__)
@@ -98,7 +105,13 @@ def _form_page(app: Application, change: ChangeRequest | None, errors: dict[str,
 @login_required
 def new(app_id: int) -> Response | tuple[str, int]:
     app = _project(app_id)
+    allow(principal_investigator(current_user, app), "只有项目负责人可以申请项目变更",
+          code="not_owner")
     if request.method == "GET":
+        if app.state not in CHANGEABLE:
+            flash(f"项目当前为“{app.state.label}”，只有执行中的项目可以申请变更", "error")
+            return redirect(url_for("entities.show", collection="applications",
+                                    entity_id=app_id))
         return _form_page(app, None, {}, {"kind": request.args.get("kind", "")})
     try:
         with db.session.begin_nested():
@@ -119,6 +132,8 @@ def new(app_id: int) -> Response | tuple[str, int]:
 @login_required
 def edit(change_id: int) -> Response | tuple[str, int]:
     change = _change(change_id)
+    allow(principal_investigator(current_user, change.application),
+          "只有项目负责人可以修改变更申请", code="not_owner")
     if request.method == "GET":
         return _form_page(change.application, change, {}, {})
     try:
@@ -158,7 +173,6 @@ def change_extra(change: ChangeRequest, user: Any) -> dict[str, Any]:
     """What a change request's page shows besides the row (``entities.show``)."""
     from workflow.changes.rules import change_steps
     from workflow.documents.models import Document
-    from workflow.permissions import principal_investigator
 
     steps = change_steps(change)
     docs = list(db.session.scalars(sa.select(Document).where(
@@ -173,9 +187,6 @@ def change_extra(change: ChangeRequest, user: Any) -> dict[str, Any]:
 
 def project_extra(app: Application, user: Any) -> dict[str, Any]:
     """A project's change requests, and whether its team may ask for one now."""
-    from workflow.changes.rules import CHANGEABLE
-    from workflow.permissions import principal_investigator
-
     return {"changes": changes.changes_of(app),
             "may_request_change": app.state in CHANGEABLE
             and principal_investigator(user, app)}

@@ -528,3 +528,29 @@ def test_each_party_finds_the_request_waiting_on_its_workbench(baogan, people, a
     assert f"/changes/{change.id}" in officer
     other = client_for(app, "otheradmin", PASSWORD).get("/").get_data(as_text=True)
     assert f"/changes/{change.id}" not in other
+
+
+def test_the_pages_carry_a_request_from_evidence_to_approval(baogan, people, app):
+    from tests.conftest import csrf_of
+
+    change = draft(baogan, people, evidence=False, **extension(baogan, 4))
+    pi = client_for(app, "pi", PASSWORD)
+    page = pi.get(f"/changes/{change.id}").get_data(as_text=True)
+    up = pi.post(f"/changes/{change.id}/evidence", data={
+        "csrf_token": csrf_of(page), "file": (io.BytesIO(pdf(7)), "到货证明.pdf")},
+        content_type="multipart/form-data")
+    assert up.status_code == 302
+    for who, trigger in (("pi", "submit"), ("unitadmin", "endorse"), ("officer", "approve")):
+        client = pi if who == "pi" else client_for(app, who, PASSWORD)
+        page = client.get(f"/changes/{change.id}").get_data(as_text=True)
+        assert f'value="{trigger}"' in page, (who, trigger)
+        version = engine.load("change", change.id).version
+        done = client.post(f"/changes/{change.id}/fire", data={
+            "csrf_token": csrf_of(page), "trigger": trigger, "comment": "同意",
+            "version": version})
+        assert done.status_code == 302
+    assert engine.load("change", change.id).state is C.approved
+    shown = pi.get(f"/changes/{change.id}").get_data(as_text=True)
+    assert "到货证明.pdf" in shown and "已批准：同意（张科长" in shown
+    officer = client_for(app, "officer", PASSWORD)
+    assert officer.get(f"/applications/{baogan.id}/changes/new").status_code == 403
