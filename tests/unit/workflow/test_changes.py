@@ -161,17 +161,31 @@ def test_the_change_approval_is_rendered_with_its_number_and_what_changed(baogan
 
     from workflow.core import files
 
+    from workflow.core import outbox
+    from workflow.core.models import OutboxEvent
+    from workflow.documents.models import Document
+    from workflow.notify.models import Notification
+
     change = endorsed(baogan, people, **extension(baogan, 3))
     fire(change, "approve", people["officer"], "同意延期")
-    doc = render_change_approval(change.id)
+    # What the worker does with the committed event: its consumer renders the reply.
+    (event,) = db.session.scalars(sa.select(OutboxEvent).where(
+        OutboxEvent.topic == "change.approval")).all()
+    assert "render_change_approval" in outbox.consumers_for(event.topic)
+    outbox.consume(event.id, "render_change_approval")
+    doc = db.session.scalar(sa.select(Document).where(Document.kind == "change_approval"))
     assert render_change_approval(change.id).id == doc.id  # rendered once
+    told = db.session.scalar(sa.select(Notification).where(
+        Notification.user_id == people["pi"].id, Notification.link == f"/documents/{doc.id}",
+        Notification.channel == "inapp"))
+    assert told is not None and "变更批复已印发" in told.title
     with files.store().open(doc.sha256) as fh:
         text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(fh.read())).pages)
     flat = text.replace("\n", "").replace(" ", "")
     number = db.session.scalar(sa.select(IssuedNumber.number).where(
         IssuedNumber.kind == "change_approval"))
     assert doc.doc_number == number and number.replace(" ", "") in flat
-    assert "变更批复" not in doc.title and "延期的批复" in doc.title
+    assert doc.title == f"关于“{baogan.title}”项目延期的批复"
     assert "同意项目实施期限延长至" in flat and "赣南科技大学" in flat
     assert "无需报批" in flat  # 包干制: no budget lines
 
