@@ -159,9 +159,7 @@ def test_an_approved_extension_moves_the_end_and_the_open_milestones_and_issues_
 def test_the_change_approval_is_rendered_with_its_number_and_what_changed(baogan, people):
     from pypdf import PdfReader
 
-    from workflow.core import files
-
-    from workflow.core import outbox
+    from workflow.core import files, outbox
     from workflow.core.models import OutboxEvent
     from workflow.documents.models import Document
     from workflow.notify.models import Notification
