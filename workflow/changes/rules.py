@@ -326,8 +326,6 @@ def apply_change(ctx: GuardContext, ch: Changes) -> None:
     change: ChangeRequest = ctx.row
     app = change.application
     record_change_decision(ctx, ch)
-    if not change.decision:
-        ch.set(change, "decision", "同意")
     state = app.state.value
     project = Changes()
     before = _apply(change, app, project)

@@ -31,6 +31,7 @@ from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid
 from workflow.core.models import IssuedNumber, db, utcnow
 from workflow.finance import operations as finance
 from workflow.finance.models import Tranche
+from workflow.timeutil import SHANGHAI
 
 A, C = ApplicationState, ChangeState
 REASON = "关键设备到货延迟六个月，需顺延项目实施期限。"
@@ -138,7 +139,7 @@ def extension(app, months=6):
 def test_an_approved_extension_moves_the_end_and_the_open_milestones_and_issues_the_reply(
         jiebang, people):
     end = planned_end(jiebang)
-    assert end == months_after(jiebang.approved_at.date(), 24)
+    assert end == months_after(jiebang.approved_at.astimezone(SHANGHAI).date(), 24)
     first, second = (m.due_on for m in finance.milestones_of(jiebang))
     change = endorsed(jiebang, people, **extension(jiebang, 6))
     new_end = months_after(end, 6)
@@ -400,6 +401,15 @@ def test_the_lifecycle_of_an_extension(baogan, people, state, trigger, who, outc
             fire(change, trigger, people[who], "意见")
 
 
+def test_the_officer_decides_with_a_reason(baogan, people):
+    change = endorsed(baogan, people, **extension(baogan, 3))
+    with pytest.raises(GuardFailed) as refused:
+        fire(change, "approve", people["officer"])
+    assert refused.value.message == "请填写意见或理由"
+    db.session.rollback()
+    assert planned_end(baogan) == months_after(baogan.approved_at.astimezone(SHANGHAI).date(), 24)
+
+
 def test_the_unit_office_of_another_organisation_may_not_endorse(baogan, people):
     change = draft(baogan, people, **extension(baogan, 3))
     fire(change, "submit", people["pi"])
@@ -507,7 +517,7 @@ def test_the_pages_offer_the_change_and_list_it(baogan, people, app):
 
 
 def test_planned_end_of_a_baogan_project_counts_the_configured_months(baogan):
-    start = baogan.approved_at.date()
+    start = baogan.approved_at.astimezone(SHANGHAI).date()
     assert planned_end(baogan) == months_after(start, 24)
     assert months_after(date(2026, 1, 31), 1) == date(2026, 2, 28)
 
@@ -534,7 +544,7 @@ def test_each_party_finds_the_request_waiting_on_its_workbench(baogan, people, a
     fire(change, "submit", people["pi"])
     unit = client_for(app, "unitadmin", PASSWORD)
     home = unit.get("/").get_data(as_text=True)
-    assert f"/changes/{change.id}" in home and "项目变更" in home
+    assert f"/changes/{change.id}" in home and "延期" in home
     fire(change, "endorse", people["unitadmin"], "同意")
     officer = client_for(app, "officer", PASSWORD).get("/").get_data(as_text=True)
     assert f"/changes/{change.id}" in officer
