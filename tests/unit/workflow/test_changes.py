@@ -576,3 +576,25 @@ def test_the_pages_carry_a_request_from_evidence_to_approval(baogan, people, app
     assert "到货证明.pdf" in shown and "已批准：同意（张科长" in shown
     officer = client_for(app, "officer", PASSWORD)
     assert officer.get(f"/applications/{baogan.id}/changes/new").status_code == 403
+
+
+def test_the_list_searches_filters_and_shows_a_unit_only_its_own(baogan, people, app,
+                                                                  client):
+    draft(baogan, people, **extension(baogan, 3))
+    draft(baogan, people, kind="termination", reason="核心技术路线经论证不可行，申请终止项目。")
+    other_pi = UserFactory(username="otherpi", roles=("applicant",),
+                           organization=people["otheradmin"].organization)
+    other = ApplicationFactory(applicant=other_pi, state=A.in_progress, approved_at=utcnow(),
+                               title="油茶籽油精深加工")
+    changes.create(other_pi, other, {"kind": "termination", "reason": REASON})
+    db.session.commit()
+    officer = bearer(client, "officer")
+    everything = client.get("/api/v1/changes", headers=officer).get_json()
+    assert everything["total"] == 3
+    found = client.get("/api/v1/changes?q=油茶&kind=termination", headers=officer).get_json()
+    assert [c["project"] for c in found["items"]] == ["油茶籽油精深加工"]
+    unit = client.get("/api/v1/changes", headers=bearer(client, "unitadmin")).get_json()
+    assert {c["project"] for c in unit["items"]} == {baogan.title}
+    page = client_for(app, "unitadmin", PASSWORD).get("/changes?kind=extension")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and baogan.title in text and "油茶籽油" not in text
