@@ -13,6 +13,7 @@ from states.lifecycles import (
     ANNUAL_REPORT,
     APPLICATION,
     CALL,
+    CHANGE,
     DECISION,
     DEMAND_SIDE,
     EVENTS,
@@ -31,6 +32,7 @@ from states.lifecycles import (
     AnnualReportState,
     ApplicationState,
     CallState,
+    ChangeState,
     DecisionState,
     MilestoneState,
     ObjectionState,
@@ -41,11 +43,11 @@ from states.lifecycles import (
 )
 
 __all__ = [
-    "ANNUAL_REPORT", "APPLICATION", "CALL", "DECISION", "DEMAND_SIDE", "EVENTS", "LIFECYCLES",
-    "MILESTONE", "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "RECOVERY", "REVIEW", "ROLES",
-    "SANCTION_REVIEW", "STEPS", "SYSTEM", "TRANCHE",
+    "ANNUAL_REPORT", "APPLICATION", "CALL", "CHANGE", "DECISION", "DEMAND_SIDE", "EVENTS",
+    "LIFECYCLES", "MILESTONE", "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "RECOVERY", "REVIEW",
+    "ROLES", "SANCTION_REVIEW", "STEPS", "SYSTEM", "TRANCHE",
     "AnnualReportState", "ApplicationState",
-    "CallState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
+    "CallState", "ChangeState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
     "ObjectionState", "Operation", "RecoveryState", "ReviewState", "SanctionReviewState",
     "StateEnum", "StepNotEnabled", "TrancheState",
     "Transition",

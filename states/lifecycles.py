@@ -557,9 +557,81 @@ ANNUAL_REPORT = Lifecycle(
     ),
 )
 
+
+class ChangeState(StateEnum):
+    draft = ("draft", "草稿")
+    submitted = ("submitted", "待单位审核")
+    returned = ("returned", "退回修改")
+    endorsed = ("endorsed", "单位已审核（待审批）")
+    demand_agreed = ("demand_agreed", "发榜方已同意（待项目主管审批）")
+    proposed = ("proposed", "待分管领导审批")
+    approved = ("approved", "已批准")
+    rejected = ("rejected", "未批准")
+    withdrawn = ("withdrawn", "已撤回")
+
+
+# Not a call's option: the step a change request has when a leader decides it (a change of
+# the undertaking organisation, a termination): the officer proposes, the leader approves.
+LEADER_DECIDES = "leader_decides"
+# What a change request is checked against when it is sent and when it is decided: the
+# project still runs, and the change is still allowed (限项 for a new PI, the extension
+# limits, ...).
+CHANGE_CHECKS = ["change_project_running", "change_permitted"]
+
+CH = ChangeState
+CHANGE = Lifecycle(
+    name="change",
+    label="项目变更申请",
+    states=ChangeState,
+    initial=CH.draft,
+    final=frozenset({CH.approved, CH.rejected, CH.withdrawn}),
+    stages=(Stage("提出申请", (CH.draft, CH.returned)), Stage("单位审核", (CH.submitted,)),
+            Stage("审批", (CH.endorsed, CH.demand_agreed, CH.proposed)),
+            Stage("批准", (CH.approved,))),
+    transitions=(
+        t("submit", (CH.draft, CH.returned), CH.submitted, [APPLICANT], "提交",
+          guards=["change_complete", *CHANGE_CHECKS], effect="record_change_submission"),
+        t("withdraw", (CH.draft, CH.submitted, CH.returned), CH.withdrawn, [APPLICANT], "撤回"),
+        # The unit's research office (单位管理员) endorses or returns.
+        t("endorse", CH.submitted, CH.endorsed, [ORG_ADMIN], "单位审核同意",
+          guards=CHANGE_CHECKS, effect="record_change_opinion"),
+        t("return_for_revision", CH.submitted, CH.returned, [ORG_ADMIN], "退回修改",
+          guards=["comment_given"], effect="record_change_opinion",
+          messages=["change_returned"]),
+        # 揭榜挂帅: a change of indicators needs the demand side's agreement first.
+        t("demand_agree", CH.endorsed, CH.demand_agreed, [DEMAND], "发榜方同意",
+          step=DEMAND_SIDE, effect="record_change_opinion"),
+        t("demand_refuse", CH.endorsed, CH.rejected, [DEMAND], "发榜方不同意",
+          guards=["comment_given"], step=DEMAND_SIDE, effect="record_change_decision",
+          messages=["change_decided"]),
+        t("approve", CH.endorsed, CH.approved, [OFFICER], "批准",
+          guards=["comment_given", *CHANGE_CHECKS], unless_steps=[DEMAND_SIDE, LEADER_DECIDES],
+          effect="apply_change", follow_ups=["carry_out_change"],
+          messages=["change_decided"]),
+        t("approve", CH.demand_agreed, CH.approved, [OFFICER], "批准",
+          guards=["comment_given", *CHANGE_CHECKS], effect="apply_change",
+          follow_ups=["carry_out_change"],
+          messages=["change_decided"]),
+        # A change of organisation or a termination: the officer proposes, a leader decides.
+        t("propose", CH.endorsed, CH.proposed, [OFFICER], "报分管领导审批",
+          guards=["comment_given", *CHANGE_CHECKS], step=LEADER_DECIDES,
+          effect="record_change_opinion"),
+        t("approve", CH.proposed, CH.approved, [LEADER], "批准",
+          guards=["comment_given", *CHANGE_CHECKS], effect="apply_change",
+          follow_ups=["carry_out_change"],
+          messages=["change_decided"]),
+        t("reject", (CH.endorsed, CH.demand_agreed), CH.rejected, [OFFICER], "不予批准",
+          guards=["comment_given"], effect="record_change_decision",
+          messages=["change_decided"]),
+        t("reject", CH.proposed, CH.rejected, [LEADER], "不予批准",
+          guards=["comment_given"], effect="record_change_decision",
+          messages=["change_decided"]),
+    ),
+)
+
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
     CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION, RECOVERY,
-    SANCTION_REVIEW, ANNUAL_REPORT)}
+    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE)}
 
 # The services that carry out transitions of rows they choose (see ``Transition.via``).
 OPERATIONS: dict[str, Operation] = {o.name: o for o in (
@@ -579,6 +651,7 @@ EVENTS: dict[str, Event] = {e.topic: e for e in (
     Event("application.notice", "印发立项通知书", documents=("notice",)),
     Event("tranche.payment_notice", "印发拨付通知", documents=("payment_notice",)),
     Event("recovery.notice", "印发追回通知", documents=("recovery_notice",)),
+    Event("change.approval", "印发变更批复", documents=("change_approval",)),
     # 忘记密码: the reset link goes by e-mail (made when the message is, never stored).
     Event("user.password_reset", "找回密码", messages=("password_reset",)),
 )}

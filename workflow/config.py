@@ -116,7 +116,8 @@ def trusted_proxies() -> int:
     return int(raw)
 
 
-DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice", "recovery_notice")
+DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice", "recovery_notice",
+                  "change_approval")
 
 
 def per_kind(prefix: str, defaults: dict[str, str]) -> dict[str, str]:
@@ -284,6 +285,12 @@ def load(instance: Path) -> dict[str, Any]:
         "TRUSTED_PROXIES": trusted_proxies(),
         **signing_settings(instance, production),
         "API_TOKEN_HOURS": 8,
+        # 项目变更 (workflow/changes): how many months one extension (延期) may add to a
+        # project's end, how many extensions a project may have, and the planned duration
+        # of a 包干制 project (揭榜挂帅: its challenge's) from which the end is counted.
+        "EXTENSION_MAX_MONTHS": int(os.environ.get("KJFLOW_EXTENSION_MAX_MONTHS", 12)),
+        "EXTENSIONS_PER_PROJECT": int(os.environ.get("KJFLOW_EXTENSIONS_PER_PROJECT", 1)),
+        "PROJECT_MONTHS": int(os.environ.get("KJFLOW_PROJECT_MONTHS", 24)),
         # A self-service reset link (忘记密码) works once, for this long.
         "PASSWORD_RESET_MINUTES": 30,
         # Second factor (两步验证, TOTP): required of officers, leaders, finance staff and

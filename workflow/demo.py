@@ -9,6 +9,7 @@ threshold, so the leader needs the meeting recorded first). Besides: calls furth
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -71,6 +72,7 @@ USERS: list[tuple[str, str, list[str], str | None, str]] = [
     ("researcher4", "邓丽", ["applicant"], INSTITUTE, "申报人（市农科院）"),
     ("researcher5", "刘洋", ["applicant"], UNIV, "申报人（赣南科技大学）：年度报告"),
     ("unitadmin", "赵主任", ["org_admin"], UNIV, "单位管理员（赣南科技大学）"),
+    ("unitadmin2", "孔主任", ["org_admin"], INSTITUTE, "单位管理员（市农科院）"),
     ("recommender", "钱处长", ["recommender"], AGRICULTURE, "主管部门推荐（市农业农村局）"),
     ("recommender2", "韩股长", ["recommender"], DISTRICT, "主管部门推荐（章贡区科技局）"),
     ("leader", "孙局长", ["leader"], BUREAU, "分管领导：决策"),
@@ -172,9 +174,10 @@ def seed() -> bool:
     reports = not _annual_reports_seeded()
     if reports:
         _seed_annual_reports(users)
+    changed = _seed_changes(users)
     db.session.commit()
     return (fresh or added or reviewing or funded or waiting or last_year or calendar
-            or after or reports)
+            or after or reports or changed)
 
 
 def _organizations() -> dict[str, Organization]:
@@ -510,6 +513,43 @@ def _seed_challenge_project(users: dict[str, User]) -> None:
     finance.report_milestone(pi, first.id, "中试线已建成并连续运行72小时，稀土回收率97.9%。")
 
 
+def _seed_changes(users: dict[str, User]) -> bool:
+    """项目变更: the funded 包干制 project extended by six months (approved, its 变更批复
+    queued for the worker), and the 揭榜挂帅 project's request to adjust an indicator
+    waiting for its unit's research office (then the demand side, then the officer).
+    Nothing when the demo has change requests already or lacks those projects."""
+    from workflow.changes import operations as changes
+    from workflow.changes.models import ChangeRequest
+    from workflow.changes.rules import months_after, planned_end
+
+    if db.session.scalar(sa.select(ChangeRequest.id).limit(1)) is not None:
+        return False
+    funded = db.session.scalar(sa.select(Application).join(Call).where(
+        Call.title.endswith(FUNDED_TITLE)))
+    challenge = db.session.scalar(sa.select(Application).where(
+        Application.title == CHALLENGE_PROJECT))
+    if funded is None or challenge is None:
+        return False
+    evidence = b"%PDF-1.4\n%demo\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    pi = users["researcher1"]
+    extension = changes.create(pi, funded, {
+        "kind": "extension", "reason": "关键试验设备（高精度测功机）到货延迟六个月，"
+        "台架试验相应推后，申请项目实施期限顺延六个月。",
+        "new_end_date": months_after(planned_end(funded), 6).isoformat()})
+    changes.attach_evidence(pi, extension, "设备延期到货说明.pdf", io.BytesIO(evidence))
+    engine.fire(extension, "submit", pi)
+    engine.fire(extension, "endorse", users["unitadmin"], comment="情况属实，同意延期")
+    engine.fire(extension, "approve", users["officer"], comment="同意延期六个月")
+    team = users["researcher2"]
+    indicator = changes.create(team, challenge, {
+        "kind": "content", "reason": "中试表明原料批次含杂波动大，申请将回收率指标"
+        "表述为“连续三批平均≥98.5%”，以便考核。",
+        "new_indicators": {"稀土回收率": "连续三批平均≥98.5%"}})
+    changes.attach_evidence(team, indicator, "中试数据汇总.pdf", io.BytesIO(evidence + b" "))
+    engine.fire(indicator, "submit", team)
+    return True
+
+
 # What each demo login finds waiting for it, to try first.
 TRY_FIRST: dict[str, str] = {
     "officer": "工作台：拟定立项建议名单、验收里程碑",
@@ -518,7 +558,8 @@ TRY_FIRST: dict[str, str] = {
     "researcher3": "揭榜挂帅项目：提交里程碑",
     "researcher4": "申报指南：查看正在受理的指南",
     "researcher5": "年度报告：一份逾期（不能申报新项目，限项），一份待单位审核",
-    "unitadmin": "收款账户；本单位申报书",
+    "unitadmin": "收款账户；本单位申报书；项目变更",
+    "unitadmin2": "工作台：审核项目变更申请（揭榜挂帅指标调整）",
     "recommender": "申报书：主管部门推荐（只见市农科院的）",
     "recommender2": "申报书：只见章贡区单位的",
     "leader": "工作台：审定立项建议名单",

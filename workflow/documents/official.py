@@ -47,7 +47,8 @@ from workflow.notify import notifications
 from workflow.timeutil import SHANGHAI, cn_date
 
 KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
-         "task_book": "任务书", "payment_notice": "拨付通知", "recovery_notice": "追回通知"}
+         "task_book": "任务书", "payment_notice": "拨付通知", "recovery_notice": "追回通知",
+         "change_approval": "变更批复"}
 
 
 def doc_code(kind: str, owner: str, round_no: int) -> str:

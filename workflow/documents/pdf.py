@@ -841,3 +841,10 @@ def render_approval_file(ctx: ApprovalFileContext) -> RenderedPdf:
 
 def render_task_book(ctx: TaskBookContext) -> RenderedPdf:
     return html_to_pdf(task_book_html(ctx), ctx.letterhead.faces)
+
+
+def render_official(template: str, letterhead: Letterhead, **values: Any) -> RenderedPdf:
+    """A 公文 of a feature's own template (one that extends ``documents/official.html``),
+    laid out and rendered as those above (``workflow/changes`` issues its 变更批复 so)."""
+    html = _html(template, letterhead, None, cn_date=cn_date, **values)
+    return html_to_pdf(html, letterhead.faces)

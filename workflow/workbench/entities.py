@@ -209,6 +209,10 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         return _tranche_extra(row)
     if kind in ("recovery", "sanction_review"):
         return _recovery_extra(kind, row)
+    if kind == "change":
+        from workflow.changes.views import change_extra
+
+        return change_extra(row, current_user)
     if kind == "milestone":
         from workflow.finance import operations as finance
 
@@ -235,7 +239,10 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
 
     objections = objections_of(row) if decision_reader(current_user) else []
     documents = documents_of(row)
-    return {"rounds": applications.rounds(row), "eligibility": eligibility,
+    from workflow.changes.views import project_extra
+
+    return {**project_extra(row, current_user),
+            "rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents, "pending_documents": pending_rounds(row, documents),
             "objections": objections, "checklist": checklist_items(row.call),
             "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
