@@ -130,7 +130,8 @@ def _new_pi_reasons(change: ChangeRequest, app: Application, ctx: GuardContext) 
         return refuse("pi_unchanged", "新负责人与现负责人是同一人")
     # 限项 and 科研失信 as at submission, for the new PI (the organisation is unchanged).
     proxy = SimpleNamespace(id=app.id, call_id=app.call_id, applicant_id=new.id, call=app.call,
-                            applicant=new, organization=SimpleNamespace(uscc=None, name=""))
+                            applicant=new, organization=SimpleNamespace(uscc=None, name=""),
+                            data={})  # the team is unchanged: only the new PI is checked
     sub = GuardContext(row=proxy, actor=ctx.actor, role=ctx.role, comment="", data={},
                        now=ctx.now)
     return [Reason(r.code, f"新负责人{new.name}：{r.message}")
@@ -149,7 +150,7 @@ def _organization_reasons(change: ChangeRequest, app: Application,
                       f"项目负责人{pi.name}的账号不属于“{org.name}”：承担单位变更须负责人已调入"
                       "新单位，请先由系统管理员变更其所属单位")
     proxy = SimpleNamespace(applicant=SimpleNamespace(id_number=None, name=pi.name),
-                            organization=org)
+                            organization=org, data={})
     sub = GuardContext(row=proxy, actor=ctx.actor, role=ctx.role, comment="", data={},
                        now=ctx.now)
     return out + [Reason(r.code, f"新承担单位：{r.message}") for r in integrity_clear(sub)]
