@@ -1,1 +1,0 @@
-"""项目变更/调整: change requests of running projects (``states.CHANGE``)."""
