@@ -317,6 +317,8 @@ RECORD_LABELS = {
     "propose": "拟定立项建议名单", "record_meeting": "登记集体决策会议", "receive": "收到异议",
     "register_organization": "登记单位", "update_organization": "修改单位信息",
     "change_bank_account": "变更收款账户",
+    "open_annual_report": "开启年度报告", "save_annual_report": "保存年度报告",
+    "apply_change": "项目变更", "attach_change_evidence": "上传变更佐证材料",
 }
 
 

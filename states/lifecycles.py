@@ -128,7 +128,8 @@ APPLICATION = Lifecycle(
     ),
     transitions=(
         t("submit", A.draft, A.submitted, [APPLICANT], "提交",
-          guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear"],
+          guards=["call_open", "form_complete", "signed", "within_limits", "integrity_clear",
+                  "no_overdue_annual_report"],
           effect="record_submission"),
         t("resubmit", A.returned, A.submitted, [APPLICANT], "修改后重新提交",
           guards=["call_accepts_resubmission", "form_complete", "signed", "integrity_clear"],
@@ -283,23 +284,28 @@ TRANCHE = Lifecycle(
         # account): the money goes to the account that was checked, and a released
         # tranche shows it for good. An account changed since refuses the check and the
         # payment (409) until the maker prepares the voucher again on the new account.
-        t("prepare", T.due, T.prepared, [FINANCE], "制单", guards=["payee_account_known"],
-          effect="record_maker"),
+        t("prepare", T.due, T.prepared, [FINANCE], "制单",
+          guards=["payee_account_known", "no_integrity_hold"], effect="record_maker"),
         t("reprepare", (T.prepared, T.approved), T.prepared, [FINANCE],
           "按变更后的收款账户重新制单", guards=["payee_account_known"], step=PAYEE_CHANGED,
           effect="record_maker"),
         t("approve", T.prepared, T.approved, [FINANCE], "审核",
-          guards=["payee_unchanged", "checker_not_maker", "collective_decision_recorded"],
+          guards=["payee_unchanged", "checker_not_maker", "collective_decision_recorded",
+                  "no_integrity_hold"],
           effect="record_checker",
           fields=[Field("decision_ref", "“三重一大”会议纪要编号", kind="line")]),
         t("release", T.approved, T.released, [FINANCE], "拨付",
-          guards=["payee_unchanged", "payment_reference_given", "within_grant"],
+          guards=["payee_unchanged", "payment_reference_given", "within_grant",
+                  "no_integrity_hold"],
           effect="record_release",
           follow_ups=["post_disbursement"],
           fields=[Field("payment_ref", "支付凭证号", kind="line", required=True)]),
-        t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER], "暂停",
-          guards=["comment_given"]),
-        t("resume", T.on_hold, T.due, [FINANCE, OFFICER], "恢复"),
+        # A sanction on the project's people or organisation holds its due tranches
+        # (暂停拨付, by the system) until the officer's review; none moves meanwhile.
+        t("hold", (T.due, T.prepared, T.approved), T.on_hold, [FINANCE, OFFICER, SYSTEM],
+          "暂停", guards=["comment_given"]),
+        t("resume", T.on_hold, T.due, [FINANCE, OFFICER, SYSTEM], "恢复",
+          guards=["no_integrity_hold"]),
         t("cancel", (T.planned, T.due, T.prepared, T.approved, T.on_hold), T.cancelled,
           [FINANCE, OFFICER, SYSTEM], "取消", guards=["comment_given"],
           follow_ups=["return_commitment"]),
@@ -427,8 +433,205 @@ OBJECTION = Lifecycle(
     ),
 )
 
+
+
+# ---- recovery (追回) and the review of a sanction after funding --------------------------
+
+class RecoveryState(StateEnum):
+    opened = ("opened", "待发追回通知")
+    notified = ("notified", "已发追回通知")
+    partly_repaid = ("partly_repaid", "部分归还")
+    overdue = ("overdue", "逾期未还")
+    repaid = ("repaid", "已全额追回")
+    written_off = ("written_off", "已核销")
+
+
+RC = RecoveryState
+UNPAID = (RC.notified, RC.partly_repaid, RC.overdue)
+INSTALMENT = (Field("amount_wan", "本次归还金额（万元）", kind="money", required=True),
+              Field("key", "到账流水号（同一笔只记一次）", kind="line", required=True),
+              Field("paid_on", "到账日期（YYYY-MM-DD）", kind="line", required=True))
+
+RECOVERY = Lifecycle(
+    name="recovery",
+    label="经费追回",
+    states=RecoveryState,
+    initial=RC.opened,
+    final=frozenset({RC.repaid, RC.written_off}),
+    stages=(Stage("立案", (RC.opened,)), Stage("追回通知", (RC.notified,)),
+            Stage("归还", (RC.partly_repaid, RC.overdue)), Stage("结案", (RC.repaid,))),
+    transitions=(
+        # The 追回通知 is issued with its 发文字号 and rendered by the worker.
+        t("notify", RC.opened, RC.notified, [OFFICER], "印发追回通知",
+          guards=["recovery_due_date_ahead"], effect="issue_recovery_notice",
+          fields=[Field("due_on", "还款期限（YYYY-MM-DD，不给出按立案时所定）", kind="line")]),
+        # Finance records each sum received: a ledger entry tied to the recovery, never
+        # more than is owed, each 流水号 once; the last one closes it.
+        t("receive", (RC.notified, RC.partly_repaid), RC.partly_repaid, [FINANCE],
+          "登记归还款", guards=["instalment_valid"], effect="record_instalment",
+          follow_ups=["close_if_repaid"], fields=INSTALMENT),
+        t("receive", RC.overdue, RC.overdue, [FINANCE], "登记归还款",
+          guards=["instalment_valid"], effect="record_instalment",
+          follow_ups=["close_if_repaid"], fields=INSTALMENT),
+        t("close", (RC.partly_repaid, RC.overdue), RC.repaid, [SYSTEM], "全额追回结案",
+          guards=["fully_repaid"]),
+        # The beat: past the due date and not repaid, flagged and told.
+        t("escalate", (RC.notified, RC.partly_repaid), RC.overdue, [SYSTEM], "逾期督办",
+          guards=["recovery_past_due"], effect="mark_overdue", messages=["recovery_overdue"]),
+        t("write_off", (RC.opened, *UNPAID), RC.written_off, [LEADER], "核销结案",
+          guards=["comment_given"]),
+    ),
+)
+
+
+class SanctionReviewState(StateEnum):
+    open = ("open", "待复核（暂停拨付）")
+    continued = ("continued", "继续执行")
+    terminated = ("terminated", "终止项目")
+    revoked = ("revoked", "撤销立项")
+
+
+SR = SanctionReviewState
+SANCTION_REVIEW = Lifecycle(
+    name="sanction_review",
+    label="失信复核",
+    states=SanctionReviewState,
+    initial=SR.open,
+    final=frozenset({SR.continued, SR.terminated, SR.revoked}),
+    stages=(Stage("复核", (SR.open,)),
+            Stage("复核结论", (SR.continued, SR.terminated, SR.revoked))),
+    transitions=(
+        t("continue", SR.open, SR.continued, [OFFICER, LEADER], "继续执行（恢复拨付）",
+          guards=["comment_given"], follow_ups=["lift_integrity_holds"]),
+        t("terminate", SR.open, SR.terminated, [OFFICER, LEADER], "终止项目",
+          guards=["comment_given", "review_project_running"],
+          follow_ups=["terminate_reviewed_project"],
+          fields=[Field("recovery_wan", "应追回金额（万元）", kind="money")]),
+        t("revoke", SR.open, SR.revoked, [OFFICER, LEADER], "撤销立项（全额追回）",
+          guards=["comment_given", "review_project_running"],
+          follow_ups=["revoke_reviewed_project"]),
+    ),
+)
+
+
+class AnnualReportState(StateEnum):
+    due = ("due", "待提交")
+    submitted = ("submitted", "待单位审核")
+    endorsed = ("endorsed", "待项目主管审核")
+    accepted = ("accepted", "已通过")
+    returned = ("returned", "已退回修改")
+    overdue = ("overdue", "逾期未报")
+
+
+# The project states in which a yearly report is filed (signed task book, not yet in
+# acceptance).
+ANNUAL_REPORTING = (A.contracted, A.in_progress, A.midterm)
+
+AR = AnnualReportState
+ANNUAL_REPORT = Lifecycle(
+    name="annual_report",
+    label="年度报告",
+    states=AnnualReportState,
+    initial=AR.due,
+    final=frozenset({AR.accepted}),
+    stages=(Stage("填报", (AR.due, AR.returned, AR.overdue)), Stage("单位审核", (AR.submitted,)),
+            Stage("项目主管审核", (AR.endorsed,)), Stage("通过", (AR.accepted,))),
+    transitions=(
+        # Opened by the beat (or the officer, for a year) for every running project; the
+        # team fills it in, late or not: a late report is still wanted.
+        t("submit", (AR.due, AR.returned, AR.overdue), AR.submitted, [APPLICANT], "提交年度报告",
+          guards=["annual_report_complete"],
+          effect="record_annual_submission", messages=["annual_report_submitted"]),
+        t("endorse", AR.submitted, AR.endorsed, [ORG_ADMIN], "单位审核通过",
+          effect="record_annual_endorsement"),
+        t("unit_return", AR.submitted, AR.returned, [ORG_ADMIN], "单位退回修改",
+          guards=["comment_given"], effect="record_annual_return",
+          messages=["annual_report_returned"]),
+        t("accept", AR.endorsed, AR.accepted, [OFFICER], "审核通过",
+          effect="record_annual_acceptance", messages=["annual_report_accepted"]),
+        t("return", AR.endorsed, AR.returned, [OFFICER], "退回修改",
+          guards=["comment_given"], effect="record_annual_return",
+          messages=["annual_report_returned"]),
+        t("mark_overdue", AR.due, AR.overdue, [SYSTEM], "逾期未报",
+          guards=["annual_report_past_due"], effect="record_annual_overdue"),
+    ),
+)
+
+
+class ChangeState(StateEnum):
+    draft = ("draft", "草稿")
+    submitted = ("submitted", "待单位审核")
+    returned = ("returned", "退回修改")
+    endorsed = ("endorsed", "单位已审核（待审批）")
+    demand_agreed = ("demand_agreed", "发榜方已同意（待项目主管审批）")
+    proposed = ("proposed", "待分管领导审批")
+    approved = ("approved", "已批准")
+    rejected = ("rejected", "未批准")
+    withdrawn = ("withdrawn", "已撤回")
+
+
+# Not a call's option: the step a change request has when a leader decides it (a change of
+# the undertaking organisation, a termination): the officer proposes, the leader approves.
+LEADER_DECIDES = "leader_decides"
+# What a change request is checked against when it is sent and when it is decided: the
+# project still runs, and the change is still allowed (限项 for a new PI, the extension
+# limits, ...).
+CHANGE_CHECKS = ["change_project_running", "change_permitted"]
+
+CH = ChangeState
+CHANGE = Lifecycle(
+    name="change",
+    label="项目变更申请",
+    states=ChangeState,
+    initial=CH.draft,
+    final=frozenset({CH.approved, CH.rejected, CH.withdrawn}),
+    stages=(Stage("提出申请", (CH.draft, CH.returned)), Stage("单位审核", (CH.submitted,)),
+            Stage("审批", (CH.endorsed, CH.demand_agreed, CH.proposed)),
+            Stage("批准", (CH.approved,))),
+    transitions=(
+        t("submit", (CH.draft, CH.returned), CH.submitted, [APPLICANT], "提交",
+          guards=["change_complete", *CHANGE_CHECKS], effect="record_change_submission"),
+        t("withdraw", (CH.draft, CH.submitted, CH.returned), CH.withdrawn, [APPLICANT], "撤回"),
+        # The unit's research office (单位管理员) endorses or returns.
+        t("endorse", CH.submitted, CH.endorsed, [ORG_ADMIN], "单位审核同意",
+          guards=CHANGE_CHECKS, effect="record_change_opinion"),
+        t("return_for_revision", CH.submitted, CH.returned, [ORG_ADMIN], "退回修改",
+          guards=["comment_given"], effect="record_change_opinion",
+          messages=["change_returned"]),
+        # 揭榜挂帅: a change of indicators needs the demand side's agreement first.
+        t("demand_agree", CH.endorsed, CH.demand_agreed, [DEMAND], "发榜方同意",
+          step=DEMAND_SIDE, effect="record_change_opinion"),
+        t("demand_refuse", CH.endorsed, CH.rejected, [DEMAND], "发榜方不同意",
+          guards=["comment_given"], step=DEMAND_SIDE, effect="record_change_decision",
+          messages=["change_decided"]),
+        t("approve", CH.endorsed, CH.approved, [OFFICER], "批准",
+          guards=["comment_given", *CHANGE_CHECKS], unless_steps=[DEMAND_SIDE, LEADER_DECIDES],
+          effect="apply_change", follow_ups=["carry_out_change"],
+          messages=["change_decided"]),
+        t("approve", CH.demand_agreed, CH.approved, [OFFICER], "批准",
+          guards=["comment_given", *CHANGE_CHECKS], effect="apply_change",
+          follow_ups=["carry_out_change"],
+          messages=["change_decided"]),
+        # A change of organisation or a termination: the officer proposes, a leader decides.
+        t("propose", CH.endorsed, CH.proposed, [OFFICER], "报分管领导审批",
+          guards=["comment_given", *CHANGE_CHECKS], step=LEADER_DECIDES,
+          effect="record_change_opinion"),
+        t("approve", CH.proposed, CH.approved, [LEADER], "批准",
+          guards=["comment_given", *CHANGE_CHECKS], effect="apply_change",
+          follow_ups=["carry_out_change"],
+          messages=["change_decided"]),
+        t("reject", (CH.endorsed, CH.demand_agreed), CH.rejected, [OFFICER], "不予批准",
+          guards=["comment_given"], effect="record_change_decision",
+          messages=["change_decided"]),
+        t("reject", CH.proposed, CH.rejected, [LEADER], "不予批准",
+          guards=["comment_given"], effect="record_change_decision",
+          messages=["change_decided"]),
+    ),
+)
+
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
-    CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION)}
+    CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION, RECOVERY,
+    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE)}
 
 # The services that carry out transitions of rows they choose (see ``Transition.via``).
 OPERATIONS: dict[str, Operation] = {o.name: o for o in (
@@ -447,6 +650,8 @@ EVENTS: dict[str, Event] = {e.topic: e for e in (
     Event("call.approval_file", "印发立项文件", documents=("approval_file",)),
     Event("application.notice", "印发立项通知书", documents=("notice",)),
     Event("tranche.payment_notice", "印发拨付通知", documents=("payment_notice",)),
+    Event("recovery.notice", "印发追回通知", documents=("recovery_notice",)),
+    Event("change.approval", "印发变更批复", documents=("change_approval",)),
     # 忘记密码: the reset link goes by e-mail (made when the message is, never stored).
     Event("user.password_reset", "找回密码", messages=("password_reset",)),
 )}

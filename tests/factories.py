@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
 from stdnum.cn import uscc
 from werkzeug.security import generate_password_hash
 
-from states import ApplicationState, CallState, ReviewState, TrancheState
+from states import AnnualReportState, ApplicationState, CallState, ReviewState, TrancheState
 from workflow.accounts.models import ExpertProfile, Organization, OrgKind, User, UserRole
+from workflow.annual.models import AnnualReport
 from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
 from workflow.calls.models import Call, Challenge, Scheme
+from workflow.changes.models import ChangeKind, ChangeRequest
 from workflow.core.models import IssuedNumber, NumberingMode, db, utcnow
 from workflow.finance.models import Milestone, MilestoneState, Tranche
 from workflow.review.models import ReviewAssignment
@@ -221,3 +223,34 @@ class IssuedNumberFactory(Base):
     number = factory.LazyAttribute(lambda o: o.application.doc_number)
     due_at = factory.LazyAttribute(lambda o: o.application.approved_at or utcnow())
     numbered_at = factory.LazyAttribute(lambda o: o.due_at)
+
+
+class AnnualReportFactory(Base):
+    """A project's annual report (the project running, in progress, unless given)."""
+
+    class Meta:
+        model = AnnualReport
+        exclude = ("application",)  # the model keeps the id only
+
+    application = factory.SubFactory(ApplicationFactory, state=ApplicationState.in_progress)
+    application_id = factory.LazyAttribute(lambda o: o.application.id)
+    year = 2025
+    due_on = date(2026, 2, 2)
+    state = AnnualReportState.due
+class ChangeRequestFactory(Base):
+    """A change request (项目变更申请) of a running project, by default a draft extension
+    by six months with its reason (no evidence: a test uploads it, as the team does)."""
+
+    class Meta:
+        model = ChangeRequest
+
+    application = factory.SubFactory(ApplicationFactory, state=ApplicationState.in_progress,
+                                     granted_amount=Decimal("500000.00"),
+                                     approved_at=factory.LazyFunction(utcnow))
+    application_id = factory.LazyAttribute(lambda o: o.application.id)
+    seq = factory.Sequence(lambda n: n + 1)
+    kind = ChangeKind.extension
+    new_end_date = factory.LazyFunction(lambda: utcnow().date() + timedelta(days=900))
+    reason = "关键设备到货延迟六个月，需顺延项目实施期限。"
+    evidence = factory.LazyFunction(list)
+    requested_by_id = factory.LazyAttribute(lambda o: o.application.applicant_id)

@@ -104,7 +104,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 MODELS = ("workflow.core.models", "workflow.accounts.models", "workflow.calls.models",
           "workflow.applying.models", "workflow.review.models", "workflow.decisions.models",
           "workflow.finance.models", "workflow.notify.models", "workflow.documents.models",
-          "workflow.holidays.models")
+          "workflow.holidays.models", "workflow.annual.models", "workflow.changes.models")
 
 
 def load_models() -> None:
@@ -120,6 +120,10 @@ def _install_features(app: Flask) -> None:
     load_models()
     from workflow.accounts import api as accounts_api
     from workflow.accounts import views as accounts_views
+    from workflow.annual import api as annual_api
+    from workflow.annual import operations as annual_operations
+    from workflow.annual import rules as annual_rules
+    from workflow.annual import views as annual_views
     from workflow.api import api_bp, openapi
     from workflow.applying import api as applying_api
     from workflow.applying import rules as applying_rules
@@ -127,6 +131,9 @@ def _install_features(app: Flask) -> None:
     from workflow.calls import api as calls_api
     from workflow.calls import rules as calls_rules
     from workflow.calls import views as calls_views
+    from workflow.changes import api as changes_api
+    from workflow.changes import rules as changes_rules
+    from workflow.changes import views as changes_views
     from workflow.core import registry
     from workflow.decisions import api as decisions_api
     from workflow.decisions import rules as decisions_rules
@@ -136,6 +143,7 @@ def _install_features(app: Flask) -> None:
     from workflow.documents import rules as documents_rules
     from workflow.documents import views as documents_views
     from workflow.finance import api as finance_api
+    from workflow.finance import recovery_api, recovery_rules, recovery_views
     from workflow.finance import rules as finance_rules
     from workflow.finance import views as finance_views
     from workflow.holidays import api as holidays_api
@@ -154,18 +162,21 @@ def _install_features(app: Flask) -> None:
 
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
                       decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
-                      documents_rules.RULES])
+                      documents_rules.RULES, recovery_rules.RULES, annual_rules.RULES,
+                      changes_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
-    del numbering_api
+    del numbering_api, recovery_api, annual_api, changes_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, holidays_views.bp, numbering_views.bp, public.bp,
-                      entities.bp, jobs.bp, api_bp):
+                      entities.bp, jobs.bp, recovery_views.bp, annual_views.bp,
+                      changes_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
+    app.jinja_env.globals["ANNUAL"] = annual_operations.PAGE
     app.context_processor(inbox.unread_context)
 
 

@@ -85,6 +85,9 @@ def celery_settings(instance: Path) -> dict[str, Any]:
             "expire-review-invitations": {"task": "kjflow.expire_review_invitations",
                                           "schedule": 600.0},
             "send-reminders": {"task": "kjflow.send_reminders", "schedule": 600.0},
+            "escalate-overdue-recoveries": {"task": "kjflow.escalate_overdue_recoveries",
+                                            "schedule": 3600.0},
+            "annual-reports": {"task": "kjflow.annual_reports", "schedule": 3600.0},
         },
     }
     if broker:
@@ -113,7 +116,8 @@ def trusted_proxies() -> int:
     return int(raw)
 
 
-DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice")
+DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice", "recovery_notice",
+                  "change_approval")
 
 
 def per_kind(prefix: str, defaults: dict[str, str]) -> dict[str, str]:
@@ -249,6 +253,13 @@ def load(instance: Path) -> dict[str, Any]:
         # The issuing bureau: its name on documents (发文机关), its 发文字号 prefix, the
         # prefix of project numbers, and where objections in public notice go.
         "BUREAU_NAME": bureau,
+        # Annual reports (年度报告): opened on this day (MM-DD) for the year, due on that
+        # day (MM-DD; of the next year when it comes before the opening), moved to the
+        # next working day when it is a day off; reminders this many working days before.
+        "ANNUAL_REPORT_OPENS": os.environ.get("KJFLOW_ANNUAL_REPORT_OPENS", "12-01"),
+        "ANNUAL_REPORT_DUE": os.environ.get("KJFLOW_ANNUAL_REPORT_DUE", "01-31"),
+        "ANNUAL_REPORT_REMIND_DAYS": tuple(int(d) for d in os.environ.get(
+            "KJFLOW_ANNUAL_REPORT_REMIND_DAYS", "7,1").split(",") if d.strip().isdigit()),
         "DOC_PREFIX": os.environ.get("KJFLOW_DOC_PREFIX", "赣市科字"),
         "PROJECT_PREFIX": os.environ.get("KJFLOW_PROJECT_PREFIX", "GZKJ"),
         "NOTICE_CONTACT": os.environ.get(
@@ -274,6 +285,12 @@ def load(instance: Path) -> dict[str, Any]:
         "TRUSTED_PROXIES": trusted_proxies(),
         **signing_settings(instance, production),
         "API_TOKEN_HOURS": 8,
+        # 项目变更 (workflow/changes): how many months one extension (延期) may add to a
+        # project's end, how many extensions a project may have, and the planned duration
+        # of a 包干制 project (揭榜挂帅: its challenge's) from which the end is counted.
+        "EXTENSION_MAX_MONTHS": int(os.environ.get("KJFLOW_EXTENSION_MAX_MONTHS", 12)),
+        "EXTENSIONS_PER_PROJECT": int(os.environ.get("KJFLOW_EXTENSIONS_PER_PROJECT", 1)),
+        "PROJECT_MONTHS": int(os.environ.get("KJFLOW_PROJECT_MONTHS", 24)),
         # A self-service reset link (忘记密码) works once, for this long.
         "PASSWORD_RESET_MINUTES": 30,
         # Second factor (两步验证, TOTP): required of officers, leaders, finance staff and
@@ -290,4 +307,19 @@ def load(instance: Path) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "JSON_AS_ASCII": False,
         **document_settings(bureau),
+        **recovery_settings(bureau),
+    }
+
+
+def recovery_settings(bureau: str) -> dict[str, Any]:
+    """追回: the days a 追回通知 gives to repay, and the account the money goes back to
+    (printed on the notice)."""
+    days = os.environ.get("KJFLOW_RECOVERY_DUE_DAYS", "30").strip() or "30"
+    if not days.isdigit() or not 1 <= int(days) <= 365:
+        raise RuntimeError("KJFLOW_RECOVERY_DUE_DAYS must be a whole number of days, 1 to 365")
+    return {
+        "RECOVERY_DUE_DAYS": int(days),
+        "RECOVERY_ACCOUNT_NAME": os.environ.get("KJFLOW_RECOVERY_ACCOUNT_NAME", bureau),
+        "RECOVERY_BANK": os.environ.get("KJFLOW_RECOVERY_BANK", "中国工商银行赣州分行营业部"),
+        "RECOVERY_ACCOUNT": os.environ.get("KJFLOW_RECOVERY_ACCOUNT", "1510 2000 0920 0012 345"),
     }

@@ -9,7 +9,8 @@ threshold, so the leader needs the meeting recorded first). Besides: calls furth
 
 from __future__ import annotations
 
-from datetime import timedelta
+import io
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,8 @@ from forms.commitments import commitment_fingerprint
 from states import ApplicationState, CallState
 from workflow.accounts import operations as accounts
 from workflow.accounts.models import ExpertProfile, Organization, User
+from workflow.annual import operations as annual
+from workflow.annual.models import AnnualReport
 from workflow.applying import operations as applications
 from workflow.applying.facts import facts_json
 from workflow.applying.models import (
@@ -67,7 +70,9 @@ USERS: list[tuple[str, str, list[str], str | None, str]] = [
     ("researcher2", "王芳", ["applicant"], INSTITUTE, "申报人（市农科院）"),
     ("researcher3", "郭伟", ["applicant"], ENTERPRISE, "申报人（稀土新材料公司）"),
     ("researcher4", "邓丽", ["applicant"], INSTITUTE, "申报人（市农科院）"),
+    ("researcher5", "刘洋", ["applicant"], UNIV, "申报人（赣南科技大学）：年度报告"),
     ("unitadmin", "赵主任", ["org_admin"], UNIV, "单位管理员（赣南科技大学）"),
+    ("unitadmin2", "孔主任", ["org_admin"], INSTITUTE, "单位管理员（市农科院）"),
     ("recommender", "钱处长", ["recommender"], AGRICULTURE, "主管部门推荐（市农业农村局）"),
     ("recommender2", "韩股长", ["recommender"], DISTRICT, "主管部门推荐（章贡区科技局）"),
     ("leader", "孙局长", ["leader"], BUREAU, "分管领导：决策"),
@@ -163,8 +168,16 @@ def seed() -> bool:
     last_year = _last_year_call() is None
     if last_year:
         _seed_last_year_call(users)
+    after = _after_award_call() is None
+    if after:
+        _seed_after_award(users)
+    reports = not _annual_reports_seeded()
+    if reports:
+        _seed_annual_reports(users)
+    changed = _seed_changes(users)
     db.session.commit()
-    return fresh or added or reviewing or funded or waiting or last_year or calendar
+    return (fresh or added or reviewing or funded or waiting or last_year or calendar
+            or after or reports or changed)
 
 
 def _organizations() -> dict[str, Organization]:
@@ -500,6 +513,43 @@ def _seed_challenge_project(users: dict[str, User]) -> None:
     finance.report_milestone(pi, first.id, "中试线已建成并连续运行72小时，稀土回收率97.9%。")
 
 
+def _seed_changes(users: dict[str, User]) -> bool:
+    """项目变更: the funded 包干制 project extended by six months (approved, its 变更批复
+    queued for the worker), and the 揭榜挂帅 project's request to adjust an indicator
+    waiting for its unit's research office (then the demand side, then the officer).
+    Nothing when the demo has change requests already or lacks those projects."""
+    from workflow.changes import operations as changes
+    from workflow.changes.models import ChangeRequest
+    from workflow.changes.rules import months_after, planned_end
+
+    if db.session.scalar(sa.select(ChangeRequest.id).limit(1)) is not None:
+        return False
+    funded = db.session.scalar(sa.select(Application).join(Call).where(
+        Call.title.endswith(FUNDED_TITLE)))
+    challenge = db.session.scalar(sa.select(Application).where(
+        Application.title == CHALLENGE_PROJECT))
+    if funded is None or challenge is None:
+        return False
+    evidence = b"%PDF-1.4\n%demo\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    pi = users["researcher1"]
+    extension = changes.create(pi, funded, {
+        "kind": "extension", "reason": "关键试验设备（高精度测功机）到货延迟六个月，"
+        "台架试验相应推后，申请项目实施期限顺延六个月。",
+        "new_end_date": months_after(planned_end(funded), 6).isoformat()})
+    changes.attach_evidence(pi, extension, "设备延期到货说明.pdf", io.BytesIO(evidence))
+    engine.fire(extension, "submit", pi)
+    engine.fire(extension, "endorse", users["unitadmin"], comment="情况属实，同意延期")
+    engine.fire(extension, "approve", users["officer"], comment="同意延期六个月")
+    team = users["researcher2"]
+    indicator = changes.create(team, challenge, {
+        "kind": "content", "reason": "中试表明原料批次含杂波动大，申请将回收率指标"
+        "表述为“连续三批平均≥98.5%”，以便考核。",
+        "new_indicators": {"稀土回收率": "连续三批平均≥98.5%"}})
+    changes.attach_evidence(team, indicator, "中试数据汇总.pdf", io.BytesIO(evidence + b" "))
+    engine.fire(indicator, "submit", team)
+    return True
+
+
 # What each demo login finds waiting for it, to try first.
 TRY_FIRST: dict[str, str] = {
     "officer": "工作台：拟定立项建议名单、验收里程碑",
@@ -507,7 +557,9 @@ TRY_FIRST: dict[str, str] = {
     "researcher2": "申报书：填写并提交",
     "researcher3": "揭榜挂帅项目：提交里程碑",
     "researcher4": "申报指南：查看正在受理的指南",
-    "unitadmin": "收款账户；本单位申报书",
+    "researcher5": "年度报告：一份逾期（不能申报新项目，限项），一份待单位审核",
+    "unitadmin": "收款账户；本单位申报书；项目变更",
+    "unitadmin2": "工作台：审核项目变更申请（揭榜挂帅指标调整）",
     "recommender": "申报书：主管部门推荐（只见市农科院的）",
     "recommender2": "申报书：只见章贡区单位的",
     "leader": "工作台：审定立项建议名单",
@@ -565,6 +617,149 @@ def _seed_last_year_call(users: dict[str, User]) -> Call:
     audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
                  comment="演示数据：上年度指南，已归档")
     return call
+
+
+# After the award (追回, 失信复核): a project terminated owing money, its 追回通知 issued
+# and one instalment received; a running project whose team member was put on the
+# 科研失信 list, its tranche held and the officer's review open.
+AFTER_AWARD_TITLE = "市科技计划项目（包干制·终止追回与失信复核）"
+SANCTIONED_MEMBER = ("刘某某", "362101198502020020")
+
+
+def _after_award_call() -> Call | None:
+    return db.session.scalar(sa.select(Call).where(Call.title.endswith(AFTER_AWARD_TITLE)))
+
+
+def _after_award_project(call: Call, officer: User, pi: User, title: str, grant: str,
+                         members: list[dict[str, str]]) -> Application:
+    now = utcnow()
+    app = Application(call_id=call.id, applicant_id=pi.id, organization_id=pi.organization_id,
+                      title=title, state=ApplicationState.public_notice,
+                      data={"summary": f"{title}。", "amount": grant, "members": members},
+                      round=1, submitted_at=now - timedelta(days=200),
+                      granted_amount=Decimal(grant),
+                      notice_started_at=now - timedelta(days=160),
+                      notice_ends_at=now - timedelta(days=150))
+    db.session.add(app)
+    db.session.flush()
+    app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+    audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                 comment="演示数据：评审、立项决策完成，公示期满无异议")
+    engine.fire(app, "approve", None)
+    applications.sign_task_book(pi, app)
+    engine.fire(app, "sign_contract", officer)
+    engine.fire(app, "start", None)
+    return app
+
+
+def _seed_after_award(users: dict[str, User]) -> Call:
+    from workflow.accounts.models import Sanction
+    from workflow.finance import recovery, sanctions
+
+    officer, f1, f2 = users["officer"], users["finance1"], users["finance2"]
+    now = utcnow()
+    year = now.astimezone(SHANGHAI).year
+    call = Call(
+        scheme=Scheme.baogan, year=year, title=f"{year}年度{AFTER_AWARD_TITLE}",
+        guide="立项后的演示批次：一个项目终止并追回部分经费，"
+              "一个项目因成员失信暂停拨付待复核。",
+        state=CallState.decided, opens_at=now - timedelta(days=260),
+        closes_at=now - timedelta(days=230), budget=Decimal("2000000.00"), form_schema=[],
+        rubric=RUBRIC, reviewers_per_application=3, checklist=CHECKLIST,
+        tranche_plan=BAOGAN_TRANCHES, created_by_id=officer.id)
+    db.session.add(call)
+    db.session.flush()
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据：已立项，进入执行")
+    # 1. Terminated owing 20 万: notified, 8 万 received.
+    ended = _after_award_project(call, officer, users["researcher2"],
+                                 "脐橙黄龙病绿色防控技术集成示范", "600000.00", [])
+    first = finance.tranches_of(ended)[0]
+    engine.fire(first, "prepare", f1)
+    engine.fire(first, "approve", f2)
+    engine.fire(first, "release", f2, data={"payment_ref": "ZF-DEMO-0701"})
+    engine.fire(ended, "terminate", officer, comment="项目负责人调离，单位申请终止",
+                data={"recovery_wan": "20"})
+    owed = recovery.of_application(ended.id)
+    if owed is not None:
+        engine.fire(owed, "notify", officer)
+        engine.fire(owed, "receive", f1, data={
+            "amount_wan": "8", "key": "GH-DEMO-0001",
+            "paid_on": now.astimezone(SHANGHAI).date().isoformat()})
+    # 2. Running; a team member sanctioned: the due tranche held, the review open.
+    _after_award_project(call, officer, users["researcher3"], "高丰度稀土永磁材料晶界扩散工艺",
+                                "500000.00", [{"name": SANCTIONED_MEMBER[0],
+                                               "id_number": SANCTIONED_MEMBER[1]}])
+    today = now.astimezone(SHANGHAI).date()
+    sanction = Sanction(subject="person", name=SANCTIONED_MEMBER[0],
+                        id_number=SANCTIONED_MEMBER[1], reason="论文数据造假（演示）",
+                        starts_on=today - timedelta(days=3),
+                        ends_on=today + timedelta(days=3 * 365),
+                        measures=["no_apply", "no_review"], recorded_by_id=officer.id)
+    db.session.add(sanction)
+    db.session.flush()
+    sanctions.hold_for_sanction(sanction.id)
+    return call
+# Two projects of last year's call led by researcher5, each with its annual report for that
+# year: one filed (its spending report published in the unit, waiting for the unit's
+# research office), one overdue (so that researcher5 may not apply for anything new: 限项).
+ANNUAL_PROJECTS = (("离子型稀土矿区生态修复技术研究", Decimal("500000.00")),
+                   ("脐橙黄龙病早期快速检测技术", Decimal("400000.00")))
+
+
+def _annual_reports_seeded() -> bool:
+    return db.session.scalar(sa.select(AnnualReport.id).limit(1)) is not None
+
+
+def _seed_annual_reports(users: dict[str, User]) -> None:
+    call = _last_year_call()
+    if call is None:
+        return
+    officer, pi = users["officer"], users["researcher5"]
+    now = utcnow()
+    projects = []
+    for title, grant in ANNUAL_PROJECTS:
+        app = Application(call_id=call.id, applicant_id=pi.id,
+                          organization_id=pi.organization_id, title=title,
+                          state=ApplicationState.public_notice, round=1,
+                          data={"summary": f"{title}。"}, granted_amount=grant,
+                          submitted_at=shanghai(call.year, 4, 20, 10),
+                          notice_started_at=now - timedelta(days=8),
+                          notice_ends_at=now - timedelta(days=1))
+        db.session.add(app)
+        db.session.flush()
+        app.receipt_no = f"SB{call.year}{call.scheme.code}{app.id:06d}"
+        audit.record(app, "application", "seed", None, "system", None, app.state.value,
+                     comment="演示数据：上年度立项项目")
+        engine.fire(app, "approve", None)
+        applications.sign_task_book(pi, app)
+        engine.fire(app, "sign_contract", officer)
+        engine.fire(app, "start", officer)
+        projects.append(app)
+    # Both contract shares were paid last year: the filed report spends part of one.
+    for n, project in enumerate(projects, 1):
+        paid = next(t for t in finance.tranches_of(project) if t.condition == "contract")
+        engine.fire(paid, "prepare", users["finance1"])
+        engine.fire(paid, "approve", users["finance2"])
+        engine.fire(paid, "release", users["finance2"],
+                    data={"payment_ref": f"ZF-DEMO-{n:04d}"})
+    year = call.year
+    filed, late = annual.open_year(year, officer, annual.due_on(year),
+                                   among=[p.id for p in projects])
+    annual.save_draft(pi, filed.id, {
+        "progress": "完成了矿区土壤本底调查和修复材料筛选，建成试验示范区20亩，"
+                    "植被覆盖率提高到55%。",
+        "indicators": [
+            {"indicator": "植被覆盖率≥70%", "status": "示范区已达55%，按计划推进"},
+            {"indicator": "修复材料配方2项", "status": "已完成1项，另1项在试验中"}],
+        "outputs": "发表论文1篇；申请发明专利1项（已受理）。",
+        "spending": {"equipment": "12.00", "business": "9.50", "labour": "6.30",
+                     "indirect": "2.00"},
+        "published_on": min(date(year + 1, 1, 15), annual.today()).isoformat(),
+        "published_where": "赣南科技大学科研处网站通知公告栏"})
+    engine.fire(filed, "submit", pi)
+    if annual.today() > late.due_on:  # (seeded in January: still due)
+        engine.fire(late, "mark_overdue", None)
 
 
 def logins_text() -> str:

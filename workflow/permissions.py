@@ -132,6 +132,10 @@ reads_all_applications = bureau_reader
 account_keeper = has_role("admin")
 # Whose accounts need a second factor (两步验证) where it is required (production).
 second_factor_expected = has_role("officer", "leader", "finance", "admin")
+# Who reads the list of annual reports (年度报告): the bureau, and each unit's research
+# office for its own unit's projects; who opens a year's reports on demand.
+annual_report_lister = has_role(*BUREAU_READERS, "org_admin")
+annual_report_opener = officer
 
 
 # ---- relations ---------------------------------------------------------------------------
@@ -254,4 +258,4 @@ TEMPLATE_GLOBAL = SimpleNamespace(**{name: globals()[name] for name in (
     "same_organization", "own_organization", "demand_side", "own_review", "live_review",
     "reading_review", "organization_member", "bank_account_keeper", "bank_account_reader",
     "reads_all_applications", "jurisdiction", "recommender", "org_keeper", "calendar_keeper",
-    "account_keeper", "number_keeper")})
+    "account_keeper", "number_keeper", "annual_report_lister")})

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Server
 from tests.browser.test_login import login
 from workflow.demo import (
+    ANNUAL_PROJECTS,
     CHALLENGE_PROJECT,
     DEMO_PASSWORD,
     EXPERTS,
@@ -27,6 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.demo_as_seeded]
 
 FUNDED_PROJECT = "稀土永磁电机高效驱动控制技术研究"
 UNIT_REVIEW, RECOMMENDED, UNDER_REVIEW = (title for _call, _pi, title, _state in WAITING)
+FILED_REPORT, LATE_REPORT = (title for title, _grant in ANNUAL_PROJECTS)
 ROLE_OF = {username: roles[0] for username, _name, roles, _org, _desc in USERS}
 ROLE_OF.update({username: "expert" for username, *_ in EXPERTS})
 NAME_OF = {username: name for username, name, *_ in USERS}
@@ -65,7 +67,12 @@ EXPECTED: dict[str, list[tuple[str, str, Callable[[Page], None]]]] = {
                      link("申报"))],
     "researcher2": [(f"执行中：提交里程碑或结题材料：{CHALLENGE_PROJECT}", r"/applications/\d+",
                      shown("milestone-report"))],
-    "unitadmin": [(f"待单位审核：{UNIT_REVIEW}", r"/applications/\d+", button("单位审核通过"))],
+    "unitadmin": [(f"待单位审核：{UNIT_REVIEW}", r"/applications/\d+", button("单位审核通过")),
+                  (f"年度报告待单位审核：{FILED_REPORT}（\\d+年度报告）", r"/annual-reports/\d+",
+                   button("单位审核通过"))],
+    # researcher5's overdue annual report (the other one is filed): the form on its page.
+    "researcher5": [(f"待填写并提交年度报告：{LATE_REPORT}（\\d+年度报告）", r"/annual-reports/\d+",
+                     shown("annual-form"))],
     "recommender": [(f"待推荐：{RECOMMENDED}", r"/applications/\d+", button("推荐"))],
     "finance1": [(f"待制单：合同签订后拨付（{FUNDED_PROJECT}）", r"/finance\?state=due",
                   button("制单"))],

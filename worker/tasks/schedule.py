@@ -30,3 +30,18 @@ def task_send_reminders() -> int:
     from workflow.notify import messages
 
     return messages.send_reminders()
+
+
+@shared_task(name="kjflow.escalate_overdue_recoveries", time_limit=300, soft_time_limit=270)
+def task_escalate_overdue_recoveries() -> int:
+    """追回 past its due date and not repaid: overdue, the officers and the unit told."""
+    from workflow.finance import recovery
+
+    return recovery.escalate_overdue()
+@shared_task(name="kjflow.annual_reports", time_limit=600, soft_time_limit=540)
+def task_annual_reports() -> int:
+    """Open the year's annual reports in their window, mark the late ones overdue, and
+    remind (each reminder keyed per report and step: two beats remind nobody twice)."""
+    from workflow.annual import operations as annual
+
+    return annual.open_due_reports() + annual.mark_overdue() + annual.send_reminders()

@@ -15,6 +15,7 @@ from workflow.accounts import integrity, passwords, second_factor, sessions
 from workflow.accounts import operations as accounts
 from workflow.accounts.lists import SANCTIONS, USERS, second_factor_on
 from workflow.accounts.models import Organization, OrgKind, Sanction, User
+from workflow.accounts.models.integrity import DEFAULT_MEASURES, MEASURES
 from workflow.accounts.tokens import current_api_token, current_api_user, token_required
 from workflow.api import (
     PAGING_PARAMS,
@@ -118,7 +119,12 @@ SANCTION_BODY: dict[str, Any] = {
     "reason": {"type": "string", "description": "处理事由"},
     "starts_on": {"type": "string", "format": "date", "description": "开始日期 YYYY-MM-DD"},
     "ends_on": {"type": "string", "format": "date",
-                "description": "结束日期 YYYY-MM-DD，不早于开始日期；此前不得申报或担任评审专家"},
+                "description": "结束日期 YYYY-MM-DD，不早于开始日期；处理措施在此期间有效"},
+    "measures": {"type": "array", "items": {"type": "string", "enum": list(MEASURES)},
+                 "description": "处理措施（可多选）：" + "、".join(
+                     f"{k}（{v}）" for k, v in MEASURES.items())
+                 + "；不给出为 no_apply、no_review。"
+                 "记入后，涉及的在研项目暂停拨付并交项目主管复核"},
 }
 SANCTION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"},
@@ -128,9 +134,10 @@ SANCTION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "reason": {"type": "string"},
     "starts_on": {"type": "string", "format": "date"},
     "ends_on": {"type": "string", "format": "date"},
+    "measures": {"type": "array", "items": {"type": "string", "enum": list(MEASURES)}},
     "recorded_at": {"type": "string", "format": "date-time"}},
     "required": ["id", "subject", "subject_label", "name", "identifier", "reason",
-                 "starts_on", "ends_on", "recorded_at"]}
+                 "starts_on", "ends_on", "measures", "recorded_at"]}
 
 
 def sanction_json(row: Sanction) -> dict[str, Any]:
@@ -138,6 +145,7 @@ def sanction_json(row: Sanction) -> dict[str, Any]:
             "subject_label": integrity.SUBJECTS.get(row.subject, row.subject),
             "name": row.name, "identifier": row.id_number or row.uscc, "reason": row.reason,
             "starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat(),
+            "measures": list(row.measures or DEFAULT_MEASURES),
             "recorded_at": row.created_at.isoformat()}
 
 
@@ -157,7 +165,7 @@ def list_sanctions() -> Response:
 
 @api_bp.post("/v1/integrity")
 @document("记入科研失信名单（项目主管）：证件号码按校验位检查", body=SANCTION_BODY,
-          required=tuple(SANCTION_BODY), response=SANCTION_SCHEMA,
+          required=tuple(k for k in SANCTION_BODY if k != "measures"), response=SANCTION_SCHEMA,
           responses={201: "已记入", 403: "不是项目主管", 422: "字段有误（逐项说明）"})
 @token_required
 def add_sanction() -> tuple[Response, int]:

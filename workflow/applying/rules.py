@@ -12,7 +12,7 @@ from sqlalchemy.orm import lazyload
 from forms.schema import required_missing
 from states import APPLICATION, SYSTEM, ApplicationState, CallState
 from states.lifecycles import RUNNING
-from workflow.accounts.models import Sanction
+from workflow.accounts import integrity
 from workflow.applying import formal_review, operations
 from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
 from workflow.applying.visibility import (
@@ -124,19 +124,19 @@ def within_limits(ctx: GuardContext) -> list[Reason]:
 
 
 def integrity_clear(ctx: GuardContext) -> list[Reason]:
-    """科研失信: neither the principal investigator nor the organisation is sanctioned."""
+    """科研失信: neither the principal investigator, nor a team member, nor the
+    organisation is under a 不得申报 measure in force today."""
     app: Application = ctx.row
     today = ctx.now.astimezone(SHANGHAI).date()
     pi, org = app.applicant, app.organization
     out: list[Reason] = []
-    for sanction in db.session.scalars(sa.select(Sanction).where(
-            Sanction.starts_on <= today, Sanction.ends_on >= today,
-            sa.or_(sa.and_(Sanction.subject == "person", Sanction.id_number == pi.id_number,
-                           Sanction.id_number.is_not(None)),
-                   sa.and_(Sanction.subject == "org", Sanction.uscc == org.uscc)))):
-        who = f"项目负责人{pi.name}" if sanction.subject == "person" else f"申报单位{org.name}"
+    for sanction, who in integrity.sanctions_touching(
+            pi.name, pi.id_number, org.name, org.uscc, integrity.team_of(app.data), today,
+            "no_apply"):
+        who = who.replace("承担单位", "申报单位")
         out += refuse("integrity_sanction",
-                      f"{who}在科研失信处理期内（至{sanction.ends_on.isoformat()}），不能申报")
+                      f"{who}在科研失信处理期内（{sanction.starts_on.isoformat()}至"
+                      f"{sanction.ends_on.isoformat()}，不得申报），不能申报")
     return out
 
 

@@ -258,7 +258,22 @@ def _render_edit(app: Application, errors: dict[str, str], status: int = 200,
         commitment=(COMMITMENT_TITLE, COMMITMENT_TEXT, NEGATIVE_LIST),
         pledge=(PLEDGE_TITLE, PLEDGE_TEXT), baogan=app.call.scheme is Scheme.baogan,
         signature=app.signature(app.commitment_document),
+        limits=submission_limits(app) if editable else [],
     ), status
+
+
+# The submission's eligibility guards the applicant sees before submitting (限项, 科研失信,
+# an overdue annual report), each with how to clear it.
+LIMIT_GUARDS = ("within_limits", "integrity_clear", "no_overdue_annual_report")
+
+
+def submission_limits(app: Application) -> list[str]:
+    from workflow.core.registry import GUARDS
+    from workflow.core.rules import GuardContext
+
+    ctx = GuardContext(row=app, actor=current_user, role="applicant", comment="", data={},
+                       now=utcnow(), trigger="submit")
+    return [r.message for name in LIMIT_GUARDS if name in GUARDS for r in GUARDS[name](ctx)]
 
 
 @bp.route("/applications/<int:app_id>/edit", methods=["GET", "POST"])
@@ -393,12 +408,14 @@ def integrity_list() -> Response | str | tuple[Response | str, int]:
     if request.method == "POST":
         try:
             with db.session.begin_nested():
-                integrity.add_sanction(current_user, dict(request.form))
+                integrity.add_sanction(current_user, {
+                    **request.form.to_dict(), "measures": request.form.getlist("measures")})
             flash("已记入科研失信名单", "info")
             return redirect(url_for("applying.integrity_list"))
         except ServiceError as err:
             flash(err.message, "error")
             errors, status = (err.details if isinstance(err.details, dict) else {}), err.status
     page = listing_mod.respond(SANCTIONS, "calls/integrity.html", user=current_user,
-                               form=request.form, errors=errors, period_of=period_of)
+                               form=request.form, errors=errors, period_of=period_of,
+                               measures=integrity.MEASURES)
     return (page, status) if status != 200 else page

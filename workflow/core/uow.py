@@ -27,7 +27,8 @@ commits itself: CLI commands (``workflow/cli.py`` and the demo data it seeds), C
 tasks (``worker/``: the outbox relay and consumers commit each delivery, the audit digest;
 a job (``core/jobs.py``) commits its start, its work with its result, or its failure),
 and the beat's per-row loops (``notify/scheduler.py``, ``review.operations.expire_overdue``,
-``notify.messages.send_reminders``), which commit row by row so that one refusal does not
+``notify.messages.send_reminders``, ``annual.operations``' opening, overdue marking and
+reminders), which commit row by row so that one refusal does not
 undo the others; and a reading request's touch of its session's "last seen"
 time (``accounts.sessions._touch``), on a connection of its own.
 ``tests/unit/workflow/test_uow.py`` holds the list.

@@ -47,7 +47,8 @@ from workflow.notify import notifications
 from workflow.timeutil import SHANGHAI, cn_date
 
 KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
-         "task_book": "任务书", "payment_notice": "拨付通知"}
+         "task_book": "任务书", "payment_notice": "拨付通知", "recovery_notice": "追回通知",
+         "change_approval": "变更批复"}
 
 
 def doc_code(kind: str, owner: str, round_no: int) -> str:
@@ -426,6 +427,40 @@ def render_payment_notice(tranche_id: int) -> Document | None:
         app.applicant_id, "tranche_released", "notice",
         {"app": app, "label": tranche.label, "amount": format_wan(tranche.amount),
          "payment_ref": tranche.payment_ref}, f"/documents/{doc.id}"), f"document:{doc.id}")
+    return doc
+
+
+def render_recovery_notice(recovery_id: int) -> Document | None:
+    """The 追回通知 of a recovery (one per project), once it has its 发文字号: addressed to
+    the organisation, citing the project, the amount in 万元 and in 大写, the account to
+    pay back to and the due date."""
+    from workflow.finance.models import Recovery
+    from workflow.finance.operations import capital
+
+    row = db.session.get(Recovery, recovery_id)
+    if row is None or row.notified_at is None:
+        return None
+    app = row.application
+    found = _existing("recovery_notice", application_id=app.id)
+    if found is not None:
+        return found
+    issued = numbering.issued("recovery_notice", "recovery", row.id)
+    if issued is None or issued.number is None or issued.numbered_at is None:
+        return None  # waiting for the office's number
+    config = current_app.config
+    lh = _letterhead("recovery_notice", f"application:{app.id}", issued.number,
+                     f"关于追回“{app.title}”项目经费的通知", issued.numbered_at)
+    disbursed = (app.disbursed or Decimal("0.00")) + (row.repaid or Decimal("0.00"))
+    rendered = pdf.render_recovery_notice(pdf.RecoveryNoticeContext(
+        letterhead=lh, project=_line(app), reason=row.reason, amount=row.amount,
+        amount_capital=capital(row.amount), disbursed=disbursed, due_on=row.due_on,
+        account_name=config["RECOVERY_ACCOUNT_NAME"], bank_name=config["RECOVERY_BANK"],
+        bank_account=config["RECOVERY_ACCOUNT"]))
+    doc = _store(rendered, lh, "recovery_notice", application_id=app.id)
+    notifications.send(notifications.Message(
+        app.applicant_id, "recovery_notice", "notice",
+        {"app": app, "amount": format_wan(row.amount), "due_on": row.due_on.isoformat()},
+        f"/documents/{doc.id}"), f"document:{doc.id}")
     return doc
 
 

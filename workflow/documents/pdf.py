@@ -444,6 +444,20 @@ class PaymentNoticeContext:  # 拨付通知: one per released tranche, to the pa
 
 
 @dataclass(frozen=True)
+class RecoveryNoticeContext:  # 追回通知: to the organisation that owes the money back
+    letterhead: Letterhead
+    project: ProjectLine
+    reason: str
+    amount: Decimal          # yuan owed
+    amount_capital: str      # 人民币大写
+    disbursed: Decimal       # paid to the project before it was wound up
+    due_on: date
+    account_name: str        # where the money goes back to
+    bank_name: str
+    bank_account: str
+
+
+@dataclass(frozen=True)
 class RenderedPdf:
     data: bytes
     pages: int
@@ -804,6 +818,15 @@ def payment_notice_html(ctx: PaymentNoticeContext, faces: FontFaces | None = Non
                  cn_date=cn_date)
 
 
+def recovery_notice_html(ctx: RecoveryNoticeContext, faces: FontFaces | None = None) -> str:
+    return _html("documents/recovery_notice.html", ctx.letterhead, faces, ctx=ctx,
+                 cn_date=cn_date)
+
+
+def render_recovery_notice(ctx: RecoveryNoticeContext) -> RenderedPdf:
+    return html_to_pdf(recovery_notice_html(ctx), ctx.letterhead.faces)
+
+
 def render_payment_notice(ctx: PaymentNoticeContext) -> RenderedPdf:
     return html_to_pdf(payment_notice_html(ctx), ctx.letterhead.faces)
 
@@ -818,3 +841,10 @@ def render_approval_file(ctx: ApprovalFileContext) -> RenderedPdf:
 
 def render_task_book(ctx: TaskBookContext) -> RenderedPdf:
     return html_to_pdf(task_book_html(ctx), ctx.letterhead.faces)
+
+
+def render_official(template: str, letterhead: Letterhead, **values: Any) -> RenderedPdf:
+    """A 公文 of a feature's own template (one that extends ``documents/official.html``),
+    laid out and rendered as those above (``workflow/changes`` issues its 变更批复 so)."""
+    html = _html(template, letterhead, None, cn_date=cn_date, **values)
+    return html_to_pdf(html, letterhead.faces)

@@ -35,8 +35,14 @@ def payment_notice(event: OutboxEvent) -> None:
     official.render_payment_notice(event.entity_id)
 
 
+def recovery_notice(event: OutboxEvent) -> None:
+    """追回通知, once the recovery's notice has its 发文字号."""
+    official.render_recovery_notice(event.entity_id)
+
+
 RULES = Rules(
     documents={"application": application, "notice": notice, "approval_file": approval_file,
-               "task_book": task_book, "payment_notice": payment_notice},
+               "task_book": task_book, "payment_notice": payment_notice,
+               "recovery_notice": recovery_notice},
     visible={Document: operations.can_view_document},
 )

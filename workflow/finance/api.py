@@ -101,6 +101,8 @@ TRANCHE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "state_label": {"type": "string"}, "version": {"type": "integer"},
     "payment_ref": {"type": "string", "nullable": True},
     "released_at": {"type": "string", "format": "date-time", "nullable": True},
+    "integrity_hold": nullable("string", description="暂停拨付的原因（项目负责人、成员或承担单位"
+                               "被列入科研失信名单，待项目主管复核）；未暂停为 null"),
     "payee": {"type": "object", "description": "收款单位及账户：制单起为制单时核对并记入"
               "凭证的账户（已拨付的为实际拨付的账户，此后不再改变），制单前为单位当前登记的账户",
               "properties": {
@@ -120,7 +122,7 @@ TRANCHE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
                 "bank_account": {"type": "string"}}}}}},
     "required": ["id", "application_id", "project_number", "project", "seq", "label",
                  "condition", "amount_wan", "amount_capital", "state", "state_label",
-                 "version", "payment_ref", "released_at"]}
+                 "version", "payment_ref", "released_at", "integrity_hold"]}
 
 
 @api_bp.get("/v1/tranches")

@@ -66,7 +66,7 @@ def balances(call_id: int) -> Balances:
 
 def post(call_id: int, kind: EntryKind, amount: Decimal, *, application_id: int | None = None,
          tranche_id: int | None = None, actor: User | None = None, ref: str = "",
-         memo: str = "") -> LedgerEntry:
+         memo: str = "", recovery_id: int | None = None) -> LedgerEntry:
     """Append an entry to the call's ledger (allocating the budget first if this is the
     call's first entry). Refuses what would take a balance below zero."""
     call: Call = engine.load("call", call_id, lock=True)
@@ -76,7 +76,11 @@ def post(call_id: int, kind: EntryKind, amount: Decimal, *, application_id: int 
                        "指南预算下达")
     if amount <= 0:
         raise Conflict("金额应大于零", code="amount_not_positive")
-    return _append(call.id, last, kind, amount, application_id, tranche_id, actor, ref, memo)
+    entry = _append(call.id, last, kind, amount, application_id, tranche_id, actor, ref, memo)
+    if recovery_id is not None:
+        entry.recovery_id = recovery_id
+        db.session.flush()
+    return entry
 
 
 def _append(call_id: int, last: LedgerEntry | None, kind: EntryKind, amount: Decimal,

@@ -32,6 +32,8 @@ from workflow.core.models import AuditEvent, db, utcnow
 from workflow.core.rules import Changes, FireResult
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, Milestone, MilestoneState, Tranche
+from workflow.finance.recovery import open_recovery
+from workflow.finance.sanctions import hold_text
 from workflow.permissions import (
     bank_account_keeper,
     bank_account_reader,
@@ -196,7 +198,8 @@ def settle_completion(result: FireResult, actor: User | None, ip: str | None) ->
 
 def wind_up(result: FireResult, actor: User | None, ip: str | None) -> None:
     """Unpaid tranches are cancelled (their commitment goes back to the budget), open
-    milestones too, and what the project owes back is recorded for recovery."""
+    milestones too, and what the project owes back is opened as a recovery (追回,
+    ``workflow/finance/recovery.py``): the ledger records each sum as it comes back."""
     app: Application = result.row
     reason = "项目终止" if result.trigger == "terminate" else "结题验收不通过"
     for tranche_id in list(db.session.scalars(sa.select(Tranche.id).where(
@@ -214,9 +217,8 @@ def wind_up(result: FireResult, actor: User | None, ip: str | None) -> None:
         if owed > app.disbursed:
             raise Invalid(f"追回金额不能超过已拨付金额 {format_wan(app.disbursed)} 万元",
                           details={"recovery": "超过已拨付金额"})
-        ledger.post(app.call_id, EntryKind.recovery, owed, application_id=app.id,
-                    actor=actor, memo=f"{app.project_number} {reason}，应追回")
-        app.disbursed -= owed
+        # 追回 is a workflow of its own: each sum received is a ledger entry of it.
+        open_recovery(app, owed, reason, actor, result.now, ip)
 
 
 def recovery_amount(data: dict[str, Any]) -> Decimal:
@@ -634,7 +636,9 @@ def tranche_json(t: Tranche, *, payee: bool = True,
         "amount_wan": format_wan(t.amount), "amount_capital": capital(t.amount),
         "state": t.state.value, "state_label": t.state.label, "version": t.version,
         "payment_ref": t.payment_ref, "released_at": t.released_at.isoformat()
-        if t.released_at else None}
+        if t.released_at else None,
+        "integrity_hold": None if t.state in (TrancheState.released, TrancheState.cancelled)
+        else hold_text(app)}
     if payee:
         out["payee"] = payee_of(t).as_json()
         out["payee_on_voucher"] = voucher_payee(t) is not None

@@ -184,6 +184,21 @@ def milestone_decided(event: OutboxEvent) -> list[Message]:
         link=_page(app))]
 
 
+def recovery_overdue(event: OutboxEvent) -> list[Message]:
+    """逾期督办: the officers and the project's organisation hear that the money owed
+    was not repaid by the due date."""
+    from workflow.finance.models import Recovery
+    from workflow.finance.recovery import overdue_recipients
+
+    row = db.session.get(Recovery, event.entity_id)
+    if row is None:
+        return []
+    context = {"app": row.application, "amount": format_wan(row.amount),
+               "outstanding": format_wan(row.outstanding), "due_on": row.due_on.isoformat()}
+    return [Message(uid, "recovery_overdue", DECISION, context,
+                    link=f"/recoveries/{row.id}") for uid in overdue_recipients(row)]
+
+
 def password_reset(event: OutboxEvent) -> list[Message]:
     """忘记密码: the link, made now (only its hash is kept: the e-mail's body is cleared
     once it is sent, ``notifications.CREDENTIAL``), to the account's address."""
@@ -303,4 +318,5 @@ MESSAGES = {"submitted": submitted, "returned": returned, "rejected": rejected,
             "shortlisted": shortlisted, "not_funded": not_funded,
             "notice_opened": notice_opened, "objection_received": objection_received,
             "objection_decided": objection_decided, "task_book_to_sign": task_book_to_sign,
-            "milestone_decided": milestone_decided, "password_reset": password_reset}
+            "milestone_decided": milestone_decided, "password_reset": password_reset,
+            "recovery_overdue": recovery_overdue}

@@ -50,8 +50,9 @@ def conflict_map(experts: Iterable[User], apps: Iterable[Application],
     applied = {(c, u) for c, u in db.session.execute(sa.select(
         Application.call_id, Application.applicant_id).where(
         Application.call_id.in_(call_ids), Application.state != ApplicationState.withdrawn))}
-    sanctioned = set(db.session.scalars(sa.select(Sanction.id_number).where(
-        Sanction.subject == "person", Sanction.starts_on <= today, Sanction.ends_on >= today)))
+    sanctioned = {row.id_number for row in db.session.scalars(sa.select(Sanction).where(
+        Sanction.subject == "person", Sanction.starts_on <= today, Sanction.ends_on >= today))
+        if row.in_force(today, "no_review")}
     org_names = dict(db.session.execute(sa.select(Organization.id, Organization.name)).all())
     out: dict[tuple[int, int], list[str]] = {}
     for app in apps:

@@ -243,9 +243,10 @@ def template_xlsx(actor: User) -> bytes:
 
 def sanctioned_ids(today: date | None = None) -> set[str]:
     today = today or utcnow().astimezone(SHANGHAI).date()
-    return set(db.session.scalars(sa.select(Sanction.id_number).where(
+    # Only a 不得评审 measure bars reviewing.
+    return {row.id_number for row in db.session.scalars(sa.select(Sanction).where(
         Sanction.subject == "person", Sanction.starts_on <= today, Sanction.ends_on >= today,
-        Sanction.id_number.is_not(None))))
+        Sanction.id_number.is_not(None))) if row.in_force(today, "no_review") and row.id_number}
 
 
 def profile_of(actor: User, user_id: int | None) -> ExpertProfile:

@@ -19,7 +19,7 @@ TONES: dict[str, str] = {
     # ended badly, or refused
     "cancelled": "danger", "declined": "danger", "expired": "danger", "failed": "danger",
     "not_accepted": "danger", "not_funded": "danger", "rejected": "danger",
-    "terminated": "danger", "upheld": "danger", "withdrawn": "secondary",
+    "terminated": "danger", "upheld": "danger", "overdue": "danger", "withdrawn": "secondary",
     "recused": "secondary",
     # waiting on someone, or held
     "due": "warning", "objection": "warning", "on_hold": "warning", "returned": "warning",
@@ -27,6 +27,9 @@ TONES: dict[str, str] = {
     "demand_accepted": "warning", "officer_accepted": "warning",
     # not started
     "draft": "secondary", "planned": "secondary",
+    # 追回 and the review of a sanction
+    "repaid": "success", "continued": "success", "written_off": "secondary",
+    "revoked": "danger", "partly_repaid": "warning",
 }
 
 

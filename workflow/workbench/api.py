@@ -1,4 +1,4 @@
-"""``/{calls|applications|reviews|tranches|milestones|decisions|objections}/{id}/transitions``
+"""``/{calls|applications|reviews|tranches|milestones|decisions|objections|changes}/{id}/transitions``
 and ``/history``."""
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from workflow.permissions import allow
 
 COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "review",
                "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
-               "objections": "objection"}
+               "objections": "objection", "recoveries": "recovery",
+               "sanction-reviews": "sanction_review", "annual-reports": "annual_report",
+               "changes": "change"}
 
 
 REASON_SCHEMA: dict[str, Any] = {"type": "object", "properties": {

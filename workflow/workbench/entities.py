@@ -44,6 +44,11 @@ TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
                                          ("recovery_wan", "应追回金额（万元，无则留空）")],
     ("application", "terminate"): [("recovery_wan", "应追回金额（万元，无则留空）")],
     ("milestone", "report"): [("report", "里程碑完成情况（不少于10字）")],
+    ("recovery", "notify"): [("due_on", "还款期限（YYYY-MM-DD，留空按立案时所定）")],
+    ("recovery", "receive"): [("amount_wan", "本次归还金额（万元）"),
+                              ("key", "到账流水号（同一笔只记一次）"),
+                              ("paid_on", "到账日期（YYYY-MM-DD）")],
+    ("sanction_review", "terminate"): [("recovery_wan", "应追回金额（万元，无则留空）")],
 }
 # What a trigger implies: the verdict of an acceptance is its button.
 TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {
@@ -53,7 +58,7 @@ TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {
 # The guards' reasons that the inputs above answer when the form is sent (so a trigger
 # waiting only for them is offered, with its field).
 PAGE_ANSWERS = frozenset({"collective_decision_missing", "payment_ref_missing",
-                          "acceptance_missing", "report_too_short"})
+                          "acceptance_missing", "report_too_short", "instalment_invalid"})
 
 
 def _visible(collection: str, entity_id: int, lock: bool = False) -> tuple[str, Any]:
@@ -77,6 +82,8 @@ def title_of(kind: str, row: Any) -> str:
         return f"评审任务：{row.application.title}"
     if kind == "decision":
         return f"立项建议名单：{row.call.title}（{local_time(row.proposed_at, '%Y-%m-%d')}拟定）"
+    if kind in ("recovery", "sanction_review"):
+        return ENTITIES[kind].describe(row)
     if kind == "objection":
         return (f"公示异议：{row.application.title}"
                 f"（{local_time(row.received_at, '%Y-%m-%d')}收到）")
@@ -200,6 +207,12 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
                 "missing": publish_missing(row) if call_keeper(current_user) else []}
     if kind == "tranche":
         return _tranche_extra(row)
+    if kind in ("recovery", "sanction_review"):
+        return _recovery_extra(kind, row)
+    if kind == "change":
+        from workflow.changes.views import change_extra
+
+        return change_extra(row, current_user)
     if kind == "milestone":
         from workflow.finance import operations as finance
 
@@ -226,11 +239,34 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
 
     objections = objections_of(row) if decision_reader(current_user) else []
     documents = documents_of(row)
-    return {"rounds": applications.rounds(row), "eligibility": eligibility,
+    from workflow.changes.views import project_extra
+
+    return {**project_extra(row, current_user),
+            "rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents, "pending_documents": pending_rounds(row, documents),
             "objections": objections, "checklist": checklist_items(row.call),
             "tranches": finance.tranches_of(row), "milestones": finance.milestones_of(row),
             "capital": finance.capital, "conditions": finance.CONDITION_LABELS}
+
+
+def _recovery_extra(kind: str, row: Any) -> dict[str, Any]:
+    """A recovery's instalments and its 追回通知; a review's sanction and held tranches."""
+    import sqlalchemy as sa
+
+    from workflow.documents.models import Document
+    from workflow.finance import operations as finance
+    from workflow.finance.models import Tranche
+
+    if kind == "sanction_review":
+        ids = [int(i) for i in row.held_tranche_ids or []]
+        return {"held": list(db.session.scalars(sa.select(Tranche).where(
+            Tranche.id.in_(ids)).order_by(Tranche.seq))) if ids else [],
+            "capital": finance.capital,
+            "holding": row.state not in ENTITIES[kind].lifecycle.final}
+    notice = db.session.scalar(sa.select(Document).where(
+        Document.application_id == row.application_id, Document.kind == "recovery_notice"))
+    return {"capital": finance.capital, "instalments": list(row.instalments),
+            "notice": notice}
 
 
 def _tranche_extra(row: Any) -> dict[str, Any]:
@@ -238,9 +274,11 @@ def _tranche_extra(row: Any) -> dict[str, Any]:
     every recorded change of that account."""
     from workflow.accounts.operations import FIELD_LABELS
     from workflow.finance import operations as finance
+    from workflow.finance.sanctions import hold_text
 
     out: dict[str, Any] = {"capital": finance.capital,
-                           "conditions": finance.CONDITION_LABELS}
+                           "conditions": finance.CONDITION_LABELS,
+                           "hold": hold_text(row.application)}
     if bank_account_reader(current_user, row.application.organization):
         change = finance.payee_changes([row]).get(row.id)
         out.update(payee=finance.payee_of(row), payee_heading=finance.payee_heading(row),

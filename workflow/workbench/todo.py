@@ -140,6 +140,13 @@ TASKS: dict[tuple[str, str], Task] = {
         "执行中：提交里程碑或结题材料", answered=frozenset({"final_report_missing"})),
     ("application", "pass_acceptance"): Task("待结题验收"),
     ("application", "fail_acceptance"): Task("待结题验收"),
+    # Annual reports: the form is on the report's page; filling it in is the thing to do.
+    ("annual_report", "submit"): Task("待填写并提交年度报告",
+                                      answered=frozenset({"annual_report_incomplete"})),
+    ("annual_report", "endorse"): Task("年度报告待单位审核"),
+    ("annual_report", "unit_return"): Task("年度报告待单位审核"),
+    ("annual_report", "accept"): Task("年度报告待审核"),
+    ("annual_report", "return"): Task("年度报告待审核"),
     ("review", "accept"): _score("请答复评审邀请"),
     ("review", "decline"): _score("请答复评审邀请"),
     ("review", "submit_scores"): _score("待评分"),

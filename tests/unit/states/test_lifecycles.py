@@ -101,7 +101,14 @@ def test_every_state_and_transition_has_a_chinese_label(lifecycle):
 
 def test_the_lifecycles_of_the_design():
     assert set(LIFECYCLES) == {"call", "application", "review", "tranche", "milestone",
-                               "decision", "objection"}
+                               "decision", "objection", "recovery", "sanction_review",
+                               "annual_report", "change"}
+    # 追回: opened -> notified -> partly repaid -> closed (DESIGN.md), with the overdue
+    # escalation and a leader's write-off.
+    assert [s.value for s in LIFECYCLES["recovery"].states] == [
+        "opened", "notified", "partly_repaid", "overdue", "repaid", "written_off"]
+    assert LIFECYCLES["recovery"].resolve(
+        LIFECYCLES["recovery"].state_of("partly_repaid"), "write_off").roles == {"leader"}
     assert [s.value for s in CALL.states] == [
         "draft", "published", "closed", "reviewing", "decided", "archived"]
     assert {s.value for s in REVIEW.states} == {

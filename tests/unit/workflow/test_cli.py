@@ -95,9 +95,10 @@ def test_seed_twice_does_not_duplicate(app):
     calls = list(db.session.scalars(sa.select(Call)))
     # The open calls, the call under review and the decided one; the calls that give
     # every role something on its 工作台 (unit review and recommendation, an expert
-    # review under way, a 揭榜挂帅 project running); last year's guide, archived.
+    # review under way, a 揭榜挂帅 project running); last year's guide, archived; the
+    # call after the award (a recovery partly repaid, a project held for review).
     assert sorted((c.scheme.value, c.state.value) for c in calls) == [
-        ("baogan", "archived"),
+        ("baogan", "archived"), ("baogan", "decided"),
         ("baogan", "decided"), ("baogan", "published"), ("baogan", "published"),
         ("baogan", "reviewing"), ("baogan", "reviewing"), ("jiebang", "decided"),
         ("jiebang", "published")]
@@ -164,13 +165,14 @@ def test_seed_adds_what_an_older_demo_database_lacks(app, monkeypatch):
     monkeypatch.setattr(demo, "_seed_funded_call", lambda users: None)
     monkeypatch.setattr(demo, "_seed_waiting_work", lambda users: None)
     monkeypatch.setattr(demo, "_seed_last_year_call", lambda users: None)
+    monkeypatch.setattr(demo, "_seed_after_award", lambda users: None)
     assert demo.seed()
     monkeypatch.undo()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 2
     assert demo.seed()
     # The call under review, the decided one, the three of the waiting work and last
-    # year's guide.
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 8
+    # year's guide, the call after the award.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 9
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == len(
         USERS) + len(EXPERTS)
     assert not demo.seed()

@@ -23,7 +23,7 @@ from workflow.calls.models import Scheme
 from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid
 from workflow.core.models import db, utcnow
-from workflow.finance import ledger
+from workflow.finance import ledger, recovery
 from workflow.finance import operations as finance
 from workflow.finance.models import EntryKind, LedgerEntry, MilestoneState
 
@@ -159,7 +159,7 @@ def test_acceptance_makes_the_last_share_due_and_records_the_surplus(people):
     assert ledger.balances(row.call_id).committed == Decimal("300000.00")
 
 
-def test_termination_cancels_unpaid_tranches_and_records_what_is_owed(people):
+def test_termination_cancels_unpaid_tranches_and_opens_a_recovery_of_what_is_owed(people):
     row = approved_project(people)
     first, last = finance.tranches_of(row)
     pay(first, people)
@@ -173,12 +173,15 @@ def test_termination_cancels_unpaid_tranches_and_records_what_is_owed(people):
     db.session.commit()
     db.session.expire_all()
     assert last.state is T.cancelled and row.state is A.terminated
-    assert kinds(row.call_id)[-2:] == [("decommitment", Decimal("300000.00")),
-                                       ("recovery", Decimal("200000.00"))]
+    # What is owed is a recovery (追回); the ledger counts the money back as it comes.
+    owed = recovery.of_application(row.id)
+    assert (owed.amount, owed.reason, owed.state.value) == (
+        Decimal("200000.00"), "项目终止", "opened")
+    assert kinds(row.call_id)[-1] == ("decommitment", Decimal("300000.00"))
     bal = ledger.balances(row.call_id)
-    assert bal == ledger.Balances(Decimal("4500000.00"), Decimal("0.00"),
-                                  Decimal("500000.00"))
-    assert row.disbursed == Decimal("500000.00")
+    assert bal == ledger.Balances(Decimal("4300000.00"), Decimal("0.00"),
+                                  Decimal("700000.00"))
+    assert row.disbursed == Decimal("700000.00")
     assert ledger.reconcile(call_id=row.call_id).ok
 
 

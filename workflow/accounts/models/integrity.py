@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from workflow.core.models.base import Base, TimestampMixin
+from workflow.core.models.base import Base, JSONType, TimestampMixin
+
+# 科研失信 measures (处理措施) as the bureau records them.
+MEASURES = {"no_apply": "不得申报", "no_review": "不得评审", "revoke": "撤销立项",
+            "recover": "追回资金", "notice": "通报批评"}
+DEFAULT_MEASURES = ("no_apply", "no_review")
 
 
 class Sanction(TimestampMixin, Base):
@@ -31,3 +37,13 @@ class Sanction(TimestampMixin, Base):
     starts_on: Mapped[date]
     ends_on: Mapped[date]
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    # The measures taken (``MEASURES``), each in force from ``starts_on`` to ``ends_on``;
+    # rows recorded before measures existed bar applying and reviewing.
+    measures: Mapped[list[Any]] = mapped_column(
+        JSONType, default=lambda: list(DEFAULT_MEASURES),
+        server_default='["no_apply", "no_review"]')
+
+    def in_force(self, day: date, measure: str | None = None) -> bool:
+        return self.starts_on <= day <= self.ends_on and (
+            measure is None or measure in (self.measures or DEFAULT_MEASURES))
+

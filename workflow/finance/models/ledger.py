@@ -69,6 +69,8 @@ class LedgerEntry(Base):
     application_id: Mapped[int | None] = mapped_column(sa.ForeignKey("application.id"),
                                                        index=True)
     tranche_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tranche.id"))
+    # A recovery entry is a sum received on its recovery (追回).
+    recovery_id: Mapped[int | None] = mapped_column(sa.ForeignKey("recovery.id"), index=True)
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     ref: Mapped[str] = mapped_column(sa.String(100), default="")
     memo: Mapped[str] = mapped_column(sa.String(300), default="")

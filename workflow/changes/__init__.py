@@ -1,0 +1,1 @@
+"""项目变更/调整: change requests of running projects (``states.CHANGE``)."""
