@@ -624,6 +624,7 @@ def _seed_last_year_call(users: dict[str, User]) -> Call:
 # 科研失信 list, its tranche held and the officer's review open.
 AFTER_AWARD_TITLE = "市科技计划项目（包干制·终止追回与失信复核）"
 SANCTIONED_MEMBER = ("刘某某", "362101198502020020")
+HELD_PROJECT = "高丰度稀土永磁材料晶界扩散工艺"
 
 
 def _after_award_call() -> Call | None:
@@ -687,9 +688,8 @@ def _seed_after_award(users: dict[str, User]) -> Call:
             "amount_wan": "8", "key": "GH-DEMO-0001",
             "paid_on": now.astimezone(SHANGHAI).date().isoformat()})
     # 2. Running; a team member sanctioned: the due tranche held, the review open.
-    _after_award_project(call, officer, users["researcher3"], "高丰度稀土永磁材料晶界扩散工艺",
-                                "500000.00", [{"name": SANCTIONED_MEMBER[0],
-                                               "id_number": SANCTIONED_MEMBER[1]}])
+    _after_award_project(call, officer, users["researcher3"], HELD_PROJECT, "500000.00",
+                         [{"name": SANCTIONED_MEMBER[0], "id_number": SANCTIONED_MEMBER[1]}])
     today = now.astimezone(SHANGHAI).date()
     sanction = Sanction(subject="person", name=SANCTIONED_MEMBER[0],
                         id_number=SANCTIONED_MEMBER[1], reason="论文数据造假（演示）",

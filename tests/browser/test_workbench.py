@@ -19,6 +19,7 @@ from workflow.demo import (
     CHALLENGE_PROJECT,
     DEMO_PASSWORD,
     EXPERTS,
+    HELD_PROJECT,
     REVIEWING_TITLE,
     USERS,
     WAITING,
@@ -47,6 +48,12 @@ def link(name: str) -> Callable[[Page], None]:
     return check
 
 
+def heading(text: str) -> Callable[[Page], None]:
+    def check(page: Page) -> None:
+        expect(page.get_by_role("heading", level=1)).to_contain_text(text)
+    return check
+
+
 def shown(testid: str) -> Callable[[Page], None]:
     def check(page: Page) -> None:
         expect(page.locator(f"[data-testid={testid}]").first).to_be_visible()
@@ -65,6 +72,11 @@ EXPECTED: dict[str, list[tuple[str, str, Callable[[Page], None]]]] = {
     ],
     "researcher1": [("可申报：\\d+年度市科技计划项目（包干制试点）（包干制）", r"/calls/\d+",
                      link("申报"))],
+    # Its tranche held (a team member on the 科研失信 list); the project still runs.
+    "researcher3": [(f"执行中：提交里程碑或结题材料：{HELD_PROJECT}", r"/applications/\d+",
+                     heading(HELD_PROJECT))],
+    "unitadmin2": [("变更申请待单位审核：变更申请\\d+：研究内容或考核指标调整"
+                    f"（{CHALLENGE_PROJECT}）", r"/changes/\d+", button("单位审核同意"))],
     "researcher2": [(f"执行中：提交里程碑或结题材料：{CHALLENGE_PROJECT}", r"/applications/\d+",
                      shown("milestone-report"))],
     "unitadmin": [(f"待单位审核：{UNIT_REVIEW}", r"/applications/\d+", button("单位审核通过")),

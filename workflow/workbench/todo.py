@@ -141,6 +141,24 @@ TASKS: dict[tuple[str, str], Task] = {
     ("application", "pass_acceptance"): Task("待结题验收"),
     ("application", "fail_acceptance"): Task("待结题验收"),
     # Annual reports: the form is on the report's page; filling it in is the thing to do.
+    # 项目变更: the unit's research office, the demand side, the officer, the leader.
+    ("change", "submit"): Task("待提交变更申请"),
+    ("change", "withdraw"): Task("撤回变更申请", when=lambda _user, _row: False),  # an option
+    ("change", "endorse"): Task("变更申请待单位审核"),
+    ("change", "return_for_revision"): Task("变更申请待单位审核"),
+    ("change", "demand_agree"): Task("变更申请待发榜方确认"),
+    ("change", "demand_refuse"): Task("变更申请待发榜方确认"),
+    ("change", "approve"): Task("变更申请待审批"),
+    ("change", "propose"): Task("变更申请待审批"),
+    ("change", "reject"): Task("变更申请待审批"),
+    # 追回: the officer issues the notice; a write-off is a leader's option, never a task.
+    ("recovery", "notify"): Task("待印发追回通知"),
+    ("recovery", "write_off"): Task("核销结案", when=lambda _user, _row: False),
+    # A sanction's review is the officer's to decide (a leader may, but is not asked to).
+    ("sanction_review", "continue"): Task("失信复核待决定", when=lambda user, _row: officer(user)),
+    ("sanction_review", "terminate"): Task("失信复核待决定",
+                                           when=lambda user, _row: officer(user)),
+    ("sanction_review", "revoke"): Task("失信复核待决定", when=lambda user, _row: officer(user)),
     ("annual_report", "submit"): Task("待填写并提交年度报告",
                                       answered=frozenset({"annual_report_incomplete"})),
     ("annual_report", "endorse"): Task("年度报告待单位审核"),
@@ -403,6 +421,10 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
         return row.title, row.scheme.label
     if kind == "milestone":
         return f"{row.label}（{row.application.title}）", row.application.organization.name
+    if kind in ("change", "recovery", "sanction_review"):
+        app = row.application
+        title = f"{row.label}（{app.title}）" if kind == "change" else app.title
+        return title, f"{app.organization.name} · {app.applicant.name}"
     return str(getattr(row, "title", None) or getattr(row, "label", None) or row.id), ""
 
 
