@@ -10,6 +10,7 @@ from states.base import (
     Transition,
 )
 from states.lifecycles import (
+    ACCEPTANCE,
     ANNUAL_REPORT,
     APPLICATION,
     CALL,
@@ -29,6 +30,7 @@ from states.lifecycles import (
     STEPS,
     SYSTEM,
     TRANCHE,
+    AcceptanceState,
     AnnualReportState,
     ApplicationState,
     CallState,
@@ -43,10 +45,11 @@ from states.lifecycles import (
 )
 
 __all__ = [
-    "ANNUAL_REPORT", "APPLICATION", "CALL", "CHANGE", "DECISION", "DEMAND_SIDE", "EVENTS",
+    "ACCEPTANCE", "ANNUAL_REPORT", "APPLICATION", "CALL", "CHANGE", "DECISION", "DEMAND_SIDE",
+    "EVENTS",
     "LIFECYCLES", "MILESTONE", "OBJECTION", "OPERATIONS", "PAYEE_CHANGED", "RECOVERY", "REVIEW",
     "ROLES", "SANCTION_REVIEW", "STEPS", "SYSTEM", "TRANCHE",
-    "AnnualReportState", "ApplicationState",
+    "AcceptanceState", "AnnualReportState", "ApplicationState",
     "CallState", "ChangeState", "DecisionState", "Event", "Field", "Lifecycle", "MilestoneState",
     "ObjectionState", "Operation", "RecoveryState", "ReviewState", "SanctionReviewState",
     "StateEnum", "StepNotEnabled", "TrancheState",

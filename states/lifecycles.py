@@ -198,15 +198,19 @@ APPLICATION = Lifecycle(
         t("start", A.contracted, A.in_progress, [OFFICER, SYSTEM], "开始执行"),
         t("start_midterm", A.in_progress, A.midterm, [OFFICER], "中期检查", step="midterm"),
         t("pass_midterm", A.midterm, A.in_progress, [OFFICER], "中期检查通过"),
-        t("request_acceptance", A.in_progress, A.acceptance, [APPLICANT], "申请验收",
-          guards=["final_report_given"]),
-        t("pass_acceptance", A.acceptance, A.completed, [OFFICER], "验收通过",
+        # 结题验收 is a lifecycle of its own (ACCEPTANCE below): the unit's endorsement of
+        # the team's package takes the project to acceptance, and the officer's conclusion
+        # after the panel and 财务验收 ends it (通过 and 结题: completed; 不通过: failed).
+        t("request_acceptance", A.in_progress, A.acceptance, [SYSTEM], "申请验收",
+          guards=["final_report_given"], via=["acceptance.endorse"]),
+        t("pass_acceptance", A.acceptance, A.completed, [SYSTEM], "验收通过",
           guards=["acceptance_recorded", "demand_accepted"], effect="record_acceptance",
-          follow_ups=["settle_completion"],
+          follow_ups=["settle_completion"], via=["acceptance.pass", "acceptance.conclude"],
           fields=[Field("verdict", "验收结论", kind="choice", choices=("pass", "fail")),
                   Field("opinions", "专家意见")]),
-        t("fail_acceptance", A.acceptance, A.failed, [OFFICER], "验收不通过",
+        t("fail_acceptance", A.acceptance, A.failed, [SYSTEM], "验收不通过",
           guards=["comment_given"], effect="record_acceptance", follow_ups=["wind_up"],
+          via=["acceptance.fail"],
           fields=[Field("verdict", "验收结论", kind="choice", choices=("pass", "fail")),
                   Field("opinions", "专家意见"),
                   Field("recovery_wan", "应追回金额（万元）", kind="money")]),
@@ -629,9 +633,75 @@ CHANGE = Lifecycle(
     ),
 )
 
+
+
+# ---- 结题验收 (workflow/acceptance) ---------------------------------------------------------
+
+class AcceptanceState(StateEnum):
+    draft = ("draft", "填报中")
+    submitted = ("submitted", "待单位审核")
+    returned = ("returned", "退回修改")
+    endorsed = ("endorsed", "待组织验收")
+    panel_review = ("panel_review", "专家组验收中")
+    passed = ("passed", "验收通过")
+    concluded = ("concluded", "结题")
+    failed = ("failed", "验收不通过")
+
+
+AC = AcceptanceState
+# What the officer's conclusion asks for: the diligence finding at a 不通过 (宽容失败, when
+# the call tolerates failure) and the amount to recover when there is one.
+CONCLUSION_FIELDS = (
+    Field("diligent", "是否勤勉尽责（yes / no；宽容失败的项目不通过时必填）", kind="choice",
+          choices=("yes", "no")),
+    Field("recovery_wan", "应追回金额（万元）", kind="money"),
+)
+CONCLUSION_GUARDS = ["panel_complete", "finance_checked", "conclusion_justified"]
+
+ACCEPTANCE = Lifecycle(
+    name="acceptance",
+    label="结题验收",
+    states=AcceptanceState,
+    initial=AC.draft,
+    final=frozenset({AC.passed, AC.concluded, AC.failed}),
+    stages=(Stage("填报验收材料", (AC.draft, AC.returned)), Stage("单位审核", (AC.submitted,)),
+            Stage("专家组验收", (AC.endorsed, AC.panel_review)),
+            Stage("验收结论", (AC.passed, AC.concluded))),
+    transitions=(
+        t("submit", (AC.draft, AC.returned), AC.submitted, [APPLICANT], "提交验收材料",
+          guards=["acceptance_project_running", "package_complete"],
+          effect="record_package_submission", messages=["acceptance_submitted"]),
+        t("return_for_revision", AC.submitted, AC.returned, [ORG_ADMIN], "退回修改",
+          guards=["comment_given"], effect="record_unit_opinion",
+          messages=["acceptance_returned"]),
+        # The unit's research office vouches for the package: the project goes to 验收.
+        t("endorse", AC.submitted, AC.endorsed, [ORG_ADMIN], "单位审核同意",
+          guards=["acceptance_project_running", "package_complete"],
+          effect="record_unit_opinion", follow_ups=["open_project_acceptance"]),
+        # A conflict-checked panel of at least 3 experts; for 揭榜挂帅 the demand side sits
+        # on it and gives its own verdict.
+        t("assign_panel", AC.endorsed, AC.panel_review, [OFFICER], "组织验收专家组",
+          guards=["panel_valid"], effect="seat_panel", messages=["panel_invited"],
+          fields=[Field("expert_ids", "验收专家（用户 id，至少3名）", kind="list",
+                        required=True)]),
+        t("pass", AC.panel_review, AC.passed, [OFFICER], "验收通过",
+          guards=CONCLUSION_GUARDS, effect="record_conclusion",
+          follow_ups=["close_accepted_project"], messages=["acceptance_concluded"],
+          fields=CONCLUSION_FIELDS),
+        t("conclude", AC.panel_review, AC.concluded, [OFFICER], "结题（未完全达到目标）",
+          guards=[*CONCLUSION_GUARDS, "comment_given"], effect="record_conclusion",
+          follow_ups=["close_accepted_project"], messages=["acceptance_concluded"],
+          fields=CONCLUSION_FIELDS),
+        t("fail", AC.panel_review, AC.failed, [OFFICER], "验收不通过",
+          guards=[*CONCLUSION_GUARDS, "comment_given", "diligence_found"],
+          effect="record_conclusion", follow_ups=["close_accepted_project"],
+          messages=["acceptance_concluded"], fields=CONCLUSION_FIELDS),
+    ),
+)
+
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
     CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION, RECOVERY,
-    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE)}
+    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE, ACCEPTANCE)}
 
 # The services that carry out transitions of rows they choose (see ``Transition.via``).
 OPERATIONS: dict[str, Operation] = {o.name: o for o in (
@@ -652,6 +722,7 @@ EVENTS: dict[str, Event] = {e.topic: e for e in (
     Event("tranche.payment_notice", "印发拨付通知", documents=("payment_notice",)),
     Event("recovery.notice", "印发追回通知", documents=("recovery_notice",)),
     Event("change.approval", "印发变更批复", documents=("change_approval",)),
+    Event("acceptance.conclusion", "印发验收结论书", documents=("acceptance_conclusion",)),
     # 忘记密码: the reset link goes by e-mail (made when the message is, never stored).
     Event("user.password_reset", "找回密码", messages=("password_reset",)),
 )}

@@ -104,7 +104,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 MODELS = ("workflow.core.models", "workflow.accounts.models", "workflow.calls.models",
           "workflow.applying.models", "workflow.review.models", "workflow.decisions.models",
           "workflow.finance.models", "workflow.notify.models", "workflow.documents.models",
-          "workflow.holidays.models", "workflow.annual.models", "workflow.changes.models")
+          "workflow.holidays.models", "workflow.annual.models", "workflow.changes.models",
+          "workflow.acceptance.models")
 
 
 def load_models() -> None:
@@ -118,6 +119,9 @@ def _install_features(app: Flask) -> None:
     """The features, listed: their tables, pages and API routes, and the rules that
     ``states/`` names. Nothing is registered by being imported elsewhere."""
     load_models()
+    from workflow.acceptance import api as acceptance_api
+    from workflow.acceptance import rules as acceptance_rules
+    from workflow.acceptance import views as acceptance_views
     from workflow.accounts import api as accounts_api
     from workflow.accounts import views as accounts_views
     from workflow.annual import api as annual_api
@@ -163,16 +167,16 @@ def _install_features(app: Flask) -> None:
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
                       decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
                       documents_rules.RULES, recovery_rules.RULES, annual_rules.RULES,
-                      changes_rules.RULES])
+                      changes_rules.RULES, acceptance_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
-    del numbering_api, recovery_api, annual_api, changes_api
+    del numbering_api, recovery_api, annual_api, changes_api, acceptance_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, holidays_views.bp, numbering_views.bp, public.bp,
                       entities.bp, jobs.bp, recovery_views.bp, annual_views.bp,
-                      changes_views.bp, api_bp):
+                      changes_views.bp, acceptance_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS

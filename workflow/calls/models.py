@@ -52,6 +52,7 @@ class Call(AuditedMixin, TimestampMixin, Base):
         sa.CheckConstraint("closes_at > opens_at", name="closes_after_opens"),
         sa.CheckConstraint("reviewers_per_application BETWEEN 1 AND 15", name="reviewers_range"),
         sa.CheckConstraint("notice_days BETWEEN 1 AND 30", name="notice_days_range"),
+        sa.CheckConstraint("concluded_rule IN ('pay', 'withhold')", name="concluded_rule_known"),
         # A draft may wait for its dates (a copy of last year's guide has none yet).
         sa.CheckConstraint("state = 'draft' OR (opens_at IS NOT NULL AND closes_at IS NOT NULL)",
                            name="dated_unless_draft"),
@@ -92,6 +93,12 @@ class Call(AuditedMixin, TimestampMixin, Base):
     # Experts see neither the applicant's name nor organisation (双盲).
     hide_applicant: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     review_days: Mapped[int] = mapped_column(default=14, server_default="14")
+    # 结题验收 (workflow/acceptance): what a 结题 (completed without full success) does to
+    # the unpaid last tranche — "pay" or "withhold" — and whether a 不通过 after diligent
+    # work is tolerated (宽容失败: closed without recovery or integrity record).
+    concluded_rule: Mapped[str] = mapped_column(sa.String(10), default="withhold",
+                                                server_default="withhold")
+    tolerate_failure: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
 
     challenges: Mapped[list[Challenge]] = relationship(

@@ -90,7 +90,8 @@ def numberings() -> Response:
 
 @api_bp.put("/v1/doc-numbering/<kind>")
 @document("设置一种公文（kind：approval_file 立项文件、notice 立项通知书、payment_notice "
-          "拨付通知、change_approval 变更批复）的编号方式（项目主管）：mode、字头、"
+          "拨付通知、change_approval 变更批复、acceptance_conclusion 验收结论书）"
+          "的编号方式（项目主管）：mode、字头、"
           "今年的下一个号（接续办公室的发文登记）；"
           "下一个号不大于已发的文号时拒绝并说明；留有审计记录",
           body=NUMBERING_BODY, response=NUMBERING_SCHEMA,

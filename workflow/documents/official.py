@@ -48,7 +48,7 @@ from workflow.timeutil import SHANGHAI, cn_date
 
 KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
          "task_book": "任务书", "payment_notice": "拨付通知", "recovery_notice": "追回通知",
-         "change_approval": "变更批复"}
+         "change_approval": "变更批复", "acceptance_conclusion": "验收结论书"}
 
 
 def doc_code(kind: str, owner: str, round_no: int) -> str:
@@ -240,6 +240,18 @@ def _baogan_indicators(app: Application) -> list[pdf.Indicator]:
     return out
 
 
+def project_indicators(app: Application) -> list[pdf.Indicator]:
+    """What the project is held to, as its task book lists it and its acceptance checks
+    it: a 揭榜挂帅 challenge's indicators with the team's committed values (as approved
+    content changes left them), a 包干制 project's goals (``_baogan_indicators``)."""
+    if app.challenge is not None:
+        answers = (app.data or {}).get("indicators") or {}
+        return [pdf.Indicator(i["name"], str(i.get("target", "")),
+                              str(answers.get(i["name"]) or ""))
+                for i in app.challenge.indicators]
+    return _baogan_indicators(app)
+
+
 def _commitment_lines(text: str) -> list[str]:
     """The numbered promises of a signed text (its first line is the preamble)."""
     return [line.split("、", 1)[1] if "、" in line[:3] else line
@@ -348,13 +360,10 @@ def render_task_book(app_id: int) -> Document | None:
 
     letter = app.signature(app.commitment_document)
     if challenge is not None:
-        answers = (app.data or {}).get("indicators") or {}
-        indicators: list[pdf.Indicator | str] = [
-            pdf.Indicator(i["name"], str(i.get("target", "")), str(answers.get(i["name"]) or ""))
-            for i in challenge.indicators]
+        indicators: list[pdf.Indicator | str] = list(project_indicators(app))
         title, text, negative = commitments.PLEDGE_TITLE, commitments.PLEDGE_TEXT, []
     else:
-        indicators = list(_baogan_indicators(app))
+        indicators = list(project_indicators(app))
         title, text = commitments.COMMITMENT_TITLE, commitments.COMMITMENT_TEXT
         negative = list(commitments.NEGATIVE_LIST)
     rendered = pdf.render_task_book(pdf.TaskBookContext(

@@ -9,14 +9,13 @@ import sqlalchemy as sa
 from flask import Response, jsonify, request
 
 from forms import format_wan, parse_id
-from states import ApplicationState, MilestoneState, TrancheState
+from states import MilestoneState, TrancheState
 from workflow.accounts.models import Organization
 from workflow.accounts.operations import visible_organization
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, page_schema, typed_body
 from workflow.api.openapi import DATE, DATE_TIME, WAN, XLSX, document, enum, items_of, nullable
-from workflow.applying.api import _readable, _visible
-from workflow.applying.facts import facts_json
+from workflow.applying.api import _readable
 from workflow.applying.models import Application
 from workflow.applying.visibility import applications_query, can_read_application
 from workflow.calls.models import Call
@@ -212,9 +211,6 @@ EVIDENCE: dict[str, Any] = {
 REPORT_BODY: dict[str, Any] = {"report": "string", "evidence": EVIDENCE}
 VERDICT_BODY: dict[str, Any] = {"verdict": {"type": "string", "enum": ["pass", "fail"]},
                                 "opinion": "string"}
-FINAL_REPORT_BODY: dict[str, Any] = {"report": "string",
-                     "surplus_wan": {"type": "string", "description": "包干制结余（万元）"},
-                     "evidence": EVIDENCE}
 
 
 def _text(body: dict[str, Any], key: str) -> str:
@@ -248,46 +244,6 @@ def judge_milestone(milestone_id: int) -> Response:
     m = finance.judge_milestone(current_api_user(), milestone_id, _text(body, "verdict"),
                                 _text(body, "opinion"), request.remote_addr)
     return jsonify(milestone_json(m))
-
-
-@api_bp.post("/v1/applications/<int:app_id>/final-report")
-@document("提交结题材料并申请验收",
-          body=FINAL_REPORT_BODY, required=("report",),
-          response={"type": "object", "properties": {
-              "id": {"type": "integer"}, "state": enum(ApplicationState)},
-              "required": ["id", "state"]},
-          responses={200: "已提交", 403: "不是项目负责人", 409: "状态不符", 422: "内容有误"})
-@token_required
-def final_report(app_id: int) -> Response:
-    app = _visible(app_id)
-    body = typed_body(FINAL_REPORT_BODY)
-    finance.submit_final_report(current_api_user(), app, _text(body, "report"),
-                                _text(body, "surplus_wan"), ip=request.remote_addr,
-                                evidence_refs=body.get("evidence"))
-    return jsonify({"id": app.id, "state": app.state.value})
-
-
-@api_bp.post("/v1/applications/<int:app_id>/demand-acceptance")
-@document("发榜方录入结题验收意见（揭榜挂帅）",
-          body=VERDICT_BODY, required=("verdict",),
-          response={"type": "object", "properties": {
-              "id": {"type": "integer"}, "state": enum(ApplicationState),
-              "demand_acceptance": nullable({"type": "object", "properties": {
-                  "verdict": {"type": "string", "enum": ["pass", "fail"]},
-                  "opinion": {"type": "string"}, "by": {"type": "string"},
-                  "at": nullable(DATE_TIME)}})},
-              "required": ["id", "state", "demand_acceptance"]},
-          responses={200: "已记录", 403: "不是本榜单发榜方", 409: "不在验收阶段",
-                     422: "内容有误"})
-@token_required
-def demand_acceptance(app_id: int) -> Response:
-    app = _visible(app_id)
-    body = json_body(VERDICT_BODY)
-    finance.record_demand_acceptance(current_api_user(), app, _text(body, "verdict"),
-                                     _text(body, "opinion"), request.remote_addr)
-    return jsonify({"id": app.id, "state": app.state.value,
-                    "demand_acceptance": facts_json(app, ("demand_acceptance",)).get(
-                        "demand_acceptance")})
 
 
 # ---- 赛马: the stage gate ---------------------------------------------------------------

@@ -23,11 +23,11 @@ from forms.validators import FieldError
 from states import ApplicationState, TrancheState
 from workflow.accounts import operations as accounts
 from workflow.accounts.models import Organization, User
-from workflow.applying.models import Application, FinalReport, Verdict
+from workflow.applying.models import Application
 from workflow.calls.models import Scheme
 from workflow.calls.operations import TRANCHE_CONDITIONS
 from workflow.core import engine
-from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.core.errors import Forbidden, Invalid, NotFound
 from workflow.core.models import AuditEvent, db, utcnow
 from workflow.core.rules import Changes, FireResult
 from workflow.finance import ledger
@@ -39,7 +39,6 @@ from workflow.permissions import (
     bank_account_reader,
     demand_side,
     officer,
-    principal_investigator,
     stage_gate_keeper,
 )
 from workflow.timeutil import SHANGHAI, local_time
@@ -398,73 +397,6 @@ def running_teams(call: Any) -> dict[Any, list[Application]]:
         if len(teams) > 1:
             out[ch] = teams
     return out
-
-
-# ---- final acceptance (验收) -------------------------------------------------------------
-
-def submit_final_report(actor: User, app: Application, report: str, surplus_wan: str = "",
-                        evidence: list[tuple[str, IO[bytes]]] | None = None,
-                        ip: str | None = None, evidence_refs: Any = None) -> Application:
-    """The team's final report with its evidence (files uploaded with it, the page, and
-    uploads of the project named by SHA-256, the API); the project goes to acceptance."""
-    from workflow.applying import operations as applications
-
-    app = engine.load("application", app.id, lock=True)
-    errors: dict[str, str] = {}
-    report = (report or "").strip()
-    if len(report) < 20:
-        errors["report"] = "请填写结题报告（不少于20字）"
-    surplus = Decimal("0.00")
-    if (surplus_wan or "").strip():
-        try:
-            surplus = parse_wan(surplus_wan)
-        except FieldError as err:
-            errors["surplus"] = f"结余金额：{err}"
-        else:
-            if surplus < 0 or surplus > app.disbursed:
-                errors["surplus"] = (f"结余金额应在0至已拨付的 {format_wan(app.disbursed)} "
-                                     "万元之间")
-    if errors:
-        raise Invalid("结题材料有误：" + "；".join(errors.values()), details=errors)
-    if not principal_investigator(actor, app):
-        raise Forbidden("只有项目负责人可以提交结题材料", code="not_owner")
-    if app.state is not ApplicationState.in_progress:
-        raise Conflict(f"项目当前为“{app.state.label}”，不能申请验收", code="invalid_state")
-    files = [*applications.evidence_on_file(app, evidence_refs),
-             *(applications.attach_evidence(actor, app, "final_evidence", name, stream).sha256
-               for name, stream in (evidence or []))]
-    final = app.final_report or FinalReport()
-    final.report, final.surplus, final.evidence = report[:50000], surplus, files
-    final.submitted_by_id, final.submitted_at = actor.id, utcnow()
-    app.final_report = final
-    db.session.flush()
-    engine.fire(app, "request_acceptance", actor, ip=ip)
-    return app
-
-
-def awaits_demand_acceptance(app: Application) -> bool:
-    """揭榜挂帅 at final acceptance: the demand side has not given its verdict yet."""
-    return app.challenge_id is not None and app.demand_verdict is None
-
-
-def record_demand_acceptance(actor: User, app: Application, verdict: str, opinion: str,
-                             ip: str | None = None) -> Application:
-    """揭榜挂帅: the demand side's verdict on the final acceptance."""
-    from workflow.core import audit
-
-    app = engine.load("application", app.id, lock=True)
-    if not demand_side(actor, app):
-        raise Forbidden("只有本榜单的发榜方可以录入验收意见", code="not_party")
-    if app.state is not ApplicationState.acceptance:
-        raise Conflict("项目不在验收阶段", code="invalid_state")
-    if verdict not in ("pass", "fail") or len((opinion or "").strip()) < 2:
-        raise Invalid("请选择结论并填写验收意见", details={"verdict": "必选", "opinion": "必填"})
-    app.demand_verdict, app.demand_opinion = Verdict(verdict), opinion.strip()[:5000]
-    app.demand_verdict_by, app.demand_verdict_at = actor.name, utcnow()
-    db.session.flush()
-    audit.record(app, "application", "demand_acceptance", actor, "demand", app.state.value,
-                 app.state.value, opinion.strip()[:500], {"verdict": verdict}, ip)
-    return app
 
 
 # ---- the finance queue -------------------------------------------------------------------

@@ -142,27 +142,6 @@ def judge_milestone(milestone_id: int) -> Response:
     return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
 
 
-@bp.route("/applications/<int:app_id>/final-report", methods=["POST"])
-@login_required
-def final_report(app_id: int) -> Response:
-    app = _own_app(app_id)
-    files = _evidence()
-    attempt(lambda: finance.submit_final_report(
-        current_user, app, request.form.get("report", ""), request.form.get("surplus_wan", ""),
-        files, request.remote_addr), "结题材料已提交，项目进入验收")
-    return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
-
-
-@bp.route("/applications/<int:app_id>/demand-acceptance", methods=["POST"])
-@login_required
-def demand_acceptance(app_id: int) -> Response:
-    app = _own_app(app_id)
-    attempt(lambda: finance.record_demand_acceptance(
-        current_user, app, request.form.get("verdict", ""), request.form.get("opinion", ""),
-        request.remote_addr), "发榜方验收意见已记录")
-    return redirect(url_for("entities.show", collection="applications", entity_id=app.id))
-
-
 @bp.route("/challenges/<int:challenge_id>/stage-gate", methods=["POST"])
 @login_required
 def stage_gate(challenge_id: int) -> Response:

@@ -13,7 +13,7 @@ from forms import parse_id
 from states import ApplicationState, diagram
 from states.progress import progress
 from workflow.core import audit, engine
-from workflow.core.actions import Actions, actions, leaves
+from workflow.core.actions import Actions, actions
 from workflow.core.entities import ENTITIES, can_read, can_view
 from workflow.core.errors import NotFound, ServiceError
 from workflow.core.models import db
@@ -23,7 +23,6 @@ from workflow.permissions import (
     bank_account_reader,
     call_keeper,
     decision_reader,
-    demand_side,
     lifecycle_reader,
     money_reader,
     officer,
@@ -39,9 +38,6 @@ TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("tranche", "approve"): [("decision_ref",
                               "集体决策会议纪要文号（金额达到“三重一大”标准时必填）")],
     ("tranche", "release"): [("payment_ref", "支付凭证号")],
-    ("application", "pass_acceptance"): [("opinions", "验收专家组意见")],
-    ("application", "fail_acceptance"): [("opinions", "验收专家组意见"),
-                                         ("recovery_wan", "应追回金额（万元，无则留空）")],
     ("application", "terminate"): [("recovery_wan", "应追回金额（万元，无则留空）")],
     ("milestone", "report"): [("report", "里程碑完成情况（不少于10字）")],
     ("recovery", "notify"): [("due_on", "还款期限（YYYY-MM-DD，留空按立案时所定）")],
@@ -50,11 +46,9 @@ TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
                               ("paid_on", "到账日期（YYYY-MM-DD）")],
     ("sanction_review", "terminate"): [("recovery_wan", "应追回金额（万元，无则留空）")],
 }
-# What a trigger implies: the verdict of an acceptance is its button.
-TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {
-    ("application", "pass_acceptance"): {"verdict": "pass"},
-    ("application", "fail_acceptance"): {"verdict": "fail"},
-}
+# What a trigger implies (none at present: the acceptance's verdicts have their own form,
+# workflow/acceptance/views.py).
+TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {}
 # The guards' reasons that the inputs above answer when the form is sent (so a trigger
 # waiting only for them is offered, with its field).
 PAGE_ANSWERS = frozenset({"collective_decision_missing", "payment_ref_missing",
@@ -157,6 +151,9 @@ def page_actions(kind: str, row: Any, user: Any, extra: dict[str, Any]) -> Actio
             may.handle("accept", "decline")
         if "score" in may:
             may.handle("submit_scores")
+    elif kind == "acceptance":
+        # The panel, the conclusion: on the acceptance's own forms (details block).
+        may.handle("assign_panel", "pass", "conclude", "fail")
     return may
 
 
@@ -172,8 +169,6 @@ def _application_actions(may: Actions, app: Any, user: Any, extra: dict[str, Any
     if "formal_review" in may:
         # The formal review form answers each checklist item with the verdict.
         may.handle("pass_formal_review", "return_for_revision", "reject")
-    may.add("final_report", may.permitted("request_acceptance"))
-    may.add("demand_acceptance", demand_side(user, app) and leaves(app, "pass_acceptance"))
     may.named |= milestone_actions(user, app, extra.get("milestones", []))
 
 
@@ -213,6 +208,10 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         from workflow.changes.views import change_extra
 
         return change_extra(row, current_user)
+    if kind == "acceptance":
+        from workflow.acceptance.views import acceptance_extra
+
+        return acceptance_extra(row, current_user)
     if kind == "milestone":
         from workflow.finance import operations as finance
 
@@ -239,9 +238,10 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
 
     objections = objections_of(row) if decision_reader(current_user) else []
     documents = documents_of(row)
+    from workflow.acceptance.views import project_extra as acceptance_project_extra
     from workflow.changes.views import project_extra
 
-    return {**project_extra(row, current_user),
+    return {**project_extra(row, current_user), **acceptance_project_extra(row, current_user),
             "rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents, "pending_documents": pending_rounds(row, documents),
             "objections": objections, "checklist": checklist_items(row.call),

@@ -29,10 +29,10 @@ from sqlalchemy.orm import selectinload
 
 from forms import format_wan
 from states import ROLES, ApplicationState, Transition
+from workflow.acceptance import operations as acceptances
 from workflow.accounts.models import User
 from workflow.applying.models import Application
 from workflow.applying.views import EDIT_PAGE_ANSWERS
-from workflow.applying.visibility import on_challenges_of
 from workflow.calls.models import Call
 from workflow.calls.operations import open_calls
 from workflow.calls.views import CALL_FORM_ANSWERS
@@ -42,9 +42,9 @@ from workflow.core.models import AuditEvent, db, utcnow
 from workflow.decisions import operations as decisions
 from workflow.decisions.views import DECISION_PAGE_ANSWERS
 from workflow.finance.models import Milestone
-from workflow.finance.operations import TRANCHE_LOADS, awaits_demand_acceptance
+from workflow.finance.operations import TRANCHE_LOADS
 from workflow.finance.views import QUEUE_ANSWERS
-from workflow.permissions import demand_side, officer
+from workflow.permissions import officer
 from workflow.review.models import ReviewAssignment
 from workflow.review.operations import ACTIVE
 from workflow.review.views import SCORE_PAGE_ANSWERS
@@ -52,6 +52,9 @@ from workflow.timeutil import local_time
 from workflow.workbench.entities import PAGE_ANSWERS
 
 LIMIT = 10  # items shown per group; the count says how many there are
+# What the acceptance's conclusion form answers (the reason, the diligence finding).
+CONCLUSION_ANSWERS = frozenset({"comment_required", "conclusion_unexplained",
+                                "diligence_missing", "recovery_missing"})
 SCAN = 500  # candidate rows checked per entity and state (the oldest first)
 
 
@@ -135,11 +138,17 @@ TASKS: dict[tuple[str, str], Task] = {
     ("application", "sign_contract"): Task("待签订任务书"),
     ("application", "start"): Task("任务书已签订，待开始执行"),
     ("application", "pass_midterm"): Task("待中期检查"),
-    # The project's page holds the milestone reports and the final report's form.
-    ("application", "request_acceptance"): Task(
-        "执行中：提交里程碑或结题材料", answered=frozenset({"final_report_missing"})),
-    ("application", "pass_acceptance"): Task("待结题验收"),
-    ("application", "fail_acceptance"): Task("待结题验收"),
+    # 结题验收 (workflow/acceptance): the package, the unit, the panel, the conclusion (the
+    # panel's verdicts and 财务验收 are records, listed in ``_extras``).
+    ("acceptance", "submit"): Task("待提交结题验收材料",
+                                   answered=frozenset({"package_incomplete"})),
+    ("acceptance", "endorse"): Task("结题验收材料待单位审核"),
+    ("acceptance", "return_for_revision"): Task("结题验收材料待单位审核"),
+    ("acceptance", "assign_panel"): Task("待组织验收专家组",
+                                         answered=frozenset({"panel_too_small"})),
+    ("acceptance", "pass"): Task("待作出验收结论", answered=CONCLUSION_ANSWERS),
+    ("acceptance", "conclude"): Task("待作出验收结论", answered=CONCLUSION_ANSWERS),
+    ("acceptance", "fail"): Task("待作出验收结论", answered=CONCLUSION_ANSWERS),
     # Annual reports: the form is on the report's page; filling it in is the thing to do.
     # 项目变更: the unit's research office, the demand side, the officer, the leader.
     ("change", "submit"): Task("待提交变更申请"),
@@ -421,7 +430,7 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
         return row.title, row.scheme.label
     if kind == "milestone":
         return f"{row.label}（{row.application.title}）", row.application.organization.name
-    if kind in ("change", "recovery", "sanction_review"):
+    if kind in ("change", "recovery", "sanction_review", "acceptance"):
         app = row.application
         title = f"{row.label}（{app.title}）" if kind == "change" else app.title
         return title, f"{app.organization.name} · {app.applicant.name}"
@@ -443,12 +452,30 @@ def _extras(board: Board) -> None:
         for call, short in _calls_short_of_experts():
             group.add(TodoItem(f"待分配评审专家：{call.title}", f"{short} 份申报书专家不足",
                                url_for("reviewing.assign", call_id=call.id)))
-    if "demand" in user.roles and user.organization_id is not None:
-        group = board.group("demand", "待发榜方验收")
-        for app in _acceptance_on_challenges_of(user):
-            group.add(TodoItem(f"待发榜方验收：{app.title}", app.organization.name,
+    if "applicant" in user.roles:
+        group = board.group("applicant", "执行中：提交里程碑或结题材料")
+        for app in _running_without_acceptance(user):
+            group.add(TodoItem(f"执行中：提交里程碑或结题材料：{app.title}",
+                               f"{app.organization.name} · {app.applicant.name}",
                                url_for("entities.show", collection="applications",
                                        entity_id=app.id)))
+    for role in ("expert", "demand"):
+        if role in user.roles:
+            group = board.group(role, "待提交验收意见")
+            for acc in acceptances.acceptances_of_panel(user):
+                seat = acceptances.seat_of(user, acc)
+                if seat is not None and seat.role == role:
+                    group.add(TodoItem(f"待提交验收意见：{acc.application.title}",
+                                       f"{seat.alias} · {acc.application.organization.name}",
+                                       url_for("entities.show", collection="acceptances",
+                                               entity_id=acc.id)))
+    if "finance" in user.roles:
+        group = board.group("finance", "待财务验收")
+        for acc in acceptances.awaiting_finance_check():
+            group.add(TodoItem(f"待财务验收：{acc.application.title}",
+                               acc.application.organization.name,
+                               url_for("entities.show", collection="acceptances",
+                                       entity_id=acc.id)))
     # An empty extra group says nothing: drop it.
     board.groups = {k: g for k, g in board.groups.items() if g.count}
 
@@ -469,14 +496,18 @@ def _calls_short_of_experts() -> list[tuple[Call, int]]:
         .order_by(Call.id).limit(SCAN))]
 
 
-def _acceptance_on_challenges_of(user: Any) -> list[Application]:
-    rows = db.session.scalars(
+def _running_without_acceptance(user: Any) -> list[Application]:
+    """The projects ``user`` leads that run and have not yet asked for acceptance (their
+    milestone reports and the acceptance are on the project's page)."""
+    from workflow.acceptance.models import Acceptance
+
+    return list(db.session.scalars(
         sa.select(Application).where(
-            Application.state == ApplicationState.acceptance,
-            on_challenges_of(user.organization_id))
-        .options(selectinload(Application.organization), selectinload(Application.challenge))
-        .order_by(Application.id).limit(SCAN))
-    return [a for a in rows if demand_side(user, a) and awaits_demand_acceptance(a)]
+            Application.state == ApplicationState.in_progress,
+            Application.applicant_id == user.id,
+            ~Application.id.in_(sa.select(Acceptance.application_id)))
+        .options(selectinload(Application.organization))
+        .order_by(Application.id).limit(SCAN)))
 
 
 def _notes(role: str) -> Iterator[str]:
