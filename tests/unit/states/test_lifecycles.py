@@ -102,7 +102,12 @@ def test_every_state_and_transition_has_a_chinese_label(lifecycle):
 def test_the_lifecycles_of_the_design():
     assert set(LIFECYCLES) == {"call", "application", "review", "tranche", "milestone",
                                "decision", "objection", "recovery", "sanction_review",
-                               "annual_report", "change"}
+                               "annual_report", "change", "acceptance"}
+    # 结题验收 (DESIGN.md): submitted -> panel_review -> passed | concluded | failed, with
+    # the unit's endorsement before the panel; the project's own ending is the system's.
+    assert {s.value for s in LIFECYCLES["acceptance"].final} == {"passed", "concluded", "failed"}
+    assert all(spec.roles == {"system"} for spec in APPLICATION.transitions
+               if spec.trigger in ("request_acceptance", "pass_acceptance", "fail_acceptance"))
     # 追回: opened -> notified -> partly repaid -> closed (DESIGN.md), with the overdue
     # escalation and a leader's write-off.
     assert [s.value for s in LIFECYCLES["recovery"].states] == [
