@@ -487,6 +487,7 @@ def save_final_report(actor: Any, app: Application, body: dict[str, Any],
     if not isinstance(report, str) or len(report.strip()) < MIN_REPORT:
         raise Invalid(f"请填写结题报告（不少于{MIN_REPORT}字）",
                       details={"report": f"不少于{MIN_REPORT}字"})
+    named = evidence_on_file(app, body.get("evidence")) or [""]
     acc = open_package(actor, app, ip)
     values: dict[str, Any] = {"report": report}
     if str(body.get("surplus_wan") or "").strip():
@@ -494,7 +495,7 @@ def save_final_report(actor: Any, app: Application, body: dict[str, Any],
     acc = save_package(actor, acc, values, ip=ip)
     pdfs = [a for a in db.session.scalars(sa.select(Attachment).where(
         Attachment.application_id == app.id,
-        Attachment.sha256.in_(evidence_on_file(app, body.get("evidence")) or [""])))
+        Attachment.sha256.in_(named)))
         if a.kind == "pdf"]
     if pdfs and not acc.tech_report_sha256:
         acc.tech_report_sha256 = pdfs[0].sha256

@@ -150,12 +150,18 @@ APPLICATION_TABLE = [
     (A.in_progress, "start_midterm", "officer", 409, {}),
     (A.in_progress, "start_midterm", "officer", A.midterm, {"steps": ["midterm"]}),
     (A.midterm, "pass_midterm", "officer", A.in_progress, {"steps": ["midterm"]}),
-    (A.in_progress, "request_acceptance", "applicant", 422, {}),  # no final report yet
-    (A.in_progress, "request_acceptance", "applicant", A.acceptance,
+    # 结题验收 (workflow/acceptance) moves the project: the unit's endorsement of the
+    # package takes it to acceptance, the officer's conclusion out of it; nobody fires
+    # these by hand.
+    (A.in_progress, "request_acceptance", "applicant", 403, {"final_report": "全部指标完成"}),
+    (A.in_progress, "request_acceptance", "system", 422, {}),  # no final report yet
+    (A.in_progress, "request_acceptance", "system", A.acceptance,
      {"final_report": "全部指标完成"}),
-    (A.acceptance, "pass_acceptance", "officer", 422, {}),
-    (A.acceptance, "pass_acceptance", "officer", A.completed, {"data": {"verdict": "pass"}}),
-    (A.acceptance, "fail_acceptance", "officer", A.failed, {"comment": "指标未完成"}),
+    (A.acceptance, "pass_acceptance", "officer", 403, {"data": {"verdict": "pass"}}),
+    (A.acceptance, "pass_acceptance", "system", 422, {}),
+    (A.acceptance, "pass_acceptance", "system", A.completed, {"data": {"verdict": "pass"}}),
+    (A.acceptance, "fail_acceptance", "officer", 403, {"comment": "指标未完成"}),
+    (A.acceptance, "fail_acceptance", "system", A.failed, {"comment": "指标未完成"}),
     (A.in_progress, "terminate", "officer", A.terminated, {"comment": "承担单位申请终止"}),
     (A.in_progress, "terminate", "applicant", 403, {"comment": "想终止"}),
     (A.completed, "terminate", "officer", 409, {"comment": "终止"}),
@@ -228,10 +234,10 @@ def test_every_failing_guard_is_reported(people):
 
 def test_an_acceptance_records_the_verdict_of_its_transition(people):
     passed = application_in(A.acceptance, people)
-    engine.fire(passed, "pass_acceptance", people["officer"], data={"verdict": "pass"})
+    carried_out(passed, "pass_acceptance", None, data={"verdict": "pass"})
     # Opinions without a verdict: the failure is the verdict.
     failed = application_in(A.acceptance, people)
-    engine.fire(failed, "fail_acceptance", people["officer"], comment="指标未完成",
+    carried_out(failed, "fail_acceptance", None, comment="指标未完成",
                 data={"opinions": "关键指标未达到"})
     db.session.commit()
     assert (passed.acceptance_verdict, passed.acceptance_opinions) == (Verdict.passed, None)
@@ -764,7 +770,10 @@ VIA = [(lc.name, spec.trigger, spec.sources[0], spec.via)
 def test_the_rows_carried_out_via_something_else_are_the_decisions_and_findings():
     assert {(kind, trigger) for kind, trigger, _, _ in VIA} == {
         ("call", "decide"), ("application", "shortlist"), ("application", "decline_funding"),
-        ("objection", "uphold"), ("objection", "dismiss")}
+        ("objection", "uphold"), ("objection", "dismiss"),
+        # The project's acceptance is its 结题验收's (workflow/acceptance).
+        ("application", "request_acceptance"), ("application", "pass_acceptance"),
+        ("application", "fail_acceptance")}
 
 
 @pytest.mark.parametrize("kind,trigger,state,via", VIA, ids=[f"{k}-{t}" for k, t, _, _ in VIA])

@@ -20,6 +20,8 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
+from workflow.acceptance import operations as acceptances
+from workflow.acceptance.models import Acceptance
 from workflow.applying.models import Application
 from workflow.core import engine
 from workflow.core.models import Attachment, db, utcnow
@@ -113,21 +115,41 @@ def test_the_team_reports_a_milestone_with_its_evidence_on_the_page(app, project
     assert "佐证材料 2 份" in demand.get(f"/milestones/{m1.id}").get_data(as_text=True)
 
 
-def test_the_team_sends_the_final_report_with_its_evidence_on_the_page(app, project):
+def test_the_team_sends_its_acceptance_package_with_the_tech_report_on_the_pages(
+        app, project):
     row, _ = project
     pi = client_for(app, "pi", PASSWORD)
     page = pi.get(f"/applications/{row.id}").get_data(as_text=True)
-    assert 'data-testid="final-report-form"' in page
-    resp = pi.post(f"/applications/{row.id}/final-report", content_type="multipart/form-data",
-                   data={"csrf_token": csrf_of(page), "report": REPORT,
-                         "evidence": [(io.BytesIO(pdf(3)), "结题报告.pdf")]},
-                   follow_redirects=True)
-    assert "结题材料已提交，项目进入验收" in resp.get_data(as_text=True)
+    assert 'data-testid="open-acceptance"' in page
+    resp = pi.post(f"/applications/{row.id}/acceptance", data={"csrf_token": csrf_of(page)})
+    assert resp.status_code == 302 and "/acceptances/" in resp.location
+    page = pi.get(resp.location).get_data(as_text=True)
+    assert 'data-testid="package-form"' in page
+    acc_id = int(resp.location.rsplit("/", 1)[1])
+    resp = pi.post(f"/acceptances/{acc_id}/tech-report", content_type="multipart/form-data",
+                   data={"csrf_token": csrf_of(page),
+                         "file": (io.BytesIO(pdf(3)), "科技报告.pdf")}, follow_redirects=True)
+    assert "已上传科技报告：科技报告.pdf" in resp.get_data(as_text=True)
+    form = {"csrf_token": csrf_of(page), "report": REPORT, "out-0-kind": "patent",
+            "out-0-title": "一种稀土萃取方法", "out-0-identifier": "ZL202110123456.7",
+            "spend-business": "0"}
+    for i, _name in enumerate(acceptances.indicator_names(row)):
+        form |= {f"sa-{i}-status": "met", f"sa-{i}-evidence": "见科技报告"}
+    resp = pi.post(f"/acceptances/{acc_id}/package", data=form, follow_redirects=True)
+    assert "验收材料已保存" in resp.get_data(as_text=True)
     db.session.expire_all()
-    row = db.session.get(Application, row.id)
-    (file,) = evidence_rows()
-    assert row.state is A.acceptance and file.field == "final_evidence"
-    assert row.final_report.evidence == [file.sha256]
+    acc = db.session.get(Acceptance, acc_id)
+    (file,) = db.session.scalars(sa.select(Attachment).where(
+        Attachment.application_id == row.id)).all()
+    assert file.field == "tech_report" and acc.tech_report_sha256 == file.sha256
+    assert acceptances.package_problems(acc) == {}
+    # A bad identifier is told beside its input, and nothing is saved.
+    resp = pi.post(f"/acceptances/{acc_id}/package",
+                   data={**form, "out-0-identifier": "专利"})
+    assert resp.status_code == 422
+    assert 'data-testid="output-error"' in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Acceptance, acc_id).outputs[0]["identifier"] == "ZL202110123456.7"
 
 
 def test_a_closed_project_takes_no_evidence_on_the_page(app, project):
@@ -189,12 +211,12 @@ def test_the_team_uploads_evidence_then_sends_the_final_report_naming_it(client,
     resp = client.post(f"/api/v1/applications/{row.id}/final-report",
                        headers=bearer(client, "pi"), json={"report": REPORT, "evidence": [sha]})
     assert resp.status_code == 200, resp.get_json()
-    assert resp.get_json()["state"] == "acceptance"
-    data = client.get(f"/api/v1/applications/{row.id}",
-                      headers=bearer(client, "officer")).get_json()["data"]
-    assert data["final_report"]["evidence"] == [sha]
-    # Once it is in acceptance, the team can add no more.
-    assert upload(client, row.id, "pi", "final_evidence", pdf(6)).status_code == 409
+    # The report is the 结题验收 package's now: the PDF named is its 科技报告, and the
+    # project goes to acceptance when the package is submitted and endorsed.
+    assert resp.get_json()["state"] == "in_progress"
+    data = client.get(f"/api/v1/applications/{row.id}/acceptance",
+                      headers=bearer(client, "officer")).get_json()
+    assert (data["report"], data["tech_report"], data["state"]) == (REPORT, sha, "draft")
 
 
 @pytest.mark.parametrize("who,status", [

@@ -1,7 +1,7 @@
 """Tranches, milestones, acceptance and the ledger: money moves once, and every move is
 in the call's ledger."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from states import ApplicationState, TrancheState
-from tests.conftest import api_token, login
+from tests import acceptance_steps as acceptance
+from tests.conftest import login
 from tests.factories import (
     PASSWORD,
     ApplicationFactory,
@@ -18,6 +19,7 @@ from tests.factories import (
     OrganizationFactory,
     UserFactory,
 )
+from workflow.acceptance import operations as acceptances
 from workflow.applying.models import Verdict
 from workflow.calls.models import Scheme
 from workflow.core import audit, engine
@@ -145,18 +147,34 @@ def test_the_code_refuses_what_would_overdraw_the_budget(people):
 def test_acceptance_makes_the_last_share_due_and_records_the_surplus(people):
     row = approved_project(people)
     pay(finance.tranches_of(row)[0], people)
-    with pytest.raises(Invalid, match="结余金额"):
-        finance.submit_final_report(people["applicant"], row, REPORT, "80")  # > paid
-    db.session.rollback()
     engine.fire(row, "start", None)
-    finance.submit_final_report(people["applicant"], row, REPORT, "5.5")
-    engine.fire(row, "pass_acceptance", people["officer"],
-                data={"verdict": "pass", "opinions": "专家组一致同意通过验收"})
     db.session.commit()
+    # The surplus declared in the 结题验收 package is never more than was paid out.
+    acc = acceptance.prepare(row, spent_wan="60", surplus_wan="80")
+    with pytest.raises(GuardFailed, match="结余之和超过已拨付"):
+        acceptance.fire(acc, "submit", row.applicant)
+    db.session.rollback()
+    acceptances.save_package(people["applicant"], acc, {"surplus_wan": "5.5"})
+    fire_acceptance(acc, row, people, "pass")
     last = finance.tranches_of(row)[-1]
     assert row.state is A.completed and last.state is T.due
     assert kinds(row.call_id)[-1] == ("surplus", Decimal("55000.00"))
     assert ledger.balances(row.call_id).committed == Decimal("300000.00")
+
+
+def fire_acceptance(acc, row, people, grade, **data):
+    """The package submitted and endorsed, the panel's and finance's verdicts in, the
+    officer's conclusion (``tests/acceptance_steps.py``)."""
+    acceptance.fire(acc, "submit", row.applicant)
+    acceptance.fire(acc, "endorse", acceptance.unit_admin(row))
+    panel = acceptance.experts()
+    acceptance.fire(acc, "assign_panel", people["officer"],
+                    expert_ids=[str(e.id) for e in panel])
+    acceptance.score_all(acc, panel, grade, data.pop("demand", None),
+                         data.pop("demand_grade", None), diligent=True)
+    acceptance.check_finance(acc)
+    trigger = {"pass": "pass", "concluded": "conclude", "fail": "fail"}[grade]
+    return acceptance.fire(acc, trigger, people["officer"], data.pop("comment", ""), **data)
 
 
 def test_termination_cancels_unpaid_tranches_and_opens_a_recovery_of_what_is_owed(people):
@@ -210,45 +228,36 @@ def jiebang_project(people, teams=1, max_teams=1):
     return demand, challenge, rows
 
 
-def test_a_jiebang_acceptance_waits_for_the_demand_sides_pass(people, client):
-    demand, _, (row,) = jiebang_project(people)
-    finance.submit_final_report(row.applicant, row, REPORT)
-    db.session.commit()
-    with pytest.raises(GuardFailed, match="请先由发榜方录入验收意见"):
-        engine.fire(row, "pass_acceptance", people["officer"], data={"verdict": "pass"})
+def test_a_jiebang_acceptance_hears_the_demand_side_on_the_panel(people, client):
+    demand, _, (row, other) = jiebang_project(people, teams=2, max_teams=2)
+    acc = acceptance.prepare(row, spending={"business": "0"})
+    # The demand side is on the panel: a fail of its own stops a pass or a 结题.
+    with pytest.raises(GuardFailed, match="发榜方验收结论为不通过"):
+        fire_acceptance(acc, row, people, "pass", demand=demand, demand_grade="fail",
+                        comment="专家组认为指标基本达到")
     db.session.rollback()
-    with pytest.raises(Forbidden):
-        finance.record_demand_acceptance(people["officer"], row, "pass", "同意通过")
-    finance.record_demand_acceptance(demand, row, "fail", "指标未达到")
-    db.session.commit()
-    with pytest.raises(GuardFailed, match="揭榜挂帅项目须发榜方验收通过"):
-        engine.fire(row, "pass_acceptance", people["officer"], data={"verdict": "pass"})
+    db.session.expire_all()
+    assert row.state is A.acceptance and row.demand_verdict is Verdict.failed
+    assert acc.state.value == "panel_review"
+    with pytest.raises(Forbidden):  # the officer is not the demand side
+        acceptances.score(people["officer"], acc, {"scores": {}, "grade": "pass",
+                                                   "opinion": "样机指标达到榜单要求"})
     db.session.rollback()
 
-    token = api_token(client, demand.username, PASSWORD)
-    resp = client.post(f"/api/v1/applications/{row.id}/demand-acceptance",
-                       headers={"Authorization": f"Bearer {token}"},
-                       json={"verdict": "pass", "opinion": "样机指标达到榜单要求"})
-    assert resp.status_code == 200, resp.get_json()
-    said = resp.get_json()["demand_acceptance"]
-    assert (said["verdict"], said["opinion"], said["by"]) == ("pass", "样机指标达到榜单要求",
-                                                            "发榜方联系人")
-    assert datetime.fromisoformat(said["at"]) <= utcnow()
-    engine.fire(row, "pass_acceptance", people["officer"],
-                data={"verdict": "pass", "opinions": "专家组同意通过验收"})
-    db.session.commit()
+    acc = acceptance.prepare(other, spending={"business": "0"})
+    fire_acceptance(acc, other, people, "pass", demand=demand, comment="同意专家组意见")
     db.session.expire_all()
-    assert row.state is A.completed
-    assert (row.demand_verdict, row.demand_opinion, row.demand_verdict_by) == (
-        Verdict.passed, "样机指标达到榜单要求", "发榜方联系人")
-    assert (row.acceptance_verdict, row.acceptance_opinions) == (Verdict.passed,
-                                                                 "专家组同意通过验收")
-    assert (row.final_report.report, row.final_report.surplus,
-            row.final_report.submitted_by_id) == (REPORT, Decimal("0.00"), row.applicant_id)
-    assert set(row.data) == {"milestones"}
-    login(client, row.applicant.username, PASSWORD)
-    page = client.get(f"/applications/{row.id}").get_data(as_text=True)
-    assert "发榜方验收意见：通过，样机指标达到榜单要求（发榜方联系人）" in page
+    assert other.state is A.completed
+    assert (other.demand_verdict, other.demand_verdict_by) == (Verdict.passed, "发榜方联系人")
+    assert other.demand_opinion.startswith("通过：")
+    assert other.acceptance_verdict is Verdict.passed
+    assert "专家1：通过" in other.acceptance_opinions
+    assert (other.final_report.report, other.final_report.surplus,
+            other.final_report.submitted_by_id) == (acceptance.REPORT, Decimal("0.00"),
+                                                    other.applicant_id)
+    login(client, other.applicant.username, PASSWORD)
+    page = client.get(f"/applications/{other.id}").get_data(as_text=True)
+    assert 'data-testid="project-acceptance"' in page and "验收通过" in page
 
 
 def test_milestones_need_both_the_demand_side_and_the_officer(people):

@@ -8,8 +8,11 @@ import pytest
 from openpyxl import load_workbook
 
 from states import ApplicationState, TrancheState
+from tests import acceptance_steps as steps
 from tests.conftest import api_token, client_for, csrf_of
 from tests.factories import PASSWORD, ApplicationFactory, CallFactory, UserFactory
+from workflow.acceptance import operations as acceptances
+from workflow.acceptance.models import Acceptance
 from workflow.core import engine
 from workflow.core.models import db, utcnow
 from workflow.finance import operations as finance
@@ -110,28 +113,44 @@ def test_the_final_report_and_the_verdict_show_on_the_page_and_under_data_in_the
     own = client_for(app, people["applicant"].username, PASSWORD)
     mine = {"Authorization": "Bearer " + api_token(own, people["applicant"].username,
                                                    PASSWORD)}
+    # The report goes into the 结题验收 package; the rest of the package, the unit, the
+    # panel and finance follow (tests/acceptance_steps.py) before the officer's pass.
     resp = own.post(f"/api/v1/applications/{row.id}/final-report", headers=mine,
                     json={"report": report, "surplus_wan": "5.5"})
     assert resp.status_code == 200, resp.get_json()
+    acc = db.session.get(Acceptance, resp.get_json()["acceptance_id"])
+    package = {**steps.full_package(row, spent_wan="60", surplus_wan="5.5"), "report": report}
+    acceptances.save_package(people["applicant"], acc, package)
+    acceptances.attach_tech_report(people["applicant"], acc, "科技报告.pdf",
+                                   io.BytesIO(steps.pdf_bytes()))
+    db.session.commit()
+    steps.fire(acc, "submit", people["applicant"])
+    steps.fire(acc, "endorse", steps.unit_admin(row))
+    panel = steps.experts()
+    steps.fire(acc, "assign_panel", people["officer"], expert_ids=[str(e.id) for e in panel])
+    steps.score_all(acc, panel)
+    steps.check_finance(acc)
     officer = {"Authorization": "Bearer " + api_token(own, people["officer"].username,
                                                       PASSWORD)}
-    resp = own.post(f"/api/v1/applications/{row.id}/transitions", headers=officer, json={
-        "trigger": "pass_acceptance",
-        "data": {"verdict": "pass", "opinions": "专家组一致同意通过验收"}})
+    resp = own.post(f"/api/v1/acceptances/{acc.id}/conclusion", headers=officer,
+                    json={"grade": "pass", "comment": "专家组一致同意通过验收"})
     assert resp.status_code == 200, resp.get_json()
 
     data = own.get(f"/api/v1/applications/{row.id}", headers=mine).get_json()["data"]
     assert data["summary"] == "摘要"
     assert {k: v for k, v in data["final_report"].items() if k != "submitted_at"} == {
-        "report": report, "surplus": "55000.00", "evidence": []}
-    assert data["acceptance"] == {"verdict": "pass", "opinions": "专家组一致同意通过验收"}
+        "report": report, "surplus": "55000.00", "evidence": [acc.tech_report_sha256]}
+    assert data["acceptance"]["verdict"] == "pass"
+    assert data["acceptance"]["opinions"].startswith("专家1：通过，")
     contract = data["contract"]
     assert contract["signed_by"] == ["bureau", "team"]
     assert (contract["team_signer"], contract["bureau_signer"]) == (
         people["applicant"].name, people["officer"].name)
     assert contract["team_signed_at"] < contract["signed_at"]
     page = own.get(f"/applications/{row.id}").get_data(as_text=True)
-    assert report in page and "申报结余 5.50 万元" in page
+    assert 'data-testid="project-acceptance"' in page and "验收通过" in page
+    page = own.get(f"/acceptances/{acc.id}").get_data(as_text=True)
+    assert report in page and "结余 5.50 万元" in page
 
 
 def test_money_pages_are_closed_to_researchers(app, project):

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from states import ApplicationState, CallState, ReviewState, TrancheState
+from states import AcceptanceState, ApplicationState, CallState, ReviewState, TrancheState
 from tests.conftest import client_for
 from tests.factories import (
     PASSWORD,
@@ -24,6 +24,7 @@ from tests.factories import (
     TrancheFactory,
     UserFactory,
 )
+from workflow.acceptance.models import Acceptance, AcceptanceMember
 from workflow.accounts.models import OrgKind
 from workflow.core.models import db, utcnow
 from workflow.decisions import operations as decisions
@@ -204,14 +205,27 @@ def test_milestones_awaiting_the_demand_side(app):
                      state=MilestoneState.demand_accepted)  # the officer's to give now
     MilestoneFactory(application=project, label="尚未提交", state=MilestoneState.planned)
     MilestoneFactory(label="别家的里程碑")
+    # At the final acceptance the demand side sits on the panel (结题验收): its verdict is
+    # to give there.
     acceptance = ApplicationFactory(call=challenge.call, challenge=challenge,
                                     state=ApplicationState.acceptance)
+    expert = UserFactory(roles=("expert",))
+    seated = Acceptance(application=acceptance, state=AcceptanceState.panel_review, members=[
+        AcceptanceMember(seq=1, role="expert", user_id=expert.id, scores={}),
+        AcceptanceMember(seq=2, role="demand", scores={})])
+    db.session.add(seated)
     db.session.commit()
     mine = board(app, demand)["demand"]
     assert mine["待验收里程碑"] == [(f"待验收里程碑：中试样品（{project.title}）",
                                f"/applications/{project.id}")]
-    assert mine["待发榜方验收"] == [(f"待发榜方验收：{acceptance.title}",
-                               f"/applications/{acceptance.id}")]
+    assert mine["待提交验收意见"] == [(f"待提交验收意见：{acceptance.title}",
+                                f"/acceptances/{seated.id}")]
+    assert board(app, expert)["expert"]["待提交验收意见"] == [
+        (f"待提交验收意见：{acceptance.title}", f"/acceptances/{seated.id}")]
+    clerk = UserFactory(roles=("finance",), organization=None)
+    db.session.commit()
+    assert board(app, clerk)["finance"]["待财务验收"] == [
+        (f"待财务验收：{acceptance.title}", f"/acceptances/{seated.id}")]
 
 
 def test_milestones_awaiting_the_officer_from_their_lifecycle(app):
