@@ -121,6 +121,7 @@ def _install_features(app: Flask) -> None:
     load_models()
     from workflow.acceptance import api as acceptance_api
     from workflow.acceptance import rules as acceptance_rules
+    from workflow.acceptance import todo as acceptance_todo
     from workflow.acceptance import views as acceptance_views
     from workflow.accounts import api as accounts_api
     from workflow.accounts import views as accounts_views
@@ -161,7 +162,7 @@ def _install_features(app: Flask) -> None:
     from workflow.review import rules as review_rules
     from workflow.review import views as review_views
     from workflow.workbench import api as workbench_api
-    from workflow.workbench import entities, jobs, public
+    from workflow.workbench import entities, jobs, public, todo
     from workflow.workbench import views as workbench_views
 
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
@@ -179,6 +180,9 @@ def _install_features(app: Flask) -> None:
                       changes_views.bp, acceptance_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
+    entities.EXTRAS["acceptance"] = acceptance_views.acceptance_extra
+    entities.PROJECT_EXTRAS.append(acceptance_views.project_extra)
+    todo.EXTRA_TODOS.append(acceptance_todo.acceptance_todos)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.jinja_env.globals["ANNUAL"] = annual_operations.PAGE
     app.context_processor(inbox.unread_context)

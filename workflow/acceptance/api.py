@@ -7,6 +7,7 @@ verdict and 财务验收 are records, not state changes."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -174,7 +175,7 @@ def acceptance_json(a: Acceptance) -> dict[str, Any]:
         "project": app.title, "scheme": app.call.scheme.value, "state": a.state.value,
         "state_label": a.state.label, "version": a.version, "report": a.report or "",
         "tech_report": a.tech_report_sha256, "outputs": list(a.outputs or []),
-        "spending": {k: format_wan(v) for k, v in (a.spending or {}).items()},
+        "spending": {k: format_wan(Decimal(v)) for k, v in (a.spending or {}).items()},
         "negative_list_declared": a.negative_list_declared, "spent_wan": _money(a.spent),
         "surplus_wan": format_wan(a.surplus or 0),
         "disbursed_wan": format_wan(acceptances.disbursed(app)),

@@ -411,7 +411,7 @@ def score(actor: Any, acc: Acceptance, body: dict[str, Any],
     seat.submitted_at = utcnow()
     if seat.role == "demand":
         seat.user_id = actor.id
-        _record_demand_verdict(acc.application, grade, opinion, actor)
+        _record_demand_verdict(acc.application, str(grade), opinion, actor)
     db.session.flush()
     # The trail names an expert by seat (专家N): the team reads it; the bureau has the id.
     role = "demand" if seat.role == "demand" else "expert"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -49,6 +50,10 @@ TRIGGER_FIELDS: dict[tuple[str, str], list[tuple[str, str]]] = {
 # What a trigger implies (none at present: the acceptance's verdicts have their own form,
 # workflow/acceptance/views.py).
 TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {}
+# The details of rows of the features above the workbench (结题验收), and what they add to
+# a project's page: given by the app factory (workflow/__init__.py), as it lists them.
+EXTRAS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {}
+PROJECT_EXTRAS: list[Callable[[Any, Any], dict[str, Any]]] = []
 # The guards' reasons that the inputs above answer when the form is sent (so a trigger
 # waiting only for them is offered, with its field).
 PAGE_ANSWERS = frozenset({"collective_decision_missing", "payment_ref_missing",
@@ -208,10 +213,8 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
         from workflow.changes.views import change_extra
 
         return change_extra(row, current_user)
-    if kind == "acceptance":
-        from workflow.acceptance.views import acceptance_extra
-
-        return acceptance_extra(row, current_user)
+    if kind in EXTRAS:
+        return EXTRAS[kind](row, current_user)
     if kind == "milestone":
         from workflow.finance import operations as finance
 
@@ -238,10 +241,10 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
 
     objections = objections_of(row) if decision_reader(current_user) else []
     documents = documents_of(row)
-    from workflow.acceptance.views import project_extra as acceptance_project_extra
     from workflow.changes.views import project_extra
 
-    return {**project_extra(row, current_user), **acceptance_project_extra(row, current_user),
+    above = {k: v for extra in PROJECT_EXTRAS for k, v in extra(row, current_user).items()}
+    return {**project_extra(row, current_user), **above,
             "rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents, "pending_documents": pending_rounds(row, documents),
             "objections": objections, "checklist": checklist_items(row.call),

@@ -29,7 +29,6 @@ from sqlalchemy.orm import selectinload
 
 from forms import format_wan
 from states import ROLES, ApplicationState, Transition
-from workflow.acceptance import operations as acceptances
 from workflow.accounts.models import User
 from workflow.applying.models import Application
 from workflow.applying.views import EDIT_PAGE_ANSWERS
@@ -439,6 +438,11 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
 
 # ---- things to do that are not transitions ------------------------------------------------
 
+# Those of the features above the workbench (结题验收: a panel member's verdict, 财务验收),
+# given by the app factory (workflow/__init__.py), as it lists the features.
+EXTRA_TODOS: list[Callable[[Board], None]] = []
+
+
 def _extras(board: Board) -> None:
     user = board.user
     if "applicant" in user.roles:
@@ -452,30 +456,8 @@ def _extras(board: Board) -> None:
         for call, short in _calls_short_of_experts():
             group.add(TodoItem(f"待分配评审专家：{call.title}", f"{short} 份申报书专家不足",
                                url_for("reviewing.assign", call_id=call.id)))
-    if "applicant" in user.roles:
-        group = board.group("applicant", "执行中：提交里程碑或结题材料")
-        for app in _running_without_acceptance(user):
-            group.add(TodoItem(f"执行中：提交里程碑或结题材料：{app.title}",
-                               f"{app.organization.name} · {app.applicant.name}",
-                               url_for("entities.show", collection="applications",
-                                       entity_id=app.id)))
-    for role in ("expert", "demand"):
-        if role in user.roles:
-            group = board.group(role, "待提交验收意见")
-            for acc in acceptances.acceptances_of_panel(user):
-                seat = acceptances.seat_of(user, acc)
-                if seat is not None and seat.role == role:
-                    group.add(TodoItem(f"待提交验收意见：{acc.application.title}",
-                                       f"{seat.alias} · {acc.application.organization.name}",
-                                       url_for("entities.show", collection="acceptances",
-                                               entity_id=acc.id)))
-    if "finance" in user.roles:
-        group = board.group("finance", "待财务验收")
-        for acc in acceptances.awaiting_finance_check():
-            group.add(TodoItem(f"待财务验收：{acc.application.title}",
-                               acc.application.organization.name,
-                               url_for("entities.show", collection="acceptances",
-                                       entity_id=acc.id)))
+    for add in EXTRA_TODOS:
+        add(board)
     # An empty extra group says nothing: drop it.
     board.groups = {k: g for k, g in board.groups.items() if g.count}
 
@@ -494,20 +476,6 @@ def _calls_short_of_experts() -> list[tuple[Call, int]]:
     return [(call, n) for call, n in db.session.execute(
         sa.select(Call, short.c[1]).join(short, short.c.call_id == Call.id)
         .order_by(Call.id).limit(SCAN))]
-
-
-def _running_without_acceptance(user: Any) -> list[Application]:
-    """The projects ``user`` leads that run and have not yet asked for acceptance (their
-    milestone reports and the acceptance are on the project's page)."""
-    from workflow.acceptance.models import Acceptance
-
-    return list(db.session.scalars(
-        sa.select(Application).where(
-            Application.state == ApplicationState.in_progress,
-            Application.applicant_id == user.id,
-            ~Application.id.in_(sa.select(Acceptance.application_id)))
-        .options(selectinload(Application.organization))
-        .order_by(Application.id).limit(SCAN)))
 
 
 def _notes(role: str) -> Iterator[str]:
