@@ -94,6 +94,12 @@ CALL_BODY: dict[str, Any] = {
                                                         "required": {"type": "boolean"}},
                        "required": ["label"], "additionalProperties": False}]}},
     "hide_applicant": "boolean", "form_schema": "array",
+    "concluded_rule": {"type": "string", "enum": ["withhold", "pay"],
+                       "description": "结题验收结论为“结题”时尾款：withhold 不再拨付（默认）、"
+                                      "pay 照常拨付"},
+    "tolerate_failure": {"type": "boolean",
+                         "description": "宽容失败（默认是）：验收不通过但勤勉尽责的项目不追回经费、"
+                                        "不记失信"},
 }
 COPY_BODY: dict[str, Any] = {
     "title": {"type": "string", "description": "默认为原指南名称，年份换为今年"},

@@ -243,7 +243,17 @@ PARSERS: dict[str, Any] = {
     "tranche_plan": _tranche_plan,
     "checklist": _checklist,
     "hide_applicant": lambda v: v is True or str(v).lower() in ("on", "1", "true", "是"),
+    # 结题验收: what a 结题 does to the last tranche, and 宽容失败.
+    "concluded_rule": lambda v: _rule(v),
+    "tolerate_failure": lambda v: v is True or str(v).lower() in ("on", "1", "true", "是"),
 }
+CONCLUDED_RULES = {"withhold": "不再拨付尾款", "pay": "照常拨付尾款"}
+
+
+def _rule(value: Any) -> str:
+    if value not in CONCLUDED_RULES:
+        raise FieldError("结题项目的尾款应为 withhold（不再拨付）或 pay（照常拨付）")
+    return str(value)
 
 
 def _text(value: Any, limit: int, label: str) -> str:
@@ -289,6 +299,7 @@ FIELD_LABELS = {
     "collective_threshold": "“三重一大”集体决策标准", "max_running_projects": "在研项目上限",
     "rubric": "评分标准", "tranche_plan": "拨付计划", "checklist": "形式审查要点",
     "checklist_required": "必须勾选的形式审查要点", "hide_applicant": "双盲评审",
+    "concluded_rule": "结题项目的尾款", "tolerate_failure": "宽容失败",
     "form_schema": "申报书表单",
 }
 
@@ -349,7 +360,8 @@ def _new_draft(actor: User, values: dict[str, Any], trigger: str,
 EDITABLE_WHEN_PUBLISHED = {"guide", "closes_at", "form_schema", "checklist",
                            "checklist_required", "hide_applicant",
                            "reviewers_per_application", "notice_days", "notice_working_days",
-                           "collective_threshold", "rubric"}
+                           "collective_threshold", "rubric", "concluded_rule",
+                           "tolerate_failure"}
 
 
 def update_call(actor: User, call: Call, data: dict[str, Any],
@@ -445,7 +457,8 @@ def call_template(call: Call) -> dict[str, Any]:
         "notice_days": call.notice_days, "notice_working_days": call.notice_working_days,
         "collective_threshold": exact_wan(call.collective_threshold),
         "max_running_projects": call.max_running_projects,
-        "hide_applicant": call.hide_applicant,
+        "hide_applicant": call.hide_applicant, "concluded_rule": call.concluded_rule,
+        "tolerate_failure": call.tolerate_failure,
         # (a call that never had a rubric gives none: the new one is asked for it)
         **({"rubric": list(call.rubric)} if call.rubric else {}),
         "tranche_plan": list(call.tranche_plan or []), "checklist": checklist_input(call),

@@ -50,7 +50,7 @@ PUBLISH_FIELDS = {
 # Typed on the page as they are; a blank optional setting keeps its value.
 PLAIN_FIELDS = ("title", "scheme", "year", "guide", "opens_at", "closes_at", "budget")
 OPTIONAL_FIELDS = ("reviewers_per_application", "aggregation", "notice_days",
-                   "max_running_projects")
+                   "max_running_projects", "concluded_rule")
 # Sent as JSON (what the builder writes, or what the officer typed without JavaScript).
 JSON_FIELDS = ("form_schema", "rubric", "tranche_plan", "checklist")
 # Settings a person chooses, with what the page calls them.
@@ -114,6 +114,7 @@ def _call_form_data() -> tuple[dict[str, Any], dict[str, str]]:
         data["collective_threshold"] = request.form["collective_threshold"]
     data["notice_working_days"] = request.form.get("notice_working_days") == "on"
     data["hide_applicant"] = request.form.get("hide_applicant") == "on"
+    data["tolerate_failure"] = request.form.get("tolerate_failure") == "on"
     if "steps_shown" in request.form:  # (a locked setting is not on the page)
         data["steps"] = request.form.getlist("steps")
     bad_json: dict[str, str] = {}
@@ -147,6 +148,7 @@ def _posted_form() -> dict[str, Any]:
         form["steps"] = request.form.getlist("steps")
     form["notice_working_days"] = request.form.get("notice_working_days") == "on"
     form["hide_applicant"] = request.form.get("hide_applicant") == "on"
+    form["tolerate_failure"] = request.form.get("tolerate_failure") == "on"
     return form
 
 
@@ -172,6 +174,7 @@ def call_as_form(call: Call) -> dict[str, Any]:
         "collective_threshold": wan_input(call.collective_threshold),
         "max_running_projects": call.max_running_projects,
         "hide_applicant": call.hide_applicant, "steps": list(call.steps or []),
+        "concluded_rule": call.concluded_rule, "tolerate_failure": call.tolerate_failure,
         "form_schema": _json_text(call.form_schema or []),
         "rubric": _json_text(call.rubric or []),
         "tranche_plan": _json_text(call.tranche_plan or []),

@@ -537,3 +537,21 @@ def test_the_acceptance_list_page_searches_and_exports(app, baogan, people):
     unit_admin(baogan)
     outsider = client_for(app, "otheradmin", PASSWORD)
     assert baogan.title not in outsider.get("/acceptances").get_data(as_text=True)
+
+
+def test_the_call_builder_sets_the_concluded_rule_and_tolerance(app, client, people):
+    call = CallFactory()
+    db.session.commit()
+    assert (call.concluded_rule, call.tolerate_failure) == ("withhold", True)
+    officer = _api(client, "officer")
+    resp = client.patch(f"/api/v1/calls/{call.id}", headers=officer,
+                        json={"concluded_rule": "sometimes"})
+    assert resp.status_code == 422 and "concluded_rule" in resp.get_json()["error"]["details"]
+    resp = client.patch(f"/api/v1/calls/{call.id}", headers=officer,
+                        json={"concluded_rule": "pay", "tolerate_failure": False})
+    assert resp.status_code == 200, resp.get_json()
+    db.session.expire_all()
+    assert (call.concluded_rule, call.tolerate_failure) == ("pay", False)
+    page = client_for(app, "officer", PASSWORD).get(f"/calls/{call.id}/edit").get_data(
+        as_text=True)
+    assert 'id="concluded_rule"' in page and 'id="tolerate_failure"' in page
