@@ -175,9 +175,10 @@ def seed() -> bool:
     if reports:
         _seed_annual_reports(users)
     changed = _seed_changes(users)
+    accepted = _seed_acceptances(users)
     db.session.commit()
     return (fresh or added or reviewing or funded or waiting or last_year or calendar
-            or after or reports or changed)
+            or after or reports or changed or accepted)
 
 
 def _organizations() -> dict[str, Organization]:
@@ -556,7 +557,7 @@ TRY_FIRST: dict[str, str] = {
     "researcher1": "申报指南 → 申报；已立项项目的任务书",
     "researcher2": "申报书：填写并提交",
     "researcher3": "揭榜挂帅项目：提交里程碑",
-    "researcher4": "申报指南：查看正在受理的指南",
+    "researcher4": "申报指南：查看正在受理的指南；结题验收（结题、宽容失败各一）",
     "researcher5": "年度报告：一份逾期（不能申报新项目，限项），一份待单位审核",
     "unitadmin": "收款账户；本单位申报书；项目变更",
     "unitadmin2": "工作台：审核项目变更申请（揭榜挂帅指标调整）",
@@ -700,6 +701,81 @@ def _seed_after_award(users: dict[str, User]) -> Call:
     db.session.flush()
     sanctions.hold_for_sanction(sanction.id)
     return call
+# ---- 结题验收 (workflow/acceptance) ---------------------------------------------------------
+
+ACCEPTANCE_TITLE = "市科技计划项目（包干制·结题验收）"
+# researcher4's three projects: waiting for the officer to draw the panel, concluded 结题
+# (the last tranche withheld, as the call says), failed and closed under 宽容失败.
+ACCEPTANCE_PROJECTS = (("油茶低产林改造技术集成示范", "endorsed"),
+                       ("脐橙采后商品化处理技术研究", "concluded"),
+                       ("赣南蜜橘新品种选育", "failed"))
+ACCEPTANCE_PANEL = ("expert1", "expert3", "expert4")  # none of 市农科院: no conflict
+
+
+def _seed_acceptances(users: dict[str, User]) -> bool:
+    """Nothing when the demo has acceptances already (or lacks their researcher)."""
+    from workflow.acceptance import operations as acceptances
+    from workflow.acceptance.models import Acceptance
+
+    if db.session.scalar(sa.select(Acceptance.id).limit(1)) is not None \
+            or "researcher4" not in users:
+        return False
+    officer, pi, unit = users["officer"], users["researcher4"], users["unitadmin2"]
+    now = utcnow()
+    call = Call(scheme=Scheme.baogan, year=now.astimezone(SHANGHAI).year - 2,
+                title=f"{now.astimezone(SHANGHAI).year - 2}年度{ACCEPTANCE_TITLE}",
+                guide="结题验收的演示批次：待组织专家组、结题、宽容失败各一个项目。",
+                state=CallState.decided, opens_at=now - timedelta(days=800),
+                closes_at=now - timedelta(days=770), budget=Decimal("1500000.00"),
+                form_schema=[], rubric=RUBRIC, reviewers_per_application=3,
+                checklist=CHECKLIST, tranche_plan=BAOGAN_TRANCHES, created_by_id=officer.id,
+                concluded_rule="withhold", tolerate_failure=True)
+    db.session.add(call)
+    db.session.flush()
+    audit.record(call, "call", "seed", officer, "officer", None, call.state.value,
+                 comment="演示数据：项目执行期满，进入结题验收")
+    pdf = b"%PDF-1.4\n%demo acceptance\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    for i, (title, outcome) in enumerate(ACCEPTANCE_PROJECTS):
+        app = _after_award_project(call, officer, pi, title, "400000.00", [])
+        first = finance.tranches_of(app)[0]
+        engine.fire(first, "prepare", users["finance1"])
+        engine.fire(first, "approve", users["finance2"])
+        engine.fire(first, "release", users["finance2"], data={"payment_ref": f"ZF-DEMO-09{i}"})
+        acc = acceptances.open_package(pi, app)
+        acceptances.save_package(pi, acc, {
+            "report": f"{title}项目按任务书开展研究，完成了试验示范和技术总结，"
+                      "现将完成情况、成果和经费使用情况报告如下。",
+            "outputs": [{"kind": "paper", "title": f"{title}研究进展",
+                         "identifier": f"10.13925/j.cnki.gsxb.2026.0{i + 1}.001"}],
+            "negative_list_declared": True, "spent_wan": "26", "surplus_wan": "2",
+            "self_assessment": {name: {"status": "met" if outcome != "failed" else "not_met",
+                                       "evidence": "见科技报告"}
+                                for name in acceptances.indicator_names(app)}})
+        acceptances.attach_tech_report(pi, acc, f"{title}科技报告.pdf",
+                                       io.BytesIO(pdf + str(i).encode()))
+        engine.fire(acc, "submit", pi)
+        engine.fire(acc, "endorse", unit, comment="材料属实，同意报送")
+        if outcome == "endorsed":
+            continue
+        panel = [users[name] for name in ACCEPTANCE_PANEL]
+        engine.fire(acc, "assign_panel", officer, data={"expert_ids": [str(e.id) for e in panel]})
+        grade = "concluded" if outcome == "concluded" else "fail"
+        for expert in panel:
+            acceptances.score(expert, acc, {
+                "scores": dict.fromkeys(acceptances.indicator_names(app), grade != "fail"),
+                "grade": grade, "diligent": True if grade == "fail" else None,
+                "opinion": "主要研究内容已完成，部分指标未达到预期。" if grade != "fail"
+                else "因连续极端天气，选育材料大面积受损，指标未达到；团队工作勤勉尽责。"})
+        acceptances.check_finance(users["finance1"], acc, "pass", "决算与拨付台账一致")
+        if grade == "fail":
+            engine.fire(acc, "fail", officer, comment="关键指标未达到，验收不通过。经专家组认定，"
+                        "项目团队勤勉尽责，按宽容失败规定处理。", data={"diligent": "yes"})
+        else:
+            engine.fire(acc, "conclude", officer, comment="主要研究内容已完成，产业化示范指标"
+                        "未完全达到，予以结题。")
+    return True
+
+
 # Two projects of last year's call led by researcher5, each with its annual report for that
 # year: one filed (its spending report published in the unit, waiting for the unit's
 # research office), one overdue (so that researcher5 may not apply for anything new: 限项).

@@ -555,3 +555,21 @@ def test_the_call_builder_sets_the_concluded_rule_and_tolerance(app, client, peo
     page = client_for(app, "officer", PASSWORD).get(f"/calls/{call.id}/edit").get_data(
         as_text=True)
     assert 'id="concluded_rule"' in page and 'id="tolerate_failure"' in page
+
+
+def test_the_demo_has_one_acceptance_waiting_for_its_panel_one_concluded_one_tolerated(app):
+    from workflow import demo
+
+    assert demo.seed()
+    rows = list(db.session.scalars(sa.select(Acceptance).order_by(Acceptance.id)))
+    assert [(a.application.title, a.state) for a in rows] == [
+        (title, state) for (title, _), state in zip(
+            demo.ACCEPTANCE_PROJECTS, (AC.endorsed, AC.concluded, AC.failed), strict=True)]
+    waiting, concluded, failed = rows
+    assert waiting.application.state is A.acceptance
+    assert concluded.application.state is A.completed
+    assert finance.tranches_of(concluded.application)[-1].state is T.cancelled  # withheld
+    assert (failed.application.state, failed.diligent, failed.sanction_id) == (
+        A.failed, True, None)
+    assert recovery.of_application(failed.application_id) is None
+    assert [m.alias for m in concluded.members] == ["专家1", "专家2", "专家3"]

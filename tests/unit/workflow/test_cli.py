@@ -96,9 +96,10 @@ def test_seed_twice_does_not_duplicate(app):
     # The open calls, the call under review and the decided one; the calls that give
     # every role something on its 工作台 (unit review and recommendation, an expert
     # review under way, a 揭榜挂帅 project running); last year's guide, archived; the
-    # call after the award (a recovery partly repaid, a project held for review).
+    # call after the award (a recovery partly repaid, a project held for review); the
+    # call of the final acceptances (结题验收).
     assert sorted((c.scheme.value, c.state.value) for c in calls) == [
-        ("baogan", "archived"), ("baogan", "decided"),
+        ("baogan", "archived"), ("baogan", "decided"), ("baogan", "decided"),
         ("baogan", "decided"), ("baogan", "published"), ("baogan", "published"),
         ("baogan", "reviewing"), ("baogan", "reviewing"), ("jiebang", "decided"),
         ("jiebang", "published")]
@@ -171,8 +172,8 @@ def test_seed_adds_what_an_older_demo_database_lacks(app, monkeypatch):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 2
     assert demo.seed()
     # The call under review, the decided one, the three of the waiting work and last
-    # year's guide, the call after the award.
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 9
+    # year's guide, the call after the award, the call of the final acceptances.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Call)) == 10
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == len(
         USERS) + len(EXPERTS)
     assert not demo.seed()
