@@ -104,7 +104,7 @@ def test_the_panel_scores_the_officer_concludes_and_the_team_reads_it(
     with session_of(browser, kjflow_server, "researcher4", "邓丽") as team:
         team.goto(acc_path)
         members = team.locator("[data-testid=panel-members]")
-        for i, (_username, name, grade) in enumerate(PANEL, start=1):
+        for i, (_username, _name, grade) in enumerate(PANEL, start=1):
             row = members.locator("tbody tr").nth(i - 1)
             expect(row).to_contain_text(f"专家{i}")
             expect(row).to_contain_text(GRADE_LABELS[grade])

@@ -95,17 +95,19 @@ class Call(AuditedMixin, TimestampMixin, Base):
     review_days: Mapped[int] = mapped_column(default=14, server_default="14")
     # 结题验收 (workflow/acceptance): what a 结题 (completed without full success) does to
     # the unpaid last tranche — "pay" or "withhold" — and whether a 不通过 after diligent
-    # work is tolerated (宽容失败: closed without recovery or integrity record).
-    concluded_rule: Mapped[str] = mapped_column(sa.String(10), default="withhold",
-                                                server_default="withhold")
-    tolerate_failure: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # work is tolerated (宽容失败: closed without recovery or integrity record). Defaults
+    # of the database only: an INSERT that does not set them leaves them out.
+    concluded_rule: Mapped[str] = mapped_column(sa.String(10), server_default="withhold")
+    tolerate_failure: Mapped[bool] = mapped_column(server_default=sa.true())
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
 
     challenges: Mapped[list[Challenge]] = relationship(
         back_populates="call", order_by="Challenge.id", cascade="all, delete-orphan"
     )
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    # The database's defaults are read when wanted, never returned by every INSERT (one
+    # that names no column of a later migration also runs on the schema before it).
+    __mapper_args__ = {"version_id_col": version, "eager_defaults": False}  # noqa: RUF012
 
     @property
     def enabled_steps(self) -> frozenset[str]:
