@@ -335,8 +335,11 @@ def conclude_acceptance(acc_id: int) -> Response:
     acc = _acceptance(acc_id, lock=True)
     body = typed_body(CONCLUDE_BODY)
     grade = body.get("grade")
+    if not isinstance(grade, str) or grade not in GRADE_TRIGGERS:
+        raise Invalid("请选择验收结论：pass（通过）、concluded（结题）或 fail（不通过）",
+                      details={"grade": "必填"})
     data = {k: body[k] for k in ("diligent", "recovery_wan") if body.get(k) not in (None, "")}
-    engine.fire(acc, GRADE_TRIGGERS[str(grade)], current_api_user(),
+    engine.fire(acc, GRADE_TRIGGERS[grade], current_api_user(),
                 comment=body.get("comment") or "", data=data, expected_version=if_match(),
                 ip=request.remote_addr)
     return jsonify(acceptance_json(acc))

@@ -251,7 +251,7 @@ CONCLUDED_RULES = {"withhold": "不再拨付尾款", "pay": "照常拨付尾款"
 
 
 def _rule(value: Any) -> str:
-    if value not in CONCLUDED_RULES:
+    if not isinstance(value, str) or value not in CONCLUDED_RULES:
         raise FieldError("结题项目的尾款应为 withhold（不再拨付）或 pay（照常拨付）")
     return str(value)
 

@@ -573,3 +573,17 @@ def test_the_demo_has_one_acceptance_waiting_for_its_panel_one_concluded_one_tol
         A.failed, True, None)
     assert recovery.of_application(failed.application_id) is None
     assert [m.alias for m in concluded.members] == ["专家1", "专家2", "专家3"]
+
+
+def test_the_api_refuses_a_conclusion_without_a_grade_and_a_rule_of_the_wrong_type(
+        client, baogan, people):
+    acc, _panel = to_panel(baogan, people["officer"], spent_wan="50")
+    officer = _api(client, "officer")
+    for body in ({}, {"comment": "", "diligent": "no", "recovery_wan": ""}, {"grade": "maybe"}):
+        resp = client.post(f"/api/v1/acceptances/{acc.id}/conclusion", headers=officer,
+                           json=body)
+        assert resp.status_code == 422, (body, resp.get_json())
+    resp = client.patch(f"/api/v1/calls/{baogan.call_id}", headers=officer,
+                        json={"concluded_rule": {}})
+    assert resp.status_code == 422
+    assert db.session.get(Acceptance, acc.id).state is AC.panel_review
