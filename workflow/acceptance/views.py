@@ -172,6 +172,21 @@ def tech_report(acc_id: int) -> Response:
     return _show(acc_id)
 
 
+@bp.route("/acceptances/<int:acc_id>/tech-report")
+@login_required
+def download_tech_report(acc_id: int) -> Response:
+    """科技报告, to whoever sees the acceptance (the panel's experts and finance too, who
+    do not read the rest of the project)."""
+    from flask import abort
+
+    from workflow.core import files
+
+    row = acceptances.tech_report_of(_acceptance(acc_id))
+    if row is None:
+        abort(404)
+    return files.send_attachment(row)
+
+
 @bp.route("/acceptances/<int:acc_id>/panel", methods=["POST"])
 @login_required
 def panel(acc_id: int) -> Response | tuple[str, int]:

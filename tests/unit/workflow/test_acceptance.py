@@ -587,3 +587,17 @@ def test_the_api_refuses_a_conclusion_without_a_grade_and_a_rule_of_the_wrong_ty
                         json={"concluded_rule": {}})
     assert resp.status_code == 422
     assert db.session.get(Acceptance, acc.id).state is AC.panel_review
+
+
+def test_the_panel_reads_the_tech_report_and_others_do_not(app, baogan, people):
+    acc, panel = to_panel(baogan, people["officer"], spent_wan="50")
+    outsider = UserFactory(username="outsider_expert", roles=("expert",))
+    db.session.commit()
+    member = client_for(app, panel[0].username, PASSWORD)
+    got = member.get(f"/acceptances/{acc.id}/tech-report")
+    assert got.status_code == 200 and got.data.startswith(b"%PDF")
+    page = member.get(f"/acceptances/{acc.id}").get_data(as_text=True)
+    assert 'data-testid="score-form"' in page and "专家1" in page
+    stranger = client_for(app, outsider.username, PASSWORD)
+    assert stranger.get(f"/acceptances/{acc.id}/tech-report").status_code == 404
+    assert stranger.get(f"/acceptances/{acc.id}").status_code == 404
