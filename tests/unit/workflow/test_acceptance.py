@@ -601,3 +601,41 @@ def test_the_panel_reads_the_tech_report_and_others_do_not(app, baogan, people):
     stranger = client_for(app, outsider.username, PASSWORD)
     assert stranger.get(f"/acceptances/{acc.id}/tech-report").status_code == 404
     assert stranger.get(f"/acceptances/{acc.id}").status_code == 404
+
+
+def test_the_team_the_panel_and_finance_are_told_and_the_conclusion_is_a_pdf(
+        baogan, people):
+    from pypdf import PdfReader
+
+    from workflow.core import files, outbox
+    from workflow.core.models import OutboxEvent
+    from workflow.documents.models import Document
+    from workflow.notify.models import Notification
+
+    acc = accept(baogan, people["officer"], "fail", diligent="yes",
+                 comment="关键指标未达到，团队勤勉尽责，按宽容失败处理。")
+    # What the worker does with the committed events: each of their consumers runs.
+    for event in db.session.scalars(sa.select(OutboxEvent).where(
+            OutboxEvent.entity_type == "acceptance").order_by(OutboxEvent.id)).all():
+        for name in outbox.consumers_for(event.topic):
+            outbox.consume(event.id, name)
+    db.session.commit()
+
+    def told(user):
+        return [n.title for n in db.session.scalars(sa.select(Notification).where(
+            Notification.user_id == user.id, Notification.channel == "inapp"))]
+
+    assert any("结题验收材料待单位审核" in t for t in told(people["unitadmin"]))
+    acc = db.session.get(Acceptance, acc.id)
+    assert any("请参加结题验收" in t for t in told(acc.members[0].user))
+    assert any("待财务验收" in t for t in told(people["finance1"]))
+    mine = told(people["pi"])
+    assert any("结题验收结论：验收不通过" in t for t in mine)
+    assert any("验收结论书已印发" in t for t in mine)
+    doc = db.session.scalar(sa.select(Document).where(Document.kind == "acceptance_conclusion"))
+    assert doc.title == f"关于“{baogan.title}”项目结题验收的结论"
+    with files.store().open(doc.sha256) as fh:
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(fh.read())).pages)
+    flat = text.replace("\n", "").replace(" ", "")
+    assert "验收不通过" in flat and "勤勉尽责" in flat and "专家1" in flat
+    assert not any(m.user.name in flat for m in acc.members)
