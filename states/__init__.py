@@ -16,7 +16,9 @@ from states.lifecycles import (
     CHANGE,
     DECISION,
     DEMAND_SIDE,
+    EVALUATION,
     EVENTS,
+    LEADER_CONFIRMS,
     LIFECYCLES,
     MILESTONE,
     OBJECTION,
@@ -34,6 +36,7 @@ from states.lifecycles import (
     CallState,
     ChangeState,
     DecisionState,
+    EvaluationState,
     MilestoneState,
     ObjectionState,
     RecoveryState,
@@ -51,4 +54,5 @@ __all__ = [
     "ObjectionState", "Operation", "RecoveryState", "ReviewState", "SanctionReviewState",
     "StateEnum", "StepNotEnabled", "TrancheState",
     "Transition",
+    "EVALUATION", "LEADER_CONFIRMS", "EvaluationState",
 ]
