@@ -16,7 +16,7 @@ from workflow.api import api_bp, if_match, page_schema, typed_body
 from workflow.api.openapi import DATE, DATE_TIME, XLSX, document, enum, items_of, nullable
 from workflow.core import engine
 from workflow.core.entities import can_view
-from workflow.core.errors import NotFound
+from workflow.core.errors import Conflict, NotFound
 from workflow.core.models import db
 from workflow.evaluation import facts as facts_mod
 from workflow.evaluation import operations as evaluations
@@ -36,7 +36,8 @@ SCORE = {"type": "integer", "minimum": 0, "maximum": MAX}
 SCORES = {"type": "object", "properties": {d: {**SCORE, "description": label}
                                            for d, label in DIMENSIONS.items()},
           "required": list(DIMENSIONS)}
-GRADE_TEXT = "excellent（优秀，≥90）、good（良好，≥75）、qualified（合格，≥60）、unqualified（不合格）"
+GRADE_TEXT = ("excellent（优秀，≥90）、good（良好，≥75）、qualified（合格，≥60）、"
+              "unqualified（不合格）")
 FACTS = {"type": "object", "properties": {
     "indicators": nullable({"type": "array", "items": {"type": "integer"},
                             "description": "[完成数, 指标总数]；无记录为 null"}),
@@ -179,11 +180,15 @@ def adjust_evaluation(ev_id: int) -> Response:
           "不合格须先以 transitions 的 propose 报分管领导。If-Match 给出版本号时，版本不符即 409",
           body=CONFIRM_BODY, response=FIRED_SCHEMA, body_optional=True,
           responses={200: "已确认", 403: "角色不符", 404: "不存在或无权查看",
-                     409: "状态或版本不符（如不合格须报分管领导确认）", 422: "条件未满足（逐条说明）"})
+                     409: "状态或版本不符（如不合格须报分管领导确认）",
+                     422: "条件未满足（逐条说明）"})
 @token_required
 def confirm_evaluation(ev_id: int) -> Response:
     body = typed_body(CONFIRM_BODY)
     ev = _evaluation(ev_id, lock=True)
+    if ev.state is EvaluationState.draft and ev.grade is Grade.unqualified:
+        raise Conflict("等级为不合格的绩效评价须报分管领导确认：请先执行“报分管领导确认”（propose），"
+                       "或调整得分", code="leader_confirms")
     result = engine.fire(ev, "confirm", current_api_user(), comment=body.get("comment") or "",
                          expected_version=if_match(), ip=request.remote_addr)
     return jsonify({"evaluation": evaluation_json(result.row), "from": result.from_state,

@@ -87,7 +87,7 @@ def spending(app: Application) -> dict[str, Decimal]:
     surplus kept (结余留用); owed: what a recovery still asks for."""
     sums = dict(db.session.execute(
         sa.select(LedgerEntry.kind, sa.func.sum(LedgerEntry.amount)).where(
-            LedgerEntry.application_id == app.id).group_by(LedgerEntry.kind)).tuples().all())
+            LedgerEntry.application_id == app.id).group_by(LedgerEntry.kind)).all())
     recovery = recoveries.of_application(app.id)
     owed = ZERO
     if recovery is not None:

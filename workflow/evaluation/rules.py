@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from states import EVALUATION, LEADER_CONFIRMS, SYSTEM
 from workflow.applying.models import Application
 from workflow.core.entities import Entity
-from workflow.core.models import OutboxEvent, db
+from workflow.core.models import OutboxEvent, db, utcnow
 from workflow.core.registry import Rules
 from workflow.core.rules import Changes, FireResult, GuardContext, Reason, refuse
 from workflow.evaluation import operations as evaluations
@@ -60,7 +60,7 @@ def record_evaluation_return(ctx: GuardContext, ch: Changes) -> None:
 
 def keep_performance(result: FireResult, actor: Any, ip: str | None) -> None:
     """The grade goes on the PI, the team members with accounts and the organisation."""
-    evaluations.keep(result.row, result.now.astimezone(SHANGHAI).date())
+    evaluations.keep(result.row, (result.now or utcnow()).astimezone(SHANGHAI).date())
 
 
 # ---- messages ----------------------------------------------------------------------------
