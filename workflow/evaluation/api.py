@@ -187,8 +187,8 @@ def confirm_evaluation(ev_id: int) -> Response:
     body = typed_body(CONFIRM_BODY)
     ev = _evaluation(ev_id, lock=True)
     if ev.state is EvaluationState.draft and ev.grade is Grade.unqualified:
-        raise Conflict("等级为不合格的绩效评价须报分管领导确认：请先执行“报分管领导确认”（propose），"
-                       "或调整得分", code="leader_confirms")
+        raise Conflict("等级为不合格的绩效评价须报分管领导确认：请先执行"
+                       "“报分管领导确认”（propose），或调整得分", code="leader_confirms")
     result = engine.fire(ev, "confirm", current_api_user(), comment=body.get("comment") or "",
                          expected_version=if_match(), ip=request.remote_addr)
     return jsonify({"evaluation": evaluation_json(result.row), "from": result.from_state,
