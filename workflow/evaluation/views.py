@@ -20,7 +20,7 @@ from workflow.core.models import db
 from workflow.evaluation import facts as facts_mod
 from workflow.evaluation import operations as evaluations
 from workflow.evaluation.lists import EVALUATIONS
-from workflow.evaluation.models import CLOSURES, DIMENSIONS, Evaluation
+from workflow.evaluation.models import CLOSURES, DIMENSIONS, Evaluation, Grade
 from workflow.evaluation.scoring import BANDS, MAX, propose
 from workflow.permissions import allow, bureau_reader, found, has_role, integrity_reader, officer
 from workflow.web import field_errors, flash_refusal, listing
@@ -72,6 +72,7 @@ def details(ev: Evaluation, user: Any) -> dict[str, Any]:
     proposal = propose(facts)
     return {"facts": facts, "money": facts_mod.money_text(facts), "notes": proposal.notes,
             "adjustable": officer(user) and ev.state is EvaluationState.draft,
+            "leader_note": ev.state is EvaluationState.draft and ev.grade is Grade.unqualified,
             "closure": CLOSURES.get(ev.closure, ev.closure)}
 
 
