@@ -368,3 +368,16 @@ def test_api_list_get_adjust_confirm_and_performance(ev, people, client):
                       headers=officer).status_code == 404
     history = client.get(f"/api/v1/evaluations/{ev.id}/history", headers=officer).get_json()
     assert [e["trigger"] for e in history["history"]] == ["open_evaluation", "adjust", "confirm"]
+
+
+def test_the_demo_has_an_excellent_and_an_unqualified_evaluation(app):
+    from workflow import demo
+
+    assert demo.seed()
+    grades = {ev.application.title: (ev.grade, ev.state) for ev in db.session.scalars(
+        sa.select(Evaluation))}
+    assert grades[demo.EXCELLENT_PROJECT] == (Grade.excellent, EV.confirmed)
+    assert (Grade.unqualified, EV.confirmed) in grades.values()
+    assert evaluations.failing_records()
+    assert not demo.seed() or db.session.scalar(
+        sa.select(sa.func.count()).select_from(Evaluation)) == len(grades)
