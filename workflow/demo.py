@@ -819,6 +819,10 @@ def _seed_evaluations(users: dict[str, User]) -> bool:
                                 "建成示范线一条。")
     engine.fire(app, "pass_acceptance", officer,
                 data={"verdict": "pass", "opinions": "专家组一致同意通过验收"})
+    last = finance.tranches_of(app)[-1]  # the share due on acceptance, paid
+    engine.fire(last, "prepare", users["finance1"])
+    engine.fire(last, "approve", users["finance2"])
+    engine.fire(last, "release", users["finance2"], data={"payment_ref": "ZF-DEMO-0802"})
     evaluations.open_missing()
     for ev in db.session.scalars(sa.select(Evaluation).where(
             Evaluation.application_id.in_(sa.select(Application.id).where(
