@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from stdnum.cn import uscc
 
 from forms.commitments import commitment_fingerprint
-from states import AnnualReportState, ApplicationState, CallState
+from states import ApplicationState, CallState
 from workflow.accounts import operations as accounts
 from workflow.accounts.models import ExpertProfile, Organization, User
 from workflow.annual import operations as annual
@@ -782,9 +782,9 @@ def present() -> bool:
     return db.session.scalar(sa.select(User.id).where(User.username == USERS[0][0])) is not None
 
 
-# ---- 绩效评价 (evaluations at closure) -----------------------------------------------------
-# A project of the after-award call completed on time with its indicators met and outputs
-# recorded: its evaluation confirmed 优秀. The terminated one (owing money) proposed 不合格,
+# ---- 绩效评价 (evaluations at closure) ------------------------------------------------
+# A project of the after-award call completed on time with its indicators met: its
+# evaluation, the outputs scored by the officer (with the reason), confirmed 优秀. The terminated one (owing money) proposed 不合格,
 # confirmed by the leader: on the researchers' and the unit's record and the 科研失信 page.
 EXCELLENT_PROJECT = "稀土发光材料低温合成工艺及产业化示范"
 
@@ -803,18 +803,6 @@ def _seed_evaluations(users: dict[str, User]) -> bool:
     engine.fire(paid, "prepare", users["finance1"])
     engine.fire(paid, "approve", users["finance2"])
     engine.fire(paid, "release", users["finance2"], data={"payment_ref": "ZF-DEMO-0801"})
-    year = utcnow().astimezone(SHANGHAI).year
-    report = AnnualReport(
-        application_id=app.id, year=year, due_on=annual.due_on(year),
-        state=AnnualReportState.accepted, progress="低温合成工艺完成中试，产品性能达标。",
-        indicators=[{"indicator": "合成温度≤600℃", "status": "已完成，580℃"},
-                    {"indicator": "发光效率提高15%", "status": "已完成，提高18%"}],
-        outputs="发明专利2项\n论文3篇\n企业标准1项", spent_total=Decimal("280000.00"),
-        submitted_at=utcnow(), accepted_at=utcnow())
-    db.session.add(report)
-    db.session.flush()
-    audit.record(report, "annual_report", "seed", None, "system", None, report.state.value,
-                 comment="演示数据：年度报告已通过")
     finance.submit_final_report(pi, app, "全部考核指标均已完成：合成温度580℃，发光效率提高18%，"
                                 "建成示范线一条。")
     engine.fire(app, "pass_acceptance", officer,
@@ -831,5 +819,9 @@ def _seed_evaluations(users: dict[str, User]) -> bool:
             engine.fire(ev, "propose", officer, comment="项目终止且经费未全部追回")
             engine.fire(ev, "confirm", users["leader"], comment="同意评为不合格")
         else:
-            engine.fire(ev, "confirm", officer, comment="同意系统建议")
+            # The outputs are in the final report, not yet in an annual report: the
+            # officer scores them, with the reason.
+            evaluations.adjust(officer, ev, {"outputs": 25, "reason": (
+                "结题验收认定成果：发明专利2项、论文3篇、企业标准1项，成果产出按满分计。")})
+            engine.fire(ev, "confirm", officer, comment="同意")
     return True

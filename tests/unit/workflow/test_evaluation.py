@@ -231,6 +231,11 @@ def test_confirmation_keeps_the_grade_on_the_people_and_tells_the_pi(ev, people)
 
     (msg,) = evaluation_confirmed(told)
     assert msg.user_id == people["pi"].id and msg.link == f"/evaluations/{ev.id}"
+    from workflow.notify.notifications import _render
+
+    subject, _line, body = _render(msg.template, {**msg.context, "user": people["pi"],
+                                                  "signature": "赣州市科学技术局"})
+    assert "优秀" in subject and "100分" in body and "李明" in body
     with pytest.raises(Conflict):
         evaluations.adjust(people["officer"], ev, {"outputs": 1, "reason": REASON})
 
