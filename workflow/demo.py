@@ -784,8 +784,9 @@ def present() -> bool:
 
 # ---- 绩效评价 (evaluations at closure) ------------------------------------------------
 # A project of the after-award call completed on time with its indicators met: its
-# evaluation, the outputs scored by the officer (with the reason), confirmed 优秀. The terminated one (owing money) proposed 不合格,
-# confirmed by the leader: on the researchers' and the unit's record and the 科研失信 page.
+# evaluation, the outputs scored by the officer (with the reason), confirmed 优秀. The
+# terminated one (owing money) proposed 不合格, confirmed by the leader: on the
+# researchers' and the unit's record and the 科研失信 page.
 EXCELLENT_PROJECT = "稀土发光材料低温合成工艺及产业化示范"
 
 
