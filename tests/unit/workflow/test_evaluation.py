@@ -313,9 +313,19 @@ def test_list_page_detail_page_and_adjust_form(ev, people, app):
         "csrf_token": token, "outputs": "1", "reason": REASON}).status_code in (400, 403)
 
 
-def test_the_workbench_lists_the_evaluation_for_the_officer(ev, people, app):
+def test_the_workbench_lists_the_evaluation_for_the_officer_then_the_leader(ev, people, app):
     home = client_for(app, "officer", PASSWORD).get("/").get_data(as_text=True)
     assert "绩效评价待确认" in home
+    assert "绩效评价待确认" not in client_for(app, "leader", PASSWORD).get("/").get_data(
+        as_text=True)
+    evaluations.adjust(people["officer"], ev, {"indicators": 0, "outputs": 0, "spending": 0,
+                                               "timeliness": 0, "reason": REASON})
+    db.session.commit()
+    fire(ev, "propose", people["officer"])
+    leader = client_for(app, "leader", PASSWORD).get("/").get_data(as_text=True)
+    assert "绩效评价待确认" in leader and ev.application.title in leader
+    assert "绩效评价待确认" not in client_for(app, "pi", PASSWORD).get("/").get_data(
+        as_text=True)
 
 
 # ---- API ----------------------------------------------------------------------------------
