@@ -319,6 +319,7 @@ RECORD_LABELS = {
     "change_bank_account": "变更收款账户",
     "open_annual_report": "开启年度报告", "save_annual_report": "保存年度报告",
     "apply_change": "项目变更", "attach_change_evidence": "上传变更佐证材料",
+    "open_evaluation": "开启绩效评价", "adjust_evaluation": "调整评价得分",
 }
 
 

@@ -107,6 +107,18 @@ def _score(value: Any, label: str) -> int | str:
     return value
 
 
+def refresh(ev: Evaluation) -> None:
+    """Gather the project's facts again and recompute the proposal (the officer's
+    adjustment, if any, stands)."""
+    app = ev.application
+    gathered = facts_mod.gather(app, ev.closure, ev.closed_on)
+    proposal = propose(gathered)
+    ev.facts = gathered
+    ev.proposed = proposal.scores
+    ev.proposed_total = proposal.total
+    ev.proposed_grade = proposal.grade
+
+
 def adjust(actor: User, ev: Evaluation, body: dict[str, Any], expected_version: int | None = None,
            ip: str | None = None) -> Evaluation:
     """The officer sets the scores (each 0–25; those not given keep the current ones)
@@ -120,6 +132,12 @@ def adjust(actor: User, ev: Evaluation, body: dict[str, Any], expected_version: 
     if expected_version is not None and expected_version != ev.version:
         raise Conflict("绩效评价已被他人修改，请刷新后重试", details={"version": ev.version},
                        code="stale_version")
+    before = {"scores": ev.scores, "total": ev.total, "grade": ev.grade.value,
+              "proposed": dict(ev.proposed)}
+    # The facts as they stand now (money recovered since the closure, a report filed
+    # late…): the proposal the scores are compared with is recomputed first (a refusal
+    # rolls it back with the rest).
+    refresh(ev)
     errors: dict[str, str] = {}
     unknown = [k for k in body if k not in (*DIMENSIONS, "reason")]
     for key in unknown:
@@ -132,18 +150,17 @@ def adjust(actor: User, ev: Evaluation, body: dict[str, Any], expected_version: 
                 errors[dim] = checked
             else:
                 scores[dim] = checked
-    reason = body.get("reason")
-    reason = reason.strip() if isinstance(reason, str) else ""
+    raw_reason = body.get("reason")
+    reason = raw_reason.strip() if isinstance(raw_reason, str) else ""
     changed = scores != dict(ev.proposed)
-    if changed and len(reason) < MIN_REASON:
+    if raw_reason is not None and not isinstance(raw_reason, str):
+        errors["reason"] = "理由应为文字"
+    elif changed and len(reason) < MIN_REASON:
         errors["reason"] = f"调整系统建议的得分须说明理由（不少于{MIN_REASON}字）"
     elif len(reason) > MAX_REASON:
         errors["reason"] = f"理由不能超过{MAX_REASON}字"
-    elif body.get("reason") is not None and not isinstance(body.get("reason"), str):
-        errors["reason"] = "理由应为文字"
     if errors:
         raise Invalid("绩效评价得分调整有误", details=errors)
-    before = {"scores": ev.scores, "total": ev.total, "grade": ev.grade.value}
     now = utcnow()
     if changed:
         ev.adjusted = scores
@@ -160,9 +177,10 @@ def adjust(actor: User, ev: Evaluation, body: dict[str, Any], expected_version: 
         ev.total = ev.proposed_total
         ev.grade = ev.proposed_grade
     db.session.flush()
-    audit.record(ev, "evaluation", "adjust", actor, "officer", ev.state.value, ev.state.value,
-                 reason, {"before": before, "scores": ev.scores, "total": ev.total,
-                          "grade": ev.grade.value}, ip)
+    audit.record(ev, "evaluation", "adjust_evaluation", actor, "officer", ev.state.value,
+                 ev.state.value, reason, {"before": before, "proposed": ev.proposed,
+                                          "scores": ev.scores, "total": ev.total,
+                                          "grade": ev.grade.value}, ip)
     return ev
 
 

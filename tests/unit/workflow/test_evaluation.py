@@ -208,6 +208,15 @@ def test_the_officer_adjusts_with_a_reason_and_the_grade_follows(ev, people):
     evaluations.adjust(people["officer"], ev, dict(scores))  # back to the proposal
     db.session.commit()
     assert ev.adjusted is None and ev.total == ev.proposed_total
+    # Saving takes the facts as they stand: outputs filed since the closure count.
+    AnnualReportFactory(application=ev.application, year=2025,
+                        state=AnnualReportState.accepted, outputs="专利1项\n论文2篇\n标准1项")
+    db.session.commit()
+    evaluations.adjust(people["officer"], ev, {})
+    db.session.commit()
+    assert ev.proposed["outputs"] == 25 and ev.adjusted is None
+    assert ev.total == ev.proposed_total == sum(ev.proposed.values())
+    assert [e.trigger for e in audit.history("evaluation", ev.id)][-1] == "adjust_evaluation"
 
 
 def test_confirmation_keeps_the_grade_on_the_people_and_tells_the_pi(ev, people):
@@ -382,7 +391,8 @@ def test_api_list_get_adjust_confirm_and_performance(ev, people, client):
     assert client.get("/api/v1/organizations/99999/performance",
                       headers=officer).status_code == 404
     history = client.get(f"/api/v1/evaluations/{ev.id}/history", headers=officer).get_json()
-    assert [e["trigger"] for e in history["history"]] == ["open_evaluation", "adjust", "confirm"]
+    assert [e["trigger"] for e in history["history"]] == [
+        "open_evaluation", "adjust_evaluation", "confirm"]
 
 
 def test_the_demo_has_an_excellent_and_an_unqualified_evaluation(app):
