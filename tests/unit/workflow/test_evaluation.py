@@ -17,6 +17,8 @@ from tests.factories import (
     AnnualReportFactory,
     ApplicationFactory,
     CallFactory,
+    ChallengeFactory,
+    MilestoneFactory,
     OrganizationFactory,
     ReviewFactory,
     UserFactory,
@@ -176,6 +178,28 @@ def test_the_bands_and_the_facts_read_from_main(people):
     assert facts.indicator_results(row) == (2, 3)
     assert [o["text"] for o in facts.outputs(row)] == ["发明专利1项", "论文2篇"]
     assert facts.timeliness(row, utcnow().date())["overdue_reports"] == 1
+
+
+def test_a_challenge_project_counts_its_milestones_and_the_late_ones(people):
+    from states import MilestoneState
+
+    challenge = ChallengeFactory()
+    row = closed(people, A.completed, challenge=challenge, call=challenge.call)
+    today = utcnow().date()
+    MilestoneFactory(application=row, seq=1, state=MilestoneState.accepted,
+                     due_on=today - timedelta(days=100),
+                     reported_at=utcnow() - timedelta(days=110))
+    MilestoneFactory(application=row, seq=2, state=MilestoneState.accepted,
+                     due_on=today - timedelta(days=30), reported_at=utcnow() - timedelta(days=5))
+    MilestoneFactory(application=row, seq=3, state=MilestoneState.rejected,
+                     due_on=today - timedelta(days=10), reported_at=None)
+    db.session.commit()
+    assert facts.indicator_results(row) == (2, 3)
+    assert facts.timeliness(row, today)["late_milestones"] == 2
+    evaluations.open_missing()
+    ev = evaluation_of(row)
+    assert ev.facts["scheme"] == "jiebang" and ev.proposed["indicators"] == round(25 * 2 / 3)
+    assert ev.proposed["timeliness"] == 15
 
 
 # ---- adjusting and confirming -------------------------------------------------------------
