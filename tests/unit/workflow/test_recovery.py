@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 from decimal import Decimal
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
@@ -500,6 +501,18 @@ def test_the_review_pages_are_the_bureaus(people, app):
     review = db.session.scalars(sa.select(SanctionReview)).one()
     officer = client_for(app, "officer", PASSWORD)
     assert row.title in officer.get("/sanction-reviews").get_data(as_text=True)
+    # A list like the others: searched, filtered by state, exported to Excel.
+    assert row.title in officer.get("/sanction-reviews?q=王研究员&state=open").get_data(
+        as_text=True)
+    assert row.title not in officer.get("/sanction-reviews?state=continued").get_data(
+        as_text=True)
+    assert row.title not in officer.get("/sanction-reviews?q=不存在的项目").get_data(
+        as_text=True)
+    xlsx = officer.get("/sanction-reviews?export=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.data)).active
+    assert [c.value for c in sheet[1]][:4] == ["项目编号", "项目名称", "承担单位", "失信对象"]
+    assert [c.value for c in sheet[2]][1] == row.title
+    assert [c.value for c in sheet[2]][-1] == "待复核（暂停拨付）"
     page = officer.get(f"/sanction-reviews/{review.id}").get_data(as_text=True)
     assert "项目负责人王研究员已被列入科研失信名单" in page and "继续执行" in page
     assert client_for(app, "pi", PASSWORD).get("/sanction-reviews").status_code == 403
