@@ -124,13 +124,13 @@ def _install_features(app: Flask) -> None:
     from workflow.annual import operations as annual_operations
     from workflow.annual import rules as annual_rules
     from workflow.annual import views as annual_views
-    from workflow.archive import api as archive_api
-    from workflow.archive import rules as archive_rules
-    from workflow.archive import views as archive_views
     from workflow.api import api_bp, openapi
     from workflow.applying import api as applying_api
     from workflow.applying import rules as applying_rules
     from workflow.applying import views as applying_views
+    from workflow.archive import api as archive_api
+    from workflow.archive import rules as archive_rules
+    from workflow.archive import views as archive_views
     from workflow.calls import api as calls_api
     from workflow.calls import rules as calls_rules
     from workflow.calls import views as calls_views

@@ -17,10 +17,11 @@ from workflow.workbench.jobs import JOB_SCHEMA, job_json
 
 ARCHIVE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "application_id": {"type": "integer"},
-    "copy": enum(Copy, "full（完整版：项目主管、分管领导、审计人员）、applicant（申请人版：项目负责人、"
-                       "本单位管理员；不含内部材料）"),
+    "copy": enum(Copy, "full（完整版：项目主管、分管领导、审计人员）、"
+                       "applicant（申请人版：项目负责人、本单位管理员；不含内部材料）"),
     "copy_label": {"type": "string"},
-    "job": nullable(JOB_SCHEMA, description="最近一次导出任务（调用者可跟踪的）；从未导出时为 null"),
+    "job": nullable(JOB_SCHEMA,
+                    description="最近一次导出任务（调用者可跟踪的）；从未导出时为 null"),
     "ready": {"type": "boolean", "description": "已有可下载的档案"},
     "current": {"type": "boolean", "description": "可下载的档案是否反映项目的最新状态"},
     "download": nullable("string", description="下载地址（GET，application/zip）"),

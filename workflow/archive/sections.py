@@ -78,7 +78,7 @@ def stored(sha256: str) -> Callable[[], bytes]:
 class Sheet:
     title: str
     header: Sequence[str]
-    rows: list[Sequence[Any]] = field(default_factory=list)
+    rows: Sequence[Sequence[Any]] = field(default_factory=list)
 
 
 # A spreadsheet's own timestamps (its parts' dates and its core properties): fixed, so that
@@ -188,7 +188,8 @@ def expert_labels(app: Application) -> dict[int, str]:
             demand += 1
             labels[score.panelist_id] = f"发榜方代表{demand}"
         else:
-            labels[score.panelist_id] = f"专家{sum(v.startswith('专家') for v in labels.values()) + 1}"
+            experts = sum(v.startswith("专家") for v in labels.values())
+            labels[score.panelist_id] = f"专家{experts + 1}"
     return labels
 
 
@@ -286,8 +287,8 @@ def review_items(app: Application) -> list[ArchiveItem]:
                 for r in [*submitted, *others]])]
 
         items.append(spreadsheet(app, "评审专家邀请与回避记录.xlsx", "专家评审",
-                                 day_of(max(r.submitted_at or r.created_at for r in reviews)), roster,
-                                 internal=True))
+                                 day_of(max(r.submitted_at or r.created_at for r in reviews)),
+                                 roster, internal=True))
     return items
 
 
@@ -347,7 +348,7 @@ def decision_items(app: Application) -> list[ArchiveItem]:
                 "提出人", "说明", "审批人", "审批时间", "审批意见", "会议名称", "会议日期",
                 "参会人员", "会议纪要文号"], rows)]
 
-        last = max((d.decided_at or d.proposed_at for d in decisions))
+        last = max(d.decided_at or d.proposed_at for d in decisions)
         items.append(spreadsheet(app, "立项建议名单与会议决策.xlsx", "立项决策", day_of(last),
                                  lists, internal=True))
         for d in decisions:
@@ -475,9 +476,8 @@ def finance_items(app: Application) -> list[ArchiveItem]:
                       [[format_wan(app.granted_amount), format_wan(app.disbursed)]]),
             ]
 
-        last = max([*(t.released_at or t.created_at for t in tranches),
-                    *(m.accepted_at or m.reported_at for m in milestones
-                      if m.accepted_at or m.reported_at)], default=None)
+        last = _latest(*(t.released_at or t.created_at for t in tranches),
+                       *(m.accepted_at or m.reported_at for m in milestones))
         items.append(spreadsheet(app, "里程碑与拨付.xlsx", "经费拨付", day_of(last), payments))
     if ledger or tranches:
         def accounts() -> list[Sheet]:
@@ -512,8 +512,8 @@ def finance_items(app: Application) -> list[ArchiveItem]:
                        for i in instalments]),
             ]
 
-        items.append(spreadsheet(app, "经费追回.xlsx", "经费追回", day_of(recovery.notified_at or recovery.created_at),
-                                 recovered))
+        formed = day_of(recovery.notified_at or recovery.created_at)
+        items.append(spreadsheet(app, "经费追回.xlsx", "经费追回", formed, recovered))
     return items
 
 
@@ -563,6 +563,10 @@ def _actor(event: AuditEvent, labels: dict[int, str]) -> str:
     return event.actor_name
 
 
+def _state(lifecycle: Any, value: str | None) -> str:
+    return lifecycle.state_of(value).label if lifecycle is not None and value else (value or "")
+
+
 def _trail_sheet(events: list[AuditEvent], labels: dict[int, str], full: bool) -> Sheet:
     from states import LIFECYCLES
 
@@ -575,10 +579,10 @@ def _trail_sheet(events: list[AuditEvent], labels: dict[int, str], full: bool) -
         lifecycle = LIFECYCLES.get(ev.entity_type)
         label = (lifecycle.trigger_label(ev.trigger, ev.from_state, ev.to_state)
                  if lifecycle else ev.trigger)
-        state = (lambda s: lifecycle.state_of(s).label if lifecycle and s else (s or ""))
         row = [ENTITY_LABELS.get(ev.entity_type, ev.entity_type), ev.entity_id, ev.seq, ev.at,
                _actor(ev, labels), ROLES.get(ev.actor_role, "系统"), label,
-               state(ev.from_state), state(ev.to_state), ev.comment or ""]
+               _state(lifecycle, ev.from_state), _state(lifecycle, ev.to_state),
+               ev.comment or ""]
         if full:
             row += [ev.data or "", ev.ip or "", ev.hash]
         rows.append(row)
