@@ -77,7 +77,7 @@ def archive_status(app_id: int) -> Response:
     return jsonify(archive_json(app_id, None))
 
 
-@api_bp.get("/v1/applications/<int:app_id>/archive/<int:job_id>.zip")
+@api_bp.get("/v1/applications/<int:app_id>/archive/<int:job_id>/download")
 @document("下载项目档案（zip：00-档案目录.pdf 及各部分文件）", media="application/zip",
           responses={200: "项目档案", 403: "看得到项目但无权导出其档案",
                      409: "档案尚未生成完毕，或文件已不存在"})
