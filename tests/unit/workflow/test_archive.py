@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -285,11 +286,10 @@ def test_two_builds_are_byte_identical(app: Flask) -> None:
         assert len({i.date_time for i in zf.infolist()}) == 1
 
 
-def test_a_running_project_is_refused(app: Flask) -> None:
+def test_a_running_project_is_refused(app: Flask, client: FlaskClient) -> None:
     made = closed_project(ApplicationState.in_progress)
     with pytest.raises(building.Conflict, match="只有已结题、验收不通过或已终止"):
         building.start(made["officer"], made["app"].id)
-    client = app.test_client()
     token = api_token(client, made["officer"].username, PASSWORD)
     resp = client.post(f"/api/v1/applications/{made['app'].id}/archive",
                        headers={"Authorization": f"Bearer {token}"})
@@ -306,10 +306,10 @@ def test_failed_and_terminated_projects_are_archived(app: Flask, state: Applicat
     assert started and job.params == {"application_id": made["app"].id, "copy": "full"}
 
 
-def test_the_job_builds_once_and_the_api_offers_the_download(app: Flask) -> None:
+def test_the_job_builds_once_and_the_api_offers_the_download(app: Flask, client: FlaskClient
+                                                             ) -> None:
     made = closed_project()
     app_id = made["app"].id
-    client = app.test_client()
     token = api_token(client, made["auditor"].username, PASSWORD)
     auth = {"Authorization": f"Bearer {token}"}
     status = client.get(f"/api/v1/applications/{app_id}/archive", headers=auth).get_json()
@@ -320,6 +320,8 @@ def test_the_job_builds_once_and_the_api_offers_the_download(app: Flask) -> None
     # Asked again before the worker ran: the same job, not a second one.
     again = client.post(f"/api/v1/applications/{app_id}/archive", headers=auth).get_json()
     assert again["job"]["id"] == job_id
+    early = client.get(f"/api/v1/applications/{app_id}/archive/{job_id}/download", headers=auth)
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "not_ready"
     assert run_jobs() == [job_id]
     job = db.session.get(Job, job_id)
     assert job.state is JobState.done, job.error
@@ -338,10 +340,9 @@ def test_the_job_builds_once_and_the_api_offers_the_download(app: Flask) -> None
     assert refused.status_code == 404
 
 
-def test_who_may_export(app: Flask) -> None:
+def test_who_may_export(app: Flask, client: FlaskClient) -> None:
     made = closed_project()
     app_id = made["app"].id
-    client = app.test_client()
     outsider = UserFactory(roles=("applicant",))
     colleague = UserFactory(roles=("applicant",), organization=made["pi"].organization)
     db.session.commit()
