@@ -440,7 +440,35 @@ def annual_items(app: Application) -> list[ArchiveItem]:
     return [spreadsheet(app, "年度报告.xlsx", "年度报告", day_of(last), sheets)]
 
 
-# ---- 08 经费 -------------------------------------------------------------------------------
+# ---- 08 结题验收 -----------------------------------------------------------------------------
+
+def final_items(app: Application) -> list[ArchiveItem]:
+    """The final report (结题报告, with the surplus a 包干制 project keeps) and the
+    acceptance's verdicts and opinions, the demand side's for 揭榜挂帅."""
+    report = app.final_report
+    if report is None and app.acceptance_verdict is None:
+        return []
+
+    def sheets() -> list[Sheet]:
+        rows: list[Sequence[Any]] = []
+        if report is not None:
+            rows += [["结题报告", report.report], ["申报结余（万元）", format_wan(report.surplus)],
+                     ["提交时间", report.submitted_at]]
+        if app.acceptance_verdict is not None:
+            rows += [["验收结论", app.acceptance_verdict.label],
+                     ["验收意见", app.acceptance_opinions or ""]]
+        if app.demand_verdict is not None:
+            rows += [["发榜方验收结论", app.demand_verdict.label],
+                     ["发榜方意见", app.demand_opinion or ""],
+                     ["发榜方签署人", app.demand_verdict_by or ""],
+                     ["发榜方验收时间", app.demand_verdict_at]]
+        return [Sheet("结题验收", ["项目", "内容"], rows)]
+
+    formed = day_of(_latest(report.submitted_at if report else None, app.demand_verdict_at))
+    return [spreadsheet(app, "结题报告与验收结论.xlsx", "结题验收", formed, sheets)]
+
+
+# ---- 09 经费 -------------------------------------------------------------------------------
 
 VERDICTS = {"pass": "通过", "fail": "不通过"}
 CONDITIONS = {"contract": "任务书签订后", "milestone": "里程碑验收后", "acceptance": "验收通过后"}
@@ -517,7 +545,7 @@ def finance_items(app: Application) -> list[ArchiveItem]:
     return items
 
 
-# ---- 09 审计日志 ---------------------------------------------------------------------------
+# ---- 10 审计日志 ---------------------------------------------------------------------------
 
 # The entities of a project whose trail its team reads; the others are the bureau's.
 TEAM_TRAILS = ("application", "milestone", "tranche", "change", "annual_report", "recovery")
@@ -605,7 +633,7 @@ def audit_items(app: Application) -> list[ArchiveItem]:
     return items
 
 
-# ---- 10 附件 -------------------------------------------------------------------------------
+# ---- 11 附件 -------------------------------------------------------------------------------
 
 INTERNAL_FIELDS = frozenset({"meeting_minutes"})
 FIELD_LABELS = {"evidence": "佐证材料", "change_evidence": "变更佐证材料"}
@@ -662,6 +690,7 @@ SECTIONS: list[Section] = [
     Section("documents", "公文", document_items),
     Section("changes", "项目变更", change_items),
     Section("annual", "年度报告", annual_items),
+    Section("final", "结题验收", final_items),
     Section("finance", "经费", finance_items),
     Section("audit", "审计日志", audit_items),
     Section("attachments", "附件", attachment_items),
