@@ -320,6 +320,7 @@ RECORD_LABELS = {
     "open_annual_report": "开启年度报告", "save_annual_report": "保存年度报告",
     "apply_change": "项目变更", "attach_change_evidence": "上传变更佐证材料",
     "attach_tech_report": "上传科技报告", "score": "提交验收意见", "check_finance": "财务验收",
+    "open_evaluation": "开启绩效评价", "adjust_evaluation": "调整评价得分",
 }
 
 

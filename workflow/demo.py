@@ -35,6 +35,7 @@ from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core import audit, engine
 from workflow.core.models import db, utcnow
+from workflow.evaluation.models import Evaluation
 from workflow.finance import operations as finance
 from workflow.holidays import operations as holidays
 from workflow.review import operations as reviews
@@ -175,10 +176,11 @@ def seed() -> bool:
     if reports:
         _seed_annual_reports(users)
     changed = _seed_changes(users)
+    evaluated = _seed_evaluations(users)
     accepted = _seed_acceptances(users)
     db.session.commit()
     return (fresh or added or reviewing or funded or waiting or last_year or calendar
-            or after or reports or changed or accepted)
+            or after or reports or changed or evaluated or accepted)
 
 
 def _organizations() -> dict[str, Organization]:
@@ -715,10 +717,9 @@ ACCEPTANCE_PANEL = ("expert1", "expert3", "expert4")  # none of 市农科院: no
 def _seed_acceptances(users: dict[str, User]) -> bool:
     """Nothing when the demo has acceptances already (or lacks their researcher)."""
     from workflow.acceptance import operations as acceptances
-    from workflow.acceptance.models import Acceptance
 
-    if db.session.scalar(sa.select(Acceptance.id).limit(1)) is not None \
-            or "researcher4" not in users:
+    if db.session.scalar(sa.select(Call.id).where(Call.title.endswith(ACCEPTANCE_TITLE))) \
+            is not None or "researcher4" not in users:
         return False
     officer, pi, unit = users["officer"], users["researcher4"], users["unitadmin2"]
     now = utcnow()
@@ -774,6 +775,36 @@ def _seed_acceptances(users: dict[str, User]) -> bool:
             engine.fire(acc, "conclude", officer, comment="主要研究内容已完成，产业化示范指标"
                         "未完全达到，予以结题。")
     return True
+
+
+def _accept_through_the_panel(users: dict[str, User], app: Application, report: str,
+                              panel_names: tuple[str, ...], unit_admin: str,
+                              conclusion: str) -> None:
+    """A 包干制 project passed at its 结题验收 as the people do it: the package, the unit,
+    a panel of three agreeing, 财务验收, the officer's pass."""
+    from workflow.acceptance import operations as acceptances
+
+    pi, officer = app.applicant, users["officer"]
+    acc = acceptances.open_package(pi, app)
+    acceptances.save_package(pi, acc, {
+        "report": report, "negative_list_declared": True,
+        "spent_wan": f"{app.disbursed / 10000:.2f}", "surplus_wan": "0",
+        "outputs": [{"kind": "paper", "title": f"{app.title}研究", "identifier":
+                     f"10.13925/demo.{app.id}"}],
+        "self_assessment": {name: {"status": "met", "evidence": "见科技报告"}
+                            for name in acceptances.indicator_names(app)}})
+    acceptances.attach_tech_report(pi, acc, "科技报告.pdf", io.BytesIO(
+        b"%PDF-1.4\n%demo " + str(app.id).encode() + b"\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"))
+    engine.fire(acc, "submit", pi)
+    engine.fire(acc, "endorse", users[unit_admin], comment="同意报送")
+    panel = [users[name] for name in panel_names]
+    engine.fire(acc, "assign_panel", officer, data={"expert_ids": [str(e.id) for e in panel]})
+    for expert in panel:
+        acceptances.score(expert, acc, {
+            "scores": dict.fromkeys(acceptances.indicator_names(app), True), "grade": "pass",
+            "opinion": conclusion})
+    acceptances.check_finance(users["finance1"], acc, "pass", "决算与拨付台账一致")
+    engine.fire(acc, "pass", officer, comment=conclusion)
 
 
 # Two projects of last year's call led by researcher5, each with its annual report for that
@@ -854,3 +885,48 @@ def logins_text() -> str:
 def present() -> bool:
     """The demo data is in this database (its logins can be shown)."""
     return db.session.scalar(sa.select(User.id).where(User.username == USERS[0][0])) is not None
+
+
+# ---- 绩效评价 (evaluations at closure) ------------------------------------------------
+# A project of the after-award call completed on time with its indicators met: its
+# evaluation, the outputs scored by the officer (with the reason), confirmed 优秀. The
+# terminated one (owing money) proposed 不合格, confirmed by the leader: on the
+# researchers' and the unit's record and the 科研失信 page.
+EXCELLENT_PROJECT = "稀土发光材料低温合成工艺及产业化示范"
+
+
+def _seed_evaluations(users: dict[str, User]) -> bool:
+    from workflow.evaluation import operations as evaluations
+    from workflow.evaluation.models import Grade
+
+    call = _after_award_call()
+    if call is None or db.session.scalar(sa.select(Application.id).where(
+            Application.title == EXCELLENT_PROJECT)) is not None:
+        return False
+    officer, pi = users["officer"], users["researcher1"]
+    app = _after_award_project(call, officer, pi, EXCELLENT_PROJECT, "400000.00", [])
+    paid = finance.tranches_of(app)[0]
+    engine.fire(paid, "prepare", users["finance1"])
+    engine.fire(paid, "approve", users["finance2"])
+    engine.fire(paid, "release", users["finance2"], data={"payment_ref": "ZF-DEMO-0801"})
+    _accept_through_the_panel(users, app, "全部考核指标均已完成：合成温度580℃，发光效率提高18%，"
+                              "建成示范线一条。", ("expert2", "expert3", "expert6"),
+                              "unitadmin", "专家组一致同意通过验收")
+    last = finance.tranches_of(app)[-1]  # the share due on acceptance, paid
+    engine.fire(last, "prepare", users["finance1"])
+    engine.fire(last, "approve", users["finance2"])
+    engine.fire(last, "release", users["finance2"], data={"payment_ref": "ZF-DEMO-0802"})
+    evaluations.open_missing()
+    for ev in db.session.scalars(sa.select(Evaluation).where(
+            Evaluation.application_id.in_(sa.select(Application.id).where(
+                Application.call_id == call.id)))):
+        if ev.grade is Grade.unqualified:
+            engine.fire(ev, "propose", officer, comment="项目终止且经费未全部追回")
+            engine.fire(ev, "confirm", users["leader"], comment="同意评为不合格")
+        else:
+            # The outputs are in the final report, not yet in an annual report: the
+            # officer scores them, with the reason.
+            evaluations.adjust(officer, ev, {"outputs": 25, "reason": (
+                "结题验收认定成果：发明专利2项、论文3篇、企业标准1项，成果产出按满分计。")})
+            engine.fire(ev, "confirm", officer, comment="同意")
+    return True

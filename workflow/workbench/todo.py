@@ -173,6 +173,9 @@ TASKS: dict[tuple[str, str], Task] = {
     ("annual_report", "unit_return"): Task("年度报告待单位审核"),
     ("annual_report", "accept"): Task("年度报告待审核"),
     ("annual_report", "return"): Task("年度报告待审核"),
+    ("evaluation", "confirm"): Task("绩效评价待确认"),
+    ("evaluation", "propose"): Task("绩效评价待确认"),
+    ("evaluation", "send_back"): Task("绩效评价待确认"),
     ("review", "accept"): _score("请答复评审邀请"),
     ("review", "decline"): _score("请答复评审邀请"),
     ("review", "submit_scores"): _score("待评分"),
@@ -429,6 +432,10 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
         return row.title, row.scheme.label
     if kind == "milestone":
         return f"{row.label}（{row.application.title}）", row.application.organization.name
+    if kind == "evaluation":
+        app = row.application
+        return (f"{app.title}（{row.grade.label}，{row.total}分）",
+                f"{app.organization.name} · {app.applicant.name}")
     if kind in ("change", "recovery", "sanction_review", "acceptance"):
         app = row.application
         title = f"{row.label}（{app.title}）" if kind == "change" else app.title
@@ -440,7 +447,7 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
 
 # Those of the features above the workbench (结题验收: a panel member's verdict, 财务验收),
 # given by the app factory (workflow/__init__.py), as it lists the features.
-EXTRA_TODOS: list[Callable[[Board], None]] = []
+EXTRA_TODOS: dict[str, Callable[[Board], None]] = {}
 
 
 def _extras(board: Board) -> None:
@@ -456,7 +463,7 @@ def _extras(board: Board) -> None:
         for call, short in _calls_short_of_experts():
             group.add(TodoItem(f"待分配评审专家：{call.title}", f"{short} 份申报书专家不足",
                                url_for("reviewing.assign", call_id=call.id)))
-    for add in EXTRA_TODOS:
+    for add in EXTRA_TODOS.values():
         add(board)
     # An empty extra group says nothing: drop it.
     board.groups = {k: g for k, g in board.groups.items() if g.count}
