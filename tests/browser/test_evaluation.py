@@ -28,7 +28,7 @@ def test_the_officer_reads_the_evaluations(browser: Browser, kjflow_server: Serv
         if width < 1200:
             page.get_by_role("button", name="展开菜单").click()
         page.get_by_test_id("after-award-menu").click()
-        page.get_by_role("link", name="绩效评价").click()
+        page.get_by_role("link", name="绩效评价", exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("绩效评价")
         no_sideways_scroll(page)
         page.get_by_role("link", name=EXCELLENT_PROJECT).click()
