@@ -181,8 +181,8 @@ def _install_features(app: Flask) -> None:
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     entities.EXTRAS["acceptance"] = acceptance_views.acceptance_extra
-    entities.PROJECT_EXTRAS.append(acceptance_views.project_extra)
-    todo.EXTRA_TODOS.append(acceptance_todo.acceptance_todos)
+    entities.PROJECT_EXTRAS["acceptance"] = acceptance_views.project_extra
+    todo.EXTRA_TODOS["acceptance"] = acceptance_todo.acceptance_todos
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.jinja_env.globals["ANNUAL"] = annual_operations.PAGE
     app.context_processor(inbox.unread_context)

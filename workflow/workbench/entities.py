@@ -53,7 +53,7 @@ TRIGGER_FIXED: dict[tuple[str, str], dict[str, str]] = {}
 # The details of rows of the features above the workbench (结题验收), and what they add to
 # a project's page: given by the app factory (workflow/__init__.py), as it lists them.
 EXTRAS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {}
-PROJECT_EXTRAS: list[Callable[[Any, Any], dict[str, Any]]] = []
+PROJECT_EXTRAS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {}
 # The guards' reasons that the inputs above answer when the form is sent (so a trigger
 # waiting only for them is offered, with its field).
 PAGE_ANSWERS = frozenset({"collective_decision_missing", "payment_ref_missing",
@@ -243,7 +243,8 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
     documents = documents_of(row)
     from workflow.changes.views import project_extra
 
-    above = {k: v for extra in PROJECT_EXTRAS for k, v in extra(row, current_user).items()}
+    above = {k: v for extra in PROJECT_EXTRAS.values()
+             for k, v in extra(row, current_user).items()}
     return {**project_extra(row, current_user), **above,
             "rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents, "pending_documents": pending_rounds(row, documents),

@@ -440,7 +440,7 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
 
 # Those of the features above the workbench (结题验收: a panel member's verdict, 财务验收),
 # given by the app factory (workflow/__init__.py), as it lists the features.
-EXTRA_TODOS: list[Callable[[Board], None]] = []
+EXTRA_TODOS: dict[str, Callable[[Board], None]] = {}
 
 
 def _extras(board: Board) -> None:
@@ -456,7 +456,7 @@ def _extras(board: Board) -> None:
         for call, short in _calls_short_of_experts():
             group.add(TodoItem(f"待分配评审专家：{call.title}", f"{short} 份申报书专家不足",
                                url_for("reviewing.assign", call_id=call.id)))
-    for add in EXTRA_TODOS:
+    for add in EXTRA_TODOS.values():
         add(board)
     # An empty extra group says nothing: drop it.
     board.groups = {k: g for k, g in board.groups.items() if g.count}
