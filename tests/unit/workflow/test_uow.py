@@ -289,6 +289,8 @@ OWN_UNITS: dict[str, set[str] | None] = {
     "workflow/finance/recovery.py": {"escalate_overdue"},
     # The beat's annual reports: opening a year, marking each late one, the reminders.
     "workflow/annual/operations.py": {"open_due_reports", "mark_overdue", "send_reminders"},
+    # The beat's sweep: an evaluation for every closed project that has none.
+    "workflow/evaluation/operations.py": {"open_missing"},
     # A page view moves its session's "last seen" in a short transaction of its own.
     "workflow/accounts/sessions.py": {"_touch"},
 }
