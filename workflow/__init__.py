@@ -104,7 +104,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 MODELS = ("workflow.core.models", "workflow.accounts.models", "workflow.calls.models",
           "workflow.applying.models", "workflow.review.models", "workflow.decisions.models",
           "workflow.finance.models", "workflow.notify.models", "workflow.documents.models",
-          "workflow.holidays.models", "workflow.annual.models", "workflow.changes.models")
+          "workflow.holidays.models", "workflow.annual.models", "workflow.changes.models",
+          "workflow.midterm.models")
 
 
 def load_models() -> None:
@@ -148,6 +149,9 @@ def _install_features(app: Flask) -> None:
     from workflow.finance import views as finance_views
     from workflow.holidays import api as holidays_api
     from workflow.holidays import views as holidays_views
+    from workflow.midterm import api as midterm_api
+    from workflow.midterm import rules as midterm_rules
+    from workflow.midterm import views as midterm_views
     from workflow.notify import api as notify_api
     from workflow.notify import inbox
     from workflow.notify import rules as notify_rules
@@ -163,20 +167,21 @@ def _install_features(app: Flask) -> None:
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
                       decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
                       documents_rules.RULES, recovery_rules.RULES, annual_rules.RULES,
-                      changes_rules.RULES])
+                      changes_rules.RULES, midterm_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
-    del numbering_api, recovery_api, annual_api, changes_api
+    del numbering_api, recovery_api, annual_api, changes_api, midterm_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, holidays_views.bp, numbering_views.bp, public.bp,
                       entities.bp, jobs.bp, recovery_views.bp, annual_views.bp,
-                      changes_views.bp, api_bp):
+                      changes_views.bp, midterm_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.jinja_env.globals["ANNUAL"] = annual_operations.PAGE
+    app.jinja_env.globals["MIDTERM"] = midterm_views.PAGE
     app.context_processor(inbox.unread_context)
 
 

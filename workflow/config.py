@@ -117,7 +117,7 @@ def trusted_proxies() -> int:
 
 
 DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice", "recovery_notice",
-                  "change_approval")
+                  "change_approval", "midterm_conclusion")
 
 
 def per_kind(prefix: str, defaults: dict[str, str]) -> dict[str, str]:

@@ -157,6 +157,9 @@ def page_actions(kind: str, row: Any, user: Any, extra: dict[str, Any]) -> Actio
             may.handle("accept", "decline")
         if "score" in may:
             may.handle("submit_scores")
+    elif kind == "midterm":
+        # The report, the panel's scores and the outcome have forms of their own.
+        may.handle("submit", "pass", "rectify", "terminate")
     return may
 
 
@@ -240,7 +243,6 @@ def _extra(kind: str, row: Any) -> dict[str, Any]:
     objections = objections_of(row) if decision_reader(current_user) else []
     documents = documents_of(row)
     from workflow.changes.views import project_extra
-
     return {**project_extra(row, current_user),
             "rounds": applications.rounds(row), "eligibility": eligibility,
             "documents": documents, "pending_documents": pending_rounds(row, documents),
