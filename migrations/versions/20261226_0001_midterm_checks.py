@@ -87,7 +87,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['midterm_id'], ['midterm_report.id'], name=op.f('fk_midterm_score_midterm_id_midterm_report'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_midterm_score')),
     sa.UniqueConstraint('midterm_id', 'round', 'expert_id', name=op.f('uq_midterm_score_midterm_id_round_expert_id')),
-    sa.UniqueConstraint('midterm_id', 'round', 'seq', name=op.f('uq_midterm_score_midterm_id_round_seq'))
+    sa.UniqueConstraint('midterm_id', 'round', 'seq', name=op.f('uq_midterm_score_midterm_id_round_seq')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('midterm_score', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_midterm_score_expert_id'), ['expert_id'], unique=False)

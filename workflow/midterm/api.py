@@ -356,6 +356,8 @@ def post_midterm_outcome(midterm_id: int) -> Response:
         raise Invalid(f"“{OUTCOMES[outcome]}”不接受：{'、'.join(extra)}",
                       details={k: "该结论不接受此项" for k in extra}, code="unknown_field")
     data = {k: body[k] for k in allowed if body.get(k) not in (None, "", [])}
+    if isinstance(data.get("items"), list):  # the transition takes them a line each
+        data["items"] = "\n".join(str(i) for i in data["items"])
     engine.fire(report, outcome, user, comment=body.get("opinion") or "", data=data,
                 expected_version=if_match(), ip=request.remote_addr)
     return jsonify(midterm_json(report, user))

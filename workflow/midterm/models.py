@@ -121,6 +121,8 @@ class MidtermScore(AuditedMixin, Base):
         sa.UniqueConstraint("midterm_id", "round", "seq"),
         sa.CheckConstraint("score IS NULL OR (score >= 0 AND score <= 100)",
                            name="midterm_score_range"),
+        # A seat drawn again is a new row with an id never used: its audit chain is its own.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,6 +18,7 @@ from workflow.annual.models import SPENDING_CATEGORIES
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core import engine
+from workflow.core.actions import leaves
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound, ServiceError
 from workflow.core.models import db
@@ -269,7 +270,10 @@ def midterm_extra(row: MidtermReport, user: Any) -> dict[str, Any]:
         and row.state in midterm.PANEL_OPEN else [],
         "chosen": {s.expert_id for s in row.panel()},
         "mine": mine if row.state is MidtermState.reviewing else None,
-        "decide": officer(user) and row.state in (MidtermState.reviewing, MidtermState.overdue),
+        "decide": officer(user) and (leaves(row, "pass") or leaves(row, "terminate")),
+        # The panel is scoring (通过 and 整改 are open); 整改 is once, in the first round.
+        "scoring": leaves(row, "pass"), "may_rectify": leaves(row, "rectify") and row.round == 1,
+        "overdue": row.state is MidtermState.overdue,
         "lacking": midterm.scores_missing(row), "documents": docs,
         "categories": SPENDING_CATEGORIES, "output_kinds": OUTPUT_KINDS,
         "outcomes": OUTCOMES, "output_rows": OUTPUT_ROWS, "today": midterm.today(),

@@ -58,7 +58,8 @@ def test_the_spec_describes_the_documents_with_their_kinds(client, app):
         schema = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         kind = schema["properties"]["items"]["items"]["properties"]["kind"]
         assert kind["enum"] == ["application", "notice", "approval_file", "task_book",
-                                "payment_notice", "recovery_notice", "change_approval"]
+                                "payment_notice", "recovery_notice", "change_approval",
+                                "midterm_conclusion"]
 
 
 def test_an_approved_project_shows_its_grant_and_what_was_paid(client, app):
