@@ -137,7 +137,7 @@ def fire(report, trigger, actor, comment="", **data):
     return result
 
 
-# ---- opening --------------------------------------------------------------------------------
+# ---- opening ----
 
 def test_opening_for_a_call_moves_its_running_projects_to_midterm_and_tells_each_team(
         people, call):
@@ -202,7 +202,7 @@ def test_the_call_defines_the_form_and_a_bad_definition_is_refused(people, call,
     assert "answers.progress" in err.value.details
 
 
-# ---- the team's report ------------------------------------------------------------------------
+# ---- the team's report ----
 
 def test_the_report_is_checked_on_save_and_complete_on_submit(people, project):
     report = opened(people, project)
@@ -238,7 +238,7 @@ def test_the_report_is_checked_on_save_and_complete_on_submit(people, project):
         midterm.save_report(people["pi"], report.id, REPORT)
 
 
-# ---- the panel and its scores -------------------------------------------------------------------
+# ---- the panel and its scores ----
 
 def test_the_panel_has_three_experts_none_of_them_conflicted(people, project):
     report = submitted(people, project)
@@ -397,7 +397,7 @@ def test_a_jiebang_project_takes_the_same_check(people):
     assert db.session.get(type(row), row.id).state is A.in_progress
 
 
-# ---- overdue ---------------------------------------------------------------------------------------
+# ---- overdue ----
 
 def test_the_beat_marks_late_reports_overdue_once_and_reminds_the_team(people, project):
     report = opened(people, project)
@@ -418,7 +418,7 @@ def test_the_beat_marks_late_reports_overdue_once_and_reminds_the_team(people, p
     assert report.state is MT.submitted
 
 
-# ---- who sees what ----------------------------------------------------------------------------------
+# ---- who sees what ----
 
 def bearer(client, username):
     return {"Authorization": "Bearer " + api_token(client, username, PASSWORD)}
@@ -459,7 +459,7 @@ def test_each_expert_sees_only_the_checks_they_sit_on(people, call, project, app
     assert client_for(app, "e1", PASSWORD).get("/midterm-scores").status_code == 200
 
 
-# ---- the API walk ------------------------------------------------------------------------------------
+# ---- the API walk ----
 
 def test_the_api_opens_reports_reviews_rectifies_and_passes(people, call, project, app):
     client = app.test_client()
@@ -565,7 +565,7 @@ def post(client, url, data):
     return client.post(url, data={**data, "csrf_token": token})
 
 
-# ---- the pages -------------------------------------------------------------------------------------
+# ---- the pages ----
 
 def test_the_pages_open_report_score_and_decide(people, call, project, app):
     officer = client_for(app, "officer", PASSWORD)
