@@ -151,6 +151,7 @@ def _install_features(app: Flask) -> None:
     from workflow.holidays import views as holidays_views
     from workflow.midterm import api as midterm_api
     from workflow.midterm import rules as midterm_rules
+    from workflow.midterm import todo as midterm_todo
     from workflow.midterm import views as midterm_views
     from workflow.notify import api as notify_api
     from workflow.notify import inbox
@@ -162,6 +163,7 @@ def _install_features(app: Flask) -> None:
     from workflow.review import views as review_views
     from workflow.workbench import api as workbench_api
     from workflow.workbench import entities, jobs, public
+    from workflow.workbench import todo as workbench_todo
     from workflow.workbench import views as workbench_views
 
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
@@ -179,6 +181,8 @@ def _install_features(app: Flask) -> None:
                       changes_views.bp, midterm_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
+    if midterm_todo.expert_seats not in workbench_todo.EXTRAS:
+        workbench_todo.EXTRAS.append(midterm_todo.expert_seats)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.jinja_env.globals["ANNUAL"] = annual_operations.PAGE
     app.jinja_env.globals["MIDTERM"] = midterm_views.PAGE

@@ -615,3 +615,36 @@ def test_the_pages_open_report_score_and_decide(people, call, project, app):
     assert saved.status_code == 302
     assert db.session.get(type(call), call.id).midterm_form[0]["label"] == "关键技术突破"
     assert post(pi, f"/calls/{call.id}/midterm-form", data={}).status_code == 403
+
+
+# ---- the 工作台 ----
+
+def board(app, user):
+    """role -> phrase -> [text], as the 工作台 lists them."""
+    from workflow.workbench import todo
+
+    with app.test_request_context():
+        db.session.refresh(user)
+        return {s.role: {g.phrase: [i.text for i in g.items] for g in s.groups}
+                for s in todo.sections_for(user)}
+
+
+def test_the_workbench_asks_the_team_to_report_the_experts_to_score_the_officer_to_decide(
+        people, project, app):
+    report = opened(people, project)
+    title = project.title
+    assert board(app, people["pi"])["applicant"]["待提交中期报告"] == [
+        f"待提交中期报告：中期检查（{title}）"]
+    assert "待中期检查" not in str(board(app, people["officer"]))
+    midterm.save_report(people["pi"], report.id, REPORT)
+    fire(report, "submit", people["pi"])
+    assert board(app, people["officer"])["officer"]["中期报告已提交，待组织评议专家"] == [
+        f"中期报告已提交，待组织评议专家：中期检查（{title}）"]
+    midterm.assign_panel(people["officer"], report.id, [people[e].id for e in ("e1", "e2", "e3")])
+    db.session.commit()
+    assert board(app, people["e1"])["expert"]["待中期检查评议"] == [f"待中期检查评议：{title}"]
+    assert "中期检查待作结论" not in board(app, people["officer"]).get("officer", {})
+    score_all(people, report)
+    assert "待中期检查评议" not in board(app, people["e1"]).get("expert", {})
+    assert board(app, people["officer"])["officer"]["中期检查待作结论"] == [
+        f"中期检查待作结论：中期检查（{title}）"]
