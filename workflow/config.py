@@ -88,6 +88,7 @@ def celery_settings(instance: Path) -> dict[str, Any]:
             "escalate-overdue-recoveries": {"task": "kjflow.escalate_overdue_recoveries",
                                             "schedule": 3600.0},
             "annual-reports": {"task": "kjflow.annual_reports", "schedule": 3600.0},
+            "midterm-reports": {"task": "kjflow.midterm_reports", "schedule": 3600.0},
         },
     }
     if broker:

@@ -526,15 +526,19 @@ def mark_overdue(now: datetime | None = None) -> int:
 
 
 def send_reminders(now: datetime | None = None) -> int:
-    """Once a week while overdue (and three days before the due date), the team is
-    reminded; each reminder once per report, round and step."""
+    """Three days before the due date, and each week after the first one overdue (the
+    transition to overdue tells the team itself), the team is reminded; each reminder
+    once per report, round and step."""
     on = today(now)
     batch: list[tuple[Message, str]] = []
     for report in db.session.scalars(sa.select(MidtermReport).where(
             MidtermReport.state.in_(EDITABLE)).order_by(MidtermReport.id)):
         due = report.due
         if report.state is MT.overdue:
-            step = f"overdue{(on - due).days // 7}"
+            weeks = (on - due).days // 7
+            if weeks < 1:  # the first week: the overdue transition's own message
+                continue
+            step = f"overdue{weeks}"
         elif 0 <= (due - on).days <= 3:
             step = "before3"
         else:

@@ -402,16 +402,29 @@ def test_a_jiebang_project_takes_the_same_check(people):
 def test_the_beat_marks_late_reports_overdue_once_and_reminds_the_team(people, project):
     report = opened(people, project)
     assert midterm.mark_overdue() == 0  # not yet due
+    report.due_on = today() + timedelta(days=2)
+    db.session.commit()
+    assert midterm.send_reminders() >= 1 and midterm.send_reminders() == 0  # due soon
     report.due_on = today() - timedelta(days=1)
     db.session.commit()
     with pytest.raises(Forbidden):  # the system only
         fire(report, "mark_overdue", people["officer"])
+    # What the beat (kjflow.midterm_reports) does: overdue (the transition tells the team).
     assert midterm.mark_overdue() == 1
     assert midterm.mark_overdue() == 0
     report = db.session.get(MidtermReport, report.id)
     assert report.state is MT.overdue and report.overdue_at is not None
-    assert midterm.send_reminders() >= 1
-    assert midterm.send_reminders() == 0  # once per step
+    event = db.session.scalars(sa.select(outbox.OutboxEvent).where(
+        outbox.OutboxEvent.topic == "midterm.mark_overdue")).one()
+    for name in outbox.consumers_for(event.topic):
+        outbox.consume(event.id, name)
+    report.due_on = today() - timedelta(days=8)
+    db.session.commit()
+    assert midterm.send_reminders() >= 1  # a week overdue: reminded once
+    assert midterm.send_reminders() == 0
+    told = db.session.scalars(sa.select(Notification).where(
+        Notification.user_id == people["pi"].id, Notification.channel == "inapp")).all()
+    assert sum("中期报告已逾期" in n.title for n in told) == 2
     # A late report is still wanted; or the officer ends the project.
     midterm.save_report(people["pi"], report.id, REPORT)
     fire(report, "submit", people["pi"])
