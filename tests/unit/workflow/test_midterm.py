@@ -661,3 +661,26 @@ def test_the_workbench_asks_the_team_to_report_the_experts_to_score_the_officer_
     assert "待中期检查评议" not in board(app, people["e1"]).get("expert", {})
     assert board(app, people["officer"])["officer"]["中期检查待作结论"] == [
         f"中期检查待作结论：中期检查（{title}）"]
+
+
+def test_the_demo_has_a_check_waiting_for_a_score_and_one_in_rectification(app):
+    from workflow import demo
+    from workflow.accounts.models import User
+
+    assert demo.seed()
+    waiting, rectify = db.session.scalars(sa.select(MidtermReport).order_by(
+        MidtermReport.id)).all()
+    assert (waiting.state, rectify.state) == (MT.reviewing, MT.rectify)
+    assert waiting.application.title == demo.MIDTERM_WAITING
+    assert midterm.scores_missing(waiting) == 1 and rectify.round == 2
+    assert audit.verify() == []
+
+    def user(username):
+        return db.session.scalar(sa.select(User).where(User.username == username))
+
+    assert board(app, user("expert3"))["expert"]["待中期检查评议"] == [
+        f"待中期检查评议：{demo.MIDTERM_WAITING}"]
+    assert "待中期检查评议" not in board(app, user("expert2")).get("expert", {})
+    assert board(app, user("researcher5"))["applicant"]["待提交中期报告"] == [
+        f"待提交中期报告：中期检查（{demo.MIDTERM_RECTIFY}）"]
+    assert not demo.seed()  # seeded once
