@@ -804,6 +804,12 @@ def _seed_midterms(users: dict[str, User]) -> bool:
     officer, pi = users["officer"], users["researcher5"]
     apps = [_after_award_project(call, officer, pi, title, "300000.00", [])
             for title in (MIDTERM_WAITING, MIDTERM_RECTIFY)]
+    for n, app in enumerate(apps, 1):  # the contract's share paid (nothing left due)
+        paid = next(t for t in finance.tranches_of(app) if t.condition == "contract")
+        engine.fire(paid, "prepare", users["finance1"])
+        engine.fire(paid, "approve", users["finance2"])
+        engine.fire(paid, "release", users["finance2"],
+                    data={"payment_ref": f"ZF-DEMO-MT{n:02d}"})
     today = midterm.today()
     reports = midterm.open_checks(officer, application_ids=[a.id for a in apps],
                                   due=(today + timedelta(days=30)).isoformat(),
@@ -815,7 +821,8 @@ def _seed_midterms(users: dict[str, User]) -> bool:
                                     "总体进度符合任务书安排。",
                         "results": "申请发明专利1项（已受理），发表论文1篇。",
                         "problems": "中试原料批次差异较大；下一步完善工艺参数，开展连续中试。"},
-            "spending": {"equipment": "0", "business": "0", "labour": "0", "indirect": "0"},
+            "spending": {"equipment": "8.00", "business": "4.50", "labour": "3.20",
+                         "indirect": "1.00"},
             "outputs": [{"kind": "patent", "title": "一种稀土尾矿浸出液除杂方法",
                          "note": "已受理"}]})
         engine.fire(report, "submit", pi)
