@@ -623,6 +623,8 @@ def test_the_pages_open_report_score_and_decide(people, call, project, app):
     assert done.status_code == 302
     assert db.session.get(MidtermReport, report.id).state is MT.passed
     assert officer.get(f"/calls/{call.id}/midterm-form").status_code == 200
+    builder = officer.get(f"/calls/{call.id}/edit").get_data(as_text=True)
+    assert f'href="/calls/{call.id}/midterm-form"' in builder
     saved = post(officer, f"/calls/{call.id}/midterm-form", data={
         "label-0": "关键技术突破", "type-0": "longtext", "required-0": "1"})
     assert saved.status_code == 302
