@@ -77,10 +77,6 @@ class Call(AuditedMixin, TimestampMixin, Base):
     checklist_required: Mapped[list[str]] = mapped_column(
         JSONType, default=list, server_default=sa.text("'[]'"))
     rubric: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    # The midterm check's progress-report form (中期检查表), in the format of
-    # ``form_schema``; empty: the default (进展情况, 阶段性成果, 存在问题及下一步计划).
-    midterm_form: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSONType, default=list, server_default=sa.text("'[]'"))
     reviewers_per_application: Mapped[int] = mapped_column(default=5)
     aggregation: Mapped[AggregationRule] = mapped_column(
         state_column(AggregationRule, "aggregation_rule"), default=AggregationRule.trimmed

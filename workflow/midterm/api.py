@@ -398,4 +398,4 @@ def put_midterm_form(call_id: int) -> Response:
     body = typed_body(FORM_BODY)
     call = midterm.set_form(user, call, body.get("fields"), request.remote_addr)
     return jsonify({"call_id": call.id, "fields": midterm.form_of(call),
-                    "default": not call.midterm_form})
+                    "default": not midterm.custom_form(call)})

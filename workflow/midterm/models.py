@@ -33,6 +33,18 @@ OUTPUT_KINDS: dict[str, str] = {
     "product": "新产品（样机）", "talent": "人才培养", "other": "其他"}
 
 
+class MidtermForm(Base):
+    """A call's midterm form (中期检查表), in the format of the call's ``form_schema``; a
+    call without one uses the default (进展情况, 阶段性成果, 存在问题及下一步计划)."""
+
+    __tablename__ = "midterm_form"
+
+    call_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("call.id", ondelete="CASCADE"), primary_key=True)
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class MidtermReport(AuditedMixin, TimestampMixin, Base):
     """One midterm check of a project: the officer's due date and instructions, the
     team's progress report (the call's midterm form, spending to date by category,

@@ -26,7 +26,13 @@ from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from workflow.core.files import save_upload
 from workflow.core.models import Attachment, db, utcnow
-from workflow.midterm.models import OUTCOMES, OUTPUT_KINDS, MidtermReport, MidtermScore
+from workflow.midterm.models import (
+    OUTCOMES,
+    OUTPUT_KINDS,
+    MidtermForm,
+    MidtermReport,
+    MidtermScore,
+)
 from workflow.notify.notifications import REMINDER, Message, send_many
 from workflow.permissions import allow, officer, principal_investigator
 from workflow.timeutil import SHANGHAI
@@ -77,9 +83,15 @@ def parse_date(value: Any) -> date | None:
         return None
 
 
+def custom_form(call: Call) -> list[dict[str, Any]]:
+    """The midterm form the call defines (empty: none)."""
+    row = db.session.get(MidtermForm, call.id)
+    return list(row.fields or []) if row is not None else []
+
+
 def form_of(call: Call) -> list[dict[str, Any]]:
     """The call's midterm form, or the default one."""
-    return list(call.midterm_form or []) or [dict(f) for f in DEFAULT_FORM]
+    return custom_form(call) or [dict(f) for f in DEFAULT_FORM]
 
 
 def _text(value: Any, label: str, key: str, errors: dict[str, str],
@@ -110,9 +122,13 @@ def set_form(actor: Any, call: Call, fields: Any, ip: str | None = None) -> Call
         raise Invalid("中期检查表定义有误：" + "；".join(problems[:5]),
                       details={"fields": "；".join(problems)})
     call = engine.load("call", call.id, lock=True)
-    old = list(call.midterm_form or [])
+    old = custom_form(call)
     if old != fields:
-        call.midterm_form = fields
+        row = db.session.get(MidtermForm, call.id)
+        if row is None:
+            row = MidtermForm(call_id=call.id)
+            db.session.add(row)
+        row.fields, row.updated_at = fields, utcnow()
         db.session.flush()
         audit.record(call, "call", "set_midterm_form", actor, "officer", call.state.value,
                      call.state.value, data={"fields": len(fields)}, ip=ip)
@@ -410,7 +426,7 @@ def assign_panel(actor: Any, report_id: int, expert_ids: Any,
         raise Conflict(f"中期检查当前为“{report.state.label}”，不能再调整专家组",
                        code="panel_closed")
     if not isinstance(expert_ids, list) or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in expert_ids):
+            isinstance(i, int) and parse_id(i) is not None for i in expert_ids):
         raise Invalid("请选择专家", details={"expert_ids": "应为专家用户 id 的列表"})
     ids = list(dict.fromkeys(expert_ids))
     if not MIN_PANEL <= len(ids) <= MAX_PANEL:

@@ -229,7 +229,7 @@ def call_form(call_id: int) -> Response | tuple[str, int]:
     if request.method == "GET":
         return render_template("midterm/call_form.html", call=call,
                                fields=midterm.form_of(call), types=FIELD_TYPES,
-                               rows=FORM_ROWS, custom=bool(call.midterm_form)), 200
+                               rows=FORM_ROWS, custom=bool(midterm.custom_form(call))), 200
     fields: list[dict[str, Any]] = []
     if request.form.get("action") != "default":
         for i in range(FORM_ROWS):

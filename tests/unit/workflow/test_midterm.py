@@ -244,6 +244,8 @@ def test_the_panel_has_three_experts_none_of_them_conflicted(people, project):
     report = submitted(people, project)
     with pytest.raises(Forbidden):
         midterm.assign_panel(people["pi"], report.id, [people[e].id for e in ("e1", "e2", "e3")])
+    with pytest.raises(Invalid):
+        midterm.assign_panel(people["officer"], report.id, [people["e1"].id, 2**40, True])
     with pytest.raises(Invalid) as err:
         midterm.assign_panel(people["officer"], report.id, [people["e1"].id, people["e2"].id])
     assert "3" in err.value.message
@@ -628,7 +630,7 @@ def test_the_pages_open_report_score_and_decide(people, call, project, app):
     saved = post(officer, f"/calls/{call.id}/midterm-form", data={
         "label-0": "关键技术突破", "type-0": "longtext", "required-0": "1"})
     assert saved.status_code == 302
-    assert db.session.get(type(call), call.id).midterm_form[0]["label"] == "关键技术突破"
+    assert midterm.custom_form(call)[0]["label"] == "关键技术突破"
     assert post(pi, f"/calls/{call.id}/midterm-form", data={}).status_code == 403
 
 
