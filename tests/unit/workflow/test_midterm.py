@@ -605,7 +605,7 @@ def test_the_pages_open_report_score_and_decide(people, call, project, app):
     project_page = pi.get(f"/applications/{project.id}").get_data(as_text=True)
     assert "project-midterms" in project_page
     page = officer.get(f"/midterms/{report.id}").get_data(as_text=True)
-    assert "须回避：同单位" in page
+    assert "须回避：同校专家（同单位）" in page
     post(officer, f"/midterms/{report.id}/panel", data={
         "expert_ids": [str(people[e].id) for e in ("e1", "e2", "e3")]})
     assert db.session.get(MidtermReport, report.id).state is MT.reviewing
