@@ -47,6 +47,19 @@ def midterm_project_running(ctx: GuardContext) -> list[Reason]:
     return []
 
 
+def midterm_check_concluded(ctx: GuardContext) -> list[Reason]:
+    """The project's ``pass_midterm``: not while a midterm check of it is under way (its
+    conclusion passes the project, through ``carry_out_midterm``)."""
+    app: Application = ctx.row
+    open_check = db.session.scalar(sa.select(MidtermReport.id).where(
+        MidtermReport.application_id == app.id,
+        MidtermReport.state.not_in([MT.passed, MT.terminated])).limit(1))
+    if open_check is not None:
+        return refuse("midterm_check_open", "项目的中期检查尚未作出结论：请在中期检查页面"
+                      "组织专家评议并作出结论", status=409)
+    return []
+
+
 def midterm_panel_ready(ctx: GuardContext) -> list[Reason]:
     n = len(ctx.row.panel())
     if n < midterm.MIN_PANEL:
@@ -288,6 +301,7 @@ RULES = Rules(
     guards={
         "midterm_report_complete": midterm_report_complete,
         "midterm_project_running": midterm_project_running,
+        "midterm_check_concluded": midterm_check_concluded,
         "midterm_panel_ready": midterm_panel_ready,
         "midterm_scores_in": midterm_scores_in,
         "midterm_rectification_valid": midterm_rectification_valid,

@@ -306,6 +306,11 @@ def test_only_the_panel_scores_and_the_outcome_waits_for_every_score(people, pro
 def test_pass_returns_the_project_to_work_and_issues_the_conclusion(people, project):
     report = reviewing(people, project)
     score_all(people, report)
+    with pytest.raises(GuardFailed) as err:  # not around the check
+        engine.fire(engine.load("application", project.id, lock=True), "pass_midterm",
+                    people["officer"])
+    assert err.value.status == 409 and "中期检查尚未作出结论" in err.value.message
+    db.session.rollback()
     fire(report, "pass", people["officer"], "进展良好，同意通过")
     db.session.refresh(project)
     assert project.state is A.in_progress
