@@ -212,8 +212,11 @@ def midterm_decided(event: OutboxEvent) -> list[Message]:
     report = _report(event)
     if report is None:
         return []
+    # The conclusion this event made (the check may have moved on since: 整改, then 终止).
+    outcome = {"rectify": "rectify", "passed": "pass", "terminated": "terminate"}.get(
+        event.payload.get("to") or "", report.outcome)
     return [Message(report.application.applicant_id, "midterm_decided", "decision", {
-        "app": report.application, "midterm": report, "outcome": report.outcome,
+        "app": report.application, "midterm": report, "outcome": outcome,
         "comment": event.payload.get("comment") or ""}, link=_link(report))]
 
 

@@ -693,3 +693,37 @@ def test_the_demo_has_a_check_waiting_for_a_score_and_one_in_rectification(app):
     assert board(app, user("researcher5"))["applicant"]["待提交中期报告"] == [
         f"待提交中期报告：中期检查（{demo.MIDTERM_RECTIFY}）"]
     assert not demo.seed()  # seeded once
+
+
+def test_every_message_of_a_check_is_written_for_its_people(people, project, app):
+    """What the worker does with the check's outbox events: the panel invited, the team
+    told the conclusion (each rendered from its template), the conclusion's PDF."""
+    report = reviewing(people, project)
+    score_all(people, report, "rectify")
+    fire(report, "rectify", people["officer"], "限期整改", due_on=later(10), items="补数据")
+    midterm.save_report(people["pi"], report.id, REPORT)
+    fire(report, "submit", people["pi"])
+    midterm.assign_panel(people["officer"], report.id, [people[e].id for e in ("e1", "e2", "e3")])
+    db.session.commit()
+    fire(report, "terminate", people["officer"], "整改不到位，终止项目",
+         override_reason="已书面评议")
+    for event in db.session.scalars(sa.select(outbox.OutboxEvent).order_by(
+            outbox.OutboxEvent.id)).all():
+        for name in outbox.consumers_for(event.topic):
+            outbox.consume(event.id, name)
+    db.session.commit()
+
+    def titles(username):
+        return [n.title for n in db.session.scalars(sa.select(Notification).where(
+            Notification.user_id == people[username].id, Notification.channel == "inapp"))]
+
+    team = titles("pi")
+    assert any(t.startswith("中期检查结论：整改") for t in team)
+    assert any(t.startswith("中期检查结论：终止") for t in team)
+    assert any(t.startswith("中期检查结论通知已印发") for t in team)
+    assert sum(t.startswith("中期检查评议") for t in titles("e1")) == 2  # each round
+    doc = db.session.scalar(sa.select(Document).where(Document.kind == "midterm_conclusion"))
+    assert doc is not None and "中期检查结论" in doc.title
+    client = app.test_client()
+    listed = client.get("/api/v1/midterms", headers=bearer(client, "unitadmin")).get_json()
+    assert [m["id"] for m in listed["items"]] == [report.id]  # its unit's research office
