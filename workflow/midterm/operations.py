@@ -223,7 +223,7 @@ def open_checks(actor: Any, call_id: Any = None, application_ids: Any = None,
                                evidence=[], earlier=[], rectify_items=[], created_at=now)
         db.session.add(report)
         db.session.flush()
-        audit.record(report, "midterm", "open", actor, "officer", None, MT.open.value, text,
+        audit.record(report, "midterm", "open_midterm", actor, "officer", None, MT.open.value, text,
                      {"due_on": due_date.isoformat()}, ip)
         engine.fire(app, "start_midterm", actor, comment=f"开启中期检查，提交期限{due_date}",
                     ip=ip)
@@ -356,7 +356,7 @@ def save_report(actor: Any, report_id: int, raw: Mapping[str, Any],
             setattr(report, name, value)
     if changes:
         db.session.flush()
-        audit.record(report, "midterm", "save_report", actor, "applicant", report.state.value,
+        audit.record(report, "midterm", "save_midterm_report", actor, "applicant", report.state.value,
                      report.state.value, "", {"changed": sorted(changes)}, ip)
     return report
 
@@ -390,7 +390,7 @@ def attach_evidence(actor: Any, report_id: int, filename: str, stream: IO[bytes]
     if attachment.sha256 not in report.evidence:
         report.evidence = [*report.evidence, attachment.sha256]
     db.session.flush()
-    audit.record(report, "midterm", "attach_evidence", actor, "applicant", report.state.value,
+    audit.record(report, "midterm", "attach_midterm_evidence", actor, "applicant", report.state.value,
                  report.state.value, data={"sha256": attachment.sha256,
                                            "filename": attachment.filename}, ip=ip)
     return attachment
@@ -457,10 +457,10 @@ def assign_panel(actor: Any, report_id: int, expert_ids: Any,
                            expert_id=expert_id, assigned_at=now)
         db.session.add(row)
         db.session.flush()
-        audit.record(row, "midterm_score", "assign", actor, "officer", None, None,
+        audit.record(row, "midterm_score", "assign_midterm_seat", actor, "officer", None, None,
                      data={"midterm_id": report.id, "round": report.round}, ip=ip)
     db.session.expire(report, ["scores"])
-    audit.record(report, "midterm", "assign_panel", actor, "officer", report.state.value,
+    audit.record(report, "midterm", "assign_midterm_panel", actor, "officer", report.state.value,
                  report.state.value, f"第{report.round}轮评议专家组：{len(ids)}名专家",
                  {"round": report.round, "experts": len(ids)}, ip)
     if report.state is MT.submitted:
@@ -500,7 +500,7 @@ def score(actor: Any, report_id: int, body: Mapping[str, Any],
     mine.score, mine.opinion, mine.recommendation = value, opinion, recommendation
     mine.submitted_at = utcnow()
     db.session.flush()
-    audit.record(mine, "midterm_score", "score", actor, "expert", None, None, opinion,
+    audit.record(mine, "midterm_score", "score_midterm", actor, "expert", None, None, opinion,
                  {"score": value, "recommendation": recommendation, "round": mine.round}, ip)
     return mine
 

@@ -554,7 +554,7 @@ def test_the_api_opens_reports_reviews_rectifies_and_passes(people, call, projec
     assert [m["id"] for m in listed["items"]] == [mid]
     history = client.get(f"/api/v1/midterms/{mid}/history", headers=officer).get_json()
     assert [e["trigger"] for e in history["history"]][:4] == [
-        "open", "attach_evidence", "save_report", "submit"]
+        "open_midterm", "attach_midterm_evidence", "save_midterm_report", "submit"]
     xlsx = client.get("/api/v1/midterms?export=xlsx", headers=officer)
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
 
