@@ -356,8 +356,9 @@ def save_report(actor: Any, report_id: int, raw: Mapping[str, Any],
             setattr(report, name, value)
     if changes:
         db.session.flush()
-        audit.record(report, "midterm", "save_midterm_report", actor, "applicant", report.state.value,
-                     report.state.value, "", {"changed": sorted(changes)}, ip)
+        state = report.state.value
+        audit.record(report, "midterm", "save_midterm_report", actor, "applicant", state,
+                     state, "", {"changed": sorted(changes)}, ip)
     return report
 
 
@@ -390,9 +391,9 @@ def attach_evidence(actor: Any, report_id: int, filename: str, stream: IO[bytes]
     if attachment.sha256 not in report.evidence:
         report.evidence = [*report.evidence, attachment.sha256]
     db.session.flush()
-    audit.record(report, "midterm", "attach_midterm_evidence", actor, "applicant", report.state.value,
-                 report.state.value, data={"sha256": attachment.sha256,
-                                           "filename": attachment.filename}, ip=ip)
+    state = report.state.value
+    audit.record(report, "midterm", "attach_midterm_evidence", actor, "applicant", state, state,
+                 data={"sha256": attachment.sha256, "filename": attachment.filename}, ip=ip)
     return attachment
 
 
