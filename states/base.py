@@ -323,6 +323,7 @@ RECORD_LABELS = {
     "attach_midterm_evidence": "上传中期报告佐证材料", "assign_midterm_panel": "组织评议专家组",
     "assign_midterm_seat": "选定评议专家", "score_midterm": "提交中期检查评议",
     "set_midterm_form": "设置中期检查表",
+    "open_evaluation": "开启绩效评价", "adjust_evaluation": "调整评价得分",
 }
 
 

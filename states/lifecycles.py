@@ -203,16 +203,17 @@ APPLICATION = Lifecycle(
           guards=["final_report_given"]),
         t("pass_acceptance", A.acceptance, A.completed, [OFFICER], "验收通过",
           guards=["acceptance_recorded", "demand_accepted"], effect="record_acceptance",
-          follow_ups=["settle_completion"],
+          follow_ups=["settle_completion", "open_evaluation"],
           fields=[Field("verdict", "验收结论", kind="choice", choices=("pass", "fail")),
                   Field("opinions", "专家意见")]),
         t("fail_acceptance", A.acceptance, A.failed, [OFFICER], "验收不通过",
-          guards=["comment_given"], effect="record_acceptance", follow_ups=["wind_up"],
+          guards=["comment_given"], effect="record_acceptance",
+          follow_ups=["wind_up", "open_evaluation"],
           fields=[Field("verdict", "验收结论", kind="choice", choices=("pass", "fail")),
                   Field("opinions", "专家意见"),
                   Field("recovery_wan", "应追回金额（万元）", kind="money")]),
         t("terminate", RUNNING, A.terminated, [OFFICER, SYSTEM], "终止",
-          guards=["comment_given"], follow_ups=["wind_up"],
+          guards=["comment_given"], follow_ups=["wind_up", "open_evaluation"],
           fields=[Field("recovery_wan", "应追回金额（万元）", kind="money")]),
     ),
 )
@@ -630,6 +631,46 @@ CHANGE = Lifecycle(
     ),
 )
 
+# ---- performance evaluation (绩效评价) at closure ----------------------------------------
+
+class EvaluationState(StateEnum):
+    draft = ("draft", "待评价")
+    proposed = ("proposed", "待分管领导确认")
+    confirmed = ("confirmed", "已确认")
+
+
+# Not a call's option: the step an evaluation has when its grade is 不合格 (it goes on the
+# people's and the organisation's record and the 科研失信 list page): a leader confirms it.
+LEADER_CONFIRMS = "leader_confirms"
+
+EV = EvaluationState
+EVALUATION = Lifecycle(
+    name="evaluation",
+    label="绩效评价",
+    states=EvaluationState,
+    initial=EV.draft,
+    final=frozenset({EV.confirmed}),
+    stages=(Stage("评价", (EV.draft,)), Stage("领导确认", (EV.proposed,)),
+            Stage("确认", (EV.confirmed,))),
+    transitions=(
+        # Opened by the system when the project closes (completed, failed, terminated),
+        # with the facts and the proposed scores; the officer may adjust the scores (with a
+        # reason) and confirms; a 不合格 goes to a leader, who confirms it or sends it back.
+        t("confirm", EV.draft, EV.confirmed, [OFFICER], "确认评价结果",
+          guards=["evaluation_graded"], unless_steps=[LEADER_CONFIRMS],
+          effect="record_evaluation_confirmation", follow_ups=["keep_performance"],
+          messages=["evaluation_confirmed"]),
+        t("propose", EV.draft, EV.proposed, [OFFICER], "报分管领导确认",
+          guards=["evaluation_graded"], step=LEADER_CONFIRMS,
+          effect="record_evaluation_proposal"),
+        t("confirm", EV.proposed, EV.confirmed, [LEADER], "确认评价结果",
+          guards=["evaluation_graded"], effect="record_evaluation_confirmation",
+          follow_ups=["keep_performance"], messages=["evaluation_confirmed"]),
+        t("send_back", EV.proposed, EV.draft, [LEADER], "退回重评",
+          guards=["comment_given"], effect="record_evaluation_return"),
+    ),
+)
+
 
 # ---- midterm check (中期检查) ----------------------------------------------------------------
 
@@ -694,7 +735,7 @@ MIDTERM = Lifecycle(
 
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
     CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION, RECOVERY,
-    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE, MIDTERM)}
+    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE, EVALUATION, MIDTERM)}
 
 # The services that carry out transitions of rows they choose (see ``Transition.via``).
 OPERATIONS: dict[str, Operation] = {o.name: o for o in (

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -92,3 +93,25 @@ def signing_env() -> dict[str, str]:
     ca = bureau()
     return {"KJFLOW_SIGNING_PKCS12": str(ca.pkcs12), "KJFLOW_SIGNING_PASSWORD": PASSWORD,
             "KJFLOW_SIGNING_TRUST": str(ca.ca_pem)}
+
+
+def issue_notice(project_number: str, doc_number: str) -> tuple[Any, bytes]:
+    """A 立项通知书 issued the way the worker issues it (after its call's 立项文件, 20号),
+    and the stored file's bytes."""
+    from decimal import Decimal
+
+    from tests.factories import ApplicationFactory, CallFactory, IssuedNumberFactory
+    from workflow.core import files
+    from workflow.core.models import db, utcnow
+    from workflow.documents import official
+
+    row = ApplicationFactory(title="稀土永磁项目", project_number=project_number,
+                             doc_number=doc_number, approved_at=utcnow(),
+                             granted_amount=Decimal("500000.00"),
+                             call=CallFactory(doc_number="赣市科字〔2026〕20号"))
+    IssuedNumberFactory(application=row)
+    db.session.commit()
+    doc = official.render_notice(row.id)
+    db.session.commit()
+    with files.store().open(doc.sha256) as fh:
+        return doc, fh.read()

@@ -105,7 +105,7 @@ MODELS = ("workflow.core.models", "workflow.accounts.models", "workflow.calls.mo
           "workflow.applying.models", "workflow.review.models", "workflow.decisions.models",
           "workflow.finance.models", "workflow.notify.models", "workflow.documents.models",
           "workflow.holidays.models", "workflow.annual.models", "workflow.changes.models",
-          "workflow.midterm.models")
+          "workflow.evaluation.models", "workflow.midterm.models")
 
 
 def load_models() -> None:
@@ -129,6 +129,9 @@ def _install_features(app: Flask) -> None:
     from workflow.applying import api as applying_api
     from workflow.applying import rules as applying_rules
     from workflow.applying import views as applying_views
+    from workflow.archive import api as archive_api
+    from workflow.archive import rules as archive_rules
+    from workflow.archive import views as archive_views
     from workflow.calls import api as calls_api
     from workflow.calls import rules as calls_rules
     from workflow.calls import views as calls_views
@@ -143,6 +146,9 @@ def _install_features(app: Flask) -> None:
     from workflow.documents import numbering_api, numbering_views, official
     from workflow.documents import rules as documents_rules
     from workflow.documents import views as documents_views
+    from workflow.evaluation import api as evaluation_api
+    from workflow.evaluation import rules as evaluation_rules
+    from workflow.evaluation import views as evaluation_views
     from workflow.finance import api as finance_api
     from workflow.finance import recovery_api, recovery_rules, recovery_views
     from workflow.finance import rules as finance_rules
@@ -169,22 +175,27 @@ def _install_features(app: Flask) -> None:
     registry.install([calls_rules.RULES, applying_rules.RULES, review_rules.RULES,
                       decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
                       documents_rules.RULES, recovery_rules.RULES, annual_rules.RULES,
-                      changes_rules.RULES, midterm_rules.RULES])
+                      changes_rules.RULES, archive_rules.RULES, evaluation_rules.RULES,
+                      midterm_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
-    del numbering_api, recovery_api, annual_api, changes_api, midterm_api
+    del numbering_api, recovery_api, annual_api, changes_api, archive_api, evaluation_api
+    del midterm_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, holidays_views.bp, numbering_views.bp, public.bp,
                       entities.bp, jobs.bp, recovery_views.bp, annual_views.bp,
-                      changes_views.bp, midterm_views.bp, api_bp):
+                      changes_views.bp, archive_views.bp, evaluation_views.bp,
+                      midterm_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     if midterm_todo.expert_seats not in workbench_todo.EXTRAS:
         workbench_todo.EXTRAS.append(midterm_todo.expert_seats)
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.jinja_env.globals["ANNUAL"] = annual_operations.PAGE
+    app.jinja_env.globals["ARCHIVE"] = archive_views.PAGE
+    app.jinja_env.globals["EVALUATION"] = evaluation_views.PAGE
     app.jinja_env.globals["MIDTERM"] = midterm_views.PAGE
     app.context_processor(inbox.unread_context)
 

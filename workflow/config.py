@@ -89,6 +89,7 @@ def celery_settings(instance: Path) -> dict[str, Any]:
                                             "schedule": 3600.0},
             "annual-reports": {"task": "kjflow.annual_reports", "schedule": 3600.0},
             "midterm-reports": {"task": "kjflow.midterm_reports", "schedule": 3600.0},
+            "open-evaluations": {"task": "kjflow.open_evaluations", "schedule": 3600.0},
         },
     }
     if broker:

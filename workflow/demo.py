@@ -35,6 +35,7 @@ from workflow.calls import operations as calls
 from workflow.calls.models import Call, Challenge, Scheme
 from workflow.core import audit, engine
 from workflow.core.models import db, utcnow
+from workflow.evaluation.models import Evaluation
 from workflow.finance import operations as finance
 from workflow.holidays import operations as holidays
 from workflow.review import operations as reviews
@@ -175,10 +176,11 @@ def seed() -> bool:
     if reports:
         _seed_annual_reports(users)
     changed = _seed_changes(users)
+    evaluated = _seed_evaluations(users)
     checked = _seed_midterms(users)
     db.session.commit()
     return (fresh or added or reviewing or funded or waiting or last_year or calendar
-            or after or reports or changed or checked)
+            or after or reports or changed or evaluated or checked)
 
 
 def _organizations() -> dict[str, Organization]:
@@ -781,6 +783,52 @@ def logins_text() -> str:
 def present() -> bool:
     """The demo data is in this database (its logins can be shown)."""
     return db.session.scalar(sa.select(User.id).where(User.username == USERS[0][0])) is not None
+
+
+# ---- 绩效评价 (evaluations at closure) ------------------------------------------------
+# A project of the after-award call completed on time with its indicators met: its
+# evaluation, the outputs scored by the officer (with the reason), confirmed 优秀. The
+# terminated one (owing money) proposed 不合格, confirmed by the leader: on the
+# researchers' and the unit's record and the 科研失信 page.
+EXCELLENT_PROJECT = "稀土发光材料低温合成工艺及产业化示范"
+
+
+def _seed_evaluations(users: dict[str, User]) -> bool:
+    from workflow.evaluation import operations as evaluations
+    from workflow.evaluation.models import Grade
+
+    call = _after_award_call()
+    if call is None or db.session.scalar(sa.select(Application.id).where(
+            Application.title == EXCELLENT_PROJECT)) is not None:
+        return False
+    officer, pi = users["officer"], users["researcher1"]
+    app = _after_award_project(call, officer, pi, EXCELLENT_PROJECT, "400000.00", [])
+    paid = finance.tranches_of(app)[0]
+    engine.fire(paid, "prepare", users["finance1"])
+    engine.fire(paid, "approve", users["finance2"])
+    engine.fire(paid, "release", users["finance2"], data={"payment_ref": "ZF-DEMO-0801"})
+    finance.submit_final_report(pi, app, "全部考核指标均已完成：合成温度580℃，发光效率提高18%，"
+                                "建成示范线一条。")
+    engine.fire(app, "pass_acceptance", officer,
+                data={"verdict": "pass", "opinions": "专家组一致同意通过验收"})
+    last = finance.tranches_of(app)[-1]  # the share due on acceptance, paid
+    engine.fire(last, "prepare", users["finance1"])
+    engine.fire(last, "approve", users["finance2"])
+    engine.fire(last, "release", users["finance2"], data={"payment_ref": "ZF-DEMO-0802"})
+    evaluations.open_missing()
+    for ev in db.session.scalars(sa.select(Evaluation).where(
+            Evaluation.application_id.in_(sa.select(Application.id).where(
+                Application.call_id == call.id)))):
+        if ev.grade is Grade.unqualified:
+            engine.fire(ev, "propose", officer, comment="项目终止且经费未全部追回")
+            engine.fire(ev, "confirm", users["leader"], comment="同意评为不合格")
+        else:
+            # The outputs are in the final report, not yet in an annual report: the
+            # officer scores them, with the reason.
+            evaluations.adjust(officer, ev, {"outputs": 25, "reason": (
+                "结题验收认定成果：发明专利2项、论文3篇、企业标准1项，成果产出按满分计。")})
+            engine.fire(ev, "confirm", officer, comment="同意")
+    return True
 
 
 # ---- 中期检查 (midterm checks) ------------------------------------------------------------

@@ -1,7 +1,7 @@
 """midterm checks of running projects (中期检查)
 
 Revision ID: 20261226_0001
-Revises: 20261224_0003
+Revises: 20261226_0003
 Create Date: 2026-12-26
 
 - ``midterm_report``: one midterm check of a project (``states.MIDTERM``): the officer's
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '20261226_0001'
-down_revision = '20261224_0003'
+down_revision = '20261226_0003'
 branch_labels = None
 depends_on = None
 

@@ -55,3 +55,12 @@ def task_midterm_reports() -> int:
     from workflow.midterm import operations as midterm
 
     return midterm.mark_overdue() + midterm.send_reminders()
+
+
+@shared_task(name="kjflow.open_evaluations", time_limit=600, soft_time_limit=540)
+def task_open_evaluations() -> int:
+    """绩效评价: every closed project without an evaluation gets one (once per project:
+    the closing transition opens it; this catches any it missed)."""
+    from workflow.evaluation import operations as evaluations
+
+    return evaluations.open_missing()

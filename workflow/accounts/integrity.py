@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -100,32 +101,56 @@ def team_of(data: dict[str, Any] | None) -> list[tuple[str, str]]:
     return list(out.items())
 
 
-def sanctions_touching(pi_name: str, pi_id: str | None, org_name: str, org_uscc: str | None,
-                       team: list[tuple[str, str]], day: date | None = None,
-                       measure: str | None = None) -> list[tuple[Sanction, str]]:
-    """The sanctions on a project's principal investigator, team members or organisation
-    (in force on ``day`` with ``measure`` when given), each with whom it hits
-    (项目负责人张三 / 项目组成员李四 / 承担单位某某)."""
+def people_of(pi_name: str, pi_id: str | None, team: list[tuple[str, str]]) -> dict[str, str]:
+    """A project's people by 身份证号 (upper case), each named as a sanction hits them."""
     pi_key = (pi_id or "").upper()
     people = {pi_key: f"项目负责人{pi_name}"} if pi_key else {}
     for id_number, name in team:
         people.setdefault(id_number, f"项目组成员{name or id_number[-4:]}")
+    return people
+
+
+def sanctions_on(id_numbers: Iterable[str], usccs: Iterable[str | None],
+                 day: date | None = None) -> list[Sanction]:
+    """The sanctions (in force on ``day`` when given) on any of these people or
+    organisations, in the order they were entered."""
+    ids, orgs = sorted(set(id_numbers)), sorted({u for u in usccs if u})
     conditions = []
-    if people:
+    if ids:
         conditions.append(sa.and_(Sanction.subject == "person",
-                                  sa.func.upper(Sanction.id_number).in_(list(people))))
-    if org_uscc:
-        conditions.append(sa.and_(Sanction.subject == "org", Sanction.uscc == org_uscc))
+                                  sa.func.upper(Sanction.id_number).in_(ids)))
+    if orgs:
+        conditions.append(sa.and_(Sanction.subject == "org", Sanction.uscc.in_(orgs)))
     if not conditions:
         return []
     query = sa.select(Sanction).where(sa.or_(*conditions)).order_by(Sanction.id)
     if day is not None:
         query = query.where(Sanction.starts_on <= day, Sanction.ends_on >= day)
+    return list(db.session.scalars(query))
+
+
+def touching(rows: Iterable[Sanction], people: dict[str, str], org_name: str,
+             org_uscc: str | None, measure: str | None = None) -> list[tuple[Sanction, str]]:
+    """Of ``rows``, those on ``people`` or the organisation (with ``measure`` when given),
+    each with whom it hits (项目负责人张三 / 项目组成员李四 / 承担单位某某)."""
     out = []
-    for row in db.session.scalars(query):
+    for row in rows:
         if measure is not None and measure not in (row.measures or DEFAULT_MEASURES):
             continue
-        who = people.get((row.id_number or "").upper(), "") if row.subject == "person" \
-            else f"承担单位{org_name}"
-        out.append((row, who))
+        if row.subject == "person":
+            who = people.get((row.id_number or "").upper())
+        else:
+            who = f"承担单位{org_name}" if org_uscc and row.uscc == org_uscc else None
+        if who is not None:
+            out.append((row, who))
     return out
+
+
+def sanctions_touching(pi_name: str, pi_id: str | None, org_name: str, org_uscc: str | None,
+                       team: list[tuple[str, str]], day: date | None = None,
+                       measure: str | None = None) -> list[tuple[Sanction, str]]:
+    """The sanctions on a project's principal investigator, team members or organisation
+    (in force on ``day`` with ``measure`` when given), each with whom it hits."""
+    people = people_of(pi_name, pi_id, team)
+    return touching(sanctions_on(people, [org_uscc], day), people, org_name, org_uscc,
+                    measure)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -103,41 +104,50 @@ LIVE_STATES = tuple(s for s in ApplicationState if s not in (
     ApplicationState.terminated))
 
 
-def within_limits(ctx: GuardContext) -> list[Reason]:
-    """限项: one application per PI per call; at most N running projects per PI."""
-    app: Application = ctx.row
+def limit_reasons(call: Call, applicant_id: int, app_id: int | None) -> list[Reason]:
+    """限项 for ``applicant_id`` as PI of application ``app_id`` (None: a new one) in
+    ``call``: one application per PI per call; at most N running projects per PI."""
     out: list[Reason] = []
     same_call = db.session.scalar(
         sa.select(sa.func.count()).select_from(Application).where(
-            Application.call_id == app.call_id, Application.applicant_id == app.applicant_id,
-            Application.id != app.id, Application.state.in_(LIVE_STATES)))
+            Application.call_id == call.id, Application.applicant_id == applicant_id,
+            Application.id != app_id, Application.state.in_(LIVE_STATES)))
     if same_call:
         out += refuse("limit_per_call", "同一负责人在本批次只能主持申报一个项目（限项）")
     running = db.session.scalar(
         sa.select(sa.func.count()).select_from(Application).where(
-            Application.applicant_id == app.applicant_id, Application.id != app.id,
+            Application.applicant_id == applicant_id, Application.id != app_id,
             Application.state.in_(RUNNING))) or 0
-    if running >= app.call.max_running_projects:
+    if running >= call.max_running_projects:
         out += refuse("limit_running",
-                      f"负责人在研项目已达{app.call.max_running_projects}项上限（限项）")
+                      f"负责人在研项目已达{call.max_running_projects}项上限（限项）")
     return out
 
 
-def integrity_clear(ctx: GuardContext) -> list[Reason]:
-    """科研失信: neither the principal investigator, nor a team member, nor the
-    organisation is under a 不得申报 measure in force today."""
+def within_limits(ctx: GuardContext) -> list[Reason]:
     app: Application = ctx.row
-    today = ctx.now.astimezone(SHANGHAI).date()
-    pi, org = app.applicant, app.organization
+    return limit_reasons(app.call, app.applicant_id, app.id)
+
+
+def sanction_reasons(pi: Any, org: Any, team: Any, today: date) -> list[Reason]:
+    """科研失信: neither the principal investigator ``pi``, nor a member of ``team``, nor
+    the organisation ``org`` is under a 不得申报 measure in force on ``today`` (a person
+    or organisation with a ``name`` and, where known, ``id_number`` / ``uscc``)."""
     out: list[Reason] = []
     for sanction, who in integrity.sanctions_touching(
-            pi.name, pi.id_number, org.name, org.uscc, integrity.team_of(app.data), today,
-            "no_apply"):
+            pi.name if pi else "", pi.id_number if pi else None,
+            org.name if org else "", org.uscc if org else None, team, today, "no_apply"):
         who = who.replace("承担单位", "申报单位")
         out += refuse("integrity_sanction",
                       f"{who}在科研失信处理期内（{sanction.starts_on.isoformat()}至"
                       f"{sanction.ends_on.isoformat()}，不得申报），不能申报")
     return out
+
+
+def integrity_clear(ctx: GuardContext) -> list[Reason]:
+    app: Application = ctx.row
+    return sanction_reasons(app.applicant, app.organization, integrity.team_of(app.data),
+                            ctx.now.astimezone(SHANGHAI).date())
 
 
 def _normal(text: str) -> str:

@@ -5,7 +5,6 @@ the project (in the approving transaction), with its 变更批复."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +13,7 @@ from flask import current_app
 from states import CHANGE, DEMAND_SIDE, SYSTEM, ApplicationState, ChangeState, MilestoneState
 from states.lifecycles import LEADER_DECIDES
 from workflow.applying.models import Application
-from workflow.applying.rules import integrity_clear, within_limits
+from workflow.applying.rules import limit_reasons, sanction_reasons
 from workflow.applying.visibility import can_read_application, on_challenges_of
 from workflow.calls.operations import form_fields
 from workflow.changes import documents, messages
@@ -128,14 +127,12 @@ def _new_pi_reasons(change: ChangeRequest, app: Application, ctx: GuardContext) 
                       f"新负责人须为承担单位“{app.organization.name}”在册的科研人员")
     if new.id == app.applicant_id:
         return refuse("pi_unchanged", "新负责人与现负责人是同一人")
-    # 限项 and 科研失信 as at submission, for the new PI (the organisation is unchanged).
-    proxy = SimpleNamespace(id=app.id, call_id=app.call_id, applicant_id=new.id, call=app.call,
-                            applicant=new, organization=SimpleNamespace(uscc=None, name=""),
-                            data={})  # the team is unchanged: only the new PI is checked
-    sub = GuardContext(row=proxy, actor=ctx.actor, role=ctx.role, comment="", data={},
-                       now=ctx.now)
+    # 限项 and 科研失信 as at submission, for the new PI (the organisation and the team
+    # are unchanged: only the new PI is checked).
+    today = ctx.now.astimezone(SHANGHAI).date()
     return [Reason(r.code, f"新负责人{new.name}：{r.message}")
-            for r in within_limits(sub) + integrity_clear(sub)]
+            for r in limit_reasons(app.call, new.id, app.id)
+            + sanction_reasons(new, None, [], today)]
 
 
 def _organization_reasons(change: ChangeRequest, app: Application,
@@ -149,11 +146,9 @@ def _organization_reasons(change: ChangeRequest, app: Application,
         out += refuse("pi_not_in_new_organization",
                       f"项目负责人{pi.name}的账号不属于“{org.name}”：承担单位变更须负责人已调入"
                       "新单位，请先由系统管理员变更其所属单位")
-    proxy = SimpleNamespace(applicant=SimpleNamespace(id_number=None, name=pi.name),
-                            organization=org, data={})
-    sub = GuardContext(row=proxy, actor=ctx.actor, role=ctx.role, comment="", data={},
-                       now=ctx.now)
-    return out + [Reason(r.code, f"新承担单位：{r.message}") for r in integrity_clear(sub)]
+    today = ctx.now.astimezone(SHANGHAI).date()
+    return out + [Reason(r.code, f"新承担单位：{r.message}")
+                  for r in sanction_reasons(None, org, [], today)]
 
 
 def approved_extensions(app: Application) -> int:

@@ -28,6 +28,7 @@ from workflow.finance import operations as finance
 from workflow.finance.lists import TRANCHES, ledger_of
 from workflow.finance.models import LedgerEntry, Milestone, Tranche
 from workflow.finance.models.ledger import EntryKind
+from workflow.finance.sanctions import hold_texts
 from workflow.permissions import allow, found, money_reader, stage_gate_keeper
 from workflow.web.listing import api_page, api_params, checked, export
 
@@ -139,7 +140,9 @@ def list_tranches() -> Response:
         base = sa.select(Tranche).where(Tranche.application_id.in_(visible))
     def items(rows: list[Tranche]) -> list[dict[str, Any]]:
         changes = finance.payee_changes(rows)
-        return [finance.tranche_json(t, change=changes.get(t.id)) for t in rows]
+        holds = hold_texts(t.application for t in rows)
+        return [finance.tranche_json(t, change=changes.get(t.id), hold=holds[t.application_id])
+                for t in rows]
 
     return api_page(TRANCHES, user, items, base)
 

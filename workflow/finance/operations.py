@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import cn2an
 import sqlalchemy as sa
@@ -624,11 +624,12 @@ def payee_history(t: Tranche) -> list[AuditEvent]:
     return list(reversed(rows))
 
 
-def tranche_json(t: Tranche, *, payee: bool = True,
-                 change: AuditEvent | None = None) -> dict[str, Any]:
+def tranche_json(t: Tranche, *, payee: bool = True, change: AuditEvent | None = None,
+                 hold: str | Literal[False] | None = False) -> dict[str, Any]:
     """A tranche as the API gives it; ``payee``: with whom it is paid to (the voucher's
     account from preparation on); ``change``: the latest recorded change of the
-    organisation's account, if the caller has it (else read here)."""
+    organisation's account, if the caller has it (else read here); ``hold``: why its
+    project's tranches are held (``sanctions.hold_texts``), if the caller has it."""
     app = t.application
     out: dict[str, Any] = {
         "id": t.id, "application_id": app.id, "project_number": app.project_number,
@@ -638,7 +639,7 @@ def tranche_json(t: Tranche, *, payee: bool = True,
         "payment_ref": t.payment_ref, "released_at": t.released_at.isoformat()
         if t.released_at else None,
         "integrity_hold": None if t.state in (TrancheState.released, TrancheState.cancelled)
-        else hold_text(app)}
+        else hold_text(app) if hold is False else hold}
     if payee:
         out["payee"] = payee_of(t).as_json()
         out["payee_on_voucher"] = voucher_payee(t) is not None

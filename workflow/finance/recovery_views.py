@@ -4,14 +4,11 @@ workbench's entity page, with its details block and its actions)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Blueprint, render_template
+from flask import Blueprint
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from workflow.core.models import db
-from workflow.finance.models import SanctionReview
-from workflow.finance.recovery_lists import RECOVERIES
+from workflow.finance.recovery_lists import RECOVERIES, SANCTION_REVIEWS
 from workflow.permissions import allow, money_reader
 from workflow.web import listing
 
@@ -30,8 +27,7 @@ def index() -> Response | str:
 
 @bp.route("/sanction-reviews")
 @login_required
-def reviews() -> str:
+def reviews() -> Response | str:
     allow(money_reader(current_user), "只有财务和项目主管、领导、审计人员可以查看失信复核")
-    rows = list(db.session.scalars(sa.select(SanctionReview).order_by(
-        SanctionReview.state != "open", SanctionReview.id.desc()).limit(500)))
-    return render_template("finance/sanction_reviews.html", rows=rows)
+    return listing.respond(SANCTION_REVIEWS, "finance/sanction_reviews.html",
+                           user=current_user)

@@ -11,10 +11,12 @@ tranches, with the reason."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from forms import format_wan
 from states import SANCTION_REVIEW, SYSTEM, SanctionReviewState, TrancheState
@@ -46,25 +48,48 @@ def _touching(app: Application, live_only: bool = True) -> list[tuple[Sanction, 
     return [(s, who) for s, who in found if not live_only or s.ends_on >= today]
 
 
+def hold_texts(apps: Iterable[Application]) -> dict[int, str | None]:
+    """Why each project's tranches may not move now (暂停拨付), or None: an open review,
+    or a sanction not yet reviewed. Two queries for any number of projects."""
+    apps = list({a.id: a for a in apps}.values())
+    if not apps:
+        return {}
+    reviews: dict[int, list[SanctionReview]] = {a.id: [] for a in apps}
+    for r in db.session.scalars(sa.select(SanctionReview).where(
+            SanctionReview.application_id.in_(list(reviews))).options(
+            joinedload(SanctionReview.sanction)).order_by(SanctionReview.id)):
+        reviews[r.application_id].append(r)
+    people = {a.id: integrity.people_of(a.applicant.name, a.applicant.id_number,
+                                        integrity.team_of(a.data))
+              for a in apps if a.state in RUNNING}
+    today = recoveries.today()
+    live = [s for s in integrity.sanctions_on(
+        [i for p in people.values() for i in p],
+        [a.organization.uscc for a in apps if a.id in people]) if s.ends_on >= today]
+    out: dict[int, str | None] = {}
+    for app in apps:
+        open_ = [r for r in reviews[app.id] if r.state is SR.open]
+        out[app.id] = None
+        if open_:
+            r = open_[0]
+            out[app.id] = (f"暂停拨付：{r.subject}已被列入科研失信名单（{r.sanction.reason}，"
+                           f"{r.sanction.starts_on.isoformat()}至"
+                           f"{r.sanction.ends_on.isoformat()}），待项目主管复核")
+            continue
+        if app.id not in people:
+            continue
+        reviewed = {r.sanction_id for r in reviews[app.id]}
+        for sanction, who in integrity.touching(live, people[app.id], app.organization.name,
+                                                app.organization.uscc):
+            if sanction.id not in reviewed:
+                out[app.id] = (f"暂停拨付：{who}已被列入科研失信名单（{sanction.reason}），"
+                               "待项目主管复核")
+                break
+    return out
+
+
 def hold_text(app: Application) -> str | None:
-    """Why the project's tranches may not move now (暂停拨付), or None: an open review,
-    or a sanction not yet reviewed."""
-    reviews = list(db.session.scalars(sa.select(SanctionReview).where(
-        SanctionReview.application_id == app.id)))
-    open_ = [r for r in reviews if r.state is SR.open]
-    if open_:
-        r = open_[0]
-        return (f"暂停拨付：{r.subject}已被列入科研失信名单（{r.sanction.reason}，"
-                f"{r.sanction.starts_on.isoformat()}至{r.sanction.ends_on.isoformat()}），"
-                "待项目主管复核")
-    if app.state not in RUNNING:
-        return None
-    reviewed = {r.sanction_id for r in reviews}
-    for sanction, who in _touching(app):
-        if sanction.id not in reviewed:
-            return (f"暂停拨付：{who}已被列入科研失信名单（{sanction.reason}），"
-                    "待项目主管复核")
-    return None
+    return hold_texts([app])[app.id]
 
 
 def no_integrity_hold(ctx: GuardContext) -> list[Reason]:

@@ -21,7 +21,8 @@ COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "revie
                "tranches": "tranche", "milestones": "milestone", "decisions": "decision",
                "objections": "objection", "recoveries": "recovery",
                "sanction-reviews": "sanction_review", "annual-reports": "annual_report",
-               "changes": "change", "midterms": "midterm"}
+               "changes": "change", "evaluations": "evaluation",
+               "midterms": "midterm"}
 
 
 REASON_SCHEMA: dict[str, Any] = {"type": "object", "properties": {

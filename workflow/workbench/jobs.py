@@ -23,7 +23,7 @@ bp = Blueprint("jobs", __name__)
 
 # What each kind is called on the page (the kinds are the features' ``Rules.jobs``).
 KIND_LABELS = {"assign_reviewers": "分配评审专家", "import_experts": "导入专家",
-               "bulk_formal_review": "批量形式审查"}
+               "bulk_formal_review": "批量形式审查", "project_archive": "导出项目档案"}
 
 
 def visible_job(user: Any, job_id: int) -> Job | None:

@@ -174,6 +174,9 @@ TASKS: dict[tuple[str, str], Task] = {
     ("annual_report", "unit_return"): Task("年度报告待单位审核"),
     ("annual_report", "accept"): Task("年度报告待审核"),
     ("annual_report", "return"): Task("年度报告待审核"),
+    ("evaluation", "confirm"): Task("绩效评价待确认"),
+    ("evaluation", "propose"): Task("绩效评价待确认"),
+    ("evaluation", "send_back"): Task("绩效评价待确认"),
     ("review", "accept"): _score("请答复评审邀请"),
     ("review", "decline"): _score("请答复评审邀请"),
     ("review", "submit_scores"): _score("待评分"),
@@ -433,6 +436,10 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
         return row.title, row.scheme.label
     if kind == "milestone":
         return f"{row.label}（{row.application.title}）", row.application.organization.name
+    if kind == "evaluation":
+        app = row.application
+        return (f"{app.title}（{row.grade.label}，{row.total}分）",
+                f"{app.organization.name} · {app.applicant.name}")
     if kind in ("change", "recovery", "sanction_review", "midterm"):
         app = row.application
         title = f"{row.label}（{app.title}）" if kind in ("change", "midterm") else app.title

@@ -102,7 +102,8 @@ def test_every_state_and_transition_has_a_chinese_label(lifecycle):
 def test_the_lifecycles_of_the_design():
     assert set(LIFECYCLES) == {"call", "application", "review", "tranche", "milestone",
                                "decision", "objection", "recovery", "sanction_review",
-                               "annual_report", "change", "midterm"}
+                               "annual_report", "change", "evaluation",
+                               "midterm"}
     # 追回: opened -> notified -> partly repaid -> closed (DESIGN.md), with the overdue
     # escalation and a leader's write-off.
     assert [s.value for s in LIFECYCLES["recovery"].states] == [

@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 from decimal import Decimal
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
@@ -264,6 +265,40 @@ def sanction(subject="person", ident=PI_ID, name="王研究员", measures=None, 
     return row
 
 
+def test_why_tranches_are_held_is_read_for_many_projects_in_two_statements(people):
+    """The tranche list explains each hold: one project with an open review, one with a
+    sanction not yet reviewed, one clear; two statements however many projects."""
+    reviewed, unreviewed, clear = (running_project(people, paid=False) for _ in range(3))
+    sanction("person", MEMBER_ID)
+    deliver("sanction.recorded")  # reviews opened for the three (the member is on all)
+    db.session.execute(sa.delete(SanctionReview).where(
+        SanctionReview.application_id != reviewed.id))
+    for row in (unreviewed, clear):
+        row.data = {"members": []} if row is clear else row.data
+    db.session.commit()
+    db.session.expire_all()
+    apps = [reviewed, unreviewed, clear]
+    for row in apps:  # loaded, as a list page has them
+        assert row.applicant.name and row.organization.name
+    statements: list[str] = []
+
+    def count(*args, **kwargs):
+        statements.append(args[2])
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        holds = sanctions.hold_texts(apps)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 2, statements
+    listed = "暂停拨付：项目组成员李成员已被列入科研失信名单（论文数据造假"
+    assert holds[reviewed.id].startswith(listed + "，")
+    assert holds[reviewed.id].endswith("待项目主管复核")
+    assert holds[unreviewed.id] == listed + "），待项目主管复核"
+    assert holds[clear.id] is None
+    assert all(sanctions.hold_text(row) == holds[row.id] for row in apps)
+
+
 @pytest.mark.parametrize("who", ["pi", "member", "org"])
 def test_a_sanction_on_a_running_project_holds_its_tranches_and_opens_a_review(
         people, client, who):
@@ -466,6 +501,18 @@ def test_the_review_pages_are_the_bureaus(people, app):
     review = db.session.scalars(sa.select(SanctionReview)).one()
     officer = client_for(app, "officer", PASSWORD)
     assert row.title in officer.get("/sanction-reviews").get_data(as_text=True)
+    # A list like the others: searched, filtered by state, exported to Excel.
+    assert row.title in officer.get("/sanction-reviews?q=王研究员&state=open").get_data(
+        as_text=True)
+    assert row.title not in officer.get("/sanction-reviews?state=continued").get_data(
+        as_text=True)
+    assert row.title not in officer.get("/sanction-reviews?q=不存在的项目").get_data(
+        as_text=True)
+    xlsx = officer.get("/sanction-reviews?export=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.data)).active
+    assert [c.value for c in sheet[1]][:4] == ["项目编号", "项目名称", "承担单位", "失信对象"]
+    assert [c.value for c in sheet[2]][1] == row.title
+    assert [c.value for c in sheet[2]][-1] == "待复核（暂停拨付）"
     page = officer.get(f"/sanction-reviews/{review.id}").get_data(as_text=True)
     assert "项目负责人王研究员已被列入科研失信名单" in page and "继续执行" in page
     assert client_for(app, "pi", PASSWORD).get("/sanction-reviews").status_code == 403

@@ -20,11 +20,9 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from tests import signing_ca
-from tests.factories import ApplicationFactory, CallFactory, IssuedNumberFactory
 from workflow import config
-from workflow.core import files
-from workflow.core.models import db, utcnow
-from workflow.documents import archive, official, pdf, signing
+from workflow.core.models import utcnow
+from workflow.documents import archive, pdf, signing
 
 LH = pdf.Letterhead(authority="赣州市科学技术局", doc_number="赣市科字〔2026〕15号",
                     title="关于下达2026年度赣州市科技计划项目立项的通知",
@@ -73,16 +71,7 @@ def flipped(data: bytes, at: int) -> bytes:
 @pytest.fixture
 def issued(app):
     """A 立项通知书 issued the way the worker issues it."""
-    row = ApplicationFactory(title="稀土永磁项目", project_number="GZKJ-2026-BG-0007",
-                             doc_number="赣市科字〔2026〕21号", approved_at=utcnow(),
-                             granted_amount=Decimal("500000.00"),
-                             call=CallFactory(doc_number="赣市科字〔2026〕20号"))
-    IssuedNumberFactory(application=row)  # issued after its 立项文件 (20号)
-    db.session.commit()
-    doc = official.render_notice(row.id)
-    db.session.commit()
-    with files.store().open(doc.sha256) as fh:
-        return doc, fh.read()
+    return signing_ca.issue_notice("GZKJ-2026-BG-0007", "赣市科字〔2026〕21号")
 
 
 def test_an_issued_notice_validates_with_the_test_ca_as_trust_root(issued):

@@ -9,25 +9,15 @@ import pytest
 
 from tests import signing_ca
 from tests.conftest import csrf_of
-from tests.factories import ApplicationFactory, CallFactory, IssuedNumberFactory
-from workflow.core import files
-from workflow.core.models import db, utcnow
+from workflow.core.models import utcnow
 from workflow.documents import official, pdf, signing
 from workflow.timeutil import local_time
 
 
 @pytest.fixture
 def issued(app):
-    row = ApplicationFactory(title="稀土永磁项目", project_number="GZKJ-2026-BG-0009",
-                             doc_number="赣市科字〔2026〕23号", approved_at=utcnow(),
-                             granted_amount=Decimal("500000.00"),
-                             call=CallFactory(doc_number="赣市科字〔2026〕20号"))
-    IssuedNumberFactory(application=row)  # issued after its 立项文件 (20号)
-    db.session.commit()
-    doc = official.render_notice(row.id)
-    db.session.commit()
-    with files.store().open(doc.sha256) as fh:
-        return doc, fh.read()
+    """A 立项通知书 issued the way the worker issues it."""
+    return signing_ca.issue_notice("GZKJ-2026-BG-0009", "赣市科字〔2026〕23号")
 
 
 def tampered(data: bytes) -> bytes:
