@@ -320,6 +320,10 @@ RECORD_LABELS = {
     "open_annual_report": "开启年度报告", "save_annual_report": "保存年度报告",
     "apply_change": "项目变更", "attach_change_evidence": "上传变更佐证材料",
     "attach_tech_report": "上传科技报告", "score": "提交验收意见", "check_finance": "财务验收",
+    "open_midterm": "开启中期检查", "save_midterm_report": "保存中期报告",
+    "attach_midterm_evidence": "上传中期报告佐证材料", "assign_midterm_panel": "组织评议专家组",
+    "assign_midterm_seat": "选定评议专家", "score_midterm": "提交中期检查评议",
+    "set_midterm_form": "设置中期检查表",
     "open_evaluation": "开启绩效评价", "adjust_evaluation": "调整评价得分",
 }
 

@@ -197,7 +197,8 @@ APPLICATION = Lifecycle(
           follow_ups=["plan_tranches"], documents=["task_book"]),
         t("start", A.contracted, A.in_progress, [OFFICER, SYSTEM], "开始执行"),
         t("start_midterm", A.in_progress, A.midterm, [OFFICER], "中期检查", step="midterm"),
-        t("pass_midterm", A.midterm, A.in_progress, [OFFICER], "中期检查通过"),
+        t("pass_midterm", A.midterm, A.in_progress, [OFFICER], "中期检查通过",
+          guards=["midterm_check_concluded"]),
         # 结题验收 is a lifecycle of its own (ACCEPTANCE below): the unit's endorsement of
         # the team's package takes the project to acceptance, and the officer's conclusion
         # after the panel and 财务验收 ends it (通过 and 结题: completed; 不通过: failed).
@@ -739,9 +740,71 @@ ACCEPTANCE = Lifecycle(
     ),
 )
 
+
+# ---- midterm check (中期检查) ----------------------------------------------------------------
+
+class MidtermState(StateEnum):
+    open = ("open", "待提交中期报告")
+    overdue = ("overdue", "逾期未交")
+    submitted = ("submitted", "待组织专家评议")
+    reviewing = ("reviewing", "专家评议中")
+    rectify = ("rectify", "整改中")
+    passed = ("passed", "中期检查通过")
+    terminated = ("terminated", "终止")
+
+
+MT = MidtermState
+# The officer's outcome: every panel score in, or a reason to decide without them.
+MIDTERM_OUTCOME = ["midterm_scores_in"]
+MIDTERM_OVERRIDE = Field("override_reason", "未评完即作结论的理由")
+
+MIDTERM = Lifecycle(
+    name="midterm",
+    label="中期检查",
+    states=MidtermState,
+    initial=MT.open,
+    final=frozenset({MT.passed, MT.terminated}),
+    stages=(Stage("提交中期报告", (MT.open, MT.overdue, MT.rectify)),
+            Stage("专家评议", (MT.submitted, MT.reviewing)),
+            Stage("检查结论", (MT.passed,))),
+    transitions=(
+        # The team (its PI) sends the progress report, late or not; after 整改 the second
+        # round's report.
+        t("submit", (MT.open, MT.overdue, MT.rectify), MT.submitted, [APPLICANT],
+          "提交中期报告", guards=["midterm_report_complete", "midterm_project_running"],
+          effect="record_midterm_submission", follow_ups=["convene_if_panel_ready"]),
+        # The panel (at least three experts, conflict-checked) starts scoring the round.
+        t("convene", MT.submitted, MT.reviewing, [OFFICER, SYSTEM], "送专家评议",
+          guards=["midterm_panel_ready"], messages=["midterm_panel_invited"]),
+        t("pass", MT.reviewing, MT.passed, [OFFICER], "通过",
+          guards=[*MIDTERM_OUTCOME, "midterm_project_running"],
+          effect="record_midterm_outcome", follow_ups=["carry_out_midterm"],
+          messages=["midterm_decided"],
+          fields=[MIDTERM_OVERRIDE]),
+        # 整改 once: the team reports again by the due date on the items required; the
+        # second round ends in 通过 or 终止.
+        t("rectify", MT.reviewing, MT.rectify, [OFFICER], "整改",
+          guards=["comment_given", *MIDTERM_OUTCOME, "midterm_rectification_valid"],
+          effect="record_rectification", messages=["midterm_decided"],
+          fields=[MIDTERM_OVERRIDE,
+                  Field("due_on", "整改报告提交期限（YYYY-MM-DD）", kind="line", required=True),
+                  Field("items", "整改要求（每行一项）", required=True)]),
+        t("terminate", (MT.reviewing, MT.overdue), MT.terminated, [OFFICER], "终止",
+          guards=["comment_given", *MIDTERM_OUTCOME, "midterm_project_running"],
+          effect="record_midterm_outcome", follow_ups=["carry_out_midterm"],
+          messages=["midterm_decided"],
+          fields=[MIDTERM_OVERRIDE,
+                  Field("recovery_wan", "应追回金额（万元）", kind="money")]),
+        # The beat: past the due date and not sent, flagged and the team reminded.
+        t("mark_overdue", (MT.open, MT.rectify), MT.overdue, [SYSTEM], "逾期未交",
+          guards=["midterm_past_due"], effect="record_midterm_overdue",
+          messages=["midterm_overdue"]),
+    ),
+)
+
 LIFECYCLES: dict[str, Lifecycle] = {lc.name: lc for lc in (
     CALL, APPLICATION, REVIEW, TRANCHE, MILESTONE, DECISION, OBJECTION, RECOVERY,
-    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE, EVALUATION, ACCEPTANCE)}
+    SANCTION_REVIEW, ANNUAL_REPORT, CHANGE, EVALUATION, ACCEPTANCE, MIDTERM)}
 
 # The services that carry out transitions of rows they choose (see ``Transition.via``).
 OPERATIONS: dict[str, Operation] = {o.name: o for o in (
@@ -763,6 +826,7 @@ EVENTS: dict[str, Event] = {e.topic: e for e in (
     Event("recovery.notice", "印发追回通知", documents=("recovery_notice",)),
     Event("change.approval", "印发变更批复", documents=("change_approval",)),
     Event("acceptance.conclusion", "印发验收结论书", documents=("acceptance_conclusion",)),
+    Event("midterm.conclusion", "印发中期检查结论通知", documents=("midterm_conclusion",)),
     # 忘记密码: the reset link goes by e-mail (made when the message is, never stored).
     Event("user.password_reset", "找回密码", messages=("password_reset",)),
 )}

@@ -105,7 +105,8 @@ MODELS = ("workflow.core.models", "workflow.accounts.models", "workflow.calls.mo
           "workflow.applying.models", "workflow.review.models", "workflow.decisions.models",
           "workflow.finance.models", "workflow.notify.models", "workflow.documents.models",
           "workflow.holidays.models", "workflow.annual.models", "workflow.changes.models",
-          "workflow.evaluation.models", "workflow.acceptance.models")
+          "workflow.evaluation.models", "workflow.acceptance.models",
+          "workflow.midterm.models")
 
 
 def load_models() -> None:
@@ -159,6 +160,10 @@ def _install_features(app: Flask) -> None:
     from workflow.finance import views as finance_views
     from workflow.holidays import api as holidays_api
     from workflow.holidays import views as holidays_views
+    from workflow.midterm import api as midterm_api
+    from workflow.midterm import rules as midterm_rules
+    from workflow.midterm import todo as midterm_todo
+    from workflow.midterm import views as midterm_views
     from workflow.notify import api as notify_api
     from workflow.notify import inbox
     from workflow.notify import rules as notify_rules
@@ -175,27 +180,29 @@ def _install_features(app: Flask) -> None:
                       decisions_rules.RULES, finance_rules.RULES, notify_rules.RULES,
                       documents_rules.RULES, recovery_rules.RULES, annual_rules.RULES,
                       changes_rules.RULES, archive_rules.RULES, evaluation_rules.RULES,
-                      acceptance_rules.RULES])
+                      acceptance_rules.RULES, midterm_rules.RULES])
     # The API routes are declared on ``api_bp`` by these modules.
     del openapi, workbench_api, applying_api, calls_api, decisions_api, finance_api, review_api
     del accounts_api, defence_api, experts_api, documents_api, notify_api, holidays_api
     del numbering_api, recovery_api, annual_api, changes_api, archive_api, evaluation_api
-    del acceptance_api
+    del acceptance_api, midterm_api
     for blueprint in (accounts_views.bp, workbench_views.bp, calls_views.bp, applying_views.bp,
                       review_views.bp, decisions_views.bp, finance_views.bp, notify_views.bp,
                       documents_views.bp, holidays_views.bp, numbering_views.bp, public.bp,
                       entities.bp, jobs.bp, recovery_views.bp, annual_views.bp,
                       changes_views.bp, archive_views.bp, evaluation_views.bp,
-                      acceptance_views.bp, api_bp):
+                      acceptance_views.bp, midterm_views.bp, api_bp):
         app.register_blueprint(blueprint)
     jobs.init_app(app)
     entities.EXTRAS["acceptance"] = acceptance_views.acceptance_extra
     entities.PROJECT_EXTRAS["acceptance"] = acceptance_views.project_extra
     todo.EXTRA_TODOS["acceptance"] = acceptance_todo.acceptance_todos
+    todo.EXTRA_TODOS["midterm"] = midterm_todo.expert_seats
     app.jinja_env.globals["DOC_KINDS"] = official.KINDS
     app.jinja_env.globals["ANNUAL"] = annual_operations.PAGE
     app.jinja_env.globals["ARCHIVE"] = archive_views.PAGE
     app.jinja_env.globals["EVALUATION"] = evaluation_views.PAGE
+    app.jinja_env.globals["MIDTERM"] = midterm_views.PAGE
     app.context_processor(inbox.unread_context)
 
 

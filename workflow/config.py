@@ -88,6 +88,7 @@ def celery_settings(instance: Path) -> dict[str, Any]:
             "escalate-overdue-recoveries": {"task": "kjflow.escalate_overdue_recoveries",
                                             "schedule": 3600.0},
             "annual-reports": {"task": "kjflow.annual_reports", "schedule": 3600.0},
+            "midterm-reports": {"task": "kjflow.midterm_reports", "schedule": 3600.0},
             "open-evaluations": {"task": "kjflow.open_evaluations", "schedule": 3600.0},
         },
     }
@@ -118,7 +119,8 @@ def trusted_proxies() -> int:
 
 
 DOCUMENT_KINDS = ("notice", "approval_file", "task_book", "payment_notice", "recovery_notice",
-                  "change_approval", "acceptance_conclusion")
+                  "change_approval", "acceptance_conclusion",
+                  "midterm_conclusion")
 
 
 def per_kind(prefix: str, defaults: dict[str, str]) -> dict[str, str]:

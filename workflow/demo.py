@@ -178,9 +178,10 @@ def seed() -> bool:
     changed = _seed_changes(users)
     evaluated = _seed_evaluations(users)
     accepted = _seed_acceptances(users)
+    checked = _seed_midterms(users)
     db.session.commit()
     return (fresh or added or reviewing or funded or waiting or last_year or calendar
-            or after or reports or changed or evaluated or accepted)
+            or after or reports or changed or evaluated or accepted or checked)
 
 
 def _organizations() -> dict[str, Organization]:
@@ -560,7 +561,8 @@ TRY_FIRST: dict[str, str] = {
     "researcher2": "申报书：填写并提交",
     "researcher3": "揭榜挂帅项目：提交里程碑",
     "researcher4": "申报指南：查看正在受理的指南；结题验收（结题、宽容失败各一）",
-    "researcher5": "年度报告：一份逾期（不能申报新项目，限项），一份待单位审核",
+    "researcher5": "年度报告：一份逾期（不能申报新项目，限项），一份待单位审核；"
+                   "中期检查：一个项目待整改后重新提交",
     "unitadmin": "收款账户；本单位申报书；项目变更",
     "unitadmin2": "工作台：审核项目变更申请（揭榜挂帅指标调整）",
     "recommender": "申报书：主管部门推荐（只见市农科院的）",
@@ -572,6 +574,7 @@ TRY_FIRST: dict[str, str] = {
     "auditor": "申报书、办理记录（只读）",
     "admin": "通知记录",
     "expert1": "评审任务：答复邀请、评分",
+    "expert3": "工作台：中期检查评议（专家组尚缺一份评分）",
 }
 
 
@@ -930,3 +933,63 @@ def _seed_evaluations(users: dict[str, User]) -> bool:
                 "结题验收认定成果：发明专利2项、论文3篇、企业标准1项，成果产出按满分计。")})
             engine.fire(ev, "confirm", officer, comment="同意")
     return True
+
+
+# ---- 中期检查 (midterm checks) ------------------------------------------------------------
+# Two projects of researcher5 (who may not apply anyway: an overdue annual report) in the
+# call after the award, both in their midterm check: one waiting for the last panel score
+# (expert3's), one in 整改 (the team to report again).
+MIDTERM_WAITING = "赣南脐橙采后商品化处理关键技术"
+MIDTERM_RECTIFY = "稀土尾矿综合利用新工艺研究"
+MIDTERM_PANEL = ("expert2", "expert5", "expert3")
+
+
+def _seed_midterms(users: dict[str, User]) -> bool:
+    from workflow.midterm import operations as midterm
+    from workflow.midterm.models import MidtermReport
+
+    call = _after_award_call()
+    if call is None or db.session.scalar(sa.select(MidtermReport.id).limit(1)) is not None:
+        return False
+    if "midterm" not in call.enabled_steps:
+        call.steps = [*(call.steps or []), "midterm"]
+    officer, pi = users["officer"], users["researcher5"]
+    apps = [_after_award_project(call, officer, pi, title, "300000.00", [])
+            for title in (MIDTERM_WAITING, MIDTERM_RECTIFY)]
+    for n, app in enumerate(apps, 1):  # the contract's share paid (nothing left due)
+        paid = next(t for t in finance.tranches_of(app) if t.condition == "contract")
+        engine.fire(paid, "prepare", users["finance1"])
+        engine.fire(paid, "approve", users["finance2"])
+        engine.fire(paid, "release", users["finance2"],
+                    data={"payment_ref": f"ZF-DEMO-MT{n:02d}"})
+    today = midterm.today()
+    reports = midterm.open_checks(officer, application_ids=[a.id for a in apps],
+                                  due=(today + timedelta(days=30)).isoformat(),
+                                  instructions="请对照任务书如实填报进展、经费支出和成果。")
+    panel = [users[e].id for e in MIDTERM_PANEL]
+    for report in reports:
+        midterm.save_report(pi, report.id, {
+            "answers": {"progress": "已完成关键工艺的小试验证，中试线设备安装调试完毕，"
+                                    "总体进度符合任务书安排。",
+                        "results": "申请发明专利1项（已受理），发表论文1篇。",
+                        "problems": "中试原料批次差异较大；下一步完善工艺参数，开展连续中试。"},
+            "spending": {"equipment": "8.00", "business": "4.50", "labour": "3.20",
+                         "indirect": "1.00"},
+            "outputs": [{"kind": "patent", "title": "一种稀土尾矿浸出液除杂方法",
+                         "note": "已受理"}]})
+        engine.fire(report, "submit", pi)
+        midterm.assign_panel(officer, report.id, panel)
+    waiting, rectify = reports
+    scorers = {waiting.id: MIDTERM_PANEL[:2], rectify.id: MIDTERM_PANEL}
+    for report in reports:
+        for username in scorers[report.id]:
+            midterm.score(users[username], report.id, {
+                "score": 72 if report is rectify else 86,
+                "opinion": "中试进度滞后于计划，经费执行偏慢，建议限期整改。"
+                if report is rectify else "进展符合任务书要求，建议通过。",
+                "recommendation": "rectify" if report is rectify else "pass"})
+    engine.fire(rectify, "rectify", officer, comment="中试进度滞后，请限期整改",
+                data={"due_on": (today + timedelta(days=20)).isoformat(),
+                      "items": "补充连续三批中试数据\n说明后续经费使用计划"})
+    return True
+

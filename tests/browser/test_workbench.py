@@ -20,6 +20,7 @@ from workflow.demo import (
     DEMO_PASSWORD,
     EXPERTS,
     HELD_PROJECT,
+    MIDTERM_WAITING,
     REVIEWING_TITLE,
     USERS,
     WAITING,
@@ -94,6 +95,8 @@ EXPECTED: dict[str, list[tuple[str, str, Callable[[Page], None]]]] = {
                 shown("milestone-verdict"))],
     "expert2": [(f"请答复评审邀请：{UNDER_REVIEW}", r"/reviews/\d+/score", button("接受"))],
     "expert5": [(f"待评分：{UNDER_REVIEW}", r"/reviews/\d+/score", button("提交评分"))],
+    # The midterm panel's last score (the other two experts have scored).
+    "expert3": [(f"待中期检查评议：{MIDTERM_WAITING}", r"/midterms/\d+", shown("score-form"))],
 }
 # What a section with nothing to do says (besides the notes of the readers).
 EMPTY = {"leader": "暂无待决策事项", "expert": "暂无评审邀请", "auditor": "审计记录共",

@@ -47,6 +47,16 @@ def task_annual_reports() -> int:
     return annual.open_due_reports() + annual.mark_overdue() + annual.send_reminders()
 
 
+@shared_task(name="kjflow.midterm_reports", time_limit=600, soft_time_limit=540)
+def task_midterm_reports() -> int:
+    """Midterm reports past their due date and not sent: overdue (the team told by the
+    transition's message), and the reminders (each keyed per report, round and step: two
+    beats remind nobody twice)."""
+    from workflow.midterm import operations as midterm
+
+    return midterm.mark_overdue() + midterm.send_reminders()
+
+
 @shared_task(name="kjflow.open_evaluations", time_limit=600, soft_time_limit=540)
 def task_open_evaluations() -> int:
     """绩效评价: every closed project without an evaluation gets one (once per project:

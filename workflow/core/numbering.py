@@ -45,7 +45,8 @@ from workflow.timeutil import SHANGHAI
 # The documents that carry a 发文字号 (the 任务书 is a contract: it has none).
 KINDS = {"approval_file": "立项文件", "notice": "立项通知书", "payment_notice": "拨付通知",
          "recovery_notice": "追回通知", "change_approval": "变更批复",
-         "acceptance_conclusion": "验收结论书"}
+         "acceptance_conclusion": "验收结论书",
+         "midterm_conclusion": "中期检查结论通知"}
 MAX_PREFIX = 30
 MAX_NUMBER = 40
 MAX_SEQ = 999_999

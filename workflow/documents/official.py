@@ -48,7 +48,8 @@ from workflow.timeutil import SHANGHAI, cn_date
 
 KINDS = {"application": "申报书", "notice": "立项通知书", "approval_file": "立项文件",
          "task_book": "任务书", "payment_notice": "拨付通知", "recovery_notice": "追回通知",
-         "change_approval": "变更批复", "acceptance_conclusion": "验收结论书"}
+         "change_approval": "变更批复", "acceptance_conclusion": "验收结论书",
+         "midterm_conclusion": "中期检查结论通知"}
 
 
 def doc_code(kind: str, owner: str, round_no: int) -> str:

@@ -22,7 +22,7 @@ COLLECTIONS = {"calls": "call", "applications": "application", "reviews": "revie
                "objections": "objection", "recoveries": "recovery",
                "sanction-reviews": "sanction_review", "annual-reports": "annual_report",
                "changes": "change", "evaluations": "evaluation",
-               "acceptances": "acceptance"}
+               "acceptances": "acceptance", "midterms": "midterm"}
 
 
 REASON_SCHEMA: dict[str, Any] = {"type": "object", "properties": {

@@ -159,6 +159,9 @@ def page_actions(kind: str, row: Any, user: Any, extra: dict[str, Any]) -> Actio
     elif kind == "acceptance":
         # The panel, the conclusion: on the acceptance's own forms (details block).
         may.handle("assign_panel", "pass", "conclude", "fail")
+    elif kind == "midterm":
+        # The report, the panel's scores and the outcome have forms of their own.
+        may.handle("submit", "pass", "rectify", "terminate")
     return may
 
 

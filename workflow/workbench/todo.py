@@ -167,6 +167,15 @@ TASKS: dict[tuple[str, str], Task] = {
     ("sanction_review", "terminate"): Task("失信复核待决定",
                                            when=lambda user, _row: officer(user)),
     ("sanction_review", "revoke"): Task("失信复核待决定", when=lambda user, _row: officer(user)),
+    # 中期检查: the team's report, the officer's panel and conclusion (the experts' scores
+    # are not transitions: ``_extras``).
+    ("midterm", "submit"): Task("待提交中期报告",
+                                answered=frozenset({"midterm_report_incomplete"})),
+    ("midterm", "convene"): Task("中期报告已提交，待组织评议专家",
+                                 answered=frozenset({"panel_missing"})),
+    ("midterm", "pass"): Task("中期检查待作结论"),
+    ("midterm", "rectify"): Task("中期检查待作结论", answered=frozenset(
+        {"rectify_due_missing", "rectify_items_missing"})),
     ("annual_report", "submit"): Task("待填写并提交年度报告",
                                       answered=frozenset({"annual_report_incomplete"})),
     ("annual_report", "endorse"): Task("年度报告待单位审核"),
@@ -208,6 +217,9 @@ EXCEPTIONS = frozenset({
     ("milestone", "report"),
     # Closed by the officer's finding on the project (待处理公示异议).
     ("objection", "uphold"), ("objection", "dismiss"),
+    # A project in its midterm check is concluded by the check (中期检查待作结论); its
+    # termination is an option of the conclusion, or of a report never sent.
+    ("application", "pass_midterm"), ("midterm", "terminate"),
 })
 _ORDER = {task.phrase: n for n, task in enumerate(TASKS.values())}
 
@@ -436,9 +448,9 @@ def _describe(kind: str, row: Any, spec: Transition) -> tuple[str, str]:
         app = row.application
         return (f"{app.title}（{row.grade.label}，{row.total}分）",
                 f"{app.organization.name} · {app.applicant.name}")
-    if kind in ("change", "recovery", "sanction_review", "acceptance"):
+    if kind in ("change", "recovery", "sanction_review", "acceptance", "midterm"):
         app = row.application
-        title = f"{row.label}（{app.title}）" if kind == "change" else app.title
+        title = f"{row.label}（{app.title}）" if kind in ("change", "midterm") else app.title
         return title, f"{app.organization.name} · {app.applicant.name}"
     return str(getattr(row, "title", None) or getattr(row, "label", None) or row.id), ""
 

@@ -102,7 +102,8 @@ def test_every_state_and_transition_has_a_chinese_label(lifecycle):
 def test_the_lifecycles_of_the_design():
     assert set(LIFECYCLES) == {"call", "application", "review", "tranche", "milestone",
                                "decision", "objection", "recovery", "sanction_review",
-                               "annual_report", "change", "evaluation", "acceptance"}
+                               "annual_report", "change", "evaluation", "acceptance",
+                               "midterm"}
     # 结题验收 (DESIGN.md): submitted -> panel_review -> passed | concluded | failed, with
     # the unit's endorsement before the panel; the project's own ending is the system's.
     assert {s.value for s in LIFECYCLES["acceptance"].final} == {"passed", "concluded", "failed"}

@@ -59,7 +59,7 @@ def test_the_spec_describes_the_documents_with_their_kinds(client, app):
         kind = schema["properties"]["items"]["items"]["properties"]["kind"]
         assert kind["enum"] == ["application", "notice", "approval_file", "task_book",
                                 "payment_notice", "recovery_notice", "change_approval",
-                                "acceptance_conclusion"]
+                                "acceptance_conclusion", "midterm_conclusion"]
 
 
 def test_an_approved_project_shows_its_grant_and_what_was_paid(client, app):

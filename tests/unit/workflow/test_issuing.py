@@ -232,7 +232,8 @@ def test_the_api_sets_numbering_lists_the_waiting_and_enters_numbers(client, peo
     body = client.get("/api/v1/doc-numbering", headers=office).get_json()
     assert [k["kind"] for k in body["items"]] == ["approval_file", "notice", "payment_notice",
                                                 "recovery_notice", "change_approval",
-                                                "acceptance_conclusion"]
+                                                "acceptance_conclusion",
+                                                "midterm_conclusion"]
     assert body["items"][0]["next_doc_number"] == f"赣市科字〔{year}〕1号"
     resp = client.put("/api/v1/doc-numbering/notice", headers=office,
                       json={"mode": "entered"})

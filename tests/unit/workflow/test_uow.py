@@ -291,6 +291,8 @@ OWN_UNITS: dict[str, set[str] | None] = {
     "workflow/annual/operations.py": {"open_due_reports", "mark_overdue", "send_reminders"},
     # The beat's sweep: an evaluation for every closed project that has none.
     "workflow/evaluation/operations.py": {"open_missing"},
+    # The beat's midterm reports: marking each late one, the reminders.
+    "workflow/midterm/operations.py": {"mark_overdue", "send_reminders"},
     # A page view moves its session's "last seen" in a short transaction of its own.
     "workflow/accounts/sessions.py": {"_touch"},
 }

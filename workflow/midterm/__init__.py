@@ -1,0 +1,1 @@
+"""中期检查: the midterm check of running projects."""
