@@ -43,8 +43,11 @@ FACTS = {"type": "object", "properties": {
                             "description": "[完成数, 指标总数]；无记录为 null"}),
     "acceptance": nullable(enum(("pass", "fail"), "验收结论")),
     "outputs": {"type": "array", "items": {"type": "object", "properties": {
-        "year": {"type": "integer"}, "text": {"type": "string"}},
-        "required": ["year", "text"]}},
+        "text": {"type": "string", "description": "成果（名称及编号）"},
+        "year": {"type": "integer", "description": "来自年度报告时：其年度"},
+        "kind": nullable("string", description="来自结题验收时：成果类型"),
+        "source": {"type": "string", "description": "来源：结题验收或某年度报告"}},
+        "required": ["text"]}},
     "spending_wan": {"type": "object", "properties": {
         k: {"type": "string", "description": label} for k, label in (
             ("granted", "资助"), ("disbursed", "已拨付"), ("recovered", "已追回"),

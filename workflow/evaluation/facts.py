@@ -1,10 +1,10 @@
 """What a project's evaluation is judged on, gathered when it closes.
 
-``indicator_results`` and ``outputs`` are the two readings the final acceptance module
-(``workflow/acceptance``, being built) will answer better: every caller goes through them,
-so pointing them at it is a change here only. For now they read what main records: the
-milestones of a 揭榜挂帅 project, the annual reports' indicator statuses, the acceptance
-verdict."""
+``indicator_results``: the acceptance panel's finding on each indicator of the task book
+(``workflow/acceptance``) where the project went through 结题验收; otherwise (a project
+terminated before it) what it recorded on the way: the milestones of a 揭榜挂帅 project, the
+annual reports' indicator statuses. ``outputs``: the acceptance's outputs and IP list, and
+the annual reports' 成果 lines."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from forms import format_wan
 from states import AnnualReportState, MilestoneState
+from workflow.acceptance.operations import acceptance_of, indicator_names
 from workflow.annual.models import AnnualReport
 from workflow.applying.models import Application, Verdict
 from workflow.changes.rules import planned_end
@@ -42,12 +43,33 @@ def _milestones(app: Application) -> list[Milestone]:
         Milestone.application_id == app.id).order_by(Milestone.seq)))
 
 
+def _panel_findings(app: Application) -> tuple[int, int] | None:
+    """(met, total) of the indicators as the acceptance panel found them: an indicator is
+    met when most of the members who scored it say so; None before a panel has scored."""
+    acc = acceptance_of(app)
+    if acc is None:
+        return None
+    voices = [m.scores for m in acc.members if m.submitted_at is not None and m.scores]
+    if not voices:
+        return None
+    names = indicator_names(app) or sorted({n for v in voices for n in v})
+    met = 0
+    for name in names:
+        said = [bool(v[name]) for v in voices if name in v]
+        met += bool(said) and sum(said) * 2 > len(said)
+    return met, len(names)
+
+
 def indicator_results(app: Application) -> tuple[int, int] | None:
     """(met, total) of the project's indicators, or None when nothing records them.
 
-    揭榜挂帅: its milestones accepted of all planned. Otherwise the latest annual report
+    The acceptance panel's findings, when it scored. 揭榜挂帅: its milestones accepted of
+    all planned. Otherwise the latest annual report
     that lists indicators (a status reading 完成/达到/实现 and not 未/部分 counts as met).
     Failing both, the acceptance verdict as one indicator (通过 1/1, 不通过 0/1)."""
+    found = _panel_findings(app)
+    if found is not None:
+        return found
     milestones = _milestones(app)
     if app.challenge_id is not None and milestones:
         accepted = sum(1 for m in milestones if m.state is MilestoneState.accepted)
@@ -67,10 +89,17 @@ def indicator_results(app: Application) -> tuple[int, int] | None:
 
 
 def outputs(app: Application) -> list[dict[str, Any]]:
-    """The project's outputs (papers, patents, standards, products…): for now each
-    non-empty line of the annual reports' 成果 text, with its year; [] when none."""
+    """The project's outputs (papers, patents, standards, products…): those of its
+    acceptance's outputs and IP list (with their identifiers), then each non-empty line of
+    the annual reports' 成果 text not listed there, with its year; [] when none."""
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
+    acc = acceptance_of(app)
+    for item in (acc.outputs if acc is not None else None) or []:
+        text = " ".join(str(item.get(k) or "") for k in ("title", "identifier")).strip()
+        if text and text not in seen:
+            seen.add(text)
+            out.append({"text": text, "kind": item.get("kind"), "source": "结题验收"})
     for report in _reports(app):
         if report.state is AnnualReportState.due:
             continue
@@ -78,7 +107,8 @@ def outputs(app: Application) -> list[dict[str, Any]]:
             text = line.strip(" \t-•·、;；")
             if text and text not in seen and not re.fullmatch(r"(无|暂无|没有)[。.]?", text):
                 seen.add(text)
-                out.append({"year": report.year, "text": text[:300]})
+                out.append({"year": report.year, "text": text[:300],
+                            "source": f"{report.year}年度报告"})
     return out
 
 

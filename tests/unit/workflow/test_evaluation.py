@@ -24,9 +24,11 @@ from tests.factories import (
     ReviewFactory,
     UserFactory,
 )
+from workflow.acceptance import operations as acceptances
 from workflow.core import audit, engine
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid
 from workflow.core.models import OutboxEvent, db, utcnow
+from workflow.documents.official import project_indicators
 from workflow.evaluation import facts
 from workflow.evaluation import operations as evaluations
 from workflow.evaluation.models import Evaluation, Grade, PerformanceRecord
@@ -99,6 +101,24 @@ def fire(ev, trigger, actor, comment=""):
 
 # ---- opening at closure -------------------------------------------------------------------
 
+def test_an_indicator_is_met_when_most_of_the_panel_found_it_met(people):
+    row = running(people)
+    acc = steps.prepare(row, spent_wan="0")
+    steps.fire(acc, "submit", people["pi"])
+    steps.fire(acc, "endorse", people["unitadmin"], "同意报送")
+    panel = steps.experts()
+    steps.fire(acc, "assign_panel", people["officer"], expert_ids=[str(e.id) for e in panel])
+    names = project_indicators(row)
+    first, second = names[0].name, names[1].name
+    for n, expert in enumerate(panel):
+        # The first indicator: two of three say not met; the second: one of three.
+        scores = {i.name: True for i in names} | {first: n == 0, second: n != 0}
+        acceptances.score(expert, acc, {"scores": scores, "grade": "concluded",
+                                        "opinion": steps.OPINION})
+        db.session.commit()
+    assert facts.indicator_results(row) == (len(names) - 1, len(names))
+
+
 def test_passing_acceptance_opens_one_evaluation_through_the_engine(people):
     row = running(people)
     # 结题验收 (tests/acceptance_steps.py): the package, the unit, the panel, finance, the
@@ -115,7 +135,11 @@ def test_passing_acceptance_opens_one_evaluation_through_the_engine(people):
     assert row.state is A.completed
     ev = evaluation_of(row)
     assert ev is not None and ev.state is EV.draft and ev.closure == "completed"
-    assert ev.facts["indicators"] == [1, 1]  # the acceptance verdict, nothing else recorded
+    # The panel found every indicator of the task book met.
+    total = len(project_indicators(row))
+    assert total >= 3 and ev.facts["indicators"] == [total, total]
+    assert ev.facts["outputs"][0]["source"] == "结题验收"
+    assert "10.1016/j.hydromet.2026.106001" in ev.facts["outputs"][0]["text"]
     assert ev.facts["spending"]["granted"] == "2000000.00"
     assert ev.grade is grade_of(ev.total) and ev.total == sum(ev.proposed.values())
     trail = audit.history("evaluation", ev.id)
