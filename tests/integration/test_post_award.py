@@ -13,6 +13,7 @@ check.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 
 from states import ApplicationState
 from tests.factories import (
@@ -31,6 +33,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.integration.api_walk import Person, history, pdf_text, rendered
+from tests.integration.conftest import wait_for
 from workflow.calls.models import Scheme
 from workflow.core import engine
 from workflow.core.models import db, utcnow
@@ -59,6 +62,7 @@ class Project:
     checker: Person
     demand: Person | None
     experts: list[Person]
+    expert_ids: list[int]
 
 
 def people(client: FlaskClient, tag: str, org: Any, demand_org: Any | None) -> dict[str, Any]:
@@ -90,6 +94,7 @@ def people(client: FlaskClient, tag: str, org: Any, demand_org: Any | None) -> d
                            for k, u in made.items() if k != "experts"}
     out["experts"] = [Person(client, u.username, u.name) for u in made["experts"]]
     out["pi"] = made["researcher"]
+    out["expert_ids"] = [u.id for u in made["experts"]]
     return out
 
 
@@ -126,7 +131,7 @@ def contracted(client: FlaskClient, scheme: Scheme) -> Project:
     db.session.commit()
     project = Project(row.id, scheme, who["officer"], who["leader"], who["researcher"],
                       who["unit"], who["maker"], who["checker"], who.get("demand"),
-                      who["experts"])
+                      who["experts"], who["expert_ids"])
     signed = project.officer.fire("applications", row.id, "sign_contract")
     assert (signed["state"], signed["state_label"]) == ("contracted", "已签任务书")
     assert project.officer.fire("applications", row.id, "start")["state"] == "in_progress"
@@ -249,6 +254,166 @@ def annual_report(p: Project) -> None:
     assert p.officer.fire("annual-reports", report["id"], "accept")["state"] == "accepted"
 
 
+MIDTERM_REPORT = {
+    "answers": {"progress": "完成浸萃工艺小试，中试线主体设备已安装，正在开展中试放大。",
+                "results": "发表论文1篇，申请发明专利1项。",
+                "problems": "中试设备到货延迟，下一步加快中试进度。"},
+    "spending": {"equipment": "0", "business": "0", "labour": "0", "indirect": "0"},
+    "outputs": [{"kind": "paper", "title": "离子型稀土浸萃新工艺", "note": "中国稀土学报"}]}
+
+
+def midterm_with_rectification(p: Project) -> None:
+    """中期检查: the officer opens it with a due date; the team reports; a panel of three
+    scores and recommends 整改; the team reports again on the items required; the panel
+    passes it, and the project runs on. The 中期检查结论通知 is issued."""
+    due = (today() + timedelta(days=30)).isoformat()
+    (check,) = p.officer.post("/midterms", {"application_ids": [p.id], "due_on": due,
+                                            "instructions": "请按中期检查表如实填报。"},
+                              status=201)["items"]
+    mid = check["id"]
+    assert p.researcher.get(f"/applications/{p.id}")["state"] == "midterm"
+    # An empty report is not sent, and the team is told why.
+    error = p.researcher.refused("POST", f"/midterms/{mid}/submit", 422, "guard_failed")
+    assert error["details"][0]["fields"]["answers.progress"] == "请填写进展情况"
+    upload(p.researcher, f"/midterms/{mid}/attachments", "中试线照片.pdf")
+    assert p.researcher.post(f"/midterms/{mid}/submit", MIDTERM_REPORT)["state"] == "submitted"
+    assert p.officer.call("PUT", f"/midterms/{mid}/panel",
+                          json={"expert_ids": p.expert_ids})["state"] == "reviewing"
+    for n, expert in enumerate(p.experts):
+        queue = expert.get("/midterm-scores")["items"]
+        assert [(q["midterm_id"], q["scored"]) for q in queue] == [(mid, False)]
+        expert.call("PUT", f"/midterms/{mid}/score", json={
+            "score": 68 + n, "opinion": "中试进度滞后于任务书计划，建议限期整改。",
+            "recommendation": "rectify"})
+    rectify = p.officer.post(f"/midterms/{mid}/outcome", {
+        "outcome": "rectify", "opinion": "中试进度滞后，限期整改",
+        "due_on": (today() + timedelta(days=20)).isoformat(),
+        "items": ["补充中试运行数据", "提交进度追赶计划"]})
+    assert (rectify["state"], rectify["round"]) == ("rectify", 2)
+    # The team reads the panel by number, never by name.
+    seen = p.researcher.get(f"/midterms/{mid}")
+    assert [s["alias"] for s in seen["panel"]] == ["专家1", "专家2", "专家3"]
+    assert not any(e.name in str(seen) for e in p.experts)
+    again = {**MIDTERM_REPORT, "answers": {
+        **MIDTERM_REPORT["answers"],
+        "progress": "已补充中试运行数据三个月，中试进度已追上任务书的计划安排。"}}
+    assert p.researcher.post(f"/midterms/{mid}/submit", again)["state"] == "submitted"
+    p.officer.call("PUT", f"/midterms/{mid}/panel", json={"expert_ids": p.expert_ids})
+    for expert in p.experts:
+        expert.call("PUT", f"/midterms/{mid}/score", json={
+            "score": 86, "opinion": "整改到位，同意通过。", "recommendation": "pass"})
+    passed = p.officer.post(f"/midterms/{mid}/outcome", {"outcome": "pass",
+                                                         "opinion": "整改到位，同意通过"})
+    assert passed["state"] == "passed"
+    assert p.researcher.get(f"/applications/{p.id}")["state"] == "in_progress"
+    text = pdf_text(p.researcher, rendered(p.researcher, p.id, "midterm_conclusion"))
+    assert "中期检查" in text and "通过" in text
+    assert not any(e.name in text for e in p.experts)
+
+
+def acceptance(p: Project, grade: str) -> dict[str, Any]:
+    """结题验收: the team's package (report, 科技报告, outputs, 决算, self-assessment), the
+    unit's endorsement, a panel of three (with the demand side for 揭榜挂帅), 财务验收, and
+    the officer's conclusion; the 验收结论书 issued."""
+    acc = p.researcher.post(f"/applications/{p.id}/acceptance", status=201)
+    acc_id = acc["id"]
+    assert acc["missing"]  # what the package still lacks, by field
+    names = [i["name"] for i in acc["indicators"]]
+    met = grade != "fail"
+    body: dict[str, Any] = {
+        "report": "项目按任务书开展研究，完成了主要研究内容，成果已整理归档。",
+        "outputs": [{"kind": "paper", "title": "离子型稀土浸萃新工艺",
+                     "identifier": "10.1016/j.hydromet.2026.106001"},
+                    {"kind": "patent", "title": "一种稀土浸出液净化方法",
+                     "identifier": "ZL202610123456.7"}],
+        "self_assessment": {n: {"status": "met" if met else "not_met",
+                                "evidence": "见科技报告第三章"} for n in names}}
+    disbursed = Decimal(acc["disbursed_wan"])
+    if p.scheme is Scheme.baogan:
+        body |= {"negative_list_declared": True, "spent_wan": str(disbursed - 5),
+                 "surplus_wan": "5"}
+    else:
+        body["spending"] = {"business": "0"}
+    # An identifier that is no 专利号 is refused by field, and nothing is saved.
+    bad = {**body, "outputs": [{"kind": "patent", "title": "专利", "identifier": "12"}]}
+    error = p.researcher.refused("PATCH", f"/acceptances/{acc_id}", 422, "invalid", json=bad)
+    assert "outputs.0.identifier" in error["details"]
+    p.researcher.call("PATCH", f"/acceptances/{acc_id}", json=body)
+    upload(p.researcher, f"/acceptances/{acc_id}/tech-report", "科技报告.pdf")
+    assert p.researcher.get(f"/acceptances/{acc_id}")["missing"] == {}
+    assert p.researcher.fire("acceptances", acc_id, "submit")["state"] == "submitted"
+    assert p.unit.fire("acceptances", acc_id, "endorse", comment="同意报送")["state"] == "endorsed"
+    assert p.researcher.get(f"/applications/{p.id}")["state"] == "acceptance"
+    p.officer.post(f"/acceptances/{acc_id}/panel", {"expert_ids": p.expert_ids})
+    # Not concluded before the panel and 财务验收 are in.
+    early = p.officer.call("POST", f"/acceptances/{acc_id}/conclusion", 422,
+                           json={"grade": grade, "comment": "结论"})
+    assert "专家" in early["error"]["message"] or "财务" in early["error"]["message"]
+    opinion = "材料齐全，指标完成情况属实。" if met else "主要指标未达到，但项目组勤勉尽责。"
+    for voice in [*p.experts, *([p.demand] if p.demand else [])]:
+        voice.post(f"/acceptances/{acc_id}/scores", {
+            "scores": dict.fromkeys(names, met), "grade": grade, "opinion": opinion,
+            **({"diligent": True} if grade == "fail" else {})})
+    p.checker.post(f"/acceptances/{acc_id}/finance-check",
+                   {"verdict": "pass", "opinion": "决算与拨付台账一致"})
+    conclusion: dict[str, Any] = {"grade": grade, "comment": "同意专家组意见"}
+    if grade == "fail":
+        conclusion |= {"diligent": "yes", "comment": "主要指标未达到；专家组认定项目组勤勉尽责，"
+                                                      "宽容失败，不予追回"}
+    done: dict[str, Any] = p.officer.post(f"/acceptances/{acc_id}/conclusion", conclusion)
+    assert done["conclusion"]["grade"] == grade
+    seen = p.researcher.get(f"/acceptances/{acc_id}")
+    assert [m["alias"] for m in seen["members"]][:3] == ["专家1", "专家2", "专家3"]
+    assert not any(e.name in str(seen) for e in p.experts)
+    text = pdf_text(p.researcher, rendered(p.researcher, p.id, "acceptance_conclusion"))
+    assert "验收" in text and not any(e.name in text for e in p.experts)
+    return done
+
+
+def evaluation(p: Project, grade: str | None = None) -> dict[str, Any]:
+    """绩效评价: opened when the project closed, proposed from its facts (``grade``, when
+    the walk knows it); confirmed by the officer, or for 不合格 by the leader."""
+    number = p.officer.get(f"/applications/{p.id}")["project_number"]
+    (ev,) = [e for e in p.officer.get("/evaluations", query_string={"q": number})["items"]
+             if e["application_id"] == p.id]
+    assert ev["state"] == "draft" and ev["grade"] == (grade or ev["grade"]), ev
+    if ev["grade"] == "unqualified":
+        p.officer.refused("POST", f"/evaluations/{ev['id']}/confirm", 409, "leader_confirms",
+                          json={})
+        assert p.officer.fire("evaluations", ev["id"], "propose",
+                              comment="验收不通过，报分管领导确认")["state"] == "proposed"
+        done = p.leader.post(f"/evaluations/{ev['id']}/confirm", {"comment": "同意"})
+    else:
+        done = p.officer.post(f"/evaluations/{ev['id']}/confirm", {"comment": "同意"})
+    assert done["to"] == "confirmed"
+    return p.officer.get(f"/evaluations/{ev['id']}")  # type: ignore[no-any-return]
+
+
+def archive(p: Project) -> zipfile.ZipFile:
+    """项目档案: the officer exports the closed project's file; the worker builds the zip
+    with its index; no expert's name is in it."""
+    started = p.officer.post(f"/applications/{p.id}/archive", status=202)
+    assert started["job"] is not None
+
+    def ready() -> dict[str, Any] | None:
+        body: dict[str, Any] = p.officer.get(f"/applications/{p.id}/archive")
+        return body if body["ready"] else None
+
+    body = wait_for(ready, timeout=120, interval=0.5, what="the worker to build the archive")
+    data = p.officer.get(body["download"].removeprefix("/api/v1"))
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    names = zf.namelist()
+    assert names[0] == "00-档案目录.pdf"
+    index = "".join(page.extract_text() for page in PdfReader(
+        io.BytesIO(zf.read(names[0]))).pages).replace("\n", "")
+    for name in names[1:]:
+        assert name.rsplit("/", 1)[-1][:20] in index or name.endswith("/"), name
+    blob = b"".join(zf.read(n) for n in names)
+    for expert in p.experts:
+        assert expert.name.encode() not in blob
+    return zf
+
+
 # ---- the walks ---------------------------------------------------------------------------
 
 def test_a_baogan_project_from_its_contract_to_its_archive(worker_app: Flask,
@@ -257,6 +422,20 @@ def test_a_baogan_project_from_its_contract_to_its_archive(worker_app: Flask,
     first_payment(p)
     extension(p)
     annual_report(p)
+    midterm_with_rectification(p)
+    acceptance(p, "pass")
+    # 通过: the last 30% is due and paid; the 结余 is kept for research (包干制).
+    first, last = tranches(p)
+    assert (first["state"], last["state"]) == ("released", "due")
+    pay(p, last["id"], f"ZF-{p.id}-2")
+    project = p.researcher.get(f"/applications/{p.id}")
+    assert project["state"] == "completed"
+    ev = evaluation(p)
+    # Every indicator met, four outputs, on time, the money spent as declared.
+    assert ev["facts"]["indicators"][0] == ev["facts"]["indicators"][1]
+    assert ev["grade"] in ("excellent", "good"), ev
+    files = archive(p).namelist()
+    assert any("验收结论书" in n for n in files) and any("中期检查" in n for n in files)
 
 
 def test_a_jiebang_project_from_its_contract_to_its_archive(worker_app: Flask,
@@ -264,3 +443,21 @@ def test_a_jiebang_project_from_its_contract_to_its_archive(worker_app: Flask,
     p = contracted(client, Scheme.jiebang)
     indicator_change(p)
     annual_report(p)
+    midterm_with_rectification(p)
+    # Not met, and the panel finds the team worked diligently: 宽容失败, no recovery, no
+    # 科研失信 record; the unpaid tranches are cancelled.
+    done = acceptance(p, "fail")
+    assert done["conclusion"]["diligent"] is True
+    assert done["conclusion"]["integrity_recorded"] is False
+    assert done["conclusion"]["recovery_wan"] in (None, "0.00")
+    assert p.researcher.get(f"/applications/{p.id}")["state"] == "failed"
+    assert all(t["state"] == "cancelled" for t in tranches(p))
+    assert p.officer.get("/recoveries", query_string={"q": p.officer.get(
+        f"/applications/{p.id}")["project_number"]})["total"] == 0
+    # A failed acceptance is 不合格; the leader confirms it, and it is kept on the PI.
+    evaluation(p, "unqualified")
+    pi_id = p.researcher.get("/me")["id"]
+    history = p.officer.get(f"/people/{pi_id}/performance")["items"]
+    assert [(h["application_id"], h["grade"]) for h in history] == [(p.id, "unqualified")]
+    files = archive(p).namelist()
+    assert any("验收结论书" in n for n in files)
