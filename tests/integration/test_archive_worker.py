@@ -36,7 +36,7 @@ def test_the_worker_builds_the_archive(worker_app: Flask) -> None:
     data = store().path(row.result["sha256"]).read_bytes()
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()
-    assert names[0] == building.INDEX_NAME and "10-审计日志/审计日志.xlsx" in names
+    assert names[0] == building.INDEX_NAME and "12-审计日志/审计日志.xlsx" in names
     assert row.result["files"] == len(names)
     # Deterministic: the worker's archive is the one this process builds of the same state.
     assert building.build(made["app"], Copy.full).data == data

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from states import ApplicationState
@@ -434,8 +435,19 @@ def test_a_baogan_project_from_its_contract_to_its_archive(worker_app: Flask,
     # Every indicator met, four outputs, on time, the money spent as declared.
     assert ev["facts"]["indicators"][0] == ev["facts"]["indicators"][1]
     assert ev["grade"] in ("excellent", "good"), ev
-    files = archive(p).namelist()
-    assert any("验收结论书" in n for n in files) and any("中期检查" in n for n in files)
+    zf = archive(p)
+    files = zf.namelist()
+    assert {"08-中期检查/中期检查.xlsx", "09-结题验收/结题验收.xlsx",
+            "10-绩效评价/绩效评价.xlsx"} <= set(files), files
+    assert any(n.startswith("05-公文/验收结论书") for n in files), files
+    assert any(n.startswith("05-公文/中期检查结论通知") for n in files), files
+    # The midterm panel's two rounds, by number: three experts scored each.
+    scores = load_workbook(io.BytesIO(zf.read("08-中期检查/中期检查.xlsx")))["专家评议"]
+    rows = [[c.value for c in row] for row in scores.iter_rows(min_row=2)]
+    assert sorted((r[1], r[2]) for r in rows) == sorted(
+        (round_, f"专家{n}") for round_ in (1, 2) for n in (1, 2, 3))
+    panel = load_workbook(io.BytesIO(zf.read("09-结题验收/结题验收.xlsx")))["专家组意见"]
+    assert [r[0].value for r in panel.iter_rows(min_row=2)] == ["专家1", "专家2", "专家3"]
 
 
 def test_a_jiebang_project_from_its_contract_to_its_archive(worker_app: Flask,
@@ -459,5 +471,10 @@ def test_a_jiebang_project_from_its_contract_to_its_archive(worker_app: Flask,
     pi_id = p.researcher.get("/me")["id"]
     history = p.officer.get(f"/people/{pi_id}/performance")["items"]
     assert [(h["application_id"], h["grade"]) for h in history] == [(p.id, "unqualified")]
-    files = archive(p).namelist()
-    assert any("验收结论书" in n for n in files)
+    zf = archive(p)
+    panel = load_workbook(io.BytesIO(zf.read("09-结题验收/结题验收.xlsx")))["专家组意见"]
+    assert [(r[0].value, r[1].value) for r in panel.iter_rows(min_row=2)] == [
+        ("专家1", "专家"), ("专家2", "专家"), ("专家3", "专家"), ("发榜方代表1", "发榜方")]
+    summary = dict(load_workbook(io.BytesIO(zf.read("09-结题验收/结题验收.xlsx")))[
+        "结题验收"].iter_rows(min_row=2, values_only=True))
+    assert (summary["验收结论"], summary["是否勤勉尽责"]) == ("不通过", "是（宽容失败）")

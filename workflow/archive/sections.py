@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from forms import format_wan
 from states import ROLES, ReviewState
+from workflow.acceptance.operations import acceptance_of
 from workflow.annual.models import SPENDING_CATEGORIES, AnnualReport
 from workflow.applying.models import Application, ApplicationRound
 from workflow.changes.models import ChangeRequest
@@ -31,8 +32,10 @@ from workflow.core.models import Attachment, AuditEvent, db
 from workflow.decisions.models import DecisionItem, FundingDecision, Objection
 from workflow.documents.models import Document
 from workflow.documents.official import KINDS as DOCUMENT_KINDS
+from workflow.evaluation.models import DIMENSIONS, Evaluation
 from workflow.finance.models import LedgerEntry, Milestone, Recovery, RecoveryInstalment, Tranche
 from workflow.finance.models.recovery import SanctionReview
+from workflow.midterm.models import MidtermReport
 from workflow.review.models import DefenceScore, DefenceSession, ReviewAssignment
 from workflow.timeutil import SHANGHAI, local_time
 
@@ -190,6 +193,18 @@ def expert_labels(app: Application) -> dict[int, str]:
         else:
             experts = sum(v.startswith("专家") for v in labels.values())
             labels[score.panelist_id] = f"专家{experts + 1}"
+    # Then the midterm panels' experts and the acceptance panel's, in the order they sat.
+    acc = acceptance_of(app)
+    seats = [(s.expert_id, "expert") for m in midterms_of(app) for s in m.scores] + [
+        (m.user_id, m.role) for m in (acc.members if acc else []) if m.user_id is not None]
+    for user_id, role in seats:
+        if user_id in labels:
+            continue
+        if role == "demand":
+            demand += 1
+            labels[user_id] = f"发榜方代表{demand}"
+        else:
+            labels[user_id] = f"专家{sum(v.startswith('专家') for v in labels.values()) + 1}"
     return labels
 
 
@@ -440,14 +455,102 @@ def annual_items(app: Application) -> list[ArchiveItem]:
     return [spreadsheet(app, "年度报告.xlsx", "年度报告", day_of(last), sheets)]
 
 
-# ---- 08 结题验收 -----------------------------------------------------------------------------
+# ---- 中期检查 ----------------------------------------------------------------------------
+
+def midterms_of(app: Application) -> list[MidtermReport]:
+    return list(db.session.scalars(sa.select(MidtermReport).where(
+        MidtermReport.application_id == app.id).order_by(MidtermReport.seq)))
+
+
+MIDTERM_OUTCOMES = {"pass": "通过", "rectify": "整改", "terminate": "终止"}
+
+
+def midterm_items(app: Application) -> list[ArchiveItem]:
+    """Each midterm check: the team's report (the latest round; the earlier ones as they
+    were sent), 整改 asked, the outcome; and every round's panel scores, experts as 专家N."""
+    checks = midterms_of(app)
+    if not checks:
+        return []
+    labels = expert_labels(app)
+
+    def sheets() -> list[Sheet]:
+        return [
+            Sheet("中期检查", [
+                "序号", "轮次", "状态", "截止日期", "检查要求", "中期报告", "经费支出合计（万元）",
+                "阶段成果", "此前各轮报告", "整改要求", "整改期限", "结论", "结论意见",
+                "作结论时间", "提交时间"],
+                [[m.seq, m.round, m.state.label, m.due_on, m.instructions, m.answers,
+                  format_wan(m.spent_total), m.outputs, m.earlier, "\n".join(m.rectify_items),
+                  m.rectify_due_on, MIDTERM_OUTCOMES.get(m.outcome or "", ""), m.opinion,
+                  m.decided_at, m.submitted_at] for m in checks]),
+            Sheet("专家评议", ["检查序号", "轮次", "专家", "评分", "建议结论", "评议意见",
+                           "提交时间"],
+                  [[m.seq, sc.round, labels.get(sc.expert_id, "评审专家"), sc.score,
+                    MIDTERM_OUTCOMES.get(sc.recommendation or "", ""), sc.opinion,
+                    sc.submitted_at] for m in checks for sc in m.scores]),
+        ]
+
+    formed = day_of(_latest(*(m.decided_at or m.submitted_at or m.created_at for m in checks)))
+    return [spreadsheet(app, "中期检查.xlsx", "中期检查", formed, sheets)]
+
+
+# ---- 结题验收 ----------------------------------------------------------------------------
+
+GRADES = {"pass": "通过", "concluded": "结题", "fail": "不通过"}
+STATUSES = {"met": "达到", "partly": "部分达到", "not_met": "未达到"}
+
 
 def final_items(app: Application) -> list[ArchiveItem]:
-    """The final report (结题报告, with the surplus a 包干制 project keeps) and the
-    acceptance's verdicts and opinions, the demand side's for 揭榜挂帅."""
+    """The acceptance: the team's package (report, outputs and IP, 决算 or the 包干制
+    declaration, the self-assessment), the panel's verdict on each indicator and its grade
+    (experts as 专家N, the demand side as 发榜方代表N), 财务验收 and the conclusion. A
+    project accepted before the panel (the thin flow) keeps its final report and verdicts."""
+    acc = acceptance_of(app)
     report = app.final_report
-    if report is None and app.acceptance_verdict is None:
+    if acc is None and report is None and app.acceptance_verdict is None:
         return []
+    if acc is None:
+        return [_old_final_item(app)]
+    labels = expert_labels(app)
+
+    def sheets() -> list[Sheet]:
+        rows: list[Sequence[Any]] = [
+            ["结题报告", acc.report], ["状态", acc.state.label],
+            ["成果与知识产权", "\n".join(f"{o.get('kind', '')} {o.get('title', '')} "
+                                      f"{o.get('identifier', '')}".strip()
+                                      for o in acc.outputs or [])],
+            ["经费决算（万元）", {SPENDING_CATEGORIES.get(k, k): v
+                              for k, v in (acc.spending or {}).items()} or ""],
+            ["负面清单承诺（包干制）", "已承诺" if acc.negative_list_declared else ""],
+            ["已支出（万元）", format_wan(acc.spent) if acc.spent is not None else ""],
+            ["结余（万元）", format_wan(acc.surplus or 0)],
+            ["提交时间", acc.submitted_at], ["单位意见", acc.unit_opinion or ""],
+            ["财务验收", VERDICTS.get(acc.finance_verdict or "", "")],
+            ["财务验收意见", acc.finance_opinion or ""], ["财务验收时间", acc.finance_at],
+            ["专家组多数意见", GRADES.get(acc.proposed or "", "")],
+            ["验收结论", GRADES.get(acc.grade or "", "")], ["结论意见", acc.conclusion or ""],
+            ["是否勤勉尽责", {True: "是（宽容失败）", False: "否"}.get(acc.diligent, "")
+             if acc.diligent is not None else ""],
+            ["应追回（万元）", format_wan(acc.recovery_amount) if acc.recovery_amount else ""],
+            ["作结论时间", acc.concluded_at]]
+        assessed = [[name, STATUSES.get(str(v.get("status")), v.get("status")),
+                     v.get("evidence", "")] for name, v in (acc.self_assessment or {}).items()]
+        panel = [[labels.get(m.user_id or 0, m.alias), "发榜方" if m.role == "demand" else "专家",
+                  {k: "达到" if v else "未达到" for k, v in (m.scores or {}).items()},
+                  GRADES.get(m.grade or "", ""), m.opinion or "",
+                  "" if m.diligent is None else ("是" if m.diligent else "否"), m.submitted_at]
+                 for m in acc.members]
+        return [Sheet("结题验收", ["项目", "内容"], rows),
+                Sheet("自评", ["考核指标", "自评", "佐证"], assessed),
+                Sheet("专家组意见", ["验收专家", "身份", "各指标", "结论", "意见", "勤勉尽责",
+                                  "提交时间"], panel)]
+
+    formed = day_of(_latest(acc.concluded_at, acc.finance_at, acc.submitted_at))
+    return [spreadsheet(app, "结题验收.xlsx", "结题验收", formed, sheets)]
+
+
+def _old_final_item(app: Application) -> ArchiveItem:
+    report = app.final_report
 
     def sheets() -> list[Sheet]:
         rows: list[Sequence[Any]] = []
@@ -465,7 +568,32 @@ def final_items(app: Application) -> list[ArchiveItem]:
         return [Sheet("结题验收", ["项目", "内容"], rows)]
 
     formed = day_of(_latest(report.submitted_at if report else None, app.demand_verdict_at))
-    return [spreadsheet(app, "结题报告与验收结论.xlsx", "结题验收", formed, sheets)]
+    return spreadsheet(app, "结题报告与验收结论.xlsx", "结题验收", formed, sheets)
+
+
+# ---- 绩效评价 ----------------------------------------------------------------------------
+
+def evaluation_items(app: Application) -> list[ArchiveItem]:
+    """The performance evaluation: the facts it was judged on, the scores proposed and as
+    adjusted (with the reason), the grade and who confirmed it."""
+    ev = db.session.scalar(sa.select(Evaluation).where(Evaluation.application_id == app.id))
+    if ev is None:
+        return []
+
+    def sheets() -> list[Sheet]:
+        scores = [[label, ev.proposed.get(key), (ev.adjusted or {}).get(key, "")]
+                  for key, label in DIMENSIONS.items()]
+        rows: list[Sequence[Any]] = [
+            ["状态", ev.state.label], ["结束方式", ev.closure], ["结束日期", ev.closed_on],
+            ["评价依据", ev.facts], ["总分", ev.total], ["等级", ev.grade.label],
+            ["系统建议等级", ev.proposed_grade.label], ["调整理由", ev.adjust_reason],
+            ["确认人", ev.confirmed_by or ""], ["确认时间", ev.confirmed_at],
+            ["确认意见", ev.comment]]
+        return [Sheet("绩效评价", ["项目", "内容"], rows),
+                Sheet("得分", ["维度", "系统建议（0–25）", "调整后"], scores)]
+
+    return [spreadsheet(app, "绩效评价.xlsx", "绩效评价",
+                        day_of(ev.confirmed_at or ev.opened_at), sheets)]
 
 
 # ---- 09 经费 -------------------------------------------------------------------------------
@@ -548,7 +676,8 @@ def finance_items(app: Application) -> list[ArchiveItem]:
 # ---- 10 审计日志 ---------------------------------------------------------------------------
 
 # The entities of a project whose trail its team reads; the others are the bureau's.
-TEAM_TRAILS = ("application", "milestone", "tranche", "change", "annual_report", "recovery")
+TEAM_TRAILS = ("application", "milestone", "tranche", "change", "annual_report", "recovery",
+               "midterm", "acceptance")
 
 
 def related_entities(app: Application) -> dict[str, list[int]]:
@@ -564,6 +693,10 @@ def related_entities(app: Application) -> dict[str, list[int]]:
         "annual_report": ids(AnnualReport), "recovery": ids(Recovery),
         "objection": ids(Objection), "sanction_review": ids(SanctionReview),
         "decision": [d.id for d in decisions_of(app)],
+        "midterm": [m.id for m in midterms_of(app)],
+        "midterm_score": [sc.id for m in midterms_of(app) for sc in m.scores],
+        "acceptance": [acc.id] if (acc := acceptance_of(app)) else [],
+        "evaluation": ids(Evaluation),
     }
 
 
@@ -690,7 +823,9 @@ SECTIONS: list[Section] = [
     Section("documents", "公文", document_items),
     Section("changes", "项目变更", change_items),
     Section("annual", "年度报告", annual_items),
+    Section("midterm", "中期检查", midterm_items),
     Section("final", "结题验收", final_items),
+    Section("evaluation", "绩效评价", evaluation_items),
     Section("finance", "经费", finance_items),
     Section("audit", "审计日志", audit_items),
     Section("attachments", "附件", attachment_items),

@@ -211,14 +211,14 @@ def test_the_bureaus_archive_holds_every_section(app: Flask) -> None:
                      "05-公文/拨付通知-赣市科财〔2026〕3号.pdf",
                      "05-公文/立项文件-赣市科字〔2026〕2号.pdf",
                      "06-项目变更/项目变更申请.xlsx", "07-年度报告/年度报告.xlsx",
-                     "08-结题验收/结题报告与验收结论.xlsx",
-                     "09-经费/里程碑与拨付.xlsx", "09-经费/经费账目.xlsx", "09-经费/经费追回.xlsx",
-                     "10-审计日志/审计日志.xlsx", "10-审计日志/办理记录.xlsx",
-                     "11-附件/查新报告.pdf"):
+                     "09-结题验收/结题报告与验收结论.xlsx",
+                     "11-经费/里程碑与拨付.xlsx", "11-经费/经费账目.xlsx", "11-经费/经费追回.xlsx",
+                     "12-审计日志/审计日志.xlsx", "12-审计日志/办理记录.xlsx",
+                     "13-附件/查新报告.pdf"):
         assert expected in files, (expected, names)
     # Two uploads under one original name: both kept, the second numbered.
-    assert [n for n in names if n.startswith("11-附件/查新报告")] == [
-        "11-附件/查新报告.pdf", next(n for n in names if n.startswith("11-附件/查新报告（"))]
+    assert [n for n in names if n.startswith("13-附件/查新报告")] == [
+        "13-附件/查新报告.pdf", next(n for n in names if n.startswith("13-附件/查新报告（"))]
     # The stored PDFs as they are.
     notice = db.session.query(Document).filter_by(kind="notice").one()
     assert files["05-公文/立项通知书-赣市科字〔2026〕1号.pdf"] == store().path(
@@ -257,7 +257,7 @@ def test_no_expert_is_named_anywhere_in_the_zip(app: Flask) -> None:
             assert name.encode() not in raw, (copy, name)
             assert name.encode("utf-16-be") not in raw, (copy, name)
     full = _zip(building.build(made["app"], Copy.full).data)
-    trail = load_workbook(io.BytesIO(full["10-审计日志/审计日志.xlsx"])).active
+    trail = load_workbook(io.BytesIO(full["12-审计日志/审计日志.xlsx"])).active
     actors = [r[4] for r in trail.iter_rows(min_row=2, values_only=True)]
     assert "专家3" in actors and "李明" in actors
 
@@ -268,14 +268,14 @@ def test_the_applicants_copy_leaves_out_internal_items(app: Flask) -> None:
     names = set(files)
     for internal in ("02-专家评审/评审专家邀请与回避记录.xlsx", "04-立项决策/公示异议.xlsx",
                      "04-立项决策/立项建议名单与会议决策.xlsx",
-                     "04-立项决策/会议纪要-名单1-党组会纪要.pdf", "09-经费/经费账目.xlsx",
-                     "10-审计日志/审计日志.xlsx"):
+                     "04-立项决策/会议纪要-名单1-党组会纪要.pdf", "11-经费/经费账目.xlsx",
+                     "12-审计日志/审计日志.xlsx"):
         assert internal not in names
-    assert "02-专家评审/专家评审意见.xlsx" in names and "10-审计日志/办理记录.xlsx" in names
+    assert "02-专家评审/专家评审意见.xlsx" in names and "12-审计日志/办理记录.xlsx" in names
     text = _all_text(files)
     for secret in ("赵举报", "合作关系", "党组会", "10.0.0.9", "62166"):
         assert secret not in text, secret
-    trail = load_workbook(io.BytesIO(files["10-审计日志/办理记录.xlsx"])).active
+    trail = load_workbook(io.BytesIO(files["12-审计日志/办理记录.xlsx"])).active
     objects = {r[0] for r in trail.iter_rows(min_row=2, values_only=True)}
     assert objects == {"申报书"}
     assert "申请人版" in _index_text(files)
@@ -384,7 +384,7 @@ def test_the_page_offers_the_export_and_the_download(app: Flask) -> None:
     assert "已是最新" in html
     download = pi.get(f"/applications/{app_id}/archive/{job_id}.zip")
     assert download.status_code == 200
-    assert "10-审计日志/审计日志.xlsx" not in _zip(download.data)
+    assert "12-审计日志/审计日志.xlsx" not in _zip(download.data)
     # A running project's page offers nothing; its export is refused with the reason.
     running = ApplicationFactory(applicant=made["pi"], state=ApplicationState.in_progress)
     db.session.commit()
@@ -396,13 +396,13 @@ def test_the_page_offers_the_export_and_the_download(app: Flask) -> None:
 
 def test_a_section_is_one_more_registered_function(app: Flask) -> None:
     made = closed_project()
-    extra = sections.Section("midterm", "中期检查", lambda a: [sections.ArchiveItem(
-        "中期检查报告.txt", "中期检查", date(2026, 1, 5), lambda: "中期检查通过".encode())])
+    extra = sections.Section("inspection", "专项检查", lambda a: [sections.ArchiveItem(
+        "专项检查报告.txt", "专项检查", date(2026, 1, 5), lambda: "专项检查通过".encode())])
     sections.register(extra)
     try:
         files = _zip(building.build(made["app"], Copy.applicant).data)
-        assert files["12-中期检查/中期检查报告.txt"] == "中期检查通过".encode()
-        assert "12-中期检查/中期检查报告.txt" in _index_text(files).replace("\n", "")
+        assert files["14-专项检查/专项检查报告.txt"] == "专项检查通过".encode()
+        assert "14-专项检查/专项检查报告.txt" in _index_text(files).replace("\n", "")
         with pytest.raises(RuntimeError):
             sections.register(extra)
     finally:
