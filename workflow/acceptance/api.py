@@ -146,19 +146,24 @@ def _money(value: Any) -> str | None:
     return None if value is None else format_wan(value)
 
 
-def member_json(m: AcceptanceMember, names: bool) -> dict[str, Any]:
+def member_json(m: AcceptanceMember, names: bool, shown: bool) -> dict[str, Any]:
+    """A panel member; their verdict only where the reader may see it
+    (``acceptances.verdict_shown``: empty until then, whether given or not)."""
     name = None
     if names:
         name = m.signed_by if m.role == "demand" else (m.user.name if m.user else None)
     return {"seat": m.seq, "alias": m.alias, "role": m.role, "name": name,
-            "scores": dict(m.scores or {}), "grade": m.grade, "opinion": m.opinion,
-            "diligent": m.diligent,
+            "scores": dict(m.scores or {}) if shown else {},
+            "grade": m.grade if shown else None, "opinion": m.opinion if shown else None,
+            "diligent": m.diligent if shown else None,
             "submitted_at": m.submitted_at.isoformat() if m.submitted_at else None}
 
 
 def acceptance_json(a: Acceptance) -> dict[str, Any]:
     app = a.application
-    names = expert_name_reader(current_api_user())
+    user = current_api_user()
+    names = expert_name_reader(user)
+    shown = {m.id: acceptances.verdict_shown(user, a, m) for m in a.members}
     finance = None
     if a.finance_verdict is not None:
         finance = {"verdict": a.finance_verdict, "opinion": a.finance_opinion or "",
@@ -184,8 +189,9 @@ def acceptance_json(a: Acceptance) -> dict[str, Any]:
         "self_assessment": dict(a.self_assessment or {}),
         "missing": acceptances.package_problems(a), "unit_opinion": a.unit_opinion,
         "submitted_at": a.submitted_at.isoformat() if a.submitted_at else None,
-        "members": [member_json(m, names) for m in a.members],
-        "proposed": acceptances.proposed_grade(a), "finance": finance,
+        "members": [member_json(m, names, shown[m.id]) for m in a.members],
+        "proposed": acceptances.proposed_grade(a) if all(shown.values()) else None,
+        "finance": finance,
         "conclusion": conclusion, "created_at": a.created_at.isoformat(),
     }
 
@@ -305,7 +311,7 @@ def score_acceptance(acc_id: int) -> Response:
     acc = _acceptance(acc_id)
     body = typed_body(SCORE_BODY)
     seat = acceptances.score(current_api_user(), acc, body, request.remote_addr)
-    return jsonify(member_json(seat, expert_name_reader(current_api_user())))
+    return jsonify(member_json(seat, expert_name_reader(current_api_user()), True))
 
 
 @api_bp.post("/v1/acceptances/<int:acc_id>/finance-check")

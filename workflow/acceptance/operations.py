@@ -14,7 +14,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from forms import FieldError, format_wan, parse_wan
-from states import AcceptanceState, ApplicationState
+from states import ACCEPTANCE, AcceptanceState, ApplicationState
 from workflow.acceptance.models import (
     ASSESSMENTS,
     FINANCE_VERDICTS,
@@ -32,11 +32,20 @@ from workflow.core.errors import Conflict, Forbidden, Invalid
 from workflow.core.files import save_upload
 from workflow.core.models import Attachment, db, utcnow
 from workflow.documents.official import project_indicators
-from workflow.permissions import allow, demand_side, found, has_role, principal_investigator
+from workflow.permissions import (
+    allow,
+    bureau_reader,
+    demand_side,
+    found,
+    has_role,
+    money_reader,
+    principal_investigator,
+)
 
 A = ApplicationState
 AC = AcceptanceState
 EDITABLE = (AC.draft, AC.returned)
+FINAL = ACCEPTANCE.final
 TECH_REPORT_FIELD = "tech_report"
 MIN_REPORT = 20
 MIN_OPINION = 5
@@ -201,7 +210,7 @@ def parse_outputs(value: Any, errors: dict[str, str]) -> list[dict[str, str]]:
             errors[key] = "每项成果应含类型、名称和编号"
             continue
         kind = row.get("kind")
-        if kind not in OUTPUT_KINDS:
+        if not isinstance(kind, str) or kind not in OUTPUT_KINDS:
             errors[f"{key}.kind"] = "成果类型应为：" + "、".join(
                 f"{k}（{v}）" for k, v in OUTPUT_KINDS.items())
             continue
@@ -249,7 +258,7 @@ def parse_assessment(app: Application, value: Any, errors: dict[str, str]
             errors["self_assessment"] = "项目没有这些考核指标：" + str(name)[:100]
             continue
         status = row.get("status") if isinstance(row, dict) else None
-        if status not in ASSESSMENTS:
+        if not isinstance(status, str) or status not in ASSESSMENTS:
             errors[f"self_assessment.{name}"] = f"“{name}”：请选择已完成、部分完成或未完成"
             continue
         evidence = _text(row.get("evidence"), "佐证说明", f"self_assessment.{name}", errors,
@@ -364,6 +373,18 @@ def seat_of(user: Any, acc: Acceptance) -> AcceptanceMember | None:
     return None
 
 
+def verdict_shown(user: Any, acc: Acceptance, member: AcceptanceMember) -> bool:
+    """Whether ``user`` reads ``member``'s verdict (each indicator, grade, opinion): a
+    panel member still to give theirs reads only their own; the bureau (and finance) every
+    verdict; the team, its unit and the others once the acceptance is concluded."""
+    seat = seat_of(user, acc)
+    if seat is not None and seat.submitted_at is None:
+        return member.id == seat.id
+    if seat is not None or bureau_reader(user) or money_reader(user):
+        return True
+    return acc.state in FINAL
+
+
 def score(actor: Any, acc: Acceptance, body: dict[str, Any],
           ip: str | None = None) -> AcceptanceMember:
     """A panel member's verdict: each indicator met or not, the graded conclusion, the
@@ -414,10 +435,13 @@ def score(actor: Any, acc: Acceptance, body: dict[str, Any],
         _record_demand_verdict(acc.application, str(grade), opinion, actor)
     db.session.flush()
     # The trail names an expert by seat (专家N): the team reads it; the bureau has the id.
+    # The verdict is in its data, not its comment: the team reads the trail's comments, and
+    # the verdicts only once the acceptance is concluded (``verdict_shown``).
     role = "demand" if seat.role == "demand" else "expert"
     signer = actor if seat.role == "demand" else SimpleNamespace(id=actor.id, name=seat.alias)
     audit.record(acc, "acceptance", "score", signer, role, acc.state.value, acc.state.value,
-                 opinion[:500], {"seat": seat.seq, "grade": grade, "scores": scores}, ip)
+                 "", {"seat": seat.seq, "grade": grade, "scores": scores,
+                      "opinion": opinion[:500]}, ip)
     return seat
 
 

@@ -279,7 +279,9 @@ def acceptance_extra(acc: Acceptance, user: Any) -> dict[str, Any]:
         and acc.state in (AC.endorsed, AC.panel_review),
         "may_draw": drawing, "experts": expert_choices(acc) if drawing else [],
         "may_conclude": officer(user) and acc.state is AC.panel_review,
-        "proposed": acceptances.proposed_grade(acc),
+        "shown": (shown := {m.id: acceptances.verdict_shown(user, acc, m)
+                            for m in acc.members}),
+        "proposed": acceptances.proposed_grade(acc) if all(shown.values()) else None,
         "names": expert_name_reader(user), "documents": docs,
         "grades": GRADES, "assessments": ASSESSMENTS, "output_kinds": OUTPUT_KINDS,
         "categories": SPENDING_CATEGORIES, "finance_verdicts": FINANCE_VERDICTS,

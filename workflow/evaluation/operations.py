@@ -5,6 +5,7 @@ and the 历史绩效 of a PI or organisation shown when they next apply."""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -100,8 +101,8 @@ def open_missing(now: datetime | None = None) -> int:
 def _score(value: Any, label: str) -> int | str:
     if isinstance(value, bool):
         return f"{label}应为 0 至 {MAX} 的整数"
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}", value.strip()):
+        value = int(value.strip())  # ASCII digits only: "²" is a digit int() refuses
     if not isinstance(value, int) or not 0 <= value <= MAX:
         return f"{label}应为 0 至 {MAX} 的整数"
     return value

@@ -486,8 +486,8 @@ def score(actor: Any, report_id: int, body: Mapping[str, Any],
         if key not in ("score", "opinion", "recommendation"):
             errors[key] = "不接受该字段"
     value = body.get("score")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}", value.strip()):
+        value = int(value.strip())  # ASCII digits only: "²" is a digit int() refuses
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
         errors["score"] = "评分应为0至100的整数"
     opinion = _text(body.get("opinion"), "评议意见", "opinion", errors)

@@ -463,6 +463,10 @@ def test_the_whole_acceptance_through_the_api(app, client, people, scheme, reque
                                            "identifier": "12"}]})
     assert resp.status_code == 422 and "outputs.0.identifier" in resp.get_json()["error"][
         "details"]
+    for odd in ({"outputs": [{"kind": [], "title": "x", "identifier": "x"}]},
+                {"self_assessment": {acceptances.indicator_names(row)[0]: {"status": {}}}}):
+        resp = client.patch(f"/api/v1/acceptances/{acc_id}", headers=pi, json=odd)
+        assert resp.status_code == 422, resp.get_json()
     body = full_package(row, spending={"business": "0"} if scheme == "jiebang" else None,
                         spent_wan="50")
     resp = client.patch(f"/api/v1/acceptances/{acc_id}", headers=pi, json=body)
@@ -640,3 +644,47 @@ def test_the_team_the_panel_and_finance_are_told_and_the_conclusion_is_a_pdf(
     flat = text.replace("\n", "").replace(" ", "")
     assert "验收不通过" in flat and "勤勉尽责" in flat and "专家1" in flat
     assert not any(m.user.name in flat for m in acc.members)
+
+
+def test_no_one_reads_a_verdict_before_they_may(app, client, baogan, people):
+    """A member still to give a verdict reads only their own; the team reads the panel's
+    verdicts once the acceptance is concluded; the bureau reads them as they come."""
+    acc, panel = to_panel(baogan, people["officer"])
+    names = acceptances.indicator_names(baogan)
+    acceptances.score(panel[0], acc, {"scores": dict.fromkeys(names, True), "grade": "pass",
+                                      "opinion": OPINION})
+    db.session.commit()
+
+    def members(username):
+        body = client.get(f"/api/v1/acceptances/{acc.id}", headers=_api(client, username))
+        return body.get_json()
+
+    def grades(body):
+        return [m["grade"] for m in body["members"]]
+
+    officer = members("officer")
+    assert grades(officer) == ["pass", None, None]
+    team = members("pi")
+    assert grades(team) == [None, None, None] and team["proposed"] is None
+    assert all(m["opinion"] is None and m["scores"] == {} for m in team["members"])
+    assert team["members"][0]["submitted_at"] is not None  # given, not shown
+    second = members(panel[1].username)
+    assert grades(second) == [None, None, None] and second["proposed"] is None
+    page = client_for(app, "pi", PASSWORD).get(f"/acceptances/{acc.id}").get_data(
+        as_text=True)
+    assert OPINION not in page and "验收结论作出后可见" in page
+    page = client_for(app, panel[1].username, PASSWORD).get(
+        f"/acceptances/{acc.id}").get_data(as_text=True)
+    assert OPINION not in page and "提交本人意见后可见" in page
+    for expert in panel[1:]:
+        acceptances.score(expert, acc, {"scores": dict.fromkeys(names, True),
+                                        "grade": "pass", "opinion": OPINION})
+        db.session.commit()
+    assert grades(members(panel[1].username)) == ["pass"] * 3
+    assert members("officer")["proposed"] == "pass"
+    team = members("pi")  # still under review
+    assert grades(team) == [None] * 3 and team["proposed"] is None
+    check_finance(acc)
+    fire(acc, "pass", people["officer"], "同意")
+    team = members("pi")
+    assert grades(team) == ["pass"] * 3 and team["members"][0]["opinion"] == OPINION

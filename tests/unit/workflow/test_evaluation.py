@@ -251,6 +251,10 @@ def test_the_officer_adjusts_with_a_reason_and_the_grade_follows(ev, people):
         evaluations.adjust(people["officer"], ev, {"outputs": 26, "spending": "x",
                                                    "colour": 1, "reason": REASON})
     assert set(bad.value.details) == {"outputs", "spending", "colour"}
+    for digits in ("²", "①", "9" * 5000):  # digits int() refuses or cannot read
+        with pytest.raises(Invalid) as odd:
+            evaluations.adjust(people["officer"], ev, {"outputs": digits, "reason": REASON})
+        assert set(odd.value.details) == {"outputs"}
     with pytest.raises(Forbidden):
         evaluations.adjust(people["leader"], ev, {"outputs": 25, "reason": REASON})
     db.session.rollback()

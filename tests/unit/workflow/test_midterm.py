@@ -290,6 +290,11 @@ def test_only_the_panel_scores_and_the_outcome_waits_for_every_score(people, pro
         midterm.score(people["e1"], report.id, {"score": 101, "opinion": "好",
                                                 "recommendation": "maybe"})
     assert set(err.value.details) == {"score", "opinion", "recommendation"}
+    for digits in ("²", "①", "9" * 5000):  # digits int() refuses or cannot read
+        with pytest.raises(Invalid) as err:
+            midterm.score(people["e1"], report.id, {"score": digits, "opinion": OPINION,
+                                                    "recommendation": "pass"})
+        assert set(err.value.details) == {"score"}
     midterm.score(people["e1"], report.id, {"score": 85, "opinion": OPINION,
                                             "recommendation": "pass"})
     db.session.commit()
