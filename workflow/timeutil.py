@@ -9,9 +9,16 @@ from zoneinfo import ZoneInfo
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if value is None:
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment (or one kept as ISO text in a JSON column) in Beijing time."""
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return local_time(moment, fmt)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(SHANGHAI).strftime(fmt)

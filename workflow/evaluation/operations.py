@@ -234,13 +234,16 @@ def records_of(user_id: int | None = None, organization_id: int | None = None,
 def history(app: Application, user: Any) -> dict[str, list[PerformanceRecord]] | None:
     """The 历史绩效 box of an application's page: the confirmed grades of its PI and its
     organisation on their other projects. Officers and leaders read it; the PI reads
-    their own; nobody else (never an expert). None: not shown."""
+    their own (not their colleagues' under the organisation); nobody else (never an
+    expert). None: not shown."""
     if user is None or not getattr(user, "is_authenticated", True):
         return None
-    if not (performance_reader(user) or principal_investigator(user, app)):
-        return None
-    return {"pi": records_of(user_id=app.applicant_id, exclude_app=app.id),
-            "org": records_of(organization_id=app.organization_id, exclude_app=app.id)}
+    if performance_reader(user):
+        return {"pi": records_of(user_id=app.applicant_id, exclude_app=app.id),
+                "org": records_of(organization_id=app.organization_id, exclude_app=app.id)}
+    if principal_investigator(user, app):
+        return {"pi": records_of(user_id=app.applicant_id, exclude_app=app.id)}
+    return None
 
 
 def failing_records() -> list[PerformanceRecord]:

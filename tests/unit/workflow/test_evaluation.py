@@ -347,6 +347,11 @@ def test_history_box_is_shown_to_officers_and_the_pi_never_to_experts(ev, people
     for who in ("officer", "leader", "pi"):
         page = client_for(app, who, PASSWORD).get(url).get_data(as_text=True)
         assert "历史绩效" in page and "良好" in page, who
+    # The organisation's record of the projects is the bureau's to read, not the PI's.
+    assert 'data-testid="history-org"' in client_for(app, "officer", PASSWORD).get(
+        url).get_data(as_text=True)
+    assert "承担单位" + new.organization.name not in client_for(app, "pi", PASSWORD).get(
+        url).get_data(as_text=True)
     expert_page = client_for(app, "expert", PASSWORD).get(url)
     assert "历史绩效" not in expert_page.get_data(as_text=True)
     assert "历史绩效" not in client_for(app, "colleague", PASSWORD).get(url).get_data(
