@@ -446,8 +446,14 @@ def test_a_baogan_project_from_its_contract_to_its_archive(worker_app: Flask,
     rows = [[c.value for c in row] for row in scores.iter_rows(min_row=2)]
     assert sorted((r[1], r[2]) for r in rows) == sorted(
         (round_, f"专家{n}") for round_ in (1, 2) for n in (1, 2, 3))
+    checks = load_workbook(io.BytesIO(zf.read("08-中期检查/中期检查.xlsx")))["中期检查"]
+    (check,) = checks.iter_rows(min_row=2, values_only=True)
+    assert check[5].startswith("进展情况：已补充中试运行数据") and check[11] == "通过"
     panel = load_workbook(io.BytesIO(zf.read("09-结题验收/结题验收.xlsx")))["专家组意见"]
     assert [r[0].value for r in panel.iter_rows(min_row=2)] == ["专家1", "专家2", "专家3"]
+    evaluated = dict(load_workbook(io.BytesIO(zf.read("10-绩效评价/绩效评价.xlsx")))[
+        "绩效评价"].iter_rows(min_row=2, values_only=True))
+    assert (evaluated["结束方式"], evaluated["状态"]) == ("结题", "已确认")
 
 
 def test_a_jiebang_project_from_its_contract_to_its_archive(worker_app: Flask,
@@ -478,3 +484,4 @@ def test_a_jiebang_project_from_its_contract_to_its_archive(worker_app: Flask,
     summary = dict(load_workbook(io.BytesIO(zf.read("09-结题验收/结题验收.xlsx")))[
         "结题验收"].iter_rows(min_row=2, values_only=True))
     assert (summary["验收结论"], summary["是否勤勉尽责"]) == ("不通过", "是（宽容失败）")
+    assert summary["经费决算（万元）"] == "业务费 0.00"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -156,7 +156,3 @@ class AcceptanceMember(Base):
 
     def __repr__(self) -> str:
         return f"<AcceptanceMember {self.acceptance_id}#{self.seq} {self.role}>"
-
-
-def grade_label(grade: Any) -> str:
-    return GRADES.get(str(grade), "") if grade else ""

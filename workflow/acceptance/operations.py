@@ -91,10 +91,6 @@ def spending_total(acc: Acceptance) -> Decimal:
     return sum((Decimal(v) for v in (acc.spending or {}).values()), Decimal("0.00"))
 
 
-def experts_of(acc: Acceptance) -> list[AcceptanceMember]:
-    return [m for m in acc.members if m.role == "expert"]
-
-
 def demand_member(acc: Acceptance) -> AcceptanceMember | None:
     return next((m for m in acc.members if m.role == "demand"), None)
 
@@ -267,10 +263,6 @@ def parse_assessment(app: Application, value: Any, errors: dict[str, str]
             errors[f"self_assessment.{name}"] = f"“{name}”：请填写完成情况和佐证说明"
         out[name] = {"status": status, "evidence": evidence}
     return out
-
-
-PACKAGE_FIELDS = ("report", "outputs", "spending", "negative_list_declared", "spent_wan",
-                  "surplus_wan", "self_assessment")
 
 
 def parse_package(app: Application, body: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from forms import format_wan
 from states import ROLES, ReviewState
+from workflow.acceptance.models import ASSESSMENTS, FINANCE_VERDICTS, GRADES
 from workflow.acceptance.operations import acceptance_of
 from workflow.annual.models import SPENDING_CATEGORIES, AnnualReport
 from workflow.applying.models import Application, ApplicationRound
@@ -32,10 +33,11 @@ from workflow.core.models import Attachment, AuditEvent, db
 from workflow.decisions.models import DecisionItem, FundingDecision, Objection
 from workflow.documents.models import Document
 from workflow.documents.official import KINDS as DOCUMENT_KINDS
-from workflow.evaluation.models import DIMENSIONS, Evaluation
+from workflow.evaluation.models import CLOSURES, DIMENSIONS, Evaluation
 from workflow.finance.models import LedgerEntry, Milestone, Recovery, RecoveryInstalment, Tranche
 from workflow.finance.models.recovery import SanctionReview
-from workflow.midterm.models import MidtermReport
+from workflow.midterm.models import OUTCOMES as MIDTERM_OUTCOMES
+from workflow.midterm.operations import midterms_of
 from workflow.review.models import DefenceScore, DefenceSession, ReviewAssignment
 from workflow.timeutil import SHANGHAI, local_time
 
@@ -457,12 +459,12 @@ def annual_items(app: Application) -> list[ArchiveItem]:
 
 # ---- 中期检查 ----------------------------------------------------------------------------
 
-def midterms_of(app: Application) -> list[MidtermReport]:
-    return list(db.session.scalars(sa.select(MidtermReport).where(
-        MidtermReport.application_id == app.id).order_by(MidtermReport.seq)))
-
-
-MIDTERM_OUTCOMES = {"pass": "通过", "rectify": "整改", "terminate": "终止"}
+def _answers(m: Any) -> str:
+    """The report's answers a line each, under the labels of its form, in its order."""
+    labels = {f.get("name"): f.get("label") for f in m.form or [] if isinstance(f, dict)}
+    answers = m.answers or {}
+    order = [k for k in labels if k in answers] + sorted(k for k in answers if k not in labels)
+    return "\n".join(f"{labels.get(k) or k}：{answers[k]}" for k in order)
 
 
 def midterm_items(app: Application) -> list[ArchiveItem]:
@@ -479,8 +481,11 @@ def midterm_items(app: Application) -> list[ArchiveItem]:
                 "序号", "轮次", "状态", "截止日期", "检查要求", "中期报告", "经费支出合计（万元）",
                 "阶段成果", "此前各轮报告", "整改要求", "整改期限", "结论", "结论意见",
                 "作结论时间", "提交时间"],
-                [[m.seq, m.round, m.state.label, m.due_on, m.instructions, m.answers,
-                  format_wan(m.spent_total), m.outputs, m.earlier, "\n".join(m.rectify_items),
+                [[m.seq, m.round, m.state.label, m.due_on, m.instructions, _answers(m),
+                  format_wan(m.spent_total), "\n".join(
+                      " ".join(str(o.get(k) or "") for k in ("title", "note")).strip()
+                      for o in m.outputs or [] if isinstance(o, dict)),
+                  m.earlier, "\n".join(m.rectify_items),
                   m.rectify_due_on, MIDTERM_OUTCOMES.get(m.outcome or "", ""), m.opinion,
                   m.decided_at, m.submitted_at] for m in checks]),
             Sheet("专家评议", ["检查序号", "轮次", "专家", "评分", "建议结论", "评议意见",
@@ -495,10 +500,6 @@ def midterm_items(app: Application) -> list[ArchiveItem]:
 
 
 # ---- 结题验收 ----------------------------------------------------------------------------
-
-GRADES = {"pass": "通过", "concluded": "结题", "fail": "不通过"}
-STATUSES = {"met": "达到", "partly": "部分达到", "not_met": "未达到"}
-
 
 def final_items(app: Application) -> list[ArchiveItem]:
     """The acceptance: the team's package (report, outputs and IP, 决算 or the 包干制
@@ -519,13 +520,14 @@ def final_items(app: Application) -> list[ArchiveItem]:
             ["成果与知识产权", "\n".join(f"{o.get('kind', '')} {o.get('title', '')} "
                                       f"{o.get('identifier', '')}".strip()
                                       for o in acc.outputs or [])],
-            ["经费决算（万元）", {SPENDING_CATEGORIES.get(k, k): v
-                              for k, v in (acc.spending or {}).items()} or ""],
+            ["经费决算（万元）", "；".join(
+                f"{SPENDING_CATEGORIES.get(k, k)} {format_wan(Decimal(v))}"
+                for k, v in (acc.spending or {}).items())],
             ["负面清单承诺（包干制）", "已承诺" if acc.negative_list_declared else ""],
             ["已支出（万元）", format_wan(acc.spent) if acc.spent is not None else ""],
             ["结余（万元）", format_wan(acc.surplus or 0)],
             ["提交时间", acc.submitted_at], ["单位意见", acc.unit_opinion or ""],
-            ["财务验收", VERDICTS.get(acc.finance_verdict or "", "")],
+            ["财务验收", FINANCE_VERDICTS.get(acc.finance_verdict or "", "")],
             ["财务验收意见", acc.finance_opinion or ""], ["财务验收时间", acc.finance_at],
             ["专家组多数意见", GRADES.get(acc.proposed or "", "")],
             ["验收结论", GRADES.get(acc.grade or "", "")], ["结论意见", acc.conclusion or ""],
@@ -533,7 +535,7 @@ def final_items(app: Application) -> list[ArchiveItem]:
              if acc.diligent is not None else ""],
             ["应追回（万元）", format_wan(acc.recovery_amount) if acc.recovery_amount else ""],
             ["作结论时间", acc.concluded_at]]
-        assessed = [[name, STATUSES.get(str(v.get("status")), v.get("status")),
+        assessed = [[name, ASSESSMENTS.get(str(v.get("status")), v.get("status")),
                      v.get("evidence", "")] for name, v in (acc.self_assessment or {}).items()]
         panel = [[labels.get(m.user_id or 0, m.alias), "发榜方" if m.role == "demand" else "专家",
                   {k: "达到" if v else "未达到" for k, v in (m.scores or {}).items()},
@@ -584,7 +586,8 @@ def evaluation_items(app: Application) -> list[ArchiveItem]:
         scores = [[label, ev.proposed.get(key), (ev.adjusted or {}).get(key, "")]
                   for key, label in DIMENSIONS.items()]
         rows: list[Sequence[Any]] = [
-            ["状态", ev.state.label], ["结束方式", ev.closure], ["结束日期", ev.closed_on],
+            ["状态", ev.state.label], ["结束方式", CLOSURES.get(ev.closure, ev.closure)],
+            ["结束日期", ev.closed_on],
             ["评价依据", ev.facts], ["总分", ev.total], ["等级", ev.grade.label],
             ["系统建议等级", ev.proposed_grade.label], ["调整理由", ev.adjust_reason],
             ["确认人", ev.confirmed_by or ""], ["确认时间", ev.confirmed_at],

@@ -45,7 +45,6 @@ A = ApplicationState
 EDITABLE = (MT.open, MT.overdue, MT.rectify)
 # Before the panel starts scoring: the panel may be drawn (or drawn again).
 PANEL_OPEN = (MT.open, MT.overdue, MT.submitted, MT.rectify)
-OPEN = (MT.open, MT.overdue, MT.submitted, MT.reviewing, MT.rectify)
 MIN_PANEL = 3
 MAX_PANEL = 15
 MAX_TEXT = 5000
