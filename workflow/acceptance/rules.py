@@ -18,7 +18,7 @@ from workflow.acceptance import documents, messages
 from workflow.acceptance import operations as acceptances
 from workflow.acceptance.models import GRADES, Acceptance, AcceptanceMember
 from workflow.accounts.integrity import SANCTION_RECORDED
-from workflow.accounts.models import Sanction, User
+from workflow.accounts.models import Sanction
 from workflow.accounts.models.integrity import DEFAULT_MEASURES
 from workflow.applying.models import Application, FinalReport
 from workflow.applying.visibility import can_read_application, on_challenges_of
@@ -29,14 +29,11 @@ from workflow.core.registry import Rules
 from workflow.core.rules import Changes, FireResult, GuardContext, Reason, refuse
 from workflow.finance.models import Tranche
 from workflow.permissions import principal_investigator, same_organization
-from workflow.review.conflicts import conflict_map
-from workflow.review.matching import CONFLICT_LABELS
+from workflow.review.conflicts import panel_problem
 from workflow.timeutil import SHANGHAI
 
 A = ApplicationState
 AC = AcceptanceState
-MIN_PANEL = 3
-MAX_PANEL = 15
 MIN_REASON = 10
 TRIGGER_GRADES = {"pass": "pass", "conclude": "concluded", "fail": "fail"}
 CONCLUSION_TOPIC = "acceptance.conclusion"
@@ -81,21 +78,9 @@ def panel_valid(ctx: GuardContext) -> list[Reason]:
     if len(ids) != len(raw):
         return refuse("panel_invalid", "验收专家应为不重复的专家编号",
                       {"expert_ids": "应为不重复的专家编号"})
-    if len(ids) < MIN_PANEL or len(ids) > MAX_PANEL:
-        return refuse("panel_too_small", f"验收专家组应有{MIN_PANEL}至{MAX_PANEL}名专家"
-                      f"（现{len(ids)}名）", {"expert_ids": f"请选择至少{MIN_PANEL}名专家"})
-    experts = list(db.session.scalars(sa.select(User).where(User.id.in_(ids))))
-    valid = [e for e in experts if e.active and e.has_role("expert")]
-    if len(valid) != len(ids):
-        return refuse("not_experts", "所选人员中有的不是在库专家（或账号已停用）",
-                      {"expert_ids": "请从专家库中选择"})
-    conflicts = conflict_map(valid, [app])
-    if conflicts:
-        names = {e.id: e.name for e in valid}
-        lines = [f"{names[eid]}（" + "、".join(CONFLICT_LABELS.get(c, c) for c in codes) + "）"
-                 for (_aid, eid), codes in sorted(conflicts.items())]
-        return refuse("panel_conflicted", "以下专家须回避：" + "；".join(lines),
-                      {"expert_ids": "有专家须回避"})
+    problem = panel_problem(ids, app, "验收专家组")
+    if problem is not None:
+        return refuse(problem.code, problem.message, problem.details)
     if app.challenge is not None and app.challenge.demand_org_id is None:
         return refuse("no_demand_side", "揭榜挂帅项目的榜单没有发榜方，无法组成验收专家组")
     return []

@@ -23,7 +23,6 @@ from workflow.acceptance.models import (
     OUTPUT_KINDS,
     Acceptance,
 )
-from workflow.accounts.models import User, UserRole
 from workflow.annual.models import SPENDING_CATEGORIES
 from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application
@@ -41,8 +40,7 @@ from workflow.permissions import (
     officer,
     principal_investigator,
 )
-from workflow.review.conflicts import conflict_map
-from workflow.review.matching import CONFLICT_LABELS
+from workflow.review.conflicts import expert_pool
 from workflow.web import field_errors, flash_refusal, listing
 
 bp = Blueprint("acceptance", __name__)
@@ -248,16 +246,6 @@ def conclude(acc_id: int) -> Response | tuple[str, int]:
 
 # ---- what the acceptance's page and the project's page show --------------------------
 
-def expert_choices(acc: Acceptance) -> list[dict[str, Any]]:
-    """The pool for the officer's panel form, each expert with what conflicts them."""
-    experts = list(db.session.scalars(sa.select(User).join(UserRole).where(
-        UserRole.role == "expert", User.active.is_(True)).order_by(User.name)))
-    conflicts = conflict_map(experts, [acc.application])
-    return [{"user": e, "conflicts": [CONFLICT_LABELS.get(c, c) for c in
-                                      conflicts.get((acc.application_id, e.id), [])]}
-            for e in experts]
-
-
 def acceptance_extra(acc: Acceptance, user: Any) -> dict[str, Any]:
     """What an acceptance's page shows besides the row (``entities.show``)."""
     from workflow.documents.models import Document
@@ -277,7 +265,7 @@ def acceptance_extra(acc: Acceptance, user: Any) -> dict[str, Any]:
         and acc.state is AC.panel_review,
         "may_check_finance": acceptances.finance_checker(user) and acc.finance_verdict is None
         and acc.state in (AC.endorsed, AC.panel_review),
-        "may_draw": drawing, "experts": expert_choices(acc) if drawing else [],
+        "may_draw": drawing, "experts": expert_pool(app) if drawing else [],
         "may_conclude": officer(user) and acc.state is AC.panel_review,
         "shown": (shown := {m.id: acceptances.verdict_shown(user, acc, m)
                             for m in acc.members}),

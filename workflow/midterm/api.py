@@ -26,6 +26,7 @@ from workflow.midterm.lists import MIDTERMS
 from workflow.midterm.models import OUTCOMES, OUTPUT_KINDS, MidtermReport, MidtermScore
 from workflow.midterm.rules import on_panel
 from workflow.permissions import allow, bureau_reader, expert_name_reader, officer
+from workflow.review.conflicts import MAX_PANEL
 from workflow.web.listing import api_page, api_params
 
 AMOUNT: dict[str, Any] = {"type": "string", "pattern": r"^\d{1,8}(\.\d{1,2})?$",
@@ -115,7 +116,7 @@ OPEN_BODY: dict[str, Any] = {
     "instructions": {"type": "string", "maxLength": 5000, "description": "检查要求"}}
 PANEL_BODY: dict[str, Any] = {
     "expert_ids": {"type": "array", "items": {"type": "integer"}, "minItems": 3,
-                   "maxItems": midterm.MAX_PANEL,
+                   "maxItems": MAX_PANEL,
                    "description": "评议专家（专家库用户 id，至少3名，按评审回避规则检查）"}}
 SCORE_BODY: dict[str, Any] = {
     "score": {"type": "integer", "minimum": 0, "maximum": 100, "description": "评分（0-100）"},

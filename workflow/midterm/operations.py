@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from forms import format_wan, parse_id
 from forms.schema import SchemaError, validate, validate_schema
 from states import ApplicationState, MidtermState
-from workflow.accounts.models import User, UserRole
 from workflow.annual.models import SPENDING_CATEGORIES
 from workflow.applying.models import Application
 from workflow.calls.models import Call
@@ -35,6 +34,7 @@ from workflow.midterm.models import (
 )
 from workflow.notify.notifications import REMINDER, Message, send_many
 from workflow.permissions import allow, officer, principal_investigator
+from workflow.review.conflicts import panel_problem
 from workflow.timeutil import SHANGHAI
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ A = ApplicationState
 EDITABLE = (MT.open, MT.overdue, MT.rectify)
 # Before the panel starts scoring: the panel may be drawn (or drawn again).
 PANEL_OPEN = (MT.open, MT.overdue, MT.submitted, MT.rectify)
-MIN_PANEL = 3
-MAX_PANEL = 15
 MAX_TEXT = 5000
 MAX_OUTPUTS = 100
 MIN_OPINION = 10
@@ -406,15 +404,6 @@ def evidence_of(report: MidtermReport) -> list[Attachment]:
 
 # ---- the panel ---------------------------------------------------------------------------
 
-def conflicts_of(experts: list[User], app: Application) -> dict[int, list[str]]:
-    """Each conflicted expert's reasons, by the rules of review (回避)."""
-    from workflow.review.conflicts import LABELS, conflict_map
-
-    found = conflict_map(experts, [app])
-    return {e.id: [LABELS[c] for c in found[(app.id, e.id)]] for e in experts
-            if (app.id, e.id) in found}
-
-
 def assign_panel(actor: Any, report_id: int, expert_ids: Any,
                  ip: str | None = None) -> MidtermReport:
     """The officer draws the round's panel (at least three experts, none conflicted with
@@ -429,22 +418,9 @@ def assign_panel(actor: Any, report_id: int, expert_ids: Any,
             isinstance(i, int) and parse_id(i) is not None for i in expert_ids):
         raise Invalid("请选择专家", details={"expert_ids": "应为专家用户 id 的列表"})
     ids = list(dict.fromkeys(expert_ids))
-    if not MIN_PANEL <= len(ids) <= MAX_PANEL:
-        raise Invalid(f"中期检查专家组应由{MIN_PANEL}至{MAX_PANEL}名专家组成（现选{len(ids)}名）",
-                      details={"expert_ids": f"请选择{MIN_PANEL}至{MAX_PANEL}名专家"})
-    experts = {u.id: u for u in db.session.scalars(sa.select(User).join(UserRole).where(
-        User.id.in_(ids), UserRole.role == "expert", User.active.is_(True)))}
-    unknown = [i for i in ids if i not in experts]
-    if unknown:
-        raise Invalid("有的人不是在库的评审专家：" + "、".join(str(i) for i in unknown),
-                      details={"expert_ids": "不是在库的评审专家：" + "、".join(
-                          str(i) for i in unknown)})
-    conflicted = conflicts_of([experts[i] for i in ids], report.application)
-    if conflicted:
-        details = {str(i): "、".join(r) for i, r in conflicted.items()}
-        raise Invalid("以下专家须回避：" + "；".join(
-            f"{experts[i].name}（{'、'.join(r)}）" for i, r in conflicted.items()),
-            details=details, code="expert_conflicted")
+    problem = panel_problem(ids, report.application, "中期检查专家组")
+    if problem is not None:
+        raise Invalid(problem.message, details=problem.details, code=problem.code)
     now = utcnow()
     for old in report.panel():
         if old.submitted_at is not None:  # pragma: no cover (scores only while reviewing)
@@ -582,14 +558,6 @@ def queue_of(expert: Any) -> list[MidtermScore]:
         MidtermScore.expert_id == expert.id, MidtermScore.round == MidtermReport.round)
         .order_by(MidtermScore.submitted_at.is_not(None), MidtermReport.due_on,
                   MidtermScore.id)))
-
-
-def expert_choices(report: MidtermReport) -> list[tuple[User, list[str]]]:
-    """The experts of the pool, each with why they must stand aside (empty: may sit)."""
-    experts = list(db.session.scalars(sa.select(User).join(UserRole).where(
-        UserRole.role == "expert", User.active.is_(True)).order_by(User.name)))
-    conflicted = conflicts_of(experts, report.application)
-    return [(e, conflicted.get(e.id, [])) for e in experts]
 
 
 def running_projects(call_id: int | None = None) -> list[Application]:

@@ -23,6 +23,7 @@ from workflow.midterm import operations as midterm
 from workflow.midterm.models import MidtermReport, MidtermScore
 from workflow.notify.notifications import Message
 from workflow.permissions import bureau_reader, principal_investigator, unit_office
+from workflow.review.conflicts import MIN_PANEL
 
 MT = MidtermState
 CONCLUSION_TOPIC = "midterm.conclusion"
@@ -62,8 +63,8 @@ def midterm_check_concluded(ctx: GuardContext) -> list[Reason]:
 
 def midterm_panel_ready(ctx: GuardContext) -> list[Reason]:
     n = len(ctx.row.panel())
-    if n < midterm.MIN_PANEL:
-        return refuse("panel_missing", f"请先组织至少{midterm.MIN_PANEL}名专家的评议专家组"
+    if n < MIN_PANEL:
+        return refuse("panel_missing", f"请先组织至少{MIN_PANEL}名专家的评议专家组"
                       f"（现有{n}名）")
     return []
 
@@ -185,7 +186,7 @@ def carry_out_midterm(result: FireResult, actor: Any, ip: str | None) -> None:
 def convene_if_panel_ready(result: FireResult, actor: Any, ip: str | None) -> None:
     """A report sent to a panel already drawn goes to it at once."""
     report: MidtermReport = result.row
-    if len(report.panel()) >= midterm.MIN_PANEL:
+    if len(report.panel()) >= MIN_PANEL:
         engine.fire(report, "convene", None, ip=ip)
 
 

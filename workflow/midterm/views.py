@@ -34,6 +34,7 @@ from workflow.permissions import (
     officer,
     principal_investigator,
 )
+from workflow.review.conflicts import expert_pool
 from workflow.web import field_errors, flash_refusal, listing
 from workflow.workbench.entities import render_entity
 
@@ -266,7 +267,7 @@ def midterm_extra(row: MidtermReport, user: Any) -> dict[str, Any]:
         "panel": [s for s in row.scores if _panel_visible(row, s, user)],
         "names": expert_name_reader(user), "average": midterm.average(row),
         "choose_panel": officer(user) and row.state in midterm.PANEL_OPEN,
-        "experts": midterm.expert_choices(row) if officer(user)
+        "experts": expert_pool(row.application) if officer(user)
         and row.state in midterm.PANEL_OPEN else [],
         "chosen": {s.expert_id for s in row.panel()},
         "mine": mine if row.state is MidtermState.reviewing else None,

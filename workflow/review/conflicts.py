@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
 
 from states import ApplicationState
-from workflow.accounts.models import Organization, Sanction, User
+from workflow.accounts.models import Organization, Sanction, User, UserRole
 from workflow.applying.models import Application
 from workflow.core.models import db, utcnow
 from workflow.review.matching import CONFLICT_LABELS
@@ -85,3 +86,52 @@ def conflict_map(experts: Iterable[User], apps: Iterable[Application],
 def reasons(expert: User, app: Application) -> list[str]:
     """Why ``expert`` may not review ``app``, in Chinese (empty: they may)."""
     return [LABELS[c] for c in conflict_map([expert], [app]).get((app.id, expert.id), [])]
+
+
+# ---- panels after the award (中期检查, 结题验收) ------------------------------------------
+
+MIN_PANEL = 3
+MAX_PANEL = 15
+
+
+def expert_pool(app: Application) -> list[tuple[User, list[str]]]:
+    """The active experts of the pool by name, each with why they must stand aside from
+    ``app`` (empty: they may sit on its panel)."""
+    experts = list(db.session.scalars(sa.select(User).join(UserRole).where(
+        UserRole.role == "expert", User.active.is_(True)).order_by(User.name, User.id)))
+    found = conflict_map(experts, [app])
+    return [(e, [LABELS[c] for c in found.get((app.id, e.id), [])]) for e in experts]
+
+
+@dataclass(frozen=True)
+class PanelProblem:
+    """Why a panel as chosen cannot sit: a code, a message, the field's explanation."""
+
+    code: str
+    message: str
+    details: dict[str, str]
+
+
+def panel_problem(ids: list[int], app: Application, panel: str) -> PanelProblem | None:
+    """A panel (``panel``: what it is called, 中期检查专家组…) of the experts ``ids`` for
+    ``app``: between MIN_PANEL and MAX_PANEL active experts of the pool, none conflicted."""
+    if not MIN_PANEL <= len(ids) <= MAX_PANEL:
+        return PanelProblem("panel_size", f"{panel}应由{MIN_PANEL}至{MAX_PANEL}名专家组成"
+                            f"（现选{len(ids)}名）",
+                            {"expert_ids": f"请选择{MIN_PANEL}至{MAX_PANEL}名专家"})
+    experts = {u.id: u for u in db.session.scalars(sa.select(User).join(UserRole).where(
+        User.id.in_(ids), UserRole.role == "expert", User.active.is_(True)))}
+    unknown = [str(i) for i in ids if i not in experts]
+    if unknown:
+        return PanelProblem("not_experts", "有的人不是在库的评审专家（或账号已停用）："
+                            + "、".join(unknown),
+                            {"expert_ids": "不是在库的评审专家：" + "、".join(unknown)})
+    found = conflict_map([experts[i] for i in ids], [app])
+    if found:
+        lines = [f"{experts[eid].name}（" + "、".join(LABELS[c] for c in codes) + "）"
+                 for (_aid, eid), codes in sorted(found.items())]
+        return PanelProblem("expert_conflicted", "以下专家须回避：" + "；".join(lines),
+                            {"expert_ids": "有专家须回避：" + "；".join(lines),
+                             **{str(eid): "、".join(LABELS[c] for c in codes)
+                                for (_aid, eid), codes in found.items()}})
+    return None

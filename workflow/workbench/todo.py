@@ -144,7 +144,7 @@ TASKS: dict[tuple[str, str], Task] = {
     ("acceptance", "endorse"): Task("结题验收材料待单位审核"),
     ("acceptance", "return_for_revision"): Task("结题验收材料待单位审核"),
     ("acceptance", "assign_panel"): Task("待组织验收专家组",
-                                         answered=frozenset({"panel_too_small"})),
+                                         answered=frozenset({"panel_size"})),
     ("acceptance", "pass"): Task("待作出验收结论", answered=CONCLUSION_ANSWERS),
     ("acceptance", "conclude"): Task("待作出验收结论", answered=CONCLUSION_ANSWERS),
     ("acceptance", "fail"): Task("待作出验收结论", answered=CONCLUSION_ANSWERS),

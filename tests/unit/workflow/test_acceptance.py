@@ -244,7 +244,7 @@ def test_the_panel_has_three_experts_none_conflicted(baogan, people):
     refused(GuardFailed, fire, acc, "assign_panel", people["officer"],
             expert_ids=[str(e.id) for e in [*two, colleague]], match="同单位专家")
     refused(GuardFailed, fire, acc, "assign_panel", people["officer"],
-            expert_ids=[str(e.id) for e in two] + [str(people["pi"].id)], match="不是在库专家")
+            expert_ids=[str(e.id) for e in two] + [str(people["pi"].id)], match="不是在库的")
     refused(Forbidden, fire, acc, "assign_panel", people["unitadmin"],
             expert_ids=[str(e.id) for e in experts()])
     assert db.session.get(Acceptance, acc.id).members == []

@@ -258,7 +258,7 @@ def test_the_panel_has_three_experts_none_of_them_conflicted(people, project):
                              [people["e1"].id, people["e2"].id, people["near"].id])
     assert err.value.code == "expert_conflicted"
     assert "同校专家（同单位）" in err.value.message
-    assert err.value.details == {str(people["near"].id): "同单位"}
+    assert err.value.details[str(people["near"].id)] == "同单位"
     db.session.rollback()
     assert db.session.get(MidtermReport, report.id).state is MT.submitted
     midterm.assign_panel(people["officer"], report.id,
