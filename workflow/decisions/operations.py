@@ -77,7 +77,7 @@ def draft(call: Call) -> Draft:
     for r in res.rows:
         if r.app.state not in DECIDABLE:
             continue
-        requested = requested_amount(r.app)
+        requested = r.app.requested
         out.rows.append({
             "app": r.app, "rank": r.ranked.rank, "score": r.aggregate,
             "requested": requested, "line": r.status,

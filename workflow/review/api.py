@@ -12,7 +12,7 @@ from forms import FieldError, parse_id, parse_wan
 from states import ReviewState
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, json_body, typed_body
+from workflow.api import PAGING_PARAMS, api_bp, json_body, paging, typed_body
 from workflow.api.openapi import DATE_TIME, REF, WAN, XLSX, document, enum, nullable
 from workflow.calls.models import Call
 from workflow.core import engine
@@ -216,6 +216,9 @@ RANKING_PARAMS: dict[str, Any] = {
     "skip_unaffordable": {"type": "boolean",
                           "description": "true 时跳过放不下的项目继续往下资助"}}
 RANKING_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "total": {"type": "integer", "description": "排名项目总数"},
+    "page": {"type": "integer"}, "per_page": {"type": "integer"},
+    "pages": {"type": "integer"},
     "call_id": {"type": "integer"}, "budget_wan": WAN, "funded_wan": WAN,
     "remaining_wan": WAN,
     "tie_at_line": {"type": "boolean", "description": "资助线处有同分项目（由先提交者得）"},
@@ -233,8 +236,8 @@ RANKING_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
         "required": ["application_id", "title", "organization", "challenge_id", "rank",
                      "score", "reviews", "spread_flagged", "spread_reasons",
                      "requested_wan", "funded", "status"]}}},
-    "required": ["call_id", "budget_wan", "funded_wan", "remaining_wan", "tie_at_line",
-                 "items"]}
+    "required": ["total", "page", "per_page", "pages", "call_id", "budget_wan",
+                 "funded_wan", "remaining_wan", "tie_at_line", "items"]}
 EXPLAIN_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "expert_id": {"type": "integer"}, "proposal_id": {"type": "integer"},
     "may_pair": {"type": "boolean", "description": "可以评审"},
@@ -253,23 +256,26 @@ EXPLAIN_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
                  "conflicts", "summary"]}
 
 
-def _ranking(call_id: int) -> results.Results:
+def _ranking(call_id: int, criteria: bool = False) -> results.Results:
     """The call's results as ``/ranking`` and ``/ranking.xlsx`` read them: the same
     people, the same budget to try."""
     user = current_api_user()
     call = found(db.session.get(Call, call_id), user, can_view, what="申报指南")
     allow(decision_reader(user), "只有项目主管、领导和审计人员可以查看评审排名")
     return results.call_results(call, _budget(request.args.get("budget")),
-                                request.args.get("skip_unaffordable") == "true")
+                                request.args.get("skip_unaffordable") == "true",
+                                criteria=criteria)
 
 
 @api_bp.get("/v1/calls/<int:call_id>/ranking")
-@document("评审排名与资助线（可用 budget 万元 试算）", params=RANKING_PARAMS,
+@document("评审排名与资助线（可用 budget 万元 试算）；排名分页（page、per_page），"
+          "资助线按全部项目计算", params={**RANKING_PARAMS, **PAGING_PARAMS},
           response=RANKING_SCHEMA,
           responses={200: "排名", 403: "无权查看", 404: "不存在", 422: "预算有误"})
 @token_required
 def ranking(call_id: int) -> Response:
-    return jsonify(results.results_json(_ranking(call_id)))
+    page, per_page = paging()
+    return jsonify(results.results_json(_ranking(call_id), page, per_page))
 
 
 @api_bp.get("/v1/calls/<int:call_id>/ranking.xlsx")
@@ -278,7 +284,8 @@ def ranking(call_id: int) -> Response:
           responses={200: "Excel 文件", 403: "无权查看", 404: "不存在", 422: "预算有误"})
 @token_required
 def ranking_xlsx(call_id: int) -> Response:
-    return send_file(io.BytesIO(results.score_sheet(_ranking(call_id))), as_attachment=True,
+    return send_file(io.BytesIO(results.score_sheet(_ranking(call_id, criteria=True))),
+                     as_attachment=True,
                      download_name=f"评审结果-{call_id}.xlsx", mimetype=XLSX)
 
 

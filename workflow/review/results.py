@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
 
 from states import ApplicationState, ReviewState
+from workflow.accounts.models import Organization
 from workflow.applying.models import Application
-from workflow.calls.models import Call
+from workflow.calls.models import Call, Challenge
 from workflow.core.models import db
 from workflow.review import ranking
 from workflow.review.models import ReviewAssignment
@@ -24,22 +28,64 @@ AFTER_REVIEW = (ApplicationState.expert_review, ApplicationState.defence,
 def requested_amount(app: Application) -> Decimal:
     """What the application asks for, in yuan: the form's amount, or its milestones."""
     data = app.data or {}
-    if data.get("amount"):
-        return Decimal(str(data["amount"]))
-    return sum((Decimal(str(m.get("amount", 0))) for m in data.get("milestones") or []),
-               Decimal("0.00"))
+    return _requested(data.get("amount"), data.get("milestones"))
+
+
+def _requested(amount: Any, milestones: Any) -> Decimal:
+    if amount:
+        return Decimal(str(amount))
+    return sum((Decimal(str(m.get("amount", 0))) for m in milestones or []
+                if isinstance(m, dict)), Decimal("0.00"))
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """An organisation or a challenge as the results show it (``name``; ``title`` alike)."""
+
+    id: int | None
+    name: str
+
+    @property
+    def title(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    """The columns of an application the results need, read in one query (no ORM object
+    per row): what the ranking, the decision proposal and the score sheet show."""
+
+    id: int
+    title: str
+    state: ApplicationState
+    challenge_id: int | None
+    submitted_at: datetime | None
+    receipt_no: str | None
+    requested: Decimal
+    organization: Named
+    challenge: Named | None
+
+    @property
+    def organization_id(self) -> int | None:
+        return self.organization.id
 
 
 @dataclass
 class Row:
-    app: Application
+    app: AppInfo
     totals: list[Decimal]
-    # Each submitted review's scores by criterion, in the order of ``totals``.
+    # Each submitted review's scores by criterion, in the order of ``totals`` (only read
+    # for the score sheet: ``call_results(..., criteria=True)``; else empty).
     criteria: list[dict[str, Any]]
     aggregate: Decimal | None
-    spread: ranking.Spread
     ranked: ranking.Ranked
     status: str
+    stdev_limit: Decimal | None = None
+
+    @cached_property
+    def spread(self) -> ranking.Spread:
+        # Worked out when shown: a page of the ranking reads it for its own rows only.
+        return ranking.spread(self.totals, self.stdev_limit)
 
 
 @dataclass
@@ -49,40 +95,98 @@ class Results:
     line: ranking.FundingLine
 
 
+PER_PAGE = 100
+
+
+def _applications(call: Call) -> dict[int, AppInfo]:
+    """The call's reviewed applications, by id, as plain rows: one statement whose bound
+    parameters do not grow with the call."""
+    query = (sa.select(Application.id, Application.title, Application.state,
+                       Application.challenge_id, Application.submitted_at,
+                       Application.receipt_no, Application.data["amount"],
+                       Application.data["milestones"], Organization.id, Organization.name,
+                       Challenge.title)
+             .join(Organization, Organization.id == Application.organization_id)
+             .outerjoin(Challenge, Challenge.id == Application.challenge_id)
+             .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))
+             .order_by(Application.id))
+    out: dict[int, AppInfo] = {}
+    for (app_id, title, state, challenge_id, submitted_at, receipt_no, amount, milestones,
+         org_id, org_name, challenge_title) in db.session.execute(
+            query.execution_options(yield_per=5000)):
+        try:
+            requested = _requested(amount, milestones)
+        except (ArithmeticError, AttributeError, TypeError, ValueError):
+            requested = Decimal("0.00")
+        out[app_id] = AppInfo(
+            id=app_id, title=title, state=state, challenge_id=challenge_id,
+            submitted_at=submitted_at, receipt_no=receipt_no, requested=requested,
+            organization=Named(org_id, org_name),
+            challenge=Named(challenge_id, challenge_title) if challenge_id else None)
+    return out
+
+
+def _scores(call: Call, criteria: bool) -> Iterator[Any]:
+    """Every submitted review's total (and, for the score sheet, its scores) of the call's
+    reviewed applications, in review order: one streamed statement joined on the call,
+    never a list of application ids."""
+    columns: list[Any] = [ReviewAssignment.application_id, ReviewAssignment.total]
+    if criteria:
+        columns.append(ReviewAssignment.scores)
+    query = (sa.select(*columns)
+             .join(Application, Application.id == ReviewAssignment.application_id)
+             .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW),
+                    ReviewAssignment.state == ReviewState.submitted,
+                    ReviewAssignment.total.is_not(None))
+             .order_by(ReviewAssignment.id))
+    return iter(db.session.execute(query.execution_options(yield_per=10000)))
+
+
 def call_results(call: Call, budget: Decimal | None = None,
-                 skip_unaffordable: bool = False) -> Results:
-    apps = list(db.session.scalars(sa.select(Application).where(
-        Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))))
-    totals: dict[int, list[Decimal]] = {a.id: [] for a in apps}
-    criteria: dict[int, list[dict[str, Any]]] = {a.id: [] for a in apps}
-    for app_id, total, scores in db.session.execute(sa.select(
-            ReviewAssignment.application_id, ReviewAssignment.total, ReviewAssignment.scores)
-            .where(ReviewAssignment.application_id.in_(list(totals)),
-                   ReviewAssignment.state == ReviewState.submitted).order_by(ReviewAssignment.id)):
-        if total is not None:
-            totals[app_id].append(Decimal(total))
-            criteria[app_id].append(dict(scores or {}))
-    entries, by_id = [], {a.id: a for a in apps}
-    for app in apps:
-        entries.append(ranking.Entry(
-            id=app.id, group=str(app.challenge_id) if app.challenge_id else None,
-            score=ranking.aggregate(totals[app.id], call.aggregation.value),
-            requested=requested_amount(app), submitted_at=app.submitted_at))
+                 skip_unaffordable: bool = False, criteria: bool = False) -> Results:
+    """The call's ranking and funding line. Two statements whatever the size of the call
+    (the applications, the scores), each with a fixed number of bound parameters."""
+    apps = _applications(call)
+    totals: dict[int, list[Decimal]] = {app_id: [] for app_id in apps}
+    by_criterion: dict[int, list[dict[str, Any]]] = {app_id: [] for app_id in apps}
+    for row in _scores(call, criteria):
+        if row[0] not in totals:
+            continue
+        totals[row[0]].append(Decimal(row[1]))
+        if criteria:
+            by_criterion[row[0]].append(dict(row[2] or {}))
+    rule = call.aggregation.value
+    entries = [ranking.Entry(
+        id=app.id, group=str(app.challenge_id) if app.challenge_id else None,
+        score=ranking.aggregate(totals[app.id], rule), requested=app.requested,
+        submitted_at=app.submitted_at) for app in apps.values()]
     ranked = ranking.rank(entries)
     limits: dict[str | None, int] = {str(ch.id): ch.max_teams for ch in call.challenges}
     line = ranking.funding_line(ranked, call.budget if budget is None else budget,
                                 per_group_limit=limits or None,
                                 skip_unaffordable=skip_unaffordable)
-    rows = [Row(by_id[r.id], totals[r.id], criteria[r.id], r.score,
-                ranking.spread(totals[r.id], call.spread_stdev_limit), r,
-                line.status.get(r.id, "")) for r in ranked]
+    limit = call.spread_stdev_limit
+    rows = [Row(apps[r.id], totals[r.id], by_criterion[r.id], r.score, r,
+                line.status.get(r.id, ""), limit) for r in ranked]
     return Results(call, rows, line)
 
 
-def results_json(res: Results) -> dict[str, Any]:
+def page_of(rows: list[Row], page: int, per_page: int = PER_PAGE) -> tuple[list[Row], int]:
+    """One page of the ranked rows (``page`` from 1, past the end: the last) and the
+    number of pages."""
+    pages = max(1, -(-len(rows) // per_page))
+    page = min(max(page, 1), pages)
+    return rows[(page - 1) * per_page:page * per_page], pages
+
+
+def results_json(res: Results, page: int = 1, per_page: int = PER_PAGE) -> dict[str, Any]:
+    """The funding line and one page of the ranked rows (``total`` rows in ``pages``)."""
     from forms import format_wan
 
+    shown, pages = page_of(res.rows, page, per_page)
     return {
+        "total": len(res.rows), "page": min(max(page, 1), pages), "per_page": per_page,
+        "pages": pages,
         "call_id": res.call.id, "budget_wan": format_wan(res.line.budget),
         "funded_wan": format_wan(res.line.total_funded),
         "remaining_wan": format_wan(res.line.remaining), "tie_at_line": res.line.tie_at_line,
@@ -94,7 +198,7 @@ def results_json(res: Results) -> dict[str, Any]:
             "reviews": len(r.totals), "spread_flagged": r.spread.flagged,
             "spread_reasons": r.spread.reasons, "requested_wan": format_wan(r.ranked.requested),
             "funded": res.line.is_funded(r.app.id), "status": r.status,
-        } for r in res.rows],
+        } for r in shown],
     }
 
 
@@ -102,8 +206,9 @@ def score_sheet(res: Results) -> bytes:
     """The Excel score sheet; experts appear as 专家1, 专家2… and never by name."""
     rows = []
     for r in res.rows:
+        criteria = r.criteria or [{} for _ in r.totals]  # read with criteria=True
         reviews = [ranking.ReviewerScore(label=f"专家{i}", total=t, criteria=c)
-                   for i, (t, c) in enumerate(zip(r.totals, r.criteria, strict=True), 1)]
+                   for i, (t, c) in enumerate(zip(r.totals, criteria, strict=True), 1)]
         rows.append(ranking.SheetRow(
             number=r.app.receipt_no or str(r.app.id), title=r.app.title, reviews=reviews,
             aggregate=r.aggregate, spread=r.spread, rank=r.ranked.rank,

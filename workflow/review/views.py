@@ -230,8 +230,15 @@ def ranking(call_id: int) -> str | tuple[str, int]:
         except FieldError as err:
             error = str(err)
     res = results.call_results(call, budget, request.args.get("skip") == "on")
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        page = 1
+    rows, pages = results.page_of(res.rows, page)
+    page = min(max(page, 1), pages)
     return render_template("reviews/ranking.html", call=call, res=res, budget=raw,
-                           error=error), 422 if error else 200
+                           error=error, rows=rows, page=page, pages=pages,
+                           per_page=results.PER_PAGE), 422 if error else 200
 
 
 @bp.route("/calls/<int:call_id>/ranking.xlsx")
@@ -244,7 +251,7 @@ def ranking_xlsx(call_id: int) -> Response:
     from workflow.review import results
 
     call = _ranking_call(call_id)
-    data = results.score_sheet(results.call_results(call))
+    data = results.score_sheet(results.call_results(call, criteria=True))
     return send_file(io.BytesIO(data), as_attachment=True,
                      download_name=f"评审结果-{call.id}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

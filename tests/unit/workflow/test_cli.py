@@ -128,7 +128,7 @@ def test_seed_has_a_call_under_review_ready_for_the_decision(app):
     # Four organisations' people, each reviewed by three experts of other organisations,
     # through the services (invited, accepted, scored), the system finishing the review.
     for r in res.rows:
-        assert r.app.data["amount"].endswith("0000.00") and r.app.receipt_no
+        assert str(r.app.requested).endswith("0000.00") and r.app.receipt_no
         reviews = list(db.session.scalars(sa.select(ReviewAssignment).where(
             ReviewAssignment.application_id == r.app.id)))
         assert {rv.state for rv in reviews} == {ReviewState.submitted}
