@@ -30,7 +30,7 @@ from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
 from workflow.decisions.models import DecisionItem, DecisionState, FundingDecision
 from workflow.permissions import decision_proposer, meeting_recorder, officer
-from workflow.review.results import call_results, requested_amount
+from workflow.review.results import call_results, collector_paused, requested_amount
 from workflow.timeutil import SHANGHAI
 
 UNDER_REVIEW = (ApplicationState.expert_review, ApplicationState.defence)
@@ -71,6 +71,11 @@ class Draft:
 
 
 def draft(call: Call) -> Draft:
+    with collector_paused():  # a row per reviewed application: 100,000 in a large call
+        return _draft(call)
+
+
+def _draft(call: Call) -> Draft:
     res = call_results(call)
     out = Draft(call)
     out.open_reviews = sum(1 for r in res.rows if r.app.state in UNDER_REVIEW)

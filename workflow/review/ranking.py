@@ -43,7 +43,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from enum import Enum
 from fractions import Fraction
 from io import BytesIO
@@ -197,8 +197,20 @@ def aggregate(totals: Sequence[Number], rule: str | Enum = "trimmed") -> Decimal
         values = values[1:-1]
     if name == "median":
         mid = len(values) // 2
-        middle = values[mid - 1:mid + 1] if len(values) % 2 == 0 else values[mid:mid + 1]
-        return _round(Fraction(sum(middle, Decimal(0))) / len(middle))
+        values = values[mid - 1:mid + 1] if len(values) % 2 == 0 else values[mid:mid + 1]
+    return _mean(values)
+
+
+def _mean(values: Sequence[Decimal]) -> Decimal:
+    """The mean rounded half up to 0.01. Scores to the cent (every stored total) take the
+    fast path: their sum is exact and its quotient by a count either ends within 50
+    digits (exact) or lies at least 1/(200n) cents from a half cent, so rounding the
+    50-digit quotient rounds the exact value. Anything else goes through ``Fraction``."""
+    if all(v.as_tuple().exponent >= -2 for v in values):  # type: ignore[operator]
+        with localcontext() as ctx:
+            ctx.prec = 50
+            quotient = sum(values, Decimal(0)) / len(values)
+            return quotient.quantize(CENT, rounding=ROUND_HALF_UP) + Decimal("0.00")
     return _round(Fraction(sum(values, Decimal(0))) / len(values))
 
 

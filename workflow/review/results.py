@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -103,7 +105,7 @@ def _applications(call: Call) -> dict[int, AppInfo]:
     parameters do not grow with the call."""
     query = (sa.select(Application.id, Application.title, Application.state,
                        Application.challenge_id, Application.submitted_at,
-                       Application.receipt_no, Application.data["amount"],
+                       Application.receipt_no, Application.data["amount"].as_string(),
                        Application.data["milestones"], Organization.id, Organization.name,
                        Challenge.title)
              .join(Organization, Organization.id == Application.organization_id)
@@ -112,8 +114,7 @@ def _applications(call: Call) -> dict[int, AppInfo]:
              .order_by(Application.id))
     out: dict[int, AppInfo] = {}
     for (app_id, title, state, challenge_id, submitted_at, receipt_no, amount, milestones,
-         org_id, org_name, challenge_title) in db.session.execute(
-            query.execution_options(yield_per=5000)):
+         org_id, org_name, challenge_title) in _stream(query):
         try:
             requested = _requested(amount, milestones)
         except (ArithmeticError, AttributeError, TypeError, ValueError):
@@ -139,13 +140,42 @@ def _scores(call: Call, criteria: bool) -> Iterator[Any]:
                     ReviewAssignment.state == ReviewState.submitted,
                     ReviewAssignment.total.is_not(None))
              .order_by(ReviewAssignment.id))
-    return iter(db.session.execute(query.execution_options(yield_per=10000)))
+    return _stream(query)
+
+
+def _stream(query: sa.Select[Any]) -> Iterator[Any]:
+    """The rows of ``query`` on the session's connection, fetched in batches (a
+    server-side cursor on PostgreSQL), without the ORM's per-row work."""
+    result = db.session.connection().execute(
+        query.execution_options(stream_results=True, max_row_buffer=10000))
+    for rows in result.partitions(10000):
+        yield from rows
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the results are built: they are hundreds of
+    thousands of small acyclic objects, and each full collection would walk them all
+    (a second of a 100,000-application call's ranking)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def call_results(call: Call, budget: Decimal | None = None,
                  skip_unaffordable: bool = False, criteria: bool = False) -> Results:
     """The call's ranking and funding line. Two statements whatever the size of the call
     (the applications, the scores), each with a fixed number of bound parameters."""
+    with collector_paused():
+        return _call_results(call, budget, skip_unaffordable, criteria)
+
+
+def _call_results(call: Call, budget: Decimal | None, skip_unaffordable: bool,
+                  criteria: bool) -> Results:
     apps = _applications(call)
     totals: dict[int, list[Decimal]] = {app_id: [] for app_id in apps}
     by_criterion: dict[int, list[dict[str, Any]]] = {app_id: [] for app_id in apps}
