@@ -43,7 +43,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Decimal, Inexact, InvalidOperation, localcontext
 from enum import Enum
 from fractions import Fraction
 from io import BytesIO
@@ -206,10 +206,17 @@ def _mean(values: Sequence[Decimal]) -> Decimal:
     fast path: their sum is exact and its quotient by a count either ends within 50
     digits (exact) or lies at least 1/(200n) cents from a half cent, so rounding the
     50-digit quotient rounds the exact value. Anything else goes through ``Fraction``."""
-    if all(v.as_tuple().exponent >= -2 for v in values):  # type: ignore[operator]
-        with localcontext() as ctx:
-            ctx.prec = 50
-            quotient = sum(values, Decimal(0)) / len(values)
+    with localcontext() as ctx:
+        ctx.prec = 50
+        ctx.traps[Inexact] = True
+        try:
+            # An exact sum keeps the finest exponent of its terms: to the cent or finer.
+            total = sum(values, Decimal(0))
+        except Inexact:
+            total = None
+        if total is not None and total.as_tuple().exponent >= -2:  # type: ignore[operator]
+            ctx.traps[Inexact] = False
+            quotient = total / len(values)
             return quotient.quantize(CENT, rounding=ROUND_HALF_UP) + Decimal("0.00")
     return _round(Fraction(sum(values, Decimal(0))) / len(values))
 
