@@ -154,6 +154,9 @@ def test_the_api_ranking_is_paginated_and_the_line_runs_over_the_call(client, pe
     beyond = client.get(f"/api/v1/calls/{call.id}/ranking?page=99&per_page=100",
                         headers=headers).get_json()
     assert beyond["page"] == 3 and len(beyond["items"]) == 30
+    for bad in ("page=abc", "page=-1", "per_page=0", "page=²", "per_page=" + "9" * 40):
+        status = client.get(f"/api/v1/calls/{call.id}/ranking?{bad}", headers=headers).status_code
+        assert status in (200, 422), bad
 
 
 def test_the_ranking_page_shows_a_page_with_the_total(client, people):
