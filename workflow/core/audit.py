@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring as _json_str
 from typing import Any
 
 import sqlalchemy as sa
@@ -74,6 +75,32 @@ _HASHED = ("entity_type", "entity_id", "seq", "actor_id", "actor_name", "actor_r
 
 def event_body(ev: AuditEvent) -> dict[str, Any]:
     return _body({key: getattr(ev, key) for key in _HASHED})
+
+
+def _json(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _json_str(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    return _CANONICAL.encode(value)
+
+
+def _canonical_row(etype: str, eid: int, seq: int, actor_id: int | None, actor_name: str,
+                   actor_role: str, at: datetime, trigger: str, from_state: str | None,
+                   to_state: str | None, comment: str | None, data: Any,
+                   ip: str | None) -> str:
+    """``canonical(_body(row))`` for the hashed columns in ``_HASHED`` order, spelled out key
+    by key in sorted order: ``verify`` hashes every row, and building and sorting a dict
+    for each costs a third of its time. ``test_audit_stream`` holds the two equal."""
+    return (f'{{"actor_id":{_json(actor_id)},"actor_name":{_json(actor_name)},'
+            f'"actor_role":{_json(actor_role)},"at":{_json_str(_stamp(at))},'
+            f'"comment":{_json(comment or "")},"data":{_CANONICAL.encode(data or {})},'
+            f'"entity_id":{_json(eid)},"entity_type":{_json(etype)},"from":{_json(from_state)},'
+            f'"ip":{_json(ip)},"seq":{_json(seq)},"to":{_json(to_state)},'
+            f'"trigger":{_json(trigger)}}}')
 
 
 def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
@@ -225,7 +252,7 @@ def _chains() -> Iterator[_Chain]:
                                       f"{etype}:{eid} 的第 {expected_seq} 条记录缺失（被删除）")
             elif prev_hash != chain.hash:
                 chain.breach = Breach(f"audit_event {ident}", "前序哈希不符（前一条被改动或删除）")
-            elif chain_hash(chain.hash, _body(dict(zip(_HASHED, row[3:], strict=True)))) != h:
+            elif hashlib.sha256((prev_hash + _canonical_row(*row[3:])).encode()).hexdigest() != h:
                 chain.breach = Breach(f"audit_event {ident}", "内容与哈希不符（记录被改动）")
             expected_seq += 1
         chain.seq, chain.hash = seq, h

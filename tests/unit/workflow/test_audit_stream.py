@@ -75,6 +75,17 @@ def test_canonical_is_the_json_the_chain_was_hashed_with():
                                                separators=(",", ":"), default=str)
 
 
+@pytest.mark.parametrize("values", [
+    ("application", 5, 1, None, "系统", "system", AT, "submit", None, "draft", None, None, None),
+    ("call", 12, 30, 7, "张\"三\"\n", "officer", AT, "t", "a", "b", "意见\t\\ \u2028",
+     {"z": [1, 2.5, None, True], "a": {"中": "文", "k": "\x01"}, "n": 10 ** 20}, "::1"),
+    ("x", 0, 2, 0, "", "", AT, "", "", "", "", {}, ""),
+])
+def test_the_row_spelled_out_is_the_canonical_json(values):
+    body = audit._body(dict(zip(audit._HASHED, values, strict=True)))
+    assert audit._canonical_row(*values) == audit.canonical(body)
+
+
 def test_verify_memory_does_not_grow_with_the_trail(app, monkeypatch):
     monkeypatch.setattr(audit, "DIGEST_EVENTS", 1500)
     heads = _bulk_chains("probe", range(1, 201), 10)  # 2,000 events
