@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from celery import shared_task
 
@@ -34,8 +35,19 @@ def task_recover_outbox() -> int:
     return outbox.recover()
 
 
+# Digest after digest, each of a bounded number of events and committed on its own, until
+# caught up or the time is nearly spent: the next run goes on from the last one written.
+DIGEST_SECONDS = 240.0
+
+
 @shared_task(name="kjflow.audit_digest", time_limit=300, soft_time_limit=270)
 def task_audit_digest() -> bool:
-    digest = audit.write_digest()
-    db.session.commit()
-    return digest is not None
+    deadline = time.monotonic() + DIGEST_SECONDS
+    written = False
+    while time.monotonic() < deadline:
+        digest = audit.write_digest()
+        db.session.commit()
+        if digest is None:
+            break
+        written = True
+    return written
