@@ -239,6 +239,38 @@ def released_to(app: Application) -> Decimal:
     return app.disbursed or Decimal("0.00")
 
 
+def parse_spending(raw: Any, errors: dict[str, str]) -> tuple[dict[str, str], Decimal]:
+    """Spending to date by category of ``SPENDING_CATEGORIES`` as typed in 万元 (at most
+    two decimals, not negative; a category left empty is none): the amounts kept as
+    "12.50", and their total in yuan. Each problem is put in ``errors`` by field."""
+    spending: dict[str, str] = {}
+    total = Decimal("0.00")
+    amounts = {} if raw is None else raw
+    if not isinstance(amounts, dict):
+        errors["spending"] = "支出情况应为按类别给出的金额"
+        return spending, total
+    for key in amounts:
+        if key not in SPENDING_CATEGORIES:
+            errors[f"spending.{key}"] = "没有这个支出类别（设备费、业务费、劳务费、间接费用）"
+    for key, label in SPENDING_CATEGORIES.items():
+        value = amounts.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        text = str(value).strip() if isinstance(value, str | int) and not isinstance(
+            value, bool) else None
+        if text is None or not WAN.match(text):
+            errors[f"spending.{key}"] = f"{label}应为不小于0的金额（万元），最多两位小数"
+            continue
+        try:
+            wan = Decimal(text)
+        except InvalidOperation:  # pragma: no cover (the pattern admits only numbers)
+            errors[f"spending.{key}"] = f"{label}应为不小于0的金额（万元），最多两位小数"
+            continue
+        spending[key] = f"{wan:.2f}"
+        total += wan * TEN_THOUSAND
+    return spending, total.quantize(Decimal("0.01"))
+
+
 def parse_content(report: AnnualReport, raw: Mapping[str, Any]) -> Content:
     """The content as typed (a form or a JSON body), checked: each field's problem in
     Chinese beside its key; raises ``Invalid`` with all of them. Formats are checked on
@@ -275,32 +307,7 @@ def parse_content(report: AnnualReport, raw: Mapping[str, Any]) -> Content:
             if not status:
                 errors[f"indicators.{i}.status"] = f"第{i + 1}行：请填写完成情况"
             indicators.append({"indicator": indicator, "status": status})
-    spending: dict[str, str] = {}
-    total = Decimal("0.00")
-    amounts = raw.get("spending")
-    amounts = {} if amounts is None else amounts
-    if not isinstance(amounts, dict):
-        errors["spending"] = "支出情况应为按类别给出的金额"
-        amounts = {}
-    for key in amounts:
-        if key not in SPENDING_CATEGORIES:
-            errors[f"spending.{key}"] = "没有这个支出类别（设备费、业务费、劳务费、间接费用）"
-    for key, label in SPENDING_CATEGORIES.items():
-        value = amounts.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        text = str(value).strip() if isinstance(value, str | int) and not isinstance(
-            value, bool) else None
-        if text is None or not WAN.match(text):
-            errors[f"spending.{key}"] = f"{label}应为不小于0的金额（万元），最多两位小数"
-            continue
-        try:
-            wan = Decimal(text)
-        except InvalidOperation:
-            errors[f"spending.{key}"] = f"{label}应为不小于0的金额（万元），最多两位小数"
-            continue
-        spending[key] = f"{wan:.2f}"
-        total += wan * TEN_THOUSAND
+    spending, total = parse_spending(raw.get("spending"), errors)
     released = released_to(report.application)
     if not any(k.startswith("spending") for k in errors) and total > released:
         errors["spending"] = (f"支出合计 {format_wan(total)} 万元，超过项目已拨付经费 "

@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from forms import format_wan, parse_id
 from forms.schema import SchemaError, validate, validate_schema
 from states import ApplicationState, MidtermState
 from workflow.annual.models import SPENDING_CATEGORIES
+from workflow.annual.operations import parse_spending
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core import audit, engine
@@ -49,9 +50,7 @@ MAX_TEXT = 5000
 MAX_OUTPUTS = 100
 MIN_OPINION = 10
 EVIDENCE_FIELD = "midterm_evidence"
-WAN = re.compile(r"^\d{1,8}(\.\d{1,2})?$")
 BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-TEN_THOUSAND = Decimal(10000)
 
 # The form used when the call defines none.
 DEFAULT_FORM: list[dict[str, Any]] = [
@@ -234,35 +233,6 @@ def open_checks(actor: Any, call_id: Any = None, application_ids: Any = None,
 
 # ---- the team's report -------------------------------------------------------------------
 
-def _spending(raw: Any, errors: dict[str, str]) -> tuple[dict[str, str], Decimal]:
-    spending: dict[str, str] = {}
-    total = Decimal("0.00")
-    amounts = {} if raw is None else raw
-    if not isinstance(amounts, dict):
-        errors["spending"] = "经费支出应为按类别给出的金额"
-        return spending, total
-    for key in amounts:
-        if key not in SPENDING_CATEGORIES:
-            errors[f"spending.{key}"] = "没有这个支出类别（设备费、业务费、劳务费、间接费用）"
-    for key, label in SPENDING_CATEGORIES.items():
-        value = amounts.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        text = str(value).strip() if isinstance(value, str | int) and not isinstance(
-            value, bool) else None
-        if text is None or not WAN.match(text):
-            errors[f"spending.{key}"] = f"{label}应为不小于0的金额（万元），最多两位小数"
-            continue
-        try:
-            wan = Decimal(text)
-        except InvalidOperation:  # pragma: no cover (the pattern admits only numbers)
-            errors[f"spending.{key}"] = f"{label}应为金额（万元）"
-            continue
-        spending[key] = f"{wan:.2f}"
-        total += wan * TEN_THOUSAND
-    return spending, total.quantize(Decimal("0.01"))
-
-
 def _outputs(raw: Any, errors: dict[str, str]) -> list[dict[str, str]]:
     given = [] if raw is None else raw
     if not isinstance(given, list) or len(given) > MAX_OUTPUTS:
@@ -314,7 +284,7 @@ def parse_content(report: MidtermReport, raw: Mapping[str, Any]) -> dict[str, An
         for key, message in problems.items():
             errors[f"answers.{key}"] = message
         answers = {k: v for k, v in clean.items() if v is not None}
-    spending, total = _spending(raw.get("spending", report.spending), errors)
+    spending, total = parse_spending(raw.get("spending", report.spending), errors)
     outputs = _outputs(raw.get("outputs", report.outputs), errors)
     if errors:
         raise Invalid("中期报告填写有误：" + "；".join(dict.fromkeys(errors.values())),
