@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from states import ApplicationState, CallState, ReviewState
 from tests.conftest import api_token, login
 from tests.factories import PASSWORD, CallFactory, OrganizationFactory, UserFactory
+from tests.statements import Statements
 from workflow.applying.models import Application
 from workflow.core.models import db, utcnow
 from workflow.decisions import operations as decisions
@@ -68,29 +69,6 @@ def make_call(people, n: int):
         db.session.execute(sa.text("ANALYZE review_assignment"))
         db.session.commit()
     return call, ids
-
-
-class Statements:
-    """Counts the statements and the bound parameters of each, as sent to the database."""
-
-    def __init__(self) -> None:
-        self.params: list[int] = []
-
-    def __enter__(self) -> "Statements":
-        sa.event.listen(db.engine, "before_cursor_execute", self.seen)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sa.event.remove(db.engine, "before_cursor_execute", self.seen)
-
-    def seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        if isinstance(parameters, dict):
-            count = len(parameters)
-        elif parameters and isinstance(parameters[0], (list, tuple, dict)):
-            count = sum(len(p) for p in parameters)
-        else:
-            count = len(parameters or ())
-        self.params.append(count)
 
 
 def _measure(call, what):
