@@ -225,7 +225,10 @@ def reconcile(year: int | None = None, call_id: int | None = None,
         .group_by(LedgerEntry.call_id)
     if restricted:
         sums = sums.where(LedgerEntry.call_id.in_(list(rows)))
-        last_seq = last_seq.where(LedgerEntry.call_id.in_(list(rows)))
+        # Each call's last entry by the (call_id, seq) index: one probe per call.
+        last_seq = sa.select(Call.id.label("call_id"), sa.select(sa.func.max(LedgerEntry.seq))
+                             .where(LedgerEntry.call_id == Call.id).scalar_subquery()
+                             .label("seq")).where(Call.id.in_(list(rows)))
     for cid, kind, total, n in db.session.execute(sums):
         if cid in rows:
             totals[cid][kind] = Decimal(total)
