@@ -277,10 +277,13 @@ def reconciliation() -> Response:
     calls = sa.select(Call.id)
     if year is not None:
         calls = calls.where(Call.year == year)
-    whole = ledger.summary(calls)
     ids = list(db.session.scalars(calls.order_by(Call.id).limit(per_page)
                                   .offset((page - 1) * per_page)))
-    body = ledger.reconciliation_json(ledger.reconcile(call_ids=ids))
+    rec = ledger.reconcile(call_ids=ids)
+    # One page holding every call is its own summary; else the database sums them all.
+    whole = ledger.summary_of(rec) if page == 1 and len(ids) < per_page else \
+        ledger.summary(calls)
+    body = ledger.reconciliation_json(rec)
     body.update({"year": year, "ok": whole.ok, "total": whole.calls, "page": page,
                  "per_page": per_page, "pages": max(1, math.ceil(whole.calls / per_page)),
                  "problems": whole.problems, "budget_wan": format_wan(whole.budget),

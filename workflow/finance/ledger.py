@@ -277,6 +277,14 @@ class Summary:
         return self.totals.get(kind, ZERO)
 
 
+def summary_of(rec: Reconciliation) -> Summary:
+    """The ``Summary`` of calls already reconciled (a page that holds every call)."""
+    return Summary(len(rec.calls), sum((c.budget for c in rec.calls), ZERO),
+                   sum(c.entries for c in rec.calls),
+                   {k: rec.total(k) for k in EntryKind if rec.total(k)},
+                   sum(1 for c in rec.calls if not c.ok))
+
+
 def summary(calls: sa.Select[Any] | None = None) -> Summary:
     """The ``Summary`` of the calls whose ids ``calls`` selects (every call: None), in
     two statements whatever the number of calls and entries."""

@@ -92,10 +92,10 @@ def reconcile() -> Response | str:
 
     def around(page: listing.Listing) -> dict[str, Any]:
         chosen = page.value("year")
-        return {"rec": ledger.reconcile(call_ids=[c.id for c in page.rows]),
-                "summary": ledger.summary(filtered(RECONCILE, current_user, page.params)
-                                          .with_only_columns(Call.id)),
-                "year": int(chosen) if chosen else None}
+        rec = ledger.reconcile(call_ids=[c.id for c in page.rows])
+        whole = ledger.summary_of(rec) if page.total == len(page.rows) else ledger.summary(
+            filtered(RECONCILE, current_user, page.params).with_only_columns(Call.id))
+        return {"rec": rec, "summary": whole, "year": int(chosen) if chosen else None}
 
     return listing.respond(RECONCILE, "finance/reconcile.html", user=current_user,
                            context=around, kinds=list(ledger.EntryKind))

@@ -26,6 +26,7 @@ from tests.factories import (
 )
 from tests.statements import flat
 from workflow.accounts.models import Sanction
+from workflow.calls.models import Call
 from workflow.core.models import db, utcnow
 from workflow.finance import ledger
 from workflow.finance.models import EntryKind, LedgerEntry, Recovery, SanctionReview, Tranche
@@ -280,3 +281,18 @@ def test_the_reconciliation_pages_calls_and_totals_every_call(app, client, peopl
     text = page.get_data(as_text=True)
     assert "存在不一致（1 个指南）" in text and "共 <strong>5</strong> 条" in text
     assert "分录汇总的余额与账面余额不一致" in text
+
+
+def test_the_summary_in_sql_is_the_sum_of_each_calls_reconciliation(app, people):
+    calls = [add_projects(1) for _ in range(3)]
+    ledger.post(calls[0].id, EntryKind.recovery, Decimal("100.00"), application_id=None)
+    db.session.execute(sa.update(LedgerEntry).where(
+        LedgerEntry.call_id == calls[1].id, LedgerEntry.seq == 3).values(
+        committed_after=LedgerEntry.committed_after - 1))
+    db.session.commit()
+    by_call = ledger.summary_of(ledger.reconcile())
+    assert by_call.problems == 1 and by_call.entries == 10
+    assert ledger.summary() == by_call
+    some = sa.select(Call.id).where(Call.id.in_([calls[0].id, calls[2].id]))
+    assert ledger.summary(some) == ledger.summary_of(
+        ledger.reconcile(call_ids=[calls[0].id, calls[2].id]))
