@@ -1,5 +1,7 @@
 """The money lists, as ``workflow.web.listing`` shows and exports them: the finance queue
-(tranches, a tab per state with its count) and a call's budget ledger. Both are read by
+(tranches, a tab per state with its count), a call's budget ledger and the
+reconciliation's calls (a page of calls, each reconciled; ``ledger.summary`` totals them
+all). Both are read by
 the money readers only; the queue shows the payee's bank account, as the page does: the
 account on the voucher from preparation on (a released tranche: the account it was paid
 to, whatever the organisation's record says later)."""

@@ -78,10 +78,11 @@ def people(app):
             for role in ("finance", "officer", "auditor")}
 
 
-def pages(call_id: int) -> list[str]:
+def pages(call_id: int, year: int) -> list[str]:
     return [*(f"/finance?state={t}" for t in TABS), "/finance",
             "/finance?q=GZKJ&sort=amount", "/finance?sort=payee&dir=desc",
-            f"/finance?state=released&call={call_id}",
+            f"/finance?state=released&call={call_id}", f"/finance?year={year}&state=planned",
+            "/finance?export=xlsx&state=released",
             "/finance/reconcile", "/finance/reconcile?sort=budget",
             f"/calls/{call_id}/ledger", f"/calls/{call_id}/ledger?page=2&per_page=10",
             "/recoveries", "/recoveries?state=opened", "/sanction-reviews",
@@ -102,7 +103,7 @@ def apis(call_id: int) -> list[str]:
 def test_every_money_page_and_tab_is_flat(app, people, role):
     call = add_projects(2)
     client = client_for(app, role, PASSWORD)
-    for url in pages(call.id):
+    for url in pages(call.id, call.year):
         # More projects of the same call (its ledger grows) and of a new call.
         flat(client, url, lambda: (add_projects(2, call), add_projects(1)))
 
