@@ -86,7 +86,9 @@ QUEUE = ListSpec(
                     lambda v: R.application_id.in_(
                         sa.select(Application.id).where(Application.call_id == int(v))))),
     default_sort="state", default_desc=False,
-    load=(joinedload(R.application),),
+    # The row shows the application's call, organisation and applicant: one statement.
+    load=(joinedload(R.application).joinedload(Application.organization),
+          joinedload(R.application).joinedload(Application.applicant)),
     export=(
         *COMMON_EXPORT,
         Field("申报单位", lambda r: _applicant(r, r.application.organization.name), width=28),
@@ -119,7 +121,8 @@ OVERVIEW = ListSpec(
              Filter("call", "指南", lambda u: calls_of(all_reviews(u)),
                     lambda v: R.application_id.in_(
                         sa.select(Application.id).where(Application.call_id == int(v))))),
-    load=(joinedload(R.application), joinedload(R.expert)),
+    load=(joinedload(R.application).joinedload(Application.organization),
+          joinedload(R.application).joinedload(Application.applicant), joinedload(R.expert)),
     export=(
         Field("受理回执号", lambda r: r.application.receipt_no or "", width=22),
         *COMMON_EXPORT,
