@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from states import MidtermState
 from workflow.accounts.models import Organization
@@ -50,8 +50,10 @@ MIDTERMS = ListSpec(
                joins=("app",)),
     ),
     default_sort="due_on", default_desc=False,
+    # The panel (its seats and experts) too: the API lists it with each check.
     load=(joinedload(M.application).joinedload(Application.organization),
-          joinedload(M.application).joinedload(Application.call)),
+          joinedload(M.application).joinedload(Application.call),
+          selectinload(M.scores).joinedload(MidtermScore.expert)),
     export=(
         Field("项目编号", lambda m: m.application.project_number or "", width=22),
         Field("项目名称", lambda m: m.application.title, width=36),
