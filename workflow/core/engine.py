@@ -346,7 +346,7 @@ def fire_many(items: Collection[tuple[Any, str, dict[str, Any] | None]], trigger
         done.append((entity, *_change(entity, session, row, trigger, actor, comment, data,
                                       None, ip, as_role, now, flush=False)))
     if done:
-        _write_batch(done[0][0], session, [result for _, result, *_ in done],
+        _write_batch(session, [(entity, result) for entity, result, *_ in done],
                      [note for *_, note in done])
     return [_follow(entity, spec, steps, result, actor, ip)
             for entity, result, spec, steps, _note in done]
@@ -357,7 +357,7 @@ _OUTBOX_TABLE = cast(sa.Table, OutboxEvent.__table__)
 _AUDIT_COLUMNS = tuple(c.key for c in _AUDIT_TABLE.columns if c.key != "id")
 
 
-def _write_batch(entity: Entity, session: Session, results: list[FireResult],
+def _write_batch(session: Session, results: list[tuple[Entity, FireResult]],
                  notes: list[dict[str, Any]]) -> None:
     """A batch of changes in a few statements whatever its size: the audit rows in one
     INSERT, the outbox rows in one (their ids queued to be sent on commit, as the outbox's
@@ -365,13 +365,17 @@ def _write_batch(entity: Entity, session: Session, results: list[FireResult],
     against the row's version; then whatever the effects added, by a flush."""
     with session.no_autoflush:
         session.execute(_AUDIT_TABLE.insert(), [
-            {k: getattr(r.audit_event, k) for k in _AUDIT_COLUMNS} for r in results])
+            {k: getattr(r.audit_event, k) for k in _AUDIT_COLUMNS} for _, r in results])
         ids = session.execute(_OUTBOX_TABLE.insert().returning(_OUTBOX_TABLE.c.id),
                               notes).scalars().all()
         for event_id in ids:
             outbox.pending(session, event_id)
-        _update_rows(entity, session, [r.row for r in results])
-    _flush(entity, session)
+        kinds: dict[str, tuple[Entity, list[Any]]] = {}
+        for entity, r in results:
+            kinds.setdefault(entity.kind, (entity, []))[1].append(r.row)
+        for entity, rows in kinds.values():
+            _update_rows(entity, session, rows)
+    _flush(results[0][0], session)
 
 
 def _update_rows(entity: Entity, session: Session, rows: list[Any]) -> None:

@@ -120,3 +120,23 @@ def test_a_proposal_naming_what_is_not_decidable_is_refused_by_name(people):
     details = err.value.details  # type: ignore[attr-defined]
     assert "不能列入立项名单" in details["items[3]"]
     assert "不属于该指南" in details["items[5]"]
+
+
+def test_a_batch_changed_meanwhile_is_refused_whole(people, leader):
+    """``engine.fire_many`` checks each row's version as ``fire`` does: one row changed
+    since the batch was locked refuses the batch."""
+    from workflow.core import engine
+    from workflow.core.errors import Conflict
+
+    call, ids = make_call(people, 5)
+    rows = engine.load_many("application", Application.call_id == call.id, limit=10)
+    assert [r.id for r in rows] == ids
+    # Another writer (the session's rows not told).
+    db.session.execute(sa.update(Application).where(Application.id == ids[2]).values(
+        version=Application.version + 1).execution_options(synchronize_session=False))
+    with engine.carrying_out("decision.approve"), pytest.raises(Conflict):
+        engine.fire_many([(r, "未列入立项名单", None) for r in rows], "decline_funding",
+                         leader)
+    db.session.rollback()
+    assert set(db.session.scalars(sa.select(Application.state).where(
+        Application.call_id == call.id))) == {ApplicationState.reviewed}
