@@ -285,7 +285,7 @@ def load(url: str, applications: int, log: Any = print) -> Loaded:
         cur.execute(f"""
             INSERT INTO review_assignment (application_id, expert_id, state, version, reserve,
                 respond_by, due_at, scores, comment, total, submitted_at, created_at, audit_seq)
-            SELECT a.id, {exp0} + ((a.id * 5 + k) * 7919) % {n_exp}, st, 1, false,
+            SELECT a.id, {exp0} + ((a.id::bigint * 5 + k) * 7919) % {n_exp}, st, 1, false,
                 a.submitted_at + interval '10 days', a.submitted_at + interval '24 days',
                 CASE WHEN st = 'submitted' THEN jsonb_build_object(
                     'innovation', (60 + (a.id * (k + 3)) % 40)::text,

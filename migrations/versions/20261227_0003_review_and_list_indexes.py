@@ -1,7 +1,7 @@
 """indexes for the review queue, the inbox and a call's applications at scale (issue 19)
 
 Revision ID: 20261227_0003
-Revises: 20261226_0001
+Revises: 20261227_0002
 Create Date: 2026-12-27
 
 - ``review_assignment (expert_id, state)`` replaces ``(expert_id)``: an expert's queue and
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261227_0003'
-down_revision = '20261226_0001'
+down_revision = '20261227_0002'
 branch_labels = None
 depends_on = None
 
