@@ -22,10 +22,11 @@ The last line: ``BENCH pages rows=… worst_p95_ms=… worst_page=… max_statem
 max_statements_page=… ranking_s=… proposal_s=… verify_10m_s=… verify_peak_mb=…
 digest_s=… digest_again_s=… locust_rps=… locust_p95_ms=… errors=… targets_met=…``.
 
-    .venv/bin/python bench/pages.py [--quick] [--runs N] [--keep]
+    .venv/bin/python bench/pages.py [--quick] [--runs N] [--keep] [--load-only]
 
-``--quick``: 10,000 applications, 5 runs a page, 15 s of locust with 20 users (under a
-minute and a half). ``--keep``: measure the database a previous run loaded (same size).
+``--quick``: 10,000 applications, 3 runs a page, 10 s of locust with 20 users.
+``--keep``: measure the database a previous run loaded (same size); ``--load-only``: load
+it and stop.
 """
 
 from __future__ import annotations
@@ -380,7 +381,7 @@ def main() -> None:
     parser.add_argument("--load-only", action="store_true")
     args = parser.parse_args()
     size = args.applications or (10_000 if args.quick else 1_000_000)
-    runs = args.runs or (5 if args.quick else 20)
+    runs = args.runs or (3 if args.quick else 20)
     info = ROOT / "instance" / "bench" / "pages.json"
     url = BENCH_DB.replace("postgresql://", "postgresql+psycopg://", 1)
     if args.keep and info.exists() and json.loads(info.read_text())["applications"] == size:
@@ -414,7 +415,7 @@ def main() -> None:
         db.engine.dispose()
     print("audit trail:")
     audit = measure_audit(url, loaded)
-    users, seconds = (20, 15) if args.quick else (100, 60)
+    users, seconds = (20, 10) if args.quick else (100, 60)
     print(f"mixed load: locust, {users} users for {seconds} s against gunicorn:")
     load_figures = measure_locust(url, loaded, users, seconds)
     print(f"  {load_figures['requests']:,} requests, {load_figures['rps']:.1f} /s, "
