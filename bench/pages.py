@@ -326,7 +326,8 @@ def measure_locust(url: str, loaded: Loaded, users: int, seconds: int) -> dict[s
            "REDIS_URL": REDIS_URL, "KJFLOW_BENCH_PLAN": str(plan)}
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", "3", "-k", "gthread", "--threads", "4",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "workflow:create_app()"],
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--graceful-timeout", "5",
+         "--timeout", "120", "workflow:create_app()"],
         env=env, cwd=ROOT)
     try:
         _wait_for(port)
@@ -346,7 +347,11 @@ def measure_locust(url: str, loaded: Loaded, users: int, seconds: int) -> dict[s
                 failures = list(csv.DictReader(f))
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         import redis
         redis.Redis.from_url(REDIS_URL).flushdb()
     total = next(r for r in rows if r["Name"] == "Aggregated")
