@@ -58,6 +58,7 @@ from bench._common import (  # noqa: E402
 from bench._pages_load import PASSWORD, Loaded, Sizes, load, locust_plan  # noqa: E402
 
 REDIS_URL = os.environ.get("KJFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+DATABASE_SETTINGS = {"work_mem": "64MB", "random_page_cost": "1.1"}
 P95_MS, STATEMENTS, RANKING_S, VERIFY_S, VERIFY_MB = 300.0, 20, 3.0, 300.0, 300.0
 
 
@@ -405,6 +406,16 @@ def main() -> None:
                                     "researcher": loaded.researcher, "expert": loaded.expert,
                                     "counts": loaded.counts}))
     print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in loaded.counts.items()))
+    # The database's own settings, as the README recommends for a province-sized instance
+    # (shared_buffers is the server's: this machine's is printed).
+    import psycopg
+    name = url.rpartition("/")[2]
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+        for setting, value in DATABASE_SETTINGS.items():
+            conn.execute(f'ALTER DATABASE "{name}" SET {setting} = \'{value}\'')
+        buffers = conn.execute("SHOW shared_buffers").fetchone()
+    print("  settings: " + ", ".join(f"{k} {v}" for k, v in DATABASE_SETTINGS.items())
+          + f"; shared_buffers {buffers[0] if buffers else '?'} (the server's)")
     if args.load_only:
         return
     app = db_app(url)
