@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -536,6 +537,21 @@ def form_fields(call: Call, version: int) -> list[dict[str, Any]]:
     row = db.session.scalar(sa.select(CallFormVersion.fields).where(
         CallFormVersion.call_id == call.id, CallFormVersion.version == version))
     return list(row) if row is not None else list(call.form_schema or [])
+
+
+def forms_of(pairs: Collection[tuple[Call, int]]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """``form_fields`` of several (call, version) pairs in one statement (a list's rows),
+    by (call id, version)."""
+    calls = {call.id: call for call, _ in pairs}
+    out = {(call.id, version): list(call.form_schema or []) for call, version in pairs}
+    if not calls:
+        return out
+    for call_id, version, fields in db.session.execute(
+            sa.select(CallFormVersion.call_id, CallFormVersion.version, CallFormVersion.fields)
+            .where(CallFormVersion.call_id.in_(calls))):
+        if (call_id, version) in out:
+            out[call_id, version] = list(fields)
+    return out
 
 
 def add_challenge(actor: User, call: Call, data: dict[str, Any]) -> Challenge:
