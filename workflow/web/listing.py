@@ -196,6 +196,14 @@ class Listing:
     def page_url(self, number: int) -> str:
         return self.url(page=number if number > 1 else None)
 
+    @property
+    def next_url(self) -> str:
+        """The next page: by the keyset of this page's last row when the sort allows it
+        (a deep page read from the sort's index), else by its number."""
+        if self.following is None:
+            return self.page_url(self.page + 1)
+        return self.url(page=self.page + 1, cursor=encode_cursor(self.params, self.following))
+
     def tab_url(self, value: str) -> str:
         f = self.tab_filter
         if f is None:
@@ -293,6 +301,11 @@ def _tabs(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None) -> 
 
 # ---- the answer --------------------------------------------------------------------------
 
+def _first_arg(name: str) -> str:
+    value = request.args.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
 def wants_region(listing_id: str) -> bool:
     """An htmx request for the list region alone (a history restore wants the page)."""
     headers = request.headers
@@ -320,7 +333,15 @@ def respond(spec: ListSpec, template: str, *, user: Any, base: sa.Select[Any] | 
             flash(err.message, "error")
             p = parse(spec, user, request.args)
             return redirect(Listing(spec, user, p, [], err.total, 1, 1).url(page=None))
-    listing = run(spec, user, parse(spec, user, request.args), base)
+    p = parse(spec, user, request.args)
+    start = None
+    raw = _first_arg("cursor")
+    if raw and p.page > 1:
+        try:
+            start = decode_cursor(spec, p, raw)
+        except Invalid:
+            start = None  # a page never answers an error: the page by its number
+    listing = run(spec, user, p, base, keyset=True, start=start)
     page_context = {"l": listing, **extra, **(context(listing) if context else {})}
     if wants_region(listing.id):
         listing.partial = True

@@ -7,7 +7,9 @@ of the applications list looks one organisation up instead of listing all 20,000
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -261,3 +263,21 @@ def test_the_suggestions_are_a_few_organisations_the_person_may_filter_by(app, w
     assert not any("organization.name" in s and "ORDER BY organization.name" in s
                    for s in seen.sql)
     assert 'name="organization"' not in researcher.get("/applications").get_data(as_text=True)
+
+
+def test_the_pages_next_link_goes_by_the_keyset_to_the_same_rows(app, world):
+    officer = client_for(app, "officer", PASSWORD)
+    more(world, 3)
+    for sort in ("", "&sort=title&dir=asc", "&sort=submitted"):  # the last by number
+        first = officer.get(f"/applications?per_page=10{sort}").get_data(as_text=True)
+        link = re.search(r'<a class="page-link" href="([^"]+)"[^>]*>下一页</a>', first)
+        assert link, first[-3000:]
+        url = html.unescape(link[1])
+        assert ("cursor=" in url) == (sort != "&sort=submitted") and "page=2" in url
+        by_next = re.findall(r'/applications/(\d+)"', officer.get(url).get_data(as_text=True))
+        by_number = re.findall(r'/applications/(\d+)"', officer.get(
+            f"/applications?per_page=10&page=2{sort}").get_data(as_text=True))
+        assert by_next == by_number and by_next
+    # A cursor that is not one the list gave: the page by its number, never an error.
+    page = officer.get("/applications?per_page=10&page=2&cursor=nonsense")
+    assert page.status_code == 200
