@@ -126,7 +126,7 @@ def page_schema(item: Mapping[str, Any]) -> dict[str, Any]:
         "dir": {"type": "string", "enum": ["asc", "desc"]},
         "next": {"type": "string", "nullable": True,
                  "description": "下一页的链接（以 cursor 翻页，适合深页）；最后一页为 null"}},
-        "required": ["items", "total", "per_page"]}
+        "required": ["items", "total", "page", "per_page"]}
 
 
 def if_match() -> int | None:

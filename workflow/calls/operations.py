@@ -14,7 +14,7 @@ from forms.schema import schema_fingerprint, validate_schema
 from states import STEPS, CallState
 from workflow.accounts.models import Organization, User
 from workflow.calls.models import AggregationRule, Call, CallFormVersion, Challenge, Scheme
-from workflow.core import audit
+from workflow.core import audit, memo
 from workflow.core.errors import Conflict, Forbidden, Invalid
 from workflow.core.models import Attachment, db, utcnow
 from workflow.permissions import call_keeper
@@ -534,9 +534,12 @@ def import_call(actor: User, document: Any) -> Call:
 
 def form_fields(call: Call, version: int) -> list[dict[str, Any]]:
     """The fields of ``call``'s form at ``version`` (the current form if never versioned)."""
-    row = db.session.scalar(sa.select(CallFormVersion.fields).where(
-        CallFormVersion.call_id == call.id, CallFormVersion.version == version))
-    return list(row) if row is not None else list(call.form_schema or [])
+    def read() -> list[dict[str, Any]]:
+        row = db.session.scalar(sa.select(CallFormVersion.fields).where(
+            CallFormVersion.call_id == call.id, CallFormVersion.version == version))
+        return list(row) if row is not None else list(call.form_schema or [])
+
+    return list(memo.remembered(("form", call.id, version), read))
 
 
 def forms_of(pairs: Collection[tuple[Call, int]]) -> dict[tuple[int, int], list[dict[str, Any]]]:
@@ -551,6 +554,8 @@ def forms_of(pairs: Collection[tuple[Call, int]]) -> dict[tuple[int, int], list[
             .where(CallFormVersion.call_id.in_(calls))):
         if (call_id, version) in out:
             out[call_id, version] = list(fields)
+    for (call_id, version), fields in out.items():
+        memo.seed(("form", call_id, version), fields)
     return out
 
 

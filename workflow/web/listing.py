@@ -523,20 +523,19 @@ def api_page(spec: ListSpec, user: Any, items: Callable[[list[Any]], list[Any]],
     if request.args.get("export") == "xlsx":
         return export(spec, user, p, base)
     raw = request.args.get("cursor", "")
-    if raw and request.args.get("page"):
-        raise Invalid("列表参数有误", details={"cursor": "不能与 page 同时使用"})
     start = decode_cursor(spec, p, raw) if raw else None
     listing = run(spec, user, p, base, keep_within=False, keyset=True, start=start)
     following = None
     if listing.following is not None:
         args: dict[str, Any] = {k: v for k, v in request.args.items()
                                 if k not in ("page", "cursor")}
-        args["cursor"] = encode_cursor(p, listing.following)
+        # The page number rides along, for the answer to say which page it is.
+        args["page"], args["cursor"] = listing.page + 1, encode_cursor(p, listing.following)
         following = url_for(request.endpoint or "", **(request.view_args or {}), **args)
-    body = {"items": items(listing.rows), "total": listing.total,
+    body = {"items": items(listing.rows), "total": listing.total, "page": listing.page,
             "per_page": p.per_page, "pages": listing.pages,
             "sort": p.sort or None, "dir": "desc" if p.desc else "asc", "next": following,
-            **({"page": listing.page} if start is None else {}), **extra}
+            **extra}
     return jsonify(body)
 
 
@@ -564,9 +563,9 @@ def api_params(spec: ListSpec) -> dict[str, Any]:
         out["dir"] = {"type": "string", "enum": ["asc", "desc"], "description": "升序或降序"}
     out["page"] = {"type": "integer", "minimum": 1, "description": "页码，从1开始"}
     out["cursor"] = {"type": "string", "maxLength": CURSOR_MAX,
-                     "description": "翻到深页：上一页答复中 next 链接所带的游标（不透明，"
-                                    "与 page 二选一；翻页时 q、筛选和排序须不变）。"
-                                    "按游标翻页不逐行数过前面的记录，答复不含 page"}
+                     "description": "翻到深页：上一页答复中 next 链接所带的游标（不透明；"
+                                    "翻页时 q、筛选和排序须不变）。按游标取其后的记录，"
+                                    "不逐行数过前面的记录；此时 page 只是所报的页码"}
     out["per_page"] = {"type": "integer", "minimum": 1, "maximum": API_MAX_PER_PAGE,
                        "description": f"每页条数，默认 {API_PER_PAGE}，最多 {API_MAX_PER_PAGE}"}
     out["export"] = {"type": "string", "enum": ["xlsx"],
