@@ -12,7 +12,7 @@ FLASK := $(BIN)/flask --app workflow
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,dev,bench]'
 	touch $@
 
 venv: $(STAMP)

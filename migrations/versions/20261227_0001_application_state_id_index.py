@@ -1,7 +1,7 @@
 """the application's (state, id) index, for the 工作台 and the lists by state
 
 Revision ID: 20261227_0001
-Revises: 20261226_0001
+Revises: 20261227_0004
 Create Date: 2026-12-27
 
 Each person's home page (workflow/workbench/todo.py) reads, per state from which they
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261227_0001'
-down_revision = '20261226_0001'
+down_revision = '20261227_0004'
 branch_labels = None
 depends_on = None
 

@@ -214,8 +214,15 @@ def _acceptance(acc_id: int, lock: bool = False) -> Acceptance:
           responses={200: "列表；export=xlsx 时为 Excel 文件", 422: "参数有误"})
 @token_required
 def list_acceptances() -> Response:
-    return api_page(ACCEPTANCES, current_api_user(),
-                    lambda rows: [acceptance_json(a) for a in rows])
+    return api_page(ACCEPTANCES, current_api_user(), _page)
+
+
+def _page(rows: list[Acceptance]) -> list[dict[str, Any]]:
+    from workflow.calls.operations import read_forms
+
+    # The forms the projects' indicators come from, for the page in one statement.
+    read_forms((a.application.call_id, a.application.form_version) for a in rows)
+    return [acceptance_json(a) for a in rows]
 
 
 @api_bp.get("/v1/acceptances/<int:acc_id>")

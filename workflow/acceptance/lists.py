@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from forms import format_wan
 from states import AcceptanceState
-from workflow.acceptance.models import Acceptance
+from workflow.acceptance.models import Acceptance, AcceptanceMember
 from workflow.acceptance.rules import visible_query
 from workflow.accounts.models import Organization
 from workflow.applying.models import Application
@@ -44,7 +44,11 @@ ACCEPTANCES = ListSpec(
                tabs=True, group=AC.state),
     ),
     default_sort="submitted",
-    load=(joinedload(AC.application).joinedload(Application.organization),),
+    # The panel too (the API lists it with each acceptance), and a 揭榜挂帅 project's
+    # challenge (its indicators).
+    load=(joinedload(AC.application).joinedload(Application.organization),
+          joinedload(AC.application).joinedload(Application.challenge),
+          selectinload(AC.members).joinedload(AcceptanceMember.user)),
     export=(
         Field("项目编号", lambda a: a.application.project_number or "", width=22),
         Field("项目名称", lambda a: a.application.title, width=36),

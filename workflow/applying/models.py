@@ -108,10 +108,13 @@ class Application(AuditedMixin, Base):
         sa.Index("ix_application_submitted_at_id", "submitted_at", "id"),
         # The 工作台's candidates: a state's oldest rows (WHERE state = ? ORDER BY id).
         sa.Index("ix_application_state_id", "state", "id"),
+        # A call's applications in id order (the decision's batches walk it from the last
+        # id they reached); by the call alone, its prefix.
+        sa.Index("ix_application_call_id_id", "call_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id"), index=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id"))
     challenge_id: Mapped[int | None] = mapped_column(sa.ForeignKey("challenge.id"), index=True)
     applicant_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)

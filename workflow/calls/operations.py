@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -14,7 +14,7 @@ from forms.schema import schema_fingerprint, validate_schema
 from states import STEPS, CallState
 from workflow.accounts.models import Organization, User
 from workflow.calls.models import AggregationRule, Call, CallFormVersion, Challenge, Scheme
-from workflow.core import audit, memo
+from workflow.core import audit
 from workflow.core.errors import Conflict, Forbidden, Invalid
 from workflow.core.models import Attachment, db, utcnow
 from workflow.permissions import call_keeper
@@ -534,29 +534,49 @@ def import_call(actor: User, document: Any) -> Call:
 
 def form_fields(call: Call, version: int) -> list[dict[str, Any]]:
     """The fields of ``call``'s form at ``version`` (the current form if never versioned)."""
-    def read() -> list[dict[str, Any]]:
+    known = _known_forms()
+    if known is not None and (call.id, version) in known:
+        row = known[(call.id, version)]
+    else:
         row = db.session.scalar(sa.select(CallFormVersion.fields).where(
             CallFormVersion.call_id == call.id, CallFormVersion.version == version))
-        return list(row) if row is not None else list(call.form_schema or [])
+    return list(row) if row is not None else list(call.form_schema or [])
 
-    return list(memo.remembered(("form", call.id, version), read))
+
+_FORMS = "kjflow.form_versions"
+
+
+def _known_forms() -> dict[tuple[int, int], Any] | None:
+    """The form versions this request has read for a list's page (a version, once
+    written, never changes); None outside a request."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return None
+    known: dict[tuple[int, int], Any] = request.environ.setdefault(_FORMS, {})
+    return known
+
+
+def read_forms(pairs: Iterable[tuple[int, int]]) -> None:
+    """Read the forms of a page's ``(call id, version)`` pairs in one statement, for
+    ``form_fields`` to answer from during the rest of the request."""
+    known = _known_forms()
+    wanted = {p for p in pairs if known is not None and p not in known}
+    if known is None or not wanted:
+        return
+    found = {(call_id, version): fields for call_id, version, fields in db.session.execute(
+        sa.select(CallFormVersion.call_id, CallFormVersion.version, CallFormVersion.fields)
+        .where(CallFormVersion.call_id.in_({c for c, _ in wanted}),
+               CallFormVersion.version.in_({v for _, v in wanted})))}
+    for pair in wanted:
+        known[pair] = found.get(pair)
 
 
 def forms_of(pairs: Collection[tuple[Call, int]]) -> dict[tuple[int, int], list[dict[str, Any]]]:
-    """``form_fields`` of several (call, version) pairs in one statement (a list's rows),
-    by (call id, version)."""
-    calls = {call.id: call for call, _ in pairs}
-    out = {(call.id, version): list(call.form_schema or []) for call, version in pairs}
-    if not calls:
-        return out
-    for call_id, version, fields in db.session.execute(
-            sa.select(CallFormVersion.call_id, CallFormVersion.version, CallFormVersion.fields)
-            .where(CallFormVersion.call_id.in_(calls))):
-        if (call_id, version) in out:
-            out[call_id, version] = list(fields)
-    for (call_id, version), fields in out.items():
-        memo.seed(("form", call_id, version), fields)
-    return out
+    """``form_fields`` of several (call, version) pairs (a list's rows) by (call id,
+    version), read in one statement (``read_forms``)."""
+    read_forms((call.id, version) for call, version in pairs)
+    return {(call.id, version): form_fields(call, version) for call, version in pairs}
 
 
 def add_challenge(actor: User, call: Call, data: dict[str, Any]) -> Challenge:

@@ -4,6 +4,7 @@ fired as every lifecycle's are: ``POST /api/v1/changes/{id}/transitions``
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -82,10 +83,13 @@ CHANGE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
                  "submitted_at", "created_at", "needs_demand_side", "leader_decides"]}
 
 
-def change_json(c: ChangeRequest) -> dict[str, Any]:
+def change_json(c: ChangeRequest, ends: dict[int, date] | None = None) -> dict[str, Any]:
+    """The change as the API gives it (``ends``: the projects' planned ends, when a list
+    has read them for its page)."""
     from workflow.changes.rules import change_steps, planned_end
 
     app = c.application
+    end = ends[app.id] if ends is not None else planned_end(app)
     steps = change_steps(c)
     return {
         "id": c.id, "application_id": app.id, "project_number": app.project_number,
@@ -97,7 +101,7 @@ def change_json(c: ChangeRequest) -> dict[str, Any]:
                              if c.new_organization else None),
         "new_end_date": c.new_end_date.isoformat() if c.new_end_date else None,
         "new_team": c.new_team, "new_indicators": c.new_indicators,
-        "new_content": c.new_content, "current_end_date": planned_end(app).isoformat(),
+        "new_content": c.new_content, "current_end_date": end.isoformat(),
         "before": c.before or {}, "unit_opinion": c.unit_opinion,
         "demand_opinion": c.demand_opinion, "officer_opinion": c.officer_opinion,
         "decision": c.decision, "decided_by": c.decided_by,
@@ -126,7 +130,14 @@ def _change(change_id: int, lock: bool = False) -> ChangeRequest:
           responses={200: "列表；export=xlsx 时为 Excel 文件", 422: "参数有误"})
 @token_required
 def list_changes() -> Response:
-    return api_page(CHANGES, current_api_user(), lambda rows: [change_json(c) for c in rows])
+    return api_page(CHANGES, current_api_user(), _page)
+
+
+def _page(rows: list[ChangeRequest]) -> list[dict[str, Any]]:
+    from workflow.changes.rules import planned_ends
+
+    ends = planned_ends([c.application for c in rows])
+    return [change_json(c, ends) for c in rows]
 
 
 @api_bp.get("/v1/applications/<int:app_id>/changes")

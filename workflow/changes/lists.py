@@ -59,7 +59,11 @@ CHANGES = ListSpec(
         Filter("kind", "变更类型", labelled(list(ChangeKind)), lambda v: C.kind == ChangeKind(v)),
     ),
     default_sort="submitted",
-    load=(joinedload(C.application).joinedload(Application.organization),),
+    # What a row shows (the API's too: the new PI or organisation, the challenge the
+    # planned end is counted from), in the page's one statement.
+    load=(joinedload(C.application).joinedload(Application.organization),
+          joinedload(C.application).joinedload(Application.challenge),
+          joinedload(C.new_pi), joinedload(C.new_organization)),
     export=(
         Field("项目编号", lambda c: c.application.project_number or "", width=22),
         Field("项目名称", lambda c: c.application.title, width=36),

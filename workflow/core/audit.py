@@ -118,8 +118,12 @@ def record(
     comment: str = "",
     data: dict[str, Any] | None = None,
     ip: str | None = None,
+    *,
+    add: bool = True,
 ) -> AuditEvent:
-    """Append to ``row``'s chain, whose head the row itself carries (``AuditedMixin``).
+    """Append to ``row``'s chain, whose head the row itself carries (``AuditedMixin``);
+    with ``add`` false the event is left out of the session for the caller to insert
+    (``engine.fire_many`` writes a batch's events by one INSERT).
 
     The caller holds the row's lock (or has just created it), which orders writers of
     one chain; the unique ``(entity_type, entity_id, seq)`` backs that up.
@@ -146,7 +150,8 @@ def record(
     values["hash"] = chain_hash(prev, _body(values))
     ev = AuditEvent(**values)
     row.audit_seq, row.audit_hash = seq, ev.hash
-    db.session.add(ev)
+    if add:
+        db.session.add(ev)
     return ev
 
 

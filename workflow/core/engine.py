@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from forms import has_line_break
@@ -28,7 +29,7 @@ from states import OPERATIONS, ROLES, SYSTEM, Field, Transition
 from workflow.core import audit, outbox, registry
 from workflow.core.entities import ENTITIES, Entity, entity_of
 from workflow.core.errors import Conflict, Forbidden, GuardFailed, Invalid, NotFound
-from workflow.core.models import db, utcnow
+from workflow.core.models import AuditEvent, OutboxEvent, db, utcnow
 from workflow.core.rules import Actor, Changes, FireResult, GuardContext, Reason
 
 # What is being carried out now (``Transition.via``): the transitions whose follow-ups are
@@ -240,7 +241,18 @@ def fire(
 ) -> FireResult:
     """Fire ``trigger`` on ``row`` (a model instance) as ``actor`` (None: the system)."""
     entity = entity_of(row)
-    session = db.session()  # once: each ``db.session`` goes through the app context
+    result, spec, steps, _note = _change(entity, db.session(), row, trigger, actor, comment,
+                                         data, expected_version, ip, as_role, now, flush=True)
+    return _follow(entity, spec, steps, result, actor, ip)
+
+
+def _change(entity: Entity, session: Session, row: Any, trigger: str, actor: Actor | None,
+            comment: str, data: dict[str, Any] | None, expected_version: int | None,
+            ip: str | None, as_role: str | None, now: datetime | None, *,
+            flush: bool) -> tuple[FireResult, Transition, frozenset[str], dict[str, Any]]:
+    """``fire`` up to its follow-ups: lock, check, change, audit, outbox, and with
+    ``flush`` write it; else the audit event is left out of the session and the outbox
+    event returned as its column values, for ``fire_many`` to insert with its batch."""
     locked = _locked(session)
     if (entity.kind, row.id) not in locked:
         row = load(entity.kind, row.id, lock=True)
@@ -276,29 +288,176 @@ def fire(
         if ctx.data:
             record["input"] = ctx.data
         event = audit.record(row, entity.kind, trigger, actor, role, from_state.value,
-                             row.state.value, ctx.comment, record, ip)
-        outbox.emit(f"{entity.kind}.{trigger}", entity.kind, row.id, {
-            "from": from_state.value, "to": row.state.value,
-            "actor_id": actor.id if actor else None, "role": role, "version": row.version + 1,
-            "comment": ctx.comment,  # what the consumers tell people, without a query
-        })
-        try:
+                             row.state.value, ctx.comment, record, ip, add=flush)
+        note = {"topic": f"{entity.kind}.{trigger}", "entity_type": entity.kind,
+                "entity_id": row.id, "payload": {
+                    "from": from_state.value, "to": row.state.value,
+                    "actor_id": actor.id if actor else None, "role": role,
+                    "version": row.version + 1,
+                    "comment": ctx.comment,  # what the consumers tell, without a query
+                }}
+        if flush:
+            outbox.emit(note["topic"], entity.kind, row.id, note["payload"])
+        if flush:
             # One flush: the row's UPDATE (checked against its version), the audit row,
             # the outbox row, and whatever the effects added. The outbox's after_flush
             # listener queues the event to be sent once the transaction commits.
-            session.flush()
-        except StaleDataError as err:
-            raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
-                           code="stale_version") from err
-    result = FireResult(row, trigger, from_state.value, row.state.value, event, now=ctx.now)
+            _flush(entity, session)
+    return (FireResult(row, trigger, from_state.value, row.state.value, event, now=ctx.now),
+            spec, steps, note)
+
+
+def _flush(entity: Entity, session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError as err:
+        raise Conflict(f"{entity.label}已被他人修改，请刷新后重试",
+                       code="stale_version") from err
+
+
+def _follow(entity: Entity, spec: Transition, steps: frozenset[str], result: FireResult,
+            actor: Actor | None, ip: str | None) -> FireResult:
+    """What comes after a transition is written: its follow-ups, then the automatic
+    transition from the state it reached."""
     if spec.follow_ups:
-        with carrying_out(f"{entity.kind}.{trigger}"):
+        with carrying_out(f"{entity.kind}.{result.trigger}"):
             for name in spec.follow_ups:
                 registry.FOLLOW_UPS[name](result, actor, ip)
-    automatic = entity.lifecycle.automatic(row.state, steps)
+    automatic = entity.lifecycle.automatic(result.row.state, steps)
     if automatic is not None:
-        result.followed_by = fire(row, automatic.trigger, None, ip=ip, now=ctx.now)
+        result.followed_by = fire(result.row, automatic.trigger, None, ip=ip, now=result.now)
     return result
+
+
+def fire_many(items: Collection[tuple[Any, str, dict[str, Any] | None]], trigger: str,
+              actor: Actor | None, ip: str | None = None, as_role: str | None = None,
+              now: datetime | None = None) -> list[FireResult]:
+    """``fire`` on each of a batch of rows, each ``(row, comment, data)``: every row
+    resolved, checked, changed, audited (on its own hash chain) and given its outbox event
+    exactly as ``fire`` does, then the batch written set-based (``_write_batch``), then each
+    row's follow-ups. The rows are best locked beforehand, a batch at a time, by
+    ``load_many``. One refusal refuses the batch: the caller's unit of work rolls it back
+    whole. The audit events of the results are written by the batch's INSERT, not by
+    the session (their objects carry no id)."""
+    session = db.session()
+    done = []
+    for row, comment, data in items:
+        entity = entity_of(row)
+        done.append((entity, *_change(entity, session, row, trigger, actor, comment, data,
+                                      None, ip, as_role, now, flush=False)))
+    if done:
+        _write_batch(session, [(entity, result) for entity, result, *_ in done],
+                     [note for *_, note in done])
+    return [_follow(entity, spec, steps, result, actor, ip)
+            for entity, result, spec, steps, _note in done]
+
+
+_AUDIT_TABLE = cast(sa.Table, AuditEvent.__table__)
+_OUTBOX_TABLE = cast(sa.Table, OutboxEvent.__table__)
+_AUDIT_COLUMNS = tuple(c.key for c in _AUDIT_TABLE.columns if c.key != "id")
+
+
+def _write_batch(session: Session, results: list[tuple[Entity, FireResult]],
+                 notes: list[dict[str, Any]]) -> None:
+    """A batch of changes in a few statements whatever its size: the audit rows in one
+    INSERT, the outbox rows in one (their ids queued to be sent on commit, as the outbox's
+    flush listener does), the rows' UPDATEs one per set of changed columns, each checked
+    against the row's version; then whatever the effects added, by a flush."""
+    with session.no_autoflush:
+        session.execute(_AUDIT_TABLE.insert(), [
+            {k: getattr(r.audit_event, k) for k in _AUDIT_COLUMNS} for _, r in results])
+        ids = session.execute(_OUTBOX_TABLE.insert().returning(_OUTBOX_TABLE.c.id),
+                              notes).scalars().all()
+        for event_id in ids:
+            outbox.pending(session, event_id)
+        kinds: dict[str, tuple[Entity, list[Any]]] = {}
+        for entity, r in results:
+            kinds.setdefault(entity.kind, (entity, []))[1].append(r.row)
+        for entity, rows in kinds.values():
+            _update_rows(entity, session, rows)
+    _flush(results[0][0], session)
+
+
+def _update_rows(entity: Entity, session: Session, rows: list[Any]) -> None:
+    """Each row's changed columns written by an executemany UPDATE per set of changed
+    columns, the version checked and moved on as the session's flush would; the rows then
+    hold what was written, with nothing left for the session to flush."""
+    mapper = sa.inspect(entity.model)
+    table = mapper.local_table
+    version = mapper.version_id_col
+    version_key = mapper.get_property_by_column(version).key if version is not None else None
+    columns_of = {prop.key: prop.columns[0].name for prop in mapper.column_attrs}
+    groups: dict[tuple[str, ...], list[tuple[Any, dict[str, Any]]]] = {}
+    for row in rows:
+        state = sa.inspect(row)
+        # The attributes changed since the row was loaded, with their values now.
+        changed = {key: state.dict[key] for key in state.committed_state
+                   if key in columns_of and key != version_key and key in state.dict}
+        groups.setdefault(tuple(sorted(changed)), []).append((row, changed))
+    updated_on = [mapper.get_property_by_column(c).key for c in table.columns
+                  if c.onupdate is not None]
+    for keys, members in groups.items():
+        if not keys:
+            continue
+        where = [table.c.id == sa.bindparam("b_id")]
+        if version is not None:
+            where.append(version == sa.bindparam("b_version"))
+        params = []
+        for row, changed in members:
+            values = {columns_of[k]: v for k, v in changed.items()}
+            values["b_id"] = row.id
+            if version_key is not None:
+                values[columns_of[version_key]] = getattr(row, version_key) + 1
+                values["b_version"] = getattr(row, version_key)
+            params.append(values)
+        found = cast(sa.CursorResult[Any], session.execute(table.update().where(*where), params))
+        if found.rowcount != len(params):
+            raise Conflict(f"{entity.label}已被他人修改，请刷新后重试", code="stale_version")
+        identity_map = session.identity_map
+        for row, changed in members:
+            state = sa.inspect(row)
+            if version_key is not None:
+                state.dict[version_key] = getattr(row, version_key) + 1
+            if set(state.committed_state) <= {*changed, version_key}:
+                # All it had changed is written: nothing left for the session to flush.
+                state._commit_all(state.dict, identity_map)
+            else:
+                for key, value in changed.items():
+                    set_committed_value(row, key, value)
+                if version_key is not None:
+                    set_committed_value(row, version_key, state.dict[version_key])
+            # A column the UPDATE set by its own default (``onupdate``) is read again
+            # when asked for.
+            stale = [key for key in updated_on if key not in changed]
+            if stale:
+                session.expire(row, stale)
+
+
+def load_many(kind: str, *where: Any, after: int = 0, limit: int = 1000) -> list[Any]:
+    """The rows of ``kind`` matching ``where`` whose id is above ``after``, the first
+    ``limit`` of them by id, locked for the rest of the transaction as ``load`` locks
+    one (and remembered as such): a keyset batch for ``fire_many``, bound parameters
+    that do not grow with the rows."""
+    entity = ENTITIES[kind]
+    model = entity.model
+    if entity.parent is not None:
+        parent_kind, column = entity.parent
+        parents = db.session.scalars(
+            sa.select(getattr(model, column)).where(*where, model.id > after)
+            .order_by(model.id).limit(limit).distinct())
+        for parent_id in sorted({p for p in parents if p is not None}):
+            if (parent_kind, parent_id) not in _locked():
+                load(parent_kind, parent_id, lock=True)
+    columns = [model] if entity.locked_steps is None else [model, entity.locked_steps]
+    found = db.session.execute(
+        sa.select(*columns).where(*where, model.id > after).order_by(model.id).limit(limit)
+        .with_for_update(of=model).execution_options(populate_existing=True)
+        .options(*entity.lock_options)).all()
+    locks = _locked()
+    for f in found:
+        locks[(kind, f[0].id)] = (None if entity.locked_steps is None
+                                  else frozenset(f[1] or ()))
+    return [f[0] for f in found]
 
 
 @dataclass

@@ -9,8 +9,25 @@ from flask import Response, jsonify, request
 from forms import format_wan, parse_id
 from states import ApplicationState, DecisionState
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import api_bp, json_body, multipart_fields, no_body, refuse_unknown, typed_body
-from workflow.api.openapi import DATE, DATE_TIME, WAN, document, enum, items_of, nullable, obj
+from workflow.api import (
+    api_bp,
+    json_body,
+    multipart_fields,
+    no_body,
+    page_schema,
+    refuse_unknown,
+    typed_body,
+)
+from workflow.api.openapi import (
+    DATE,
+    DATE_TIME,
+    WAN,
+    XLSX,
+    document,
+    enum,
+    nullable,
+    obj,
+)
 from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core.entities import can_view
@@ -18,8 +35,10 @@ from workflow.core.errors import Invalid
 from workflow.core.models import db
 from workflow.decisions import notices
 from workflow.decisions import operations as decisions
+from workflow.decisions.lists import PUBLIC_NOTICES
 from workflow.decisions.models import FundingDecision
 from workflow.permissions import allow, decision_reader, found
+from workflow.web.listing import api_page, api_params
 
 
 def decision_json(d: FundingDecision) -> dict[str, Any]:
@@ -231,10 +250,13 @@ def notice_json(app: Application) -> dict[str, Any]:
 
 
 @api_bp.get("/v1/notices")
-@document("正在公示的项目（公开，无需登录）", auth=False, responses={200: "列表"},
-          response=items_of(NOTICE_SCHEMA))
+@document("正在公示的项目（公开，无需登录），分页（按指南，含总数）"
+          "，与公示页相同的搜索和 Excel 导出",
+          auth=False, params=api_params(PUBLIC_NOTICES), media=XLSX,
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 422: "参数有误"},
+          response=page_schema(NOTICE_SCHEMA))
 def list_notices() -> Response:
-    return jsonify({"items": [notice_json(a) for a in notices.in_notice()]})
+    return api_page(PUBLIC_NOTICES, None, lambda rows: [notice_json(a) for a in rows])
 
 
 OBJECTION_BODY: dict[str, Any] = {

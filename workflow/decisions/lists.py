@@ -63,3 +63,40 @@ OBJECTIONS = ListSpec(
         Field("处理时间", lambda o: o.resolved_at, "datetime", width=18),
     ),
 )
+
+
+# ---- the public notice (立项公示, no login) --------------------------------------------------
+
+def on_notice(_user: Any) -> sa.Select[Any]:
+    """Every project on public notice now (objections under investigation included):
+    public, whoever asks."""
+    from workflow.decisions.notices import IN_NOTICE
+
+    return sa.select(Application).where(Application.state.in_(IN_NOTICE))
+
+
+def _notice_period(app: Application) -> str:
+    days = app.notice_days
+    return f"{days[0].isoformat()} 至 {days[1].isoformat()}" if days else ""
+
+
+PUBLIC_NOTICES = ListSpec(
+    name="notices", title="立项公示", model=Application, visible=on_notice,
+    columns=(
+        # By call (the page groups the rows of each call), then in the order listed.
+        Column("call", "指南", (Application.call_id,)),
+        Column("title", "项目名称", (Application.title,)),
+    ),
+    search=(Application.title,), search_hint="项目名称",
+    default_sort="call", default_desc=False, per_page=50,
+    load=(joinedload(Application.organization), joinedload(Application.applicant),
+          joinedload(Application.challenge)),
+    export=(
+        Field("指南", lambda a: a.call.title, width=36),
+        Field("项目名称", lambda a: a.title, width=40),
+        Field("承担单位", lambda a: a.organization.name, width=28),
+        Field("项目负责人", lambda a: a.applicant.name, width=12),
+        Field("资助金额（万元）", lambda a: a.granted_amount, "wan"),
+        Field("公示期", _notice_period, width=26),
+    ),
+)

@@ -10,6 +10,7 @@ audited, in one transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -30,12 +31,15 @@ from workflow.core.models import db, utcnow
 from workflow.core.rules import FireResult
 from workflow.decisions.models import DecisionItem, DecisionState, FundingDecision
 from workflow.permissions import decision_proposer, meeting_recorder, officer
-from workflow.review.results import call_results, collector_paused, requested_amount
+from workflow.review.results import _requested, _stream, call_results, collector_paused
 from workflow.timeutil import SHANGHAI
 
 UNDER_REVIEW = (ApplicationState.expert_review, ApplicationState.defence)
 DECIDABLE = (ApplicationState.reviewed, ApplicationState.shortlisted)
 SUPERSEDED = "已由新的建议名单替代"
+# Rows written or read by id at a time: a statement binds at most a few thousand parameters
+# (PostgreSQL takes 65,535).
+BATCH = 1000
 MEETING_FIELDS = {"meeting_name": "会议名称", "meeting_date": "会议日期",
                   "meeting_attendees": "参会人员", "minutes_ref": "会议纪要文号"}
 
@@ -121,6 +125,48 @@ def _meeting(fields: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Decidable:
+    """What a proposal checks of a decidable application (read as a plain row)."""
+
+    id: int
+    title: str
+    state: ApplicationState
+    challenge_id: int | None
+    requested: Decimal
+
+
+def _decidable(call: Call) -> dict[int, _Decidable]:
+    """The call's applications a list may name (reviewed or shortlisted), by id: one
+    streamed statement joined on the call, never a list of ids."""
+    query = (sa.select(Application.id, Application.title, Application.state,
+                       Application.challenge_id, Application.data["amount"].as_string(),
+                       Application.data["milestones"])
+             .where(Application.call_id == call.id, Application.state.in_(DECIDABLE))
+             .order_by(Application.id))
+    out: dict[int, _Decidable] = {}
+    for app_id, title, state, challenge_id, amount, milestones in _stream(query):
+        try:
+            requested = _requested(amount, milestones)
+        except (ArithmeticError, AttributeError, TypeError, ValueError):
+            requested = Decimal("0.00")
+        out[app_id] = _Decidable(app_id, title, state, challenge_id, requested)
+    return out
+
+
+def _elsewhere(call: Call, ids: set[int]) -> dict[int, tuple[str, ApplicationState]]:
+    """The title and state of those of ``ids`` that are the call's but not decidable (a
+    list naming them is refused), read ``BATCH`` ids at a time."""
+    wanted = sorted(ids)
+    out: dict[int, tuple[str, ApplicationState]] = {}
+    for start in range(0, len(wanted), BATCH):
+        out.update((i, (title, state)) for i, title, state in db.session.execute(
+            sa.select(Application.id, Application.title, Application.state).where(
+                Application.call_id == call.id,
+                Application.id.in_(wanted[start:start + BATCH]))))
+    return out
+
+
 def propose(call: Call, actor: User, items: list[dict[str, Any]], comment: str = "",
             meeting: dict[str, Any] | None = None, ip: str | None = None) -> FundingDecision:
     """The officer's proposed list; replaces a list still awaiting the leader."""
@@ -132,32 +178,45 @@ def propose(call: Call, actor: User, items: list[dict[str, Any]], comment: str =
                        code="invalid_state")
     if approved(call.id) is not None:
         raise Conflict("该指南的立项名单已经审定", code="already_decided")
-    apps = {a.id: a for a in db.session.scalars(sa.select(Application).where(
-        Application.call_id == call.id))}
-    open_reviews = [a for a in apps.values() if a.state in UNDER_REVIEW]
+    # Counted and read in SQL, a fixed number of statements whatever the size of the call
+    # (a call of 100,000 applications once loaded each as an ORM object).
+    open_reviews = db.session.scalar(sa.select(sa.func.count(Application.id)).where(
+        Application.call_id == call.id, Application.state.in_(UNDER_REVIEW))) or 0
     if open_reviews:
-        raise Conflict(f"尚有 {len(open_reviews)} 件申报书评审未完成，不能拟定立项名单",
+        raise Conflict(f"尚有 {open_reviews} 件申报书评审未完成，不能拟定立项名单",
                        code="reviews_open")
+    apps = _decidable(call)
+    challenges = {ch.id: ch for ch in call.challenges}
 
     errors: dict[str, str] = {}
-    chosen: list[tuple[Application, Decimal]] = []
+    chosen: list[tuple[_Decidable, Decimal]] = []
+    seen: set[int] = set()
+    ids: dict[int, int] = {}
+    for i, item in enumerate(items):
+        try:
+            ids[i] = int(item.get("application_id"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+    others = _elsewhere(call, {app_id for app_id in ids.values() if app_id not in apps})
     for i, item in enumerate(items):
         key = f"items[{i}]"
-        try:
-            app_id = int(item.get("application_id"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        if i not in ids:
             errors[key] = "申报书编号无效"
             continue
-        app = apps.get(app_id)
-        if app is None:
-            errors[key] = f"申报书 {app_id} 不属于该指南"
+        app_id = ids[i]
+        found = apps.get(app_id)
+        if found is None:
+            if app_id in others:
+                title, state = others[app_id]
+                errors[key] = f"“{title}”当前状态为“{state.label}”，不能列入立项名单"
+            else:
+                errors[key] = f"申报书 {app_id} 不属于该指南"
             continue
-        if app.state not in DECIDABLE:
-            errors[key] = f"“{app.title}”当前状态为“{app.state.label}”，不能列入立项名单"
-            continue
-        if any(a.id == app_id for a, _ in chosen):
+        app = found
+        if app_id in seen:
             errors[key] = f"“{app.title}”重复列入"
             continue
+        seen.add(app_id)
         try:
             amount = parse_wan(item.get("amount_wan", ""))
         except FieldError as err:
@@ -166,21 +225,23 @@ def propose(call: Call, actor: User, items: list[dict[str, Any]], comment: str =
         if amount <= 0:
             errors[key] = f"“{app.title}”的资助金额应大于零"
             continue
-        asked = requested_amount(app)
+        asked = app.requested
         if asked > 0 and amount > asked:
             errors[key] = (f"“{app.title}”的资助金额不能超过申请金额 {format_wan(asked)} 万元")
             continue
-        if app.challenge is not None and amount > app.challenge.ceiling:
-            errors[key] = (f"“{app.title}”的资助金额不能超过榜单“{app.challenge.title}”的"
-                           f"经费上限 {format_wan(app.challenge.ceiling)} 万元")
+        challenge = challenges.get(app.challenge_id) if app.challenge_id else None
+        if challenge is not None and amount > challenge.ceiling:
+            errors[key] = (f"“{app.title}”的资助金额不能超过榜单“{challenge.title}”的"
+                           f"经费上限 {format_wan(challenge.ceiling)} 万元")
             continue
         chosen.append((app, amount))
     listed = {a.id for a, _ in chosen}
     for app in apps.values():
         if app.state is ApplicationState.shortlisted and app.id not in listed:
             errors[f"application:{app.id}"] = f"已确定入选的“{app.title}”须列入名单"
-    for ch in call.challenges:
-        teams = sum(1 for a, _ in chosen if a.challenge_id == ch.id)
+    per_challenge = Counter(a.challenge_id for a, _ in chosen)
+    for ch in challenges.values():
+        teams = per_challenge[ch.id]
         if teams > ch.max_teams:
             errors[f"challenge:{ch.id}"] = (f"榜单“{ch.title}”最多立项 {ch.max_teams} 个团队，"
                                             f"名单中有 {teams} 个")
@@ -202,10 +263,15 @@ def propose(call: Call, actor: User, items: list[dict[str, Any]], comment: str =
         engine.fire(previous, "withdraw", actor, comment=SUPERSEDED, ip=ip)
     decision = FundingDecision(call_id=call.id, total=total, comment=comment,
                                proposed_by_id=actor.id, **meeting_values)
-    decision.items = [DecisionItem(application_id=app.id, amount=amount, position=i + 1)
-                      for i, (app, amount) in enumerate(chosen)]
     db.session.add(decision)
     db.session.flush()
+    # The items in batches: a bounded number of bound parameters per statement.
+    for start in range(0, len(chosen), BATCH):
+        db.session.execute(sa.insert(DecisionItem), [
+            {"decision_id": decision.id, "application_id": app.id, "amount": amount,
+             "position": start + n + 1}
+            for n, (app, amount) in enumerate(chosen[start:start + BATCH])])
+    db.session.expire(decision, ["items"])
     audit.record(decision, "decision", "propose", actor, "officer", None,
                  decision.state.value, comment, {
                      "call_id": call.id, "total": str(total),
@@ -262,24 +328,42 @@ def carry_out_decision(result: FireResult, actor: User | None, ip: str | None) -
     call = engine.load("call", decision.call_id, lock=True)
     engine.fire(call, "decide", actor, comment=result.audit_event.comment, ip=ip,
                 data={"decision_id": decision.id, "total": str(decision.total)})
-    listed = {item.application_id: item for item in decision.items}
-    others = db.session.scalars(sa.select(Application.id).where(
-        Application.call_id == call.id, Application.state == ApplicationState.reviewed,
-        Application.id.not_in(list(listed))))
-    for item in decision.items:
-        app = engine.load("application", item.application_id, lock=True)
-        if app.state is ApplicationState.reviewed:
-            engine.fire(app, "shortlist", actor, comment=f"立项名单第{item.position}项", ip=ip,
-                        data={"amount": str(item.amount), "decision_id": decision.id})
-        elif app.state is ApplicationState.shortlisted:
-            app.granted_amount = item.amount
-        else:
-            raise Conflict(f"“{app.title}”当前状态为“{app.state.label}”，名单需重拟",
-                           code="invalid_state")
-    for app_id in list(others):
-        app = engine.load("application", app_id, lock=True)
-        engine.fire(app, "decline_funding", actor, comment="未列入立项名单", ip=ip,
-                    data={"decision_id": decision.id})
+    # A listed application neither reviewed nor shortlisted: the list must be redone.
+    stray = db.session.execute(
+        sa.select(Application.title, Application.state)
+        .join(DecisionItem, DecisionItem.application_id == Application.id)
+        .where(DecisionItem.decision_id == decision.id, Application.state.not_in(DECIDABLE))
+        .order_by(DecisionItem.position).limit(1)).first()
+    if stray is not None:
+        raise Conflict(f"“{stray.title}”当前状态为“{stray.state.label}”，名单需重拟",
+                       code="invalid_state")
+    # The call's decidable applications a batch at a time (by id, locked), each through
+    # the engine (``fire_many``: its rules, its audit event and its outbox event per
+    # application, a batch written at once): a fixed number of statements per batch.
+    last = 0
+    while True:
+        apps = engine.load_many("application", Application.call_id == call.id,
+                                Application.state.in_(DECIDABLE), after=last, limit=BATCH)
+        if not apps:
+            break
+        last = apps[-1].id
+        items = {item.application_id: item for item in db.session.scalars(
+            sa.select(DecisionItem).where(DecisionItem.decision_id == decision.id,
+                                          DecisionItem.application_id.between(
+                                              apps[0].id, last)))}
+        chosen, declined = [], []
+        for app in apps:
+            item = items.get(app.id)
+            if item is None:
+                if app.state is ApplicationState.reviewed:
+                    declined.append((app, "未列入立项名单", {"decision_id": decision.id}))
+            elif app.state is ApplicationState.reviewed:
+                chosen.append((app, f"立项名单第{item.position}项",
+                               {"amount": str(item.amount), "decision_id": decision.id}))
+            else:  # shortlisted already (a team chosen for its challenge)
+                app.granted_amount = item.amount
+        engine.fire_many(chosen, "shortlist", actor, ip=ip)
+        engine.fire_many(declined, "decline_funding", actor, ip=ip)
 
 
 def send_back(decision: FundingDecision, actor: User, comment: str,

@@ -3,10 +3,11 @@ final acceptance and the payee's bank account."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request
+from flask import Response, jsonify, request, url_for
 
 from forms import format_wan, parse_id
 from states import MilestoneState, TrancheState
@@ -21,6 +22,7 @@ from workflow.applying.visibility import applications_query, can_read_applicatio
 from workflow.calls.models import Call
 from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
+from workflow.core.listing import API_MAX_PER_PAGE, API_PER_PAGE
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
@@ -70,14 +72,48 @@ CALL_RECONCILIATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "required": ["call_id", "title", "year", "budget_wan", "entries", "totals_wan",
                  "available_wan", "committed_wan", "disbursed_wan", "ok", "problems"]}
 RECONCILIATION_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "year": nullable("integer"), "ok": {"type": "boolean"},
-    "calls": {"type": "array", "items": CALL_RECONCILIATION_SCHEMA}},
-    "required": ["year", "ok", "calls"]}
+    "year": nullable("integer"),
+    "ok": {"type": "boolean", "description": "所选年度（或全部年度）的每个指南都账实相符"},
+    "calls": {"type": "array", "items": CALL_RECONCILIATION_SCHEMA,
+              "description": "本页的指南（按 id 排序）"},
+    "total": {"type": "integer", "description": "指南总数"},
+    "page": {"type": "integer"}, "per_page": {"type": "integer"},
+    "pages": {"type": "integer"},
+    "problems": {"type": "integer", "description": "对账不一致的指南数（全部页）"},
+    "budget_wan": {**WAN, "description": "全部指南的预算合计"},
+    "entries": {"type": "integer", "description": "全部指南的分录条数"},
+    "totals_wan": {"type": "object", "description": "全部指南按分录类别的合计（万元）",
+                   "properties": {k.value: WAN for k in EntryKind}}},
+    "required": ["year", "ok", "calls", "total", "page", "per_page", "pages", "problems",
+                 "budget_wan", "entries", "totals_wan"]}
+BALANCES_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "available_wan": WAN, "committed_wan": WAN, "disbursed_wan": WAN},
+    "required": ["available_wan", "committed_wan", "disbursed_wan"]}
 LEDGER_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "call_id": {"type": "integer"}, "budget_wan": WAN,
-    "entries": {"type": "array", "items": ENTRY_SCHEMA},
+    "entries": {"type": "array", "items": ENTRY_SCHEMA,
+                "description": "本页分录：按序号升序（dir=desc 时降序），每页 per_page 条"},
+    "total": {"type": "integer", "description": "台账的分录总数"},
+    "per_page": {"type": "integer"},
+    "dir": {"type": "string", "enum": ["asc", "desc"]},
+    "next": nullable("string", description="下一页的地址（after 或 before 为本页最后一条的序号）；"
+                     "已是最后一页为 null"),
+    "opening": {**BALANCES_SCHEMA, "description": "本页序号最小的分录之前的余额（期初）"},
+    "closing": {**BALANCES_SCHEMA, "description": "本页序号最大的分录之后的余额（期末）"},
     "reconciliation": CALL_RECONCILIATION_SCHEMA},
-    "required": ["call_id", "budget_wan", "entries", "reconciliation"]}
+    "required": ["call_id", "budget_wan", "entries", "total", "per_page", "dir", "next",
+                 "opening", "closing", "reconciliation"]}
+LEDGER_PER_PAGE = 100
+LEDGER_MAX_PER_PAGE = 1000
+LEDGER_PARAMS: dict[str, Any] = {
+    "after": {"type": "integer", "minimum": 0,
+              "description": "从该序号之后读起（升序；上一页 next 中给出）"},
+    "before": {"type": "integer", "minimum": 1,
+               "description": "从该序号之前读起（降序，最新的在前；dir=desc 的 next 中给出）"},
+    "dir": {"type": "string", "enum": ["asc", "desc"],
+            "description": "asc：从第一条起（默认）；desc：从最新一条起"},
+    "per_page": {"type": "integer", "minimum": 1, "maximum": LEDGER_MAX_PER_PAGE,
+                 "description": f"每页条数，默认 {LEDGER_PER_PAGE}，最多 {LEDGER_MAX_PER_PAGE}"}}
 VERDICT = {"type": "string", "enum": ["pass", "fail", None], "nullable": True}
 MILESTONE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "seq": {"type": "integer"}, "label": {"type": "string"},
@@ -139,24 +175,67 @@ def list_tranches() -> Response:
         base = sa.select(Tranche).where(Tranche.application_id.in_(visible))
     def items(rows: list[Tranche]) -> list[dict[str, Any]]:
         changes = finance.payee_changes(rows)
-        holds = hold_texts(t.application for t in rows)
-        return [finance.tranche_json(t, change=changes.get(t.id), hold=holds[t.application_id])
+        done = (TrancheState.released, TrancheState.cancelled)  # no hold shown
+        holds = hold_texts(t.application for t in rows if t.state not in done)
+        return [finance.tranche_json(t, change=changes.get(t.id),
+                                     hold=holds.get(t.application_id))
                 for t in rows]
 
     return api_page(TRANCHES, user, items, base)
 
 
+def _whole(name: str, raw: str, low: int, high: int) -> int:
+    if not (raw.isdigit() and len(raw) < 10 and low <= int(raw) <= high):
+        raise Invalid(f"{name} 无效", details={name: f"应为 {low} 至 {high} 的整数"})
+    return int(raw)
+
+
+def balances_json(b: ledger.Balances) -> dict[str, str]:
+    return {"available_wan": format_wan(b.available), "committed_wan": format_wan(b.committed),
+            "disbursed_wan": format_wan(b.disbursed)}
+
+
 @api_bp.get("/v1/budgets/<int:call_id>/ledger")
-@document("指南预算台账（分录及余额、对账结果）", response=LEDGER_SCHEMA,
+@document("指南预算台账（分录及余额、对账结果）：按序号分页（after/before 为游标，"
+          "next 给出下一页），每页给出期初、期末余额", params=LEDGER_PARAMS, response=LEDGER_SCHEMA,
           responses={200: "台账", 403: "不是财务或项目主管、领导、审计人员",
-                     404: "不存在或无权查看"})
+                     404: "不存在或无权查看", 422: "参数有误"})
 @token_required
 def budget_ledger(call_id: int) -> Response:
     call = found(db.session.get(Call, call_id), current_api_user(), can_view, what="预算")
     allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算台账")
+    args = request.args
+    unknown = sorted(set(args) - set(LEDGER_PARAMS))
+    if unknown:
+        raise Invalid("列表参数有误", details={k: "不接受的参数，可用：" + "、".join(LEDGER_PARAMS)
+                                          for k in unknown})
+    direction = args.get("dir", "")
+    if direction not in ("", "asc", "desc"):
+        raise Invalid("dir 无效", details={"dir": "asc 或 desc"})
+    after = _whole("after", args["after"], 0, 10**9) if "after" in args else None
+    before = _whole("before", args["before"], 1, 10**9) if "before" in args else None
+    if after is not None and before is not None:
+        raise Invalid("after 与 before 只能给出一个", details={"before": "与 after 不能同时给出"})
+    if before is not None and direction == "asc":
+        raise Invalid("before 用于降序", details={"before": "升序请用 after"})
+    desc = before is not None or direction == "desc"
+    if after is not None and desc:
+        raise Invalid("after 用于升序", details={"after": "降序（dir=desc）请用 before"})
+    per_page = _whole("per_page", args["per_page"], 1, LEDGER_MAX_PER_PAGE) \
+        if "per_page" in args else LEDGER_PER_PAGE
+    page = ledger.page(call.id, per_page, after=after, before=before, desc=desc)
+    nxt = None
+    if page.more:
+        cursor: dict[str, Any] = {"before" if desc else "after": page.entries[-1].seq}
+        if "per_page" in args:
+            cursor["per_page"] = per_page
+        nxt = url_for("api.budget_ledger", call_id=call.id, **cursor)
     rec = ledger.reconcile(call_id=call.id)
     return jsonify({"call_id": call.id, "budget_wan": format_wan(call.budget),
-                    "entries": [entry_json(e) for e in ledger.entries(call.id)],
+                    "entries": [entry_json(e) for e in page.entries], "total": page.total,
+                    "per_page": per_page, "dir": "desc" if desc else "asc", "next": nxt,
+                    "opening": balances_json(page.opening),
+                    "closing": balances_json(page.closing),
                     "reconciliation": ledger.reconciliation_json(rec)["calls"][0]})
 
 
@@ -175,10 +254,15 @@ def budget_ledger_xlsx(call_id: int) -> Response:
 
 
 @api_bp.get("/v1/finance/reconciliation")
-@document("预算对账报告（按年度）", response=RECONCILIATION_SCHEMA,
+@document("预算对账报告（按年度）：按指南分页，合计与是否全部一致为所选范围的全部指南",
+          response=RECONCILIATION_SCHEMA,
           params={"year": {"type": "integer", "minimum": 2000, "maximum": 2100,
-                           "description": "年度，如 2026；不给出为全部年度"}},
-          responses={200: "对账报告", 403: "不是财务或项目主管、领导、审计人员"})
+                           "description": "年度，如 2026；不给出为全部年度"},
+                  "page": {"type": "integer", "minimum": 1, "description": "页码，从1开始"},
+                  "per_page": {"type": "integer", "minimum": 1, "maximum": API_MAX_PER_PAGE,
+                               "description": f"每页指南数，默认 {API_PER_PAGE}，"
+                                              f"最多 {API_MAX_PER_PAGE}"}},
+          responses={200: "对账报告", 403: "不是财务或项目主管、领导、审计人员", 422: "参数有误"})
 @token_required
 def reconciliation() -> Response:
     allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算对账")
@@ -186,7 +270,26 @@ def reconciliation() -> Response:
     year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
     if raw and year is None:
         raise Invalid("year 无效", details={"year": "应为 2000 至 2100 的年份"})
-    return jsonify(ledger.reconciliation_json(ledger.reconcile(year=year)))
+    page = _whole("page", request.args["page"], 1, 1_000_000) \
+        if "page" in request.args else 1
+    per_page = _whole("per_page", request.args["per_page"], 1, API_MAX_PER_PAGE) \
+        if "per_page" in request.args else API_PER_PAGE
+    calls = sa.select(Call.id)
+    if year is not None:
+        calls = calls.where(Call.year == year)
+    ids = list(db.session.scalars(calls.order_by(Call.id).limit(per_page)
+                                  .offset((page - 1) * per_page)))
+    rec = ledger.reconcile(call_ids=ids)
+    # One page holding every call is its own summary; else the database sums them all.
+    whole = ledger.summary_of(rec) if page == 1 and len(ids) < per_page else \
+        ledger.summary(calls)
+    body = ledger.reconciliation_json(rec)
+    body.update({"year": year, "ok": whole.ok, "total": whole.calls, "page": page,
+                 "per_page": per_page, "pages": max(1, math.ceil(whole.calls / per_page)),
+                 "problems": whole.problems, "budget_wan": format_wan(whole.budget),
+                 "entries": whole.entries,
+                 "totals_wan": {k.value: format_wan(v) for k, v in whole.totals.items()}})
+    return jsonify(body)
 
 
 @api_bp.get("/v1/applications/<int:app_id>/milestones")

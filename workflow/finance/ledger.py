@@ -112,6 +112,61 @@ def entries(call_id: int, limit: int | None = None) -> list[LedgerEntry]:
     return list(db.session.scalars(query))
 
 
+@dataclass
+class LedgerPage:
+    """A page of a call's ledger read by its sequence (a keyset: as fast at the ten
+    thousandth page as at the first), with the balances around it."""
+
+    entries: list[LedgerEntry]
+    total: int         # entries in the whole ledger
+    more: bool         # a next page follows
+    opening: Balances  # before the page's lowest entry
+    closing: Balances  # after the page's highest entry
+
+
+def _stored(e: LedgerEntry | None) -> Balances:
+    return Balances() if e is None else Balances(e.available_after, e.committed_after,
+                                                 e.disbursed_after)
+
+
+def _at(call_id: int, seq: int) -> Balances:
+    """The balances after entry ``seq`` (zero before the first): the entry's own record,
+    one indexed read, never a sum of what came before."""
+    if seq <= 0:
+        return Balances()
+    return _stored(db.session.scalar(sa.select(LedgerEntry).where(
+        LedgerEntry.call_id == call_id, LedgerEntry.seq <= seq)
+        .order_by(LedgerEntry.seq.desc()).limit(1)))
+
+
+def page(call_id: int, per_page: int, *, after: int | None = None, before: int | None = None,
+         desc: bool = False) -> LedgerPage:
+    """``per_page`` entries of the call's ledger: after the entry ``after`` (ascending),
+    or before the entry ``before`` (descending, the newest first when neither is given
+    and ``desc``)."""
+    query = sa.select(LedgerEntry).where(LedgerEntry.call_id == call_id)
+    if after is not None:
+        query = query.where(LedgerEntry.seq > after)
+    if before is not None:
+        query = query.where(LedgerEntry.seq < before)
+    order = LedgerEntry.seq.desc() if desc else LedgerEntry.seq.asc()
+    rows = list(db.session.scalars(query.order_by(order).limit(per_page + 1)))
+    more, rows = len(rows) > per_page, rows[:per_page]
+    total = db.session.scalar(sa.select(sa.func.count(LedgerEntry.id)).where(
+        LedgerEntry.call_id == call_id)) or 0
+    if rows:
+        low, high = (rows[-1], rows[0]) if desc else (rows[0], rows[-1])
+        return LedgerPage(rows, total, more, _at(call_id, low.seq - 1), _stored(high))
+    # An empty page: the balances where it would start.
+    if before is not None:
+        edge = _at(call_id, before - 1)
+    elif after is not None:
+        edge = _at(call_id, after)
+    else:
+        edge = Balances()
+    return LedgerPage([], total, False, edge, edge)
+
+
 # ---- reconciliation ----------------------------------------------------------------------
 
 @dataclass
@@ -144,51 +199,125 @@ class Reconciliation:
         return sum((c.totals.get(kind, ZERO) for c in self.calls), ZERO)
 
 
-def reconcile(year: int | None = None, call_id: int | None = None) -> Reconciliation:
+def reconcile(year: int | None = None, call_id: int | None = None,
+              call_ids: list[int] | None = None) -> Reconciliation:
     """Balances derived from the entries alone (one aggregate query), compared with the
-    balances each call's last entry recorded, and with the call's budget."""
+    balances each call's last entry recorded, and with the call's budget: of the calls of
+    ``year``, of ``call_id``, or of ``call_ids`` (a page of the reconciliation: each
+    query is then bounded by the page, whatever the size of the ledger)."""
     calls = sa.select(Call.id, Call.title, Call.year, Call.budget)
     if year is not None:
         calls = calls.where(Call.year == year)
     if call_id is not None:
         calls = calls.where(Call.id == call_id)
+    if call_ids is not None:
+        calls = calls.where(Call.id.in_(call_ids))
     rows = {r.id: r for r in db.session.execute(calls)}
+    restricted = year is not None or call_id is not None or call_ids is not None
+    if restricted and not rows:
+        return Reconciliation([], year)
     totals: dict[int, dict[EntryKind, Decimal]] = defaultdict(dict)
     counts: dict[int, int] = defaultdict(int)
     sums = sa.select(LedgerEntry.call_id, LedgerEntry.kind,
-                     sa.func.sum(LedgerEntry.amount), sa.func.count(LedgerEntry.id)).group_by(
+                     sa.func.sum(LedgerEntry.amount), sa.func.count()).group_by(
         LedgerEntry.call_id, LedgerEntry.kind)
-    if year is not None or call_id is not None:
+    last_seq = sa.select(LedgerEntry.call_id, sa.func.max(LedgerEntry.seq).label("seq")) \
+        .group_by(LedgerEntry.call_id)
+    if restricted:
         sums = sums.where(LedgerEntry.call_id.in_(list(rows)))
+        # Each call's last entry by the (call_id, seq) index: one probe per call.
+        last_seq = sa.select(Call.id.label("call_id"), sa.select(sa.func.max(LedgerEntry.seq))
+                             .where(LedgerEntry.call_id == Call.id).scalar_subquery()
+                             .label("seq")).where(Call.id.in_(list(rows)))
     for cid, kind, total, n in db.session.execute(sums):
         if cid in rows:
             totals[cid][kind] = Decimal(total)
             counts[cid] += n
-    last_seq = sa.select(LedgerEntry.call_id, sa.func.max(LedgerEntry.seq).label("seq")) \
-        .group_by(LedgerEntry.call_id).subquery()
+    last = last_seq.subquery()
     recorded = {e.call_id: e for e in db.session.scalars(sa.select(LedgerEntry).join(
-        last_seq, sa.and_(LedgerEntry.call_id == last_seq.c.call_id,
-                          LedgerEntry.seq == last_seq.c.seq)).where(
-        LedgerEntry.call_id.in_(list(rows))))}
+        last, sa.and_(LedgerEntry.call_id == last.c.call_id, LedgerEntry.seq == last.c.seq)))}
     out: list[CallReconciliation] = []
     for cid, row in sorted(rows.items()):
         t = totals.get(cid, {})
         derived = Balances()
         for kind, amount in t.items():
             derived = derived.after(kind, amount)
-        last = recorded.get(cid)
-        stored = Balances() if last is None else Balances(
-            last.available_after, last.committed_after, last.disbursed_after)
+        entry = recorded.get(cid)
+        stored = Balances() if entry is None else Balances(
+            entry.available_after, entry.committed_after, entry.disbursed_after)
         rec = CallReconciliation(cid, row.title, row.year, row.budget, t, counts.get(cid, 0),
                                  derived, stored)
         if derived != stored:
             rec.problems.append("分录汇总的余额与账面余额不一致")
-        if last is not None and last.seq != counts[cid]:
-            rec.problems.append(f"分录序号不连续（{counts[cid]} 条，末条序号 {last.seq}）")
+        if entry is not None and entry.seq != counts[cid]:
+            rec.problems.append(f"分录序号不连续（{counts[cid]} 条，末条序号 {entry.seq}）")
         if t and t.get(K.allocation, ZERO) != row.budget:
             rec.problems.append("预算下达金额与指南预算不一致")
         out.append(rec)
     return Reconciliation(out, year)
+
+
+@dataclass
+class Summary:
+    """The reconciliation of many calls at once, aggregated in the database: how many
+    calls, their budgets, their entries, each kind's total, and how many calls do not
+    reconcile (the same three checks as ``reconcile``, made per call in SQL)."""
+
+    calls: int
+    budget: Decimal
+    entries: int
+    totals: dict[EntryKind, Decimal]
+    problems: int
+
+    @property
+    def ok(self) -> bool:
+        return self.problems == 0
+
+    def total(self, kind: EntryKind) -> Decimal:
+        return self.totals.get(kind, ZERO)
+
+
+def summary_of(rec: Reconciliation) -> Summary:
+    """The ``Summary`` of calls already reconciled (a page that holds every call)."""
+    return Summary(len(rec.calls), sum((c.budget for c in rec.calls), ZERO),
+                   sum(c.entries for c in rec.calls),
+                   {k: rec.total(k) for k in EntryKind if rec.total(k)},
+                   sum(1 for c in rec.calls if not c.ok))
+
+
+def summary(calls: sa.Select[Any] | None = None) -> Summary:
+    """The ``Summary`` of the calls whose ids ``calls`` selects (every call: None), in
+    two statements whatever the number of calls and entries."""
+    call_ids = calls if calls is not None else sa.select(Call.id)
+    n, budget = db.session.execute(sa.select(
+        sa.func.count(Call.id), sa.func.coalesce(sa.func.sum(Call.budget), 0)).where(
+        Call.id.in_(call_ids))).one()
+    per_kind = {k: sa.func.coalesce(sa.func.sum(sa.case(
+        (LedgerEntry.kind == k, LedgerEntry.amount), else_=0)), 0).label(k.value)
+        for k in EntryKind}
+    agg = sa.select(LedgerEntry.call_id, sa.func.count().label("n"),
+                    sa.func.max(LedgerEntry.seq).label("last_seq"), *per_kind.values()) \
+        .where(LedgerEntry.call_id.in_(call_ids)).group_by(LedgerEntry.call_id).subquery()
+    last = sa.orm.aliased(LedgerEntry)
+
+    def derived(i: int) -> Any:
+        return sa.func.round(sum((EFFECT[k][i] * agg.c[k.value] for k in EntryKind
+                                  if EFFECT[k][i]), sa.literal(0)), 2)
+
+    problem = sa.or_(
+        derived(0) != last.available_after, derived(1) != last.committed_after,
+        derived(2) != last.disbursed_after, agg.c.n != agg.c.last_seq,
+        agg.c[K.allocation.value] != Call.budget)
+    row = db.session.execute(sa.select(
+        sa.func.coalesce(sa.func.sum(sa.case((problem, 1), else_=0)), 0),
+        sa.func.coalesce(sa.func.sum(agg.c.n), 0),
+        *(sa.func.coalesce(sa.func.sum(agg.c[k.value]), 0) for k in EntryKind))
+        .select_from(agg.join(Call, Call.id == agg.c.call_id).join(last, sa.and_(
+            last.call_id == agg.c.call_id, last.seq == agg.c.last_seq)))).one()
+    totals = {k: Decimal(str(v)).quantize(Decimal("0.01"))
+              for k, v in zip(EntryKind, row[2:], strict=True) if v}
+    return Summary(n, Decimal(str(budget)).quantize(Decimal("0.01")), int(row[1]), totals,
+                   int(row[0]))
 
 
 # 万元 with two decimals, and more when an amount has yuan below 100 (as the lists' exports).

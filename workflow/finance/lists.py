@@ -1,5 +1,7 @@
 """The money lists, as ``workflow.web.listing`` shows and exports them: the finance queue
-(tranches, a tab per state with its count) and a call's budget ledger. Both are read by
+(tranches, a tab per state with its count), a call's budget ledger and the
+reconciliation's calls (a page of calls, each reconciled; ``ledger.summary`` totals them
+all). Both are read by
 the money readers only; the queue shows the payee's bank account, as the page does: the
 account on the voucher from preparation on (a released tranche: the account it was paid
 to, whatever the organisation's record says later)."""
@@ -12,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from states import TrancheState
+from states import CallState, TrancheState
 from workflow.accounts.models import Organization
 from workflow.applying.models import Application
 from workflow.calls.lists import year_filter
@@ -38,10 +40,11 @@ def money_rows(model: Any) -> Any:
 
 
 def tranche_calls(_user: Any) -> list[tuple[str, str]]:
-    """The calls that have tranches, newest first."""
-    rows = db.session.execute(sa.select(Call.id, Call.title).where(Call.id.in_(
-        sa.select(Application.call_id).join(Tranche, Tranche.application_id == Application.id)))
-        .order_by(Call.closes_at.desc(), Call.id.desc()))
+    """The calls that may have tranches (every call but the drafts), newest first: read
+    from the calls alone (finding the calls that have tranches would join every tranche
+    to its application on each view of the queue)."""
+    rows = db.session.execute(sa.select(Call.id, Call.title).where(
+        Call.state != CallState.draft).order_by(Call.closes_at.desc(), Call.id.desc()))
     return [(str(i), title) for i, title in rows]
 
 
@@ -164,3 +167,24 @@ def ledger_of(call: Call) -> tuple[ListSpec, sa.Select[Any]]:
 
     spec = replace(LEDGER, title=f"预算台账-{call.year}-{call.id}", extra_sheets=reconciliation)
     return spec, sa.select(LedgerEntry).where(LedgerEntry.call_id == call.id)
+
+
+# ---- the reconciliation, a page of calls ------------------------------------------------
+
+RECONCILE = ListSpec(
+    name="reconcile", title="预算对账", model=Call, visible=money_rows(Call),
+    columns=(
+        Column("title", "指南", (Call.title,)),
+        Column("year", "年度", (Call.year,), desc_first=True),
+        Column("budget", "预算", (Call.budget,), num=True, desc_first=True),
+        *(Column(k.value, k.label, num=True) for k in EntryKind),
+        Column("available", "可用余额", num=True),
+        Column("entries", "分录数", num=True),
+        Column("result", "结果"),
+    ),
+    search=(Call.title,), search_hint="指南名称",
+    filters=(year_filter(),),
+    default_sort="", default_desc=False,
+    # The export is the report's own workbook (/finance/reconcile.xlsx).
+    export=(),
+)

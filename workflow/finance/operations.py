@@ -9,6 +9,7 @@ change of money is a ledger entry in the same transaction.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -443,8 +444,13 @@ def set_bank_account(actor: User, org: Organization, bank_name: str, account: st
 
 
 # What a tranche shows and its guards read, loaded with it (no query per row).
+# What a list of tranches shows and its guards read, in one query each: the project, its
+# organisation (the payee), its call (the collective-decision threshold) and its principal
+# investigator (whom a sanction may name: the integrity hold).
 TRANCHE_LOADS = (selectinload(Tranche.application).selectinload(Application.organization),
-                 selectinload(Tranche.application).selectinload(Application.call))
+                 selectinload(Tranche.application).selectinload(Application.call),
+                 selectinload(Tranche.application).selectinload(Application.applicant)
+                 .lazyload(User.role_rows))
 
 
 def tranches_of(app: Application) -> list[Tranche]:
@@ -503,12 +509,47 @@ def snapshot_payee(t: Tranche, ch: Changes) -> None:
     ch.set(t, "payee_account", payee.bank_account)
 
 
+# The states whose triggers a sanction's hold stops (the others need not read the holds).
+MAY_BE_HELD = (TrancheState.due, TrancheState.prepared, TrancheState.approved,
+               TrancheState.on_hold)
+# The payee changes of a page's tranches (the ids read, what was found), read once
+# (``queue_page``) for the guards of every row.
+_KNOWN_CHANGES: ContextVar[tuple[frozenset[int], dict[int, AuditEvent]] | None] = \
+    ContextVar("payee_changes_known", default=None)
+
+
 def payee_changes(tranches: list[Tranche]) -> dict[int, AuditEvent]:
     """For each tranche, the latest recorded change of its organisation's account (who
     and when), for the queue and the tranche's page; one query."""
+    known = _KNOWN_CHANGES.get()
+    if known is not None and all(t.id in known[0] for t in tranches):
+        return {t.id: known[1][t.id] for t in tranches if t.id in known[1]}
     orgs = {t.id: t.application.organization_id for t in tranches}
     last = accounts.last_payee_changes(list(orgs.values()))
     return {tid: last[org_id] for tid, org_id in orgs.items() if org_id in last}
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    options: dict[int, list[Any]]   # tranche id -> engine.options
+    changes: dict[int, AuditEvent]  # tranche id -> latest change of its payee's account
+
+
+def queue_page(rows: list[Tranche], user: User,
+               answered: frozenset[str] = frozenset()) -> QueuePage:
+    """What the finance queue shows beside a page of tranches: each one's options (its
+    guards answered from one reading of the page's holds and payee changes, not a query
+    per row) and the latest change of each payee's account."""
+    from workflow.finance.sanctions import holds_known
+
+    changes = payee_changes(rows)
+    token = _KNOWN_CHANGES.set((frozenset(t.id for t in rows), changes))
+    try:
+        with holds_known(t.application for t in rows if t.state in MAY_BE_HELD):
+            options = {t.id: engine.options(t, user, answered=answered) for t in rows}
+    finally:
+        _KNOWN_CHANGES.reset(token)
+    return QueuePage(options, changes)
 
 
 def account_change_text(change: AuditEvent) -> str:

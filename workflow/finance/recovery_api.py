@@ -14,7 +14,7 @@ from forms import format_wan
 from states import RecoveryState, SanctionReviewState
 from workflow.accounts.tokens import current_api_user, token_required
 from workflow.api import api_bp, json_body, page_schema
-from workflow.api.openapi import DATE, DATE_TIME, WAN, XLSX, document, enum, items_of, nullable
+from workflow.api.openapi import DATE, DATE_TIME, WAN, XLSX, document, enum, nullable
 from workflow.core import engine
 from workflow.core.errors import Conflict, Invalid, NotFound
 from workflow.core.models import db
@@ -22,7 +22,7 @@ from workflow.finance import recovery as recoveries
 from workflow.finance import sanctions
 from workflow.finance.models import Recovery, RecoveryInstalment, SanctionReview
 from workflow.finance.operations import capital
-from workflow.finance.recovery_lists import RECOVERIES
+from workflow.finance.recovery_lists import RECOVERIES, SANCTION_REVIEWS
 from workflow.permissions import allow, money_reader
 from workflow.web.listing import api_page, api_params
 
@@ -102,11 +102,31 @@ def instalment_json(i: RecoveryInstalment) -> dict[str, Any]:
             "recorded_at": i.recorded_at.isoformat(), "ledger_seq": seq}
 
 
-def recovery_json(r: Recovery) -> dict[str, Any]:
+_UNREAD: Any = object()
+
+
+def notice_numbers(rows: list[Recovery]) -> dict[int, str | None]:
+    """The 追回通知's number of each recovery (None until issued): one query for a page."""
+    from workflow.core.models import IssuedNumber
+
+    out: dict[int, str | None] = {r.id: None for r in rows}
+    if out:
+        for entity_id, number in db.session.execute(sa.select(
+                IssuedNumber.entity_id, IssuedNumber.number).where(
+                IssuedNumber.kind == "recovery_notice", IssuedNumber.entity_type == "recovery",
+                IssuedNumber.entity_id.in_(list(out)))):
+            out[entity_id] = number
+    return out
+
+
+def recovery_json(r: Recovery, number: Any = _UNREAD) -> dict[str, Any]:
+    """``number``: the notice's number, when the caller read it (``notice_numbers``)."""
     from workflow.core import numbering
 
     app = r.application
-    issued = numbering.issued("recovery_notice", "recovery", r.id)
+    if number is _UNREAD:
+        issued = numbering.issued("recovery_notice", "recovery", r.id)
+        number = issued.number if issued is not None else None
     return {"id": r.id, "application_id": app.id, "project_number": app.project_number,
             "project": app.title, "organization": app.organization.name,
             "reason": r.reason, "amount_wan": format_wan(r.amount),
@@ -116,7 +136,7 @@ def recovery_json(r: Recovery) -> dict[str, Any]:
             "overdue": r.state is RecoveryState.overdue, "state": r.state.value,
             "state_label": r.state.label, "version": r.version,
             "notified_at": r.notified_at.isoformat() if r.notified_at else None,
-            "doc_number": issued.number if issued is not None else None}
+            "doc_number": number}
 
 
 def detail_json(r: Recovery) -> dict[str, Any]:
@@ -142,7 +162,11 @@ def review_json(r: SanctionReview) -> dict[str, Any]:
 @token_required
 def list_recoveries() -> Response:
     user = current_api_user()
-    return api_page(RECOVERIES, user, lambda rows: [recovery_json(r) for r in rows])
+    def items(rows: list[Recovery]) -> list[dict[str, Any]]:
+        numbers = notice_numbers(rows)
+        return [recovery_json(r, numbers[r.id]) for r in rows]
+
+    return api_page(RECOVERIES, user, items)
 
 
 @api_bp.get("/v1/recoveries/<int:recovery_id>")
@@ -197,21 +221,15 @@ def _review(review_id: int) -> SanctionReview:
 
 
 @api_bp.get("/v1/sanction-reviews")
-@document("失信复核（财务、项目主管、领导、审计）：科研失信名单涉及在研项目时暂停拨付并待复核",
-          params={"state": {**enum(SanctionReviewState), "description": "按状态筛选"}},
-          response=items_of(REVIEW_SCHEMA),
-          responses={200: "列表", 403: "无权查看", 422: "参数有误"})
+@document("失信复核（财务、项目主管、领导、审计）：科研失信名单涉及在研项目时暂停拨付并待复核；"
+          "与失信复核页相同的搜索、筛选、排序和导出，分页给出",
+          params=api_params(SANCTION_REVIEWS), media=XLSX, response=page_schema(REVIEW_SCHEMA),
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 403: "无权查看", 422: "参数有误"})
 @token_required
 def list_reviews() -> Response:
-    allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看失信复核")
-    query = sa.select(SanctionReview).order_by(SanctionReview.id.desc())
-    raw = request.args.get("state")
-    if raw:
-        states = {s.value: s for s in SanctionReviewState}
-        if raw not in states:
-            raise Invalid("state 无效", details={"state": "可选：" + "、".join(states)})
-        query = query.where(SanctionReview.state == states[raw])
-    return jsonify({"items": [review_json(r) for r in db.session.scalars(query.limit(500))]})
+    user = current_api_user()
+    allow(money_reader(user), "只有财务和项目主管、领导、审计人员可以查看失信复核")
+    return api_page(SANCTION_REVIEWS, user, lambda rows: [review_json(r) for r in rows])
 
 
 @api_bp.get("/v1/sanction-reviews/<int:review_id>")

@@ -11,7 +11,9 @@ tranches, with the reason."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -88,7 +90,27 @@ def hold_texts(apps: Iterable[Application]) -> dict[int, str | None]:
     return out
 
 
+# The holds of a page's projects, read once for the page (``holds_known``): the guards of
+# each row's options then read them here instead of querying once per row.
+_KNOWN: ContextVar[dict[int, str | None] | None] = ContextVar("holds_known", default=None)
+
+
+@contextmanager
+def holds_known(apps: Iterable[Application]) -> Iterator[dict[int, str | None]]:
+    """Within the block, ``hold_text`` answers for these projects from one reading of
+    their holds (a list's options: a fixed number of queries for any number of rows)."""
+    known = hold_texts(apps)
+    token = _KNOWN.set(known)
+    try:
+        yield known
+    finally:
+        _KNOWN.reset(token)
+
+
 def hold_text(app: Application) -> str | None:
+    known = _KNOWN.get()
+    if known is not None and app.id in known:
+        return known[app.id]
     return hold_texts([app])[app.id]
 
 

@@ -14,12 +14,12 @@ from workflow.applying.models import Application
 from workflow.applying.visibility import can_view_application
 from workflow.calls.models import Call
 from workflow.calls.visibility import challenge_visible
-from workflow.core import engine
 from workflow.core.entities import can_view
+from workflow.core.listing import filtered
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
-from workflow.finance.lists import TRANCHES, ledger_of
+from workflow.finance.lists import RECONCILE, TRANCHES, ledger_of
 from workflow.finance.models import Milestone
 from workflow.permissions import allow, found, money_reader, officer
 from workflow.web import attempt, listing
@@ -38,11 +38,11 @@ def _money_reader() -> None:
 @login_required
 def queue() -> Response | str:
     _money_reader()
-    return listing.respond(TRANCHES, "finance/queue.html", user=current_user,
-                           context=lambda page: {"options": {
-                               t.id: engine.options(t, current_user, answered=QUEUE_ANSWERS)
-                               for t in page.rows},
-                               "changes": finance.payee_changes(page.rows)},
+    def around(page: listing.Listing) -> dict[str, Any]:
+        shown = finance.queue_page(page.rows, current_user, QUEUE_ANSWERS)
+        return {"options": shown.options, "changes": shown.changes}
+
+    return listing.respond(TRANCHES, "finance/queue.html", user=current_user, context=around,
                            capital=finance.capital, conditions=finance.CONDITION_LABELS,
                            needs_decision_ref=finance.needs_decision_ref,
                            payee_of=finance.payee_of, payee_note=finance.payee_note)
@@ -85,11 +85,20 @@ def _year() -> int | None:
 
 @bp.route("/finance/reconcile")
 @login_required
-def reconcile() -> str:
+def reconcile() -> Response | str:
+    """A page of calls, each reconciled, and the whole selection's totals and verdict
+    (aggregated in the database)."""
     _money_reader()
-    year = _year()
-    return render_template("finance/reconcile.html", rec=ledger.reconcile(year=year),
-                           year=year, kinds=list(ledger.EntryKind))
+
+    def around(page: listing.Listing) -> dict[str, Any]:
+        chosen = page.value("year")
+        rec = ledger.reconcile(call_ids=[c.id for c in page.rows])
+        whole = ledger.summary_of(rec) if page.total == len(page.rows) else ledger.summary(
+            filtered(RECONCILE, current_user, page.params).with_only_columns(Call.id))
+        return {"rec": rec, "summary": whole, "year": int(chosen) if chosen else None}
+
+    return listing.respond(RECONCILE, "finance/reconcile.html", user=current_user,
+                           context=around, kinds=list(ledger.EntryKind))
 
 
 @bp.route("/finance/reconcile.xlsx")

@@ -22,7 +22,7 @@ from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound
 from workflow.core.models import db
 from workflow.midterm import operations as midterm
-from workflow.midterm.lists import MIDTERMS
+from workflow.midterm.lists import MIDTERMS, SEATS
 from workflow.midterm.models import OUTCOMES, OUTPUT_KINDS, MidtermReport, MidtermScore
 from workflow.midterm.rules import on_panel
 from workflow.permissions import allow, bureau_reader, expert_name_reader, officer
@@ -365,18 +365,21 @@ def post_midterm_outcome(midterm_id: int) -> Response:
 
 
 @api_bp.get("/v1/midterm-scores")
-@document("评议专家本人的中期检查评议任务（未评的在前）", response=items_of(QUEUE_ITEM),
-          responses={200: "评议任务", 403: "不是评审专家"})
+@document("评议专家本人的中期检查评议任务，分页（默认未评的在前，各按提交期限；"
+          "scored=open 只看未评，done 只看已评），与评议页相同的搜索、筛选、排序和 Excel 导出",
+          params=api_params(SEATS), media=XLSX, response=page_schema(QUEUE_ITEM),
+          responses={200: "评议任务；export=xlsx 时为 Excel 文件", 403: "不是评审专家",
+                     422: "参数有误"})
 @token_required
 def my_midterm_queue() -> Response:
     user = current_api_user()
     allow(user.has_role("expert"), "只有评审专家有中期检查评议任务")
-    return jsonify({"items": [{
+    return api_page(SEATS, user, lambda rows: [{
         "midterm_id": s.midterm_id, "project": s.midterm.application.title,
         "project_number": s.midterm.application.project_number,
         "state": s.midterm.state.value, "state_label": s.midterm.state.label,
         "round": s.round, "scored": s.submitted_at is not None, "score": s.score}
-        for s in midterm.queue_of(user)]})
+        for s in rows])
 
 
 @api_bp.put("/v1/calls/<int:call_id>/midterm-form")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from states import MidtermState
 from workflow.accounts.models import Organization
@@ -15,7 +15,7 @@ from workflow.applying.models import Application
 from workflow.calls.models import Call
 from workflow.core.listing import Column, Field, Filter, ListSpec, in_order, labelled
 from workflow.core.models import db
-from workflow.midterm.models import OUTCOMES, MidtermReport
+from workflow.midterm.models import OUTCOMES, MidtermReport, MidtermScore
 from workflow.midterm.rules import visible_midterms
 
 M = MidtermReport
@@ -50,8 +50,10 @@ MIDTERMS = ListSpec(
                joins=("app",)),
     ),
     default_sort="due_on", default_desc=False,
+    # The panel (its seats and experts) too: the API lists it with each check.
     load=(joinedload(M.application).joinedload(Application.organization),
-          joinedload(M.application).joinedload(Application.call)),
+          joinedload(M.application).joinedload(Application.call),
+          selectinload(M.scores).joinedload(MidtermScore.expert)),
     export=(
         Field("项目编号", lambda m: m.application.project_number or "", width=22),
         Field("项目名称", lambda m: m.application.title, width=36),
@@ -65,5 +67,46 @@ MIDTERMS = ListSpec(
         Field("结论", lambda m: OUTCOMES.get(m.outcome or "", ""), width=10),
         Field("结论意见", lambda m: m.opinion, width=30),
         Field("结论时间", lambda m: m.decided_at, "datetime", width=18),
+    ),
+)
+
+
+# ---- an expert's panel seats (中期检查评议) ------------------------------------------------
+
+S = MidtermScore
+SCORED = sa.case((S.submitted_at.is_(None), "open"), else_="done")
+
+
+def own_seats(user: Any) -> sa.Select[Any]:
+    """The expert's seats on the panels of the checks' current rounds."""
+    return sa.select(S).join(M, M.id == S.midterm_id).where(
+        S.expert_id == user.id, S.round == M.round)
+
+
+SEATS = ListSpec(
+    name="midterm-queue", title="中期检查评议", model=S, visible=own_seats,
+    joins={"app": lambda q: q.join(Application, Application.id == M.application_id)},
+    columns=(
+        Column("project", "项目", (Application.title,), joins=("app",)),
+        Column("round", "轮次", (S.round,), num=True),
+        # Those still to score first, each by the check's due date.
+        Column("state", "状态", (S.submitted_at.is_not(None), M.due_on)),
+        Column("score", "我的评分", (S.score,), num=True, desc_first=True),
+    ),
+    search=(Application.title, Application.project_number), search_joins=("app",),
+    search_hint="项目名称或编号",
+    filters=(Filter("scored", "评议", (("open", "未评"), ("done", "已评")),
+                    lambda v: S.submitted_at.is_(None) if v == "open"
+                    else S.submitted_at.is_not(None),
+                    tabs=True, group=SCORED),),
+    default_sort="state", default_desc=False,
+    load=(joinedload(S.midterm).joinedload(M.application),),
+    export=(
+        Field("项目编号", lambda s: s.midterm.application.project_number or "", width=22),
+        Field("项目名称", lambda s: s.midterm.application.title, width=36),
+        Field("轮次", lambda s: s.round, "int", width=6),
+        Field("检查状态", lambda s: s.midterm.state.label, width=16),
+        Field("我的评分", lambda s: s.score if s.submitted_at else None, "number", width=10),
+        Field("评议时间", lambda s: s.submitted_at, "datetime", width=18),
     ),
 )

@@ -522,14 +522,6 @@ def midterms_of(app: Application) -> list[MidtermReport]:
         MidtermReport.application_id == app.id).order_by(MidtermReport.seq)))
 
 
-def queue_of(expert: Any) -> list[MidtermScore]:
-    """The expert's panel seats, the ones still to score first."""
-    return list(db.session.scalars(sa.select(MidtermScore).join(MidtermReport).where(
-        MidtermScore.expert_id == expert.id, MidtermScore.round == MidtermReport.round)
-        .order_by(MidtermScore.submitted_at.is_not(None), MidtermReport.due_on,
-                  MidtermScore.id)))
-
-
 def running_projects(call_id: int | None = None) -> list[Application]:
     query = sa.select(Application).where(Application.state == A.in_progress)
     if call_id is not None:

@@ -23,7 +23,7 @@ from workflow.core.entities import can_view
 from workflow.core.errors import Invalid, NotFound, ServiceError
 from workflow.core.models import db
 from workflow.midterm import operations as midterm
-from workflow.midterm.lists import MIDTERMS
+from workflow.midterm.lists import MIDTERMS, SEATS
 from workflow.midterm.models import OUTCOMES, OUTPUT_KINDS, MidtermReport
 from workflow.permissions import (
     allow,
@@ -214,9 +214,9 @@ def outcome(report_id: int) -> Response | tuple[str, int]:
 
 @bp.route("/midterm-scores")
 @login_required
-def queue() -> str:
+def queue() -> Response | str:
     allow(has_role("expert")(current_user), "只有评审专家有中期检查评议任务")
-    return render_template("midterm/queue.html", seats=midterm.queue_of(current_user))
+    return listing.respond(SEATS, "midterm/queue.html", user=current_user)
 
 
 @bp.route("/calls/<int:call_id>/midterm-form", methods=["GET", "POST"])

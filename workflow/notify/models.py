@@ -32,12 +32,13 @@ class Notification(Base):
         sa.CheckConstraint("channel IN ('inapp', 'email', 'sms')", name="channel_known"),
         sa.CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
         sa.Index("ix_notification_state_channel", "state", "channel"),
+        # A person's inbox newest first, and its unread count (every page's badge).
+        sa.Index("ix_notification_user_channel_created", "user_id", "channel", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(sa.String(160), unique=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"),
-                                         index=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(sa.String(10), default="inapp",
                                          server_default="inapp")
     category: Mapped[str] = mapped_column(sa.String(20), default="notice",

@@ -12,7 +12,7 @@ from forms import FieldError, parse_id, parse_wan
 from states import ReviewState
 from workflow.accounts.models import User
 from workflow.accounts.tokens import current_api_user, token_required
-from workflow.api import PAGING_PARAMS, api_bp, json_body, paging, typed_body
+from workflow.api import PAGING_PARAMS, api_bp, json_body, page_schema, paging, typed_body
 from workflow.api.openapi import DATE_TIME, REF, WAN, XLSX, document, enum, nullable
 from workflow.calls.models import Call
 from workflow.core import engine
@@ -31,8 +31,10 @@ from workflow.permissions import (
 )
 from workflow.review import operations as reviews
 from workflow.review import results
+from workflow.review.lists import QUEUE
 from workflow.review.models import ReviewAssignment
 from workflow.review.ranking import STATUS_LABELS
+from workflow.web.listing import api_page, api_params
 
 
 def review_json(review: ReviewAssignment, viewer: User) -> dict[str, Any]:
@@ -75,14 +77,13 @@ REVIEW_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "expert": {**REF, "description": "评审专家（仅项目主管、领导、审计人员可见）"}},
     "required": ["id", "state", "state_label", "version", "respond_by", "due_at", "scores",
                  "comment", "total", "application"]}
-QUEUE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
-    "counts": {"type": "object", "properties": {
-        "waiting": {"type": "integer", "description": "待接受"},
-        "in_progress": {"type": "integer", "description": "评审中"},
-        "done": {"type": "integer", "description": "已完成"}},
-        "required": ["waiting", "in_progress", "done"]},
-    "items": {"type": "array", "items": REVIEW_SCHEMA}},
-    "required": ["counts", "items"]}
+QUEUE_SCHEMA: dict[str, Any] = page_schema(REVIEW_SCHEMA)
+QUEUE_SCHEMA["properties"]["counts"] = {"type": "object", "properties": {
+    "waiting": {"type": "integer", "description": "待接受"},
+    "in_progress": {"type": "integer", "description": "评审中"},
+    "done": {"type": "integer", "description": "已完成"}},
+    "required": ["waiting", "in_progress", "done"]}
+QUEUE_SCHEMA["required"] = [*QUEUE_SCHEMA["required"], "counts"]
 SCORES_BODY: dict[str, Any] = {
     "scores": {"type": "object", "description": "{评分标准名称: 分数}",
                "additionalProperties": {"oneOf": [{"type": "string"},
@@ -114,14 +115,16 @@ def own_review_of(user: User, review_id: int) -> ReviewAssignment:
 
 
 @api_bp.get("/v1/reviews")
-@document("我的评审任务（按截止时间排序，含待处理、进行中、已完成数量）", response=QUEUE_SCHEMA)
+@document("我的评审任务，分页（默认待处理的在前，各按截止时间；含待处理、进行中、已完成数量和总数），"
+          "与评审任务页相同的搜索、筛选、排序和 Excel 导出",
+          params=api_params(QUEUE), media=XLSX, response=QUEUE_SCHEMA,
+          responses={200: "列表；export=xlsx 时为 Excel 文件", 422: "参数有误"})
 @token_required
 def my_reviews() -> Response:
     user = current_api_user()
-    q = reviews.queue(user)
-    return jsonify({"counts": {"waiting": q.waiting, "in_progress": q.in_progress,
-                               "done": q.done},
-                    "items": [review_json(r, user) for r in q.items]})
+    waiting, in_progress, done = reviews.queue_counts(user)
+    return api_page(QUEUE, user, lambda rows: [review_json(r, user) for r in rows],
+                    counts={"waiting": waiting, "in_progress": in_progress, "done": done})
 
 
 @api_bp.put("/v1/reviews/<int:review_id>/scores")

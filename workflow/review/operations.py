@@ -409,14 +409,6 @@ def finish_when_all_in(result: FireResult, actor: User | None, ip: str | None) -
             engine.fire(app, "finish_review", None)
 
 
-@dataclass
-class Queue:
-    items: list[ReviewAssignment]
-    waiting: int
-    in_progress: int
-    done: int
-
-
 # The expert's queue, what waits on them first: invitations to answer, then reviews to
 # score, each by its deadline (the answer's, then the scores'); finished ones after.
 PENDING_RANK = sa.case((ReviewAssignment.state == ReviewState.invited, 0),
@@ -433,13 +425,6 @@ def queue_counts(expert: User) -> tuple[int, int, int]:
             ReviewAssignment.expert_id == expert.id).group_by(ReviewAssignment.state)).all()))
     return (states[ReviewState.invited], states[ReviewState.accepted],
             states[ReviewState.submitted])
-
-
-def queue(expert: User) -> Queue:
-    rows = list(db.session.scalars(sa.select(ReviewAssignment).where(
-        ReviewAssignment.expert_id == expert.id).order_by(
-        PENDING_RANK, DEADLINE.asc().nulls_last(), ReviewAssignment.id)))
-    return Queue(rows, *queue_counts(expert))
 
 
 def explain_pair(actor: User, app: Application, expert: User) -> dict[str, Any]:

@@ -129,8 +129,9 @@ def _applications(call: Call) -> dict[int, AppInfo]:
 
 def _scores(call: Call, criteria: bool) -> Iterator[Any]:
     """Every submitted review's total (and, for the score sheet, its scores) of the call's
-    reviewed applications, in review order: one streamed statement joined on the call,
-    never a list of application ids."""
+    reviewed applications, each application's in review order: one streamed statement
+    joined on the call, never a list of application ids, read from the index
+    ``ix_review_assignment_application_totals``."""
     columns: list[Any] = [ReviewAssignment.application_id, ReviewAssignment.total]
     if criteria:
         columns.append(ReviewAssignment.scores)
@@ -139,7 +140,7 @@ def _scores(call: Call, criteria: bool) -> Iterator[Any]:
              .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW),
                     ReviewAssignment.state == ReviewState.submitted,
                     ReviewAssignment.total.is_not(None))
-             .order_by(ReviewAssignment.id))
+             .order_by(ReviewAssignment.application_id, ReviewAssignment.id))
     return _stream(query)
 
 

@@ -12,18 +12,27 @@ from workflow.core import uow
 from workflow.core.errors import Invalid, ServiceError, Throttled
 from workflow.core.models import db
 from workflow.decisions import notices
+from workflow.decisions.lists import PUBLIC_NOTICES
 from workflow.documents import official, verification
+from workflow.web import listing
 
 bp = Blueprint("public", __name__, url_prefix="")
 
 
 @bp.route("/public/notices")
 def notice_list() -> str:
-    entries = notices.in_notice()
-    by_call = [(call, list(apps)) for call, apps in groupby(entries, key=lambda a: a.call)]
-    return render_template("public/notices.html", by_call=by_call,
-                           objected={a.id for a in entries if notices.under_objection(a)},
-                           contact=current_app.config["NOTICE_CONTACT"])
+    """A page of the projects on notice (by call, 50 a page), with the total; the page's
+    list region alone for htmx's page links."""
+    page = listing.run(PUBLIC_NOTICES, None, listing.parse(PUBLIC_NOTICES, None, request.args))
+    context = {
+        "l": page, "contact": current_app.config["NOTICE_CONTACT"],
+        "by_call": [(call, list(apps))
+                    for call, apps in groupby(page.rows, key=lambda a: a.call)],
+        "numbers": {a.id: page.first + i for i, a in enumerate(page.rows)},
+        "objected": {a.id for a in page.rows if notices.under_objection(a)}}
+    if listing.wants_region(page.id):
+        return listing.render_block("public/notices.html", "list", **context)
+    return render_template("public/notices.html", **context)
 
 
 @bp.route("/public/notices/<int:app_id>/objection", methods=["GET", "POST"])

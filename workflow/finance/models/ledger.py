@@ -58,6 +58,8 @@ class LedgerEntry(Base):
         sa.CheckConstraint("committed_after >= 0", name="committed_nonnegative"),
         sa.CheckConstraint("disbursed_after >= 0", name="disbursed_nonnegative"),
         sa.CheckConstraint("seq >= 1", name="seq_positive"),
+        # The reconciliation's sums by call and kind, read from the index alone.
+        sa.Index("ix_ledger_entry_call_id_kind_amount", "call_id", "kind", "amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -36,6 +36,8 @@ class Recovery(AuditedMixin, TimestampMixin, Base):
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint("repaid >= 0 AND repaid <= amount", name="repaid_within_amount"),
+        # The recovery list's default order (the nearest deadline first).
+        sa.Index("ix_recovery_due_on_id", "due_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,7 +92,11 @@ class SanctionReview(AuditedMixin, TimestampMixin, Base):
     revoke). Its lifecycle is ``states.SANCTION_REVIEW``."""
 
     __tablename__ = "sanction_review"
-    __table_args__ = (sa.UniqueConstraint("sanction_id", "application_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("sanction_id", "application_id"),
+        # The list's default order (the newest first).
+        sa.Index("ix_sanction_review_created_at_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sanction_id: Mapped[int] = mapped_column(sa.ForeignKey("sanction.id", ondelete="CASCADE"))

@@ -29,12 +29,18 @@ class ReviewAssignment(AuditedMixin, TimestampMixin, Base):
     __table_args__ = (
         sa.UniqueConstraint("application_id", "expert_id"),
         sa.CheckConstraint("total IS NULL OR (total >= 0 AND total <= 100)", name="total_range"),
+        # An expert's queue and its counts by state (4,000,000 reviews: an index lookup).
+        sa.Index("ix_review_assignment_expert_state", "expert_id", "state"),
+        # A call's ranking reads every review of its applications: on PostgreSQL from this
+        # index alone (an index-only scan, not 4,000,000 rows' heap), in the order it wants.
+        sa.Index("ix_review_assignment_application_totals", "application_id", "id",
+                 postgresql_include=["state", "total"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("application.id", ondelete="CASCADE"), index=True)
-    expert_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+        sa.ForeignKey("application.id", ondelete="CASCADE"))
+    expert_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
     state: Mapped[ReviewState] = mapped_column(
         state_column(ReviewState, "review_state"), default=ReviewState.invited, index=True)
     version: Mapped[int] = mapped_column(default=1)
