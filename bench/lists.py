@@ -15,6 +15,8 @@ sees one organisation's): the count, the page's ids, its rows, the template.
 - ``state_deep_ms``: 形式审查 only, by 提交时间, its last page;
 - ``search_ms``: a two-character Chinese word matched in titles, organisations, names;
 - ``researcher_deep_ms``: a researcher's own organisation's list, its last page;
+- ``api_offset_deep_ms``/``api_cursor_deep_ms``: /api/v1/applications' last page (100 a
+  page) by ``page`` (OFFSET) and by the ``next`` cursor of the page before (keyset);
 - ``export_s``: /applications?call=…&export=xlsx, 10,000 rows read back and counted;
   ``export_rss_mb``: what the process grew by while exporting.
 
@@ -177,6 +179,32 @@ def timed(client: Any, urls: dict[str, tuple[str, str | None]], runs: int
     return times
 
 
+def api_deep(client: Any, count: int, runs: int) -> tuple[float, float]:
+    """/api/v1/applications' last page (100 a page) by its page number (OFFSET) and by the
+    ``next`` cursor of the page before it (keyset): the same rows, in milliseconds."""
+    token = client.post("/api/v1/auth/token", json={"username": "officer",
+                                                     "password": PASSWORD}).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    last = -(-count // 100)
+    before = client.get(f"/api/v1/applications?per_page=100&page={last - 1}",
+                        headers=headers).get_json()
+    urls = {"offset": f"/api/v1/applications?per_page=100&page={last}",
+            "cursor": before["next"]}
+    times: dict[str, list[float]] = {name: [] for name in urls}
+    items: dict[str, list[int]] = {}
+    for i in range(runs + 1):
+        for name, url in urls.items():
+            start = time.perf_counter()
+            resp = client.get(url, headers=headers)
+            elapsed = time.perf_counter() - start
+            assert resp.status_code == 200, (url, resp.status_code)
+            items[name] = [item["id"] for item in resp.get_json()["items"]]
+            if i:
+                times[name].append(elapsed * 1000)
+    assert items["offset"] == items["cursor"] and items["cursor"], items
+    return median(times["offset"]), median(times["cursor"])
+
+
 def ratio_of(times: dict[str, list[float]], top: str, bottom: str) -> float:
     return median([a / b for a, b in zip(times[top], times[bottom], strict=True)])
 
@@ -237,6 +265,7 @@ def main() -> None:
         search_deep_ms = (median(officer_times[k]) for k in officer_times)
     ratio = ratio_of(officer_times, "deep", "first")
     title_ratio = ratio_of(officer_times, "title_deep", "title_first")
+    api_offset_ms, api_cursor_ms = api_deep(officer, count, runs)
     researcher = logged_in(app, world["researcher"])
     researcher_times = timed(researcher, {"first": ("/applications", None),
                                           "deep": ("/applications?page=100000", None)}, runs)
@@ -274,6 +303,8 @@ def main() -> None:
           f"(deep/first {title_ratio:.2f})")
     print(f"  形式审查 by 提交时间, last page: {state_deep_ms:.1f} ms")
     print(f"  search 脐橙: page 1 {search_ms:.1f} ms, last page {search_deep_ms:.1f} ms")
+    print(f"  API, last page of 100: by page number {api_offset_ms:.1f} ms, "
+          f"by the next cursor {api_cursor_ms:.1f} ms")
     print(f"  a researcher's organisation: page 1 {researcher_first_ms:.1f} ms, "
           f"last page {researcher_deep_ms:.1f} ms")
     import openpyxl.xml
@@ -290,6 +321,8 @@ def main() -> None:
                      state_deep_ms=round(state_deep_ms, 1),
                      search_ms=round(search_ms, 1),
                      researcher_deep_ms=round(researcher_deep_ms, 1),
+                     api_offset_deep_ms=round(api_offset_ms, 1),
+                     api_cursor_deep_ms=round(api_cursor_ms, 1),
                      export_rows=rows, export_s=round(export_s, 2),
                      export_rss_mb=round(export_rss, 1), deep_by_index=uses_index))
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from forms import FieldError, check_id_number, check_uscc, has_line_break
 from workflow.accounts.models import Sanction, User
 from workflow.accounts.models.integrity import DEFAULT_MEASURES, MEASURES
-from workflow.core import outbox
+from workflow.core import memo, outbox
 from workflow.core.errors import Forbidden, Invalid
 from workflow.core.models import db
 from workflow.permissions import integrity_keeper
@@ -126,7 +126,8 @@ def sanctions_on(id_numbers: Iterable[str], usccs: Iterable[str | None],
     query = sa.select(Sanction).where(sa.or_(*conditions)).order_by(Sanction.id)
     if day is not None:
         query = query.where(Sanction.starts_on <= day, Sanction.ends_on >= day)
-    return list(db.session.scalars(query))
+    return list(memo.remembered(("sanctions_on", tuple(ids), tuple(orgs), day),
+                                lambda: list(db.session.scalars(query))))
 
 
 def touching(rows: Iterable[Sanction], people: dict[str, str], org_name: str,

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from forms import FieldError, check_password, check_phone, check_uscc, has_line_break, parse_id
@@ -244,7 +245,8 @@ def organizations(actor: User, q: str = "", kind: str = "", page: int = 1,
                 "kind": "可选：" + "、".join(k.value for k in OrgKind)}) from err
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     rows = db.session.scalars(query.order_by(Organization.name, Organization.id)
-                              .offset((page - 1) * per_page).limit(per_page))
+                              .offset((page - 1) * per_page).limit(per_page)
+                              .options(selectinload(Organization.parent)))
     return list(rows), total
 
 

@@ -32,7 +32,7 @@ from forms.auth import (
 )
 from workflow.accounts import operations as accounts
 from workflow.accounts import passwords, second_factor, sessions, trail
-from workflow.accounts.lists import ORGANIZATIONS, USERS, role_names, second_factor_on
+from workflow.accounts.lists import ORGANIZATIONS, USERS, role_names, second_factors_among
 from workflow.accounts.models import ApiToken, OrgKind, User
 from workflow.accounts.visibility import recommending_bodies
 from workflow.core.errors import Invalid, ServiceError
@@ -422,8 +422,12 @@ def _keeper() -> None:
 @login_required
 def users() -> Response | str:
     _keeper()
+    def page_factors(page: listing.Listing) -> dict[str, Any]:
+        on = second_factors_among(page.rows)  # the page's users' at once, not per row
+        return {"second_factor_on": lambda u: u.id in on}
+
     return listing.respond(USERS, "auth/users.html", user=current_user,
-                           roles_of=role_names, second_factor_on=second_factor_on)
+                           roles_of=role_names, context=page_factors)
 
 
 def _person(user_id: int) -> User:

@@ -28,7 +28,7 @@ from workflow.accounts.models import User, UserRole
 from workflow.annual.models import SPENDING_CATEGORIES, AnnualReport
 from workflow.applying.models import Application
 from workflow.calls.models import Call, Scheme
-from workflow.core import audit, engine
+from workflow.core import audit, engine, memo
 from workflow.core.errors import Conflict, Forbidden, Invalid, ServiceError
 from workflow.core.models import db, utcnow
 from workflow.holidays.calendar import Calendar, UnknownYear
@@ -189,10 +189,11 @@ def mark_overdue(now: datetime | None = None) -> int:
 
 def overdue_reports_of(applicant_id: int) -> list[AnnualReport]:
     """The PI's overdue reports (each blocks their new applications: 限项)."""
-    return list(db.session.scalars(sa.select(AnnualReport).join(
-        Application, Application.id == AnnualReport.application_id).where(
-        Application.applicant_id == applicant_id, AnnualReport.state == AR.overdue)
-        .order_by(AnnualReport.year, AnnualReport.id)))
+    return list(memo.remembered(("overdue_reports", applicant_id), lambda: list(
+        db.session.scalars(sa.select(AnnualReport).join(
+            Application, Application.id == AnnualReport.application_id).where(
+            Application.applicant_id == applicant_id, AnnualReport.state == AR.overdue)
+            .order_by(AnnualReport.year, AnnualReport.id)))))
 
 
 # ---- the team's content ------------------------------------------------------------------

@@ -123,7 +123,9 @@ def page_schema(item: Mapping[str, Any]) -> dict[str, Any]:
         "items": {"type": "array", "items": dict(item)}, "total": {"type": "integer"},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},
         "pages": {"type": "integer"}, "sort": {"type": "string", "nullable": True},
-        "dir": {"type": "string", "enum": ["asc", "desc"]}},
+        "dir": {"type": "string", "enum": ["asc", "desc"]},
+        "next": {"type": "string", "nullable": True,
+                 "description": "下一页的链接（以 cursor 翻页，适合深页）；最后一页为 null"}},
         "required": ["items", "total", "page", "per_page"]}
 
 

@@ -101,6 +101,10 @@ def api_data(data: dict[str, Any] | None, fields: Sequence[FieldDef] = ()) -> di
     return out
 
 
-def data_with_facts(app: Application) -> dict[str, Any]:
-    """``data`` as the API returns it: the answers (in the API's units) and the facts."""
-    return {**api_data(app.data, form_fields(app.call, app.form_version)), **facts_json(app)}
+def data_with_facts(app: Application,
+                    fields: Sequence[FieldDef] | None = None) -> dict[str, Any]:
+    """``data`` as the API returns it: the answers (in the API's units) and the facts;
+    ``fields`` the form's when already read (a list reads them at once)."""
+    if fields is None:
+        fields = form_fields(app.call, app.form_version)
+    return {**api_data(app.data, fields), **facts_json(app)}

@@ -17,20 +17,66 @@ from workflow.applying.models import Application
 from workflow.applying.visibility import applications_query
 from workflow.calls.lists import call_years, visible_calls
 from workflow.calls.models import Call, Scheme
-from workflow.core.listing import Column, Field, Filter, ListSpec, Via, in_order, labelled
+from workflow.core.listing import (
+    Column,
+    Field,
+    Filter,
+    ListSpec,
+    Via,
+    in_order,
+    labelled,
+    like_pattern,
+)
 from workflow.core.models import db
 from workflow.permissions import any_of, reads_all_applications, recommender
 
 
-def organizations(user: Any) -> list[tuple[str, str]]:
-    """The organisations to filter by: every one for the bureau, those under a
-    recommending body for its recommender."""
+def filterable_organizations(user: Any) -> sa.Select[int, str] | None:
+    """The organisations ``user`` may filter the list by: every one for the bureau, those
+    under a recommending body for its recommender; None for anyone else."""
     query = sa.select(Organization.id, Organization.name)
-    if not reads_all_applications(user):
-        if not recommender(user) or user.organization_id is None:
-            return []
-        query = query.where(Organization.parent_id == user.organization_id)
-    return [(str(i), name) for i, name in db.session.execute(query.order_by(Organization.name))]
+    if reads_all_applications(user):
+        return query
+    if recommender(user) and user.organization_id is not None:
+        return query.where(Organization.parent_id == user.organization_id)
+    return None
+
+
+def find_organization(user: Any, value: str) -> tuple[str, str] | None:
+    """The organisation ``value`` names (its id, as links carry it, or its exact name or
+    统一社会信用代码, as typed) among those ``user`` may filter by: (id, name), or None.
+    One indexed lookup: the 20,000 organisations are never listed."""
+    query = filterable_organizations(user)
+    value = value.strip()
+    if query is None or not value or len(value) > 200:
+        return None
+    if value.isascii() and value.isdigit() and len(value) < 10:
+        query = query.where(Organization.id == int(value))
+    elif len(value) == 18:
+        query = query.where(sa.or_(Organization.uscc == value.upper(),
+                                   Organization.name == value))
+    else:
+        query = query.where(Organization.name == value)
+    row = db.session.execute(query.limit(1)).first()
+    return (str(row[0]), row[1]) if row is not None else None
+
+
+SUGGESTIONS = 10
+
+
+def suggest_organizations(user: Any, text: str) -> list[tuple[str, str]]:
+    """At most ten organisations (name, 统一社会信用代码) whose name contains ``text`` or
+    whose code starts with it, among those ``user`` may filter by, by name."""
+    allowed = filterable_organizations(user)
+    text = " ".join(text.split())[:100]
+    if allowed is None or not text:
+        return []
+    pattern = like_pattern(text)
+    query = allowed.with_only_columns(Organization.name, Organization.uscc).where(sa.or_(
+        Organization.name.like(pattern, escape="\\"),
+        Organization.uscc.like(like_pattern(text.upper())[1:], escape="\\")))
+    return [(name, uscc) for name, uscc in db.session.execute(
+        query.order_by(Organization.name).limit(SUGGESTIONS))]
 
 
 JOINS = {
@@ -44,12 +90,13 @@ APPLICATIONS = ListSpec(
     joins=JOINS,
     columns=(
         Column("number", "编号", (Application.receipt_no,)),
-        Column("title", "项目名称", (Application.title,)),
-        Column("call", "指南", (Call.title,), joins=("call",)),
-        Column("org", "单位", (Organization.name,), joins=("org",)),
-        Column("pi", "负责人", (User.name,), joins=("pi",)),
+        Column("title", "项目名称", (Application.title,), keyset=True),
+        Column("call", "指南", (Call.title,), joins=("call",), keyset=True),
+        Column("org", "单位", (Organization.name,), joins=("org",), keyset=True),
+        Column("pi", "负责人", (User.name,), joins=("pi",), keyset=True),
         Column("scheme", "方式", (Call.scheme,), joins=("call",)),
-        Column("state", "状态", (in_order(Application.state, list(ApplicationState)),)),
+        Column("state", "状态", (in_order(Application.state, list(ApplicationState)),),
+               keyset=True),
         Column("submitted", "提交时间", (Application.submitted_at,), desc_first=True),
     ),
     search=(Application.title, Application.receipt_no, Application.project_number,
@@ -65,9 +112,10 @@ APPLICATIONS = ListSpec(
             sa.select(Call.id).where(Call.year == int(v)))),
         Filter("scheme", "资助方式", labelled(list(Scheme)),
                lambda v: Application.call_id.in_(sa.select(Call.id).where(Call.scheme == v))),
-        Filter("organization", "单位", organizations,
-               lambda v: Application.organization_id == int(v),
-               shown=any_of(reads_all_applications, recommender)),
+        Filter("organization", "单位", (), lambda v: Application.organization_id == int(v),
+               shown=any_of(reads_all_applications, recommender), find=find_organization,
+               suggest="applying.organization_choices",
+               placeholder="单位名称或统一社会信用代码"),
     ),
     # The related rows once per page (or batch of the export), not once per row; the
     # answers (``data``) are neither shown nor exported.

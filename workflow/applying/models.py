@@ -106,6 +106,8 @@ class Application(AuditedMixin, Base):
         # page reads these indexes alone (bench/lists.py).
         sa.Index("ix_application_title_id", "title", "id"),
         sa.Index("ix_application_submitted_at_id", "submitted_at", "id"),
+        # The 工作台's candidates: a state's oldest rows (WHERE state = ? ORDER BY id).
+        sa.Index("ix_application_state_id", "state", "id"),
         # A call's applications in id order (the decision's batches walk it from the last
         # id they reached); by the call alone, its prefix.
         sa.Index("ix_application_call_id_id", "call_id", "id"),
@@ -120,7 +122,6 @@ class Application(AuditedMixin, Base):
     state: Mapped[ApplicationState] = mapped_column(
         state_column(ApplicationState, "application_state"),
         default=ApplicationState.draft,
-        index=True,
     )
     version: Mapped[int] = mapped_column(default=1)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

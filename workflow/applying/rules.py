@@ -24,6 +24,7 @@ from workflow.applying.visibility import (
 )
 from workflow.calls.models import Call, Scheme
 from workflow.calls.operations import form_fields
+from workflow.core import memo
 from workflow.core.entities import Entity
 from workflow.core.models import db
 from workflow.core.registry import Rules
@@ -108,20 +109,39 @@ def limit_reasons(call: Call, applicant_id: int, app_id: int | None) -> list[Rea
     """限项 for ``applicant_id`` as PI of application ``app_id`` (None: a new one) in
     ``call``: one application per PI per call; at most N running projects per PI."""
     out: list[Reason] = []
-    same_call = db.session.scalar(
-        sa.select(sa.func.count()).select_from(Application).where(
+    same_call = memo.remembered(("same_call", call.id, applicant_id, app_id), lambda: (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Application).where(
             Application.call_id == call.id, Application.applicant_id == applicant_id,
-            Application.id != app_id, Application.state.in_(LIVE_STATES)))
+            Application.id != app_id, Application.state.in_(LIVE_STATES))) or 0))
     if same_call:
         out += refuse("limit_per_call", "同一负责人在本批次只能主持申报一个项目（限项）")
-    running = db.session.scalar(
-        sa.select(sa.func.count()).select_from(Application).where(
+    running = memo.remembered(("running", applicant_id, app_id), lambda: (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Application).where(
             Application.applicant_id == applicant_id, Application.id != app_id,
-            Application.state.in_(RUNNING))) or 0
+            Application.state.in_(RUNNING))) or 0))
     if running >= call.max_running_projects:
         out += refuse("limit_running",
                       f"负责人在研项目已达{call.max_running_projects}项上限（限项）")
     return out
+
+
+def read_limits(apps: list[Application]) -> None:
+    """The 限项 counts of many applications (the 工作台's drafts) in two statements per
+    principal investigator, remembered for ``limit_reasons`` (``memo.reading``)."""
+    if not memo.active():
+        return
+    for applicant_id in sorted({a.applicant_id for a in apps}):
+        own = [a for a in apps if a.applicant_id == applicant_id]
+        live = dict(db.session.execute(
+            sa.select(Application.call_id, sa.func.count()).where(
+                Application.applicant_id == applicant_id,
+                Application.state.in_(LIVE_STATES)).group_by(Application.call_id)).all())
+        running = db.session.scalar(sa.select(sa.func.count()).select_from(Application).where(
+            Application.applicant_id == applicant_id, Application.state.in_(RUNNING))) or 0
+        for a in own:  # the others: without the application itself
+            memo.seed(("same_call", a.call_id, applicant_id, a.id),
+                      live.get(a.call_id, 0) - (a.state in LIVE_STATES))
+            memo.seed(("running", applicant_id, a.id), running - (a.state in RUNNING))
 
 
 def within_limits(ctx: GuardContext) -> list[Reason]:

@@ -34,7 +34,11 @@ from workflow.accounts.lists import SANCTIONS, period_of
 from workflow.accounts.models import Organization
 from workflow.applying import formal_review
 from workflow.applying import operations as svc
-from workflow.applying.lists import APPLICATIONS
+from workflow.applying.lists import (
+    APPLICATIONS,
+    filterable_organizations,
+    suggest_organizations,
+)
 from workflow.applying.models import Application
 from workflow.applying.visibility import READ_REFUSED
 from workflow.calls import operations as call_svc
@@ -142,6 +146,18 @@ def applications() -> Response | str:
 
     return listing_mod.respond(APPLICATIONS, "applications/list.html", user=current_user,
                                context=selectable)
+
+
+@bp.route("/applications/organizations")
+@login_required
+def organization_choices() -> Response:
+    """The list's organisation filter as one types: at most ten suggestions (a
+    datalist's options), for those who may filter by organisation."""
+    allow(filterable_organizations(current_user) is not None, "无权按单位筛选")
+    text = request.args.get("organization", "") or request.args.get("q", "")
+    return Response(render_template("applications/_organization_choices.html",
+                                     choices=suggest_organizations(current_user, text)),
+                    mimetype="text/html")
 
 
 @bp.route("/applications/new", methods=["GET", "POST"])

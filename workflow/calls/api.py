@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Response, jsonify, request
+from sqlalchemy.orm import selectinload
 
 from forms import format_wan
 from states import STEPS, CallState
@@ -184,7 +186,11 @@ CALL_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
 @token_required
 def list_calls() -> Response:
     def items(rows: list[Call]) -> list[dict[str, Any]]:
-        guide_files = calls.guide_attachments_of([c.id for c in rows])
+        ids = [c.id for c in rows]
+        if ids:  # the page's challenges (with their demand side) at once, not per call
+            db.session.scalars(sa.select(Call).where(Call.id.in_(ids))
+                               .options(selectinload(Call.challenges))).all()
+        guide_files = calls.guide_attachments_of(ids)
         return [call_json(c, guide_files.get(c.id, [])) for c in rows]
 
     return api_page(CALLS, current_api_user(), items)

@@ -47,6 +47,9 @@ class Column:
     num: bool = False
     desc_first: bool = False
     shown: Predicate = everyone
+    # The API may page by ``cursor`` (keyset) under this sort: its expressions are never
+    # NULL (NULLs sort differently on SQLite and PostgreSQL).
+    keyset: bool = False
 
     @property
     def sortable(self) -> bool:
@@ -91,9 +94,21 @@ class Filter:
     group: Any = None
     default: str = ""
     all_label: str = "全部"
+    # A filter over a large table (20,000 organisations), whose choices are never listed:
+    # ``find(user, value)`` is the one choice ``value`` names (its value and label) or
+    # None; the page types it, suggested by the endpoint ``suggest``.
+    find: Callable[[Any, str], tuple[str, str] | None] | None = None
+    suggest: str = ""
+    placeholder: str = ""
 
     def options(self, user: Any) -> Sequence[tuple[str, str]]:
         return self.choices(user) if callable(self.choices) else self.choices
+
+    def choice(self, user: Any, value: str) -> tuple[str, str] | None:
+        """``value`` as one of the person's choices (value, label), or None."""
+        if self.find is not None:
+            return self.find(user, value)
+        return next(((v, label) for v, label in self.options(user) if v == value), None)
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,7 @@ class Params:
     desc: bool
     page: int
     per_page: int
+    labels: dict[str, str] = field(default_factory=dict)  # a chosen filter value's label
 
 
 def _first(args: Mapping[str, Any], key: str) -> str:
@@ -170,12 +186,14 @@ def parse(spec: ListSpec, user: Any, args: Mapping[str, Any], *,
     q = " ".join(_first(args, "q").split())[:MAX_QUERY]
     terms = list(dict.fromkeys(q.split()))[:MAX_TERMS]
     chosen: dict[str, str] = {}
+    labels: dict[str, str] = {}
     for f in spec.filters:
         if not f.shown(user):
             continue
         value = _first(args, f.name).strip()
-        if value and value in {v for v, _ in f.options(user)}:
-            chosen[f.name] = value
+        found = f.choice(user, value) if value else None
+        if found is not None:
+            chosen[f.name], labels[f.name] = found
         elif f.default and defaults:
             chosen[f.name] = f.default
     sort = _first(args, "sort")
@@ -192,7 +210,7 @@ def parse(spec: ListSpec, user: Any, args: Mapping[str, Any], *,
     page = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() and len(raw_page) < 9 else 1
     raw = _first(args, "per_page")
     per_page = int(raw) if raw.isdigit() and int(raw) in PER_PAGE_CHOICES else spec.per_page
-    return Params(q, terms, chosen, sort, desc, max(page, 1), per_page)
+    return Params(q, terms, chosen, sort, desc, max(page, 1), per_page, labels)
 
 
 def like_pattern(term: str) -> str:
@@ -253,6 +271,22 @@ def order_by(spec: ListSpec, p: Params) -> list[Any]:
     return [e.desc() if p.desc else e.asc() for e in exprs]
 
 
+def sort_keys(spec: ListSpec, p: Params) -> list[Any] | None:
+    """What the rows are ordered by (the sort's expressions, then the id) when a keyset
+    (``cursor``) can page by it; None when it cannot (a column that may be NULL)."""
+    column = spec.column(p.sort)
+    if column is not None and not column.keyset:
+        return None
+    return [*(column.sort if column is not None else ()), id_column(spec)]
+
+
+def after(keys: Sequence[Any], values: Sequence[Any], desc: bool) -> Any:
+    """The rows that come after ``values`` in the order of ``keys`` (a row comparison,
+    which an index of the sort's columns and the id serves)."""
+    row, bound = sa.tuple_(*keys), sa.tuple_(*values)
+    return row < bound if desc else row > bound
+
+
 def count(spec: ListSpec, query: sa.Select[Any]) -> int:
     ids = query.with_only_columns(id_column(spec)).order_by(None)
     return db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery())) or 0
@@ -270,7 +304,8 @@ def checked(spec: ListSpec, user: Any, args: Mapping[str, Any]) -> Params:
     refused, as is a parameter the list does not take, each named with what it takes;
     ``per_page`` is 1 to 100."""
     errors: dict[str, str] = {}
-    known = {"q", "sort", "dir", "page", "per_page", "export", *(f.name for f in spec.filters)}
+    known = {"q", "sort", "dir", "page", "per_page", "export", "cursor",
+             *(f.name for f in spec.filters)}
     for name in sorted(set(args) - known):
         errors[name] = "不接受的参数，可用：" + "、".join(sorted(known))
     for f in spec.filters:
@@ -279,6 +314,9 @@ def checked(spec: ListSpec, user: Any, args: Mapping[str, Any]) -> Params:
             continue
         if not f.shown(user):
             errors[f.name] = f"无权按{f.label}筛选"
+        elif f.find is not None:
+            if f.find(user, value) is None:
+                errors[f.name] = f"没有这个{f.label}"
         elif value not in {v for v, _ in f.options(user)}:
             choices = [v for v, _ in f.options(user)]
             errors[f.name] = ("可选：" + "、".join(choices)) if len(choices) <= 20 \

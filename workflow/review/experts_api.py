@@ -16,7 +16,7 @@ from workflow.core.errors import Invalid
 from workflow.permissions import allow, pool_keeper
 from workflow.review import experts
 from workflow.review import operations as reviews
-from workflow.review.lists import POOL
+from workflow.review.lists import POOL, loads_of
 from workflow.web.listing import api_page, api_params
 
 LIST_OR_TEXT: dict[str, Any] = {"oneOf": [
@@ -88,9 +88,13 @@ def _one(p: ExpertProfile) -> dict[str, Any]:
 def list_experts() -> Response:
     user = current_api_user()
     allow(pool_keeper(user), "只有项目主管可以查看专家库", code="role_not_allowed")
-    loads, sanctioned = reviews.loads(), experts.sanctioned_ids()
-    return api_page(POOL, user, lambda rows: [expert_json(p, loads, sanctioned)
-                                              for p in rows])
+    sanctioned = experts.sanctioned_ids()
+
+    def items(rows: list[ExpertProfile]) -> list[dict[str, Any]]:
+        loads = loads_of(rows)  # the page's experts' only, not the whole pool's
+        return [expert_json(p, loads, sanctioned) for p in rows]
+
+    return api_page(POOL, user, items)
 
 
 @api_bp.post("/v1/experts")

@@ -5,6 +5,7 @@ read it), and the expert pool."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -162,18 +163,40 @@ LOAD = (sa.select(sa.func.count(R.id))
         .correlate(ExpertProfile).scalar_subquery())
 
 
-def disciplines(_user: Any) -> list[tuple[str, str]]:
-    """Every discipline code in the pool (a city's pool is a few thousand people)."""
-    codes = sorted({c for row in db.session.scalars(sa.select(ExpertProfile.disciplines))
-                    for c in row or ()})
-    return [(c, c) for c in codes]
+def discipline_code(_user: Any, value: str) -> tuple[str, str] | None:
+    """A discipline code as typed (TF, S1): any well-formed code is a choice, without
+    reading every profile's codes (the pool is 50,000 people)."""
+    code = value.strip().upper()
+    return (code, code) if 1 <= len(code) <= 10 and code.isascii() and code.isalnum() else None
 
 
-def expert_organizations(_user: Any) -> list[tuple[str, str]]:
-    rows = db.session.execute(sa.select(Organization.id, Organization.name).where(
-        Organization.id.in_(sa.select(User.organization_id).join(
-            ExpertProfile, ExpertProfile.user_id == User.id))).order_by(Organization.name))
-    return [(str(i), name) for i, name in rows]
+def expert_organization(_user: Any, value: str) -> tuple[str, str] | None:
+    """The organisation ``value`` names (its id, its exact name or 统一社会信用代码) if
+    experts of the pool work there: one indexed lookup, the organisations never listed."""
+    value = value.strip()
+    query = sa.select(Organization.id, Organization.name).where(
+        sa.exists().where(User.organization_id == Organization.id,
+                          ExpertProfile.user_id == User.id))
+    if value.isascii() and value.isdigit() and len(value) < 10:
+        query = query.where(Organization.id == int(value))
+    elif value and len(value) <= 200:
+        query = query.where(sa.or_(Organization.name == value,
+                                   Organization.uscc == value.upper()))
+    else:
+        return None
+    row = db.session.execute(query.limit(1)).first()
+    return (str(row[0]), row[1]) if row is not None else None
+
+
+def loads_of(experts: Sequence[ExpertProfile]) -> Counter[int]:
+    """Open invitations and reviews in progress of a page's experts (one statement)."""
+    if not experts:
+        return Counter()
+    return Counter(dict(db.session.execute(
+        sa.select(R.expert_id, sa.func.count())
+        .where(R.expert_id.in_([p.user_id for p in experts]),
+               R.state.in_((ReviewState.invited, ReviewState.accepted)))
+        .group_by(R.expert_id)).all()))
 
 
 def loads() -> Counter[int]:
@@ -217,12 +240,14 @@ POOL = ListSpec(
     search_joins=("org",),
     search_hint="姓名、单位、学科或关键词",
     filters=(
-        Filter("discipline", "学科代码", disciplines,
-               lambda v: sa.cast(ExpertProfile.disciplines, sa.Text).like(f'%"{v}"%')),
+        Filter("discipline", "学科代码", (),
+               lambda v: sa.cast(ExpertProfile.disciplines, sa.Text).like(f'%"{v}"%'),
+               find=discipline_code, placeholder="学科代码，如 TF"),
         Filter("available", "可用", [("true", "可用"), ("false", "暂停")],
                lambda v: ExpertProfile.available.is_(v == "true")),
-        Filter("organization", "单位", expert_organizations,
-               lambda v: User.organization_id == int(v)),
+        Filter("organization", "单位", (), lambda v: User.organization_id == int(v),
+               find=expert_organization, suggest="applying.organization_choices",
+               placeholder="单位名称或统一社会信用代码"),
     ),
     default_sort="name", default_desc=False,
     export=(

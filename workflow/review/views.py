@@ -265,8 +265,8 @@ def _pool_officer() -> None:
 
 def _pool_page(form: Any, errors: dict[str, str]) -> Response | str:
     return listing.respond(POOL, "reviews/experts.html", user=current_user,
-                           sanctioned=pool_lists.sanctioned(), loads=pool_lists.loads(),
-                           form=form, errors=errors)
+                           sanctioned=pool_lists.sanctioned(), form=form, errors=errors,
+                           context=lambda page: {"loads": pool_lists.loads_of(page.rows)})
 
 
 @bp.route("/experts", methods=["GET", "POST"])

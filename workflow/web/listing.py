@@ -24,6 +24,9 @@ The templates' side is ``templates/_list.html``.
 
 from __future__ import annotations
 
+import base64
+import enum
+import json
 import math
 import re
 import tempfile
@@ -60,12 +63,14 @@ from workflow.core.listing import (
     Filter,
     ListSpec,
     Params,
+    after,
     checked,
     count,
     filtered,
     id_column,
     order_by,
     parse,
+    sort_keys,
 )
 from workflow.timeutil import SHANGHAI
 
@@ -100,6 +105,7 @@ class Listing:
     pages: int
     partial: bool = False
     tabs: list[Tab] = field(default_factory=list)
+    following: list[Any] | None = None  # the last row's sort values, when more follow
 
     @property
     def id(self) -> str:
@@ -127,9 +133,15 @@ class Listing:
 
     @property
     def filters(self) -> list[tuple[Filter, str, Sequence[tuple[str, str]]]]:
-        """The select filters: (filter, chosen value, choices)."""
-        return [(f, self.params.filters.get(f.name, ""), f.options(self.user))
+        """The select filters: (filter, chosen value, choices); a filter whose choices are
+        typed (``find``) has only the chosen one."""
+        return [(f, self.params.filters.get(f.name, ""), f.options(self.user)
+                 if f.find is None else self._chosen(f))
                 for f in self.spec.filters if f.shown(self.user) and not f.tabs]
+
+    def _chosen(self, f: Filter) -> list[tuple[str, str]]:
+        value = self.params.filters.get(f.name, "")
+        return [(value, self.params.labels.get(f.name, value))] if value else []
 
     @property
     def tab_filter(self) -> Filter | None:
@@ -184,6 +196,14 @@ class Listing:
     def page_url(self, number: int) -> str:
         return self.url(page=number if number > 1 else None)
 
+    @property
+    def next_url(self) -> str:
+        """The next page: by the keyset of this page's last row when the sort allows it
+        (a deep page read from the sort's index), else by its number."""
+        if self.following is None:
+            return self.page_url(self.page + 1)
+        return self.url(page=self.page + 1, cursor=encode_cursor(self.params, self.following))
+
     def tab_url(self, value: str) -> str:
         f = self.tab_filter
         if f is None:
@@ -220,23 +240,45 @@ class Listing:
 
 
 def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None, *,
-        keep_within: bool = True) -> Listing:
+        keep_within: bool = True, keyset: bool = False,
+        start: Sequence[Any] | None = None) -> Listing:
     """The page asked for: its rows (loaded with what they show), the total and the
     number of pages; the page number kept within them (``keep_within``: a page past the
-    last shows the last, as a page link would; the API answers it empty instead)."""
+    last shows the last, as a page link would; the API answers it empty instead).
+
+    ``keyset`` (the API): also the sort values of the page's last row when more rows
+    follow (``Listing.following``, what a ``cursor`` carries); ``start``: the rows after
+    those values rather than the page's offset (a deep page read from an index, not
+    counted through)."""
     total = count(spec, filtered(spec, user, p, base))
     pages = max(1, math.ceil(total / p.per_page))
     page = min(p.page, pages) if keep_within else p.page
     p.page = page
-    ids = list(db.session.scalars(
-        filtered(spec, user, p, base, for_sort=True).with_only_columns(id_column(spec))
-        .order_by(*order_by(spec, p)).limit(p.per_page).offset((page - 1) * p.per_page)))
+    query = filtered(spec, user, p, base, for_sort=True)
+    keys = sort_keys(spec, p) if keyset or start is not None else None
+    following: list[Any] | None = None
+    if keys is None:
+        ids = list(db.session.scalars(
+            query.with_only_columns(id_column(spec)).order_by(*order_by(spec, p))
+            .limit(p.per_page).offset((page - 1) * p.per_page)))
+    else:
+        if start is not None:
+            query = query.where(after(keys, start, p.desc))
+        keyed = db.session.execute(
+            query.with_only_columns(*keys).order_by(*order_by(spec, p))
+            .limit(p.per_page + 1).offset(0 if start is not None else (page - 1) * p.per_page)
+        ).all()
+        if len(keyed) > p.per_page:
+            keyed = keyed[:p.per_page]
+            following = list(keyed[-1])
+        ids = [r[-1] for r in keyed]
     rows: list[Any] = []
     if ids:
         found = {sa.inspect(r).identity[0]: r for r in db.session.scalars(
             sa.select(spec.model).where(id_column(spec).in_(ids)).options(*spec.load))}
         rows = [found[i] for i in ids if i in found]
     listing = Listing(spec, user, p, rows, total, page, pages)
+    listing.following = following
     listing.tabs = _tabs(spec, user, p, base)
     return listing
 
@@ -258,6 +300,11 @@ def _tabs(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None) -> 
 
 
 # ---- the answer --------------------------------------------------------------------------
+
+def _first_arg(name: str) -> str:
+    value = request.args.get(name, "")
+    return value if isinstance(value, str) else ""
+
 
 def wants_region(listing_id: str) -> bool:
     """An htmx request for the list region alone (a history restore wants the page)."""
@@ -286,7 +333,15 @@ def respond(spec: ListSpec, template: str, *, user: Any, base: sa.Select[Any] | 
             flash(err.message, "error")
             p = parse(spec, user, request.args)
             return redirect(Listing(spec, user, p, [], err.total, 1, 1).url(page=None))
-    listing = run(spec, user, parse(spec, user, request.args), base)
+    p = parse(spec, user, request.args)
+    start = None
+    raw = _first_arg("cursor")
+    if raw and p.page > 1:
+        try:
+            start = decode_cursor(spec, p, raw)
+        except Invalid:
+            start = None  # a page never answers an error: the page by its number
+    listing = run(spec, user, p, base, keyset=True, start=start)
     page_context = {"l": listing, **extra, **(context(listing) if context else {})}
     if wants_region(listing.id):
         listing.partial = True
@@ -404,17 +459,83 @@ def export(spec: ListSpec, user: Any, p: Params,
 
 # ---- the API -----------------------------------------------------------------------------
 
+CURSOR_MAX = 500  # characters of a cursor
+
+
+def _cursor_value(value: Any) -> Any:
+    if isinstance(value, datetime | date | Decimal):
+        raise TypeError(value)  # not a keyset column (see Column.keyset)
+    return getattr(value, "value", value)  # an enum as its code
+
+
+def encode_cursor(p: Params, values: Sequence[Any]) -> str:
+    """The opaque ``cursor`` of the rows after ``values`` under the sort of ``p``."""
+    raw = json.dumps({"s": p.sort, "d": "desc" if p.desc else "asc",
+                      "k": [_cursor_value(v) for v in values]},
+                     ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(spec: ListSpec, p: Params, raw: str) -> list[Any]:
+    """The sort values a ``cursor`` carries, checked against the sort asked for (its
+    number and types of values): ``Invalid`` (422) when it is not one this list gave."""
+    def bad(message: str) -> Invalid:
+        return Invalid("cursor 无效", details={"cursor": message})
+
+    keys = sort_keys(spec, p)
+    if keys is None:
+        raise bad("此排序不支持 cursor 翻页，请使用 page")
+    if len(raw) > CURSOR_MAX:
+        raise bad("过长")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, TypeError):
+        raise bad("无法解析，请使用上一页答复中 next 给出的链接") from None
+    if not isinstance(data, dict) or not isinstance(data.get("k"), list):
+        raise bad("无法解析，请使用上一页答复中 next 给出的链接")
+    if data.get("s") != p.sort or data.get("d") != ("desc" if p.desc else "asc"):
+        raise bad("与 sort、dir 不符：翻页时请保持排序不变")
+    values = data["k"]
+    if len(values) != len(keys):
+        raise bad("与排序不符")
+    for key, value in zip(keys, values, strict=True):
+        try:
+            expected = key.type.python_type
+        except NotImplementedError:
+            expected = str
+        if issubclass(expected, enum.Enum):
+            expected = str
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise bad("与排序不符")
+    return values
+
+
 def api_page(spec: ListSpec, user: Any, items: Callable[[list[Any]], list[Any]],
              base: sa.Select[Any] | None = None, **extra: Any) -> Response:
     """A list endpoint: the page's rows as ``items`` writes them, with the total, or (with
-    ``export=xlsx``) the page's Excel export of every filtered row."""
+    ``export=xlsx``) the page's Excel export of every filtered row.
+
+    Deep pages by keyset: ``next`` is the link to the rows after this page's (a
+    ``cursor`` of the last row's sort values, the other parameters kept), which reads
+    them from the sort's index instead of counting through the rows before them as a
+    ``page`` number does; null on the last page, or under a sort it cannot follow."""
     p = checked(spec, user, request.args)
     if request.args.get("export") == "xlsx":
         return export(spec, user, p, base)
-    listing = run(spec, user, p, base, keep_within=False)
-    body = {"items": items(listing.rows), "total": listing.total,
-            "page": listing.page, "per_page": p.per_page, "pages": listing.pages,
-            "sort": p.sort or None, "dir": "desc" if p.desc else "asc", **extra}
+    raw = request.args.get("cursor", "")
+    start = decode_cursor(spec, p, raw) if raw else None
+    listing = run(spec, user, p, base, keep_within=False, keyset=True, start=start)
+    following = None
+    if listing.following is not None:
+        args: dict[str, Any] = {k: v for k, v in request.args.items()
+                                if k not in ("page", "cursor")}
+        # The page number rides along, for the answer to say which page it is.
+        args["page"], args["cursor"] = listing.page + 1, encode_cursor(p, listing.following)
+        following = url_for(request.endpoint or "", **(request.view_args or {}), **args)
+    body = {"items": items(listing.rows), "total": listing.total, "page": listing.page,
+            "per_page": p.per_page, "pages": listing.pages,
+            "sort": p.sort or None, "dir": "desc" if p.desc else "asc", "next": following,
+            **extra}
     return jsonify(body)
 
 
@@ -427,7 +548,9 @@ def api_params(spec: ListSpec) -> dict[str, Any]:
                                    f"每个词都须出现，最多 {MAX_TERMS} 个词"}
     for f in spec.filters:
         schema: dict[str, Any] = {"type": "string", "description": f.label}
-        if not callable(f.choices):
+        if f.find is not None:
+            schema["description"] = f"{f.label}：{f.placeholder or f.label}"
+        elif not callable(f.choices):
             schema["enum"] = [v for v, _ in f.choices]
             schema["description"] = f.label + "：" + "，".join(
                 f"{v}={label}" for v, label in f.choices)
@@ -439,6 +562,10 @@ def api_params(spec: ListSpec) -> dict[str, Any]:
                                                          for c in sortable)}
         out["dir"] = {"type": "string", "enum": ["asc", "desc"], "description": "升序或降序"}
     out["page"] = {"type": "integer", "minimum": 1, "description": "页码，从1开始"}
+    out["cursor"] = {"type": "string", "maxLength": CURSOR_MAX,
+                     "description": "翻到深页：上一页答复中 next 链接所带的游标（不透明；"
+                                    "翻页时 q、筛选和排序须不变）。按游标取其后的记录，"
+                                    "不逐行数过前面的记录；此时 page 只是所报的页码"}
     out["per_page"] = {"type": "integer", "minimum": 1, "maximum": API_MAX_PER_PAGE,
                        "description": f"每页条数，默认 {API_PER_PAGE}，最多 {API_MAX_PER_PAGE}"}
     out["export"] = {"type": "string", "enum": ["xlsx"],

@@ -143,7 +143,7 @@ def test_the_spec_describes_the_integrity_list(client, app):
     get = paths["/api/v1/integrity"]["get"]
     params = {p["name"]: p["schema"] for p in get["parameters"]}
     assert set(params) == {"q", "subject", "period", "sort", "dir", "page", "per_page",
-                           "export"}
+                           "cursor", "export"}
     assert params["subject"]["enum"] == ["person", "org"]
     assert params["sort"]["enum"] == ["subject", "name", "starts", "ends"]
     assert set(get["responses"]["200"]["content"]["application/json"]["schema"][

@@ -221,7 +221,7 @@ def test_the_spec_describes_the_inbox_and_the_preferences(client, app):
     assert "get" in prefs
     listed = paths["/api/v1/me/inbox"]["get"]
     assert {p["name"] for p in listed["parameters"]} == {
-        "q", "read", "sort", "dir", "page", "per_page", "export"}
+        "q", "read", "sort", "dir", "page", "per_page", "cursor", "export"}
     schema = listed["responses"]["200"]["content"]["application/json"]["schema"]
     assert {"items", "total", "page", "per_page", "unread"} <= set(schema["properties"])
     assert "404" in paths["/api/v1/me/inbox/read"]["post"]["responses"]

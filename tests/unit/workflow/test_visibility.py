@@ -399,10 +399,16 @@ def test_a_recommender_lists_and_exports_only_the_applications_under_its_body(ap
         sheet = load_workbook(io.BytesIO(resp.data)).active
         titles = [row[2].value for row in sheet.iter_rows(min_row=2)]
         assert titles == ["甲县的申报书"]
-    # The organisations to filter by are those under the body.
-    select = re.search(r'<select[^>]*name="organization">(.*?)</select>', listed, re.S)
-    assert select is not None
-    assert re.findall(r'<option value="(\d+)"', select[1]) == [str(orgs["a"])]
+    # The organisations to filter by are those under the body: suggested as one types
+    # (the list never lists them), and another body's not taken.
+    assert 'name="organization"' in listed
+    suggested = page.get("/applications/organizations?organization=县企业")
+    assert re.findall(r'<option value="([^"]+)"', suggested.get_data(as_text=True)) == [
+        "甲县企业"]
+    assert "甲县的申报书" in page.get(f"/applications?organization={orgs['a']}").get_data(
+        as_text=True)
+    refused = api.get(f"/api/v1/applications?organization={orgs['b']}", headers=auth)
+    assert refused.status_code == 422
     # The 工作台 counts what it may recommend, and only that.
     home = page.get("/").get_data(as_text=True)
     assert "待推荐：甲县的申报书" in home and "乙县的申报书" not in home
