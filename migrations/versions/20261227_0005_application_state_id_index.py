@@ -1,6 +1,6 @@
 """the application's (state, id) index, for the 工作台 and the lists by state
 
-Revision ID: 20261227_0001
+Revision ID: 20261227_0005
 Revises: 20261227_0004
 Create Date: 2026-12-27
 
@@ -13,7 +13,7 @@ the 501st stops the scan. It serves whatever ``state`` alone served, which it re
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '20261227_0001'
+revision = '20261227_0005'
 down_revision = '20261227_0004'
 branch_labels = None
 depends_on = None
