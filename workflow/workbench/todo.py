@@ -19,6 +19,7 @@ transitions: assigning experts, the demand side's acceptance, applying to an ope
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,7 @@ from workflow.decisions.models import DecisionState, FundingDecision
 from workflow.decisions.views import DECISION_PAGE_ANSWERS
 from workflow.finance.models import Milestone
 from workflow.finance.operations import TRANCHE_LOADS
+from workflow.finance.sanctions import holds_known
 from workflow.finance.views import QUEUE_ANSWERS
 from workflow.permissions import officer
 from workflow.review.models import ReviewAssignment
@@ -454,8 +456,11 @@ def _collect(board: Board, entity: Entity, now: datetime) -> None:
     if entity.kind == "application":
         _read_ahead(board.user, rows)
     token = _LISTED.set(_read_lists(rows) if entity.kind == "application" else None)
+    # A tranche's guards ask whether its project is held (暂停拨付): one reading for all.
+    held = holds_known(r.application for r in rows) if entity.kind == "tranche" else nullcontext()
     try:
-        _check(board, entity, rows, now)
+        with held:
+            _check(board, entity, rows, now)
     finally:
         _LISTED.reset(token)
 

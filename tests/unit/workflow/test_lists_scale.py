@@ -82,7 +82,7 @@ PAGES = [
     ("applicant", "/"), ("applicant", "/applications"), ("applicant", "/api/v1/applications"),
     ("applicant", "/calls"), ("applicant", "/api/v1/calls"), ("applicant", "/organizations"),
     ("expert", "/"), ("expert", "/calls"),
-    ("finance", "/applications"), ("finance", "/api/v1/applications"),
+    ("finance", "/"), ("finance", "/applications"), ("finance", "/api/v1/applications"),
     ("auditor", "/"), ("auditor", "/applications"), ("auditor", "/api/v1/applications"),
     ("admin", "/"), ("admin", "/users"), ("admin", "/api/v1/users"),
 ]
