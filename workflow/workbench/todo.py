@@ -30,7 +30,7 @@ from flask import url_for
 from sqlalchemy.orm import joinedload, subqueryload
 
 from forms import format_wan
-from states import ROLES, ApplicationState, Transition
+from states import ROLES, ApplicationState, CallState, Transition
 from workflow.accounts.models import User
 from workflow.applying.models import Application
 from workflow.applying.rules import read_limits
@@ -565,13 +565,16 @@ def _extras(board: Board) -> None:
 
 def _calls_short_of_experts() -> list[tuple[Call, int]]:
     """Calls with applications under expert review that have fewer live reviews than the
-    call asks for (a declined or expired invitation not yet replaced, or none drawn)."""
+    call asks for (a declined or expired invitation not yet replaced, or none drawn).
+    Only the calls closed or under review hold such applications: their applications are
+    read by call (a province's 100,000 under review elsewhere are never counted)."""
     live = (sa.select(sa.func.count(ReviewAssignment.id))
             .where(ReviewAssignment.application_id == Application.id,
                    ReviewAssignment.state.in_(ACTIVE)).scalar_subquery())
     short = (sa.select(Application.call_id, sa.func.count(Application.id))
              .join(Call, Call.id == Application.call_id)
-             .where(Application.state == ApplicationState.expert_review,
+             .where(Call.state.in_((CallState.closed, CallState.reviewing)),
+                    Application.state == ApplicationState.expert_review,
                     live < Call.reviewers_per_application)
              .group_by(Application.call_id).subquery())
     return [(call, n) for call, n in db.session.execute(
@@ -582,7 +585,9 @@ def _calls_short_of_experts() -> list[tuple[Call, int]]:
 def _notes(role: str) -> Iterator[str]:
     """What a reader's section says besides things to do."""
     if role == "auditor":
-        count = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) or 0
+        # The trail is only appended to (``audit verify`` names a removed row): its last
+        # id is its length, read from the primary key, not by counting 10,000,000 rows.
+        count = db.session.scalar(sa.select(sa.func.max(AuditEvent.id))) or 0
         yield f"审计记录共 {count} 条，可随时核验哈希链"
     if role == "admin":
         users = db.session.scalar(sa.select(sa.func.count()).select_from(User)) or 0

@@ -43,6 +43,8 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
             "state NOT IN ('prepared', 'approved', 'released') OR (payee_name IS NOT NULL "
             "AND payee_bank IS NOT NULL AND payee_account IS NOT NULL)",
             name="payee_on_voucher"),
+        # The 工作台's and the queue's oldest rows of a state (``WHERE state = ? ORDER BY id``).
+        sa.Index("ix_tranche_state_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,7 +58,7 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
     milestone_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("milestone.id", ondelete="SET NULL"))
     state: Mapped[TrancheState] = mapped_column(
-        state_column(TrancheState, "tranche_state"), default=TrancheState.planned, index=True)
+        state_column(TrancheState, "tranche_state"), default=TrancheState.planned)
     version: Mapped[int] = mapped_column(default=1)
     prepared_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))

@@ -35,6 +35,8 @@ class ReviewAssignment(AuditedMixin, TimestampMixin, Base):
         # index alone (an index-only scan, not 4,000,000 rows' heap), in the order it wants.
         sa.Index("ix_review_assignment_application_totals", "application_id", "id",
                  postgresql_include=["state", "total"]),
+        # The 工作台's oldest rows of a state (``WHERE state = ? ORDER BY id LIMIT 501``).
+        sa.Index("ix_review_assignment_state_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,7 +44,7 @@ class ReviewAssignment(AuditedMixin, TimestampMixin, Base):
         sa.ForeignKey("application.id", ondelete="CASCADE"))
     expert_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
     state: Mapped[ReviewState] = mapped_column(
-        state_column(ReviewState, "review_state"), default=ReviewState.invited, index=True)
+        state_column(ReviewState, "review_state"), default=ReviewState.invited)
     version: Mapped[int] = mapped_column(default=1)
     reserve: Mapped[bool] = mapped_column(default=False)  # 备选
     respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
