@@ -265,10 +265,13 @@ def filtered(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None =
     return query
 
 
-def order_by(spec: ListSpec, p: Params) -> list[Any]:
+def order_by(spec: ListSpec, p: Params, reverse: bool = False) -> list[Any]:
+    """The list's order (the sort's expressions, then the id); ``reverse``: the same rows
+    the other way round (NULLs too: each database puts them at opposite ends in the two
+    directions)."""
     column = spec.column(p.sort)
     exprs = [*(column.sort if column is not None else ()), id_column(spec)]
-    return [e.desc() if p.desc else e.asc() for e in exprs]
+    return [e.desc() if p.desc != reverse else e.asc() for e in exprs]
 
 
 def sort_keys(spec: ListSpec, p: Params) -> list[Any] | None:

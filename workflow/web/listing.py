@@ -257,16 +257,30 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     query = filtered(spec, user, p, base, for_sort=True)
     keys = sort_keys(spec, p) if keyset or start is not None else None
     following: list[Any] | None = None
-    if keys is None:
+    offset = (page - 1) * p.per_page
+    # A page in the back half is read from the end, in the opposite order (the same rows,
+    # mirrored: the id breaks every tie), so that the last page costs what the first does
+    # rather than counting through a million rows.
+    back = start is None and offset > total // 2 and offset < total
+    if back:
+        wanted = min(p.per_page, total - offset)
+        columns = keys if keys is not None else [id_column(spec)]
+        keyed = db.session.execute(
+            query.with_only_columns(*columns).order_by(*order_by(spec, p, reverse=True))
+            .limit(wanted).offset(total - offset - wanted)).all()[::-1]
+        if keys is not None and offset + wanted < total and keyed:
+            following = list(keyed[-1])
+        ids = [r[-1] for r in keyed]
+    elif keys is None:
         ids = list(db.session.scalars(
             query.with_only_columns(id_column(spec)).order_by(*order_by(spec, p))
-            .limit(p.per_page).offset((page - 1) * p.per_page)))
+            .limit(p.per_page).offset(offset)))
     else:
         if start is not None:
             query = query.where(after(keys, start, p.desc))
         keyed = db.session.execute(
             query.with_only_columns(*keys).order_by(*order_by(spec, p))
-            .limit(p.per_page + 1).offset(0 if start is not None else (page - 1) * p.per_page)
+            .limit(p.per_page + 1).offset(0 if start is not None else offset)
         ).all()
         if len(keyed) > p.per_page:
             keyed = keyed[:p.per_page]

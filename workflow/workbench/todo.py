@@ -59,7 +59,8 @@ LIMIT = 10  # items shown per group; the count says how many there are
 # What the acceptance's conclusion form answers (the reason, the diligence finding).
 CONCLUSION_ANSWERS = frozenset({"comment_required", "conclusion_unexplained",
                                 "diligence_missing", "recovery_missing"})
-SCAN = 200  # candidate rows checked per entity and state (the oldest first): the lists count the rest
+# Candidate rows checked per entity and state (the oldest first): the lists count the rest.
+SCAN = 200
 
 
 @dataclass(frozen=True)
