@@ -44,8 +44,7 @@ from workflow.core.models import AuditEvent, db, utcnow
 from workflow.decisions import operations as decisions
 from workflow.decisions.models import DecisionState, FundingDecision
 from workflow.decisions.views import DECISION_PAGE_ANSWERS
-from workflow.finance.models import Milestone
-from workflow.finance.operations import TRANCHE_LOADS
+from workflow.finance.models import Milestone, Tranche
 from workflow.finance.sanctions import holds_known
 from workflow.finance.views import QUEUE_ANSWERS
 from workflow.permissions import officer
@@ -268,7 +267,12 @@ LOADS: dict[str, tuple[Any, ...]] = {
                     joinedload(Application.applicant).lazyload(User.role_rows),
                     joinedload(Application.challenge), subqueryload(Application.signatures)),
     "review": (joinedload(ReviewAssignment.application).joinedload(Application.organization),),
-    "tranche": TRANCHE_LOADS,
+    # Joined, not the queue's selectin (TRANCHE_LOADS): up to SCAN rows of one state are
+    # read here, and each selectin would be a statement of its own.
+    "tranche": (joinedload(Tranche.application).joinedload(Application.organization),
+                joinedload(Tranche.application).joinedload(Application.call),
+                joinedload(Tranche.application).joinedload(Application.applicant)
+                .lazyload(User.role_rows)),
     "milestone": (joinedload(Milestone.application).joinedload(Application.organization),
                   joinedload(Milestone.application).joinedload(Application.challenge)),
 }
