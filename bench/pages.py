@@ -388,8 +388,8 @@ def main() -> None:
     args = parser.parse_args()
     size = args.applications or (10_000 if args.quick else 1_000_000)
     runs = args.runs or (3 if args.quick else 20)
-    info = ROOT / "instance" / "bench" / "pages.json"
     url = BENCH_DB.replace("postgresql://", "postgresql+psycopg://", 1)
+    info = ROOT / "instance" / "bench" / f"{url.rpartition('/')[2]}.json"  # what it holds
     if args.keep and info.exists() and json.loads(info.read_text())["applications"] == size:
         saved = json.loads(info.read_text())
         loaded = Loaded(Sizes(size), saved["big_call"], saved["funded_call"],
