@@ -99,7 +99,7 @@ EXPECTED: dict[str, list[tuple[str, str, Callable[[Page], None]]]] = {
     "expert3": [(f"待中期检查评议：{MIDTERM_WAITING}", r"/midterms/\d+", shown("score-form"))],
 }
 # What a section with nothing to do says (besides the notes of the readers).
-EMPTY = {"leader": "暂无待决策事项", "expert": "暂无评审邀请", "auditor": "审计记录共",
+EMPTY = {"leader": "暂无待决策事项", "expert": "暂无评审邀请", "auditor": "审计记录已编至第",
          "admin": "用户共"}
 LOGINS = [u for u, *_ in USERS] + [u for u, *_ in EXPERTS]
 

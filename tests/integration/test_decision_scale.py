@@ -66,3 +66,22 @@ def test_a_large_calls_decision_is_proposed_and_approved_in_batches(app, people)
 
 
 pytestmark = pytest.mark.integration
+
+
+def test_a_batch_of_rows_with_a_parent_locks_their_parents_on_postgresql(app, people):
+    """``load_many`` of a kind with a parent (a tranche's project) locks each parent of the
+    batch first, as ``load`` does one row's (PostgreSQL takes no ORDER BY the DISTINCT
+    list lacks: the parents are read from the batch)."""
+    from states import TrancheState
+    from tests.factories import TrancheFactory
+    from workflow.core import engine
+    from workflow.finance.models import Tranche
+
+    tranches = [TrancheFactory(state=TrancheState.planned) for _ in range(3)]
+    db.session.commit()
+    batch = engine.load_many("tranche", Tranche.state == TrancheState.planned, limit=2)
+    assert [t.id for t in batch] == sorted(t.id for t in tranches)[:2]
+    locked = engine._locked()
+    for t in batch:
+        assert ("application", t.application_id) in locked and ("tranche", t.id) in locked
+    db.session.rollback()

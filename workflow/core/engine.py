@@ -442,9 +442,9 @@ def load_many(kind: str, *where: Any, after: int = 0, limit: int = 1000) -> list
     model = entity.model
     if entity.parent is not None:
         parent_kind, column = entity.parent
-        parents = db.session.scalars(
-            sa.select(getattr(model, column)).where(*where, model.id > after)
-            .order_by(model.id).limit(limit).distinct())
+        batch = (sa.select(getattr(model, column).label("parent")).where(*where, model.id > after)
+                 .order_by(model.id).limit(limit).subquery())
+        parents = db.session.scalars(sa.select(batch.c.parent).distinct())
         for parent_id in sorted({p for p in parents if p is not None}):
             if (parent_kind, parent_id) not in _locked():
                 load(parent_kind, parent_id, lock=True)

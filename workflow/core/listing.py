@@ -207,10 +207,15 @@ def parse(spec: ListSpec, user: Any, args: Mapping[str, Any], *,
         desc = column.desc_first if column is not None and sort != spec.default_sort \
             else spec.default_desc
     raw_page = _first(args, "page")
-    page = min(int(raw_page), MAX_PAGE) if raw_page.isdigit() and len(raw_page) < 9 else 1
+    page = min(int(raw_page), MAX_PAGE) if _digits(raw_page) and len(raw_page) < 9 else 1
     raw = _first(args, "per_page")
-    per_page = int(raw) if raw.isdigit() and int(raw) in PER_PAGE_CHOICES else spec.per_page
+    per_page = int(raw) if _digits(raw) and int(raw) in PER_PAGE_CHOICES else spec.per_page
     return Params(q, terms, chosen, sort, desc, max(page, 1), per_page, labels)
+
+
+def _digits(raw: str) -> bool:
+    """0-9 only (``str.isdigit`` also takes ² and other digits ``int`` refuses)."""
+    return raw.isascii() and raw.isdigit()
 
 
 def like_pattern(term: str) -> str:
@@ -331,7 +336,7 @@ def checked(spec: ListSpec, user: Any, args: Mapping[str, Any]) -> Params:
         errors["dir"] = "asc 或 desc"
     for name, top in (("page", MAX_PAGE), ("per_page", API_MAX_PER_PAGE)):
         raw = _first(args, name)
-        if raw and not (raw.isdigit() and len(raw) < 9 and 1 <= int(raw) <= top):
+        if raw and not (_digits(raw) and len(raw) < 9 and 1 <= int(raw) <= top):
             errors[name] = f"应为 1 至 {top} 的整数"
     if _first(args, "export") not in ("", "xlsx"):
         errors["export"] = "只能是 xlsx"

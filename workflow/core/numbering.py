@@ -214,7 +214,8 @@ def configure(kind: str, mode: Any, prefix: Any, next_no: Any, actor: Any, role:
     wanted: int | None = None
     if next_no not in (None, ""):
         text = str(next_no).strip()
-        if isinstance(next_no, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_SEQ:
+        if isinstance(next_no, bool) or not (text.isascii() and text.isdigit()) \
+                or not 1 <= int(text) <= MAX_SEQ:
             errors["next_number"] = f"下一个号应为 1 至 {MAX_SEQ} 的整数"
         else:
             wanted = int(text)

@@ -185,7 +185,7 @@ def list_tranches() -> Response:
 
 
 def _whole(name: str, raw: str, low: int, high: int) -> int:
-    if not (raw.isdigit() and len(raw) < 10 and low <= int(raw) <= high):
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10 and low <= int(raw) <= high):
         raise Invalid(f"{name} 无效", details={name: f"应为 {low} 至 {high} 的整数"})
     return int(raw)
 
@@ -267,7 +267,7 @@ def budget_ledger_xlsx(call_id: int) -> Response:
 def reconciliation() -> Response:
     allow(money_reader(current_api_user()), "只有财务和项目主管、领导、审计人员可以查看预算对账")
     raw = request.args.get("year", "")
-    year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    year = int(raw) if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= 2100 else None
     if raw and year is None:
         raise Invalid("year 无效", details={"year": "应为 2000 至 2100 的年份"})
     page = _whole("page", request.args["page"], 1, 1_000_000) \

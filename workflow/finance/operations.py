@@ -431,7 +431,7 @@ def set_bank_account(actor: User, org: Organization, bank_name: str, account: st
     errors: dict[str, str] = {}
     if not 2 <= len(bank_name) <= 100:
         errors["bank_name"] = "请填写开户银行（2至100字）"
-    if not (digits.isdigit() and 8 <= len(digits) <= 32):
+    if not (digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 32):
         errors["bank_account"] = "银行账号应为8至32位数字"
     if errors:
         raise Invalid("收款账户有误：" + "；".join(errors.values()), details=errors)

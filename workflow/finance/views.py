@@ -80,7 +80,7 @@ def call_ledger_xlsx(call_id: int) -> Response:
 
 def _year() -> int | None:
     raw = request.args.get("year", "").strip()
-    return int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= 2100 else None
 
 
 @bp.route("/finance/reconcile")
@@ -159,7 +159,8 @@ def stage_gate(challenge_id: int) -> Response:
     challenge = found(db.session.get(Challenge, challenge_id), current_user, challenge_visible,
                       what="榜单")
     allow(officer(current_user), "只有项目主管可以进行赛马阶段评估")
-    keep = [int(v) for v in request.form.getlist("continuing") if v.isdigit() and len(v) < 10]
+    keep = [int(v) for v in request.form.getlist("continuing")
+            if v.isascii() and v.isdigit() and len(v) < 10]
     attempt(lambda: finance.stage_gate(current_user, challenge.id, keep,
                                        request.form.get("comment", ""), request.remote_addr),
             lambda stopped: f"阶段评估完成：{len(keep)} 个团队继续攻关，{len(stopped)} 个团队终止")

@@ -86,7 +86,7 @@ def inbox_page() -> Response | str:
 @login_required
 def inbox_read() -> Response:
     raw = request.form.get("id", "")
-    if raw and not (raw.isdigit() and len(raw) < 10):
+    if raw and not (raw.isascii() and raw.isdigit() and len(raw) < 10):
         abort(404)
     try:
         inbox.mark_read(current_user, int(raw) if raw else None)

@@ -56,6 +56,7 @@ from workflow.core.extensions import db
 from workflow.core.listing import (
     API_MAX_PER_PAGE,
     API_PER_PAGE,
+    MAX_PAGE,
     MAX_QUERY,
     MAX_TERMS,
     PER_PAGE_CHOICES,
@@ -519,7 +520,8 @@ def decode_cursor(spec: ListSpec, p: Params, raw: str) -> list[Any]:
             expected = str
         if issubclass(expected, enum.Enum):
             expected = str
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if isinstance(value, bool) or not isinstance(value, expected) or (
+                isinstance(value, int) and not -2**63 <= value < 2**63):
             raise bad("与排序不符")
     return values
 
@@ -543,8 +545,11 @@ def api_page(spec: ListSpec, user: Any, items: Callable[[list[Any]], list[Any]],
     if listing.following is not None:
         args: dict[str, Any] = {k: v for k, v in request.args.items()
                                 if k not in ("page", "cursor")}
-        # The page number rides along, for the answer to say which page it is.
-        args["page"], args["cursor"] = listing.page + 1, encode_cursor(p, listing.following)
+        # The page number rides along, for the answer to say which page it is (as far as
+        # page numbers go: a cursor itself goes on without end).
+        if listing.page < MAX_PAGE:
+            args["page"] = listing.page + 1
+        args["cursor"] = encode_cursor(p, listing.following)
         following = url_for(request.endpoint or "", **(request.view_args or {}), **args)
     body = {"items": items(listing.rows), "total": listing.total, "page": listing.page,
             "per_page": p.per_page, "pages": listing.pages,

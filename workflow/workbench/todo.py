@@ -590,10 +590,10 @@ def _calls_short_of_experts() -> list[tuple[Call, int]]:
 def _notes(role: str) -> Iterator[str]:
     """What a reader's section says besides things to do."""
     if role == "auditor":
-        # The trail is only appended to (``audit verify`` names a removed row): its last
-        # id is its length, read from the primary key, not by counting 10,000,000 rows.
-        count = db.session.scalar(sa.select(sa.func.max(AuditEvent.id))) or 0
-        yield f"审计记录共 {count} 条，可随时核验哈希链"
+        # The last record's number, read from the primary key, not by counting 10,000,000
+        # rows (PostgreSQL skips a number on a rolled-back write: not a count).
+        last = db.session.scalar(sa.select(sa.func.max(AuditEvent.id))) or 0
+        yield f"审计记录已编至第 {last} 号，可随时核验哈希链"
     if role == "admin":
         users = db.session.scalar(sa.select(sa.func.count()).select_from(User)) or 0
         yield f"用户共 {users} 个"

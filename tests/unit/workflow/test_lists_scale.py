@@ -320,3 +320,51 @@ def test_pages_in_the_back_half_hold_the_rows_counted_from_the_start(app, client
     tail = whole["items"][-(whole["total"] % 10 or 10):]
     for item in tail:
         assert html.escape(item["title"]) in last
+
+
+# ---- input the review found answered with a 500 -------------------------------------------
+
+def _cursor(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def test_a_cursor_with_a_number_beyond_any_id_is_refused_not_a_500(app, client, world):
+    headers = bearer(client, "officer")
+    for sort, d in (("", "desc"), ("title", "asc")):
+        keys = [10**30] if not sort else ["x", 10**30]
+        raw = _cursor({"s": sort, "d": d, "k": keys})
+        resp = client.get(f"/api/v1/applications?cursor={raw}"
+                          + (f"&sort={sort}&dir={d}" if sort else ""), headers=headers)
+        assert resp.status_code == 422, resp.get_json()
+        assert "cursor" in resp.get_json()["error"]["details"]
+    page = client_for(app, "officer", PASSWORD)
+    # The page falls back to the page number.
+    raw = _cursor({"s": "", "d": "desc", "k": [10**30]})
+    assert page.get(f"/applications?page=2&cursor={raw}").status_code == 200
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/applications?page=²", "/api/v1/applications?per_page=²",
+    "/api/v1/finance/reconciliation?page=²", "/api/v1/finance/reconciliation?per_page=²",
+    "/api/v1/finance/reconciliation?year=²⁰²⁶",
+])
+def test_digits_other_than_0_to_9_are_refused_not_a_500(app, client, world, url):
+    headers = bearer(client, "officer")
+    resp = client.get(url, headers=headers)
+    assert resp.status_code == 422, (url, resp.status_code)
+
+
+def test_the_next_link_goes_on_past_the_last_page_number(app, client, world, monkeypatch):
+    from workflow.core import listing as core_listing
+    from workflow.web import listing as web_listing
+    monkeypatch.setattr(core_listing, "MAX_PAGE", 2)
+    monkeypatch.setattr(web_listing, "MAX_PAGE", 2)
+    headers = bearer(client, "officer")
+    whole = client.get("/api/v1/applications?per_page=100", headers=headers).get_json()
+    ids, url = [], "/api/v1/applications?per_page=2"
+    while url:
+        resp = client.get(url, headers=headers)
+        assert resp.status_code == 200, resp.get_json()
+        ids += [i["id"] for i in resp.get_json()["items"]]
+        url = resp.get_json()["next"]
+    assert ids == [i["id"] for i in whole["items"]] and len(ids) > 4
