@@ -3,7 +3,7 @@
 Not a benchmark of its own (bench/pages.py starts it): the plan it reads
 (``KJFLOW_BENCH_PLAN``, JSON) names the users to log in as and what they may touch:
 researchers with applications, experts with accepted reviews, the due tranches finance
-may prepare (each once), the call under review, a sample of application ids.
+may prepare (each once), a sample of application ids.
 """
 
 from __future__ import annotations
@@ -84,10 +84,6 @@ class Officer(Role):
     @task(3)
     def open_one(self) -> None:
         self.open_application()
-
-    @task(1)
-    def ranking(self) -> None:
-        self.client.get(f"/calls/{PLAN['big_call']}/ranking", name="/calls/<id>/ranking")
 
     @task(1)
     def home(self) -> None:
