@@ -474,7 +474,9 @@ def export(spec: ListSpec, user: Any, p: Params,
 
 # ---- the API -----------------------------------------------------------------------------
 
-CURSOR_MAX = 500  # characters of a cursor
+# Characters of a cursor: base64 of the sort values, a 200-character Chinese title (600
+# bytes) and the id among them.
+CURSOR_MAX = 1200
 
 
 def _cursor_value(value: Any) -> Any:
@@ -581,7 +583,7 @@ def api_params(spec: ListSpec) -> dict[str, Any]:
                                                          for c in sortable)}
         out["dir"] = {"type": "string", "enum": ["asc", "desc"], "description": "升序或降序"}
     out["page"] = {"type": "integer", "minimum": 1, "description": "页码，从1开始"}
-    out["cursor"] = {"type": "string", "maxLength": CURSOR_MAX,
+    out["cursor"] = {"type": "string", "maxLength": CURSOR_MAX, "pattern": "^[A-Za-z0-9_-]*$",
                      "description": "翻到深页：上一页答复中 next 链接所带的游标（不透明；"
                                     "翻页时 q、筛选和排序须不变）。按游标取其后的记录，"
                                     "不逐行数过前面的记录；此时 page 只是所报的页码"}

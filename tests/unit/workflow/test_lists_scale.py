@@ -178,7 +178,7 @@ def _cursor(payload) -> str:
      "sort、dir"),
     ("cursor=" + _cursor({"s": "submitted", "d": "desc", "k": [None, 5]})
      + "&sort=submitted", "不支持"),
-    ("cursor=" + "A" * 600, "过长"),
+    ("cursor=" + "A" * 1300, "过长"),
 ])
 def test_a_bad_cursor_is_refused_with_a_reason(app, client, world, query, message):
     resp = client.get(f"/api/v1/applications?{query}", headers=bearer(client, "officer"))
@@ -368,3 +368,16 @@ def test_the_next_link_goes_on_past_the_last_page_number(app, client, world, mon
         ids += [i["id"] for i in resp.get_json()["items"]]
         url = resp.get_json()["next"]
     assert ids == [i["id"] for i in whole["items"]] and len(ids) > 4
+
+
+def test_the_next_link_of_a_row_with_the_longest_title_is_followed(app, client, world):
+    """A cursor carries the last row's sort values: a 200-character Chinese title too."""
+    ApplicationFactory(title="稀" * 200, state=A.formal_review)
+    ApplicationFactory(title="稀" * 199 + "土", state=A.formal_review)
+    db.session.commit()
+    headers = bearer(client, "officer")
+    ids, pages, total = walk(client, headers, "/api/v1/applications?per_page=1&sort=title"
+                                              "&dir=desc")
+    whole = client.get("/api/v1/applications?per_page=100&sort=title&dir=desc",
+                       headers=headers).get_json()
+    assert ids == [i["id"] for i in whole["items"]] and pages == total
