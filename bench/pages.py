@@ -482,9 +482,9 @@ def main() -> None:
         ranking_page_p95_ms=round(worst_ranking, 1),
         ranking_4mb_s=settings["ranking_work_mem_4MB"],
         ranking_64mb_s=settings["ranking_work_mem_64MB"],
-        database_mb=round(settings["database_mb"]),
+        database_mb=settings["database_mb"],
         verify_rows=loaded.counts["audit_event"], verify_10m_s=audit["verify_s"],
-        verify_peak_mb=round(audit["verify_mb"]), digest_s=audit["digest_s"],
+        verify_peak_mb=audit["verify_mb"], digest_s=audit["digest_s"],
         digest_again_s=audit["digest_again_s"], locust_users=users,
         locust_rps=load_figures["rps"], locust_p95_ms=load_figures["p95_ms"],
         errors=load_figures["errors"] + len(failed), targets_met=int(met)))
