@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Error, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Error, Locator, Page, expect, sync_playwright
 
 from tests.smtp import free_port
 
@@ -259,3 +259,14 @@ def page(browser: Browser, kjflow_server: Server) -> Iterator[Page]:
     pg = context.new_page()
     yield pg
     context.close()
+
+
+def open_menu(page: Page, toggle: Locator) -> None:
+    """Open a Bootstrap menu (a dropdown or the collapsed navigation bar).
+
+    The menus are worked by Bootstrap's deferred script: a click that comes before the
+    script has run (a loaded machine, a slow network) opens nothing. So wait until the
+    page's deferred scripts have run, and check that the menu says it is open."""
+    page.wait_for_load_state("domcontentloaded")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")

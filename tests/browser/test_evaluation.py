@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, open_menu
 from tests.browser.test_applying import login
 from tests.browser.test_lists import no_sideways_scroll
 from workflow.demo import EXCELLENT_PROJECT
@@ -26,8 +26,8 @@ def test_the_officer_reads_the_evaluations(browser: Browser, kjflow_server: Serv
     try:
         login(page, "officer", "张科长")
         if width < 1200:
-            page.get_by_role("button", name="展开菜单").click()
-        page.get_by_test_id("after-award-menu").click()
+            open_menu(page, page.get_by_role("button", name="展开菜单"))
+        open_menu(page, page.get_by_test_id("after-award-menu"))
         page.get_by_role("link", name="绩效评价", exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("绩效评价")
         no_sideways_scroll(page)

@@ -16,7 +16,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, open_menu
 from tests.browser.test_applying import login
 from workflow.demo import DEMO_PASSWORD
 
@@ -66,7 +66,7 @@ def test_search_sort_page_and_download_the_application_list(
     try:
         login(page, "officer", "张科长")
         if width < 1200:
-            page.get_by_role("button", name="展开菜单").click()
+            open_menu(page, page.get_by_role("button", name="展开菜单"))
         page.get_by_role("navigation", name="主导航").get_by_role("link", name="申报书").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("申报书")
         # Typing before the page's scripts ran would be a full-page search: wait for them.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, open_menu
 from workflow.demo import DEMO_PASSWORD, EXPERTS, USERS
 
 pytestmark = pytest.mark.browser
@@ -102,7 +102,7 @@ def test_logout_returns_to_login(page: Page, kjflow_server: Server) -> None:
     login(page, "officer", DEMO_PASSWORD)
     expect_home(page, kjflow_server, "张科长", ["officer"])
     # 退出 is in the menu under the person's name.
-    page.locator("[data-testid=current-user]").click()
+    open_menu(page, page.locator("[data-testid=current-user]"))
     page.get_by_role("button", name="退出", exact=True).click()
     expect(page).to_have_url(kjflow_server.url + "/login")
     expect(page.get_by_role("status")).to_have_text("已退出登录")

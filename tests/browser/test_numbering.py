@@ -13,7 +13,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, open_menu
 from tests.browser.test_applying import login
 from workflow.timeutil import SHANGHAI
 
@@ -41,9 +41,9 @@ def test_the_officer_keeps_the_offices_numbers(browser: Browser, kjflow_server: 
         login(page, "officer", "张科长")
         page.goto("/")
         if width < 1200:
-            page.get_by_role("button", name="展开菜单").click()
+            open_menu(page, page.get_by_role("button", name="展开菜单"))
         # Under 设置 in the person's menu (the officer's main menu has no room left).
-        page.locator("[data-testid=current-user]").click()
+        open_menu(page, page.locator("[data-testid=current-user]"))
         page.get_by_role("link", name="发文字号", exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("发文字号")
         accessible_and_narrow(page, width)

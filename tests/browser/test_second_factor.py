@@ -13,7 +13,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, open_menu
 from tests.browser.test_login import expect_home, login
 from workflow.demo import DEMO_PASSWORD
 
@@ -31,7 +31,7 @@ def axe_clean(page: Page) -> None:
 
 
 def open_menu_item(page: Page, name: str) -> None:
-    page.locator("[data-testid=current-user]").click()
+    open_menu(page, page.locator("[data-testid=current-user]"))
     page.get_by_role("link", name=name, exact=True).click()
 
 
@@ -54,7 +54,7 @@ def test_enrol_then_log_in_with_a_code(page: Page, kjflow_server: Server) -> Non
     expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
     axe_clean(page)
 
-    page.locator("[data-testid=current-user]").click()
+    open_menu(page, page.locator("[data-testid=current-user]"))
     page.get_by_role("button", name="退出", exact=True).click()
     expect(page).to_have_url(kjflow_server.url + "/login")
 
