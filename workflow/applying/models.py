@@ -111,6 +111,9 @@ class Application(AuditedMixin, Base):
         # A call's applications in id order (the decision's batches walk it from the last
         # id they reached); by the call alone, its prefix.
         sa.Index("ix_application_call_id_id", "call_id", "id"),
+        # A call's applications in some states (the ranking reads the reviewed ones): one
+        # index, not the call's and the state's bitmaps joined.
+        sa.Index("ix_application_call_id_state", "call_id", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

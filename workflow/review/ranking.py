@@ -221,6 +221,15 @@ def _mean(values: Sequence[Decimal]) -> Decimal:
     return _round(Fraction(sum(values, Decimal(0))) / len(values))
 
 
+def from_cents(total: int, count: int) -> Decimal:
+    """The mean of ``count`` scores summing to ``total`` cents, rounded half up to 0.01 as
+    ``aggregate`` rounds (scores are never negative): what a database's integer sums of
+    the kept scores give (``results._scores``)."""
+    if count <= 0 or total < 0:
+        raise ValueError("分数个数须为正、总分不能为负")
+    return Decimal((2 * int(total) + count) // (2 * count)).scaleb(-2) + Decimal("0.00")
+
+
 # ---- 3. spread --------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

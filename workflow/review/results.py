@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -75,14 +75,15 @@ class AppInfo:
 @dataclass
 class Row:
     app: AppInfo
-    totals: list[Decimal]
-    # Each submitted review's scores by criterion, in the order of ``totals`` (only read
-    # for the score sheet: ``call_results(..., criteria=True)``; else empty).
-    criteria: list[dict[str, Any]]
+    count: int  # submitted reviews with a total
     aggregate: Decimal | None
     ranked: ranking.Ranked
     status: str
     stdev_limit: Decimal | None = None
+    # Each submitted review's total, in review order, and its scores by criterion: read for
+    # the rows shown (``with_totals``) and, with ``criteria=True``, for the score sheet.
+    totals: list[Decimal] = field(default_factory=list)
+    criteria: list[dict[str, Any]] = field(default_factory=list)
 
     @cached_property
     def spread(self) -> ranking.Spread:
@@ -127,21 +128,59 @@ def _applications(call: Call) -> dict[int, AppInfo]:
     return out
 
 
-def _scores(call: Call, criteria: bool) -> Iterator[Any]:
-    """Every submitted review's total (and, for the score sheet, its scores) of the call's
-    reviewed applications, each application's in review order: one streamed statement
-    joined on the call, never a list of application ids, read from the index
+def _reviewed(call: Call, *columns: Any) -> sa.Select[Any]:
+    """``columns`` of the submitted reviews (with a total) of the call's reviewed
+    applications: joined on the call, never a list of application ids, read from the index
     ``ix_review_assignment_application_totals``."""
+    return (sa.select(*columns)
+            .join(Application, Application.id == ReviewAssignment.application_id)
+            .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW),
+                   ReviewAssignment.state == ReviewState.submitted,
+                   ReviewAssignment.total.is_not(None)))
+
+
+def _scores(call: Call) -> Iterator[tuple[int, int, Decimal]]:
+    """(application id, number of reviews, score by the call's rule) of every reviewed
+    application with a submitted total, aggregated by the database (issue 19: a call of
+    100,000 applications has half a million totals). The totals are whole cents, so the
+    database sums integers and ``ranking.from_cents`` rounds as ``ranking.aggregate``
+    does: ``trimmed`` drops the lowest and the highest (with 5 or more), ``median`` keeps
+    the middle one or two, by their place in each application's sorted totals."""
+    rule = call.aggregation.value
+    cents = sa.cast(sa.func.round(ReviewAssignment.total * 100), sa.Integer)
+    app_id = ReviewAssignment.application_id
+    if rule == "median":
+        place = sa.func.row_number().over(partition_by=app_id, order_by=ReviewAssignment.total)
+        each = _reviewed(call, app_id.label("app"), cents.label("cents"),
+                         place.label("place"),
+                         sa.func.count().over(partition_by=app_id).label("n")).subquery()
+        middle = sa.or_(each.c.place == (each.c.n + 1) // 2,
+                        each.c.place == (each.c.n + 2) // 2)
+        query = (sa.select(each.c.app, sa.func.max(each.c.n), sa.func.sum(each.c.cents),
+                           sa.func.count()).where(middle).group_by(each.c.app))
+        for app, n, kept_sum, kept in _stream(query):
+            yield app, n, ranking.from_cents(kept_sum, kept)
+        return
+    query = _reviewed(call, app_id, sa.func.count(), sa.func.sum(cents), sa.func.min(cents),
+                      sa.func.max(cents)).group_by(app_id)
+    for app, n, total, lowest, highest in _stream(query):
+        if rule == "trimmed" and n >= ranking.TRIM_MIN_COUNT:
+            total, n_kept = total - lowest - highest, n - 2
+        else:
+            n_kept = n
+        yield app, n, ranking.from_cents(total, n_kept)
+
+
+def _totals(call: Call, criteria: bool, ids: list[int] | None = None) -> Iterator[Any]:
+    """Each submitted review's (application id, total[, scores]) in review order: of the
+    whole call (the score sheet) or of ``ids`` (a page of it, at most a page's worth)."""
     columns: list[Any] = [ReviewAssignment.application_id, ReviewAssignment.total]
     if criteria:
         columns.append(ReviewAssignment.scores)
-    query = (sa.select(*columns)
-             .join(Application, Application.id == ReviewAssignment.application_id)
-             .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW),
-                    ReviewAssignment.state == ReviewState.submitted,
-                    ReviewAssignment.total.is_not(None))
-             .order_by(ReviewAssignment.application_id, ReviewAssignment.id))
-    return _stream(query)
+    query = _reviewed(call, *columns)
+    if ids is not None:
+        query = query.where(ReviewAssignment.application_id.in_(ids))
+    return _stream(query.order_by(ReviewAssignment.application_id, ReviewAssignment.id))
 
 
 def _stream(query: sa.Select[Any]) -> Iterator[Any]:
@@ -178,18 +217,10 @@ def call_results(call: Call, budget: Decimal | None = None,
 def _call_results(call: Call, budget: Decimal | None, skip_unaffordable: bool,
                   criteria: bool) -> Results:
     apps = _applications(call)
-    totals: dict[int, list[Decimal]] = {app_id: [] for app_id in apps}
-    by_criterion: dict[int, list[dict[str, Any]]] = {app_id: [] for app_id in apps}
-    for row in _scores(call, criteria):
-        if row[0] not in totals:
-            continue
-        totals[row[0]].append(Decimal(row[1]))
-        if criteria:
-            by_criterion[row[0]].append(dict(row[2] or {}))
-    rule = call.aggregation.value
+    scored = {app: (n, score) for app, n, score in _scores(call) if app in apps}
     entries = [ranking.Entry(
         id=app.id, group=str(app.challenge_id) if app.challenge_id else None,
-        score=ranking.aggregate(totals[app.id], rule), requested=app.requested,
+        score=scored[app.id][1] if app.id in scored else None, requested=app.requested,
         submitted_at=app.submitted_at) for app in apps.values()]
     ranked = ranking.rank(entries)
     limits: dict[str | None, int] = {str(ch.id): ch.max_teams for ch in call.challenges}
@@ -197,9 +228,32 @@ def _call_results(call: Call, budget: Decimal | None, skip_unaffordable: bool,
                                 per_group_limit=limits or None,
                                 skip_unaffordable=skip_unaffordable)
     limit = call.spread_stdev_limit
-    rows = [Row(apps[r.id], totals[r.id], by_criterion[r.id], r.score, r,
+    rows = [Row(apps[r.id], scored[r.id][0] if r.id in scored else 0, r.score, r,
                 line.status.get(r.id, ""), limit) for r in ranked]
-    return Results(call, rows, line)
+    res = Results(call, rows, line)
+    if criteria:
+        _fill(res, rows, criteria=True)
+    return res
+
+
+def _fill(res: Results, rows: list[Row], criteria: bool = False) -> None:
+    by_id = {r.app.id: r for r in rows}
+    ids = None if criteria else list(by_id)
+    for row in _totals(res.call, criteria, ids):
+        shown = by_id.get(row[0])
+        if shown is not None:
+            shown.totals.append(Decimal(row[1]))
+            if criteria:
+                shown.criteria.append(dict(row[2] or {}))
+
+
+def with_totals(res: Results, rows: list[Row]) -> list[Row]:
+    """``rows`` (a page of ``res``, at most ``PER_PAGE`` of them) with each review's total,
+    for their review count and spread: one statement."""
+    todo = [r for r in rows if not r.totals and r.count]
+    if todo:
+        _fill(res, todo)
+    return rows
 
 
 def page_of(rows: list[Row], page: int, per_page: int = PER_PAGE) -> tuple[list[Row], int]:
@@ -215,6 +269,7 @@ def results_json(res: Results, page: int = 1, per_page: int = PER_PAGE) -> dict[
     from forms import format_wan
 
     shown, pages = page_of(res.rows, page, per_page)
+    with_totals(res, shown)
     return {
         "total": len(res.rows), "page": min(max(page, 1), pages), "per_page": per_page,
         "pages": pages,
@@ -226,7 +281,7 @@ def results_json(res: Results, page: int = 1, per_page: int = PER_PAGE) -> dict[
             "organization": r.app.organization.name,
             "challenge_id": r.app.challenge_id, "rank": r.ranked.rank,
             "score": str(r.aggregate) if r.aggregate is not None else None,
-            "reviews": len(r.totals), "spread_flagged": r.spread.flagged,
+            "reviews": r.count, "spread_flagged": r.spread.flagged,
             "spread_reasons": r.spread.reasons, "requested_wan": format_wan(r.ranked.requested),
             "funded": res.line.is_funded(r.app.id), "status": r.status,
         } for r in shown],

@@ -235,6 +235,7 @@ def ranking(call_id: int) -> str | tuple[str, int]:
     except ValueError:
         page = 1
     rows, pages = results.page_of(res.rows, page)
+    results.with_totals(res, rows)
     page = min(max(page, 1), pages)
     return render_template("reviews/ranking.html", call=call, res=res, budget=raw,
                            error=error, rows=rows, page=page, pages=pages,

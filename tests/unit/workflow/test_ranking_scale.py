@@ -95,23 +95,66 @@ def test_the_results_sql_does_not_grow_with_the_call(people, what):
     assert max(large_params) < 20
 
 
-def test_a_large_calls_ranking_is_the_pure_rankings(people):
+@pytest.mark.parametrize("rule", ["trimmed", "mean", "median"])
+def test_a_large_calls_ranking_is_the_pure_rankings(people, rule):
+    """The database aggregates the totals (issue 19); each rule gives what the pure
+    ``ranking.aggregate`` gives on the same totals, to the cent."""
     call, ids = make_call(people, 300)
+    call.aggregation = rule
+    db.session.commit()
     res = results.call_results(call)
     assert len(res.rows) == 300
     totals = {app_id: _totals(i) for i, app_id in enumerate(ids)}
     submitted = {app_id: utcnow() - timedelta(minutes=i) for i, app_id in enumerate(ids)}
     expected = ranking.rank([ranking.Entry(
-        id=app_id, group=None, score=ranking.aggregate(totals[app_id], call.aggregation),
+        id=app_id, group=None, score=ranking.aggregate(totals[app_id], rule),
         requested=Decimal(f"{100000 + 1000 * (i % 50)}.00"), submitted_at=submitted[app_id])
         for i, app_id in enumerate(ids)])
     assert [(r.app.id, r.ranked.rank, r.aggregate) for r in res.rows] == [
         (e.id, e.rank, e.score) for e in expected]
-    for r in res.rows:
+    assert [r.count for r in res.rows] == [len(totals[e.id]) for e in expected]
+    # A page's totals are read for its rows only; the score sheet reads every row's.
+    page, _ = results.page_of(res.rows, 2)
+    assert all(not r.totals for r in page)
+    results.with_totals(res, page)
+    for r in page:
         assert r.totals == totals[r.app.id]
         assert r.spread == ranking.spread(totals[r.app.id], call.spread_stdev_limit)
-    assert sum(r.spread.flagged for r in res.rows) == len(range(0, 300, 7))
+    sheet = results.call_results(call, criteria=True)
+    assert {r.app.id: r.totals for r in sheet.rows} == totals
+    assert sum(r.spread.flagged for r in sheet.rows) == len(range(0, 300, 7))
     assert res.line.total_funded <= call.budget and res.line.funded
+
+
+@pytest.mark.parametrize("rule", ["trimmed", "mean", "median"])
+def test_the_database_rounds_as_the_pure_aggregate(people, rule):
+    """Half cents in every rule: 1 to 7 scores ending in .xx whose means land on and
+    around half a cent."""
+    call = CallFactory(state=CallState.reviewing, aggregation=rule)
+    db.session.flush()
+    pi = people["pi"]
+    cases = [[Decimal("80.01"), Decimal("80.02")], [Decimal("70.00")] * 3 + [Decimal("70.01")],
+             [Decimal("60.05"), Decimal("60.10"), Decimal("99.99"), Decimal("0.00"),
+              Decimal("75.33"), Decimal("75.34")],
+             [Decimal("88.88"), Decimal("12.35"), Decimal("45.67"), Decimal("45.68"),
+              Decimal("45.69"), Decimal("100.00"), Decimal("0.01")], [Decimal("33.33")]]
+    experts = [UserFactory(roles=("expert",)) for _ in range(7)]
+    apps = []
+    for n, case in enumerate(cases):
+        db.session.execute(sa.insert(Application), [{
+            "call_id": call.id, "applicant_id": pi.id, "organization_id": pi.organization_id,
+            "title": f"舍入{n}", "state": ApplicationState.reviewed,
+            "data": {"amount": "1000.00"}, "submitted_at": utcnow()}])
+        app_id = db.session.scalar(sa.select(sa.func.max(Application.id)))
+        apps.append(app_id)
+        db.session.execute(sa.insert(ReviewAssignment), [{
+            "application_id": app_id, "expert_id": experts[k].id,
+            "state": ReviewState.submitted, "total": total, "submitted_at": utcnow()}
+            for k, total in enumerate(case)])
+    db.session.commit()
+    got = {r.app.id: r.aggregate for r in results.call_results(call).rows}
+    assert got == {app_id: ranking.aggregate(case, rule)
+                   for app_id, case in zip(apps, cases, strict=True)}
 
 
 def test_the_api_ranking_is_paginated_and_the_line_runs_over_the_call(client, people):
