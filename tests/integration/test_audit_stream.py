@@ -33,6 +33,10 @@ def test_the_digests_catch_what_a_careful_forger_hides(app: Flask,
     unit.test_the_digests_catch_what_a_careful_forger_hides(app, monkeypatch)
 
 
+def test_a_forged_digests_out_of_range_numbers_are_breaches(app: Flask) -> None:
+    unit.test_a_forged_digest_recording_numbers_no_row_can_hold_is_a_breach(app)
+
+
 def test_a_broken_digest_is_named(app: Flask) -> None:
     unit.test_a_broken_digest_is_named_and_only_the_digests_before_it_count(app)
 

@@ -177,6 +177,25 @@ def test_the_digests_catch_what_a_careful_forger_hides(app, monkeypatch):
     }
 
 
+def test_a_forged_digest_recording_numbers_no_row_can_hold_is_a_breach(app):
+    """A digest's heads are JSON: a forger who re-hashes the digest chain may record a
+    sequence number or an entity id beyond the 32-bit columns. Each is a breach, as any
+    head the trail does not hold, and the check goes on."""
+    _trail(1, 2)
+    _trail(2, 2)
+    [digest] = _digest_all()
+    heads = dict(digest.heads)
+    heads["application:1"] = [2**40, heads["application:1"][1]]
+    heads[f"application:{2**40}"] = [1, "0" * 64]
+    digest.heads = heads
+    digest.hash = audit.chain_hash(digest.prev_hash, audit._digest_body(digest))
+    db.session.commit()
+    assert [(b.where, b.problem) for b in audit.verify()] == [
+        ("application:1", f"摘要记录的第 {2**40} 条已不存在（链尾被截断）"),
+        (f"application:{2**40}", "摘要中记录的整条审计链已不存在（被删除）"),
+    ]
+
+
 def test_a_broken_digest_is_named_and_only_the_digests_before_it_count(app):
     _trail(1, 2)
     first = audit.write_digest()
