@@ -252,15 +252,19 @@ def load(url: str, applications: int, log: Any = print) -> Loaded:
                  f"{_case('g', FUNDED_BUCKETS, 20)} ELSE {_case('g', STATE_BUCKETS, 100)} END")
         call = (f"CASE WHEN g <= {n_big} THEN {big} WHEN g <= {n_big + n_funded} THEN {funded} "
                 f"ELSE {call0 + 2} + g % {n_calls - 2} END")
-        title = (f"{_pick(SUBJECTS, 'g')} || {_pick(VERBS, 'g / 16')} || "
-                 f"{_pick(TAILS, 'g / 128')} || '（' || lpad(g::text, 7, '0') || '）'")
+        words = (f"{_pick(SUBJECTS, 'g')} || {_pick(VERBS, 'g / 16')} || "
+                 f"{_pick(TAILS, 'g / 128')}")
+        title = f"{words} || '（' || lpad(g::text, 7, '0') || '）'"
+        # normal_text(title): the words and the number are letters and digits already.
+        title_key = f"{words} || lpad(g::text, 7, '0')"
         cur.execute(f"""
-            INSERT INTO application (id, call_id, applicant_id, organization_id, title, state,
+            INSERT INTO application (id, call_id, applicant_id, organization_id, title,
+                title_key, state,
                 version, data, submitted_at, created_at, updated_at, granted_amount,
                 receipt_no, project_number, approved_at, disbursed, form_version, round,
                 audit_seq, acceptance_verdict)
             SELECT g, call_id, applicant_id, {org0} + (applicant_id - {res0}) % {n_org}, title,
-                state, 1,
+                title_key, state, 1,
                 jsonb_build_object('summary', '面向赣南苏区产业需求，' || title,
                                    'amount', ((200 + g % 300) * 1000)::text || '.00'),
                 CASE WHEN state = 'draft' THEN NULL ELSE created + interval '3 days' END,
@@ -272,7 +276,7 @@ def load(url: str, applications: int, log: Any = print) -> Loaded:
                 0, 1, CASE WHEN state = 'draft' THEN 0 ELSE 1 END, 0,
                 CASE WHEN state = 'completed' THEN 'pass' END
             FROM (SELECT g, {call} AS call_id, {res0} + (g * 7) % {n_res} AS applicant_id,
-                         {title} AS title, {state} AS state,
+                         {title} AS title, {title_key} AS title_key, {state} AS state,
                          timestamptz '2021-01-01 08:00+08' + g * interval '2 minutes' AS created
                   FROM generate_series(1, {applications}) g) s""")  # noqa: S608
         cur.execute("SELECT setval('application_id_seq', %s)", (applications,))

@@ -18,7 +18,9 @@ leader, finance, auditor, a researcher, an expert):
   wall time and peak memory (targets: <= 5 minutes, <= 300 MB);
 - a mixed load: locust, headless, 100 users across the roles for 60 s against gunicorn on
   127.0.0.1 (researchers and officers browsing lists and opening applications, experts
-  saving scores, finance preparing payments): requests/s, p95 and errors (target: none).
+  saving scores, finance preparing payments), each reading a page 5 to 15 s before the
+  next click (``--think MIN,MAX``; ``--think 0.5,2`` is a robot's pace, which saturates
+  this 2-core machine): requests/s, p95 and errors (target: none).
 
 The last line: ``BENCH pages rows=… worst_p95_ms=… worst_page=… max_statements=…
 max_statements_page=… ranking_s=… proposal_s=… verify_10m_s=… verify_peak_mb=…
@@ -322,7 +324,8 @@ def measure_audit(url: str, loaded: Loaded) -> dict[str, float]:
 
 # ---- mixed load -------------------------------------------------------------------------------
 
-def measure_locust(url: str, loaded: Loaded, users: int, seconds: int) -> dict[str, float]:
+def measure_locust(url: str, loaded: Loaded, users: int, seconds: int,
+                   think: str) -> dict[str, float]:
     import csv
 
     port = free_port()
@@ -331,11 +334,12 @@ def measure_locust(url: str, loaded: Loaded, users: int, seconds: int) -> dict[s
     locust_plan(url, loaded, plan)
     # The outbox's sends go to a Redis database no worker reads, emptied afterwards.
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench",
-           "REDIS_URL": REDIS_URL, "KJFLOW_BENCH_PLAN": str(plan)}
+           "REDIS_URL": REDIS_URL, "KJFLOW_BENCH_PLAN": str(plan), "KJFLOW_BENCH_THINK": think}
     server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", "3", "-k", "gthread", "--threads", "4",
+        # As the README serves it (workflow/gunicorn_conf.py), on a local port.
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "python:workflow.gunicorn_conf",
          "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--graceful-timeout", "5",
-         "--timeout", "120", "workflow:create_app()"],
+         "workflow:create_app()"],
         env=env, cwd=ROOT)
     try:
         _wait_for(port)
@@ -367,6 +371,10 @@ def measure_locust(url: str, loaded: Loaded, users: int, seconds: int) -> dict[s
         import redis
         redis.Redis.from_url(REDIS_URL).flushdb()
     total = next(r for r in rows if r["Name"] == "Aggregated")
+    for r in rows:
+        if r is not total:
+            print(f"  {r['Type']} {r['Name']}: {r['Request Count']} requests, median "
+                  f"{r['Median Response Time']} ms, p95 {r['95%']} ms")
     for r in failures:
         print(f"  locust failure: {r['Method']} {r['Name']}: {r['Error']} × {r['Occurrences']}")
     if proc.returncode not in (0, 1):
@@ -387,11 +395,20 @@ def _wait_for(port: int) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
+def _think(raw: str) -> str:
+    low, _, high = raw.partition(",")
+    if not 0 <= float(low) <= float(high or "nan"):
+        raise argparse.ArgumentTypeError("MIN,MAX: 0 <= MIN <= MAX")
+    return f"{float(low):g},{float(high):g}"
+
+
 # ---- main -------------------------------------------------------------------------------------
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--think", default="5,15", type=_think,
+                        help="seconds a locust user waits between two requests: MIN,MAX")
     parser.add_argument("--runs", type=int)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--applications", type=int)
@@ -450,8 +467,10 @@ def main() -> None:
     audit = (measure_audit(url, loaded) if "audit" in parts else
              {k: float("nan") for k in ("digest_s", "digest_again_s", "verify_s", "verify_mb")})
     users, seconds = (20, 10) if args.quick else (100, 60)
-    print(f"mixed load: locust, {users} users for {seconds} s against gunicorn:")
-    load_figures = (measure_locust(url, loaded, users, seconds) if "locust" in parts else
+    print(f"mixed load: locust, {users} users for {seconds} s against gunicorn, each waiting "
+          f"{args.think.replace(',', '–')} s between two requests:")
+    load_figures = (measure_locust(url, loaded, users, seconds, args.think)
+                    if "locust" in parts else
                     {"rps": float("nan"), "p95_ms": float("nan"), "requests": 0, "errors": 0})
     print(f"  {load_figures['requests']:,} requests, {load_figures['rps']:.1f} /s, "
           f"p95 {load_figures['p95_ms']:.0f} ms, {load_figures['errors']} errors")
@@ -486,6 +505,7 @@ def main() -> None:
         verify_rows=loaded.counts["audit_event"], verify_10m_s=audit["verify_s"],
         verify_peak_mb=audit["verify_mb"], digest_s=audit["digest_s"],
         digest_again_s=audit["digest_again_s"], locust_users=users,
+        locust_think_s=args.think.replace(",", "-"),
         locust_rps=load_figures["rps"], locust_p95_ms=load_figures["p95_ms"],
         errors=load_figures["errors"] + len(failed), targets_met=int(met)))
 

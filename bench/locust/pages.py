@@ -19,12 +19,14 @@ from locust import HttpUser, between, task
 PLAN: dict[str, Any] = json.loads(Path(os.environ["KJFLOW_BENCH_PLAN"]).read_text("utf-8"))
 PASSWORD = PLAN["password"]
 DUE = list(PLAN["due_tranches"])  # each prepared once, by whichever finance user takes it
+# Seconds between a user's two requests (bench/pages.py --think): a person reads the page.
+THINK = [float(x) for x in os.environ.get("KJFLOW_BENCH_THINK", "5,15").split(",")]
 SCORES = {"innovation": 82, "feasibility": 78, "team": 85, "benefit": 80}
 
 
 class Role(HttpUser):
     abstract = True
-    wait_time = between(0.5, 2.0)
+    wait_time = between(THINK[0], THINK[1])
     pool: ClassVar[list[str]] = []
     counter = 0
 

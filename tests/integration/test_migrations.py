@@ -206,21 +206,22 @@ def check_numbers_migration_registers_given_numbers(engine: sa.Engine) -> None:
     from workflow.core.models import utcnow
 
     before = ScriptDirectory(str(MIGRATIONS)).get_revision(NUMBERS_REVISION).down_revision
+    # Numbers given directly (as before the register), by today's models; then the schema
+    # goes back to before the register, keeping them, and up again.
+    call = CallFactory(state=CallState.decided, title="稀土专项",
+                       doc_number="赣市科字〔2026〕3号")
+    ApplicationFactory(call=call, title="永磁", state=ApplicationState.approved,
+                       approved_at=utcnow(), granted_amount=Decimal("1.00"),
+                       doc_number="赣市科字〔2026〕2号")
+    ApplicationFactory(call=call, title="分离", state=ApplicationState.approved,
+                       approved_at=utcnow(), granted_amount=Decimal("1.00"),
+                       doc_number="赣市科字〔2026〕1号")
+    db.session.commit()
     db.session.remove()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM issued_number")).scalar() == 0
     migrate("downgrade", before)
-    try:
-        call = CallFactory(state=CallState.decided, title="稀土专项",
-                           doc_number="赣市科字〔2026〕3号")
-        ApplicationFactory(call=call, title="永磁", state=ApplicationState.approved,
-                           approved_at=utcnow(), granted_amount=Decimal("1.00"),
-                           doc_number="赣市科字〔2026〕2号")
-        ApplicationFactory(call=call, title="分离", state=ApplicationState.approved,
-                           approved_at=utcnow(), granted_amount=Decimal("1.00"),
-                           doc_number="赣市科字〔2026〕1号")
-        db.session.commit()
-        db.session.remove()
-    finally:
-        migrate("upgrade")
+    migrate("upgrade")
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT kind, number, prefix, seq, subject, numbered_at IS NOT NULL "

@@ -161,3 +161,20 @@ def test_the_recommending_body_column_keeps_every_organisation_and_reference(tmp
             "organization")}
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_title_key_migration_keys_every_existing_application(sqlite_at_the_revision_before):
+    """20261227_0008: 一题多报 looks titles up by their key; the rows from before get
+    theirs."""
+    from workflow.applying.models import normal_text
+
+    engine = sqlite_at_the_revision_before
+    legacy_facts.seed(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE application SET title = 'AI 稀土（永磁）-检测 ' || id"))
+    flask_migrate.upgrade(revision="20261227_0008")
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, title, title_key FROM application")).all()
+    assert len(rows) > 1
+    assert {key for _, _, key in rows} == {f"ai稀土永磁检测{i}" for i, _, _ in rows}
+    assert all(key == normal_text(title) for _, title, key in rows)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from states import ApplicationState
 from workflow.calls.models import Scheme
@@ -66,6 +66,13 @@ def _state_in(states: tuple[ApplicationState, ...]) -> str:
     return "state IN (" + ", ".join(f"'{s.value}'" for s in states) + ")"
 
 
+
+def normal_text(text: str) -> str:
+    """Text as 一题多报 compares it: lower case, letters and digits only (spaces and
+    punctuation, full-width or not, do not make a title new)."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 class Application(AuditedMixin, Base):
     """申报书.
 
@@ -114,6 +121,8 @@ class Application(AuditedMixin, Base):
         # A call's applications in some states (the ranking reads the reviewed ones): one
         # index, not the call's and the state's bitmaps joined.
         sa.Index("ix_application_call_id_state", "call_id", "state"),
+        # 一题多报: the applications of a year with the same title, found by its key.
+        sa.Index("ix_application_title_key", "title_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,6 +131,8 @@ class Application(AuditedMixin, Base):
     applicant_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
     title: Mapped[str] = mapped_column(sa.String(200))
+    # The title as 一题多报 compares titles (``normal_text``), kept with it by ``_keyed``.
+    title_key: Mapped[str | None] = mapped_column(sa.String(200))
     state: Mapped[ApplicationState] = mapped_column(
         state_column(ApplicationState, "application_state"),
         default=ApplicationState.draft,
@@ -167,6 +178,11 @@ class Application(AuditedMixin, Base):
         back_populates="application", cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+    @validates("title")
+    def _keyed(self, _key: str, title: str) -> str:
+        self.title_key = normal_text(title)[:200]
+        return title
 
     @property
     def notice_last_day(self) -> date | None:

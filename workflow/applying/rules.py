@@ -15,7 +15,13 @@ from states import APPLICATION, SYSTEM, ApplicationState, CallState
 from states.lifecycles import RUNNING
 from workflow.accounts import integrity
 from workflow.applying import formal_review, operations
-from workflow.applying.models import Application, SignedDocument, SigningParty, Verdict
+from workflow.applying.models import (
+    Application,
+    SignedDocument,
+    SigningParty,
+    Verdict,
+    normal_text,
+)
 from workflow.applying.visibility import (
     can_read_application,
     can_view_application,
@@ -170,31 +176,34 @@ def integrity_clear(ctx: GuardContext) -> list[Reason]:
                             ctx.now.astimezone(SHANGHAI).date())
 
 
-def _normal(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
 NEAR_IDENTICAL = 0.9
 
 
 def not_duplicate(ctx: GuardContext) -> list[Reason]:
     """一题多报: the same title in the same year, or the same principal investigator with
-    near-identical content in the same year."""
+    near-identical content in the same year. The year's other live applications are
+    searched by the database: those with the same title key, and the principal
+    investigator's own (a year of a province holds a hundred thousand)."""
     app: Application = ctx.row
-    others = db.session.scalars(sa.select(Application).join(Call).where(
-        Application.id != app.id, Call.year == app.call.year,
-        Application.state.in_(LIVE_STATES)))
-    title = _normal(app.title)
-    text = _normal(json.dumps(app.data.get("summary", ""), ensure_ascii=False))
+    title = normal_text(app.title)
+    others = (sa.select(Application).join(Call)
+              .where(Application.id != app.id, Call.year == app.call.year,
+                     Application.state.in_(LIVE_STATES))
+              .order_by(Application.id))
+    text = normal_text(json.dumps(app.data.get("summary", ""), ensure_ascii=False))
+    same_pi = others.where(Application.applicant_id == app.applicant_id) if text else None
+    found = set(db.session.scalars(others.where(Application.title_key == title[:200])))
+    if same_pi is not None:
+        found.update(db.session.scalars(same_pi))
     out: list[Reason] = []
-    for other in others:
-        if _normal(other.title) == title:
+    for other in sorted(found, key=lambda a: a.id):
+        if normal_text(other.title) == title:
             receipt = f"（受理回执号{other.receipt_no}）" if other.receipt_no else ""
             out += refuse("duplicate_title", f"与本年度已申报的“{other.title}”{receipt}"
                           "题目相同（一题多报）")
         elif other.applicant_id == app.applicant_id and text:
-            other_text = _normal(json.dumps(other.data.get("summary", ""),
-                                            ensure_ascii=False))
+            other_text = normal_text(json.dumps(other.data.get("summary", ""),
+                                                ensure_ascii=False))
             if SequenceMatcher(None, text, other_text).ratio() >= NEAR_IDENTICAL:
                 out += refuse("duplicate_content", f"与同一负责人本年度已申报的“{other.title}”"
                               "内容高度相似（一题多报）")

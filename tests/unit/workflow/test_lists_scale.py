@@ -381,3 +381,43 @@ def test_the_next_link_of_a_row_with_the_longest_title_is_followed(app, client, 
     whole = client.get("/api/v1/applications?per_page=100&sort=title&dir=desc",
                        headers=headers).get_json()
     assert ids == [i["id"] for i in whole["items"]] and pages == total
+
+
+def test_the_officers_application_page_reads_no_other_application_of_the_year(app, world):
+    """The page shows the eligibility check (一题多报 among them): it looks up the year's
+    same titles and the researcher's own applications, never reads the year's other
+    applications (a province's year holds a hundred thousand)."""
+    import sqlalchemy as sa
+
+    from workflow.applying.models import Application
+
+    call = CallFactory()
+    mine = ApplicationFactory(call=call, state=A.formal_review, title="稀土永磁电机关键技术")
+    twin = ApplicationFactory(call=call, state=A.expert_review, title="稀土 永磁电机（关键技术）")
+    loaded: list[int] = []
+
+    def seen(target, _context):
+        loaded.append(target.id)
+
+    def others(n: int) -> None:
+        for _ in range(n):
+            ApplicationFactory(call=call, state=A.expert_review)
+
+    others(5)
+    db.session.commit()
+    client = client_for(app, "officer", PASSWORD)
+    sa.event.listen(Application, "load", seen)
+    try:
+        page = client.get(f"/applications/{mine.id}").get_data(as_text=True)
+        first = set(loaded)
+        others(20)
+        db.session.commit()
+        db.session.expire_all()
+        loaded.clear()
+        client.get(f"/applications/{mine.id}")
+    finally:
+        sa.event.remove(Application, "load", seen)
+    assert "题目相同（一题多报）" in page and "稀土 永磁电机（关键技术）" in html.unescape(page)
+    assert set(loaded) == first
+    assert first <= {mine.id, twin.id} | {a.id for a in db.session.scalars(
+        sa.select(Application).where(Application.applicant_id == mine.applicant_id))}
