@@ -63,7 +63,7 @@ from bench._common import (  # noqa: E402
 from bench._pages_load import PASSWORD, Loaded, Sizes, load, locust_plan  # noqa: E402
 
 REDIS_URL = os.environ.get("KJFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-DATABASE_SETTINGS = {"work_mem": "64MB", "random_page_cost": "1.1"}
+DATABASE_SETTINGS = {"work_mem": "64MB", "random_page_cost": "1.1", "jit": "off"}
 P95_MS, STATEMENTS, RANKING_S, VERIFY_S, VERIFY_MB = 300.0, 20, 3.0, 300.0, 300.0
 
 
