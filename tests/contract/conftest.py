@@ -116,9 +116,9 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     log = instance / "gunicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(_bin("gunicorn")), "--workers", "1", "--threads", "4", "--bind",
-             f"127.0.0.1:{port}", "--timeout", "120", "--no-control-socket",
-             "workflow:create_app()"],
+            # The README's settings (workflow/gunicorn_conf.py), one worker on a local port.
+            [str(_bin("gunicorn")), "-c", "python:workflow.gunicorn_conf", "--workers", "1",
+             "--bind", f"127.0.0.1:{port}", "--no-control-socket", "workflow:create_app()"],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True)
     try:
