@@ -312,10 +312,11 @@ def load(url: str, applications: int, log: Any = print) -> Loaded:
 
         # Tranches: three per funded project (40 / 40 / 20 %), paid as far as it has come.
         cur.execute(f"""
-            INSERT INTO tranche (application_id, seq, label, amount, condition, state, version,
-                decision_ref, payment_ref, released_at, created_at, audit_seq, payee_name,
-                payee_bank, payee_account, prepared_by_id, approved_by_id)
-            SELECT a.id, k, (ARRAY['合同签订后拨付','中期检查后拨付','验收通过后拨付'])[k],
+            INSERT INTO tranche (application_id, seq, project_number, label, amount, condition,
+                state, version, decision_ref, payment_ref, released_at, created_at, audit_seq,
+                payee_name, payee_bank, payee_account, prepared_by_id, approved_by_id)
+            SELECT a.id, k, a.project_number,
+                (ARRAY['合同签订后拨付','中期检查后拨付','验收通过后拨付'])[k],
                 {GRANT} * (ARRAY[0.4, 0.4, 0.2])[k],
                 CASE WHEN k = 3 THEN 'acceptance' ELSE 'contract' END, st, 1,
                 CASE WHEN st IN ('prepared','released') THEN '赣市科字〔2025〕' || a.id || '号' END,

@@ -179,6 +179,7 @@ class TrancheFactory(Base):
     application = factory.SubFactory(ApplicationFactory, state=ApplicationState.in_progress,
                                      granted_amount=Decimal("500000.00"))
     seq = factory.Sequence(lambda n: n + 1)
+    project_number = factory.LazyAttribute(lambda o: o.application.project_number)
     label = factory.Sequence(lambda n: f"第{n + 1}笔")
     amount = Decimal("200000.00")
     condition = "contract"

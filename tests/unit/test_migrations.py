@@ -178,3 +178,28 @@ def test_the_title_key_migration_keys_every_existing_application(sqlite_at_the_r
     assert len(rows) > 1
     assert {key for _, _, key in rows} == {f"ai稀土永磁检测{i}" for i, _, _ in rows}
     assert all(key == normal_text(title) for _, title, key in rows)
+
+
+def test_the_tranche_number_migration_copies_each_projects_number(tmp_path: Path):
+    """20261227_0009: the tranches there are keep their project's number."""
+    from decimal import Decimal
+
+    from tests.factories import TrancheFactory
+
+    app = build_app(tmp_path, f"sqlite:///{tmp_path / 'numbers.sqlite'}")
+    with app.app_context():
+        flask_migrate.upgrade()
+        numbered = TrancheFactory(application__project_number="GZKJ-2026-0007")
+        TrancheFactory(application=numbered.application, seq=2, amount=Decimal("1.00"))
+        unnumbered = TrancheFactory(application__project_number=None)
+        db.session.commit()
+        ids = (numbered.id, unnumbered.id)
+        db.session.remove()
+        flask_migrate.downgrade(revision="20261227_0008")
+        flask_migrate.upgrade(revision="20261227_0009")
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT id, application_id, project_number FROM tranche ORDER BY id")).all()
+        db.engine.dispose()
+    assert [r[2] for r in rows] == ["GZKJ-2026-0007", "GZKJ-2026-0007", None]
+    assert (rows[0][0], rows[2][0]) == ids

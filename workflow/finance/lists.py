@@ -71,7 +71,7 @@ TRANCHES = ListSpec(
     name="tranches", title="经费拨付", model=Tranche, visible=money_rows(Tranche),
     joins=TRANCHE_JOINS,
     columns=(
-        Column("project", "项目", (Application.project_number, Tranche.seq), joins=("app",)),
+        Column("project", "项目", (Tranche.project_number, Tranche.seq)),
         Column("label", "拨付批次", (Tranche.label,)),
         Column("payee", "收款单位及账户", (PAYEE_NAME,), joins=("app", "org")),
         Column("amount", "金额（万元）", (Tranche.amount,), num=True, desc_first=True),

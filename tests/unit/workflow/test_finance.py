@@ -77,6 +77,9 @@ def test_a_contract_plans_the_tranches_and_the_contract_share_is_due(people):
                                                             T.due)
     assert (last.amount, last.condition, last.state) == (Decimal("300000.00"), "acceptance",
                                                          T.planned)
+    # Each keeps the project's number, by which the money lists sort them.
+    assert row.project_number and {first.project_number, last.project_number} == {
+        row.project_number}
     assert kinds(row.call_id) == [("allocation", Decimal("5000000.00")),
                                   ("commitment", Decimal("1000000.00"))]
     assert ledger.balances(row.call_id) == ledger.Balances(

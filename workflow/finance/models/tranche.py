@@ -45,12 +45,21 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
             name="payee_on_voucher"),
         # The 工作台's and the queue's oldest rows of a state (``WHERE state = ? ORDER BY id``).
         sa.Index("ix_tranche_state_id", "state", "id"),
+        # The money lists' order, by project (its number, then the tranche's seq): each
+        # page, the last of a million tranches too, read in order from an index.
+        sa.Index("ix_tranche_project_number_seq_id", "project_number", "seq", "id"),
+        sa.Index("ix_tranche_state_project_number_seq_id", "state", "project_number", "seq",
+                 "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(
         sa.ForeignKey("application.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int]
+    # The project's number (项目编号), copied when the tranches are planned at the contract,
+    # after the approval numbered the project (a number never changes): the lists sort by
+    # it without joining every tranche to its application.
+    project_number: Mapped[str | None] = mapped_column(sa.String(32))
     label: Mapped[str] = mapped_column(sa.String(100))
     amount: Mapped[Decimal] = mapped_column(Money)
     condition: Mapped[str] = mapped_column(sa.String(20))
