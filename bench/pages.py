@@ -407,8 +407,9 @@ def _think(raw: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--think", default="5,15", type=_think,
-                        help="seconds a locust user waits between two requests: MIN,MAX")
+    parser.add_argument("--think", type=_think,
+                        help="seconds a locust user waits between two requests: MIN,MAX "
+                             "(default 5,15; with --quick 0.5,2, for requests in its 10 s)")
     parser.add_argument("--runs", type=int)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--applications", type=int)
@@ -416,6 +417,7 @@ def main() -> None:
     parser.add_argument("--parts", default="pages,ranking,audit,locust",
                         help="what to measure (comma-separated; default all)")
     args = parser.parse_args()
+    args.think = args.think or ("0.5,2" if args.quick else "5,15")
     size = args.applications or (10_000 if args.quick else 1_000_000)
     runs = args.runs or (3 if args.quick else 20)
     url = BENCH_DB.replace("postgresql://", "postgresql+psycopg://", 1)
