@@ -26,7 +26,7 @@ def test_a_large_calls_ranking_and_proposal_in_a_few_bounded_statements(app, peo
         large_params, _ = _measure(large, what)
         elapsed = time.monotonic() - started
         assert large_params == small_params and len(large_params) <= 5
-        assert max(large_params) < 20
+        assert max(large_params) < 40  # the call and its states, twice in one statement
         assert elapsed < 3, f"{what.__name__}: {elapsed:.1f} s for 20,000 applications"
     res = results.call_results(large)
     assert len(res.rows) == 20000

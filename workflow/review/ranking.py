@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +47,8 @@ from decimal import ROUND_HALF_UP, Decimal, Inexact, InvalidOperation, localcont
 from enum import Enum
 from fractions import Fraction
 from io import BytesIO
-from typing import Any, Final
+from operator import attrgetter
+from typing import Any, Final, TypeVar
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -334,48 +335,60 @@ def _group_order(group: str | None) -> tuple[bool, str]:
 
 TieKey = tuple[bool, datetime | None, int]
 
+_E = TypeVar("_E", "Entry", "Ranked")
+_ID = attrgetter("id")
+_SUBMITTED = attrgetter("submitted_at")
+_SCORE = attrgetter("score")
+_RANK = attrgetter("rank")
 
-def _sort_key(entry: Entry) -> tuple[bool, Decimal, TieKey]:
-    # Unscored last; then score descending; then the tie-break.
-    return (entry.score is None, -(entry.score or Decimal(0)), entry.tie_key)
+
+def _in_tie_order(items: Sequence[_E]) -> list[_E]:
+    """``items`` in the tie-break's order (earlier submission, no time after any time,
+    then lower id), sorted by C-level keys: what ``tie_key`` orders, without a Python call
+    per item (a call of 100,000 applications is ranked on each page of its ranking)."""
+    out = sorted(items, key=_ID)
+    timed = [i for i in out if i.submitted_at is not None]
+    if len(timed) == len(out):
+        out.sort(key=_SUBMITTED)  # stable: equal times stay in id order
+        return out
+    timed.sort(key=_SUBMITTED)
+    return timed + [i for i in out if i.submitted_at is None]
 
 
 def rank(entries: Sequence[Entry]) -> list[Ranked]:
     """Rank within each group: score descending, ties share the rank, unscored last.
 
     The result lists the group ``None`` first, then the groups by id, each in rank order.
-    Ids must be unique. O(n log n): 10,000 entries take milliseconds.
+    Ids must be unique. O(n log n): 100,000 entries take a fraction of a second.
     """
+    times = Counter(entry.id for entry in entries)
+    if len(times) != len(entries):
+        duplicate = next(i for i, n in times.items() if n > 1)
+        raise ValueError(f"重复的申报书编号：{duplicate}")
+    requested = {entry.id: _money(entry.requested, f"申报书{entry.id}的申请经费")
+                 for entry in entries}
     groups: dict[str | None, list[Entry]] = defaultdict(list)
-    seen: set[int] = set()
-    for entry in entries:
-        if entry.id in seen:
-            raise ValueError(f"重复的申报书编号：{entry.id}")
-        seen.add(entry.id)
-        _money(entry.requested, f"申报书{entry.id}的申请经费")
+    for entry in _in_tie_order(entries):
         groups[entry.group].append(entry)
 
     out: list[Ranked] = []
     for group in sorted(groups, key=_group_order):
-        members = sorted(groups[group], key=_sort_key)
-        ranks: list[int | None] = []
-        for i, entry in enumerate(members):
-            if entry.score is None:
-                ranks.append(None)
-            elif i and members[i - 1].score == entry.score:
-                ranks.append(ranks[-1])
-            else:
-                ranks.append(i + 1)
-        counts: dict[int, int] = defaultdict(int)
-        for r in ranks:
-            if r is not None:
-                counts[r] += 1
-        for i, (entry, r) in enumerate(zip(members, ranks, strict=True)):
-            out.append(Ranked(
-                id=entry.id, group=entry.group, score=entry.score, requested=entry.requested,
-                submitted_at=entry.submitted_at, rank=r, position=i + 1,
-                tied=r is not None and counts[r] > 1,
-            ))
+        members = groups[group]
+        scored = [e for e in members if e.score is not None]
+        scored.sort(key=_SCORE, reverse=True)  # stable both ways: ties keep the tie order
+        ranks: list[int] = []
+        previous: Decimal | None = None
+        for i, entry in enumerate(scored):
+            ranks.append(ranks[-1] if i and entry.score == previous else i + 1)
+            previous = entry.score
+        counts = Counter(ranks)
+        out.extend(Ranked(entry.id, group, entry.score, requested[entry.id],
+                          entry.submitted_at, r, i, counts[r] > 1)
+                   for i, (entry, r) in enumerate(zip(scored, ranks, strict=True), 1))
+        out.extend(Ranked(entry.id, group, None, requested[entry.id], entry.submitted_at,
+                          None, i, False)
+                   for i, entry in enumerate((e for e in members if e.score is None),
+                                             len(scored) + 1))
     return out
 
 
@@ -418,11 +431,6 @@ class FundingLine:
         return self.status.get(entry_id) == "funded"
 
 
-def _fill_key(item: Ranked) -> tuple[int, Decimal, tuple[bool, datetime | None, int]]:
-    # Rank 1 of every group, then rank 2, …; within a rank: higher score, then the tie-break.
-    return (item.rank or 0, -(item.score or Decimal(0)), item.tie_key)
-
-
 def funding_line(
     ranked: Sequence[Ranked],
     budget: Number,
@@ -444,8 +452,13 @@ def funding_line(
         if limit < 0:
             raise ValueError(f"榜单{group}的名额不能为负数")
 
-    candidates = sorted((r for r in ranked if r.rank is not None), key=_fill_key)
-    requested = {c.id: _money(c.requested, f"申报书{c.id}的申请经费") for c in candidates}
+    # Rank 1 of every group, then rank 2, …; within a rank: higher score, then the
+    # tie-break (stable sorts by C-level keys, the last one deciding first).
+    candidates = _in_tie_order([r for r in ranked if r.rank is not None])
+    candidates.sort(key=_SCORE, reverse=True)
+    candidates.sort(key=_RANK)
+    # ``rank`` checked each request and keeps it to the fen.
+    requested = {c.id: c.requested for c in candidates}
     status: dict[int, str] = {}
     remaining = total_budget
     taken: dict[str | None, int] = defaultdict(int)

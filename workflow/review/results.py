@@ -101,33 +101,6 @@ class Results:
 PER_PAGE = 100
 
 
-def _applications(call: Call) -> dict[int, AppInfo]:
-    """The call's reviewed applications, by id, as plain rows: one statement whose bound
-    parameters do not grow with the call."""
-    query = (sa.select(Application.id, Application.title, Application.state,
-                       Application.challenge_id, Application.submitted_at,
-                       Application.receipt_no, Application.data["amount"].as_string(),
-                       Application.data["milestones"], Organization.id, Organization.name,
-                       Challenge.title)
-             .join(Organization, Organization.id == Application.organization_id)
-             .outerjoin(Challenge, Challenge.id == Application.challenge_id)
-             .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))
-             .order_by(Application.id))
-    out: dict[int, AppInfo] = {}
-    for (app_id, title, state, challenge_id, submitted_at, receipt_no, amount, milestones,
-         org_id, org_name, challenge_title) in _stream(query):
-        try:
-            requested = _requested(amount, milestones)
-        except (ArithmeticError, AttributeError, TypeError, ValueError):
-            requested = Decimal("0.00")
-        out[app_id] = AppInfo(
-            id=app_id, title=title, state=state, challenge_id=challenge_id,
-            submitted_at=submitted_at, receipt_no=receipt_no, requested=requested,
-            organization=Named(org_id, org_name),
-            challenge=Named(challenge_id, challenge_title) if challenge_id else None)
-    return out
-
-
 def _reviewed(call: Call, *columns: Any) -> sa.Select[Any]:
     """``columns`` of the submitted reviews (with a total) of the call's reviewed
     applications: joined on the call, never a list of application ids, read from the index
@@ -139,13 +112,14 @@ def _reviewed(call: Call, *columns: Any) -> sa.Select[Any]:
                    ReviewAssignment.total.is_not(None)))
 
 
-def _scores(call: Call) -> Iterator[tuple[int, int, Decimal]]:
-    """(application id, number of reviews, score by the call's rule) of every reviewed
-    application with a submitted total, aggregated by the database (issue 19: a call of
-    100,000 applications has half a million totals). The totals are whole cents, so the
-    database sums integers and ``ranking.from_cents`` rounds as ``ranking.aggregate``
-    does: ``trimmed`` drops the lowest and the highest (with 5 or more), ``median`` keeps
-    the middle one or two, by their place in each application's sorted totals."""
+def _scores(call: Call) -> sa.Subquery:
+    """Per reviewed application with a submitted total: ``app``, ``n`` (its reviews),
+    ``kept`` (how many of them the call's rule keeps) and ``cents`` (their sum in whole
+    cents), aggregated by the database (issue 19: a call of 100,000 applications has half
+    a million totals). The totals are whole cents, so the database sums integers and
+    ``ranking.from_cents`` rounds as ``ranking.aggregate`` does: ``trimmed`` drops the
+    lowest and the highest (with 5 or more), ``median`` keeps the middle one or two, by
+    their place in each application's sorted totals."""
     rule = call.aggregation.value
     cents = sa.cast(sa.func.round(ReviewAssignment.total * 100), sa.Integer)
     app_id = ReviewAssignment.application_id
@@ -156,19 +130,52 @@ def _scores(call: Call) -> Iterator[tuple[int, int, Decimal]]:
                          sa.func.count().over(partition_by=app_id).label("n")).subquery()
         middle = sa.or_(each.c.place == (each.c.n + 1) // 2,
                         each.c.place == (each.c.n + 2) // 2)
-        query = (sa.select(each.c.app, sa.func.max(each.c.n), sa.func.sum(each.c.cents),
-                           sa.func.count()).where(middle).group_by(each.c.app))
-        for app, n, kept_sum, kept in _stream(query):
-            yield app, n, ranking.from_cents(kept_sum, kept)
-        return
-    query = _reviewed(call, app_id, sa.func.count(), sa.func.sum(cents), sa.func.min(cents),
-                      sa.func.max(cents)).group_by(app_id)
-    for app, n, total, lowest, highest in _stream(query):
-        if rule == "trimmed" and n >= ranking.TRIM_MIN_COUNT:
-            total, n_kept = total - lowest - highest, n - 2
-        else:
-            n_kept = n
-        yield app, n, ranking.from_cents(total, n_kept)
+        return (sa.select(each.c.app, sa.func.max(each.c.n).label("n"),
+                          sa.func.count().label("kept"), sa.func.sum(each.c.cents).label("cents"))
+                .where(middle).group_by(each.c.app).subquery())
+    n, total = sa.func.count(), sa.func.sum(cents)
+    kept: Any = n
+    kept_cents: Any = total
+    if rule == "trimmed":
+        trims = n >= ranking.TRIM_MIN_COUNT
+        kept = sa.case((trims, n - 2), else_=n)
+        kept_cents = sa.case((trims, total - sa.func.min(cents) - sa.func.max(cents)),
+                             else_=total)
+    return _reviewed(call, app_id.label("app"), n.label("n"), kept.label("kept"),
+                     kept_cents.label("cents")).group_by(app_id).subquery()
+
+
+def _ranked_rows(call: Call) -> Iterator[tuple[AppInfo, int, Decimal | None]]:
+    """Each reviewed application of the call with its number of reviews and its score by
+    the call's rule (None without a review): one statement, its bound parameters fixed
+    whatever the size of the call."""
+    s = _scores(call)
+    query = (sa.select(Application.id, Application.title, Application.state,
+                       Application.challenge_id, Application.submitted_at,
+                       Application.receipt_no, Application.data["amount"].as_string(),
+                       Application.data["milestones"], Organization.id, Organization.name,
+                       Challenge.title, s.c.n, s.c.kept, s.c.cents)
+             .join(Organization, Organization.id == Application.organization_id)
+             .outerjoin(Challenge, Challenge.id == Application.challenge_id)
+             .outerjoin(s, s.c.app == Application.id)
+             .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))
+             .order_by(Application.id))
+    orgs: dict[int, Named] = {}
+    challenges: dict[int, Named] = {}
+    for (app_id, title, state, challenge_id, submitted_at, receipt_no, amount, milestones,
+         org_id, org_name, challenge_title, n, kept, cents) in _rows(query):
+        try:
+            requested = _requested(amount, milestones)
+        except (ArithmeticError, AttributeError, TypeError, ValueError):
+            requested = Decimal("0.00")
+        org = orgs.get(org_id) or orgs.setdefault(org_id, Named(org_id, org_name))
+        challenge = None if challenge_id is None else (
+            challenges.get(challenge_id)
+            or challenges.setdefault(challenge_id, Named(challenge_id, challenge_title)))
+        info = AppInfo(id=app_id, title=title, state=state, challenge_id=challenge_id,
+                       submitted_at=submitted_at, receipt_no=receipt_no, requested=requested,
+                       organization=org, challenge=challenge)
+        yield info, n or 0, ranking.from_cents(cents, kept) if n else None
 
 
 def _totals(call: Call, criteria: bool, ids: list[int] | None = None) -> Iterator[Any]:
@@ -181,6 +188,13 @@ def _totals(call: Call, criteria: bool, ids: list[int] | None = None) -> Iterato
     if ids is not None:
         query = query.where(ReviewAssignment.application_id.in_(ids))
     return _stream(query.order_by(ReviewAssignment.application_id, ReviewAssignment.id))
+
+
+def _rows(query: sa.Select[Any]) -> Iterator[Any]:
+    """The rows of ``query`` on the session's connection, without the ORM's per-row work:
+    read whole (a ranking's 100,000 rows are a few megabytes; a server-side cursor's
+    batches cost 0.5 s more)."""
+    return iter(db.session.connection().execute(query))
 
 
 def _stream(query: sa.Select[Any]) -> Iterator[Any]:
@@ -208,28 +222,28 @@ def collector_paused() -> Iterator[None]:
 
 def call_results(call: Call, budget: Decimal | None = None,
                  skip_unaffordable: bool = False, criteria: bool = False) -> Results:
-    """The call's ranking and funding line. Two statements whatever the size of the call
-    (the applications, the scores), each with a fixed number of bound parameters."""
+    """The call's ranking and funding line. One statement whatever the size of the call
+    (the applications with their scores), its bound parameters fixed."""
     with collector_paused():
         return _call_results(call, budget, skip_unaffordable, criteria)
 
 
 def _call_results(call: Call, budget: Decimal | None, skip_unaffordable: bool,
                   criteria: bool) -> Results:
-    apps = _applications(call)
-    scored = {app: (n, score) for app, n, score in _scores(call) if app in apps}
-    entries = [ranking.Entry(
-        id=app.id, group=str(app.challenge_id) if app.challenge_id else None,
-        score=scored[app.id][1] if app.id in scored else None, requested=app.requested,
-        submitted_at=app.submitted_at) for app in apps.values()]
+    apps: dict[int, tuple[AppInfo, int]] = {}
+    entries: list[ranking.Entry] = []
+    for app, n, score in _ranked_rows(call):
+        apps[app.id] = app, n
+        entries.append(ranking.Entry(app.id, str(app.challenge_id) if app.challenge_id
+                                     else None, score, app.requested, app.submitted_at))
     ranked = ranking.rank(entries)
     limits: dict[str | None, int] = {str(ch.id): ch.max_teams for ch in call.challenges}
     line = ranking.funding_line(ranked, call.budget if budget is None else budget,
                                 per_group_limit=limits or None,
                                 skip_unaffordable=skip_unaffordable)
     limit = call.spread_stdev_limit
-    rows = [Row(apps[r.id], scored[r.id][0] if r.id in scored else 0, r.score, r,
-                line.status.get(r.id, ""), limit) for r in ranked]
+    status = line.status
+    rows = [Row(*apps[r.id], r.score, r, status.get(r.id, ""), limit) for r in ranked]
     res = Results(call, rows, line)
     if criteria:
         _fill(res, rows, criteria=True)

@@ -92,7 +92,7 @@ def test_the_results_sql_does_not_grow_with_the_call(people, what):
     # The same statements, with the same parameters, for 30 as for 300 applications.
     assert len(large_params) == len(small_params) <= 5
     assert large_params == small_params
-    assert max(large_params) < 20
+    assert max(large_params) < 40  # one statement: the call and its states, twice
 
 
 @pytest.mark.parametrize("rule", ["trimmed", "mean", "median"])
