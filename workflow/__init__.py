@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from celery import Celery, Task
 from flask import Flask
@@ -27,6 +28,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def _json_loads(value: str | bytes) -> Any:
+    """JSON columns read by orjson: the officer's 工作台 reads 9,000 applications' answers
+    and review scores, and ``json`` took 0.45 s of its 1.5 s. What orjson refuses and
+    ``json`` reads (``NaN``) is read by ``json``. (orjson reads an integer beyond 64 bits
+    as a float; the forms keep integers within ``forms.schema.INTEGER_LIMIT``.)"""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -48,7 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # JSON columns keep Chinese as it is (SQLite stores them as text, which a list's
     # keyword search reads; PostgreSQL's JSONB keeps its own form either way).
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "json_serializer": _json_dumps, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+        "json_serializer": _json_dumps, "json_deserializer": _json_loads, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
     if hops:
         # The client's address (what the throttles count by) and scheme as the configured

@@ -336,3 +336,13 @@ def test_only_units_of_work_of_their_own_commit():
                     function not in allowed:
                 found.append(f"{name}:{line} {call}() in {function or 'the module'}")
     assert found == [], "commits outside a unit of work of their own:\n" + "\n".join(found)
+
+
+def test_json_columns_read_by_orjson_and_what_it_refuses_by_json():
+    import math
+
+    from workflow import _json_loads
+
+    assert _json_loads('{"题目": "稀土", "n": [1, 2.5, null]}') == {"题目": "稀土",
+                                                                   "n": [1, 2.5, None]}
+    assert math.isnan(_json_loads("NaN"))
