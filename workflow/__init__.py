@@ -60,7 +60,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # JSON columns keep Chinese as it is (SQLite stores them as text, which a list's
     # keyword search reads; PostgreSQL's JSONB keeps its own form either way).
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        "json_serializer": _json_dumps, "json_deserializer": _json_loads, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+        "json_serializer": _json_dumps, "json_deserializer": _json_loads,
+        **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
     hops = int(app.config.get("TRUSTED_PROXIES") or 0)
     if hops:
         # The client's address (what the throttles count by) and scheme as the configured
