@@ -251,7 +251,12 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     follow (``Listing.following``, what a ``cursor`` carries); ``start``: the rows after
     those values rather than the page's offset (a deep page read from an index, not
     counted through)."""
-    total = count(spec, filtered(spec, user, p, base))
+    # The tabs' counts (every other filter applied, grouped by the tab's column) give the
+    # total too: the chosen tab's count, or with none chosen their sum; one count of a
+    # million tranches the fewer.
+    tabs, total_of_tabs = _tabs(spec, user, p, base)
+    total = (total_of_tabs if total_of_tabs is not None
+             else count(spec, filtered(spec, user, p, base)))
     pages = max(1, math.ceil(total / p.per_page))
     page = min(p.page, pages) if keep_within else p.page
     p.page = page
@@ -294,14 +299,17 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
         rows = [found[i] for i in ids if i in found]
     listing = Listing(spec, user, p, rows, total, page, pages)
     listing.following = following
-    listing.tabs = _tabs(spec, user, p, base)
+    listing.tabs = tabs
     return listing
 
 
-def _tabs(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None) -> list[Tab]:
+def _tabs(spec: ListSpec, user: Any, p: Params,
+          base: sa.Select[Any] | None) -> tuple[list[Tab], int | None]:
+    """The tabs with their counts, and the number of rows the list holds with the tab
+    chosen (None without tabs)."""
     f = next((f for f in spec.filters if f.tabs and f.shown(user)), None)
     if f is None:
-        return []
+        return [], None
     query = filtered(spec, user, p, base, skip=f.name)
     for name in f.joins:
         query = spec.joins[name](query)
@@ -311,7 +319,8 @@ def _tabs(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None) -> 
     for value, n in db.session.execute(grouped):
         counts[str(getattr(value, "value", value))] = n
     chosen = p.filters.get(f.name, "")
-    return [Tab(v, label, counts.get(v, 0), v == chosen) for v, label in f.options(user)]
+    total = counts.get(chosen, 0) if chosen else sum(counts.values())
+    return [Tab(v, label, counts.get(v, 0), v == chosen) for v, label in f.options(user)], total
 
 
 # ---- the answer --------------------------------------------------------------------------

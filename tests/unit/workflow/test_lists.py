@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from states import ApplicationState as A
@@ -25,10 +26,11 @@ from tests.factories import (
     TrancheFactory,
     UserFactory,
 )
-from workflow.accounts.models import Sanction
+from workflow.accounts.models import Sanction, User
 from workflow.calls.models import Scheme
 from workflow.core.models import db, utcnow
 from workflow.decisions.models import Objection
+from workflow.finance.models import Tranche
 from workflow.notify.models import DeliveryState, Notification
 from workflow.timeutil import SHANGHAI
 from workflow.web.listing import XLSX
@@ -616,3 +618,23 @@ def test_the_second_pages_of_the_pool_the_inbox_the_integrity_list_and_the_queue
     page = page_of(finance, "/finance?sort=amount&dir=asc&per_page=10&page=2")
     assert re.findall(r'/tranches/\d+">(第\d\d笔)</a>', body_of(page, "tranches")) == [
         "第11笔", "第12笔", "第13笔"]
+
+
+def test_a_list_with_tabs_takes_its_total_from_the_tabs_counts(app, money):
+    """The total is the chosen tab's count, or with none chosen the sum of all (the
+    list's own count is not run again): each equals the rows counted here."""
+    from workflow.core.listing import Params
+    from workflow.finance.lists import TRANCHES
+    from workflow.web.listing import run
+
+    finance = db.session.scalar(sa.select(User).where(User.username == "kuaiji"))
+    everything = db.session.scalar(sa.select(sa.func.count()).select_from(Tranche))
+    for state in ["", *(s.value for s in TrancheState)]:
+        p = Params(q="", terms=[], filters={"state": state} if state else {}, sort="",
+                   desc=True, page=1, per_page=1)
+        listing = run(TRANCHES, finance, p)
+        expected = everything if not state else db.session.scalar(
+            sa.select(sa.func.count()).select_from(Tranche).where(Tranche.state == state))
+        assert listing.total == expected, state
+        assert listing.pages == max(1, expected)
+        assert sum(tab.count for tab in listing.tabs) == everything
