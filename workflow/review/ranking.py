@@ -333,8 +333,6 @@ def _group_order(group: str | None) -> tuple[bool, str]:
     return (group is not None, group or "")
 
 
-TieKey = tuple[bool, datetime | None, int]
-
 _E = TypeVar("_E", "Entry", "Ranked")
 _ID = attrgetter("id")
 _SUBMITTED = attrgetter("submitted_at")

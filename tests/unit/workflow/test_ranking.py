@@ -539,3 +539,36 @@ def test_score_sheet_without_groups_or_rows():
     _, empty = read_back(score_sheet_xlsx([], RUBRIC))
     assert [c.value for c in empty[1]][:3] == ["序号", "申报编号", "项目名称"]
     assert empty.max_row == 1
+
+
+def _by_definition(entries):
+    """rank and the fill order as the module's docstring defines them, written plainly
+    (one sort per group by an explicit key): what the fast sorts must give."""
+    groups = defaultdict(list)
+    for e in entries:
+        groups[e.group].append(e)
+    rows = []
+    for group in sorted(groups, key=lambda g: (g is not None, g or "")):
+        members = sorted(groups[group],
+                         key=lambda e: (e.score is None, -(e.score or 0), e.tie_key))
+        scores = [e.score for e in members if e.score is not None]
+        for i, e in enumerate(members, 1):
+            place = None if e.score is None else scores.index(e.score) + 1
+            rows.append((e.id, group, place, i, place is not None and scores.count(e.score) > 1))
+    return rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries=ENTRIES, rnd=st.randoms(use_true_random=False), budget=AMOUNT, limits=LIMITS)
+def test_rank_and_the_fill_order_are_the_definitions(entries, rnd, budget, limits):
+    ids = rnd.sample(range(1, 10_000), len(entries))  # ids in no order, times repeating
+    entries = [Entry(i, e.group, e.score, e.requested, e.submitted_at)
+               for i, e in zip(ids, entries, strict=True)]
+    rnd.shuffle(entries)
+    ranked = rank(entries)
+    assert [(r.id, r.group, r.rank, r.position, r.tied) for r in ranked] == \
+        _by_definition(entries)
+    line = funding_line(ranked, budget, per_group_limit=limits)
+    assert list(line.order) == [r.id for r in sorted(
+        (r for r in ranked if r.rank is not None),
+        key=lambda r: (r.rank, -(r.score or 0), r.tie_key))]
