@@ -261,7 +261,9 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=10000")
+        # 30 s: on a loaded 2-core machine the worker's document jobs (1 to 3 s each, one
+        # writer after another) kept a login waiting for the lock more than 10 s.
+        cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
