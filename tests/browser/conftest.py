@@ -114,6 +114,29 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> str:
     return out
 
 
+def _wait_settled(instance: Path, limit: float = 120.0) -> None:
+    """Until the worker has handled the events the demo's seeding left (their documents
+    rendered: 1 to 3 s each, each job SQLite's one writer for its time), or their number
+    has not moved for 5 s: a login sent meanwhile waited for the write lock longer than
+    a test waits (the product's own issue, noted in issue 19)."""
+    import sqlite3
+
+    database = instance / "kjflow.sqlite"
+    deadline, last, since = time.monotonic() + limit, None, time.monotonic()
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True,
+                                                timeout=5)) as conn:
+            pending = conn.execute("SELECT count(*) FROM outbox_event "
+                                   "WHERE dispatched_at IS NULL").fetchone()[0]
+        if pending == 0:
+            return
+        if pending != last:
+            last, since = pending, time.monotonic()
+        elif time.monotonic() - since > 5:
+            return
+        time.sleep(0.5)
+
+
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     last = "no answer yet"
@@ -219,6 +242,7 @@ def kjflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         worker_pid = _worker_pid(log, process)
         _wait_healthy(url, process, log)
+        _wait_settled(instance)
         assert pid_alive(worker_pid), (
             f"celery worker pid {worker_pid} is not running; devserver output:\n"
             + log.read_text(errors="replace"))
