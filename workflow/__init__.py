@@ -21,6 +21,7 @@ from werkzeug.routing import IntegerConverter
 from workflow import config as config_module
 from workflow.core import files
 from workflow.core.extensions import babel, csrf, db, login_manager, migrate
+from workflow.core.models.base import SQLITE_BUSY_MS
 from workflow.core.uow import UnitOfWorkFlask
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,9 +262,7 @@ def _tune_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        # 30 s: on a loaded 2-core machine the worker's document jobs (1 to 3 s each, one
-        # writer after another) kept a login waiting for the lock more than 10 s.
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

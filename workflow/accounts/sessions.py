@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from workflow.accounts.models import ApiToken, User, UserSession
 from workflow.core.errors import Unauthenticated
 from workflow.core.models import db, utcnow
+from workflow.core.models.base import SQLITE_BUSY_MS
 
 # ``last_seen_at``/``last_used_at`` move at most this often (a write per minute, not per
 # request).
@@ -40,6 +43,21 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@contextmanager
+def _brief_patience(conn: sa.Connection) -> Iterator[None]:
+    """On SQLite, the mark waits a moment for the write lock, not a writer's 30 s: a page
+    viewed while a job holds the lock answers at once."""
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+    if raw is None:
+        yield
+        return
+    raw.execute("PRAGMA busy_timeout=200")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+
+
 def _touch(model: Any, row: Any, column: str, now: datetime, writer: bool) -> None:
     """Move ``row.<column>`` to ``now``. A request that writes does it in its own
     transaction. A reading one does it in a short transaction of its own, so that a page
@@ -49,12 +67,12 @@ def _touch(model: Any, row: Any, column: str, now: datetime, writer: bool) -> No
         setattr(row, column, now)
         return
     try:
-        with db.engine.connect() as conn:
+        with db.engine.connect() as conn, _brief_patience(conn):
             conn.execute(sa.update(model).where(model.id == row.id).values({column: now}))
             conn.commit()
     except sa.exc.OperationalError:
         # SQLite busy with a long write (a job): the mark is bookkeeping, never a reason
-        # to refuse the request; the next one makes it.
+        # to refuse or hold up the request; the next one makes it.
         return
     set_committed_value(row, column, now)
 

@@ -6,6 +6,7 @@ forces a change at the next login."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -301,3 +302,37 @@ def test_the_administrator_finds_people_on_the_users_page(app):
     assert "用户管理" in page and "共 <strong>1</strong> 条" in page
     assert ">li</a>" in page and "申报人" in page and "未启用" in page and "王芳" not in page
     assert 'href="/users"' in root.get("/").get_data(as_text=True)  # in the menu
+
+
+def test_a_page_viewed_while_another_writer_holds_sqlites_lock_answers_at_once(app):
+    """The "last seen" mark waits a moment for the write lock, not a writer's 30 s: the page
+    answers, the mark waits for the next request, and the connection gets its patience
+    back for its next writer."""
+    assert db.engine.dialect.name == "sqlite"
+    UserFactory(username="li")
+    db.session.commit()
+    browser = client_for(app, "li", PASSWORD)
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=5)))
+    before = db.session.scalars(sa.select(UserSession.last_seen_at)).one()
+    db.session.remove()
+
+    answers: list[int] = []
+    writer = db.engine.raw_connection()  # a job's transaction, holding the lock
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        page = threading.Thread(target=lambda: answers.append(browser.get("/").status_code))
+        page.start()
+        page.join(10)
+        assert answers == [200], "the page waited for the writer"
+    finally:
+        writer.rollback()
+        writer.close()
+        page.join()
+    assert db.session.scalars(sa.select(UserSession.last_seen_at)).one() == before
+    db.session.remove()
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+
+    assert signed_in(browser)  # the lock free, the next request makes the mark
+    assert db.session.scalars(sa.select(UserSession.last_seen_at)).one() > before

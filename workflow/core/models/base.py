@@ -29,6 +29,11 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
+# How long a writer waits for SQLite's write lock. 30 s: on a loaded 2-core machine the
+# worker's document jobs (1 to 3 s each, one writer after another) kept a login waiting
+# for it more than 10 s.
+SQLITE_BUSY_MS = 30_000
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
