@@ -4,7 +4,6 @@ few statements with the same few bound parameters for 30 as for 20,000 applicati
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -21,13 +20,11 @@ def test_a_large_calls_ranking_and_proposal_in_a_few_bounded_statements(app, peo
     small, _ = make_call(people, 30)
     large, ids = make_call(people, 20000)
     for what in (results.call_results, decisions.draft):
+        # (its time is bench/pages.py's to measure, at 100,000)
         small_params, _ = _measure(small, what)
-        started = time.monotonic()
         large_params, _ = _measure(large, what)
-        elapsed = time.monotonic() - started
         assert large_params == small_params and len(large_params) <= 5
         assert max(large_params) < 40  # the call and its states, twice in one statement
-        assert elapsed < 3, f"{what.__name__}: {elapsed:.1f} s for 20,000 applications"
     res = results.call_results(large)
     assert len(res.rows) == 20000
     # The best score; among equals the earliest submission (the later made, the earlier
