@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -384,6 +385,15 @@ def load(url: str, applications: int, log: Any = print) -> Loaded:
         counts = {table: conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # type: ignore[index]  # noqa: S608
                   for table in ("organization", "user_account", "call", "application",
                                 "review_assignment", "tranche", "ledger_entry", "audit_event")}
+        # A session left open on the database during the load (a profiler's, say) holds a
+        # snapshot that keeps VACUUM from clearing the updated rows: every later figure
+        # would read them. Say so rather than measure a bloated database.
+        for table, dead in conn.execute(
+                "SELECT relname, n_dead_tup FROM pg_stat_user_tables WHERE n_dead_tup > 10000"
+                " ORDER BY n_dead_tup DESC"):
+            print(f"  warning: {dead:,} dead rows left in {table} after VACUUM: another"
+                  " session held a snapshot; run VACUUM ANALYZE again before measuring",
+                  file=sys.stderr)
     step("VACUUM ANALYZE")
     with psycopg.connect(raw) as conn:
         researcher = conn.execute(
