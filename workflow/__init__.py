@@ -6,7 +6,6 @@ import importlib
 import json
 import os
 from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from werkzeug.routing import IntegerConverter
 from workflow import config as config_module
 from workflow.core import files
 from workflow.core.extensions import babel, csrf, db, login_manager, migrate
-from workflow.core.models.base import SQLITE_BUSY_MS
+from workflow.core.models.base import SQLITE_BUSY_MS, SQLITE_WRITER
 from workflow.core.uow import UnitOfWorkFlask
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,8 +238,6 @@ def _select_locale() -> str:
     return chosen if chosen in ("zh_CN", "en") else "zh_CN"
 
 
-# Set for a request that may write (any method but GET/HEAD/OPTIONS) and for a task.
-SQLITE_WRITER: ContextVar[bool] = ContextVar("kjflow_sqlite_writer", default=False)
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workflow.core.models import OutboxDelivery, OutboxEvent, db, utcnow
+from workflow.core.models.base import SQLITE_WRITER, sqlite_busy
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,22 @@ _HANDLERS: dict[str, tuple[tuple[str, ...], Handler]] = {}
 # not handled yet) and returns the ids of those that failed, with the first error.
 BatchHandler = Callable[[list[OutboxEvent]], tuple[set[int], Exception | None]]
 _BATCH: dict[str, BatchHandler] = {}
+# Consumers that read and work a long while (render a PDF) before they write: on SQLite
+# they first run as readers (see ``consume``).
+_READ_FIRST: set[str] = set()
 
 
 def install_consumer(name: str, topics: Iterable[str], handler: Handler,
-                     batch: BatchHandler | None = None) -> None:
+                     batch: BatchHandler | None = None, read_first: bool = False) -> None:
     """Consumer ``name`` takes every topic starting with one of ``topics`` ("" takes all);
-    ``batch``, if given, handles a whole batch at once (see ``consume_many``)."""
+    ``batch``, if given, handles a whole batch at once (see ``consume_many``);
+    ``read_first``: its work is long and writes only at its end, and may be done twice
+    (nothing but the database changes)."""
     _HANDLERS[name] = (tuple(topics), handler)
     if batch is not None:
         _BATCH[name] = batch
+    if read_first:
+        _READ_FIRST.add(name)
 
 
 def consumers_for(topic: str) -> list[str]:
@@ -269,8 +277,31 @@ def _mark_dispatched(event_ids: list[int], now: Any) -> None:
                            .values(dispatched_at=now))
 
 
+class _Outdated(Exception):
+    """A reading transaction's write refused by SQLite: another wrote since it began."""
+
+
 def consume(event_id: int, consumer_name: str, worker: str | None = None) -> bool:
-    """Run one consumer for one event, once. Returns False when it had already run."""
+    """Run one consumer for one event, once. Returns False when it had already run.
+
+    A task holds SQLite's write lock from its first statement (``BEGIN IMMEDIATE``). A
+    ``read_first`` consumer (a PDF rendered in 1 to 3 s) is run first as a reader, so
+    that the pages' writes (a login) go on meanwhile; if one of them wrote before its own
+    write, SQLite refuses that write and the consumer runs again, as a writer."""
+    if consumer_name in _READ_FIRST and SQLITE_WRITER.get() \
+            and db.session.get_bind().dialect.name == "sqlite":
+        token = SQLITE_WRITER.set(False)
+        try:
+            return _consume(event_id, consumer_name, worker, reading=True)
+        except _Outdated:
+            log.info("consume: %s of event %s again, as a writer", consumer_name, event_id)
+        finally:
+            SQLITE_WRITER.reset(token)
+    return _consume(event_id, consumer_name, worker)
+
+
+def _consume(event_id: int, consumer_name: str, worker: str | None,
+             reading: bool = False) -> bool:
     event = db.session.get(OutboxEvent, event_id)
     entry = _HANDLERS.get(consumer_name)
     if event is None or entry is None:
@@ -289,13 +320,21 @@ def consume(event_id: int, consumer_name: str, worker: str | None = None) -> boo
         return False
     except Exception as err:
         db.session.rollback()
+        if reading and sqlite_busy(err):
+            raise _Outdated from err
         event = db.session.get(OutboxEvent, event_id)
         if event is not None:
             event.last_error = f"{consumer_name}: {err!r}"[:2000]
             db.session.commit()
         raise
-    _mark_dispatched([event_id], utcnow())
-    db.session.commit()
+    try:
+        _mark_dispatched([event_id], utcnow())
+        db.session.commit()
+    except sa.exc.OperationalError as err:
+        db.session.rollback()
+        if reading and sqlite_busy(err):
+            raise _Outdated from err
+        raise
     return True
 
 

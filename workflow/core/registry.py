@@ -79,7 +79,7 @@ def install(features: Iterable[Rules]) -> None:
     outbox.install_consumer(jobs.CONSUMER, (jobs.TOPIC,), jobs.run_event)
     for name in DOCUMENTS:
         outbox.install_consumer(f"render_{name}", topics_naming("documents", name),
-                                _renderer(name))
+                                _renderer(name), read_first=True)
 
 
 def _renderer(name: str) -> outbox.Handler:

@@ -1,7 +1,11 @@
+import threading
+
+import pytest
 import sqlalchemy as sa
 
 from workflow.core import outbox
 from workflow.core.models import OutboxDelivery, OutboxEvent, db
+from workflow.core.models.base import SQLITE_BUSY_MS, SQLITE_WRITER
 
 
 def test_committed_event_is_sent_to_the_relay(app, sent):
@@ -134,3 +138,92 @@ def test_two_relays_of_one_event_journal_it_once(app, monkeypatch):
     journal = db.session.scalars(sa.select(OutboxDelivery.worker).where(
         OutboxDelivery.consumer == "journal")).all()
     assert journal == ["other"]
+
+
+# ---- a long consumer on SQLite does its work without the write lock ---------------------
+
+STARTED, GO = threading.Event(), threading.Event()
+RUNS: list[int] = []
+
+
+def _render_slowly(event: OutboxEvent) -> None:
+    """A document renderer's shape: it reads, works a while, then writes."""
+    db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent))
+    RUNS.append(event.id)
+    STARTED.set()
+    assert GO.wait(30), "the test never let the renderer go on"
+    db.session.add(OutboxEvent(topic="test.rendered", entity_type="application",
+                               entity_id=event.entity_id))
+    db.session.flush()
+
+
+@pytest.fixture
+def slow_renderer(app):
+    outbox.install_consumer("test_render", ("test.render",), _render_slowly, read_first=True)
+    STARTED.clear()
+    GO.clear()
+    RUNS.clear()
+    yield
+    outbox._HANDLERS.pop("test_render")
+    outbox._READ_FIRST.discard("test_render")
+
+
+def _in_a_worker(app, event_id: int) -> threading.Thread:
+    """``consume`` as the worker's task runs it: a writer (``BEGIN IMMEDIATE``)."""
+    def work() -> None:
+        token = SQLITE_WRITER.set(True)
+        try:
+            with app.app_context():
+                outbox.consume(event_id, "test_render")
+                db.session.remove()
+        finally:
+            SQLITE_WRITER.reset(token)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def _write_meanwhile() -> None:
+    """A page's write (a login) while the renderer works: it must get the lock at once."""
+    raw = db.engine.raw_connection()
+    try:
+        raw.execute("PRAGMA busy_timeout=1000")
+        raw.execute("BEGIN IMMEDIATE")  # "database is locked" after 1 s if the renderer held it
+        raw.execute("UPDATE outbox_event SET attempts = attempts + 1 WHERE topic = 'x.login'")
+        raw.execute("COMMIT")
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        raw.close()
+
+
+@pytest.mark.parametrize("meanwhile", [True, False], ids=["a-write-meanwhile", "alone"])
+def test_on_sqlite_a_renderer_leaves_the_lock_free_while_it_works(app, slow_renderer,
+                                                                   meanwhile):
+    assert db.engine.dialect.name == "sqlite"
+    outbox.emit("x.login", "user", 1)
+    event = outbox.emit("test.render", "application", 7)
+    db.session.commit()
+    worker = _in_a_worker(app, event.id)
+    try:
+        assert STARTED.wait(30)
+        if meanwhile:
+            _write_meanwhile()
+    finally:
+        GO.set()
+        worker.join(60)
+    assert not worker.is_alive()
+    db.session.rollback()  # a snapshot taken after the worker's commit
+    # Refused its write after the page's, it ran again as a writer; its work and its
+    # delivery are there once, and the event carries no error.
+    runs = list(RUNS)
+    assert runs == ([event.id, event.id] if meanwhile else [event.id])
+    rendered = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.topic == "test.rendered"))
+    delivered = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxDelivery).where(
+        OutboxDelivery.event_id == event.id, OutboxDelivery.consumer == "test_render"))
+    assert (rendered, delivered) == (1, 1)
+    row = db.session.get(OutboxEvent, event.id)
+    assert row.last_error is None
+    assert db.session.scalar(sa.select(OutboxEvent.attempts).where(
+        OutboxEvent.topic == "x.login")) == (1 if meanwhile else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,6 +34,17 @@ db = SQLAlchemy(model_class=Base)
 # worker's document jobs (1 to 3 s each, one writer after another) kept a login waiting
 # for it more than 10 s.
 SQLITE_BUSY_MS = 30_000
+
+# Set for a request that may write (any method but GET/HEAD/OPTIONS) and for a task: on
+# SQLite its transactions begin by taking the write lock (``BEGIN IMMEDIATE``).
+SQLITE_WRITER: ContextVar[bool] = ContextVar("kjflow_sqlite_writer", default=False)
+
+
+def sqlite_busy(err: BaseException) -> bool:
+    """``err`` is SQLite's "database is locked" (``SQLITE_BUSY`` or one of its extended
+    codes: a reading transaction that may no longer write, its snapshot outdated)."""
+    orig = getattr(err, "orig", err)
+    return (getattr(orig, "sqlite_errorcode", 0) or 0) & 0xFF == 5
 
 
 def utcnow() -> datetime:
