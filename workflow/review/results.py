@@ -190,11 +190,11 @@ def _totals(call: Call, criteria: bool, ids: list[int] | None = None) -> Iterato
     return _stream(query.order_by(ReviewAssignment.application_id, ReviewAssignment.id))
 
 
-def _rows(query: sa.Select[Any]) -> Iterator[Any]:
+def _rows(query: sa.Select[Any]) -> list[Any]:
     """The rows of ``query`` on the session's connection, without the ORM's per-row work:
-    read whole (a ranking's 100,000 rows are a few megabytes; a server-side cursor's
-    batches cost 0.5 s more)."""
-    return iter(db.session.connection().execute(query))
+    read whole, in one fetch (a ranking's 100,000 rows are a few megabytes; a server-side
+    cursor's batches cost 0.5 s more, fetching row by row 0.6 s more)."""
+    return db.session.connection().execute(query).all()
 
 
 def _stream(query: sa.Select[Any]) -> Iterator[Any]:
