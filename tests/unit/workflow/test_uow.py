@@ -280,7 +280,7 @@ OWN_UNITS: dict[str, set[str] | None] = {
     "workflow/core/uow.py": {"dispatch_request", "fail"},
     "workflow/cli.py": None,
     "workflow/demo.py": None,
-    "workflow/core/outbox.py": {"relay", "_consume_batch", "consume"},
+    "workflow/core/outbox.py": {"relay", "_consume_batch", "_consume"},
     "workflow/core/jobs.py": {"run"},
     "workflow/notify/notifications.py": {"deliver_many", "_record_and_commit", "_failed"},
     "workflow/notify/messages.py": {"send_reminders"},
