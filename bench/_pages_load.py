@@ -162,6 +162,22 @@ def _templates(url: str) -> dict[str, int]:
     return out
 
 
+def _review_sums(url: str) -> None:
+    """Each application's review sums (``Application.review_*``), as a submission keeps
+    them: the product's ``rescore`` of each call, the reviews having been written in bulk."""
+    from bench._common import db_app
+    from workflow.calls.models import Call
+    from workflow.core.models import db
+    from workflow.review import results
+
+    app = db_app(url)
+    with app.app_context():
+        for call in db.session.scalars(db.select(Call).order_by(Call.id)).all():
+            results.rescore(call)
+        db.session.commit()
+        db.engine.dispose()
+
+
 def _columns(cur: psycopg.Cursor[Any], table: str, skip: tuple[str, ...]) -> list[str]:
     cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
                 "ORDER BY ordinal_position", (table,))
@@ -310,6 +326,8 @@ def load(url: str, applications: int, log: Any = print) -> Loaded:
             WHERE a.state IN {REVIEWED}""")  # noqa: S608
         conn.commit()
         step("reviews")
+        _review_sums(url)
+        step("each application's review sums")
 
         # Tranches: three per funded project (40 / 40 / 20 %), paid as far as it has come.
         cur.execute(f"""

@@ -233,10 +233,11 @@ def measure_ranking(app: Any, loaded: Loaded) -> tuple[float, float, int]:
 
 
 def measure_settings(app: Any, loaded: Loaded) -> dict[str, float]:
-    """The figures behind the README's PostgreSQL settings: the ranking of the large call
-    with the default work_mem (4 MB) and with 64 MB (its sorts and hashes in memory or on
-    disk), and the size of the tables and indexes the pages read (what shared_buffers should
-    hold)."""
+    """The figures behind the README's PostgreSQL settings: the large call's review sums
+    worked out again (``rescore``: its 500,000 totals aggregated, what an import of its
+    reviews costs) with the default work_mem (4 MB) and with 64 MB (its sorts and hashes in
+    memory or on disk), and the size of the tables and indexes the pages read (what
+    shared_buffers should hold)."""
     import sqlalchemy as sa
 
     from workflow.calls.models import Call
@@ -252,11 +253,11 @@ def measure_settings(app: Any, loaded: Loaded) -> dict[str, float]:
                 db.session.execute(sa.text(f"SET work_mem = '{mem}'"))
                 db.session.expire_all()
                 start = time.perf_counter()
-                results.call_results(call)
+                results.rescore(call)
                 best = min(best, time.perf_counter() - start)
                 db.session.rollback()
-            out[f"ranking_work_mem_{mem}"] = best
-            print(f"  ranking with work_mem {mem}: {best:.2f} s")
+            out[f"rescore_work_mem_{mem}"] = best
+            print(f"  the call's review sums worked out with work_mem {mem}: {best:.2f} s")
         db.session.execute(sa.text("RESET work_mem"))
         sizes = db.session.execute(sa.text(
             "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n "
@@ -460,7 +461,7 @@ def main() -> None:
     print(f"  ranking of {ranked:,}: {ranking_s:.2f} s; decision proposal: {proposal_s:.2f} s")
     print("PostgreSQL settings:")
     settings = (measure_settings(app, loaded) if "ranking" in parts else
-                {"ranking_work_mem_4MB": float("nan"), "ranking_work_mem_64MB": float("nan"),
+                {"rescore_work_mem_4MB": float("nan"), "rescore_work_mem_64MB": float("nan"),
                  "database_mb": float("nan")})
     with app.app_context():
         from workflow.core.models import db
@@ -501,8 +502,8 @@ def main() -> None:
         max_statements=most["statements"], max_statements_page=most["url"],
         ranking_s=ranking_s, proposal_s=proposal_s,
         ranking_page_p95_ms=round(worst_ranking, 1),
-        ranking_4mb_s=settings["ranking_work_mem_4MB"],
-        ranking_64mb_s=settings["ranking_work_mem_64MB"],
+        rescore_4mb_s=settings["rescore_work_mem_4MB"],
+        rescore_64mb_s=settings["rescore_work_mem_64MB"],
         database_mb=settings["database_mb"],
         verify_rows=loaded.counts["audit_event"], verify_10m_s=audit["verify_s"],
         verify_peak_mb=audit["verify_mb"], digest_s=audit["digest_s"],

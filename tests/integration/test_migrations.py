@@ -254,3 +254,62 @@ def test_the_numbers_migration_registers_given_numbers_on_sqlite(
             check_numbers_migration_registers_given_numbers(db.engine)
     finally:
         dispose_app(sqlite_app)
+
+
+REVIEW_SUMS_REVISION = "20261227_0010"  # application.review_count/kept/cents
+
+
+def reviewed_applications() -> None:
+    """A call for each rule, its applications with 1 to 6 submitted totals (some to the
+    cent, one never reviewed), their sums kept as a submission keeps them."""
+    from decimal import Decimal
+
+    from states import ApplicationState, ReviewState
+    from tests.factories import ApplicationFactory, CallFactory, ReviewFactory
+    from workflow.review import results
+
+    for rule in ("trimmed", "mean", "median"):
+        call = CallFactory(aggregation=rule)
+        for count in range(7):
+            app = ApplicationFactory(call=call, state=ApplicationState.reviewed)
+            for k in range(count):
+                ReviewFactory(application=app, state=ReviewState.submitted,
+                              total=Decimal(60 + 7 * k) + Decimal("0.01") * (k * count % 3))
+        db.session.commit()
+        results.rescore(call)
+    db.session.commit()
+    db.session.remove()
+
+
+def review_sums(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(
+            "SELECT id, review_count, review_kept, review_cents FROM application ORDER BY id")))
+
+
+def check_the_review_sums_migration(engine: sa.Engine) -> None:
+    reviewed_applications()
+    kept = review_sums(engine)
+    assert len(kept) == 21 and sum(1 for row in kept if row[1]) == 18
+    before = ScriptDirectory(str(MIGRATIONS)).get_revision(REVIEW_SUMS_REVISION).down_revision
+    try:
+        migrate("downgrade", before)
+    finally:
+        migrate("upgrade")
+    # Worked out again from the reviews by the migration: what the submissions kept.
+    assert review_sums(engine) == kept
+
+
+def test_the_review_sums_migration_works_them_out_on_postgresql(app: Flask) -> None:
+    check_the_review_sums_migration(db.engine)
+
+
+def test_the_review_sums_migration_works_them_out_on_sqlite(tmp_path: Path,
+                                                            redis_url: str) -> None:
+    sqlite_app = make_app(tmp_path, f"sqlite:///{tmp_path / 'sums.sqlite'}", redis_url)
+    try:
+        with sqlite_app.app_context():
+            migrate("upgrade")
+            check_the_review_sums_migration(db.engine)
+    finally:
+        dispose_app(sqlite_app)

@@ -158,6 +158,12 @@ class Application(AuditedMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     defence_score: Mapped[Decimal | None] = mapped_column(sa.Numeric(5, 2))  # 答辩得分
+    # Its submitted reviews' totals as the call's rule keeps them: how many, how many
+    # kept and their sum in whole cents; written by ``review.results.rescore``
+    # when a review is submitted, so that a call's ranking aggregates nothing (issue 19).
+    review_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    review_kept: Mapped[int | None] = mapped_column()
+    review_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
     # 结题验收: the panel's verdict with its opinions, recorded by the officer's pass or
     # fail; for 揭榜挂帅 also the demand side's (发榜方验收意见), by name and time.
     acceptance_verdict: Mapped[Verdict | None] = mapped_column(

@@ -24,7 +24,7 @@ from workflow.core.models import Job, db, utcnow
 from workflow.core.rules import FireResult
 from workflow.permissions import expert as is_expert
 from workflow.permissions import pair_explainer, review_assigner
-from workflow.review import conflicts, matching
+from workflow.review import conflicts, matching, results
 from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDraw
 
 ACTIVE = (ReviewState.invited, ReviewState.accepted, ReviewState.submitted)
@@ -393,6 +393,15 @@ def save_scores(expert: User, review: ReviewAssignment, scores: Any, comment: An
     if submit:
         engine.fire(review, "submit_scores", expert, ip=ip)
     return review
+
+
+def keep_score(result: FireResult, actor: User | None, ip: str | None) -> None:
+    """The submitted scores count in the application's kept score (``results.rescore``),
+    its row locked first: two experts submitting at once are counted one after the other,
+    the second's sums read after the first committed."""
+    review: ReviewAssignment = result.row
+    app = engine.load("application", review.application_id, lock=True)
+    results.rescore(app.call, app.id)
 
 
 def finish_when_all_in(result: FireResult, actor: User | None, ip: str | None) -> None:

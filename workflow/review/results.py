@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -101,33 +101,36 @@ class Results:
 PER_PAGE = 100
 
 
-def _reviewed(call: Call, *columns: Any) -> sa.Select[Any]:
+def _reviewed(call: Call, *columns: Any, app_id: int | None = None) -> sa.Select[Any]:
     """``columns`` of the submitted reviews (with a total) of the call's reviewed
-    applications: joined on the call, never a list of application ids, read from the index
+    applications (or of application ``app_id`` of the call, whatever its state): joined on
+    the call, never a list of application ids, read from the index
     ``ix_review_assignment_application_totals``."""
-    return (sa.select(*columns)
-            .join(Application, Application.id == ReviewAssignment.application_id)
-            .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW),
-                   ReviewAssignment.state == ReviewState.submitted,
-                   ReviewAssignment.total.is_not(None)))
+    query = (sa.select(*columns)
+             .join(Application, Application.id == ReviewAssignment.application_id)
+             .where(Application.call_id == call.id,
+                    ReviewAssignment.state == ReviewState.submitted,
+                    ReviewAssignment.total.is_not(None)))
+    if app_id is not None:
+        return query.where(Application.id == app_id)
+    return query.where(Application.state.in_(AFTER_REVIEW))
 
 
-def _scores(call: Call) -> sa.Subquery:
-    """Per reviewed application with a submitted total: ``app``, ``n`` (its reviews),
-    ``kept`` (how many of them the call's rule keeps) and ``cents`` (their sum in whole
-    cents), aggregated by the database (issue 19: a call of 100,000 applications has half
-    a million totals). The totals are whole cents, so the database sums integers and
-    ``ranking.from_cents`` rounds as ``ranking.aggregate`` does: ``trimmed`` drops the
-    lowest and the highest (with 5 or more), ``median`` keeps the middle one or two, by
-    their place in each application's sorted totals."""
+def _scores(call: Call, app_id: int | None = None) -> sa.Subquery:
+    """Per reviewed application with a submitted total (or for ``app_id`` alone): ``app``,
+    ``n`` (its reviews), ``kept`` (how many of them the call's rule keeps) and ``cents``
+    (their sum in whole cents), aggregated by the database. The totals are whole cents, so
+    the database sums integers and ``ranking.from_cents`` rounds as ``ranking.aggregate``
+    does: ``trimmed`` drops the lowest and the highest (with 5 or more), ``median`` keeps
+    the middle one or two, by their place in each application's sorted totals."""
     rule = call.aggregation.value
     cents = sa.cast(sa.func.round(ReviewAssignment.total * 100), sa.Integer)
-    app_id = ReviewAssignment.application_id
+    app = ReviewAssignment.application_id
     if rule == "median":
-        place = sa.func.row_number().over(partition_by=app_id, order_by=ReviewAssignment.total)
-        each = _reviewed(call, app_id.label("app"), cents.label("cents"),
-                         place.label("place"),
-                         sa.func.count().over(partition_by=app_id).label("n")).subquery()
+        place = sa.func.row_number().over(partition_by=app, order_by=ReviewAssignment.total)
+        each = _reviewed(call, app.label("app"), cents.label("cents"), place.label("place"),
+                         sa.func.count().over(partition_by=app).label("n"),
+                         app_id=app_id).subquery()
         middle = sa.or_(each.c.place == (each.c.n + 1) // 2,
                         each.c.place == (each.c.n + 2) // 2)
         return (sa.select(each.c.app, sa.func.max(each.c.n).label("n"),
@@ -141,23 +144,35 @@ def _scores(call: Call) -> sa.Subquery:
         kept = sa.case((trims, n - 2), else_=n)
         kept_cents = sa.case((trims, total - sa.func.min(cents) - sa.func.max(cents)),
                              else_=total)
-    return _reviewed(call, app_id.label("app"), n.label("n"), kept.label("kept"),
-                     kept_cents.label("cents")).group_by(app_id).subquery()
+    return _reviewed(call, app.label("app"), n.label("n"), kept.label("kept"),
+                     kept_cents.label("cents"), app_id=app_id).group_by(app).subquery()
+
+
+def rescore(call: Call, app_id: int | None = None) -> None:
+    """Keep with each reviewed application of ``call`` (or with ``app_id`` alone) its
+    submitted reviews' count, kept count and kept sum (``Application.review_*``): a
+    review's submission (``keep_score``) and, for reviews written otherwise (an import),
+    the whole call. The application's ``updated_at`` is left as it was."""
+    s = _scores(call, app_id)
+    db.session.execute(
+        sa.update(Application).where(Application.id == s.c.app)
+        .values(review_count=s.c.n, review_kept=s.c.kept, review_cents=s.c.cents,
+                updated_at=Application.updated_at)
+        .execution_options(synchronize_session=False))
 
 
 def _ranked_rows(call: Call) -> Iterator[tuple[AppInfo, int, Decimal | None]]:
     """Each reviewed application of the call with its number of reviews and its score by
-    the call's rule (None without a review): one statement, its bound parameters fixed
-    whatever the size of the call."""
-    s = _scores(call)
+    the call's rule (None without a review), from the sums kept with it (``rescore``): one
+    statement, its bound parameters fixed whatever the size of the call."""
     query = (sa.select(Application.id, Application.title, Application.state,
                        Application.challenge_id, Application.submitted_at,
                        Application.receipt_no, Application.data["amount"].as_string(),
                        Application.data["milestones"], Organization.id, Organization.name,
-                       Challenge.title, s.c.n, s.c.kept, s.c.cents)
+                       Challenge.title, Application.review_count, Application.review_kept,
+                       Application.review_cents)
              .join(Organization, Organization.id == Application.organization_id)
              .outerjoin(Challenge, Challenge.id == Application.challenge_id)
-             .outerjoin(s, s.c.app == Application.id)
              .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))
              .order_by(Application.id))
     orgs: dict[int, Named] = {}
@@ -190,7 +205,7 @@ def _totals(call: Call, criteria: bool, ids: list[int] | None = None) -> Iterato
     return _stream(query.order_by(ReviewAssignment.application_id, ReviewAssignment.id))
 
 
-def _rows(query: sa.Select[Any]) -> list[Any]:
+def _rows(query: sa.Select[Any]) -> Sequence[Any]:
     """The rows of ``query`` on the session's connection, without the ORM's per-row work:
     read whole, in one fetch (a ranking's 100,000 rows are a few megabytes; a server-side
     cursor's batches cost 0.5 s more, fetching row by row 0.6 s more)."""

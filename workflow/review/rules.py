@@ -106,6 +106,11 @@ REVIEW_ENTITY = Entity("review", ReviewAssignment, REVIEW, review_owner, can_vie
                        "评审任务", "reviews",
                        steps=lambda review: review.application.call.enabled_steps,
                        owned=review_owned,
+                       # The application first: a submission's second write of its review
+                       # makes PostgreSQL check the review's key (a share lock on the
+                       # application) before ``keep_score`` locks the application; two
+                       # experts submitting at once would each wait for the other.
+                       parent=("application", "application_id"),
                        name=lambda review: f"“{review.application.title}”的评审任务")
 
 RULES = Rules(
@@ -113,6 +118,7 @@ RULES = Rules(
           experts.IMPORT_JOB: experts.import_job},
     follow_ups={"record_conflict": operations.record_conflict,
                 "invite_reserve": operations.invite_reserve,
+                "keep_score": operations.keep_score,
                 "finish_when_all_in": operations.finish_when_all_in},
     entities=(REVIEW_ENTITY,),
     readers={Application: expert_reading},

@@ -22,7 +22,7 @@ from workflow.accounts.models import Sanction
 from workflow.applying.models import Application
 from workflow.core import engine
 from workflow.core.models import AuditEvent, Job, JobState, db, utcnow
-from workflow.review import conflicts
+from workflow.review import conflicts, ranking
 from workflow.review import operations as reviews
 from workflow.review.models import ConflictRelation, ReviewAssignment, ReviewDraw
 
@@ -224,6 +224,12 @@ def test_all_reviews_in_moves_the_application_on_and_ranking_follows(client, pan
     db.session.commit()
     states = {a.id: db.session.get(Application, a.id).state for a in panel["apps"]}
     assert set(states.values()) == {ApplicationState.reviewed}
+    # Each submission kept its application's sums: the rule's score, to the cent.
+    for app in panel["apps"]:
+        row = db.session.get(Application, app.id)
+        assert row.review_count == len(scores[app.id]) == 2
+        assert ranking.from_cents(row.review_cents, row.review_kept) == ranking.aggregate(
+            scores[app.id], panel["call"].aggregation)
     body = client.get(f"/api/v1/calls/{panel['call'].id}/ranking", headers=officer).get_json()
     ranked = [i["application_id"] for i in body["items"]]
     expected = sorted(scores, key=lambda k: -sum(scores[k]) / len(scores[k]))
