@@ -116,9 +116,10 @@ def _money(value: Number, what: str) -> Decimal:
     amount = _to_decimal(value)
     if amount < 0:
         raise ValueError(f"{what}不能为负数")
-    if amount != amount.quantize(CENT):
+    to_the_fen = amount.quantize(CENT)
+    if amount != to_the_fen:
         raise ValueError(f"{what}最多精确到分")
-    return amount.quantize(CENT)
+    return to_the_fen
 
 
 def _plain(value: Decimal) -> str:
@@ -228,7 +229,7 @@ def from_cents(total: int, count: int) -> Decimal:
     the kept scores give (``results._scores``)."""
     if count <= 0 or total < 0:
         raise ValueError("分数个数须为正、总分不能为负")
-    return Decimal((2 * int(total) + count) // (2 * count)).scaleb(-2) + Decimal("0.00")
+    return Decimal((2 * int(total) + count) // (2 * count)).scaleb(-2)  # 83.33, 0.00
 
 
 # ---- 3. spread --------------------------------------------------------------------------
