@@ -238,8 +238,6 @@ def _select_locale() -> str:
     return chosen if chosen in ("zh_CN", "en") else "zh_CN"
 
 
-
-
 def _tune_sqlite(engine: Engine) -> None:
     """WAL, a busy timeout and ``BEGIN IMMEDIATE`` for writers let the web process and the
     worker share one SQLite file: a writing transaction takes the write lock when it
