@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import make_server
@@ -213,8 +214,42 @@ def calendar_seed() -> None:
         click.echo(f"注意：尚无 {missing} 年的安排，请系统管理员在“节假日安排”中录入。")
 
 
+@click.group("review", help="专家评审")
+def review_cli() -> None:
+    pass
+
+
+@review_cli.command("rescore")
+@click.argument("call_ids", nargs=-1, type=int)
+@with_appcontext
+def review_rescore(call_ids: tuple[int, ...]) -> None:
+    """按指南的汇总方式，重新计算其评审阶段及以后各申报书保存的评分汇总（评分数据经导入等途径
+    直接写入数据库后使用）；不指定指南编号时，重算所有有此类申报书的指南。"""
+    from workflow.applying.models import Application
+    from workflow.calls.models import Call
+    from workflow.review import results
+
+    query = sa.select(Call).order_by(Call.id)
+    if call_ids:
+        query = query.where(Call.id.in_(call_ids))
+    else:
+        query = query.where(sa.exists().where(Application.call_id == Call.id,
+                                              Application.state.in_(results.AFTER_REVIEW)))
+    calls = list(db.session.scalars(query))
+    unknown = sorted(set(call_ids) - {c.id for c in calls})
+    if unknown:
+        raise click.ClickException("没有这些指南：" + "、".join(map(str, unknown)))
+    for call in calls:
+        results.rescore(call)
+        db.session.commit()
+        click.echo(f"已重算：{call.title}（指南 {call.id}）")
+    if not calls:
+        click.echo("没有需要重算的指南")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(calendar_cli)
+    app.cli.add_command(review_cli)
     app.cli.add_command(org_cli)
     app.cli.add_command(user_cli)
     app.cli.add_command(seed)

@@ -177,3 +177,32 @@ def test_seed_adds_what_an_older_demo_database_lacks(app, monkeypatch):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == len(
         USERS) + len(EXPERTS)
     assert not demo.seed()
+
+
+def test_review_rescore_works_out_the_sums_of_reviews_written_directly(app):
+    from tests.factories import ApplicationFactory, CallFactory, ReviewFactory
+
+    call = CallFactory(state=CallState.reviewing, title="稀土专项")
+    other = CallFactory(state=CallState.reviewing)
+    rows = [ApplicationFactory(call=c, state=ApplicationState.reviewed) for c in (call, other)]
+    for row in rows:
+        for total in ("80.00", "90.01"):
+            ReviewFactory(application=row, state=ReviewState.submitted, total=Decimal(total))
+    db.session.commit()
+    # Written directly (an import): the ranking has no score for them yet.
+    assert [r.aggregate for r in results.call_results(call).rows] == [None]
+
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["review", "rescore", str(call.id)])
+    assert out.exit_code == 0 and f"已重算：稀土专项（指南 {call.id}）" in out.output
+    db.session.expire_all()
+    assert [r.aggregate for r in results.call_results(call).rows] == [Decimal("85.01")]
+    assert db.session.get(Application, rows[1].id).review_count == 0  # not asked for
+
+    out = runner.invoke(args=["review", "rescore"])  # every call with reviewed applications
+    assert out.exit_code == 0 and f"（指南 {other.id}）" in out.output
+    db.session.expire_all()
+    assert db.session.get(Application, rows[1].id).review_count == 2
+
+    out = runner.invoke(args=["review", "rescore", "999999"])
+    assert out.exit_code != 0 and "没有这些指南：999999" in out.output
