@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +69,23 @@ def test_migrations_match_the_models_on_postgresql(app: Flask) -> None:
     check_round_trip(db.engine)
 
 
-def test_migrations_match_the_models_on_a_fresh_sqlite_file(tmp_path: Path,
-                                                            redis_url: str) -> None:
+def on_a_fresh_sqlite_file(tmp_path: Path, redis_url: str,
+                           check: Callable[[sa.Engine], None]) -> None:
+    """``check`` on a SQLite file the migrations have just built."""
     path = tmp_path / "fresh.sqlite"
     sqlite_app = make_app(tmp_path, f"sqlite:///{path}", redis_url)
     try:
         with sqlite_app.app_context():
             migrate("upgrade")
             assert path.exists()
-            check_round_trip(db.engine)
+            check(db.engine)
     finally:
         dispose_app(sqlite_app)
+
+
+def test_migrations_match_the_models_on_a_fresh_sqlite_file(tmp_path: Path,
+                                                            redis_url: str) -> None:
+    on_a_fresh_sqlite_file(tmp_path, redis_url, check_round_trip)
 
 
 # ---- what a migration carries over -------------------------------------------------------
@@ -165,13 +172,7 @@ def test_the_lifecycle_migration_carries_judged_milestones_on_postgresql(app: Fl
 
 def test_the_lifecycle_migration_carries_judged_milestones_on_sqlite(
         tmp_path: Path, redis_url: str) -> None:
-    sqlite_app = make_app(tmp_path, f"sqlite:///{tmp_path / 'carry.sqlite'}", redis_url)
-    try:
-        with sqlite_app.app_context():
-            migrate("upgrade")
-            check_lifecycle_migration_carries_milestones(db.engine)
-    finally:
-        dispose_app(sqlite_app)
+    on_a_fresh_sqlite_file(tmp_path, redis_url, check_lifecycle_migration_carries_milestones)
 
 
 def test_typed_facts_migration_carries_old_rows_over_and_back_on_postgresql(app: Flask) -> None:
@@ -306,10 +307,4 @@ def test_the_review_sums_migration_works_them_out_on_postgresql(app: Flask) -> N
 
 def test_the_review_sums_migration_works_them_out_on_sqlite(tmp_path: Path,
                                                             redis_url: str) -> None:
-    sqlite_app = make_app(tmp_path, f"sqlite:///{tmp_path / 'sums.sqlite'}", redis_url)
-    try:
-        with sqlite_app.app_context():
-            migrate("upgrade")
-            check_the_review_sums_migration(db.engine)
-    finally:
-        dispose_app(sqlite_app)
+    on_a_fresh_sqlite_file(tmp_path, redis_url, check_the_review_sums_migration)
