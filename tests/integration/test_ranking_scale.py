@@ -10,7 +10,12 @@ import pytest
 
 from tests.conftest import api_token
 from tests.factories import PASSWORD
-from tests.unit.workflow.test_ranking_scale import _measure, _totals, make_call
+from tests.unit.workflow.test_ranking_scale import (
+    _measure,
+    _totals,
+    check_the_database_ranks_as_the_pure_rank,
+    make_call,
+)
 from tests.unit.workflow.test_ranking_scale import people as people
 from workflow.decisions import operations as decisions
 from workflow.review import ranking, results
@@ -32,6 +37,11 @@ def test_a_large_calls_ranking_and_proposal_in_a_few_bounded_statements(app, peo
     _, top = max((ranking.aggregate(_totals(i), "trimmed"), i) for i in range(len(ids)))
     assert res.rows[0].app.id == ids[top] and res.rows[0].ranked.rank == 1
     assert all(r.app.requested > 0 for r in res.rows)  # data->'amount' on JSONB
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_postgresql_ranks_as_the_pure_rank(app, people, seed):
+    check_the_database_ranks_as_the_pure_rank(people, seed, 2000)
 
 
 def test_the_api_pages_a_large_ranking(app, people):

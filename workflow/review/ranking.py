@@ -48,7 +48,7 @@ from enum import Enum
 from fractions import Fraction
 from io import BytesIO
 from operator import attrgetter
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -73,6 +73,7 @@ __all__ = [
     "rank",
     "score_sheet_xlsx",
     "spread",
+    "to_the_fen",
     "weighted_total",
 ]
 
@@ -120,6 +121,12 @@ def _money(value: Number, what: str) -> Decimal:
     if amount != to_the_fen:
         raise ValueError(f"{what}最多精确到分")
     return to_the_fen
+
+
+def to_the_fen(value: Number) -> Decimal:
+    """An amount asked for, in yuan: a non-negative Decimal to the fen (``ValueError``
+    otherwise), as :func:`rank` takes it."""
+    return _money(value, "申请经费")
 
 
 def _plain(value: Decimal) -> str:
@@ -309,42 +316,41 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """An entry with its place in its group.
+    """An entry with its place in its group and in the funding line's order.
 
     ``rank`` is shared by equal scores (1, 2, 2, 4) and ``None`` without a score;
     ``position`` is the 1-based row in the group's list (unique, follows the tie-break);
-    ``tied`` says another entry of the group has the same rank.
+    ``tied`` says another entry of the group has the same rank; ``line_at`` is the 1-based
+    place in the order :func:`funding_line` considers the scored entries of every group
+    (rank 1 of each group first, then rank 2, …; within a rank: higher score, then the
+    tie-break), ``None`` without a score. A database ranks the same way in one statement
+    (``results._ranked_rows``).
     """
 
     id: int
     group: str | None
     score: Decimal | None
     requested: Decimal
-    submitted_at: datetime | None
     rank: int | None
     position: int
     tied: bool
-
-    @property
-    def tie_key(self) -> tuple[bool, datetime | None, int]:
-        return (self.submitted_at is None, self.submitted_at, self.id)
+    line_at: int | None
 
 
 def _group_order(group: str | None) -> tuple[bool, str]:
     return (group is not None, group or "")
 
 
-_E = TypeVar("_E", "Entry", "Ranked")
 _ID = attrgetter("id")
 _SUBMITTED = attrgetter("submitted_at")
 _SCORE = attrgetter("score")
-_RANK = attrgetter("rank")
+_LINE_AT = attrgetter("line_at")
 
 
-def _in_tie_order(items: Sequence[_E]) -> list[_E]:
+def _in_tie_order(items: Sequence[Entry]) -> list[Entry]:
     """``items`` in the tie-break's order (earlier submission, no time after any time,
     then lower id), sorted by C-level keys: what ``tie_key`` orders, without a Python call
-    per item (a call of 100,000 applications is ranked on each page of its ranking)."""
+    per item."""
     out = sorted(items, key=_ID)
     timed = [i for i in out if i.submitted_at is not None]
     if len(timed) == len(out):
@@ -358,7 +364,7 @@ def rank(entries: Sequence[Entry]) -> list[Ranked]:
     """Rank within each group: score descending, ties share the rank, unscored last.
 
     The result lists the group ``None`` first, then the groups by id, each in rank order.
-    Ids must be unique. O(n log n): 100,000 entries take a fraction of a second.
+    Ids must be unique. O(n log n).
     """
     times = Counter(entry.id for entry in entries)
     if len(times) != len(entries):
@@ -367,28 +373,35 @@ def rank(entries: Sequence[Entry]) -> list[Ranked]:
     requested = {entry.id: _money(entry.requested, f"申报书{entry.id}的申请经费")
                  for entry in entries}
     groups: dict[str | None, list[Entry]] = defaultdict(list)
-    for entry in _in_tie_order(entries):
+    in_tie_order = _in_tie_order(entries)
+    for entry in in_tie_order:
         groups[entry.group].append(entry)
 
-    out: list[Ranked] = []
+    # (entry, rank, position, tied) per group, groups in order.
+    placed: list[tuple[Entry, int | None, int, bool]] = []
+    ranks: dict[int, int] = {}
     for group in sorted(groups, key=_group_order):
         members = groups[group]
         scored = [e for e in members if e.score is not None]
         scored.sort(key=_SCORE, reverse=True)  # stable both ways: ties keep the tie order
-        ranks: list[int] = []
         previous: Decimal | None = None
         for i, entry in enumerate(scored):
-            ranks.append(ranks[-1] if i and entry.score == previous else i + 1)
+            ranks[entry.id] = ranks[scored[i - 1].id] if i and entry.score == previous else i + 1
             previous = entry.score
-        counts = Counter(ranks)
-        out.extend(Ranked(entry.id, group, entry.score, requested[entry.id],
-                          entry.submitted_at, r, i, counts[r] > 1)
-                   for i, (entry, r) in enumerate(zip(scored, ranks, strict=True), 1))
-        out.extend(Ranked(entry.id, group, None, requested[entry.id], entry.submitted_at,
-                          None, i, False)
-                   for i, entry in enumerate((e for e in members if e.score is None),
-                                             len(scored) + 1))
-    return out
+        counts = Counter(ranks[e.id] for e in scored)
+        placed.extend((e, ranks[e.id], i, counts[ranks[e.id]] > 1)
+                      for i, e in enumerate(scored, 1))
+        placed.extend((e, None, i, False)
+                      for i, e in enumerate((e for e in members if e.score is None),
+                                            len(scored) + 1))
+    # The funding line's order: stable sorts by C-level keys, the last one deciding first.
+    line = [e for e in in_tie_order if e.score is not None]
+    line.sort(key=_SCORE, reverse=True)
+    line.sort(key=lambda e: ranks[e.id])
+    line_at = {e.id: i for i, e in enumerate(line, 1)}
+    return [Ranked(e.id, e.group, e.score, requested[e.id], r, position, tied,
+                   line_at.get(e.id))
+            for e, r, position, tied in placed]
 
 
 # ---- 5. funding line --------------------------------------------------------------------
@@ -451,11 +464,7 @@ def funding_line(
         if limit < 0:
             raise ValueError(f"榜单{group}的名额不能为负数")
 
-    # Rank 1 of every group, then rank 2, …; within a rank: higher score, then the
-    # tie-break (stable sorts by C-level keys, the last one deciding first).
-    candidates = _in_tie_order([r for r in ranked if r.rank is not None])
-    candidates.sort(key=_SCORE, reverse=True)
-    candidates.sort(key=_RANK)
+    candidates = sorted((r for r in ranked if r.line_at is not None), key=_LINE_AT)
     # ``rank`` checked each request and keeps it to the fen.
     requested = {c.id: c.requested for c in candidates}
     status: dict[int, str] = {}

@@ -6,7 +6,6 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -61,7 +60,6 @@ class AppInfo:
     title: str
     state: ApplicationState
     challenge_id: int | None
-    submitted_at: datetime | None
     receipt_no: str | None
     requested: Decimal
     organization: Named
@@ -161,26 +159,59 @@ def rescore(call: Call, app_id: int | None = None) -> None:
         .execution_options(synchronize_session=False))
 
 
-def _ranked_rows(call: Call) -> Iterator[tuple[AppInfo, int, Decimal | None]]:
-    """Each reviewed application of the call with its number of reviews and its score by
-    the call's rule (None without a review), from the sums kept with it (``rescore``): one
-    statement, its bound parameters fixed whatever the size of the call."""
-    query = (sa.select(Application.id, Application.title, Application.state,
-                       Application.challenge_id, Application.submitted_at,
-                       Application.receipt_no, Application.data["amount"].as_string(),
-                       Application.data["milestones"], Organization.id, Organization.name,
-                       Challenge.title, Application.review_count, Application.review_kept,
-                       Application.review_cents)
-             .join(Organization, Organization.id == Application.organization_id)
-             .outerjoin(Challenge, Challenge.id == Application.challenge_id)
-             .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))
-             .order_by(Application.id))
+def _ranking(call: Call) -> sa.Select[Any]:
+    """The call's reviewed applications ranked by the database as ``ranking.rank`` ranks
+    (the tests hold the two equal). The score is the sums kept with each application
+    (``rescore``) in whole cents, rounded half up in integers as ``ranking.from_cents``
+    rounds (the rows carry the sums, which it turns into the score shown). Each row has
+    its ``rank``, ``position``, ``same`` (how many of its group share its score) and
+    ``line_at`` (the funding line's order). The rows come in the groups' order (the
+    whole call, then each challenge by its id as text), each group by position."""
+    kept = Application.review_kept
+    cents = sa.case((sa.and_(Application.review_count > 0, kept > 0),
+                     (2 * Application.review_cents + kept) // (2 * kept)))
+    group = Application.challenge_id
+    tie = (Application.submitted_at.is_(None), Application.submitted_at, Application.id)
+    ranked = (
+        sa.select(Application.id, Application.title, Application.state, group,
+                  Application.receipt_no, Application.data["amount"].as_string().label("amount"),
+                  Application.data["milestones"].label("milestones"),
+                  Application.organization_id, Application.review_count, kept,
+                  Application.review_cents, cents.label("cents"),
+                  sa.func.rank().over(partition_by=group,
+                                      order_by=(cents.is_(None), cents.desc())).label("rank"),
+                  sa.func.row_number().over(partition_by=group,
+                                            order_by=(cents.is_(None), cents.desc(), *tie))
+                  .label("position"),
+                  sa.func.count().over(partition_by=(group, cents)).label("same"),
+                  *(c.label(f"tie{i}") for i, c in enumerate(tie)))
+        .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))
+        .subquery())
+    r = ranked.c
+    line_at = sa.func.row_number().over(order_by=(r.cents.is_(None), r.rank, r.cents.desc(),
+                                                  r.tie0, r.tie1, r.tie2))
+    return (sa.select(r.id, r.title, r.state, r.challenge_id, r.receipt_no, r.amount,
+                      r.milestones, r.organization_id, Organization.name, Challenge.title,
+                      r.review_count, r.review_kept, r.review_cents, r.cents, r.rank,
+                      r.position, r.same, line_at)
+            .join(Organization, Organization.id == r.organization_id)
+            .outerjoin(Challenge, Challenge.id == r.challenge_id)
+            .order_by(r.challenge_id.is_not(None), sa.cast(r.challenge_id, sa.String),
+                      r.position))
+
+
+def _ranked_rows(call: Call) -> Iterator[tuple[AppInfo, int, ranking.Ranked]]:
+    """Each reviewed application of the call, in the ranking's order, with its number of
+    reviews and its place (``_ranking``): one statement, its bound parameters fixed
+    whatever the size of the call."""
     orgs: dict[int, Named] = {}
     challenges: dict[int, Named] = {}
-    for (app_id, title, state, challenge_id, submitted_at, receipt_no, amount, milestones,
-         org_id, org_name, challenge_title, n, kept, cents) in _rows(query):
+    for (app_id, title, state, challenge_id, receipt_no, amount, milestones, org_id,
+         org_name, challenge_title, n, kept, total, cents, place, position, same,
+         line_at) in _rows(
+            _ranking(call)):
         try:
-            requested = _requested(amount, milestones)
+            requested = ranking.to_the_fen(_requested(amount, milestones))
         except (ArithmeticError, AttributeError, TypeError, ValueError):
             requested = Decimal("0.00")
         org = orgs.get(org_id) or orgs.setdefault(org_id, Named(org_id, org_name))
@@ -188,9 +219,14 @@ def _ranked_rows(call: Call) -> Iterator[tuple[AppInfo, int, Decimal | None]]:
             challenges.get(challenge_id)
             or challenges.setdefault(challenge_id, Named(challenge_id, challenge_title)))
         info = AppInfo(id=app_id, title=title, state=state, challenge_id=challenge_id,
-                       submitted_at=submitted_at, receipt_no=receipt_no, requested=requested,
-                       organization=org, challenge=challenge)
-        yield info, n or 0, ranking.from_cents(cents, kept) if n else None
+                       receipt_no=receipt_no, requested=requested, organization=org,
+                       challenge=challenge)
+        scored = cents is not None
+        yield info, n or 0, ranking.Ranked(
+            app_id, str(challenge_id) if challenge_id else None,
+            ranking.from_cents(total, kept) if scored else None, requested,
+            place if scored else None, position, scored and same > 1,
+            line_at if scored else None)
 
 
 def _totals(call: Call, criteria: bool, ids: list[int] | None = None) -> Iterator[Any]:
@@ -245,20 +281,19 @@ def call_results(call: Call, budget: Decimal | None = None,
 
 def _call_results(call: Call, budget: Decimal | None, skip_unaffordable: bool,
                   criteria: bool) -> Results:
-    apps: dict[int, tuple[AppInfo, int]] = {}
-    entries: list[ranking.Entry] = []
-    for app, n, score in _ranked_rows(call):
-        apps[app.id] = app, n
-        entries.append(ranking.Entry(app.id, str(app.challenge_id) if app.challenge_id
-                                     else None, score, app.requested, app.submitted_at))
-    ranked = ranking.rank(entries)
+    apps: list[tuple[AppInfo, int]] = []
+    ranked: list[ranking.Ranked] = []
+    for app, n, place in _ranked_rows(call):
+        apps.append((app, n))
+        ranked.append(place)
     limits: dict[str | None, int] = {str(ch.id): ch.max_teams for ch in call.challenges}
     line = ranking.funding_line(ranked, call.budget if budget is None else budget,
                                 per_group_limit=limits or None,
                                 skip_unaffordable=skip_unaffordable)
     limit = call.spread_stdev_limit
     status = line.status
-    rows = [Row(*apps[r.id], r.score, r, status.get(r.id, ""), limit) for r in ranked]
+    rows = [Row(app, n, r.score, r, status.get(r.id, ""), limit)
+            for (app, n), r in zip(apps, ranked, strict=True)]
     res = Results(call, rows, line)
     if criteria:
         _fill(res, rows, criteria=True)

@@ -255,6 +255,7 @@ def test_rank_ten_thousand_entries():
     rnd.shuffle(entries)
     ranked = rank(entries)
     assert sorted(r.id for r in ranked) == list(range(10_000))
+    tie = {e.id: e.tie_key for e in entries}
 
     by_group = defaultdict(list)
     for r in ranked:
@@ -268,7 +269,7 @@ def test_rank_ten_thousand_entries():
                 assert m.rank is None
             else:
                 assert m.rank == 1 + bisect.bisect_left(scores, -m.score), group
-        keys = [(m.score is None, -(m.score or 0), m.tie_key) for m in members]
+        keys = [(m.score is None, -(m.score or 0), tie[m.id]) for m in members]
         assert keys == sorted(keys)
 
     line = funding_line(ranked, D("50000000.00"))
@@ -569,6 +570,9 @@ def test_rank_and_the_fill_order_are_the_definitions(entries, rnd, budget, limit
     assert [(r.id, r.group, r.rank, r.position, r.tied) for r in ranked] == \
         _by_definition(entries)
     line = funding_line(ranked, budget, per_group_limit=limits)
-    assert list(line.order) == [r.id for r in sorted(
-        (r for r in ranked if r.rank is not None),
-        key=lambda r: (r.rank, -(r.score or 0), r.tie_key))]
+    tie = {e.id: e.tie_key for e in entries}
+    order = [r.id for r in sorted((r for r in ranked if r.rank is not None),
+                                  key=lambda r: (r.rank, -(r.score or 0), tie[r.id]))]
+    assert list(line.order) == order
+    assert [r.id for r in sorted((r for r in ranked if r.line_at), key=lambda r: r.line_at)] \
+        == order

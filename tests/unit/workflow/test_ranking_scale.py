@@ -4,6 +4,7 @@ statements with a fixed number of bound parameters, whatever the number of appli
 application id broke the ranking of a call of 100,000); the page and the API list are
 paginated while the funding line runs over the whole call."""
 
+import random
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,9 +13,16 @@ import sqlalchemy as sa
 
 from states import ApplicationState, CallState, ReviewState
 from tests.conftest import api_token, login
-from tests.factories import PASSWORD, CallFactory, OrganizationFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    CallFactory,
+    ChallengeFactory,
+    OrganizationFactory,
+    UserFactory,
+)
 from tests.statements import Statements
 from workflow.applying.models import Application
+from workflow.calls.models import Scheme
 from workflow.core.models import db, utcnow
 from workflow.decisions import operations as decisions
 from workflow.review import ranking, results
@@ -127,6 +135,61 @@ def test_a_large_calls_ranking_is_the_pure_rankings(people, rule):
     assert {r.app.id: r.totals for r in sheet.rows} == totals
     assert sum(r.spread.flagged for r in sheet.rows) == len(range(0, 300, 7))
     assert res.line.total_funded <= call.budget and res.line.funded
+
+
+def check_the_database_ranks_as_the_pure_rank(people, seed: int, n: int) -> None:
+    """The database ranks (``results._ranking``) as ``ranking.rank`` does and the funding
+    line runs in the order it gives: challenges whose ids sort differently as text and as
+    numbers, scores that tie once rounded, equal and missing submission times, applications
+    without a score, team limits, both kinds of line."""
+    rnd = random.Random(seed)
+    call = CallFactory(state=CallState.reviewing, scheme=Scheme.jiebang,
+                       budget=Decimal(rnd.randrange(10, 60) * 100000))
+    db.session.flush()
+    challenges = [ChallengeFactory(call=call, max_teams=rnd.randint(1, 3)) for _ in range(11)]
+    db.session.flush()
+    pi, now = people["pi"], utcnow()
+    times = [now - timedelta(minutes=m) for m in range(5)] + [None]
+    rows = []
+    for i in range(n):
+        count = rnd.choice([0, 1, 2, 3, 5, 6])
+        kept = count - 2 if count >= 5 else count
+        rows.append({
+            "call_id": call.id, "applicant_id": pi.id, "organization_id": pi.organization_id,
+            "challenge_id": rnd.choice([None, *(c.id for c in challenges)]),
+            "title": f"排名{i}", "state": ApplicationState.reviewed,
+            "data": {"amount": f"{rnd.randrange(1, 20) * 50000}.00"},
+            "submitted_at": rnd.choice(times), "review_count": count,
+            "review_kept": kept or None,
+            "review_cents": rnd.randrange(7000, 7010) * kept if kept else None})
+    db.session.execute(sa.insert(Application), rows)
+    db.session.commit()
+    apps = db.session.execute(sa.select(
+        Application.id, Application.challenge_id, Application.submitted_at,
+        Application.review_count, Application.review_kept, Application.review_cents,
+        Application.data).where(Application.call_id == call.id)).all()
+    entries = [ranking.Entry(
+        id=a.id, group=str(a.challenge_id) if a.challenge_id else None,
+        score=ranking.from_cents(a.review_cents, a.review_kept) if a.review_count else None,
+        requested=Decimal(a.data["amount"]),
+        submitted_at=None if a.submitted_at is None else a.submitted_at.replace(tzinfo=None))
+        for a in apps]
+    assert len({e.score for e in entries}) < n // 4  # ties aplenty
+    expected = ranking.rank(entries)
+    limits = {str(c.id): c.max_teams for c in challenges}
+    for skip in (False, True):
+        res = results.call_results(call, skip_unaffordable=skip)
+        assert [r.ranked for r in res.rows] == expected
+        assert [r.aggregate for r in res.rows] == [e.score for e in expected]
+        assert res.line == ranking.funding_line(expected, call.budget, per_group_limit=limits,
+                                                skip_unaffordable=skip)
+        assert res.line.funded and res.line.stopped_at
+        assert "group_full" in res.line.status.values() or not skip  # a team limit met
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_database_ranks_as_the_pure_rank(people, seed):
+    check_the_database_ranks_as_the_pure_rank(people, seed, 400)
 
 
 @pytest.mark.parametrize("rule", ["trimmed", "mean", "median"])
