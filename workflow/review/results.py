@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 
@@ -89,10 +89,63 @@ class Row:
         return ranking.spread(self.totals, self.stdev_limit)
 
 
+class Rows(Sequence[Row]):
+    """The ranked rows, each built when first read: a page of a 100,000-application
+    ranking builds its 100 rows; what the funding line needs of every row (its
+    ``ranking.Ranked``) is all that is kept of the others, beside the database's row.
+    A row read twice is the same ``Row``."""
+
+    def __init__(self, raw: Sequence[Any], ranked: Sequence[ranking.Ranked],
+                 status: Mapping[int, str], stdev_limit: Decimal | None) -> None:
+        self._raw, self._ranked, self._status = raw, ranked, status
+        self._limit = stdev_limit
+        self._built: dict[int, Row] = {}
+        self._named: dict[tuple[str, int], Named] = {}
+
+    def __len__(self) -> int:
+        return len(self._ranked)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._row(index)
+
+    def __iter__(self) -> Iterator[Row]:
+        return (self._row(i) for i in range(len(self)))
+
+    def _name(self, kind: str, key: int, name: str) -> Named:
+        return self._named.get((kind, key)) or self._named.setdefault(
+            (kind, key), Named(key, name))
+
+    def _row(self, i: int) -> Row:
+        row = self._built.get(i)
+        if row is None:
+            (app_id, title, state, challenge_id, receipt_no, _, _, org_id, org_name,
+             challenge_title, n, *_) = self._raw[i]
+            r = self._ranked[i]
+            info = AppInfo(app_id, title, state, challenge_id, receipt_no, r.requested,
+                           self._name("org", org_id, org_name),
+                           None if challenge_id is None
+                           else self._name("challenge", challenge_id, challenge_title))
+            row = self._built[i] = Row(info, n or 0, r.score, r, self._status.get(r.id, ""),
+                                       self._limit)
+        return row
+
+
 @dataclass
 class Results:
     call: Call
-    rows: list[Row]
+    rows: Rows
     line: ranking.FundingLine
 
 
@@ -200,33 +253,25 @@ def _ranking(call: Call) -> sa.Select[Any]:
                       r.position))
 
 
-def _ranked_rows(call: Call) -> Iterator[tuple[AppInfo, int, ranking.Ranked]]:
-    """Each reviewed application of the call, in the ranking's order, with its number of
-    reviews and its place (``_ranking``): one statement, its bound parameters fixed
-    whatever the size of the call."""
-    orgs: dict[int, Named] = {}
-    challenges: dict[int, Named] = {}
-    for (app_id, title, state, challenge_id, receipt_no, amount, milestones, org_id,
-         org_name, challenge_title, n, kept, total, cents, place, position, same,
-         line_at) in _rows(
-            _ranking(call)):
+def _ranked(call: Call) -> tuple[Sequence[Any], list[ranking.Ranked]]:
+    """The call's reviewed applications in the ranking's order (``_ranking``: one
+    statement, its bound parameters fixed whatever the size of the call), and each one's
+    place."""
+    raw = _rows(_ranking(call))
+    ranked: list[ranking.Ranked] = []
+    for (app_id, _, _, challenge_id, _, amount, milestones, _, _, _, _, kept, total, cents,
+         place, position, same, line_at) in raw:
         try:
             requested = ranking.to_the_fen(_requested(amount, milestones))
         except (ArithmeticError, AttributeError, TypeError, ValueError):
             requested = Decimal("0.00")
-        org = orgs.get(org_id) or orgs.setdefault(org_id, Named(org_id, org_name))
-        challenge = None if challenge_id is None else (
-            challenges.get(challenge_id)
-            or challenges.setdefault(challenge_id, Named(challenge_id, challenge_title)))
-        info = AppInfo(id=app_id, title=title, state=state, challenge_id=challenge_id,
-                       receipt_no=receipt_no, requested=requested, organization=org,
-                       challenge=challenge)
         scored = cents is not None
-        yield info, n or 0, ranking.Ranked(
+        ranked.append(ranking.Ranked(
             app_id, str(challenge_id) if challenge_id else None,
             ranking.from_cents(total, kept) if scored else None, requested,
             place if scored else None, position, scored and same > 1,
-            line_at if scored else None)
+            line_at if scored else None))
+    return raw, ranked
 
 
 def _totals(call: Call, criteria: bool, ids: list[int] | None = None) -> Iterator[Any]:
@@ -281,26 +326,18 @@ def call_results(call: Call, budget: Decimal | None = None,
 
 def _call_results(call: Call, budget: Decimal | None, skip_unaffordable: bool,
                   criteria: bool) -> Results:
-    apps: list[tuple[AppInfo, int]] = []
-    ranked: list[ranking.Ranked] = []
-    for app, n, place in _ranked_rows(call):
-        apps.append((app, n))
-        ranked.append(place)
+    raw, ranked = _ranked(call)
     limits: dict[str | None, int] = {str(ch.id): ch.max_teams for ch in call.challenges}
     line = ranking.funding_line(ranked, call.budget if budget is None else budget,
                                 per_group_limit=limits or None,
                                 skip_unaffordable=skip_unaffordable)
-    limit = call.spread_stdev_limit
-    status = line.status
-    rows = [Row(app, n, r.score, r, status.get(r.id, ""), limit)
-            for (app, n), r in zip(apps, ranked, strict=True)]
-    res = Results(call, rows, line)
+    res = Results(call, Rows(raw, ranked, line.status, call.spread_stdev_limit), line)
     if criteria:
-        _fill(res, rows, criteria=True)
+        _fill(res, list(res.rows), criteria=True)
     return res
 
 
-def _fill(res: Results, rows: list[Row], criteria: bool = False) -> None:
+def _fill(res: Results, rows: Sequence[Row], criteria: bool = False) -> None:
     by_id = {r.app.id: r for r in rows}
     ids = None if criteria else list(by_id)
     for row in _totals(res.call, criteria, ids):
@@ -320,12 +357,13 @@ def with_totals(res: Results, rows: list[Row]) -> list[Row]:
     return rows
 
 
-def page_of(rows: list[Row], page: int, per_page: int = PER_PAGE) -> tuple[list[Row], int]:
+def page_of(rows: Sequence[Row], page: int,
+            per_page: int = PER_PAGE) -> tuple[list[Row], int]:
     """One page of the ranked rows (``page`` from 1, past the end: the last) and the
     number of pages."""
     pages = max(1, -(-len(rows) // per_page))
     page = min(max(page, 1), pages)
-    return rows[(page - 1) * per_page:page * per_page], pages
+    return list(rows[(page - 1) * per_page:page * per_page]), pages
 
 
 def results_json(res: Results, page: int = 1, per_page: int = PER_PAGE) -> dict[str, Any]:
