@@ -324,7 +324,7 @@ class Ranked:
     place in the order :func:`funding_line` considers the scored entries of every group
     (rank 1 of each group first, then rank 2, …; within a rank: higher score, then the
     tie-break), ``None`` without a score. A database ranks the same way in one statement
-    (``results._ranked_rows``).
+    (``results._ranking``).
     """
 
     id: int

@@ -124,8 +124,14 @@ def test_a_large_calls_ranking_is_the_pure_rankings(people, rule):
     assert [(r.app.id, r.ranked.rank, r.aggregate) for r in res.rows] == [
         (e.id, e.rank, e.score) for e in expected]
     assert [r.count for r in res.rows] == [len(totals[e.id]) for e in expected]
+    # Rows are built when read, once each: a page holds the whole list's rows.
+    assert res.rows[-1] is res.rows[299] is list(res.rows)[-1]
+    assert res.rows[100:200] == list(res.rows)[100:200]
+    with pytest.raises(IndexError):
+        res.rows[300]
     # A page's totals are read for its rows only; the score sheet reads every row's.
     page, _ = results.page_of(res.rows, 2)
+    assert page[0] is res.rows[100]
     assert all(not r.totals for r in page)
     results.with_totals(res, page)
     for r in page:
