@@ -130,15 +130,13 @@ class Rows(Sequence[Row]):
     def _row(self, i: int) -> Row:
         row = self._built.get(i)
         if row is None:
-            (app_id, title, state, challenge_id, receipt_no, _, _, org_id, org_name,
-             challenge_title, n, *_) = self._raw[i]
-            r = self._ranked[i]
-            info = AppInfo(app_id, title, state, challenge_id, receipt_no, r.requested,
-                           self._name("org", org_id, org_name),
-                           None if challenge_id is None
-                           else self._name("challenge", challenge_id, challenge_title))
-            row = self._built[i] = Row(info, n or 0, r.score, r, self._status.get(r.id, ""),
-                                       self._limit)
+            raw, r = self._raw[i], self._ranked[i]  # read by name: a page's rows only
+            info = AppInfo(raw.id, raw.title, raw.state, raw.challenge_id, raw.receipt_no,
+                           r.requested, self._name("org", raw.organization_id, raw.org_name),
+                           None if raw.challenge_id is None else
+                           self._name("challenge", raw.challenge_id, raw.challenge_title))
+            row = self._built[i] = Row(info, raw.review_count or 0, r.score, r,
+                                       self._status.get(r.id, ""), self._limit)
         return row
 
 
@@ -244,9 +242,10 @@ def _ranking(call: Call) -> sa.Select[Any]:
     line_at = sa.func.row_number().over(order_by=(r.cents.is_(None), r.rank, r.cents.desc(),
                                                   r.tie0, r.tie1, r.tie2))
     return (sa.select(r.id, r.title, r.state, r.challenge_id, r.receipt_no, r.amount,
-                      r.milestones, r.organization_id, Organization.name, Challenge.title,
-                      r.review_count, r.review_kept, r.review_cents, r.cents, r.rank,
-                      r.position, r.same, line_at)
+                      r.milestones, r.organization_id, Organization.name.label("org_name"),
+                      Challenge.title.label("challenge_title"), r.review_count,
+                      r.review_kept, r.review_cents, r.cents, r.rank, r.position, r.same,
+                      line_at)
             .join(Organization, Organization.id == r.organization_id)
             .outerjoin(Challenge, Challenge.id == r.challenge_id)
             .order_by(r.challenge_id.is_not(None), sa.cast(r.challenge_id, sa.String),
