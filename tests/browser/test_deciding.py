@@ -229,6 +229,9 @@ def leader_decides(page: Page, server: Server, call_title: str, tmp_path: Path) 
         f"集体决策：{meeting}（{today.isoformat()}）· 纪要 {minutes_ref} · 参会：{ATTENDEES}")
 
     page.get_by_label("审定意见").fill("同意，按集体决策意见办理。")
+    # The page's scripts (the confirmation among them) run once it has loaded: the
+    # registered meeting's page can show before they do on a busy machine.
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="审定通过").click()
     expect(page.get_by_role("dialog", name="请确认")).to_contain_text("此操作不可撤销")
     confirm(page)
