@@ -5,7 +5,9 @@ matches (the bulk formal review over all pages) selects those rows by the same q
 
 - keyword search: each word (at most five) must match one of the search columns, by
   ``LIKE '%word%'`` with ``%``, ``_`` and ``\\`` escaped (``ILIKE`` when the word has
-  letters with a case; a related table, ``Via``, is searched in its own rows);
+  letters with a case; a related table, ``Via``, is searched in its own rows; the
+  columns of a large table, ``Grams``, through their index of two-character pieces on
+  PostgreSQL);
 - filters: a value not among a filter's choices is ignored, never an error;
 - sorting by a column header, both ways, the row id breaking ties so pages never overlap.
 """
@@ -73,7 +75,22 @@ class Via:
 
     key: Any      # Application.organization_id
     ref: Any      # Organization.id
-    column: Any   # Organization.name
+    column: Any   # Organization.name (or ``Grams``, or another ``Via``)
+
+
+@dataclass(frozen=True)
+class Grams:
+    """Search columns of a large table (a million applications), matched together through
+    an index of their two-character pieces: on PostgreSQL a GIN index over
+    ``search_grams(columns…)`` (the function and the indexes: migration 20261228_0001)
+    finds the rows that hold every piece of a word, and ``LIKE`` checks only those; a
+    word of one character, and SQLite (the embedded default, of a city's size), use
+    ``LIKE`` alone. A word is never found through the index that ``LIKE`` would not find,
+    nor missed that it would: the index only narrows the rows ``LIKE`` reads.
+
+    ``columns`` are in the index's order: the query must name the index's expression."""
+
+    columns: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -235,12 +252,34 @@ def search_columns(spec: ListSpec, user: Any) -> list[Any]:
             if not isinstance(c, Only) or c.shown(user)]
 
 
-def matches(column: Any, term: str) -> Any:
+def _indexed(column: Any) -> bool:
+    """``column`` is found through an index: ``Grams``, or a related table's rows (by
+    the index on the key, which every ``Via`` key has)."""
+    return isinstance(column, (Grams, Via))
+
+
+def matches(column: Any, term: str, *, indexed: bool = False) -> Any:
     """``column`` contains ``term``: ILIKE when case matters to the term, else LIKE (a
-    Chinese word has no case, and LIKE spares the database lower-casing every row)."""
-    pattern = like_pattern(term)
+    Chinese word has no case, and LIKE spares the database lower-casing every row).
+
+    ``indexed`` (PostgreSQL, a word of two characters or more, and every search column
+    served by an index): each alternative is written so that the database can read it
+    from its index and join the alternatives' rows (a bitmap OR), instead of reading
+    every row to try them in turn: a related table's ids as an array, the pieces of
+    the word for ``Grams``."""
     if isinstance(column, Via):
-        return column.key.in_(sa.select(column.ref).where(matches(column.column, term)))
+        ids = sa.select(column.ref).where(matches(column.column, term, indexed=indexed))
+        if indexed:
+            return column.key == sa.any_(sa.func.array(ids.scalar_subquery()))
+        return column.key.in_(ids)
+    if isinstance(column, Grams):
+        found = sa.or_(*(matches(c, term) for c in column.columns))
+        if not indexed:
+            return found
+        pieces = sa.func.search_grams(*column.columns).op("@>", is_comparison=True)(
+            sa.func.search_grams(sa.cast(term, sa.Text)))
+        return sa.and_(pieces, found)
+    pattern = like_pattern(term)
     if term.lower() == term.upper():
         return column.like(pattern, escape="\\")
     return column.ilike(pattern, escape="\\")
@@ -263,8 +302,11 @@ def filtered(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None =
     for name in dict.fromkeys(needed):
         query = spec.joins[name](query)
     columns = search_columns(spec, user)
+    by_index = bool(columns) and all(_indexed(c) for c in columns) and \
+        db.session.get_bind().dialect.name == "postgresql"
     for term in p.terms if columns else ():
-        query = query.where(sa.or_(*(matches(c, term) for c in columns)))
+        indexed = by_index and len(term) > 1
+        query = query.where(sa.or_(*(matches(c, term, indexed=indexed) for c in columns)))
     for f in active:
         query = query.where(f.where(p.filters[f.name]))
     return query

@@ -16,10 +16,11 @@ from sqlalchemy.orm import joinedload
 
 from states import CallState, TrancheState
 from workflow.accounts.models import Organization
+from workflow.applying.lists import SEARCH_TEXT
 from workflow.applying.models import Application
 from workflow.calls.lists import year_filter
 from workflow.calls.models import Call
-from workflow.core.listing import Column, Field, Filter, ListSpec, labelled
+from workflow.core.listing import Column, Field, Filter, Grams, ListSpec, Via, labelled
 from workflow.core.models import db
 from workflow.finance import ledger
 from workflow.finance import operations as finance
@@ -79,9 +80,11 @@ TRANCHES = ListSpec(
         Column("condition", "条件", (Tranche.condition,)),
         Column("state", "状态"),
     ),
-    search=(Application.project_number, Application.title, Organization.name,
-            Tranche.payee_name, Tranche.label, Tranche.payment_ref),
-    search_joins=("app", "org"),
+    search=(Grams((Tranche.project_number, Tranche.payee_name, Tranche.label,
+                   Tranche.payment_ref)),
+            Via(Tranche.application_id, Application.id, SEARCH_TEXT),
+            Via(Tranche.application_id, Application.id,
+                Via(Application.organization_id, Organization.id, Organization.name))),
     search_hint="项目编号或名称、收款单位、凭证号",
     filters=(
         Filter("state", "状态", labelled(TABS), lambda v: Tranche.state == v,

@@ -50,6 +50,11 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
         sa.Index("ix_tranche_project_number_seq_id", "project_number", "seq", "id"),
         sa.Index("ix_tranche_state_project_number_seq_id", "state", "project_number", "seq",
                  "id"),
+        # The finance queue's search (``SEARCH_TEXT``), on PostgreSQL: migration
+        # 20261228_0001.
+        sa.Index("ix_tranche_search_grams", sa.text(
+            "search_grams(VARIADIC ARRAY[project_number, payee_name, label, payment_ref])"),
+            postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
