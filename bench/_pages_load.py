@@ -336,10 +336,11 @@ def load(url: str, applications: int, log: Any = print) -> Loaded:
 
         # Tranches: three per funded project (40 / 40 / 20 %), paid as far as it has come.
         cur.execute(f"""
-            INSERT INTO tranche (application_id, seq, project_number, label, amount, condition,
+            INSERT INTO tranche (application_id, seq, project_number, title, organization_id,
+                label, amount, condition,
                 state, version, decision_ref, payment_ref, released_at, created_at, audit_seq,
                 payee_name, payee_bank, payee_account, prepared_by_id, approved_by_id)
-            SELECT a.id, k, a.project_number,
+            SELECT a.id, k, a.project_number, a.title, a.organization_id,
                 (ARRAY['合同签订后拨付','中期检查后拨付','验收通过后拨付'])[k],
                 {GRANT} * (ARRAY[0.4, 0.4, 0.2])[k],
                 CASE WHEN k = 3 THEN 'acceptance' ELSE 'contract' END, st, 1,

@@ -82,6 +82,9 @@ def pages(loaded: Loaded) -> dict[str, list[str]]:
         "/", "/applications", "/applications?q=稀土", "/applications?state=formal_review",
         "/applications?state=in_progress&sort=title", f"/applications?call={big}",
         "/api/v1/applications", "/api/v1/applications?q=稀土",
+        # a rare word (none), a longer frequent one, part of a project number
+        "/applications?q=量子纠缠", "/api/v1/applications?q=永磁电机",
+        "/applications?q=GZKJ-000123",
         "/api/v1/applications?state=expert_review",
         "/calls", "/api/v1/calls", f"/calls/{big}/ranking", f"/api/v1/calls/{big}/ranking",
         f"/calls/{funded}/ledger", f"/api/v1/budgets/{funded}/ledger",
@@ -95,7 +98,8 @@ def pages(loaded: Loaded) -> dict[str, list[str]]:
     ]
     finance = [
         "/", "/finance", "/finance?state=released", "/finance?state=prepared",
-        "/finance?q=稀土", "/finance/reconcile", "/api/v1/tranches",
+        "/finance?q=稀土", "/finance?q=量子纠缠", "/finance?q=GZKJ-000123",
+        "/api/v1/tranches?q=永磁电机", "/finance/reconcile", "/api/v1/tranches",
         "/api/v1/tranches?state=released", "/api/v1/tranches?state=due",
         "/api/v1/finance/reconciliation", f"/calls/{funded}/ledger",
         f"/api/v1/budgets/{funded}/ledger",

@@ -180,6 +180,8 @@ class TrancheFactory(Base):
                                      granted_amount=Decimal("500000.00"))
     seq = factory.Sequence(lambda n: n + 1)
     project_number = factory.LazyAttribute(lambda o: o.application.project_number)
+    title = factory.LazyAttribute(lambda o: o.application.title)
+    organization_id = factory.LazyAttribute(lambda o: o.application.organization.id)
     label = factory.Sequence(lambda n: f"第{n + 1}笔")
     amount = Decimal("200000.00")
     condition = "contract"

@@ -80,10 +80,6 @@ def suggest_organizations(user: Any, text: str) -> list[tuple[str, str]]:
         query.order_by(Organization.name).limit(SUGGESTIONS))]
 
 
-# An application's own searched text: the columns of ``ix_application_search_grams``, in
-# its order (the lists of tranches search their applications by it too).
-SEARCH_TEXT = Grams((Application.title, Application.receipt_no, Application.project_number))
-
 JOINS = {
     "org": lambda q: q.join(Organization, Organization.id == Application.organization_id),
     "pi": lambda q: q.join(User, User.id == Application.applicant_id),
@@ -104,7 +100,8 @@ APPLICATIONS = ListSpec(
                keyset=True),
         Column("submitted", "提交时间", (Application.submitted_at,), desc_first=True),
     ),
-    search=(SEARCH_TEXT,
+    # ``Grams``: the columns of ``ix_application_search_grams``, in its order.
+    search=(Grams((Application.title, Application.receipt_no, Application.project_number)),
             Via(Application.organization_id, Organization.id, Organization.name),
             Via(Application.applicant_id, User.id, User.name),
             Via(Application.call_id, Call.id, Call.title)),

@@ -123,7 +123,8 @@ class Application(AuditedMixin, Base):
         sa.Index("ix_application_call_id_state", "call_id", "state"),
         # 一题多报: the applications of a year with the same title, found by its key.
         sa.Index("ix_application_title_key", "title_key"),
-        # The list's search (``SEARCH_TEXT``), on PostgreSQL: migration 20261228_0001.
+        # The list's search (``applying.lists.APPLICATIONS``), on PostgreSQL: migration
+        # 20261228_0001.
         sa.Index("ix_application_search_grams",
                  sa.text("search_grams(VARIADIC ARRAY[title, receipt_no, project_number])"),
                  postgresql_using="gin").ddl_if(dialect="postgresql"),

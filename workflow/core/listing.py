@@ -258,31 +258,51 @@ def _indexed(column: Any) -> bool:
     return isinstance(column, (Grams, Via))
 
 
+def _pieces(grams: Grams, term: str) -> Any:
+    """The rows whose ``grams`` hold every two-character piece of ``term`` (its GIN
+    index's condition): for a word of two characters, exactly those holding the word."""
+    return sa.func.search_grams(*grams.columns).op("@>", is_comparison=True)(
+        sa.func.search_grams(sa.cast(term, sa.Text)))
+
+
 def matches(column: Any, term: str, *, indexed: bool = False) -> Any:
     """``column`` contains ``term``: ILIKE when case matters to the term, else LIKE (a
     Chinese word has no case, and LIKE spares the database lower-casing every row).
-
-    ``indexed`` (PostgreSQL, a word of two characters or more, and every search column
-    served by an index): each alternative is written so that the database can read it
-    from its index and join the alternatives' rows (a bitmap OR), instead of reading
-    every row to try them in turn: a related table's ids as an array, the pieces of
-    the word for ``Grams``."""
+    ``indexed``: ``Grams`` are narrowed by their index first (PostgreSQL)."""
     if isinstance(column, Via):
-        ids = sa.select(column.ref).where(matches(column.column, term, indexed=indexed))
-        if indexed:
-            return column.key == sa.any_(sa.func.array(ids.scalar_subquery()))
-        return column.key.in_(ids)
+        return column.key.in_(sa.select(column.ref).where(
+            matches(column.column, term, indexed=indexed)))
     if isinstance(column, Grams):
+        if indexed and len(term) == 2:
+            return _pieces(column, term)
         found = sa.or_(*(matches(c, term) for c in column.columns))
-        if not indexed:
-            return found
-        pieces = sa.func.search_grams(*column.columns).op("@>", is_comparison=True)(
-            sa.func.search_grams(sa.cast(term, sa.Text)))
-        return sa.and_(pieces, found)
+        return sa.and_(_pieces(column, term), found) if indexed else found
     pattern = like_pattern(term)
     if term.lower() == term.upper():
         return column.like(pattern, escape="\\")
     return column.ilike(pattern, escape="\\")
+
+
+def from_indexes(column: Any, term: str) -> Any:
+    """What the indexes alone say of ``column`` and ``term`` (PostgreSQL): the rows
+    whose grams hold the word's pieces, or whose key is among the ids of the related
+    rows that match (an array, which the key's index reads). The alternatives of a
+    search so written, the database reads each from its index and joins their rows (a
+    bitmap OR), rather than reading every row to try them in turn; it then checks no
+    row again, so that this is the search itself for a word of two characters, and
+    ``matches`` checks the rows found for a longer one (its pieces may lie apart)."""
+    if isinstance(column, Via):
+        ids = sa.select(column.ref).where(matches(column.column, term, indexed=True))
+        return column.key == sa.any_(sa.func.array(ids.scalar_subquery()))
+    return _pieces(column, term)
+
+
+def _checked(column: Any, term: str, indexed: bool) -> Any:
+    """``matches``, on the rows the indexes found (``indexed``): the columns of
+    ``Grams`` by ``LIKE`` alone, their pieces being the indexes' to check."""
+    if indexed and isinstance(column, Grams):
+        return matches(column, term)
+    return matches(column, term, indexed=indexed)
 
 
 def filtered(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None, *,
@@ -305,8 +325,9 @@ def filtered(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None =
     by_index = bool(columns) and all(_indexed(c) for c in columns) and \
         db.session.get_bind().dialect.name == "postgresql"
     for term in p.terms if columns else ():
-        indexed = by_index and len(term) > 1
-        query = query.where(sa.or_(*(matches(c, term, indexed=indexed) for c in columns)))
+        if by_index and len(term) > 1:
+            query = query.where(sa.or_(*(from_indexes(c, term) for c in columns)))
+        query = query.where(sa.or_(*(_checked(c, term, by_index) for c in columns)))
     for f in active:
         query = query.where(f.where(p.filters[f.name]))
     return query

@@ -16,7 +16,6 @@ from sqlalchemy.orm import joinedload
 
 from states import CallState, TrancheState
 from workflow.accounts.models import Organization
-from workflow.applying.lists import SEARCH_TEXT
 from workflow.applying.models import Application
 from workflow.calls.lists import year_filter
 from workflow.calls.models import Call
@@ -80,11 +79,11 @@ TRANCHES = ListSpec(
         Column("condition", "条件", (Tranche.condition,)),
         Column("state", "状态"),
     ),
-    search=(Grams((Tranche.project_number, Tranche.payee_name, Tranche.label,
+    # The tranche's own copy of its project's number and title (``ix_tranche_search_grams``,
+    # in its order), and its organisation's current name.
+    search=(Grams((Tranche.project_number, Tranche.title, Tranche.payee_name, Tranche.label,
                    Tranche.payment_ref)),
-            Via(Tranche.application_id, Application.id, SEARCH_TEXT),
-            Via(Tranche.application_id, Application.id,
-                Via(Application.organization_id, Organization.id, Organization.name))),
+            Via(Tranche.organization_id, Organization.id, Organization.name)),
     search_hint="项目编号或名称、收款单位、凭证号",
     filters=(
         Filter("state", "状态", labelled(TABS), lambda v: Tranche.state == v,

@@ -154,7 +154,8 @@ def plan_tranches(app: Application) -> list[Tranche]:
             milestone_id = milestone.id
         out.append(Tranche(application_id=app.id, seq=planned.seq, label=planned.label,
                            amount=planned.amount, condition=planned.condition,
-                           milestone_id=milestone_id, project_number=app.project_number))
+                           milestone_id=milestone_id, project_number=app.project_number,
+                           title=app.title, organization_id=app.organization_id))
     db.session.add_all(out)
     db.session.flush()
     return out

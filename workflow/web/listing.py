@@ -264,34 +264,27 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     keys = sort_keys(spec, p) if keyset or start is not None else None
     following: list[Any] | None = None
     offset = (page - 1) * p.per_page
+    # A search matching few rows: those rows found first, then ordered (see ``_ordered``).
+    few = bool(p.terms) and total <= FEW
     # A page in the back half is read from the end, in the opposite order (the same rows,
     # mirrored: the id breaks every tie), so that the last page costs what the first does
     # rather than counting through a million rows.
-    back = start is None and offset > total // 2 and offset < total
+    back = not few and start is None and offset > total // 2 and offset < total
     if back:
         wanted = min(p.per_page, total - offset)
-        columns = keys if keys is not None else [id_column(spec)]
-        keyed = db.session.execute(
-            query.with_only_columns(*columns).order_by(*order_by(spec, p, reverse=True))
-            .limit(wanted).offset(total - offset - wanted)).all()[::-1]
-        if keys is not None and offset + wanted < total and keyed:
-            following = list(keyed[-1])
-        ids = [r[-1] for r in keyed]
-    elif keys is None:
-        ids = list(db.session.scalars(
-            query.with_only_columns(id_column(spec)).order_by(*order_by(spec, p))
-            .limit(p.per_page).offset(offset)))
+        keyed = db.session.execute(_ordered(spec, p, query, few, reverse=True)
+                                   .limit(wanted).offset(total - offset - wanted)).all()[::-1]
     else:
-        if start is not None:
+        if start is not None and keys is not None:
             query = query.where(after(keys, start, p.desc))
-        keyed = db.session.execute(
-            query.with_only_columns(*keys).order_by(*order_by(spec, p))
-            .limit(p.per_page + 1).offset(0 if start is not None else offset)
-        ).all()
-        if len(keyed) > p.per_page:
-            keyed = keyed[:p.per_page]
-            following = list(keyed[-1])
-        ids = [r[-1] for r in keyed]
+        wanted = p.per_page + (1 if keys is not None else 0)
+        keyed = db.session.execute(_ordered(spec, p, query, few).limit(wanted).offset(
+            0 if start is not None else offset)).all()
+    if keys is not None and keyed and (len(keyed) > p.per_page if not back
+                                       else offset + wanted < total):
+        keyed = keyed[:p.per_page]
+        following = list(keyed[-1])
+    ids = [r[-1] for r in keyed]
     rows: list[Any] = []
     if ids:
         found = {sa.inspect(r).identity[0]: r for r in db.session.scalars(
@@ -301,6 +294,29 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     listing.following = following
     listing.tabs = tabs
     return listing
+
+
+# A search that matches at most this many rows has them found first (by the search's
+# indexes), then ordered: walking the sort's index until a page of them turns up would
+# read a million rows for a word that matches none.
+FEW = 5000
+
+
+def _ordered(spec: ListSpec, p: Params, query: sa.Select[Any], few: bool,
+             reverse: bool = False) -> sa.Select[Any]:
+    """``query``'s rows as their sort values and id (the keyset), in the list's order
+    (``reverse``: the other way round). ``few``: the rows are selected in a subquery
+    that the database plans alone (``OFFSET 0``: it does not merge it into the ordered
+    query), so that it finds them from the search's indexes, and only they are sorted."""
+    column = spec.column(p.sort)
+    exprs = [*(column.sort if column is not None else ()), id_column(spec)]
+    if not few:
+        return query.with_only_columns(*exprs).order_by(*order_by(spec, p, reverse=reverse))
+    found = query.with_only_columns(*(e.label(f"k{i}") for i, e in enumerate(exprs))) \
+        .order_by(None).offset(0).subquery()
+    keys = list(found.c)
+    return sa.select(*keys).order_by(*(k.desc() if p.desc != reverse else k.asc()
+                                       for k in keys))
 
 
 def _tabs(spec: ListSpec, user: Any, p: Params,

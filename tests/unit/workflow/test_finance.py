@@ -77,9 +77,12 @@ def test_a_contract_plans_the_tranches_and_the_contract_share_is_due(people):
                                                             T.due)
     assert (last.amount, last.condition, last.state) == (Decimal("300000.00"), "acceptance",
                                                          T.planned)
-    # Each keeps the project's number, by which the money lists sort them.
+    # Each keeps the project's number, by which the money lists sort them, and its title
+    # and organisation, by which the queue is searched.
     assert row.project_number and {first.project_number, last.project_number} == {
         row.project_number}
+    assert {(t.title, t.organization_id) for t in (first, last)} == {
+        (row.title, row.organization_id)}
     assert kinds(row.call_id) == [("allocation", Decimal("5000000.00")),
                                   ("commitment", Decimal("1000000.00"))]
     assert ledger.balances(row.call_id) == ledger.Balances(

@@ -50,11 +50,11 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
         sa.Index("ix_tranche_project_number_seq_id", "project_number", "seq", "id"),
         sa.Index("ix_tranche_state_project_number_seq_id", "state", "project_number", "seq",
                  "id"),
-        # The finance queue's search (``SEARCH_TEXT``), on PostgreSQL: migration
-        # 20261228_0001.
+        # The finance queue's search (``finance.lists.TRANCHES``), on PostgreSQL:
+        # migration 20261228_0001.
         sa.Index("ix_tranche_search_grams", sa.text(
-            "search_grams(VARIADIC ARRAY[project_number, payee_name, label, payment_ref])"),
-            postgresql_using="gin").ddl_if(dialect="postgresql"),
+            "search_grams(VARIADIC ARRAY[project_number, title, payee_name, label, "
+            "payment_ref])"), postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,6 +65,13 @@ class Tranche(AuditedMixin, TimestampMixin, Base):
     # after the approval numbered the project (a number never changes): the lists sort by
     # it without joining every tranche to its application.
     project_number: Mapped[str | None] = mapped_column(sa.String(32))
+    # The project's title and organisation, copied with its number (a funded project's
+    # title is no longer edited; its organisation never changes): the queue is searched
+    # by them from the tranches' own indexes, without going through a million
+    # applications (the organisation's name is still read from its own row).
+    title: Mapped[str | None] = mapped_column(sa.String(200))
+    organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organization.id"),
+                                                        index=True)
     label: Mapped[str] = mapped_column(sa.String(100))
     amount: Mapped[Decimal] = mapped_column(Money)
     condition: Mapped[str] = mapped_column(sa.String(20))
