@@ -11,7 +11,8 @@ pieces and so cannot serve the two-character words Chinese searches mostly are, 
 pg_bigm is not packaged for Debian. On PostgreSQL, ``search_grams(text, …)`` gives the
 distinct two-character pieces of its arguments, lower-cased, and a GIN index over it
 finds the rows holding every piece of a word (``@>``) for ``LIKE`` to check
-(``workflow.core.listing.Grams``). SQLite, the embedded default for a city's few
+(``workflow.core.listing.Grams``); the 150,000 people's names, which the application
+list searches too, have theirs. SQLite, the embedded default for a city's few
 thousand applications, searches by ``LIKE`` alone and gets no index.
 
 The finance queue searched its tranches through their applications and organisations;
@@ -77,10 +78,13 @@ def upgrade():
                "(search_grams(title, receipt_no, project_number))")
     op.execute("CREATE INDEX ix_tranche_search_grams ON tranche USING gin "
                "(search_grams(project_number, title, payee_name, label, payment_ref))")
+    op.execute("CREATE INDEX ix_user_account_search_grams ON user_account USING gin "
+               "(search_grams(name))")
 
 
 def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP INDEX ix_user_account_search_grams")
         op.execute("DROP INDEX ix_tranche_search_grams")
         op.execute("DROP INDEX ix_application_search_grams")
         op.execute("DROP FUNCTION search_grams(text[])")

@@ -103,7 +103,7 @@ APPLICATIONS = ListSpec(
     # ``Grams``: the columns of ``ix_application_search_grams``, in its order.
     search=(Grams((Application.title, Application.receipt_no, Application.project_number)),
             Via(Application.organization_id, Organization.id, Organization.name),
-            Via(Application.applicant_id, User.id, User.name),
+            Via(Application.applicant_id, User.id, Grams((User.name,))),
             Via(Application.call_id, Call.id, Call.title)),
     search_hint="名称、编号、单位、负责人或指南",
     filters=(

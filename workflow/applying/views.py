@@ -135,17 +135,20 @@ def applications() -> Response | str:
         # The bulk formal review, for the officer: the rows they may pass, return or
         # reject (by role and state: the eligibility of each is checked when sent), and
         # how many match the search and filters on every page (选择全部符合条件的 N 份).
-        if not officer(current_user):
+        if listing.also is None:
             return {"selectable": None, "matching": None}
         filters = formal_review.list_filters(listing.query_args())
-        decidable = formal_review.count_decidable(current_user, filters)
+        decidable = listing.also
         return {"selectable": {a.id for a in listing.rows
                                if engine.permitted(a, "pass_formal_review", current_user)},
                 "matching": {"count": decidable, "elsewhere": listing.total - decidable,
                              "filters": urlencode(filters)}}
 
-    return listing_mod.respond(APPLICATIONS, "applications/list.html", user=current_user,
-                               context=selectable)
+    # The officer's rows awaiting formal review, counted with the list's (the bulk
+    # review's "all that match"; ``formal_review.count_decidable`` counts them alike).
+    return listing_mod.respond(
+        APPLICATIONS, "applications/list.html", user=current_user, context=selectable,
+        also=Application.state.in_(formal_review.DECIDABLE) if officer(current_user) else None)
 
 
 @bp.route("/applications/organizations")

@@ -363,6 +363,16 @@ def count(spec: ListSpec, query: sa.Select[Any]) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery())) or 0
 
 
+def count_also(spec: ListSpec, query: sa.Select[Any], condition: Any) -> tuple[int, int]:
+    """``count``, and how many of those rows meet ``condition``, in one reading of them
+    (a search's rows are not found twice)."""
+    rows = query.with_only_columns(id_column(spec), condition.label("meets")) \
+        .order_by(None).subquery()
+    total, meeting = db.session.execute(sa.select(
+        sa.func.count(), sa.func.count().filter(rows.c.meets))).one()
+    return total or 0, meeting or 0
+
+
 # ---- the API's reading ------------------------------------------------------------------
 
 API_PER_PAGE = 50

@@ -67,6 +67,7 @@ from workflow.core.listing import (
     after,
     checked,
     count,
+    count_also,
     filtered,
     id_column,
     order_by,
@@ -107,6 +108,7 @@ class Listing:
     partial: bool = False
     tabs: list[Tab] = field(default_factory=list)
     following: list[Any] | None = None  # the last row's sort values, when more follow
+    also: int | None = None  # how many rows meet ``run``'s ``also``
 
     @property
     def id(self) -> str:
@@ -242,7 +244,7 @@ class Listing:
 
 def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None, *,
         keep_within: bool = True, keyset: bool = False,
-        start: Sequence[Any] | None = None) -> Listing:
+        start: Sequence[Any] | None = None, also: Any = None) -> Listing:
     """The page asked for: its rows (loaded with what they show), the total and the
     number of pages; the page number kept within them (``keep_within``: a page past the
     last shows the last, as a page link would; the API answers it empty instead).
@@ -250,13 +252,19 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     ``keyset`` (the API): also the sort values of the page's last row when more rows
     follow (``Listing.following``, what a ``cursor`` carries); ``start``: the rows after
     those values rather than the page's offset (a deep page read from an index, not
-    counted through)."""
+    counted through). ``also``: a condition, the number of the list's rows (on every
+    page) that meet it counted with them (``Listing.also``; a list without tabs)."""
     # The tabs' counts (every other filter applied, grouped by the tab's column) give the
     # total too: the chosen tab's count, or with none chosen their sum; one count of a
     # million tranches the fewer.
     tabs, total_of_tabs = _tabs(spec, user, p, base)
-    total = (total_of_tabs if total_of_tabs is not None
-             else count(spec, filtered(spec, user, p, base)))
+    meeting: int | None = None
+    if total_of_tabs is not None:
+        total = total_of_tabs
+    elif also is not None:
+        total, meeting = count_also(spec, filtered(spec, user, p, base), also)
+    else:
+        total = count(spec, filtered(spec, user, p, base))
     pages = max(1, math.ceil(total / p.per_page))
     page = min(p.page, pages) if keep_within else p.page
     p.page = page
@@ -293,6 +301,7 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     listing = Listing(spec, user, p, rows, total, page, pages)
     listing.following = following
     listing.tabs = tabs
+    listing.also = meeting
     return listing
 
 
@@ -364,8 +373,9 @@ def render_block(template: str, block: str, **context: Any) -> str:
 
 def respond(spec: ListSpec, template: str, *, user: Any, base: sa.Select[Any] | None = None,
             context: Callable[[Listing], Mapping[str, Any]] | None = None,
-            **extra: Any) -> WResponse | str:
-    """The list page, its list region alone (htmx), or its Excel export (``export=xlsx``)."""
+            also: Any = None, **extra: Any) -> WResponse | str:
+    """The list page, its list region alone (htmx), or its Excel export (``export=xlsx``);
+    ``also``: as ``run`` takes it, for ``context`` to read."""
     if request.args.get("export") == "xlsx":
         try:
             return export(spec, user, parse(spec, user, request.args), base)
@@ -381,7 +391,7 @@ def respond(spec: ListSpec, template: str, *, user: Any, base: sa.Select[Any] | 
             start = decode_cursor(spec, p, raw)
         except Invalid:
             start = None  # a page never answers an error: the page by its number
-    listing = run(spec, user, p, base, keyset=True, start=start)
+    listing = run(spec, user, p, base, keyset=True, start=start, also=also)
     page_context = {"l": listing, **extra, **(context(listing) if context else {})}
     if wants_region(listing.id):
         listing.partial = True
