@@ -34,7 +34,7 @@ TITLES = ["稀土永磁电机驱动系统", "钕铁硼废料中回收稀土", "�
           "油茶_良种选育", "稀", "土壤修复"]
 WORDS = ["稀土", "稀土永磁", "土永", "稀", "回收", "rare-earth", "EARTH", "50%", "%", "_",
          "油茶_", "sb2026ab", "GZKJ-2026-00", "gzkj", "赣州稀土", "测试指南", "ZF-2026",
-         "合同签订", "第二笔", "稀土 回收", "没有这个词"]
+         "合同签订", "第二笔", "稀土 回收", "欧阳", "阳明", "欧阳明", "明", "没有这个词"]
 
 
 @pytest.fixture
@@ -45,7 +45,8 @@ def world(app: Any) -> dict[str, Any]:
     other = OrganizationFactory(name="江西理工大学")
     apps, tranches = [], []
     for n, title in enumerate(TITLES, 1):
-        applicant = UserFactory(organization=rare if n % 3 == 0 else other)
+        applicant = UserFactory(organization=rare if n % 3 == 0 else other,
+                                **({"name": "欧阳明"} if n == 2 else {}))
         funded = n % 2 == 1
         a = ApplicationFactory(
             call=CallFactory(state="closed"), applicant=applicant, title=title,
