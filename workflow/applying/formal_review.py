@@ -111,6 +111,11 @@ DECIDABLE = frozenset(state for spec in APPLICATION.transitions_for("pass_formal
                       for state in spec.sources)
 
 
+def awaiting() -> Any:
+    """The condition on an application that a formal review decides it (its state)."""
+    return Application.state.in_(DECIDABLE)
+
+
 def list_filters(args: Mapping[str, Any]) -> dict[str, str]:
     """The list's search and filters among ``args`` (its URL's or the bulk form's), without
     its sort and page: what the selection of every matching row is."""
@@ -123,7 +128,7 @@ def matching(actor: User, filters: Mapping[str, str]) -> tuple[sa.Select[Any], s
     ``workflow.applying.lists.APPLICATIONS`` run by ``workflow.core.listing``), and those
     of them awaiting formal review."""
     shown = listing.filtered(APPLICATIONS, actor, listing.parse(APPLICATIONS, actor, filters))
-    return shown, shown.where(Application.state.in_(DECIDABLE))
+    return shown, shown.where(awaiting())
 
 
 def count_decidable(actor: User, filters: Mapping[str, str]) -> int:

@@ -148,7 +148,7 @@ def applications() -> Response | str:
     # review's "all that match"; ``formal_review.count_decidable`` counts them alike).
     return listing_mod.respond(
         APPLICATIONS, "applications/list.html", user=current_user, context=selectable,
-        also=Application.state.in_(formal_review.DECIDABLE) if officer(current_user) else None)
+        also=formal_review.awaiting() if officer(current_user) else None)
 
 
 @bp.route("/applications/organizations")

@@ -278,7 +278,9 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     # mirrored: the id breaks every tie), so that the last page costs what the first does
     # rather than counting through a million rows.
     back = not few and start is None and offset > total // 2 and offset < total
-    if back:
+    if not total:
+        keyed: Sequence[Any] = []  # nothing to read (a search that matched none)
+    elif back:
         wanted = min(p.per_page, total - offset)
         keyed = db.session.execute(_ordered(spec, p, query, few, reverse=True)
                                    .limit(wanted).offset(total - offset - wanted)).all()[::-1]
