@@ -120,9 +120,15 @@ PAGING_PARAMS = {"page": {"type": "integer", "description": "页码，从1开始
 
 def page_schema(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {
-        "items": {"type": "array", "items": dict(item)}, "total": {"type": "integer"},
+        "items": {"type": "array", "items": dict(item)},
+        "total": {"type": "integer", "description":
+                  "符合条件的记录数；按关键词搜索时最多数到 10,000（见 total_capped）"},
+        "total_capped": {"type": "boolean", "description":
+                         "为 true 时符合条件的记录多于 total，未逐条数完；以 next 翻页"},
         "page": {"type": "integer"}, "per_page": {"type": "integer"},
-        "pages": {"type": "integer"}, "sort": {"type": "string", "nullable": True},
+        "pages": {"type": "integer", "nullable": True,
+                  "description": "总页数；total_capped 为 true 时为 null"},
+        "sort": {"type": "string", "nullable": True},
         "dir": {"type": "string", "enum": ["asc", "desc"]},
         "next": {"type": "string", "nullable": True,
                  "description": "下一页的链接（以 cursor 翻页，适合深页）；最后一页为 null"}},

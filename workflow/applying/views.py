@@ -135,13 +135,21 @@ def applications() -> Response | str:
         # The bulk formal review, for the officer: the rows they may pass, return or
         # reject (by role and state: the eligibility of each is checked when sent), and
         # how many match the search and filters on every page (选择全部符合条件的 N 份).
-        if listing.also is None:
+        if not officer(current_user):
             return {"selectable": None, "matching": None}
         filters = formal_review.list_filters(listing.query_args())
-        decidable = listing.also
+        decidable: int | None = listing.also
+        if listing.capped:
+            # A search matching more than COUNT_CAP rows is not counted through: with the
+            # list filtered to a state awaiting review every row awaits it ("10,000 余份":
+            # the job counts what it does); else the page asks for that filter.
+            waiting = listing.value("state") in {s.value for s in formal_review.DECIDABLE}
+            decidable = listing.total if waiting else None
         return {"selectable": {a.id for a in listing.rows
                                if engine.permitted(a, "pass_formal_review", current_user)},
-                "matching": {"count": decidable, "elsewhere": listing.total - decidable,
+                "matching": {"count": decidable, "capped": listing.capped,
+                             "elsewhere": None if decidable is None or listing.capped
+                             else listing.total - decidable,
                              "filters": urlencode(filters)}}
 
     # The officer's rows awaiting formal review, counted with the list's (the bulk

@@ -307,9 +307,14 @@ def _checked(column: Any, term: str, indexed: bool) -> Any:
 
 
 def filtered(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None, *,
-             for_sort: bool = False, skip: str | None = None) -> sa.Select[Any]:
+             for_sort: bool = False, skip: str | None = None,
+             frequent: bool = False) -> sa.Select[Any]:
     """The rows the person may see, searched and filtered (``skip``: leave one filter
-    out, for its tabs' counts); with the joins the sort needs when ``for_sort``."""
+    out, for its tabs' counts); with the joins the sort needs when ``for_sort``.
+    ``frequent``: the search is known to match many rows (more than ``COUNT_CAP``), and
+    is written as ``LIKE`` alone: the database then walks the sort's index trying each
+    row, and a page of them turns up within a few thousand rows, rather than finding
+    every match through the search's indexes to sort them (60,000 rows: 0.2 s)."""
     query = base if base is not None else spec.visible(user)
     needed: list[str] = []
     if p.terms:
@@ -326,7 +331,7 @@ def filtered(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None =
     by_index = bool(columns) and all(_indexed(c) for c in columns) and \
         db.session.get_bind().dialect.name == "postgresql"
     for term in p.terms if columns else ():
-        if by_index and len(term) > 1:
+        if by_index and len(term) > 1 and not frequent:
             query = query.where(sa.or_(*(from_indexes(c, term) for c in columns)))
         query = query.where(sa.or_(*(_checked(c, term, by_index) for c in columns)))
     for f in active:
@@ -359,18 +364,35 @@ def after(keys: Sequence[Any], values: Sequence[Any], desc: bool) -> Any:
     return row < bound if desc else row > bound
 
 
-def count(spec: ListSpec, query: sa.Select[Any]) -> int:
+# A search's rows are counted up to this many: beyond it the list says "10,000 余条" and
+# goes on by its next links. A frequent word's rows are found through the search's index,
+# but counting every one of them reads each from the table (167,000 rows of 1M: 0.4 s).
+COUNT_CAP = 10_000
+
+
+def count(spec: ListSpec, query: sa.Select[Any], cap: int | None = None) -> int:
+    """The number of ``query``'s rows; with ``cap``, at most ``cap + 1`` of them (more than
+    ``cap``: there are more, how many is not counted)."""
     ids = query.with_only_columns(id_column(spec)).order_by(None)
+    if cap is not None:
+        ids = ids.limit(cap + 1)
     return db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery())) or 0
 
 
-def count_also(spec: ListSpec, query: sa.Select[Any], condition: Any) -> tuple[int, int]:
+def count_also(spec: ListSpec, query: sa.Select[Any], condition: Any,
+               cap: int | None = None) -> tuple[int, int | None]:
     """``count``, and how many of those rows meet ``condition``, in one reading of them
-    (a search's rows are not found twice)."""
-    rows = query.with_only_columns(id_column(spec), condition.label("meets")) \
-        .order_by(None).subquery()
+    (a search's rows are not found twice). With ``cap``, the rows are counted as
+    ``count`` does; when there are more than ``cap``, how many meet ``condition`` is not
+    known (None): the first rows read say nothing of the others."""
+    rows = query.with_only_columns(id_column(spec), condition.label("meets")).order_by(None)
+    if cap is not None:
+        rows = rows.limit(cap + 1)
+    found = rows.subquery()
     total, meeting = db.session.execute(sa.select(
-        sa.func.count(), sa.func.count().filter(rows.c.meets))).one()
+        sa.func.count(), sa.func.count().filter(found.c.meets))).one()
+    if cap is not None and total > cap:
+        return total, None
     return total or 0, meeting or 0
 
 

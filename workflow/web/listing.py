@@ -56,6 +56,7 @@ from workflow.core.extensions import db
 from workflow.core.listing import (
     API_MAX_PER_PAGE,
     API_PER_PAGE,
+    COUNT_CAP,
     MAX_PAGE,
     MAX_QUERY,
     MAX_TERMS,
@@ -90,7 +91,7 @@ _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 class Tab:
     value: str
     label: str
-    count: int
+    count: int | None  # None: a search matching more than COUNT_CAP rows, not counted
     current: bool
 
 
@@ -109,6 +110,9 @@ class Listing:
     tabs: list[Tab] = field(default_factory=list)
     following: list[Any] | None = None  # the last row's sort values, when more follow
     also: int | None = None  # how many rows meet ``run``'s ``also``
+    # A search's count stops at COUNT_CAP: ``total`` is then COUNT_CAP and more follow
+    # (the page says "超过 10,000 条", its links go on by next), and ``also`` is None.
+    capped: bool = False
 
     @property
     def id(self) -> str:
@@ -159,7 +163,15 @@ class Listing:
 
     @property
     def last(self) -> int:
+        if self.capped:
+            return self.first + len(self.rows) - 1 if self.rows else 0
         return min(self.page * self.per_page, self.total)
+
+    @property
+    def has_next(self) -> bool:
+        if self.capped:
+            return self.following is not None or len(self.rows) == self.per_page
+        return self.page < self.pages
 
     # -- links --
 
@@ -221,13 +233,15 @@ class Listing:
     def window(self) -> list[int | None]:
         """The page numbers to link: the first, the last, two either side of this one;
         None where numbers are left out."""
-        shown = sorted({1, self.pages, *range(max(1, self.page - 2),
-                                              min(self.pages, self.page + 2) + 1)})
+        last = self.page + (2 if self.has_next else 0) if self.capped else self.pages
+        shown = sorted({1, last, *range(max(1, self.page - 2), min(last, self.page + 2) + 1)})
         out: list[int | None] = []
         for n in shown:
             if out and n - (out[-1] or 0) > 1:
                 out.append(None)
             out.append(n)
+        if self.capped and self.has_next:
+            out.append(None)  # how many pages follow is not counted
         return out
 
     def state(self) -> list[tuple[str, str]]:
@@ -253,31 +267,37 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     follow (``Listing.following``, what a ``cursor`` carries); ``start``: the rows after
     those values rather than the page's offset (a deep page read from an index, not
     counted through). ``also``: a condition, the number of the list's rows (on every
-    page) that meet it counted with them (``Listing.also``; a list without tabs)."""
+    page) that meet it counted with them (``Listing.also``; a list without tabs; None past the cap).
+
+    A search's rows are counted up to ``COUNT_CAP`` (``Listing.capped``)."""
     # The tabs' counts (every other filter applied, grouped by the tab's column) give the
     # total too: the chosen tab's count, or with none chosen their sum; one count of a
     # million tranches the fewer.
-    tabs, total_of_tabs = _tabs(spec, user, p, base)
+    cap = COUNT_CAP if p.terms else None
+    tabs, total_of_tabs = _tabs(spec, user, p, base, cap)
     meeting: int | None = None
     if total_of_tabs is not None:
         total = total_of_tabs
     elif also is not None:
-        total, meeting = count_also(spec, filtered(spec, user, p, base), also)
+        total, meeting = count_also(spec, filtered(spec, user, p, base), also, cap)
     else:
-        total = count(spec, filtered(spec, user, p, base))
+        total = count(spec, filtered(spec, user, p, base), cap)
+    capped = cap is not None and total > cap
+    total = min(total, cap) if cap is not None else total
     pages = max(1, math.ceil(total / p.per_page))
-    page = min(p.page, pages) if keep_within else p.page
+    # A page past the last shows the last; past a count that stopped, it is read as asked.
+    page = min(p.page, pages) if keep_within and not capped else p.page
     p.page = page
-    query = filtered(spec, user, p, base, for_sort=True)
+    query = filtered(spec, user, p, base, for_sort=True, frequent=capped)
     keys = sort_keys(spec, p) if keyset or start is not None else None
     following: list[Any] | None = None
     offset = (page - 1) * p.per_page
     # A search matching few rows: those rows found first, then ordered (see ``_ordered``).
-    few = bool(p.terms) and total <= FEW
+    few = bool(p.terms) and not capped and total <= FEW
     # A page in the back half is read from the end, in the opposite order (the same rows,
     # mirrored: the id breaks every tie), so that the last page costs what the first does
     # rather than counting through a million rows.
-    back = not few and start is None and offset > total // 2 and offset < total
+    back = not few and not capped and start is None and offset > total // 2 and offset < total
     if not total:
         keyed: Sequence[Any] = []  # nothing to read (a search that matched none)
     elif back:
@@ -303,6 +323,7 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     listing = Listing(spec, user, p, rows, total, page, pages)
     listing.following = following
     listing.tabs = tabs
+    listing.capped = capped
     listing.also = meeting
     return listing
 
@@ -330,24 +351,35 @@ def _ordered(spec: ListSpec, p: Params, query: sa.Select[Any], few: bool,
                                        for k in keys))
 
 
-def _tabs(spec: ListSpec, user: Any, p: Params,
-          base: sa.Select[Any] | None) -> tuple[list[Tab], int | None]:
+def _tabs(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None,
+          cap: int | None = None) -> tuple[list[Tab], int | None]:
     """The tabs with their counts, and the number of rows the list holds with the tab
-    chosen (None without tabs)."""
+    chosen (None without tabs). ``cap``: the first ``cap + 1`` rows are grouped; when
+    there are more, the tabs are not counted and the chosen tab's rows are, up to
+    ``cap + 1`` (as ``count`` does)."""
     f = next((f for f in spec.filters if f.tabs and f.shown(user)), None)
     if f is None:
         return [], None
     query = filtered(spec, user, p, base, skip=f.name)
     for name in f.joins:
         query = spec.joins[name](query)
+    if cap is None:
+        grouped = query.with_only_columns(f.group, sa.func.count(id_column(spec))) \
+            .group_by(f.group).order_by(None)
+    else:
+        first = query.with_only_columns(f.group.label("tab")).order_by(None) \
+            .limit(cap + 1).subquery()
+        grouped = sa.select(first.c.tab, sa.func.count()).group_by(first.c.tab)
     counts: dict[str, int] = {}
-    grouped = query.with_only_columns(f.group, sa.func.count(id_column(spec))) \
-        .group_by(f.group).order_by(None)
     for value, n in db.session.execute(grouped):
         counts[str(getattr(value, "value", value))] = n
     chosen = p.filters.get(f.name, "")
+    options = f.options(user)
+    if cap is not None and sum(counts.values()) > cap:
+        total = count(spec, filtered(spec, user, p, base), cap) if chosen else cap + 1
+        return [Tab(v, label, None, v == chosen) for v, label in options], total
     total = counts.get(chosen, 0) if chosen else sum(counts.values())
-    return [Tab(v, label, counts.get(v, 0), v == chosen) for v, label in f.options(user)], total
+    return [Tab(v, label, counts.get(v, 0), v == chosen) for v, label in options], total
 
 
 # ---- the answer --------------------------------------------------------------------------
@@ -591,7 +623,8 @@ def api_page(spec: ListSpec, user: Any, items: Callable[[list[Any]], list[Any]],
         args["cursor"] = encode_cursor(p, listing.following)
         following = url_for(request.endpoint or "", **(request.view_args or {}), **args)
     body = {"items": items(listing.rows), "total": listing.total, "page": listing.page,
-            "per_page": p.per_page, "pages": listing.pages,
+            "per_page": p.per_page, "pages": None if listing.capped else listing.pages,
+            "total_capped": listing.capped,
             "sort": p.sort or None, "dir": "desc" if p.desc else "asc", "next": following,
             **extra}
     return jsonify(body)

@@ -8,6 +8,7 @@ import io
 import re
 from datetime import date, timedelta
 from decimal import Decimal
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from openpyxl import load_workbook
 
 from states import ApplicationState as A
 from states import CallState, ObjectionState, ReviewState, TrancheState
-from tests.conftest import client_for, csrf_of
+from tests.conftest import api_token, client_for, csrf_of
 from tests.factories import (
     PASSWORD,
     ApplicationFactory,
@@ -33,6 +34,7 @@ from workflow.decisions.models import Objection
 from workflow.finance.models import Tranche
 from workflow.notify.models import DeliveryState, Notification
 from workflow.timeutil import SHANGHAI
+from workflow.web import listing as web_listing
 from workflow.web.listing import XLSX
 
 # ---- reading a list page and its export ---------------------------------------------------
@@ -184,6 +186,64 @@ def test_application_sort_both_ways_and_the_second_page(officer, world):
     by_org = sorted(world["all"], key=lambda a: (a.organization.name, a.id))
     assert apps_listed(officer, "sort=org&dir=asc&per_page=50") == [a.id for a in by_org]
     assert apps_listed(officer, "sort=org&dir=desc&per_page=50") == [a.id for a in by_org][::-1]
+
+
+def next_link(html: str) -> str | None:
+    """The list's 下一页 link, or None when it is greyed out."""
+    found = re.search(r'<a class="page-link" href="([^"]+)"[^>]*>下一页</a>', html)
+    return unescape(found.group(1)) if found else None
+
+
+def count_of(html: str, name: str) -> str:
+    found = re.search(rf'data-testid="{name}-count">(.*?)</p>', html, re.S)
+    assert found, name
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
+def test_a_search_matching_more_than_the_cap_says_so_and_pages_on_to_its_end(
+        officer, world, monkeypatch):
+    """A search's count stops at COUNT_CAP (a frequent word at a million rows): the page
+    says "超过 N 条", its next links go on to the last row, and the bulk review offers the
+    rows of the state awaiting it as "N 余份"; a list without a search is counted
+    exactly."""
+    monkeypatch.setattr(web_listing, "COUNT_CAP", 12)
+    waiting = [ApplicationFactory(call=world["old"], applicant=world["rare"].applicant,
+                                  title=f"批量待审{i:02d}", state=A.formal_review,
+                                  submitted_at=utcnow()) for i in range(14)]
+    db.session.commit()
+    batch = sorted((a for a in world["all"] + waiting if "批量" in a.title),
+                   key=lambda a: a.title)
+    url: str | None = "/applications?q=批量&sort=title&dir=asc&per_page=10"
+    seen, counts = [], []
+    while url:
+        page = page_of(officer, url)
+        seen += listed(page, "applications", "applications")
+        counts.append(count_of(page, "applications"))
+        url = next_link(page)
+    assert seen == [a.id for a in batch]  # 37 rows, in order, none twice
+    assert counts == [f"超过 12 条，第 {first}–{last} 条（搜索“批量”）"
+                      for first, last in ((1, 10), (11, 20), (21, 30), (31, 37))]
+    # Past the cap, the rows awaiting review among them are not counted: the page asks
+    # for the state that awaits it, where every matching row does.
+    first = page_of(officer, "/applications?q=批量&per_page=10")
+    assert "按状态“形式审查”筛选后" in first and 'id="bulk-all"' not in first
+    waiting = page_of(officer, "/applications?q=批量&state=formal_review&per_page=10")
+    assert "选择全部符合条件的 12 余份（含其他页）" in waiting
+    assert "确切份数在处理时统计" in waiting and "另有" not in waiting
+    # Fewer rows than the cap: counted exactly, with the others not awaiting review.
+    few = page_of(officer, "/applications?q=批量待审0&per_page=10")
+    assert count_of(few, "applications").startswith("共 10 条")
+    assert "选择全部符合条件的 10 份" in few
+    assert count_of(page_of(officer, "/applications"), "applications").startswith("共 39 条")
+    # The API says the same: the total it counted to, and that more follow.
+    token = {"Authorization": "Bearer " + api_token(officer, "officer", PASSWORD)}
+    api = officer.get("/api/v1/applications?q=批量&per_page=20", headers=token).get_json()
+    assert (api["total"], api["total_capped"], api["pages"], len(api["items"])) == (
+        12, True, None, 20)
+    rest = officer.get(api["next"], headers=token).get_json()
+    assert len(rest["items"]) == 17 and rest["next"] is None
+    exact = officer.get("/api/v1/applications?q=批量待审0", headers=token).get_json()
+    assert (exact["total"], exact["total_capped"], exact["pages"]) == (10, False, 1)
 
 
 def test_application_export_is_exactly_the_filtered_rows_in_their_order(officer, world):
@@ -451,6 +511,26 @@ def test_the_finance_queue_has_tabs_with_counts_and_right_aligned_money(app, mon
     assert up == [money["稀土永磁电机驱动"].id, money["油茶良种栽培"].id]
     assert listed(page_of(kuaiji, "/finance?sort=amount&dir=desc"), "tranches",
                   "tranches") == up[::-1]
+
+
+def test_the_finance_tabs_are_not_counted_past_the_cap_and_the_chosen_tab_is(
+        app, money, monkeypatch):
+    monkeypatch.setattr(web_listing, "COUNT_CAP", 1)
+    kuaiji = client_for(app, "kuaiji", PASSWORD)
+    page = page_of(kuaiji, "/finance?q=GZKJ-2025")  # all four tranches match
+    tabs = page.split('data-testid="tranches-tabs"', 1)[1].split("</ul>", 1)[0]
+    assert "tab-count" not in tabs and "应付" in tabs
+    # The chosen tab (应付, the default) is counted to the cap, and its rows all listed.
+    assert count_of(page, "tranches").startswith("超过 1 条，第 1–2 条")
+    assert sorted(listed(page, "tranches", "tranches")) == sorted(
+        [money["稀土永磁电机驱动"].id, money["油茶良种栽培"].id])
+    released = page_of(kuaiji, "/finance?q=GZKJ-2025&state=released")
+    assert count_of(released, "tranches").startswith("共 1 条")
+    assert listed(released, "tranches", "tranches") == [money["钕铁硼废料回收"].id]
+    # Under the cap the tabs keep their counts.
+    one = page_of(kuaiji, "/finance?q=GZKJ-2025-BG-0004&state=released")
+    assert re.findall(r'data-testid="tab-count">(\d+)<', one) == ["0", "0", "0", "0", "1",
+                                                                  "0", "0"]
 
 
 def test_the_finance_export_is_the_tab_in_wan_with_the_payees_account(app, money):
