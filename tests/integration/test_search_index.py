@@ -22,6 +22,7 @@ from tests.factories import (
     TrancheFactory,
     UserFactory,
 )
+from workflow.accounts.lists import USERS
 from workflow.accounts.models import User
 from workflow.applying.lists import APPLICATIONS
 from workflow.core.listing import filtered, parse
@@ -34,13 +35,16 @@ TITLES = ["稀土永磁电机驱动系统", "钕铁硼废料中回收稀土", "�
           "油茶_良种选育", "稀", "土壤修复"]
 WORDS = ["稀土", "稀土永磁", "土永", "稀", "回收", "rare-earth", "EARTH", "50%", "%", "_",
          "油茶_", "sb2026ab", "GZKJ-2026-00", "gzkj", "赣州稀土", "测试指南", "ZF-2026",
-         "合同签订", "第二笔", "稀土 回收", "欧阳", "阳明", "欧阳明", "明", "没有这个词"]
+         "合同签订", "第二笔", "稀土 回收", "欧阳", "阳明", "欧阳明", "明", "没有这个词",
+         "ouyang", "GZKJ.GOV", "ming.o", "kuaiji", "@"]
 
 
 @pytest.fixture
 def world(app: Any) -> dict[str, Any]:
     UserFactory(username="officer", roles=("officer",), organization=None)
     UserFactory(username="kuaiji", roles=("finance",), organization=None)
+    UserFactory(username="admin", roles=("admin",), organization=None)
+    UserFactory(username="ouyang_m", email="Ming.OuYang@gzkj.gov.cn", name="欧阳敏")
     rare = OrganizationFactory(name="赣州稀土集团有限公司")
     other = OrganizationFactory(name="江西理工大学")
     apps, tranches = [], []
@@ -82,10 +86,16 @@ def expected_tranches(tranches: list[Any], words: list[str]) -> set[int]:
         t.application.organization.name)) for w in words)}
 
 
+def expected_users(words: list[str]) -> set[int]:
+    return {u.id for u in db.session.scalars(sa.select(User)) if all(any(
+        _found(x, w) for x in (u.username, u.name, u.email)) for w in words)}
+
+
 def test_a_word_finds_through_the_index_exactly_what_like_finds(app, world):
     client = app.test_client()
     officer = {"Authorization": "Bearer " + api_token(client, "officer", PASSWORD)}
     kuaiji = {"Authorization": "Bearer " + api_token(client, "kuaiji", PASSWORD)}
+    admin = {"Authorization": "Bearer " + api_token(client, "admin", PASSWORD)}
     for word in WORDS:
         terms = word.split()
         body = client.get("/api/v1/applications", query_string={"q": word, "per_page": 100},
@@ -97,6 +107,9 @@ def test_a_word_finds_through_the_index_exactly_what_like_finds(app, world):
                           headers=kuaiji).get_json()
         assert {i["id"] for i in body["items"]} == \
             expected_tranches(world["tranches"], terms), word
+        body = client.get("/api/v1/users", query_string={"q": word, "per_page": 100},
+                          headers=admin).get_json()
+        assert {i["id"] for i in body["items"]} == expected_users(terms), word
     # Not every word finds nothing, nor everything.
     assert 0 < len(expected_applications(world["apps"], ["稀土"])) < len(world["apps"])
     assert 0 < len(expected_tranches(world["tranches"], ["稀土"])) < len(world["tranches"])
@@ -123,4 +136,7 @@ def test_the_lists_search_reads_indexes_not_every_row(app, world, word):
         found = plan(TRANCHES, "kuaiji", word)
         assert "ix_tranche_search_grams" in found and "ix_tranche_organization_id" in found
         assert "Seq Scan on tranche" not in found and "application" not in found, found
+        found = plan(USERS, "admin", word)
+        assert "ix_user_account_login_search_grams" in found, found
+        assert "Seq Scan on user_account" not in found, found
         db.session.rollback()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased, selectinload
 from states import ROLES
 from workflow.accounts.models import Organization, OrgKind, Sanction, SecondFactor, User, UserRole
 from workflow.accounts.visibility import recommending_bodies, visible_organizations
-from workflow.core.listing import Column, Field, Filter, ListSpec, labelled
+from workflow.core.listing import Column, Field, Filter, Grams, ListSpec, labelled
 from workflow.core.models import db, utcnow
 from workflow.permissions import account_keeper, integrity_reader
 from workflow.timeutil import SHANGHAI
@@ -144,7 +144,8 @@ USERS = ListSpec(
         Column("second_factor", "两步验证"),
         Column("last_login", "最近登录", (U.last_login_at,), desc_first=True),
     ),
-    search=(U.username, U.name, U.email), search_hint="用户名、姓名或电子邮箱",
+    search=(Grams((U.name,)), Grams((U.username, U.email))),
+    search_hint="用户名、姓名或电子邮箱",
     filters=(Filter("role", "角色", list(ROLES.items()), with_role),),
     default_sort="username", default_desc=False,
     export=(

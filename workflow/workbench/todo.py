@@ -59,7 +59,7 @@ LIMIT = 10  # items shown per group; the count says how many there are
 CONCLUSION_ANSWERS = frozenset({"comment_required", "conclusion_unexplained",
                                 "diligence_missing", "recovery_missing"})
 # Candidate rows checked per entity and state (the oldest first): the lists count the rest.
-SCAN = 200
+SCAN = 100
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,10 @@ class User(AuditedMixin, TimestampMixin, Base):
         # 20261228_0001).
         sa.Index("ix_user_account_search_grams", sa.text("search_grams(VARIADIC ARRAY[name])"),
                  postgresql_using="gin").ddl_if(dialect="postgresql"),
+        # The user list's search of logins and addresses (migration 20261229_0001).
+        sa.Index("ix_user_account_login_search_grams",
+                 sa.text("search_grams(VARIADIC ARRAY[username, email])"),
+                 postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
