@@ -39,9 +39,9 @@ def test_a_large_calls_ranking_and_proposal_in_a_few_bounded_statements(app, peo
     assert all(r.app.requested > 0 for r in res.rows)  # data->'amount' on JSONB
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_postgresql_ranks_as_the_pure_rank(app, people, seed):
-    check_the_database_ranks_as_the_pure_rank(people, seed, 2000)
+@pytest.mark.parametrize(("seed", "challenged"), [(1, True), (2, True), (3, False)])
+def test_postgresql_ranks_as_the_pure_rank(app, people, seed, challenged):
+    check_the_database_ranks_as_the_pure_rank(people, seed, 2000, challenged)
 
 
 def test_the_api_pages_a_large_ranking(app, people):

@@ -282,7 +282,7 @@ def reconciliation() -> Response:
     rec = ledger.reconcile(call_ids=ids)
     # One page holding every call is its own summary; else the database sums them all.
     whole = ledger.summary_of(rec) if page == 1 and len(ids) < per_page else \
-        ledger.summary(calls)
+        ledger.summary(calls if year is not None else None)
     body = ledger.reconciliation_json(rec)
     body.update({"year": year, "ok": whole.ok, "total": whole.calls, "page": page,
                  "per_page": per_page, "pages": max(1, math.ceil(whole.calls / per_page)),

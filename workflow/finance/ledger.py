@@ -292,13 +292,25 @@ def summary(calls: sa.Select[Any] | None = None) -> Summary:
     n, budget = db.session.execute(sa.select(
         sa.func.count(Call.id), sa.func.coalesce(sa.func.sum(Call.budget), 0)).where(
         Call.id.in_(call_ids))).one()
-    per_kind = {k: sa.func.coalesce(sa.func.sum(sa.case(
-        (LedgerEntry.kind == k, LedgerEntry.amount), else_=0)), 0).label(k.value)
-        for k in EntryKind}
-    agg = sa.select(LedgerEntry.call_id, sa.func.count().label("n"),
-                    sa.func.max(LedgerEntry.seq).label("last_seq"), *per_kind.values()) \
-        .where(LedgerEntry.call_id.in_(call_ids)).group_by(LedgerEntry.call_id).subquery()
+    # Each call's entries summed by kind first (in the order of the (call_id, kind, amount)
+    # index, read alone), then the kinds turned into columns over those few rows, rather
+    # than a CASE of every kind on every entry; every call's unless some are chosen.
+    by_kind = sa.select(LedgerEntry.call_id, LedgerEntry.kind,
+                        sa.func.sum(LedgerEntry.amount).label("amount"),
+                        sa.func.count().label("n")) \
+        .group_by(LedgerEntry.call_id, LedgerEntry.kind)
+    if calls is not None:
+        by_kind = by_kind.where(LedgerEntry.call_id.in_(calls))
+    sums = by_kind.subquery()
+    per_kind = {kind: sa.func.coalesce(sa.func.sum(sa.case(
+        (sums.c.kind == kind, sums.c.amount), else_=0)), 0).label(kind.value)
+        for kind in EntryKind}
+    agg = sa.select(sums.c.call_id, sa.func.sum(sums.c.n).label("n"), *per_kind.values()) \
+        .group_by(sums.c.call_id).subquery()
+    # Each call's last entry, by the (call_id, seq) index: one probe per call.
     last = sa.orm.aliased(LedgerEntry)
+    last_seq = sa.select(sa.func.max(LedgerEntry.seq)).where(
+        LedgerEntry.call_id == agg.c.call_id).scalar_subquery()
 
     def derived(i: int) -> Any:
         return sa.func.round(sum((EFFECT[k][i] * agg.c[k.value] for k in EntryKind
@@ -306,14 +318,14 @@ def summary(calls: sa.Select[Any] | None = None) -> Summary:
 
     problem = sa.or_(
         derived(0) != last.available_after, derived(1) != last.committed_after,
-        derived(2) != last.disbursed_after, agg.c.n != agg.c.last_seq,
+        derived(2) != last.disbursed_after, agg.c.n != last.seq,
         agg.c[K.allocation.value] != Call.budget)
     row = db.session.execute(sa.select(
         sa.func.coalesce(sa.func.sum(sa.case((problem, 1), else_=0)), 0),
         sa.func.coalesce(sa.func.sum(agg.c.n), 0),
         *(sa.func.coalesce(sa.func.sum(agg.c[k.value]), 0) for k in EntryKind))
         .select_from(agg.join(Call, Call.id == agg.c.call_id).join(last, sa.and_(
-            last.call_id == agg.c.call_id, last.seq == agg.c.last_seq)))).one()
+            last.call_id == agg.c.call_id, last.seq == last_seq)))).one()
     totals = {k: Decimal(str(v)).quantize(Decimal("0.01"))
               for k, v in zip(EntryKind, row[2:], strict=True) if v}
     return Summary(n, Decimal(str(budget)).quantize(Decimal("0.01")), int(row[1]), totals,

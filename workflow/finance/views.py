@@ -93,8 +93,10 @@ def reconcile() -> Response | str:
     def around(page: listing.Listing) -> dict[str, Any]:
         chosen = page.value("year")
         rec = ledger.reconcile(call_ids=[c.id for c in page.rows])
-        whole = ledger.summary_of(rec) if page.total == len(page.rows) else ledger.summary(
-            filtered(RECONCILE, current_user, page.params).with_only_columns(Call.id))
+        chosen_calls = filtered(RECONCILE, current_user, page.params).with_only_columns(Call.id) \
+            if page.params.filters or page.params.terms else None  # else every call
+        whole = ledger.summary_of(rec) if page.total == len(page.rows) else \
+            ledger.summary(chosen_calls)
         return {"rec": rec, "summary": whole, "year": int(chosen) if chosen else None}
 
     return listing.respond(RECONCILE, "finance/reconcile.html", user=current_user,

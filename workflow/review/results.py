@@ -234,22 +234,31 @@ def _ranking(call: Call) -> sa.Select[Any]:
                   sa.func.row_number().over(partition_by=group,
                                             order_by=(cents.is_(None), cents.desc(), *tie))
                   .label("position"),
-                  sa.func.count().over(partition_by=(group, cents)).label("same"),
+                  # The rows of its group sharing its score: its peers in the rank's
+                  # order (the frame of equal scores), which the sort the row number
+                  # needs serves too, rather than a sort of its own by (group, score).
+                  sa.func.count().over(partition_by=group,
+                                       order_by=(cents.is_(None), cents.desc()),
+                                       range_=(0, 0)).label("same"),
                   *(c.label(f"tie{i}") for i, c in enumerate(tie)))
         .where(Application.call_id == call.id, Application.state.in_(AFTER_REVIEW))
         .subquery())
     r = ranked.c
-    line_at = sa.func.row_number().over(order_by=(r.cents.is_(None), r.rank, r.cents.desc(),
-                                                  r.tie0, r.tie1, r.tie2))
+    # A call without challenges (包干制) is one group, whose order is the funding line's:
+    # its rows need no second ordering of the whole call.
+    whole = not call.challenges
+    line_at = r.position if whole else sa.func.row_number().over(
+        order_by=(r.cents.is_(None), r.rank, r.cents.desc(), r.tie0, r.tie1, r.tie2))
+    order = (r.position,) if whole else (r.challenge_id.is_not(None),
+                                         sa.cast(r.challenge_id, sa.String), r.position)
     return (sa.select(r.id, r.title, r.state, r.challenge_id, r.receipt_no, r.amount,
                       r.milestones, r.organization_id, Organization.name.label("org_name"),
                       Challenge.title.label("challenge_title"), r.review_count,
                       r.review_kept, r.review_cents, r.cents, r.rank, r.position, r.same,
-                      line_at)
+                      line_at.label("line_at"))
             .join(Organization, Organization.id == r.organization_id)
             .outerjoin(Challenge, Challenge.id == r.challenge_id)
-            .order_by(r.challenge_id.is_not(None), sa.cast(r.challenge_id, sa.String),
-                      r.position))
+            .order_by(*order))
 
 
 def _ranked(call: Call) -> tuple[Sequence[Any], list[ranking.Ranked]]:

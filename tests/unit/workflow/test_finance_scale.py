@@ -297,3 +297,11 @@ def test_the_summary_in_sql_is_the_sum_of_each_calls_reconciliation(app, people)
     some = sa.select(Call.id).where(Call.id.in_([calls[0].id, calls[2].id]))
     assert ledger.summary(some) == ledger.summary_of(
         ledger.reconcile(call_ids=[calls[0].id, calls[2].id]))
+    # An entry gone from the middle of a call's sequence: that call does not reconcile.
+    db.session.execute(sa.delete(LedgerEntry).where(LedgerEntry.call_id == calls[2].id,
+                                                    LedgerEntry.seq == 2))
+    db.session.commit()
+    gapped = ledger.summary_of(ledger.reconcile())
+    assert gapped.problems == 2 and gapped.entries == 9
+    assert ledger.summary() == gapped
+    assert ledger.summary(some).problems == 1
