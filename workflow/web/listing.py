@@ -113,6 +113,7 @@ class Listing:
     # A search's count stops at COUNT_CAP: ``total`` is then COUNT_CAP and more follow
     # (the page says "超过 10,000 条", its links go on by next), and ``also`` is None.
     capped: bool = False
+    more: bool = False  # rows follow this page (known when it was read with one more)
 
     @property
     def id(self) -> str:
@@ -169,9 +170,7 @@ class Listing:
 
     @property
     def has_next(self) -> bool:
-        if self.capped:
-            return self.following is not None or len(self.rows) == self.per_page
-        return self.page < self.pages
+        return self.more if self.capped else self.page < self.pages
 
     # -- links --
 
@@ -307,12 +306,14 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     else:
         if start is not None and keys is not None:
             query = query.where(after(keys, start, p.desc))
-        wanted = p.per_page + (1 if keys is not None else 0)
+        # One row more than the page: whether more follow (a cursor's, or a count that
+        # stopped).
+        wanted = p.per_page + (1 if keys is not None or capped else 0)
         keyed = db.session.execute(_ordered(spec, p, query, few).limit(wanted).offset(
             0 if start is not None else offset)).all()
-    if keys is not None and keyed and (len(keyed) > p.per_page if not back
-                                       else offset + wanted < total):
-        keyed = keyed[:p.per_page]
+    more = len(keyed) > p.per_page if not back else offset + wanted < total
+    keyed = keyed[:p.per_page]
+    if keys is not None and keyed and more:
         following = list(keyed[-1])
     ids = [r[-1] for r in keyed]
     rows: list[Any] = []
@@ -324,6 +325,7 @@ def run(spec: ListSpec, user: Any, p: Params, base: sa.Select[Any] | None = None
     listing.following = following
     listing.tabs = tabs
     listing.capped = capped
+    listing.more = more
     listing.also = meeting
     return listing
 

@@ -242,6 +242,11 @@ def test_a_search_matching_more_than_the_cap_says_so_and_pages_on_to_its_end(
         12, True, None, 20)
     rest = officer.get(api["next"], headers=token).get_json()
     assert len(rest["items"]) == 17 and rest["next"] is None
+    # Its last page full: no next link to an empty page.
+    full = officer.get("/api/v1/applications?q=批量待审&per_page=7", headers=token).get_json()
+    assert (full["total_capped"], len(full["items"])) == (True, 7) and full["next"]
+    end = officer.get(full["next"], headers=token).get_json()
+    assert len(end["items"]) == 7 and end["next"] is None
     exact = officer.get("/api/v1/applications?q=批量待审0", headers=token).get_json()
     assert (exact["total"], exact["total_capped"], exact["pages"]) == (10, False, 1)
 
