@@ -64,7 +64,7 @@ UNIT_PROCESSES ?= 2
 UNIT := $(BIN)/pytest -n $(UNIT_PROCESSES) --dist loadfile tests/unit
 
 test-unit: venv
-	$(UNIT)
+	$(UNIT) --durations=15
 
 test-integration: venv services
 	$(BIN)/pytest tests/integration
@@ -79,8 +79,8 @@ test-contract: venv
 
 # Every tier runs; a tier whose service is missing fails, it is never skipped.
 test: venv sysdeps services lint
-	$(UNIT)
-	$(BIN)/pytest tests/integration tests/browser tests/contract
+	$(UNIT) --durations=15
+	$(BIN)/pytest --durations=15 tests/integration tests/browser tests/contract
 
 bench: venv services
 	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
